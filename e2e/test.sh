@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole skilldex test suite on a fresh machine. Installs or starts what the tests
+# need first; every step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL: every store and API test runs on SQLite and on PostgreSQL. With CI=true a
+# missing PostgreSQL fails the run instead of skipping those tests.
+export SKILLDEX_TEST_PG_URL="${SKILLDEX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+    if command -v pg_ctlcluster >/dev/null; then
+        echo "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    fi
+fi
+
+cargo test --locked --all-targets -- --nocapture 2>&1

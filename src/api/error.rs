@@ -1,0 +1,154 @@
+//! The native API's one error shape: RFC 7807 `application/problem+json` with csreg's
+//! problem types. Every failure, including malformed input that axum itself rejects, ends
+//! up here; the `instance` member is filled in by `fill_problem_instance` once the request
+//! path is known.
+
+use axum::extract::Request;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service;
+
+pub const PROBLEM_BASE: &str = "https://skilldex.dev/errors/";
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem details document (RFC 7807).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// `https://skilldex.dev/errors/<kind>`, e.g. `…/version-conflict`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request path this problem is about.
+    pub instance: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Service(#[from] service::Error),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("no route for this path")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use service::Error as S;
+        match self {
+            ApiError::Service(S::Invalid(_)) | ApiError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "validation-error", "Bad Request")
+            }
+            ApiError::Service(S::Unauthenticated(_)) => {
+                (StatusCode::UNAUTHORIZED, "authentication-required", "Unauthorized")
+            }
+            ApiError::Service(S::Forbidden(_)) => (StatusCode::FORBIDDEN, "insufficient-permissions", "Forbidden"),
+            ApiError::Service(S::NotFound(_)) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
+            ApiError::Service(S::Conflict(_)) => (StatusCode::CONFLICT, "version-conflict", "Conflict"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
+            }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed"),
+            ApiError::Service(S::Store(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.parts();
+        let detail = if status.is_server_error() {
+            // The cause goes to the log with its chain; the caller gets no internals.
+            tracing::error!(error = ?self, "request failed");
+            "an unexpected error occurred; it has been logged".to_owned()
+        } else {
+            self.to_string()
+        };
+        let problem = Problem {
+            kind: format!("{PROBLEM_BASE}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            instance: String::new(),
+        };
+        let mut response = (status, axum::Json(&problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skilldex\""));
+        }
+        response.extensions_mut().insert(problem);
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("expected a JSON body with `Content-Type: application/json`".into())
+            }
+            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("invalid request body: {}", e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge("the request body is larger than this endpoint accepts".into())
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// Completes problem documents with the request path and turns any other bare error
+/// response from the framework into a problem too.
+pub async fn fill_problem_instance(request: Request, next: Next) -> Response {
+    let instance = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let problem = response.extensions().get::<Problem>().cloned();
+    let Some(mut problem) = problem else {
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let mut r = ApiError::TooLarge("the request body is larger than this endpoint accepts".into()).into_response();
+            let p = r.extensions_mut().remove::<Problem>().expect("problem set");
+            return with_instance(r, p, &instance);
+        }
+        return response;
+    };
+    problem.instance = instance.clone();
+    with_instance(response, problem, &instance)
+}
+
+fn with_instance(response: Response, mut problem: Problem, instance: &str) -> Response {
+    problem.instance = instance.to_owned();
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&problem).expect("problem serializes");
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

@@ -1,0 +1,48 @@
+//! Extractors that reject malformed input with the native API's problem shape, and the
+//! caller extractor that authenticates every request the same way.
+
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::service::{self, Caller};
+
+/// `axum::Json`, with rejections as problem+json.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Path`, with rejections as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `axum::extract::Query`, with rejections as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// The bearer secret a request presents, if any. Schemes other than Bearer are refused, so a
+/// client that meant to authenticate never silently becomes anonymous.
+pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let unauth = |m: &str| ApiError::Service(service::Error::Unauthenticated(m.to_owned()));
+    let value = value.to_str().map_err(|_| unauth("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") && !secret.trim().is_empty() => {
+            Ok(Some(secret.trim()))
+        }
+        _ => Err(unauth("expected `Authorization: Bearer <token>`")),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = bearer(parts)?;
+        Ok(state.index.authenticate(secret).await?)
+    }
+}

@@ -1,0 +1,94 @@
+//! HTTP surfaces. Each module only translates between its wire format and the core in
+//! `service`; the router here assembles them with the cross-cutting layers.
+
+pub mod error;
+pub mod extract;
+mod ops;
+mod rest;
+pub mod wire;
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::service::Index;
+use crate::telemetry::Metrics;
+
+/// Largest JSON body the native API reads; bigger bodies get 413 before any parsing.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Everything a request handler may need, shared by all surfaces.
+pub struct App {
+    pub index: Index,
+    pub metrics: Metrics,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "skilldex",
+        description = "A registry for AI-agent skills: the native REST API of the skilldex index."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Users, API tokens and teams"),
+        (name = "skills", description = "Skills, versions, channels and stars"),
+        (name = "ops", description = "Health and metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI document of every route `router` serves, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(rest::routes()).merge(ops::routes())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))
+        .fallback(|| async { error::ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn(error::fill_problem_instance))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::telemetry::track))
+        .with_state(state)
+}

@@ -1,0 +1,181 @@
+//! Users, tokens, teams and the audit log.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::Problems;
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{Json, Path, Query};
+use crate::api::wire::{
+    AuditEntryResponse, AuditPage, CreateTeamRequest, CreateTokenRequest, CreateUserRequest, CreatedTokenResponse,
+    PageParams, SetMemberRequest, TeamResponse, TokenList, TokenResponse, UserResponse, WhoAmI,
+};
+use crate::domain::{Namespace, Username, to_datetime};
+use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
+
+type Reply<T> = Result<T, ApiError>;
+
+fn token_request(req: CreateTokenRequest) -> TokenRequest {
+    TokenRequest { name: req.name, scope: req.scope, expires_at: req.expires_at.map(|t| t.timestamp_millis()) }
+}
+
+fn created(c: CreatedToken) -> (StatusCode, axum::Json<CreatedTokenResponse>) {
+    let t = c.token;
+    (
+        StatusCode::CREATED,
+        axum::Json(CreatedTokenResponse {
+            id: t.id,
+            name: t.name,
+            scope: t.scope,
+            token: c.secret,
+            created_at: to_datetime(t.created_at),
+            expires_at: t.expires_at.map(to_datetime),
+        }),
+    )
+}
+
+/// Who the presented token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = WhoAmI), Problems))]
+pub(super) async fn whoami(caller: Caller) -> Reply<axum::Json<WhoAmI>> {
+    let me = caller.require(crate::domain::TokenScope::Read)?;
+    Ok(axum::Json(WhoAmI { user: me.user.clone().into(), token: me.token.clone().into() }))
+}
+
+/// Create a user (site admins, admin scope).
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateUserRequest, responses((status = 201, body = UserResponse), Problems))]
+pub(super) async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateUserRequest>,
+) -> Reply<(StatusCode, axum::Json<UserResponse>)> {
+    let user = state.index.create_user(&caller, req.username, req.email, req.admin).await?;
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
+}
+
+/// Issue a token to a user (site admins, admin scope). The secret is shown once.
+#[utoipa::path(post, path = "/api/v1/users/{username}/tokens", tag = "accounts", security(("bearer" = [])),
+    params(("username" = String, Path)), request_body = CreateTokenRequest,
+    responses((status = 201, body = CreatedTokenResponse), Problems))]
+pub(super) async fn create_user_token(
+    State(state): State<AppState>,
+    Path(username): Path<Username>,
+    caller: Caller,
+    Json(req): Json<CreateTokenRequest>,
+) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
+    Ok(created(state.index.create_token_for(&caller, &username, token_request(req)).await?))
+}
+
+/// Issue a token to yourself, with at most the scope of the token you call with.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateTokenRequest, responses((status = 201, body = CreatedTokenResponse), Problems))]
+pub(super) async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateTokenRequest>,
+) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
+    Ok(created(state.index.create_own_token(&caller, token_request(req)).await?))
+}
+
+/// Your tokens (metadata only).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = TokenList), Problems))]
+pub(super) async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<axum::Json<TokenList>> {
+    let tokens = state.index.list_tokens(&caller).await?;
+    Ok(axum::Json(TokenList { data: tokens.into_iter().map(TokenResponse::from).collect() }))
+}
+
+/// Revoke one of your tokens (site admins with an admin token: anyone's).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), Problems))]
+pub(super) async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Reply<StatusCode> {
+    state.index.revoke_token(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a team, claiming the namespace of the same slug; you become its owner.
+#[utoipa::path(post, path = "/api/v1/teams", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateTeamRequest, responses((status = 201, body = TeamResponse), Problems))]
+pub(super) async fn create_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateTeamRequest>,
+) -> Reply<(StatusCode, axum::Json<TeamResponse>)> {
+    let slug = req.slug.clone();
+    state.index.create_team(&caller, req.slug, req.display_name).await?;
+    let view = state.index.team(&caller, &slug).await?;
+    Ok((StatusCode::CREATED, axum::Json(view.into())))
+}
+
+/// A team; its member list is shown to members and site admins only.
+#[utoipa::path(get, path = "/api/v1/teams/{slug}", tag = "accounts",
+    params(("slug" = String, Path)), responses((status = 200, body = TeamResponse), Problems))]
+pub(super) async fn get_team(
+    State(state): State<AppState>,
+    Path(slug): Path<Namespace>,
+    caller: Caller,
+) -> Reply<axum::Json<TeamResponse>> {
+    Ok(axum::Json(state.index.team(&caller, &slug).await?.into()))
+}
+
+/// Add a member or change their role (team owners, admin scope).
+#[utoipa::path(put, path = "/api/v1/teams/{slug}/members/{username}", tag = "accounts", security(("bearer" = [])),
+    params(("slug" = String, Path), ("username" = String, Path)), request_body = SetMemberRequest,
+    responses((status = 200, body = TeamResponse), Problems))]
+pub(super) async fn set_member(
+    State(state): State<AppState>,
+    Path((slug, username)): Path<(Namespace, Username)>,
+    caller: Caller,
+    Json(req): Json<SetMemberRequest>,
+) -> Reply<axum::Json<TeamResponse>> {
+    state.index.set_member(&caller, &slug, &username, req.role).await?;
+    Ok(axum::Json(state.index.team(&caller, &slug).await?.into()))
+}
+
+/// Remove a member (team owners, admin scope). The last owner cannot be removed.
+#[utoipa::path(delete, path = "/api/v1/teams/{slug}/members/{username}", tag = "accounts", security(("bearer" = [])),
+    params(("slug" = String, Path), ("username" = String, Path)), responses((status = 204), Problems))]
+pub(super) async fn remove_member(
+    State(state): State<AppState>,
+    Path((slug, username)): Path<(Namespace, Username)>,
+    caller: Caller,
+) -> Reply<StatusCode> {
+    state.index.remove_member(&caller, &slug, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The audit log, newest first (site admins, admin scope).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "accounts", security(("bearer" = [])),
+    params(PageParams), responses((status = 200, body = AuditPage), Problems))]
+pub(super) async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<PageParams>,
+) -> Reply<axum::Json<AuditPage>> {
+    let limit = page_limit(params.limit)?;
+    let mut entries = state.index.audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
+    let cursor = if entries.len() as i64 > limit {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    let data = entries
+        .into_iter()
+        .map(|e| AuditEntryResponse {
+            id: e.id,
+            at: to_datetime(e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail: serde_json::from_str(&e.detail).unwrap_or_default(),
+        })
+        .collect();
+    Ok(axum::Json(AuditPage { data, cursor }))
+}

@@ -1,0 +1,85 @@
+//! The native REST API under `/api/v1`, in csreg's shapes.
+
+mod accounts;
+mod skills;
+
+use serde::Deserialize;
+use utoipa::{IntoParams, IntoResponses};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::Problem;
+use crate::domain::{Namespace, SkillName};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(accounts::whoami))
+        .routes(routes!(accounts::create_user))
+        .routes(routes!(accounts::create_user_token))
+        .routes(routes!(accounts::create_token, accounts::list_tokens))
+        .routes(routes!(accounts::revoke_token))
+        .routes(routes!(accounts::create_team))
+        .routes(routes!(accounts::get_team))
+        .routes(routes!(accounts::set_member, accounts::remove_member))
+        .routes(routes!(accounts::list_audit))
+        .routes(routes!(skills::list_skills, skills::create_skill))
+        .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
+        .routes(routes!(skills::restore_skill))
+        .routes(routes!(skills::star_skill, skills::unstar_skill))
+        .routes(routes!(skills::list_channels))
+        .routes(routes!(skills::set_channel, skills::delete_channel))
+        .routes(routes!(skills::list_versions))
+        .routes(routes!(skills::yank_version, skills::unyank_version))
+}
+
+/// The errors any endpoint of the native API may answer with.
+#[allow(dead_code)]
+#[derive(IntoResponses)]
+enum Problems {
+    /// validation-error: malformed JSON, unknown fields, bad names or parameters.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// authentication-required: no token, or an invalid, expired or revoked one.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// insufficient-permissions: the token's scope or the user's role is too low.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// not-found: it does not exist, or the caller may not see it.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// version-conflict: it already exists.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// archive-too-large: the body is larger than the endpoint accepts.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+}
+
+/// `/api/v1/skills/{scope}/{slug}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SkillPath {
+    /// The namespace (team slug).
+    scope: Namespace,
+    slug: SkillName,
+}
+
+/// `/api/v1/skills/{scope}/{slug}/channels/{name}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct ChannelPath {
+    scope: Namespace,
+    slug: SkillName,
+    name: String,
+}
+
+/// `/api/v1/skills/{scope}/{slug}/versions/{version}/…`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct VersionPath {
+    scope: Namespace,
+    slug: SkillName,
+    version: String,
+}

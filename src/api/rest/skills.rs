@@ -1,0 +1,227 @@
+//! Skills, stars, channels and versions.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::{ChannelPath, Problems, SkillPath, VersionPath};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{Json, Path, Query};
+use crate::api::wire::{
+    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams, SetChannelRequest,
+    SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest, VersionPage, VersionResponse,
+};
+use crate::domain::ChannelName;
+use crate::service::{self, Caller, SkillDraft, SkillListRequest, SkillPatchRequest, VersionFilter, parse_sort};
+
+type Reply<T> = Result<T, ApiError>;
+
+/// Parses an optional query parameter with the type's own validation message.
+fn opt<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(v: Option<String>) -> Reply<Option<T>> {
+    Ok(v.map(|s| s.parse::<T>()).transpose().map_err(service::Error::from)?)
+}
+
+/// List and search skills the caller may see.
+#[utoipa::path(get, path = "/api/v1/skills", tag = "skills", params(ListSkillsParams),
+    responses((status = 200, body = SkillPage), Problems))]
+pub(super) async fn list_skills(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListSkillsParams>,
+) -> Reply<axum::Json<SkillPage>> {
+    let req = SkillListRequest {
+        q: p.q,
+        scope: opt(p.scope)?,
+        tag: opt(p.tag)?,
+        skill_type: opt(p.skill_type)?,
+        sort: p.sort.as_deref().map(parse_sort).transpose()?,
+        cursor: p.cursor,
+        limit: p.limit,
+    };
+    let page = state.index.list_skills(&caller, req).await?;
+    Ok(axum::Json(SkillPage {
+        data: page.items.iter().map(|h| SkillSummary::from(&h.skill)).collect(),
+        cursor: page.cursor,
+    }))
+}
+
+/// Create a skill in a namespace you may publish to (write scope; owner or publisher).
+#[utoipa::path(post, path = "/api/v1/skills", tag = "skills", security(("bearer" = [])),
+    request_body = CreateSkillRequest, responses((status = 201, body = SkillDetail), Problems))]
+pub(super) async fn create_skill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateSkillRequest>,
+) -> Reply<(StatusCode, axum::Json<SkillDetail>)> {
+    let draft = SkillDraft {
+        scope: req.scope,
+        slug: req.slug,
+        display_name: req.display_name,
+        description: req.description,
+        readme: req.readme,
+        visibility: req.visibility,
+        tags: req.tags,
+        skill_type: req.skill_type,
+    };
+    let skill = state.index.create_skill(&caller, draft).await?;
+    Ok((StatusCode::CREATED, axum::Json(skill.into())))
+}
+
+/// A skill's details. Private skills are visible to members of their namespace only.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}", tag = "skills", params(SkillPath),
+    responses((status = 200, body = SkillDetail), Problems))]
+pub(super) async fn get_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<SkillDetail>> {
+    Ok(axum::Json(state.index.get_skill(&caller, &p.scope, &p.slug).await?.into()))
+}
+
+/// Update a skill's metadata, including deprecation (write scope; owner or publisher).
+#[utoipa::path(patch, path = "/api/v1/skills/{scope}/{slug}", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), request_body = UpdateSkillRequest, responses((status = 200, body = SkillDetail), Problems))]
+pub(super) async fn update_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Json(req): Json<UpdateSkillRequest>,
+) -> Reply<axum::Json<SkillDetail>> {
+    let patch = SkillPatchRequest {
+        display_name: req.display_name,
+        description: req.description,
+        readme: req.readme,
+        visibility: req.visibility,
+        tags: req.tags,
+        skill_type: req.skill_type,
+        deprecated: req.deprecated,
+        deprecated_message: req.deprecated_message,
+    };
+    Ok(axum::Json(state.index.update_skill(&caller, &p.scope, &p.slug, patch).await?.into()))
+}
+
+/// Soft-delete a skill: hidden from lists and search, no new versions; reversible
+/// (admin scope; owner).
+#[utoipa::path(delete, path = "/api/v1/skills/{scope}/{slug}", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 204), Problems))]
+pub(super) async fn delete_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<StatusCode> {
+    state.index.delete_skill(&caller, &p.scope, &p.slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Undo a soft delete (admin scope; owner).
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/restore", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 200, body = SkillDetail), Problems))]
+pub(super) async fn restore_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<SkillDetail>> {
+    Ok(axum::Json(state.index.restore_skill(&caller, &p.scope, &p.slug).await?.into()))
+}
+
+/// Star a skill (idempotent).
+#[utoipa::path(put, path = "/api/v1/skills/{scope}/{slug}/star", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 200, body = StarResponse), Problems))]
+pub(super) async fn star_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<StarResponse>> {
+    let stars = state.index.set_star(&caller, &p.scope, &p.slug, true).await?;
+    Ok(axum::Json(StarResponse { starred: true, stars }))
+}
+
+/// Remove your star (idempotent).
+#[utoipa::path(delete, path = "/api/v1/skills/{scope}/{slug}/star", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 200, body = StarResponse), Problems))]
+pub(super) async fn unstar_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<StarResponse>> {
+    let stars = state.index.set_star(&caller, &p.scope, &p.slug, false).await?;
+    Ok(axum::Json(StarResponse { starred: false, stars }))
+}
+
+/// A skill's channels; `latest` is always first.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}/channels", tag = "skills", params(SkillPath),
+    responses((status = 200, body = ChannelList), Problems))]
+pub(super) async fn list_channels(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<ChannelList>> {
+    let channels = state.index.channels(&caller, &p.scope, &p.slug).await?;
+    Ok(axum::Json(ChannelList { data: channels.into_iter().map(ChannelResponse::from).collect() }))
+}
+
+/// Create or move a channel to a published version (write scope; owner or publisher).
+#[utoipa::path(put, path = "/api/v1/skills/{scope}/{slug}/channels/{name}", tag = "skills",
+    security(("bearer" = [])), params(ChannelPath), request_body = SetChannelRequest,
+    responses((status = 200, body = ChannelResponse), Problems))]
+pub(super) async fn set_channel(
+    State(state): State<AppState>,
+    Path(p): Path<ChannelPath>,
+    caller: Caller,
+    Json(req): Json<SetChannelRequest>,
+) -> Reply<axum::Json<ChannelResponse>> {
+    let name: ChannelName = p.name.parse().map_err(service::Error::from)?;
+    let channel = state.index.set_channel(&caller, &p.scope, &p.slug, &name, &req.version).await?;
+    Ok(axum::Json(channel.into()))
+}
+
+/// Delete a channel (admin scope; owner). `latest` cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/skills/{scope}/{slug}/channels/{name}", tag = "skills",
+    security(("bearer" = [])), params(ChannelPath), responses((status = 204), Problems))]
+pub(super) async fn delete_channel(
+    State(state): State<AppState>,
+    Path(p): Path<ChannelPath>,
+    caller: Caller,
+) -> Reply<StatusCode> {
+    state.index.delete_channel(&caller, &p.scope, &p.slug, &p.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A skill's versions, newest first; drafts are listed for members only.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}/versions", tag = "skills",
+    params(SkillPath, ListVersionsParams), responses((status = 200, body = VersionPage), Problems))]
+pub(super) async fn list_versions(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Query(q): Query<ListVersionsParams>,
+) -> Reply<axum::Json<VersionPage>> {
+    let filter = VersionFilter { status: opt(q.status)?, cursor: q.cursor, limit: q.limit };
+    let page = state.index.list_versions(&caller, &p.scope, &p.slug, filter).await?;
+    Ok(axum::Json(VersionPage {
+        data: page.items.into_iter().map(VersionResponse::from).collect(),
+        cursor: page.cursor,
+    }))
+}
+
+/// Yank a version: ranges and `latest` skip it, exact pins still resolve (admin scope; owner).
+#[utoipa::path(put, path = "/api/v1/skills/{scope}/{slug}/versions/{version}/yank", tag = "skills",
+    security(("bearer" = [])), params(VersionPath), responses((status = 200, body = VersionResponse), Problems))]
+pub(super) async fn yank_version(
+    State(state): State<AppState>,
+    Path(p): Path<VersionPath>,
+    caller: Caller,
+) -> Reply<axum::Json<VersionResponse>> {
+    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, true).await?.into()))
+}
+
+/// Undo a yank (admin scope; owner).
+#[utoipa::path(delete, path = "/api/v1/skills/{scope}/{slug}/versions/{version}/yank", tag = "skills",
+    security(("bearer" = [])), params(VersionPath), responses((status = 200, body = VersionResponse), Problems))]
+pub(super) async fn unyank_version(
+    State(state): State<AppState>,
+    Path(p): Path<VersionPath>,
+    caller: Caller,
+) -> Reply<axum::Json<VersionResponse>> {
+    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
+}

@@ -1,0 +1,436 @@
+//! Request and response bodies of the native API (`/api/v1`), shared by the server and the
+//! CLI. Field names follow the csreg API (camelCase). Request bodies refuse unknown fields,
+//! so a typo is an error rather than a silently ignored setting.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{
+    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility, to_datetime,
+};
+use crate::store;
+
+/// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: Username,
+    pub email: String,
+    /// Make the user a site administrator.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserResponse {
+    pub id: String,
+    pub username: Username,
+    pub email: String,
+    pub admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::User> for UserResponse {
+    fn from(u: store::User) -> Self {
+        Self { id: u.id, username: u.username, email: u.email, admin: u.is_admin, created_at: to_datetime(u.created_at) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    pub scope: TokenScope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A token's metadata; the secret is never shown again after creation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub id: String,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<store::Token> for TokenResponse {
+    fn from(t: store::Token) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            scope: t.scope,
+            created_at: to_datetime(t.created_at),
+            expires_at: t.expires_at.map(to_datetime),
+            last_used_at: t.last_used_at.map(to_datetime),
+            revoked_at: t.revoked_at.map(to_datetime),
+        }
+    }
+}
+
+/// A newly issued token. `token` is the secret: shown this once, stored only as a hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTokenResponse {
+    pub id: String,
+    pub name: String,
+    pub scope: TokenScope,
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub data: Vec<TokenResponse>,
+}
+
+/// Who the presented token belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub user: UserResponse,
+    pub token: TokenResponse,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTeamRequest {
+    /// Also the namespace the team owns.
+    pub slug: Namespace,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetMemberRequest {
+    pub role: TeamRole,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberResponse {
+    pub username: Username,
+    pub role: TeamRole,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamResponse {
+    pub id: String,
+    pub slug: Namespace,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+    /// Present for members of the team and site administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<MemberResponse>>,
+}
+
+impl From<crate::service::TeamView> for TeamResponse {
+    fn from(v: crate::service::TeamView) -> Self {
+        Self {
+            id: v.team.id,
+            slug: v.team.slug,
+            display_name: v.team.display_name,
+            created_at: to_datetime(v.team.created_at),
+            members: v.members.map(|ms| {
+                ms.into_iter()
+                    .map(|m| MemberResponse { username: m.username, role: m.role, added_at: to_datetime(m.added_at) })
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSkillRequest {
+    pub scope: Namespace,
+    pub slug: SkillName,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub readme: Option<String>,
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    #[serde(default)]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default)]
+    pub skill_type: Option<SkillType>,
+}
+
+/// Only the fields present are changed; `deprecatedMessage: null` clears the message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateSkillRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_type: Option<SkillType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<bool>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub deprecated_message: Option<Option<String>>,
+}
+
+/// A skill as listed (csreg's list item).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillSummary {
+    pub id: String,
+    pub scope: Namespace,
+    pub slug: SkillName,
+    pub display_name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub tags: Vec<String>,
+    pub skill_type: SkillType,
+    pub downloads: i64,
+    pub stars: i64,
+    pub latest_version: Option<String>,
+    pub deprecated: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&store::Skill> for SkillSummary {
+    fn from(s: &store::Skill) -> Self {
+        Self {
+            id: s.id.clone(),
+            scope: s.scope.clone(),
+            slug: s.slug.clone(),
+            display_name: s.display_name.clone(),
+            description: s.description.clone(),
+            visibility: s.visibility,
+            tags: s.tags.clone(),
+            skill_type: s.skill_type,
+            downloads: s.downloads,
+            stars: s.stars,
+            latest_version: s.latest_version.clone(),
+            deprecated: s.deprecated,
+            created_at: to_datetime(s.created_at),
+            updated_at: to_datetime(s.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ForkedFrom {
+    pub scope: String,
+    pub slug: String,
+}
+
+/// A skill with everything csreg's detail view carries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillDetail {
+    #[serde(flatten)]
+    pub summary: SkillSummary,
+    pub readme: String,
+    pub deprecated_message: Option<String>,
+    pub forked_from: Option<ForkedFrom>,
+    /// True while the skill is soft-deleted (only its owners and site admins see it then).
+    pub deleted: bool,
+}
+
+impl From<store::Skill> for SkillDetail {
+    fn from(s: store::Skill) -> Self {
+        let forked_from = s.forked_from.as_deref().and_then(|f| f.split_once('/')).map(|(scope, slug)| ForkedFrom {
+            scope: scope.to_owned(),
+            slug: slug.to_owned(),
+        });
+        Self {
+            summary: SkillSummary::from(&s),
+            deleted: s.deleted_at.is_some(),
+            readme: s.readme,
+            deprecated_message: s.deprecated_message,
+            forked_from,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SkillPage {
+    pub data: Vec<SkillSummary>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListSkillsParams {
+    /// Full-text search over name, display name, description, tags and README.
+    pub q: Option<String>,
+    /// Only skills in this namespace.
+    pub scope: Option<String>,
+    pub tag: Option<String>,
+    /// command, context, template or composite.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub skill_type: Option<String>,
+    /// downloads, updated, name, stars or relevance (the default when `q` is given).
+    pub sort: Option<String>,
+    pub cursor: Option<String>,
+    /// Page size, 1-100 (default 20).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StarResponse {
+    pub starred: bool,
+    pub stars: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelResponse {
+    pub name: String,
+    /// Null only for `latest` before anything is published.
+    pub version: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<store::Channel> for ChannelResponse {
+    fn from(c: store::Channel) -> Self {
+        Self { name: c.name, version: c.version, updated_at: to_datetime(c.updated_at) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelList {
+    pub data: Vec<ChannelResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetChannelRequest {
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionResponse {
+    pub id: String,
+    pub version: String,
+    pub status: VersionStatus,
+    pub changelog: Option<String>,
+    pub entry_point: String,
+    pub skill_type: SkillType,
+    pub file_count: i64,
+    pub archive_size: i64,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    /// The artifact's manifest digest, once stored in a registry.
+    pub digest: Option<String>,
+    /// `registry/repo@sha256:…`, once stored in a registry.
+    pub reference: Option<String>,
+    /// The signature verdict, once verified.
+    #[schema(value_type = Option<Object>)]
+    pub signature: Option<serde_json::Value>,
+}
+
+impl From<store::Version> for VersionResponse {
+    fn from(v: store::Version) -> Self {
+        Self {
+            id: v.id,
+            version: v.version,
+            status: v.status,
+            changelog: v.changelog,
+            entry_point: v.entry_point,
+            skill_type: v.skill_type,
+            file_count: v.file_count,
+            archive_size: v.archive_size,
+            created_at: to_datetime(v.created_at),
+            published_at: v.published_at.map(to_datetime),
+            digest: v.digest,
+            reference: v.reference,
+            signature: v.signature.and_then(|s| serde_json::from_str(&s).ok()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionPage {
+    pub data: Vec<VersionResponse>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListVersionsParams {
+    /// draft, published or yanked.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryResponse {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub data: Vec<AuditEntryResponse>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// One dependency's state in `/healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DepHealth {
+    /// up, down or off.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Deps {
+    pub db: DepHealth,
+    pub storage: DepHealth,
+}
+
+/// Liveness and dependency status; HTTP 200 always, `degraded` when the database is down.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// ok or degraded.
+    pub status: String,
+    pub version: String,
+    pub deps: Deps,
+}

@@ -1,0 +1,60 @@
+//! `skilldex serve`: open the index, make sure an administrator exists, serve until signalled.
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+use anyhow::Context as _;
+
+use crate::api::{App, AppState};
+use crate::config::{ServeArgs, admin_token_path};
+use crate::server::{Server, shutdown_signal};
+use crate::service::Index;
+use crate::telemetry::{self, Metrics};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let url = args.database_url()?;
+    let store = crate::store::connect(url.expose()).await.context("cannot open the index database")?;
+    tracing::info!(backend = store.backend(), "index database ready");
+    let index = Index::new(store);
+    bootstrap_admin(&index, &args).await?;
+
+    let state = AppState::new(App { index, metrics: Metrics::default(), data_dir: args.data_dir.clone() });
+    let server = Server::bind(args.listen, state).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = server.local_addr()?;
+    tracing::info!(%addr, "skilldex listening");
+    println!("skilldex listening on http://{addr}");
+    server.serve(shutdown_signal()).await.context("server error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On a fresh index, creates the `admin` user and writes its token, once, to a file only
+/// the current user can read.
+async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> {
+    let path = admin_token_path(&args.data_dir);
+    if index.store().count_users().await? > 0 {
+        return Ok(());
+    }
+    // Open the file before creating the account, so a token is never issued that
+    // could not be written down.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let Some(secret) = index.bootstrap_admin().await? else {
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    };
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    println!("first admin token (user `admin`) written to {}", path.display());
+    Ok(())
+}

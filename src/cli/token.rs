@@ -1,0 +1,64 @@
+use anyhow::bail;
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use reqwest::Method;
+
+use super::{Client, print_json};
+use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, TokenList};
+use crate::domain::{TokenScope, Username};
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token. The secret is printed once; store it now.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// read, write or admin (at most your own token's scope).
+        #[arg(long, default_value = "read")]
+        scope: TokenScope,
+        /// Issue the token to this user instead of yourself (site administrators).
+        #[arg(long)]
+        user: Option<Username>,
+        /// Lifetime such as 30d, 12h or 90m; default: no expiry.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List your tokens (metadata only).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"))?;
+    let d = match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        _ => bail!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"),
+    };
+    Ok(Utc::now() + d)
+}
+
+pub async fn run(cmd: TokenCommand, client: &Client) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { name, scope, user, expires_in } => {
+            let expires_at = expires_in.as_deref().map(parse_lifetime).transpose()?;
+            let body = CreateTokenRequest { name, scope, expires_at };
+            let path = match &user {
+                Some(u) => format!("/api/v1/users/{u}/tokens"),
+                None => "/api/v1/tokens".to_owned(),
+            };
+            let created: CreatedTokenResponse = client.send(Method::POST, &path, Some(&body)).await?;
+            eprintln!("Token created. Store it now: it will not be shown again.");
+            print_json(&created)
+        }
+        TokenCommand::List => print_json(&client.get::<TokenList>("/api/v1/tokens").await?),
+        TokenCommand::Revoke { id } => {
+            client.send::<(), serde_json::Value>(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await?;
+            eprintln!("Token {id} revoked.");
+            Ok(())
+        }
+    }
+}

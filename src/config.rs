@@ -1,0 +1,80 @@
+//! Configuration of `skilldex serve`. Every flag has a `SKILLDEX_*` environment twin; each
+//! default lives here and nowhere else.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::telemetry::LogFormat;
+
+/// A string that must not reach logs: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "SKILLDEX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite index, the embedded OCI store and the first admin token.
+    #[arg(long, env = "SKILLDEX_DATA_DIR", default_value = "./skilldex-data")]
+    pub data_dir: PathBuf,
+
+    /// Index database: `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    /// Default: `sqlite://<data-dir>/skilldex.db`.
+    #[arg(long, env = "SKILLDEX_DATABASE_URL", hide_env_values = true, conflicts_with = "database_url_file")]
+    pub database_url: Option<Secret>,
+
+    /// Read the database URL from this file instead (keeps passwords out of process lists).
+    #[arg(long, env = "SKILLDEX_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+
+    /// Log output: human-readable or one JSON object per line.
+    #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// The database URL to open, from the flag, the file, or the embedded default.
+    pub fn database_url(&self) -> anyhow::Result<Secret> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        if let Some(path) = &self.database_url_file {
+            let raw = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read database URL file {}: {e}", path.display()))?;
+            return Ok(Secret(raw.trim().to_owned()));
+        }
+        Ok(Secret(default_sqlite_url(&self.data_dir)))
+    }
+}
+
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("skilldex.db").display())
+}
+
+/// The file the first admin token is written to, inside the data directory.
+pub fn admin_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-token")
+}

@@ -1,0 +1,377 @@
+//! The vocabulary of the index: validated names, scopes, roles and statuses.
+//!
+//! Every value that crosses a trust boundary is parsed into one of these types once (at the
+//! HTTP edge, in the CLI, or when reading the database), so the services below never see an
+//! unchecked string where a name is meant.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Why a value was refused; the message is meant for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+fn invalid(msg: impl Into<String>) -> InvalidValue {
+    InvalidValue(msg.into())
+}
+
+/// Declares a string newtype whose only constructor runs `$check`.
+macro_rules! checked_name {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $check(s)?;
+                Ok(Self(s.to_owned()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $check(&s)?;
+                Ok(Self(s))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+checked_name!(
+    /// A namespace (csreg "scope", ToolHive "namespace"): `backend`, `io.github.acme`.
+    /// Each namespace is owned by the team with the same slug.
+    Namespace,
+    check_namespace
+);
+checked_name!(
+    /// A skill's name as the Agent Skills format defines it: lowercase letters, digits and
+    /// single hyphens, at most 64 characters.
+    SkillName,
+    check_skill_name
+);
+checked_name!(
+    /// A user's login name.
+    Username,
+    check_username
+);
+checked_name!(
+    /// A channel: a named, movable pointer to one version (`stable`, `canary`, `latest`).
+    /// It starts with a letter, so it can never be mistaken for a semver version or range.
+    ChannelName,
+    check_channel_name
+);
+checked_name!(
+    /// A search tag on a skill.
+    Tag,
+    check_tag
+);
+
+fn check_namespace(s: &str) -> Result<(), InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && is_alnum_lower(s.as_bytes()[0])
+        && is_alnum_lower(s.as_bytes()[s.len() - 1]);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid namespace `{}`: use 1-128 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+            truncate(s)
+        )))
+    }
+}
+
+fn check_skill_name(s: &str) -> Result<(), InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid skill name `{}`: use 1-64 lowercase letters, digits and single hyphens, not starting or ending with a hyphen",
+            truncate(s)
+        )))
+    }
+}
+
+fn check_username(s: &str) -> Result<(), InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 39
+        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-' || b == b'_')
+        && is_alnum_lower(s.as_bytes()[0])
+        && is_alnum_lower(s.as_bytes()[s.len() - 1]);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid username `{}`: use 1-39 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit",
+            truncate(s)
+        )))
+    }
+}
+
+fn check_channel_name(s: &str) -> Result<(), InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.as_bytes()[0].is_ascii_lowercase()
+        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid channel name `{}`: use 1-32 lowercase letters, digits or '-', starting with a letter",
+            truncate(s)
+        )))
+    }
+}
+
+fn check_tag(s: &str) -> Result<(), InvalidValue> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && is_alnum_lower(s.as_bytes()[0])
+        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid tag `{}`: use 1-32 lowercase letters, digits or '-', starting with a letter or digit",
+            truncate(s)
+        )))
+    }
+}
+
+fn is_alnum_lower(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// Echoes at most a short prefix of rejected input back to the caller.
+fn truncate(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out.escape_debug().to_string()
+}
+
+/// A release version: strict semver 2.0 (`1.2.3`, `1.0.0-rc.1`), no leading `v`.
+pub fn parse_version(s: &str) -> Result<semver::Version, InvalidValue> {
+    if s.len() > 128 {
+        return Err(invalid("invalid version: longer than 128 characters"));
+    }
+    semver::Version::parse(s)
+        .map_err(|e| invalid(format!("invalid version `{}`: {e} (expected semver such as 1.2.3)", truncate(s))))
+}
+
+/// Picks the version `latest` should point at: the highest release, or the highest
+/// pre-release when there is nothing else (what Cargo and npm users expect).
+pub fn pick_latest<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let parsed: Vec<semver::Version> = versions.into_iter().filter_map(|v| semver::Version::parse(v).ok()).collect();
+    let best_release = parsed.iter().filter(|v| v.pre.is_empty()).max();
+    best_release.or_else(|| parsed.iter().max()).map(|v| v.to_string())
+}
+
+/// Declares a closed set of lowercase wire words.
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    _ => Err(invalid(format!(
+                        "invalid {} `{}`: expected one of {}",
+                        stringify!($name).to_lowercase(),
+                        truncate(s),
+                        [$($word),+].join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// What a token may do at most; ordered `read < write < admin`.
+    TokenScope { Read => "read", Write => "write", Admin => "admin" }
+);
+word_enum!(
+    /// A member's role in a team; ordered `reader < publisher < owner`.
+    TeamRole { Reader => "reader", Publisher => "publisher", Owner => "owner" }
+);
+word_enum!(
+    /// Who may see a skill: everyone, or only members of its namespace.
+    Visibility { Public => "public", Private => "private" }
+);
+word_enum!(
+    /// The kind of skill, as csreg classifies them.
+    SkillType { Command => "command", Context => "context", Template => "template", Composite => "composite" }
+);
+word_enum!(
+    /// The life of a version: a draft is unfinished, a published version is installable,
+    /// a yanked one is no longer picked by ranges or channels but still resolves when pinned.
+    VersionStatus { Draft => "draft", Published => "published", Yanked => "yanked" }
+);
+
+/// Orders by privilege, so that `scope >= TokenScope::Write` reads as intended.
+fn rank_scope(s: TokenScope) -> u8 {
+    match s {
+        TokenScope::Read => 0,
+        TokenScope::Write => 1,
+        TokenScope::Admin => 2,
+    }
+}
+
+fn rank_role(r: TeamRole) -> u8 {
+    match r {
+        TeamRole::Reader => 0,
+        TeamRole::Publisher => 1,
+        TeamRole::Owner => 2,
+    }
+}
+
+impl PartialOrd for TokenScope {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TokenScope {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        rank_scope(*self).cmp(&rank_scope(*other))
+    }
+}
+impl PartialOrd for TeamRole {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TeamRole {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        rank_role(*self).cmp(&rank_role(*other))
+    }
+}
+
+/// Milliseconds since the Unix epoch: how the store keeps every instant on both backends.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+pub fn to_datetime(ms: Millis) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A fresh, time-ordered identifier (UUIDv7), so ids sort by creation.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_accept_reverse_dns_and_plain_slugs() {
+        for ok in ["backend", "io.github.acme", "a", "a1", "x-y.z"] {
+            assert!(ok.parse::<Namespace>().is_ok(), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "-a", "a-", "A", "a_b", "a/b", ".a", "a.", long.as_str()] {
+            assert!(bad.parse::<Namespace>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn skill_names_follow_agent_skills_rules() {
+        assert!("code-reviewer".parse::<SkillName>().is_ok());
+        for bad in ["Code", "a--b", "-a", "a-", "", "a.b", &"a".repeat(65)] {
+            assert!(bad.parse::<SkillName>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn channel_names_cannot_look_like_versions() {
+        assert!("stable".parse::<ChannelName>().is_ok());
+        assert!("1.2.3".parse::<ChannelName>().is_err());
+        assert!("^1".parse::<ChannelName>().is_err());
+    }
+
+    #[test]
+    fn scopes_and_roles_are_ordered_by_privilege() {
+        assert!(TokenScope::Read < TokenScope::Write && TokenScope::Write < TokenScope::Admin);
+        assert!(TeamRole::Reader < TeamRole::Publisher && TeamRole::Publisher < TeamRole::Owner);
+        assert_eq!("write".parse::<TokenScope>().unwrap(), TokenScope::Write);
+        assert!("root".parse::<TokenScope>().unwrap_err().0.contains("read, write, admin"));
+    }
+
+    #[test]
+    fn latest_prefers_releases_over_prereleases() {
+        assert_eq!(pick_latest(["1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"]), Some("1.10.0".into()));
+        assert_eq!(pick_latest(["0.1.0-alpha", "0.1.0-beta"]), Some("0.1.0-beta".into()));
+        assert_eq!(pick_latest([]), None);
+    }
+
+    #[test]
+    fn versions_reject_non_semver() {
+        assert!(parse_version("1.2.3").is_ok());
+        for bad in ["v1.2.3", "1.2", "latest", "01.2.3"] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+    }
+}

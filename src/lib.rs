@@ -1,0 +1,11 @@
+//! skilldex: a registry for AI-agent skills. The index (this crate's `store`) holds
+//! namespaces, skills, versions and channels; the bytes live as OCI artifacts.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,121 @@
+//! Who is calling, and what they may do. Two things decide every action: the token's scope
+//! (what the token may do at most) and the user's role in the namespace (what the user may
+//! do). Site administrators count as owners of every namespace. Things a caller may not see
+//! are reported as not found, never as forbidden.
+
+use sha2::{Digest, Sha256};
+
+use super::{Error, Index, Result};
+use crate::domain::{TeamRole, TokenScope, Visibility, now_millis};
+use crate::store::{Audience, Skill, Token, User};
+
+/// The prefix of every secret skilldex issues, so leaked tokens are easy to scan for.
+pub const TOKEN_PREFIX: &str = "sdx_";
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub token: Token,
+}
+
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    User(Box<Principal>),
+}
+
+impl Caller {
+    /// The signed-in caller, if their token allows `need`: 401 without a token, 403 when
+    /// the token's scope is too low.
+    pub fn require(&self, need: TokenScope) -> Result<&Principal> {
+        match self {
+            Caller::Anonymous => Err(Error::Unauthenticated("this action needs an API token".into())),
+            Caller::User(p) if p.token.scope < need => Err(Error::Forbidden(format!(
+                "this action needs a token with `{need}` scope; this token has `{}`",
+                p.token.scope
+            ))),
+            Caller::User(p) => Ok(p),
+        }
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(p) => Some(p.user.username.as_str()),
+        }
+    }
+
+    pub fn is_site_admin(&self) -> bool {
+        matches!(self, Caller::User(p) if p.user.is_admin)
+    }
+
+    /// Which skills listings may show this caller.
+    pub fn audience(&self) -> Audience {
+        match self {
+            Caller::Anonymous => Audience::Anonymous,
+            Caller::User(p) if p.user.is_admin => Audience::Everyone,
+            Caller::User(p) => Audience::Member { user_id: p.user.id.clone() },
+        }
+    }
+}
+
+/// Makes a new random secret; the caller sees it once, the store keeps only its hash.
+pub fn generate_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+}
+
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Whether a role lets its holder see a skill in that state.
+pub fn can_see(skill: &Skill, role: Option<TeamRole>) -> bool {
+    match (skill.deleted_at, skill.visibility) {
+        // A deleted skill stays visible to the people who can restore it.
+        (Some(_), _) => role == Some(TeamRole::Owner),
+        (None, Visibility::Public) => true,
+        (None, Visibility::Private) => role.is_some(),
+    }
+}
+
+/// Refuses unless `role` is at least `need`.
+pub fn require_role(role: Option<TeamRole>, need: TeamRole, what: &str) -> Result<()> {
+    if role.is_some_and(|r| r >= need) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!("{what} needs the `{need}` role in this namespace")))
+    }
+}
+
+impl Index {
+    /// Turns a presented bearer secret into a caller. A secret that is unknown, revoked or
+    /// expired is an error (401), not an anonymous call.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller> {
+        let Some(secret) = bearer else { return Ok(Caller::Anonymous) };
+        let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
+        let token = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        let now = now_millis();
+        if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+            return Err(rejected());
+        }
+        let user = self.store.user_by_id(&token.user_id).await?.ok_or_else(rejected)?;
+        let store = self.store.clone();
+        let token_id = token.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&token_id, now).await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        });
+        Ok(Caller::User(Box::new(Principal { user, token })))
+    }
+
+    /// The caller's effective role in a namespace (site admins are owners everywhere).
+    pub async fn role_in(&self, caller: &Caller, namespace: &str) -> Result<Option<TeamRole>> {
+        match caller {
+            Caller::Anonymous => Ok(None),
+            Caller::User(p) if p.user.is_admin => Ok(Some(TeamRole::Owner)),
+            Caller::User(p) => Ok(self.store.member_role(namespace, &p.user.id).await?),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Users, API tokens and teams (each team owns the namespace of the same slug).
+
+use serde_json::json;
+
+use super::access::{generate_token, hash_token, require_role};
+use super::{Caller, Error, Index, Result, check_text, limits};
+use crate::domain::{Millis, Namespace, TeamRole, TokenScope, Username, now_millis};
+use crate::store::{Member, NewToken, NewUser, Team, Token, User};
+
+/// A token as just issued: the only moment its secret is known.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    pub token: Token,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub name: String,
+    pub scope: TokenScope,
+    pub expires_at: Option<Millis>,
+}
+
+/// A team as one caller may see it: members only for members and site admins.
+#[derive(Debug, Clone)]
+pub struct TeamView {
+    pub team: Team,
+    pub members: Option<Vec<Member>>,
+}
+
+impl Index {
+    pub async fn create_user(&self, caller: &Caller, username: Username, email: String, admin: bool) -> Result<User> {
+        self.require_site_admin(caller)?;
+        check_email(&email)?;
+        let user = self.store.create_user(&NewUser { username, email, is_admin: admin }).await?;
+        self.audit(caller, "user.create", user.username.as_str(), json!({ "admin": admin })).await;
+        Ok(user)
+    }
+
+    /// Issues a token to another user (site admins only).
+    pub async fn create_token_for(&self, caller: &Caller, username: &Username, req: TokenRequest) -> Result<CreatedToken> {
+        self.require_site_admin(caller)?;
+        let user = self
+            .store
+            .user_by_name(username.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))?;
+        let created = self.issue_token(&user, req).await?;
+        self.audit(caller, "token.create", user.username.as_str(), token_detail(&created.token)).await;
+        Ok(created)
+    }
+
+    /// Issues a token to the caller, never with more scope than the token asking for it.
+    pub async fn create_own_token(&self, caller: &Caller, req: TokenRequest) -> Result<CreatedToken> {
+        let me = caller.require(TokenScope::Read)?;
+        if req.scope > me.token.scope {
+            return Err(Error::Forbidden(format!(
+                "a `{}` token cannot create a `{}` token",
+                me.token.scope, req.scope
+            )));
+        }
+        let created = self.issue_token(&me.user, req).await?;
+        self.audit(caller, "token.create", me.user.username.as_str(), token_detail(&created.token)).await;
+        Ok(created)
+    }
+
+    async fn issue_token(&self, user: &User, req: TokenRequest) -> Result<CreatedToken> {
+        check_text("name", &req.name, limits::TOKEN_NAME, false)?;
+        if req.expires_at.is_some_and(|e| e <= now_millis()) {
+            return Err(Error::Invalid("expiresAt must be in the future".into()));
+        }
+        let secret = generate_token();
+        let token = self
+            .store
+            .create_token(&NewToken {
+                user_id: user.id.clone(),
+                name: req.name,
+                scope: req.scope,
+                hash: hash_token(&secret),
+                expires_at: req.expires_at,
+            })
+            .await?;
+        Ok(CreatedToken { token, secret })
+    }
+
+    pub async fn list_tokens(&self, caller: &Caller) -> Result<Vec<Token>> {
+        let me = caller.require(TokenScope::Read)?;
+        Ok(self.store.tokens_of(&me.user.id).await?)
+    }
+
+    /// Revokes one of the caller's tokens; site admins with an admin token may revoke anyone's.
+    /// Someone else's token is reported as not found.
+    pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {
+        let me = caller.require(TokenScope::Read)?;
+        let not_found = || Error::NotFound(format!("token `{id}` not found"));
+        let token = self.store.token_by_id(id).await?.ok_or_else(not_found)?;
+        let admin_override = me.user.is_admin && me.token.scope == TokenScope::Admin;
+        if token.user_id != me.user.id && !admin_override {
+            return Err(not_found());
+        }
+        if !self.store.revoke_token(id, now_millis()).await? {
+            return Err(not_found());
+        }
+        self.audit(caller, "token.revoke", id, json!({ "name": token.name })).await;
+        Ok(())
+    }
+
+    /// Creates a team, which claims the namespace of the same slug; the creator becomes owner.
+    pub async fn create_team(&self, caller: &Caller, slug: Namespace, display_name: String) -> Result<Team> {
+        let me = caller.require(TokenScope::Admin)?;
+        check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
+        let team = self.store.create_team(&slug, &display_name, &me.user.id).await.map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::Conflict(format!("namespace `{slug}` is already taken")),
+            other => other,
+        })?;
+        self.audit(caller, "team.create", slug.as_str(), json!({ "displayName": display_name })).await;
+        Ok(team)
+    }
+
+    pub async fn team(&self, caller: &Caller, slug: &Namespace) -> Result<TeamView> {
+        let team = self.find_team(slug).await?;
+        let members = match self.role_in(caller, slug.as_str()).await? {
+            Some(_) => Some(self.store.team_members(&team.id).await?),
+            None => None,
+        };
+        Ok(TeamView { team, members })
+    }
+
+    pub async fn set_member(&self, caller: &Caller, slug: &Namespace, username: &Username, role: TeamRole) -> Result<()> {
+        caller.require(TokenScope::Admin)?;
+        let team = self.find_team(slug).await?;
+        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        let user = self
+            .store
+            .user_by_name(username.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))?;
+        self.store.set_member(&team.id, &user.id, role, now_millis()).await?;
+        self.audit(caller, "team.member.set", slug.as_str(), json!({ "username": username, "role": role })).await;
+        Ok(())
+    }
+
+    pub async fn remove_member(&self, caller: &Caller, slug: &Namespace, username: &Username) -> Result<()> {
+        caller.require(TokenScope::Admin)?;
+        let team = self.find_team(slug).await?;
+        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        let not_member = || Error::NotFound(format!("`{username}` is not a member of `{slug}`"));
+        let user = self.store.user_by_name(username.as_str()).await?.ok_or_else(not_member)?;
+        if !self.store.remove_member(&team.id, &user.id).await? {
+            return Err(not_member());
+        }
+        self.audit(caller, "team.member.remove", slug.as_str(), json!({ "username": username })).await;
+        Ok(())
+    }
+
+    async fn find_team(&self, slug: &Namespace) -> Result<Team> {
+        self.store
+            .team_by_slug(slug.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
+    }
+
+    pub(crate) fn require_site_admin(&self, caller: &Caller) -> Result<()> {
+        let me = caller.require(TokenScope::Admin)?;
+        if me.user.is_admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("this action is for site administrators".into()))
+        }
+    }
+
+    pub async fn audit_log(
+        &self,
+        caller: &Caller,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::store::AuditEntry>> {
+        self.require_site_admin(caller)?;
+        Ok(self.store.audit_log(before, limit).await?)
+    }
+
+    /// On an empty index, creates the `admin` site administrator and an admin-scope token.
+    /// Returns the secret, or `None` when users already exist.
+    pub async fn bootstrap_admin(&self) -> Result<Option<String>> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let user = self
+            .store
+            .create_user(&NewUser {
+                username: "admin".parse().expect("valid username"),
+                email: "admin@localhost".into(),
+                is_admin: true,
+            })
+            .await?;
+        let created = self
+            .issue_token(&user, TokenRequest { name: "bootstrap".into(), scope: TokenScope::Admin, expires_at: None })
+            .await?;
+        self.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({})).await;
+        Ok(Some(created.secret))
+    }
+}
+
+fn token_detail(t: &Token) -> serde_json::Value {
+    json!({ "id": t.id, "name": t.name, "scope": t.scope, "expiresAt": t.expires_at })
+}
+
+fn check_email(email: &str) -> Result<()> {
+    let valid = email.len() <= limits::EMAIL
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(()) } else { Err(Error::Invalid(format!("invalid email address `{}`", email.escape_debug()))) }
+}

@@ -1,0 +1,111 @@
+//! The core every surface calls: accounts, teams, skills, versions and channels, with the one
+//! set of access rules (`access.rs`). Facades translate requests into these calls and the
+//! results into their own shapes; they never decide who may see or change what.
+
+pub mod access;
+mod accounts;
+mod skills;
+
+use std::sync::Arc;
+
+use crate::domain::{InvalidValue, now_millis};
+use crate::store::{NewAudit, Store, StoreError};
+
+pub use access::{Caller, Principal};
+pub use accounts::{CreatedToken, TeamView, TokenRequest};
+pub use skills::{Page, SkillDraft, SkillListRequest, SkillPatchRequest, VersionFilter, page_limit, parse_sort};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<InvalidValue> for Error {
+    fn from(e: InvalidValue) -> Self {
+        Error::Invalid(e.0)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Error::Conflict(format!("{what} already exists")),
+            StoreError::Invariant(msg) => Error::Invalid(msg),
+            StoreError::Missing(what) => Error::NotFound(format!("{what} not found")),
+            other => Error::Store(other),
+        }
+    }
+}
+
+/// Limits on free-text fields; one place, used by every surface.
+pub mod limits {
+    pub const DISPLAY_NAME: usize = 100;
+    pub const DESCRIPTION: usize = 1024;
+    pub const README: usize = 512 * 1024;
+    pub const TAGS: usize = 20;
+    pub const EMAIL: usize = 254;
+    pub const TOKEN_NAME: usize = 64;
+    pub const DEPRECATION_MESSAGE: usize = 500;
+    pub const QUERY: usize = 256;
+    pub const QUERY_TERMS: usize = 16;
+    pub const PAGE_DEFAULT: i64 = 20;
+    pub const PAGE_MAX: i64 = 100;
+}
+
+/// The metadata index as the surfaces see it.
+#[derive(Clone)]
+pub struct Index {
+    store: Arc<dyn Store>,
+}
+
+impl Index {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Records who did what. A failure here is logged, not returned: the change it
+    /// describes has already been committed.
+    async fn audit(&self, caller: &Caller, action: &str, target: &str, detail: serde_json::Value) {
+        let entry = NewAudit {
+            actor: caller.username().map(str::to_owned),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(&entry, now_millis()).await {
+            tracing::error!(error = %e, action, target, "could not write audit entry");
+        }
+    }
+}
+
+/// Checks a free-text field's length (in characters) and that it has no control characters
+/// other than newlines and tabs.
+pub(crate) fn check_text(field: &str, value: &str, max: usize, allow_empty: bool) -> Result<()> {
+    if !allow_empty && value.trim().is_empty() {
+        return Err(Error::Invalid(format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(Error::Invalid(format!("{field} is longer than {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(Error::Invalid(format!("{field} contains control characters")));
+    }
+    Ok(())
+}

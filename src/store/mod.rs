@@ -1,0 +1,346 @@
+//! The metadata index: one `Store` trait, two backends (SQLite for one node, PostgreSQL for
+//! many). Both backends share their SQL through `sql.rs`; only search and connection set-up
+//! differ. The store enforces integrity (uniqueness, last-owner, latest pointer) inside
+//! transactions; who may do what is decided above it, in `service`.
+
+#[macro_use]
+mod sql;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    ChannelName, Millis, Namespace, SkillName, SkillType, TeamRole, TokenScope, Username, VersionStatus, Visibility,
+};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was hit: the thing already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The change would break an invariant the store keeps (e.g. a team without owners).
+    #[error("{0}")]
+    Invariant(String),
+    #[error("referenced record not found: {0}")]
+    Missing(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: Username,
+    pub email: String,
+    pub is_admin: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: String,
+    pub name: String,
+    pub scope: TokenScope,
+    /// SHA-256 of the secret, hex; the secret itself is never stored.
+    pub hash: String,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: String,
+    pub slug: Namespace,
+    pub display_name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub username: Username,
+    pub role: TeamRole,
+    pub added_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skill {
+    pub id: String,
+    pub scope: Namespace,
+    pub slug: SkillName,
+    pub display_name: String,
+    pub description: String,
+    pub readme: String,
+    pub visibility: Visibility,
+    pub tags: Vec<String>,
+    pub skill_type: SkillType,
+    pub downloads: i64,
+    pub stars: i64,
+    pub latest_version: Option<String>,
+    pub deprecated: bool,
+    pub deprecated_message: Option<String>,
+    pub forked_from: Option<String>,
+    pub deleted_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSkill {
+    pub scope: Namespace,
+    pub slug: SkillName,
+    pub display_name: String,
+    pub description: String,
+    pub readme: String,
+    pub visibility: Visibility,
+    pub tags: Vec<String>,
+    pub skill_type: SkillType,
+    pub forked_from: Option<String>,
+}
+
+/// A partial update: `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct SkillPatch {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub readme: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub tags: Option<Vec<String>>,
+    pub skill_type: Option<SkillType>,
+    pub deprecated: Option<bool>,
+    pub deprecated_message: Option<Option<String>>,
+}
+
+/// Whose eyes a listing is for; private skills are filtered in the query itself so that
+/// pagination and counts never include what the viewer may not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    Anonymous,
+    /// A signed-in user: sees public skills and the private skills of their teams.
+    Member { user_id: String },
+    /// A site administrator: sees everything that is not deleted.
+    Everyone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkillSort {
+    Downloads,
+    Updated,
+    Name,
+    Stars,
+    Relevance,
+}
+
+/// Where the previous page stopped: the sort key of its last row and that row's id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Int(i64),
+    Text(String),
+    Float(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillCursor {
+    pub key: SortKey,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkillQuery {
+    /// Search terms, already split into plain word tokens (no query syntax reaches SQL).
+    pub terms: Vec<String>,
+    pub scope: Option<Namespace>,
+    pub tag: Option<String>,
+    pub skill_type: Option<SkillType>,
+    pub sort: SkillSort,
+    pub after: Option<SkillCursor>,
+    pub limit: i64,
+    pub audience: Audience,
+}
+
+/// A listed skill with its relevance score (0 when the query had no terms).
+#[derive(Debug, Clone)]
+pub struct SkillHit {
+    pub skill: Skill,
+    pub rank: f64,
+}
+
+/// Everything a stored version carries. In the index alone (before a bundle is stored as an
+/// OCI artifact) the artifact fields are empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub id: String,
+    pub skill_id: String,
+    pub version: String,
+    pub status: VersionStatus,
+    pub changelog: Option<String>,
+    pub entry_point: String,
+    pub skill_type: SkillType,
+    pub install_path: Option<String>,
+    pub file_count: i64,
+    pub archive_size: i64,
+    pub archive_sha256: Option<String>,
+    /// `registry/repo@sha256:…`: where the artifact lives, pinned by digest.
+    pub reference: Option<String>,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    /// JSON array of `{path, size, sha256}`.
+    pub file_tree: String,
+    /// JSON object: the SKILL.md frontmatter.
+    pub frontmatter: String,
+    pub readme: Option<String>,
+    /// JSON object: the signature verdict, once verification exists.
+    pub signature: Option<String>,
+    pub created_at: Millis,
+    pub published_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewVersion {
+    pub skill_id: String,
+    pub version: String,
+    pub status: Option<VersionStatus>,
+    pub changelog: Option<String>,
+    pub entry_point: Option<String>,
+    pub skill_type: Option<SkillType>,
+    pub install_path: Option<String>,
+    pub file_count: i64,
+    pub archive_size: i64,
+    pub archive_sha256: Option<String>,
+    pub reference: Option<String>,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    pub file_tree: Option<String>,
+    pub frontmatter: Option<String>,
+    pub readme: Option<String>,
+    pub signature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub version: Option<String>,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: Millis,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: String,
+    /// JSON object with action-specific details.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn create_user(&self, new: &NewUser) -> StoreResult<User>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+
+    async fn create_token(&self, new: &NewToken) -> StoreResult<Token>;
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Token>>;
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>>;
+    async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>>;
+    /// Returns false when there was no live token with that id.
+    async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    /// Records use, at most about once a minute per token to spare the database.
+    async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
+
+    /// Creates the team and makes `owner_id` its first owner, atomically.
+    async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
+    async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>>;
+    async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
+    async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
+    /// Adds or changes a member; refuses to leave the team without an owner.
+    async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()>;
+    /// Returns false when the user was not a member; refuses to remove the last owner.
+    async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool>;
+
+    async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill>;
+    /// Looks a skill up whatever its visibility or deletion state.
+    async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>>;
+    async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;
+    async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()>;
+    async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;
+    /// Sets or clears a star and returns the new star count.
+    async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
+    async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()>;
+
+    /// Inserts a version; when it is published, `latest` moves in the same transaction.
+    async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version>;
+    async fn versions(&self, skill_id: &str) -> StoreResult<Vec<Version>>;
+    async fn version(&self, skill_id: &str, version: &str) -> StoreResult<Option<Version>>;
+    /// Changes a version's status and recomputes `latest` in the same transaction.
+    async fn set_version_status(&self, skill_id: &str, version: &str, status: VersionStatus, at: Millis)
+    -> StoreResult<Version>;
+
+    /// All channels, `latest` always first (its version is null until something is published).
+    async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>>;
+    async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
+    async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
+
+    async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
+    /// Newest first; `before` is the id of the last entry of the previous page.
+    async fn audit_log(&self, before: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Opens the database named by a `sqlite://…` or `postgres://…` URL and runs its migrations.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL: expected sqlite://… or postgres://…")
+    }
+}
+
+/// One numbered migration, the same number in both backends' folders.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}

@@ -1,0 +1,908 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same `$N` placeholders and
+//! the same statements here, so the `Store` implementation is written once and instantiated
+//! per backend by `impl_sql_store!`; each backend module supplies only its connection,
+//! migrations and full-text search fragments (`SearchSql`).
+
+use std::str::FromStr;
+
+use crate::domain::InvalidValue;
+use crate::store::{SkillSort, StoreError};
+
+pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
+pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
+pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
+     s.tags, s.skill_type, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
+     s.forked_from, s.deleted_at, s.created_at, s.updated_at";
+pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
+     file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
+     signature, created_at, published_at";
+
+/// Tokens used for a minute are not written again, so reads don't turn into writes.
+pub(crate) const TOUCH_INTERVAL_MS: i64 = 60_000;
+
+/// A backend's full-text search fragments for one query, with `$p` the search argument.
+pub(crate) struct SearchSql {
+    pub join: String,
+    pub filter: String,
+    pub rank: String,
+    pub arg: String,
+}
+
+/// A value bound into dynamically built SQL.
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Builds SQL with numbered placeholders and remembers what to bind, in order.
+#[derive(Default)]
+pub(crate) struct SqlBuilder {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+impl SqlBuilder {
+    pub fn new(sql: &str) -> Self {
+        Self { sql: sql.to_owned(), args: Vec::new() }
+    }
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+    /// Appends an argument and returns its placeholder (`$3`).
+    pub fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+}
+
+/// The column a listing is ordered by, and whether larger values come first.
+pub(crate) fn sort_column(sort: SkillSort) -> (&'static str, bool) {
+    match sort {
+        SkillSort::Downloads => ("q.downloads", true),
+        SkillSort::Stars => ("q.stars", true),
+        SkillSort::Updated => ("q.updated_at", true),
+        SkillSort::Name => ("q.slug", false),
+        SkillSort::Relevance => ("q.rank", true),
+    }
+}
+
+pub(crate) fn parse_col<T: FromStr<Err = InvalidValue>>(s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
+}
+
+/// Turns a uniqueness or foreign-key violation into the store's own error.
+pub(crate) fn classify(e: sqlx::Error, conflict: &str, missing: &str) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return StoreError::Conflict(conflict.to_owned());
+        }
+        if d.is_foreign_key_violation() {
+            return StoreError::Missing(missing.to_owned());
+        }
+    }
+    StoreError::Database(e)
+}
+
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        use async_trait::async_trait;
+        use sqlx::Row as _;
+
+        use $crate::domain::{
+            new_id, pick_latest, ChannelName, Millis, Namespace, TeamRole, VersionStatus,
+        };
+        use $crate::store::sql::{
+            classify, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
+            TOUCH_INTERVAL_MS, USER_COLS, VERSION_COLS,
+        };
+        use $crate::store::{
+            AuditEntry, Audience, Channel, Member, NewAudit, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, User,
+            Version,
+        };
+
+        type DbRow = <$db as sqlx::Database>::Row;
+        type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+        fn user_row(r: &DbRow) -> StoreResult<User> {
+            Ok(User {
+                id: r.try_get("id")?,
+                username: parse_col(&r.try_get::<String, _>("username")?)?,
+                email: r.try_get("email")?,
+                is_admin: r.try_get("is_admin")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn token_row(r: &DbRow) -> StoreResult<Token> {
+            Ok(Token {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                name: r.try_get("name")?,
+                scope: parse_col(&r.try_get::<String, _>("scope")?)?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        fn team_row(r: &DbRow) -> StoreResult<Team> {
+            Ok(Team {
+                id: r.try_get("id")?,
+                slug: parse_col(&r.try_get::<String, _>("slug")?)?,
+                display_name: r.try_get("display_name")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn skill_row(r: &DbRow) -> StoreResult<Skill> {
+            let tags: String = r.try_get("tags")?;
+            Ok(Skill {
+                id: r.try_get("id")?,
+                scope: parse_col(&r.try_get::<String, _>("scope")?)?,
+                slug: parse_col(&r.try_get::<String, _>("slug")?)?,
+                display_name: r.try_get("display_name")?,
+                description: r.try_get("description")?,
+                readme: r.try_get("readme")?,
+                visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
+                tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("skill tags: {e}")))?,
+                skill_type: parse_col(&r.try_get::<String, _>("skill_type")?)?,
+                downloads: r.try_get("downloads")?,
+                stars: r.try_get("stars")?,
+                latest_version: r.try_get("latest_version")?,
+                deprecated: r.try_get("deprecated")?,
+                deprecated_message: r.try_get("deprecated_message")?,
+                forked_from: r.try_get("forked_from")?,
+                deleted_at: r.try_get("deleted_at")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn version_row(r: &DbRow) -> StoreResult<Version> {
+            Ok(Version {
+                id: r.try_get("id")?,
+                skill_id: r.try_get("skill_id")?,
+                version: r.try_get("version")?,
+                status: parse_col(&r.try_get::<String, _>("status")?)?,
+                changelog: r.try_get("changelog")?,
+                entry_point: r.try_get("entry_point")?,
+                skill_type: parse_col(&r.try_get::<String, _>("skill_type")?)?,
+                install_path: r.try_get("install_path")?,
+                file_count: r.try_get("file_count")?,
+                archive_size: r.try_get("archive_size")?,
+                archive_sha256: r.try_get("archive_sha256")?,
+                reference: r.try_get("reference")?,
+                digest: r.try_get("digest")?,
+                media_type: r.try_get("media_type")?,
+                file_tree: r.try_get("file_tree")?,
+                frontmatter: r.try_get("frontmatter")?,
+                readme: r.try_get("readme")?,
+                signature: r.try_get("signature")?,
+                created_at: r.try_get("created_at")?,
+                published_at: r.try_get("published_at")?,
+            })
+        }
+
+        fn channel_row(r: &DbRow) -> StoreResult<Channel> {
+            Ok(Channel { name: r.try_get("name")?, version: r.try_get("version")?, updated_at: r.try_get("updated_at")? })
+        }
+
+        fn bind_all<'q>(
+            mut q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            args: Vec<Arg>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            for a in args {
+                q = match a {
+                    Arg::Text(s) => q.bind(s),
+                    Arg::Int(i) => q.bind(i),
+                    Arg::Float(f) => q.bind(f),
+                    Arg::Bool(b) => q.bind(b),
+                };
+            }
+            q
+        }
+
+        async fn count_owners(tx: &mut Tx<'_>, team_id: &str) -> StoreResult<i64> {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM team_members WHERE team_id = $1 AND role = 'owner'")
+                .bind(team_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(row.try_get("n")?)
+        }
+
+        async fn replace_tags(tx: &mut Tx<'_>, skill_id: &str, tags: &[String]) -> StoreResult<()> {
+            sqlx::query("DELETE FROM skill_tags WHERE skill_id = $1").bind(skill_id).execute(&mut **tx).await?;
+            for tag in tags {
+                sqlx::query("INSERT INTO skill_tags (skill_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(skill_id)
+                    .bind(tag)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        /// Points `latest` (the channel and the skill's column) at the best published version.
+        async fn refresh_latest(tx: &mut Tx<'_>, skill_id: &str, at: Millis) -> StoreResult<()> {
+            let rows = sqlx::query("SELECT version FROM versions WHERE skill_id = $1 AND status = 'published'")
+                .bind(skill_id)
+                .fetch_all(&mut **tx)
+                .await?;
+            let published: Vec<String> = rows.iter().map(|r| r.try_get("version")).collect::<Result<_, _>>()?;
+            let latest = pick_latest(published.iter().map(String::as_str));
+            sqlx::query(
+                "UPDATE channels SET version = $2, updated_at = $3
+                 WHERE skill_id = $1 AND name = 'latest' AND version IS DISTINCT FROM $2",
+            )
+            .bind(skill_id)
+            .bind(&latest)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE skills SET latest_version = $2 WHERE id = $1")
+                .bind(skill_id)
+                .bind(&latest)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn count_users(&self) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
+                let user = User {
+                    id: new_id(),
+                    username: new.username.clone(),
+                    email: new.email.clone(),
+                    is_admin: new.is_admin,
+                    created_at: $crate::domain::now_millis(),
+                };
+                sqlx::query("INSERT INTO users (id, username, email, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&user.id)
+                    .bind(user.username.as_str())
+                    .bind(&user.email)
+                    .bind(user.is_admin)
+                    .bind(user.created_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| classify(e, "user", "user"))?;
+                Ok(user)
+            }
+
+            async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE username = $1");
+                let row = sqlx::query(&sql).bind(username).fetch_optional(self.reader()).await?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn create_token(&self, new: &NewToken) -> StoreResult<Token> {
+                let token = Token {
+                    id: new_id(),
+                    user_id: new.user_id.clone(),
+                    name: new.name.clone(),
+                    scope: new.scope,
+                    created_at: $crate::domain::now_millis(),
+                    expires_at: new.expires_at,
+                    last_used_at: None,
+                    revoked_at: None,
+                };
+                sqlx::query(
+                    "INSERT INTO tokens (id, user_id, name, token_hash, scope, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&token.id)
+                .bind(&token.user_id)
+                .bind(&token.name)
+                .bind(&new.hash)
+                .bind(token.scope.as_str())
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "token", "user"))?;
+                Ok(token)
+            }
+
+            async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Token>> {
+                let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = $1");
+                let row = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await?;
+                row.as_ref().map(token_row).transpose()
+            }
+
+            async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>> {
+                let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(token_row).transpose()
+            }
+
+            async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>> {
+                let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE user_id = $1 ORDER BY id DESC");
+                let rows = sqlx::query(&sql).bind(user_id).fetch_all(self.reader()).await?;
+                rows.iter().map(token_row).collect()
+            }
+
+            async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE tokens SET last_used_at = $2
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(at - TOUCH_INTERVAL_MS)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team> {
+                let team = Team {
+                    id: new_id(),
+                    slug: slug.clone(),
+                    display_name: display_name.to_owned(),
+                    created_at: $crate::domain::now_millis(),
+                };
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("INSERT INTO teams (id, slug, display_name, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&team.id)
+                    .bind(team.slug.as_str())
+                    .bind(&team.display_name)
+                    .bind(team.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(e, "team", "team"))?;
+                sqlx::query("INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+                    .bind(&team.id)
+                    .bind(owner_id)
+                    .bind(team.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(e, "member", "user"))?;
+                tx.commit().await?;
+                Ok(team)
+            }
+
+            async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>> {
+                let sql = format!("SELECT {TEAM_COLS} FROM teams WHERE slug = $1");
+                let row = sqlx::query(&sql).bind(slug).fetch_optional(self.reader()).await?;
+                row.as_ref().map(team_row).transpose()
+            }
+
+            async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>> {
+                let rows = sqlx::query(
+                    "SELECT u.username, m.role, m.created_at FROM team_members m
+                     JOIN users u ON u.id = m.user_id WHERE m.team_id = $1 ORDER BY u.username",
+                )
+                .bind(team_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Member {
+                            username: parse_col(&r.try_get::<String, _>("username")?)?,
+                            role: parse_col(&r.try_get::<String, _>("role")?)?,
+                            added_at: r.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>> {
+                let row = sqlx::query(
+                    "SELECT m.role FROM team_members m JOIN teams t ON t.id = m.team_id
+                     WHERE t.slug = $1 AND m.user_id = $2",
+                )
+                .bind(namespace)
+                .bind(user_id)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|r| parse_col(&r.try_get::<String, _>("role")?)).transpose()
+            }
+
+            async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "member", "user"))?;
+                if count_owners(&mut tx, team_id).await? == 0 {
+                    return Err(StoreError::Invariant("a team must keep at least one owner".into()));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+                    .bind(team_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                if count_owners(&mut tx, team_id).await? == 0 {
+                    return Err(StoreError::Invariant("a team must keep at least one owner".into()));
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill> {
+                let skill = Skill {
+                    id: new_id(),
+                    scope: new.scope.clone(),
+                    slug: new.slug.clone(),
+                    display_name: new.display_name.clone(),
+                    description: new.description.clone(),
+                    readme: new.readme.clone(),
+                    visibility: new.visibility,
+                    tags: new.tags.clone(),
+                    skill_type: new.skill_type,
+                    downloads: 0,
+                    stars: 0,
+                    latest_version: None,
+                    deprecated: false,
+                    deprecated_message: None,
+                    forked_from: new.forked_from.clone(),
+                    deleted_at: None,
+                    created_at: at,
+                    updated_at: at,
+                };
+                let tags = serde_json::to_string(&skill.tags).expect("tags serialize");
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO skills (id, scope, slug, display_name, description, readme, visibility, tags,
+                                         skill_type, forked_from, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                )
+                .bind(&skill.id)
+                .bind(skill.scope.as_str())
+                .bind(skill.slug.as_str())
+                .bind(&skill.display_name)
+                .bind(&skill.description)
+                .bind(&skill.readme)
+                .bind(skill.visibility.as_str())
+                .bind(&tags)
+                .bind(skill.skill_type.as_str())
+                .bind(&skill.forked_from)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "skill", "namespace"))?;
+                replace_tags(&mut tx, &skill.id, &skill.tags).await?;
+                sqlx::query("INSERT INTO channels (skill_id, name, version, updated_at) VALUES ($1, 'latest', NULL, $2)")
+                    .bind(&skill.id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(skill)
+            }
+
+            async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>> {
+                let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.scope = $1 AND s.slug = $2");
+                let row = sqlx::query(&sql).bind(scope).bind(slug).fetch_optional(self.reader()).await?;
+                row.as_ref().map(skill_row).transpose()
+            }
+
+            async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill> {
+                let mut b = SqlBuilder::new("UPDATE skills SET updated_at = ");
+                let p = b.arg(Arg::Int(at));
+                b.push(&p);
+                let set = |b: &mut SqlBuilder, col: &str, a: Arg| {
+                    let p = b.arg(a);
+                    b.push(&format!(", {col} = {p}"));
+                };
+                if let Some(v) = &patch.display_name {
+                    set(&mut b, "display_name", Arg::Text(v.clone()));
+                }
+                if let Some(v) = &patch.description {
+                    set(&mut b, "description", Arg::Text(v.clone()));
+                }
+                if let Some(v) = &patch.readme {
+                    set(&mut b, "readme", Arg::Text(v.clone()));
+                }
+                if let Some(v) = patch.visibility {
+                    set(&mut b, "visibility", Arg::Text(v.as_str().into()));
+                }
+                if let Some(v) = &patch.tags {
+                    set(&mut b, "tags", Arg::Text(serde_json::to_string(v).expect("tags serialize")));
+                }
+                if let Some(v) = patch.skill_type {
+                    set(&mut b, "skill_type", Arg::Text(v.as_str().into()));
+                }
+                if let Some(v) = patch.deprecated {
+                    set(&mut b, "deprecated", Arg::Bool(v));
+                }
+                match &patch.deprecated_message {
+                    Some(Some(m)) => set(&mut b, "deprecated_message", Arg::Text(m.clone())),
+                    Some(None) => {
+                        b.push(", deprecated_message = NULL");
+                    }
+                    None => {}
+                }
+                let p = b.arg(Arg::Text(id.to_owned()));
+                b.push(&format!(" WHERE id = {p}"));
+                let mut tx = self.writer().begin().await?;
+                bind_all(sqlx::query(&b.sql), b.args).execute(&mut *tx).await?;
+                if let Some(tags) = &patch.tags {
+                    replace_tags(&mut tx, id, tags).await?;
+                }
+                let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await?;
+                let skill = row.as_ref().map(skill_row).transpose()?.ok_or_else(|| StoreError::Missing("skill".into()))?;
+                tx.commit().await?;
+                Ok(skill)
+            }
+
+            async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()> {
+                sqlx::query("UPDATE skills SET deleted_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(deleted_at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>> {
+                let mut b = SqlBuilder::default();
+                let search = if query.terms.is_empty() {
+                    None
+                } else {
+                    let p = format!("${}", b.args.len() + 1);
+                    let s = Self::search_sql(&p, &query.terms);
+                    b.arg(Arg::Text(s.arg.clone()));
+                    Some(s)
+                };
+                let rank = search.as_ref().map_or("CAST(0 AS DOUBLE PRECISION)", |s| s.rank.as_str());
+                b.push(&format!("SELECT * FROM (SELECT {SKILL_COLS}, {rank} AS rank FROM skills s"));
+                if let Some(s) = &search {
+                    b.push(&format!(" {} WHERE s.deleted_at IS NULL AND {}", s.join, s.filter));
+                } else {
+                    b.push(" WHERE s.deleted_at IS NULL");
+                }
+                match &query.audience {
+                    Audience::Anonymous => {
+                        b.push(" AND s.visibility = 'public'");
+                    }
+                    Audience::Member { user_id } => {
+                        let p = b.arg(Arg::Text(user_id.clone()));
+                        b.push(&format!(
+                            " AND (s.visibility = 'public' OR s.scope IN (SELECT t.slug FROM teams t
+                               JOIN team_members m ON m.team_id = t.id WHERE m.user_id = {p}))"
+                        ));
+                    }
+                    Audience::Everyone => {}
+                }
+                if let Some(scope) = &query.scope {
+                    let p = b.arg(Arg::Text(scope.to_string()));
+                    b.push(&format!(" AND s.scope = {p}"));
+                }
+                if let Some(tag) = &query.tag {
+                    let p = b.arg(Arg::Text(tag.clone()));
+                    b.push(&format!(" AND EXISTS (SELECT 1 FROM skill_tags st WHERE st.skill_id = s.id AND st.tag = {p})"));
+                }
+                if let Some(t) = query.skill_type {
+                    let p = b.arg(Arg::Text(t.as_str().into()));
+                    b.push(&format!(" AND s.skill_type = {p}"));
+                }
+                b.push(") q");
+                let (col, desc) = sort_column(query.sort);
+                if let Some(after) = &query.after {
+                    let k = b.arg(match &after.key {
+                        SortKey::Int(i) => Arg::Int(*i),
+                        SortKey::Text(s) => Arg::Text(s.clone()),
+                        SortKey::Float(f) => Arg::Float(*f),
+                    });
+                    let id = b.arg(Arg::Text(after.id.clone()));
+                    let cmp = if desc { "<" } else { ">" };
+                    b.push(&format!(" WHERE ({col} {cmp} {k} OR ({col} = {k} AND q.id > {id}))"));
+                }
+                let lim = b.arg(Arg::Int(query.limit));
+                let dir = if desc { "DESC" } else { "ASC" };
+                b.push(&format!(" ORDER BY {col} {dir}, q.id ASC LIMIT {lim}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter()
+                    .map(|r| Ok(SkillHit { skill: skill_row(r)?, rank: r.try_get("rank")? }))
+                    .collect()
+            }
+
+            async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64> {
+                let mut tx = self.writer().begin().await?;
+                if starred {
+                    sqlx::query(
+                        "INSERT INTO stars (skill_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(skill_id)
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query("DELETE FROM stars WHERE skill_id = $1 AND user_id = $2")
+                        .bind(skill_id)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let row = sqlx::query(
+                    "UPDATE skills SET stars = (SELECT COUNT(*) FROM stars WHERE skill_id = $1) WHERE id = $1
+                     RETURNING stars",
+                )
+                .bind(skill_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let stars = row.try_get("stars")?;
+                tx.commit().await?;
+                Ok(stars)
+            }
+
+            async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE skills SET downloads = downloads + $2 WHERE id = $1")
+                    .bind(skill_id)
+                    .bind(n)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version> {
+                let status = new.status.unwrap_or(VersionStatus::Draft);
+                let v = Version {
+                    id: new_id(),
+                    skill_id: new.skill_id.clone(),
+                    version: new.version.clone(),
+                    status,
+                    changelog: new.changelog.clone(),
+                    entry_point: new.entry_point.clone().unwrap_or_else(|| "SKILL.md".into()),
+                    skill_type: new.skill_type.unwrap_or($crate::domain::SkillType::Command),
+                    install_path: new.install_path.clone(),
+                    file_count: new.file_count,
+                    archive_size: new.archive_size,
+                    archive_sha256: new.archive_sha256.clone(),
+                    reference: new.reference.clone(),
+                    digest: new.digest.clone(),
+                    media_type: new.media_type.clone(),
+                    file_tree: new.file_tree.clone().unwrap_or_else(|| "[]".into()),
+                    frontmatter: new.frontmatter.clone().unwrap_or_else(|| "{}".into()),
+                    readme: new.readme.clone(),
+                    signature: new.signature.clone(),
+                    created_at: at,
+                    published_at: (status != VersionStatus::Draft).then_some(at),
+                };
+                let mut tx = self.writer().begin().await?;
+                let sql = format!(
+                    "INSERT INTO versions ({VERSION_COLS})
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                );
+                sqlx::query(&sql)
+                    .bind(&v.id)
+                    .bind(&v.skill_id)
+                    .bind(&v.version)
+                    .bind(v.status.as_str())
+                    .bind(&v.changelog)
+                    .bind(&v.entry_point)
+                    .bind(v.skill_type.as_str())
+                    .bind(&v.install_path)
+                    .bind(v.file_count)
+                    .bind(v.archive_size)
+                    .bind(&v.archive_sha256)
+                    .bind(&v.reference)
+                    .bind(&v.digest)
+                    .bind(&v.media_type)
+                    .bind(&v.file_tree)
+                    .bind(&v.frontmatter)
+                    .bind(&v.readme)
+                    .bind(&v.signature)
+                    .bind(v.created_at)
+                    .bind(v.published_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(e, "version", "skill"))?;
+                if status == VersionStatus::Published {
+                    sqlx::query("UPDATE skills SET updated_at = $2 WHERE id = $1")
+                        .bind(&v.skill_id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    refresh_latest(&mut tx, &v.skill_id, at).await?;
+                }
+                tx.commit().await?;
+                Ok(v)
+            }
+
+            async fn versions(&self, skill_id: &str) -> StoreResult<Vec<Version>> {
+                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE skill_id = $1");
+                let rows = sqlx::query(&sql).bind(skill_id).fetch_all(self.reader()).await?;
+                let mut all: Vec<Version> = rows.iter().map(version_row).collect::<Result<_, _>>()?;
+                // Newest release first, by semver precedence rather than by text.
+                all.sort_by(|a, b| {
+                    let pa = semver::Version::parse(&a.version).ok();
+                    let pb = semver::Version::parse(&b.version).ok();
+                    pb.cmp(&pa).then_with(|| b.version.cmp(&a.version))
+                });
+                Ok(all)
+            }
+
+            async fn version(&self, skill_id: &str, version: &str) -> StoreResult<Option<Version>> {
+                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE skill_id = $1 AND version = $2");
+                let row = sqlx::query(&sql).bind(skill_id).bind(version).fetch_optional(self.reader()).await?;
+                row.as_ref().map(version_row).transpose()
+            }
+
+            async fn set_version_status(
+                &self,
+                skill_id: &str,
+                version: &str,
+                status: VersionStatus,
+                at: Millis,
+            ) -> StoreResult<Version> {
+                let mut tx = self.writer().begin().await?;
+                let published_at = (status != VersionStatus::Draft).then_some(at);
+                sqlx::query(
+                    "UPDATE versions SET status = $3, published_at = COALESCE(published_at, $4)
+                     WHERE skill_id = $1 AND version = $2",
+                )
+                .bind(skill_id)
+                .bind(version)
+                .bind(status.as_str())
+                .bind(published_at)
+                .execute(&mut *tx)
+                .await?;
+                refresh_latest(&mut tx, skill_id, at).await?;
+                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE skill_id = $1 AND version = $2");
+                let row = sqlx::query(&sql).bind(skill_id).bind(version).fetch_optional(&mut *tx).await?;
+                let v = row.as_ref().map(version_row).transpose()?.ok_or_else(|| StoreError::Missing("version".into()))?;
+                tx.commit().await?;
+                Ok(v)
+            }
+
+            async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>> {
+                let rows = sqlx::query(
+                    "SELECT name, version, updated_at FROM channels WHERE skill_id = $1
+                     ORDER BY CASE WHEN name = 'latest' THEN 0 ELSE 1 END, name",
+                )
+                .bind(skill_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(channel_row).collect()
+            }
+
+            async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel> {
+                sqlx::query(
+                    "INSERT INTO channels (skill_id, name, version, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (skill_id, name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                )
+                .bind(skill_id)
+                .bind(name.as_str())
+                .bind(version)
+                .bind(at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "channel", "skill"))?;
+                Ok(Channel { name: name.to_string(), version: Some(version.to_owned()), updated_at: at })
+            }
+
+            async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM channels WHERE skill_id = $1 AND name = $2 AND name <> 'latest'")
+                    .bind(skill_id)
+                    .bind(name)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {
+                sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(new_id())
+                    .bind(at)
+                    .bind(&entry.actor)
+                    .bind(&entry.action)
+                    .bind(&entry.target)
+                    .bind(entry.detail.to_string())
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, before: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+                let mut b = SqlBuilder::new("SELECT id, at, actor, action, target, detail FROM audit_log");
+                if let Some(before) = before {
+                    let p = b.arg(Arg::Text(before.to_owned()));
+                    b.push(&format!(" WHERE id < {p}"));
+                }
+                let p = b.arg(Arg::Int(limit));
+                b.push(&format!(" ORDER BY id DESC LIMIT {p}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditEntry {
+                            id: r.try_get("id")?,
+                            at: r.try_get("at")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            detail: r.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        impl $store {
+            /// Applies the numbered migrations this binary carries that the database lacks.
+            async fn migrate(&self) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                if let Some(lock) = Self::MIGRATION_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS skilldex_migrations (
+                        version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                let rows = sqlx::query("SELECT version FROM skilldex_migrations").fetch_all(&mut *tx).await?;
+                let applied: Vec<i64> = rows.iter().map(|r| r.try_get("version")).collect::<Result<_, _>>()?;
+                for m in Self::MIGRATIONS {
+                    if applied.contains(&m.version) {
+                        continue;
+                    }
+                    tracing::info!(version = m.version, name = m.name, backend = Self::BACKEND, "applying migration");
+                    sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO skilldex_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind($crate::domain::now_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}

@@ -1,0 +1,58 @@
+//! The embedded default: one SQLite file. Writes go through a single connection so that
+//! transactions never race to upgrade their locks; reads use a small pool (WAL mode).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::sql::SearchSql;
+use super::Migration;
+
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+    const MIGRATION_LOCK: Option<&'static str> = None;
+    const MIGRATIONS: &'static [Migration] =
+        &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
+
+    /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        let store = Self { read, write };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    fn search_sql(p: &str, terms: &[String]) -> SearchSql {
+        SearchSql {
+            join: "JOIN skills_fts ON skills_fts.rowid = s.rowid".into(),
+            filter: format!("skills_fts MATCH {p}"),
+            // bm25 is lower-is-better; negate so every backend ranks higher-is-better.
+            // Column weights: name, display name, tags, description, README.
+            rank: "(-bm25(skills_fts, 10.0, 8.0, 5.0, 3.0, 1.0))".into(),
+            arg: terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+impl_sql_store!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,110 @@
+//! Logs and metrics. Requests are logged and counted by their matched route, never by
+//! headers or raw paths, so bearer tokens and private names cannot reach logs or labels.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument as _;
+
+use crate::api::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Installs the global subscriber; `RUST_LOG` picks levels (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// Upper bounds (seconds) of the request latency histogram.
+const BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Request counts and latencies by method, route and status, in Prometheus text format.
+#[derive(Default)]
+pub struct Metrics {
+    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let s = all.entry((method.to_owned(), route.to_owned(), status)).or_default();
+        s.count += 1;
+        s.sum += seconds;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                s.buckets[i] += 1;
+            }
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let all = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP skilldex_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE skilldex_http_requests_total counter\n");
+        for ((method, route, status), s) in all.iter() {
+            let _ = writeln!(
+                out,
+                "skilldex_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
+                s.count
+            );
+        }
+        out.push_str("# HELP skilldex_http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE skilldex_http_request_duration_seconds histogram\n");
+        for ((method, route, status), s) in all.iter() {
+            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "skilldex_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                    s.buckets[i]
+                );
+            }
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+        }
+        out
+    }
+}
+
+/// Wraps each request in a span named by its route and records its outcome.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!("request", %method, %route);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    });
+    response
+}
