@@ -1,0 +1,279 @@
+//! Test harness: every test body runs against SQLite (a temp file) and PostgreSQL (a fresh
+//! database per test, dropped afterwards), through the real router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+use skilldex::api::{App, AppState};
+use skilldex::domain::{TokenScope, VersionStatus, now_millis};
+use skilldex::service::{Caller, Index, TokenRequest};
+use skilldex::store::{NewToken, NewVersion, Store};
+use skilldex::telemetry::Metrics;
+
+/// Runs an `async fn(TestDb)` once per backend, as `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::TestDb::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::common::TestDb::postgres().await {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
+
+pub struct TestDb {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    _guard: Guard,
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    use sqlx::Connection as _;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut c).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("SKILLDEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates an empty PostgreSQL database and returns (its URL, the admin URL, its name);
+/// `None` when PostgreSQL is unreachable outside CI.
+pub async fn fresh_pg_database() -> Option<(String, String, String)> {
+    use sqlx::Connection as _;
+    let admin_url = pg_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("PostgreSQL is required on CI but unreachable at {admin_url}: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping PostgreSQL test: {e}");
+            return None;
+        }
+    };
+    let name = format!("skilldex_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create test database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+    Some((format!("{base}/{name}"), admin_url.clone(), name))
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("index.db").display());
+        let store = skilldex::store::connect(&url).await.expect("open sqlite");
+        Self { store, url, _guard: Guard::Dir(dir) }
+    }
+
+    pub async fn postgres() -> Option<Self> {
+        let (url, admin_url, name) = fresh_pg_database().await?;
+        let store = skilldex::store::connect(&url).await.expect("open postgres");
+        Some(Self { store, url, _guard: Guard::Postgres { admin_url, name } })
+    }
+}
+
+/// A response as a test sees it.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The problem type's last segment (`validation-error`), or "" when not a problem.
+    pub fn problem_type(&self) -> &str {
+        self.body["type"].as_str().and_then(|t| t.rsplit('/').next()).unwrap_or("")
+    }
+}
+
+pub struct TestApp {
+    pub db: TestDb,
+    pub router: Router,
+    pub index: Index,
+    /// The site administrator's admin-scope token.
+    pub admin: String,
+    _data: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn new(db: TestDb) -> Self {
+        let index = Index::new(db.store.clone());
+        let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
+        let data = tempfile::tempdir().unwrap();
+        let state = AppState::new(App { index: index.clone(), metrics: Metrics::default(), data_dir: data.path().into() });
+        Self { router: skilldex::api::router(state), db, index, admin, _data: data }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.db.store
+    }
+
+    /// Sends a request with an optional bearer token and an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let raw = body.map(|b| b.to_string());
+        self.raw(method, path, token, raw.as_deref(), Some("application/json")).await
+    }
+
+    /// Sends a request with an exact body and content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+        }
+        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// Creates a user through the API and returns a token of theirs with `scope`.
+    pub async fn user(&self, name: &str, scope: TokenScope) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(&self.admin),
+                Some(serde_json::json!({ "username": name, "email": format!("{name}@example.com") })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        self.token_for(name, scope).await
+    }
+
+    pub async fn token_for(&self, name: &str, scope: TokenScope) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{name}/tokens"),
+                Some(&self.admin),
+                Some(serde_json::json!({ "name": "test", "scope": scope })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A token that expired a minute ago (the API refuses to issue such a token).
+    pub async fn expired_token_for(&self, name: &str) -> String {
+        let user = self.store().user_by_name(name).await.unwrap().unwrap();
+        let secret = skilldex::service::access::generate_token();
+        self.store()
+            .create_token(&NewToken {
+                user_id: user.id,
+                name: "expired".into(),
+                scope: TokenScope::Admin,
+                hash: skilldex::service::access::hash_token(&secret),
+                expires_at: Some(now_millis() - 60_000),
+            })
+            .await
+            .unwrap();
+        secret
+    }
+
+    pub async fn team(&self, slug: &str, owner_token: &str) {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/teams",
+                Some(owner_token),
+                Some(serde_json::json!({ "slug": slug, "displayName": slug })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+
+    pub async fn skill(&self, scope: &str, slug: &str, visibility: &str, token: &str) -> Value {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/skills",
+                Some(token),
+                Some(serde_json::json!({ "scope": scope, "slug": slug, "visibility": visibility,
+                    "description": format!("{slug} skill") })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body
+    }
+
+    /// Records a version row directly: storing bundles is the OCI layer's job, not the index's.
+    pub async fn version(&self, scope: &str, slug: &str, version: &str, status: VersionStatus) {
+        let skill = self.store().skill(scope, slug).await.unwrap().expect("skill exists");
+        self.store()
+            .create_version(
+                &NewVersion { skill_id: skill.id, version: version.into(), status: Some(status), ..Default::default() },
+                now_millis(),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn audit_len(&self) -> usize {
+        let caller = self.index.authenticate(Some(&self.admin)).await.unwrap();
+        self.index.audit_log(&caller, None, 100_000).await.unwrap().len()
+    }
+
+    #[allow(dead_code)]
+    pub async fn caller(&self, token: &str) -> Caller {
+        self.index.authenticate(Some(token)).await.unwrap()
+    }
+
+    #[allow(dead_code)]
+    pub fn token_request(scope: TokenScope) -> TokenRequest {
+        TokenRequest { name: "t".into(), scope, expires_at: None }
+    }
+}
