@@ -102,7 +102,8 @@ checked_name!(
 fn check_namespace(s: &str) -> Result<(), InvalidValue> {
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && is_alnum_lower(s.as_bytes()[0])
         && is_alnum_lower(s.as_bytes()[s.len() - 1]);
     if ok {
@@ -135,7 +136,8 @@ fn check_skill_name(s: &str) -> Result<(), InvalidValue> {
 fn check_username(s: &str) -> Result<(), InvalidValue> {
     let ok = !s.is_empty()
         && s.len() <= 39
-        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| is_alnum_lower(b) || b == b'-' || b == b'_')
         && is_alnum_lower(s.as_bytes()[0])
         && is_alnum_lower(s.as_bytes()[s.len() - 1]);
     if ok {
@@ -196,16 +198,25 @@ pub fn parse_version(s: &str) -> Result<semver::Version, InvalidValue> {
     if s.len() > 128 {
         return Err(invalid("invalid version: longer than 128 characters"));
     }
-    semver::Version::parse(s)
-        .map_err(|e| invalid(format!("invalid version `{}`: {e} (expected semver such as 1.2.3)", truncate(s))))
+    semver::Version::parse(s).map_err(|e| {
+        invalid(format!(
+            "invalid version `{}`: {e} (expected semver such as 1.2.3)",
+            truncate(s)
+        ))
+    })
 }
 
 /// Picks the version `latest` should point at: the highest release, or the highest
 /// pre-release when there is nothing else (what Cargo and npm users expect).
 pub fn pick_latest<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let parsed: Vec<semver::Version> = versions.into_iter().filter_map(|v| semver::Version::parse(v).ok()).collect();
+    let parsed: Vec<semver::Version> = versions
+        .into_iter()
+        .filter_map(|v| semver::Version::parse(v).ok())
+        .collect();
     let best_release = parsed.iter().filter(|v| v.pre.is_empty()).max();
-    best_release.or_else(|| parsed.iter().max()).map(|v| v.to_string())
+    best_release
+        .or_else(|| parsed.iter().max())
+        .map(|v| v.to_string())
 }
 
 /// Declares a closed set of lowercase wire words.
@@ -357,13 +368,25 @@ mod tests {
         assert!(TokenScope::Read < TokenScope::Write && TokenScope::Write < TokenScope::Admin);
         assert!(TeamRole::Reader < TeamRole::Publisher && TeamRole::Publisher < TeamRole::Owner);
         assert_eq!("write".parse::<TokenScope>().unwrap(), TokenScope::Write);
-        assert!("root".parse::<TokenScope>().unwrap_err().0.contains("read, write, admin"));
+        assert!(
+            "root"
+                .parse::<TokenScope>()
+                .unwrap_err()
+                .0
+                .contains("read, write, admin")
+        );
     }
 
     #[test]
     fn latest_prefers_releases_over_prereleases() {
-        assert_eq!(pick_latest(["1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"]), Some("1.10.0".into()));
-        assert_eq!(pick_latest(["0.1.0-alpha", "0.1.0-beta"]), Some("0.1.0-beta".into()));
+        assert_eq!(
+            pick_latest(["1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"]),
+            Some("1.10.0".into())
+        );
+        assert_eq!(
+            pick_latest(["0.1.0-alpha", "0.1.0-beta"]),
+            Some("0.1.0-beta".into())
+        );
         assert_eq!(pick_latest([]), None);
     }
 

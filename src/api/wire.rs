@@ -7,12 +7,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{
-    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility, to_datetime,
+    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus,
+    Visibility, to_datetime,
 };
 use crate::store;
 
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -38,7 +41,13 @@ pub struct UserResponse {
 
 impl From<store::User> for UserResponse {
     fn from(u: store::User) -> Self {
-        Self { id: u.id, username: u.username, email: u.email, admin: u.is_admin, created_at: to_datetime(u.created_at) }
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            admin: u.is_admin,
+            created_at: to_datetime(u.created_at),
+        }
     }
 }
 
@@ -145,7 +154,11 @@ impl From<crate::service::TeamView> for TeamResponse {
             created_at: to_datetime(v.team.created_at),
             members: v.members.map(|ms| {
                 ms.into_iter()
-                    .map(|m| MemberResponse { username: m.username, role: m.role, added_at: to_datetime(m.added_at) })
+                    .map(|m| MemberResponse {
+                        username: m.username,
+                        role: m.role,
+                        added_at: to_datetime(m.added_at),
+                    })
                     .collect()
             }),
         }
@@ -189,7 +202,11 @@ pub struct UpdateSkillRequest {
     pub skill_type: Option<SkillType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub deprecated_message: Option<Option<String>>,
 }
@@ -256,10 +273,14 @@ pub struct SkillDetail {
 
 impl From<store::Skill> for SkillDetail {
     fn from(s: store::Skill) -> Self {
-        let forked_from = s.forked_from.as_deref().and_then(|f| f.split_once('/')).map(|(scope, slug)| ForkedFrom {
-            scope: scope.to_owned(),
-            slug: slug.to_owned(),
-        });
+        let forked_from = s
+            .forked_from
+            .as_deref()
+            .and_then(|f| f.split_once('/'))
+            .map(|(scope, slug)| ForkedFrom {
+                scope: scope.to_owned(),
+                slug: slug.to_owned(),
+            });
         Self {
             summary: SkillSummary::from(&s),
             deleted: s.deleted_at.is_some(),
@@ -314,7 +335,11 @@ pub struct ChannelResponse {
 
 impl From<store::Channel> for ChannelResponse {
     fn from(c: store::Channel) -> Self {
-        Self { name: c.name, version: c.version, updated_at: to_datetime(c.updated_at) }
+        Self {
+            name: c.name,
+            version: c.version,
+            updated_at: to_datetime(c.updated_at),
+        }
     }
 }
 

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 pub use client::Client;
 
 #[derive(Debug, Parser)]
-#[command(name = "skilldex", version, about = "A registry for AI-agent skills (SKILL.md bundles) stored as OCI artifacts")]
+#[command(
+    name = "skilldex",
+    version,
+    about = "A registry for AI-agent skills (SKILL.md bundles) stored as OCI artifacts"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub remote: RemoteArgs,
@@ -24,7 +28,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
     /// Base URL of the skilldex server.
-    #[arg(long, global = true, env = "SKILLDEX_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "SKILLDEX_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     /// API token (sent as `Authorization: Bearer`).
     #[arg(long, global = true, env = "SKILLDEX_TOKEN", hide_env_values = true)]

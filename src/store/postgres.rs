@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::sql::SearchSql;
 use super::Migration;
+use super::sql::SearchSql;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -15,8 +15,11 @@ impl PostgresStore {
     const BACKEND: &'static str = "postgres";
     /// Replicas starting together migrate one at a time.
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(5453243)");
-    const MIGRATIONS: &'static [Migration] =
-        &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
+    const MIGRATIONS: &'static [Migration] = &[Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    }];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
         let pool = PgPoolOptions::new()
@@ -42,7 +45,11 @@ impl PostgresStore {
             join: String::new(),
             filter: format!("s.search @@ to_tsquery('english', {p})"),
             rank: format!("ts_rank(s.search, to_tsquery('english', {p}))::float8"),
-            arg: terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & "),
+            arg: terms
+                .iter()
+                .map(|t| format!("{t}:*"))
+                .collect::<Vec<_>>()
+                .join(" & "),
         }
     }
 }

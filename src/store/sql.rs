@@ -9,7 +9,8 @@ use crate::domain::InvalidValue;
 use crate::store::{SkillSort, StoreError};
 
 pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
-pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const TOKEN_COLS: &str =
+    "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
 pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
      s.tags, s.skill_type, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
@@ -46,7 +47,10 @@ pub(crate) struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(sql: &str) -> Self {
-        Self { sql: sql.to_owned(), args: Vec::new() }
+        Self {
+            sql: sql.to_owned(),
+            args: Vec::new(),
+        }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.sql.push_str(s);
@@ -71,7 +75,8 @@ pub(crate) fn sort_column(sort: SkillSort) -> (&'static str, bool) {
 }
 
 pub(crate) fn parse_col<T: FromStr<Err = InvalidValue>>(s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
+    s.parse()
+        .map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
 }
 
 /// Turns a uniqueness or foreign-key violation into the store's own error.

@@ -6,5 +6,5 @@ mod api_accounts;
 mod api_skills;
 mod authz_matrix;
 mod bad_input;
-mod openapi;
+mod ops;
 mod store;
