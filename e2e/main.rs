@@ -20,7 +20,7 @@ impl Serve {
     /// Starts the server in `cwd` and waits for it to say where it listens.
     fn start(cwd: &Path, extra: &[&str]) -> Serve {
         let log = std::fs::File::create(cwd.join(format!("serve-{}.log", rand_suffix()))).unwrap();
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .current_dir(cwd)
@@ -32,26 +32,28 @@ impl Serve {
             .stderr(log)
             .spawn()
             .expect("start skilldex serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut stdout = Vec::new();
+        // Owned by `Serve` from here on, so a failed start still kills the process.
+        let mut serve = Serve {
+            child,
+            addr: ([0, 0, 0, 0], 0).into(),
+            stdout: Vec::new(),
+        };
+        let mut lines = BufReader::new(serve.child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             assert!(
                 Instant::now() < deadline,
-                "server did not start: {stdout:?}"
+                "server did not start: {:?}",
+                serve.stdout
             );
             let line = lines
                 .next()
                 .expect("server exited before listening")
                 .unwrap();
-            stdout.push(line.clone());
+            serve.stdout.push(line.clone());
             if let Some(url) = line.strip_prefix("skilldex listening on http://") {
-                let addr = url.parse().unwrap();
-                return Serve {
-                    child,
-                    addr,
-                    stdout,
-                };
+                serve.addr = url.parse().unwrap();
+                return serve;
             }
         }
     }
