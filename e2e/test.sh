@@ -14,4 +14,4 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
     fi
 fi
 
-cargo test --locked --all-targets -- --nocapture 2>&1
+cargo test --locked --all-targets
