@@ -33,23 +33,12 @@ impl Serve {
             .spawn()
             .expect("start skilldex serve");
         // Owned by `Serve` from here on, so a failed start still kills the process.
-        let mut serve = Serve {
-            child,
-            addr: ([0, 0, 0, 0], 0).into(),
-            stdout: Vec::new(),
-        };
+        let mut serve = Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new() };
         let mut lines = BufReader::new(serve.child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {:?}",
-                serve.stdout
-            );
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
+            assert!(Instant::now() < deadline, "server did not start: {:?}", serve.stdout);
+            let line = lines.next().expect("server exited before listening").unwrap();
             serve.stdout.push(line.clone());
             if let Some(url) = line.strip_prefix("skilldex listening on http://") {
                 serve.addr = url.parse().unwrap();
@@ -64,10 +53,7 @@ impl Serve {
 
     fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("SKILLDEX_SERVER", self.url())
-            .env_remove("SKILLDEX_TOKEN")
-            .stdin(Stdio::null());
+        cmd.args(args).env("SKILLDEX_SERVER", self.url()).env_remove("SKILLDEX_TOKEN").stdin(Stdio::null());
         if let Some(t) = token {
             cmd.env("SKILLDEX_TOKEN", t);
         }
@@ -77,11 +63,7 @@ impl Serve {
     /// Runs a CLI command that must succeed and returns its stdout.
     fn ok(&self, token: Option<&str>, args: &[&str]) -> String {
         let out = self.cli(token, args);
-        assert!(
-            out.status.success(),
-            "skilldex {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "skilldex {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -105,10 +87,7 @@ impl Drop for Serve {
 }
 
 fn terminate(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(ok.success());
 }
 
@@ -129,18 +108,11 @@ fn rand_suffix() -> String {
 
 fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let status = resp[9..12].parse().unwrap();
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
 
@@ -150,147 +122,63 @@ fn fresh_start_bootstraps_an_admin_and_the_cli_drives_the_api() {
     let serve = Serve::start(dir.path(), &[]);
     let token_file = dir.path().join("skilldex-data/admin-token");
     assert!(
-        serve
-            .stdout
-            .iter()
-            .any(|l| l.contains("first admin token") && l.contains("skilldex-data/admin-token")),
+        serve.stdout.iter().any(|l| l.contains("first admin token") && l.contains("skilldex-data/admin-token")),
         "{:?}",
         serve.stdout
     );
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(
-        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let admin = std::fs::read_to_string(&token_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert!(
-        dir.path().join("skilldex-data/skilldex.db").exists(),
-        "SQLite index under ./skilldex-data"
-    );
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert!(dir.path().join("skilldex-data/skilldex.db").exists(), "SQLite index under ./skilldex-data");
 
     let (status, body) = http_get(serve.addr, "/healthz");
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
 
-    assert_eq!(
-        serve.json(Some(&admin), &["whoami"])["user"]["username"],
-        "admin"
-    );
-    serve.ok(
-        Some(&admin),
-        &["user", "create", "ann", "--email", "ann@example.com"],
-    );
-    let created = serve.json(
-        Some(&admin),
-        &[
-            "token", "create", "--user", "ann", "--name", "laptop", "--scope", "admin",
-        ],
-    );
+    assert_eq!(serve.json(Some(&admin), &["whoami"])["user"]["username"], "admin");
+    serve.ok(Some(&admin), &["user", "create", "ann", "--email", "ann@example.com"]);
+    let created =
+        serve.json(Some(&admin), &["token", "create", "--user", "ann", "--name", "laptop", "--scope", "admin"]);
     let ann = created["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        serve.json(Some(&ann), &["whoami"])["user"]["username"],
-        "ann"
-    );
+    assert_eq!(serve.json(Some(&ann), &["whoami"])["user"]["username"], "ann");
 
-    let team = serve.json(
-        Some(&ann),
-        &["team", "create", "acme", "--display-name", "Acme Corp"],
-    );
+    let team = serve.json(Some(&ann), &["team", "create", "acme", "--display-name", "Acme Corp"]);
     assert_eq!(team["members"][0]["role"], "owner");
-    serve.ok(
-        Some(&admin),
-        &["user", "create", "bob", "--email", "bob@example.com"],
-    );
-    let team = serve.json(
-        Some(&ann),
-        &["team", "set-member", "acme", "bob", "--role", "publisher"],
-    );
+    serve.ok(Some(&admin), &["user", "create", "bob", "--email", "bob@example.com"]);
+    let team = serve.json(Some(&ann), &["team", "set-member", "acme", "bob", "--role", "publisher"]);
     assert_eq!(team["members"].as_array().unwrap().len(), 2);
 
     let skill = serve.json(
         Some(&ann),
-        &[
-            "skill",
-            "create",
-            "acme/reviewer",
-            "--description",
-            "Reviews pull requests",
-            "--tag",
-            "review",
-        ],
+        &["skill", "create", "acme/reviewer", "--description", "Reviews pull requests", "--tag", "review"],
     );
     assert_eq!(skill["slug"], "reviewer");
-    serve.ok(
-        Some(&ann),
-        &[
-            "skill",
-            "create",
-            "acme/internal",
-            "--description",
-            "Private review notes",
-            "--private",
-        ],
-    );
+    serve.ok(Some(&ann), &["skill", "create", "acme/internal", "--description", "Private review notes", "--private"]);
 
     let found = serve.ok(None, &["search", "review"]);
-    assert!(
-        found.contains("acme/reviewer@-\tReviews pull requests"),
-        "{found}"
-    );
-    assert!(
-        !found.contains("internal"),
-        "private skills stay private: {found}"
-    );
-    assert!(
-        serve
-            .ok(Some(&ann), &["search", "review"])
-            .contains("acme/internal")
-    );
+    assert!(found.contains("acme/reviewer@-\tReviews pull requests"), "{found}");
+    assert!(!found.contains("internal"), "private skills stay private: {found}");
+    assert!(serve.ok(Some(&ann), &["search", "review"]).contains("acme/internal"));
 
-    let deprecated = serve.json(
-        Some(&ann),
-        &[
-            "skill",
-            "deprecate",
-            "acme/reviewer",
-            "--message",
-            "use reviewer-v2",
-        ],
-    );
+    let deprecated = serve.json(Some(&ann), &["skill", "deprecate", "acme/reviewer", "--message", "use reviewer-v2"]);
     assert_eq!(deprecated["deprecatedMessage"], "use reviewer-v2");
     serve.ok(Some(&ann), &["skill", "delete", "acme/reviewer"]);
-    assert!(
-        !serve
-            .ok(None, &["search", "review"])
-            .contains("acme/reviewer")
-    );
-    assert_eq!(
-        serve.json(Some(&ann), &["skill", "restore", "acme/reviewer"])["deleted"],
-        false
-    );
+    assert!(!serve.ok(None, &["search", "review"]).contains("acme/reviewer"));
+    assert_eq!(serve.json(Some(&ann), &["skill", "restore", "acme/reviewer"])["deleted"], false);
 
     // Errors carry the problem's title, status and detail.
     let out = serve.cli(None, &["skill", "show", "acme/internal"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("Not Found (404)") && err.contains("acme/internal"),
-        "{err}"
-    );
+    assert!(err.contains("Not Found (404)") && err.contains("acme/internal"), "{err}");
     let out = serve.cli(Some("sdx_wrong"), &["whoami"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized (401)"));
 
     let tokens = serve.json(Some(&ann), &["token", "list"]);
     let id = tokens["data"][0]["id"].as_str().unwrap().to_owned();
     serve.ok(Some(&ann), &["token", "revoke", &id]);
-    assert!(
-        !serve.cli(Some(&ann), &["whoami"]).status.success(),
-        "revoked token is refused"
-    );
+    assert!(!serve.cli(Some(&ann), &["whoami"]).status.success(), "revoked token is refused");
 
     serve.stop();
 
@@ -299,11 +187,7 @@ fn fresh_start_bootstraps_an_admin_and_the_cli_drives_the_api() {
     let serve = Serve::start(dir.path(), &[]);
     assert!(!serve.stdout.iter().any(|l| l.contains("first admin token")));
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), before);
-    assert!(
-        serve
-            .ok(Some(&admin), &["search"])
-            .contains("acme/reviewer")
-    );
+    assert!(serve.ok(Some(&admin), &["search"]).contains("acme/reviewer"));
     serve.stop();
 }
 
@@ -311,10 +195,7 @@ fn fresh_start_bootstraps_an_admin_and_the_cli_drives_the_api() {
 fn sigterm_lets_in_flight_requests_finish() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &[]);
-    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     let body = r#"{"slug":"late-team","displayName":"Arrived during shutdown"}"#;
     let (head, tail) = body.split_at(10);
 
@@ -332,31 +213,22 @@ fn sigterm_lets_in_flight_requests_finish() {
     conn.write_all(tail.as_bytes()).unwrap();
     let mut resp = String::new();
     BufReader::new(&conn).read_line(&mut resp).unwrap();
-    assert!(
-        resp.starts_with("HTTP/1.1 201"),
-        "in-flight request finished: {resp}"
-    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "in-flight request finished: {resp}");
 
     let mut serve = serve;
     let status = wait_with_timeout(&mut serve.child, Duration::from_secs(15));
     assert!(status.success(), "clean exit after draining: {status}");
-    assert!(
-        TcpStream::connect(serve.addr).is_err(),
-        "no longer accepting connections"
-    );
+    assert!(TcpStream::connect(serve.addr).is_err(), "no longer accepting connections");
 }
 
 /// Two replicas on one PostgreSQL database: migrations run once, state is shared.
 #[test]
 fn replicas_share_one_postgres_index() {
-    let admin_url = std::env::var("SKILLDEX_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("SKILLDEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("skilldex_e2e_{}", rand_suffix());
     if psql(&admin_url, &format!("CREATE DATABASE {name}")).is_err() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "PostgreSQL is required on CI"
-        );
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "PostgreSQL is required on CI");
         eprintln!("skipping: PostgreSQL unreachable");
         return;
     }
@@ -365,38 +237,14 @@ fn replicas_share_one_postgres_index() {
     let url_file = dir.path().join("db-url");
     std::fs::write(&url_file, &url).unwrap();
 
-    let one = Serve::start(
-        dir.path(),
-        &["--database-url", &url, "--log-format", "json"],
-    );
-    let two = Serve::start(
-        dir.path(),
-        &["--database-url-file", url_file.to_str().unwrap()],
-    );
-    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert!(
-        !two.stdout.iter().any(|l| l.contains("first admin token")),
-        "only the first replica bootstraps"
-    );
+    let one = Serve::start(dir.path(), &["--database-url", &url, "--log-format", "json"]);
+    let two = Serve::start(dir.path(), &["--database-url-file", url_file.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    assert!(!two.stdout.iter().any(|l| l.contains("first admin token")), "only the first replica bootstraps");
 
     one.ok(Some(&admin), &["team", "create", "shared"]);
-    one.ok(
-        Some(&admin),
-        &[
-            "skill",
-            "create",
-            "shared/everywhere",
-            "--description",
-            "Seen by every replica",
-        ],
-    );
-    assert!(
-        two.ok(None, &["search", "every"])
-            .contains("shared/everywhere")
-    );
+    one.ok(Some(&admin), &["skill", "create", "shared/everywhere", "--description", "Seen by every replica"]);
+    assert!(two.ok(None, &["search", "every"]).contains("shared/everywhere"));
     let (status, body) = http_get(two.addr, "/healthz");
     assert_eq!(status, 200);
     assert!(body.contains(r#""db":{"status":"up""#), "{body}");
@@ -406,13 +254,7 @@ fn replicas_share_one_postgres_index() {
 }
 
 fn psql(url: &str, sql: &str) -> Result<(), String> {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    let out =
+        Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output().map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }

@@ -43,12 +43,7 @@ pub struct ServeArgs {
 
     /// Index database: `sqlite://PATH` or `postgres://USER@HOST/DB`.
     /// Default: `sqlite://<data-dir>/skilldex.db`.
-    #[arg(
-        long,
-        env = "SKILLDEX_DATABASE_URL",
-        hide_env_values = true,
-        conflicts_with = "database_url_file"
-    )]
+    #[arg(long, env = "SKILLDEX_DATABASE_URL", hide_env_values = true, conflicts_with = "database_url_file")]
     pub database_url: Option<Secret>,
 
     /// Read the database URL from this file instead (keeps passwords out of process lists).
@@ -56,12 +51,7 @@ pub struct ServeArgs {
     pub database_url_file: Option<PathBuf>,
 
     /// Log output: human-readable or one JSON object per line.
-    #[arg(
-        long,
-        env = "SKILLDEX_LOG_FORMAT",
-        value_enum,
-        default_value = "pretty"
-    )]
+    #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
 }
 
@@ -72,9 +62,8 @@ impl ServeArgs {
             return Ok(url.clone());
         }
         if let Some(path) = &self.database_url_file {
-            let raw = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read database URL file {}: {e}", path.display())
-            })?;
+            let raw = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read database URL file {}: {e}", path.display()))?;
             return Ok(Secret(raw.trim().to_owned()));
         }
         Ok(Secret(default_sqlite_url(&self.data_dir)))

@@ -22,7 +22,7 @@ fn invalid(msg: impl Into<String>) -> InvalidValue {
 
 /// Declares a string newtype whose only constructor runs `$check`.
 macro_rules! checked_name {
-    ($(#[$doc:meta])* $name:ident, $check:path) => {
+    ($(#[$doc:meta])* $name:ident, $rule:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
         #[serde(try_from = "String", into = "String")]
@@ -37,7 +37,7 @@ macro_rules! checked_name {
         impl FromStr for $name {
             type Err = InvalidValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $check(s)?;
+                $rule.check(s)?;
                 Ok(Self(s.to_owned()))
             }
         }
@@ -45,7 +45,7 @@ macro_rules! checked_name {
         impl TryFrom<String> for $name {
             type Error = InvalidValue;
             fn try_from(s: String) -> Result<Self, Self::Error> {
-                $check(&s)?;
+                $rule.check(&s)?;
                 Ok(Self(s))
             }
         }
@@ -74,111 +74,96 @@ checked_name!(
     /// A namespace (csreg "scope", ToolHive "namespace"): `backend`, `io.github.acme`.
     /// Each namespace is owned by the team with the same slug.
     Namespace,
-    check_namespace
+    NAMESPACE
 );
 checked_name!(
     /// A skill's name as the Agent Skills format defines it: lowercase letters, digits and
     /// single hyphens, at most 64 characters.
     SkillName,
-    check_skill_name
+    SKILL_NAME
 );
 checked_name!(
     /// A user's login name.
     Username,
-    check_username
+    USERNAME
 );
 checked_name!(
     /// A channel: a named, movable pointer to one version (`stable`, `canary`, `latest`).
     /// It starts with a letter, so it can never be mistaken for a semver version or range.
     ChannelName,
-    check_channel_name
+    CHANNEL_NAME
 );
 checked_name!(
     /// A search tag on a skill.
     Tag,
-    check_tag
+    TAG
 );
 
-fn check_namespace(s: &str) -> Result<(), InvalidValue> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && is_alnum_lower(s.as_bytes()[0])
-        && is_alnum_lower(s.as_bytes()[s.len() - 1]);
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "invalid namespace `{}`: use 1-128 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
-            truncate(s)
-        )))
+/// The shape of a name: length, the punctuation allowed between letters and digits, and
+/// whether it must start with a letter. Every name starts and ends with a letter or digit.
+struct NameRule {
+    what: &'static str,
+    max: usize,
+    punct: &'static [u8],
+    letter_first: bool,
+    /// No two punctuation characters in a row (Agent Skills names: no `--`).
+    single_punct: bool,
+    hint: &'static str,
+}
+
+impl NameRule {
+    fn check(&self, s: &str) -> Result<(), InvalidValue> {
+        let b = s.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= self.max
+            && b.iter().all(|&c| is_alnum_lower(c) || self.punct.contains(&c))
+            && (if self.letter_first { b[0].is_ascii_lowercase() } else { is_alnum_lower(b[0]) })
+            && is_alnum_lower(b[b.len() - 1])
+            && !(self.single_punct && b.windows(2).any(|w| self.punct.contains(&w[0]) && self.punct.contains(&w[1])));
+        if ok { Ok(()) } else { Err(invalid(format!("invalid {} `{}`: use {}", self.what, truncate(s), self.hint))) }
     }
 }
 
-fn check_skill_name(s: &str) -> Result<(), InvalidValue> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "invalid skill name `{}`: use 1-64 lowercase letters, digits and single hyphens, not starting or ending with a hyphen",
-            truncate(s)
-        )))
-    }
-}
-
-fn check_username(s: &str) -> Result<(), InvalidValue> {
-    let ok = !s.is_empty()
-        && s.len() <= 39
-        && s.bytes()
-            .all(|b| is_alnum_lower(b) || b == b'-' || b == b'_')
-        && is_alnum_lower(s.as_bytes()[0])
-        && is_alnum_lower(s.as_bytes()[s.len() - 1]);
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "invalid username `{}`: use 1-39 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit",
-            truncate(s)
-        )))
-    }
-}
-
-fn check_channel_name(s: &str) -> Result<(), InvalidValue> {
-    let ok = !s.is_empty()
-        && s.len() <= 32
-        && s.as_bytes()[0].is_ascii_lowercase()
-        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "invalid channel name `{}`: use 1-32 lowercase letters, digits or '-', starting with a letter",
-            truncate(s)
-        )))
-    }
-}
-
-fn check_tag(s: &str) -> Result<(), InvalidValue> {
-    let ok = !s.is_empty()
-        && s.len() <= 32
-        && is_alnum_lower(s.as_bytes()[0])
-        && s.bytes().all(|b| is_alnum_lower(b) || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "invalid tag `{}`: use 1-32 lowercase letters, digits or '-', starting with a letter or digit",
-            truncate(s)
-        )))
-    }
-}
+const NAMESPACE: NameRule = NameRule {
+    what: "namespace",
+    max: 128,
+    punct: b".-",
+    letter_first: false,
+    single_punct: false,
+    hint: "1-128 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+};
+const SKILL_NAME: NameRule = NameRule {
+    what: "skill name",
+    max: 64,
+    punct: b"-",
+    letter_first: false,
+    single_punct: true,
+    hint: "1-64 lowercase letters, digits and single hyphens, not starting or ending with a hyphen",
+};
+const USERNAME: NameRule = NameRule {
+    what: "username",
+    max: 39,
+    punct: b"-_",
+    letter_first: false,
+    single_punct: false,
+    hint: "1-39 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit",
+};
+const CHANNEL_NAME: NameRule = NameRule {
+    what: "channel name",
+    max: 32,
+    punct: b"-",
+    letter_first: true,
+    single_punct: false,
+    hint: "1-32 lowercase letters, digits or '-', starting with a letter and ending with a letter or digit",
+};
+const TAG: NameRule = NameRule {
+    what: "tag",
+    max: 32,
+    punct: b"-",
+    letter_first: false,
+    single_punct: false,
+    hint: "1-32 lowercase letters, digits or '-', starting and ending with a letter or digit",
+};
 
 fn is_alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
@@ -198,25 +183,16 @@ pub fn parse_version(s: &str) -> Result<semver::Version, InvalidValue> {
     if s.len() > 128 {
         return Err(invalid("invalid version: longer than 128 characters"));
     }
-    semver::Version::parse(s).map_err(|e| {
-        invalid(format!(
-            "invalid version `{}`: {e} (expected semver such as 1.2.3)",
-            truncate(s)
-        ))
-    })
+    semver::Version::parse(s)
+        .map_err(|e| invalid(format!("invalid version `{}`: {e} (expected semver such as 1.2.3)", truncate(s))))
 }
 
 /// Picks the version `latest` should point at: the highest release, or the highest
 /// pre-release when there is nothing else (what Cargo and npm users expect).
 pub fn pick_latest<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let parsed: Vec<semver::Version> = versions
-        .into_iter()
-        .filter_map(|v| semver::Version::parse(v).ok())
-        .collect();
+    let parsed: Vec<semver::Version> = versions.into_iter().filter_map(|v| semver::Version::parse(v).ok()).collect();
     let best_release = parsed.iter().filter(|v| v.pre.is_empty()).max();
-    best_release
-        .or_else(|| parsed.iter().max())
-        .map(|v| v.to_string())
+    best_release.or_else(|| parsed.iter().max()).map(|v| v.to_string())
 }
 
 /// Declares a closed set of lowercase wire words.
@@ -368,25 +344,13 @@ mod tests {
         assert!(TokenScope::Read < TokenScope::Write && TokenScope::Write < TokenScope::Admin);
         assert!(TeamRole::Reader < TeamRole::Publisher && TeamRole::Publisher < TeamRole::Owner);
         assert_eq!("write".parse::<TokenScope>().unwrap(), TokenScope::Write);
-        assert!(
-            "root"
-                .parse::<TokenScope>()
-                .unwrap_err()
-                .0
-                .contains("read, write, admin")
-        );
+        assert!("root".parse::<TokenScope>().unwrap_err().0.contains("read, write, admin"));
     }
 
     #[test]
     fn latest_prefers_releases_over_prereleases() {
-        assert_eq!(
-            pick_latest(["1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"]),
-            Some("1.10.0".into())
-        );
-        assert_eq!(
-            pick_latest(["0.1.0-alpha", "0.1.0-beta"]),
-            Some("0.1.0-beta".into())
-        );
+        assert_eq!(pick_latest(["1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"]), Some("1.10.0".into()));
+        assert_eq!(pick_latest(["0.1.0-alpha", "0.1.0-beta"]), Some("0.1.0-beta".into()));
         assert_eq!(pick_latest([]), None);
     }
 

@@ -18,10 +18,7 @@ pub struct Server {
 impl Server {
     pub async fn bind(addr: SocketAddr, state: AppState) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self {
-            listener,
-            router: api::router(state),
-        })
+        Ok(Self { listener, router: api::router(state) })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -30,13 +27,8 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
     /// finish before returning.
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }
 

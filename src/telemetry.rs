@@ -23,9 +23,7 @@ pub enum LogFormat {
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -33,9 +31,7 @@ pub fn init(format: LogFormat) {
 }
 
 /// Upper bounds (seconds) of the request latency histogram.
-const BUCKETS: [f64; 11] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Default)]
 struct Series {
@@ -53,9 +49,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut all = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        let s = all
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
+        let s = all.entry((method.to_owned(), route.to_owned(), status)).or_default();
         s.count += 1;
         s.sum += seconds;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -68,9 +62,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let all = self.series.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        out.push_str(
-            "# HELP skilldex_http_requests_total HTTP requests by method, route and status.\n",
-        );
+        out.push_str("# HELP skilldex_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE skilldex_http_requests_total counter\n");
         for ((method, route, status), s) in all.iter() {
             let _ = writeln!(
@@ -90,21 +82,9 @@ impl Metrics {
                     s.buckets[i]
                 );
             }
-            let _ = writeln!(
-                out,
-                "skilldex_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "skilldex_http_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "skilldex_http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(out, "skilldex_http_request_duration_seconds_count{{{labels}}} {}", s.count);
         }
         out
     }
@@ -112,25 +92,17 @@ impl Metrics {
 
 /// Wraps each request in a span named by its route and records its outcome.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let span = tracing::info_span!("request", %method, %route);
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state
-        .metrics
-        .observe(&method, &route, status, elapsed.as_secs_f64());
+    state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "served"
-        );
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
     });
     response
 }

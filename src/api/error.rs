@@ -52,42 +52,20 @@ impl ApiError {
             ApiError::Service(S::Invalid(_)) | ApiError::BadRequest(_) => {
                 (StatusCode::BAD_REQUEST, "validation-error", "Bad Request")
             }
-            ApiError::Service(S::Unauthenticated(_)) => (
-                StatusCode::UNAUTHORIZED,
-                "authentication-required",
-                "Unauthorized",
-            ),
-            ApiError::Service(S::Forbidden(_)) => (
-                StatusCode::FORBIDDEN,
-                "insufficient-permissions",
-                "Forbidden",
-            ),
-            ApiError::Service(S::NotFound(_)) | ApiError::NoRoute => {
-                (StatusCode::NOT_FOUND, "not-found", "Not Found")
+            ApiError::Service(S::Unauthenticated(_)) => {
+                (StatusCode::UNAUTHORIZED, "authentication-required", "Unauthorized")
             }
-            ApiError::Service(S::Conflict(_)) => {
-                (StatusCode::CONFLICT, "version-conflict", "Conflict")
+            ApiError::Service(S::Forbidden(_)) => (StatusCode::FORBIDDEN, "insufficient-permissions", "Forbidden"),
+            ApiError::Service(S::NotFound(_)) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
+            ApiError::Service(S::Conflict(_)) => (StatusCode::CONFLICT, "version-conflict", "Conflict"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
             }
-            ApiError::TooLarge(_) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "archive-too-large",
-                "Payload Too Large",
-            ),
-            ApiError::UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported Media Type",
-            ),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method Not Allowed",
-            ),
-            ApiError::Service(S::Store(_)) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal-error",
-                "Internal Server Error",
-            ),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed"),
+            ApiError::Service(S::Store(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error")
+            }
         }
     }
 }
@@ -110,14 +88,11 @@ impl IntoResponse for ApiError {
             instance: String::new(),
         };
         let mut response = (status, axum::Json(&problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"skilldex\""),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skilldex\""));
         }
         response.extensions_mut().insert(problem);
         response
@@ -127,15 +102,11 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-                "expected a JSON body with `Content-Type: application/json`".into(),
-            ),
-            JsonRejection::JsonDataError(e) => {
-                ApiError::BadRequest(format!("invalid request body: {}", e.body_text()))
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("expected a JSON body with `Content-Type: application/json`".into())
             }
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::BadRequest(format!("malformed JSON: {}", e.body_text()))
-            }
+            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("invalid request body: {}", e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::TooLarge("the request body is larger than this endpoint accepts".into())
             }
@@ -165,8 +136,7 @@ pub async fn fill_problem_instance(request: Request, next: Next) -> Response {
     let Some(mut problem) = problem else {
         if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
             let mut r =
-                ApiError::TooLarge("the request body is larger than this endpoint accepts".into())
-                    .into_response();
+                ApiError::TooLarge("the request body is larger than this endpoint accepts".into()).into_response();
             let p = r.extensions_mut().remove::<Problem>().expect("problem set");
             return with_instance(r, p, &instance);
         }
@@ -180,8 +150,6 @@ fn with_instance(response: Response, mut problem: Problem, instance: &str) -> Re
     problem.instance = instance.to_owned();
     let (mut parts, _) = response.into_parts();
     let body = serde_json::to_vec(&problem).expect("problem serializes");
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     Response::from_parts(parts, axum::body::Body::from(body))
 }

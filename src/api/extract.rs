@@ -31,13 +31,9 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Ok(None);
     };
     let unauth = |m: &str| ApiError::Service(service::Error::Unauthenticated(m.to_owned()));
-    let value = value
-        .to_str()
-        .map_err(|_| unauth("malformed Authorization header"))?;
+    let value = value.to_str().map_err(|_| unauth("malformed Authorization header"))?;
     match value.split_once(' ') {
-        Some((scheme, secret))
-            if scheme.eq_ignore_ascii_case("bearer") && !secret.trim().is_empty() =>
-        {
+        Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") && !secret.trim().is_empty() => {
             Ok(Some(secret.trim()))
         }
         _ => Err(unauth("expected `Authorization: Bearer <token>`")),
@@ -47,10 +43,7 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let secret = bearer(parts)?;
         Ok(state.index.authenticate(secret).await?)
     }

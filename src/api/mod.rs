@@ -67,10 +67,7 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 
@@ -80,26 +77,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(rest::routes())
-        .merge(ops::routes())
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(rest::routes()).merge(ops::routes())
 }
 
 pub fn router(state: AppState) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
     router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || ops::openapi_json(api.clone())),
-        )
+        .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(middleware::from_fn(error::fill_problem_instance))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::telemetry::track,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::telemetry::track))
         .with_state(state)
 }

@@ -13,9 +13,7 @@ use super::AppState;
 use super::wire::{DepHealth, Deps, Health};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_health))
-        .routes(routes!(get_metrics))
+    OpenApiRouter::new().routes(routes!(get_health)).routes(routes!(get_metrics))
 }
 
 /// How long a dependency may take to answer before it counts as down.
@@ -26,57 +24,33 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 async fn get_health(State(state): State<AppState>) -> axum::Json<Health> {
     let started = Instant::now();
     let db = match tokio::time::timeout(PROBE_TIMEOUT, state.index.store().ping()).await {
-        Ok(Ok(())) => DepHealth {
-            status: "up".into(),
-            latency_ms: Some(started.elapsed().as_millis() as u64),
-        },
+        Ok(Ok(())) => DepHealth { status: "up".into(), latency_ms: Some(started.elapsed().as_millis() as u64) },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "database health check failed");
-            DepHealth {
-                status: "down".into(),
-                latency_ms: None,
-            }
+            DepHealth { status: "down".into(), latency_ms: None }
         }
-        Err(_) => DepHealth {
-            status: "down".into(),
-            latency_ms: None,
-        },
+        Err(_) => DepHealth { status: "down".into(), latency_ms: None },
     };
     let storage = probe_storage(&state).await;
-    let status = if db.status == "down" || storage.status == "down" {
-        "degraded"
-    } else {
-        "ok"
-    };
-    axum::Json(Health {
-        status: status.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        deps: Deps { db, storage },
-    })
+    let status = if db.status == "down" || storage.status == "down" { "degraded" } else { "ok" };
+    axum::Json(Health { status: status.into(), version: env!("CARGO_PKG_VERSION").into(), deps: Deps { db, storage } })
 }
 
 /// The data directory holds the embedded store; it must exist and be a directory.
 async fn probe_storage(state: &AppState) -> DepHealth {
     let started = Instant::now();
     match tokio::fs::metadata(&state.data_dir).await {
-        Ok(m) if m.is_dir() => DepHealth {
-            status: "up".into(),
-            latency_ms: Some(started.elapsed().as_millis() as u64),
-        },
-        _ => DepHealth {
-            status: "down".into(),
-            latency_ms: None,
-        },
+        Ok(m) if m.is_dir() => {
+            DepHealth { status: "up".into(), latency_ms: Some(started.elapsed().as_millis() as u64) }
+        }
+        _ => DepHealth { status: "down".into(), latency_ms: None },
     }
 }
 
 /// Request counts and latencies in Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 pub(super) async fn openapi_json(api: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {

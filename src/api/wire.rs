@@ -7,15 +7,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::{
-    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus,
-    Visibility, to_datetime,
+    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility, to_datetime,
 };
 use crate::store;
 
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -154,11 +151,7 @@ impl From<crate::service::TeamView> for TeamResponse {
             created_at: to_datetime(v.team.created_at),
             members: v.members.map(|ms| {
                 ms.into_iter()
-                    .map(|m| MemberResponse {
-                        username: m.username,
-                        role: m.role,
-                        added_at: to_datetime(m.added_at),
-                    })
+                    .map(|m| MemberResponse { username: m.username, role: m.role, added_at: to_datetime(m.added_at) })
                     .collect()
             }),
         }
@@ -202,11 +195,7 @@ pub struct UpdateSkillRequest {
     pub skill_type: Option<SkillType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub deprecated_message: Option<Option<String>>,
 }
@@ -277,10 +266,7 @@ impl From<store::Skill> for SkillDetail {
             .forked_from
             .as_deref()
             .and_then(|f| f.split_once('/'))
-            .map(|(scope, slug)| ForkedFrom {
-                scope: scope.to_owned(),
-                slug: slug.to_owned(),
-            });
+            .map(|(scope, slug)| ForkedFrom { scope: scope.to_owned(), slug: slug.to_owned() });
         Self {
             summary: SkillSummary::from(&s),
             deleted: s.deleted_at.is_some(),
@@ -335,11 +321,7 @@ pub struct ChannelResponse {
 
 impl From<store::Channel> for ChannelResponse {
     fn from(c: store::Channel) -> Self {
-        Self {
-            name: c.name,
-            version: c.version,
-            updated_at: to_datetime(c.updated_at),
-        }
+        Self { name: c.name, version: c.version, updated_at: to_datetime(c.updated_at) }
     }
 }
 

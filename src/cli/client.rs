@@ -46,10 +46,7 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading response")?;
         if !status.is_success() {
@@ -58,12 +55,7 @@ impl Client {
             }
             bail!("{method} {path} failed with HTTP {status}");
         }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes)
-            .with_context(|| format!("unexpected response from {method} {path}"))
+        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes).with_context(|| format!("unexpected response from {method} {path}"))
     }
 }

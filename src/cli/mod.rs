@@ -28,12 +28,7 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
     /// Base URL of the skilldex server.
-    #[arg(
-        long,
-        global = true,
-        env = "SKILLDEX_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
+    #[arg(long, global = true, env = "SKILLDEX_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// API token (sent as `Authorization: Bearer`).
     #[arg(long, global = true, env = "SKILLDEX_TOKEN", hide_env_values = true)]

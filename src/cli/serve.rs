@@ -16,28 +16,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let url = args.database_url()?;
-    let store = crate::store::connect(url.expose())
-        .await
-        .context("cannot open the index database")?;
+    let store = crate::store::connect(url.expose()).await.context("cannot open the index database")?;
     tracing::info!(backend = store.backend(), "index database ready");
     let index = Index::new(store);
     bootstrap_admin(&index, &args).await?;
 
-    let state = AppState::new(App {
-        index,
-        metrics: Metrics::default(),
-        data_dir: args.data_dir.clone(),
-    });
-    let server = Server::bind(args.listen, state)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let state = AppState::new(App { index, metrics: Metrics::default(), data_dir: args.data_dir.clone() });
+    let server = Server::bind(args.listen, state).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, "skilldex listening");
     println!("skilldex listening on http://{addr}");
-    server
-        .serve(shutdown_signal())
-        .await
-        .context("server error")?;
+    server.serve(shutdown_signal()).await.context("server error")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -66,9 +55,6 @@ async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> 
     };
     writeln!(file, "{secret}")?;
     file.sync_all()?;
-    println!(
-        "first admin token (user `admin`) written to {}",
-        path.display()
-    );
+    println!("first admin token (user `admin`) written to {}", path.display());
     Ok(())
 }

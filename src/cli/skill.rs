@@ -18,13 +18,8 @@ pub struct SkillRef {
 impl FromStr for SkillRef {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> anyhow::Result<Self> {
-        let (scope, slug) = s
-            .rsplit_once('/')
-            .ok_or_else(|| anyhow!("expected NAMESPACE/NAME, got `{s}`"))?;
-        Ok(Self {
-            scope: scope.parse()?,
-            slug: slug.parse()?,
-        })
+        let (scope, slug) = s.rsplit_once('/').ok_or_else(|| anyhow!("expected NAMESPACE/NAME, got `{s}`"))?;
+        Ok(Self { scope: scope.parse()?, slug: slug.parse()? })
     }
 }
 
@@ -87,70 +82,36 @@ pub struct SearchArgs {
 
 pub async fn run(cmd: SkillCommand, client: &Client) -> anyhow::Result<()> {
     match cmd {
-        SkillCommand::Create {
-            skill,
-            display_name,
-            description,
-            private,
-            tags,
-            skill_type,
-        } => {
+        SkillCommand::Create { skill, display_name, description, private, tags, skill_type } => {
             let body = CreateSkillRequest {
                 scope: skill.scope,
                 slug: skill.slug,
                 display_name,
                 description,
                 readme: None,
-                visibility: Some(if private {
-                    Visibility::Private
-                } else {
-                    Visibility::Public
-                }),
+                visibility: Some(if private { Visibility::Private } else { Visibility::Public }),
                 tags: Some(tags),
                 skill_type,
             };
-            print_json(
-                &client
-                    .send::<_, SkillDetail>(Method::POST, "/api/v1/skills", Some(&body))
-                    .await?,
-            )
+            print_json(&client.send::<_, SkillDetail>(Method::POST, "/api/v1/skills", Some(&body)).await?)
         }
-        SkillCommand::Show { skill } => {
-            print_json(&client.get::<SkillDetail>(&skill.path()).await?)
-        }
-        SkillCommand::Deprecate {
-            skill,
-            message,
-            undo,
-        } => {
+        SkillCommand::Show { skill } => print_json(&client.get::<SkillDetail>(&skill.path()).await?),
+        SkillCommand::Deprecate { skill, message, undo } => {
             let body = UpdateSkillRequest {
                 deprecated: Some(!undo),
                 deprecated_message: Some(if undo { None } else { message }),
                 ..Default::default()
             };
-            print_json(
-                &client
-                    .send::<_, SkillDetail>(Method::PATCH, &skill.path(), Some(&body))
-                    .await?,
-            )
+            print_json(&client.send::<_, SkillDetail>(Method::PATCH, &skill.path(), Some(&body)).await?)
         }
         SkillCommand::Delete { skill } => {
-            client
-                .send::<(), serde_json::Value>(Method::DELETE, &skill.path(), None)
-                .await?;
-            eprintln!(
-                "{}/{} deleted (restore with `skilldex skill restore`).",
-                skill.scope, skill.slug
-            );
+            client.send::<(), serde_json::Value>(Method::DELETE, &skill.path(), None).await?;
+            eprintln!("{}/{} deleted (restore with `skilldex skill restore`).", skill.scope, skill.slug);
             Ok(())
         }
         SkillCommand::Restore { skill } => {
             let path = format!("{}/restore", skill.path());
-            print_json(
-                &client
-                    .send::<(), SkillDetail>(Method::POST, &path, None)
-                    .await?,
-            )
+            print_json(&client.send::<(), SkillDetail>(Method::POST, &path, None).await?)
         }
     }
 }

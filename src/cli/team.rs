@@ -32,34 +32,16 @@ pub async fn run(cmd: TeamCommand, client: &Client) -> anyhow::Result<()> {
         TeamCommand::Create { slug, display_name } => {
             let display_name = display_name.unwrap_or_else(|| slug.to_string());
             let body = CreateTeamRequest { slug, display_name };
-            print_json(
-                &client
-                    .send::<_, TeamResponse>(Method::POST, "/api/v1/teams", Some(&body))
-                    .await?,
-            )
+            print_json(&client.send::<_, TeamResponse>(Method::POST, "/api/v1/teams", Some(&body)).await?)
         }
-        TeamCommand::Show { slug } => print_json(
-            &client
-                .get::<TeamResponse>(&format!("/api/v1/teams/{slug}"))
-                .await?,
-        ),
-        TeamCommand::SetMember {
-            slug,
-            username,
-            role,
-        } => {
+        TeamCommand::Show { slug } => print_json(&client.get::<TeamResponse>(&format!("/api/v1/teams/{slug}")).await?),
+        TeamCommand::SetMember { slug, username, role } => {
             let path = format!("/api/v1/teams/{slug}/members/{username}");
-            print_json(
-                &client
-                    .send::<_, TeamResponse>(Method::PUT, &path, Some(&SetMemberRequest { role }))
-                    .await?,
-            )
+            print_json(&client.send::<_, TeamResponse>(Method::PUT, &path, Some(&SetMemberRequest { role })).await?)
         }
         TeamCommand::RemoveMember { slug, username } => {
             let path = format!("/api/v1/teams/{slug}/members/{username}");
-            client
-                .send::<(), serde_json::Value>(Method::DELETE, &path, None)
-                .await?;
+            client.send::<(), serde_json::Value>(Method::DELETE, &path, None).await?;
             eprintln!("{username} removed from {slug}.");
             Ok(())
         }

@@ -31,9 +31,7 @@ pub enum TokenCommand {
 
 fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"))?;
+    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"))?;
     let d = match unit {
         "d" => chrono::Duration::days(n),
         "h" => chrono::Duration::hours(n),
@@ -45,36 +43,20 @@ fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
 
 pub async fn run(cmd: TokenCommand, client: &Client) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create {
-            name,
-            scope,
-            user,
-            expires_in,
-        } => {
+        TokenCommand::Create { name, scope, user, expires_in } => {
             let expires_at = expires_in.as_deref().map(parse_lifetime).transpose()?;
-            let body = CreateTokenRequest {
-                name,
-                scope,
-                expires_at,
-            };
+            let body = CreateTokenRequest { name, scope, expires_at };
             let path = match &user {
                 Some(u) => format!("/api/v1/users/{u}/tokens"),
                 None => "/api/v1/tokens".to_owned(),
             };
-            let created: CreatedTokenResponse =
-                client.send(Method::POST, &path, Some(&body)).await?;
+            let created: CreatedTokenResponse = client.send(Method::POST, &path, Some(&body)).await?;
             eprintln!("Token created. Store it now: it will not be shown again.");
             print_json(&created)
         }
         TokenCommand::List => print_json(&client.get::<TokenList>("/api/v1/tokens").await?),
         TokenCommand::Revoke { id } => {
-            client
-                .send::<(), serde_json::Value>(
-                    Method::DELETE,
-                    &format!("/api/v1/tokens/{id}"),
-                    None,
-                )
-                .await?;
+            client.send::<(), serde_json::Value>(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await?;
             eprintln!("Token {id} revoked.");
             Ok(())
         }

@@ -20,19 +20,9 @@ pub enum UserCommand {
 
 pub async fn run(cmd: UserCommand, client: &Client) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Create {
-            username,
-            email,
-            admin,
-        } => {
-            let body = CreateUserRequest {
-                username,
-                email,
-                admin,
-            };
-            let user: UserResponse = client
-                .send(Method::POST, "/api/v1/users", Some(&body))
-                .await?;
+        UserCommand::Create { username, email, admin } => {
+            let body = CreateUserRequest { username, email, admin };
+            let user: UserResponse = client.send(Method::POST, "/api/v1/users", Some(&body)).await?;
             print_json(&user)
         }
     }

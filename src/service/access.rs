@@ -29,9 +29,7 @@ impl Caller {
     /// the token's scope is too low.
     pub fn require(&self, need: TokenScope) -> Result<&Principal> {
         match self {
-            Caller::Anonymous => Err(Error::Unauthenticated(
-                "this action needs an API token".into(),
-            )),
+            Caller::Anonymous => Err(Error::Unauthenticated("this action needs an API token".into())),
             Caller::User(p) if p.token.scope < need => Err(Error::Forbidden(format!(
                 "this action needs a token with `{need}` scope; this token has `{}`",
                 p.token.scope
@@ -56,9 +54,7 @@ impl Caller {
         match self {
             Caller::Anonymous => Audience::Anonymous,
             Caller::User(p) if p.user.is_admin => Audience::Everyone,
-            Caller::User(p) => Audience::Member {
-                user_id: p.user.id.clone(),
-            },
+            Caller::User(p) => Audience::Member { user_id: p.user.id.clone() },
         }
     }
 }
@@ -88,9 +84,7 @@ pub fn require_role(role: Option<TeamRole>, need: TeamRole, what: &str) -> Resul
     if role.is_some_and(|r| r >= need) {
         Ok(())
     } else {
-        Err(Error::Forbidden(format!(
-            "{what} needs the `{need}` role in this namespace"
-        )))
+        Err(Error::Forbidden(format!("{what} needs the `{need}` role in this namespace")))
     }
 }
 
@@ -102,20 +96,12 @@ impl Index {
             return Ok(Caller::Anonymous);
         };
         let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
-        let token = self
-            .store
-            .token_by_hash(&hash_token(secret))
-            .await?
-            .ok_or_else(rejected)?;
+        let token = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
         let now = now_millis();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
             return Err(rejected());
         }
-        let user = self
-            .store
-            .user_by_id(&token.user_id)
-            .await?
-            .ok_or_else(rejected)?;
+        let user = self.store.user_by_id(&token.user_id).await?.ok_or_else(rejected)?;
         let store = self.store.clone();
         let token_id = token.id.clone();
         tokio::spawn(async move {

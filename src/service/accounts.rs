@@ -29,30 +29,11 @@ pub struct TeamView {
 }
 
 impl Index {
-    pub async fn create_user(
-        &self,
-        caller: &Caller,
-        username: Username,
-        email: String,
-        admin: bool,
-    ) -> Result<User> {
+    pub async fn create_user(&self, caller: &Caller, username: Username, email: String, admin: bool) -> Result<User> {
         self.require_site_admin(caller)?;
         check_email(&email)?;
-        let user = self
-            .store
-            .create_user(&NewUser {
-                username,
-                email,
-                is_admin: admin,
-            })
-            .await?;
-        self.audit(
-            caller,
-            "user.create",
-            user.username.as_str(),
-            json!({ "admin": admin }),
-        )
-        .await;
+        let user = self.store.create_user(&NewUser { username, email, is_admin: admin }).await?;
+        self.audit(caller, "user.create", user.username.as_str(), json!({ "admin": admin })).await;
         Ok(user)
     }
 
@@ -64,28 +45,14 @@ impl Index {
         req: TokenRequest,
     ) -> Result<CreatedToken> {
         self.require_site_admin(caller)?;
-        let user = self
-            .store
-            .user_by_name(username.as_str())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))?;
+        let user = self.find_user(username).await?;
         let created = self.issue_token(&user, req).await?;
-        self.audit(
-            caller,
-            "token.create",
-            user.username.as_str(),
-            token_detail(&created.token),
-        )
-        .await;
+        self.audit(caller, "token.create", user.username.as_str(), token_detail(&created.token)).await;
         Ok(created)
     }
 
     /// Issues a token to the caller, never with more scope than the token asking for it.
-    pub async fn create_own_token(
-        &self,
-        caller: &Caller,
-        req: TokenRequest,
-    ) -> Result<CreatedToken> {
+    pub async fn create_own_token(&self, caller: &Caller, req: TokenRequest) -> Result<CreatedToken> {
         let me = caller.require(TokenScope::Read)?;
         if req.scope > me.token.scope {
             return Err(Error::Forbidden(format!(
@@ -94,13 +61,7 @@ impl Index {
             )));
         }
         let created = self.issue_token(&me.user, req).await?;
-        self.audit(
-            caller,
-            "token.create",
-            me.user.username.as_str(),
-            token_detail(&created.token),
-        )
-        .await;
+        self.audit(caller, "token.create", me.user.username.as_str(), token_detail(&created.token)).await;
         Ok(created)
     }
 
@@ -141,37 +102,20 @@ impl Index {
         if !self.store.revoke_token(id, now_millis()).await? {
             return Err(not_found());
         }
-        self.audit(caller, "token.revoke", id, json!({ "name": token.name }))
-            .await;
+        self.audit(caller, "token.revoke", id, json!({ "name": token.name })).await;
         Ok(())
     }
 
     /// Creates a team, which claims the namespace of the same slug; the creator becomes owner.
-    pub async fn create_team(
-        &self,
-        caller: &Caller,
-        slug: Namespace,
-        display_name: String,
-    ) -> Result<Team> {
+    pub async fn create_team(&self, caller: &Caller, slug: Namespace, display_name: String) -> Result<Team> {
         let me = caller.require(TokenScope::Admin)?;
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
-        let team = self
-            .store
-            .create_team(&slug, &display_name, &me.user.id)
-            .await
-            .map_err(|e| match Error::from(e) {
-                Error::Conflict(_) => {
-                    Error::Conflict(format!("namespace `{slug}` is already taken"))
-                }
+        let team =
+            self.store.create_team(&slug, &display_name, &me.user.id).await.map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => Error::Conflict(format!("namespace `{slug}` is already taken")),
                 other => other,
             })?;
-        self.audit(
-            caller,
-            "team.create",
-            slug.as_str(),
-            json!({ "displayName": display_name }),
-        )
-        .await;
+        self.audit(caller, "team.create", slug.as_str(), json!({ "displayName": display_name })).await;
         Ok(team)
     }
 
@@ -193,77 +137,40 @@ impl Index {
     ) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let team = self.find_team(slug).await?;
-        require_role(
-            self.role_in(caller, slug.as_str()).await?,
-            TeamRole::Owner,
-            "managing members",
-        )?;
-        let user = self
-            .store
-            .user_by_name(username.as_str())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))?;
-        self.store
-            .set_member(&team.id, &user.id, role, now_millis())
-            .await?;
-        self.audit(
-            caller,
-            "team.member.set",
-            slug.as_str(),
-            json!({ "username": username, "role": role }),
-        )
-        .await;
+        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        let user = self.find_user(username).await?;
+        self.store.set_member(&team.id, &user.id, role, now_millis()).await?;
+        self.audit(caller, "team.member.set", slug.as_str(), json!({ "username": username, "role": role })).await;
         Ok(())
     }
 
-    pub async fn remove_member(
-        &self,
-        caller: &Caller,
-        slug: &Namespace,
-        username: &Username,
-    ) -> Result<()> {
+    pub async fn remove_member(&self, caller: &Caller, slug: &Namespace, username: &Username) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let team = self.find_team(slug).await?;
-        require_role(
-            self.role_in(caller, slug.as_str()).await?,
-            TeamRole::Owner,
-            "managing members",
-        )?;
+        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
         let not_member = || Error::NotFound(format!("`{username}` is not a member of `{slug}`"));
-        let user = self
-            .store
-            .user_by_name(username.as_str())
-            .await?
-            .ok_or_else(not_member)?;
+        let user = self.store.user_by_name(username.as_str()).await?.ok_or_else(not_member)?;
         if !self.store.remove_member(&team.id, &user.id).await? {
             return Err(not_member());
         }
-        self.audit(
-            caller,
-            "team.member.remove",
-            slug.as_str(),
-            json!({ "username": username }),
-        )
-        .await;
+        self.audit(caller, "team.member.remove", slug.as_str(), json!({ "username": username })).await;
         Ok(())
     }
 
-    async fn find_team(&self, slug: &Namespace) -> Result<Team> {
+    async fn find_user(&self, username: &Username) -> Result<User> {
         self.store
-            .team_by_slug(slug.as_str())
+            .user_by_name(username.as_str())
             .await?
-            .ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
+            .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))
+    }
+
+    async fn find_team(&self, slug: &Namespace) -> Result<Team> {
+        self.store.team_by_slug(slug.as_str()).await?.ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
     }
 
     pub(crate) fn require_site_admin(&self, caller: &Caller) -> Result<()> {
         let me = caller.require(TokenScope::Admin)?;
-        if me.user.is_admin {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(
-                "this action is for site administrators".into(),
-            ))
-        }
+        if me.user.is_admin { Ok(()) } else { Err(Error::Forbidden("this action is for site administrators".into())) }
     }
 
     pub async fn audit_log(
@@ -291,17 +198,9 @@ impl Index {
             })
             .await?;
         let created = self
-            .issue_token(
-                &user,
-                TokenRequest {
-                    name: "bootstrap".into(),
-                    scope: TokenScope::Admin,
-                    expires_at: None,
-                },
-            )
+            .issue_token(&user, TokenRequest { name: "bootstrap".into(), scope: TokenScope::Admin, expires_at: None })
             .await?;
-        self.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({}))
-            .await;
+        self.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({})).await;
         Ok(Some(created.secret))
     }
 }
@@ -312,16 +211,9 @@ fn token_detail(t: &Token) -> serde_json::Value {
 
 fn check_email(email: &str) -> Result<()> {
     let valid = email.len() <= limits::EMAIL
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "invalid email address `{}`",
-            email.escape_debug()
-        )))
-    }
+    if valid { Ok(()) } else { Err(Error::Invalid(format!("invalid email address `{}`", email.escape_debug()))) }
 }

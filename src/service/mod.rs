@@ -13,9 +13,7 @@ use crate::store::{NewAudit, Store, StoreError};
 
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
-pub use skills::{
-    Page, SkillDraft, SkillListRequest, SkillPatchRequest, VersionFilter, page_limit, parse_sort,
-};
+pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,17 +102,10 @@ pub(crate) fn check_text(field: &str, value: &str, max: usize, allow_empty: bool
         return Err(Error::Invalid(format!("{field} must not be empty")));
     }
     if value.chars().count() > max {
-        return Err(Error::Invalid(format!(
-            "{field} is longer than {max} characters"
-        )));
+        return Err(Error::Invalid(format!("{field} is longer than {max} characters")));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        return Err(Error::Invalid(format!(
-            "{field} contains control characters"
-        )));
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        return Err(Error::Invalid(format!("{field} contains control characters")));
     }
     Ok(())
 }

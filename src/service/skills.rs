@@ -9,12 +9,11 @@ use serde_json::json;
 use super::access::{can_see, require_role};
 use super::{Caller, Error, Index, Result, check_text, limits};
 use crate::domain::{
-    ChannelName, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
-    Visibility, now_millis, parse_version,
+    ChannelName, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus, Visibility, now_millis,
+    parse_version,
 };
 use crate::store::{
-    Channel, NewSkill, Skill, SkillCursor, SkillHit, SkillPatch, SkillQuery, SkillSort, SortKey,
-    Version,
+    Channel, NewSkill, Skill, SkillCursor, SkillHit, SkillPatch, SkillQuery, SkillSort, SortKey, Version,
 };
 
 /// One page of results and, when more may follow, the opaque cursor for the next page.
@@ -73,21 +72,13 @@ pub fn parse_sort(s: &str) -> Result<SkillSort> {
         "name" => Ok(SkillSort::Name),
         "stars" => Ok(SkillSort::Stars),
         "relevance" => Ok(SkillSort::Relevance),
-        _ => Err(Error::Invalid(
-            "invalid sort: expected one of downloads, updated, name, stars, relevance".into(),
-        )),
+        _ => Err(Error::Invalid("invalid sort: expected one of downloads, updated, name, stars, relevance".into())),
     }
 }
 
 fn encode_cursor(sort: SkillSort, hit: &SkillHit) -> String {
     let s = &hit.skill;
-    let mut w = CursorWire {
-        s: sort_name(sort).into(),
-        i: None,
-        t: None,
-        f: None,
-        id: s.id.clone(),
-    };
+    let mut w = CursorWire { s: sort_name(sort).into(), i: None, t: None, f: None, id: s.id.clone() };
     match sort {
         SkillSort::Downloads => w.i = Some(s.downloads),
         SkillSort::Stars => w.i = Some(s.stars),
@@ -99,22 +90,14 @@ fn encode_cursor(sort: SkillSort, hit: &SkillHit) -> String {
 }
 
 fn decode_cursor(sort: SkillSort, raw: &str) -> Result<SkillCursor> {
-    let bad = || {
-        Error::Invalid(
-            "invalid cursor: pass back the `cursor` of the previous page unchanged".into(),
-        )
-    };
+    let bad = || Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into());
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let w: CursorWire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if w.s != sort_name(sort) {
-        return Err(Error::Invalid(
-            "invalid cursor: it belongs to a listing with another sort order".into(),
-        ));
+        return Err(Error::Invalid("invalid cursor: it belongs to a listing with another sort order".into()));
     }
     let key = match (sort, w.i, w.t, w.f) {
-        (SkillSort::Downloads | SkillSort::Stars | SkillSort::Updated, Some(i), None, None) => {
-            SortKey::Int(i)
-        }
+        (SkillSort::Downloads | SkillSort::Stars | SkillSort::Updated, Some(i), None, None) => SortKey::Int(i),
         (SkillSort::Name, None, Some(t), None) => SortKey::Text(t),
         (SkillSort::Relevance, None, None, Some(f)) => SortKey::Float(f64::from_bits(f)),
         _ => return Err(bad()),
@@ -127,20 +110,14 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64> {
     match limit {
         None => Ok(limits::PAGE_DEFAULT),
         Some(n) if (1..=limits::PAGE_MAX).contains(&n) => Ok(n),
-        Some(_) => Err(Error::Invalid(format!(
-            "limit must be between 1 and {}",
-            limits::PAGE_MAX
-        ))),
+        Some(_) => Err(Error::Invalid(format!("limit must be between 1 and {}", limits::PAGE_MAX))),
     }
 }
 
 /// Splits a free-text query into plain word tokens; no query syntax reaches the database.
 pub fn search_terms(q: &str) -> Result<Vec<String>> {
     if q.chars().count() > limits::QUERY {
-        return Err(Error::Invalid(format!(
-            "q is longer than {} characters",
-            limits::QUERY
-        )));
+        return Err(Error::Invalid(format!("q is longer than {} characters", limits::QUERY)));
     }
     Ok(q.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
@@ -162,17 +139,14 @@ pub struct SkillDraft {
     pub skill_type: Option<SkillType>,
 }
 
-fn check_tags(tags: &[Tag]) -> Result<Vec<String>> {
+/// Limits the number of tags and puts them in one order without repeats.
+fn check_tags(mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
     if tags.len() > limits::TAGS {
-        return Err(Error::Invalid(format!(
-            "at most {} tags are allowed",
-            limits::TAGS
-        )));
+        return Err(Error::Invalid(format!("at most {} tags are allowed", limits::TAGS)));
     }
-    let mut out: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
 }
 
 fn skill_ref(skill: &Skill) -> String {
@@ -180,11 +154,7 @@ fn skill_ref(skill: &Skill) -> String {
 }
 
 impl Index {
-    pub async fn list_skills(
-        &self,
-        caller: &Caller,
-        req: SkillListRequest,
-    ) -> Result<Page<SkillHit>> {
+    pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
         let limit = page_limit(req.limit)?;
         let terms = match &req.q {
             Some(q) => search_terms(q)?,
@@ -196,11 +166,7 @@ impl Index {
             Some(SkillSort::Relevance) | None => SkillSort::Updated,
             Some(s) => s,
         };
-        let after = req
-            .cursor
-            .as_deref()
-            .map(|c| decode_cursor(sort, c))
-            .transpose()?;
+        let after = req.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
         let query = SkillQuery {
             terms,
             scope: req.scope,
@@ -231,11 +197,7 @@ impl Index {
         allow_deleted: bool,
     ) -> Result<(Skill, Option<TeamRole>)> {
         let not_found = || Error::NotFound(format!("skill `{scope}/{slug}` not found"));
-        let skill = self
-            .store
-            .skill(scope.as_str(), slug.as_str())
-            .await?
-            .ok_or_else(not_found)?;
+        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(not_found)?;
         if skill.deleted_at.is_some() && !allow_deleted {
             return Err(not_found());
         }
@@ -246,12 +208,7 @@ impl Index {
         Ok((skill, role))
     }
 
-    pub async fn get_skill(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-    ) -> Result<Skill> {
+    pub async fn get_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
         Ok(self.visible_skill(caller, scope, slug, true).await?.0)
     }
 
@@ -259,10 +216,7 @@ impl Index {
         caller.require(TokenScope::Write)?;
         let role = self.role_in(caller, draft.scope.as_str()).await?;
         if role.is_none_or(|r| r < TeamRole::Publisher) {
-            return Err(Error::Forbidden(format!(
-                "you may not publish to namespace `{}`",
-                draft.scope
-            )));
+            return Err(Error::Forbidden(format!("you may not publish to namespace `{}`", draft.scope)));
         }
         let display_name = draft.display_name.unwrap_or_else(|| draft.slug.to_string());
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
@@ -270,7 +224,7 @@ impl Index {
         check_text("description", &description, limits::DESCRIPTION, true)?;
         let readme = draft.readme.unwrap_or_default();
         check_text("readme", &readme, limits::README, true)?;
-        let tags = check_tags(&draft.tags.unwrap_or_default())?;
+        let tags = check_tags(draft.tags.unwrap_or_default())?;
         let new = NewSkill {
             scope: draft.scope.clone(),
             slug: draft.slug.clone(),
@@ -282,27 +236,12 @@ impl Index {
             skill_type: draft.skill_type.unwrap_or(SkillType::Command),
             forked_from: None,
         };
-        let skill =
-            self.store
-                .create_skill(&new, now_millis())
-                .await
-                .map_err(|e| match Error::from(e) {
-                    Error::Conflict(_) => Error::Conflict(format!(
-                        "skill `{}/{}` already exists",
-                        draft.scope, draft.slug
-                    )),
-                    Error::NotFound(_) => {
-                        Error::NotFound(format!("namespace `{}` does not exist", draft.scope))
-                    }
-                    other => other,
-                })?;
-        self.audit(
-            caller,
-            "skill.create",
-            &skill_ref(&skill),
-            json!({ "visibility": skill.visibility }),
-        )
-        .await;
+        let skill = self.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::Conflict(format!("skill `{}/{}` already exists", draft.scope, draft.slug)),
+            Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.scope)),
+            other => other,
+        })?;
+        self.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
         Ok(skill)
     }
 
@@ -311,7 +250,7 @@ impl Index {
         caller: &Caller,
         scope: &Namespace,
         slug: &SkillName,
-        patch: SkillPatchRequest,
+        mut patch: SkillPatch,
     ) -> Result<Skill> {
         caller.require(TokenScope::Write)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
@@ -328,95 +267,43 @@ impl Index {
         if let Some(Some(v)) = &patch.deprecated_message {
             check_text("deprecatedMessage", v, limits::DEPRECATION_MESSAGE, true)?;
         }
-        let tags = patch.tags.as_deref().map(check_tags).transpose()?;
-        let store_patch = SkillPatch {
-            display_name: patch.display_name,
-            description: patch.description,
-            readme: patch.readme,
-            visibility: patch.visibility,
-            tags,
-            skill_type: patch.skill_type,
-            deprecated: patch.deprecated,
-            deprecated_message: patch.deprecated_message,
-        };
-        let updated = self
-            .store
-            .update_skill(&skill.id, &store_patch, now_millis())
-            .await?;
-        self.audit(
-            caller,
-            "skill.update",
-            &skill_ref(&skill),
-            json!({ "deprecated": updated.deprecated }),
-        )
-        .await;
+        patch.tags = patch.tags.map(check_tags).transpose()?;
+        let updated = self.store.update_skill(&skill.id, &patch, now_millis()).await?;
+        self.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
         Ok(updated)
     }
 
     /// Soft-deletes: the skill leaves listings and search and takes no new versions,
     /// until an owner or site admin restores it.
-    pub async fn delete_skill(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-    ) -> Result<()> {
+    pub async fn delete_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "deleting a skill")?;
-        self.store
-            .set_skill_deleted(&skill.id, Some(now_millis()))
-            .await?;
-        self.audit(caller, "skill.delete", &skill_ref(&skill), json!({}))
-            .await;
+        self.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
+        self.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
         Ok(())
     }
 
-    pub async fn restore_skill(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-    ) -> Result<Skill> {
+    pub async fn restore_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
         caller.require(TokenScope::Admin)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, true).await?;
         require_role(role, TeamRole::Owner, "restoring a skill")?;
         if skill.deleted_at.is_none() {
-            return Err(Error::Invalid(format!(
-                "skill `{scope}/{slug}` is not deleted"
-            )));
+            return Err(Error::Invalid(format!("skill `{scope}/{slug}` is not deleted")));
         }
         self.store.set_skill_deleted(&skill.id, None).await?;
-        self.audit(caller, "skill.restore", &skill_ref(&skill), json!({}))
-            .await;
-        Ok(Skill {
-            deleted_at: None,
-            ..skill
-        })
+        self.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
+        Ok(Skill { deleted_at: None, ..skill })
     }
 
     /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
-    pub async fn set_star(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        starred: bool,
-    ) -> Result<i64> {
+    pub async fn set_star(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, starred: bool) -> Result<i64> {
         let me = caller.require(TokenScope::Write)?;
         let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
-        Ok(self
-            .store
-            .set_star(&skill.id, &me.user.id, starred, now_millis())
-            .await?)
+        Ok(self.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?)
     }
 
-    pub async fn channels(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-    ) -> Result<Vec<Channel>> {
+    pub async fn channels(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Vec<Channel>> {
         let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
         Ok(self.store.channels(&skill.id).await?)
     }
@@ -434,63 +321,31 @@ impl Index {
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Publisher, "moving a channel")?;
         if name.as_str() == "latest" {
-            return Err(Error::Invalid(
-                "the `latest` channel is managed automatically and cannot be set".into(),
-            ));
+            return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be set".into()));
         }
-        parse_version(version)?;
-        let target = self
-            .store
-            .version(&skill.id, version)
-            .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("version `{version}` of `{scope}/{slug}` not found"))
-            })?;
+        let target = self.find_version(&skill, version).await?;
         if target.status != VersionStatus::Published {
             return Err(Error::Invalid(format!(
                 "a channel can only point at a published version; `{version}` is {}",
                 target.status
             )));
         }
-        let channel = self
-            .store
-            .set_channel(&skill.id, name, version, now_millis())
-            .await?;
-        self.audit(
-            caller,
-            "channel.set",
-            &skill_ref(&skill),
-            json!({ "channel": name, "version": version }),
-        )
-        .await;
+        let channel = self.store.set_channel(&skill.id, name, version, now_millis()).await?;
+        self.audit(caller, "channel.set", &skill_ref(&skill), json!({ "channel": name, "version": version })).await;
         Ok(channel)
     }
 
-    pub async fn delete_channel(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        name: &str,
-    ) -> Result<()> {
+    pub async fn delete_channel(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, name: &str) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "deleting a channel")?;
         if name == "latest" {
-            return Err(Error::Invalid(
-                "the `latest` channel is managed automatically and cannot be deleted".into(),
-            ));
+            return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be deleted".into()));
         }
         if !self.store.delete_channel(&skill.id, name).await? {
             return Err(Error::NotFound(format!("channel `{name}` not found")));
         }
-        self.audit(
-            caller,
-            "channel.delete",
-            &skill_ref(&skill),
-            json!({ "channel": name }),
-        )
-        .await;
+        self.audit(caller, "channel.delete", &skill_ref(&skill), json!({ "channel": name })).await;
         Ok(())
     }
 
@@ -504,11 +359,7 @@ impl Index {
     ) -> Result<Page<Version>> {
         let limit = page_limit(filter.limit)? as usize;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
-        let after = filter
-            .cursor
-            .as_deref()
-            .map(decode_version_cursor)
-            .transpose()?;
+        let after = filter.cursor.as_deref().map(decode_version_cursor).transpose()?;
         let mut versions: Vec<Version> = self
             .store
             .versions(&skill.id)
@@ -518,24 +369,23 @@ impl Index {
             .filter(|v| filter.status.is_none_or(|s| v.status == s))
             .collect();
         if let Some(after) = after {
-            let pos = versions
-                .iter()
-                .position(|v| v.version == after)
-                .ok_or_else(|| {
-                    Error::Invalid(
-                        "invalid cursor: pass back the `cursor` of the previous page unchanged"
-                            .into(),
-                    )
-                })?;
+            let pos = versions.iter().position(|v| v.version == after).ok_or_else(|| {
+                Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into())
+            })?;
             versions.drain(..=pos);
         }
-        let cursor =
-            (versions.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&versions[limit - 1].version));
+        let cursor = (versions.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&versions[limit - 1].version));
         versions.truncate(limit);
-        Ok(Page {
-            items: versions,
-            cursor,
-        })
+        Ok(Page { items: versions, cursor })
+    }
+
+    /// One version of a skill, by its exact semver string.
+    async fn find_version(&self, skill: &Skill, version: &str) -> Result<Version> {
+        parse_version(version)?;
+        self.store
+            .version(&skill.id, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("version `{version}` of `{}` not found", skill_ref(skill))))
     }
 
     /// Yanks or un-yanks a published version; `latest` follows in the same transaction.
@@ -550,43 +400,19 @@ impl Index {
         caller.require(TokenScope::Admin)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "yanking a version")?;
-        parse_version(version)?;
-        let current = self
-            .store
-            .version(&skill.id, version)
-            .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("version `{version}` of `{scope}/{slug}` not found"))
-            })?;
+        let current = self.find_version(&skill, version).await?;
         if current.status == VersionStatus::Draft {
             return Err(Error::Invalid(format!(
                 "version `{version}` is a draft; only published versions can be yanked"
             )));
         }
-        let status = if yanked {
-            VersionStatus::Yanked
-        } else {
-            VersionStatus::Published
-        };
+        let status = if yanked { VersionStatus::Yanked } else { VersionStatus::Published };
         if current.status == status {
             return Ok(current);
         }
-        let updated = self
-            .store
-            .set_version_status(&skill.id, version, status, now_millis())
-            .await?;
-        let action = if yanked {
-            "version.yank"
-        } else {
-            "version.unyank"
-        };
-        self.audit(
-            caller,
-            action,
-            &skill_ref(&skill),
-            json!({ "version": version }),
-        )
-        .await;
+        let updated = self.store.set_version_status(&skill.id, version, status, now_millis()).await?;
+        let action = if yanked { "version.yank" } else { "version.unyank" };
+        self.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
         Ok(updated)
     }
 }
@@ -596,22 +422,5 @@ fn decode_version_cursor(raw: &str) -> Result<String> {
         .decode(raw)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            Error::Invalid(
-                "invalid cursor: pass back the `cursor` of the previous page unchanged".into(),
-            )
-        })
-}
-
-/// A partial update of a skill's metadata, as any surface may send it.
-#[derive(Debug, Clone, Default)]
-pub struct SkillPatchRequest {
-    pub display_name: Option<String>,
-    pub description: Option<String>,
-    pub readme: Option<String>,
-    pub visibility: Option<Visibility>,
-    pub tags: Option<Vec<Tag>>,
-    pub skill_type: Option<SkillType>,
-    pub deprecated: Option<bool>,
-    pub deprecated_message: Option<Option<String>>,
+        .ok_or_else(|| Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into()))
 }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChannelName, Millis, Namespace, SkillName, SkillType, TeamRole, TokenScope, Username,
-    VersionStatus, Visibility,
+    ChannelName, Millis, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus,
+    Visibility,
 };
 
 pub use postgres::PostgresStore;
@@ -121,7 +121,7 @@ pub struct NewSkill {
     pub description: String,
     pub readme: String,
     pub visibility: Visibility,
-    pub tags: Vec<String>,
+    pub tags: Vec<Tag>,
     pub skill_type: SkillType,
     pub forked_from: Option<String>,
 }
@@ -133,7 +133,7 @@ pub struct SkillPatch {
     pub description: Option<String>,
     pub readme: Option<String>,
     pub visibility: Option<Visibility>,
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
     pub skill_type: Option<SkillType>,
     pub deprecated: Option<bool>,
     pub deprecated_message: Option<Option<String>>,
@@ -293,23 +293,12 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
 
     /// Creates the team and makes `owner_id` its first owner, atomically.
-    async fn create_team(
-        &self,
-        slug: &Namespace,
-        display_name: &str,
-        owner_id: &str,
-    ) -> StoreResult<Team>;
+    async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
     async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>>;
     async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
     async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
     /// Adds or changes a member; refuses to leave the team without an owner.
-    async fn set_member(
-        &self,
-        team_id: &str,
-        user_id: &str,
-        role: TeamRole,
-        at: Millis,
-    ) -> StoreResult<()>;
+    async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()>;
     /// Returns false when the user was not a member; refuses to remove the last owner.
     async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool>;
 
@@ -320,13 +309,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()>;
     async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;
     /// Sets or clears a star and returns the new star count.
-    async fn set_star(
-        &self,
-        skill_id: &str,
-        user_id: &str,
-        starred: bool,
-        at: Millis,
-    ) -> StoreResult<i64>;
+    async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
     async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()>;
 
     /// Inserts a version; when it is published, `latest` moves in the same transaction.
@@ -344,13 +327,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// All channels, `latest` always first (its version is null until something is published).
     async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>>;
-    async fn set_channel(
-        &self,
-        skill_id: &str,
-        name: &ChannelName,
-        version: &str,
-        at: Millis,
-    ) -> StoreResult<Channel>;
+    async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;

@@ -15,18 +15,12 @@ impl PostgresStore {
     const BACKEND: &'static str = "postgres";
     /// Replicas starting together migrate one at a time.
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(5453243)");
-    const MIGRATIONS: &'static [Migration] = &[Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../../migrations/postgres/0001_init.sql"),
-    }];
+    const MIGRATIONS: &'static [Migration] =
+        &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -45,11 +39,7 @@ impl PostgresStore {
             join: String::new(),
             filter: format!("s.search @@ to_tsquery('english', {p})"),
             rank: format!("ts_rank(s.search, to_tsquery('english', {p}))::float8"),
-            arg: terms
-                .iter()
-                .map(|t| format!("{t}:*"))
-                .collect::<Vec<_>>()
-                .join(" & "),
+            arg: terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & "),
         }
     }
 }

@@ -9,8 +9,7 @@ use crate::domain::InvalidValue;
 use crate::store::{SkillSort, StoreError};
 
 pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
-pub(crate) const TOKEN_COLS: &str =
-    "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
 pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
      s.tags, s.skill_type, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
@@ -47,10 +46,7 @@ pub(crate) struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(sql: &str) -> Self {
-        Self {
-            sql: sql.to_owned(),
-            args: Vec::new(),
-        }
+        Self { sql: sql.to_owned(), args: Vec::new() }
     }
     pub fn push(&mut self, s: &str) -> &mut Self {
         self.sql.push_str(s);
@@ -75,8 +71,7 @@ pub(crate) fn sort_column(sort: SkillSort) -> (&'static str, bool) {
 }
 
 pub(crate) fn parse_col<T: FromStr<Err = InvalidValue>>(s: &str) -> Result<T, StoreError> {
-    s.parse()
-        .map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
+    s.parse().map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
 }
 
 /// Turns a uniqueness or foreign-key violation into the store's own error.
@@ -484,7 +479,7 @@ macro_rules! impl_sql_store {
                     description: new.description.clone(),
                     readme: new.readme.clone(),
                     visibility: new.visibility,
-                    tags: new.tags.clone(),
+                    tags: new.tags.iter().map(|t| t.to_string()).collect(),
                     skill_type: new.skill_type,
                     downloads: 0,
                     stars: 0,
@@ -553,7 +548,8 @@ macro_rules! impl_sql_store {
                 if let Some(v) = patch.visibility {
                     set(&mut b, "visibility", Arg::Text(v.as_str().into()));
                 }
-                if let Some(v) = &patch.tags {
+                let tags: Option<Vec<String>> = patch.tags.as_ref().map(|v| v.iter().map(|t| t.to_string()).collect());
+                if let Some(v) = &tags {
                     set(&mut b, "tags", Arg::Text(serde_json::to_string(v).expect("tags serialize")));
                 }
                 if let Some(v) = patch.skill_type {
@@ -573,7 +569,7 @@ macro_rules! impl_sql_store {
                 b.push(&format!(" WHERE id = {p}"));
                 let mut tx = self.writer().begin().await?;
                 bind_all(sqlx::query(&b.sql), b.args).execute(&mut *tx).await?;
-                if let Some(tags) = &patch.tags {
+                if let Some(tags) = &tags {
                     replace_tags(&mut tx, id, tags).await?;
                 }
                 let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id = $1");

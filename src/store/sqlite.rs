@@ -4,9 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::Migration;
 use super::sql::SearchSql;
@@ -19,11 +17,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     const BACKEND: &'static str = "sqlite";
     const MIGRATION_LOCK: Option<&'static str> = None;
-    const MIGRATIONS: &'static [Migration] = &[Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-    }];
+    const MIGRATIONS: &'static [Migration] =
+        &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
@@ -33,14 +28,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await?;
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let store = Self { read, write };
         store.migrate().await?;
         Ok(store)
@@ -61,11 +50,7 @@ impl SqliteStore {
             // bm25 is lower-is-better; negate so every backend ranks higher-is-better.
             // Column weights: name, display name, tags, description, README.
             rank: "(-bm25(skills_fts, 10.0, 8.0, 5.0, 3.0, 1.0))".into(),
-            arg: terms
-                .iter()
-                .map(|t| format!("\"{t}\"*"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            arg: terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" "),
         }
     }
 }

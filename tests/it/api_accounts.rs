@@ -6,11 +6,7 @@ use skilldex::domain::TokenScope;
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
-on_both_backends!(
-    tokens_are_shown_once_and_scoped,
-    revoked_and_expired_tokens_stop_working,
-    teams_and_members
-);
+on_both_backends!(tokens_are_shown_once_and_scoped, revoked_and_expired_tokens_stop_working, teams_and_members);
 
 async fn tokens_are_shown_once_and_scoped(db: TestDb) {
     let app = TestApp::new(db).await;
@@ -23,70 +19,31 @@ async fn tokens_are_shown_once_and_scoped(db: TestDb) {
     assert_eq!(me.body["token"]["scope"], "write");
 
     // A token can mint tokens for its user, never above its own scope.
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(&ann_write),
-            Some(json!({"name": "ci", "scope": "read"})),
-        )
-        .await;
+    let r =
+        app.call(Method::POST, "/api/v1/tokens", Some(&ann_write), Some(json!({"name": "ci", "scope": "read"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let ci = r.body["token"].as_str().unwrap().to_owned();
     assert_eq!(r.body["scope"], "read");
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            Some(&ann_write),
-            Some(json!({"name": "root", "scope": "admin"})),
-        )
+        .call(Method::POST, "/api/v1/tokens", Some(&ann_write), Some(json!({"name": "root", "scope": "admin"})))
         .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::FORBIDDEN, "insufficient-permissions")
-    );
+    assert_eq!((r.status, r.problem_type()), (StatusCode::FORBIDDEN, "insufficient-permissions"));
 
     // Listings never carry secrets, and the store keeps only hashes.
     let list = app.get("/api/v1/tokens", Some(&ci)).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
-    assert!(
-        !list.text.contains(&ci) && !list.text.contains(&ann_write),
-        "no secret in listings"
-    );
-    assert!(
-        list.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t.get("token").is_none())
-    );
-    let stored = app
-        .store()
-        .token_by_hash(&skilldex::service::access::hash_token(&ci))
-        .await
-        .unwrap();
+    assert!(!list.text.contains(&ci) && !list.text.contains(&ann_write), "no secret in listings");
+    assert!(list.body["data"].as_array().unwrap().iter().all(|t| t.get("token").is_none()));
+    let stored = app.store().token_by_hash(&skilldex::service::access::hash_token(&ci)).await.unwrap();
     assert!(stored.is_some(), "stored as SHA-256 of the secret");
 
     // The last-used time is recorded.
-    let ci_id = list.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "ci")
-        .unwrap()["id"]
-        .clone();
+    let ci_id = list.body["data"].as_array().unwrap().iter().find(|t| t["name"] == "ci").unwrap()["id"].clone();
     let mut used = serde_json::Value::Null;
     for _ in 0..50 {
         let l = app.get("/api/v1/tokens", Some(&ann_write)).await;
-        used = l.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["id"] == ci_id)
-            .unwrap()["lastUsedAt"]
-            .clone();
+        used = l.body["data"].as_array().unwrap().iter().find(|t| t["id"] == ci_id).unwrap()["lastUsedAt"].clone();
         if !used.is_null() {
             break;
         }
@@ -97,35 +54,17 @@ async fn tokens_are_shown_once_and_scoped(db: TestDb) {
     // Only site admins create users or mint tokens for others.
     let ann_admin = app.token_for("ann", TokenScope::Admin).await;
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&ann_admin),
-            Some(json!({"username": "bob", "email": "b@x.io"})),
-        )
+        .call(Method::POST, "/api/v1/users", Some(&ann_admin), Some(json!({"username": "bob", "email": "b@x.io"})))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/users/ann/tokens",
-            Some(&ann_admin),
-            Some(json!({"name": "x", "scope": "read"})),
-        )
+        .call(Method::POST, "/api/v1/users/ann/tokens", Some(&ann_admin), Some(json!({"name": "x", "scope": "read"})))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&app.admin),
-            Some(json!({"username": "ann", "email": "a@x.io"})),
-        )
+        .call(Method::POST, "/api/v1/users", Some(&app.admin), Some(json!({"username": "ann", "email": "a@x.io"})))
         .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::CONFLICT, "version-conflict")
-    );
+    assert_eq!((r.status, r.problem_type()), (StatusCode::CONFLICT, "version-conflict"));
 }
 
 async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
@@ -136,46 +75,20 @@ async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
     let id = ids[0]["id"].as_str().unwrap().to_owned();
 
     // Someone else's token looks like no token at all.
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/tokens/{id}"),
-            Some(&bob),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&bob), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get("/api/v1/me", Some(&ann)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&ann)).await.status, StatusCode::OK);
 
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/tokens/{id}"),
-            Some(&ann),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&ann), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = app.get("/api/v1/me", Some(&ann)).await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::UNAUTHORIZED, "authentication-required")
-    );
+    assert_eq!((r.status, r.problem_type()), (StatusCode::UNAUTHORIZED, "authentication-required"));
     assert!(r.headers.get("www-authenticate").is_some());
     // Even public reads refuse a revoked token rather than treating it as anonymous.
-    assert_eq!(
-        app.get("/api/v1/skills", Some(&ann)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/skills", Some(&ann)).await.status, StatusCode::UNAUTHORIZED);
 
     let expired = app.expired_token_for("ann").await;
-    assert_eq!(
-        app.get("/api/v1/me", Some(&expired)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&expired)).await.status, StatusCode::UNAUTHORIZED);
     let r = app
         .call(
             Method::POST,
@@ -184,10 +97,7 @@ async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
             Some(json!({"name": "old", "scope": "read", "expiresAt": "2001-01-01T00:00:00Z"})),
         )
         .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::BAD_REQUEST, "validation-error")
-    );
+    assert_eq!((r.status, r.problem_type()), (StatusCode::BAD_REQUEST, "validation-error"));
     let r = app
         .call(
             Method::POST,
@@ -200,39 +110,17 @@ async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
     assert_eq!(r.body["expiresAt"], "2999-01-01T00:00:00Z");
 
     // Garbage and other schemes are refused, not treated as anonymous.
-    assert_eq!(
-        app.get("/api/v1/skills", Some("sdx_nope")).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let r = app
-        .raw(Method::GET, "/api/v1/skills", None, None, None)
-        .await;
+    assert_eq!(app.get("/api/v1/skills", Some("sdx_nope")).await.status, StatusCode::UNAUTHORIZED);
+    let r = app.raw(Method::GET, "/api/v1/skills", None, None, None).await;
     assert_eq!(r.status, StatusCode::OK);
 
     // Site admins with an admin token can revoke anyone's token.
     let bob_ids = app.get("/api/v1/tokens", Some(&bob)).await.body["data"].clone();
-    let bob_id = bob_ids
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["scope"] == "admin")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/tokens/{bob_id}"),
-            Some(&app.admin),
-            None,
-        )
-        .await;
+    let bob_id =
+        bob_ids.as_array().unwrap().iter().find(|t| t["scope"] == "admin").unwrap()["id"].as_str().unwrap().to_owned();
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{bob_id}"), Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/me", Some(&bob)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&bob)).await.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn teams_and_members(db: TestDb) {
@@ -242,36 +130,17 @@ async fn teams_and_members(db: TestDb) {
     let ann_write = app.token_for("ann", TokenScope::Write).await;
 
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&ann_write),
-            Some(json!({"slug": "acme", "displayName": "Acme"})),
-        )
+        .call(Method::POST, "/api/v1/teams", Some(&ann_write), Some(json!({"slug": "acme", "displayName": "Acme"})))
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "creating a team needs an admin-scope token"
-    );
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "creating a team needs an admin-scope token");
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&ann),
-            Some(json!({"slug": "io.github.acme", "displayName": "Acme"})),
-        )
+        .call(Method::POST, "/api/v1/teams", Some(&ann), Some(json!({"slug": "io.github.acme", "displayName": "Acme"})))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["members"][0]["username"], "ann");
     assert_eq!(r.body["members"][0]["role"], "owner");
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&bob),
-            Some(json!({"slug": "io.github.acme", "displayName": "Mine"})),
-        )
+        .call(Method::POST, "/api/v1/teams", Some(&bob), Some(json!({"slug": "io.github.acme", "displayName": "Mine"})))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
@@ -284,68 +153,24 @@ async fn teams_and_members(db: TestDb) {
 
     // Only owners manage members.
     let path = "/api/v1/teams/io.github.acme/members/bob";
-    let r = app
-        .call(
-            Method::PUT,
-            path,
-            Some(&bob),
-            Some(json!({"role": "owner"})),
-        )
-        .await;
+    let r = app.call(Method::PUT, path, Some(&bob), Some(json!({"role": "owner"}))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = app
-        .call(
-            Method::PUT,
-            path,
-            Some(&ann),
-            Some(json!({"role": "publisher"})),
-        )
-        .await;
+    let r = app.call(Method::PUT, path, Some(&ann), Some(json!({"role": "publisher"}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["members"].as_array().unwrap().len(), 2);
     let r = app.get("/api/v1/teams/io.github.acme", Some(&bob)).await;
-    assert_eq!(
-        r.body["members"].as_array().unwrap().len(),
-        2,
-        "members see the member list"
-    );
-    let r = app
-        .call(
-            Method::PUT,
-            path,
-            Some(&bob),
-            Some(json!({"role": "owner"})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "a publisher cannot promote themself"
-    );
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2, "members see the member list");
+    let r = app.call(Method::PUT, path, Some(&bob), Some(json!({"role": "owner"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a publisher cannot promote themself");
 
     // The last owner can be neither demoted nor removed.
     let ann_path = "/api/v1/teams/io.github.acme/members/ann";
-    let r = app
-        .call(
-            Method::PUT,
-            ann_path,
-            Some(&ann),
-            Some(json!({"role": "reader"})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::BAD_REQUEST, "validation-error")
-    );
+    let r = app.call(Method::PUT, ann_path, Some(&ann), Some(json!({"role": "reader"}))).await;
+    assert_eq!((r.status, r.problem_type()), (StatusCode::BAD_REQUEST, "validation-error"));
     let r = app.call(Method::DELETE, ann_path, Some(&ann), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/teams/io.github.acme/members/nobody",
-            Some(&ann),
-            Some(json!({"role": "reader"})),
-        )
+        .call(Method::PUT, "/api/v1/teams/io.github.acme/members/nobody", Some(&ann), Some(json!({"role": "reader"})))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -353,30 +178,14 @@ async fn teams_and_members(db: TestDb) {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = app.call(Method::DELETE, path, Some(&ann), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get("/api/v1/teams/nope", None).await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.get("/api/v1/teams/nope", None).await.status, StatusCode::NOT_FOUND);
 
     // Everything above left a trail.
     let audit = app.get("/api/v1/audit?limit=100", Some(&app.admin)).await;
-    let actions: Vec<&str> = audit.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for a in [
-        "team.create",
-        "team.member.set",
-        "team.member.remove",
-        "user.create",
-        "token.create",
-    ] {
+    let actions: Vec<&str> =
+        audit.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["team.create", "team.member.set", "team.member.remove", "user.create", "token.create"] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
-    assert_eq!(
-        app.get("/api/v1/audit", Some(&ann)).await.status,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(app.get("/api/v1/audit", Some(&ann)).await.status, StatusCode::FORBIDDEN);
 }

@@ -23,10 +23,8 @@ async fn skill_lifecycle(db: TestDb) {
             Method::POST,
             "/api/v1/skills",
             Some(&owner),
-            Some(
-                json!({"scope": "backend", "slug": "code-reviewer", "displayName": "Code Reviewer",
-                "description": "Automated code review skill", "tags": ["review", "quality"]}),
-            ),
+            Some(json!({"scope": "backend", "slug": "code-reviewer", "displayName": "Code Reviewer",
+                "description": "Automated code review skill", "tags": ["review", "quality"]})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -53,162 +51,59 @@ async fn skill_lifecycle(db: TestDb) {
     assert_eq!(r.body["latestVersion"], serde_json::Value::Null);
 
     let r = app
-        .call(
-            Method::POST,
-            "/api/v1/skills",
-            Some(&owner),
-            Some(json!({"scope": "backend", "slug": "code-reviewer"})),
-        )
+        .call(Method::POST, "/api/v1/skills", Some(&owner), Some(json!({"scope": "backend", "slug": "code-reviewer"})))
         .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::CONFLICT, "version-conflict")
-    );
+    assert_eq!((r.status, r.problem_type()), (StatusCode::CONFLICT, "version-conflict"));
     assert_eq!(r.body["instance"], "/api/v1/skills");
 
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/skills",
-            Some(&owner),
-            Some(json!({"scope": "frontend", "slug": "x"})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "cannot publish into a namespace you are not in"
-    );
+    let r =
+        app.call(Method::POST, "/api/v1/skills", Some(&owner), Some(json!({"scope": "frontend", "slug": "x"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "cannot publish into a namespace you are not in");
 
     // Deprecate with a message, then clear it.
     let path = "/api/v1/skills/backend/code-reviewer";
     let r = app
-        .call(
-            Method::PATCH,
-            path,
-            Some(&owner),
-            Some(json!({"deprecated": true, "deprecatedMessage": "use v2"})),
-        )
+        .call(Method::PATCH, path, Some(&owner), Some(json!({"deprecated": true, "deprecatedMessage": "use v2"})))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(
-        (
-            r.body["deprecated"].clone(),
-            r.body["deprecatedMessage"].clone()
-        ),
-        (json!(true), json!("use v2"))
-    );
-    assert_eq!(
-        r.body["displayName"], "Code Reviewer",
-        "fields not sent stay as they were"
-    );
+    assert_eq!((r.body["deprecated"].clone(), r.body["deprecatedMessage"].clone()), (json!(true), json!("use v2")));
+    assert_eq!(r.body["displayName"], "Code Reviewer", "fields not sent stay as they were");
     let r = app
-        .call(
-            Method::PATCH,
-            path,
-            Some(&owner),
-            Some(json!({"deprecated": false, "deprecatedMessage": null})),
-        )
+        .call(Method::PATCH, path, Some(&owner), Some(json!({"deprecated": false, "deprecatedMessage": null})))
         .await;
-    assert_eq!(
-        (
-            r.body["deprecated"].clone(),
-            r.body["deprecatedMessage"].clone()
-        ),
-        (json!(false), json!(null))
-    );
-    let r = app
-        .call(
-            Method::PATCH,
-            path,
-            Some(&owner),
-            Some(json!({"readme": "# Reviewer\nReads diffs."})),
-        )
-        .await;
+    assert_eq!((r.body["deprecated"].clone(), r.body["deprecatedMessage"].clone()), (json!(false), json!(null)));
+    let r = app.call(Method::PATCH, path, Some(&owner), Some(json!({"readme": "# Reviewer\nReads diffs."}))).await;
     assert_eq!(r.body["readme"], "# Reviewer\nReads diffs.");
 
     // Stars are idempotent and counted.
     let star = format!("{path}/star");
     let r = app.call(Method::PUT, &star, Some(&owner), None).await;
-    assert_eq!(
-        (r.status, r.body["stars"].clone()),
-        (StatusCode::OK, json!(1))
-    );
+    assert_eq!((r.status, r.body["stars"].clone()), (StatusCode::OK, json!(1)));
     let r = app.call(Method::PUT, &star, Some(&owner), None).await;
     assert_eq!(r.body["stars"], 1);
     assert_eq!(app.get(path, None).await.body["stars"], 1);
     let r = app.call(Method::DELETE, &star, Some(&owner), None).await;
-    assert_eq!(
-        (r.body["starred"].clone(), r.body["stars"].clone()),
-        (json!(false), json!(0))
-    );
+    assert_eq!((r.body["starred"].clone(), r.body["stars"].clone()), (json!(false), json!(0)));
 
     // Soft delete: gone from lists and lookups, restorable by an owner.
     let r = app.call(Method::DELETE, path, Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(path, None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.get("/api/v1/skills?q=review", None).await.body["data"],
-        json!([])
-    );
-    assert_eq!(
-        app.get("/api/v1/skills", Some(&owner)).await.body["data"],
-        json!([])
-    );
+    assert_eq!(app.get("/api/v1/skills?q=review", None).await.body["data"], json!([]));
+    assert_eq!(app.get("/api/v1/skills", Some(&owner)).await.body["data"], json!([]));
     let r = app.get(path, Some(&owner)).await;
-    assert_eq!(
-        (r.status, r.body["deleted"].clone()),
-        (StatusCode::OK, json!(true)),
-        "owners still see it"
-    );
+    assert_eq!((r.status, r.body["deleted"].clone()), (StatusCode::OK, json!(true)), "owners still see it");
+    let r = app.call(Method::PATCH, path, Some(&owner), Some(json!({"description": "x"}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a deleted skill takes no changes");
     let r = app
-        .call(
-            Method::PATCH,
-            path,
-            Some(&owner),
-            Some(json!({"description": "x"})),
-        )
+        .call(Method::POST, "/api/v1/skills", Some(&owner), Some(json!({"scope": "backend", "slug": "code-reviewer"})))
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::NOT_FOUND,
-        "a deleted skill takes no changes"
-    );
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/skills",
-            Some(&owner),
-            Some(json!({"scope": "backend", "slug": "code-reviewer"})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CONFLICT,
-        "the name stays taken while deleted"
-    );
-    let r = app
-        .call(Method::POST, &format!("{path}/restore"), Some(&owner), None)
-        .await;
-    assert_eq!(
-        (r.status, r.body["deleted"].clone()),
-        (StatusCode::OK, json!(false))
-    );
-    assert_eq!(
-        app.get("/api/v1/skills?q=review", None).await.body["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    let r = app
-        .call(Method::POST, &format!("{path}/restore"), Some(&owner), None)
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::BAD_REQUEST,
-        "restoring a live skill is an error"
-    );
+    assert_eq!(r.status, StatusCode::CONFLICT, "the name stays taken while deleted");
+    let r = app.call(Method::POST, &format!("{path}/restore"), Some(&owner), None).await;
+    assert_eq!((r.status, r.body["deleted"].clone()), (StatusCode::OK, json!(false)));
+    assert_eq!(app.get("/api/v1/skills?q=review", None).await.body["data"].as_array().unwrap().len(), 1);
+    let r = app.call(Method::POST, &format!("{path}/restore"), Some(&owner), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "restoring a live skill is an error");
 }
 
 async fn search_filters_sorts_and_pages(db: TestDb) {
@@ -217,34 +112,10 @@ async fn search_filters_sorts_and_pages(db: TestDb) {
     app.team("backend", &owner).await;
     app.team("frontend", &owner).await;
     let specs = [
-        (
-            "backend",
-            "code-reviewer",
-            "Reviews pull requests",
-            vec!["review"],
-            "command",
-        ),
-        (
-            "backend",
-            "sql-helper",
-            "Writes SQL migrations",
-            vec!["db"],
-            "context",
-        ),
-        (
-            "frontend",
-            "css-linter",
-            "Lints stylesheets and reviews CSS",
-            vec!["review", "css"],
-            "command",
-        ),
-        (
-            "frontend",
-            "react-docs",
-            "React documentation",
-            vec!["docs"],
-            "template",
-        ),
+        ("backend", "code-reviewer", "Reviews pull requests", vec!["review"], "command"),
+        ("backend", "sql-helper", "Writes SQL migrations", vec!["db"], "context"),
+        ("frontend", "css-linter", "Lints stylesheets and reviews CSS", vec!["review", "css"], "command"),
+        ("frontend", "react-docs", "React documentation", vec!["docs"], "template"),
     ];
     for (scope, slug, desc, tags, ty) in &specs {
         let r = app
@@ -258,59 +129,20 @@ async fn search_filters_sorts_and_pages(db: TestDb) {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
     let slugs = |r: &crate::common::Reply| -> Vec<String> {
-        r.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["slug"].as_str().unwrap().to_owned())
-            .collect()
+        r.body["data"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap().to_owned()).collect()
     };
     let r = app.get("/api/v1/skills?q=review", None).await;
-    assert_eq!(
-        slugs(&r),
-        ["code-reviewer", "css-linter"],
-        "name match ranks first"
-    );
-    assert_eq!(
-        slugs(
-            &app.get("/api/v1/skills?scope=frontend&sort=name", None)
-                .await
-        ),
-        ["css-linter", "react-docs"]
-    );
-    assert_eq!(
-        slugs(&app.get("/api/v1/skills?tag=review&sort=name", None).await),
-        ["code-reviewer", "css-linter"]
-    );
-    assert_eq!(
-        slugs(&app.get("/api/v1/skills?type=template", None).await),
-        ["react-docs"]
-    );
-    assert_eq!(
-        slugs(&app.get("/api/v1/skills?q=review&scope=backend", None).await),
-        ["code-reviewer"]
-    );
-    assert_eq!(
-        slugs(&app.get("/api/v1/skills?q=nothing-like-this", None).await),
-        Vec::<String>::new()
-    );
+    assert_eq!(slugs(&r), ["code-reviewer", "css-linter"], "name match ranks first");
+    assert_eq!(slugs(&app.get("/api/v1/skills?scope=frontend&sort=name", None).await), ["css-linter", "react-docs"]);
+    assert_eq!(slugs(&app.get("/api/v1/skills?tag=review&sort=name", None).await), ["code-reviewer", "css-linter"]);
+    assert_eq!(slugs(&app.get("/api/v1/skills?type=template", None).await), ["react-docs"]);
+    assert_eq!(slugs(&app.get("/api/v1/skills?q=review&scope=backend", None).await), ["code-reviewer"]);
+    assert_eq!(slugs(&app.get("/api/v1/skills?q=nothing-like-this", None).await), Vec::<String>::new());
 
-    app.call(
-        Method::PUT,
-        "/api/v1/skills/frontend/react-docs/star",
-        Some(&owner),
-        None,
-    )
-    .await;
-    assert_eq!(
-        slugs(&app.get("/api/v1/skills?sort=stars&limit=1", None).await),
-        ["react-docs"]
-    );
+    app.call(Method::PUT, "/api/v1/skills/frontend/react-docs/star", Some(&owner), None).await;
+    assert_eq!(slugs(&app.get("/api/v1/skills?sort=stars&limit=1", None).await), ["react-docs"]);
     let all = slugs(&app.get("/api/v1/skills?sort=name", None).await);
-    assert_eq!(
-        all,
-        ["code-reviewer", "css-linter", "react-docs", "sql-helper"]
-    );
+    assert_eq!(all, ["code-reviewer", "css-linter", "react-docs", "sql-helper"]);
 
     // Walking pages of one gives every skill once, and the last page has no cursor.
     let mut seen = Vec::new();
@@ -331,18 +163,9 @@ async fn search_filters_sorts_and_pages(db: TestDb) {
     assert_eq!(seen, all);
     let r = app.get("/api/v1/skills?sort=name&limit=4", None).await;
     assert!(r.body["cursor"].is_null(), "no cursor when everything fit");
-    let first = app.get("/api/v1/skills?sort=name&limit=1", None).await.body["cursor"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = app
-        .get(&format!("/api/v1/skills?sort=stars&cursor={first}"), None)
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::BAD_REQUEST,
-        "a cursor belongs to its sort order"
-    );
+    let first = app.get("/api/v1/skills?sort=name&limit=1", None).await.body["cursor"].as_str().unwrap().to_owned();
+    let r = app.get(&format!("/api/v1/skills?sort=stars&cursor={first}"), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a cursor belongs to its sort order");
 }
 
 async fn versions_channels_and_yanks(db: TestDb) {
@@ -351,99 +174,43 @@ async fn versions_channels_and_yanks(db: TestDb) {
     app.team("backend", &owner).await;
     app.skill("backend", "tool", "public", &owner).await;
     for v in ["1.0.0", "1.1.0", "2.0.0-beta.1"] {
-        app.version("backend", "tool", v, VersionStatus::Published)
-            .await;
+        app.version("backend", "tool", v, VersionStatus::Published).await;
     }
-    app.version("backend", "tool", "3.0.0", VersionStatus::Draft)
-        .await;
+    app.version("backend", "tool", "3.0.0", VersionStatus::Draft).await;
     let base = "/api/v1/skills/backend/tool";
     assert_eq!(app.get(base, None).await.body["latestVersion"], "1.1.0");
 
     let versions = |r: &crate::common::Reply| -> Vec<String> {
-        r.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["version"].as_str().unwrap().to_owned())
-            .collect()
+        r.body["data"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap().to_owned()).collect()
     };
     let r = app.get(&format!("{base}/versions"), None).await;
-    assert_eq!(
-        versions(&r),
-        ["2.0.0-beta.1", "1.1.0", "1.0.0"],
-        "drafts are for members only"
-    );
-    for field in [
-        "id",
-        "version",
-        "status",
-        "changelog",
-        "entryPoint",
-        "skillType",
-        "fileCount",
-        "archiveSize",
-        "createdAt",
-    ] {
+    assert_eq!(versions(&r), ["2.0.0-beta.1", "1.1.0", "1.0.0"], "drafts are for members only");
+    for field in
+        ["id", "version", "status", "changelog", "entryPoint", "skillType", "fileCount", "archiveSize", "createdAt"]
+    {
         assert!(r.body["data"][0].get(field).is_some(), "missing {field}");
     }
     let r = app.get(&format!("{base}/versions"), Some(&owner)).await;
     assert_eq!(versions(&r)[0], "3.0.0");
-    let r = app
-        .get(&format!("{base}/versions?status=draft"), Some(&owner))
-        .await;
+    let r = app.get(&format!("{base}/versions?status=draft"), Some(&owner)).await;
     assert_eq!(versions(&r), ["3.0.0"]);
     let r = app.get(&format!("{base}/versions?limit=2"), None).await;
     let next = r.body["cursor"].as_str().unwrap().to_owned();
-    let r = app
-        .get(&format!("{base}/versions?limit=2&cursor={next}"), None)
-        .await;
+    let r = app.get(&format!("{base}/versions?limit=2&cursor={next}"), None).await;
     assert_eq!(versions(&r), ["1.0.0"]);
 
     // Yanking the latest moves `latest` back; un-yanking restores it.
-    let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/versions/1.1.0/yank"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.body["status"].clone()),
-        (StatusCode::OK, json!("yanked"))
-    );
+    let r = app.call(Method::PUT, &format!("{base}/versions/1.1.0/yank"), Some(&owner), None).await;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("yanked")));
     assert_eq!(app.get(base, None).await.body["latestVersion"], "1.0.0");
-    let r = app
-        .get(&format!("{base}/versions?status=yanked"), None)
-        .await;
+    let r = app.get(&format!("{base}/versions?status=yanked"), None).await;
     assert_eq!(versions(&r), ["1.1.0"]);
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{base}/versions/1.1.0/yank"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("{base}/versions/1.1.0/yank"), Some(&owner), None).await;
     assert_eq!(r.body["status"], "published");
     assert_eq!(app.get(base, None).await.body["latestVersion"], "1.1.0");
-    let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/versions/3.0.0/yank"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::PUT, &format!("{base}/versions/3.0.0/yank"), Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "drafts cannot be yanked");
-    let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/versions/9.9.9/yank"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::PUT, &format!("{base}/versions/9.9.9/yank"), Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Channels: latest is automatic; others point at published versions only.
@@ -451,52 +218,19 @@ async fn versions_channels_and_yanks(db: TestDb) {
     assert_eq!(r.body["data"][0]["name"], "latest");
     assert_eq!(r.body["data"][0]["version"], "1.1.0");
     let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/channels/stable"),
-            Some(&owner),
-            Some(json!({"version": "1.0.0"})),
-        )
+        .call(Method::PUT, &format!("{base}/channels/stable"), Some(&owner), Some(json!({"version": "1.0.0"})))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(
-        (r.body["name"].clone(), r.body["version"].clone()),
-        (json!("stable"), json!("1.0.0"))
-    );
+    assert_eq!((r.body["name"].clone(), r.body["version"].clone()), (json!("stable"), json!("1.0.0")));
+    let r =
+        app.call(Method::PUT, &format!("{base}/channels/beta"), Some(&owner), Some(json!({"version": "3.0.0"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "drafts cannot be channel targets");
     let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/channels/beta"),
-            Some(&owner),
-            Some(json!({"version": "3.0.0"})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::BAD_REQUEST,
-        "drafts cannot be channel targets"
-    );
-    let r = app
-        .call(
-            Method::PUT,
-            &format!("{base}/channels/latest"),
-            Some(&owner),
-            Some(json!({"version": "1.0.0"})),
-        )
+        .call(Method::PUT, &format!("{base}/channels/latest"), Some(&owner), Some(json!({"version": "1.0.0"})))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{base}/channels/latest"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.problem_type()),
-        (StatusCode::BAD_REQUEST, "validation-error")
-    );
+    let r = app.call(Method::DELETE, &format!("{base}/channels/latest"), Some(&owner), None).await;
+    assert_eq!((r.status, r.problem_type()), (StatusCode::BAD_REQUEST, "validation-error"));
     let names: Vec<String> = app.get(&format!("{base}/channels"), None).await.body["data"]
         .as_array()
         .unwrap()
@@ -504,35 +238,14 @@ async fn versions_channels_and_yanks(db: TestDb) {
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, ["latest", "stable"]);
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{base}/channels/stable"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("{base}/channels/stable"), Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("{base}/channels/stable"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, &format!("{base}/channels/stable"), Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // `latest` cannot be deleted even before it points anywhere.
     app.skill("backend", "empty", "public", &owner).await;
-    let r = app
-        .call(
-            Method::DELETE,
-            "/api/v1/skills/backend/empty/channels/latest",
-            Some(&owner),
-            None,
-        )
-        .await;
+    let r = app.call(Method::DELETE, "/api/v1/skills/backend/empty/channels/latest", Some(&owner), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app.get("/api/v1/skills/backend/empty/channels", None).await;
     assert_eq!(
@@ -547,12 +260,7 @@ async fn concurrent_creates_have_one_winner(db: TestDb) {
     let admin = app.admin.clone();
     app.team("race", &admin).await;
     let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/teams/race/members/olivia",
-            Some(&admin),
-            Some(json!({"role": "publisher"})),
-        )
+        .call(Method::PUT, "/api/v1/teams/race/members/olivia", Some(&admin), Some(json!({"role": "publisher"})))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let app = std::sync::Arc::new(app);
@@ -561,36 +269,20 @@ async fn concurrent_creates_have_one_winner(db: TestDb) {
         let (a, b) = tokio::join!(
             {
                 let (app, owner, body) = (app.clone(), owner.clone(), body.clone());
-                tokio::spawn(async move {
-                    app.call(Method::POST, "/api/v1/skills", Some(&owner), Some(body))
-                        .await
-                        .status
-                })
+                tokio::spawn(
+                    async move { app.call(Method::POST, "/api/v1/skills", Some(&owner), Some(body)).await.status },
+                )
             },
             {
                 let (app, admin, body) = (app.clone(), admin.clone(), body.clone());
-                tokio::spawn(async move {
-                    app.call(Method::POST, "/api/v1/skills", Some(&admin), Some(body))
-                        .await
-                        .status
-                })
+                tokio::spawn(
+                    async move { app.call(Method::POST, "/api/v1/skills", Some(&admin), Some(body)).await.status },
+                )
             }
         );
         let mut statuses = [a.unwrap(), b.unwrap()];
         statuses.sort();
-        assert_eq!(
-            statuses,
-            [StatusCode::CREATED, StatusCode::CONFLICT],
-            "round {round}"
-        );
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "round {round}");
     }
-    assert_eq!(
-        app.get("/api/v1/skills?scope=race&limit=100", None)
-            .await
-            .body["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        8
-    );
+    assert_eq!(app.get("/api/v1/skills?scope=race&limit=100", None).await.body["data"].as_array().unwrap().len(), 8);
 }

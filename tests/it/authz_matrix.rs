@@ -83,24 +83,8 @@ struct Endpoint {
     on_deleted: bool,
 }
 
-fn ep(
-    method: Method,
-    path: &'static str,
-    scope: Option<TokenScope>,
-    role: Role,
-    ok: StatusCode,
-) -> Endpoint {
-    Endpoint {
-        method,
-        path,
-        body: None,
-        scope,
-        role,
-        ok,
-        before: None,
-        after: None,
-        on_deleted: false,
-    }
+fn ep(method: Method, path: &'static str, scope: Option<TokenScope>, role: Role, ok: StatusCode) -> Endpoint {
+    Endpoint { method, path, body: None, scope, role, ok, before: None, after: None, on_deleted: false }
 }
 
 fn skill_endpoints() -> Vec<Endpoint> {
@@ -110,92 +94,38 @@ fn skill_endpoints() -> Vec<Endpoint> {
         ep(Method::GET, "", None, Role::None, StatusCode::OK),
         Endpoint {
             body: Some(json!({"description": "changed"})),
-            ..ep(
-                Method::PATCH,
-                "",
-                Some(Write),
-                Role::Publisher,
-                StatusCode::OK,
-            )
+            ..ep(Method::PATCH, "", Some(Write), Role::Publisher, StatusCode::OK)
         },
         Endpoint {
             after: Some((Method::POST, "/restore", None)),
-            ..ep(
-                Method::DELETE,
-                "",
-                Some(Admin),
-                Role::Owner,
-                StatusCode::NO_CONTENT,
-            )
+            ..ep(Method::DELETE, "", Some(Admin), Role::Owner, StatusCode::NO_CONTENT)
         },
         Endpoint {
             before: Some((Method::DELETE, "", None)),
             after: Some((Method::POST, "/restore", None)),
             on_deleted: true,
-            ..ep(
-                Method::POST,
-                "/restore",
-                Some(Admin),
-                Role::Owner,
-                StatusCode::OK,
-            )
+            ..ep(Method::POST, "/restore", Some(Admin), Role::Owner, StatusCode::OK)
         },
-        ep(
-            Method::PUT,
-            "/star",
-            Some(Write),
-            Role::None,
-            StatusCode::OK,
-        ),
-        ep(
-            Method::DELETE,
-            "/star",
-            Some(Write),
-            Role::None,
-            StatusCode::OK,
-        ),
+        ep(Method::PUT, "/star", Some(Write), Role::None, StatusCode::OK),
+        ep(Method::DELETE, "/star", Some(Write), Role::None, StatusCode::OK),
         ep(Method::GET, "/channels", None, Role::None, StatusCode::OK),
         Endpoint {
             body: stable.clone(),
-            ..ep(
-                Method::PUT,
-                "/channels/stable",
-                Some(Write),
-                Role::Publisher,
-                StatusCode::OK,
-            )
+            ..ep(Method::PUT, "/channels/stable", Some(Write), Role::Publisher, StatusCode::OK)
         },
         Endpoint {
             before: Some((Method::PUT, "/channels/stable", stable.clone())),
-            ..ep(
-                Method::DELETE,
-                "/channels/stable",
-                Some(Admin),
-                Role::Owner,
-                StatusCode::NO_CONTENT,
-            )
+            ..ep(Method::DELETE, "/channels/stable", Some(Admin), Role::Owner, StatusCode::NO_CONTENT)
         },
         ep(Method::GET, "/versions", None, Role::None, StatusCode::OK),
         Endpoint {
             after: Some((Method::DELETE, "/versions/1.0.0/yank", None)),
-            ..ep(
-                Method::PUT,
-                "/versions/1.0.0/yank",
-                Some(Admin),
-                Role::Owner,
-                StatusCode::OK,
-            )
+            ..ep(Method::PUT, "/versions/1.0.0/yank", Some(Admin), Role::Owner, StatusCode::OK)
         },
         Endpoint {
             before: Some((Method::PUT, "/versions/1.0.0/yank", None)),
             after: Some((Method::DELETE, "/versions/1.0.0/yank", None)),
-            ..ep(
-                Method::DELETE,
-                "/versions/1.0.0/yank",
-                Some(Admin),
-                Role::Owner,
-                StatusCode::OK,
-            )
+            ..ep(Method::DELETE, "/versions/1.0.0/yank", Some(Admin), Role::Owner, StatusCode::OK)
         },
     ]
 }
@@ -250,25 +180,14 @@ impl World {
             assert_eq!(r.status, StatusCode::OK);
         }
         app.team("other", &outsider).await;
-        let id = app.get("/api/v1/me", Some(&revoked)).await.body["token"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = app.get("/api/v1/me", Some(&revoked)).await.body["token"]["id"].as_str().unwrap().to_owned();
         assert_eq!(
-            app.call(
-                Method::DELETE,
-                &format!("/api/v1/tokens/{id}"),
-                Some(&revoked),
-                None
-            )
-            .await
-            .status,
+            app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&revoked), None).await.status,
             StatusCode::NO_CONTENT
         );
         for (slug, vis) in [("pub-skill", "public"), ("priv-skill", "private")] {
             app.skill("acme", slug, vis, &owner_admin).await;
-            app.version("acme", slug, "1.0.0", VersionStatus::Published)
-                .await;
+            app.version("acme", slug, "1.0.0", VersionStatus::Published).await;
         }
         let tokens = vec![
             (Who::NoToken, None),
@@ -285,24 +204,13 @@ impl World {
     }
 
     fn token(&self, who: Who) -> Option<&str> {
-        self.tokens
-            .iter()
-            .find(|(w, _)| *w == who)
-            .and_then(|(_, t)| t.as_deref())
+        self.tokens.iter().find(|(w, _)| *w == who).and_then(|(_, t)| t.as_deref())
     }
 
     async fn as_admin(&self, skill: &str, step: &(Method, &'static str, Option<Value>)) {
         let path = format!("/api/v1/skills/acme/{skill}{}", step.1);
-        let r = self
-            .app
-            .call(step.0.clone(), &path, Some(&self.app.admin), step.2.clone())
-            .await;
-        assert!(
-            r.status.is_success(),
-            "set-up {} {path}: {}",
-            step.0,
-            r.text
-        );
+        let r = self.app.call(step.0.clone(), &path, Some(&self.app.admin), step.2.clone()).await;
+        assert!(r.status.is_success(), "set-up {} {path}: {}", step.0, r.text);
     }
 }
 
@@ -317,35 +225,20 @@ async fn skill_endpoints_matrix(db: TestDb) {
                     w.as_admin(skill, step).await;
                 }
                 let path = format!("/api/v1/skills/acme/{skill}{}", e.path);
-                let r = w
-                    .app
-                    .call(e.method.clone(), &path, w.token(who), e.body.clone())
-                    .await;
+                let r = w.app.call(e.method.clone(), &path, w.token(who), e.body.clone()).await;
                 let want = expected(&e, who, private);
                 assert_eq!(r.status, want, "{} {path} as {who:?}: {}", e.method, r.text);
                 if !r.status.is_success() {
-                    assert_eq!(
-                        r.headers["content-type"], "application/problem+json",
-                        "{} {path} as {who:?}",
-                        e.method
-                    );
+                    assert_eq!(r.headers["content-type"], "application/problem+json", "{} {path} as {who:?}", e.method);
                     assert_eq!(r.body["status"], r.status.as_u16());
                     assert_eq!(r.body["instance"], path);
                 }
                 if private && r.status == StatusCode::NOT_FOUND {
                     // Indistinguishable from a skill that does not exist at all.
                     let ghost = path.replace("priv-skill", "no-such-skill");
-                    let g = w
-                        .app
-                        .call(e.method.clone(), &ghost, w.token(who), e.body.clone())
-                        .await;
+                    let g = w.app.call(e.method.clone(), &ghost, w.token(who), e.body.clone()).await;
                     assert_eq!(g.status, StatusCode::NOT_FOUND);
-                    assert_eq!(
-                        r.text.replace("priv-skill", "no-such-skill"),
-                        g.text,
-                        "{} {path} as {who:?}",
-                        e.method
-                    );
+                    assert_eq!(r.text.replace("priv-skill", "no-such-skill"), g.text, "{} {path} as {who:?}", e.method);
                 }
                 // Undo what the call changed or, when it was refused, what the set-up changed
                 // (an endpoint with a set-up step undoes that step itself on success).
@@ -364,18 +257,8 @@ async fn skill_endpoints_matrix(db: TestDb) {
         if matches!(who, Who::Revoked | Who::Expired) {
             continue;
         }
-        for query in [
-            "",
-            "?q=skill",
-            "?sort=downloads",
-            "?scope=acme",
-            "?tag=none",
-            "?q=priv",
-        ] {
-            let r = w
-                .app
-                .get(&format!("/api/v1/skills{query}"), w.token(who))
-                .await;
+        for query in ["", "?q=skill", "?sort=downloads", "?scope=acme", "?tag=none", "?q=priv"] {
+            let r = w.app.get(&format!("/api/v1/skills{query}"), w.token(who)).await;
             assert_eq!(r.status, StatusCode::OK);
             let member = who.role() != Role::None;
             let shown = r.text.contains("priv-skill");
@@ -395,53 +278,13 @@ async fn account_endpoints_matrix(db: TestDb) {
     let unauth = S::UNAUTHORIZED;
     let cases: Vec<(Method, &str, Option<Value>, [StatusCode; 9])> = vec![
         // order: NoToken, OwnerRead, OwnerWrite, OwnerAdmin, Publisher, Reader, NonMember, Revoked, Expired
-        (
-            Method::GET,
-            "/api/v1/me",
-            None,
-            [
-                unauth,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                unauth,
-                unauth,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/tokens",
-            None,
-            [
-                unauth,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                unauth,
-                unauth,
-            ],
-        ),
+        (Method::GET, "/api/v1/me", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
+        (Method::GET, "/api/v1/tokens", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
         (
             Method::POST,
             "/api/v1/tokens",
             Some(json!({"name": "n", "scope": "read"})),
-            [
-                unauth,
-                S::CREATED,
-                S::CREATED,
-                S::CREATED,
-                S::CREATED,
-                S::CREATED,
-                S::CREATED,
-                unauth,
-                unauth,
-            ],
+            [unauth, S::CREATED, S::CREATED, S::CREATED, S::CREATED, S::CREATED, S::CREATED, unauth, unauth],
         ),
         (
             Method::POST,
@@ -475,37 +318,12 @@ async fn account_endpoints_matrix(db: TestDb) {
                 unauth,
             ],
         ),
-        (
-            Method::GET,
-            "/api/v1/teams/acme",
-            None,
-            [
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                S::OK,
-                unauth,
-                unauth,
-            ],
-        ),
+        (Method::GET, "/api/v1/teams/acme", None, [S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
         (
             Method::PUT,
             "/api/v1/teams/acme/members/rita",
             Some(json!({"role": "reader"})),
-            [
-                unauth,
-                S::FORBIDDEN,
-                S::FORBIDDEN,
-                S::OK,
-                S::FORBIDDEN,
-                S::FORBIDDEN,
-                S::FORBIDDEN,
-                unauth,
-                unauth,
-            ],
+            [unauth, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN, unauth, unauth],
         ),
         (
             Method::GET,
@@ -526,28 +344,18 @@ async fn account_endpoints_matrix(db: TestDb) {
     ];
     for (method, path, body, want) in cases {
         for (i, who) in EVERYONE.iter().enumerate() {
-            let r = w
-                .app
-                .call(method.clone(), path, w.token(*who), body.clone())
-                .await;
+            let r = w.app.call(method.clone(), path, w.token(*who), body.clone()).await;
             assert_eq!(r.status, want[i], "{method} {path} as {who:?}: {}", r.text);
             if path == "/api/v1/teams/acme" && r.status == S::OK {
                 let member = who.role() != Role::None;
-                assert_eq!(
-                    r.body.get("members").is_some(),
-                    member,
-                    "member list for {who:?}"
-                );
+                assert_eq!(r.body.get("members").is_some(), member, "member list for {who:?}");
             }
         }
     }
     // Creating a team needs an admin-scope token, nothing more.
     for (i, who) in EVERYONE.iter().enumerate() {
         let body = json!({"slug": format!("team-{i}"), "displayName": "T"});
-        let r = w
-            .app
-            .call(Method::POST, "/api/v1/teams", w.token(*who), Some(body))
-            .await;
+        let r = w.app.call(Method::POST, "/api/v1/teams", w.token(*who), Some(body)).await;
         let want = match who.scope() {
             None => S::UNAUTHORIZED,
             Some(TokenScope::Admin) => S::CREATED,
@@ -558,10 +366,7 @@ async fn account_endpoints_matrix(db: TestDb) {
     // Creating a skill needs write scope and publisher or owner in that namespace.
     for (i, who) in EVERYONE.iter().enumerate() {
         let body = json!({"scope": "acme", "slug": format!("new-{i}")});
-        let r = w
-            .app
-            .call(Method::POST, "/api/v1/skills", w.token(*who), Some(body))
-            .await;
+        let r = w.app.call(Method::POST, "/api/v1/skills", w.token(*who), Some(body)).await;
         let want = match (who.scope(), who.role()) {
             (None, _) => S::UNAUTHORIZED,
             (Some(TokenScope::Read), _) => S::FORBIDDEN,

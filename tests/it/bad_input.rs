@@ -20,21 +20,8 @@ struct Case {
     kind: &'static str,
 }
 
-fn case(
-    method: Method,
-    path: &str,
-    body: impl Into<Option<String>>,
-    status: StatusCode,
-    kind: &'static str,
-) -> Case {
-    Case {
-        method,
-        path: path.to_owned(),
-        body: body.into(),
-        content_type: JSON,
-        status,
-        kind,
-    }
+fn case(method: Method, path: &str, body: impl Into<Option<String>>, status: StatusCode, kind: &'static str) -> Case {
+    Case { method, path: path.to_owned(), body: body.into(), content_type: JSON, status, kind }
 }
 
 fn j(v: serde_json::Value) -> Option<String> {
@@ -46,16 +33,12 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
     let owner = app.user("olivia", TokenScope::Admin).await;
     app.team("acme", &owner).await;
     app.skill("acme", "tool", "public", &owner).await;
-    app.version("acme", "tool", "1.0.0", VersionStatus::Published)
-        .await;
+    app.version("acme", "tool", "1.0.0", VersionStatus::Published).await;
 
     use StatusCode as S;
     let bad = S::BAD_REQUEST;
     let v = "validation-error";
-    let huge = format!(
-        "{{\"username\":\"{}\",\"email\":\"a@b.c\"}}",
-        "a".repeat(2 * 1024 * 1024)
-    );
+    let huge = format!("{{\"username\":\"{}\",\"email\":\"a@b.c\"}}", "a".repeat(2 * 1024 * 1024));
     let long = "x".repeat(1100);
     let skill = "/api/v1/skills/acme/tool";
     let mut cases = vec![
@@ -63,48 +46,12 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         case(Method::POST, "/api/v1/users", "{".to_owned(), bad, v),
         case(Method::POST, "/api/v1/users", "".to_owned(), bad, v),
         case(Method::POST, "/api/v1/users", "[]".to_owned(), bad, v),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            j(json!({"username": "zed"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            j(json!({"username": 5, "email": "z@x.io"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            j(json!({"username": "Zed Zed", "email": "z@x.io"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            j(json!({"username": "zed", "email": "not-an-email"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            j(json!({"username": "zed", "email": "z@x.io", "role": "god"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/users",
-            Some(huge.clone()),
-            S::PAYLOAD_TOO_LARGE,
-            "archive-too-large",
-        ),
+        case(Method::POST, "/api/v1/users", j(json!({"username": "zed"})), bad, v),
+        case(Method::POST, "/api/v1/users", j(json!({"username": 5, "email": "z@x.io"})), bad, v),
+        case(Method::POST, "/api/v1/users", j(json!({"username": "Zed Zed", "email": "z@x.io"})), bad, v),
+        case(Method::POST, "/api/v1/users", j(json!({"username": "zed", "email": "not-an-email"})), bad, v),
+        case(Method::POST, "/api/v1/users", j(json!({"username": "zed", "email": "z@x.io", "role": "god"})), bad, v),
+        case(Method::POST, "/api/v1/users", Some(huge.clone()), S::PAYLOAD_TOO_LARGE, "archive-too-large"),
         Case {
             content_type: None,
             ..case(
@@ -126,13 +73,7 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             )
         },
         // Tokens
-        case(
-            Method::POST,
-            "/api/v1/users/Not%20Valid/tokens",
-            j(json!({"name": "n", "scope": "read"})),
-            bad,
-            v,
-        ),
+        case(Method::POST, "/api/v1/users/Not%20Valid/tokens", j(json!({"name": "n", "scope": "read"})), bad, v),
         case(
             Method::POST,
             "/api/v1/users/nobody/tokens",
@@ -140,34 +81,10 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             S::NOT_FOUND,
             "not-found",
         ),
-        case(
-            Method::POST,
-            "/api/v1/tokens",
-            j(json!({"name": "n", "scope": "root"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/tokens",
-            j(json!({"name": "", "scope": "read"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/tokens",
-            j(json!({"name": long, "scope": "read"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/tokens",
-            j(json!({"name": "n", "scope": "read", "expiresAt": "tomorrow"})),
-            bad,
-            v,
-        ),
+        case(Method::POST, "/api/v1/tokens", j(json!({"name": "n", "scope": "root"})), bad, v),
+        case(Method::POST, "/api/v1/tokens", j(json!({"name": "", "scope": "read"})), bad, v),
+        case(Method::POST, "/api/v1/tokens", j(json!({"name": long, "scope": "read"})), bad, v),
+        case(Method::POST, "/api/v1/tokens", j(json!({"name": "n", "scope": "read", "expiresAt": "tomorrow"})), bad, v),
         case(
             Method::POST,
             "/api/v1/tokens",
@@ -175,49 +92,13 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             bad,
             v,
         ),
-        case(
-            Method::POST,
-            "/api/v1/tokens",
-            j(json!({"name": "n\u{0}", "scope": "read"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::DELETE,
-            "/api/v1/tokens/does-not-exist",
-            None,
-            S::NOT_FOUND,
-            "not-found",
-        ),
+        case(Method::POST, "/api/v1/tokens", j(json!({"name": "n\u{0}", "scope": "read"})), bad, v),
+        case(Method::DELETE, "/api/v1/tokens/does-not-exist", None, S::NOT_FOUND, "not-found"),
         // Teams
-        case(
-            Method::POST,
-            "/api/v1/teams",
-            j(json!({"slug": "-acme-", "displayName": "A"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/teams",
-            j(json!({"slug": "a".repeat(129), "displayName": "A"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/teams",
-            j(json!({"slug": "newteam", "displayName": ""})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/teams",
-            j(json!({"slug": "newteam"})),
-            bad,
-            v,
-        ),
+        case(Method::POST, "/api/v1/teams", j(json!({"slug": "-acme-", "displayName": "A"})), bad, v),
+        case(Method::POST, "/api/v1/teams", j(json!({"slug": "a".repeat(129), "displayName": "A"})), bad, v),
+        case(Method::POST, "/api/v1/teams", j(json!({"slug": "newteam", "displayName": ""})), bad, v),
+        case(Method::POST, "/api/v1/teams", j(json!({"slug": "newteam"})), bad, v),
         case(
             Method::POST,
             "/api/v1/teams",
@@ -225,83 +106,21 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             S::CONFLICT,
             "version-conflict",
         ),
-        case(
-            Method::PUT,
-            "/api/v1/teams/acme/members/olivia",
-            j(json!({"role": "king"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            "/api/v1/teams/acme/members/olivia",
-            j(json!({"role": "reader"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            "/api/v1/teams/acme/members/BAD!",
-            j(json!({"role": "reader"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            "/api/v1/teams/ACME/members/olivia",
-            j(json!({"role": "reader"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::DELETE,
-            "/api/v1/teams/acme/members/olivia",
-            None,
-            bad,
-            v,
-        ),
+        case(Method::PUT, "/api/v1/teams/acme/members/olivia", j(json!({"role": "king"})), bad, v),
+        case(Method::PUT, "/api/v1/teams/acme/members/olivia", j(json!({"role": "reader"})), bad, v),
+        case(Method::PUT, "/api/v1/teams/acme/members/BAD!", j(json!({"role": "reader"})), bad, v),
+        case(Method::PUT, "/api/v1/teams/ACME/members/olivia", j(json!({"role": "reader"})), bad, v),
+        case(Method::DELETE, "/api/v1/teams/acme/members/olivia", None, bad, v),
         // Skills
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "Bad--Name"})), bad, v),
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "ac/me", "slug": "ok"})), bad, v),
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "ok", "visibility": "secret"})), bad, v),
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "ok", "skillType": "agent"})), bad, v),
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "ok", "tags": ["Not A Tag"]})), bad, v),
         case(
             Method::POST,
             "/api/v1/skills",
-            j(json!({"scope": "acme", "slug": "Bad--Name"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(json!({"scope": "ac/me", "slug": "ok"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(json!({"scope": "acme", "slug": "ok", "visibility": "secret"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(json!({"scope": "acme", "slug": "ok", "skillType": "agent"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(json!({"scope": "acme", "slug": "ok", "tags": ["Not A Tag"]})),
-            bad,
-            v,
-        ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(
-                json!({"scope": "acme", "slug": "ok", "tags": (0..21).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
-            ),
+            j(json!({"scope": "acme", "slug": "ok", "tags": (0..21).map(|i| format!("t{i}")).collect::<Vec<_>>()})),
             bad,
             v,
         ),
@@ -333,13 +152,7 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             S::PAYLOAD_TOO_LARGE,
             "archive-too-large",
         ),
-        case(
-            Method::POST,
-            "/api/v1/skills",
-            j(json!({"scope": "acme", "slug": "ok", "extra": true})),
-            bad,
-            v,
-        ),
+        case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "ok", "extra": true})), bad, v),
         case(
             Method::POST,
             "/api/v1/skills",
@@ -348,63 +161,15 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             "version-conflict",
         ),
         case(Method::PATCH, skill, j(json!({"tags": "review"})), bad, v),
-        case(
-            Method::PATCH,
-            skill,
-            j(json!({"deprecatedMessage": "m".repeat(501)})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PATCH,
-            skill,
-            j(json!({"description": "x", "owner": "me"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PATCH,
-            skill,
-            j(json!({"displayName": "   "})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PATCH,
-            "/api/v1/skills/acme/Tool",
-            j(json!({"description": "x"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PATCH,
-            "/api/v1/skills/acme/ghost",
-            j(json!({"description": "x"})),
-            S::NOT_FOUND,
-            "not-found",
-        ),
+        case(Method::PATCH, skill, j(json!({"deprecatedMessage": "m".repeat(501)})), bad, v),
+        case(Method::PATCH, skill, j(json!({"description": "x", "owner": "me"})), bad, v),
+        case(Method::PATCH, skill, j(json!({"displayName": "   "})), bad, v),
+        case(Method::PATCH, "/api/v1/skills/acme/Tool", j(json!({"description": "x"})), bad, v),
+        case(Method::PATCH, "/api/v1/skills/acme/ghost", j(json!({"description": "x"})), S::NOT_FOUND, "not-found"),
         // Channels and versions
-        case(
-            Method::PUT,
-            &format!("{skill}/channels/1.0.0"),
-            j(json!({"version": "1.0.0"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            &format!("{skill}/channels/latest"),
-            j(json!({"version": "1.0.0"})),
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            &format!("{skill}/channels/stable"),
-            j(json!({"version": "v1"})),
-            bad,
-            v,
-        ),
+        case(Method::PUT, &format!("{skill}/channels/1.0.0"), j(json!({"version": "1.0.0"})), bad, v),
+        case(Method::PUT, &format!("{skill}/channels/latest"), j(json!({"version": "1.0.0"})), bad, v),
+        case(Method::PUT, &format!("{skill}/channels/stable"), j(json!({"version": "v1"})), bad, v),
         case(
             Method::PUT,
             &format!("{skill}/channels/stable"),
@@ -412,34 +177,10 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             S::NOT_FOUND,
             "not-found",
         ),
-        case(
-            Method::PUT,
-            &format!("{skill}/channels/stable"),
-            j(json!({"version": "1.0.0", "pin": true})),
-            bad,
-            v,
-        ),
-        case(
-            Method::DELETE,
-            &format!("{skill}/channels/latest"),
-            None,
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            &format!("{skill}/versions/not-semver/yank"),
-            None,
-            bad,
-            v,
-        ),
-        case(
-            Method::PUT,
-            &format!("{skill}/versions/9.9.9/yank"),
-            None,
-            S::NOT_FOUND,
-            "not-found",
-        ),
+        case(Method::PUT, &format!("{skill}/channels/stable"), j(json!({"version": "1.0.0", "pin": true})), bad, v),
+        case(Method::DELETE, &format!("{skill}/channels/latest"), None, bad, v),
+        case(Method::PUT, &format!("{skill}/versions/not-semver/yank"), None, bad, v),
+        case(Method::PUT, &format!("{skill}/versions/9.9.9/yank"), None, S::NOT_FOUND, "not-found"),
         case(Method::POST, &format!("{skill}/restore"), None, bad, v),
         // Reads with bad parameters
         case(Method::GET, "/api/v1/skills?limit=0", None, bad, v),
@@ -447,51 +188,15 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         case(Method::GET, "/api/v1/skills?limit=ten", None, bad, v),
         case(Method::GET, "/api/v1/skills?sort=random", None, bad, v),
         case(Method::GET, "/api/v1/skills?cursor=garbage", None, bad, v),
-        case(
-            Method::GET,
-            "/api/v1/skills?cursor=eyJzIjoibmFtZSJ9",
-            None,
-            bad,
-            v,
-        ),
+        case(Method::GET, "/api/v1/skills?cursor=eyJzIjoibmFtZSJ9", None, bad, v),
         case(Method::GET, "/api/v1/skills?type=agent", None, bad, v),
         case(Method::GET, "/api/v1/skills?scope=Bad!", None, bad, v),
-        case(
-            Method::GET,
-            &format!("/api/v1/skills?q={}", "q".repeat(300)),
-            None,
-            bad,
-            v,
-        ),
-        case(
-            Method::GET,
-            &format!("{skill}/versions?status=gone"),
-            None,
-            bad,
-            v,
-        ),
-        case(
-            Method::GET,
-            &format!("{skill}/versions?cursor=%%%"),
-            None,
-            bad,
-            v,
-        ),
+        case(Method::GET, &format!("/api/v1/skills?q={}", "q".repeat(300)), None, bad, v),
+        case(Method::GET, &format!("{skill}/versions?status=gone"), None, bad, v),
+        case(Method::GET, &format!("{skill}/versions?cursor=%%%"), None, bad, v),
         case(Method::GET, "/api/v1/audit?limit=-1", None, bad, v),
-        case(
-            Method::GET,
-            "/api/v1/nothing-here",
-            None,
-            S::NOT_FOUND,
-            "not-found",
-        ),
-        case(
-            Method::PATCH,
-            "/api/v1/tokens",
-            None,
-            S::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-        ),
+        case(Method::GET, "/api/v1/nothing-here", None, S::NOT_FOUND, "not-found"),
+        case(Method::PATCH, "/api/v1/tokens", None, S::METHOD_NOT_ALLOWED, "method-not-allowed"),
     ];
     // Malformed bodies for every write endpoint that takes one.
     for (method, path) in [
@@ -507,24 +212,12 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         for body in ["{\"a\":", "null", "\"text\"", "{\"unknownField\": 1}"] {
             cases.push(case(method.clone(), &path, body.to_owned(), bad, v));
         }
-        cases.push(case(
-            method.clone(),
-            &path,
-            Some(huge.clone()),
-            S::PAYLOAD_TOO_LARGE,
-            "archive-too-large",
-        ));
+        cases.push(case(method.clone(), &path, Some(huge.clone()), S::PAYLOAD_TOO_LARGE, "archive-too-large"));
     }
 
     let audit_before = app.audit_len().await;
-    let skills_before = app
-        .get("/api/v1/skills?limit=100", Some(&app.admin))
-        .await
-        .text;
-    let tokens_before = app.get("/api/v1/tokens", Some(&owner)).await.body["data"]
-        .as_array()
-        .unwrap()
-        .len();
+    let skills_before = app.get("/api/v1/skills?limit=100", Some(&app.admin)).await.text;
+    let tokens_before = app.get("/api/v1/tokens", Some(&owner)).await.body["data"].as_array().unwrap().len();
     let detail_before = app.get(skill, Some(&owner)).await.text;
     let channels_before = app.get(&format!("{skill}/channels"), None).await.text;
 
@@ -534,73 +227,25 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         } else {
             owner.clone()
         };
-        let r = app
-            .raw(
-                c.method.clone(),
-                &c.path,
-                Some(&token),
-                c.body.as_deref(),
-                c.content_type,
-            )
-            .await;
-        let what = format!(
-            "{} {} {:.80}",
-            c.method,
-            c.path,
-            c.body.as_deref().unwrap_or("")
-        );
+        let r = app.raw(c.method.clone(), &c.path, Some(&token), c.body.as_deref(), c.content_type).await;
+        let what = format!("{} {} {:.80}", c.method, c.path, c.body.as_deref().unwrap_or(""));
         assert_eq!(r.status, c.status, "{what}: {}", r.text);
-        assert_eq!(
-            r.headers["content-type"], "application/problem+json",
-            "{what}"
-        );
+        assert_eq!(r.headers["content-type"], "application/problem+json", "{what}");
         assert_eq!(r.problem_type(), c.kind, "{what}: {}", r.text);
         assert_eq!(r.body["status"], c.status.as_u16(), "{what}");
-        assert_eq!(
-            r.body["instance"],
-            c.path.split('?').next().unwrap(),
-            "{what}"
-        );
-        assert!(
-            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{what}"
-        );
+        assert_eq!(r.body["instance"], c.path.split('?').next().unwrap(), "{what}");
+        assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
         assert!(r.body["title"].is_string(), "{what}");
     }
 
     // Nothing was stored or changed by any of it.
-    assert_eq!(
-        app.audit_len().await,
-        audit_before,
-        "no audited change happened"
-    );
-    assert_eq!(
-        app.get("/api/v1/skills?limit=100", Some(&app.admin))
-            .await
-            .text,
-        skills_before
-    );
-    assert_eq!(
-        app.get("/api/v1/tokens", Some(&owner)).await.body["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        tokens_before
-    );
+    assert_eq!(app.audit_len().await, audit_before, "no audited change happened");
+    assert_eq!(app.get("/api/v1/skills?limit=100", Some(&app.admin)).await.text, skills_before);
+    assert_eq!(app.get("/api/v1/tokens", Some(&owner)).await.body["data"].as_array().unwrap().len(), tokens_before);
     assert_eq!(app.get(skill, Some(&owner)).await.text, detail_before);
-    assert_eq!(
-        app.get(&format!("{skill}/channels"), None).await.text,
-        channels_before
-    );
-    assert_eq!(
-        app.store().count_users().await.unwrap(),
-        2,
-        "admin and olivia only"
-    );
+    assert_eq!(app.get(&format!("{skill}/channels"), None).await.text, channels_before);
+    assert_eq!(app.store().count_users().await.unwrap(), 2, "admin and olivia only");
     assert!(app.store().team_by_slug("newteam").await.unwrap().is_none());
     let member = app.store().user_by_name("olivia").await.unwrap().unwrap();
-    assert_eq!(
-        app.store().member_role("acme", &member.id).await.unwrap(),
-        Some(skilldex::domain::TeamRole::Owner)
-    );
+    assert_eq!(app.store().member_role("acme", &member.id).await.unwrap(), Some(skilldex::domain::TeamRole::Owner));
 }

@@ -52,18 +52,13 @@ impl Drop for Guard {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime; use a thread with its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     use sqlx::Connection as _;
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                        let _ = sqlx::query(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .execute(&mut c)
-                        .await;
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut c)
+                            .await;
                     }
                 });
             })
@@ -73,8 +68,7 @@ impl Drop for Guard {
 }
 
 pub fn pg_admin_url() -> String {
-    std::env::var("SKILLDEX_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SKILLDEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates an empty PostgreSQL database and returns (its URL, the admin URL, its name);
@@ -93,13 +87,8 @@ pub async fn fresh_pg_database() -> Option<(String, String, String)> {
         }
     };
     let name = format!("skilldex_test_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(b, _)| b);
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create test database");
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
     Some((format!("{base}/{name}"), admin_url.clone(), name))
 }
 
@@ -108,21 +97,13 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("index.db").display());
         let store = skilldex::store::connect(&url).await.expect("open sqlite");
-        Self {
-            store,
-            url,
-            _guard: Guard::Dir(dir),
-        }
+        Self { store, url, _guard: Guard::Dir(dir) }
     }
 
     pub async fn postgres() -> Option<Self> {
         let (url, admin_url, name) = fresh_pg_database().await?;
         let store = skilldex::store::connect(&url).await.expect("open postgres");
-        Some(Self {
-            store,
-            url,
-            _guard: Guard::Postgres { admin_url, name },
-        })
+        Some(Self { store, url, _guard: Guard::Postgres { admin_url, name } })
     }
 }
 
@@ -137,10 +118,7 @@ pub struct Reply {
 impl Reply {
     /// The problem type's last segment (`validation-error`), or "" when not a problem.
     pub fn problem_type(&self) -> &str {
-        self.body["type"]
-            .as_str()
-            .and_then(|t| t.rsplit('/').next())
-            .unwrap_or("")
+        self.body["type"].as_str().and_then(|t| t.rsplit('/').next()).unwrap_or("")
     }
 }
 
@@ -158,18 +136,9 @@ impl TestApp {
         let index = Index::new(db.store.clone());
         let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
         let data = tempfile::tempdir().unwrap();
-        let state = AppState::new(App {
-            index: index.clone(),
-            metrics: Metrics::default(),
-            data_dir: data.path().into(),
-        });
-        Self {
-            router: skilldex::api::router(state),
-            db,
-            index,
-            admin,
-            _data: data,
-        }
+        let state =
+            AppState::new(App { index: index.clone(), metrics: Metrics::default(), data_dir: data.path().into() });
+        Self { router: skilldex::api::router(state), db, index, admin, _data: data }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -177,22 +146,9 @@ impl TestApp {
     }
 
     /// Sends a request with an optional bearer token and an optional JSON body.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let raw = body.map(|b| b.to_string());
-        self.raw(
-            method,
-            path,
-            token,
-            raw.as_deref(),
-            Some("application/json"),
-        )
-        .await
+        self.raw(method, path, token, raw.as_deref(), Some("application/json")).await
     }
 
     /// Sends a request with an exact body and content type.
@@ -211,21 +167,14 @@ impl TestApp {
         if let (Some(_), Some(ct)) = (body, content_type) {
             req = req.header("content-type", ct);
         }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .unwrap();
+        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+        Reply { status, headers, body, text }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -239,9 +188,7 @@ impl TestApp {
                 Method::POST,
                 "/api/v1/users",
                 Some(&self.admin),
-                Some(
-                    serde_json::json!({ "username": name, "email": format!("{name}@example.com") }),
-                ),
+                Some(serde_json::json!({ "username": name, "email": format!("{name}@example.com") })),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -296,10 +243,8 @@ impl TestApp {
                 Method::POST,
                 "/api/v1/skills",
                 Some(token),
-                Some(
-                    serde_json::json!({ "scope": scope, "slug": slug, "visibility": visibility,
-                    "description": format!("{slug} skill") }),
-                ),
+                Some(serde_json::json!({ "scope": scope, "slug": slug, "visibility": visibility,
+                    "description": format!("{slug} skill") })),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -308,20 +253,10 @@ impl TestApp {
 
     /// Records a version row directly: storing bundles is the OCI layer's job, not the index's.
     pub async fn version(&self, scope: &str, slug: &str, version: &str, status: VersionStatus) {
-        let skill = self
-            .store()
-            .skill(scope, slug)
-            .await
-            .unwrap()
-            .expect("skill exists");
+        let skill = self.store().skill(scope, slug).await.unwrap().expect("skill exists");
         self.store()
             .create_version(
-                &NewVersion {
-                    skill_id: skill.id,
-                    version: version.into(),
-                    status: Some(status),
-                    ..Default::default()
-                },
+                &NewVersion { skill_id: skill.id, version: version.into(), status: Some(status), ..Default::default() },
                 now_millis(),
             )
             .await
@@ -330,11 +265,7 @@ impl TestApp {
 
     pub async fn audit_len(&self) -> usize {
         let caller = self.index.authenticate(Some(&self.admin)).await.unwrap();
-        self.index
-            .audit_log(&caller, None, 100_000)
-            .await
-            .unwrap()
-            .len()
+        self.index.audit_log(&caller, None, 100_000).await.unwrap().len()
     }
 
     #[allow(dead_code)]
@@ -344,10 +275,6 @@ impl TestApp {
 
     #[allow(dead_code)]
     pub fn token_request(scope: TokenScope) -> TokenRequest {
-        TokenRequest {
-            name: "t".into(),
-            scope,
-            expires_at: None,
-        }
+        TokenRequest { name: "t".into(), scope, expires_at: None }
     }
 }

@@ -10,10 +10,7 @@ async fn openapi_document_is_pinned() {
     let app = TestApp::new(TestDb::sqlite().await).await;
     let r = app.get("/openapi.json", None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        serde_json::to_value(skilldex::api::openapi()).unwrap()
-    );
+    assert_eq!(r.body, serde_json::to_value(skilldex::api::openapi()).unwrap());
     let paths = r.body["paths"].as_object().unwrap();
     for p in [
         "/api/v1/skills",
@@ -38,34 +35,17 @@ async fn health_reports_dependencies_and_metrics_count_requests() {
     assert_eq!(r.body["deps"]["storage"]["status"], "up");
 
     app.get("/api/v1/skills", None).await;
-    app.get(
-        "/api/v1/skills/acme/private-thing",
-        Some("sdx_secret_value"),
-    )
-    .await;
+    app.get("/api/v1/skills/acme/private-thing", Some("sdx_secret_value")).await;
     let m = app.get("/metrics", None).await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(
-        m.text.contains(
-            r#"skilldex_http_requests_total{method="GET",route="/api/v1/skills",status="200"} 1"#
-        ),
+        m.text.contains(r#"skilldex_http_requests_total{method="GET",route="/api/v1/skills",status="200"} 1"#),
         "{}",
         m.text
     );
-    assert!(
-        m.text
-            .contains(r#"route="/api/v1/skills/{scope}/{slug}",status="401""#),
-        "{}",
-        m.text
-    );
-    assert!(
-        m.text
-            .contains("skilldex_http_request_duration_seconds_bucket")
-    );
-    assert!(
-        !m.text.contains("private-thing") && !m.text.contains("sdx_secret_value"),
-        "labels are routes, not paths"
-    );
+    assert!(m.text.contains(r#"route="/api/v1/skills/{scope}/{slug}",status="401""#), "{}", m.text);
+    assert!(m.text.contains("skilldex_http_request_duration_seconds_bucket"));
+    assert!(!m.text.contains("private-thing") && !m.text.contains("sdx_secret_value"), "labels are routes, not paths");
     let r = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -87,21 +67,12 @@ async fn health_is_degraded_when_the_database_is_down() {
     {
         use sqlx::Connection as _;
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&mut admin).await.unwrap();
     }
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
-    let resp = router
-        .oneshot(
-            axum::http::Request::get("/healthz")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp =
+        router.oneshot(axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value =
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();

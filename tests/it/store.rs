@@ -2,8 +2,7 @@
 
 use skilldex::domain::{TeamRole, TokenScope, VersionStatus, now_millis};
 use skilldex::store::{
-    Audience, NewSkill, NewToken, NewUser, NewVersion, SkillCursor, SkillQuery, SkillSort, SortKey,
-    StoreError,
+    Audience, NewSkill, NewToken, NewUser, NewVersion, SkillCursor, SkillQuery, SkillSort, SortKey, StoreError,
 };
 
 use crate::common::{TestDb, on_both_backends};
@@ -19,11 +18,7 @@ on_both_backends!(
 );
 
 fn user(name: &str) -> NewUser {
-    NewUser {
-        username: name.parse().unwrap(),
-        email: format!("{name}@example.com"),
-        is_admin: false,
-    }
+    NewUser { username: name.parse().unwrap(), email: format!("{name}@example.com"), is_admin: false }
 }
 
 fn skill(scope: &str, slug: &str) -> NewSkill {
@@ -56,10 +51,7 @@ fn query(audience: Audience) -> SkillQuery {
 async fn users_and_tokens(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
-    assert!(matches!(
-        s.create_user(&user("ann")).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(s.create_user(&user("ann")).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.user_by_name("ann").await.unwrap().unwrap(), ann);
     assert_eq!(s.count_users().await.unwrap(), 1);
 
@@ -78,22 +70,13 @@ async fn users_and_tokens(db: TestDb) {
 
     let now = now_millis();
     s.touch_token(&t.id, now).await.unwrap();
-    assert_eq!(
-        s.token_by_id(&t.id).await.unwrap().unwrap().last_used_at,
-        Some(now)
-    );
+    assert_eq!(s.token_by_id(&t.id).await.unwrap().unwrap().last_used_at, Some(now));
     // Within a minute, use is not written again.
     s.touch_token(&t.id, now + 1000).await.unwrap();
-    assert_eq!(
-        s.token_by_id(&t.id).await.unwrap().unwrap().last_used_at,
-        Some(now)
-    );
+    assert_eq!(s.token_by_id(&t.id).await.unwrap().unwrap().last_used_at, Some(now));
 
     assert!(s.revoke_token(&t.id, now).await.unwrap());
-    assert!(
-        !s.revoke_token(&t.id, now).await.unwrap(),
-        "revoking twice reports nothing revoked"
-    );
+    assert!(!s.revoke_token(&t.id, now).await.unwrap(), "revoking twice reports nothing revoked");
     assert_eq!(s.tokens_of(&ann.id).await.unwrap()[0].revoked_at, Some(now));
 }
 
@@ -101,66 +84,38 @@ async fn teams_always_keep_an_owner(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
     let bob = s.create_user(&user("bob")).await.unwrap();
-    let team = s
-        .create_team(&"io.github.acme".parse().unwrap(), "Acme", &ann.id)
-        .await
-        .unwrap();
+    let team = s.create_team(&"io.github.acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
     assert!(matches!(
-        s.create_team(&"io.github.acme".parse().unwrap(), "Again", &bob.id)
-            .await,
+        s.create_team(&"io.github.acme".parse().unwrap(), "Again", &bob.id).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(
-        s.member_role("io.github.acme", &ann.id).await.unwrap(),
-        Some(TeamRole::Owner)
-    );
-    assert_eq!(
-        s.member_role("io.github.acme", &bob.id).await.unwrap(),
-        None
-    );
+    assert_eq!(s.member_role("io.github.acme", &ann.id).await.unwrap(), Some(TeamRole::Owner));
+    assert_eq!(s.member_role("io.github.acme", &bob.id).await.unwrap(), None);
 
     let at = now_millis();
-    assert!(matches!(
-        s.set_member(&team.id, &ann.id, TeamRole::Reader, at).await,
-        Err(StoreError::Invariant(_))
-    ));
-    assert!(matches!(
-        s.remove_member(&team.id, &ann.id).await,
-        Err(StoreError::Invariant(_))
-    ));
-    assert_eq!(
-        s.member_role("io.github.acme", &ann.id).await.unwrap(),
-        Some(TeamRole::Owner),
-        "nothing changed"
-    );
+    assert!(matches!(s.set_member(&team.id, &ann.id, TeamRole::Reader, at).await, Err(StoreError::Invariant(_))));
+    assert!(matches!(s.remove_member(&team.id, &ann.id).await, Err(StoreError::Invariant(_))));
+    assert_eq!(s.member_role("io.github.acme", &ann.id).await.unwrap(), Some(TeamRole::Owner), "nothing changed");
 
-    s.set_member(&team.id, &bob.id, TeamRole::Owner, at)
-        .await
-        .unwrap();
+    s.set_member(&team.id, &bob.id, TeamRole::Owner, at).await.unwrap();
     assert!(s.remove_member(&team.id, &ann.id).await.unwrap());
     assert!(!s.remove_member(&team.id, &ann.id).await.unwrap());
     let members = s.team_members(&team.id).await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].username.as_str(), "bob");
-    assert!(matches!(
-        s.set_member(&team.id, "no-such-user", TeamRole::Reader, at)
-            .await,
-        Err(StoreError::Missing(_))
-    ));
+    assert!(matches!(s.set_member(&team.id, "no-such-user", TeamRole::Reader, at).await, Err(StoreError::Missing(_))));
 }
 
 async fn search_ranks_and_filters(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
     let eve = s.create_user(&user("eve")).await.unwrap();
-    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id)
-        .await
-        .unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
     let at = now_millis();
 
     let mut in_name = skill("acme", "kubernetes-deploy");
     in_name.description = "Ship services".into();
-    in_name.tags = vec!["ops".into()];
+    in_name.tags = vec!["ops".parse().unwrap()];
     s.create_skill(&in_name, at).await.unwrap();
     let mut in_readme = skill("acme", "release-notes");
     in_readme.description = "Write release notes".into();
@@ -169,37 +124,23 @@ async fn search_ranks_and_filters(db: TestDb) {
     let mut private = skill("acme", "secret-kubernetes");
     private.visibility = skilldex::domain::Visibility::Private;
     s.create_skill(&private, at).await.unwrap();
-    s.create_skill(&skill("acme", "unrelated"), at)
-        .await
-        .unwrap();
+    s.create_skill(&skill("acme", "unrelated"), at).await.unwrap();
 
     let mut q = query(Audience::Anonymous);
     q.terms = vec!["kubernetes".into()];
     q.sort = SkillSort::Relevance;
     let hits = s.list_skills(&q).await.unwrap();
     let names: Vec<&str> = hits.iter().map(|h| h.skill.slug.as_str()).collect();
-    assert_eq!(
-        names,
-        ["kubernetes-deploy", "release-notes"],
-        "name match outranks README match; private hidden"
-    );
+    assert_eq!(names, ["kubernetes-deploy", "release-notes"], "name match outranks README match; private hidden");
     assert!(hits[0].rank > hits[1].rank);
 
     // Prefix matching and stemming: "kube" finds it, "notes" matches "note".
     q.terms = vec!["kube".into()];
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 2);
 
-    q.audience = Audience::Member {
-        user_id: eve.id.clone(),
-    };
-    assert_eq!(
-        s.list_skills(&q).await.unwrap().len(),
-        2,
-        "non-members do not see private skills"
-    );
-    q.audience = Audience::Member {
-        user_id: ann.id.clone(),
-    };
+    q.audience = Audience::Member { user_id: eve.id.clone() };
+    assert_eq!(s.list_skills(&q).await.unwrap().len(), 2, "non-members do not see private skills");
+    q.audience = Audience::Member { user_id: ann.id.clone() };
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3, "members do");
     q.audience = Audience::Everyone;
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3);
@@ -212,41 +153,26 @@ async fn search_ranks_and_filters(db: TestDb) {
 
     // Edits are searchable at once, and deleted skills are not listed.
     let target = s.skill("acme", "unrelated").await.unwrap().unwrap();
-    let patch = skilldex::store::SkillPatch {
-        description: Some("kubernetes helper".into()),
-        ..Default::default()
-    };
-    s.update_skill(&target.id, &patch, now_millis())
-        .await
-        .unwrap();
+    let patch = skilldex::store::SkillPatch { description: Some("kubernetes helper".into()), ..Default::default() };
+    s.update_skill(&target.id, &patch, now_millis()).await.unwrap();
     let mut q = query(Audience::Anonymous);
     q.terms = vec!["kubernetes".into()];
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3);
-    s.set_skill_deleted(&target.id, Some(now_millis()))
-        .await
-        .unwrap();
+    s.set_skill_deleted(&target.id, Some(now_millis())).await.unwrap();
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 2);
 }
 
 async fn pagination_visits_every_row_once(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
-    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id)
-        .await
-        .unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
     for i in 0..7 {
         let mut k = skill("acme", &format!("tool-{i}"));
         k.description = "shared words".into();
         let created = s.create_skill(&k, 1_000 + (i % 3)).await.unwrap();
         s.add_downloads(&created.id, i % 2).await.unwrap();
     }
-    for sort in [
-        SkillSort::Downloads,
-        SkillSort::Updated,
-        SkillSort::Name,
-        SkillSort::Stars,
-        SkillSort::Relevance,
-    ] {
+    for sort in [SkillSort::Downloads, SkillSort::Updated, SkillSort::Name, SkillSort::Stars, SkillSort::Relevance] {
         let mut seen = Vec::new();
         let mut after: Option<SkillCursor> = None;
         loop {
@@ -266,10 +192,7 @@ async fn pagination_visits_every_row_once(db: TestDb) {
                 SkillSort::Name => SortKey::Text(last.skill.slug.to_string()),
                 SkillSort::Relevance => SortKey::Float(last.rank),
             };
-            after = Some(SkillCursor {
-                key,
-                id: last.skill.id.clone(),
-            });
+            after = Some(SkillCursor { key, id: last.skill.id.clone() });
             seen.extend(page.iter().map(|h| h.skill.slug.to_string()));
         }
         let mut unique = seen.clone();
@@ -283,13 +206,8 @@ async fn pagination_visits_every_row_once(db: TestDb) {
 async fn latest_follows_publish_and_yank(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
-    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id)
-        .await
-        .unwrap();
-    let k = s
-        .create_skill(&skill("acme", "tool"), now_millis())
-        .await
-        .unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let k = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
     let publish = |v: &str, status| NewVersion {
         skill_id: k.id.clone(),
         version: v.into(),
@@ -298,56 +216,25 @@ async fn latest_follows_publish_and_yank(db: TestDb) {
     };
     let at = now_millis();
     for v in ["1.0.0", "1.9.0", "1.10.0", "2.0.0-rc.1"] {
-        s.create_version(&publish(v, VersionStatus::Published), at)
-            .await
-            .unwrap();
+        s.create_version(&publish(v, VersionStatus::Published), at).await.unwrap();
     }
-    s.create_version(&publish("3.0.0", VersionStatus::Draft), at)
-        .await
-        .unwrap();
+    s.create_version(&publish("3.0.0", VersionStatus::Draft), at).await.unwrap();
     assert!(matches!(
-        s.create_version(&publish("1.0.0", VersionStatus::Published), at)
-            .await,
+        s.create_version(&publish("1.0.0", VersionStatus::Published), at).await,
         Err(StoreError::Conflict(_))
     ));
-    let latest = || async {
-        s.skill("acme", "tool")
-            .await
-            .unwrap()
-            .unwrap()
-            .latest_version
-    };
-    assert_eq!(
-        latest().await.as_deref(),
-        Some("1.10.0"),
-        "semver order, releases over pre-releases, drafts ignored"
-    );
-    let order: Vec<String> = s
-        .versions(&k.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|v| v.version)
-        .collect();
+    let latest = || async { s.skill("acme", "tool").await.unwrap().unwrap().latest_version };
+    assert_eq!(latest().await.as_deref(), Some("1.10.0"), "semver order, releases over pre-releases, drafts ignored");
+    let order: Vec<String> = s.versions(&k.id).await.unwrap().into_iter().map(|v| v.version).collect();
     assert_eq!(order, ["3.0.0", "2.0.0-rc.1", "1.10.0", "1.9.0", "1.0.0"]);
 
-    s.set_version_status(&k.id, "1.10.0", VersionStatus::Yanked, at)
-        .await
-        .unwrap();
+    s.set_version_status(&k.id, "1.10.0", VersionStatus::Yanked, at).await.unwrap();
     assert_eq!(latest().await.as_deref(), Some("1.9.0"));
     let channels = s.channels(&k.id).await.unwrap();
-    assert_eq!(
-        (channels[0].name.as_str(), channels[0].version.as_deref()),
-        ("latest", Some("1.9.0"))
-    );
-    s.set_version_status(&k.id, "1.10.0", VersionStatus::Published, at)
-        .await
-        .unwrap();
+    assert_eq!((channels[0].name.as_str(), channels[0].version.as_deref()), ("latest", Some("1.9.0")));
+    s.set_version_status(&k.id, "1.10.0", VersionStatus::Published, at).await.unwrap();
     assert_eq!(latest().await.as_deref(), Some("1.10.0"));
-    let v = s
-        .set_version_status(&k.id, "3.0.0", VersionStatus::Published, at)
-        .await
-        .unwrap();
+    let v = s.set_version_status(&k.id, "3.0.0", VersionStatus::Published, at).await.unwrap();
     assert_eq!(v.published_at, Some(at));
     assert_eq!(latest().await.as_deref(), Some("3.0.0"));
 }
@@ -356,58 +243,28 @@ async fn channels_and_stars(db: TestDb) {
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
     let bob = s.create_user(&user("bob")).await.unwrap();
-    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id)
-        .await
-        .unwrap();
-    let k = s
-        .create_skill(&skill("acme", "tool"), now_millis())
-        .await
-        .unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let k = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
     let channels = s.channels(&k.id).await.unwrap();
     assert_eq!(channels.len(), 1);
-    assert_eq!(
-        (channels[0].name.as_str(), channels[0].version.clone()),
-        ("latest", None)
-    );
+    assert_eq!((channels[0].name.as_str(), channels[0].version.clone()), ("latest", None));
 
     let at = now_millis();
-    s.set_channel(&k.id, &"stable".parse().unwrap(), "1.0.0", at)
-        .await
-        .unwrap();
-    s.set_channel(&k.id, &"stable".parse().unwrap(), "1.1.0", at)
-        .await
-        .unwrap();
-    s.set_channel(&k.id, &"canary".parse().unwrap(), "2.0.0", at)
-        .await
-        .unwrap();
-    let names: Vec<(String, Option<String>)> = s
-        .channels(&k.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.name, c.version))
-        .collect();
+    s.set_channel(&k.id, &"stable".parse().unwrap(), "1.0.0", at).await.unwrap();
+    s.set_channel(&k.id, &"stable".parse().unwrap(), "1.1.0", at).await.unwrap();
+    s.set_channel(&k.id, &"canary".parse().unwrap(), "2.0.0", at).await.unwrap();
+    let names: Vec<(String, Option<String>)> =
+        s.channels(&k.id).await.unwrap().into_iter().map(|c| (c.name, c.version)).collect();
     assert_eq!(
         names,
-        [
-            ("latest".into(), None),
-            ("canary".into(), Some("2.0.0".into())),
-            ("stable".into(), Some("1.1.0".into()))
-        ]
+        [("latest".into(), None), ("canary".into(), Some("2.0.0".into())), ("stable".into(), Some("1.1.0".into()))]
     );
-    assert!(
-        !s.delete_channel(&k.id, "latest").await.unwrap(),
-        "latest is never deleted"
-    );
+    assert!(!s.delete_channel(&k.id, "latest").await.unwrap(), "latest is never deleted");
     assert!(s.delete_channel(&k.id, "canary").await.unwrap());
     assert!(!s.delete_channel(&k.id, "canary").await.unwrap());
 
     assert_eq!(s.set_star(&k.id, &ann.id, true, at).await.unwrap(), 1);
-    assert_eq!(
-        s.set_star(&k.id, &ann.id, true, at).await.unwrap(),
-        1,
-        "starring twice counts once"
-    );
+    assert_eq!(s.set_star(&k.id, &ann.id, true, at).await.unwrap(), 1, "starring twice counts once");
     assert_eq!(s.set_star(&k.id, &bob.id, true, at).await.unwrap(), 2);
     assert_eq!(s.set_star(&k.id, &ann.id, false, at).await.unwrap(), 1);
     assert_eq!(s.set_star(&k.id, &ann.id, false, at).await.unwrap(), 1);

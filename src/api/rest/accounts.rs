@@ -8,9 +8,8 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
-    AuditEntryResponse, AuditPage, CreateTeamRequest, CreateTokenRequest, CreateUserRequest,
-    CreatedTokenResponse, PageParams, SetMemberRequest, TeamResponse, TokenList, TokenResponse,
-    UserResponse, WhoAmI,
+    AuditEntryResponse, AuditPage, CreateTeamRequest, CreateTokenRequest, CreateUserRequest, CreatedTokenResponse,
+    PageParams, SetMemberRequest, TeamResponse, TokenList, TokenResponse, UserResponse, WhoAmI,
 };
 use crate::domain::{Namespace, Username, to_datetime};
 use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
@@ -18,11 +17,7 @@ use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
 type Reply<T> = Result<T, ApiError>;
 
 fn token_request(req: CreateTokenRequest) -> TokenRequest {
-    TokenRequest {
-        name: req.name,
-        scope: req.scope,
-        expires_at: req.expires_at.map(|t| t.timestamp_millis()),
-    }
+    TokenRequest { name: req.name, scope: req.scope, expires_at: req.expires_at.map(|t| t.timestamp_millis()) }
 }
 
 fn created(c: CreatedToken) -> (StatusCode, axum::Json<CreatedTokenResponse>) {
@@ -45,10 +40,7 @@ fn created(c: CreatedToken) -> (StatusCode, axum::Json<CreatedTokenResponse>) {
     responses((status = 200, body = WhoAmI), Problems))]
 pub(super) async fn whoami(caller: Caller) -> Reply<axum::Json<WhoAmI>> {
     let me = caller.require(crate::domain::TokenScope::Read)?;
-    Ok(axum::Json(WhoAmI {
-        user: me.user.clone().into(),
-        token: me.token.clone().into(),
-    }))
+    Ok(axum::Json(WhoAmI { user: me.user.clone().into(), token: me.token.clone().into() }))
 }
 
 /// Create a user (site admins, admin scope).
@@ -59,10 +51,7 @@ pub(super) async fn create_user(
     caller: Caller,
     Json(req): Json<CreateUserRequest>,
 ) -> Reply<(StatusCode, axum::Json<UserResponse>)> {
-    let user = state
-        .index
-        .create_user(&caller, req.username, req.email, req.admin)
-        .await?;
+    let user = state.index.create_user(&caller, req.username, req.email, req.admin).await?;
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
@@ -76,12 +65,7 @@ pub(super) async fn create_user_token(
     caller: Caller,
     Json(req): Json<CreateTokenRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
-    Ok(created(
-        state
-            .index
-            .create_token_for(&caller, &username, token_request(req))
-            .await?,
-    ))
+    Ok(created(state.index.create_token_for(&caller, &username, token_request(req)).await?))
 }
 
 /// Issue a token to yourself, with at most the scope of the token you call with.
@@ -92,25 +76,15 @@ pub(super) async fn create_token(
     caller: Caller,
     Json(req): Json<CreateTokenRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
-    Ok(created(
-        state
-            .index
-            .create_own_token(&caller, token_request(req))
-            .await?,
-    ))
+    Ok(created(state.index.create_own_token(&caller, token_request(req)).await?))
 }
 
 /// Your tokens (metadata only).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = TokenList), Problems))]
-pub(super) async fn list_tokens(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Reply<axum::Json<TokenList>> {
+pub(super) async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<axum::Json<TokenList>> {
     let tokens = state.index.list_tokens(&caller).await?;
-    Ok(axum::Json(TokenList {
-        data: tokens.into_iter().map(TokenResponse::from).collect(),
-    }))
+    Ok(axum::Json(TokenList { data: tokens.into_iter().map(TokenResponse::from).collect() }))
 }
 
 /// Revoke one of your tokens (site admins with an admin token: anyone's).
@@ -134,10 +108,7 @@ pub(super) async fn create_team(
     Json(req): Json<CreateTeamRequest>,
 ) -> Reply<(StatusCode, axum::Json<TeamResponse>)> {
     let slug = req.slug.clone();
-    state
-        .index
-        .create_team(&caller, req.slug, req.display_name)
-        .await?;
+    state.index.create_team(&caller, req.slug, req.display_name).await?;
     let view = state.index.team(&caller, &slug).await?;
     Ok((StatusCode::CREATED, axum::Json(view.into())))
 }
@@ -163,10 +134,7 @@ pub(super) async fn set_member(
     caller: Caller,
     Json(req): Json<SetMemberRequest>,
 ) -> Reply<axum::Json<TeamResponse>> {
-    state
-        .index
-        .set_member(&caller, &slug, &username, req.role)
-        .await?;
+    state.index.set_member(&caller, &slug, &username, req.role).await?;
     Ok(axum::Json(state.index.team(&caller, &slug).await?.into()))
 }
 
@@ -191,10 +159,7 @@ pub(super) async fn list_audit(
     Query(params): Query<PageParams>,
 ) -> Reply<axum::Json<AuditPage>> {
     let limit = page_limit(params.limit)?;
-    let mut entries = state
-        .index
-        .audit_log(&caller, params.cursor.as_deref(), limit + 1)
-        .await?;
+    let mut entries = state.index.audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
     let cursor = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.id.clone())

@@ -24,11 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::set_member, accounts::remove_member))
         .routes(routes!(accounts::list_audit))
         .routes(routes!(skills::list_skills, skills::create_skill))
-        .routes(routes!(
-            skills::get_skill,
-            skills::update_skill,
-            skills::delete_skill
-        ))
+        .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
         .routes(routes!(skills::restore_skill))
         .routes(routes!(skills::star_skill, skills::unstar_skill))
         .routes(routes!(skills::list_channels))

@@ -8,24 +8,18 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
-    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams,
-    SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest,
-    VersionPage, VersionResponse,
+    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams, SetChannelRequest,
+    SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest, VersionPage, VersionResponse,
 };
 use crate::domain::ChannelName;
-use crate::service::{
-    self, Caller, SkillDraft, SkillListRequest, SkillPatchRequest, VersionFilter, parse_sort,
-};
+use crate::service::{self, Caller, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
+use crate::store::SkillPatch;
 
 type Reply<T> = Result<T, ApiError>;
 
 /// Parses an optional query parameter with the type's own validation message.
-fn opt<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(
-    v: Option<String>,
-) -> Reply<Option<T>> {
-    Ok(v.map(|s| s.parse::<T>())
-        .transpose()
-        .map_err(service::Error::from)?)
+fn opt<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(v: Option<String>) -> Reply<Option<T>> {
+    Ok(v.map(|s| s.parse::<T>()).transpose().map_err(service::Error::from)?)
 }
 
 /// List and search skills the caller may see.
@@ -47,11 +41,7 @@ pub(super) async fn list_skills(
     };
     let page = state.index.list_skills(&caller, req).await?;
     Ok(axum::Json(SkillPage {
-        data: page
-            .items
-            .iter()
-            .map(|h| SkillSummary::from(&h.skill))
-            .collect(),
+        data: page.items.iter().map(|h| SkillSummary::from(&h.skill)).collect(),
         cursor: page.cursor,
     }))
 }
@@ -86,13 +76,7 @@ pub(super) async fn get_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<SkillDetail>> {
-    Ok(axum::Json(
-        state
-            .index
-            .get_skill(&caller, &p.scope, &p.slug)
-            .await?
-            .into(),
-    ))
+    Ok(axum::Json(state.index.get_skill(&caller, &p.scope, &p.slug).await?.into()))
 }
 
 /// Update a skill's metadata, including deprecation (write scope; owner or publisher).
@@ -104,7 +88,7 @@ pub(super) async fn update_skill(
     caller: Caller,
     Json(req): Json<UpdateSkillRequest>,
 ) -> Reply<axum::Json<SkillDetail>> {
-    let patch = SkillPatchRequest {
+    let patch = SkillPatch {
         display_name: req.display_name,
         description: req.description,
         readme: req.readme,
@@ -114,13 +98,7 @@ pub(super) async fn update_skill(
         deprecated: req.deprecated,
         deprecated_message: req.deprecated_message,
     };
-    Ok(axum::Json(
-        state
-            .index
-            .update_skill(&caller, &p.scope, &p.slug, patch)
-            .await?
-            .into(),
-    ))
+    Ok(axum::Json(state.index.update_skill(&caller, &p.scope, &p.slug, patch).await?.into()))
 }
 
 /// Soft-delete a skill: hidden from lists and search, no new versions; reversible
@@ -144,13 +122,7 @@ pub(super) async fn restore_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<SkillDetail>> {
-    Ok(axum::Json(
-        state
-            .index
-            .restore_skill(&caller, &p.scope, &p.slug)
-            .await?
-            .into(),
-    ))
+    Ok(axum::Json(state.index.restore_skill(&caller, &p.scope, &p.slug).await?.into()))
 }
 
 /// Star a skill (idempotent).
@@ -161,14 +133,8 @@ pub(super) async fn star_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<StarResponse>> {
-    let stars = state
-        .index
-        .set_star(&caller, &p.scope, &p.slug, true)
-        .await?;
-    Ok(axum::Json(StarResponse {
-        starred: true,
-        stars,
-    }))
+    let stars = state.index.set_star(&caller, &p.scope, &p.slug, true).await?;
+    Ok(axum::Json(StarResponse { starred: true, stars }))
 }
 
 /// Remove your star (idempotent).
@@ -179,14 +145,8 @@ pub(super) async fn unstar_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<StarResponse>> {
-    let stars = state
-        .index
-        .set_star(&caller, &p.scope, &p.slug, false)
-        .await?;
-    Ok(axum::Json(StarResponse {
-        starred: false,
-        stars,
-    }))
+    let stars = state.index.set_star(&caller, &p.scope, &p.slug, false).await?;
+    Ok(axum::Json(StarResponse { starred: false, stars }))
 }
 
 /// A skill's channels; `latest` is always first.
@@ -198,9 +158,7 @@ pub(super) async fn list_channels(
     caller: Caller,
 ) -> Reply<axum::Json<ChannelList>> {
     let channels = state.index.channels(&caller, &p.scope, &p.slug).await?;
-    Ok(axum::Json(ChannelList {
-        data: channels.into_iter().map(ChannelResponse::from).collect(),
-    }))
+    Ok(axum::Json(ChannelList { data: channels.into_iter().map(ChannelResponse::from).collect() }))
 }
 
 /// Create or move a channel to a published version (write scope; owner or publisher).
@@ -214,10 +172,7 @@ pub(super) async fn set_channel(
     Json(req): Json<SetChannelRequest>,
 ) -> Reply<axum::Json<ChannelResponse>> {
     let name: ChannelName = p.name.parse().map_err(service::Error::from)?;
-    let channel = state
-        .index
-        .set_channel(&caller, &p.scope, &p.slug, &name, &req.version)
-        .await?;
+    let channel = state.index.set_channel(&caller, &p.scope, &p.slug, &name, &req.version).await?;
     Ok(axum::Json(channel.into()))
 }
 
@@ -229,10 +184,7 @@ pub(super) async fn delete_channel(
     Path(p): Path<ChannelPath>,
     caller: Caller,
 ) -> Reply<StatusCode> {
-    state
-        .index
-        .delete_channel(&caller, &p.scope, &p.slug, &p.name)
-        .await?;
+    state.index.delete_channel(&caller, &p.scope, &p.slug, &p.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,15 +197,8 @@ pub(super) async fn list_versions(
     caller: Caller,
     Query(q): Query<ListVersionsParams>,
 ) -> Reply<axum::Json<VersionPage>> {
-    let filter = VersionFilter {
-        status: opt(q.status)?,
-        cursor: q.cursor,
-        limit: q.limit,
-    };
-    let page = state
-        .index
-        .list_versions(&caller, &p.scope, &p.slug, filter)
-        .await?;
+    let filter = VersionFilter { status: opt(q.status)?, cursor: q.cursor, limit: q.limit };
+    let page = state.index.list_versions(&caller, &p.scope, &p.slug, filter).await?;
     Ok(axum::Json(VersionPage {
         data: page.items.into_iter().map(VersionResponse::from).collect(),
         cursor: page.cursor,
@@ -268,13 +213,7 @@ pub(super) async fn yank_version(
     Path(p): Path<VersionPath>,
     caller: Caller,
 ) -> Reply<axum::Json<VersionResponse>> {
-    Ok(axum::Json(
-        state
-            .index
-            .set_yanked(&caller, &p.scope, &p.slug, &p.version, true)
-            .await?
-            .into(),
-    ))
+    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, true).await?.into()))
 }
 
 /// Undo a yank (admin scope; owner).
@@ -285,11 +224,5 @@ pub(super) async fn unyank_version(
     Path(p): Path<VersionPath>,
     caller: Caller,
 ) -> Reply<axum::Json<VersionResponse>> {
-    Ok(axum::Json(
-        state
-            .index
-            .set_yanked(&caller, &p.scope, &p.slug, &p.version, false)
-            .await?
-            .into(),
-    ))
+    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
 }
