@@ -18,8 +18,6 @@ pub use client::Client;
     about = "A registry for AI-agent skills (SKILL.md bundles) stored as OCI artifacts"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub remote: RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,37 +38,41 @@ pub enum Command {
     /// Run the registry server (SQLite and data under ./skilldex-data by default).
     Serve(crate::config::ServeArgs),
     /// Show the user and token the configured token belongs to.
-    Whoami,
+    Whoami(RemoteArgs),
     /// Manage users (site administrators).
-    #[command(subcommand)]
-    User(user::UserCommand),
+    User(Remote<user::UserCommand>),
     /// Create, list and revoke API tokens.
-    #[command(subcommand)]
-    Token(token::TokenCommand),
+    Token(Remote<token::TokenCommand>),
     /// Manage teams, which own namespaces, and their members.
-    #[command(subcommand)]
-    Team(team::TeamCommand),
+    Team(Remote<team::TeamCommand>),
     /// Create, inspect, deprecate, delete and restore skills.
-    #[command(subcommand)]
-    Skill(skill::SkillCommand),
+    Skill(Remote<skill::SkillCommand>),
     /// Search the skills you may see.
     Search(skill::SearchArgs),
 }
 
+/// A client command group with the connection flags every client command takes.
+#[derive(Debug, clap::Args)]
+pub struct Remote<T: Subcommand> {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(subcommand)]
+    pub command: T,
+}
+
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
-        let client = || Client::new(&self.remote);
         match self.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Whoami => {
-                let me: serde_json::Value = client()?.get("/api/v1/me").await?;
-                print_json(&me)
+            Command::Whoami(remote) => print_json(&Client::new(&remote)?.get::<serde_json::Value>("/api/v1/me").await?),
+            Command::User(r) => user::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Search(args) => {
+                let client = Client::new(&args.remote)?;
+                skill::search(args, &client).await
             }
-            Command::User(cmd) => user::run(cmd, &client()?).await,
-            Command::Token(cmd) => token::run(cmd, &client()?).await,
-            Command::Team(cmd) => team::run(cmd, &client()?).await,
-            Command::Skill(cmd) => skill::run(cmd, &client()?).await,
-            Command::Search(args) => skill::search(args, &client()?).await,
         }
     }
 }

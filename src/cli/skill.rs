@@ -67,6 +67,8 @@ pub enum SkillCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
+    #[command(flatten)]
+    pub remote: super::RemoteArgs,
     /// Words to search for in names, descriptions, tags and READMEs.
     pub query: Option<String>,
     #[arg(long)]
