@@ -2,6 +2,7 @@
 //! namespaces, skills, versions and channels; the bytes live as OCI artifacts.
 
 pub mod api;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod domain;
