@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod oci;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -1,0 +1,7 @@
+//! OCI artifacts: the layouts skilldex writes and reads, and registry access.
+
+pub mod layout;
+pub mod registry;
+
+pub use layout::{Artifact, Identity, LayoutKind};
+pub use registry::{CredentialSource, Credentials, OciError, Registries, parse_reference};

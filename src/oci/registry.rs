@@ -1,0 +1,345 @@
+//! Talking to OCI registries through `oci-client`: pull by digest with every byte checked,
+//! push that skips blobs already present, credentials from flags, env or
+//! `~/.docker/config.json`, plain HTTP for loopback hosts.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::layout::{Artifact, Blob, Descriptor, media, sha256_digest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("invalid OCI reference `{0}`: {1}")]
+    BadReference(String, String),
+    #[error("{0} was not found in the registry")]
+    NotFound(String),
+    #[error("the registry refused access to {0} (check the registry credentials)")]
+    Unauthorized(String),
+    #[error("cannot reach the registry for {0}: {1}")]
+    Unreachable(String, String),
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: String, actual: String },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("the registry answered with an error for {0}: {1}")]
+    Registry(String, String),
+}
+
+/// How to authenticate to a registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Anonymous,
+    Basic { username: String, password: String },
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Anonymous => f.write_str("Anonymous"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+impl Credentials {
+    fn auth(&self) -> RegistryAuth {
+        match self {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => RegistryAuth::Basic(username.clone(), password.clone()),
+            Credentials::Bearer(t) => RegistryAuth::Bearer(t.clone()),
+        }
+    }
+}
+
+/// Where credentials come from, most specific first: per-host settings, then one set for
+/// every registry (CLI flags), then the Docker config file, then anonymous.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSource {
+    pub per_host: HashMap<String, Credentials>,
+    pub any_host: Option<Credentials>,
+    pub docker_config: Option<PathBuf>,
+}
+
+impl CredentialSource {
+    /// The standard Docker config: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+    pub fn default_docker_config() -> Option<PathBuf> {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))?;
+        Some(dir.join("config.json"))
+    }
+
+    fn for_host(&self, host: &str) -> Credentials {
+        if let Some(c) = self.per_host.get(host) {
+            return c.clone();
+        }
+        if let Some(c) = &self.any_host {
+            return c.clone();
+        }
+        self.docker_config.as_ref().and_then(|p| docker_credentials(p, host)).unwrap_or(Credentials::Anonymous)
+    }
+}
+
+/// Reads `auths.<host>` from a Docker config file (`auth` or `username`/`password`).
+fn docker_credentials(path: &std::path::Path, host: &str) -> Option<Credentials> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let auths = doc.get("auths")?.as_object()?;
+    let normalize = |k: &str| {
+        let k = k.trim_start_matches("https://").trim_start_matches("http://");
+        k.split('/').next().unwrap_or(k).to_owned()
+    };
+    let entry = auths.iter().find(|(k, _)| normalize(k) == host).map(|(_, v)| v)?;
+    if let Some(token) = entry.get("registrytoken").and_then(|t| t.as_str()) {
+        return Some(Credentials::Bearer(token.to_owned()));
+    }
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth).ok()?;
+        let (u, p) = String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned()))?;
+        return Some(Credentials::Basic { username: u, password: p });
+    }
+    let u = entry.get("username")?.as_str()?;
+    let p = entry.get("password")?.as_str()?;
+    Some(Credentials::Basic { username: u.to_owned(), password: p.to_owned() })
+}
+
+/// Loopback registries are spoken to over plain HTTP; everything else over HTTPS.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+    };
+    host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
+    let r: Reference =
+        s.parse().map_err(|e: oci_client::ParseError| OciError::BadReference(s.to_owned(), e.to_string()))?;
+    // A reference must name its registry explicitly; skilldex never guesses Docker Hub.
+    if !s.starts_with(r.registry()) {
+        return Err(OciError::BadReference(
+            s.to_owned(),
+            "name the registry host, e.g. ghcr.io/org/skill:1.0.0".into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// Registry clients, one per host (auth is cached per client and host).
+pub struct Registries {
+    creds: CredentialSource,
+    clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
+}
+
+impl Registries {
+    pub fn new(creds: CredentialSource) -> Self {
+        Self { creds, clients: Mutex::new(HashMap::new()) }
+    }
+
+    fn client(&self, r: &Reference) -> (Arc<Client>, RegistryAuth) {
+        let host = r.resolve_registry().to_owned();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(host.clone())
+            .or_insert_with(|| {
+                let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
+                let client = Client::new(ClientConfig { protocol, ..Default::default() });
+                (Arc::new(client), self.creds.for_host(&host).auth())
+            })
+            .clone()
+    }
+
+    /// Turns a tag into a digest (HEAD); a reference already pinned is returned as pinned,
+    /// after checking the registry has it.
+    pub async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
+        let (client, auth) = self.client(r);
+        let digest = client.fetch_manifest_digest(r, &auth).await.map_err(|e| map_err(&r.whole(), e))?;
+        check_pinned(r, digest)
+    }
+
+    /// The exact manifest bytes and their digest, computed here from those bytes.
+    pub async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
+        let (client, auth) = self.client(r);
+        let (bytes, _) = client.pull_manifest_raw(r, &auth, media::ACCEPT).await.map_err(|e| map_err(&r.whole(), e))?;
+        if bytes.len() > MAX_MANIFEST {
+            return Err(OciError::TooLarge(format!(
+                "the manifest of {} is larger than {MAX_MANIFEST} bytes",
+                r.whole()
+            )));
+        }
+        let digest = sha256_digest(&bytes);
+        Ok((bytes.to_vec(), check_pinned(r, digest)?))
+    }
+
+    /// A blob, refused past `max` bytes, checked against its descriptor's digest and size.
+    pub async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
+        if desc.size > max {
+            return Err(OciError::TooLarge(format!("{} is {} bytes; the limit is {max}", desc.digest, desc.size)));
+        }
+        let (client, auth) = self.client(repo);
+        let what = format!("{}@{}", repo.repository(), desc.digest);
+        client.store_auth_if_needed(repo.resolve_registry(), &auth).await;
+        // Authenticate for this repository before streaming (the stream call does not).
+        client.auth(repo, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(&what, e))?;
+        let mut stream = client.pull_blob_stream(repo, desc.digest.as_str()).await.map_err(|e| map_err(&what, e))?;
+        let mut data = Vec::with_capacity(desc.size as usize);
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Unreachable(what.clone(), e.to_string()))?;
+            if data.len() + chunk.len() > max as usize || data.len() + chunk.len() > desc.size as usize {
+                return Err(OciError::DigestMismatch {
+                    what,
+                    expected: format!("{} ({} bytes)", desc.digest, desc.size),
+                    actual: "more bytes than the descriptor says".into(),
+                });
+            }
+            data.extend_from_slice(&chunk);
+        }
+        let actual = sha256_digest(&data);
+        if actual != desc.digest || data.len() as u64 != desc.size {
+            return Err(OciError::DigestMismatch { what, expected: desc.digest.clone(), actual });
+        }
+        Ok(data)
+    }
+
+    /// Pushes an artifact: blobs the registry lacks, each platform manifest by digest, then
+    /// the index under `target`'s tag (or by digest when it has none).
+    pub async fn push(&self, target: &Reference, artifact: &Artifact) -> Result<(), OciError> {
+        let (client, auth) = self.client(target);
+        let what = target.whole();
+        client.store_auth_if_needed(target.resolve_registry(), &auth).await;
+        client.auth(target, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&what, e))?;
+        let blobs = std::iter::once(&artifact.layer).chain(&artifact.configs);
+        for blob in blobs {
+            let exists = client.blob_exists(target, &blob.digest).await.map_err(|e| map_err(&what, e))?;
+            if !exists {
+                client.push_blob(target, blob.data.clone(), &blob.digest).await.map_err(|e| map_err(&what, e))?;
+            }
+        }
+        for m in &artifact.manifests {
+            self.push_manifest(&client, target, m).await?;
+        }
+        let top = match target.tag() {
+            Some(tag) => Reference::with_tag(target.registry().into(), target.repository().into(), tag.into()),
+            None => target.clone_with_digest(artifact.index.digest.clone()),
+        };
+        self.push_manifest(&client, &top, &artifact.index).await
+    }
+
+    async fn push_manifest(&self, client: &Client, at: &Reference, m: &Blob) -> Result<(), OciError> {
+        let target = match at.tag() {
+            Some(_) => at.clone(),
+            None => Reference::with_digest(at.registry().into(), at.repository().into(), m.digest.clone()),
+        };
+        let content_type =
+            m.media_type.parse().map_err(|_| OciError::BadReference(m.media_type.clone(), "bad media type".into()))?;
+        client
+            .push_manifest_raw(&target, m.data.clone(), content_type)
+            .await
+            .map_err(|e| map_err(&target.whole(), e))?;
+        Ok(())
+    }
+}
+
+/// Refuses an answer whose digest differs from the one the reference pins.
+fn check_pinned(r: &Reference, digest: String) -> Result<String, OciError> {
+    match r.digest() {
+        Some(pinned) if pinned != digest => {
+            Err(OciError::DigestMismatch { what: r.whole(), expected: pinned.to_owned(), actual: digest })
+        }
+        _ => Ok(digest),
+    }
+}
+
+/// Manifests are small JSON documents; anything bigger is refused before parsing.
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+
+fn map_err(what: &str, e: OciDistributionError) -> OciError {
+    use OciDistributionError as E;
+    let what = what.to_owned();
+    match e {
+        E::ImageManifestNotFoundError(_) => OciError::NotFound(what),
+        E::AuthenticationFailure(m) => OciError::Unauthorized(format!("{what}: {m}")),
+        E::UnauthorizedError { .. } => OciError::Unauthorized(what),
+        E::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                OciError::NotFound(what)
+            } else if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
+                OciError::Unauthorized(what)
+            } else {
+                OciError::Registry(what, envelope.to_string())
+            }
+        }
+        E::ServerError { code: 404, .. } => OciError::NotFound(what),
+        E::ServerError { code: 401 | 403, .. } => OciError::Unauthorized(what),
+        E::RequestError(e) => OciError::Unreachable(what, e.without_url().to_string()),
+        E::DigestError(e) => {
+            OciError::DigestMismatch { what, expected: "the requested digest".into(), actual: e.to_string() }
+        }
+        other => OciError::Registry(what, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_use_plain_http() {
+        for h in ["127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000", "127.1.2.3"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["ghcr.io", "10.0.0.1:5000", "registry.local:5000", "[2001:db8::1]:443"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn references_must_name_their_registry() {
+        assert!(parse_reference("127.0.0.1:5000/skills/demo:1.0.0").is_ok());
+        assert!(
+            parse_reference(
+                "ghcr.io/acme/demo@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            )
+            .is_ok()
+        );
+        assert!(parse_reference("demo:1.0.0").is_err(), "no Docker Hub guessing");
+        assert!(parse_reference("ghcr.io/Bad Name").is_err());
+    }
+
+    #[test]
+    fn docker_config_credentials() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        std::fs::write(&p, format!(r#"{{"auths":{{"https://reg.example:5000/v1/":{{"auth":"{auth}"}},"tok.example":{{"registrytoken":"abc"}}}}}}"#))
+            .unwrap();
+        let src = CredentialSource { docker_config: Some(p), ..Default::default() };
+        assert_eq!(
+            src.for_host("reg.example:5000"),
+            Credentials::Basic { username: "alice".into(), password: "s3cret".into() }
+        );
+        assert_eq!(src.for_host("tok.example"), Credentials::Bearer("abc".into()));
+        assert_eq!(src.for_host("other.example"), Credentials::Anonymous);
+        assert_eq!(format!("{:?}", src.for_host("reg.example:5000")), "Basic(alice, ***)", "no secrets in Debug");
+    }
+}
