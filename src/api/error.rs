@@ -58,7 +58,13 @@ impl ApiError {
             ApiError::Service(S::Forbidden(_)) => (StatusCode::FORBIDDEN, "insufficient-permissions", "Forbidden"),
             ApiError::Service(S::NotFound(_)) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
             ApiError::Service(S::Conflict(_)) => (StatusCode::CONFLICT, "version-conflict", "Conflict"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large"),
+            ApiError::Service(S::ManifestInvalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "manifest-invalid", "Unprocessable Entity")
+            }
+            ApiError::Service(S::Upstream(_)) => (StatusCode::BAD_GATEWAY, "registry-error", "Bad Gateway"),
+            ApiError::Service(S::TooLarge(_)) | ApiError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large")
+            }
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
             }
@@ -73,7 +79,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
-        let detail = if status.is_server_error() {
+        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The cause goes to the log with its chain; the caller gets no internals.
             tracing::error!(error = ?self, "request failed");
             "an unexpected error occurred; it has been logged".to_owned()

@@ -441,3 +441,63 @@ pub struct Health {
     pub version: String,
     pub deps: Deps,
 }
+
+/// Registers an artifact already in a registry as a version (registry-first publishing).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterVersionRequest {
+    /// Semver, e.g. `1.4.0`; must match SKILL.md's `version` when it has one.
+    pub version: String,
+    /// `registry/repo:tag` or `registry/repo@sha256:…`; a tag is resolved to a digest once.
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResolveParams {
+    /// An exact version (`1.2.3`), a Cargo-style range (`^1.2`, `>=1, <2`) or a channel
+    /// (`latest`, `stable`). Default: `latest`.
+    pub version: Option<String>,
+}
+
+/// One immutable artifact: what a client pulls, by digest.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveResponse {
+    pub namespace: Namespace,
+    pub name: SkillName,
+    pub version: String,
+    /// The digest of the top manifest (an image index for the ToolHive layout).
+    pub digest: String,
+    /// `registry/repo@sha256:…`
+    pub reference: String,
+    pub media_type: String,
+    /// Size in bytes of the manifest `digest` names.
+    pub size: i64,
+    /// True for a yanked version, which only an exact pin resolves to.
+    pub yanked: bool,
+    /// The artifact layout: `toolhive`, `agentskills` or `tar+gzip`.
+    pub layout: Option<String>,
+    /// The signature verdict, once verification exists.
+    #[schema(value_type = Option<Object>)]
+    pub signature: Option<serde_json::Value>,
+}
+
+impl From<crate::service::Resolved> for ResolveResponse {
+    fn from(r: crate::service::Resolved) -> Self {
+        let yanked = r.yanked();
+        let v = r.version;
+        Self {
+            namespace: r.skill.scope,
+            name: r.skill.slug,
+            version: v.version,
+            digest: v.digest.unwrap_or_default(),
+            reference: v.reference.unwrap_or_default(),
+            media_type: v.media_type.unwrap_or_default(),
+            size: v.manifest_size.unwrap_or_default(),
+            yanked,
+            layout: v.layout,
+            signature: v.signature.and_then(|s| serde_json::from_str(&s).ok()),
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! The `skilldex` command line: the server (`serve`) and a client for the native API.
 
+mod bundle;
 mod client;
+mod publish;
+mod resolve;
 mod serve;
 mod skill;
 mod team;
@@ -49,6 +52,14 @@ pub enum Command {
     Skill(Remote<skill::SkillCommand>),
     /// Search the skills you may see.
     Search(skill::SearchArgs),
+    /// Check a skill directory against the bundle rules.
+    Validate(bundle::ValidateArgs),
+    /// Pack a skill directory into a reproducible tar.gz.
+    Pack(bundle::PackArgs),
+    /// Push a skill directory to a registry as an OCI artifact and register the version.
+    Publish(publish::PublishArgs),
+    /// Resolve a version, range or channel to an immutable artifact digest.
+    Resolve(resolve::ResolveArgs),
 }
 
 /// A client command group with the connection flags every client command takes.
@@ -69,6 +80,10 @@ impl Cli {
             Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?).await,
             Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?).await,
             Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Validate(args) => bundle::validate(args),
+            Command::Pack(args) => bundle::pack(args),
+            Command::Publish(args) => publish::run(args).await,
+            Command::Resolve(args) => resolve::run(args).await,
             Command::Search(args) => {
                 let client = Client::new(&args.remote)?;
                 skill::search(args, &client).await

@@ -213,8 +213,14 @@ impl Registries {
     }
 
     /// Pushes an artifact: blobs the registry lacks, each platform manifest by digest, then
-    /// the index under `target`'s tag (or by digest when it has none).
-    pub async fn push(&self, target: &Reference, artifact: &Artifact) -> Result<(), OciError> {
+    /// the index under `target`'s tag (or by digest when it has none). `progress` hears the
+    /// size of each piece as it is done (skipped blobs included).
+    pub async fn push(
+        &self,
+        target: &Reference,
+        artifact: &Artifact,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), OciError> {
         let (client, auth) = self.client(target);
         let what = target.whole();
         client.store_auth_if_needed(target.resolve_registry(), &auth).await;
@@ -225,15 +231,19 @@ impl Registries {
             if !exists {
                 client.push_blob(target, blob.data.clone(), &blob.digest).await.map_err(|e| map_err(&what, e))?;
             }
+            progress(blob.data.len() as u64);
         }
         for m in &artifact.manifests {
             self.push_manifest(&client, target, m).await?;
+            progress(m.data.len() as u64);
         }
         let top = match target.tag() {
             Some(tag) => Reference::with_tag(target.registry().into(), target.repository().into(), tag.into()),
             None => target.clone_with_digest(artifact.index.digest.clone()),
         };
-        self.push_manifest(&client, &top, &artifact.index).await
+        self.push_manifest(&client, &top, &artifact.index).await?;
+        progress(artifact.index.data.len() as u64);
+        Ok(())
     }
 
     async fn push_manifest(&self, client: &Client, at: &Reference, m: &Blob) -> Result<(), OciError> {

@@ -4,15 +4,20 @@
 
 pub mod access;
 mod accounts;
+mod publish;
+mod resolve;
 mod skills;
 
 use std::sync::Arc;
 
+use crate::bundle::Limits;
 use crate::domain::{InvalidValue, now_millis};
+use crate::oci::{CredentialSource, Registries};
 use crate::store::{NewAudit, Store, StoreError};
 
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
+pub use resolve::Resolved;
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,14 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The bundle or artifact breaks the bundle rules or cannot be read.
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// A registry skilldex depends on failed or could not be reached.
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -65,15 +78,45 @@ pub mod limits {
     pub const PAGE_MAX: i64 = 100;
 }
 
+impl From<crate::bundle::BundleError> for Error {
+    fn from(e: crate::bundle::BundleError) -> Self {
+        match e {
+            crate::bundle::BundleError::TooLarge(m) => Error::TooLarge(m),
+            other => Error::ManifestInvalid(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::oci::OciError> for Error {
+    fn from(e: crate::oci::OciError) -> Self {
+        use crate::oci::OciError as O;
+        match e {
+            O::BadReference(..) => Error::Invalid(e.to_string()),
+            O::TooLarge(m) => Error::TooLarge(m),
+            O::NotFound(_) | O::Unauthorized(_) | O::DigestMismatch { .. } => Error::ManifestInvalid(e.to_string()),
+            O::Unreachable(..) | O::Registry(..) => Error::Upstream(e.to_string()),
+        }
+    }
+}
+
 /// The metadata index as the surfaces see it.
 #[derive(Clone)]
 pub struct Index {
     store: Arc<dyn Store>,
+    registries: Arc<Registries>,
+    limits: Limits,
 }
 
 impl Index {
+    /// An index that reads registries anonymously or with the Docker config's credentials.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        let creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
+        Self { store, registries: Arc::new(Registries::new(creds)), limits: Limits::default() }
+    }
+
+    pub fn with_registries(mut self, registries: Arc<Registries>) -> Self {
+        self.registries = registries;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -214,6 +214,10 @@ pub struct Version {
     pub reference: Option<String>,
     pub digest: Option<String>,
     pub media_type: Option<String>,
+    /// Size in bytes of the manifest `digest` names.
+    pub manifest_size: Option<i64>,
+    /// The artifact layout it was read in: `toolhive`, `agentskills` or `tar+gzip`.
+    pub layout: Option<String>,
     /// JSON array of `{path, size, sha256}`.
     pub file_tree: String,
     /// JSON object: the SKILL.md frontmatter.
@@ -240,6 +244,8 @@ pub struct NewVersion {
     pub reference: Option<String>,
     pub digest: Option<String>,
     pub media_type: Option<String>,
+    pub manifest_size: Option<i64>,
+    pub layout: Option<String>,
     pub file_tree: Option<String>,
     pub frontmatter: Option<String>,
     pub readme: Option<String>,

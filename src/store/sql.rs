@@ -16,7 +16,7 @@ pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.de
      s.forked_from, s.deleted_at, s.created_at, s.updated_at";
 pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
-     signature, created_at, published_at";
+     signature, created_at, published_at, manifest_size, layout";
 
 /// Tokens used for a minute are not written again, so reads don't turn into writes.
 pub(crate) const TOUCH_INTERVAL_MS: i64 = 60_000;
@@ -180,6 +180,8 @@ macro_rules! impl_sql_store {
                 reference: r.try_get("reference")?,
                 digest: r.try_get("digest")?,
                 media_type: r.try_get("media_type")?,
+                manifest_size: r.try_get("manifest_size")?,
+                layout: r.try_get("layout")?,
                 file_tree: r.try_get("file_tree")?,
                 frontmatter: r.try_get("frontmatter")?,
                 readme: r.try_get("readme")?,
@@ -707,6 +709,8 @@ macro_rules! impl_sql_store {
                     reference: new.reference.clone(),
                     digest: new.digest.clone(),
                     media_type: new.media_type.clone(),
+                    manifest_size: new.manifest_size,
+                    layout: new.layout.clone(),
                     file_tree: new.file_tree.clone().unwrap_or_else(|| "[]".into()),
                     frontmatter: new.frontmatter.clone().unwrap_or_else(|| "{}".into()),
                     readme: new.readme.clone(),
@@ -717,7 +721,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.writer().begin().await?;
                 let sql = format!(
                     "INSERT INTO versions ({VERSION_COLS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
                 );
                 sqlx::query(&sql)
                     .bind(&v.id)
@@ -740,6 +744,8 @@ macro_rules! impl_sql_store {
                     .bind(&v.signature)
                     .bind(v.created_at)
                     .bind(v.published_at)
+                    .bind(v.manifest_size)
+                    .bind(&v.layout)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| classify(e, "version", "skill"))?;

@@ -29,7 +29,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::star_skill, skills::unstar_skill))
         .routes(routes!(skills::list_channels))
         .routes(routes!(skills::set_channel, skills::delete_channel))
-        .routes(routes!(skills::list_versions))
+        .routes(routes!(skills::list_versions, skills::register_version))
+        .routes(routes!(skills::resolve_skill))
         .routes(routes!(skills::yank_version, skills::unyank_version))
 }
 

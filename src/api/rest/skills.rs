@@ -1,15 +1,17 @@
 //! Skills, stars, channels and versions.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::{ChannelPath, Problems, SkillPath, VersionPath};
 use crate::api::AppState;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
-    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams, SetChannelRequest,
-    SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest, VersionPage, VersionResponse,
+    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams, RegisterVersionRequest,
+    ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
+    UpdateSkillRequest, VersionPage, VersionResponse,
 };
 use crate::domain::ChannelName;
 use crate::service::{self, Caller, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
@@ -225,4 +227,42 @@ pub(super) async fn unyank_version(
     caller: Caller,
 ) -> Reply<axum::Json<VersionResponse>> {
     Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
+}
+
+/// Register an artifact that is already in a registry as a new version (write scope; owner
+/// or publisher). The server fetches it by digest and checks it by the bundle rules.
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/versions", tag = "skills",
+    security(("bearer" = [])), params(SkillPath), request_body = RegisterVersionRequest,
+    responses((status = 201, body = VersionResponse), Problems,
+        (status = 422, description = "manifest-invalid: the artifact breaks the bundle rules", body = Problem),
+        (status = 502, description = "registry-error: the registry failed or is unreachable", body = Problem)))]
+pub(super) async fn register_version(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Json(req): Json<RegisterVersionRequest>,
+) -> Reply<(StatusCode, axum::Json<VersionResponse>)> {
+    let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, &req.reference).await?;
+    Ok((StatusCode::CREATED, axum::Json(v.into())))
+}
+
+/// Resolve a version, range or channel to one immutable artifact digest.
+#[utoipa::path(get, path = "/api/v1/resolve/{scope}/{slug}", tag = "skills", params(SkillPath, ResolveParams),
+    responses((status = 200, body = ResolveResponse, headers(("ETag" = String))), (status = 304), Problems))]
+pub(super) async fn resolve_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Query(q): Query<ResolveParams>,
+    headers: HeaderMap,
+) -> Reply<Response> {
+    let resolved = state.index.resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
+    let body = ResolveResponse::from(resolved);
+    // The answer changes when the version picked, its yank state or its verdict change.
+    let tag = format!("\"{}:{}:{}\"", body.version, body.digest, if body.yanked { "y" } else { "n" });
+    let etag = HeaderValue::from_str(&tag).expect("ASCII");
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::ETAG, etag)], axum::Json(body)).into_response())
 }

@@ -1,0 +1,47 @@
+//! `skilldex pack` and `skilldex validate`: the bundle rules, run locally.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::bundle::{Bundle, Limits, source_date_epoch};
+
+#[derive(Debug, clap::Args)]
+pub struct PackArgs {
+    /// The skill directory (with SKILL.md at its root).
+    pub dir: PathBuf,
+    /// Where to write the tar.gz; default `<name>.tar.gz` in the current directory.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The skill directory (with SKILL.md at its root).
+    pub dir: PathBuf,
+}
+
+pub fn pack(args: PackArgs) -> anyhow::Result<()> {
+    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let packed = bundle.pack(source_date_epoch().unwrap_or(0));
+    let out = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.tar.gz", bundle.name())));
+    std::fs::write(&out, &packed.tar_gz).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "packed {} ({} files, {} bytes) into {}\n  archive sha256: {}\n  content digest: {}",
+        bundle.name(),
+        bundle.files.len(),
+        packed.tar_gz.len(),
+        out.display(),
+        crate::oci::layout::sha256_digest(&packed.tar_gz).trim_start_matches("sha256:"),
+        packed.diff_id
+    );
+    Ok(())
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let fm = &bundle.skill.frontmatter;
+    let version = fm.version.as_ref().map_or_else(|| "(no version in SKILL.md)".to_owned(), |v| v.to_string());
+    println!("ok: {} {version}, {} files", fm.name, bundle.files.len());
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `skilldex publish DIR --to REGISTRY/REPO`: pack, push the artifact, register it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+
+use super::skill::SkillRef;
+use super::{Client, RemoteArgs, print_json};
+use crate::api::wire::{CreateSkillRequest, RegisterVersionRequest, VersionResponse};
+use crate::bundle::{Bundle, Limits, source_date_epoch};
+use crate::domain::Namespace;
+use crate::oci::layout::{Identity, build_toolhive};
+use crate::oci::{CredentialSource, Credentials, Registries, parse_reference};
+
+/// Credentials for the registry a command pushes to or pulls from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry user name (basic auth); default: `~/.docker/config.json`, else anonymous.
+    #[arg(long, env = "SKILLDEX_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Registry password (basic auth).
+    #[arg(long, env = "SKILLDEX_REGISTRY_PASSWORD", hide_env_values = true, requires = "registry_username")]
+    pub registry_password: Option<crate::config::Secret>,
+    /// A bearer token for the registry, instead of a user name and password.
+    #[arg(long, env = "SKILLDEX_REGISTRY_TOKEN", hide_env_values = true, conflicts_with = "registry_username")]
+    pub registry_token: Option<crate::config::Secret>,
+}
+
+impl RegistryArgs {
+    /// Registry clients that use these credentials for `host` only, the Docker config elsewhere.
+    pub fn registries(&self, host: &str) -> Registries {
+        let mut creds =
+            CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
+        let explicit = match (&self.registry_username, &self.registry_password, &self.registry_token) {
+            (Some(u), p, _) => Some(Credentials::Basic {
+                username: u.clone(),
+                password: p.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+            }),
+            (None, _, Some(t)) => Some(Credentials::Bearer(t.expose().to_owned())),
+            _ => None,
+        };
+        if let Some(c) = explicit {
+            creds.per_host.insert(host.to_owned(), c);
+        }
+        Registries::new(creds)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The skill directory (with SKILL.md at its root).
+    pub dir: PathBuf,
+    /// The repository to push to, e.g. `ghcr.io/acme/skills/code-reviewer`; the version is the tag.
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub to: String,
+    /// The namespace to publish in.
+    #[arg(long, short, env = "SKILLDEX_NAMESPACE")]
+    pub namespace: Namespace,
+    /// The version; default: SKILL.md's `version`.
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
+    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let fm = bundle.skill.frontmatter.clone();
+    let version = match (&args.version, &fm.version) {
+        (Some(v), _) => crate::domain::parse_version(v)?,
+        (None, Some(v)) => v.clone(),
+        (None, None) => bail!("SKILL.md has no `version`; pass --version"),
+    };
+    bundle.check_identity(fm.name.as_str(), &version)?;
+    let skill = SkillRef { scope: args.namespace.clone(), slug: fm.name.clone() };
+    let api = Client::new(&args.remote)?;
+
+    let packed = bundle.pack(source_date_epoch().unwrap_or(0));
+    let version_s = version.to_string();
+    let id = Identity { namespace: skill.scope.as_str(), name: skill.slug.as_str(), version: &version_s };
+    let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
+    let target = parse_reference(&format!("{}:{version_s}", args.to.trim_end_matches('/')))?;
+    let registries = Arc::new(args.registry.registries(target.resolve_registry()));
+
+    let bar = indicatif::ProgressBar::new(artifact.size());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("pushing {}", target.whole()));
+    registries
+        .push(&target, &artifact, &|n| bar.inc(n))
+        .await
+        .with_context(|| format!("pushing to {}", target.whole()))?;
+    bar.finish_with_message(format!("pushed {}@{}", target.whole(), artifact.digest()));
+
+    // Registering needs the skill; create it on first publish.
+    let exists = api.get::<serde_json::Value>(&skill_path(&skill)).await.is_ok();
+    if !exists {
+        let body = CreateSkillRequest {
+            scope: skill.scope.clone(),
+            slug: skill.slug.clone(),
+            display_name: None,
+            description: Some(fm.description.clone()),
+            readme: None,
+            visibility: None,
+            tags: None,
+            skill_type: None,
+        };
+        api.send::<_, serde_json::Value>(Method::POST, "/api/v1/skills", Some(&body)).await?;
+        eprintln!("created skill {}/{}", skill.scope, skill.slug);
+    }
+    let reference = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
+    let body = RegisterVersionRequest { version: version_s, reference };
+    let path = format!("{}/versions", skill_path(&skill));
+    let registered: VersionResponse = api.send(Method::POST, &path, Some(&body)).await?;
+    print_json(&registered)
+}
+
+fn skill_path(s: &SkillRef) -> String {
+    format!("/api/v1/skills/{}/{}", s.scope, s.slug)
+}

@@ -1,0 +1,145 @@
+//! Publishing, registry first: the artifact is already in a registry; the index fetches
+//! it by digest, checks it by the bundle rules and records it. A version becomes visible
+//! only once everything has been fetched and checked; any failure before that stores nothing.
+
+use serde_json::json;
+
+use super::access::require_role;
+use super::{Caller, Error, Index, Result};
+use crate::bundle::{Bundle, SKILL_MD};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, now_millis, parse_version};
+use crate::oci::layout::{self, LayoutKind, TopLevel};
+use crate::oci::parse_reference;
+use crate::store::{NewVersion, Skill, SkillPatch, Version};
+
+/// What the registry holds for one version, read and checked.
+pub struct Fetched {
+    pub bundle: Bundle,
+    /// `registry/repo@sha256:…` of the top manifest.
+    pub pinned: String,
+    pub digest: String,
+    pub media_type: String,
+    pub manifest_size: u64,
+    pub layout: LayoutKind,
+    pub layer_digest: String,
+    pub layer_size: u64,
+}
+
+impl Index {
+    /// Registers `reference` (a tag is resolved to a digest once, here) as `version`.
+    pub async fn register_version(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &str,
+        reference: &str,
+    ) -> Result<Version> {
+        caller.require(TokenScope::Write)?;
+        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        require_role(role, TeamRole::Publisher, "publishing a version")?;
+        let semver = parse_version(version)?;
+        let version = semver.to_string();
+        if self.store.version(&skill.id, &version).await?.is_some() {
+            return Err(version_exists(&skill, &version));
+        }
+        let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
+        fetched.bundle.check_identity(slug.as_str(), &semver)?;
+        self.record_version(caller, &skill, &version, fetched, None).await
+    }
+
+    /// Reads an artifact by reference and checks it against the bundle rules.
+    pub async fn fetch_artifact(&self, reference: &str, name: &str) -> Result<Fetched> {
+        let r = parse_reference(reference)?;
+        let digest = self.registries.resolve(&r).await?;
+        let pinned = r.clone_with_digest(digest.clone());
+        let (top_bytes, _) = self.registries.manifest(&pinned).await?;
+        let bad = |e: layout::LayoutError| Error::ManifestInvalid(format!("{reference}: {e}"));
+        let top = layout::parse_top(&top_bytes).map_err(bad)?;
+        let (media_type, manifest) = match top {
+            TopLevel::Manifest(m) => (layout::media::MANIFEST.to_owned(), m),
+            TopLevel::Index(index) => {
+                let entry = layout::pick_from_index(&index).map_err(bad)?;
+                let (bytes, _) = self.registries.manifest(&r.clone_with_digest(entry.digest.clone())).await?;
+                match layout::parse_top(&bytes).map_err(bad)? {
+                    TopLevel::Manifest(m) => (layout::media::INDEX.to_owned(), m),
+                    TopLevel::Index(_) => {
+                        return Err(bad(layout::LayoutError("nested image indexes are not supported".into())));
+                    }
+                }
+            }
+        };
+        let (kind, layer) = layout::classify(&manifest).map_err(bad)?;
+        let blob = self.registries.blob(&r, layer, self.limits.max_compressed).await?;
+        let prefix = (kind == LayoutKind::AgentSkills).then_some(name);
+        let bundle = Bundle::from_archive(&blob, prefix, &self.limits)?;
+        Ok(Fetched {
+            bundle,
+            pinned: format!("{}/{}@{}", r.registry(), r.repository(), digest),
+            digest,
+            media_type,
+            manifest_size: top_bytes.len() as u64,
+            layout: kind,
+            layer_digest: layer.digest.clone(),
+            layer_size: layer.size,
+        })
+    }
+
+    /// Stores a checked artifact as a published version; the skill's README and description
+    /// follow the version that is now `latest`.
+    pub(super) async fn record_version(
+        &self,
+        caller: &Caller,
+        skill: &Skill,
+        version: &str,
+        f: Fetched,
+        changelog: Option<String>,
+    ) -> Result<Version> {
+        let file_tree = f.bundle.file_tree();
+        let fm = &f.bundle.skill;
+        let new = NewVersion {
+            skill_id: skill.id.clone(),
+            version: version.to_owned(),
+            status: Some(VersionStatus::Published),
+            changelog,
+            entry_point: Some(SKILL_MD.into()),
+            skill_type: Some(skill.skill_type),
+            install_path: None,
+            file_count: file_tree.len() as i64,
+            archive_size: f.layer_size as i64,
+            archive_sha256: f.layer_digest.strip_prefix("sha256:").map(str::to_owned),
+            reference: Some(f.pinned.clone()),
+            digest: Some(f.digest.clone()),
+            media_type: Some(f.media_type.clone()),
+            manifest_size: Some(f.manifest_size as i64),
+            layout: Some(f.layout.as_str().to_owned()),
+            file_tree: Some(serde_json::to_string(&file_tree).expect("file tree serializes")),
+            frontmatter: Some(fm.frontmatter_json.to_string()),
+            readme: Some(fm.body.clone()),
+            signature: None,
+        };
+        let stored = self.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => version_exists(skill, version),
+            other => other,
+        })?;
+        let current = self.store.skill(skill.scope.as_str(), skill.slug.as_str()).await?;
+        if current.is_some_and(|s| s.latest_version.as_deref() == Some(version)) {
+            let patch = SkillPatch {
+                readme: Some(fm.body.clone()),
+                description: Some(fm.frontmatter.description.clone()),
+                ..Default::default()
+            };
+            self.store.update_skill(&skill.id, &patch, now_millis()).await?;
+        }
+        let target = format!("{}/{}", skill.scope, skill.slug);
+        self.audit(caller, "version.publish", &target, json!({ "version": version, "digest": f.digest })).await;
+        Ok(stored)
+    }
+}
+
+fn version_exists(skill: &Skill, version: &str) -> Error {
+    Error::Conflict(format!(
+        "version {version} of `{}/{}` already exists; versions are immutable",
+        skill.scope, skill.slug
+    ))
+}
