@@ -14,4 +14,16 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
     fi
 fi
 
+# Real OCI peers for the e2e suite: CNCF distribution 2.8.2 (Debian's docker-registry),
+# skopeo, and htpasswd for basic-auth registries.
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+if ((${#need[@]})); then
+    echo "installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
 cargo test --locked --all-targets

@@ -5,6 +5,8 @@
 
 mod archive;
 mod skill_md;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use std::collections::BTreeSet;
 use std::path::Path;

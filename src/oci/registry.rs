@@ -301,7 +301,12 @@ fn map_err(what: &str, e: OciDistributionError) -> OciError {
         }
         E::ServerError { code: 404, .. } => OciError::NotFound(what),
         E::ServerError { code: 401 | 403, .. } => OciError::Unauthorized(what),
-        E::RequestError(e) => OciError::Unreachable(what, e.without_url().to_string()),
+        E::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+            Some(401 | 403) => OciError::Unauthorized(what),
+            Some(404) => OciError::NotFound(what),
+            Some(code) => OciError::Registry(what, format!("HTTP {code}")),
+            None => OciError::Unreachable(what, e.without_url().to_string()),
+        },
         E::DigestError(e) => {
             OciError::DigestMismatch { what, expected: "the requested digest".into(), actual: e.to_string() }
         }

@@ -1,0 +1,171 @@
+//! Shared helpers: the real `skilldex serve` process, its CLI, raw HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_skilldex");
+
+/// A running `skilldex serve`.
+pub struct Serve {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: Vec<String>,
+}
+
+impl Serve {
+    /// Starts the server in `cwd` and waits for it to say where it listens.
+    pub fn start(cwd: &Path, extra: &[&str]) -> Serve {
+        Self::start_with_env(cwd, extra, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub fn start_with_env(cwd: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        let log = std::fs::File::create(cwd.join(format!("serve-{}.log", rand_suffix()))).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(cwd)
+            .env_remove("SKILLDEX_TOKEN")
+            .env_remove("SKILLDEX_DATABASE_URL")
+            .env_remove("SKILLDEX_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .envs(env.iter().copied())
+            .spawn()
+            .expect("start skilldex serve");
+        // Owned by `Serve` from here on, so a failed start still kills the process.
+        let mut serve = Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new() };
+        let mut lines = BufReader::new(serve.child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "server did not start: {:?}", serve.stdout);
+            let line = lines.next().expect("server exited before listening").unwrap();
+            serve.stdout.push(line.clone());
+            if let Some(url) = line.strip_prefix("skilldex listening on http://") {
+                serve.addr = url.parse().unwrap();
+                return serve;
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("SKILLDEX_SERVER", self.url()).env_remove("SKILLDEX_TOKEN").stdin(Stdio::null());
+        if let Some(t) = token {
+            cmd.env("SKILLDEX_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs a CLI command that must succeed and returns its stdout.
+    pub fn ok(&self, token: Option<&str>, args: &[&str]) -> String {
+        let out = self.cli(token, args);
+        assert!(out.status.success(), "skilldex {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, token: Option<&str>, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(token, args)).unwrap()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        terminate(&self.child);
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(15));
+        assert!(status.success(), "skilldex serve exited with {status}");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn terminate(child: &Child) {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn rand_suffix() -> String {
+    format!("{:x}", rand::random::<u32>())
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Sends a JSON request over a fresh connection and returns the status and parsed body.
+pub fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// Writes a skill directory: SKILL.md with this name, version and body, plus `extra` files.
+pub fn skill_dir(root: &Path, name: &str, version: &str, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = root.join(format!("{name}-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("SKILL.md"),
+        format!("---\nname: {name}\ndescription: The {name} skill\nversion: {version}\nallowed-tools: Read Grep\n---\n# {name}\n\nVersion {version}.\n"),
+    )
+    .unwrap();
+    for (path, content) in extra {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
+}
+
+/// Starts a server with the admin token and a team `acme` ready.
+pub fn serve_with_team(dir: &Path) -> (Serve, String) {
+    let serve = Serve::start(dir, &[]);
+    let admin = std::fs::read_to_string(dir.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    (serve, admin)
+}

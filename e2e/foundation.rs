@@ -1,0 +1,151 @@
+//! The foundation, end to end: bootstrap, the CLI over the API, shutdown, replicas.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::*;
+
+#[test]
+fn fresh_start_bootstraps_an_admin_and_the_cli_drives_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    let token_file = dir.path().join("skilldex-data/admin-token");
+    assert!(
+        serve.stdout.iter().any(|l| l.contains("first admin token") && l.contains("skilldex-data/admin-token")),
+        "{:?}",
+        serve.stdout
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert!(dir.path().join("skilldex-data/skilldex.db").exists(), "SQLite index under ./skilldex-data");
+
+    let (status, body) = http_get(serve.addr, "/healthz");
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+
+    assert_eq!(serve.json(Some(&admin), &["whoami"])["user"]["username"], "admin");
+    serve.ok(Some(&admin), &["user", "create", "ann", "--email", "ann@example.com"]);
+    let created =
+        serve.json(Some(&admin), &["token", "create", "--user", "ann", "--name", "laptop", "--scope", "admin"]);
+    let ann = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(serve.json(Some(&ann), &["whoami"])["user"]["username"], "ann");
+
+    let team = serve.json(Some(&ann), &["team", "create", "acme", "--display-name", "Acme Corp"]);
+    assert_eq!(team["members"][0]["role"], "owner");
+    serve.ok(Some(&admin), &["user", "create", "bob", "--email", "bob@example.com"]);
+    let team = serve.json(Some(&ann), &["team", "set-member", "acme", "bob", "--role", "publisher"]);
+    assert_eq!(team["members"].as_array().unwrap().len(), 2);
+
+    let skill = serve.json(
+        Some(&ann),
+        &["skill", "create", "acme/reviewer", "--description", "Reviews pull requests", "--tag", "review"],
+    );
+    assert_eq!(skill["slug"], "reviewer");
+    serve.ok(Some(&ann), &["skill", "create", "acme/internal", "--description", "Private review notes", "--private"]);
+
+    let found = serve.ok(None, &["search", "review"]);
+    assert!(found.contains("acme/reviewer@-\tReviews pull requests"), "{found}");
+    assert!(!found.contains("internal"), "private skills stay private: {found}");
+    assert!(serve.ok(Some(&ann), &["search", "review"]).contains("acme/internal"));
+
+    let deprecated = serve.json(Some(&ann), &["skill", "deprecate", "acme/reviewer", "--message", "use reviewer-v2"]);
+    assert_eq!(deprecated["deprecatedMessage"], "use reviewer-v2");
+    serve.ok(Some(&ann), &["skill", "delete", "acme/reviewer"]);
+    assert!(!serve.ok(None, &["search", "review"]).contains("acme/reviewer"));
+    assert_eq!(serve.json(Some(&ann), &["skill", "restore", "acme/reviewer"])["deleted"], false);
+
+    // Errors carry the problem's title, status and detail.
+    let out = serve.cli(None, &["skill", "show", "acme/internal"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Not Found (404)") && err.contains("acme/internal"), "{err}");
+    let out = serve.cli(Some("sdx_wrong"), &["whoami"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized (401)"));
+
+    let tokens = serve.json(Some(&ann), &["token", "list"]);
+    let id = tokens["data"][0]["id"].as_str().unwrap().to_owned();
+    serve.ok(Some(&ann), &["token", "revoke", &id]);
+    assert!(!serve.cli(Some(&ann), &["whoami"]).status.success(), "revoked token is refused");
+
+    serve.stop();
+
+    // A restart keeps everything and does not issue another admin token.
+    let before = std::fs::read_to_string(&token_file).unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    assert!(!serve.stdout.iter().any(|l| l.contains("first admin token")));
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), before);
+    assert!(serve.ok(Some(&admin), &["search"]).contains("acme/reviewer"));
+    serve.stop();
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let body = r#"{"slug":"late-team","displayName":"Arrived during shutdown"}"#;
+    let (head, tail) = body.split_at(10);
+
+    let mut conn = TcpStream::connect(serve.addr).unwrap();
+    write!(
+        conn,
+        "POST /api/v1/teams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&serve.child);
+    std::thread::sleep(Duration::from_millis(300));
+    conn.write_all(tail.as_bytes()).unwrap();
+    let mut resp = String::new();
+    BufReader::new(&conn).read_line(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 201"), "in-flight request finished: {resp}");
+
+    let mut serve = serve;
+    let status = wait_with_timeout(&mut serve.child, Duration::from_secs(15));
+    assert!(status.success(), "clean exit after draining: {status}");
+    assert!(TcpStream::connect(serve.addr).is_err(), "no longer accepting connections");
+}
+
+/// Two replicas on one PostgreSQL database: migrations run once, state is shared.
+#[test]
+fn replicas_share_one_postgres_index() {
+    let admin_url =
+        std::env::var("SKILLDEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("skilldex_e2e_{}", rand_suffix());
+    if psql(&admin_url, &format!("CREATE DATABASE {name}")).is_err() {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "PostgreSQL is required on CI");
+        eprintln!("skipping: PostgreSQL unreachable");
+        return;
+    }
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("db-url");
+    std::fs::write(&url_file, &url).unwrap();
+
+    let one = Serve::start(dir.path(), &["--database-url", &url, "--log-format", "json"]);
+    let two = Serve::start(dir.path(), &["--database-url-file", url_file.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    assert!(!two.stdout.iter().any(|l| l.contains("first admin token")), "only the first replica bootstraps");
+
+    one.ok(Some(&admin), &["team", "create", "shared"]);
+    one.ok(Some(&admin), &["skill", "create", "shared/everywhere", "--description", "Seen by every replica"]);
+    assert!(two.ok(None, &["search", "every"]).contains("shared/everywhere"));
+    let (status, body) = http_get(two.addr, "/healthz");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""db":{"status":"up""#), "{body}");
+    one.stop();
+    two.stop();
+    let _ = psql(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out =
+        Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output().map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}

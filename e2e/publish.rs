@@ -1,0 +1,333 @@
+//! Skills as OCI artifacts in a real registry (CNCF distribution): publish, register,
+//! resolve, interop with skopeo, foreign layouts, hostile bundles, registry outages.
+
+use serde_json::json;
+
+use crate::common::*;
+use crate::registry::{Auth, DistRegistry, peers_available, sha256, skopeo, write_layout};
+
+#[test]
+fn publish_resolve_and_read_back_with_skopeo() {
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let repo = format!("{}/skills/acme/demo", reg.host);
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("examples/basic.md", "Use it like this.\n")]);
+
+    let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let digest = published["digest"].as_str().unwrap().to_owned();
+    assert_eq!(published["status"], "published");
+    assert_eq!(published["fileCount"], 2);
+    assert_eq!(published["reference"], format!("{repo}@{digest}"));
+
+    // skopeo reads exactly the bytes skilldex pushed.
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:1.0.0")]);
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    assert_eq!(sha256(&raw.stdout), digest, "byte-identical manifest");
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(index["artifactType"], "dev.toolhive.skills.v1");
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let platform_manifest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+
+    // …and copies it to an OCI layout, keeping the platform manifest's digest.
+    let layout = dir.path().join("copied");
+    let copy = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--preserve-digests",
+        &format!("docker://{repo}@{platform_manifest}"),
+        &format!("oci:{}:demo", layout.display()),
+    ]);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let copied: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(copied["manifests"][0]["digest"], platform_manifest);
+
+    // Resolve: exact, range, channel, latest.
+    let resolved = serve.json(None, &["resolve", "acme/demo@^1"]);
+    assert_eq!(resolved["digest"], digest);
+    assert_eq!(resolved["reference"], format!("{repo}@{digest}"));
+    assert_eq!(resolved["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(resolved["size"], raw.stdout.len());
+    assert_eq!(resolved["layout"], "toolhive");
+    assert_eq!(resolved["yanked"], false);
+
+    // Publishing the same version again is refused: versions are immutable.
+    let again = serve.cli(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("409"), "{}", String::from_utf8_lossy(&again.stderr));
+
+    let v11 = skill_dir(dir.path(), "demo", "1.1.0", &[]);
+    let second = serve.json(Some(&admin), &["publish", v11.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    assert_eq!(serve.json(None, &["resolve", "acme/demo"])["version"], "1.1.0");
+    assert_eq!(serve.json(None, &["resolve", "acme/demo@~1.0"])["version"], "1.0.0");
+    assert_eq!(serve.json(None, &["resolve", "acme/demo@1.0.0"])["digest"], digest);
+    let detail = serve.json(None, &["skill", "show", "acme/demo"]);
+    assert_eq!(detail["latestVersion"], "1.1.0");
+    assert!(detail["readme"].as_str().unwrap().contains("Version 1.1.0."), "README follows latest");
+
+    // Yanked: ranges skip it, an exact pin still resolves, flagged.
+    let (s, _) = http_json(serve.addr, "PUT", "/api/v1/skills/acme/demo/versions/1.1.0/yank", Some(&admin), None);
+    assert_eq!(s, 200);
+    assert_eq!(serve.json(None, &["resolve", "acme/demo@^1"])["version"], "1.0.0");
+    let pinned = serve.json(None, &["resolve", "acme/demo@1.1.0"]);
+    assert_eq!((pinned["yanked"].clone(), pinned["digest"].clone()), (json!(true), second["digest"].clone()));
+    let (s, body) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=%5E2", None, None);
+    assert_eq!((s, body["type"].as_str().unwrap().ends_with("not-found")), (404, true));
+
+    // Packing is reproducible: the same directory gives the same bytes.
+    let out1 = dir.path().join("a.tar.gz");
+    let out2 = dir.path().join("b.tar.gz");
+    serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out1.to_str().unwrap()]);
+    serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out2.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out1).unwrap(), std::fs::read(&out2).unwrap());
+    serve.stop();
+}
+
+#[test]
+fn artifacts_from_other_tools_register_in_every_readable_layout() {
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let skill_md = b"---\nname: foreign\ndescription: Built elsewhere\n---\n# Foreign\n";
+
+    // agentskills layout: files under `<name>/`, its own media types, no artifactType.
+    let agentskills_layer = skilldex::bundle::testing::gz(&[
+        skilldex::bundle::testing::entry(b"foreign/", b'5', b"", b""),
+        skilldex::bundle::testing::entry(b"foreign/SKILL.md", b'0', skill_md, b""),
+    ]);
+    let config = br#"{"name":"foreign"}"#.to_vec();
+    let agentskills = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.agentskills.skill.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.agentskills.skill.content.v1.tar+gzip",
+                    "digest": sha256(&agentskills_layer), "size": agentskills_layer.len()}]
+    });
+    // A plain artifact: empty config, some artifactType, one tar+gzip layer.
+    let plain_layer =
+        skilldex::bundle::testing::gz(&[skilldex::bundle::testing::entry(b"SKILL.md", b'0', skill_md, b"")]);
+    let empty = b"{}".to_vec();
+    let plain = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.skill",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&empty), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha256(&plain_layer), "size": plain_layer.len()}]
+    });
+
+    for (i, (layout_name, manifest, blobs)) in [
+        ("agentskills", agentskills, vec![config.clone(), agentskills_layer]),
+        ("tar+gzip", plain, vec![empty.clone(), plain_layer]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let layout = dir.path().join(format!("layout-{i}"));
+        let blob_refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+        let digest = write_layout(&layout, "v1", &bytes, &blob_refs);
+        let repo = format!("{}/elsewhere/foreign-{i}", reg.host);
+        let copy = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{repo}:v1"),
+        ]);
+        assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+
+        let version = format!("1.{i}.0");
+        if i == 0 {
+            let (s, _) = http_json(
+                serve.addr,
+                "POST",
+                "/api/v1/skills",
+                Some(&admin),
+                Some(&json!({"scope": "acme", "slug": "foreign"})),
+            );
+            assert_eq!(s, 201);
+        }
+        // Registered by tag: the tag is resolved to a digest once, here.
+        let (s, v) = http_json(
+            serve.addr,
+            "POST",
+            "/api/v1/skills/acme/foreign/versions",
+            Some(&admin),
+            Some(&json!({"version": version, "reference": format!("{repo}:v1")})),
+        );
+        assert_eq!(s, 201, "{layout_name}: {v}");
+        assert_eq!(v["digest"], digest, "{layout_name}");
+        assert_eq!(v["reference"], format!("{repo}@{digest}"));
+        let resolved = serve.json(None, &["resolve", &format!("acme/foreign@{version}")]);
+        assert_eq!(resolved["layout"], layout_name);
+    }
+    serve.stop();
+}
+
+#[test]
+fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
+    if !peers_available() {
+        return;
+    }
+    use skilldex::bundle::testing::{entry, gz};
+    let mut reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let (s, _) =
+        http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
+    assert_eq!(s, 201);
+    let md = b"---\nname: demo\ndescription: d\n---\n";
+    let ok = entry(b"SKILL.md", b'0', md, b"");
+    let corpus: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("absolute path", gz(&[ok.clone(), entry(b"/etc/x", b'0', b"x", b"")]), 422),
+        ("dot-dot", gz(&[ok.clone(), entry(b"../x", b'0', b"x", b"")]), 422),
+        ("symlink", gz(&[ok.clone(), entry(b"l", b'2', b"", b"/etc/passwd")]), 422),
+        ("hard link", gz(&[ok.clone(), entry(b"h", b'1', b"", b"SKILL.md")]), 422),
+        ("device", gz(&[ok.clone(), entry(b"d", b'3', b"", b"")]), 422),
+        ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
+        ("non-UTF-8 name", gz(&[ok.clone(), entry(b"\xff.md", b'0', b"x", b"")]), 422),
+        ("gzip bomb", gz(&[ok.clone(), entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")]), 413),
+        ("no SKILL.md", gz(&[entry(b"README.md", b'0', b"x", b"")]), 422),
+        ("unparsable SKILL.md", gz(&[entry(b"SKILL.md", b'0', b"---\nname: [\n---\n", b"")]), 422),
+        ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: other\ndescription: d\n---\n", b"")]), 422),
+        (
+            "version mismatch",
+            gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\nversion: 9.9.9\n---\n", b"")]),
+            422,
+        ),
+        ("not gzip", b"plain text".to_vec(), 422),
+    ];
+    let empty = b"{}".to_vec();
+    for (i, (what, layer, want)) in corpus.iter().enumerate() {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.skill",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&empty), "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}]
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let layout = dir.path().join(format!("hostile-{i}"));
+        write_layout(&layout, "v1", &bytes, &[&empty, layer]);
+        let repo = format!("{}/hostile/h{i}", reg.host);
+        let copy = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{repo}:v1"),
+        ]);
+        assert!(copy.status.success(), "{what}: {}", String::from_utf8_lossy(&copy.stderr));
+        let (s, body) = http_json(
+            serve.addr,
+            "POST",
+            "/api/v1/skills/acme/demo/versions",
+            Some(&admin),
+            Some(&json!({"version": "1.0.0", "reference": format!("{repo}:v1")})),
+        );
+        assert_eq!(s, *want, "{what}: {body}");
+        assert_eq!(body["status"], *want, "{what}: problem+json");
+        assert!(!body["detail"].as_str().unwrap_or("").is_empty(), "{what}");
+    }
+
+    // A reference whose digest the registry does not have, or that does not match.
+    let zero = format!("{}/hostile/h0@sha256:{}", reg.host, "0".repeat(64));
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "1.0.0", "reference": zero})),
+    );
+    assert_eq!(s, 422, "{body}");
+
+    // A registry that goes away mid-publish: a clear 502, no version.
+    let good = skill_dir(dir.path(), "demo", "2.0.0", &[]);
+    let repo = format!("{}/skills/acme/demo", reg.host);
+    let published = serve.json(Some(&admin), &["publish", good.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let pinned = published["reference"].as_str().unwrap().to_owned();
+    reg.stop();
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "2.0.1", "reference": pinned})),
+    );
+    assert_eq!((s, body["type"].as_str().unwrap_or("")), (502, "https://skilldex.dev/errors/registry-error"), "{body}");
+
+    // Nothing but 2.0.0 was stored by any of it.
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    let listed: Vec<&str> =
+        versions["data"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["2.0.0"]);
+    serve.stop();
+}
+
+#[test]
+fn authenticated_registries_use_flags_and_the_docker_config() {
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::Htpasswd { user: "pusher", password: "s3cret-pw" });
+    let dir = tempfile::tempdir().unwrap();
+    // The server reads registry credentials from its Docker config, as `docker login` writes it.
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "pusher:s3cret-pw");
+    std::fs::write(docker.join("config.json"), json!({"auths": {(reg.host.clone()): {"auth": auth}}}).to_string())
+        .unwrap();
+    let serve = Serve::start_with_env(dir.path(), &[], &[("DOCKER_CONFIG", docker.to_str().unwrap())]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let repo = format!("{}/skills/acme/private-demo", reg.host);
+    let skill = skill_dir(dir.path(), "private-demo", "1.0.0", &[]);
+    let path = skill.to_str().unwrap();
+
+    let denied = serve.cli(
+        Some(&admin),
+        &[
+            "publish",
+            path,
+            "--to",
+            &repo,
+            "-n",
+            "acme",
+            "--registry-username",
+            "pusher",
+            "--registry-password",
+            "wrong",
+        ],
+    );
+    assert!(!denied.status.success());
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(err.contains("refused access"), "{err}");
+    assert!(!err.contains("wrong"), "the password is never echoed: {err}");
+
+    let ok = serve.json(
+        Some(&admin),
+        &[
+            "publish",
+            path,
+            "--to",
+            &repo,
+            "-n",
+            "acme",
+            "--registry-username",
+            "pusher",
+            "--registry-password",
+            "s3cret-pw",
+        ],
+    );
+    assert_eq!(ok["status"], "published", "the server pulled with its Docker config credentials");
+    assert_eq!(serve.json(None, &["resolve", "acme/private-demo"])["digest"], ok["digest"]);
+    serve.stop();
+}

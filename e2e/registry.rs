@@ -1,0 +1,124 @@
+//! Real peers for the OCI tests: CNCF distribution (Debian's `docker-registry`) on a loopback
+//! port, with or without htpasswd auth, and skopeo. `e2e/test.sh` installs both.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+pub enum Auth {
+    None,
+    Htpasswd { user: &'static str, password: &'static str },
+}
+
+pub struct DistRegistry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    dir: tempfile::TempDir,
+}
+
+/// Whether the peers are installed; outside CI their absence skips a test, on CI it fails it.
+pub fn peers_available() -> bool {
+    let found = ["docker-registry", "skopeo"].iter().all(|b| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !found {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "docker-registry and skopeo are required on CI");
+        eprintln!("skipping: docker-registry or skopeo not installed (run e2e/test.sh)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl DistRegistry {
+    pub fn start(auth: Auth) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth_yaml = match &auth {
+            Auth::None => String::new(),
+            Auth::Htpasswd { user, password } => {
+                let out = Command::new("htpasswd").args(["-Bbn", "-C", "5", user, password]).output().unwrap();
+                assert!(out.status.success());
+                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", dir.path().join("htpasswd").display())
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: e2e-only\n{auth_yaml}",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Self { child: Some(child), host: format!("127.0.0.1:{port}"), dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start: {}", reg.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        reg
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for DistRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo").args(args).stdin(Stdio::null()).output().expect("run skopeo")
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Writes an OCI image layout holding one manifest (tagged `tag`) and its blobs, the way
+/// any other tool would lay it out, for skopeo to copy into a registry.
+pub fn write_layout(dir: &Path, tag: &str, manifest: &[u8], blobs: &[&[u8]]) -> String {
+    let blob_dir = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    for b in blobs.iter().chain(std::iter::once(&manifest)) {
+        std::fs::write(blob_dir.join(sha256(b).trim_start_matches("sha256:")), b).unwrap();
+    }
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let digest = sha256(manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": manifest.len(),
+            "annotations": { "org.opencontainers.image.ref.name": tag }
+        }]
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    digest
+}
