@@ -331,3 +331,118 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
     assert_eq!(serve.json(None, &["resolve", "acme/private-demo"])["digest"], ok["digest"]);
     serve.stop();
 }
+
+#[test]
+fn install_lock_diff_download_and_fork() {
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    serve.ok(Some(&admin), &["team", "create", "other"]);
+    let repo = format!("{}/skills/acme/demo", reg.host);
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("examples/basic.md", "one\ntwo\n")]);
+    let v2 = skill_dir(dir.path(), "demo", "1.1.0", &[("scripts/run.sh", "#!/bin/sh\necho hi\n")]);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(v2.join("scripts/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d1 =
+        serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"].clone();
+    let d2 =
+        serve.json(Some(&admin), &["publish", v2.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"].clone();
+
+    // Install the newest 1.x, pinned in the lock file.
+    let dest = dir.path().join("project/.claude/skills");
+    let lock = dir.path().join("project/skilldex.lock");
+    let (dest_s, lock_s) = (dest.to_str().unwrap(), lock.to_str().unwrap());
+    serve.ok(None, &["install", "acme/demo@^1", "--dest", dest_s, "--lock-file", lock_s]);
+    let installed = dest.join("demo");
+    assert_eq!(std::fs::read(installed.join("SKILL.md")).unwrap(), std::fs::read(v2.join("SKILL.md")).unwrap());
+    assert_eq!(std::fs::metadata(installed.join("scripts/run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(!installed.join("examples").exists());
+    let pinned: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    assert_eq!(pinned["skills"][0]["skill"], "acme/demo");
+    assert_eq!(pinned["skills"][0]["requested"], "^1");
+    assert_eq!(pinned["skills"][0]["version"], "1.1.0");
+    assert_eq!(pinned["skills"][0]["digest"], d2);
+
+    // --locked restores exactly the pinned content, even after local edits and a newer release.
+    std::fs::write(installed.join("SKILL.md"), "tampered").unwrap();
+    let v3 = skill_dir(dir.path(), "demo", "1.2.0", &[]);
+    serve.ok(Some(&admin), &["publish", v3.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    serve.ok(None, &["install", "--locked", "--dest", dest_s, "--lock-file", lock_s]);
+    assert_eq!(std::fs::read(installed.join("SKILL.md")).unwrap(), std::fs::read(v2.join("SKILL.md")).unwrap());
+    let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    assert_eq!(again, pinned, "--locked does not move the pin");
+
+    // A plain install refreshes the pin.
+    serve.ok(None, &["install", "acme/demo@1.0.0", "--dest", dest_s, "--lock-file", lock_s]);
+    assert!(installed.join("examples/basic.md").exists() && !installed.join("scripts").exists());
+    let moved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    assert_eq!(moved["skills"][0]["digest"], d1);
+
+    // Diff, in csreg's shape.
+    let (s, diff) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/diff?from=1.0.0&to=1.1.0", None, None);
+    assert_eq!(s, 200, "{diff}");
+    assert_eq!(diff["summary"], json!({"added": 1, "modified": 1, "removed": 1}));
+    let files: Vec<(String, String, u64, u64)> = diff["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().into(),
+                f["status"].as_str().unwrap().into(),
+                f["additions"].as_u64().unwrap(),
+                f["deletions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("SKILL.md".into(), "modified".into(), 2, 2),
+            ("examples/basic.md".into(), "removed".into(), 0, 2),
+            ("scripts/run.sh".into(), "added".into(), 2, 0),
+        ]
+    );
+    assert!(serve.ok(None, &["diff", "acme/demo", "1.0.0", "1.1.0"]).contains("1 added, 1 modified, 1 removed"));
+
+    // Download: csreg's answer, an archive URL that serves exactly those bytes, and a count.
+    let (s, dl) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/download?version=1.0.0", None, None);
+    assert_eq!(s, 200, "{dl}");
+    assert_eq!(dl["version"], "1.0.0");
+    assert_eq!(dl["digest"], d1);
+    let url = dl["downloadUrl"].as_str().unwrap();
+    let path = &url[url.find("/api/").unwrap()..];
+    let mut conn = std::net::TcpStream::connect(serve.addr).unwrap();
+    use std::io::{Read as _, Write as _};
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let archive = &raw[split..];
+    assert_eq!(archive.len() as u64, dl["archiveSizeBytes"].as_u64().unwrap());
+    assert_eq!(sha256(archive), format!("sha256:{}", dl["archiveSha256"].as_str().unwrap()));
+    assert_eq!(serve.json(None, &["skill", "show", "acme/demo"])["downloads"], 1);
+
+    // Fork into another namespace: same artifact, remembered origin.
+    let fork = serve.json(Some(&admin), &["fork", "acme/demo", "other"]);
+    assert_eq!(fork["forkedFrom"], json!({"scope": "acme", "slug": "demo"}));
+    assert_eq!(fork["latestVersion"], "1.2.0");
+    let resolved = serve.json(None, &["resolve", "other/demo"]);
+    assert_eq!(resolved["reference"], serve.json(None, &["resolve", "acme/demo"])["reference"]);
+
+    // Private skills do not install for outsiders.
+    let (s, _) = http_json(
+        serve.addr,
+        "PATCH",
+        "/api/v1/skills/acme/demo",
+        Some(&admin),
+        Some(&json!({"visibility": "private"})),
+    );
+    assert_eq!(s, 200);
+    let out = serve.cli(None, &["install", "acme/demo", "--dest", dest_s, "--lock-file", lock_s]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Not Found (404)"));
+    serve.stop();
+}

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
 
+    /// The URL clients reach this server at (for download links); default: from the Host header.
+    #[arg(long, env = "SKILLDEX_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Log output: human-readable or one JSON object per line.
     #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,

@@ -29,6 +29,19 @@ pub struct App {
     pub index: Index,
     pub metrics: Metrics,
     pub data_dir: PathBuf,
+    /// The URL clients reach this server at; default: `http://` + the request's Host.
+    pub public_url: Option<String>,
+}
+
+impl App {
+    /// The base of absolute URLs handed to clients (download links).
+    pub fn public_base(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+        format!("http://{host}")
+    }
 }
 
 #[derive(Clone)]

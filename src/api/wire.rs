@@ -501,3 +501,85 @@ impl From<crate::service::Resolved> for ResolveResponse {
         }
     }
 }
+
+/// Where to fetch a version's archive, as csreg answers, plus its OCI identity.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadResponse {
+    /// The archive (tar.gz), served by skilldex from the registry by digest.
+    pub download_url: String,
+    pub archive_sha256: String,
+    pub archive_size_bytes: i64,
+    pub version: String,
+    /// `registry/repo@sha256:…`, for clients that pull OCI artifacts themselves.
+    pub reference: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffParams {
+    /// The older version (semver).
+    pub from: String,
+    /// The newer version (semver).
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DiffSummary {
+    pub added: usize,
+    pub modified: usize,
+    pub removed: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DiffFile {
+    pub path: String,
+    /// added, modified or removed.
+    pub status: String,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DiffResponse {
+    pub from: String,
+    pub to: String,
+    pub summary: DiffSummary,
+    pub files: Vec<DiffFile>,
+}
+
+impl From<crate::service::Diff> for DiffResponse {
+    fn from(d: crate::service::Diff) -> Self {
+        use crate::service::FileStatus;
+        let count = |s: FileStatus| d.files.iter().filter(|f| f.status == s).count();
+        Self {
+            summary: DiffSummary {
+                added: count(FileStatus::Added),
+                modified: count(FileStatus::Modified),
+                removed: count(FileStatus::Removed),
+            },
+            files: d
+                .files
+                .iter()
+                .map(|f| DiffFile {
+                    path: f.path.clone(),
+                    status: f.status.as_str().to_owned(),
+                    additions: f.additions,
+                    deletions: f.deletions,
+                })
+                .collect(),
+            from: d.from,
+            to: d.to,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForkRequest {
+    pub target_scope: Namespace,
+    /// Default: the source skill's name.
+    #[serde(default)]
+    pub target_slug: Option<SkillName>,
+}

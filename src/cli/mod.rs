@@ -2,6 +2,7 @@
 
 mod bundle;
 mod client;
+mod install;
 mod publish;
 mod resolve;
 mod serve;
@@ -60,6 +61,12 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Resolve a version, range or channel to an immutable artifact digest.
     Resolve(resolve::ResolveArgs),
+    /// Install a skill (pulled by digest, verified) into .claude/skills and pin it in skilldex.lock.
+    Install(install::InstallArgs),
+    /// Compare two versions of a skill.
+    Diff(skill::DiffArgs),
+    /// Copy a skill and its latest version into another namespace.
+    Fork(skill::ForkArgs),
 }
 
 /// A client command group with the connection flags every client command takes.
@@ -84,6 +91,9 @@ impl Cli {
             Command::Pack(args) => bundle::pack(args),
             Command::Publish(args) => publish::run(args).await,
             Command::Resolve(args) => resolve::run(args).await,
+            Command::Install(args) => install::run(args).await,
+            Command::Diff(args) => skill::diff(args).await,
+            Command::Fork(args) => skill::fork(args).await,
             Command::Search(args) => {
                 let client = Client::new(&args.remote)?;
                 skill::search(args, &client).await

@@ -21,7 +21,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let index = Index::new(store);
     bootstrap_admin(&index, &args).await?;
 
-    let state = AppState::new(App { index, metrics: Metrics::default(), data_dir: args.data_dir.clone() });
+    let state = AppState::new(App {
+        index,
+        metrics: Metrics::default(),
+        data_dir: args.data_dir.clone(),
+        public_url: args.public_url.clone(),
+    });
     let server = Server::bind(args.listen, state).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, "skilldex listening");

@@ -147,3 +147,52 @@ pub async fn search(args: SearchArgs, client: &Client) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub remote: super::RemoteArgs,
+    /// NAMESPACE/NAME
+    pub skill: SkillRef,
+    /// The older version.
+    pub from: String,
+    /// The newer version.
+    pub to: String,
+}
+
+pub async fn diff(args: DiffArgs) -> anyhow::Result<()> {
+    let mut url = reqwest::Url::parse("http://localhost/").expect("static URL");
+    url.set_path(&format!("{}/diff", args.skill.path()));
+    url.query_pairs_mut().append_pair("from", &args.from).append_pair("to", &args.to);
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let d: crate::api::wire::DiffResponse = Client::new(&args.remote)?.get(&path).await?;
+    for f in &d.files {
+        println!("{:<9} {:>+5} {:>+5}  {}", f.status, f.additions as i64, -(f.deletions as i64), f.path);
+    }
+    println!(
+        "{} → {}: {} added, {} modified, {} removed",
+        d.from, d.to, d.summary.added, d.summary.modified, d.summary.removed
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ForkArgs {
+    #[command(flatten)]
+    pub remote: super::RemoteArgs,
+    /// The skill to copy: NAMESPACE/NAME
+    pub skill: SkillRef,
+    /// Where to: NAMESPACE or NAMESPACE/NAME
+    pub target: String,
+}
+
+pub async fn fork(args: ForkArgs) -> anyhow::Result<()> {
+    let (scope, slug) = match args.target.split_once('/') {
+        Some((ns, name)) => (ns.parse::<Namespace>()?, Some(name.parse::<SkillName>()?)),
+        None => (args.target.parse::<Namespace>()?, None),
+    };
+    let body = crate::api::wire::ForkRequest { target_scope: scope, target_slug: slug };
+    let path = format!("{}/fork", args.skill.path());
+    let fork: SkillDetail = Client::new(&args.remote)?.send(Method::POST, &path, Some(&body)).await?;
+    print_json(&fork)
+}

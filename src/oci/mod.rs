@@ -1,7 +1,9 @@
 //! OCI artifacts: the layouts skilldex writes and reads, and registry access.
 
+pub mod fetch;
 pub mod layout;
 pub mod registry;
 
+pub use fetch::{FetchError, Fetched, fetch_bundle};
 pub use layout::{Artifact, Identity, LayoutKind};
 pub use registry::{CredentialSource, Credentials, OciError, Registries, parse_reference};

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod accounts;
+mod content;
 mod publish;
 mod resolve;
 mod skills;
@@ -17,6 +18,7 @@ use crate::store::{NewAudit, Store, StoreError};
 
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
+pub use content::{Diff, FileChange, FileStatus};
 pub use resolve::Resolved;
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 
@@ -95,6 +97,16 @@ impl From<crate::oci::OciError> for Error {
             O::TooLarge(m) => Error::TooLarge(m),
             O::NotFound(_) | O::Unauthorized(_) | O::DigestMismatch { .. } => Error::ManifestInvalid(e.to_string()),
             O::Unreachable(..) | O::Registry(..) => Error::Upstream(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::oci::FetchError> for Error {
+    fn from(e: crate::oci::FetchError) -> Self {
+        match e {
+            crate::oci::FetchError::Oci(e) => e.into(),
+            crate::oci::FetchError::Bundle(e) => e.into(),
+            layout @ crate::oci::FetchError::Layout { .. } => Error::ManifestInvalid(layout.to_string()),
         }
     }
 }

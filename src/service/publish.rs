@@ -6,24 +6,10 @@ use serde_json::json;
 
 use super::access::require_role;
 use super::{Caller, Error, Index, Result};
-use crate::bundle::{Bundle, SKILL_MD};
+use crate::bundle::SKILL_MD;
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, now_millis, parse_version};
-use crate::oci::layout::{self, LayoutKind, TopLevel};
-use crate::oci::parse_reference;
+use crate::oci::{Fetched, fetch_bundle};
 use crate::store::{NewVersion, Skill, SkillPatch, Version};
-
-/// What the registry holds for one version, read and checked.
-pub struct Fetched {
-    pub bundle: Bundle,
-    /// `registry/repo@sha256:…` of the top manifest.
-    pub pinned: String,
-    pub digest: String,
-    pub media_type: String,
-    pub manifest_size: u64,
-    pub layout: LayoutKind,
-    pub layer_digest: String,
-    pub layer_size: u64,
-}
 
 impl Index {
     /// Registers `reference` (a tag is resolved to a digest once, here) as `version`.
@@ -50,39 +36,7 @@ impl Index {
 
     /// Reads an artifact by reference and checks it against the bundle rules.
     pub async fn fetch_artifact(&self, reference: &str, name: &str) -> Result<Fetched> {
-        let r = parse_reference(reference)?;
-        let digest = self.registries.resolve(&r).await?;
-        let pinned = r.clone_with_digest(digest.clone());
-        let (top_bytes, _) = self.registries.manifest(&pinned).await?;
-        let bad = |e: layout::LayoutError| Error::ManifestInvalid(format!("{reference}: {e}"));
-        let top = layout::parse_top(&top_bytes).map_err(bad)?;
-        let (media_type, manifest) = match top {
-            TopLevel::Manifest(m) => (layout::media::MANIFEST.to_owned(), m),
-            TopLevel::Index(index) => {
-                let entry = layout::pick_from_index(&index).map_err(bad)?;
-                let (bytes, _) = self.registries.manifest(&r.clone_with_digest(entry.digest.clone())).await?;
-                match layout::parse_top(&bytes).map_err(bad)? {
-                    TopLevel::Manifest(m) => (layout::media::INDEX.to_owned(), m),
-                    TopLevel::Index(_) => {
-                        return Err(bad(layout::LayoutError("nested image indexes are not supported".into())));
-                    }
-                }
-            }
-        };
-        let (kind, layer) = layout::classify(&manifest).map_err(bad)?;
-        let blob = self.registries.blob(&r, layer, self.limits.max_compressed).await?;
-        let prefix = (kind == LayoutKind::AgentSkills).then_some(name);
-        let bundle = Bundle::from_archive(&blob, prefix, &self.limits)?;
-        Ok(Fetched {
-            bundle,
-            pinned: format!("{}/{}@{}", r.registry(), r.repository(), digest),
-            digest,
-            media_type,
-            manifest_size: top_bytes.len() as u64,
-            layout: kind,
-            layer_digest: layer.digest.clone(),
-            layer_size: layer.size,
-        })
+        Ok(fetch_bundle(&self.registries, reference, name, &self.limits).await?)
     }
 
     /// Stores a checked artifact as a published version; the skill's README and description

@@ -309,6 +309,8 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool>;
 
     async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill>;
+    /// Creates a skill and, in the same transaction, its first version.
+    async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill>;
     /// Looks a skill up whatever its visibility or deletion state.
     async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>>;
     async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;

@@ -255,6 +255,123 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
+        async fn insert_skill(tx: &mut Tx<'_>, new: &NewSkill, at: Millis) -> StoreResult<Skill> {
+            let skill = Skill {
+                id: new_id(),
+                scope: new.scope.clone(),
+                slug: new.slug.clone(),
+                display_name: new.display_name.clone(),
+                description: new.description.clone(),
+                readme: new.readme.clone(),
+                visibility: new.visibility,
+                tags: new.tags.iter().map(|t| t.to_string()).collect(),
+                skill_type: new.skill_type,
+                downloads: 0,
+                stars: 0,
+                latest_version: None,
+                deprecated: false,
+                deprecated_message: None,
+                forked_from: new.forked_from.clone(),
+                deleted_at: None,
+                created_at: at,
+                updated_at: at,
+            };
+            let tags = serde_json::to_string(&skill.tags).expect("tags serialize");
+            sqlx::query(
+                "INSERT INTO skills (id, scope, slug, display_name, description, readme, visibility, tags,
+                                     skill_type, forked_from, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            )
+            .bind(&skill.id)
+            .bind(skill.scope.as_str())
+            .bind(skill.slug.as_str())
+            .bind(&skill.display_name)
+            .bind(&skill.description)
+            .bind(&skill.readme)
+            .bind(skill.visibility.as_str())
+            .bind(&tags)
+            .bind(skill.skill_type.as_str())
+            .bind(&skill.forked_from)
+            .bind(at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| classify(e, "skill", "namespace"))?;
+            replace_tags(tx, &skill.id, &skill.tags).await?;
+            sqlx::query("INSERT INTO channels (skill_id, name, version, updated_at) VALUES ($1, 'latest', NULL, $2)")
+                .bind(&skill.id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+            Ok(skill)
+        }
+
+        async fn insert_version(tx: &mut Tx<'_>, new: &NewVersion, at: Millis) -> StoreResult<Version> {
+            let status = new.status.unwrap_or(VersionStatus::Draft);
+            let v = Version {
+                id: new_id(),
+                skill_id: new.skill_id.clone(),
+                version: new.version.clone(),
+                status,
+                changelog: new.changelog.clone(),
+                entry_point: new.entry_point.clone().unwrap_or_else(|| "SKILL.md".into()),
+                skill_type: new.skill_type.unwrap_or($crate::domain::SkillType::Command),
+                install_path: new.install_path.clone(),
+                file_count: new.file_count,
+                archive_size: new.archive_size,
+                archive_sha256: new.archive_sha256.clone(),
+                reference: new.reference.clone(),
+                digest: new.digest.clone(),
+                media_type: new.media_type.clone(),
+                manifest_size: new.manifest_size,
+                layout: new.layout.clone(),
+                file_tree: new.file_tree.clone().unwrap_or_else(|| "[]".into()),
+                frontmatter: new.frontmatter.clone().unwrap_or_else(|| "{}".into()),
+                readme: new.readme.clone(),
+                signature: new.signature.clone(),
+                created_at: at,
+                published_at: (status != VersionStatus::Draft).then_some(at),
+            };
+            let sql = format!(
+                "INSERT INTO versions ({VERSION_COLS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+            );
+            sqlx::query(&sql)
+                .bind(&v.id)
+                .bind(&v.skill_id)
+                .bind(&v.version)
+                .bind(v.status.as_str())
+                .bind(&v.changelog)
+                .bind(&v.entry_point)
+                .bind(v.skill_type.as_str())
+                .bind(&v.install_path)
+                .bind(v.file_count)
+                .bind(v.archive_size)
+                .bind(&v.archive_sha256)
+                .bind(&v.reference)
+                .bind(&v.digest)
+                .bind(&v.media_type)
+                .bind(&v.file_tree)
+                .bind(&v.frontmatter)
+                .bind(&v.readme)
+                .bind(&v.signature)
+                .bind(v.created_at)
+                .bind(v.published_at)
+                .bind(v.manifest_size)
+                .bind(&v.layout)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| classify(e, "version", "skill"))?;
+            if status == VersionStatus::Published {
+                sqlx::query("UPDATE skills SET updated_at = $2 WHERE id = $1")
+                    .bind(&v.skill_id)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                refresh_latest(tx, &v.skill_id, at).await?;
+            }
+            Ok(v)
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -473,53 +590,20 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill> {
-                let skill = Skill {
-                    id: new_id(),
-                    scope: new.scope.clone(),
-                    slug: new.slug.clone(),
-                    display_name: new.display_name.clone(),
-                    description: new.description.clone(),
-                    readme: new.readme.clone(),
-                    visibility: new.visibility,
-                    tags: new.tags.iter().map(|t| t.to_string()).collect(),
-                    skill_type: new.skill_type,
-                    downloads: 0,
-                    stars: 0,
-                    latest_version: None,
-                    deprecated: false,
-                    deprecated_message: None,
-                    forked_from: new.forked_from.clone(),
-                    deleted_at: None,
-                    created_at: at,
-                    updated_at: at,
-                };
-                let tags = serde_json::to_string(&skill.tags).expect("tags serialize");
                 let mut tx = self.writer().begin().await?;
-                sqlx::query(
-                    "INSERT INTO skills (id, scope, slug, display_name, description, readme, visibility, tags,
-                                         skill_type, forked_from, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-                )
-                .bind(&skill.id)
-                .bind(skill.scope.as_str())
-                .bind(skill.slug.as_str())
-                .bind(&skill.display_name)
-                .bind(&skill.description)
-                .bind(&skill.readme)
-                .bind(skill.visibility.as_str())
-                .bind(&tags)
-                .bind(skill.skill_type.as_str())
-                .bind(&skill.forked_from)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| classify(e, "skill", "namespace"))?;
-                replace_tags(&mut tx, &skill.id, &skill.tags).await?;
-                sqlx::query("INSERT INTO channels (skill_id, name, version, updated_at) VALUES ($1, 'latest', NULL, $2)")
-                    .bind(&skill.id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                let skill = insert_skill(&mut tx, new, at).await?;
+                tx.commit().await?;
+                Ok(skill)
+            }
+
+            async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill> {
+                let mut tx = self.writer().begin().await?;
+                let mut skill = insert_skill(&mut tx, new, at).await?;
+                if let Some(v) = version {
+                    let v = NewVersion { skill_id: skill.id.clone(), ..v.clone() };
+                    insert_version(&mut tx, &v, at).await?;
+                    skill.latest_version = pick_latest([v.version.as_str()]);
+                }
                 tx.commit().await?;
                 Ok(skill)
             }
@@ -693,70 +777,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version> {
-                let status = new.status.unwrap_or(VersionStatus::Draft);
-                let v = Version {
-                    id: new_id(),
-                    skill_id: new.skill_id.clone(),
-                    version: new.version.clone(),
-                    status,
-                    changelog: new.changelog.clone(),
-                    entry_point: new.entry_point.clone().unwrap_or_else(|| "SKILL.md".into()),
-                    skill_type: new.skill_type.unwrap_or($crate::domain::SkillType::Command),
-                    install_path: new.install_path.clone(),
-                    file_count: new.file_count,
-                    archive_size: new.archive_size,
-                    archive_sha256: new.archive_sha256.clone(),
-                    reference: new.reference.clone(),
-                    digest: new.digest.clone(),
-                    media_type: new.media_type.clone(),
-                    manifest_size: new.manifest_size,
-                    layout: new.layout.clone(),
-                    file_tree: new.file_tree.clone().unwrap_or_else(|| "[]".into()),
-                    frontmatter: new.frontmatter.clone().unwrap_or_else(|| "{}".into()),
-                    readme: new.readme.clone(),
-                    signature: new.signature.clone(),
-                    created_at: at,
-                    published_at: (status != VersionStatus::Draft).then_some(at),
-                };
                 let mut tx = self.writer().begin().await?;
-                let sql = format!(
-                    "INSERT INTO versions ({VERSION_COLS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-                );
-                sqlx::query(&sql)
-                    .bind(&v.id)
-                    .bind(&v.skill_id)
-                    .bind(&v.version)
-                    .bind(v.status.as_str())
-                    .bind(&v.changelog)
-                    .bind(&v.entry_point)
-                    .bind(v.skill_type.as_str())
-                    .bind(&v.install_path)
-                    .bind(v.file_count)
-                    .bind(v.archive_size)
-                    .bind(&v.archive_sha256)
-                    .bind(&v.reference)
-                    .bind(&v.digest)
-                    .bind(&v.media_type)
-                    .bind(&v.file_tree)
-                    .bind(&v.frontmatter)
-                    .bind(&v.readme)
-                    .bind(&v.signature)
-                    .bind(v.created_at)
-                    .bind(v.published_at)
-                    .bind(v.manifest_size)
-                    .bind(&v.layout)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| classify(e, "version", "skill"))?;
-                if status == VersionStatus::Published {
-                    sqlx::query("UPDATE skills SET updated_at = $2 WHERE id = $1")
-                        .bind(&v.skill_id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                    refresh_latest(&mut tx, &v.skill_id, at).await?;
-                }
+                let v = insert_version(&mut tx, new, at).await?;
                 tx.commit().await?;
                 Ok(v)
             }

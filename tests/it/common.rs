@@ -136,8 +136,12 @@ impl TestApp {
         let index = Index::new(db.store.clone());
         let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
         let data = tempfile::tempdir().unwrap();
-        let state =
-            AppState::new(App { index: index.clone(), metrics: Metrics::default(), data_dir: data.path().into() });
+        let state = AppState::new(App {
+            index: index.clone(),
+            metrics: Metrics::default(),
+            data_dir: data.path().into(),
+            public_url: None,
+        });
         Self { router: skilldex::api::router(state), db, index, admin, _data: data }
     }
 

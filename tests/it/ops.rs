@@ -63,6 +63,7 @@ async fn health_is_degraded_when_the_database_is_down() {
         index,
         metrics: Default::default(),
         data_dir: data.path().into(),
+        public_url: None,
     }));
     {
         use sqlx::Connection as _;

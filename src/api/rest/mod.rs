@@ -31,6 +31,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::set_channel, skills::delete_channel))
         .routes(routes!(skills::list_versions, skills::register_version))
         .routes(routes!(skills::resolve_skill))
+        .routes(routes!(skills::download_skill))
+        .routes(routes!(skills::get_archive))
+        .routes(routes!(skills::diff_versions))
+        .routes(routes!(skills::fork_skill))
         .routes(routes!(skills::yank_version, skills::unyank_version))
 }
 

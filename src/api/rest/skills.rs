@@ -8,10 +8,11 @@ use super::{ChannelPath, Problems, SkillPath, VersionPath};
 use crate::api::AppState;
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{Json, Path, Query};
+use crate::api::wire::ResolveParams as DownloadParams;
 use crate::api::wire::{
-    ChannelList, ChannelResponse, CreateSkillRequest, ListSkillsParams, ListVersionsParams, RegisterVersionRequest,
-    ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
-    UpdateSkillRequest, VersionPage, VersionResponse,
+    ChannelList, ChannelResponse, CreateSkillRequest, DiffParams, DiffResponse, DownloadResponse, ForkRequest,
+    ListSkillsParams, ListVersionsParams, RegisterVersionRequest, ResolveParams, ResolveResponse, SetChannelRequest,
+    SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest, VersionPage, VersionResponse,
 };
 use crate::domain::ChannelName;
 use crate::service::{self, Caller, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
@@ -265,4 +266,74 @@ pub(super) async fn resolve_skill(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     Ok(([(header::ETAG, etag)], axum::Json(body)).into_response())
+}
+
+/// Where to download a version's archive; counts a download.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}/download", tag = "skills", params(SkillPath, DownloadParams),
+    responses((status = 200, body = DownloadResponse), Problems))]
+pub(super) async fn download_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Query(q): Query<DownloadParams>,
+    headers: HeaderMap,
+) -> Reply<axum::Json<DownloadResponse>> {
+    let r = state.index.download(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
+    let v = r.version;
+    let base = state.public_base(&headers);
+    Ok(axum::Json(DownloadResponse {
+        download_url: format!("{base}/api/v1/skills/{}/{}/versions/{}/archive", p.scope, p.slug, v.version),
+        archive_sha256: v.archive_sha256.unwrap_or_default(),
+        archive_size_bytes: v.archive_size,
+        version: v.version,
+        reference: v.reference.unwrap_or_default(),
+        digest: v.digest.unwrap_or_default(),
+    }))
+}
+
+/// A version's archive (tar.gz), fetched from the registry by digest and checked.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}/versions/{version}/archive", tag = "skills",
+    params(VersionPath), responses((status = 200, content_type = "application/gzip", body = Vec<u8>), Problems))]
+pub(super) async fn get_archive(
+    State(state): State<AppState>,
+    Path(p): Path<VersionPath>,
+    caller: Caller,
+) -> Reply<Response> {
+    let bytes = state.index.archive(&caller, &p.scope, &p.slug, &p.version).await?;
+    let digest = crate::oci::layout::sha256_digest(&bytes);
+    let name = format!("attachment; filename=\"{}-{}.tar.gz\"", p.slug, p.version);
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/gzip")),
+            (header::ETAG, HeaderValue::from_str(&format!("\"{digest}\"")).expect("ASCII")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&name).expect("validated names are ASCII")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Files added, modified and removed between two versions, with line counts.
+#[utoipa::path(get, path = "/api/v1/skills/{scope}/{slug}/diff", tag = "skills", params(SkillPath, DiffParams),
+    responses((status = 200, body = DiffResponse), Problems))]
+pub(super) async fn diff_versions(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Query(q): Query<DiffParams>,
+) -> Reply<axum::Json<DiffResponse>> {
+    Ok(axum::Json(state.index.diff(&caller, &p.scope, &p.slug, &q.from, &q.to).await?.into()))
+}
+
+/// Copy a skill and its latest version into a namespace you publish to (write scope).
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/fork", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), request_body = ForkRequest, responses((status = 201, body = SkillDetail), Problems))]
+pub(super) async fn fork_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+    Json(req): Json<ForkRequest>,
+) -> Reply<(StatusCode, axum::Json<SkillDetail>)> {
+    let fork = state.index.fork_skill(&caller, &p.scope, &p.slug, &req.target_scope, req.target_slug.as_ref()).await?;
+    Ok((StatusCode::CREATED, axum::Json(fork.into())))
 }

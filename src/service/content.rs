@@ -1,0 +1,209 @@
+//! What a version contains: downloads (counted), the archive itself, diffs between versions,
+//! and forks. Content is always read from the registry by digest and checked again.
+
+use serde_json::json;
+
+use super::access::require_role;
+use super::{Caller, Error, Index, Resolved, Result};
+use crate::bundle::{Bundle, SKILL_MD};
+use crate::domain::{Namespace, SkillName, Tag, TeamRole, TokenScope, VersionStatus, now_millis};
+use crate::oci::layout::{Descriptor, media};
+use crate::oci::parse_reference;
+use crate::store::{NewSkill, NewVersion, Skill, Version};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Added,
+    Modified,
+    Removed,
+}
+
+impl FileStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileStatus::Added => "added",
+            FileStatus::Modified => "modified",
+            FileStatus::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub path: String,
+    pub status: FileStatus,
+    pub additions: usize,
+    pub deletions: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diff {
+    pub from: String,
+    pub to: String,
+    pub files: Vec<FileChange>,
+}
+
+impl Index {
+    /// Resolves for download and counts it.
+    pub async fn download(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        spec: Option<&str>,
+    ) -> Result<Resolved> {
+        let resolved = self.resolve(caller, scope, slug, spec).await?;
+        self.store.add_downloads(&resolved.skill.id, 1).await?;
+        Ok(resolved)
+    }
+
+    /// The version's archive (its content layer), fetched by digest and checked.
+    pub async fn archive(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &str,
+    ) -> Result<Vec<u8>> {
+        crate::domain::parse_version(version)?;
+        let resolved = self.resolve(caller, scope, slug, Some(version)).await?;
+        self.layer_bytes(&resolved.version).await
+    }
+
+    async fn layer_bytes(&self, v: &Version) -> Result<Vec<u8>> {
+        let missing = || Error::NotFound(format!("version {} has no stored artifact", v.version));
+        let reference = v.reference.as_deref().ok_or_else(missing)?;
+        let sha = v.archive_sha256.as_deref().ok_or_else(missing)?;
+        let repo = parse_reference(reference)?;
+        let desc = Descriptor {
+            media_type: media::LAYER_TAR_GZIP.into(),
+            digest: format!("sha256:{sha}"),
+            size: v.archive_size as u64,
+            artifact_type: None,
+            platform: None,
+            annotations: None,
+        };
+        Ok(self.registries.blob(&repo, &desc, self.limits.max_compressed).await?)
+    }
+
+    /// A version's files, read back from its archive.
+    async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
+        let bytes = self.layer_bytes(v).await?;
+        let frontmatter: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
+        let prefix = (v.layout.as_deref() == Some("agentskills")).then(|| frontmatter["name"].as_str().unwrap_or(""));
+        Ok(Bundle::from_archive(&bytes, prefix, &self.limits)?)
+    }
+
+    /// Files added, modified and removed between two versions, with line counts.
+    pub async fn diff(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        from: &str,
+        to: &str,
+    ) -> Result<Diff> {
+        crate::domain::parse_version(from)?;
+        crate::domain::parse_version(to)?;
+        let old = self.resolve(caller, scope, slug, Some(from)).await?;
+        let new = self.resolve(caller, scope, slug, Some(to)).await?;
+        let (a, b) = tokio::try_join!(self.bundle_of(&old.version), self.bundle_of(&new.version))?;
+        Ok(Diff { from: old.version.version, to: new.version.version, files: diff_files(&a, &b) })
+    }
+
+    /// Copies a skill and its latest version into another namespace the caller publishes to.
+    pub async fn fork_skill(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        target_scope: &Namespace,
+        target_slug: Option<&SkillName>,
+    ) -> Result<Skill> {
+        caller.require(TokenScope::Write)?;
+        let (source, _) = self.visible_skill(caller, scope, slug, false).await?;
+        let target_role = self.role_in(caller, target_scope.as_str()).await?;
+        require_role(target_role, TeamRole::Publisher, &format!("forking into `{target_scope}`"))?;
+        let target_slug = target_slug.unwrap_or(slug);
+        let latest = match &source.latest_version {
+            Some(v) => self.store.version(&source.id, v).await?.filter(|v| v.status == VersionStatus::Published),
+            None => None,
+        };
+        let origin = format!("{scope}/{slug}");
+        let new = NewSkill {
+            scope: target_scope.clone(),
+            slug: target_slug.clone(),
+            display_name: source.display_name.clone(),
+            description: source.description.clone(),
+            readme: source.readme.clone(),
+            visibility: source.visibility,
+            tags: source.tags.iter().filter_map(|t| t.parse::<Tag>().ok()).collect(),
+            skill_type: source.skill_type,
+            forked_from: Some(origin.clone()),
+        };
+        let version = latest.as_ref().map(|v| NewVersion {
+            skill_id: String::new(),
+            version: v.version.clone(),
+            status: Some(VersionStatus::Published),
+            changelog: Some(format!("Forked from {origin}@{}", v.version)),
+            entry_point: Some(v.entry_point.clone()),
+            skill_type: Some(v.skill_type),
+            install_path: v.install_path.clone(),
+            file_count: v.file_count,
+            archive_size: v.archive_size,
+            archive_sha256: v.archive_sha256.clone(),
+            reference: v.reference.clone(),
+            digest: v.digest.clone(),
+            media_type: v.media_type.clone(),
+            manifest_size: v.manifest_size,
+            layout: v.layout.clone(),
+            file_tree: Some(v.file_tree.clone()),
+            frontmatter: Some(v.frontmatter.clone()),
+            readme: v.readme.clone(),
+            signature: v.signature.clone(),
+        });
+        let fork =
+            self.store.fork_skill(&new, version.as_ref(), now_millis()).await.map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => Error::Conflict(format!("skill `{target_scope}/{target_slug}` already exists")),
+                other => other,
+            })?;
+        let target = format!("{target_scope}/{target_slug}");
+        self.audit(caller, "skill.fork", &target, json!({ "from": origin, "version": source.latest_version })).await;
+        Ok(fork)
+    }
+}
+
+/// Compares two bundles file by file; SKILL.md first, then by path.
+pub fn diff_files(a: &Bundle, b: &Bundle) -> Vec<FileChange> {
+    let old: std::collections::BTreeMap<&str, &[u8]> =
+        a.files.iter().map(|f| (f.path.as_str(), f.data.as_slice())).collect();
+    let new: std::collections::BTreeMap<&str, &[u8]> =
+        b.files.iter().map(|f| (f.path.as_str(), f.data.as_slice())).collect();
+    let mut paths: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
+    paths.sort_by_key(|p| (*p != SKILL_MD, *p));
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let (status, before, after) = match (old.get(path), new.get(path)) {
+                (None, Some(n)) => (FileStatus::Added, &b""[..], *n),
+                (Some(o), None) => (FileStatus::Removed, *o, &b""[..]),
+                (Some(o), Some(n)) if o != n => (FileStatus::Modified, *o, *n),
+                _ => return None,
+            };
+            let (additions, deletions) = line_changes(before, after);
+            Some(FileChange { path: path.to_owned(), status, additions, deletions })
+        })
+        .collect()
+}
+
+/// Lines added and removed; binary (non-UTF-8) content counts as no lines.
+fn line_changes(before: &[u8], after: &[u8]) -> (usize, usize) {
+    let (Ok(before), Ok(after)) = (std::str::from_utf8(before), std::str::from_utf8(after)) else { return (0, 0) };
+    let diff = similar::TextDiff::from_lines(before, after);
+    diff.iter_all_changes().fold((0, 0), |(add, del), c| match c.tag() {
+        similar::ChangeTag::Insert => (add + 1, del),
+        similar::ChangeTag::Delete => (add, del + 1),
+        similar::ChangeTag::Equal => (add, del),
+    })
+}
