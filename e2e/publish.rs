@@ -446,3 +446,118 @@ fn install_lock_diff_download_and_fork() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Not Found (404)"));
     serve.stop();
 }
+
+/// Prepares an upload of `archive` as `version` and PUTs it; returns the prepare status.
+fn upload(serve: &Serve, token: &str, version: &str, archive: &[u8], declared_size: usize) -> u16 {
+    let body = json!({"version": version, "archiveSha256": sha256(archive).trim_start_matches("sha256:"), "archiveSize": declared_size});
+    let (s, prepared) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(token), Some(&body));
+    if s != 201 {
+        return s;
+    }
+    let url = prepared["uploadUrl"].as_str().unwrap();
+    let path = &url[url.find("/api/").unwrap()..];
+    let (s, body) = http_raw(serve.addr, "PUT", path, Some(token), "application/gzip", archive);
+    if s != 204 {
+        eprintln!("PUT {path}: {s} {body}");
+    }
+    s
+}
+
+fn finalize(serve: &Serve, token: &str, version: &str) -> (u16, serde_json::Value) {
+    let path = format!("/api/v1/skills/acme/demo/versions/{version}/finalize");
+    http_json(serve.addr, "POST", &path, Some(token), Some(&json!({"status": "published", "changelog": "via upload"})))
+}
+
+#[test]
+fn upload_publishing_checks_stores_and_retries() {
+    if !peers_available() {
+        return;
+    }
+    use skilldex::bundle::testing::{entry, gz};
+    let mut reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("{}/store", reg.host);
+    let serve = Serve::start(dir.path(), &["--storage-registry", &storage]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+
+    // The CLI without --to takes the upload path; the server stores the artifact.
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("notes.md", "n\n")]);
+    let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "-n", "acme"]);
+    assert_eq!(published["status"], "published");
+    let digest = published["digest"].as_str().unwrap();
+    assert_eq!(published["reference"], format!("{storage}/acme/demo@{digest}"));
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{storage}/acme/demo:1.0.0")]);
+    assert_eq!(sha256(&raw.stdout), digest, "the stored artifact is what the index points at");
+    let dest = dir.path().join("skills");
+    let lock = dir.path().join("skilldex.lock");
+    serve.ok(None, &["install", "acme/demo", "--dest", dest.to_str().unwrap(), "--lock-file", lock.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dest.join("demo/notes.md")).unwrap(), "n\n");
+
+    // The hostile corpus, through upload and finalize: refused, nothing stored.
+    let md = b"---\nname: demo\ndescription: d\n---\n";
+    let ok = entry(b"SKILL.md", b'0', md, b"");
+    let corpus: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("absolute path", gz(&[ok.clone(), entry(b"/etc/x", b'0', b"x", b"")]), 422),
+        ("dot-dot", gz(&[ok.clone(), entry(b"a/../../x", b'0', b"x", b"")]), 422),
+        ("symlink", gz(&[ok.clone(), entry(b"l", b'2', b"", b"/etc/passwd")]), 422),
+        ("hard link", gz(&[ok.clone(), entry(b"h", b'1', b"", b"SKILL.md")]), 422),
+        ("fifo", gz(&[ok.clone(), entry(b"f", b'6', b"", b"")]), 422),
+        ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
+        ("non-UTF-8 name", gz(&[ok.clone(), entry(b"\xfe", b'0', b"x", b"")]), 422),
+        ("gzip bomb", gz(&[ok.clone(), entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")]), 413),
+        ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: nope\ndescription: d\n---\n", b"")]), 422),
+        ("not gzip", b"just text".to_vec(), 422),
+    ];
+    for (what, archive, want) in &corpus {
+        assert_eq!(upload(&serve, &admin, "2.0.0", archive, archive.len()), 204, "{what}");
+        let (s, body) = finalize(&serve, &admin, "2.0.0");
+        assert_eq!(s, *want, "{what}: {body}");
+        assert_eq!(body["status"], *want, "{what}: problem+json");
+    }
+    // An archive that is not what was prepared is refused at PUT.
+    let good = gz(std::slice::from_ref(&ok));
+    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1), 422);
+    let (s, _) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "2.0.0", "archiveSha256": "ab", "archiveSize": 10})),
+    );
+    assert_eq!(s, 400);
+    let (s, _) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "2.0.0", "archiveSha256": "a".repeat(64), "archiveSize": 60 << 20})),
+    );
+    assert_eq!(s, 413);
+
+    // Two finalizes of one version at once: exactly one wins.
+    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len()), 204);
+    let results: Vec<u16> = std::thread::scope(|s| {
+        let a = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
+        let b = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
+        let mut r = vec![a.join().unwrap(), b.join().unwrap()];
+        r.sort();
+        r
+    });
+    assert_eq!(results, [200, 409]);
+
+    // The storage registry goes away during finalize: 502, nothing visible, and a retry works.
+    assert_eq!(upload(&serve, &admin, "3.0.0", &good, good.len()), 204);
+    reg.stop();
+    let (s, body) = finalize(&serve, &admin, "3.0.0");
+    assert_eq!(s, 502, "{body}");
+    let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    let versions: Vec<&str> =
+        listed["data"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["2.0.0", "1.0.0"]);
+    reg.restart();
+    let (s, body) = finalize(&serve, &admin, "3.0.0");
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(serve.json(None, &["resolve", "acme/demo"])["version"], "3.0.0");
+    serve.stop();
+}

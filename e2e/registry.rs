@@ -59,19 +59,29 @@ impl DistRegistry {
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        drop(log);
+        let mut reg = Self { child: None, host: format!("127.0.0.1:{port}"), dir };
+        reg.restart();
+        reg
+    }
+
+    /// Starts (again) on the same port with the same storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("registry.log")).unwrap();
         let child = Command::new("docker-registry")
-            .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
+            .args(["serve", self.dir.path().join("config.yml").to_str().unwrap()])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let reg = Self { child: Some(child), host: format!("127.0.0.1:{port}"), dir };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start: {}", reg.log());
+        while std::net::TcpStream::connect(&self.host).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start: {}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
-        reg
     }
 
     pub fn log(&self) -> String {

@@ -50,6 +50,23 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
 
+    /// Where uploaded skills are stored: a registry and repository prefix, e.g.
+    /// `ghcr.io/acme/skills` (versions go to `<prefix>/<namespace>/<name>:<version>`).
+    #[arg(long, env = "SKILLDEX_STORAGE_REGISTRY", value_name = "REGISTRY/PREFIX")]
+    pub storage_registry: Option<String>,
+
+    /// User name for the storage registry (default: the Docker config's, else anonymous).
+    #[arg(long, env = "SKILLDEX_STORAGE_USERNAME", requires = "storage_registry")]
+    pub storage_username: Option<String>,
+
+    /// Password for the storage registry.
+    #[arg(long, env = "SKILLDEX_STORAGE_PASSWORD", hide_env_values = true, conflicts_with = "storage_password_file")]
+    pub storage_password: Option<Secret>,
+
+    /// Read the storage registry password from this file instead.
+    #[arg(long, env = "SKILLDEX_STORAGE_PASSWORD_FILE")]
+    pub storage_password_file: Option<PathBuf>,
+
     /// The URL clients reach this server at (for download links); default: from the Host header.
     #[arg(long, env = "SKILLDEX_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -71,6 +88,23 @@ impl ServeArgs {
             return Ok(Secret(raw.trim().to_owned()));
         }
         Ok(Secret(default_sqlite_url(&self.data_dir)))
+    }
+}
+
+impl ServeArgs {
+    /// The storage registry's password, from the flag or its file.
+    pub fn storage_password(&self) -> anyhow::Result<Option<Secret>> {
+        if let Some(p) = &self.storage_password {
+            return Ok(Some(p.clone()));
+        }
+        match &self.storage_password_file {
+            Some(path) => {
+                let raw = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read storage password file {}: {e}", path.display()))?;
+                Ok(Some(Secret(raw.trim_end_matches(['\n', '\r']).to_owned())))
+            }
+            None => Ok(None),
+        }
     }
 }
 

@@ -69,7 +69,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
             }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed"),
-            ApiError::Service(S::Store(_)) => {
+            ApiError::Service(S::Store(_) | S::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error")
             }
         }

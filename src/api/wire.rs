@@ -442,14 +442,59 @@ pub struct Health {
     pub deps: Deps,
 }
 
-/// Registers an artifact already in a registry as a version (registry-first publishing).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Creates a version, one of two ways: with `reference`, registers an artifact already in a
+/// registry; with `archiveSha256` and `archiveSize`, prepares an upload (csreg's first step).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RegisterVersionRequest {
+pub struct CreateVersionRequest {
     /// Semver, e.g. `1.4.0`; must match SKILL.md's `version` when it has one.
     pub version: String,
     /// `registry/repo:tag` or `registry/repo@sha256:…`; a tag is resolved to a digest once.
-    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_tree: Option<Vec<crate::bundle::FileEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_type: Option<SkillType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_path: Option<String>,
+    /// The SKILL.md frontmatter as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub manifest_json: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_claude_code_version: Option<String>,
+}
+
+/// The answer to preparing an upload: PUT the archive to `uploadUrl`, then finalize.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreparedUpload {
+    pub upload_url: String,
+    pub version_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CreateVersionResponse {
+    Registered(VersionResponse),
+    Prepared(PreparedUpload),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FinalizeRequest {
+    /// `published` (the default) or `draft` (visible to namespace members only).
+    #[serde(default)]
+    pub status: Option<VersionStatus>,
+    #[serde(default)]
+    pub changelog: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -31,6 +31,24 @@ impl Client {
         self.send::<(), T>(Method::GET, path, None).await
     }
 
+    /// PUTs raw bytes to an absolute URL the server handed out (an upload URL).
+    pub async fn put_bytes(&self, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
+        let mut req = self.http.put(url).header(reqwest::header::CONTENT_TYPE, "application/gzip").body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            if let Ok(p) = serde_json::from_slice::<Problem>(&bytes) {
+                bail!("{} ({}): {}", p.title, p.status, p.detail);
+            }
+            bail!("PUT {url} failed with HTTP {status}");
+        }
+        Ok(())
+    }
+
     /// Sends a request; a problem+json answer becomes an error that says what went wrong.
     pub async fn send<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -8,10 +8,12 @@ use reqwest::Method;
 
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};
-use crate::api::wire::{CreateSkillRequest, RegisterVersionRequest, VersionResponse};
+use crate::api::wire::{
+    CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, VersionResponse,
+};
 use crate::bundle::{Bundle, Limits, source_date_epoch};
 use crate::domain::Namespace;
-use crate::oci::layout::{Identity, build_toolhive};
+use crate::oci::layout::{Identity, build_toolhive, sha256_digest};
 use crate::oci::{CredentialSource, Credentials, Registries, parse_reference};
 
 /// Credentials for the registry a command pushes to or pulls from.
@@ -56,9 +58,11 @@ pub struct PublishArgs {
     pub registry: RegistryArgs,
     /// The skill directory (with SKILL.md at its root).
     pub dir: PathBuf,
-    /// The repository to push to, e.g. `ghcr.io/acme/skills/code-reviewer`; the version is the tag.
+    /// Push the artifact yourself to this repository (e.g. `ghcr.io/acme/skills/code-reviewer`,
+    /// tagged with the version), then register it. Without it, the archive is uploaded to the
+    /// server, which stores it in its own registry.
     #[arg(long, value_name = "REGISTRY/REPO")]
-    pub to: String,
+    pub to: Option<String>,
     /// The namespace to publish in.
     #[arg(long, short, env = "SKILLDEX_NAMESPACE")]
     pub namespace: Namespace,
@@ -78,30 +82,11 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
     bundle.check_identity(fm.name.as_str(), &version)?;
     let skill = SkillRef { scope: args.namespace.clone(), slug: fm.name.clone() };
     let api = Client::new(&args.remote)?;
-
     let packed = bundle.pack(source_date_epoch().unwrap_or(0));
     let version_s = version.to_string();
-    let id = Identity { namespace: skill.scope.as_str(), name: skill.slug.as_str(), version: &version_s };
-    let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
-    let target = parse_reference(&format!("{}:{version_s}", args.to.trim_end_matches('/')))?;
-    let registries = Arc::new(args.registry.registries(target.resolve_registry()));
 
-    let bar = indicatif::ProgressBar::new(artifact.size());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("pushing {}", target.whole()));
-    registries
-        .push(&target, &artifact, &|n| bar.inc(n))
-        .await
-        .with_context(|| format!("pushing to {}", target.whole()))?;
-    bar.finish_with_message(format!("pushed {}@{}", target.whole(), artifact.digest()));
-
-    // Registering needs the skill; create it on first publish.
-    let exists = api.get::<serde_json::Value>(&skill_path(&skill)).await.is_ok();
-    if !exists {
+    // Publishing needs the skill; create it on first publish.
+    if api.get::<serde_json::Value>(&skill_path(&skill)).await.is_err() {
         let body = CreateSkillRequest {
             scope: skill.scope.clone(),
             slug: skill.slug.clone(),
@@ -115,11 +100,58 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
         api.send::<_, serde_json::Value>(Method::POST, "/api/v1/skills", Some(&body)).await?;
         eprintln!("created skill {}/{}", skill.scope, skill.slug);
     }
+    let versions = format!("{}/versions", skill_path(&skill));
+
+    let Some(to) = &args.to else {
+        // The upload path: prepare, PUT the archive, finalize.
+        let prepare = CreateVersionRequest {
+            version: version_s.clone(),
+            file_tree: Some(bundle.file_tree()),
+            archive_sha256: Some(sha256_digest(&packed.tar_gz).trim_start_matches("sha256:").to_owned()),
+            archive_size: Some(packed.tar_gz.len() as i64),
+            entry_point: Some(crate::bundle::SKILL_MD.into()),
+            manifest_json: Some(bundle.skill.frontmatter_json.clone()),
+            ..Default::default()
+        };
+        let CreateVersionResponse::Prepared(prepared) = api.send(Method::POST, &versions, Some(&prepare)).await? else {
+            bail!("the server did not prepare an upload");
+        };
+        let bar = progress(packed.tar_gz.len() as u64, format!("uploading {}/{}@{version_s}", skill.scope, skill.slug));
+        api.put_bytes(&prepared.upload_url, packed.tar_gz.clone()).await?;
+        bar.finish();
+        let finalize = FinalizeRequest { status: None, changelog: None };
+        let path = format!("{versions}/{version_s}/finalize");
+        let published: VersionResponse = api.send(Method::POST, &path, Some(&finalize)).await?;
+        return print_json(&published);
+    };
+
+    let id = Identity { namespace: skill.scope.as_str(), name: skill.slug.as_str(), version: &version_s };
+    let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
+    let target = parse_reference(&format!("{}:{version_s}", to.trim_end_matches('/')))?;
+    let registries = Arc::new(args.registry.registries(target.resolve_registry()));
+    let bar = progress(artifact.size(), format!("pushing {}", target.whole()));
+    registries
+        .push(&target, &artifact, &|n| bar.inc(n))
+        .await
+        .with_context(|| format!("pushing to {}", target.whole()))?;
+    bar.finish_with_message(format!("pushed {}@{}", target.whole(), artifact.digest()));
     let reference = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
-    let body = RegisterVersionRequest { version: version_s, reference };
-    let path = format!("{}/versions", skill_path(&skill));
-    let registered: VersionResponse = api.send(Method::POST, &path, Some(&body)).await?;
+    let body = CreateVersionRequest { version: version_s, reference: Some(reference), ..Default::default() };
+    let CreateVersionResponse::Registered(registered) = api.send(Method::POST, &versions, Some(&body)).await? else {
+        bail!("the server did not register the version");
+    };
     print_json(&registered)
+}
+
+fn progress(total: u64, message: String) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message);
+    bar
 }
 
 fn skill_path(s: &SkillRef) -> String {

@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use crate::api::{App, AppState};
 use crate::config::{ServeArgs, admin_token_path};
 use crate::server::{Server, shutdown_signal};
-use crate::service::Index;
+use std::sync::Arc;
+
+use crate::oci::{CredentialSource, Credentials, Registries};
+use crate::service::{Index, Storage};
 use crate::telemetry::{self, Metrics};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -18,7 +21,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let url = args.database_url()?;
     let store = crate::store::connect(url.expose()).await.context("cannot open the index database")?;
     tracing::info!(backend = store.backend(), "index database ready");
-    let index = Index::new(store);
+    let index = with_storage(Index::new(store), &args)?;
     bootstrap_admin(&index, &args).await?;
 
     let state = AppState::new(App {
@@ -62,4 +65,25 @@ async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> 
     file.sync_all()?;
     println!("first admin token (user `admin`) written to {}", path.display());
     Ok(())
+}
+
+/// Configures the storage registry uploads are pushed to, with its credentials for that
+/// host only (other hosts use the Docker config).
+fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
+    let Some(prefix) = &args.storage_registry else { return Ok(index) };
+    let probe = crate::oci::parse_reference(&format!("{}/probe:latest", prefix.trim_end_matches('/')))
+        .with_context(|| format!("invalid --storage-registry `{prefix}`"))?;
+    let mut creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
+    if let Some(user) = &args.storage_username {
+        let password = args.storage_password()?.map(|p| p.expose().to_owned()).unwrap_or_default();
+        creds
+            .per_host
+            .insert(probe.resolve_registry().to_owned(), Credentials::Basic { username: user.clone(), password });
+    }
+    tracing::info!(registry = %prefix, "uploads are stored in this registry");
+    let storage = Storage {
+        registry_prefix: prefix.trim_end_matches('/').to_owned(),
+        uploads_dir: args.data_dir.join("uploads"),
+    };
+    Ok(index.with_registries(Arc::new(Registries::new(creds))).with_storage(storage))
 }

@@ -8,6 +8,7 @@ mod content;
 mod publish;
 mod resolve;
 mod skills;
+mod upload;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
 pub use resolve::Resolved;
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
+pub use upload::{PrepareUpload, Storage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -42,6 +44,8 @@ pub enum Error {
     /// A registry skilldex depends on failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -117,13 +121,28 @@ pub struct Index {
     store: Arc<dyn Store>,
     registries: Arc<Registries>,
     limits: Limits,
+    storage: Option<Storage>,
 }
 
 impl Index {
     /// An index that reads registries anonymously or with the Docker config's credentials.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
-        Self { store, registries: Arc::new(Registries::new(creds)), limits: Limits::default() }
+        Self { store, registries: Arc::new(Registries::new(creds)), limits: Limits::default(), storage: None }
+    }
+
+    /// Accept uploads, pushing finished artifacts under `storage.registry_prefix`.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    pub fn registries(&self) -> &Arc<Registries> {
+        &self.registries
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn with_registries(mut self, registries: Arc<Registries>) -> Self {

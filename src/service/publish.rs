@@ -31,7 +31,7 @@ impl Index {
         }
         let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
         fetched.bundle.check_identity(slug.as_str(), &semver)?;
-        self.record_version(caller, &skill, &version, fetched, None).await
+        self.record_version(caller, &skill, &version, fetched, None, VersionStatus::Published).await
     }
 
     /// Reads an artifact by reference and checks it against the bundle rules.
@@ -48,13 +48,14 @@ impl Index {
         version: &str,
         f: Fetched,
         changelog: Option<String>,
+        status: VersionStatus,
     ) -> Result<Version> {
         let file_tree = f.bundle.file_tree();
         let fm = &f.bundle.skill;
         let new = NewVersion {
             skill_id: skill.id.clone(),
             version: version.to_owned(),
-            status: Some(VersionStatus::Published),
+            status: Some(status),
             changelog,
             entry_point: Some(SKILL_MD.into()),
             skill_type: Some(skill.skill_type),

@@ -259,6 +259,21 @@ pub struct Channel {
     pub updated_at: Millis,
 }
 
+/// A prepared upload: what finalize will check the archive against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: String,
+    pub skill_id: String,
+    pub version: String,
+    pub archive_sha256: String,
+    pub archive_size: i64,
+    /// JSON object: fileTree, entryPoint, skillType, installPath, manifestJson as sent.
+    pub metadata: String,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: String,
@@ -338,6 +353,14 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
+    /// Creates or replaces the prepared upload of one version.
+    async fn put_upload(&self, upload: &Upload) -> StoreResult<()>;
+    async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
+    async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>>;
+    async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+    /// Removes uploads past their expiry and returns their ids (their files go too).
+    async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>>;
+
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
     /// Newest first; `before` is the id of the last entry of the previous page.
     async fn audit_log(&self, before: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
@@ -359,4 +382,33 @@ pub(crate) struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/<backend>/` is compiled in, in order, under the same numbers
+    /// on both backends.
+    #[test]
+    fn every_migration_file_is_registered() {
+        for (backend, list) in [("sqlite", SqliteStore::MIGRATIONS), ("postgres", PostgresStore::MIGRATIONS)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+            let mut files: Vec<String> =
+                std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            files.sort();
+            let registered: Vec<String> = list.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
+            assert_eq!(files, registered, "{backend}");
+            for m in list {
+                let on_disk = std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("migrations")
+                        .join(backend)
+                        .join(format!("{:04}_{}.sql", m.version, m.name)),
+                )
+                .unwrap();
+                assert_eq!(on_disk, m.sql, "{backend} {}", m.version);
+            }
+        }
+    }
 }

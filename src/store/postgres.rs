@@ -15,13 +15,14 @@ impl PostgresStore {
     const BACKEND: &'static str = "postgres";
     /// Replicas starting together migrate one at a time.
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(5453243)");
-    const MIGRATIONS: &'static [Migration] = &[
+    pub(crate) const MIGRATIONS: &'static [Migration] = &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
         Migration {
             version: 2,
             name: "artifact_details",
             sql: include_str!("../../migrations/postgres/0002_artifact_details.sql"),
         },
+        Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/postgres/0003_uploads.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

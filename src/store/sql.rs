@@ -14,6 +14,8 @@ pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
      s.tags, s.skill_type, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
      s.forked_from, s.deleted_at, s.created_at, s.updated_at";
+pub(crate) const UPLOAD_COLS: &str =
+    "id, skill_id, version, archive_sha256, archive_size, metadata, created_by, created_at, expires_at";
 pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
      signature, created_at, published_at, manifest_size, layout";
@@ -97,11 +99,11 @@ macro_rules! impl_sql_store {
         };
         use $crate::store::sql::{
             classify, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
-            TOUCH_INTERVAL_MS, USER_COLS, VERSION_COLS,
+            TOUCH_INTERVAL_MS, UPLOAD_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
             AuditEntry, Audience, Channel, Member, NewAudit, NewSkill, NewToken, NewUser, NewVersion, Skill,
-            SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, User,
+            SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User,
             Version,
         };
 
@@ -188,6 +190,20 @@ macro_rules! impl_sql_store {
                 signature: r.try_get("signature")?,
                 created_at: r.try_get("created_at")?,
                 published_at: r.try_get("published_at")?,
+            })
+        }
+
+        fn upload_row(r: &DbRow) -> StoreResult<Upload> {
+            Ok(Upload {
+                id: r.try_get("id")?,
+                skill_id: r.try_get("skill_id")?,
+                version: r.try_get("version")?,
+                archive_sha256: r.try_get("archive_sha256")?,
+                archive_size: r.try_get("archive_size")?,
+                metadata: r.try_get("metadata")?,
+                created_by: r.try_get("created_by")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
             })
         }
 
@@ -862,6 +878,56 @@ macro_rules! impl_sql_store {
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn put_upload(&self, u: &Upload) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM uploads WHERE skill_id = $1 AND version = $2")
+                    .bind(&u.skill_id)
+                    .bind(&u.version)
+                    .execute(&mut *tx)
+                    .await?;
+                let sql = format!("INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+                sqlx::query(&sql)
+                    .bind(&u.id)
+                    .bind(&u.skill_id)
+                    .bind(&u.version)
+                    .bind(&u.archive_sha256)
+                    .bind(u.archive_size)
+                    .bind(&u.metadata)
+                    .bind(&u.created_by)
+                    .bind(u.created_at)
+                    .bind(u.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(e, "upload", "skill"))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>> {
+                let sql = format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(upload_row).transpose()
+            }
+
+            async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>> {
+                let sql = format!("SELECT {UPLOAD_COLS} FROM uploads WHERE skill_id = $1 AND version = $2");
+                let row = sqlx::query(&sql).bind(skill_id).bind(version).fetch_optional(self.reader()).await?;
+                row.as_ref().map(upload_row).transpose()
+            }
+
+            async fn delete_upload(&self, id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("DELETE FROM uploads WHERE expires_at < $1 RETURNING id")
+                    .bind(now)
+                    .fetch_all(self.writer())
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
             }
 
             async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {

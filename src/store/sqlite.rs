@@ -17,13 +17,14 @@ pub struct SqliteStore {
 impl SqliteStore {
     const BACKEND: &'static str = "sqlite";
     const MIGRATION_LOCK: Option<&'static str> = None;
-    const MIGRATIONS: &'static [Migration] = &[
+    pub(crate) const MIGRATIONS: &'static [Migration] = &[
         Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
         Migration {
             version: 2,
             name: "artifact_details",
             sql: include_str!("../../migrations/sqlite/0002_artifact_details.sql"),
         },
+        Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/sqlite/0003_uploads.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -29,7 +29,14 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::star_skill, skills::unstar_skill))
         .routes(routes!(skills::list_channels))
         .routes(routes!(skills::set_channel, skills::delete_channel))
-        .routes(routes!(skills::list_versions, skills::register_version))
+        .routes(routes!(skills::list_versions, skills::create_version))
+        .routes(routes!(skills::finalize_version))
+        .merge(
+            // Archives are bigger than JSON bodies; this route alone takes them.
+            OpenApiRouter::new().routes(routes!(skills::put_upload)).layer(axum::extract::DefaultBodyLimit::max(
+                crate::bundle::Limits::default().max_compressed as usize + 1,
+            )),
+        )
         .routes(routes!(skills::resolve_skill))
         .routes(routes!(skills::download_skill))
         .routes(routes!(skills::get_archive))

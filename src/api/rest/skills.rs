@@ -10,12 +10,13 @@ use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::ResolveParams as DownloadParams;
 use crate::api::wire::{
-    ChannelList, ChannelResponse, CreateSkillRequest, DiffParams, DiffResponse, DownloadResponse, ForkRequest,
-    ListSkillsParams, ListVersionsParams, RegisterVersionRequest, ResolveParams, ResolveResponse, SetChannelRequest,
-    SkillDetail, SkillPage, SkillSummary, StarResponse, UpdateSkillRequest, VersionPage, VersionResponse,
+    ChannelList, ChannelResponse, CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, DiffParams,
+    DiffResponse, DownloadResponse, FinalizeRequest, ForkRequest, ListSkillsParams, ListVersionsParams, PreparedUpload,
+    ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
+    UpdateSkillRequest, VersionPage, VersionResponse,
 };
-use crate::domain::ChannelName;
-use crate::service::{self, Caller, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
+use crate::domain::{ChannelName, VersionStatus};
+use crate::service::{self, Caller, PrepareUpload, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
 use crate::store::SkillPatch;
 
 type Reply<T> = Result<T, ApiError>;
@@ -230,21 +231,94 @@ pub(super) async fn unyank_version(
     Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
 }
 
-/// Register an artifact that is already in a registry as a new version (write scope; owner
-/// or publisher). The server fetches it by digest and checks it by the bundle rules.
+/// Create a version: register an artifact already in a registry (`reference`), or prepare
+/// an upload (`archiveSha256`, `archiveSize`, …) and get the URL to PUT the archive to
+/// (write scope; owner or publisher).
 #[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/versions", tag = "skills",
-    security(("bearer" = [])), params(SkillPath), request_body = RegisterVersionRequest,
-    responses((status = 201, body = VersionResponse), Problems,
+    security(("bearer" = [])), params(SkillPath), request_body = CreateVersionRequest,
+    responses((status = 201, body = CreateVersionResponse), Problems,
         (status = 422, description = "manifest-invalid: the artifact breaks the bundle rules", body = Problem),
         (status = 502, description = "registry-error: the registry failed or is unreachable", body = Problem)))]
-pub(super) async fn register_version(
+pub(super) async fn create_version(
     State(state): State<AppState>,
     Path(p): Path<SkillPath>,
     caller: Caller,
-    Json(req): Json<RegisterVersionRequest>,
-) -> Reply<(StatusCode, axum::Json<VersionResponse>)> {
-    let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, &req.reference).await?;
-    Ok((StatusCode::CREATED, axum::Json(v.into())))
+    headers: HeaderMap,
+    Json(req): Json<CreateVersionRequest>,
+) -> Reply<(StatusCode, axum::Json<CreateVersionResponse>)> {
+    let created = match (&req.reference, &req.archive_sha256, req.archive_size) {
+        (Some(reference), None, None) => {
+            let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, reference).await?;
+            CreateVersionResponse::Registered(v.into())
+        }
+        (None, Some(sha), Some(size)) => {
+            let metadata = serde_json::json!({
+                "fileTree": req.file_tree,
+                "entryPoint": req.entry_point,
+                "skillType": req.skill_type,
+                "installPath": req.install_path,
+                "manifestJson": req.manifest_json,
+                "minClaudeCodeVersion": req.min_claude_code_version,
+            });
+            let prepare = PrepareUpload {
+                version: req.version.clone(),
+                archive_sha256: sha.clone(),
+                archive_size: size,
+                metadata,
+            };
+            let upload = state.index.prepare_upload(&caller, &p.scope, &p.slug, prepare).await?;
+            let base = state.public_base(&headers);
+            CreateVersionResponse::Prepared(PreparedUpload {
+                upload_url: format!("{base}/api/v1/uploads/{}", upload.id),
+                version_id: upload.id,
+            })
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "send either `reference` (an artifact in a registry) or `archiveSha256` and `archiveSize` (an upload)"
+                    .into(),
+            ));
+        }
+    };
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Upload the archive of a prepared version (the `uploadUrl` from creating it).
+#[utoipa::path(put, path = "/api/v1/uploads/{id}", tag = "skills", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/gzip"),
+    responses((status = 204), Problems, (status = 422, description = "manifest-invalid: size or sha256 differ from what was prepared", body = Problem)))]
+pub(super) async fn put_upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Reply<StatusCode> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("the archive is larger than uploads may be".into())
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })?;
+    state.index.receive_upload(&caller, &id, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Finalize an uploaded version: check it, store it as an OCI artifact, record it.
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/versions/{version}/finalize", tag = "skills",
+    security(("bearer" = [])), params(VersionPath), request_body = FinalizeRequest,
+    responses((status = 200, body = VersionResponse), Problems,
+        (status = 422, description = "manifest-invalid: the archive breaks the bundle rules", body = Problem),
+        (status = 502, description = "registry-error: the storage registry failed", body = Problem)))]
+pub(super) async fn finalize_version(
+    State(state): State<AppState>,
+    Path(p): Path<VersionPath>,
+    caller: Caller,
+    Json(req): Json<FinalizeRequest>,
+) -> Reply<axum::Json<VersionResponse>> {
+    let status = req.status.unwrap_or(VersionStatus::Published);
+    let v = state.index.finalize_upload(&caller, &p.scope, &p.slug, &p.version, status, req.changelog).await?;
+    Ok(axum::Json(v.into()))
 }
 
 /// Resolve a version, range or channel to one immutable artifact digest.

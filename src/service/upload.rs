@@ -1,0 +1,226 @@
+//! Publishing by upload (csreg's two steps): *prepare* records what the archive will be,
+//! the client PUTs the archive, *finalize* checks it against what was prepared and the
+//! bundle rules, builds the ToolHive artifact, pushes it to the storage registry and records
+//! the version. Until finalize succeeds nothing is visible; a failed finalize can be retried.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::access::require_role;
+use super::{Caller, Error, Index, Result};
+use crate::bundle::{Bundle, source_date_epoch};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, new_id, now_millis, parse_version};
+use crate::oci::layout::{Identity, build_toolhive};
+use crate::oci::{Fetched, parse_reference};
+use crate::store::{Upload, Version};
+
+/// Where uploads wait and where finished artifacts go.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// `registry/prefix`: versions are pushed to `<prefix>/<namespace>/<name>:<version>`.
+    pub registry_prefix: String,
+    /// Archives between PUT and finalize.
+    pub uploads_dir: PathBuf,
+}
+
+/// How long a prepared upload waits for its archive and finalize.
+const UPLOAD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What "prepare" asks for.
+#[derive(Debug, Clone)]
+pub struct PrepareUpload {
+    pub version: String,
+    pub archive_sha256: String,
+    pub archive_size: i64,
+    /// fileTree, entryPoint, skillType, installPath, manifestJson as the client sent them.
+    pub metadata: serde_json::Value,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+impl Index {
+    fn storage(&self) -> Result<&Storage> {
+        self.storage.as_ref().ok_or_else(|| {
+            Error::Invalid("this server has no storage registry for uploads (start it with --storage-registry); register an artifact that is already in a registry with `reference` instead".into())
+        })
+    }
+
+    fn upload_path(&self, id: &str) -> Result<PathBuf> {
+        Ok(self.storage()?.uploads_dir.join(format!("{id}.tar.gz")))
+    }
+
+    pub async fn prepare_upload(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        req: PrepareUpload,
+    ) -> Result<Upload> {
+        let me = caller.require(TokenScope::Write)?;
+        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        require_role(role, TeamRole::Publisher, "publishing a version")?;
+        self.storage()?;
+        let version = parse_version(&req.version)?.to_string();
+        if self.store.version(&skill.id, &version).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "version {version} of `{scope}/{slug}` already exists; versions are immutable"
+            )));
+        }
+        let sha = req.archive_sha256.to_ascii_lowercase();
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid("archiveSha256 must be 64 hex digits".into()));
+        }
+        if req.archive_size <= 0 {
+            return Err(Error::Invalid("archiveSize must be positive".into()));
+        }
+        if req.archive_size as u64 > self.limits.max_compressed {
+            return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.limits.max_compressed)));
+        }
+        if let Some(m) = req.metadata.get("manifestJson").filter(|m| !m.is_null()) {
+            if m.get("name").and_then(|n| n.as_str()).is_some_and(|n| n != slug.as_str()) {
+                return Err(Error::ManifestInvalid(format!("manifestJson names another skill than `{slug}`")));
+            }
+            if m.get("version").and_then(|n| n.as_str()).is_some_and(|v| v != version) {
+                return Err(Error::ManifestInvalid(format!("manifestJson says another version than {version}")));
+            }
+        }
+        self.sweep_uploads().await;
+        let now = now_millis();
+        let upload = Upload {
+            id: new_id(),
+            skill_id: skill.id.clone(),
+            version,
+            archive_sha256: sha,
+            archive_size: req.archive_size,
+            metadata: req.metadata.to_string(),
+            created_by: me.user.id.clone(),
+            created_at: now,
+            expires_at: now + UPLOAD_TTL_MS,
+        };
+        self.store.put_upload(&upload).await?;
+        Ok(upload)
+    }
+
+    /// Stores the archive of a prepared upload, if it is exactly what was prepared.
+    pub async fn receive_upload(&self, caller: &Caller, id: &str, bytes: &[u8]) -> Result<()> {
+        let me = caller.require(TokenScope::Write)?;
+        let not_found = || Error::NotFound(format!("upload `{id}` not found"));
+        let upload = self.store.upload_by_id(id).await?.ok_or_else(not_found)?;
+        if upload.created_by != me.user.id || upload.expires_at < now_millis() {
+            return Err(not_found());
+        }
+        check_archive(&upload, bytes)?;
+        let dir = &self.storage()?.uploads_dir;
+        tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
+        let tmp = dir.join(format!(".{}.{}.partial", upload.id, new_id()));
+        tokio::fs::write(&tmp, bytes).await.map_err(io_error)?;
+        tokio::fs::rename(&tmp, self.upload_path(&upload.id)?).await.map_err(io_error)?;
+        Ok(())
+    }
+
+    /// Checks the uploaded archive, stores it as an OCI artifact and records the version.
+    pub async fn finalize_upload(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &str,
+        status: VersionStatus,
+        changelog: Option<String>,
+    ) -> Result<Version> {
+        caller.require(TokenScope::Write)?;
+        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        require_role(role, TeamRole::Publisher, "publishing a version")?;
+        let semver = parse_version(version)?;
+        let version = semver.to_string();
+        if status == VersionStatus::Yanked {
+            return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
+        }
+        if self.store.version(&skill.id, &version).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "version {version} of `{scope}/{slug}` already exists; versions are immutable"
+            )));
+        }
+        let Some(upload) = self.store.upload_for(&skill.id, &version).await? else {
+            // A concurrent finalize may have just stored it and removed the upload.
+            if self.store.version(&skill.id, &version).await?.is_some() {
+                return Err(Error::Conflict(format!("version {version} of `{scope}/{slug}` already exists")));
+            }
+            return Err(Error::NotFound(format!("no prepared upload for version {version} of `{scope}/{slug}`")));
+        };
+        let path = self.upload_path(&upload.id)?;
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
+            }
+            Err(e) => return Err(io_error(e)),
+        };
+        check_archive(&upload, &bytes)?;
+        let bundle = Bundle::from_archive(&bytes, None, &self.limits)?;
+        bundle.check_identity(slug.as_str(), &semver)?;
+
+        // The stored artifact is packed canonically, so the same files always give the same digest.
+        let packed = bundle.pack(source_date_epoch().unwrap_or(0));
+        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
+        let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
+        let target = format!("{}/{scope}/{slug}:{version}", self.storage()?.registry_prefix.trim_end_matches('/'));
+        let target = parse_reference(&target)?;
+        self.registries.push(&target, &artifact, &|_| {}).await?;
+        let fetched = Fetched {
+            pinned: format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest()),
+            digest: artifact.digest().to_owned(),
+            media_type: crate::oci::layout::media::INDEX.to_owned(),
+            manifest_size: artifact.index.data.len() as u64,
+            layout: crate::oci::LayoutKind::ToolHive,
+            layer_digest: artifact.layer.digest.clone(),
+            layer_size: artifact.layer.data.len() as u64,
+            bundle,
+        };
+        let stored = self.record_version(caller, &skill, &version, fetched, changelog, status).await?;
+        self.store.delete_upload(&upload.id).await?;
+        let _ = tokio::fs::remove_file(&path).await;
+        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
+        Ok(stored)
+    }
+
+    /// Drops expired uploads and their archives; failures only cost disk space.
+    async fn sweep_uploads(&self) {
+        match self.store.expire_uploads(now_millis()).await {
+            Ok(ids) => {
+                for id in ids {
+                    if let Ok(p) = self.upload_path(&id) {
+                        let _ = tokio::fs::remove_file(p).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not expire uploads"),
+        }
+    }
+}
+
+fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as i64 != upload.archive_size {
+        return Err(Error::ManifestInvalid(format!(
+            "the archive is {} bytes; {} were prepared",
+            bytes.len(),
+            upload.archive_size
+        )));
+    }
+    let actual = sha256_hex(bytes);
+    if actual != upload.archive_sha256 {
+        return Err(Error::ManifestInvalid(format!(
+            "the archive's sha256 is {actual}; {} was prepared",
+            upload.archive_sha256
+        )));
+    }
+    Ok(())
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error::Internal(format!("upload storage: {e}"))
+}
