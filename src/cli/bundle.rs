@@ -13,6 +13,16 @@ pub struct PackArgs {
     /// Where to write the tar.gz; default `<name>.tar.gz` in the current directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Also write the OCI artifact (ToolHive layout) as an OCI image layout directory,
+    /// tagged with the version, e.g. for `skopeo copy oci:DIR:1.0.0 docker://…`.
+    #[arg(long, requires = "namespace")]
+    pub oci_layout: Option<PathBuf>,
+    /// The namespace recorded in the artifact's annotations (with --oci-layout).
+    #[arg(long, short)]
+    pub namespace: Option<crate::domain::Namespace>,
+    /// The version (with --oci-layout); default: SKILL.md's `version`.
+    #[arg(long)]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +45,20 @@ pub fn pack(args: PackArgs) -> anyhow::Result<()> {
         crate::oci::layout::sha256_digest(&packed.tar_gz).trim_start_matches("sha256:"),
         packed.diff_id
     );
+    if let (Some(dir), Some(ns)) = (&args.oci_layout, &args.namespace) {
+        let version = match (&args.version, &bundle.skill.frontmatter.version) {
+            (Some(v), _) => crate::domain::parse_version(v)?,
+            (None, Some(v)) => v.clone(),
+            (None, None) => anyhow::bail!("SKILL.md has no `version`; pass --version"),
+        };
+        bundle.check_identity(bundle.name(), &version)?;
+        let version = version.to_string();
+        let id = crate::oci::Identity { namespace: ns.as_str(), name: bundle.name(), version: &version };
+        let artifact = crate::oci::layout::build_toolhive(&bundle, &packed, &id, source_date_epoch());
+        crate::oci::layout::write_oci_layout(dir, &artifact, &version)
+            .with_context(|| format!("cannot write {}", dir.display()))?;
+        println!("  OCI layout:     {} ({}:{version}, artifact {})", dir.display(), dir.display(), artifact.digest());
+    }
     Ok(())
 }
 

@@ -256,6 +256,29 @@ pub fn build_toolhive(bundle: &Bundle, packed: &Packed, id: &Identity<'_>, creat
     Artifact { layer, configs, manifests, index }
 }
 
+/// Writes an artifact as an OCI image layout directory (`oci-layout`, `index.json`,
+/// `blobs/sha256/…`), its index tagged `tag`, as skopeo and umoci read it.
+pub fn write_oci_layout(dir: &std::path::Path, artifact: &Artifact, tag: &str) -> std::io::Result<()> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let all = std::iter::once(&artifact.layer).chain(&artifact.configs).chain(&artifact.manifests);
+    for b in all.chain(std::iter::once(&artifact.index)) {
+        std::fs::write(blobs.join(b.digest.trim_start_matches("sha256:")), &b.data)?;
+    }
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let mut entry = artifact.index.descriptor();
+    entry.annotations = Some(BTreeMap::from([("org.opencontainers.image.ref.name".to_owned(), tag.to_owned())]));
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.to_owned()),
+        artifact_type: None,
+        manifests: vec![entry],
+        subject: None,
+        annotations: None,
+    };
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("serialize"))
+}
+
 /// Which layout a manifest is in, by `artifactType` or, failing that, `config.mediaType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayoutKind {

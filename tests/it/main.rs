@@ -4,6 +4,7 @@ mod common;
 
 mod api_accounts;
 mod api_skills;
+mod artifact_types;
 mod authz_matrix;
 mod bad_input;
 mod ops;
