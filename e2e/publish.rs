@@ -168,7 +168,110 @@ fn artifacts_from_other_tools_register_in_every_readable_layout() {
         assert_eq!(v["reference"], format!("{repo}@{digest}"));
         let resolved = serve.json(None, &["resolve", &format!("acme/foreign@{version}")]);
         assert_eq!(resolved["layout"], layout_name);
+        let dest = dir.path().join(format!("installed-{i}"));
+        let lock = dir.path().join(format!("lock-{i}"));
+        let spec = format!("acme/foreign@{version}");
+        serve.ok(None, &["install", &spec, "--dest", dest.to_str().unwrap(), "--lock-file", lock.to_str().unwrap()]);
+        assert_eq!(std::fs::read(dest.join("foreign/SKILL.md")).unwrap(), skill_md, "{layout_name} installs");
     }
+    serve.stop();
+}
+
+/// Changes a blob inside the registry's own storage, as a compromised or broken registry
+/// would serve it: the last byte flipped, or (for JSON that must stay parseable) one
+/// string replaced by another of the same length.
+fn tamper(registry_root: &std::path::Path, digest: &str, replace: Option<(&str, &str)>) {
+    let hex = digest.trim_start_matches("sha256:");
+    let path = registry_root.join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
+    let mut data = std::fs::read(&path).unwrap();
+    match replace {
+        Some((from, to)) => {
+            let text = String::from_utf8(data).unwrap();
+            assert!(text.contains(from));
+            data = text.replacen(from, to, 1).into_bytes();
+        }
+        None => {
+            let last = data.len() - 1;
+            data[last] ^= 0xff;
+        }
+    }
+    std::fs::write(&path, data).unwrap();
+}
+
+#[test]
+fn content_the_registry_alters_is_caught_by_its_digest() {
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let repo = format!("{}/skills/acme/demo", reg.host);
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
+    let out = dir.path().join("layout");
+    serve.ok(
+        None,
+        &[
+            "pack",
+            v1.to_str().unwrap(),
+            "-o",
+            dir.path().join("x.tgz").to_str().unwrap(),
+            "--oci-layout",
+            out.to_str().unwrap(),
+            "-n",
+            "acme",
+        ],
+    );
+    let copy = skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &format!("oci:{}:1.0.0", out.display()),
+        &format!("docker://{repo}:1.0.0"),
+    ]);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:1.0.0")]);
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let manifest = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}@{manifest_digest}")]);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+
+    tamper(&reg.root(), &layer, None);
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
+    );
+    // demo does not exist yet: create it, then try again.
+    assert_eq!(s, 404, "{body}");
+    http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
+    );
+    assert_eq!(s, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("digest mismatch"), "{body}");
+
+    tamper(&reg.root(), &layer, None);
+    tamper(&reg.root(), &manifest_digest, Some(("The demo skill", "The evil skill")));
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/demo/versions",
+        Some(&admin),
+        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
+    );
+    assert_eq!(s, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("digest mismatch"), "{body}");
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(versions["data"], json!([]), "nothing stored");
     serve.stop();
 }
 
@@ -559,5 +662,83 @@ fn upload_publishing_checks_stores_and_retries() {
     let (s, body) = finalize(&serve, &admin, "3.0.0");
     assert_eq!(s, 200, "{body}");
     assert_eq!(serve.json(None, &["resolve", "acme/demo"])["version"], "3.0.0");
+    serve.stop();
+}
+
+#[test]
+fn token_auth_registries_and_artifacts_pushed_by_oras_py() {
+    if !peers_available() {
+        return;
+    }
+    // A registry behind a bearer-token server: pushes need the user, pulls are anonymous.
+    let reg = DistRegistry::start(Auth::Token);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let repo = format!("{}/skills/acme/tokened", reg.host);
+    let skill = skill_dir(dir.path(), "tokened", "1.0.0", &[]);
+    let path = skill.to_str().unwrap();
+    let denied = serve.cli(Some(&admin), &["publish", path, "--to", &repo, "-n", "acme"]);
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("refused access"), "anonymous push is refused");
+    let ok = serve.json(
+        Some(&admin),
+        &[
+            "publish",
+            path,
+            "--to",
+            &repo,
+            "-n",
+            "acme",
+            "--registry-username",
+            "skilluser",
+            "--registry-password",
+            "s3cret",
+        ],
+    );
+    assert_eq!(ok["status"], "published", "the server pulled anonymously through the token flow");
+    let dest = dir.path().join("skills");
+    let lock = dir.path().join("skilldex.lock");
+    serve.ok(
+        None,
+        &["install", "acme/tokened", "--dest", dest.to_str().unwrap(), "--lock-file", lock.to_str().unwrap()],
+    );
+    assert!(dest.join("tokened/SKILL.md").exists());
+
+    // oras-py pushes an archive as a plain tar+gzip artifact; skilldex registers and installs it.
+    let open = DistRegistry::start(Auth::None);
+    let archive = dir.path().join("oras/hello.tar.gz");
+    std::fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let hello = skill_dir(dir.path(), "hello", "0.1.0", &[("docs/usage.md", "Say hello.\n")]);
+    serve.ok(None, &["pack", hello.to_str().unwrap(), "-o", archive.to_str().unwrap()]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/oras_push.py");
+    let pushed = std::process::Command::new("python3")
+        .arg(script)
+        .args([open.host.as_str(), "third-party/hello", "0.1.0", archive.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    let digest = String::from_utf8_lossy(&pushed.stdout).lines().last().unwrap().trim().to_owned();
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/hello/versions",
+        Some(&admin),
+        Some(&json!({"version": "0.1.0", "reference": format!("{}/third-party/hello:0.1.0", open.host)})),
+    );
+    assert_eq!(s, 404, "the skill must exist first: {body}");
+    let (s, _) =
+        http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "hello"})));
+    assert_eq!(s, 201);
+    let (s, body) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills/acme/hello/versions",
+        Some(&admin),
+        Some(&json!({"version": "0.1.0", "reference": format!("{}/third-party/hello:0.1.0", open.host)})),
+    );
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["digest"], digest, "the digest oras-py reported");
+    assert_eq!(serve.json(None, &["resolve", "acme/hello"])["layout"], "tar+gzip");
+    serve.ok(None, &["install", "acme/hello", "--dest", dest.to_str().unwrap(), "--lock-file", lock.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dest.join("hello/docs/usage.md")).unwrap(), "Say hello.\n");
     serve.stop();
 }

@@ -10,11 +10,17 @@ use sha2::{Digest as _, Sha256};
 
 pub enum Auth {
     None,
-    Htpasswd { user: &'static str, password: &'static str },
+    Htpasswd {
+        user: &'static str,
+        password: &'static str,
+    },
+    /// Bearer tokens from `e2e/peers/token_server.py`: anonymous pulls, `skilluser`/`s3cret` pushes.
+    Token,
 }
 
 pub struct DistRegistry {
     child: Option<Child>,
+    token_server: Option<Child>,
     /// `127.0.0.1:PORT`
     pub host: String,
     dir: tempfile::TempDir,
@@ -22,16 +28,24 @@ pub struct DistRegistry {
 
 /// Whether the peers are installed; outside CI their absence skips a test, on CI it fails it.
 pub fn peers_available() -> bool {
-    let found = ["docker-registry", "skopeo"].iter().all(|b| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    let python_peers = Command::new("python3")
+        .args(["-c", "import oras, jwt, cryptography"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let found = python_peers
+        && ["docker-registry", "skopeo", "htpasswd", "openssl"].iter().all(|b| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {b}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
     if !found {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "docker-registry and skopeo are required on CI");
-        eprintln!("skipping: docker-registry or skopeo not installed (run e2e/test.sh)");
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the OCI peers are required on CI");
+        eprintln!(
+            "skipping: docker-registry, skopeo, htpasswd, openssl or python oras/pyjwt missing (run e2e/test.sh)"
+        );
     }
     found
 }
@@ -52,7 +66,27 @@ impl DistRegistry {
                 std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
                 format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", dir.path().join("htpasswd").display())
             }
+            Auth::Token => {
+                let (key, cert) = (dir.path().join("token.key"), dir.path().join("token.crt"));
+                let ok = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "openssl ecparam -name prime256v1 -genkey -noout -out {k} && openssl req -x509 -new -key {k} -out {c} -days 2 -subj /CN=e2e",
+                        k = key.display(),
+                        c = cert.display()
+                    ))
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(ok.success(), "openssl");
+                format!(
+                    "auth:\n  token:\n    realm: http://127.0.0.1:{{TOKEN_PORT}}/token\n    service: skills-registry\n    issuer: skills-test-issuer\n    rootcertbundle: {}\n",
+                    cert.display()
+                )
+            }
         };
+        let token_port = free_port();
+        let auth_yaml = auth_yaml.replace("{TOKEN_PORT}", &token_port.to_string());
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: e2e-only\n{auth_yaml}",
             dir.path().join("data").display()
@@ -60,7 +94,24 @@ impl DistRegistry {
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         drop(log);
-        let mut reg = Self { child: None, host: format!("127.0.0.1:{port}"), dir };
+        let token_server = matches!(auth, Auth::Token).then(|| {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/token_server.py");
+            Command::new("python3")
+                .arg(script)
+                .arg(token_port.to_string())
+                .arg(dir.path().join("token.key"))
+                .arg(dir.path().join("token.crt"))
+                .spawn()
+                .expect("start the token server")
+        });
+        let mut reg = Self { child: None, token_server, host: format!("127.0.0.1:{port}"), dir };
+        if reg.token_server.is_some() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", token_port)).is_err() {
+                assert!(Instant::now() < deadline, "token server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         reg.restart();
         reg
     }
@@ -84,6 +135,11 @@ impl DistRegistry {
         }
     }
 
+    /// The registry's filesystem storage root.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
@@ -99,6 +155,10 @@ impl DistRegistry {
 impl Drop for DistRegistry {
     fn drop(&mut self) {
         self.stop();
+        if let Some(mut t) = self.token_server.take() {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
     }
 }
 

@@ -20,10 +20,17 @@ need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
     echo "installing ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Third-party clients and the registry token server used by the e2e suite.
+if ! python3 -c "import oras, jwt, cryptography" 2>/dev/null; then
+    echo "installing python peers (oras, pyjwt, cryptography)"
+    python3 -m pip install -q --disable-pip-version-check oras pyjwt cryptography
 fi
 
 cargo test --locked --all-targets

@@ -195,7 +195,19 @@ impl Registries {
         let mut stream = client.pull_blob_stream(repo, desc.digest.as_str()).await.map_err(|e| map_err(&what, e))?;
         let mut data = Vec::with_capacity(desc.size as usize);
         while let Some(chunk) = stream.stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Unreachable(what.clone(), e.to_string()))?;
+            let chunk = chunk.map_err(|e| {
+                // oci-client checks the digest at the end of the stream; that is bad content,
+                // not a network problem.
+                if e.get_ref().is_some_and(|inner| inner.is::<oci_client::errors::DigestError>()) {
+                    OciError::DigestMismatch {
+                        what: what.clone(),
+                        expected: desc.digest.clone(),
+                        actual: e.to_string(),
+                    }
+                } else {
+                    OciError::Unreachable(what.clone(), e.to_string())
+                }
+            })?;
             if data.len() + chunk.len() > max as usize || data.len() + chunk.len() > desc.size as usize {
                 return Err(OciError::DigestMismatch {
                     what,
