@@ -5,4 +5,5 @@
 mod common;
 mod foundation;
 mod publish;
+mod referrers;
 mod registry;

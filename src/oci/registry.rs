@@ -13,7 +13,7 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::layout::{Artifact, Blob, Descriptor, media, sha256_digest};
+use super::layout::{Artifact, Blob, Descriptor, Index, media, sha256_digest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
@@ -140,11 +140,101 @@ pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
 pub struct Registries {
     creds: CredentialSource,
     clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
+    /// For the calls oci-client does not make the way skilldex needs (referrers).
+    http: reqwest::Client,
 }
 
 impl Registries {
     pub fn new(creds: CredentialSource) -> Self {
-        Self { creds, clients: Mutex::new(HashMap::new()) }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client");
+        Self { creds, clients: Mutex::new(HashMap::new()), http }
+    }
+
+    /// The repository's tags (as the registry lists them).
+    pub async fn tags(&self, repo: &Reference) -> Result<Vec<String>, OciError> {
+        let (client, auth) = self.client(repo);
+        let list = client.list_tags(repo, &auth, None, None).await.map_err(|e| map_err(&repo.whole(), e))?;
+        Ok(list.tags)
+    }
+
+    /// The manifests whose `subject` is `subject`'s digest: from the referrers API, or, where
+    /// the registry has none (404), from the `sha256-<hex>` tag. Unlike a missing fallback
+    /// tag (no referrers), any registry failure is an error: "cannot tell" must never read
+    /// as "nothing there".
+    pub async fn referrers(
+        &self,
+        subject: &Reference,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, OciError> {
+        let digest = subject
+            .digest()
+            .ok_or_else(|| OciError::BadReference(subject.whole(), "referrers need a digest".into()))?
+            .to_owned();
+        let what = format!("referrers of {}", subject.whole());
+        let (client, auth) = self.client(subject);
+        let token =
+            client.auth(subject, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(&what, e))?;
+        let scheme = if is_loopback(subject.resolve_registry()) { "http" } else { "https" };
+        let mut url =
+            format!("{scheme}://{}/v2/{}/referrers/{digest}", subject.resolve_registry(), subject.repository());
+        if let Some(t) = artifact_type {
+            url.push_str(&format!("?artifactType={}", urlencode(t)));
+        }
+        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, media::INDEX);
+        req = match (&token, &auth) {
+            (Some(t), _) => req.bearer_auth(t),
+            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
+            (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
+            (None, RegistryAuth::Anonymous) => req,
+        };
+        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        let filtered = resp.headers().contains_key("OCI-Filters-Applied");
+        let index = match status {
+            200 => {
+                let body = resp.bytes().await.map_err(|e| OciError::Unreachable(what.clone(), e.to_string()))?;
+                if body.len() > MAX_MANIFEST {
+                    return Err(OciError::TooLarge(format!("the {what} index is larger than {MAX_MANIFEST} bytes")));
+                }
+                serde_json::from_slice::<Index>(&body).map_err(|e| OciError::Registry(what.clone(), e.to_string()))?
+            }
+            404 => {
+                let tag = digest.replace(':', "-");
+                let fallback = Reference::with_tag(subject.registry().into(), subject.repository().into(), tag);
+                match self.manifest(&fallback).await {
+                    Ok((bytes, _)) => serde_json::from_slice::<Index>(&bytes)
+                        .map_err(|e| OciError::Registry(what.clone(), e.to_string()))?,
+                    Err(OciError::NotFound(_)) => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                }
+            }
+            401 | 403 => return Err(OciError::Unauthorized(what)),
+            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
+        };
+        let wanted = |d: &Descriptor| filtered || artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t));
+        Ok(index.manifests.into_iter().filter(wanted).collect())
+    }
+
+    /// Pushes one manifest's exact bytes under a tag or its digest.
+    pub async fn push_manifest_at(&self, at: &Reference, manifest: &Blob) -> Result<(), OciError> {
+        let (client, auth) = self.client(at);
+        client.store_auth_if_needed(at.resolve_registry(), &auth).await;
+        client.auth(at, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&at.whole(), e))?;
+        self.push_manifest(&client, at, manifest).await
+    }
+
+    /// Pushes a blob unless the registry already has it.
+    pub async fn push_blob(&self, repo: &Reference, blob: &Blob) -> Result<(), OciError> {
+        let (client, auth) = self.client(repo);
+        client.store_auth_if_needed(repo.resolve_registry(), &auth).await;
+        client.auth(repo, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&repo.whole(), e))?;
+        if !client.blob_exists(repo, &blob.digest).await.map_err(|e| map_err(&repo.whole(), e))? {
+            client.push_blob(repo, blob.data.clone(), &blob.digest).await.map_err(|e| map_err(&repo.whole(), e))?;
+        }
+        Ok(())
     }
 
     fn client(&self, r: &Reference) -> (Arc<Client>, RegistryAuth) {
@@ -271,6 +361,16 @@ impl Registries {
             .map_err(|e| map_err(&target.whole(), e))?;
         Ok(())
     }
+}
+
+/// Percent-encodes a query value (media types contain `/` and `+`).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Refuses an answer whose digest differs from the one the reference pins.
