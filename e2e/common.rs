@@ -183,3 +183,15 @@ pub fn serve_with_team(dir: &Path) -> (Serve, String) {
     serve.ok(Some(&admin), &["team", "create", "acme"]);
     (serve, admin)
 }
+
+/// Registers an artifact already in a registry as `version` of `skill` (`ns/name`).
+pub fn register(
+    serve: &Serve,
+    token: &str,
+    skill: &str,
+    version: impl AsRef<str>,
+    reference: impl AsRef<str>,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({"version": version.as_ref(), "reference": reference.as_ref()});
+    http_json(serve.addr, "POST", &format!("/api/v1/skills/{skill}/versions"), Some(token), Some(&body))
+}

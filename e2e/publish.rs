@@ -156,13 +156,7 @@ fn artifacts_from_other_tools_register_in_every_readable_layout() {
             assert_eq!(s, 201);
         }
         // Registered by tag: the tag is resolved to a digest once, here.
-        let (s, v) = http_json(
-            serve.addr,
-            "POST",
-            "/api/v1/skills/acme/foreign/versions",
-            Some(&admin),
-            Some(&json!({"version": version, "reference": format!("{repo}:v1")})),
-        );
+        let (s, v) = register(&serve, &admin, "acme/foreign", &version, format!("{repo}:v1"));
         assert_eq!(s, 201, "{layout_name}: {v}");
         assert_eq!(v["digest"], digest, "{layout_name}");
         assert_eq!(v["reference"], format!("{repo}@{digest}"));
@@ -239,35 +233,17 @@ fn content_the_registry_alters_is_caught_by_its_digest() {
     let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
 
     tamper(&reg.root(), &layer, None);
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/demo/versions",
-        Some(&admin),
-        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{repo}:1.0.0"));
     // demo does not exist yet: create it, then try again.
     assert_eq!(s, 404, "{body}");
     http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/demo/versions",
-        Some(&admin),
-        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{repo}:1.0.0"));
     assert_eq!(s, 422, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("digest mismatch"), "{body}");
 
     tamper(&reg.root(), &layer, None);
     tamper(&reg.root(), &manifest_digest, Some(("The demo skill", "The evil skill")));
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/demo/versions",
-        Some(&admin),
-        Some(&json!({"version": "1.0.0", "reference": format!("{repo}:1.0.0")})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{repo}:1.0.0"));
     assert_eq!(s, 422, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("digest mismatch"), "{body}");
     let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
@@ -329,13 +305,7 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
             &format!("docker://{repo}:v1"),
         ]);
         assert!(copy.status.success(), "{what}: {}", String::from_utf8_lossy(&copy.stderr));
-        let (s, body) = http_json(
-            serve.addr,
-            "POST",
-            "/api/v1/skills/acme/demo/versions",
-            Some(&admin),
-            Some(&json!({"version": "1.0.0", "reference": format!("{repo}:v1")})),
-        );
+        let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{repo}:v1"));
         assert_eq!(s, *want, "{what}: {body}");
         assert_eq!(body["status"], *want, "{what}: problem+json");
         assert!(!body["detail"].as_str().unwrap_or("").is_empty(), "{what}");
@@ -343,13 +313,7 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
 
     // A reference whose digest the registry does not have, or that does not match.
     let zero = format!("{}/hostile/h0@sha256:{}", reg.host, "0".repeat(64));
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/demo/versions",
-        Some(&admin),
-        Some(&json!({"version": "1.0.0", "reference": zero})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", zero);
     assert_eq!(s, 422, "{body}");
 
     // A registry that goes away mid-publish: a clear 502, no version.
@@ -358,13 +322,7 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
     let published = serve.json(Some(&admin), &["publish", good.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
     let pinned = published["reference"].as_str().unwrap().to_owned();
     reg.stop();
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/demo/versions",
-        Some(&admin),
-        Some(&json!({"version": "2.0.1", "reference": pinned})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/demo", "2.0.1", pinned);
     assert_eq!((s, body["type"].as_str().unwrap_or("")), (502, "https://skilldex.dev/errors/registry-error"), "{body}");
 
     // Nothing but 2.0.0 was stored by any of it.
@@ -717,24 +675,12 @@ fn token_auth_registries_and_artifacts_pushed_by_oras_py() {
         .unwrap();
     assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
     let digest = String::from_utf8_lossy(&pushed.stdout).lines().last().unwrap().trim().to_owned();
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/hello/versions",
-        Some(&admin),
-        Some(&json!({"version": "0.1.0", "reference": format!("{}/third-party/hello:0.1.0", open.host)})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/hello", "0.1.0", format!("{}/third-party/hello:0.1.0", open.host));
     assert_eq!(s, 404, "the skill must exist first: {body}");
     let (s, _) =
         http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "hello"})));
     assert_eq!(s, 201);
-    let (s, body) = http_json(
-        serve.addr,
-        "POST",
-        "/api/v1/skills/acme/hello/versions",
-        Some(&admin),
-        Some(&json!({"version": "0.1.0", "reference": format!("{}/third-party/hello:0.1.0", open.host)})),
-    );
+    let (s, body) = register(&serve, &admin, "acme/hello", "0.1.0", format!("{}/third-party/hello:0.1.0", open.host));
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["digest"], digest, "the digest oras-py reported");
     assert_eq!(serve.json(None, &["resolve", "acme/hello"])["layout"], "tar+gzip");

@@ -21,17 +21,30 @@ impl Index {
         version: &str,
         reference: &str,
     ) -> Result<Version> {
+        let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
+        let version = semver.to_string();
+        let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
+        fetched.bundle.check_identity(slug.as_str(), &semver)?;
+        self.record_version(caller, &skill, &version, fetched, None, VersionStatus::Published).await
+    }
+
+    /// The skill a new version may be published to by this caller (write scope, publisher
+    /// role, skill not deleted), and the version, which must be valid semver and new.
+    pub(super) async fn new_version_of(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &str,
+    ) -> Result<(Skill, semver::Version)> {
         caller.require(TokenScope::Write)?;
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Publisher, "publishing a version")?;
         let semver = parse_version(version)?;
-        let version = semver.to_string();
-        if self.store.version(&skill.id, &version).await?.is_some() {
-            return Err(version_exists(&skill, &version));
+        if self.store.version(&skill.id, &semver.to_string()).await?.is_some() {
+            return Err(version_exists(&skill, &semver.to_string()));
         }
-        let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
-        fetched.bundle.check_identity(slug.as_str(), &semver)?;
-        self.record_version(caller, &skill, &version, fetched, None, VersionStatus::Published).await
+        Ok((skill, semver))
     }
 
     /// Reads an artifact by reference and checks it against the bundle rules.
@@ -92,7 +105,7 @@ impl Index {
     }
 }
 
-fn version_exists(skill: &Skill, version: &str) -> Error {
+pub(super) fn version_exists(skill: &Skill, version: &str) -> Error {
     Error::Conflict(format!(
         "version {version} of `{}/{}` already exists; versions are immutable",
         skill.scope, skill.slug

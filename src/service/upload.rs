@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::access::require_role;
 use super::{Caller, Error, Index, Result};
 use crate::bundle::{Bundle, source_date_epoch};
-use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, new_id, now_millis, parse_version};
+use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, new_id, now_millis};
 use crate::oci::layout::{Identity, build_toolhive};
 use crate::oci::{Fetched, parse_reference};
 use crate::store::{Upload, Version};
@@ -61,15 +60,9 @@ impl Index {
         req: PrepareUpload,
     ) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
-        require_role(role, TeamRole::Publisher, "publishing a version")?;
         self.storage()?;
-        let version = parse_version(&req.version)?.to_string();
-        if self.store.version(&skill.id, &version).await?.is_some() {
-            return Err(Error::Conflict(format!(
-                "version {version} of `{scope}/{slug}` already exists; versions are immutable"
-            )));
-        }
+        let (skill, semver) = self.new_version_of(caller, scope, slug, &req.version).await?;
+        let version = semver.to_string();
         let sha = req.archive_sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Invalid("archiveSha256 must be 64 hex digits".into()));
@@ -132,23 +125,15 @@ impl Index {
         status: VersionStatus,
         changelog: Option<String>,
     ) -> Result<Version> {
-        caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
-        require_role(role, TeamRole::Publisher, "publishing a version")?;
-        let semver = parse_version(version)?;
-        let version = semver.to_string();
         if status == VersionStatus::Yanked {
             return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
         }
-        if self.store.version(&skill.id, &version).await?.is_some() {
-            return Err(Error::Conflict(format!(
-                "version {version} of `{scope}/{slug}` already exists; versions are immutable"
-            )));
-        }
+        let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
+        let version = semver.to_string();
         let Some(upload) = self.store.upload_for(&skill.id, &version).await? else {
             // A concurrent finalize may have just stored it and removed the upload.
             if self.store.version(&skill.id, &version).await?.is_some() {
-                return Err(Error::Conflict(format!("version {version} of `{scope}/{slug}` already exists")));
+                return Err(super::publish::version_exists(&skill, &version));
             }
             return Err(Error::NotFound(format!("no prepared upload for version {version} of `{scope}/{slug}`")));
         };
