@@ -3,6 +3,7 @@
 //! PostgreSQL.
 
 mod common;
+mod embedded;
 mod foundation;
 mod publish;
 mod referrers;

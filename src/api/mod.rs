@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod oci_dist;
 mod ops;
 mod rest;
 pub mod wire;
@@ -31,6 +32,8 @@ pub struct App {
     pub data_dir: PathBuf,
     /// The URL clients reach this server at; default: `http://` + the request's Host.
     pub public_url: Option<String>,
+    /// The embedded OCI store served at `/v2/`, when enabled.
+    pub embedded: Option<std::sync::Arc<crate::oci::store::EmbeddedStore>>,
 }
 
 impl App {
@@ -98,6 +101,7 @@ pub fn router(state: AppState) -> Router {
     let api = Arc::new(api);
     router
         .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))
+        .merge(oci_dist::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -21,6 +21,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let url = args.database_url()?;
     let store = crate::store::connect(url.expose()).await.context("cannot open the index database")?;
     tracing::info!(backend = store.backend(), "index database ready");
+    let embedded = std::sync::Arc::new(
+        crate::oci::store::EmbeddedStore::open(&args.data_dir.join("oci"), store.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the embedded OCI store: {e}"))?,
+    );
     let index = with_storage(Index::new(store), &args)?;
     bootstrap_admin(&index, &args).await?;
 
@@ -29,6 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Metrics::default(),
         data_dir: args.data_dir.clone(),
         public_url: args.public_url.clone(),
+        embedded: Some(embedded),
     });
     let server = Server::bind(args.listen, state).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;

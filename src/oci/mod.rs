@@ -3,6 +3,7 @@
 pub mod fetch;
 pub mod layout;
 pub mod registry;
+pub mod store;
 
 pub use fetch::{FetchError, Fetched, fetch_bundle};
 pub use layout::{Artifact, Identity, LayoutKind};

@@ -274,6 +274,21 @@ pub struct Upload {
     pub expires_at: Millis,
 }
 
+/// A manifest stored in the embedded OCI store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciManifest {
+    pub repo: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    /// The digest of the manifest this one refers to (`subject`).
+    pub subject: Option<String>,
+    /// JSON object of the manifest's annotations, for referrers listings.
+    pub annotations: Option<String>,
+    pub created_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: String,
@@ -360,6 +375,25 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
     /// Removes uploads past their expiry and returns their ids (their files go too).
     async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>>;
+
+    /// Makes a blob servable from a repository (after upload, mount or manifest push).
+    async fn oci_link_blob(&self, repo: &str, digest: &str, size: i64, at: Millis) -> StoreResult<()>;
+    /// The blob's size when the repository may serve it.
+    async fn oci_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<i64>>;
+    /// Records a manifest (idempotent), the blobs it references, and optionally a tag, atomically.
+    async fn oci_put_manifest(&self, m: &OciManifest, blobs: &[(String, i64)], tag: Option<&str>) -> StoreResult<()>;
+    async fn oci_manifest(&self, repo: &str, digest: &str) -> StoreResult<Option<OciManifest>>;
+    async fn oci_tag(&self, repo: &str, tag: &str) -> StoreResult<Option<String>>;
+    /// Tags in lexical order after `last`, at most `n`.
+    async fn oci_tags(&self, repo: &str, last: Option<&str>, n: i64) -> StoreResult<Vec<String>>;
+    async fn oci_referrers(&self, repo: &str, subject: &str) -> StoreResult<Vec<OciManifest>>;
+    /// Deletes a manifest and the tags pointing at it; false when there was none.
+    async fn oci_delete_manifest(&self, repo: &str, digest: &str) -> StoreResult<bool>;
+    async fn oci_delete_tag(&self, repo: &str, tag: &str) -> StoreResult<bool>;
+    /// Every manifest with its tags, for the layout's `index.json` and garbage collection.
+    async fn oci_all_manifests(&self) -> StoreResult<Vec<(OciManifest, Vec<String>)>>;
+    /// Every blob digest any repository links.
+    async fn oci_linked_blobs(&self) -> StoreResult<Vec<String>>;
 
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
     /// Newest first; `before` is the id of the last entry of the previous page.

@@ -23,6 +23,7 @@ impl PostgresStore {
             sql: include_str!("../../migrations/postgres/0002_artifact_details.sql"),
         },
         Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/postgres/0003_uploads.sql") },
+        Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/postgres/0004_oci_store.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

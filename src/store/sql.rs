@@ -16,6 +16,8 @@ pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.de
      s.forked_from, s.deleted_at, s.created_at, s.updated_at";
 pub(crate) const UPLOAD_COLS: &str =
     "id, skill_id, version, archive_sha256, archive_size, metadata, created_by, created_at, expires_at";
+pub(crate) const OCI_MANIFEST_COLS: &str =
+    "repo, digest, media_type, size, artifact_type, subject, annotations, created_at";
 pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
      signature, created_at, published_at, manifest_size, layout";
@@ -99,11 +101,11 @@ macro_rules! impl_sql_store {
         };
         use $crate::store::sql::{
             classify, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
-            TOUCH_INTERVAL_MS, UPLOAD_COLS, USER_COLS, VERSION_COLS,
+            TOUCH_INTERVAL_MS, UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
             AuditEntry, Audience, Channel, Member, NewAudit, NewSkill, NewToken, NewUser, NewVersion, Skill,
-            SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User,
+            SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version,
         };
 
@@ -204,6 +206,19 @@ macro_rules! impl_sql_store {
                 created_by: r.try_get("created_by")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
+            })
+        }
+
+        fn oci_manifest_row(r: &DbRow) -> StoreResult<OciManifest> {
+            Ok(OciManifest {
+                repo: r.try_get("repo")?,
+                digest: r.try_get("digest")?,
+                media_type: r.try_get("media_type")?,
+                size: r.try_get("size")?,
+                artifact_type: r.try_get("artifact_type")?,
+                subject: r.try_get("subject")?,
+                annotations: r.try_get("annotations")?,
+                created_at: r.try_get("created_at")?,
             })
         }
 
@@ -928,6 +943,160 @@ macro_rules! impl_sql_store {
                     .fetch_all(self.writer())
                     .await?;
                 rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
+            async fn oci_link_blob(&self, repo: &str, digest: &str, size: i64, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO oci_blobs (repo, digest, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(repo)
+                .bind(digest)
+                .bind(size)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn oci_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT size FROM oci_blobs WHERE repo = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(|r| r.try_get("size")).transpose()?)
+            }
+
+            async fn oci_put_manifest(&self, m: &OciManifest, blobs: &[(String, i64)], tag: Option<&str>) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let sql = format!(
+                    "INSERT INTO oci_manifests ({OCI_MANIFEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+                );
+                sqlx::query(&sql)
+                    .bind(&m.repo)
+                    .bind(&m.digest)
+                    .bind(&m.media_type)
+                    .bind(m.size)
+                    .bind(&m.artifact_type)
+                    .bind(&m.subject)
+                    .bind(&m.annotations)
+                    .bind(m.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                // The manifest's own bytes are a blob of the repository too.
+                let own = (m.digest.clone(), m.size);
+                for (digest, size) in blobs.iter().chain(std::iter::once(&own)) {
+                    sqlx::query(
+                        "INSERT INTO oci_blobs (repo, digest, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&m.repo)
+                    .bind(digest)
+                    .bind(size)
+                    .bind(m.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(tag) = tag {
+                    sqlx::query(
+                        "INSERT INTO oci_tags (repo, tag, digest, updated_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                    )
+                    .bind(&m.repo)
+                    .bind(tag)
+                    .bind(&m.digest)
+                    .bind(m.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn oci_manifest(&self, repo: &str, digest: &str) -> StoreResult<Option<OciManifest>> {
+                let sql = format!("SELECT {OCI_MANIFEST_COLS} FROM oci_manifests WHERE repo = $1 AND digest = $2");
+                let row = sqlx::query(&sql).bind(repo).bind(digest).fetch_optional(self.reader()).await?;
+                row.as_ref().map(oci_manifest_row).transpose()
+            }
+
+            async fn oci_tag(&self, repo: &str, tag: &str) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT digest FROM oci_tags WHERE repo = $1 AND tag = $2")
+                    .bind(repo)
+                    .bind(tag)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(|r| r.try_get("digest")).transpose()?)
+            }
+
+            async fn oci_tags(&self, repo: &str, last: Option<&str>, n: i64) -> StoreResult<Vec<String>> {
+                let mut b = SqlBuilder::new("SELECT tag FROM oci_tags WHERE repo = ");
+                let p = b.arg(Arg::Text(repo.to_owned()));
+                b.push(&p);
+                if let Some(last) = last {
+                    let p = b.arg(Arg::Text(last.to_owned()));
+                    b.push(&format!(" AND tag > {p}"));
+                }
+                let p = b.arg(Arg::Int(n));
+                b.push(&format!(" ORDER BY tag LIMIT {p}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter().map(|r| Ok(r.try_get("tag")?)).collect()
+            }
+
+            async fn oci_referrers(&self, repo: &str, subject: &str) -> StoreResult<Vec<OciManifest>> {
+                let sql = format!(
+                    "SELECT {OCI_MANIFEST_COLS} FROM oci_manifests WHERE repo = $1 AND subject = $2 ORDER BY created_at, digest"
+                );
+                let rows = sqlx::query(&sql).bind(repo).bind(subject).fetch_all(self.reader()).await?;
+                rows.iter().map(oci_manifest_row).collect()
+            }
+
+            async fn oci_delete_manifest(&self, repo: &str, digest: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM oci_tags WHERE repo = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM oci_manifests WHERE repo = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn oci_delete_tag(&self, repo: &str, tag: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM oci_tags WHERE repo = $1 AND tag = $2")
+                    .bind(repo)
+                    .bind(tag)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn oci_all_manifests(&self) -> StoreResult<Vec<(OciManifest, Vec<String>)>> {
+                let sql = format!("SELECT {OCI_MANIFEST_COLS} FROM oci_manifests ORDER BY repo, created_at, digest");
+                let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
+                let tags = sqlx::query("SELECT repo, tag, digest FROM oci_tags ORDER BY repo, tag").fetch_all(self.reader()).await?;
+                let mut by_manifest: std::collections::HashMap<(String, String), Vec<String>> = Default::default();
+                for t in &tags {
+                    by_manifest
+                        .entry((t.try_get("repo")?, t.try_get("digest")?))
+                        .or_default()
+                        .push(t.try_get("tag")?);
+                }
+                rows.iter()
+                    .map(|r| {
+                        let m = oci_manifest_row(r)?;
+                        let tags = by_manifest.remove(&(m.repo.clone(), m.digest.clone())).unwrap_or_default();
+                        Ok((m, tags))
+                    })
+                    .collect()
+            }
+
+            async fn oci_linked_blobs(&self) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT DISTINCT digest FROM oci_blobs").fetch_all(self.reader()).await?;
+                rows.iter().map(|r| Ok(r.try_get("digest")?)).collect()
             }
 
             async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {

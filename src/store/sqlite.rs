@@ -25,6 +25,7 @@ impl SqliteStore {
             sql: include_str!("../../migrations/sqlite/0002_artifact_details.sql"),
         },
         Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/sqlite/0003_uploads.sql") },
+        Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/sqlite/0004_oci_store.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -141,6 +141,7 @@ impl TestApp {
             metrics: Metrics::default(),
             data_dir: data.path().into(),
             public_url: None,
+            embedded: None,
         });
         Self { router: skilldex::api::router(state), db, index, admin, _data: data }
     }

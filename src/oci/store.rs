@@ -1,0 +1,502 @@
+//! The embedded OCI store: an OCI image layout under the data dir (`oci-layout`,
+//! `index.json`, `blobs/sha256/…`) that any layout reader (skopeo, umoci) can open, plus
+//! per-repository metadata in the index database (which repository may serve which blob,
+//! its manifests, tags and referrers).
+//!
+//! Every write lands in a temporary file first and becomes visible by rename, only after
+//! its digest was checked, so a crash never leaves a partial blob under a digest name.
+//! Acknowledged manifests are database rows committed after their blobs are in place.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use super::layout::{self, Descriptor, Index, TopLevel, media};
+use crate::domain::{new_id, now_millis};
+use crate::store::{OciManifest, Store, StoreError};
+
+/// Largest manifest the store accepts.
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+/// How long an upload may sit unfinished before it is swept.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Failures in the distribution spec's vocabulary (its error codes).
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    #[error("blob upload unknown to registry")]
+    BlobUploadUnknown,
+    #[error("provided digest did not match uploaded content: {0}")]
+    DigestInvalid(String),
+    #[error("manifest references a manifest or blob unknown to registry: {0}")]
+    ManifestBlobUnknown(String),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest unknown to registry")]
+    ManifestUnknown,
+    #[error("invalid repository name")]
+    NameInvalid,
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("provided length did not match content length: {0}")]
+    SizeInvalid(String),
+    #[error("the requested range cannot be satisfied")]
+    RangeInvalid,
+    #[error("the operation is unsupported: {0}")]
+    Unsupported(String),
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl DistError {
+    /// The spec's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DistError::BlobUnknown => "BLOB_UNKNOWN",
+            DistError::BlobUploadInvalid(_) => "BLOB_UPLOAD_INVALID",
+            DistError::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            DistError::DigestInvalid(_) => "DIGEST_INVALID",
+            DistError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            DistError::ManifestInvalid(_) => "MANIFEST_INVALID",
+            DistError::ManifestUnknown => "MANIFEST_UNKNOWN",
+            DistError::NameInvalid => "NAME_INVALID",
+            DistError::NameUnknown => "NAME_UNKNOWN",
+            DistError::SizeInvalid(_) => "SIZE_INVALID",
+            DistError::RangeInvalid => "RANGE_INVALID",
+            DistError::Unsupported(_) => "UNSUPPORTED",
+            DistError::Storage(_) => "UNKNOWN",
+        }
+    }
+}
+
+impl From<std::io::Error> for DistError {
+    fn from(e: std::io::Error) -> Self {
+        DistError::Storage(e.to_string())
+    }
+}
+
+impl From<StoreError> for DistError {
+    fn from(e: StoreError) -> Self {
+        DistError::Storage(e.to_string())
+    }
+}
+
+type DResult<T> = Result<T, DistError>;
+
+/// `sha256:<64 hex>`, the only digest algorithm the store takes.
+pub fn check_digest(d: &str) -> DResult<&str> {
+    match d.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            Ok(hex)
+        }
+        Some(_) => Err(DistError::DigestInvalid(format!("`{}` is not a sha256 digest", d.escape_debug()))),
+        None => {
+            Err(DistError::Unsupported(format!("digest algorithm of `{}`; only sha256 is supported", d.escape_debug())))
+        }
+    }
+}
+
+/// Repository names as the distribution spec allows them (`a/b-c/d_e`), at most 255 bytes.
+pub fn check_repo(name: &str) -> DResult<()> {
+    let component_ok = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|&x| x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-'))
+            && !c.contains("..")
+            && !c.contains("___")
+    };
+    if name.len() <= 255 && name.split('/').all(component_ok) { Ok(()) } else { Err(DistError::NameInvalid) }
+}
+
+/// Tags as the distribution spec allows them.
+pub fn is_tag(r: &str) -> bool {
+    let b = r.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+}
+
+fn hex_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+pub struct EmbeddedStore {
+    root: PathBuf,
+    store: Arc<dyn Store>,
+    index_lock: tokio::sync::Mutex<()>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating) the layout at `root` and rewrites `index.json` from the database.
+    pub async fn open(root: &Path, store: Arc<dyn Store>) -> DResult<Self> {
+        tokio::fs::create_dir_all(root.join("blobs/sha256")).await?;
+        tokio::fs::create_dir_all(root.join("uploads")).await?;
+        tokio::fs::create_dir_all(root.join("tmp")).await?;
+        // Leftovers of writes interrupted by a crash were never visible; drop them.
+        let mut tmp = tokio::fs::read_dir(root.join("tmp")).await?;
+        while let Some(entry) = tmp.next_entry().await? {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+        let layout = root.join("oci-layout");
+        if tokio::fs::metadata(&layout).await.is_err() {
+            write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#).await?;
+        }
+        let s = Self { root: root.to_owned(), store, index_lock: tokio::sync::Mutex::new(()) };
+        s.write_index().await?;
+        Ok(s)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &str) -> DResult<PathBuf> {
+        Ok(self.root.join("blobs/sha256").join(check_digest(digest)?))
+    }
+
+    /// A blob the repository may serve: its path and size.
+    pub async fn blob(&self, repo: &str, digest: &str) -> DResult<(PathBuf, u64)> {
+        let path = self.blob_path(digest)?;
+        let size = self.store.oci_blob(repo, digest).await?.ok_or(DistError::BlobUnknown)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(_) => Ok((path, size as u64)),
+            Err(_) => Err(DistError::BlobUnknown),
+        }
+    }
+
+    /// Stores verified bytes under their digest (atomically) and links them to `repo`.
+    pub async fn put_blob(&self, repo: &str, digest: &str, data: &[u8]) -> DResult<()> {
+        let target = self.blob_path(digest)?;
+        let actual = hex_digest(data);
+        if actual != digest {
+            return Err(DistError::DigestInvalid(format!("content is {actual}")));
+        }
+        if tokio::fs::metadata(&target).await.is_err() {
+            write_atomic(&self.root, &target, data).await?;
+        }
+        self.store.oci_link_blob(repo, digest, data.len() as i64, now_millis()).await?;
+        Ok(())
+    }
+
+    /// Makes a blob another repository has available here (cross-repository mount).
+    pub async fn mount(&self, repo: &str, from: &str, digest: &str) -> DResult<bool> {
+        check_digest(digest)?;
+        match self.store.oci_blob(from, digest).await? {
+            Some(size) if tokio::fs::metadata(self.blob_path(digest)?).await.is_ok() => {
+                self.store.oci_link_blob(repo, digest, size, now_millis()).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn upload_paths(&self, id: &str) -> DResult<(PathBuf, PathBuf)> {
+        if id.len() != 36 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(DistError::BlobUploadUnknown);
+        }
+        let dir = self.root.join("uploads");
+        Ok((dir.join(format!("{id}.data")), dir.join(format!("{id}.repo"))))
+    }
+
+    pub async fn start_upload(&self, repo: &str) -> DResult<String> {
+        let id = new_id();
+        let (data, owner) = self.upload_paths(&id)?;
+        tokio::fs::write(&owner, repo).await?;
+        tokio::fs::write(&data, b"").await?;
+        Ok(id)
+    }
+
+    /// The upload's current size, if it exists and belongs to `repo`.
+    pub async fn upload_size(&self, repo: &str, id: &str) -> DResult<u64> {
+        let (data, owner) = self.upload_paths(id)?;
+        match tokio::fs::read_to_string(&owner).await {
+            Ok(r) if r == repo => Ok(tokio::fs::metadata(&data).await.map_err(|_| DistError::BlobUploadUnknown)?.len()),
+            _ => Err(DistError::BlobUploadUnknown),
+        }
+    }
+
+    /// Appends a chunk; `start`, when given, must be where the upload ends now.
+    pub async fn append_upload(
+        &self,
+        repo: &str,
+        id: &str,
+        start: Option<u64>,
+        chunk: &[u8],
+        max: u64,
+    ) -> DResult<u64> {
+        let size = self.upload_size(repo, id).await?;
+        if start.is_some_and(|s| s != size) {
+            return Err(DistError::RangeInvalid);
+        }
+        if size + chunk.len() as u64 > max {
+            return Err(DistError::SizeInvalid(format!("blobs may be at most {max} bytes")));
+        }
+        let (data, _) = self.upload_paths(id)?;
+        let mut f = tokio::fs::OpenOptions::new().append(true).open(&data).await?;
+        f.write_all(chunk).await?;
+        f.flush().await?;
+        Ok(size + chunk.len() as u64)
+    }
+
+    /// Completes an upload: the bytes must hash to `digest`; then they become the blob.
+    pub async fn finish_upload(&self, repo: &str, id: &str, digest: &str, last: &[u8], max: u64) -> DResult<u64> {
+        check_digest(digest)?;
+        self.append_upload(repo, id, None, last, max).await?;
+        let (data, owner) = self.upload_paths(id)?;
+        let bytes = tokio::fs::read(&data).await?;
+        let actual = hex_digest(&bytes);
+        if actual != digest {
+            self.cancel_upload(repo, id).await?;
+            return Err(DistError::DigestInvalid(format!("uploaded content is {actual}")));
+        }
+        let target = self.blob_path(digest)?;
+        if tokio::fs::metadata(&target).await.is_err() {
+            tokio::fs::rename(&data, &target).await?;
+        } else {
+            let _ = tokio::fs::remove_file(&data).await;
+        }
+        let _ = tokio::fs::remove_file(&owner).await;
+        self.store.oci_link_blob(repo, digest, bytes.len() as i64, now_millis()).await?;
+        Ok(bytes.len() as u64)
+    }
+
+    pub async fn cancel_upload(&self, repo: &str, id: &str) -> DResult<()> {
+        self.upload_size(repo, id).await?;
+        let (data, owner) = self.upload_paths(id)?;
+        let _ = tokio::fs::remove_file(data).await;
+        let _ = tokio::fs::remove_file(owner).await;
+        Ok(())
+    }
+
+    /// Removes uploads untouched for longer than `ttl`.
+    pub async fn sweep_uploads(&self, ttl: Duration) -> DResult<usize> {
+        let mut removed = 0;
+        let mut dir = tokio::fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let old =
+                entry.metadata().await?.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > ttl);
+            if old {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Stores a manifest pushed under `reference` (a tag or its digest). Everything it
+    /// references must already be in the repository. Returns its digest and subject.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> DResult<(String, Option<String>)> {
+        if bytes.len() > MAX_MANIFEST {
+            return Err(DistError::ManifestInvalid(format!("larger than {MAX_MANIFEST} bytes")));
+        }
+        let digest = hex_digest(bytes);
+        let tag = if is_tag(reference) {
+            Some(reference)
+        } else {
+            check_digest(reference)?;
+            if reference != digest {
+                return Err(DistError::DigestInvalid(format!("the manifest is {digest}, not {reference}")));
+            }
+            None
+        };
+        let invalid = |e: layout::LayoutError| DistError::ManifestInvalid(e.0);
+        let parsed = layout::parse_top(bytes).map_err(invalid)?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| DistError::ManifestInvalid(e.to_string()))?;
+        let declared = doc.get("mediaType").and_then(|m| m.as_str());
+        let media_type = match (&parsed, declared) {
+            (_, Some(m)) => m.to_owned(),
+            (TopLevel::Index(_), None) => media::INDEX.to_owned(),
+            (TopLevel::Manifest(_), None) => media::MANIFEST.to_owned(),
+        };
+        let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).unwrap_or("");
+        if !ct.is_empty() && ct != media_type && declared.is_some() {
+            return Err(DistError::ManifestInvalid(format!("Content-Type {ct} differs from mediaType {media_type}")));
+        }
+        let (artifact_type, subject, annotations, blobs) = match &parsed {
+            TopLevel::Manifest(m) => {
+                let mut blobs = Vec::new();
+                for d in std::iter::once(&m.config).chain(&m.layers) {
+                    check_digest(&d.digest)?;
+                    let known = self.store.oci_blob(repo, &d.digest).await?;
+                    if known.is_none() && d.media_type != media::EMPTY {
+                        return Err(DistError::ManifestBlobUnknown(d.digest.clone()));
+                    }
+                    if known.is_none() {
+                        // The empty config is well known; store it on demand.
+                        self.put_blob(repo, &d.digest, b"{}")
+                            .await
+                            .map_err(|_| DistError::ManifestBlobUnknown(d.digest.clone()))?;
+                    }
+                    blobs.push((d.digest.clone(), d.size as i64));
+                }
+                let at = m.artifact_type.clone().or_else(|| Some(m.config.media_type.clone()));
+                (at, m.subject.as_ref().map(|s| s.digest.clone()), m.annotations.clone(), blobs)
+            }
+            TopLevel::Index(i) => {
+                for d in &i.manifests {
+                    check_digest(&d.digest)?;
+                    if self.store.oci_manifest(repo, &d.digest).await?.is_none() {
+                        return Err(DistError::ManifestBlobUnknown(d.digest.clone()));
+                    }
+                }
+                (
+                    i.artifact_type.clone(),
+                    i.subject.as_ref().map(|s| s.digest.clone()),
+                    i.annotations.clone(),
+                    Vec::new(),
+                )
+            }
+        };
+        let path = self.blob_path(&digest)?;
+        if tokio::fs::metadata(&path).await.is_err() {
+            write_atomic(&self.root, &path, bytes).await?;
+        }
+        let row = OciManifest {
+            repo: repo.to_owned(),
+            digest: digest.clone(),
+            media_type,
+            size: bytes.len() as i64,
+            artifact_type,
+            subject: subject.clone(),
+            annotations: annotations.map(|a| serde_json::to_string(&a).expect("strings serialize")),
+            created_at: now_millis(),
+        };
+        self.store.oci_put_manifest(&row, &blobs, tag).await?;
+        self.write_index().await?;
+        Ok((digest, subject))
+    }
+
+    /// A manifest by tag or digest: its bytes, media type and digest.
+    pub async fn manifest(&self, repo: &str, reference: &str) -> DResult<(Vec<u8>, String, String)> {
+        let digest = if is_tag(reference) {
+            self.store.oci_tag(repo, reference).await?.ok_or(DistError::ManifestUnknown)?
+        } else {
+            check_digest(reference)?;
+            reference.to_owned()
+        };
+        let row = self.store.oci_manifest(repo, &digest).await?.ok_or(DistError::ManifestUnknown)?;
+        let bytes = tokio::fs::read(self.blob_path(&digest)?).await.map_err(|_| DistError::ManifestUnknown)?;
+        Ok((bytes, row.media_type, digest))
+    }
+
+    pub async fn delete_manifest(&self, repo: &str, reference: &str) -> DResult<()> {
+        let found = if is_tag(reference) {
+            self.store.oci_delete_tag(repo, reference).await?
+        } else {
+            check_digest(reference)?;
+            self.store.oci_delete_manifest(repo, reference).await?
+        };
+        if !found {
+            return Err(DistError::ManifestUnknown);
+        }
+        self.write_index().await
+    }
+
+    pub async fn tags(&self, repo: &str, last: Option<&str>, n: i64) -> DResult<Vec<String>> {
+        Ok(self.store.oci_tags(repo, last, n).await?)
+    }
+
+    /// The referrers index for `digest`, filtered by `artifact_type` when given.
+    pub async fn referrers(&self, repo: &str, digest: &str, artifact_type: Option<&str>) -> DResult<Vec<u8>> {
+        check_digest(digest)?;
+        let rows = self.store.oci_referrers(repo, digest).await?;
+        let manifests = rows
+            .into_iter()
+            .filter(|m| artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t)))
+            .map(|m| Descriptor {
+                media_type: m.media_type,
+                digest: m.digest,
+                size: m.size as u64,
+                artifact_type: m.artifact_type,
+                platform: None,
+                annotations: m.annotations.and_then(|a| serde_json::from_str(&a).ok()),
+            })
+            .collect();
+        let index = Index {
+            schema_version: 2,
+            media_type: Some(media::INDEX.into()),
+            artifact_type: None,
+            manifests,
+            subject: None,
+            annotations: None,
+        };
+        Ok(serde_json::to_vec(&index).expect("serialize"))
+    }
+
+    /// Rewrites `index.json` from the database: one entry per tag (named `repo:tag`) and one
+    /// per untagged manifest, so layout readers see everything the store holds.
+    pub async fn write_index(&self) -> DResult<()> {
+        let _guard = self.index_lock.lock().await;
+        let all = self.store.oci_all_manifests().await?;
+        let mut manifests = Vec::new();
+        for (m, tags) in all {
+            let entry = |name: (&str, String)| Descriptor {
+                media_type: m.media_type.clone(),
+                digest: m.digest.clone(),
+                size: m.size as u64,
+                artifact_type: m.artifact_type.clone(),
+                platform: None,
+                annotations: Some(BTreeMap::from([(name.0.to_owned(), name.1)])),
+            };
+            if tags.is_empty() {
+                manifests.push(entry(("dev.skilldex.repository", m.repo.clone())));
+            }
+            for t in tags {
+                manifests.push(entry(("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))));
+            }
+        }
+        let index = Index {
+            schema_version: 2,
+            media_type: Some(media::INDEX.into()),
+            artifact_type: None,
+            manifests,
+            subject: None,
+            annotations: None,
+        };
+        write_atomic(&self.root, &self.root.join("index.json"), &serde_json::to_vec(&index).expect("serialize"))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes blobs no repository links and `keep` does not name. Returns how many went.
+    pub async fn gc(&self, keep: &HashSet<String>) -> DResult<usize> {
+        let linked: HashSet<String> = self.store.oci_linked_blobs().await?.into_iter().collect();
+        let mut removed = 0;
+        let mut dir = tokio::fs::read_dir(self.root.join("blobs/sha256")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
+            if !linked.contains(&digest) && !keep.contains(&digest) {
+                tokio::fs::remove_file(entry.path()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Writes a file so that readers see either the old content or all of the new.
+async fn write_atomic(root: &Path, target: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = root.join("tmp").join(new_id());
+    let mut f = tokio::fs::File::create(&tmp).await?;
+    f.write_all(data).await?;
+    f.sync_all().await?;
+    drop(f);
+    tokio::fs::rename(&tmp, target).await
+}
