@@ -14,10 +14,61 @@ fn publish_resolve_and_read_back_with_skopeo() {
     let reg = DistRegistry::start(Auth::None);
     let dir = tempfile::tempdir().unwrap();
     let (serve, admin) = serve_with_team(dir.path());
-    let repo = format!("{}/skills/acme/demo", reg.host);
-    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("examples/basic.md", "Use it like this.\n")]);
+    publish_resolve_suite(&serve, &admin, dir.path(), &format!("{}/skills/acme/demo", reg.host), &[]);
+    serve.stop();
+}
 
-    let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+/// The same suite against skilldex's own embedded store: it behaves as any registry.
+#[test]
+fn publish_resolve_and_read_back_from_the_embedded_store() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let creds = ["--registry-username".to_owned(), "admin".to_owned(), "--registry-password".to_owned(), admin.clone()];
+    publish_resolve_suite(&serve, &admin, dir.path(), &format!("{}/acme/demo", serve.addr), &creds);
+
+    // Without --to, uploads land in the embedded store too, and private skills stay
+    // installable for members because the server reads its own store directly.
+    let (s, _) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills",
+        Some(&admin),
+        Some(&json!({"scope": "acme", "slug": "secret", "visibility": "private"})),
+    );
+    assert_eq!(s, 201);
+    let secret = skill_dir(dir.path(), "secret", "1.0.0", &[]);
+    let published = serve.json(Some(&admin), &["publish", secret.to_str().unwrap(), "-n", "acme"]);
+    let reference = published["reference"].as_str().unwrap();
+    assert!(reference.starts_with(&format!("{}/acme/secret@sha256:", serve.addr)), "{reference}");
+    let anonymous = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{reference}")]);
+    assert!(!anonymous.status.success(), "private repositories refuse anonymous pulls");
+    serve.stop();
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn publish_resolve_suite(serve: &Serve, admin: &str, dir: &std::path::Path, repo: &str, push_creds: &[String]) {
+    let admin = admin.to_owned();
+    let v1 = skill_dir(dir, "demo", "1.0.0", &[("examples/basic.md", "Use it like this.\n")]);
+    let publish = |path: &std::path::Path| {
+        let mut args = vec![
+            "publish".to_owned(),
+            path.to_str().unwrap().to_owned(),
+            "--to".into(),
+            repo.to_owned(),
+            "-n".into(),
+            "acme".into(),
+        ];
+        args.extend_from_slice(push_creds);
+        args
+    };
+    let args = publish(&v1);
+    let published = serve.json(Some(&admin), &refs(&args));
     let digest = published["digest"].as_str().unwrap().to_owned();
     assert_eq!(published["status"], "published");
     assert_eq!(published["fileCount"], 2);
@@ -33,7 +84,7 @@ fn publish_resolve_and_read_back_with_skopeo() {
     let platform_manifest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
 
     // …and copies it to an OCI layout, keeping the platform manifest's digest.
-    let layout = dir.path().join("copied");
+    let layout = dir.join("copied");
     let copy = skopeo(&[
         "copy",
         "--src-tls-verify=false",
@@ -56,12 +107,12 @@ fn publish_resolve_and_read_back_with_skopeo() {
     assert_eq!(resolved["yanked"], false);
 
     // Publishing the same version again is refused: versions are immutable.
-    let again = serve.cli(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let again = serve.cli(Some(&admin), &refs(&args));
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("409"), "{}", String::from_utf8_lossy(&again.stderr));
 
-    let v11 = skill_dir(dir.path(), "demo", "1.1.0", &[]);
-    let second = serve.json(Some(&admin), &["publish", v11.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let v11 = skill_dir(dir, "demo", "1.1.0", &[]);
+    let second = serve.json(Some(&admin), &refs(&publish(&v11)));
     assert_eq!(serve.json(None, &["resolve", "acme/demo"])["version"], "1.1.0");
     assert_eq!(serve.json(None, &["resolve", "acme/demo@~1.0"])["version"], "1.0.0");
     assert_eq!(serve.json(None, &["resolve", "acme/demo@1.0.0"])["digest"], digest);
@@ -79,12 +130,11 @@ fn publish_resolve_and_read_back_with_skopeo() {
     assert_eq!((s, body["type"].as_str().unwrap().ends_with("not-found")), (404, true));
 
     // Packing is reproducible: the same directory gives the same bytes.
-    let out1 = dir.path().join("a.tar.gz");
-    let out2 = dir.path().join("b.tar.gz");
+    let out1 = dir.join("a.tar.gz");
+    let out2 = dir.join("b.tar.gz");
     serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out1.to_str().unwrap()]);
     serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out2.to_str().unwrap()]);
     assert_eq!(std::fs::read(&out1).unwrap(), std::fs::read(&out2).unwrap());
-    serve.stop();
 }
 
 #[test]

@@ -18,7 +18,12 @@ pub struct Server {
 impl Server {
     pub async fn bind(addr: SocketAddr, state: AppState) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, router: api::router(state) })
+        Ok(Self::new(listener, state))
+    }
+
+    /// Serves on a listener bound earlier (when the state needs the bound address).
+    pub fn new(listener: TcpListener, state: AppState) -> Self {
+        Self { listener, router: api::router(state) }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

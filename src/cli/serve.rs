@@ -11,7 +11,10 @@ use crate::server::{Server, shutdown_signal};
 use std::sync::Arc;
 
 use crate::oci::{CredentialSource, Credentials, Registries};
-use crate::service::{Index, Storage};
+use std::net::SocketAddr;
+
+use crate::oci::store::EmbeddedStore;
+use crate::service::{Index, Storage, StorageTarget};
 use crate::telemetry::{self, Metrics};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -26,7 +29,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the embedded OCI store: {e}"))?,
     );
-    let index = with_storage(Index::new(store), &args)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let index = with_storage(Index::new(store), &args, &embedded, addr)?;
     bootstrap_admin(&index, &args).await?;
 
     let state = AppState::new(App {
@@ -36,7 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url.clone(),
         embedded: Some(embedded),
     });
-    let server = Server::bind(args.listen, state).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let server = Server::new(listener, state);
     let addr = server.local_addr()?;
     tracing::info!(%addr, "skilldex listening");
     println!("skilldex listening on http://{addr}");
@@ -73,10 +80,29 @@ async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Configures the storage registry uploads are pushed to, with its credentials for that
-/// host only (other hosts use the Docker config).
-fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
-    let Some(prefix) = &args.storage_registry else { return Ok(index) };
+/// Where uploads are stored: `--storage-registry` (with its credentials for that host only;
+/// other hosts use the Docker config), else this server's embedded store, named by the
+/// public URL's host or the bound address.
+fn with_storage(
+    index: Index,
+    args: &ServeArgs,
+    embedded: &Arc<EmbeddedStore>,
+    addr: SocketAddr,
+) -> anyhow::Result<Index> {
+    let uploads_dir = args.data_dir.join("uploads");
+    let Some(prefix) = &args.storage_registry else {
+        let host = match &args.public_url {
+            Some(url) => reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| u.port().map_or(h.to_owned(), |p| format!("{h}:{p}"))))
+                .with_context(|| format!("invalid --public-url `{url}`"))?,
+            None if addr.ip().is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+            None => addr.to_string(),
+        };
+        tracing::info!(%host, "uploads are stored in the embedded OCI store");
+        let target = StorageTarget::Embedded { store: embedded.clone(), host };
+        return Ok(index.with_storage(Storage { target, uploads_dir }));
+    };
     let probe = crate::oci::parse_reference(&format!("{}/probe:latest", prefix.trim_end_matches('/')))
         .with_context(|| format!("invalid --storage-registry `{prefix}`"))?;
     let mut creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
@@ -87,9 +113,6 @@ fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
             .insert(probe.resolve_registry().to_owned(), Credentials::Basic { username: user.clone(), password });
     }
     tracing::info!(registry = %prefix, "uploads are stored in this registry");
-    let storage = Storage {
-        registry_prefix: prefix.trim_end_matches('/').to_owned(),
-        uploads_dir: args.data_dir.join("uploads"),
-    };
-    Ok(index.with_registries(Arc::new(Registries::new(creds))).with_storage(storage))
+    let target = StorageTarget::Registry { prefix: prefix.trim_end_matches('/').to_owned() };
+    Ok(index.with_registries(Arc::new(Registries::new(creds))).with_storage(Storage { target, uploads_dir }))
 }

@@ -2,9 +2,82 @@
 //! manifest (and the linux/amd64 entry of an index), find the layout and its one content
 //! layer, pull it, and unpack it by the bundle rules. Used by registration and `install`.
 
-use super::layout::{self, LayoutError, LayoutKind, TopLevel};
+use async_trait::async_trait;
+use oci_client::Reference;
+
+use super::layout::{self, Descriptor, LayoutError, LayoutKind, TopLevel, sha256_digest};
 use super::registry::{OciError, Registries, parse_reference};
+use super::store::{DistError, EmbeddedStore};
 use crate::bundle::{Bundle, BundleError, Limits};
+
+/// Where artifacts are read from: a registry over HTTP, or the embedded store in-process.
+/// Either way every manifest and blob is checked against its digest.
+#[async_trait]
+pub trait ArtifactSource: Send + Sync {
+    /// The digest a reference names (a tag is looked up; a digest must exist).
+    async fn resolve(&self, r: &Reference) -> Result<String, OciError>;
+    /// A manifest's exact bytes and their digest.
+    async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError>;
+    /// A blob, at most `max` bytes, checked against its descriptor.
+    async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError>;
+}
+
+#[async_trait]
+impl ArtifactSource for Registries {
+    async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
+        Registries::resolve(self, r).await
+    }
+    async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
+        Registries::manifest(self, r).await
+    }
+    async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
+        Registries::blob(self, repo, desc, max).await
+    }
+}
+
+fn from_dist(what: String, e: DistError) -> OciError {
+    match e {
+        DistError::ManifestUnknown | DistError::BlobUnknown | DistError::NameUnknown => OciError::NotFound(what),
+        DistError::DigestInvalid(m) => OciError::BadReference(what, m),
+        other => OciError::Registry(what, other.to_string()),
+    }
+}
+
+#[async_trait]
+impl ArtifactSource for EmbeddedStore {
+    async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
+        Ok(self.manifest(r.repository(), &reference_part(r)).await.map_err(|e| from_dist(r.whole(), e))?.2)
+    }
+    async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
+        let (bytes, _, digest) = EmbeddedStore::manifest(self, r.repository(), &reference_part(r))
+            .await
+            .map_err(|e| from_dist(r.whole(), e))?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(OciError::DigestMismatch { what: r.whole(), expected: digest, actual });
+        }
+        Ok((bytes, digest))
+    }
+    async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
+        let what = format!("{}@{}", repo.repository(), desc.digest);
+        if desc.size > max {
+            return Err(OciError::TooLarge(format!("{} is {} bytes; the limit is {max}", desc.digest, desc.size)));
+        }
+        let (path, _) =
+            EmbeddedStore::blob(self, repo.repository(), &desc.digest).await.map_err(|e| from_dist(what.clone(), e))?;
+        let data = tokio::fs::read(path).await.map_err(|e| OciError::Registry(what.clone(), e.to_string()))?;
+        let actual = sha256_digest(&data);
+        if actual != desc.digest || data.len() as u64 != desc.size {
+            return Err(OciError::DigestMismatch { what, expected: desc.digest.clone(), actual });
+        }
+        Ok(data)
+    }
+}
+
+/// The tag or digest part of a reference.
+fn reference_part(r: &Reference) -> String {
+    r.digest().or(r.tag()).unwrap_or("latest").to_owned()
+}
 
 /// What the registry holds for one version, read and checked.
 #[derive(Debug, Clone)]
@@ -33,7 +106,7 @@ pub enum FetchError {
 /// Fetches and checks the artifact `reference` names. `name` is the directory the
 /// agentskills layout keeps files under.
 pub async fn fetch_bundle(
-    registries: &Registries,
+    registries: &dyn ArtifactSource,
     reference: &str,
     name: &str,
     limits: &Limits,

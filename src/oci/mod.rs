@@ -5,6 +5,6 @@ pub mod layout;
 pub mod registry;
 pub mod store;
 
-pub use fetch::{FetchError, Fetched, fetch_bundle};
+pub use fetch::{ArtifactSource, FetchError, Fetched, fetch_bundle};
 pub use layout::{Artifact, Identity, LayoutKind};
 pub use registry::{CredentialSource, Credentials, OciError, Registries, parse_reference};

@@ -383,6 +383,20 @@ impl EmbeddedStore {
         Ok((digest, subject))
     }
 
+    /// Stores a whole artifact in-process: blobs, platform manifests by digest, the index
+    /// under `tag`. The same checks apply as to pushes over HTTP.
+    pub async fn push_artifact(&self, repo: &str, tag: &str, artifact: &super::Artifact) -> DResult<()> {
+        check_repo(repo)?;
+        for b in std::iter::once(&artifact.layer).chain(&artifact.configs) {
+            self.put_blob(repo, &b.digest, &b.data).await?;
+        }
+        for m in &artifact.manifests {
+            self.put_manifest(repo, &m.digest, Some(&m.media_type), &m.data).await?;
+        }
+        self.put_manifest(repo, tag, Some(&artifact.index.media_type), &artifact.index.data).await?;
+        Ok(())
+    }
+
     /// A manifest by tag or digest: its bytes, media type and digest.
     pub async fn manifest(&self, repo: &str, reference: &str) -> DResult<(Vec<u8>, String, String)> {
         let digest = if is_tag(reference) {

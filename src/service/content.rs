@@ -83,7 +83,7 @@ impl Index {
             platform: None,
             annotations: None,
         };
-        Ok(self.registries.blob(&repo, &desc, self.limits.max_compressed).await?)
+        Ok(self.source_for(repo.resolve_registry()).blob(&repo, &desc, self.limits.max_compressed).await?)
     }
 
     /// A version's files, read back from its archive.

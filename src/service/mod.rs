@@ -24,7 +24,7 @@ pub use content::{Diff, FileChange, FileStatus};
 pub use repository::RepoAccess;
 pub use resolve::Resolved;
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
-pub use upload::{PrepareUpload, Storage};
+pub use upload::{PrepareUpload, Storage, StorageTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -137,6 +137,15 @@ impl Index {
     pub fn with_storage(mut self, storage: Storage) -> Self {
         self.storage = Some(storage);
         self
+    }
+
+    /// Where to read an artifact in `registry_host` from: this server's own store directly
+    /// (so private repositories need no token from ourselves), any other over HTTP.
+    pub(crate) fn source_for(&self, registry_host: &str) -> &dyn crate::oci::ArtifactSource {
+        match self.storage.as_ref().map(|s| &s.target) {
+            Some(StorageTarget::Embedded { store, host }) if host == registry_host => store.as_ref(),
+            _ => self.registries.as_ref(),
+        }
     }
 
     pub fn registries(&self) -> &Arc<Registries> {

@@ -49,7 +49,8 @@ impl Index {
 
     /// Reads an artifact by reference and checks it against the bundle rules.
     pub async fn fetch_artifact(&self, reference: &str, name: &str) -> Result<Fetched> {
-        Ok(fetch_bundle(&self.registries, reference, name, &self.limits).await?)
+        let host = crate::oci::parse_reference(reference)?.resolve_registry().to_owned();
+        Ok(fetch_bundle(self.source_for(&host), reference, name, &self.limits).await?)
     }
 
     /// Stores a checked artifact as a published version; the skill's README and description

@@ -16,12 +16,29 @@ use crate::oci::{Fetched, parse_reference};
 use crate::store::{Upload, Version};
 
 /// Where uploads wait and where finished artifacts go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Storage {
-    /// `registry/prefix`: versions are pushed to `<prefix>/<namespace>/<name>:<version>`.
-    pub registry_prefix: String,
+    pub target: StorageTarget,
     /// Archives between PUT and finalize.
     pub uploads_dir: PathBuf,
+}
+
+#[derive(Clone)]
+pub enum StorageTarget {
+    /// `registry/prefix`: versions are pushed to `<prefix>/<namespace>/<name>:<version>`.
+    Registry { prefix: String },
+    /// This server's own store, served at `/v2/` as `<host>/<namespace>/<name>`.
+    Embedded { store: std::sync::Arc<crate::oci::store::EmbeddedStore>, host: String },
+}
+
+impl Storage {
+    /// The repository (with registry host) a version of `namespace/name` is stored in.
+    pub fn repository(&self, namespace: &str, name: &str) -> String {
+        match &self.target {
+            StorageTarget::Registry { prefix } => format!("{}/{namespace}/{name}", prefix.trim_end_matches('/')),
+            StorageTarget::Embedded { host, .. } => format!("{host}/{namespace}/{name}"),
+        }
+    }
 }
 
 /// How long a prepared upload waits for its archive and finalize.
@@ -44,7 +61,7 @@ fn sha256_hex(data: &[u8]) -> String {
 impl Index {
     fn storage(&self) -> Result<&Storage> {
         self.storage.as_ref().ok_or_else(|| {
-            Error::Invalid("this server has no storage registry for uploads (start it with --storage-registry); register an artifact that is already in a registry with `reference` instead".into())
+            Error::Invalid("this server stores no uploads; register an artifact that is already in a registry with `reference` instead".into())
         })
     }
 
@@ -153,9 +170,15 @@ impl Index {
         let packed = bundle.pack(source_date_epoch().unwrap_or(0));
         let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
-        let target = format!("{}/{scope}/{slug}:{version}", self.storage()?.registry_prefix.trim_end_matches('/'));
-        let target = parse_reference(&target)?;
-        self.registries.push(&target, &artifact, &|_| {}).await?;
+        let storage = self.storage()?;
+        let target = parse_reference(&format!("{}:{version}", storage.repository(scope.as_str(), slug.as_str())))?;
+        match &storage.target {
+            StorageTarget::Registry { .. } => self.registries.push(&target, &artifact, &|_| {}).await?,
+            StorageTarget::Embedded { store, .. } => store
+                .push_artifact(target.repository(), &version, &artifact)
+                .await
+                .map_err(|e| Error::Internal(format!("embedded store: {e}")))?,
+        }
         let fetched = Fetched {
             pinned: format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest()),
             digest: artifact.digest().to_owned(),
