@@ -2,6 +2,7 @@
 
 mod bundle;
 mod client;
+mod gc;
 mod install;
 mod publish;
 mod resolve;
@@ -67,6 +68,8 @@ pub enum Command {
     Diff(skill::DiffArgs),
     /// Copy a skill and its latest version into another namespace.
     Fork(skill::ForkArgs),
+    /// Remove blobs of the embedded OCI store that nothing references (never a published version's).
+    Gc(gc::GcArgs),
 }
 
 /// A client command group with the connection flags every client command takes.
@@ -94,6 +97,7 @@ impl Cli {
             Command::Install(args) => install::run(args).await,
             Command::Diff(args) => skill::diff(args).await,
             Command::Fork(args) => skill::fork(args).await,
+            Command::Gc(args) => gc::run(args).await,
             Command::Search(args) => {
                 let client = Client::new(&args.remote)?;
                 skill::search(args, &client).await

@@ -489,19 +489,64 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    /// Deletes blobs no repository links and `keep` does not name. Returns how many went.
-    pub async fn gc(&self, keep: &HashSet<String>) -> DResult<usize> {
-        let linked: HashSet<String> = self.store.oci_linked_blobs().await?.into_iter().collect();
-        let mut removed = 0;
+    /// Removes blobs nothing needs: not a manifest the store lists or anything such a
+    /// manifest references, not any part of a version the index records (even if its
+    /// manifest was deleted from the store), and not linked more recently than `grace`
+    /// (an upload whose manifest is still on its way). Returns (blobs removed, bytes freed).
+    pub async fn gc(&self, grace: Duration) -> DResult<(usize, u64)> {
+        let mut keep: HashSet<String> = HashSet::new();
+        let mut roots: Vec<String> = Vec::new();
+        for (m, _) in self.store.oci_all_manifests().await? {
+            roots.push(m.digest);
+        }
+        for (digest, layer) in self.store.version_artifacts().await? {
+            roots.push(digest);
+            keep.extend(layer);
+        }
+        // Walk manifests to what they reference (an index to its manifests, those to blobs).
+        while let Some(digest) = roots.pop() {
+            if !keep.insert(digest.clone()) {
+                continue;
+            }
+            let Ok(path) = self.blob_path(&digest) else { continue };
+            let Ok(bytes) = tokio::fs::read(&path).await else { continue };
+            match layout::parse_top(&bytes) {
+                Ok(TopLevel::Index(i)) => roots.extend(i.manifests.into_iter().map(|d| d.digest)),
+                Ok(TopLevel::Manifest(m)) => {
+                    keep.insert(m.config.digest);
+                    keep.extend(m.layers.into_iter().map(|l| l.digest));
+                }
+                Err(_) => {}
+            }
+        }
+        let cutoff = now_millis() - grace.as_millis() as i64;
+        let mut recent: HashSet<String> = HashSet::new();
+        for (repo, digest, linked_at) in self.store.oci_blob_links().await? {
+            if keep.contains(&digest) {
+                continue;
+            }
+            if linked_at > cutoff {
+                recent.insert(digest);
+            } else {
+                self.store.oci_unlink_blob(&repo, &digest).await?;
+            }
+        }
+        let (mut removed, mut freed) = (0, 0);
         let mut dir = tokio::fs::read_dir(self.root.join("blobs/sha256")).await?;
         while let Some(entry) = dir.next_entry().await? {
             let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
-            if !linked.contains(&digest) && !keep.contains(&digest) {
+            if keep.contains(&digest) || recent.contains(&digest) {
+                continue;
+            }
+            let old_enough =
+                entry.metadata().await?.modified().ok().and_then(|m| m.elapsed().ok()).is_none_or(|age| age >= grace);
+            if old_enough {
+                freed += entry.metadata().await?.len();
                 tokio::fs::remove_file(entry.path()).await?;
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok((removed, freed))
     }
 }
 

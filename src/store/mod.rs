@@ -392,8 +392,11 @@ pub trait Store: Send + Sync + 'static {
     async fn oci_delete_tag(&self, repo: &str, tag: &str) -> StoreResult<bool>;
     /// Every manifest with its tags, for the layout's `index.json` and garbage collection.
     async fn oci_all_manifests(&self) -> StoreResult<Vec<(OciManifest, Vec<String>)>>;
-    /// Every blob digest any repository links.
-    async fn oci_linked_blobs(&self) -> StoreResult<Vec<String>>;
+    /// Every blob link: (repository, digest, when linked).
+    async fn oci_blob_links(&self) -> StoreResult<Vec<(String, String, Millis)>>;
+    async fn oci_unlink_blob(&self, repo: &str, digest: &str) -> StoreResult<()>;
+    /// The manifest digest and content-layer digest of every stored version.
+    async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>>;
 
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
     /// Newest first; `before` is the id of the last entry of the previous page.

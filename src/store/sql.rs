@@ -1094,9 +1094,30 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
-            async fn oci_linked_blobs(&self) -> StoreResult<Vec<String>> {
-                let rows = sqlx::query("SELECT DISTINCT digest FROM oci_blobs").fetch_all(self.reader()).await?;
-                rows.iter().map(|r| Ok(r.try_get("digest")?)).collect()
+            async fn oci_blob_links(&self) -> StoreResult<Vec<(String, String, Millis)>> {
+                let rows = sqlx::query("SELECT repo, digest, created_at FROM oci_blobs").fetch_all(self.reader()).await?;
+                rows.iter().map(|r| Ok((r.try_get("repo")?, r.try_get("digest")?, r.try_get("created_at")?))).collect()
+            }
+
+            async fn oci_unlink_blob(&self, repo: &str, digest: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM oci_blobs WHERE repo = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>> {
+                let rows = sqlx::query("SELECT digest, archive_sha256 FROM versions WHERE digest IS NOT NULL")
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let layer: Option<String> = r.try_get("archive_sha256")?;
+                        Ok((r.try_get("digest")?, layer.map(|h| format!("sha256:{h}"))))
+                    })
+                    .collect()
             }
 
             async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {

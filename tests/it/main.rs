@@ -7,5 +7,6 @@ mod api_skills;
 mod artifact_types;
 mod authz_matrix;
 mod bad_input;
+mod oci_store;
 mod ops;
 mod store;

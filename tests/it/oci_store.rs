@@ -1,0 +1,98 @@
+//! The embedded OCI store's garbage collection, on both index backends.
+
+use std::time::Duration;
+
+use skilldex::bundle::{Bundle, Limits};
+use skilldex::domain::{VersionStatus, now_millis};
+use skilldex::oci::layout::{Identity, build_toolhive};
+use skilldex::oci::store::EmbeddedStore;
+use skilldex::store::{NewSkill, NewUser, NewVersion};
+
+use crate::common::{TestDb, on_both_backends};
+
+on_both_backends!(gc_keeps_what_versions_and_manifests_reference);
+
+async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), db.store.clone()).await.unwrap();
+    let skill_dir = dir.path().join("src/demo");
+    std::fs::create_dir_all(&skill_dir).unwrap();
+    let artifact = |version: &str| {
+        std::fs::write(
+            skill_dir.join("SKILL.md"),
+            format!("---\nname: demo\ndescription: d\nversion: {version}\n---\n"),
+        )
+        .unwrap();
+        let b = Bundle::from_dir(&skill_dir, &Limits::default()).unwrap();
+        build_toolhive(&b, &b.pack(0), &Identity { namespace: "acme", name: "demo", version }, None)
+    };
+    let (v1, v2) = (artifact("1.0.0"), artifact("2.0.0"));
+    store.push_artifact("acme/demo", "1.0.0", &v1).await.unwrap();
+    store.push_artifact("acme/demo", "2.0.0", &v2).await.unwrap();
+    store.put_blob("acme/demo", &skilldex::oci::layout::sha256_digest(b"orphan"), b"orphan").await.unwrap();
+
+    // Version 1.0.0 is recorded in the index; then its manifests leave the store.
+    let owner = db
+        .store
+        .create_user(&NewUser { username: "ann".parse().unwrap(), email: "a@x.io".into(), is_admin: false })
+        .await
+        .unwrap();
+    db.store.create_team(&"acme".parse().unwrap(), "Acme", &owner.id).await.unwrap();
+    let skill = db
+        .store
+        .create_skill(
+            &NewSkill {
+                scope: "acme".parse().unwrap(),
+                slug: "demo".parse().unwrap(),
+                display_name: "demo".into(),
+                description: String::new(),
+                readme: String::new(),
+                visibility: skilldex::domain::Visibility::Public,
+                tags: vec![],
+                skill_type: skilldex::domain::SkillType::Command,
+                forked_from: None,
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    db.store
+        .create_version(
+            &NewVersion {
+                skill_id: skill.id,
+                version: "1.0.0".into(),
+                status: Some(VersionStatus::Published),
+                digest: Some(v1.digest().to_owned()),
+                archive_sha256: Some(v1.layer.digest.trim_start_matches("sha256:").to_owned()),
+                ..Default::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    store.delete_manifest("acme/demo", "1.0.0").await.unwrap();
+    store.delete_manifest("acme/demo", v1.digest()).await.unwrap();
+    store.delete_manifest("acme/demo", "2.0.0").await.unwrap();
+    store.delete_manifest("acme/demo", v2.digest()).await.unwrap();
+
+    // Within the grace period nothing goes.
+    assert_eq!(store.gc(Duration::from_secs(3600)).await.unwrap().0, 0);
+    let (removed, freed) = store.gc(Duration::ZERO).await.unwrap();
+    let exists = |d: &str| store.blob_path(d).unwrap().exists();
+    assert!(exists(v1.digest()) && exists(&v1.layer.digest), "a recorded version is never collected");
+    assert!(v1.manifests.iter().chain(&v1.configs).all(|m| exists(&m.digest)), "nor what its index references");
+    assert!(!exists(v2.digest()), "a deleted, unrecorded artifact goes");
+    assert!(!exists(&skilldex::oci::layout::sha256_digest(b"orphan")));
+    assert_eq!(
+        removed, 2,
+        "the v2 index and the orphan; v2's platform manifests are still listed, so they and their blobs stay"
+    );
+    assert!(freed > 0);
+    assert!(v2.manifests.iter().all(|m| exists(&m.digest)) && exists(&v2.layer.digest));
+    // The layout's index.json lists exactly what remains: the four untagged platform manifests.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e["annotations"]["dev.skilldex.repository"] == "acme/demo"));
+}
