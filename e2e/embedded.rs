@@ -275,3 +275,135 @@ fn start_upload(serve: &Serve, token: Option<&str>) -> String {
     let location = resp.lines().find(|l| l.to_lowercase().starts_with("location:")).expect("Location header");
     location.rsplit('/').next().unwrap().trim().to_owned()
 }
+
+/// One writer: a unique blob (chunked upload), a config, then a manifest tagged `t<i>`.
+/// Returns the manifest digest when the server acknowledged the manifest.
+fn write_one(addr: std::net::SocketAddr, token: &str, i: usize) -> Option<(String, String)> {
+    use std::io::{Read as _, Write as _};
+    let req = |method: &str, path: &str, ct: &str, body: &[u8]| -> Option<(u16, String)> {
+        let mut c = std::net::TcpStream::connect(addr).ok()?;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok()?;
+        write!(c, "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).ok()?;
+        c.write_all(body).ok()?;
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).ok()?;
+        Some((resp.get(9..12)?.parse().ok()?, resp))
+    };
+    let layer: Vec<u8> = (0..256 * 1024).map(|j| ((i * 31 + j) % 251) as u8).collect();
+    let ld = sha256(&layer);
+    let (s, resp) = req("POST", "/v2/acme/crash/blobs/uploads/", "application/octet-stream", b"")?;
+    if s != 202 {
+        return None;
+    }
+    let location =
+        resp.lines().find(|l| l.to_lowercase().starts_with("location:"))?.split_once(':')?.1.trim().to_owned();
+    for chunk in layer.chunks(64 * 1024) {
+        if req("PATCH", &location, "application/octet-stream", chunk)?.0 != 202 {
+            return None;
+        }
+    }
+    if req("PUT", &format!("{location}?digest={ld}"), "application/octet-stream", b"")?.0 != 201 {
+        return None;
+    }
+    let config = format!("{{\"n\":{i}}}");
+    let cd = sha256(config.as_bytes());
+    if req(
+        "POST",
+        &format!("/v2/acme/crash/blobs/uploads/?digest={cd}"),
+        "application/octet-stream",
+        config.as_bytes(),
+    )?
+    .0 != 201
+    {
+        return None;
+    }
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": layer.len()}]})
+    .to_string();
+    let (s, _) = req(
+        "PUT",
+        &format!("/v2/acme/crash/manifests/t{i}"),
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.as_bytes(),
+    )?;
+    (s == 201).then(|| (format!("t{i}"), sha256(manifest.as_bytes())))
+}
+
+#[test]
+fn kill_9_during_200_uploads_loses_nothing_acknowledged() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut serve, admin) = serve_with_team(dir.path());
+    let addr = serve.addr;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(201));
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..200)
+        .map(|i| {
+            let (barrier, admin, acked) = (barrier.clone(), admin.clone(), acked.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let done = write_one(addr, &admin, i);
+                if done.is_some() {
+                    acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                done
+            })
+        })
+        .collect();
+    barrier.wait();
+    // Kill once a few manifests are acknowledged, while the rest are still in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    serve.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    serve.child.wait().unwrap();
+    let acknowledged: Vec<(String, String)> = workers.into_iter().filter_map(|w| w.join().unwrap()).collect();
+    eprintln!("{} of 200 manifests were acknowledged before the kill", acknowledged.len());
+    assert!(
+        !acknowledged.is_empty() && acknowledged.len() < 200,
+        "the kill landed mid-way (otherwise this test proves nothing): {}",
+        acknowledged.len()
+    );
+
+    let serve = Serve::start(dir.path(), &[]);
+    for (tag, digest) in &acknowledged {
+        let (s, m) = http_raw(serve.addr, "GET", &format!("/v2/acme/crash/manifests/{tag}"), Some(&admin), "", b"");
+        assert_eq!(s, 200, "{tag} was acknowledged, so it must be pullable");
+        let layer = m["layers"][0]["digest"].as_str().unwrap();
+        let mut conn = std::net::TcpStream::connect(serve.addr).unwrap();
+        use std::io::{Read as _, Write as _};
+        write!(conn, "GET /v2/acme/crash/blobs/{layer} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(sha256(&raw[split..]), layer, "{tag}: the layer verifies");
+        let (_, manifest_digest) = (tag, digest);
+        let body = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &format!("admin:{admin}"),
+            &format!("docker://{}/acme/crash:{tag}", serve.addr),
+        ]);
+        assert_eq!(&sha256(&body.stdout), manifest_digest, "{tag}: the manifest verifies");
+    }
+    // No blob is visible under a name its content does not hash to.
+    for entry in std::fs::read_dir(dir.path().join("skilldex-data/oci/blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let name = format!("sha256:{}", entry.file_name().to_string_lossy());
+        assert_eq!(sha256(&std::fs::read(entry.path()).unwrap()), name, "no partial blob");
+    }
+    // The layout still opens in skopeo, straight from disk.
+    if let Some((tag, digest)) = acknowledged.first() {
+        let layout = dir.path().join("skilldex-data/oci");
+        let out = skopeo(&["inspect", "--raw", &format!("oci:{}:acme/crash:{tag}", layout.display())]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(&sha256(&out.stdout), digest);
+    }
+    serve.stop();
+}
