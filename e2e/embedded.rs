@@ -407,3 +407,58 @@ fn kill_9_during_200_uploads_loses_nothing_acknowledged() {
     }
     serve.stop();
 }
+
+#[test]
+fn oras_py_pulls_and_pushes_referrers_to_the_embedded_store() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let skill = skill_dir(dir.path(), "demo", "1.0.0", &[]);
+    let published = serve.json(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    let digest = published["digest"].as_str().unwrap().to_owned();
+    let resolved = serve.json(None, &["resolve", "acme/demo"]);
+    let size = resolved["size"].as_i64().unwrap().to_string();
+
+    let (_, index) = http_raw(serve.addr, "GET", "/v2/acme/demo/manifests/1.0.0", None, "", b"");
+    let platform = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let work = dir.path().join("oras");
+    std::fs::create_dir_all(&work).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/oras_subject.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args([
+            &serve.addr.to_string(),
+            "admin",
+            &admin,
+            "acme/demo",
+            &digest,
+            &size,
+            work.to_str().unwrap(),
+            &platform,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pulled skill.tar.gz"), "oras-py pulled the layer under its title: {stdout}");
+    let note = stdout.lines().last().unwrap().trim().to_owned();
+
+    let path = format!("/v2/acme/demo/referrers/{digest}");
+    let (s, all) = http_raw(serve.addr, "GET", &path, None, "", b"");
+    assert_eq!(s, 200);
+    assert_eq!(all["manifests"][0]["digest"], note);
+    let (_, filtered) = http_raw(
+        serve.addr,
+        "GET",
+        &format!("{path}?artifactType=application%2Fvnd.example.review.config.v1%2Bjson"),
+        None,
+        "",
+        b"",
+    );
+    assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1, "{filtered}");
+    let (_, none) = http_raw(serve.addr, "GET", &format!("{path}?artifactType=application%2Fvnd.other"), None, "", b"");
+    assert_eq!(none["manifests"], json!([]));
+    serve.stop();
+}
