@@ -135,6 +135,16 @@ fn publish_resolve_suite(serve: &Serve, admin: &str, dir: &std::path::Path, repo
     serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out1.to_str().unwrap()]);
     serve.ok(None, &["pack", v1.to_str().unwrap(), "-o", out2.to_str().unwrap()]);
     assert_eq!(std::fs::read(&out1).unwrap(), std::fs::read(&out2).unwrap());
+
+    // Install and reinstall exactly what the lock pins.
+    let dest = dir.join("project/.claude/skills");
+    let lock = dir.join("project/skilldex.lock");
+    let (d, l) = (dest.to_str().unwrap(), lock.to_str().unwrap());
+    serve.ok(None, &["install", "acme/demo@~1.0", "--dest", d, "--lock-file", l]);
+    assert_eq!(std::fs::read(dest.join("demo/SKILL.md")).unwrap(), std::fs::read(v1.join("SKILL.md")).unwrap());
+    std::fs::remove_dir_all(dest.join("demo")).unwrap();
+    serve.ok(None, &["install", "--locked", "--dest", d, "--lock-file", l]);
+    assert!(dest.join("demo/examples/basic.md").exists());
 }
 
 #[test]

@@ -41,7 +41,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Metrics::default(),
         data_dir: args.data_dir.clone(),
         public_url: args.public_url.clone(),
-        embedded: Some(embedded),
+        embedded: Some(embedded.clone()),
+    });
+    // Abandoned uploads expire while the server runs, not only when someone runs `gc`.
+    let sweeper = embedded.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+        loop {
+            every.tick().await;
+            match sweeper.sweep_uploads(crate::oci::store::UPLOAD_TTL).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "removed abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep abandoned uploads"),
+            }
+        }
     });
     let server = Server::new(listener, state);
     let addr = server.local_addr()?;
