@@ -311,29 +311,22 @@ fn content_the_registry_alters_is_caught_by_its_digest() {
     serve.stop();
 }
 
-#[test]
-fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
-    if !peers_available() {
-        return;
-    }
+/// Archives the bundle rules refuse, as `skill demo`, with the status each must get.
+fn hostile_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
     use skilldex::bundle::testing::{entry, gz};
-    let mut reg = DistRegistry::start(Auth::None);
-    let dir = tempfile::tempdir().unwrap();
-    let (serve, admin) = serve_with_team(dir.path());
-    let (s, _) =
-        http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
-    assert_eq!(s, 201);
-    let md = b"---\nname: demo\ndescription: d\n---\n";
-    let ok = entry(b"SKILL.md", b'0', md, b"");
-    let corpus: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("absolute path", gz(&[ok.clone(), entry(b"/etc/x", b'0', b"x", b"")]), 422),
-        ("dot-dot", gz(&[ok.clone(), entry(b"../x", b'0', b"x", b"")]), 422),
-        ("symlink", gz(&[ok.clone(), entry(b"l", b'2', b"", b"/etc/passwd")]), 422),
-        ("hard link", gz(&[ok.clone(), entry(b"h", b'1', b"", b"SKILL.md")]), 422),
-        ("device", gz(&[ok.clone(), entry(b"d", b'3', b"", b"")]), 422),
+    let ok = entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"");
+    let with = |extra: Vec<u8>| gz(&[ok.clone(), extra]);
+    vec![
+        ("absolute path", with(entry(b"/etc/x", b'0', b"x", b"")), 422),
+        ("dot-dot", with(entry(b"../x", b'0', b"x", b"")), 422),
+        ("nested dot-dot", with(entry(b"a/../../x", b'0', b"x", b"")), 422),
+        ("symlink", with(entry(b"l", b'2', b"", b"/etc/passwd")), 422),
+        ("hard link", with(entry(b"h", b'1', b"", b"SKILL.md")), 422),
+        ("device", with(entry(b"d", b'3', b"", b"")), 422),
+        ("fifo", with(entry(b"f", b'6', b"", b"")), 422),
         ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
-        ("non-UTF-8 name", gz(&[ok.clone(), entry(b"\xff.md", b'0', b"x", b"")]), 422),
-        ("gzip bomb", gz(&[ok.clone(), entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")]), 413),
+        ("non-UTF-8 name", with(entry(b"\xff.md", b'0', b"x", b"")), 422),
+        ("gzip bomb", with(entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")), 413),
         ("no SKILL.md", gz(&[entry(b"README.md", b'0', b"x", b"")]), 422),
         ("unparsable SKILL.md", gz(&[entry(b"SKILL.md", b'0', b"---\nname: [\n---\n", b"")]), 422),
         ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: other\ndescription: d\n---\n", b"")]), 422),
@@ -343,7 +336,21 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
             422,
         ),
         ("not gzip", b"plain text".to_vec(), 422),
-    ];
+    ]
+}
+
+#[test]
+fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
+    if !peers_available() {
+        return;
+    }
+    let mut reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let (s, _) =
+        http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
+    assert_eq!(s, 201);
+    let corpus = hostile_corpus();
     let empty = b"{}".to_vec();
     for (i, (what, layer, want)) in corpus.iter().enumerate() {
         let manifest = json!({
@@ -616,20 +623,7 @@ fn upload_publishing_checks_stores_and_retries() {
     assert_eq!(std::fs::read_to_string(dest.join("demo/notes.md")).unwrap(), "n\n");
 
     // The hostile corpus, through upload and finalize: refused, nothing stored.
-    let md = b"---\nname: demo\ndescription: d\n---\n";
-    let ok = entry(b"SKILL.md", b'0', md, b"");
-    let corpus: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("absolute path", gz(&[ok.clone(), entry(b"/etc/x", b'0', b"x", b"")]), 422),
-        ("dot-dot", gz(&[ok.clone(), entry(b"a/../../x", b'0', b"x", b"")]), 422),
-        ("symlink", gz(&[ok.clone(), entry(b"l", b'2', b"", b"/etc/passwd")]), 422),
-        ("hard link", gz(&[ok.clone(), entry(b"h", b'1', b"", b"SKILL.md")]), 422),
-        ("fifo", gz(&[ok.clone(), entry(b"f", b'6', b"", b"")]), 422),
-        ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
-        ("non-UTF-8 name", gz(&[ok.clone(), entry(b"\xfe", b'0', b"x", b"")]), 422),
-        ("gzip bomb", gz(&[ok.clone(), entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")]), 413),
-        ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: nope\ndescription: d\n---\n", b"")]), 422),
-        ("not gzip", b"just text".to_vec(), 422),
-    ];
+    let corpus = hostile_corpus();
     for (what, archive, want) in &corpus {
         assert_eq!(upload(&serve, &admin, "2.0.0", archive, archive.len()), 204, "{what}");
         let (s, body) = finalize(&serve, &admin, "2.0.0");
@@ -637,7 +631,7 @@ fn upload_publishing_checks_stores_and_retries() {
         assert_eq!(body["status"], *want, "{what}: problem+json");
     }
     // An archive that is not what was prepared is refused at PUT.
-    let good = gz(std::slice::from_ref(&ok));
+    let good = gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"")]);
     assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1), 422);
     let (s, _) = http_json(
         serve.addr,

@@ -58,14 +58,7 @@ fn referrers_fall_back_to_the_digest_tag_and_outages_are_errors() {
         let mut entry = sig.descriptor();
         entry.artifact_type = Some(SIG_TYPE.into());
         entry.annotations = Some(BTreeMap::new());
-        let fallback = Index {
-            schema_version: 2,
-            media_type: Some(media::INDEX.into()),
-            artifact_type: None,
-            manifests: vec![entry],
-            subject: None,
-            annotations: None,
-        };
+        let fallback = Index::listing(vec![entry]);
         let fallback = Blob::new(media::INDEX, serde_json::to_vec(&fallback).unwrap());
         let tag = artifact.digest().replace(':', "-");
         registries.push_manifest_at(&parse_reference(&format!("{repo}:{tag}")).unwrap(), &fallback).await.unwrap();

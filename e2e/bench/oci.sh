@@ -3,35 +3,14 @@
 # in one run, under the same ApacheBench load: blob GET throughput (1 MiB and 64 KiB blobs)
 # and manifest GET rate. Prints both and the ratios (target: >= 1.0x distribution).
 # Usage: e2e/bench/oci.sh [requests] [concurrency]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
 REQS=${1:-4000}
 CONNS=${2:-16}
-for bin in ab docker-registry; do
-    command -v "$bin" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils docker-registry >/dev/null; }
-done
-cargo build --release --quiet
-BIN=target/release/skilldex
-WORK=$(mktemp -d)
-cleanup() { kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$(cat "$WORK/sdx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-REG="127.0.0.1:$(free_port)"
-mkdir -p "$WORK/reg"
-cat > "$WORK/reg/config.yml" <<YAML
-version: 0.1
-log: { level: error, accesslog: { disabled: true } }
-storage: { filesystem: { rootdirectory: $WORK/reg/data } }
-http: { addr: $REG, secret: bench }
-YAML
-docker-registry serve "$WORK/reg/config.yml" >"$WORK/reg.log" 2>&1 & echo $! >"$WORK/reg.pid"
-(cd "$WORK" && RUST_LOG=warn "$OLDPWD/$BIN" serve --listen 127.0.0.1:0 >"$WORK/sdx.out" 2>"$WORK/sdx.log" & echo $! >"$WORK/sdx.pid")
-for _ in $(seq 200); do grep -q listening "$WORK/sdx.out" 2>/dev/null && break; sleep 0.05; done
-SDX=$(sed -n 's/^skilldex listening on http:\/\///p' "$WORK/sdx.out")
-TOKEN=$(cat "$WORK/skilldex-data/admin-token")
-SKILLDEX_SERVER="http://$SDX" SKILLDEX_TOKEN=$TOKEN "$BIN" team create bench >/dev/null
+source "$(dirname "$0")/lib.sh"
+start_registry
+start_skilldex
+"$BIN" team create bench >/dev/null
 # A public skill, so pulls are anonymous on both sides.
-SKILLDEX_SERVER="http://$SDX" SKILLDEX_TOKEN=$TOKEN "$BIN" skill create bench/blobs >/dev/null
+"$BIN" skill create bench/blobs >/dev/null
 
 head -c 1048576 /dev/urandom >"$WORK/big"; head -c 65536 /dev/urandom >"$WORK/small"
 push_blob() { # host auth file -> digest (POST, then PUT with the digest: both registries take it)
@@ -57,8 +36,6 @@ JSON
     curl -fsS -o /dev/null $auth -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" --data-binary @"$WORK/manifest.json" "http://$host/v2/bench/blobs/manifests/v1"
 done
 
-run() { ab -q -k -n "$REQS" -c "$CONNS" "$@" 2>&1; }
-rps() { awk '/^Requests per second/ {print $4}'; }
 rate() { awk '/^Transfer rate/ {print $3}'; }
 declare -A R T
 for what in big small manifest; do

@@ -116,6 +116,20 @@ pub struct Index {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+impl Index {
+    /// A plain image index listing `manifests` (referrers answers, layout `index.json`).
+    pub fn listing(manifests: Vec<Descriptor>) -> Self {
+        Index {
+            schema_version: 2,
+            media_type: Some(media::INDEX.to_owned()),
+            artifact_type: None,
+            manifests,
+            subject: None,
+            annotations: None,
+        }
+    }
+}
+
 /// Content and its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -268,15 +282,7 @@ pub fn write_oci_layout(dir: &std::path::Path, artifact: &Artifact, tag: &str) -
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut entry = artifact.index.descriptor();
     entry.annotations = Some(BTreeMap::from([("org.opencontainers.image.ref.name".to_owned(), tag.to_owned())]));
-    let index = Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.to_owned()),
-        artifact_type: None,
-        manifests: vec![entry],
-        subject: None,
-        annotations: None,
-    };
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("serialize"))
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&Index::listing(vec![entry])).expect("serialize"))
 }
 
 /// Which layout a manifest is in, by `artifactType` or, failing that, `config.mediaType`.

@@ -443,14 +443,7 @@ impl EmbeddedStore {
                 annotations: m.annotations.and_then(|a| serde_json::from_str(&a).ok()),
             })
             .collect();
-        let index = Index {
-            schema_version: 2,
-            media_type: Some(media::INDEX.into()),
-            artifact_type: None,
-            manifests,
-            subject: None,
-            annotations: None,
-        };
+        let index = Index::listing(manifests);
         Ok(serde_json::to_vec(&index).expect("serialize"))
     }
 
@@ -476,14 +469,7 @@ impl EmbeddedStore {
                 manifests.push(entry(("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))));
             }
         }
-        let index = Index {
-            schema_version: 2,
-            media_type: Some(media::INDEX.into()),
-            artifact_type: None,
-            manifests,
-            subject: None,
-            annotations: None,
-        };
+        let index = Index::listing(manifests);
         write_atomic(&self.root, &self.root.join("index.json"), &serde_json::to_vec(&index).expect("serialize"))
             .await?;
         Ok(())

@@ -1,0 +1,41 @@
+# Shared set-up for the benchmarks: a release build, a CNCF distribution registry and a
+# `skilldex serve`, both on loopback ports, torn down on exit. Source it from a bench script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+for bin in ab docker-registry; do
+    command -v "$bin" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils docker-registry >/dev/null; }
+done
+cargo build --release --quiet
+BIN=$PWD/target/release/skilldex
+WORK=$(mktemp -d)
+cleanup() { kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$(cat "$WORK/sdx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Starts distribution; sets REG (host:port).
+start_registry() {
+    REG="127.0.0.1:$(free_port)"
+    mkdir -p "$WORK/reg"
+    cat > "$WORK/reg/config.yml" <<YAML
+version: 0.1
+log: { level: error, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $WORK/reg/data } }
+http: { addr: $REG, secret: bench }
+YAML
+    docker-registry serve "$WORK/reg/config.yml" >"$WORK/reg.log" 2>&1 & echo $! >"$WORK/reg.pid"
+    for _ in $(seq 200); do curl -fsS -o /dev/null "http://$REG/v2/" 2>/dev/null && return; sleep 0.05; done
+    echo "registry did not start" >&2; exit 1
+}
+
+# Starts skilldex on its embedded defaults; sets SDX (host:port) and TOKEN (the admin token).
+start_skilldex() {
+    (cd "$WORK" && RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 >"$WORK/sdx.out" 2>"$WORK/sdx.log" & echo $! >"$WORK/sdx.pid")
+    for _ in $(seq 200); do grep -q listening "$WORK/sdx.out" 2>/dev/null && break; sleep 0.05; done
+    SDX=$(sed -n 's/^skilldex listening on http:\/\///p' "$WORK/sdx.out")
+    TOKEN=$(cat "$WORK/skilldex-data/admin-token")
+    export SKILLDEX_SERVER="http://$SDX" SKILLDEX_TOKEN=$TOKEN
+}
+
+# ApacheBench with keep-alive for both sides (wrk cannot send HEAD requests).
+run() { ab -q -k -n "$REQS" -c "$CONNS" "$@" 2>&1; }
+rps() { awk '/^Requests per second/ {print $4}'; }
