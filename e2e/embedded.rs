@@ -262,18 +262,7 @@ fn referrers_and_hostile_input_follow_the_spec() {
 }
 
 fn start_upload(serve: &Serve, token: Option<&str>) -> String {
-    let mut conn = std::net::TcpStream::connect(serve.addr).unwrap();
-    use std::io::{Read as _, Write as _};
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        conn,
-        "POST /v2/acme/demo/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    conn.read_to_string(&mut resp).unwrap();
-    let location = resp.lines().find(|l| l.to_lowercase().starts_with("location:")).expect("Location header");
-    location.rsplit('/').next().unwrap().trim().to_owned()
+    start_upload_in(serve, token, "acme/demo")
 }
 
 /// One writer: a unique blob (chunked upload), a config, then a manifest tagged `t<i>`.
@@ -461,4 +450,60 @@ fn oras_py_pulls_and_pushes_referrers_to_the_embedded_store() {
     let (_, none) = http_raw(serve.addr, "GET", &format!("{path}?artifactType=application%2Fvnd.other"), None, "", b"");
     assert_eq!(none["manifests"], json!([]));
     serve.stop();
+}
+
+#[test]
+fn concurrent_uploads_of_one_blob_all_succeed_and_agree() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let blob: Vec<u8> = (0..512 * 1024).map(|i| (i % 253) as u8).collect();
+    let digest = sha256(&blob);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..24)
+            .map(|i| {
+                let (serve, admin, blob, digest) = (&serve, &admin, &blob, &digest);
+                s.spawn(move || {
+                    if i % 2 == 0 {
+                        // Monolithic.
+                        let path = format!("/v2/acme/same/blobs/uploads/?digest={digest}");
+                        http_raw(serve.addr, "POST", &path, Some(admin), "application/octet-stream", blob).0
+                    } else {
+                        // Chunked, through a session of its own.
+                        let id = start_upload_in(serve, Some(admin), "acme/same");
+                        let at = format!("/v2/acme/same/blobs/uploads/{id}");
+                        http_raw(serve.addr, "PATCH", &at, Some(admin), "application/octet-stream", &blob[..1000]);
+                        let rest = format!("{at}?digest={digest}");
+                        http_raw(serve.addr, "PUT", &rest, Some(admin), "application/octet-stream", &blob[1000..]).0
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let stored =
+        std::fs::read(dir.path().join("skilldex-data/oci/blobs/sha256").join(digest.trim_start_matches("sha256:")))
+            .unwrap();
+    assert_eq!(stored, blob);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("skilldex-data/oci/uploads")).unwrap().collect();
+    assert!(leftovers.is_empty(), "finished uploads leave nothing behind");
+    serve.stop();
+}
+
+fn start_upload_in(serve: &Serve, token: Option<&str>, repo: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(serve.addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        conn,
+        "POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    let location = resp.lines().find(|l| l.to_lowercase().starts_with("location:")).expect("Location header");
+    location.rsplit('/').next().unwrap().trim().to_owned()
 }
