@@ -6,6 +6,7 @@ pub mod extract;
 pub mod oci_dist;
 mod ops;
 mod rest;
+pub mod toolhive;
 pub mod wire;
 
 use std::ops::Deref;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
     router
         .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))
         .merge(oci_dist::router())
+        .merge(toolhive::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -32,6 +32,10 @@ pub struct SkillListRequest {
     pub sort: Option<SkillSort>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
+    /// Only skills with a published version.
+    pub published_only: bool,
+    /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
+    pub deprecated: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -176,6 +180,8 @@ impl Index {
             after,
             limit: limit + 1,
             audience: caller.audience(),
+            published_only: req.published_only,
+            deprecated: req.deprecated,
         };
         let mut items = self.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {

@@ -186,6 +186,10 @@ pub struct SkillQuery {
     pub after: Option<SkillCursor>,
     pub limit: i64,
     pub audience: Audience,
+    /// Only skills with a published version.
+    pub published_only: bool,
+    /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
+    pub deprecated: Option<bool>,
 }
 
 /// A listed skill with its relevance score (0 when the query had no terms).

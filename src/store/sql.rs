@@ -747,6 +747,13 @@ macro_rules! impl_sql_store {
                     let p = b.arg(Arg::Text(t.as_str().into()));
                     b.push(&format!(" AND s.skill_type = {p}"));
                 }
+                if query.published_only {
+                    b.push(" AND s.latest_version IS NOT NULL");
+                }
+                if let Some(d) = query.deprecated {
+                    let p = b.arg(Arg::Bool(d));
+                    b.push(&format!(" AND s.deprecated = {p}"));
+                }
                 b.push(") q");
                 let (col, desc) = sort_column(query.sort);
                 if let Some(after) = &query.after {

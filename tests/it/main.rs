@@ -10,3 +10,4 @@ mod bad_input;
 mod oci_store;
 mod ops;
 mod store;
+mod toolhive;

@@ -45,6 +45,8 @@ fn query(audience: Audience) -> SkillQuery {
         after: None,
         limit: 100,
         audience,
+        published_only: false,
+        deprecated: None,
     }
 }
 

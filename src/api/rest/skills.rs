@@ -42,6 +42,7 @@ pub(super) async fn list_skills(
         sort: p.sort.as_deref().map(parse_sort).transpose()?,
         cursor: p.cursor,
         limit: p.limit,
+        ..Default::default()
     };
     let page = state.index.list_skills(&caller, req).await?;
     Ok(axum::Json(SkillPage {

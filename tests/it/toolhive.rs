@@ -1,0 +1,143 @@
+//! ToolHive's skills extension API: shapes, visibility, status filter, paging and errors.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use skilldex::domain::{TokenScope, VersionStatus, now_millis};
+use skilldex::store::NewVersion;
+
+use crate::common::{TestApp, TestDb, on_both_backends};
+
+on_both_backends!(toolhive_extension_api);
+
+const BASE: &str = "/registry/default/v0.1/x/dev.toolhive/skills";
+
+async fn stored_version(app: &TestApp, scope: &str, slug: &str, version: &str, status: VersionStatus) {
+    let skill = app.store().skill(scope, slug).await.unwrap().unwrap();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let frontmatter = json!({"name": slug, "description": format!("{slug} from SKILL.md"), "license": "MIT",
+        "allowed-tools": "Read Grep", "metadata": {"team": "platform"}});
+    app.store()
+        .create_version(
+            &NewVersion {
+                skill_id: skill.id,
+                version: version.into(),
+                status: Some(status),
+                reference: Some(format!("ghcr.io/acme/skills/{slug}@{digest}")),
+                digest: Some(digest),
+                media_type: Some("application/vnd.oci.image.index.v1+json".into()),
+                frontmatter: Some(frontmatter.to_string()),
+                ..Default::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn toolhive_extension_api(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let owner = app.user("olivia", TokenScope::Read).await;
+    app.team("io.github.acme", &app.admin).await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/teams/io.github.acme/members/olivia",
+            Some(&app.admin),
+            Some(json!({"role": "reader"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (slug, vis) in
+        [("lint-fix", "public"), ("old-tool", "public"), ("secret-sauce", "private"), ("empty", "public")]
+    {
+        app.skill("io.github.acme", slug, vis, &app.admin).await;
+    }
+    for slug in ["lint-fix", "old-tool", "secret-sauce"] {
+        stored_version(&app, "io.github.acme", slug, "1.0.0", VersionStatus::Published).await;
+    }
+    stored_version(&app, "io.github.acme", "lint-fix", "1.1.0", VersionStatus::Published).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/skills/io.github.acme/old-tool",
+            Some(&app.admin),
+            Some(json!({"deprecated": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The list: ToolHive's shape, latest versions, nothing unpublished or private.
+    let r = app.get(BASE, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let names: Vec<&str> = r.body["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lint-fix", "old-tool"]);
+    assert_eq!(r.body["metadata"]["count"], 2);
+    assert!(r.body["metadata"].get("nextCursor").is_none(), "no cursor on the last page");
+    let lint = &r.body["skills"][0];
+    assert_eq!(lint["namespace"], "io.github.acme");
+    assert_eq!(lint["version"], "1.1.0");
+    assert_eq!(lint["status"], "active");
+    assert_eq!(lint["description"], "lint-fix from SKILL.md");
+    assert_eq!(lint["license"], "MIT");
+    assert_eq!(lint["allowedTools"], json!(["Read", "Grep"]));
+    assert_eq!(lint["metadata"], json!({"team": "platform"}));
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    assert_eq!(
+        lint["packages"],
+        json!([{"registryType": "oci", "identifier": format!("ghcr.io/acme/skills/lint-fix@{digest}"),
+                "digest": digest, "mediaType": "application/vnd.oci.image.index.v1+json"}])
+    );
+    assert!(!r.text.contains("secret-sauce"));
+
+    // Members see private skills; status is honoured.
+    let r = app.get(BASE, Some(&owner)).await;
+    assert_eq!(r.body["metadata"]["count"], 3);
+    let r = app.get(&format!("{BASE}?status=deprecated"), None).await;
+    let names: Vec<&str> = r.body["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["old-tool"]);
+    let r = app.get(&format!("{BASE}?status=active,deprecated&search=lint"), None).await;
+    assert_eq!(r.body["skills"][0]["name"], "lint-fix");
+
+    // Paging with an opaque cursor.
+    let r = app.get(&format!("{BASE}?limit=1"), None).await;
+    assert_eq!(r.body["metadata"]["count"], 1);
+    let cursor = r.body["metadata"]["nextCursor"].as_str().unwrap().to_owned();
+    let r = app.get(&format!("{BASE}?limit=1&cursor={cursor}"), None).await;
+    assert_eq!(r.body["skills"][0]["name"], "old-tool");
+
+    // One skill, its versions, one version.
+    let r = app.get(&format!("{BASE}/io.github.acme/lint-fix"), None).await;
+    assert_eq!((r.status, r.body["version"].clone()), (StatusCode::OK, json!("1.1.0")));
+    let r = app.get(&format!("{BASE}/io.github.acme/lint-fix/versions"), None).await;
+    let versions: Vec<&str> =
+        r.body["skills"].as_array().unwrap().iter().map(|s| s["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["1.1.0", "1.0.0"]);
+    let r = app.get(&format!("{BASE}/io.github.acme/lint-fix/versions/1.0.0"), None).await;
+    assert_eq!(r.body["version"], "1.0.0");
+
+    // Errors in ToolHive's shape; private skills are not found, never forbidden.
+    for (path, status) in [
+        (format!("{BASE}?limit=0"), StatusCode::BAD_REQUEST),
+        (format!("{BASE}?limit=101"), StatusCode::BAD_REQUEST),
+        (format!("{BASE}?limit=many"), StatusCode::BAD_REQUEST),
+        (format!("{BASE}?cursor=garbage"), StatusCode::BAD_REQUEST),
+        (format!("{BASE}?status=gone"), StatusCode::BAD_REQUEST),
+        ("/registry/nope/v0.1/x/dev.toolhive/skills".to_owned(), StatusCode::NOT_FOUND),
+        (format!("{BASE}/io.github.acme/secret-sauce"), StatusCode::NOT_FOUND),
+        (format!("{BASE}/io.github.acme/secret-sauce/versions"), StatusCode::NOT_FOUND),
+        (format!("{BASE}/io.github.acme/lint-fix/versions/9.9.9"), StatusCode::NOT_FOUND),
+        (format!("{BASE}/io.github.acme/lint-fix/versions/not-semver"), StatusCode::BAD_REQUEST),
+        (format!("{BASE}/Bad_NS/lint-fix"), StatusCode::BAD_REQUEST),
+    ] {
+        let r = app.get(&path, None).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {}", r.text);
+        assert!(r.body.get("type").is_none(), "ToolHive's shape, not problem+json");
+    }
+    let r = app.get("/registry/nope/v0.1/x/dev.toolhive/skills", None).await;
+    assert_eq!(r.body["error"], "registry not found");
+    let ghost = app.get(&format!("{BASE}/io.github.acme/no-such-skill"), None).await;
+    let private = app.get(&format!("{BASE}/io.github.acme/secret-sauce"), None).await;
+    assert_eq!(private.text.replace("secret-sauce", "no-such-skill"), ghost.text, "indistinguishable from absent");
+    assert_eq!(app.get(BASE, Some("sdx_bad")).await.status, StatusCode::UNAUTHORIZED);
+}
