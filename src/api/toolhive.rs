@@ -211,10 +211,22 @@ async fn list_skills(
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }
 
-fn parse_names(namespace: &str, name: &str) -> Result<(Namespace, SkillName), ThError> {
+/// What every per-skill endpoint checks first: the registry view, the token, the names.
+fn prelude(
+    registry: &str,
+    caller: Result<Caller, super::error::ApiError>,
+    namespace: &str,
+    name: &str,
+) -> Result<(Caller, Namespace, SkillName), ThError> {
+    check_registry(registry)?;
+    let caller = authenticated(caller)?;
     let ns = namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
     let n = name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
-    Ok((ns, n))
+    Ok((caller, ns, n))
+}
+
+fn authenticated(caller: Result<Caller, super::error::ApiError>) -> Result<Caller, ThError> {
+    caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))
 }
 
 async fn get_latest(
@@ -222,10 +234,7 @@ async fn get_latest(
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<ThSkill>, ThError> {
-    check_registry(&registry)?;
-    let caller =
-        caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))?;
-    let (ns, n) = parse_names(&namespace, &name)?;
+    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
     let r = state.index.resolve(&caller, &ns, &n, None).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
 }
@@ -235,10 +244,7 @@ async fn list_versions(
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<SkillList>, ThError> {
-    check_registry(&registry)?;
-    let caller =
-        caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))?;
-    let (ns, n) = parse_names(&namespace, &name)?;
+    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
     let (skill, _) = state.index.visible_skill(&caller, &ns, &n, false).await?;
     let filter = service::VersionFilter { limit: Some(100), ..Default::default() };
     let page = state.index.list_versions(&caller, &ns, &n, filter).await?;
@@ -256,10 +262,7 @@ async fn get_version(
     Path((registry, namespace, name, version)): Path<(String, String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<ThSkill>, ThError> {
-    check_registry(&registry)?;
-    let caller =
-        caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))?;
-    let (ns, n) = parse_names(&namespace, &name)?;
+    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
     crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
     let r = state.index.resolve(&caller, &ns, &n, Some(&version)).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))

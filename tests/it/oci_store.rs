@@ -6,7 +6,7 @@ use skilldex::bundle::{Bundle, Limits};
 use skilldex::domain::{VersionStatus, now_millis};
 use skilldex::oci::layout::{Identity, build_toolhive};
 use skilldex::oci::store::EmbeddedStore;
-use skilldex::store::{NewSkill, NewUser, NewVersion};
+use skilldex::store::{NewUser, NewVersion};
 
 use crate::common::{TestDb, on_both_backends};
 
@@ -38,24 +38,7 @@ async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
         .await
         .unwrap();
     db.store.create_team(&"acme".parse().unwrap(), "Acme", &owner.id).await.unwrap();
-    let skill = db
-        .store
-        .create_skill(
-            &NewSkill {
-                scope: "acme".parse().unwrap(),
-                slug: "demo".parse().unwrap(),
-                display_name: "demo".into(),
-                description: String::new(),
-                readme: String::new(),
-                visibility: skilldex::domain::Visibility::Public,
-                tags: vec![],
-                skill_type: skilldex::domain::SkillType::Command,
-                forked_from: None,
-            },
-            now_millis(),
-        )
-        .await
-        .unwrap();
+    let skill = db.store.create_skill(&crate::store::skill("acme", "demo"), now_millis()).await.unwrap();
     db.store
         .create_version(
             &NewVersion {

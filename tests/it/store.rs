@@ -21,7 +21,7 @@ fn user(name: &str) -> NewUser {
     NewUser { username: name.parse().unwrap(), email: format!("{name}@example.com"), is_admin: false }
 }
 
-fn skill(scope: &str, slug: &str) -> NewSkill {
+pub(crate) fn skill(scope: &str, slug: &str) -> NewSkill {
     NewSkill {
         scope: scope.parse().unwrap(),
         slug: slug.parse().unwrap(),
