@@ -420,9 +420,8 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
     let skill = skill_dir(dir.path(), "private-demo", "1.0.0", &[]);
     let path = skill.to_str().unwrap();
 
-    let denied = serve.cli(
-        Some(&admin),
-        &[
+    let publish_as = |password: &str| {
+        let args = [
             "publish",
             path,
             "--to",
@@ -432,29 +431,19 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
             "--registry-username",
             "pusher",
             "--registry-password",
-            "wrong",
-        ],
-    );
+            password,
+        ];
+        serve.cli(Some(&admin), &args)
+    };
+    let denied = publish_as("wrong");
     assert!(!denied.status.success());
     let err = String::from_utf8_lossy(&denied.stderr);
     assert!(err.contains("refused access"), "{err}");
     assert!(!err.contains("wrong"), "the password is never echoed: {err}");
 
-    let ok = serve.json(
-        Some(&admin),
-        &[
-            "publish",
-            path,
-            "--to",
-            &repo,
-            "-n",
-            "acme",
-            "--registry-username",
-            "pusher",
-            "--registry-password",
-            "s3cret-pw",
-        ],
-    );
+    let ok = publish_as("s3cret-pw");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(ok["status"], "published", "the server pulled with its Docker config credentials");
     assert_eq!(serve.json(None, &["resolve", "acme/private-demo"])["digest"], ok["digest"]);
     serve.stop();

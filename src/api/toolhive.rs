@@ -115,10 +115,7 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
     let text = |k: &str| fm.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let allowed_tools = match fm.get("allowed-tools") {
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-        Some(serde_json::Value::String(s)) if s.contains(',') => {
-            s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
-        }
-        Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        Some(serde_json::Value::String(s)) => crate::bundle::split_allowed_tools(s),
         _ => Vec::new(),
     };
     let reference = v.reference.clone().unwrap_or_default();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use archive::Packed;
-pub use skill_md::{Frontmatter, SkillMd};
+pub use skill_md::{Frontmatter, SkillMd, split_allowed_tools};
 
 /// The entry point every bundle has at its root.
 pub const SKILL_MD: &str = "SKILL.md";

@@ -130,11 +130,7 @@ impl SkillMd {
         };
         let allowed_tools = match map.get("allowed-tools") {
             None | Some(Yaml::Null) => Vec::new(),
-            // Space-separated in the Agent Skills spec; ToolHive also accepts commas.
-            Some(Yaml::String(s)) if s.contains(',') => {
-                s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
-            }
-            Some(Yaml::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            Some(Yaml::String(s)) => split_allowed_tools(s),
             Some(Yaml::Sequence(items)) => string_list(items, "allowed-tools", line_of("allowed-tools"))?,
             Some(_) => {
                 return Err(err(line_of("allowed-tools"), "`allowed-tools` must be a string or a list of strings"));
@@ -163,6 +159,16 @@ impl SkillMd {
             frontmatter_json,
             body,
         })
+    }
+}
+
+/// `allowed-tools` as a string: space-separated in the Agent Skills spec; ToolHive also
+/// accepts commas.
+pub fn split_allowed_tools(s: &str) -> Vec<String> {
+    if s.contains(',') {
+        s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    } else {
+        s.split_whitespace().map(str::to_owned).collect()
     }
 }
 
