@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod oci;
+pub mod policy;
 pub mod server;
 pub mod service;
 pub mod store;

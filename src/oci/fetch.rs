@@ -20,6 +20,8 @@ pub trait ArtifactSource: Send + Sync {
     async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError>;
     /// A blob, at most `max` bytes, checked against its descriptor.
     async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError>;
+    /// The manifests whose subject is `subject` (a reference by digest).
+    async fn referrers(&self, subject: &Reference) -> Result<Vec<Descriptor>, OciError>;
 }
 
 #[async_trait]
@@ -32,6 +34,9 @@ impl ArtifactSource for Registries {
     }
     async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
         Registries::blob(self, repo, desc, max).await
+    }
+    async fn referrers(&self, subject: &Reference) -> Result<Vec<Descriptor>, OciError> {
+        Registries::referrers(self, subject, None).await
     }
 }
 
@@ -71,6 +76,15 @@ impl ArtifactSource for EmbeddedStore {
             return Err(OciError::DigestMismatch { what, expected: desc.digest.clone(), actual });
         }
         Ok(data)
+    }
+    async fn referrers(&self, subject: &Reference) -> Result<Vec<Descriptor>, OciError> {
+        let digest = reference_part(subject);
+        let bytes = EmbeddedStore::referrers(self, subject.repository(), &digest, None)
+            .await
+            .map_err(|e| from_dist(subject.whole(), e))?;
+        let index: layout::Index =
+            serde_json::from_slice(&bytes).map_err(|e| OciError::Registry(subject.whole(), e.to_string()))?;
+        Ok(index.manifests)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod fetch;
 pub mod layout;
 pub mod registry;
+pub mod signatures;
 pub mod store;
 
 pub use fetch::{ArtifactSource, FetchError, Fetched, fetch_bundle};
