@@ -8,3 +8,4 @@ mod foundation;
 mod publish;
 mod referrers;
 mod registry;
+mod signatures;

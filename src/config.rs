@@ -50,6 +50,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
 
+    /// A directory of trust policies (`*.yaml`, see policies/README.md). Loaded at start-up
+    /// and again on SIGHUP; a broken file keeps the policies already in force.
+    #[arg(long, env = "SKILLDEX_POLICIES", value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+
     /// Where uploaded skills are stored: a registry and repository prefix, e.g.
     /// `ghcr.io/acme/skills` (versions go to `<prefix>/<namespace>/<name>:<version>`).
     #[arg(long, env = "SKILLDEX_STORAGE_REGISTRY", value_name = "REGISTRY/PREFIX")]

@@ -47,6 +47,8 @@ impl From<service::Error> for ThError {
             service::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             service::Error::Forbidden(_) => StatusCode::FORBIDDEN,
             service::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ThError(status, e.to_string())

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use super::RemoteArgs;
 use super::publish::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
-use super::{Client, RemoteArgs};
-use crate::api::wire::ResolveResponse;
 use crate::bundle::{Bundle, Limits};
 use crate::oci::{fetch_bundle, parse_reference};
 
@@ -32,6 +31,9 @@ pub struct InstallArgs {
     /// The lock file.
     #[arg(long, default_value = "skilldex.lock")]
     pub lock_file: PathBuf,
+    /// Verify the signatures against this trust policy file before extracting anything.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 /// `skilldex.lock`: one pinned artifact per installed skill.
@@ -80,6 +82,27 @@ impl LockFile {
     }
 }
 
+/// Verifies the artifact against a local policy file; fails unless every enforcing policy
+/// passes (warn mode prints the failure and goes on).
+async fn check_policy(registry: &RegistryArgs, file: &Path, skill: &SkillRef, reference: &str) -> anyhow::Result<()> {
+    let set = crate::policy::PolicySet::load_file(file)?;
+    let policies = set.applicable(skill.scope.as_str());
+    if policies.is_empty() {
+        bail!("{} does not cover namespace `{}`", file.display(), skill.scope);
+    }
+    let registries = registry.registries(parse_reference(reference)?.resolve_registry());
+    let verdict = super::sign::verify_artifact(&registries, reference, &policies, skill.slug.as_str()).await?;
+    if let Some(p) = verdict.enforced_failure() {
+        bail!("refusing to install {reference}: policy `{}` ({}): {}", p.policy, p.status.as_str(), p.reason);
+    }
+    if verdict.status != crate::policy::SignatureStatus::Verified {
+        eprintln!("warning: {}", super::sign::reasons(&verdict));
+    } else {
+        eprintln!("verified {reference} ({})", verdict.identity.as_deref().unwrap_or("signed"));
+    }
+    Ok(())
+}
+
 pub async fn run(args: InstallArgs) -> anyhow::Result<()> {
     let mut lock = LockFile::read(&args.lock_file)?;
     if args.locked {
@@ -106,15 +129,12 @@ pub async fn run(args: InstallArgs) -> anyhow::Result<()> {
     let Some(requested) = &args.skill else { bail!("name a skill to install, or pass --locked") };
     let (skill, spec) = split_spec(requested);
     let skill: SkillRef = skill.parse()?;
-    let mut url = reqwest::Url::parse("http://localhost/").expect("static URL");
-    url.set_path(&format!("/api/v1/resolve/{}/{}", skill.scope, skill.slug));
-    if let Some(spec) = spec {
-        url.query_pairs_mut().append_pair("version", spec);
-    }
-    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-    let resolved: ResolveResponse = Client::new(&args.remote)?.get(&path).await?;
+    let resolved = super::sign::resolve(&args.remote, &skill, spec).await?;
     if resolved.yanked {
         eprintln!("warning: {}/{}@{} is yanked", skill.scope, skill.slug, resolved.version);
+    }
+    if let Some(file) = &args.policy {
+        check_policy(&args.registry, file, &skill, &resolved.reference).await?;
     }
     let bundle = pull(&args.registry, &resolved.reference, &resolved.digest, skill.slug.as_str()).await?;
     let target = args.dest.join(bundle.name());

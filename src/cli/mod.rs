@@ -7,6 +7,7 @@ mod install;
 mod publish;
 mod resolve;
 mod serve;
+mod sign;
 mod skill;
 mod team;
 mod token;
@@ -68,6 +69,14 @@ pub enum Command {
     Diff(skill::DiffArgs),
     /// Copy a skill and its latest version into another namespace.
     Fork(skill::ForkArgs),
+    /// Make a signing key pair (cosign-compatible, ECDSA P-256).
+    Keygen(sign::KeygenArgs),
+    /// Sign an artifact with a key; the signature is attached next to it in its registry.
+    Sign(sign::SignArgs),
+    /// Verify a skill's or an artifact's signatures against a trust policy file.
+    Verify(sign::VerifyArgs),
+    /// Check trust policy files; list and re-apply the server's policies.
+    Policy(Remote<sign::PolicyCommand>),
     /// Remove blobs of the embedded OCI store that nothing references (never a published version's).
     Gc(gc::GcArgs),
 }
@@ -98,6 +107,10 @@ impl Cli {
             Command::Diff(args) => skill::diff(args).await,
             Command::Fork(args) => skill::fork(args).await,
             Command::Gc(args) => gc::run(args).await,
+            Command::Keygen(args) => sign::keygen(args),
+            Command::Sign(args) => sign::sign(args).await,
+            Command::Verify(args) => sign::verify(args).await,
+            Command::Policy(r) => sign::policy(r.command, &r.remote).await,
             Command::Search(args) => {
                 let client = Client::new(&args.remote)?;
                 skill::search(args, &client).await

@@ -69,6 +69,10 @@ pub struct PublishArgs {
     /// The version; default: SKILL.md's `version`.
     #[arg(long)]
     pub version: Option<String>,
+    /// Sign the pushed artifact with this private key before registering it (cosign's
+    /// legacy form, next to any signatures already there). Needs --to.
+    #[arg(long, requires = "to", value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
 }
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
@@ -136,6 +140,10 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
         .with_context(|| format!("pushing to {}", target.whole()))?;
     bar.finish_with_message(format!("pushed {}@{}", target.whole(), artifact.digest()));
     let reference = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
+    if let Some(key) = &args.sign_key {
+        super::sign::sign_artifact(&registries, &reference, key, Default::default()).await?;
+        eprintln!("signed {reference}");
+    }
     let body = CreateVersionRequest { version: version_s, reference: Some(reference), ..Default::default() };
     let CreateVersionResponse::Registered(registered) = api.send(Method::POST, &versions, Some(&body)).await? else {
         bail!("the server did not register the version");

@@ -14,6 +14,7 @@ use crate::oci::{CredentialSource, Credentials, Registries};
 use std::net::SocketAddr;
 
 use crate::oci::store::EmbeddedStore;
+use crate::policy::PolicySet;
 use crate::service::{Index, Storage, StorageTarget};
 use crate::telemetry::{self, Metrics};
 
@@ -33,7 +34,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let index = with_storage(Index::new(store), &args, &embedded, addr)?;
+    let mut index = with_storage(Index::new(store), &args, &embedded, addr)?;
+    if let Some(dir) = &args.policies {
+        let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
+        tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
+        index = index.with_policies(set);
+        reload_policies_on_sighup(index.clone(), dir.clone())?;
+    }
     bootstrap_admin(&index, &args).await?;
 
     let state = AppState::new(App {
@@ -62,6 +69,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("skilldex listening on http://{addr}");
     server.serve(shutdown_signal()).await.context("server error")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP reloads the policy directory; a load that fails keeps the set in force.
+fn reload_policies_on_sighup(index: Index, dir: std::path::PathBuf) -> anyhow::Result<()> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let loaded = {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || PolicySet::load_dir(&dir)).await
+            };
+            match loaded {
+                Ok(Ok(set)) => {
+                    tracing::info!(policies = set.policies.len(), "trust policies reloaded");
+                    index.set_policies(set);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "trust policies not reloaded; the previous ones stay in force")
+                }
+                Err(e) => tracing::error!(error = %e, "trust policy reload failed"),
+            }
+        }
+    });
     Ok(())
 }
 

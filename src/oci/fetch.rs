@@ -100,6 +100,8 @@ pub struct Fetched {
     /// `registry/repo@sha256:…` of the top manifest.
     pub pinned: String,
     pub digest: String,
+    /// The top manifest's exact bytes.
+    pub manifest: Vec<u8>,
     pub media_type: String,
     pub manifest_size: u64,
     pub layout: LayoutKind,
@@ -151,6 +153,7 @@ pub async fn fetch_bundle(
         digest,
         media_type,
         manifest_size: top_bytes.len() as u64,
+        manifest: top_bytes,
         layout: kind,
         layer_digest: layer.digest.clone(),
         layer_size: layer.size,

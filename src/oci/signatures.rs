@@ -74,13 +74,16 @@ pub async fn discover(source: &dyn ArtifactSource, repo: &Reference, digest: &st
 }
 
 /// Adds a legacy signature layer to `repo`'s `sha256-<hex>.sig` manifest for `digest`,
-/// keeping the signatures already there. Returns false when the same signature was there.
+/// keeping the signatures already there. Returns false, changing nothing, when a layer with
+/// the same payload already has a signature `same_signer` accepts (signing is randomized,
+/// so equal bytes cannot tell).
 pub async fn push_legacy(
     registries: &Registries,
     repo: &Reference,
     digest: &str,
     payload: Vec<u8>,
     signature: String,
+    same_signer: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<bool, OciError> {
     let tag = sig_reference(repo, digest);
     let mut manifest = match registries.manifest(&tag).await {
@@ -104,7 +107,7 @@ pub async fn push_legacy(
     let blob = Blob::new(cosign::media::SIMPLE_SIGNING, payload);
     let exists = manifest.layers.iter().any(|l| {
         l.digest == blob.digest
-            && l.annotations.as_ref().and_then(|a| a.get(annotations::SIGNATURE)) == Some(&signature)
+            && l.annotations.as_ref().and_then(|a| a.get(annotations::SIGNATURE)).is_some_and(|s| same_signer(s))
     });
     if exists {
         return Ok(false);

@@ -8,6 +8,7 @@ mod content;
 mod publish;
 mod repository;
 mod resolve;
+mod signatures;
 mod skills;
 mod upload;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::bundle::Limits;
 use crate::domain::{InvalidValue, now_millis};
 use crate::oci::{CredentialSource, Registries};
+use crate::policy::PolicySet;
 use crate::store::{NewAudit, Store, StoreError};
 
 pub use access::{Caller, Principal};
@@ -23,6 +25,7 @@ pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
 pub use repository::RepoAccess;
 pub use resolve::Resolved;
+pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 pub use upload::{PrepareUpload, Storage, StorageTarget};
 
@@ -43,6 +46,9 @@ pub enum Error {
     ManifestInvalid(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A trust policy in enforce mode refuses the version's signatures.
+    #[error("{0}")]
+    Untrusted(String),
     /// A registry skilldex depends on failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
@@ -124,13 +130,21 @@ pub struct Index {
     registries: Arc<Registries>,
     limits: Limits,
     storage: Option<Storage>,
+    /// The trust policies in force; replaced whole on reload.
+    policies: Arc<std::sync::RwLock<Arc<PolicySet>>>,
 }
 
 impl Index {
     /// An index that reads registries anonymously or with the Docker config's credentials.
     pub fn new(store: Arc<dyn Store>) -> Self {
         let creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
-        Self { store, registries: Arc::new(Registries::new(creds)), limits: Limits::default(), storage: None }
+        Self {
+            store,
+            registries: Arc::new(Registries::new(creds)),
+            limits: Limits::default(),
+            storage: None,
+            policies: Default::default(),
+        }
     }
 
     /// Accept uploads, pushing finished artifacts under `storage.registry_prefix`.

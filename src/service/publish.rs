@@ -9,6 +9,7 @@ use super::{Caller, Error, Index, Result};
 use crate::bundle::SKILL_MD;
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, now_millis, parse_version};
 use crate::oci::{Fetched, fetch_bundle};
+use crate::policy::Verdict;
 use crate::store::{NewVersion, Skill, SkillPatch, Version};
 
 impl Index {
@@ -25,7 +26,9 @@ impl Index {
         let version = semver.to_string();
         let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
         fetched.bundle.check_identity(slug.as_str(), &semver)?;
-        self.record_version(caller, &skill, &version, fetched, None, VersionStatus::Published).await
+        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest)).await?;
+        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
+        self.record_version(caller, &skill, &version, (fetched, verdict), None, VersionStatus::Published).await
     }
 
     /// The skill a new version may be published to by this caller (write scope, publisher
@@ -53,14 +56,14 @@ impl Index {
         Ok(fetch_bundle(self.source_for(&host), reference, name, &self.limits).await?)
     }
 
-    /// Stores a checked artifact as a published version; the skill's README and description
+    /// Stores a checked artifact, with its signature verdict, as a published version; the skill's README and description
     /// follow the version that is now `latest`.
     pub(super) async fn record_version(
         &self,
         caller: &Caller,
         skill: &Skill,
         version: &str,
-        f: Fetched,
+        (f, verdict): (Fetched, Option<Verdict>),
         changelog: Option<String>,
         status: VersionStatus,
     ) -> Result<Version> {
@@ -85,7 +88,7 @@ impl Index {
             file_tree: Some(serde_json::to_string(&file_tree).expect("file tree serializes")),
             frontmatter: Some(fm.frontmatter_json.to_string()),
             readme: Some(fm.body.clone()),
-            signature: None,
+            signature: verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes")),
         };
         let stored = self.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => version_exists(skill, version),
@@ -101,7 +104,13 @@ impl Index {
             self.store.update_skill(&skill.id, &patch, now_millis()).await?;
         }
         let target = format!("{}/{}", skill.scope, skill.slug);
-        self.audit(caller, "version.publish", &target, json!({ "version": version, "digest": f.digest })).await;
+        self.audit(
+            caller,
+            "version.publish",
+            &target,
+            json!({ "version": version, "digest": f.digest, "signature": verdict.map(|v| v.status) }),
+        )
+        .await;
         Ok(stored)
     }
 }

@@ -172,6 +172,10 @@ impl Index {
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
         let storage = self.storage()?;
         let target = parse_reference(&format!("{}:{version}", storage.repository(scope.as_str(), slug.as_str())))?;
+        // Signatures are checked before anything is stored: a refused version leaves nothing.
+        let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
+        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), &pinned, Some(&artifact.index.data)).await?;
+        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
         match &storage.target {
             StorageTarget::Registry { .. } => self.registries.push(&target, &artifact, &|_| {}).await?,
             StorageTarget::Embedded { store, .. } => store
@@ -180,7 +184,8 @@ impl Index {
                 .map_err(|e| Error::Internal(format!("embedded store: {e}")))?,
         }
         let fetched = Fetched {
-            pinned: format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest()),
+            pinned,
+            manifest: artifact.index.data.clone(),
             digest: artifact.digest().to_owned(),
             media_type: crate::oci::layout::media::INDEX.to_owned(),
             manifest_size: artifact.index.data.len() as u64,
@@ -189,7 +194,7 @@ impl Index {
             layer_size: artifact.layer.data.len() as u64,
             bundle,
         };
-        let stored = self.record_version(caller, &skill, &version, fetched, changelog, status).await?;
+        let stored = self.record_version(caller, &skill, &version, (fetched, verdict), changelog, status).await?;
         self.store.delete_upload(&upload.id).await?;
         let _ = tokio::fs::remove_file(&path).await;
         self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;

@@ -367,6 +367,12 @@ pub trait Store: Send + Sync + 'static {
         at: Millis,
     ) -> StoreResult<Version>;
 
+    /// Replaces a version's stored signature verdict (JSON), `None` to clear it.
+    async fn set_version_signature(&self, skill_id: &str, version: &str, verdict: Option<&str>) -> StoreResult<()>;
+    /// Every skill (not deleted) with its versions that have a stored artifact, optionally
+    /// within one namespace; for re-checking signatures.
+    async fn stored_versions(&self, namespace: Option<&str>) -> StoreResult<Vec<(Skill, Version)>>;
+
     /// All channels, `latest` always first (its version is null until something is published).
     async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>>;
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;

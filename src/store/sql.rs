@@ -840,6 +840,38 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(version_row).transpose()
             }
 
+            async fn set_version_signature(
+                &self,
+                skill_id: &str,
+                version: &str,
+                verdict: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE versions SET signature = $3 WHERE skill_id = $1 AND version = $2")
+                    .bind(skill_id)
+                    .bind(version)
+                    .bind(verdict)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn stored_versions(&self, namespace: Option<&str>) -> StoreResult<Vec<(Skill, Version)>> {
+                let sql = "SELECT v.skill_id FROM versions v JOIN skills s ON s.id = v.skill_id
+                     WHERE v.digest IS NOT NULL AND s.deleted_at IS NULL AND (CAST($1 AS TEXT) IS NULL OR s.scope = $1)
+                     GROUP BY v.skill_id ORDER BY v.skill_id";
+                let ids: Vec<String> = sqlx::query_scalar(sql).bind(namespace).fetch_all(self.reader()).await?;
+                let mut out = Vec::new();
+                for id in ids {
+                    let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id = $1");
+                    let Some(row) = sqlx::query(&sql).bind(&id).fetch_optional(self.reader()).await? else { continue };
+                    let skill = skill_row(&row)?;
+                    for v in self.versions(&id).await?.into_iter().filter(|v| v.digest.is_some()) {
+                        out.push((skill.clone(), v));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn set_version_status(
                 &self,
                 skill_id: &str,

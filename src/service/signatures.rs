@@ -1,0 +1,174 @@
+//! Signature verdicts: made when a version is published, stored with it, and made again
+//! when the policies or trust roots that decided it have changed (lazily at resolve, or
+//! for many versions at once by `reevaluate`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Caller, Error, Index, Result};
+use crate::domain::{Namespace, TokenScope};
+use crate::oci::parse_reference;
+use crate::policy::verify::{Subject, evaluate};
+use crate::policy::{Mode, PolicySet, SignatureStatus, Verdict};
+use crate::store::{Skill, Version};
+
+/// What `reevaluate` did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reevaluation {
+    /// Versions looked at.
+    pub checked: usize,
+    /// Versions whose verdict was made again.
+    pub reevaluated: usize,
+    pub results: Vec<Reevaluated>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reevaluated {
+    pub skill: String,
+    pub version: String,
+    /// The new status, or null when no policy covers the namespace any more.
+    pub status: Option<String>,
+    pub previous: Option<String>,
+}
+
+impl Index {
+    pub fn with_policies(self, set: PolicySet) -> Self {
+        self.set_policies(set);
+        self
+    }
+
+    /// Replaces the policy set in force (all at once; requests in flight keep the old one).
+    pub fn set_policies(&self, set: PolicySet) {
+        *self.policies.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+    }
+
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The verdict for the artifact `pinned` (`registry/repo@digest`) as version of
+    /// `namespace/name`, under the policies now in force; `None` when none covers the
+    /// namespace. `manifest` is the top manifest's bytes when the caller has them.
+    pub(super) async fn verdict_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        pinned: &str,
+        manifest: Option<&[u8]>,
+    ) -> Result<Option<Verdict>> {
+        let set = self.policies();
+        let policies = set.applicable(namespace);
+        if policies.is_empty() {
+            return Ok(None);
+        }
+        let reference = parse_reference(pinned)?;
+        let digest = reference.digest().ok_or_else(|| Error::Internal(format!("{pinned} is not pinned")))?.to_owned();
+        let source = self.source_for(reference.resolve_registry());
+        let fetched;
+        let (manifest, found) = match manifest {
+            Some(m) => (m, crate::oci::signatures::discover(source, &reference, &digest).await),
+            None => match source.manifest(&reference).await {
+                Ok((bytes, _)) => {
+                    fetched = bytes;
+                    (fetched.as_slice(), crate::oci::signatures::discover(source, &reference, &digest).await)
+                }
+                Err(e) => (&[][..], Err(e)),
+            },
+        };
+        let found = found.map_err(|e| e.to_string());
+        Ok(evaluate(&policies, name, Subject { digest: &digest, manifest }, &found).await)
+    }
+
+    /// Refuses a version an enforcing policy does not pass; logs what warn mode lets through.
+    pub(super) fn enforce(&self, target: &str, verdict: Option<&Verdict>) -> Result<()> {
+        let Some(verdict) = verdict else { return Ok(()) };
+        for p in verdict.policies.iter().filter(|p| p.status != SignatureStatus::Verified) {
+            if p.mode == Mode::Warn {
+                tracing::warn!(target, policy = %p.policy, status = p.status.as_str(), reason = %p.reason,
+                    "signature check failed; accepted because the policy is in warn mode");
+            }
+        }
+        match verdict.enforced_failure() {
+            None => Ok(()),
+            Some(p) if p.status == SignatureStatus::Error => Err(Error::Upstream(format!(
+                "trust policy `{}` cannot check {target}: {}; nothing was changed",
+                p.policy, p.reason
+            ))),
+            Some(p) => Err(Error::Untrusted(format!(
+                "trust policy `{}` refuses {target} ({}): {}",
+                p.policy,
+                p.status.as_str(),
+                p.reason
+            ))),
+        }
+    }
+
+    /// A resolved version with a verdict made under the policies now in force (made again
+    /// and stored when they changed), refused when an enforcing policy does not pass.
+    pub(super) async fn checked_version(&self, skill: &Skill, mut version: Version) -> Result<Version> {
+        let target = format!("{}/{}@{}", skill.scope, skill.slug, version.version);
+        let stored = stored_verdict(&version);
+        if !is_current(stored.as_ref(), &self.policies(), &skill.scope) {
+            let verdict = match &version.reference {
+                Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None).await?,
+                None => None,
+            };
+            let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
+            self.store.set_version_signature(&skill.id, &version.version, json.as_deref()).await?;
+            version.signature = json;
+            self.enforce(&target, verdict.as_ref())?;
+            return Ok(version);
+        }
+        self.enforce(&target, stored.as_ref())?;
+        Ok(version)
+    }
+
+    /// Makes the verdicts of every stored version (in `namespace`, or everywhere) again where
+    /// the policies or trust roots changed since, or all of them with `all`. Site admins only.
+    pub async fn reevaluate(&self, caller: &Caller, namespace: Option<&Namespace>, all: bool) -> Result<Reevaluation> {
+        caller.require(TokenScope::Admin)?;
+        if !caller.is_site_admin() {
+            return Err(Error::Forbidden("re-checking signatures needs a site administrator".into()));
+        }
+        let set = self.policies();
+        let versions = self.store.stored_versions(namespace.map(Namespace::as_str)).await?;
+        let mut out = Reevaluation { checked: versions.len(), reevaluated: 0, results: Vec::new() };
+        for (skill, version) in versions {
+            let stored = stored_verdict(&version);
+            if !all && is_current(stored.as_ref(), &set, &skill.scope) {
+                continue;
+            }
+            let Some(reference) = &version.reference else { continue };
+            let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None).await?;
+            let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
+            self.store.set_version_signature(&skill.id, &version.version, json.as_deref()).await?;
+            out.reevaluated += 1;
+            out.results.push(Reevaluated {
+                skill: format!("{}/{}", skill.scope, skill.slug),
+                version: version.version.clone(),
+                status: verdict.map(|v| v.status.as_str().to_owned()),
+                previous: stored.map(|v| v.status.as_str().to_owned()),
+            });
+        }
+        let detail = json!({ "namespace": namespace.map(Namespace::as_str), "reevaluated": out.reevaluated });
+        self.audit(caller, "signatures.reevaluate", namespace.map_or("*", Namespace::as_str), detail).await;
+        Ok(out)
+    }
+}
+
+fn stored_verdict(version: &Version) -> Option<Verdict> {
+    version.signature.as_deref().and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// Whether a stored verdict (or its absence) still matches the policies covering `namespace`.
+fn is_current(stored: Option<&Verdict>, set: &PolicySet, namespace: &Namespace) -> bool {
+    match (stored, set.hashes_for(namespace.as_str())) {
+        (Some(v), Some(h)) => v.is_current(&h),
+        (None, None) => true,
+        _ => false,
+    }
+}
