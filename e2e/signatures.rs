@@ -213,7 +213,249 @@ fn key_signatures_against_the_embedded_store() {
     key_signed_suite(Target::Embedded);
 }
 
-#[allow(dead_code)]
 fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers")
+}
+
+/// The local mock Sigstore (e2e/peers/mock_sigstore.js): Fulcio and Rekor on PORT, a
+/// Fulcio whose certificates are already expired on PORT+1.
+struct MockSigstore {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl MockSigstore {
+    fn start(dir: &Path) -> Self {
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        let port =
+            std::iter::repeat_with(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+                .take(50)
+                .find(|p| *p < u16::MAX && free(*p + 1))
+                .unwrap();
+        let child = Command::new("node")
+            .arg(peers_dir().join("mock_sigstore.js"))
+            .args([&port.to_string(), dir.to_str().unwrap()])
+            .spawn()
+            .expect("node");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !dir.join("ready").exists() {
+            assert!(std::time::Instant::now() < deadline, "the mock Sigstore did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        MockSigstore { child, port, dir: dir.to_owned() }
+    }
+}
+
+impl Drop for MockSigstore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sigstore_peers_available() -> bool {
+    let ok = Command::new("python3").args(["-c", "import sigstore"]).status().is_ok_and(|s| s.success())
+        && peers_dir().join("node_modules/@sigstore/mock").exists();
+    if !ok {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the Sigstore peers are required on CI");
+        eprintln!("skipping: sigstore-python or e2e/peers/node_modules missing (run e2e/test.sh)");
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn token(subject: &str, issuer: &str) -> String {
+    run(Command::new("python3").arg(peers_dir().join("oidc_token.py")).args([subject, issuer])).trim().to_owned()
+}
+
+fn keyless_suite(target: Target) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mock_dir = root.join("sigstore");
+    std::fs::create_dir_all(&mock_dir).unwrap();
+    let mock = MockSigstore::start(&mock_dir);
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    write(
+        &policies.join("acme.yaml"),
+        &format!(
+            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme-ci\nnamespaces: [acme]\nmode: enforce\nrules:\n  - name: ci\n    skills: [\"*\"]\n    authorities:\n      - name: ci\n        keyless:\n          trustedRootFile: {}\n          issuer: https://oidc.skills.test\n          subjectRegExp: \"signer@skills\\\\.test\"\n",
+            mock.dir.join("trusted_root.json").display()
+        ),
+    );
+    let serve = Serve::start(root, &["--policies", policies.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["team", "create", "stage"]);
+    let body = serde_json::json!({"scope": "acme", "slug": "demo"});
+    let (status, _) = http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&body));
+    assert_eq!(status, 201);
+    let creds = target.creds(&admin);
+    let skopeo_creds: Vec<String> = match target {
+        Target::Embedded => vec![format!("--creds=admin:{admin}")],
+        Target::Distribution(_) => Vec::new(),
+    };
+
+    // Each case: an artifact pushed and registered in `stage` (no policy), signed by a real
+    // signer, the bundle attached next to it, then registered as a version of acme/demo.
+    let stage = |version: &str| -> (String, PathBuf) {
+        let skill = skill_dir(root, "demo", version, &[]);
+        let mut args: Vec<String> = vec![
+            "publish".into(),
+            skill.to_str().unwrap().into(),
+            "--to".into(),
+            target.repo(&serve, "stage", "demo"),
+            "-n".into(),
+            "stage".into(),
+        ];
+        args.extend(creds.iter().cloned());
+        let v = serve.json(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let reference = v["reference"].as_str().unwrap().to_owned();
+        let mut inspect = Command::new("skopeo");
+        inspect
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .args(&skopeo_creds)
+            .arg(format!("docker://{reference}"));
+        let manifest = root.join(format!("manifest-{version}.json"));
+        std::fs::write(&manifest, run(&mut inspect)).unwrap();
+        (reference, manifest)
+    };
+    let attach = |reference: &str, bundle: &Path| {
+        let (host, rest) = reference.split_once('/').unwrap();
+        let (repo, digest) = rest.split_once('@').unwrap();
+        let mut cmd = Command::new("python3");
+        let manifest_size = serve_manifest_size(root, digest);
+        cmd.arg(peers_dir().join("attach_bundle.py")).args([
+            host,
+            repo,
+            digest,
+            &manifest_size.to_string(),
+            "application/vnd.oci.image.index.v1+json",
+            bundle.to_str().unwrap(),
+        ]);
+        if let Target::Embedded = target {
+            cmd.args(["admin", &admin]);
+        }
+        run(&mut cmd);
+    };
+    let python_sign = |manifest: &Path, subject: &str, issuer: &str| -> PathBuf {
+        let bundle = manifest.with_extension("sigstore.json");
+        run(Command::new("python3")
+            .args(["-m", "sigstore", "--trust-config"])
+            .arg(mock.dir.join("trust_config.json"))
+            .args([
+                "sign",
+                "--overwrite",
+                "--identity-token",
+                &token(subject, issuer),
+                "--bundle",
+                bundle.to_str().unwrap(),
+                manifest.to_str().unwrap(),
+            ]));
+        bundle
+    };
+    let register_as = |version: &str, reference: &str| register(&serve, &admin, "acme/demo", version, reference);
+
+    // A good signature by sigstore-python: verified, with the identity and issuer recorded.
+    let (good_ref, good_manifest) = stage("1.0.0");
+    let good = python_sign(&good_manifest, "signer@skills.test", "https://oidc.skills.test");
+    attach(&good_ref, &good);
+    let (status, v) = register_as("1.0.0", &good_ref);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+    assert_eq!(v["signature"]["identity"], "signer@skills.test");
+    assert_eq!(v["signature"]["issuer"], "https://oidc.skills.test");
+    assert!(v["signature"]["trustRootHash"].as_str().unwrap().starts_with("sha256:"));
+
+    // The refusals, each for its own reason.
+    let refused = |version: &str, reference: &str, want: &str| {
+        let (status, body) = register_as(version, reference);
+        assert_eq!(status, 422, "{version}: {body}");
+        assert_eq!(body["type"], "https://skilldex.dev/errors/signature-verification-failed");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("acme-ci") && detail.contains(want), "{version}: want `{want}` in {detail}");
+    };
+    let (r, m) = stage("1.1.0");
+    attach(&r, &python_sign(&m, "intruder@skills.test", "https://oidc.skills.test"));
+    refused("1.1.0", &r, "identity `intruder@skills.test`");
+
+    let (r, m) = stage("1.2.0");
+    attach(&r, &python_sign(&m, "signer@skills.test", "https://evil.test"));
+    refused("1.2.0", &r, "issuer `https://evil.test`");
+
+    // sigstore-js signs with a certificate from the Fulcio whose clock is an hour behind.
+    let (r, m) = stage("1.3.0");
+    let expired = m.with_extension("expired.json");
+    run(Command::new("node").arg(peers_dir().join("sign_bundle.js")).args([
+        &format!("http://127.0.0.1:{}", mock.port + 1),
+        &format!("http://127.0.0.1:{}", mock.port),
+        &token("signer@skills.test", "https://oidc.skills.test"),
+        m.to_str().unwrap(),
+        expired.to_str().unwrap(),
+    ]));
+    attach(&r, &expired);
+    refused("1.3.0", &r, "expired");
+
+    // 1.0.0's good bundle attached to another artifact, as is and with its digest rewritten.
+    let (r, _) = stage("1.4.0");
+    attach(&r, &good);
+    refused("1.4.0", &r, "copied from another artifact");
+    let (r, _) = stage("1.5.0");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&good).unwrap()).unwrap();
+    let digest = r.split_once('@').unwrap().1.trim_start_matches("sha256:");
+    let raw: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&digest[i * 2..i * 2 + 2], 16).unwrap()).collect();
+    use base64::Engine as _;
+    doc["messageSignature"]["messageDigest"]["digest"] = base64::engine::general_purpose::STANDARD.encode(raw).into();
+    let tampered = root.join("tampered.json");
+    std::fs::write(&tampered, doc.to_string()).unwrap();
+    attach(&r, &tampered);
+    refused("1.5.0", &r, "rejected");
+
+    // An unsigned artifact, and the good one once more: the stored verdicts stand.
+    let (r, _) = stage("1.6.0");
+    refused("1.6.0", &r, "unsigned");
+    let (status, body) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
+    assert_eq!((status, &body["signature"]["status"]), (200, &serde_json::json!("verified")), "{body}");
+    serve.stop();
+}
+
+/// The size of the manifest `digest` names, as staged by `keyless_suite`.
+fn serve_manifest_size(root: &Path, digest: &str) -> u64 {
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("manifest-")
+            && name.ends_with(".json")
+            && !name.contains("sigstore")
+            && !name.contains("expired")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            if crate::registry::sha256(&bytes) == digest {
+                return bytes.len() as u64;
+            }
+        }
+    }
+    panic!("no staged manifest {digest}");
+}
+
+#[test]
+fn keyless_bundles_against_the_distribution_registry() {
+    if !peers_available() || !sigstore_peers_available() {
+        return;
+    }
+    keyless_suite(Target::Distribution(DistRegistry::start(Auth::None)));
+}
+
+#[test]
+fn keyless_bundles_against_the_embedded_store() {
+    if !peers_available() || !sigstore_peers_available() {
+        return;
+    }
+    keyless_suite(Target::Embedded);
 }

@@ -33,4 +33,15 @@ if ! python3 -c "import oras, jwt, cryptography" 2>/dev/null; then
     python3 -m pip install -q --disable-pip-version-check oras pyjwt cryptography
 fi
 
+# Sigstore peers for the signature tests: sigstore-python (a real keyless signer) and, from
+# npm, a local mock Fulcio + Rekor (@sigstore/mock) and the sigstore-js signer.
+if ! python3 -c "import sigstore" 2>/dev/null; then
+    echo "installing sigstore-python"
+    python3 -m pip install -q --disable-pip-version-check sigstore
+fi
+if [ ! -d e2e/peers/node_modules/@sigstore/mock ]; then
+    echo "installing the node peers (e2e/peers/package.json)"
+    npm install --prefix e2e/peers --no-audit --no-fund --silent
+fi
+
 cargo test --locked --all-targets

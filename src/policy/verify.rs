@@ -373,6 +373,19 @@ async fn verify_keyless(
     if !k.subject.matches(&subject) {
         return Err(format!("identity `{subject}` is not {}", k.subject));
     }
+    // Checked here too, before the crate, so an expired certificate is reported as such.
+    let logged = doc
+        .pointer("/verificationMaterial/tlogEntries/0/integratedTime")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let validity = cert.tbs_certificate().validity();
+    let (from, until) =
+        (validity.not_before.to_unix_duration().as_secs(), validity.not_after.to_unix_duration().as_secs());
+    if logged.is_some_and(|t| t > until) {
+        return Err("the certificate had expired when the signature was logged".into());
+    }
+    if logged.is_some_and(|t| t < from) {
+        return Err("the certificate was not yet valid when the signature was logged".into());
+    }
     let pin = Pinned(k);
     k.root.verifier.verify_digest_with(digest, bundle, &pin, true).await.map_err(describe)?;
     let entry = doc.pointer("/verificationMaterial/tlogEntries/0").ok_or("it has no transparency log entry")?;
