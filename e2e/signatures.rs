@@ -322,15 +322,17 @@ fn keyless_suite(target: Target) {
             .args(["inspect", "--raw", "--tls-verify=false"])
             .args(&skopeo_creds)
             .arg(format!("docker://{reference}"));
-        let manifest = root.join(format!("manifest-{version}.json"));
-        std::fs::write(&manifest, run(&mut inspect)).unwrap();
+        let bytes = run(&mut inspect);
+        let manifest = root
+            .join(format!("manifest-{}.json", crate::registry::sha256(bytes.as_bytes()).trim_start_matches("sha256:")));
+        std::fs::write(&manifest, bytes).unwrap();
         (reference, manifest)
     };
     let attach = |reference: &str, bundle: &Path| {
         let (host, rest) = reference.split_once('/').unwrap();
         let (repo, digest) = rest.split_once('@').unwrap();
         let mut cmd = Command::new("python3");
-        let manifest_size = serve_manifest_size(root, digest);
+        let manifest_size = std::fs::metadata(root.join(format!("manifest-{}.json", &digest[7..]))).unwrap().len();
         cmd.arg(peers_dir().join("attach_bundle.py")).args([
             host,
             repo,
@@ -423,25 +425,6 @@ fn keyless_suite(target: Target) {
     let (status, body) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
     assert_eq!((status, &body["signature"]["status"]), (200, &serde_json::json!("verified")), "{body}");
     serve.stop();
-}
-
-/// The size of the manifest `digest` names, as staged by `keyless_suite`.
-fn serve_manifest_size(root: &Path, digest: &str) -> u64 {
-    for entry in std::fs::read_dir(root).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("manifest-")
-            && name.ends_with(".json")
-            && !name.contains("sigstore")
-            && !name.contains("expired")
-        {
-            let bytes = std::fs::read(&path).unwrap();
-            if crate::registry::sha256(&bytes) == digest {
-                return bytes.len() as u64;
-            }
-        }
-    }
-    panic!("no staged manifest {digest}");
 }
 
 #[test]

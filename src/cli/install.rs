@@ -129,7 +129,7 @@ pub async fn run(args: InstallArgs) -> anyhow::Result<()> {
     let Some(requested) = &args.skill else { bail!("name a skill to install, or pass --locked") };
     let (skill, spec) = split_spec(requested);
     let skill: SkillRef = skill.parse()?;
-    let resolved = super::sign::resolve(&args.remote, &skill, spec).await?;
+    let resolved = super::resolve::resolve_skill(&args.remote, &skill, spec).await?;
     if resolved.yanked {
         eprintln!("warning: {}/{}@{} is yanked", skill.scope, skill.slug, resolved.version);
     }

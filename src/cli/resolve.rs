@@ -22,12 +22,20 @@ pub fn split_spec(s: &str) -> (&str, Option<&str>) {
 pub async fn run(args: ResolveArgs) -> anyhow::Result<()> {
     let (skill, spec) = split_spec(&args.skill);
     let skill: super::skill::SkillRef = skill.parse()?;
+    print_json(&resolve_skill(&args.remote, &skill, spec).await?)
+}
+
+/// Asks the server which artifact `skill@spec` resolves to.
+pub async fn resolve_skill(
+    remote: &RemoteArgs,
+    skill: &super::skill::SkillRef,
+    spec: Option<&str>,
+) -> anyhow::Result<ResolveResponse> {
     let mut url = reqwest::Url::parse("http://localhost/").expect("static URL");
     url.set_path(&format!("/api/v1/resolve/{}/{}", skill.scope, skill.slug));
     if let Some(spec) = spec {
         url.query_pairs_mut().append_pair("version", spec);
     }
     let path = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
-    let resolved: ResolveResponse = Client::new(&args.remote)?.get(&path).await?;
-    print_json(&resolved)
+    Client::new(remote)?.get(&path).await
 }

@@ -13,7 +13,6 @@ use super::publish::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};
-use crate::api::wire::ResolveResponse;
 use crate::oci::{Registries, parse_reference};
 use crate::policy::cosign::{self, SimpleSigning};
 use crate::policy::verify::{Subject, evaluate};
@@ -139,7 +138,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     } else {
         let (skill, spec) = split_spec(&args.target);
         let skill: SkillRef = skill.parse()?;
-        let resolved = resolve(&args.remote, &skill, spec).await?;
+        let resolved = super::resolve::resolve_skill(&args.remote, &skill, spec).await?;
         let registries = args.registry.registries(parse_reference(&resolved.reference)?.resolve_registry());
         let policies = set.applicable(skill.scope.as_str());
         if policies.is_empty() {
@@ -152,20 +151,6 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         bail!("not verified: {}", reasons(&verdict));
     }
     Ok(())
-}
-
-pub(super) async fn resolve(
-    remote: &RemoteArgs,
-    skill: &SkillRef,
-    spec: Option<&str>,
-) -> anyhow::Result<ResolveResponse> {
-    let mut url = reqwest::Url::parse("http://localhost/").expect("static URL");
-    url.set_path(&format!("/api/v1/resolve/{}/{}", skill.scope, skill.slug));
-    if let Some(spec) = spec {
-        url.query_pairs_mut().append_pair("version", spec);
-    }
-    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-    Client::new(remote)?.get(&path).await
 }
 
 /// Verifies, here and offline but for reading the registry, the signatures attached to
