@@ -298,6 +298,7 @@ fn load_file(file: &Path, roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>) -> Res
         }
         let mut authorities = Vec::new();
         for a in r.authorities {
+            check_name(file, &format!("rules[{i}] authority"), &a.name)?;
             let at = |m: String| at(format!("authority `{}`: {m}", a.name));
             let kind = match (a.key, a.keyless) {
                 (Some(k), None) => {
@@ -319,7 +320,7 @@ fn load_file(file: &Path, roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>) -> Res
                 (None, Some(k)) => {
                     let subject = match (k.subject, k.subject_reg_exp) {
                         (Some(s), None) if !s.is_empty() => SubjectMatch::Exact(s),
-                        (None, Some(p)) => {
+                        (None, Some(p)) if !p.is_empty() => {
                             // Anchored, so `subjectRegExp: a@b` cannot match `a@b.evil`.
                             let anchored = format!("^(?:{p})$");
                             SubjectMatch::Pattern(

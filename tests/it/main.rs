@@ -9,5 +9,6 @@ mod authz_matrix;
 mod bad_input;
 mod oci_store;
 mod ops;
+mod policies;
 mod store;
 mod toolhive;
