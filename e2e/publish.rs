@@ -564,20 +564,18 @@ fn install_lock_diff_download_and_fork() {
     serve.stop();
 }
 
-/// Prepares an upload of `archive` as `version` and PUTs it; returns the prepare status.
-fn upload(serve: &Serve, token: &str, version: &str, archive: &[u8], declared_size: usize) -> u16 {
+/// Prepares an upload of `archive` as `version` and PUTs it; returns the status and body
+/// of whichever step answered last.
+fn upload(serve: &Serve, token: &str, version: &str, archive: &[u8], declared_size: usize) -> (u16, serde_json::Value) {
     let body = json!({"version": version, "archiveSha256": sha256(archive).trim_start_matches("sha256:"), "archiveSize": declared_size});
     let (s, prepared) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(token), Some(&body));
     if s != 201 {
-        return s;
+        return (s, prepared);
     }
     let url = prepared["uploadUrl"].as_str().unwrap();
     let path = &url[url.find("/api/").unwrap()..];
     let (s, body) = http_raw(serve.addr, "PUT", path, Some(token), "application/gzip", archive);
-    if s != 204 {
-        eprintln!("PUT {path}: {s} {body}");
-    }
-    s
+    (s, body)
 }
 
 fn finalize(serve: &Serve, token: &str, version: &str) -> (u16, serde_json::Value) {
@@ -611,17 +609,64 @@ fn upload_publishing_checks_stores_and_retries() {
     serve.ok(None, &["install", "acme/demo", "--dest", dest.to_str().unwrap(), "--lock-file", lock.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(dest.join("demo/notes.md")).unwrap(), "n\n");
 
-    // The hostile corpus, through upload and finalize: refused, nothing stored.
+    // The hostile corpus, through upload: refused when the archive arrives, so finalize
+    // finds nothing to store.
     let corpus = hostile_corpus();
     for (what, archive, want) in &corpus {
-        assert_eq!(upload(&serve, &admin, "2.0.0", archive, archive.len()), 204, "{what}");
-        let (s, body) = finalize(&serve, &admin, "2.0.0");
+        let (s, body) = upload(&serve, &admin, "2.0.0", archive, archive.len());
         assert_eq!(s, *want, "{what}: {body}");
         assert_eq!(body["status"], *want, "{what}: problem+json");
+        let (s, body) = finalize(&serve, &admin, "2.0.0");
+        assert_eq!(s, 400, "{what}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("has not been uploaded"), "{what}: {body}");
     }
     // An archive that is not what was prepared is refused at PUT.
     let good = gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"")]);
-    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1), 422);
+    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1).0, 422);
+    // A good archive: the answer names the artifact finalize will store, so it can be signed.
+    let (s, received) = upload(&serve, &admin, "2.0.0", &good, good.len());
+    assert_eq!(s, 200, "{received}");
+    let digest_2 = received["digest"].as_str().unwrap().to_owned();
+    assert_eq!(received["reference"], format!("{storage}/acme/demo@{digest_2}"));
+    // Signatures sent with finalize must be simple-signing payloads for that very artifact.
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let payload_for = |digest: &str| {
+        b64(json!({"critical": {"identity": {"docker-reference": format!("{storage}/acme/demo")},
+            "image": {"docker-manifest-digest": digest}, "type": "cosign container image signature"}, "optional": null})
+        .to_string()
+        .as_bytes())
+    };
+    let path = "/api/v1/skills/acme/demo/versions/2.0.0/finalize";
+    for (what, signatures, want, says) in [
+        (
+            "for another artifact",
+            json!([{"payload": payload_for(&format!("sha256:{}", "0".repeat(64))), "signature": b64(b"x")}]),
+            422,
+            "not this version's artifact",
+        ),
+        (
+            "not a payload",
+            json!([{"payload": b64(b"[]"), "signature": b64(b"x")}]),
+            422,
+            "not a simple-signing payload",
+        ),
+        ("payload not base64", json!([{"payload": "!!", "signature": b64(b"x")}]), 400, "not base64"),
+        ("no signature", json!([{"payload": payload_for(&digest_2), "signature": ""}]), 422, "no base64 signature"),
+        (
+            "too many",
+            json!(vec![json!({"payload": payload_for(&digest_2), "signature": b64(b"x")}); 9]),
+            400,
+            "at most 8",
+        ),
+        ("unknown field", json!([{"payload": payload_for(&digest_2), "signature": b64(b"x"), "cert": 1}]), 400, "cert"),
+    ] {
+        let (s, body) = http_json(serve.addr, "POST", path, Some(&admin), Some(&json!({ "signatures": signatures })));
+        assert_eq!(s, want, "{what}: {body}");
+        assert!(body["detail"].as_str().unwrap_or_default().contains(says), "{what}: {body}");
+    }
+    let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "refused finalizes store nothing: {listed}");
     let (s, _) = http_json(
         serve.addr,
         "POST",
@@ -640,7 +685,6 @@ fn upload_publishing_checks_stores_and_retries() {
     assert_eq!(s, 413);
 
     // Two finalizes of one version at once: exactly one wins.
-    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len()), 204);
     let results: Vec<u16> = std::thread::scope(|s| {
         let a = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
         let b = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
@@ -651,7 +695,7 @@ fn upload_publishing_checks_stores_and_retries() {
     assert_eq!(results, [200, 409]);
 
     // The storage registry goes away during finalize: 502, nothing visible, and a retry works.
-    assert_eq!(upload(&serve, &admin, "3.0.0", &good, good.len()), 204);
+    assert_eq!(upload(&serve, &admin, "3.0.0", &good, good.len()).0, 200);
     reg.stop();
     let (s, body) = finalize(&serve, &admin, "3.0.0");
     assert_eq!(s, 502, "{body}");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
-use crate::registry::{Auth, DistRegistry, peers_available};
+use crate::registry::{Auth, DistRegistry, peers_available, skopeo};
 
 fn write(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
@@ -33,6 +33,20 @@ impl Target {
             Target::Embedded => format!("{}/{ns}/{name}", serve.addr),
         }
     }
+    /// The tags of `ns/name`'s repository, as skopeo lists them.
+    fn tags(&self, serve: &Serve, admin: &str, ns: &str, name: &str) -> Vec<String> {
+        let repo = format!("docker://{}", self.repo(serve, ns, name));
+        let creds = format!("--creds=admin:{admin}");
+        let mut args = vec!["list-tags", "--tls-verify=false", &repo];
+        if let Target::Embedded = self {
+            args.push(&creds);
+        }
+        let out = skopeo(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        listed["Tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    }
+
     fn creds(&self, admin: &str) -> Vec<String> {
         match self {
             Target::Distribution(_) => Vec::new(),
@@ -67,7 +81,13 @@ fn key_signed_suite(target: Target) {
     write(&policies.join("acme.yaml"), &key_policy("acme-release", "acme", "enforce", &root.join("release.pub")));
     write(&policies.join("lab.yaml"), &key_policy("lab-release", "lab", "warn", &root.join("release.pub")));
 
-    let serve = Serve::start(root, &["--policies", policies.to_str().unwrap()]);
+    // Uploads are stored where the suite's artifacts live: distribution under `skills/`, or
+    // the embedded store.
+    let mut flags = vec!["--policies".to_owned(), policies.to_str().unwrap().to_owned()];
+    if let Target::Distribution(r) = &target {
+        flags.extend(["--storage-registry".to_owned(), format!("{}/skills", r.host)]);
+    }
+    let serve = Serve::start(root, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
     serve.ok(Some(&admin), &["team", "create", "lab"]);
@@ -109,21 +129,29 @@ fn key_signed_suite(target: Target) {
     }
 
     // cosign's own check, done independently: the signature made by skilldex verifies.
-    let host_repo = reference.split_once('/').unwrap();
-    let (repo_path, _) = host_repo.1.split_once('@').unwrap();
-    let mut check = Command::new("python3");
-    check.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/cosign_verify.py")).args([
-        host_repo.0,
-        repo_path,
-        &digest,
-        root.join("release.pub").to_str().unwrap(),
-    ]);
-    if let Target::Embedded = target {
-        check.args(["admin", &admin]);
-    }
-    let out = check.output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "VERIFIED 1", "one release-key signature, not two");
+    let cosign_verify = |reference: &str, public: &str| {
+        let (host, rest) = reference.split_once('/').unwrap();
+        let (repo_path, digest) = rest.split_once('@').unwrap();
+        let mut check = Command::new("python3");
+        check.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/cosign_verify.py")).args([
+            host,
+            repo_path,
+            digest,
+            root.join(public).to_str().unwrap(),
+        ]);
+        if let Target::Embedded = target {
+            check.args(["admin", &admin]);
+        }
+        let out = check.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            out.status.success() || stdout.starts_with("VERIFIED"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    assert_eq!(cosign_verify(&reference, "release.pub"), "VERIFIED 1", "one release-key signature, not two");
 
     // The CLI verifies on its own, against a policy file.
     let policy_file = policies.join("acme.yaml");
@@ -153,6 +181,39 @@ fn key_signed_suite(target: Target) {
     assert!(err.contains("unsigned") && err.contains("rule `release` needs a signature"), "{err}");
     let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
     assert_eq!(versions["data"].as_array().unwrap().len(), 1, "refused versions are not recorded");
+
+    // The upload path: the server names the artifact it will store, the CLI signs it, and
+    // finalize checks the signature before storing the version and the signature beside it.
+    let upload = |name: &str, version: &str, key: Option<&str>| {
+        let skill = skill_dir(root, name, version, &[]);
+        let mut args = vec!["publish".to_owned(), skill.to_str().unwrap().into(), "-n".into(), "acme".into()];
+        if let Some(k) = key {
+            args.extend(["--sign-key".into(), root.join(k).to_str().unwrap().into()]);
+        }
+        serve.cli(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = upload("uploaded", "1.0.0", Some("release.key"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+    let uploaded = v["reference"].as_str().unwrap().to_owned();
+    assert!(uploaded.starts_with(&target.repo(&serve, "acme", "uploaded")), "{uploaded}");
+    assert_eq!(cosign_verify(&uploaded, "release.pub"), "VERIFIED 1", "the signature is stored next to the upload");
+    let out = upload("uploaded", "2.0.0", Some("intruder.key"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("acme-release") && err.contains("does not verify with this key"), "{err}");
+    let out = upload("uploaded", "3.0.0", None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsigned"), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/uploaded/versions", Some(&admin), None);
+    assert_eq!(versions["data"].as_array().unwrap().len(), 1, "refused uploads are not recorded: {versions}");
+    let tags = target.tags(&serve, &admin, "acme", "uploaded");
+    assert_eq!(
+        tags.iter().filter(|t| t.ends_with(".sig")).count(),
+        1,
+        "a refused upload leaves no signature behind: {tags:?}"
+    );
+    assert!(!tags.contains(&"2.0.0".to_owned()) && !tags.contains(&"3.0.0".to_owned()), "{tags:?}");
 
     // Under warn, unsigned is accepted and flagged.
     let out = publish("lab", "1.0.0", None);
@@ -184,9 +245,14 @@ fn key_signed_suite(target: Target) {
     args.extend(creds.iter().cloned());
     serve.ok(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
     let out = serve.json(Some(&admin), &["policy", "reevaluate", "--namespace", "acme", "--all"]);
-    assert_eq!(out["reevaluated"], 1, "{out}");
-    assert_eq!(out["results"][0]["status"], "verified", "{out}");
-    assert_eq!(out["results"][0]["previous"], "invalid", "{out}");
+    assert_eq!(out["reevaluated"], 2, "{out}");
+    let result = |skill: &str| out["results"].as_array().unwrap().iter().find(|r| r["skill"] == skill).unwrap().clone();
+    assert_eq!(
+        (result("acme/demo")["previous"].as_str(), result("acme/demo")["status"].as_str()),
+        (Some("invalid"), Some("verified"))
+    );
+    // The upload signed with the old key loses its trust at once.
+    assert_eq!(result("acme/uploaded")["status"], "invalid", "{out}");
     let (status, _) = http_json(serve.addr, "GET", "/api/v1/resolve/acme/demo?version=1.0.0", Some(&admin), None);
     assert_eq!(status, 200);
     serve.stop();

@@ -495,6 +495,31 @@ pub struct FinalizeRequest {
     pub status: Option<VersionStatus>,
     #[serde(default)]
     pub changelog: Option<String>,
+    /// Cosign legacy signatures of the artifact the upload answered with (`digest`): checked
+    /// with the trust policies before anything is stored, then stored next to the artifact
+    /// as its `sha256-<hex>.sig`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureUpload>,
+}
+
+/// One cosign legacy signature: the simple-signing payload and its signature, both base64.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignatureUpload {
+    /// The simple-signing JSON payload, base64.
+    pub payload: String,
+    /// The signature over the payload, base64 (cosign's `dev.cosignproject.cosign/signature`).
+    pub signature: String,
+}
+
+/// What receiving an upload's archive answers: the artifact finalize will store it as.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadReceived {
+    /// `registry/repository@sha256:…`: where the version will be once finalized.
+    pub reference: String,
+    /// The artifact's digest: what a signature for this version signs.
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -32,7 +32,8 @@ impl Client {
     }
 
     /// PUTs raw bytes to an absolute URL the server handed out (an upload URL).
-    pub async fn put_bytes(&self, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    /// PUTs an archive; returns the answer's body.
+    pub async fn put_bytes(&self, url: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let mut req = self.http.put(url).header(reqwest::header::CONTENT_TYPE, "application/gzip").body(body);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -46,7 +47,7 @@ impl Client {
             }
             bail!("PUT {url} failed with HTTP {status}");
         }
-        Ok(())
+        Ok(resp.bytes().await.with_context(|| format!("reading the answer to PUT {url}"))?.to_vec())
     }
 
     /// Sends a request; a problem+json answer becomes an error that says what went wrong.

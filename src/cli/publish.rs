@@ -1,15 +1,19 @@
-//! `skilldex publish DIR --to REGISTRY/REPO`: pack, push the artifact, register it.
+//! `skilldex publish DIR [--to REGISTRY/REPO]`: pack, then push the artifact and register
+//! it, or upload it for the server to store; optionally signed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::Method;
 
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};
 use crate::api::wire::{
-    CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, VersionResponse,
+    CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, SignatureUpload, UploadReceived,
+    VersionResponse,
 };
 use crate::bundle::{Bundle, Limits, source_date_epoch};
 use crate::domain::Namespace;
@@ -69,9 +73,11 @@ pub struct PublishArgs {
     /// The version; default: SKILL.md's `version`.
     #[arg(long)]
     pub version: Option<String>,
-    /// Sign the pushed artifact with this private key before registering it (cosign's
-    /// legacy form, next to any signatures already there). Needs --to.
-    #[arg(long, requires = "to", value_name = "KEY")]
+    /// Sign the artifact with this private key (cosign's legacy form, next to any signatures
+    /// already there). With --to it is signed after the push; on upload the server says
+    /// which artifact it will store, the signature goes with finalize and is checked against
+    /// the namespace's trust policies before anything is stored.
+    #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
 }
 
@@ -121,9 +127,18 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
             bail!("the server did not prepare an upload");
         };
         let bar = progress(packed.tar_gz.len() as u64, format!("uploading {}/{}@{version_s}", skill.scope, skill.slug));
-        api.put_bytes(&prepared.upload_url, packed.tar_gz.clone()).await?;
+        let received = api.put_bytes(&prepared.upload_url, packed.tar_gz.clone()).await?;
         bar.finish();
-        let finalize = FinalizeRequest { status: None, changelog: None };
+        let mut signatures = Vec::new();
+        if let Some(key) = &args.sign_key {
+            let received: UploadReceived = serde_json::from_slice(&received)
+                .context("the server did not say which artifact it will store, so it cannot be signed")?;
+            let (repository, _) = received.reference.split_once('@').unwrap_or((&received.reference, ""));
+            let signed = super::sign::sign_payload(key, repository, &received.digest, Default::default())?;
+            signatures.push(SignatureUpload { payload: B64.encode(&signed.payload), signature: signed.signature });
+            eprintln!("signed {}", received.reference);
+        }
+        let finalize = FinalizeRequest { status: None, changelog: None, signatures };
         let path = format!("{versions}/{version_s}/finalize");
         let published: VersionResponse = api.send(Method::POST, &path, Some(&finalize)).await?;
         return print_json(&published);

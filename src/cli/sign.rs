@@ -77,6 +77,37 @@ pub async fn sign(args: SignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A cosign legacy signature made with a local key.
+pub struct SignedPayload {
+    /// The simple-signing JSON.
+    pub payload: Vec<u8>,
+    /// Base64, as cosign stores it.
+    pub signature: String,
+    key: sigstore::crypto::CosignVerificationKey,
+}
+
+impl SignedPayload {
+    /// Whether `signature` (base64) over the same payload was made by the same key.
+    pub fn same_signer(&self, signature: &str) -> bool {
+        let sig = sigstore::crypto::Signature::Base64Encoded(signature.as_bytes());
+        self.key.verify_signature(sig, &self.payload).is_ok()
+    }
+}
+
+/// Signs `repository@digest` (cosign's simple-signing payload) with the key at `key`.
+pub fn sign_payload(
+    key: &Path,
+    repository: &str,
+    digest: &str,
+    annotations: BTreeMap<String, String>,
+) -> anyhow::Result<SignedPayload> {
+    let signer = cosign::load_signer(key, &cosign::key_password()).map_err(|e| anyhow!(e))?;
+    let payload = SimpleSigning::new(repository, digest, annotations).to_bytes();
+    let signature = cosign::sign(&signer, &payload).map_err(|e| anyhow!(e))?;
+    let key = signer.to_verification_key().map_err(|e| anyhow!("{e}"))?;
+    Ok(SignedPayload { payload, signature, key })
+}
+
 /// Signs the artifact `reference` names with the key at `key` and attaches the signature
 /// (cosign's legacy `.sig` form, next to any already there). Returns the pinned reference.
 pub async fn sign_artifact(
@@ -85,17 +116,12 @@ pub async fn sign_artifact(
     key: &Path,
     annotations: BTreeMap<String, String>,
 ) -> anyhow::Result<String> {
-    let signer = cosign::load_signer(key, &cosign::key_password()).map_err(|e| anyhow!(e))?;
     let r = parse_reference(reference)?;
     let digest = registries.resolve(&r).await.with_context(|| format!("cannot find {reference}"))?;
     let repository = format!("{}/{}", r.registry(), r.repository());
-    let payload = SimpleSigning::new(&repository, &digest, annotations).to_bytes();
-    let signature = cosign::sign(&signer, &payload).map_err(|e| anyhow!(e))?;
-    let key = signer.to_verification_key().map_err(|e| anyhow!("{e}"))?;
-    let check = payload.clone();
-    let same_signer = move |sig: &str| {
-        key.verify_signature(sigstore::crypto::Signature::Base64Encoded(sig.as_bytes()), &check).is_ok()
-    };
+    let signed = sign_payload(key, &repository, &digest, annotations)?;
+    let (payload, signature) = (signed.payload.clone(), signed.signature.clone());
+    let same_signer = move |sig: &str| signed.same_signer(sig);
     let added = crate::oci::signatures::push_legacy(registries, &r, &digest, payload, signature, &same_signer)
         .await
         .with_context(|| format!("cannot attach the signature to {repository}"))?;

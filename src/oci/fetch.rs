@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use oci_client::Reference;
 
-use super::layout::{self, Descriptor, LayoutError, LayoutKind, TopLevel, sha256_digest};
+use super::layout::{self, Blob, Descriptor, LayoutError, LayoutKind, TopLevel, sha256_digest};
 use super::registry::{OciError, Registries, parse_reference};
 use super::store::{DistError, EmbeddedStore};
 use crate::bundle::{Bundle, BundleError, Limits};
@@ -22,6 +22,38 @@ pub trait ArtifactSource: Send + Sync {
     async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError>;
     /// The manifests whose subject is `subject` (a reference by digest).
     async fn referrers(&self, subject: &Reference) -> Result<Vec<Descriptor>, OciError>;
+}
+
+/// Where small artifacts (signatures) are written: a registry, or the embedded store.
+#[async_trait]
+pub trait ArtifactSink: ArtifactSource {
+    /// Stores a blob in `repo` unless it is already there.
+    async fn push_blob(&self, repo: &Reference, blob: &Blob) -> Result<(), OciError>;
+    /// Stores a manifest's exact bytes under the tag or digest `at` names.
+    async fn push_manifest_at(&self, at: &Reference, manifest: &Blob) -> Result<(), OciError>;
+}
+
+#[async_trait]
+impl ArtifactSink for Registries {
+    async fn push_blob(&self, repo: &Reference, blob: &Blob) -> Result<(), OciError> {
+        Registries::push_blob(self, repo, blob).await
+    }
+    async fn push_manifest_at(&self, at: &Reference, manifest: &Blob) -> Result<(), OciError> {
+        Registries::push_manifest_at(self, at, manifest).await
+    }
+}
+
+#[async_trait]
+impl ArtifactSink for EmbeddedStore {
+    async fn push_blob(&self, repo: &Reference, blob: &Blob) -> Result<(), OciError> {
+        self.put_blob(repo.repository(), &blob.digest, &blob.data).await.map_err(|e| from_dist(repo.whole(), e))
+    }
+    async fn push_manifest_at(&self, at: &Reference, manifest: &Blob) -> Result<(), OciError> {
+        self.put_manifest(at.repository(), &reference_part(at), Some(&manifest.media_type), &manifest.data)
+            .await
+            .map(|_| ())
+            .map_err(|e| from_dist(at.whole(), e))
+    }
 }
 
 #[async_trait]

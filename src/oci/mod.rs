@@ -6,6 +6,6 @@ pub mod registry;
 pub mod signatures;
 pub mod store;
 
-pub use fetch::{ArtifactSource, FetchError, Fetched, fetch_bundle};
+pub use fetch::{ArtifactSink, ArtifactSource, FetchError, Fetched, fetch_bundle};
 pub use layout::{Artifact, Identity, LayoutKind};
 pub use registry::{CredentialSource, Credentials, OciError, Registries, parse_reference};

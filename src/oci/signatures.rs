@@ -7,9 +7,9 @@
 
 use oci_client::Reference;
 
-use super::fetch::ArtifactSource;
+use super::fetch::{ArtifactSink, ArtifactSource};
 use super::layout::{Blob, Descriptor, Manifest, media};
-use super::registry::{OciError, Registries};
+use super::registry::OciError;
 use crate::policy::Candidate;
 use crate::policy::cosign::{self, annotations};
 
@@ -78,7 +78,7 @@ pub async fn discover(source: &dyn ArtifactSource, repo: &Reference, digest: &st
 /// the same payload already has a signature `same_signer` accepts (signing is randomized,
 /// so equal bytes cannot tell).
 pub async fn push_legacy(
-    registries: &Registries,
+    registries: &dyn ArtifactSink,
     repo: &Reference,
     digest: &str,
     payload: Vec<u8>,

@@ -27,7 +27,7 @@ pub use repository::RepoAccess;
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
-pub use upload::{PrepareUpload, Storage, StorageTarget};
+pub use upload::{Finalize, PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

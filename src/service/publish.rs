@@ -26,7 +26,8 @@ impl Index {
         let version = semver.to_string();
         let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
         fetched.bundle.check_identity(slug.as_str(), &semver)?;
-        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest)).await?;
+        let verdict =
+            self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest), &[]).await?;
         self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
         self.record_version(caller, &skill, &version, (fetched, verdict), None, VersionStatus::Published).await
     }

@@ -11,7 +11,7 @@ use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, TokenScope};
 use crate::oci::parse_reference;
 use crate::policy::verify::{Subject, evaluate};
-use crate::policy::{Mode, PolicySet, SignatureStatus, Verdict};
+use crate::policy::{Candidate, Mode, PolicySet, SignatureStatus, Verdict};
 use crate::store::{Skill, Version};
 
 /// What `reevaluate` did.
@@ -50,15 +50,23 @@ impl Index {
         self.policies.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The policy set in force, as shown to site administrators (admin scope).
+    pub fn policies_for(&self, caller: &Caller) -> Result<Arc<PolicySet>> {
+        require_policy_admin(caller)?;
+        Ok(self.policies())
+    }
+
     /// The verdict for the artifact `pinned` (`registry/repo@digest`) as version of
     /// `namespace/name`, under the policies now in force; `None` when none covers the
-    /// namespace. `manifest` is the top manifest's bytes when the caller has them.
+    /// namespace. `manifest` is the top manifest's bytes when the caller has them; `submitted`
+    /// are signatures sent with the request, not yet stored next to the artifact.
     pub(super) async fn verdict_for(
         &self,
         namespace: &str,
         name: &str,
         pinned: &str,
         manifest: Option<&[u8]>,
+        submitted: &[Candidate],
     ) -> Result<Option<Verdict>> {
         let set = self.policies();
         let policies = set.applicable(namespace);
@@ -79,6 +87,10 @@ impl Index {
                 Err(e) => (&[][..], Err(e)),
             },
         };
+        let found = found.map(|mut f| {
+            f.extend_from_slice(submitted);
+            f
+        });
         let found = found.map_err(|e| e.to_string());
         Ok(evaluate(&policies, name, Subject { digest: &digest, manifest }, &found).await)
     }
@@ -114,7 +126,7 @@ impl Index {
         let stored = stored_verdict(&version);
         if !is_current(stored.as_ref(), &self.policies(), &skill.scope) {
             let verdict = match &version.reference {
-                Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None).await?,
+                Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None, &[]).await?,
                 None => None,
             };
             let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
@@ -130,10 +142,7 @@ impl Index {
     /// Makes the verdicts of every stored version (in `namespace`, or everywhere) again where
     /// the policies or trust roots changed since, or all of them with `all`. Site admins only.
     pub async fn reevaluate(&self, caller: &Caller, namespace: Option<&Namespace>, all: bool) -> Result<Reevaluation> {
-        caller.require(TokenScope::Admin)?;
-        if !caller.is_site_admin() {
-            return Err(Error::Forbidden("re-checking signatures needs a site administrator".into()));
-        }
+        require_policy_admin(caller)?;
         let set = self.policies();
         let versions = self.store.stored_versions(namespace.map(Namespace::as_str)).await?;
         let mut out = Reevaluation { checked: versions.len(), reevaluated: 0, results: Vec::new() };
@@ -143,7 +152,7 @@ impl Index {
                 continue;
             }
             let Some(reference) = &version.reference else { continue };
-            let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None).await?;
+            let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None, &[]).await?;
             let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
             self.store.set_version_signature(&skill.id, &version.version, json.as_deref()).await?;
             out.reevaluated += 1;
@@ -171,4 +180,13 @@ fn is_current(stored: Option<&Verdict>, set: &PolicySet, namespace: &Namespace) 
         (None, None) => true,
         _ => false,
     }
+}
+
+/// Policies name keys, identities and files: only site administrators see or act on them.
+fn require_policy_admin(caller: &Caller) -> Result<()> {
+    caller.require(TokenScope::Admin)?;
+    if !caller.is_site_admin() {
+        return Err(Error::Forbidden("trust policies are for site administrators only".into()));
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -13,6 +15,8 @@ use crate::bundle::{Bundle, source_date_epoch};
 use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, new_id, now_millis};
 use crate::oci::layout::{Identity, build_toolhive};
 use crate::oci::{Fetched, parse_reference};
+use crate::policy::Candidate;
+use crate::policy::cosign::SimpleSigning;
 use crate::store::{Upload, Version};
 
 /// Where uploads wait and where finished artifacts go.
@@ -43,6 +47,36 @@ impl Storage {
 
 /// How long a prepared upload waits for its archive and finalize.
 const UPLOAD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// At most this many signatures may come with a finalize.
+pub const MAX_SUBMITTED_SIGNATURES: usize = 8;
+
+/// The artifact an uploaded archive will be stored as: known once the archive is in, so a
+/// client can sign it before finalize.
+#[derive(Debug, Clone)]
+pub struct UploadedArtifact {
+    /// `registry/repo@sha256:…` once finalized.
+    pub reference: String,
+    pub digest: String,
+}
+
+/// A cosign legacy signature sent with finalize: the simple-signing payload and its
+/// base64 signature, as `skilldex sign` or `cosign sign` would push them.
+#[derive(Debug, Clone)]
+pub struct SubmittedSignature {
+    pub payload: Vec<u8>,
+    pub signature: String,
+}
+
+/// What finalize is asked to do besides storing the version.
+#[derive(Debug, Clone)]
+pub struct Finalize {
+    /// `published` or `draft`.
+    pub status: VersionStatus,
+    pub changelog: Option<String>,
+    /// Signatures to check with the artifact and store next to it.
+    pub signatures: Vec<SubmittedSignature>,
+}
 
 /// What "prepare" asks for.
 #[derive(Debug, Clone)]
@@ -115,8 +149,9 @@ impl Index {
         Ok(upload)
     }
 
-    /// Stores the archive of a prepared upload, if it is exactly what was prepared.
-    pub async fn receive_upload(&self, caller: &Caller, id: &str, bytes: &[u8]) -> Result<()> {
+    /// Stores the archive of a prepared upload, if it is exactly what was prepared and a
+    /// valid bundle, and says which artifact finalize will store it as.
+    pub async fn receive_upload(&self, caller: &Caller, id: &str, bytes: &[u8]) -> Result<UploadedArtifact> {
         let me = caller.require(TokenScope::Write)?;
         let not_found = || Error::NotFound(format!("upload `{id}` not found"));
         let upload = self.store.upload_by_id(id).await?.ok_or_else(not_found)?;
@@ -124,12 +159,29 @@ impl Index {
             return Err(not_found());
         }
         check_archive(&upload, bytes)?;
+        let skill = self.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
+        let built = self.build_upload(&skill.scope, &skill.slug, &upload.version, bytes)?;
         let dir = &self.storage()?.uploads_dir;
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         let tmp = dir.join(format!(".{}.{}.partial", upload.id, new_id()));
         tokio::fs::write(&tmp, bytes).await.map_err(io_error)?;
         tokio::fs::rename(&tmp, self.upload_path(&upload.id)?).await.map_err(io_error)?;
-        Ok(())
+        Ok(UploadedArtifact { reference: built.pinned, digest: built.artifact.digest().to_owned() })
+    }
+
+    /// The artifact an archive is stored as. It is packed canonically, so the same files
+    /// always give the same digest: at upload and at finalize.
+    fn build_upload(&self, scope: &Namespace, slug: &SkillName, version: &str, bytes: &[u8]) -> Result<BuiltUpload> {
+        let semver = crate::domain::parse_version(version).map_err(|e| Error::Invalid(e.to_string()))?;
+        let bundle = Bundle::from_archive(bytes, None, &self.limits)?;
+        bundle.check_identity(slug.as_str(), &semver)?;
+        let packed = bundle.pack(source_date_epoch().unwrap_or(0));
+        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version };
+        let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
+        let target =
+            parse_reference(&format!("{}:{version}", self.storage()?.repository(scope.as_str(), slug.as_str())))?;
+        let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
+        Ok(BuiltUpload { bundle, artifact, target, pinned })
     }
 
     /// Checks the uploaded archive, stores it as an OCI artifact and records the version.
@@ -139,9 +191,9 @@ impl Index {
         scope: &Namespace,
         slug: &SkillName,
         version: &str,
-        status: VersionStatus,
-        changelog: Option<String>,
+        finalize: Finalize,
     ) -> Result<Version> {
+        let Finalize { status, changelog, signatures } = finalize;
         if status == VersionStatus::Yanked {
             return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
         }
@@ -163,25 +215,34 @@ impl Index {
             Err(e) => return Err(io_error(e)),
         };
         check_archive(&upload, &bytes)?;
-        let bundle = Bundle::from_archive(&bytes, None, &self.limits)?;
-        bundle.check_identity(slug.as_str(), &semver)?;
+        let BuiltUpload { bundle, artifact, target, pinned } = self.build_upload(scope, slug, &version, &bytes)?;
+        let submitted = check_submitted(&signatures, artifact.digest())?;
 
-        // The stored artifact is packed canonically, so the same files always give the same digest.
-        let packed = bundle.pack(source_date_epoch().unwrap_or(0));
-        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
-        let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
-        let storage = self.storage()?;
-        let target = parse_reference(&format!("{}:{version}", storage.repository(scope.as_str(), slug.as_str())))?;
         // Signatures are checked before anything is stored: a refused version leaves nothing.
-        let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
-        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), &pinned, Some(&artifact.index.data)).await?;
+        let verdict =
+            self.verdict_for(scope.as_str(), slug.as_str(), &pinned, Some(&artifact.index.data), &submitted).await?;
         self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
-        match &storage.target {
-            StorageTarget::Registry { .. } => self.registries.push(&target, &artifact, &|_| {}).await?,
-            StorageTarget::Embedded { store, .. } => store
-                .push_artifact(target.repository(), &version, &artifact)
-                .await
-                .map_err(|e| Error::Internal(format!("embedded store: {e}")))?,
+        let storage = self.storage()?;
+        let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
+            StorageTarget::Registry { .. } => {
+                self.registries.push(&target, &artifact, &|_| {}).await?;
+                self.registries.as_ref()
+            }
+            StorageTarget::Embedded { store, .. } => {
+                store
+                    .push_artifact(target.repository(), &version, &artifact)
+                    .await
+                    .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
+                store.as_ref()
+            }
+        };
+        // The submitted signatures go next to the artifact, as `skilldex sign` would put them.
+        for s in signatures {
+            let same = s.signature.clone();
+            crate::oci::signatures::push_legacy(sink, &target, artifact.digest(), s.payload, s.signature, &|x| {
+                x == same
+            })
+            .await?;
         }
         let fetched = Fetched {
             pinned,
@@ -214,6 +275,46 @@ impl Index {
             Err(e) => tracing::warn!(error = %e, "could not expire uploads"),
         }
     }
+}
+
+struct BuiltUpload {
+    bundle: Bundle,
+    artifact: crate::oci::Artifact,
+    target: oci_client::Reference,
+    /// `registry/repo@digest`.
+    pinned: String,
+}
+
+/// Submitted signatures as candidates, refused unless each is a simple-signing payload for
+/// exactly this artifact.
+fn check_submitted(signatures: &[SubmittedSignature], digest: &str) -> Result<Vec<Candidate>> {
+    if signatures.len() > MAX_SUBMITTED_SIGNATURES {
+        return Err(Error::Invalid(format!("at most {MAX_SUBMITTED_SIGNATURES} signatures may come with finalize")));
+    }
+    let mut out = Vec::new();
+    for (i, s) in signatures.iter().enumerate() {
+        let bad = |m: String| Error::Untrusted(format!("signatures[{i}] {m}; nothing was changed"));
+        if s.payload.len() as u64 > crate::oci::signatures::MAX_SIGNATURE_BYTES {
+            return Err(bad("is too large".into()));
+        }
+        let payload: SimpleSigning =
+            serde_json::from_slice(&s.payload).map_err(|e| bad(format!("is not a simple-signing payload: {e}")))?;
+        let signed = &payload.critical.image.docker_manifest_digest;
+        if signed != digest {
+            return Err(bad(format!("signs {signed}, not this version's artifact {digest}")));
+        }
+        if s.signature.is_empty() || B64.decode(&s.signature).is_err() {
+            return Err(bad("has no base64 signature".into()));
+        }
+        out.push(Candidate::Legacy {
+            origin: format!("finalize signatures[{i}]"),
+            payload: s.payload.clone(),
+            signature: s.signature.clone(),
+            certificate: None,
+            rekor: None,
+        });
+    }
+    Ok(out)
 }
 
 fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {

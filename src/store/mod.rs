@@ -347,6 +347,8 @@ pub trait Store: Send + Sync + 'static {
     async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill>;
     /// Looks a skill up whatever its visibility or deletion state.
     async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>>;
+    /// The same, by id.
+    async fn skill_by_id(&self, id: &str) -> StoreResult<Option<Skill>>;
     async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;
     async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()>;
     async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;

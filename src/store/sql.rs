@@ -645,6 +645,12 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(skill_row).transpose()
             }
 
+            async fn skill_by_id(&self, id: &str) -> StoreResult<Option<Skill>> {
+                let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(skill_row).transpose()
+            }
+
             async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill> {
                 let mut b = SqlBuilder::new("UPDATE skills SET updated_at = ");
                 let p = b.arg(Arg::Int(at));

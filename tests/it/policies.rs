@@ -4,8 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use skilldex::domain::TokenScope;
 use skilldex::policy::{Mode, PolicySet};
+
+use crate::common::{TestApp, TestDb, on_both_backends};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
@@ -110,4 +114,33 @@ fn schema_and_loader_refuse_the_same_documents() {
         let e = PolicySet::load_file(&file).err().unwrap_or_else(|| panic!("{what}: the loader refuses it"));
         assert!(e.to_string().contains(mention), "{what}: `{e}` mentions `{mention}`");
     }
+}
+
+on_both_backends!(policy_endpoints_are_for_site_administrators);
+
+/// Policies name keys, identities and file paths: only site administrators see them or
+/// re-run verdicts; everyone else gets the usual 401/403 and learns nothing.
+async fn policy_endpoints_are_for_site_administrators(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.index.set_policies(PolicySet::load_dir(&dir().join("examples")).unwrap());
+    let ann = app.user("ann", TokenScope::Admin).await;
+    let reevaluate = json!({ "namespace": "acme" });
+    for (token, want) in [(None, StatusCode::UNAUTHORIZED), (Some(ann.as_str()), StatusCode::FORBIDDEN)] {
+        let r = app.get("/api/v1/policies", token).await;
+        assert_eq!(r.status, want, "{}", r.text);
+        assert!(!r.text.contains("acme-release"), "{}", r.text);
+        let r = app.call(Method::POST, "/api/v1/policies/reevaluate", token, Some(reevaluate.clone())).await;
+        assert_eq!(r.status, want, "{}", r.text);
+    }
+    let r = app.get("/api/v1/policies", Some(&app.admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let names: Vec<&str> = r.body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["acme-release", "acme-security", "community", "audit-all"]);
+    let release = &r.body["data"][0]["rules"][0]["authorities"];
+    assert_eq!(release[0]["kind"], "key");
+    assert_eq!(release[1]["kind"], "keyless");
+    assert_eq!(release[1]["issuer"], "https://token.actions.githubusercontent.com");
+    let r = app.call(Method::POST, "/api/v1/policies/reevaluate", Some(&app.admin), Some(reevaluate)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["checked"], 0, "no versions yet: {}", r.text);
 }

@@ -10,9 +10,9 @@ use super::Problems;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::Json;
-use crate::domain::{Namespace, TokenScope};
+use crate::domain::Namespace;
 use crate::policy::{AuthorityKind, Policy};
-use crate::service::{Caller, Error, Reevaluation};
+use crate::service::{Caller, Reevaluation};
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -108,11 +108,7 @@ pub struct ReevaluateRequest {
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])),
     responses((status = 200, body = PolicyList), Problems))]
 pub(super) async fn list_policies(State(state): State<AppState>, caller: Caller) -> Reply<axum::Json<PolicyList>> {
-    caller.require(TokenScope::Admin)?;
-    if !caller.is_site_admin() {
-        return Err(Error::Forbidden("the trust policies are shown to site administrators only".into()).into());
-    }
-    let set = state.index.policies();
+    let set = state.index.policies_for(&caller)?;
     Ok(axum::Json(PolicyList { data: set.policies.iter().map(PolicyResponse::from).collect() }))
 }
 

@@ -3,6 +3,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ChannelPath, Problems, SkillPath, VersionPath};
 use crate::api::AppState;
@@ -13,10 +15,12 @@ use crate::api::wire::{
     ChannelList, ChannelResponse, CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, DiffParams,
     DiffResponse, DownloadResponse, FinalizeRequest, ForkRequest, ListSkillsParams, ListVersionsParams, PreparedUpload,
     ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
-    UpdateSkillRequest, VersionPage, VersionResponse,
+    UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
 };
 use crate::domain::{ChannelName, VersionStatus};
-use crate::service::{self, Caller, PrepareUpload, SkillDraft, SkillListRequest, VersionFilter, parse_sort};
+use crate::service::{
+    self, Caller, Finalize, PrepareUpload, SkillDraft, SkillListRequest, SubmittedSignature, VersionFilter, parse_sort,
+};
 use crate::store::SkillPatch;
 
 type Reply<T> = Result<T, ApiError>;
@@ -287,13 +291,14 @@ pub(super) async fn create_version(
 /// Upload the archive of a prepared version (the `uploadUrl` from creating it).
 #[utoipa::path(put, path = "/api/v1/uploads/{id}", tag = "skills", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "application/gzip"),
-    responses((status = 204), Problems, (status = 422, description = "manifest-invalid: size or sha256 differ from what was prepared", body = Problem)))]
+    responses((status = 200, body = UploadReceived), Problems,
+        (status = 422, description = "manifest-invalid: size or sha256 differ from what was prepared, or the archive breaks the bundle rules", body = Problem)))]
 pub(super) async fn put_upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Caller,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Reply<StatusCode> {
+) -> Reply<axum::Json<UploadReceived>> {
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge("the archive is larger than uploads may be".into())
@@ -301,15 +306,15 @@ pub(super) async fn put_upload(
             ApiError::BadRequest(r.body_text())
         }
     })?;
-    state.index.receive_upload(&caller, &id, &body).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let built = state.index.receive_upload(&caller, &id, &body).await?;
+    Ok(axum::Json(UploadReceived { reference: built.reference, digest: built.digest }))
 }
 
 /// Finalize an uploaded version: check it, store it as an OCI artifact, record it.
 #[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/versions/{version}/finalize", tag = "skills",
     security(("bearer" = [])), params(VersionPath), request_body = FinalizeRequest,
     responses((status = 200, body = VersionResponse), Problems,
-        (status = 422, description = "manifest-invalid: the archive breaks the bundle rules", body = Problem),
+        (status = 422, description = "manifest-invalid: the archive breaks the bundle rules; signature-verification-failed: a trust policy refuses it", body = Problem),
         (status = 502, description = "registry-error: the storage registry failed", body = Problem)))]
 pub(super) async fn finalize_version(
     State(state): State<AppState>,
@@ -317,8 +322,16 @@ pub(super) async fn finalize_version(
     caller: Caller,
     Json(req): Json<FinalizeRequest>,
 ) -> Reply<axum::Json<VersionResponse>> {
-    let status = req.status.unwrap_or(VersionStatus::Published);
-    let v = state.index.finalize_upload(&caller, &p.scope, &p.slug, &p.version, status, req.changelog).await?;
+    let mut signatures = Vec::new();
+    for (i, s) in req.signatures.into_iter().enumerate() {
+        let payload = B64
+            .decode(&s.payload)
+            .map_err(|_| ApiError::BadRequest(format!("signatures[{i}].payload is not base64")))?;
+        signatures.push(SubmittedSignature { payload, signature: s.signature });
+    }
+    let finalize =
+        Finalize { status: req.status.unwrap_or(VersionStatus::Published), changelog: req.changelog, signatures };
+    let v = state.index.finalize_upload(&caller, &p.scope, &p.slug, &p.version, finalize).await?;
     Ok(axum::Json(v.into()))
 }
 
