@@ -348,11 +348,22 @@ fn keyless_suite(target: Target) {
     let mock = MockSigstore::start(&mock_dir);
     let policies = root.join("policies");
     std::fs::create_dir_all(&policies).unwrap();
+    // Plain PEM keys (not cosign's encrypted form) for sigstore-js's key-signed bundles.
+    for name in ["bundle", "stranger"] {
+        let key = root.join(format!("{name}.pem"));
+        run(Command::new("openssl").args(["ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out"]).arg(&key));
+        run(Command::new("openssl")
+            .args(["ec", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(root.join(format!("{name}.pub"))));
+    }
     write(
         &policies.join("acme.yaml"),
         &format!(
-            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme-ci\nnamespaces: [acme]\nmode: enforce\nrules:\n  - name: ci\n    skills: [\"*\"]\n    authorities:\n      - name: ci\n        keyless:\n          trustedRootFile: {}\n          issuer: https://oidc.skills.test\n          subjectRegExp: \"signer@skills\\\\.test\"\n",
-            mock.dir.join("trusted_root.json").display()
+            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme-ci\nnamespaces: [acme]\nmode: enforce\nrules:\n  - name: ci\n    skills: [\"*\"]\n    authorities:\n      - name: ci\n        keyless:\n          trustedRootFile: {}\n          issuer: https://oidc.skills.test\n          subjectRegExp: \"signer@skills\\\\.test\"\n      - name: bundle-key\n        key: {{ publicKeyFile: {} }}\n",
+            mock.dir.join("trusted_root.json").display(),
+            root.join("bundle.pub").display()
         ),
     );
     let serve = Serve::start(root, &["--policies", policies.to_str().unwrap()]);
@@ -484,6 +495,66 @@ fn keyless_suite(target: Target) {
     std::fs::write(&tampered, doc.to_string()).unwrap();
     attach(&r, &tampered);
     refused("1.5.0", &r, "rejected");
+
+    // cosign's legacy keyless form: the simple-signing payload signed by sigstore-python,
+    // stored as a `.sig` layer with certificate and Rekor bundle annotations.
+    let legacy = |reference: &str, subject: &str| {
+        let (host, rest) = reference.split_once('/').unwrap();
+        let (repo, digest) = rest.split_once('@').unwrap();
+        let payload = root.join(format!("payload-{}.json", &digest[7..]));
+        run(Command::new("python3").arg(peers_dir().join("legacy_sig.py")).args([
+            "payload",
+            &format!("{host}/{repo}"),
+            digest,
+            payload.to_str().unwrap(),
+        ]));
+        let bundle = python_sign(&payload, subject, "https://oidc.skills.test");
+        let mut cmd = Command::new("python3");
+        cmd.arg(peers_dir().join("legacy_sig.py")).args([
+            "attach",
+            host,
+            repo,
+            digest,
+            payload.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ]);
+        if let Target::Embedded = target {
+            cmd.args(["admin", &admin]);
+        }
+        run(&mut cmd);
+    };
+    let (r, _) = stage("2.0.0");
+    legacy(&r, "signer@skills.test");
+    let (status, v) = register_as("2.0.0", &r);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+    assert_eq!(v["signature"]["identity"], "signer@skills.test");
+    assert!(v["signature"]["policies"][0]["signers"][0]["origin"].as_str().unwrap().ends_with(".sig#0"), "{v}");
+    let (r, _) = stage("2.1.0");
+    legacy(&r, "intruder@skills.test");
+    refused("2.1.0", &r, "identity `intruder@skills.test`");
+
+    // Sigstore bundles signed with a plain key by sigstore-js, logged in the mock Rekor.
+    let key_bundle = |manifest: &Path, key: &str| -> PathBuf {
+        let bundle = manifest.with_extension(format!("{key}.json"));
+        run(Command::new("node").arg(peers_dir().join("key_bundle.js")).args([
+            root.join(format!("{key}.pem")).to_str().unwrap(),
+            root.join(format!("{key}.pub")).to_str().unwrap(),
+            &format!("http://127.0.0.1:{}", mock.port),
+            manifest.to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ]));
+        bundle
+    };
+    let (r, m) = stage("3.0.0");
+    attach(&r, &key_bundle(&m, "bundle"));
+    let (status, v) = register_as("3.0.0", &r);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+    assert_eq!(v["signature"]["identity"], "key:bundle-key", "{v}");
+    let (r, m) = stage("3.1.0");
+    attach(&r, &key_bundle(&m, "stranger"));
+    refused("3.1.0", &r, "bundle-key:");
 
     // An unsigned artifact, and the good one once more: the stored verdicts stand.
     let (r, _) = stage("1.6.0");
