@@ -579,3 +579,206 @@ fn keyless_bundles_against_the_embedded_store() {
     }
     keyless_suite(Target::Embedded);
 }
+
+/// Hostile and malformed content where signatures are looked for: each is refused for what
+/// it is, promptly, without a 5xx, and junk next to a good signature does not spoil it.
+fn hostile_signature_suite(target: Target) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let out = Command::new(BIN).args(["keygen", "-o", root.join("release").to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    write(&policies.join("acme.yaml"), &key_policy("acme-release", "acme", "enforce", &root.join("release.pub")));
+    let serve = Serve::start(root, &["--policies", policies.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["team", "create", "stage"]);
+    let (status, _) = http_json(
+        serve.addr,
+        "POST",
+        "/api/v1/skills",
+        Some(&admin),
+        Some(&serde_json::json!({"scope": "acme", "slug": "demo"})),
+    );
+    assert_eq!(status, 201);
+    let creds = target.creds(&admin);
+
+    // An artifact in `stage` (no policy there), to be registered as a version of acme/demo.
+    let stage = |version: &str| -> String {
+        let skill = skill_dir(root, "demo", version, &[]);
+        let repo = target.repo(&serve, "stage", "demo");
+        let mut args: Vec<String> =
+            vec!["publish".into(), skill.to_str().unwrap().into(), "--to".into(), repo, "-n".into(), "stage".into()];
+        args.extend(creds.iter().cloned());
+        let v = serve.json(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        v["reference"].as_str().unwrap().to_owned()
+    };
+    let push_raw = |reference: &str, at: &str, media_type: &str, manifest: &[u8], blobs: &[&[u8]]| -> String {
+        let (host, rest) = reference.split_once('/').unwrap();
+        let repo = rest.split_once('@').unwrap().0;
+        let file = |name: String, data: &[u8]| {
+            let p = root.join(name);
+            std::fs::write(&p, data).unwrap();
+            p
+        };
+        let mut cmd = Command::new("python3");
+        cmd.arg(peers_dir().join("push_raw.py")).args([host, repo, at, media_type]);
+        cmd.arg(file(format!("m-{}", crate::registry::sha256(manifest)), manifest));
+        for b in blobs {
+            cmd.arg(file(format!("b-{}", crate::registry::sha256(b)), b));
+        }
+        if let Target::Embedded = target {
+            cmd.args(["--auth", "admin", &admin]);
+        }
+        run(&mut cmd).trim().to_owned()
+    };
+    let digest_of = |reference: &str| reference.split_once('@').unwrap().1.to_owned();
+    let sig_tag = |reference: &str| format!("{}.sig", digest_of(reference).replace(':', "-"));
+    let payload_for = |reference: &str| {
+        serde_json::json!({"critical": {"identity": {"docker-reference": reference.split_once('@').unwrap().0},
+            "image": {"docker-manifest-digest": digest_of(reference)}, "type": "cosign container image signature"},
+            "optional": null})
+        .to_string()
+        .into_bytes()
+    };
+    let descriptor = |media_type: &str, data: &[u8], annotations: serde_json::Value| {
+        serde_json::json!({"mediaType": media_type, "digest": crate::registry::sha256(data), "size": data.len(),
+            "annotations": annotations})
+    };
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const SIMPLE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+    let sig_manifest = |layers: Vec<serde_json::Value>| {
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", b"{}", serde_json::json!({})),
+            "layers": layers}))
+        .unwrap()
+    };
+    let junk_signature = serde_json::json!({"dev.cosignproject.cosign/signature": "AAAA"});
+    let refused = |version: &str, reference: &str, status: &str, want: &str| {
+        let started = std::time::Instant::now();
+        let (code, body) = register(&serve, &admin, "acme/demo", version, reference);
+        assert_eq!(code, 422, "{version}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("({status})")) && detail.contains(want),
+            "{version}: want `{want}` in {detail}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{version} took {:?}", started.elapsed());
+    };
+
+    // The `.sig` tag holds an index, not a signature manifest.
+    let r = stage("1.0.0");
+    let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    push_raw(&r, &sig_tag(&r), "application/vnd.oci.image.index.v1+json", index, &[]);
+    refused("1.0.0", &r, "unsigned", "needs a signature");
+
+    // Forty junk signatures of the right payload: only the first 32 are even read.
+    let r = stage("1.1.0");
+    let payload = payload_for(&r);
+    let layers = (0..40).map(|_| descriptor(SIMPLE, &payload, junk_signature.clone())).collect();
+    push_raw(&r, &sig_tag(&r), MANIFEST, &sig_manifest(layers), &[b"{}", &payload]);
+    refused("1.1.0", &r, "invalid", "does not verify with this key");
+
+    // A signature payload larger than any signature may be.
+    let r = stage("1.2.0");
+    let mut huge = payload_for(&r);
+    huge.extend(std::iter::repeat_n(b' ', 300 * 1024));
+    push_raw(
+        &r,
+        &sig_tag(&r),
+        MANIFEST,
+        &sig_manifest(vec![descriptor(SIMPLE, &huge, junk_signature.clone())]),
+        &[b"{}", &huge],
+    );
+    refused("1.2.0", &r, "invalid", "cannot be read");
+
+    // A referrer whose bundle is not JSON, and one that names another artifact as subject.
+    let r = stage("1.3.0");
+    let other = stage("1.4.0");
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let (host_repo, _) = r.split_once('@').unwrap();
+    let subject = |of: &str| {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("--creds=admin:{admin}"),
+            &format!("docker://{host_repo}@{}", digest_of(of)),
+        ]);
+        serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest_of(of),
+            "size": raw.stdout.len()})
+    };
+    let mut listed = Vec::new();
+    for (of, bundle) in [(&r, &b"this is not a bundle"[..]), (&other, br#"{"mediaType":"x"}"#)] {
+        let referrer = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST,
+            "artifactType": bundle_type,
+            "config": descriptor("application/vnd.oci.empty.v1+json", b"{}", serde_json::json!({})),
+            "layers": [descriptor(bundle_type, bundle, serde_json::json!({}))], "subject": subject(of)}))
+        .unwrap();
+        let digest = push_raw(&r, &crate::registry::sha256(&referrer), MANIFEST, &referrer, &[b"{}", bundle]);
+        listed.push(serde_json::json!({"mediaType": MANIFEST, "digest": digest, "size": referrer.len(),
+            "artifactType": bundle_type}));
+    }
+    // Registries without the referrers API are read through the fallback tag, which anyone
+    // may write: list both under *this* artifact's tag, whatever their subjects say.
+    if let Target::Distribution(_) = target {
+        let fallback = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed}))
+        .unwrap();
+        push_raw(&r, &digest_of(&r).replace(':', "-"), "application/vnd.oci.image.index.v1+json", &fallback, &[]);
+    }
+    refused("1.3.0", &r, "invalid", "not JSON");
+
+    // A good signature with junk beside it (before and after): still verified.
+    let r = stage("1.5.0");
+    let payload = payload_for(&r);
+    push_raw(
+        &r,
+        &sig_tag(&r),
+        MANIFEST,
+        &sig_manifest(vec![descriptor(SIMPLE, &payload, junk_signature.clone())]),
+        &[b"{}", &payload],
+    );
+    let mut args =
+        vec!["sign".to_owned(), r.clone(), "--key".into(), root.join("release.key").to_str().unwrap().into()];
+    args.extend(creds.iter().cloned());
+    serve.ok(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut junk_after = vec![descriptor(SIMPLE, b"not json", junk_signature.clone())];
+    let sig_bytes = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("--creds=admin:{admin}"),
+        &format!("docker://{}:{}", r.split_once('@').unwrap().0, sig_tag(&r)),
+    ])
+    .stdout;
+    let mut current: serde_json::Value = serde_json::from_slice(&sig_bytes).unwrap();
+    current["layers"].as_array_mut().unwrap().append(&mut junk_after);
+    push_raw(&r, &sig_tag(&r), MANIFEST, &serde_json::to_vec(&current).unwrap(), &[b"not json"]);
+    let (status, v) = register(&serve, &admin, "acme/demo", "1.5.0", &r);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["signature"]["status"], "verified", "{v}");
+
+    let (_, versions) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(versions["data"].as_array().unwrap().len(), 1, "only the good version is recorded: {versions}");
+    let (status, _) = http_json(serve.addr, "GET", "/healthz", None, None);
+    assert_eq!(status, 200, "the server is still up");
+    serve.stop();
+}
+
+#[test]
+fn hostile_signatures_against_the_distribution_registry() {
+    if !peers_available() {
+        return;
+    }
+    hostile_signature_suite(Target::Distribution(DistRegistry::start(Auth::None)));
+}
+
+#[test]
+fn hostile_signatures_against_the_embedded_store() {
+    if !peers_available() {
+        return;
+    }
+    hostile_signature_suite(Target::Embedded);
+}

@@ -32,10 +32,17 @@ pub async fn discover(source: &dyn ArtifactSource, repo: &Reference, digest: &st
             if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
                 let layers = manifest.layers.iter().filter(|l| l.media_type == cosign::media::SIMPLE_SIGNING);
                 for (i, layer) in layers.take(MAX_SIGNATURES).enumerate() {
-                    let payload = source.blob(repo, layer, MAX_SIGNATURE_BYTES).await?;
+                    let origin = format!("{}#{i}", tag.tag().unwrap_or_default());
+                    let payload = match signature_blob(source, repo, layer).await? {
+                        Ok(payload) => payload,
+                        Err(reason) => {
+                            found.push(Candidate::Unreadable { origin, reason });
+                            continue;
+                        }
+                    };
                     let note = |k: &str| layer.annotations.as_ref().and_then(|a| a.get(k)).cloned();
                     found.push(Candidate::Legacy {
-                        origin: format!("{}#{i}", tag.tag().unwrap_or_default()),
+                        origin,
                         payload,
                         signature: note(annotations::SIGNATURE).unwrap_or_default(),
                         certificate: note(annotations::CERTIFICATE),
@@ -59,18 +66,43 @@ pub async fn discover(source: &dyn ArtifactSource, repo: &Reference, digest: &st
         if !maybe_bundle {
             continue;
         }
-        let (bytes, _) = source.manifest(&repo.clone_with_digest(desc.digest.clone())).await?;
+        let bytes = match source.manifest(&repo.clone_with_digest(desc.digest.clone())).await {
+            Ok((bytes, _)) => bytes,
+            // Listed by a fallback index but not there, or not what was listed: not a signature.
+            Err(OciError::NotFound(_) | OciError::DigestMismatch { .. } | OciError::TooLarge(_)) => continue,
+            Err(e) => return Err(e),
+        };
         let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else { continue };
         // A fallback index is just a tag anyone may write: trust only the manifest's subject.
         if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest) {
             continue;
         }
         for layer in manifest.layers.iter().filter(|l| l.media_type.starts_with(cosign::media::BUNDLE_PREFIX)) {
-            let json = source.blob(repo, layer, MAX_SIGNATURE_BYTES).await?;
-            found.push(Candidate::Bundle { origin: format!("referrer {}", desc.digest), json });
+            let origin = format!("referrer {}", desc.digest);
+            found.push(match signature_blob(source, repo, layer).await? {
+                Ok(json) => Candidate::Bundle { origin, json },
+                Err(reason) => Candidate::Unreadable { origin, reason },
+            });
         }
     }
     Ok(found)
+}
+
+/// A signature's blob; `Ok(Err(reason))` when the blob itself is unusable (too large,
+/// missing, not what its descriptor says), which only makes that signature count for
+/// nothing. Only a failing registry is an error.
+async fn signature_blob(
+    source: &dyn ArtifactSource,
+    repo: &Reference,
+    layer: &Descriptor,
+) -> Result<Result<Vec<u8>, String>, OciError> {
+    match source.blob(repo, layer, MAX_SIGNATURE_BYTES).await {
+        Ok(bytes) => Ok(Ok(bytes)),
+        Err(e @ (OciError::TooLarge(_) | OciError::NotFound(_) | OciError::DigestMismatch { .. })) => {
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Adds a legacy signature layer to `repo`'s `sha256-<hex>.sig` manifest for `digest`,

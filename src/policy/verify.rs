@@ -21,12 +21,17 @@ pub enum Candidate {
     Legacy { origin: String, payload: Vec<u8>, signature: String, certificate: Option<String>, rekor: Option<String> },
     /// A Sigstore bundle attached as a referrer.
     Bundle { origin: String, json: Vec<u8> },
+    /// A signature whose content could not be used (too large, not what its descriptor
+    /// says, missing): it vouches for nothing, and the verdict says why.
+    Unreadable { origin: String, reason: String },
 }
 
 impl Candidate {
     fn origin(&self) -> &str {
         match self {
-            Candidate::Legacy { origin, .. } | Candidate::Bundle { origin, .. } => origin,
+            Candidate::Legacy { origin, .. }
+            | Candidate::Bundle { origin, .. }
+            | Candidate::Unreadable { origin, .. } => origin,
         }
     }
 }
@@ -247,6 +252,7 @@ async fn check(
                 }
             }
         }
+        Candidate::Unreadable { reason, .. } => Err(format!("it cannot be read: {reason}")),
         Candidate::Bundle { json, .. } => {
             let doc: Value = serde_json::from_slice(json).map_err(|e| format!("the bundle is not JSON: {e}"))?;
             let annotations = dsse_statement(&doc).map(|s| predicate_annotations(&s)).unwrap_or_default();
