@@ -9,3 +9,4 @@ mod publish;
 mod referrers;
 mod registry;
 mod signatures;
+mod toolhive;

@@ -55,6 +55,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_POLICIES", value_name = "DIR")]
     pub policies: Option<PathBuf>,
 
+    /// A registry view for ToolHive clients, `NAME=GLOB[,GLOB…]` over namespaces (repeatable;
+    /// `;` between views in the environment variable). `default`, every namespace, is always
+    /// offered unless a view takes that name.
+    #[arg(
+        long = "toolhive-registry",
+        env = "SKILLDEX_TOOLHIVE_REGISTRIES",
+        value_delimiter = ';',
+        value_name = "NAME=GLOBS"
+    )]
+    pub toolhive_registries: Vec<crate::service::RegistryView>,
+
     /// Where uploaded skills are stored: a registry and repository prefix, e.g.
     /// `ghcr.io/acme/skills` (versions go to `<prefix>/<namespace>/<name>:<version>`).
     #[arg(long, env = "SKILLDEX_STORAGE_REGISTRY", value_name = "REGISTRY/PREFIX")]

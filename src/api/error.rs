@@ -143,7 +143,10 @@ pub async fn fill_problem_instance(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let problem = response.extensions().get::<Problem>().cloned();
     let Some(mut problem) = problem else {
-        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // A bare 413 from a body limit becomes a problem; a surface's own JSON error stays.
+        let is_json =
+            response.headers().get(header::CONTENT_TYPE).is_some_and(|c| c.as_bytes().starts_with(b"application/json"));
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
             let mut r =
                 ApiError::TooLarge("the request body is larger than this endpoint accepts".into()).into_response();
             let p = r.extensions_mut().remove::<Problem>().expect("problem set");

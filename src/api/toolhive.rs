@@ -1,7 +1,8 @@
-//! ToolHive's registry skills extension, read side:
-//! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`.
-//! A thin translation over the same listing, visibility and resolve rules as every surface;
-//! errors in ToolHive's `{"error": "…"}` shape.
+//! ToolHive's registry skills extension:
+//! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`,
+//! and its publish call `POST /v1/entries`. A thin translation over the same listing,
+//! visibility, resolve and publish rules as every surface; errors in ToolHive's
+//! `{"error": "…"}` shape. Registry names are the configured views.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,16 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::domain::{Namespace, SkillName, VersionStatus};
-use crate::service::{self, Caller, SkillListRequest};
+use crate::service::{self, Caller, Lifecycle, RegistryView, SkillDraft, SkillListRequest};
 use crate::store::{Skill, SkillSort, Version};
 
 const BASE: &str = "/registry/{registry}/v0.1/x/dev.toolhive/skills";
 
-/// The registry views this server offers; `default` is everything the caller may see.
-const REGISTRIES: &[&str] = &["default"];
-
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/entries", axum::routing::post(publish_entry))
         .route(BASE, axum::routing::get(list_skills))
         .route(&format!("{BASE}/{{namespace}}/{{name}}"), axum::routing::get(get_latest))
         .route(&format!("{BASE}/{{namespace}}/{{name}}/versions"), axum::routing::get(list_versions))
@@ -47,6 +46,8 @@ impl From<service::Error> for ThError {
             service::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             service::Error::Forbidden(_) => StatusCode::FORBIDDEN,
             service::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            service::Error::Conflict(_) => StatusCode::CONFLICT,
+            service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,17 +102,6 @@ pub struct SkillList {
     pub metadata: ListMetadata,
 }
 
-/// `active`, or `deprecated` for skills marked so; yanked versions are `archived`.
-fn status_of(skill: &Skill, version: &Version) -> &'static str {
-    if version.status == VersionStatus::Yanked {
-        "archived"
-    } else if skill.deprecated {
-        "deprecated"
-    } else {
-        "active"
-    }
-}
-
 fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
     let fm: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
     let text = |k: &str| fm.get(k).and_then(|x| x.as_str()).map(str::to_owned);
@@ -127,7 +117,7 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
         name: skill.slug.to_string(),
         description: text("description").unwrap_or_else(|| skill.description.clone()),
         version: v.version.clone(),
-        status: status_of(skill, v).to_owned(),
+        status: Lifecycle::of(skill, v).as_str().to_owned(),
         title: skill.display_name.clone(),
         license: text("license"),
         compatibility: text("compatibility"),
@@ -142,8 +132,8 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
     }
 }
 
-fn check_registry(name: &str) -> Result<(), ThError> {
-    if REGISTRIES.contains(&name) { Ok(()) } else { Err(ThError(StatusCode::NOT_FOUND, "registry not found".into())) }
+fn view<'a>(state: &'a AppState, name: &str) -> Result<&'a RegistryView, ThError> {
+    state.index.view(name).ok_or_else(|| ThError(StatusCode::NOT_FOUND, "registry not found".into()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,9 +150,8 @@ async fn list_skills(
     caller: Result<Caller, super::error::ApiError>,
     Query(p): Query<ListParams>,
 ) -> Result<axum::Json<SkillList>, ThError> {
-    check_registry(&registry)?;
-    let caller =
-        caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))?;
+    let view = view(&state, &registry)?;
+    let caller = authenticated(caller)?;
     let limit = match &p.limit {
         None => 50,
         Some(l) => l
@@ -196,6 +185,7 @@ async fn list_skills(
         limit: Some(limit),
         published_only: true,
         deprecated,
+        namespace_globs: view.namespaces.clone(),
         ..Default::default()
     };
     let page = state.index.list_skills(&caller, req).await?;
@@ -210,17 +200,22 @@ async fn list_skills(
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }
 
-/// What every per-skill endpoint checks first: the registry view, the token, the names.
+/// What every per-skill endpoint checks first: the registry view, the token, the names. A
+/// skill outside the view is not found, exactly like one that does not exist.
 fn prelude(
+    state: &AppState,
     registry: &str,
     caller: Result<Caller, super::error::ApiError>,
     namespace: &str,
     name: &str,
 ) -> Result<(Caller, Namespace, SkillName), ThError> {
-    check_registry(registry)?;
+    let view = view(state, registry)?;
     let caller = authenticated(caller)?;
-    let ns = namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
-    let n = name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    let ns: Namespace = namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    let n: SkillName = name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    if !view.includes(ns.as_str()) {
+        return Err(ThError(StatusCode::NOT_FOUND, format!("skill `{ns}/{n}` not found")));
+    }
     Ok((caller, ns, n))
 }
 
@@ -233,7 +228,7 @@ async fn get_latest(
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<ThSkill>, ThError> {
-    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
+    let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     let r = state.index.resolve(&caller, &ns, &n, None).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
 }
@@ -243,7 +238,7 @@ async fn list_versions(
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<SkillList>, ThError> {
-    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
+    let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     let (skill, _) = state.index.visible_skill(&caller, &ns, &n, false).await?;
     let filter = service::VersionFilter { limit: Some(100), ..Default::default() };
     let page = state.index.list_versions(&caller, &ns, &n, filter).await?;
@@ -261,8 +256,107 @@ async fn get_version(
     Path((registry, namespace, name, version)): Path<(String, String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<ThSkill>, ThError> {
-    let (caller, ns, n) = prelude(&registry, caller, &namespace, &name)?;
+    let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
     let r = state.index.resolve(&caller, &ns, &n, Some(&version)).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
+}
+
+/// ToolHive's publish body: exactly one of `skill` and `server`; `claims` are ToolHive's
+/// authorization claims, which skilldex replaces with its own tokens and roles.
+#[derive(Debug, Deserialize)]
+struct PublishEntry {
+    #[serde(default)]
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
+    skill: Option<EntrySkill>,
+    server: Option<serde_json::Value>,
+}
+
+/// The fields of a published Skill that skilldex uses; the rest come from the artifact's
+/// own SKILL.md, which is what gets served.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntrySkill {
+    namespace: String,
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    packages: Vec<EntryPackage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryPackage {
+    registry_type: String,
+    #[serde(default)]
+    identifier: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// `POST /v1/entries {claims, skill}`: registry-first publishing of the OCI package the
+/// skill names (201 with the published Skill; 409 when the version exists).
+async fn publish_entry(
+    State(state): State<AppState>,
+    caller: Result<Caller, super::error::ApiError>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, axum::Json<ThSkill>), ThError> {
+    let caller = authenticated(caller)?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ThError(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into())
+        } else {
+            bad(r.body_text())
+        }
+    })?;
+    let entry: PublishEntry = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
+    let _ = entry.claims;
+    let skill = match (entry.skill, entry.server) {
+        (Some(skill), None) => skill,
+        (None, Some(_)) => return Err(bad("this registry holds skills only; MCP servers cannot be published here")),
+        _ => return Err(bad("exactly one of `skill` and `server` must be given")),
+    };
+    let ns: Namespace = skill.namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    let name: SkillName = skill.name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    let reference = oci_reference(&skill.packages)?;
+    let draft = SkillDraft {
+        scope: ns,
+        slug: name,
+        display_name: skill.title.filter(|t| !t.is_empty()),
+        description: skill.description.filter(|d| !d.is_empty()),
+        readme: None,
+        visibility: None,
+        tags: None,
+        skill_type: None,
+    };
+    let (skill, version) = state.index.publish_reference(&caller, draft, &skill.version, &reference).await?;
+    Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &version))))
+}
+
+/// The one OCI package to register: `identifier` pinned by `digest` when both are given.
+fn oci_reference(packages: &[EntryPackage]) -> Result<String, ThError> {
+    let oci: Vec<&EntryPackage> = packages.iter().filter(|p| p.registry_type == "oci").collect();
+    let [package] = oci.as_slice() else {
+        return Err(bad("the skill must have exactly one package with registryType `oci`"));
+    };
+    let identifier = package
+        .identifier
+        .as_deref()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| bad("the OCI package has no identifier"))?;
+    let Some(digest) = package.digest.as_deref().filter(|d| !d.is_empty()) else {
+        return Ok(identifier.to_owned());
+    };
+    let r = crate::oci::parse_reference(identifier).map_err(|e| bad(e.to_string()))?;
+    if r.digest().is_some_and(|d| d != digest) {
+        return Err(bad(format!(
+            "the identifier is pinned to {}, not to the package digest {digest}",
+            r.digest().unwrap_or_default()
+        )));
+    }
+    Ok(format!("{}/{}@{digest}", r.registry(), r.repository()))
 }

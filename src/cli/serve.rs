@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut index = with_storage(Index::new(store), &args, &embedded, addr)?;
+    index = index.with_views(args.toolhive_registries.clone());
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");

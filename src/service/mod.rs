@@ -11,6 +11,7 @@ mod resolve;
 mod signatures;
 mod skills;
 mod upload;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -26,8 +27,9 @@ pub use content::{Diff, FileChange, FileStatus};
 pub use repository::RepoAccess;
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
-pub use skills::{Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
+pub use skills::{Lifecycle, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 pub use upload::{Finalize, PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
+pub use views::RegistryView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -132,6 +134,8 @@ pub struct Index {
     storage: Option<Storage>,
     /// The trust policies in force; replaced whole on reload.
     policies: Arc<std::sync::RwLock<Arc<PolicySet>>>,
+    /// The registry views ToolHive clients can name.
+    views: Arc<Vec<RegistryView>>,
 }
 
 impl Index {
@@ -144,7 +148,19 @@ impl Index {
             limits: Limits::default(),
             storage: None,
             policies: Default::default(),
+            views: Arc::new(views::with_default(Vec::new())),
         }
+    }
+
+    /// Offer these registry views (plus `default`, unless one of them is called so).
+    pub fn with_views(mut self, views: Vec<RegistryView>) -> Self {
+        self.views = Arc::new(views::with_default(views));
+        self
+    }
+
+    /// The registry view called `name`, if this server offers it.
+    pub fn view(&self, name: &str) -> Option<&RegistryView> {
+        self.views.iter().find(|v| v.name == name)
     }
 
     /// Accept uploads, pushing finished artifacts under `storage.registry_prefix`.

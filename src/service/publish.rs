@@ -32,6 +32,47 @@ impl Index {
         self.record_version(caller, &skill, &version, (fetched, verdict), None, VersionStatus::Published).await
     }
 
+    /// Registers `reference` as `version` of `draft`'s skill, creating the skill on its first
+    /// version. The artifact is fetched and checked before the skill is created, so a refused
+    /// first version leaves no empty skill behind. ToolHive's publish call lands here.
+    pub async fn publish_reference(
+        &self,
+        caller: &Caller,
+        draft: super::SkillDraft,
+        version: &str,
+        reference: &str,
+    ) -> Result<(Skill, Version)> {
+        let (scope, slug) = (draft.scope.clone(), draft.slug.clone());
+        let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
+        let version = if existing.is_some() {
+            self.register_version(caller, &scope, &slug, version, reference).await?
+        } else {
+            caller.require(TokenScope::Write)?;
+            let role = self.role_in(caller, scope.as_str()).await?;
+            if role.is_none_or(|r| r < TeamRole::Publisher) {
+                return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
+            }
+            let semver = parse_version(version)?;
+            let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
+            fetched.bundle.check_identity(slug.as_str(), &semver)?;
+            let verdict =
+                self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest), &[]).await?;
+            self.enforce(&format!("{scope}/{slug}@{semver}"), verdict.as_ref())?;
+            match self.create_skill(caller, draft).await {
+                // Created at the same moment by someone else: publish into it all the same.
+                Ok(_) | Err(Error::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
+            let checked = (fetched, verdict);
+            self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
+        };
+        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(|| {
+            Error::Internal(format!("skill `{scope}/{slug}` vanished while its version was published"))
+        })?;
+        Ok((skill, version))
+    }
+
     /// The skill a new version may be published to by this caller (write scope, publisher
     /// role, skill not deleted), and the version, which must be valid semver and new.
     pub(super) async fn new_version_of(

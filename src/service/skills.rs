@@ -36,6 +36,37 @@ pub struct SkillListRequest {
     pub published_only: bool,
     /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
     pub deprecated: Option<bool>,
+    /// Only namespaces matching one of these globs (a registry view); empty: any.
+    pub namespace_globs: Vec<String>,
+}
+
+/// Where a version stands, as the ToolHive, MCP and npm surfaces show it: yanked versions
+/// are archived, versions of a deprecated skill are deprecated, the rest are active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Active,
+    Deprecated,
+    Archived,
+}
+
+impl Lifecycle {
+    pub fn of(skill: &Skill, version: &Version) -> Self {
+        if version.status == VersionStatus::Yanked {
+            Lifecycle::Archived
+        } else if skill.deprecated {
+            Lifecycle::Deprecated
+        } else {
+            Lifecycle::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Active => "active",
+            Lifecycle::Deprecated => "deprecated",
+            Lifecycle::Archived => "archived",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -182,6 +213,7 @@ impl Index {
             audience: caller.audience(),
             published_only: req.published_only,
             deprecated: req.deprecated,
+            namespace_globs: req.namespace_globs,
         };
         let mut items = self.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {

@@ -190,6 +190,8 @@ pub struct SkillQuery {
     pub published_only: bool,
     /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
     pub deprecated: Option<bool>,
+    /// Only namespaces matching one of these globs (`*`, `?`; checked to hold nothing else).
+    pub namespace_globs: Vec<String>,
 }
 
 /// A listed skill with its relevance score (0 when the query had no terms).

@@ -760,6 +760,18 @@ macro_rules! impl_sql_store {
                     let p = b.arg(Arg::Bool(d));
                     b.push(&format!(" AND s.deprecated = {p}"));
                 }
+                if !query.namespace_globs.is_empty() {
+                    // Namespaces hold no `%`, `_` or `\\`, so a glob maps onto LIKE directly.
+                    let likes: Vec<String> = query
+                        .namespace_globs
+                        .iter()
+                        .map(|g| {
+                            let p = b.arg(Arg::Text(g.replace('*', "%").replace('?', "_")));
+                            format!("s.scope LIKE {p}")
+                        })
+                        .collect();
+                    b.push(&format!(" AND ({})", likes.join(" OR ")));
+                }
                 b.push(") q");
                 let (col, desc) = sort_column(query.sort);
                 if let Some(after) = &query.after {

@@ -47,6 +47,7 @@ fn query(audience: Audience) -> SkillQuery {
         audience,
         published_only: false,
         deprecated: None,
+        namespace_globs: vec![],
     }
 }
 
@@ -152,6 +153,27 @@ async fn search_ranks_and_filters(db: TestDb) {
     let hits = s.list_skills(&by_tag).await.unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].skill.slug.as_str(), "kubernetes-deploy");
+
+    // Registry views: namespace globs, `*` and `?`, OR'd.
+    s.create_team(&"acme-labs".parse().unwrap(), "Labs", &ann.id).await.unwrap();
+    s.create_team(&"other".parse().unwrap(), "Other", &ann.id).await.unwrap();
+    s.create_skill(&skill("acme-labs", "probe"), at).await.unwrap();
+    s.create_skill(&skill("other", "thing"), at).await.unwrap();
+    let in_view = |globs: &[&str]| {
+        let mut q = query(Audience::Everyone);
+        q.namespace_globs = globs.iter().map(|g| g.to_string()).collect();
+        q
+    };
+    let scopes = |hits: Vec<skilldex::store::SkillHit>| {
+        let mut v: Vec<String> = hits.iter().map(|h| h.skill.scope.to_string()).collect();
+        v.dedup();
+        v
+    };
+    assert_eq!(scopes(s.list_skills(&in_view(&["acme-*"])).await.unwrap()), ["acme-labs"]);
+    let both = s.list_skills(&in_view(&["acme*"])).await.unwrap();
+    assert_eq!(both.len(), 5, "acme's four and acme-labs' one");
+    assert_eq!(scopes(s.list_skills(&in_view(&["oth?r", "nobody"])).await.unwrap()), ["other"]);
+    assert!(s.list_skills(&in_view(&["ac?e"])).await.unwrap().iter().all(|h| h.skill.scope.as_str() == "acme"));
 
     // Edits are searchable at once, and deleted skills are not listed.
     let target = s.skill("acme", "unrelated").await.unwrap().unwrap();
