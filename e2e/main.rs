@@ -5,6 +5,7 @@
 mod common;
 mod embedded;
 mod foundation;
+mod mcp;
 mod publish;
 mod referrers;
 mod registry;

@@ -39,6 +39,11 @@ if ! python3 -c "import sigstore" 2>/dev/null; then
     echo "installing sigstore-python"
     python3 -m pip install -q --disable-pip-version-check sigstore
 fi
+# The official MCP Python SDK, the client the MCP endpoint is proven with.
+if ! python3 -c "import mcp" 2>/dev/null; then
+    echo "installing the MCP Python SDK"
+    python3 -m pip install -q --disable-pip-version-check mcp
+fi
 if [ ! -d e2e/peers/node_modules/@sigstore/mock ]; then
     echo "installing the node peers (e2e/peers/package.json)"
     npm install --prefix e2e/peers --no-audit --no-fund --silent

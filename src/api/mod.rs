@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod oci_dist;
 mod ops;
 mod rest;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))
         .merge(oci_dist::router())
         .merge(toolhive::router())
+        .merge(mcp::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

@@ -86,6 +86,11 @@ impl Index {
         Ok(self.source_for(repo.resolve_registry()).blob(&repo, &desc, self.limits.max_compressed).await?)
     }
 
+    /// The files of a version the caller resolved (so may see), fetched by digest and checked.
+    pub async fn files(&self, resolved: &Resolved) -> Result<Bundle> {
+        self.bundle_of(&resolved.version).await
+    }
+
     /// A version's files, read back from its archive.
     async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
         let bytes = self.layer_bytes(v).await?;

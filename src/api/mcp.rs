@@ -1,0 +1,361 @@
+//! The MCP endpoint: `/mcp`, the Model Context Protocol over streamable HTTP (JSON-RPC 2.0,
+//! answered as plain JSON). Three tools, `search_skills`, `get_skill` and `install_skill`, are
+//! thin translations over the same listing, visibility and resolve rules as every surface,
+//! with the same Bearer tokens. A skill that is missing (or private to someone else) is a
+//! tool result with `isError: true`, never a protocol error.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::domain::{Namespace, SkillName, Tag};
+use crate::service::{self, Caller, Lifecycle, SkillListRequest};
+use crate::store::SkillSort;
+
+/// Protocol versions this endpoint speaks, newest first (the initialize handshake era).
+const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// At most this many messages in one batch.
+const MAX_BATCH: usize = 32;
+/// `install_skill` returns files inline up to this many bytes; larger skills are pulled by
+/// reference instead.
+const MAX_INLINE_BYTES: usize = 8 << 20;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const UNAUTHORIZED: i64 = -32001;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/mcp", axum::routing::post(post_mcp).get(no_stream).delete(|| async { StatusCode::METHOD_NOT_ALLOWED }))
+}
+
+/// Server-initiated messages are never sent, so there is no stream to open.
+async fn no_stream() -> Response {
+    let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn reply(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
+}
+
+async fn post_mcp(
+    State(state): State<AppState>,
+    caller: Result<Caller, super::error::ApiError>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reply(r.status(), error(Value::Null, INVALID_REQUEST, "the message is too large"));
+        }
+        Err(r) => return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, r.body_text())),
+    };
+    let Ok(caller) = caller else {
+        let mut r =
+            reply(StatusCode::UNAUTHORIZED, error(Value::Null, UNAUTHORIZED, "invalid, expired or revoked API token"));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, error(Value::Null, PARSE_ERROR, format!("parse error: {e}"))),
+    };
+    match message {
+        Value::Array(batch) => {
+            if batch.is_empty() || batch.len() > MAX_BATCH {
+                let m = format!("a batch holds 1 to {MAX_BATCH} messages");
+                return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, m));
+            }
+            let mut answers = Vec::new();
+            for m in batch {
+                answers.extend(handle(&state, &caller, m).await);
+            }
+            if answers.is_empty() {
+                StatusCode::ACCEPTED.into_response()
+            } else {
+                reply(StatusCode::OK, Value::Array(answers))
+            }
+        }
+        single => match handle(&state, &caller, single).await {
+            Some(answer) => reply(StatusCode::OK, answer),
+            None => StatusCode::ACCEPTED.into_response(),
+        },
+    }
+}
+
+/// One message: the answer to a request, or nothing for notifications and responses.
+async fn handle(state: &AppState, caller: &Caller, message: Value) -> Option<Value> {
+    let Value::Object(m) = message else {
+        return Some(error(Value::Null, INVALID_REQUEST, "a JSON-RPC message is an object"));
+    };
+    let id = m.get("id").cloned();
+    if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Some(error(id.unwrap_or(Value::Null), INVALID_REQUEST, "`jsonrpc` must be \"2.0\""));
+    }
+    let method = match m.get("method") {
+        Some(Value::String(method)) => method.clone(),
+        Some(_) => return Some(error(id.unwrap_or(Value::Null), INVALID_REQUEST, "`method` must be a string")),
+        // A response to something this server never asked: nothing to do.
+        None => return None,
+    };
+    // A notification (`notifications/initialized`, `notifications/cancelled`, …) is acknowledged.
+    let id = id?;
+    if !(id.is_string() || id.is_i64() || id.is_u64()) {
+        return Some(error(Value::Null, INVALID_REQUEST, "`id` must be a string or an integer"));
+    }
+    let params = m.get("params").cloned().unwrap_or_else(|| json!({}));
+    if !params.is_object() {
+        return Some(error(id, INVALID_PARAMS, "`params` must be an object"));
+    }
+    Some(match request(state, caller, &method, params).await {
+        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Err((code, message)) => error(id, code, message),
+    })
+}
+
+async fn request(state: &AppState, caller: &Caller, method: &str, params: Value) -> Result<Value, (i64, String)> {
+    match method {
+        "initialize" => {
+            let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or_default();
+            let version = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).unwrap_or(&PROTOCOL_VERSIONS[0]);
+            Ok(json!({
+                "protocolVersion": version,
+                "capabilities": { "tools": { "listChanged": false } },
+                "serverInfo": { "name": "skilldex", "title": "skilldex skill registry", "version": env!("CARGO_PKG_VERSION") },
+                "instructions": "Find agent skills with search_skills, read one with get_skill, and fetch its files, pinned by digest, with install_skill.",
+            }))
+        }
+        "ping" => Ok(json!({})),
+        "tools/list" => Ok(json!({ "tools": tools() })),
+        "tools/call" => {
+            let name =
+                params.get("name").and_then(Value::as_str).ok_or((INVALID_PARAMS, "`name` is required".into()))?;
+            let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
+            let outcome = match name {
+                "search_skills" => search_skills(state, caller, arguments).await,
+                "get_skill" => get_skill(state, caller, arguments).await,
+                "install_skill" => install_skill(state, caller, arguments).await,
+                other => return Err((INVALID_PARAMS, format!("unknown tool `{other}`"))),
+            };
+            Ok(outcome.unwrap_or_else(|message| json!({ "content": [text(message)], "isError": true })))
+        }
+        other => Err((METHOD_NOT_FOUND, format!("method `{other}` not found"))),
+    }
+}
+
+fn tools() -> Value {
+    let skill_args = json!({
+        "type": "object",
+        "properties": {
+            "namespace": { "type": "string", "description": "The skill's namespace, e.g. `acme` or `io.github.acme`" },
+            "name": { "type": "string", "description": "The skill's name" },
+            "version": { "type": "string", "description": "An exact version (1.2.3), a range (^1.2) or a channel (stable); default: latest" },
+        },
+        "required": ["namespace", "name"],
+        "additionalProperties": false,
+    });
+    json!([
+        {
+            "name": "search_skills",
+            "title": "Search skills",
+            "description": "Search the skill registry by text, tags and namespace. Returns matching skills with their latest version, best matches first.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "query": { "type": "string", "description": "Words to look for in names, descriptions, tags and READMEs" },
+                    "tags": { "type": "array", "items": { "type": "string" }, "description": "Only skills carrying all of these tags" },
+                    "namespace": { "type": "string", "description": "Only skills in this namespace" },
+                    "limit": { "type": "integer", "minimum": 1, "maximum": 50, "description": "At most this many results (default 10)" },
+                },
+                "additionalProperties": false,
+            },
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        },
+        {
+            "name": "get_skill",
+            "title": "Read a skill",
+            "description": "The SKILL.md of a skill version, with its metadata: version, digest, status, files.",
+            "inputSchema": skill_args,
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        },
+        {
+            "name": "install_skill",
+            "title": "Install a skill",
+            "description": "Resolves a skill version to an immutable digest reference and returns every file of the skill, to be written under the agent's skills directory (e.g. .claude/skills/<name>/).",
+            "inputSchema": skill_args,
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        },
+    ])
+}
+
+fn text(s: impl Into<String>) -> Value {
+    json!({ "type": "text", "text": s.into() })
+}
+
+/// What a tool says when the index refuses: the same words as every surface, no internals.
+fn tool_error(e: service::Error) -> String {
+    match e {
+        service::Error::Internal(m) => {
+            tracing::error!(error = %m, "mcp tool failed");
+            "internal error".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn arguments<T: for<'de> Deserialize<'de>>(arguments: Value) -> Result<T, String> {
+    serde_json::from_value(arguments).map_err(|e| format!("invalid arguments: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    query: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    namespace: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
+    let args: SearchArgs = arguments(args)?;
+    let limit = args.limit.unwrap_or(10);
+    if !(1..=50).contains(&limit) {
+        return Err("`limit` must be between 1 and 50".into());
+    }
+    let scope = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
+    let tags = args.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| e.0)).collect::<Result<Vec<_>, _>>()?;
+    let query = args.query.filter(|q| !q.trim().is_empty());
+    let req = SkillListRequest {
+        sort: Some(if query.is_some() { SkillSort::Relevance } else { SkillSort::Downloads }),
+        q: query,
+        scope,
+        tag: tags.first().cloned(),
+        limit: Some(if tags.len() > 1 { 100 } else { limit }),
+        published_only: true,
+        ..Default::default()
+    };
+    let page = state.index.list_skills(caller, req).await.map_err(tool_error)?;
+    let skills: Vec<Value> = page
+        .items
+        .iter()
+        .filter(|h| tags.iter().all(|t| h.skill.tags.iter().any(|x| x == t.as_str())))
+        .take(limit as usize)
+        .map(|h| {
+            let s = &h.skill;
+            json!({
+                "namespace": s.scope, "name": s.slug, "title": s.display_name, "description": s.description,
+                "version": s.latest_version, "tags": s.tags,
+                "status": if s.deprecated { "deprecated" } else { "active" },
+                "downloads": s.downloads, "stars": s.stars,
+            })
+        })
+        .collect();
+    let found = json!({ "count": skills.len(), "skills": skills });
+    let summary = if skills.is_empty() {
+        "No skills match.".to_owned()
+    } else {
+        serde_json::to_string_pretty(&found).expect("json")
+    };
+    Ok(json!({ "content": [text(summary)], "structuredContent": found }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkillArgs {
+    namespace: String,
+    name: String,
+    version: Option<String>,
+}
+
+impl SkillArgs {
+    fn parse(args: Value) -> Result<(Namespace, SkillName, Option<String>), String> {
+        let a: SkillArgs = arguments(args)?;
+        let ns = a.namespace.parse::<Namespace>().map_err(|e| e.0)?;
+        let name = a.name.parse::<SkillName>().map_err(|e| e.0)?;
+        Ok((ns, name, a.version.filter(|v| !v.is_empty())))
+    }
+}
+
+/// A resolved version as the tools describe it.
+fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
+    let (s, v) = (&r.skill, &r.version);
+    let files: Vec<Value> = bundle.files.iter().map(|f| json!({ "path": f.path, "size": f.data.len() })).collect();
+    let signature: Option<Value> = v.signature.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+    json!({
+        "namespace": s.scope, "name": s.slug, "title": s.display_name,
+        "description": bundle.skill.frontmatter.description,
+        "version": v.version, "status": Lifecycle::of(s, v).as_str(),
+        "reference": v.reference, "digest": v.digest,
+        "signature": signature.as_ref().and_then(|sig| sig.get("status")).cloned(),
+        "files": files,
+    })
+}
+
+async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
+    let (ns, name, version) = SkillArgs::parse(args)?;
+    let resolved = state.index.resolve(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+    let bundle = state.index.files(&resolved).await.map_err(tool_error)?;
+    let skill_md =
+        bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone()).unwrap_or_default();
+    let metadata = describe(&resolved, &bundle);
+    Ok(json!({
+        "content": [text(String::from_utf8_lossy(&skill_md)), text(serde_json::to_string_pretty(&metadata).expect("json"))],
+        "structuredContent": metadata,
+    }))
+}
+
+async fn install_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
+    let (ns, name, version) = SkillArgs::parse(args)?;
+    let resolved = state.index.download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+    let bundle = state.index.files(&resolved).await.map_err(tool_error)?;
+    let pinned = resolved.version.reference.clone().unwrap_or_default();
+    let total: usize = bundle.files.iter().map(|f| f.data.len()).sum();
+    if total > MAX_INLINE_BYTES {
+        return Err(format!(
+            "{ns}/{name}@{} is {total} bytes, more than can be returned inline; pull {pinned} with `skilldex install` or any OCI client",
+            resolved.version.version
+        ));
+    }
+    let base = format!("skilldex://{ns}/{name}@{}", resolved.version.version);
+    let mut content = vec![text(format!(
+        "{ns}/{name}@{} resolved to {pinned}. Write each file below under the skills directory as {name}/<path>.",
+        resolved.version.version
+    ))];
+    for f in &bundle.files {
+        let uri = format!("{base}/{}", f.path);
+        let resource = match std::str::from_utf8(&f.data) {
+            Ok(t) => json!({ "uri": uri, "mimeType": mime_for(&f.path), "text": t }),
+            Err(_) => json!({ "uri": uri, "mimeType": "application/octet-stream", "blob": B64.encode(&f.data) }),
+        };
+        content.push(json!({ "type": "resource", "resource": resource }));
+    }
+    let mut metadata = describe(&resolved, &bundle);
+    metadata["installPath"] = json!(format!(".claude/skills/{name}"));
+    Ok(json!({ "content": content, "structuredContent": metadata }))
+}
+
+fn mime_for(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("md") => "text/markdown",
+        Some("json") => "application/json",
+        Some("py") => "text/x-python",
+        Some("sh") => "text/x-shellscript",
+        Some("yaml" | "yml") => "application/yaml",
+        _ => "text/plain",
+    }
+}
