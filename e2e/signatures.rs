@@ -472,6 +472,7 @@ fn keyless_suite(target: Target) {
     let (r, m) = stage("1.3.0");
     let expired = m.with_extension("expired.json");
     run(Command::new("node").arg(peers_dir().join("sign_bundle.js")).args([
+        "keyless",
         &format!("http://127.0.0.1:{}", mock.port + 1),
         &format!("http://127.0.0.1:{}", mock.port),
         &token("signer@skills.test", "https://oidc.skills.test"),
@@ -537,7 +538,8 @@ fn keyless_suite(target: Target) {
     // Sigstore bundles signed with a plain key by sigstore-js, logged in the mock Rekor.
     let key_bundle = |manifest: &Path, key: &str| -> PathBuf {
         let bundle = manifest.with_extension(format!("{key}.json"));
-        run(Command::new("node").arg(peers_dir().join("key_bundle.js")).args([
+        run(Command::new("node").arg(peers_dir().join("sign_bundle.js")).args([
+            "key",
             root.join(format!("{key}.pem")).to_str().unwrap(),
             root.join(format!("{key}.pub")).to_str().unwrap(),
             &format!("http://127.0.0.1:{}", mock.port),

@@ -5,43 +5,23 @@ whose subject is the artifact. Where the registry has no referrers API, it also 
 
 usage: attach_bundle.py HOST REPO SUBJECT_DIGEST SUBJECT_SIZE SUBJECT_MEDIA_TYPE BUNDLE [USER PASSWORD]
 """
-import base64
 import hashlib
 import json
 import sys
 import urllib.error
-import urllib.request
+
+from registry_http import Registry
 
 host, repo, digest, size, media_type, bundle_path = sys.argv[1:7]
-auth = None
-if len(sys.argv) > 8:
-    auth = "Basic " + base64.b64encode(f"{sys.argv[7]}:{sys.argv[8]}".encode()).decode()
+registry = Registry(host, repo, *sys.argv[7:9])
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
 
-
-def call(method, url, data=None, headers=None):
-    if not url.startswith("http"):
-        url = f"http://{host}{url}"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if auth:
-        req.add_header("Authorization", auth)
-    return urllib.request.urlopen(req)
-
-
-def push_blob(data: bytes) -> dict:
-    d = "sha256:" + hashlib.sha256(data).hexdigest()
-    location = call("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
-    sep = "&" if "?" in location else "?"
-    call("PUT", f"{location}{sep}digest={d}", data, {"Content-Type": "application/octet-stream"})
-    return {"digest": d, "size": len(data)}
-
-
 bundle = open(bundle_path, "rb").read()
-config = push_blob(b"{}")
-layer = push_blob(bundle)
+config = registry.push_blob(b"{}")
+layer = registry.push_blob(bundle)
 manifest = json.dumps({
     "schemaVersion": 2,
     "mediaType": MANIFEST,
@@ -51,16 +31,16 @@ manifest = json.dumps({
     "subject": {"mediaType": media_type, "digest": digest, "size": int(size)},
 }).encode()
 manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-resp = call("PUT", f"/v2/{repo}/manifests/{manifest_digest}", manifest, {"Content-Type": MANIFEST})
+resp = registry.put_manifest(manifest_digest, manifest, MANIFEST)
 if "OCI-Subject" not in resp.headers:
     tag = digest.replace(":", "-")
     try:
-        index = json.loads(call("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": INDEX}).read())
+        index = json.loads(registry.get_manifest(tag, INDEX))
     except urllib.error.HTTPError as e:
         if e.code != 404:
             raise
         index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": []}
     index["manifests"].append({"mediaType": MANIFEST, "digest": manifest_digest, "size": len(manifest),
                                "artifactType": BUNDLE})
-    call("PUT", f"/v2/{repo}/manifests/{tag}", json.dumps(index).encode(), {"Content-Type": INDEX})
+    registry.put_manifest(tag, json.dumps(index).encode(), INDEX)
 print(manifest_digest)

@@ -9,11 +9,11 @@ usage: legacy_sig.py payload DOCKER_REFERENCE DIGEST OUT
        legacy_sig.py attach HOST REPO DIGEST PAYLOAD BUNDLE [USER PASSWORD]
 """
 import base64
-import hashlib
 import json
 import sys
 import urllib.error
-import urllib.request
+
+from registry_http import Registry
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -33,26 +33,7 @@ if sys.argv[1] == "payload":
     sys.exit(0)
 
 host, repo, digest, payload_path, bundle_path = sys.argv[2:7]
-auth = None
-if len(sys.argv) > 8:
-    auth = "Basic " + base64.b64encode(f"{sys.argv[7]}:{sys.argv[8]}".encode()).decode()
-
-
-def call(method, url, data=None, headers=None):
-    if not url.startswith("http"):
-        url = f"http://{host}{url}"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if auth:
-        req.add_header("Authorization", auth)
-    return urllib.request.urlopen(req)
-
-
-def push_blob(data: bytes) -> dict:
-    d = "sha256:" + hashlib.sha256(data).hexdigest()
-    location = call("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
-    sep = "&" if "?" in location else "?"
-    call("PUT", f"{location}{sep}digest={d}", data, {"Content-Type": "application/octet-stream"})
-    return {"digest": d, "size": len(data)}
+registry = Registry(host, repo, *sys.argv[7:9])
 
 
 payload = open(payload_path, "rb").read()
@@ -75,20 +56,20 @@ rekor_bundle = {
 
 tag = digest.replace(":", "-") + ".sig"
 try:
-    manifest = json.loads(call("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": MANIFEST}).read())
+    manifest = json.loads(registry.get_manifest(tag, MANIFEST))
 except urllib.error.HTTPError as e:
     if e.code != 404:
         raise
-    manifest = {"schemaVersion": 2, "mediaType": MANIFEST, "config": {"mediaType": CONFIG, **push_blob(b"{}")},
+    manifest = {"schemaVersion": 2, "mediaType": MANIFEST, "config": {"mediaType": CONFIG, **registry.push_blob(b"{}")},
                 "layers": []}
 manifest["layers"].append({
     "mediaType": SIMPLE_SIGNING,
-    **push_blob(payload),
+    **registry.push_blob(payload),
     "annotations": {
         "dev.cosignproject.cosign/signature": bundle["messageSignature"]["signature"],
         "dev.sigstore.cosign/certificate": cert_pem,
         "dev.sigstore.cosign/bundle": json.dumps(rekor_bundle, separators=(",", ":")),
     },
 })
-call("PUT", f"/v2/{repo}/manifests/{tag}", json.dumps(manifest).encode(), {"Content-Type": MANIFEST})
+registry.put_manifest(tag, json.dumps(manifest).encode(), MANIFEST)
 print(tag)

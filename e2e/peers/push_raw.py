@@ -4,36 +4,21 @@ can put malformed or hostile content where a registry client would find it.
 usage: push_raw.py HOST REPO REFERENCE MEDIA_TYPE MANIFEST_FILE [BLOB_FILE...] [--auth USER PASSWORD]
 Prints the manifest's digest.
 """
-import base64
 import hashlib
 import sys
-import urllib.request
+
+from registry_http import Registry
 
 args = sys.argv[1:]
-auth = None
+credentials = []
 if "--auth" in args:
     i = args.index("--auth")
-    auth = "Basic " + base64.b64encode(f"{args[i + 1]}:{args[i + 2]}".encode()).decode()
+    credentials = args[i + 1:i + 3]
     args = args[:i] + args[i + 3:]
 host, repo, reference, media_type, manifest_file, *blob_files = args
-
-
-def call(method, url, data=None, headers=None):
-    if not url.startswith("http"):
-        url = f"http://{host}{url}"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if auth:
-        req.add_header("Authorization", auth)
-    return urllib.request.urlopen(req)
-
-
+registry = Registry(host, repo, *credentials)
 for path in blob_files:
-    data = open(path, "rb").read()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    location = call("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
-    sep = "&" if "?" in location else "?"
-    call("PUT", f"{location}{sep}digest={digest}", data, {"Content-Type": "application/octet-stream"})
-
+    registry.push_blob(open(path, "rb").read())
 manifest = open(manifest_file, "rb").read()
-call("PUT", f"/v2/{repo}/manifests/{reference}", manifest, {"Content-Type": media_type})
+registry.put_manifest(reference, manifest, media_type)
 print("sha256:" + hashlib.sha256(manifest).hexdigest())

@@ -225,7 +225,13 @@ impl Index {
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
-                self.registries.push(&target, &artifact, &|_| {}).await?;
+                if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
+                    // A concurrent finalize of the same version may have won while both pushed.
+                    if self.store.version(&skill.id, &version).await?.is_some() {
+                        return Err(super::publish::version_exists(&skill, &version));
+                    }
+                    return Err(e.into());
+                }
                 self.registries.as_ref()
             }
             StorageTarget::Embedded { store, .. } => {
