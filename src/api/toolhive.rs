@@ -266,8 +266,9 @@ async fn get_version(
 /// authorization claims, which skilldex replaces with its own tokens and roles.
 #[derive(Debug, Deserialize)]
 struct PublishEntry {
-    #[serde(default)]
-    claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Read so that a malformed value is a 400; not used otherwise.
+    #[serde(default, rename = "claims")]
+    _claims: Option<serde_json::Map<String, serde_json::Value>>,
     skill: Option<EntrySkill>,
     server: Option<serde_json::Value>,
 }
@@ -314,7 +315,6 @@ async fn publish_entry(
         }
     })?;
     let entry: PublishEntry = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
-    let _ = entry.claims;
     let skill = match (entry.skill, entry.server) {
         (Some(skill), None) => skill,
         (None, Some(_)) => return Err(bad("this registry holds skills only; MCP servers cannot be published here")),
