@@ -281,6 +281,7 @@ fn toolhive_clients_see_what_the_document_promises_and_nothing_private() {
     for (what, body, want) in [
         ("a server", json!({"server": {"name": "io.github.x/y"}}), 400),
         ("neither", json!({"claims": {}}), 400),
+        ("claims not an object", json!({"claims": 5, "skill": entry("3.0.0", &repo)["skill"]}), 400),
         ("both", json!({"skill": entry("3.0.0", &repo)["skill"], "server": {}}), 400),
         (
             "no OCI package",
