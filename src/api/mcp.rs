@@ -260,7 +260,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
             json!({
                 "namespace": s.scope, "name": s.slug, "title": s.display_name, "description": s.description,
                 "version": s.latest_version, "tags": s.tags,
-                "status": if s.deprecated { "deprecated" } else { "active" },
+                "status": Lifecycle::of_listed(s).as_str(),
                 "downloads": s.downloads, "stars": s.stars,
             })
         })

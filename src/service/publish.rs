@@ -23,13 +23,24 @@ impl Index {
         reference: &str,
     ) -> Result<Version> {
         let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
-        let version = semver.to_string();
+        let checked = self.checked_artifact(scope, slug, &semver, reference).await?;
+        self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await
+    }
+
+    /// The artifact `reference` names, fetched, checked by the bundle rules as `version` of
+    /// `scope/slug`, and passed by the trust policies; nothing is stored.
+    async fn checked_artifact(
+        &self,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &semver::Version,
+        reference: &str,
+    ) -> Result<(Fetched, Option<Verdict>)> {
         let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
-        fetched.bundle.check_identity(slug.as_str(), &semver)?;
-        let verdict =
-            self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest), &[]).await?;
-        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
-        self.record_version(caller, &skill, &version, (fetched, verdict), None, VersionStatus::Published).await
+        fetched.bundle.check_identity(slug.as_str(), version)?;
+        let manifest = Some(fetched.manifest.as_slice());
+        let verdict = self.vouched((scope, slug), &version.to_string(), &fetched.pinned, manifest, &[]).await?;
+        Ok((fetched, verdict))
     }
 
     /// Registers `reference` as `version` of `draft`'s skill, creating the skill on its first
@@ -47,24 +58,15 @@ impl Index {
         let version = if existing.is_some() {
             self.register_version(caller, &scope, &slug, version, reference).await?
         } else {
-            caller.require(TokenScope::Write)?;
-            let role = self.role_in(caller, scope.as_str()).await?;
-            if role.is_none_or(|r| r < TeamRole::Publisher) {
-                return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
-            }
-            let semver = parse_version(version)?;
-            let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
-            fetched.bundle.check_identity(slug.as_str(), &semver)?;
-            let verdict =
-                self.verdict_for(scope.as_str(), slug.as_str(), &fetched.pinned, Some(&fetched.manifest), &[]).await?;
-            self.enforce(&format!("{scope}/{slug}@{semver}"), verdict.as_ref())?;
+            // Who may create the skill may publish its first version: check before fetching.
+            self.require_publisher_in(caller, &scope).await?;
+            let checked = self.checked_artifact(&scope, &slug, &parse_version(version)?, reference).await?;
             match self.create_skill(caller, draft).await {
                 // Created at the same moment by someone else: publish into it all the same.
                 Ok(_) | Err(Error::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
             let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
-            let checked = (fetched, verdict);
             self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
         };
         let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(|| {

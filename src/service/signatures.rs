@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Caller, Error, Index, Result};
-use crate::domain::{Namespace, TokenScope};
+use crate::domain::{Namespace, SkillName, TokenScope};
 use crate::oci::parse_reference;
 use crate::policy::verify::{Subject, evaluate};
 use crate::policy::{Candidate, Mode, PolicySet, SignatureStatus, Verdict};
@@ -93,6 +93,21 @@ impl Index {
         });
         let found = found.map_err(|e| e.to_string());
         Ok(evaluate(&policies, name, Subject { digest: &digest, manifest }, &found).await)
+    }
+
+    /// The verdict for `pinned` as `version` of `scope/slug`, refused when an enforcing policy
+    /// does not pass it: what every publish path checks before storing anything.
+    pub(super) async fn vouched(
+        &self,
+        (scope, slug): (&Namespace, &SkillName),
+        version: &str,
+        pinned: &str,
+        manifest: Option<&[u8]>,
+        submitted: &[Candidate],
+    ) -> Result<Option<Verdict>> {
+        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), pinned, manifest, submitted).await?;
+        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
+        Ok(verdict)
     }
 
     /// Refuses a version an enforcing policy does not pass; logs what warn mode lets through.

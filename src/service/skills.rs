@@ -51,13 +51,12 @@ pub enum Lifecycle {
 
 impl Lifecycle {
     pub fn of(skill: &Skill, version: &Version) -> Self {
-        if version.status == VersionStatus::Yanked {
-            Lifecycle::Archived
-        } else if skill.deprecated {
-            Lifecycle::Deprecated
-        } else {
-            Lifecycle::Active
-        }
+        if version.status == VersionStatus::Yanked { Lifecycle::Archived } else { Lifecycle::of_listed(skill) }
+    }
+
+    /// A listed skill's, as of its latest version (never yanked, so never archived).
+    pub fn of_listed(skill: &Skill) -> Self {
+        if skill.deprecated { Lifecycle::Deprecated } else { Lifecycle::Active }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -250,12 +249,18 @@ impl Index {
         Ok(self.visible_skill(caller, scope, slug, true).await?.0)
     }
 
-    pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
+    /// Write scope and at least the publisher role in `scope`: what creating a skill needs.
+    pub(super) async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
         caller.require(TokenScope::Write)?;
-        let role = self.role_in(caller, draft.scope.as_str()).await?;
+        let role = self.role_in(caller, scope.as_str()).await?;
         if role.is_none_or(|r| r < TeamRole::Publisher) {
-            return Err(Error::Forbidden(format!("you may not publish to namespace `{}`", draft.scope)));
+            return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
         }
+        Ok(())
+    }
+
+    pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
+        self.require_publisher_in(caller, &draft.scope).await?;
         let display_name = draft.display_name.unwrap_or_else(|| draft.slug.to_string());
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
         let description = draft.description.unwrap_or_default();

@@ -219,9 +219,7 @@ impl Index {
         let submitted = check_submitted(&signatures, artifact.digest())?;
 
         // Signatures are checked before anything is stored: a refused version leaves nothing.
-        let verdict =
-            self.verdict_for(scope.as_str(), slug.as_str(), &pinned, Some(&artifact.index.data), &submitted).await?;
-        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
+        let verdict = self.vouched((scope, slug), &version, &pinned, Some(&artifact.index.data), &submitted).await?;
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
