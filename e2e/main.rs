@@ -6,6 +6,7 @@ mod common;
 mod embedded;
 mod foundation;
 mod mcp;
+mod npm;
 mod publish;
 mod referrers;
 mod registry;

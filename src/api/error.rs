@@ -165,3 +165,55 @@ fn with_instance(response: Response, mut problem: Problem, instance: &str) -> Re
     parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     Response::from_parts(parts, axum::body::Body::from(body))
 }
+
+/// The error shape ToolHive's and npm's clients read: `{"error": "…"}` with a fitting
+/// status. Internal errors are logged and shown only as `internal error`.
+#[derive(Debug)]
+pub struct ErrorMessage(pub StatusCode, pub String);
+
+impl IntoResponse for ErrorMessage {
+    fn into_response(self) -> Response {
+        if self.0 == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.1, "request failed");
+            return (self.0, axum::Json(serde_json::json!({ "error": "internal error" }))).into_response();
+        }
+        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<service::Error> for ErrorMessage {
+    fn from(e: service::Error) -> Self {
+        let status = match &e {
+            service::Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            service::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            service::Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            service::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            service::Error::Conflict(_) => StatusCode::CONFLICT,
+            service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ErrorMessage(status, e.to_string())
+    }
+}
+
+/// A 400 in the `{"error": "…"}` shape.
+pub fn bad(msg: impl Into<String>) -> ErrorMessage {
+    ErrorMessage(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// The caller, or a 401 in the `{"error": "…"}` shape for a bad token.
+pub fn authenticated(caller: Result<service::Caller, ApiError>) -> Result<service::Caller, ErrorMessage> {
+    caller.map_err(|_| ErrorMessage(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ErrorMessage {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into())
+        } else {
+            bad(r.body_text())
+        }
+    }
+}

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod mcp;
+pub mod npm;
 pub mod oci_dist;
 mod ops;
 mod rest;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oci_dist::router())
         .merge(toolhive::router())
         .merge(mcp::router())
+        .merge(npm::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

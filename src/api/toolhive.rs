@@ -7,10 +7,10 @@
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::error::{ErrorMessage, authenticated, bad};
 use crate::domain::{Namespace, SkillName, VersionStatus};
 use crate::service::{self, Caller, Lifecycle, RegistryView, SkillDraft, SkillListRequest};
 use crate::store::{Skill, SkillSort, Version};
@@ -24,40 +24,6 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/{{namespace}}/{{name}}"), axum::routing::get(get_latest))
         .route(&format!("{BASE}/{{namespace}}/{{name}}/versions"), axum::routing::get(list_versions))
         .route(&format!("{BASE}/{{namespace}}/{{name}}/versions/{{version}}"), axum::routing::get(get_version))
-}
-
-/// An error in ToolHive's shape.
-struct ThError(StatusCode, String);
-
-impl IntoResponse for ThError {
-    fn into_response(self) -> Response {
-        if self.0 == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self.1, "toolhive request failed");
-            return (self.0, axum::Json(serde_json::json!({ "error": "internal error" }))).into_response();
-        }
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<service::Error> for ThError {
-    fn from(e: service::Error) -> Self {
-        let status = match &e {
-            service::Error::Invalid(_) => StatusCode::BAD_REQUEST,
-            service::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            service::Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            service::Error::NotFound(_) => StatusCode::NOT_FOUND,
-            service::Error::Conflict(_) => StatusCode::CONFLICT,
-            service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ThError(status, e.to_string())
-    }
-}
-
-fn bad(msg: impl Into<String>) -> ThError {
-    ThError(StatusCode::BAD_REQUEST, msg.into())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,8 +98,8 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
     }
 }
 
-fn view<'a>(state: &'a AppState, name: &str) -> Result<&'a RegistryView, ThError> {
-    state.index.view(name).ok_or_else(|| ThError(StatusCode::NOT_FOUND, "registry not found".into()))
+fn view<'a>(state: &'a AppState, name: &str) -> Result<&'a RegistryView, ErrorMessage> {
+    state.index.view(name).ok_or_else(|| ErrorMessage(StatusCode::NOT_FOUND, "registry not found".into()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,7 +115,7 @@ async fn list_skills(
     Path(registry): Path<String>,
     caller: Result<Caller, super::error::ApiError>,
     Query(p): Query<ListParams>,
-) -> Result<axum::Json<SkillList>, ThError> {
+) -> Result<axum::Json<SkillList>, ErrorMessage> {
     let view = view(&state, &registry)?;
     let caller = authenticated(caller)?;
     let limit = match &p.limit {
@@ -208,26 +174,22 @@ fn prelude(
     caller: Result<Caller, super::error::ApiError>,
     namespace: &str,
     name: &str,
-) -> Result<(Caller, Namespace, SkillName), ThError> {
+) -> Result<(Caller, Namespace, SkillName), ErrorMessage> {
     let view = view(state, registry)?;
     let caller = authenticated(caller)?;
     let ns: Namespace = namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
     let n: SkillName = name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
     if !view.includes(ns.as_str()) {
-        return Err(ThError(StatusCode::NOT_FOUND, format!("skill `{ns}/{n}` not found")));
+        return Err(ErrorMessage(StatusCode::NOT_FOUND, format!("skill `{ns}/{n}` not found")));
     }
     Ok((caller, ns, n))
-}
-
-fn authenticated(caller: Result<Caller, super::error::ApiError>) -> Result<Caller, ThError> {
-    caller.map_err(|_| ThError(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))
 }
 
 async fn get_latest(
     State(state): State<AppState>,
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
-) -> Result<axum::Json<ThSkill>, ThError> {
+) -> Result<axum::Json<ThSkill>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     let r = state.index.resolve(&caller, &ns, &n, None).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
@@ -237,7 +199,7 @@ async fn list_versions(
     State(state): State<AppState>,
     Path((registry, namespace, name)): Path<(String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
-) -> Result<axum::Json<SkillList>, ThError> {
+) -> Result<axum::Json<SkillList>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     let (skill, _) = state.index.visible_skill(&caller, &ns, &n, false).await?;
     let filter = service::VersionFilter { limit: Some(100), ..Default::default() };
@@ -255,7 +217,7 @@ async fn get_version(
     State(state): State<AppState>,
     Path((registry, namespace, name, version)): Path<(String, String, String, String)>,
     caller: Result<Caller, super::error::ApiError>,
-) -> Result<axum::Json<ThSkill>, ThError> {
+) -> Result<axum::Json<ThSkill>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
     let r = state.index.resolve(&caller, &ns, &n, Some(&version)).await?;
@@ -305,15 +267,9 @@ async fn publish_entry(
     State(state): State<AppState>,
     caller: Result<Caller, super::error::ApiError>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<(StatusCode, axum::Json<ThSkill>), ThError> {
+) -> Result<(StatusCode, axum::Json<ThSkill>), ErrorMessage> {
     let caller = authenticated(caller)?;
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ThError(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into())
-        } else {
-            bad(r.body_text())
-        }
-    })?;
+    let body = body?;
     let entry: PublishEntry = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
     let skill = match (entry.skill, entry.server) {
         (Some(skill), None) => skill,
@@ -338,7 +294,7 @@ async fn publish_entry(
 }
 
 /// The one OCI package to register: `identifier` pinned by `digest` when both are given.
-fn oci_reference(packages: &[EntryPackage]) -> Result<String, ThError> {
+fn oci_reference(packages: &[EntryPackage]) -> Result<String, ErrorMessage> {
     let oci: Vec<&EntryPackage> = packages.iter().filter(|p| p.registry_type == "oci").collect();
     let [package] = oci.as_slice() else {
         return Err(bad("the skill must have exactly one package with registryType `oci`"));

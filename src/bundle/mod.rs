@@ -4,6 +4,7 @@
 //! devices, absolute or escaping paths, duplicates and non-UTF-8 names are refused.
 
 mod archive;
+mod npm;
 mod skill_md;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use archive::Packed;
+pub use npm::{PACKAGE_DIR, PACKAGE_JSON};
 pub use skill_md::{Frontmatter, SkillMd, split_allowed_tools};
 
 /// The entry point every bundle has at its root.

@@ -92,7 +92,7 @@ impl Index {
     }
 
     /// A version's files, read back from its archive.
-    async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
+    pub(super) async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
         let bytes = self.layer_bytes(v).await?;
         let frontmatter: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
         let prefix = (v.layout.as_deref() == Some("agentskills")).then(|| frontmatter["name"].as_str().unwrap_or(""));

@@ -5,6 +5,7 @@
 pub mod access;
 mod accounts;
 mod content;
+mod npm;
 mod publish;
 mod repository;
 mod resolve;
@@ -24,10 +25,11 @@ use crate::store::{NewAudit, Store, StoreError};
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
+pub use npm::{NpmPackage, NpmPublish, integrity, package_name};
 pub use repository::RepoAccess;
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
-pub use skills::{Lifecycle, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
+pub use skills::{Lifecycle, MAX_OFFSET, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
 pub use upload::{Finalize, PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use views::RegistryView;
 

@@ -54,18 +54,14 @@ impl Index {
         reference: &str,
     ) -> Result<(Skill, Version)> {
         let (scope, slug) = (draft.scope.clone(), draft.slug.clone());
+        // The namespace role first: an outsider learns nothing about which skills exist.
+        self.require_publisher_in(caller, &scope).await?;
         let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
         let version = if existing.is_some() {
             self.register_version(caller, &scope, &slug, version, reference).await?
         } else {
-            // Who may create the skill may publish its first version: check before fetching.
-            self.require_publisher_in(caller, &scope).await?;
             let checked = self.checked_artifact(&scope, &slug, &parse_version(version)?, reference).await?;
-            match self.create_skill(caller, draft).await {
-                // Created at the same moment by someone else: publish into it all the same.
-                Ok(_) | Err(Error::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
+            self.create_for_first_version(caller, draft).await?;
             let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
             self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
         };
@@ -73,6 +69,15 @@ impl Index {
             Error::Internal(format!("skill `{scope}/{slug}` vanished while its version was published"))
         })?;
         Ok((skill, version))
+    }
+
+    /// Creates the skill a first version is about to be published to. One created at the same
+    /// moment by someone else is published into all the same.
+    pub(super) async fn create_for_first_version(&self, caller: &Caller, draft: super::SkillDraft) -> Result<()> {
+        match self.create_skill(caller, draft).await {
+            Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The skill a new version may be published to by this caller (write scope, publisher

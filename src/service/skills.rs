@@ -38,7 +38,12 @@ pub struct SkillListRequest {
     pub deprecated: Option<bool>,
     /// Only namespaces matching one of these globs (a registry view); empty: any.
     pub namespace_globs: Vec<String>,
+    /// Skip this many skills (offset paging, as npm's `from`); not together with `cursor`.
+    pub offset: Option<i64>,
 }
+
+/// The deepest an offset may page: deeper listings page with a cursor instead.
+pub const MAX_OFFSET: i64 = 10_000;
 
 /// Where a version stands, as the ToolHive, MCP and npm surfaces show it: yanked versions
 /// are archived, versions of a deprecated skill are deprecated, the rest are active.
@@ -187,33 +192,49 @@ fn skill_ref(skill: &Skill) -> String {
     format!("{}/{}", skill.scope, skill.slug)
 }
 
+/// The store query for a listing request, and the page size asked for (the query asks for
+/// one more, to know whether another page follows).
+fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i64)> {
+    let limit = page_limit(req.limit)?;
+    let terms = match &req.q {
+        Some(q) => search_terms(q)?,
+        None => Vec::new(),
+    };
+    let sort = match req.sort {
+        Some(SkillSort::Relevance) | None if !terms.is_empty() => SkillSort::Relevance,
+        // Relevance without search terms has nothing to rank by.
+        Some(SkillSort::Relevance) | None => SkillSort::Updated,
+        Some(s) => s,
+    };
+    let after = req.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
+    let offset = req.offset.unwrap_or(0);
+    if !(0..=MAX_OFFSET).contains(&offset) {
+        return Err(Error::Invalid(format!("the offset must be between 0 and {MAX_OFFSET}")));
+    }
+    if after.is_some() && offset > 0 {
+        return Err(Error::Invalid("page with a cursor or with an offset, not both".into()));
+    }
+    let query = SkillQuery {
+        terms,
+        scope: req.scope,
+        tag: req.tag.map(String::from),
+        skill_type: req.skill_type,
+        sort,
+        after,
+        limit: limit + 1,
+        audience: caller.audience(),
+        published_only: req.published_only,
+        deprecated: req.deprecated,
+        namespace_globs: req.namespace_globs,
+        offset,
+    };
+    Ok((query, limit))
+}
+
 impl Index {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
-        let limit = page_limit(req.limit)?;
-        let terms = match &req.q {
-            Some(q) => search_terms(q)?,
-            None => Vec::new(),
-        };
-        let sort = match req.sort {
-            Some(SkillSort::Relevance) | None if !terms.is_empty() => SkillSort::Relevance,
-            // Relevance without search terms has nothing to rank by.
-            Some(SkillSort::Relevance) | None => SkillSort::Updated,
-            Some(s) => s,
-        };
-        let after = req.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
-        let query = SkillQuery {
-            terms,
-            scope: req.scope,
-            tag: req.tag.map(String::from),
-            skill_type: req.skill_type,
-            sort,
-            after,
-            limit: limit + 1,
-            audience: caller.audience(),
-            published_only: req.published_only,
-            deprecated: req.deprecated,
-            namespace_globs: req.namespace_globs,
-        };
+        let (query, limit) = skill_query(caller, req)?;
+        let sort = query.sort;
         let mut items = self.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -222,6 +243,13 @@ impl Index {
             None
         };
         Ok(Page { items, cursor })
+    }
+
+    /// How many skills the listing `req` asks for matches in all, counting only what the
+    /// caller may see.
+    pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {
+        let (query, _) = skill_query(caller, req)?;
+        Ok(self.store.count_skills(&query).await?)
     }
 
     /// A skill the caller may see. With `allow_deleted`, owners also see soft-deleted skills

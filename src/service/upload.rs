@@ -16,8 +16,9 @@ use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, new_id, now
 use crate::oci::layout::{Identity, build_toolhive};
 use crate::oci::{Fetched, parse_reference};
 use crate::policy::Candidate;
+use crate::policy::Verdict;
 use crate::policy::cosign::SimpleSigning;
-use crate::store::{Upload, Version};
+use crate::store::{Skill, Upload, Version};
 
 /// Where uploads wait and where finished artifacts go.
 #[derive(Clone)]
@@ -174,14 +175,27 @@ impl Index {
     fn build_upload(&self, scope: &Namespace, slug: &SkillName, version: &str, bytes: &[u8]) -> Result<BuiltUpload> {
         let semver = crate::domain::parse_version(version).map_err(|e| Error::Invalid(e.to_string()))?;
         let bundle = Bundle::from_archive(bytes, None, &self.limits)?;
-        bundle.check_identity(slug.as_str(), &semver)?;
+        self.build_artifact(scope, slug, &semver, bundle)
+    }
+
+    /// The ToolHive artifact a checked bundle is stored as, and where: `version` of
+    /// `scope/slug` in the storage registry.
+    pub(super) fn build_artifact(
+        &self,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &semver::Version,
+        bundle: Bundle,
+    ) -> Result<BuiltUpload> {
+        bundle.check_identity(slug.as_str(), version)?;
+        let version = version.to_string();
         let packed = bundle.pack(source_date_epoch().unwrap_or(0));
-        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version };
+        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
         let target =
             parse_reference(&format!("{}:{version}", self.storage()?.repository(scope.as_str(), slug.as_str())))?;
         let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
-        Ok(BuiltUpload { bundle, artifact, target, pinned })
+        Ok(BuiltUpload { bundle, artifact, target, pinned, version })
     }
 
     /// Checks the uploaded archive, stores it as an OCI artifact and records the version.
@@ -193,8 +207,7 @@ impl Index {
         version: &str,
         finalize: Finalize,
     ) -> Result<Version> {
-        let Finalize { status, changelog, signatures } = finalize;
-        if status == VersionStatus::Yanked {
+        if finalize.status == VersionStatus::Yanked {
             return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
         }
         let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
@@ -215,18 +228,36 @@ impl Index {
             Err(e) => return Err(io_error(e)),
         };
         check_archive(&upload, &bytes)?;
-        let BuiltUpload { bundle, artifact, target, pinned } = self.build_upload(scope, slug, &version, &bytes)?;
-        let submitted = check_submitted(&signatures, artifact.digest())?;
-
+        let built = self.build_upload(scope, slug, &version, &bytes)?;
+        let submitted = check_submitted(&finalize.signatures, built.artifact.digest())?;
         // Signatures are checked before anything is stored: a refused version leaves nothing.
-        let verdict = self.vouched((scope, slug), &version, &pinned, Some(&artifact.index.data), &submitted).await?;
+        let manifest = Some(built.artifact.index.data.as_slice());
+        let verdict = self.vouched((scope, slug), &version, &built.pinned, manifest, &submitted).await?;
+        let stored = self.store_built(caller, &skill, (built, verdict), finalize).await?;
+        self.store.delete_upload(&upload.id).await?;
+        let _ = tokio::fs::remove_file(&path).await;
+        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
+        Ok(stored)
+    }
+
+    /// Pushes a built artifact that the trust policies let through to the storage registry,
+    /// with the signatures that came with it, and records it as a version of `skill`.
+    pub(super) async fn store_built(
+        &self,
+        caller: &Caller,
+        skill: &Skill,
+        (built, verdict): (BuiltUpload, Option<Verdict>),
+        finalize: Finalize,
+    ) -> Result<Version> {
+        let Finalize { status, changelog, signatures } = finalize;
+        let BuiltUpload { bundle, artifact, target, pinned, version } = built;
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
                 if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
                     // A concurrent finalize of the same version may have won while both pushed.
                     if self.store.version(&skill.id, &version).await?.is_some() {
-                        return Err(super::publish::version_exists(&skill, &version));
+                        return Err(super::publish::version_exists(skill, &version));
                     }
                     return Err(e.into());
                 }
@@ -259,11 +290,7 @@ impl Index {
             layer_size: artifact.layer.data.len() as u64,
             bundle,
         };
-        let stored = self.record_version(caller, &skill, &version, (fetched, verdict), changelog, status).await?;
-        self.store.delete_upload(&upload.id).await?;
-        let _ = tokio::fs::remove_file(&path).await;
-        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
-        Ok(stored)
+        self.record_version(caller, skill, &version, (fetched, verdict), changelog, status).await
     }
 
     /// Drops expired uploads and their archives; failures only cost disk space.
@@ -281,12 +308,13 @@ impl Index {
     }
 }
 
-struct BuiltUpload {
-    bundle: Bundle,
-    artifact: crate::oci::Artifact,
-    target: oci_client::Reference,
+pub(super) struct BuiltUpload {
+    pub bundle: Bundle,
+    pub artifact: crate::oci::Artifact,
+    pub target: oci_client::Reference,
     /// `registry/repo@digest`.
-    pinned: String,
+    pub pinned: String,
+    pub version: String,
 }
 
 /// Submitted signatures as candidates, refused unless each is a simple-signing payload for

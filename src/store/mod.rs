@@ -192,6 +192,8 @@ pub struct SkillQuery {
     pub deprecated: Option<bool>,
     /// Only namespaces matching one of these globs (`*`, `?`; checked to hold nothing else).
     pub namespace_globs: Vec<String>,
+    /// Rows to skip after the sort (offset paging, for surfaces that page by `from`).
+    pub offset: i64,
 }
 
 /// A listed skill with its relevance score (0 when the query had no terms).
@@ -256,6 +258,15 @@ pub struct NewVersion {
     pub frontmatter: Option<String>,
     pub readme: Option<String>,
     pub signature: Option<String>,
+}
+
+/// A version's npm tarball, as the npm surface describes it: `sha512-<base64>` integrity,
+/// hex sha1 shasum and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpmDist {
+    pub integrity: String,
+    pub shasum: String,
+    pub size: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +365,8 @@ pub trait Store: Send + Sync + 'static {
     async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;
     async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()>;
     async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;
+    /// How many skills `query` matches in all, ignoring its cursor, offset and limit.
+    async fn count_skills(&self, query: &SkillQuery) -> StoreResult<i64>;
     /// Sets or clears a star and returns the new star count.
     async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
     async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()>;
@@ -376,6 +389,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every skill (not deleted) with its versions that have a stored artifact, optionally
     /// within one namespace; for re-checking signatures.
     async fn stored_versions(&self, namespace: Option<&str>) -> StoreResult<Vec<(Skill, Version)>>;
+
+    /// The npm tarball facts known for a skill's versions, by version id.
+    async fn npm_dists(&self, skill_id: &str) -> StoreResult<Vec<(String, NpmDist)>>;
+    /// Records a version's npm tarball facts; a second record of the same version is ignored.
+    async fn put_npm_dist(&self, version_id: &str, dist: &NpmDist) -> StoreResult<()>;
 
     /// All channels, `latest` always first (its version is null until something is published).
     async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>>;

@@ -104,13 +104,79 @@ macro_rules! impl_sql_store {
             TOUCH_INTERVAL_MS, UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
-            AuditEntry, Audience, Channel, Member, NewAudit, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            AuditEntry, Audience, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version,
         };
 
         type DbRow = <$db as sqlx::Database>::Row;
         type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+        /// The skills `query` matches (with their `rank`), before sorting and paging. One
+        /// filter, so a listing and its count can never disagree about what is visible.
+        fn matching_skills(query: &SkillQuery) -> SqlBuilder {
+            let mut b = SqlBuilder::default();
+            let search = if query.terms.is_empty() {
+                None
+            } else {
+                let p = format!("${}", b.args.len() + 1);
+                let s = <$store>::search_sql(&p, &query.terms);
+                b.arg(Arg::Text(s.arg.clone()));
+                Some(s)
+            };
+            let rank = search.as_ref().map_or("CAST(0 AS DOUBLE PRECISION)", |s| s.rank.as_str());
+            b.push(&format!("SELECT {SKILL_COLS}, {rank} AS rank FROM skills s"));
+            if let Some(s) = &search {
+                b.push(&format!(" {} WHERE s.deleted_at IS NULL AND {}", s.join, s.filter));
+            } else {
+                b.push(" WHERE s.deleted_at IS NULL");
+            }
+            match &query.audience {
+                Audience::Anonymous => {
+                    b.push(" AND s.visibility = 'public'");
+                }
+                Audience::Member { user_id } => {
+                    let p = b.arg(Arg::Text(user_id.clone()));
+                    b.push(&format!(
+                        " AND (s.visibility = 'public' OR s.scope IN (SELECT t.slug FROM teams t
+                           JOIN team_members m ON m.team_id = t.id WHERE m.user_id = {p}))"
+                    ));
+                }
+                Audience::Everyone => {}
+            }
+            if let Some(scope) = &query.scope {
+                let p = b.arg(Arg::Text(scope.to_string()));
+                b.push(&format!(" AND s.scope = {p}"));
+            }
+            if let Some(tag) = &query.tag {
+                let p = b.arg(Arg::Text(tag.clone()));
+                b.push(&format!(" AND EXISTS (SELECT 1 FROM skill_tags st WHERE st.skill_id = s.id AND st.tag = {p})"));
+            }
+            if let Some(t) = query.skill_type {
+                let p = b.arg(Arg::Text(t.as_str().into()));
+                b.push(&format!(" AND s.skill_type = {p}"));
+            }
+            if query.published_only {
+                b.push(" AND s.latest_version IS NOT NULL");
+            }
+            if let Some(d) = query.deprecated {
+                let p = b.arg(Arg::Bool(d));
+                b.push(&format!(" AND s.deprecated = {p}"));
+            }
+            if !query.namespace_globs.is_empty() {
+                // Namespaces hold no `%`, `_` or `\\`, so a glob maps onto LIKE directly.
+                let likes: Vec<String> = query
+                    .namespace_globs
+                    .iter()
+                    .map(|g| {
+                        let p = b.arg(Arg::Text(g.replace('*', "%").replace('?', "_")));
+                        format!("s.scope LIKE {p}")
+                    })
+                    .collect();
+                b.push(&format!(" AND ({})", likes.join(" OR ")));
+            }
+            b
+        }
 
         fn user_row(r: &DbRow) -> StoreResult<User> {
             Ok(User {
@@ -712,67 +778,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>> {
-                let mut b = SqlBuilder::default();
-                let search = if query.terms.is_empty() {
-                    None
-                } else {
-                    let p = format!("${}", b.args.len() + 1);
-                    let s = Self::search_sql(&p, &query.terms);
-                    b.arg(Arg::Text(s.arg.clone()));
-                    Some(s)
-                };
-                let rank = search.as_ref().map_or("CAST(0 AS DOUBLE PRECISION)", |s| s.rank.as_str());
-                b.push(&format!("SELECT * FROM (SELECT {SKILL_COLS}, {rank} AS rank FROM skills s"));
-                if let Some(s) = &search {
-                    b.push(&format!(" {} WHERE s.deleted_at IS NULL AND {}", s.join, s.filter));
-                } else {
-                    b.push(" WHERE s.deleted_at IS NULL");
-                }
-                match &query.audience {
-                    Audience::Anonymous => {
-                        b.push(" AND s.visibility = 'public'");
-                    }
-                    Audience::Member { user_id } => {
-                        let p = b.arg(Arg::Text(user_id.clone()));
-                        b.push(&format!(
-                            " AND (s.visibility = 'public' OR s.scope IN (SELECT t.slug FROM teams t
-                               JOIN team_members m ON m.team_id = t.id WHERE m.user_id = {p}))"
-                        ));
-                    }
-                    Audience::Everyone => {}
-                }
-                if let Some(scope) = &query.scope {
-                    let p = b.arg(Arg::Text(scope.to_string()));
-                    b.push(&format!(" AND s.scope = {p}"));
-                }
-                if let Some(tag) = &query.tag {
-                    let p = b.arg(Arg::Text(tag.clone()));
-                    b.push(&format!(" AND EXISTS (SELECT 1 FROM skill_tags st WHERE st.skill_id = s.id AND st.tag = {p})"));
-                }
-                if let Some(t) = query.skill_type {
-                    let p = b.arg(Arg::Text(t.as_str().into()));
-                    b.push(&format!(" AND s.skill_type = {p}"));
-                }
-                if query.published_only {
-                    b.push(" AND s.latest_version IS NOT NULL");
-                }
-                if let Some(d) = query.deprecated {
-                    let p = b.arg(Arg::Bool(d));
-                    b.push(&format!(" AND s.deprecated = {p}"));
-                }
-                if !query.namespace_globs.is_empty() {
-                    // Namespaces hold no `%`, `_` or `\\`, so a glob maps onto LIKE directly.
-                    let likes: Vec<String> = query
-                        .namespace_globs
-                        .iter()
-                        .map(|g| {
-                            let p = b.arg(Arg::Text(g.replace('*', "%").replace('?', "_")));
-                            format!("s.scope LIKE {p}")
-                        })
-                        .collect();
-                    b.push(&format!(" AND ({})", likes.join(" OR ")));
-                }
-                b.push(") q");
+                let mut b = matching_skills(query);
+                b.sql = format!("SELECT * FROM ({}) q", b.sql);
                 let (col, desc) = sort_column(query.sort);
                 if let Some(after) = &query.after {
                     let k = b.arg(match &after.key {
@@ -786,11 +793,19 @@ macro_rules! impl_sql_store {
                 }
                 let lim = b.arg(Arg::Int(query.limit));
                 let dir = if desc { "DESC" } else { "ASC" };
-                b.push(&format!(" ORDER BY {col} {dir}, q.id ASC LIMIT {lim}"));
+                let offset = b.arg(Arg::Int(query.offset));
+                b.push(&format!(" ORDER BY {col} {dir}, q.id ASC LIMIT {lim} OFFSET {offset}"));
                 let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
                 rows.iter()
                     .map(|r| Ok(SkillHit { skill: skill_row(r)?, rank: r.try_get("rank")? }))
                     .collect()
+            }
+
+            async fn count_skills(&self, query: &SkillQuery) -> StoreResult<i64> {
+                let mut b = matching_skills(query);
+                b.sql = format!("SELECT COUNT(*) AS n FROM ({}) q", b.sql);
+                let row = bind_all(sqlx::query(&b.sql), b.args).fetch_one(self.reader()).await?;
+                Ok(row.try_get("n")?)
             }
 
             async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64> {
@@ -915,6 +930,36 @@ macro_rules! impl_sql_store {
                 let v = row.as_ref().map(version_row).transpose()?.ok_or_else(|| StoreError::Missing("version".into()))?;
                 tx.commit().await?;
                 Ok(v)
+            }
+
+            async fn npm_dists(&self, skill_id: &str) -> StoreResult<Vec<(String, NpmDist)>> {
+                let rows = sqlx::query(
+                    "SELECT d.version_id, d.integrity, d.shasum, d.size FROM npm_dists d
+                     JOIN versions v ON v.id = d.version_id WHERE v.skill_id = $1",
+                )
+                .bind(skill_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let dist = NpmDist { integrity: r.try_get("integrity")?, shasum: r.try_get("shasum")?, size: r.try_get("size")? };
+                        Ok((r.try_get("version_id")?, dist))
+                    })
+                    .collect()
+            }
+
+            async fn put_npm_dist(&self, version_id: &str, dist: &NpmDist) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO npm_dists (version_id, integrity, shasum, size) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(version_id)
+                .bind(&dist.integrity)
+                .bind(&dist.shasum)
+                .bind(dist.size)
+                .execute(self.writer())
+                .await?;
+                Ok(())
             }
 
             async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>> {

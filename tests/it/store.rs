@@ -14,6 +14,7 @@ on_both_backends!(
     pagination_visits_every_row_once,
     latest_follows_publish_and_yank,
     channels_and_stars,
+    npm_dists_are_recorded_once,
     migrations_run_once,
 );
 
@@ -48,6 +49,7 @@ fn query(audience: Audience) -> SkillQuery {
         published_only: false,
         deprecated: None,
         namespace_globs: vec![],
+        offset: 0,
     }
 }
 
@@ -143,8 +145,10 @@ async fn search_ranks_and_filters(db: TestDb) {
 
     q.audience = Audience::Member { user_id: eve.id.clone() };
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 2, "non-members do not see private skills");
+    assert_eq!(s.count_skills(&q).await.unwrap(), 2, "nor count them");
     q.audience = Audience::Member { user_id: ann.id.clone() };
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3, "members do");
+    assert_eq!(s.count_skills(&q).await.unwrap(), 3);
     q.audience = Audience::Everyone;
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3);
 
@@ -224,6 +228,21 @@ async fn pagination_visits_every_row_once(db: TestDb) {
         unique.dedup();
         assert_eq!(seen.len(), 7, "{sort:?}: {seen:?}");
         assert_eq!(unique.len(), 7, "{sort:?}: no row twice");
+
+        // Offset paging visits the same rows in the same order; the count ignores paging.
+        let mut by_offset = Vec::new();
+        for offset in (0..8).step_by(3) {
+            let mut q = query(Audience::Anonymous);
+            q.sort = sort;
+            q.limit = 3;
+            q.offset = offset;
+            if sort == SkillSort::Relevance {
+                q.terms = vec!["shared".into()];
+            }
+            assert_eq!(s.count_skills(&q).await.unwrap(), 7, "{sort:?}");
+            by_offset.extend(s.list_skills(&q).await.unwrap().iter().map(|h| h.skill.slug.to_string()));
+        }
+        assert_eq!(by_offset, seen, "{sort:?}");
     }
 }
 
@@ -301,4 +320,33 @@ async fn migrations_run_once(db: TestDb) {
     let again = skilldex::store::connect(&db.url).await.unwrap();
     assert_eq!(again.count_users().await.unwrap(), 1);
     assert_eq!(again.backend(), db.store.backend());
+}
+
+async fn npm_dists_are_recorded_once(db: TestDb) {
+    use skilldex::store::NpmDist;
+    let s = &db.store;
+    let ann = s.create_user(&user("ann")).await.unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let k = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
+    let other = s.create_skill(&skill("acme", "other"), now_millis()).await.unwrap();
+    let version = |skill_id: &str, v: &str| NewVersion {
+        skill_id: skill_id.to_owned(),
+        version: v.into(),
+        status: Some(VersionStatus::Published),
+        ..Default::default()
+    };
+    let v1 = s.create_version(&version(&k.id, "1.0.0"), now_millis()).await.unwrap();
+    let v2 = s.create_version(&version(&k.id, "2.0.0"), now_millis()).await.unwrap();
+    let elsewhere = s.create_version(&version(&other.id, "1.0.0"), now_millis()).await.unwrap();
+    assert!(s.npm_dists(&k.id).await.unwrap().is_empty());
+
+    let dist = |n: i64| NpmDist { integrity: format!("sha512-{n}"), shasum: format!("{n:040}"), size: n };
+    s.put_npm_dist(&v1.id, &dist(1)).await.unwrap();
+    s.put_npm_dist(&v1.id, &dist(99)).await.unwrap();
+    s.put_npm_dist(&elsewhere.id, &dist(3)).await.unwrap();
+    assert_eq!(s.npm_dists(&k.id).await.unwrap(), [(v1.id.clone(), dist(1))], "the first record stays");
+    s.put_npm_dist(&v2.id, &dist(2)).await.unwrap();
+    let mut all = s.npm_dists(&k.id).await.unwrap();
+    all.sort_by_key(|(_, d)| d.size);
+    assert_eq!(all, [(v1.id.clone(), dist(1)), (v2.id.clone(), dist(2))], "only this skill's versions");
 }

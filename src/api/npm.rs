@@ -1,0 +1,436 @@
+//! An npm-compatible registry over the same core: skills are the scoped packages
+//! `@namespace/name`, so `npm view`, `npm install`, `npm search`, `npm publish` and
+//! `npm dist-tag` work with `--registry <skilldex URL>`. Channels are dist-tags; packuments,
+//! search hits and tarballs follow the same visibility and resolve rules as every surface.
+//! Errors are npm's `{"error": "…"}`.
+//!
+//! npm escapes a scoped name's slash (`/@team%2fskill`); the unescaped form
+//! (`/@team/skill`) is served too.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ErrorMessage, authenticated, bad};
+use crate::domain::{ChannelName, Millis, Namespace, SkillName, Tag, Visibility};
+use crate::service::{Caller, Lifecycle, NpmPackage, NpmPublish, SkillDraft, SkillListRequest, package_name};
+use crate::store::SkillSort;
+
+/// npm's own cap on a search page.
+const MAX_SEARCH_SIZE: i64 = 250;
+
+/// The longest search text, qualifiers included.
+const MAX_SEARCH_TEXT: usize = 256;
+
+pub fn router() -> Router<AppState> {
+    // A publish carries the tarball base64-encoded in JSON: a third bigger, plus metadata.
+    let publish_limit = crate::bundle::Limits::default().max_compressed as usize * 4 / 3 + 1024 * 1024;
+    Router::new()
+        .route("/-/ping", axum::routing::get(|| async { axum::Json(json!({})) }))
+        .route("/-/whoami", axum::routing::get(whoami))
+        .route("/-/v1/search", axum::routing::get(search))
+        .route("/@{package}", axum::routing::get(packument).put(publish).layer(DefaultBodyLimit::max(publish_limit)))
+        .route("/@{scope}/{name}", axum::routing::get(packument_unescaped))
+        .route("/@{scope}/{name}/-/{file}", axum::routing::get(tarball))
+        .route("/-/package/{package}/dist-tags", axum::routing::get(dist_tags))
+        .route("/-/package/{package}/dist-tags/{tag}", axum::routing::put(set_dist_tag).delete(delete_dist_tag))
+}
+
+/// `@scope/name` (the `@` already stripped by the route or not) as a skill's names.
+fn parse_package(raw: &str) -> Result<(Namespace, SkillName), ErrorMessage> {
+    let raw = raw.strip_prefix('@').unwrap_or(raw);
+    let Some((scope, name)) = raw.split_once('/') else {
+        return Err(not_found_unscoped(raw));
+    };
+    Ok((parse_scope(scope)?, parse_name(name)?))
+}
+
+fn parse_scope(scope: &str) -> Result<Namespace, ErrorMessage> {
+    scope.parse().map_err(|e: crate::domain::InvalidValue| bad(format!("invalid package scope: {}", e.0)))
+}
+
+fn parse_name(name: &str) -> Result<SkillName, ErrorMessage> {
+    name.parse().map_err(|e: crate::domain::InvalidValue| bad(format!("invalid package name: {}", e.0)))
+}
+
+fn not_found_unscoped(raw: &str) -> ErrorMessage {
+    ErrorMessage(
+        StatusCode::NOT_FOUND,
+        format!("package `{}` not found: this registry serves scoped packages, @namespace/name", raw.escape_debug()),
+    )
+}
+
+fn iso(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn whoami(caller: Result<Caller, ApiError>) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let name = caller
+        .username()
+        .ok_or_else(|| ErrorMessage(StatusCode::UNAUTHORIZED, "you are not logged in to this registry".into()))?;
+    Ok(axum::Json(json!({ "username": name })))
+}
+
+async fn packument(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let (scope, name) = parse_package(&package)?;
+    serve_packument(&state, &headers, authenticated(caller)?, scope, name).await
+}
+
+async fn packument_unescaped(
+    State(state): State<AppState>,
+    Path((scope, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let (scope, name) = (parse_scope(&scope)?, parse_name(&name)?);
+    serve_packument(&state, &headers, authenticated(caller)?, scope, name).await
+}
+
+async fn serve_packument(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: Caller,
+    scope: Namespace,
+    name: SkillName,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let package = state.index.npm_package(&caller, &scope, &name).await?;
+    Ok(axum::Json(to_packument(&package, &state.public_base(headers))))
+}
+
+/// A skill as a full packument; a deprecated skill deprecates every version.
+fn to_packument(p: &NpmPackage, base: &str) -> Value {
+    let skill = &p.skill;
+    let name = package_name(&skill.scope, &skill.slug);
+    let mut versions = Map::new();
+    let mut time = Map::new();
+    for (v, dist) in &p.versions {
+        let fm: Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
+        let files: Vec<Value> = serde_json::from_str(&v.file_tree).unwrap_or_default();
+        let unpacked: u64 = files.iter().filter_map(|f| f["size"].as_u64()).sum();
+        let mut manifest = json!({
+            "_id": format!("{name}@{}", v.version),
+            "name": name,
+            "version": v.version,
+            "description": fm["description"].as_str().unwrap_or(&skill.description),
+            "keywords": skill.tags,
+            "dist": {
+                "tarball": format!("{base}/@{}/{}/-/{}-{}.tgz", skill.scope, skill.slug, skill.slug, v.version),
+                "integrity": dist.integrity,
+                "shasum": dist.shasum,
+                "fileCount": v.file_count,
+                "unpackedSize": unpacked,
+            },
+            "skilldex": {
+                "reference": v.reference,
+                "digest": v.digest,
+                "signature": v.signature.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())
+                    .map(|s| s["status"].clone()),
+            },
+        });
+        if let Some(license) = fm["license"].as_str() {
+            manifest["license"] = license.into();
+        }
+        if Lifecycle::of(skill, v) == Lifecycle::Deprecated {
+            let msg = skill.deprecated_message.clone().filter(|m| !m.trim().is_empty());
+            manifest["deprecated"] = msg.unwrap_or_else(|| format!("{name} is deprecated")).into();
+        }
+        versions.insert(v.version.clone(), manifest);
+        time.insert(v.version.clone(), iso(v.published_at.unwrap_or(v.created_at)).into());
+    }
+    time.insert("created".into(), iso(skill.created_at).into());
+    time.insert("modified".into(), iso(skill.updated_at).into());
+    // Only tags that point at a listed version: npm refuses a dist-tag to nowhere.
+    let dist_tags: Map<String, Value> = p
+        .channels
+        .iter()
+        .filter_map(|c| Some((c.name.clone(), c.version.clone()?)))
+        .filter(|(_, v)| versions.contains_key(v))
+        .map(|(n, v)| (n, Value::String(v)))
+        .collect();
+    json!({
+        "_id": name,
+        "name": name,
+        "description": skill.description,
+        "dist-tags": dist_tags,
+        "versions": versions,
+        "time": time,
+        "keywords": skill.tags,
+        "readme": skill.readme,
+        "maintainers": [],
+    })
+}
+
+async fn tarball(
+    State(state): State<AppState>,
+    Path((scope, name, file)): Path<(String, String, String)>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = (parse_scope(&scope)?, parse_name(&name)?);
+    let version = file
+        .strip_prefix(&format!("{name}-"))
+        .and_then(|rest| rest.strip_suffix(".tgz"))
+        .ok_or_else(|| ErrorMessage(StatusCode::NOT_FOUND, format!("no tarball `{}`", file.escape_debug())))?;
+    let bytes = state.index.npm_tarball(&caller, &scope, &name, version).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "private, max-age=31536000, immutable"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    text: Option<String>,
+    size: Option<String>,
+    from: Option<String>,
+}
+
+/// `GET /-/v1/search?text=&size=&from=`: npm's search. `text` takes words and the
+/// qualifiers `keywords:<tag>` and `scope:<namespace>`; hits come best first.
+async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
+    Query(p): Query<SearchParams>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let number = |raw: &Option<String>, what: &str, range: std::ops::RangeInclusive<i64>, default: i64| match raw {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| bad(format!("{what} must be a whole number from {} to {}", range.start(), range.end()))),
+    };
+    let size = number(&p.size, "size", 1..=MAX_SEARCH_SIZE, 20)?;
+    let from = number(&p.from, "from", 0..=crate::service::MAX_OFFSET, 0)?;
+    let mut req = SkillListRequest { published_only: true, offset: Some(from), ..Default::default() };
+    let text = p.text.as_deref().unwrap_or("");
+    if text.chars().count() > MAX_SEARCH_TEXT {
+        return Err(bad(format!("text is longer than {MAX_SEARCH_TEXT} characters")));
+    }
+    let mut words = Vec::new();
+    for word in text.split_whitespace() {
+        match word.split_once(':') {
+            Some(("keywords", tag)) => {
+                req.tag = Some(tag.parse::<Tag>().map_err(|e| bad(format!("invalid keyword: {}", e.0)))?);
+            }
+            Some(("scope", scope)) => req.scope = Some(parse_scope(scope.strip_prefix('@').unwrap_or(scope))?),
+            _ => words.push(word),
+        }
+    }
+    req.q = (!words.is_empty()).then(|| words.join(" "));
+    req.sort = Some(if req.q.is_some() { SkillSort::Relevance } else { SkillSort::Downloads });
+    // One page is at most the service's page size; npm pages on with `from`.
+    req.limit = Some(size.min(crate::service::limits::PAGE_MAX));
+    let (page, total) =
+        tokio::try_join!(state.index.list_skills(&caller, req.clone()), state.index.count_skills(&caller, req))?;
+    let base = state.public_base(&headers);
+    let best = page.items.iter().map(|h| h.rank).fold(0.0_f64, f64::max);
+    let objects: Vec<Value> = page
+        .items
+        .iter()
+        .map(|hit| {
+            let s = &hit.skill;
+            let name = package_name(&s.scope, &s.slug);
+            let relevance = if best > 0.0 { hit.rank / best } else { 1.0 };
+            let popularity = s.downloads as f64 / (s.downloads as f64 + 100.0);
+            let maintenance = if s.deprecated { 0.0 } else { 1.0 };
+            let final_score = 0.6 * relevance + 0.2 * popularity + 0.2 * maintenance;
+            let mut object = json!({
+                "package": {
+                    "name": name,
+                    "scope": s.scope,
+                    "version": s.latest_version,
+                    "description": s.description,
+                    "keywords": s.tags,
+                    "date": iso(s.updated_at),
+                    "links": {
+                        "npm": format!("{base}/@{}/{}", s.scope, s.slug),
+                        "homepage": format!("{base}/api/v1/skills/{}/{}", s.scope, s.slug),
+                    },
+                    "maintainers": [],
+                },
+                "score": {
+                    "final": final_score,
+                    "detail": { "quality": 1.0, "popularity": popularity, "maintenance": maintenance },
+                },
+                "searchScore": hit.rank,
+            });
+            if s.deprecated {
+                object["flags"] = json!({ "deprecated": s.deprecated_message.clone().unwrap_or_default() });
+            }
+            object
+        })
+        .collect();
+    Ok(axum::Json(json!({ "objects": objects, "total": total, "time": iso(crate::domain::now_millis()) })))
+}
+
+/// The body `npm publish` PUTs: the package document with one new version and its
+/// tarball as a base64 attachment.
+#[derive(Debug, Deserialize)]
+struct PublishBody {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, rename = "dist-tags")]
+    dist_tags: Map<String, Value>,
+    versions: Map<String, Value>,
+    #[serde(default)]
+    access: Option<String>,
+    #[serde(rename = "_attachments")]
+    attachments: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Attachment {
+    data: String,
+    #[serde(default)]
+    length: Option<u64>,
+}
+
+/// `PUT /@scope%2fname`: `npm publish`, onto upload publishing. The version must be new
+/// (409 otherwise); `dist.integrity` and `dist.shasum`, when sent, must match the tarball.
+/// A dist-tag other than `latest` (which follows the highest version) sets that channel.
+async fn publish(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    caller: Result<Caller, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, slug) = parse_package(&package)?;
+    let body = body?;
+    let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid publish document: {e}")))?;
+    let name = package_name(&scope, &slug);
+    if doc.name != name {
+        return Err(bad(format!("the document names `{}`, not `{name}`", doc.name.escape_debug())));
+    }
+    let [(version, manifest)] = doc.versions.iter().collect::<Vec<_>>()[..] else {
+        return Err(bad("a publish carries exactly one version"));
+    };
+    let [(_, attachment)] = doc.attachments.iter().collect::<Vec<_>>()[..] else {
+        return Err(bad("a publish carries exactly one tarball attachment"));
+    };
+    let attachment: Attachment =
+        serde_json::from_value(attachment.clone()).map_err(|e| bad(format!("invalid attachment: {e}")))?;
+    let tarball = B64.decode(attachment.data.trim()).map_err(|_| bad("the attachment's data is not base64"))?;
+    if attachment.length.is_some_and(|l| l != tarball.len() as u64) {
+        return Err(bad(format!(
+            "the attachment is {} bytes, not the {} its length says",
+            tarball.len(),
+            attachment.length.unwrap_or(0)
+        )));
+    }
+    check_dist(manifest, &tarball)?;
+    // As on npm's own registry, a new scoped package is restricted unless published public.
+    let visibility = match doc.access.as_deref() {
+        Some("public") => Visibility::Public,
+        None | Some("restricted") => Visibility::Private,
+        Some(other) => return Err(bad(format!("access must be public or restricted, not `{}`", other.escape_debug()))),
+    };
+    let keywords: Vec<Tag> = manifest["keywords"]
+        .as_array()
+        .map(|k| k.iter().filter_map(|t| t.as_str()?.to_lowercase().parse().ok()).collect())
+        .unwrap_or_default();
+    let tags: Vec<(ChannelName, String)> = doc
+        .dist_tags
+        .iter()
+        .filter(|(tag, _)| tag.as_str() != "latest")
+        .map(|(tag, v)| {
+            let channel = tag.parse::<ChannelName>().map_err(|e| bad(format!("invalid dist-tag: {}", e.0)))?;
+            Ok((channel, v.as_str().unwrap_or_default().to_owned()))
+        })
+        .collect::<Result<_, ErrorMessage>>()?;
+    let draft = SkillDraft {
+        scope: scope.clone(),
+        slug: slug.clone(),
+        display_name: None,
+        description: doc.description.filter(|d| !d.trim().is_empty()),
+        readme: None,
+        visibility: Some(visibility),
+        tags: (!keywords.is_empty()).then_some(keywords),
+        skill_type: None,
+    };
+    let publish = NpmPublish { draft, version: version.clone(), tarball };
+    let stored = state.index.npm_publish(&caller, publish).await?;
+    for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
+        state.index.set_channel(&caller, &scope, &slug, channel, target).await?;
+    }
+    Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
+}
+
+/// The digests npm computed for the tarball it sends must be the tarball's.
+fn check_dist(manifest: &Value, tarball: &[u8]) -> Result<(), ErrorMessage> {
+    let wrong = |what: &str| ErrorMessage(StatusCode::BAD_REQUEST, format!("the tarball does not match its {what}"));
+    if let Some(sent) = manifest["dist"]["integrity"].as_str()
+        && sent.starts_with("sha512-")
+        && sent != crate::service::integrity(tarball)
+    {
+        return Err(wrong("dist.integrity"));
+    }
+    if let Some(sent) = manifest["dist"]["shasum"].as_str() {
+        use sha1::Digest as _;
+        if !sent.eq_ignore_ascii_case(&hex::encode(sha1::Sha1::digest(tarball))) {
+            return Err(wrong("dist.shasum"));
+        }
+    }
+    Ok(())
+}
+
+async fn dist_tags(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Map<String, Value>>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = parse_package(&package)?;
+    let channels = state.index.channels(&caller, &scope, &name).await?;
+    Ok(axum::Json(channels.into_iter().filter_map(|c| Some((c.name, Value::String(c.version?)))).collect()))
+}
+
+/// `npm dist-tag add @scope/name@version tag`: the body is the version as a JSON string.
+async fn set_dist_tag(
+    State(state): State<AppState>,
+    Path((package, tag)): Path<(String, String)>,
+    caller: Result<Caller, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = parse_package(&package)?;
+    let channel: ChannelName = tag.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    let body = body?;
+    let version: String =
+        serde_json::from_slice(&body).map_err(|_| bad("the body must be the version, as a JSON string"))?;
+    state.index.set_channel(&caller, &scope, &name, &channel, &version).await?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+async fn delete_dist_tag(
+    State(state): State<AppState>,
+    Path((package, tag)): Path<(String, String)>,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = parse_package(&package)?;
+    state.index.delete_channel(&caller, &scope, &name, &tag).await?;
+    Ok(axum::Json(json!({ "ok": true })))
+}

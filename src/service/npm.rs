@@ -1,0 +1,209 @@
+//! Skills as npm packages: `@namespace/name`, one npm version per published version, the
+//! tarball rebuilt from the version's immutable artifact (its files under `package/` and a
+//! `package.json` made from SKILL.md), and `npm publish` mapped onto upload publishing.
+//! Visibility, resolving and publishing are the same calls every surface makes.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use serde_json::json;
+use sha2::Digest as _;
+
+use super::{Caller, Error, Index, Result, SkillDraft};
+use crate::bundle::{Bundle, PACKAGE_JSON};
+use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, parse_version};
+use crate::store::{Channel, NpmDist, Skill, Version};
+
+/// How many missing tarball digests one packument computes at a time.
+const DIST_CONCURRENCY: usize = 4;
+
+/// A skill as an npm packument describes it: its installable versions (newest first), each
+/// with its tarball's digests, and its channels, which are npm's dist-tags.
+#[derive(Debug, Clone)]
+pub struct NpmPackage {
+    pub skill: Skill,
+    pub versions: Vec<(Version, NpmDist)>,
+    pub channels: Vec<Channel>,
+}
+
+/// An `npm publish`: the package name's parts, the version, and the tarball as sent.
+#[derive(Debug, Clone)]
+pub struct NpmPublish {
+    pub draft: SkillDraft,
+    pub version: String,
+    pub tarball: Vec<u8>,
+}
+
+/// The npm package name of a skill.
+pub fn package_name(scope: &Namespace, slug: &SkillName) -> String {
+    format!("@{scope}/{slug}")
+}
+
+/// `sha512-<base64>`, as npm's `dist.integrity` (Subresource Integrity) writes it.
+pub fn integrity(bytes: &[u8]) -> String {
+    format!("sha512-{}", B64.encode(sha2::Sha512::digest(bytes)))
+}
+
+fn dist_of(tarball: &[u8]) -> NpmDist {
+    NpmDist {
+        integrity: integrity(tarball),
+        shasum: hex::encode(<sha1::Sha1 as sha1::Digest>::digest(tarball)),
+        size: tarball.len() as i64,
+    }
+}
+
+/// The `package.json` a version's tarball carries. Only what never changes for a version
+/// goes in (tags can change, so they stay in the packument), so the tarball and its
+/// integrity never change either.
+fn package_json(skill: &Skill, v: &Version, bundle: &Bundle) -> Vec<u8> {
+    let fm = &bundle.skill.frontmatter_json;
+    let mut pj = json!({
+        "name": package_name(&skill.scope, &skill.slug),
+        "version": v.version,
+        "description": bundle.skill.frontmatter.description,
+        "skilldex": { "reference": v.reference, "digest": v.digest },
+    });
+    if let Some(license) = fm.get("license").and_then(|l| l.as_str()) {
+        pj["license"] = license.into();
+    }
+    let mut out = serde_json::to_vec_pretty(&pj).expect("package.json serializes");
+    out.push(b'\n');
+    out
+}
+
+impl Index {
+    /// The packument of a skill the caller may see: every published version that has an
+    /// artifact, with tarball digests, computed once and stored. Drafts never appear, and
+    /// neither do yanked versions, so no npm range can pick one (npm would fall back to a
+    /// deprecated version); their tarballs still answer, so lockfiles keep working.
+    pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
+        let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
+        let versions: Vec<Version> = self
+            .store
+            .versions(&skill.id)
+            .await?
+            .into_iter()
+            .filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
+            .collect();
+        let mut known: HashMap<String, NpmDist> = self.store.npm_dists(&skill.id).await?.into_iter().collect();
+        let missing: Vec<Version> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
+        let computed: Vec<(String, NpmDist)> = futures_util::stream::iter(missing)
+            .map(|v| self.record_npm_dist(&skill, v))
+            .buffer_unordered(DIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        known.extend(computed);
+        let versions = versions
+            .into_iter()
+            .filter_map(|v| {
+                let dist = known.remove(&v.id)?;
+                Some((v, dist))
+            })
+            .collect();
+        let channels = self.store.channels(&skill.id).await?;
+        Ok(NpmPackage { skill, versions, channels })
+    }
+
+    /// The npm tarball of an exact version the caller may see; counted as a download.
+    pub async fn npm_tarball(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        version: &str,
+    ) -> Result<Vec<u8>> {
+        parse_version(version)?;
+        let resolved = self.download(caller, scope, slug, Some(version)).await?;
+        self.npm_tarball_of(&resolved.skill, &resolved.version).await
+    }
+
+    /// Computes a version's tarball digests and stores them for every later packument.
+    async fn record_npm_dist(&self, skill: &Skill, v: Version) -> Result<(String, NpmDist)> {
+        let dist = dist_of(&self.npm_tarball_of(skill, &v).await?);
+        self.store.put_npm_dist(&v.id, &dist).await?;
+        Ok((v.id, dist))
+    }
+
+    /// Rebuilds a version's npm tarball from its artifact, fetched by digest and checked.
+    async fn npm_tarball_of(&self, skill: &Skill, v: &Version) -> Result<Vec<u8>> {
+        let bundle = self.bundle_of(v).await?;
+        Ok(bundle.npm_tarball(&package_json(skill, v, &bundle)))
+    }
+
+    /// `npm publish`: the tarball is read with the bundle rules, its `package.json` must name
+    /// this package and version, and it is stored exactly as an uploaded archive would be.
+    /// The skill is created on its first version, only once the bundle and the trust
+    /// policies have accepted it, so a refused first publish leaves nothing behind.
+    pub async fn npm_publish(&self, caller: &Caller, publish: NpmPublish) -> Result<Version> {
+        let NpmPublish { draft, version, tarball } = publish;
+        caller.require(TokenScope::Write)?;
+        let (scope, slug) = (draft.scope.clone(), draft.slug.clone());
+        let semver = parse_version(&version)?;
+        // The namespace role first: an outsider learns nothing about which skills exist.
+        self.require_publisher_in(caller, &scope).await?;
+        let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
+        if existing.is_some() {
+            // An existing version is a 409 before the tarball is even read.
+            self.new_version_of(caller, &scope, &slug, &version).await?;
+        }
+        let (bundle, pj) = Bundle::from_npm_tarball(&tarball, &self.limits)?;
+        check_package_json(&pj, &package_name(&scope, &slug), &semver)?;
+        let built = self.build_artifact(&scope, &slug, &semver, bundle)?;
+        let manifest = Some(built.artifact.index.data.as_slice());
+        let verdict = self.vouched((&scope, &slug), &built.version, &built.pinned, manifest, &[]).await?;
+        if existing.is_none() {
+            self.create_for_first_version(caller, draft).await?;
+        }
+        let (skill, _) = self.new_version_of(caller, &scope, &slug, &version).await?;
+        let finalize = super::Finalize { status: VersionStatus::Published, changelog: None, signatures: Vec::new() };
+        self.store_built(caller, &skill, (built, verdict), finalize).await
+    }
+}
+
+/// The tarball's own `package.json` must agree with the package and version it is
+/// published as, as npm's registry requires.
+fn check_package_json(raw: &[u8], name: &str, version: &semver::Version) -> Result<()> {
+    let bad = |m: String| Error::ManifestInvalid(format!("{PACKAGE_JSON} in the tarball {m}"));
+    let pj: serde_json::Value = serde_json::from_slice(raw).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let found_name = pj.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+    if found_name != name {
+        return Err(bad(format!("names `{}`, not `{name}`", found_name.escape_debug())));
+    }
+    let found_version = pj.get("version").and_then(|n| n.as_str()).unwrap_or_default();
+    if semver::Version::parse(found_version).ok().as_ref() != Some(version) {
+        return Err(bad(format!("says version `{}`, not {version}", found_version.escape_debug())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integrity_is_sri_sha512() {
+        // The SRI digest of the empty string, as `openssl dgst -sha512 -binary | base64` prints it.
+        assert_eq!(
+            integrity(b""),
+            "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
+        );
+        assert_eq!(dist_of(b"").shasum, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn package_json_must_match_the_package() {
+        let v = semver::Version::new(1, 2, 0);
+        assert!(check_package_json(br#"{"name":"@t/s","version":"1.2.0"}"#, "@t/s", &v).is_ok());
+        for (raw, says) in [
+            (&br#"{"name":"@t/other","version":"1.2.0"}"#[..], "names `@t/other`"),
+            (br#"{"name":"@t/s","version":"1.3.0"}"#, "version `1.3.0`"),
+            (br#"{"name":"@t/s"}"#, "version ``"),
+            (b"[1,2", "is not JSON"),
+        ] {
+            let e = check_package_json(raw, "@t/s", &v).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}
