@@ -456,6 +456,27 @@ fn npm_publish_stores_skills_like_an_upload_and_refuses_what_it_must() {
     assert_eq!(s, 409, "{b}");
     assert!(b["error"].as_str().unwrap().contains("already exists"), "{b}");
 
+    // Four publishes of one new version at once: one is stored, the others get 409.
+    let pj_next = br#"{"name":"@acme/zeta","version":"1.1.0"}"#;
+    let next = tgz(&[("package/package.json", pj_next), ("package/SKILL.md", zeta_md.as_bytes())]);
+    let mut results: Vec<(u16, String)> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    http_json(serve.addr, "PUT", "/@acme%2fzeta", Some(&admin), Some(&doc("1.1.0", &next, None)))
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).map(|(s, b)| (s, b["error"].to_string())).collect()
+    });
+    results.sort();
+    assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), [201, 409, 409, 409], "{results:?}");
+    for (_, error) in &results[1..] {
+        assert!(error.contains("being published") || error.contains("already exists"), "{error}");
+    }
+    let view = npm.view(&anon, Some(&admin), "@acme/zeta");
+    assert_eq!(view["versions"], json!(["1.0.0", "1.1.0"]), "{view}");
+
     // An oversized publish: 413 in npm's shape, read no further than the limit.
     let big = root.join("big.json");
     std::fs::write(&big, vec![b'a'; 72 * 1024 * 1024]).unwrap();

@@ -684,15 +684,18 @@ fn upload_publishing_checks_stores_and_retries() {
     );
     assert_eq!(s, 413);
 
-    // Two finalizes of one version at once: exactly one wins.
-    let results: Vec<u16> = std::thread::scope(|s| {
-        let a = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
-        let b = s.spawn(|| finalize(&serve, &admin, "2.0.0").0);
-        let mut r = vec![a.join().unwrap(), b.join().unwrap()];
-        r.sort();
-        r
+    // Four finalizes of one version at once: exactly one wins, the others are told why.
+    let mut results: Vec<(u16, String)> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4).map(|_| s.spawn(|| finalize(&serve, &admin, "2.0.0"))).collect();
+        racers.into_iter().map(|r| r.join().unwrap()).map(|(s, b)| (s, b["detail"].to_string())).collect()
     });
-    assert_eq!(results, [200, 409]);
+    results.sort();
+    assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), [200, 409, 409, 409], "{results:?}");
+    for (_, detail) in &results[1..] {
+        assert!(detail.contains("being published") || detail.contains("already exists"), "{detail}");
+    }
+    let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "one 2.0.0 is recorded: {listed}");
 
     // The storage registry goes away during finalize: 502, nothing visible, and a retry works.
     assert_eq!(upload(&serve, &admin, "3.0.0", &good, good.len()).0, 200);

@@ -46,7 +46,13 @@ if ! python3 -c "import mcp" 2>/dev/null; then
 fi
 if [ ! -d e2e/peers/node_modules/@sigstore/mock ]; then
     echo "installing the node peers (e2e/peers/package.json)"
-    npm install --prefix e2e/peers --no-audit --no-fund --silent
+    # The registry sometimes drops a connection: try a few times before giving up.
+    for attempt in 1 2 3; do
+        npm install --prefix e2e/peers --no-audit --no-fund --silent && break
+        [ "$attempt" = 3 ] && exit 1
+        echo "npm install failed (attempt $attempt); retrying"
+        sleep 5
+    done
 fi
 
 cargo test --locked --all-targets

@@ -157,8 +157,9 @@ impl Index {
             self.create_for_first_version(caller, draft).await?;
         }
         let (skill, _) = self.new_version_of(caller, &scope, &slug, &version).await?;
+        let claim = self.claim_transient(caller, (&scope, &slug), &skill, (&built.version, &tarball)).await?;
         let finalize = super::Finalize { status: VersionStatus::Published, changelog: None, signatures: Vec::new() };
-        self.store_built(caller, &skill, (built, verdict), finalize).await
+        claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await
     }
 }
 

@@ -18,7 +18,7 @@ use crate::oci::{Fetched, parse_reference};
 use crate::policy::Candidate;
 use crate::policy::Verdict;
 use crate::policy::cosign::SimpleSigning;
-use crate::store::{Skill, Upload, Version};
+use crate::store::{Skill, StoreError, Upload, Version};
 
 /// Where uploads wait and where finished artifacts go.
 #[derive(Clone)]
@@ -48,6 +48,9 @@ impl Storage {
 
 /// How long a prepared upload waits for its archive and finalize.
 const UPLOAD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long one publish holds its upload row; longer than any push, and a lease, so a claim
+/// left by a process that died lapses on its own.
+pub(super) const PUBLISH_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// At most this many signatures may come with a finalize.
 pub const MAX_SUBMITTED_SIGNATURES: usize = 8;
@@ -146,7 +149,7 @@ impl Index {
             created_at: now,
             expires_at: now + UPLOAD_TTL_MS,
         };
-        self.store.put_upload(&upload).await?;
+        self.put_upload(&upload, (scope, slug)).await?;
         Ok(upload)
     }
 
@@ -219,25 +222,91 @@ impl Index {
             }
             return Err(Error::NotFound(format!("no prepared upload for version {version} of `{scope}/{slug}`")));
         };
+        let claim = self.claim(&upload, (scope, slug), Claimed::Prepared).await?;
         let path = self.upload_path(&upload.id)?;
-        let bytes = match tokio::fs::read(&path).await {
+        let stored =
+            claim.around(self.finalize_claimed(caller, (scope, slug), &skill, (&upload, &path), finalize)).await?;
+        let _ = tokio::fs::remove_file(&path).await;
+        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
+        Ok(stored)
+    }
+
+    /// The part of finalize done under the upload's claim: reads and checks the archive,
+    /// builds the artifact, applies the trust policies, pushes and records it.
+    async fn finalize_claimed(
+        &self,
+        caller: &Caller,
+        (scope, slug): (&Namespace, &SkillName),
+        skill: &Skill,
+        (upload, path): (&Upload, &std::path::Path),
+        finalize: Finalize,
+    ) -> Result<Version> {
+        let version = &upload.version;
+        let bytes = match tokio::fs::read(path).await {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
             }
             Err(e) => return Err(io_error(e)),
         };
-        check_archive(&upload, &bytes)?;
-        let built = self.build_upload(scope, slug, &version, &bytes)?;
+        check_archive(upload, &bytes)?;
+        let built = self.build_upload(scope, slug, version, &bytes)?;
         let submitted = check_submitted(&finalize.signatures, built.artifact.digest())?;
         // Signatures are checked before anything is stored: a refused version leaves nothing.
         let manifest = Some(built.artifact.index.data.as_slice());
-        let verdict = self.vouched((scope, slug), &version, &built.pinned, manifest, &submitted).await?;
-        let stored = self.store_built(caller, &skill, (built, verdict), finalize).await?;
-        self.store.delete_upload(&upload.id).await?;
-        let _ = tokio::fs::remove_file(&path).await;
-        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
-        Ok(stored)
+        let verdict = self.vouched((scope, slug), version, &built.pinned, manifest, &submitted).await?;
+        self.store_built(caller, skill, (built, verdict), finalize).await
+    }
+
+    /// Records an upload row, which replaces an unclaimed one of the same version.
+    async fn put_upload(&self, upload: &Upload, (scope, slug): (&Namespace, &SkillName)) -> Result<()> {
+        match self.store.put_upload(upload).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(_)) => Err(being_published(scope, slug, &upload.version)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Claims `version` of `skill` for a publish that has no prepared upload (npm publish),
+    /// through a row made only to hold the claim. A prepared upload of that version that no
+    /// one is finalizing is replaced; its finalize will find the version taken.
+    pub(super) async fn claim_transient(
+        &self,
+        caller: &Caller,
+        (scope, slug): (&Namespace, &SkillName),
+        skill: &Skill,
+        (version, archive): (&str, &[u8]),
+    ) -> Result<Claim> {
+        let me = caller.require(TokenScope::Write)?;
+        let now = now_millis();
+        let upload = Upload {
+            id: new_id(),
+            skill_id: skill.id.clone(),
+            version: version.to_owned(),
+            archive_sha256: sha256_hex(archive),
+            archive_size: archive.len() as i64,
+            metadata: "{}".into(),
+            created_by: me.user.id.clone(),
+            created_at: now,
+            expires_at: now + PUBLISH_LEASE_MS,
+        };
+        self.put_upload(&upload, (scope, slug)).await?;
+        self.claim(&upload, (scope, slug), Claimed::Transient).await
+    }
+
+    /// Claims `upload` for one publish: two publishes of one version never push at once, the
+    /// second is told the version is being published.
+    pub(super) async fn claim(
+        &self,
+        upload: &Upload,
+        (scope, slug): (&Namespace, &SkillName),
+        kind: Claimed,
+    ) -> Result<Claim> {
+        let now = now_millis();
+        if !self.store.claim_upload(&upload.id, now, now + PUBLISH_LEASE_MS).await? {
+            return Err(being_published(scope, slug, &upload.version));
+        }
+        Ok(Claim { store: self.store.clone(), upload_id: Some(upload.id.clone()), kind })
     }
 
     /// Pushes a built artifact that the trust policies let through to the storage registry,
@@ -315,6 +384,62 @@ pub(super) struct BuiltUpload {
     /// `registry/repo@digest`.
     pub pinned: String,
     pub version: String,
+}
+
+/// What a claimed upload row is.
+#[derive(Clone, Copy)]
+pub(super) enum Claimed {
+    /// Prepared by a client: a failed publish leaves it to be finalized again.
+    Prepared,
+    /// Made only to hold the claim (npm publish): it goes whatever the outcome.
+    Transient,
+}
+
+/// A publish's claim on its upload row. Given up when the publish fails, and also when it is
+/// dropped midway (its request was abandoned), so the version can be published again at once
+/// rather than when the lease lapses; the row is removed when the publish succeeds.
+pub(super) struct Claim {
+    store: std::sync::Arc<dyn crate::store::Store>,
+    upload_id: Option<String>,
+    kind: Claimed,
+}
+
+impl Claim {
+    /// Runs the publish under the claim and settles the claim before answering, so a retry
+    /// right after the answer gets in.
+    pub(super) async fn around<T>(mut self, publish: impl Future<Output = Result<T>>) -> Result<T> {
+        let outcome = publish.await;
+        let Some(id) = self.upload_id.take() else { return outcome };
+        let settled = match (&outcome, self.kind) {
+            (Err(_), Claimed::Prepared) => self.store.release_upload(&id).await,
+            _ => self.store.delete_upload(&id).await,
+        };
+        if let Err(e) = settled {
+            // A claim left behind lapses with its lease; a finished row is swept when it expires.
+            tracing::warn!(upload = %id, error = %e, "could not settle a publish claim");
+        }
+        outcome
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let (Some(id), Ok(runtime)) = (self.upload_id.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let (store, kind) = (self.store.clone(), self.kind);
+        // If this fails too, the lease lapses on its own.
+        runtime.spawn(async move {
+            match kind {
+                Claimed::Prepared => store.release_upload(&id).await,
+                Claimed::Transient => store.delete_upload(&id).await,
+            }
+        });
+    }
+}
+
+fn being_published(scope: &Namespace, slug: &SkillName, version: &str) -> Error {
+    Error::Conflict(format!("version {version} of `{scope}/{slug}` is being published by another request"))
 }
 
 /// Submitted signatures as candidates, refused unless each is a simple-signing payload for

@@ -400,11 +400,17 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
-    /// Creates or replaces the prepared upload of one version.
+    /// Creates or replaces the prepared upload of one version; `Conflict` while a finalize
+    /// holds a claim on the one it would replace.
     async fn put_upload(&self, upload: &Upload) -> StoreResult<()>;
     async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
     async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>>;
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+    /// Claims an upload for one finalize until `until`, unless another holds an unexpired
+    /// claim (then `false`).
+    async fn claim_upload(&self, id: &str, now: Millis, until: Millis) -> StoreResult<bool>;
+    /// Gives up a claim, so the upload can be finalized again.
+    async fn release_upload(&self, id: &str) -> StoreResult<()>;
     /// Removes uploads past their expiry and returns their ids (their files go too).
     async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>>;
 

@@ -25,6 +25,11 @@ impl PostgresStore {
         Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/postgres/0003_uploads.sql") },
         Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/postgres/0004_oci_store.sql") },
         Migration { version: 5, name: "npm_dists", sql: include_str!("../../migrations/postgres/0005_npm_dists.sql") },
+        Migration {
+            version: 6,
+            name: "upload_claims",
+            sql: include_str!("../../migrations/postgres/0006_upload_claims.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -999,11 +999,16 @@ macro_rules! impl_sql_store {
 
             async fn put_upload(&self, u: &Upload) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
-                sqlx::query("DELETE FROM uploads WHERE skill_id = $1 AND version = $2")
-                    .bind(&u.skill_id)
-                    .bind(&u.version)
-                    .execute(&mut *tx)
-                    .await?;
+                // A claimed upload stays: the insert below then fails as a conflict.
+                sqlx::query(
+                    "DELETE FROM uploads WHERE skill_id = $1 AND version = $2 \
+                     AND (claimed_until IS NULL OR claimed_until < $3)",
+                )
+                .bind(&u.skill_id)
+                .bind(&u.version)
+                .bind(u.created_at)
+                .execute(&mut *tx)
+                .await?;
                 let sql = format!("INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
                     .bind(&u.id)
@@ -1039,8 +1044,29 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn claim_upload(&self, id: &str, now: Millis, until: Millis) -> StoreResult<bool> {
+                let claimed = sqlx::query(
+                    "UPDATE uploads SET claimed_until = $1 WHERE id = $2 \
+                     AND (claimed_until IS NULL OR claimed_until < $3)",
+                )
+                .bind(until)
+                .bind(id)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release_upload(&self, id: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE uploads SET claimed_until = NULL WHERE id = $1").bind(id).execute(self.writer()).await?;
+                Ok(())
+            }
+
             async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>> {
-                let rows = sqlx::query("DELETE FROM uploads WHERE expires_at < $1 RETURNING id")
+                let rows = sqlx::query(
+                    "DELETE FROM uploads WHERE expires_at < $1 \
+                     AND (claimed_until IS NULL OR claimed_until < $1) RETURNING id",
+                )
                     .bind(now)
                     .fetch_all(self.writer())
                     .await?;

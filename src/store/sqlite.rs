@@ -27,6 +27,11 @@ impl SqliteStore {
         Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/sqlite/0003_uploads.sql") },
         Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/sqlite/0004_oci_store.sql") },
         Migration { version: 5, name: "npm_dists", sql: include_str!("../../migrations/sqlite/0005_npm_dists.sql") },
+        Migration {
+            version: 6,
+            name: "upload_claims",
+            sql: include_str!("../../migrations/sqlite/0006_upload_claims.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -15,6 +15,7 @@ on_both_backends!(
     latest_follows_publish_and_yank,
     channels_and_stars,
     npm_dists_are_recorded_once,
+    one_finalize_claims_an_upload_at_a_time,
     migrations_run_once,
 );
 
@@ -349,4 +350,46 @@ async fn npm_dists_are_recorded_once(db: TestDb) {
     let mut all = s.npm_dists(&k.id).await.unwrap();
     all.sort_by_key(|(_, d)| d.size);
     assert_eq!(all, [(v1.id.clone(), dist(1)), (v2.id.clone(), dist(2))], "only this skill's versions");
+}
+
+async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
+    use skilldex::store::Upload;
+    let s = &db.store;
+    let ann = s.create_user(&user("ann")).await.unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let k = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
+    let t = 1_000_000;
+    let upload = |id: &str, at: i64| Upload {
+        id: id.into(),
+        skill_id: k.id.clone(),
+        version: "1.0.0".into(),
+        archive_sha256: "a".repeat(64),
+        archive_size: 10,
+        metadata: "{}".into(),
+        created_by: ann.id.clone(),
+        created_at: at,
+        expires_at: at + 100,
+    };
+    s.put_upload(&upload("u1", t)).await.unwrap();
+
+    assert!(s.claim_upload("u1", t, t + 50).await.unwrap(), "the first finalize gets the upload");
+    assert!(!s.claim_upload("u1", t + 10, t + 60).await.unwrap(), "a second one is turned away");
+    assert!(
+        matches!(s.put_upload(&upload("u2", t + 10)).await, Err(StoreError::Conflict(_))),
+        "a claimed upload is not replaced by a new prepare"
+    );
+    assert_eq!(s.upload_for(&k.id, "1.0.0").await.unwrap().unwrap().id, "u1");
+    assert!(s.expire_uploads(t + 45).await.unwrap().is_empty(), "nothing has expired yet");
+
+    s.release_upload("u1").await.unwrap();
+    assert!(s.claim_upload("u1", t + 20, t + 70).await.unwrap(), "a released upload can be claimed again");
+    assert!(s.claim_upload("u1", t + 71, t + 120).await.unwrap(), "a lapsed claim is no claim");
+    assert!(s.expire_uploads(t + 110).await.unwrap().is_empty(), "an expired upload under claim stays");
+    assert_eq!(s.expire_uploads(t + 121).await.unwrap(), ["u1"], "…until its claim lapses too");
+    assert!(!s.claim_upload("u1", t + 130, t + 180).await.unwrap(), "a removed upload cannot be claimed");
+
+    s.put_upload(&upload("u3", t + 200)).await.unwrap();
+    assert!(s.claim_upload("u3", t + 200, t + 250).await.unwrap());
+    s.put_upload(&upload("u4", t + 260)).await.unwrap();
+    assert_eq!(s.upload_for(&k.id, "1.0.0").await.unwrap().unwrap().id, "u4", "a lapsed claim does not block prepare");
 }
