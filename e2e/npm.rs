@@ -1,6 +1,7 @@
 //! The npm-compatible surface against the real npm CLI: `npm view`, `npm install`,
-//! `npm search`, `npm dist-tag` and `npm publish` (with a token in an `.npmrc` the test
-//! writes), with public and private skills; and npm-shaped errors for bad input over raw HTTP.
+//! `npm search`, `npm dist-tag`, `npm publish` (with a token in an `.npmrc` the test
+//! writes), `npm deprecate`, `npm unpublish` and `npm access`, with public and private
+//! skills; and npm-shaped errors for bad input over raw HTTP.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -491,4 +492,110 @@ fn npm_publish_stores_skills_like_an_upload_and_refuses_what_it_must() {
     let (body, code) = text.rsplit_once('\n').unwrap();
     assert_eq!(code, "413", "{text}");
     assert!(serde_json::from_str::<Value>(body).unwrap()["error"].is_string(), "{body}");
+}
+
+#[test]
+fn npm_deprecate_unpublish_and_access_change_the_skill() {
+    if !npm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (serve, admin) = serve_with_team(root);
+    let pub_token = token_for(&serve, &admin, "pat", "write");
+    serve.ok(Some(&admin), &["team", "set-member", "acme", "pat", "--role", "publisher"]);
+    let outsider = token_for(&serve, &admin, "olga", "admin");
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        publish_dir(&serve, &admin, root, "omega", version);
+    }
+    let npm = Npm::new(root, &serve);
+    let app = npm.project(root, "app");
+    let skill = |token: &str| http_json(serve.addr, "GET", "/api/v1/skills/acme/omega", Some(token), None);
+
+    // Deprecation is a skill's: one version alone is refused and changes nothing.
+    let err = npm.fails(&app, Some(&pub_token), &["deprecate", "@acme/omega@1.0.0", "old"]);
+    assert!(err.contains("E400") && err.contains("whole skills"), "{err}");
+    assert_eq!(skill(&admin).1["deprecated"], false);
+    // Every version: the skill is deprecated with npm's message, on every surface.
+    npm.ok(&app, Some(&pub_token), &["deprecate", "@acme/omega@*", "use @acme/psi"]);
+    let (_, s) = skill(&admin);
+    assert_eq!((s["deprecated"].clone(), s["deprecatedMessage"].clone()), (json!(true), json!("use @acme/psi")), "{s}");
+    assert_eq!(npm.ok(&app, None, &["view", "@acme/omega@1.0.0", "deprecated"]).trim(), "use @acme/psi");
+    // Deprecating again with the message already shown changes nothing; "" undeprecates.
+    npm.ok(&app, Some(&pub_token), &["deprecate", "@acme/omega@^1", "use @acme/psi"]);
+    npm.ok(&app, Some(&pub_token), &["deprecate", "@acme/omega@*", ""]);
+    assert_eq!(skill(&admin).1["deprecated"], false);
+    assert_eq!(npm.ok(&app, None, &["view", "@acme/omega@1.0.0", "deprecated"]).trim(), "");
+    // Outsiders cannot: 403 with a role-less admin token.
+    let err = npm.fails(&app, Some(&outsider), &["deprecate", "@acme/omega@*", "mine now"]);
+    assert!(err.contains("E403"), "{err}");
+
+    // Unpublishing a version yanks it: gone from npm and from ranges, still pinned by digest.
+    let (_, tarball_before) = http_bytes(serve.addr, "/@acme/omega/-/omega-1.1.0.tgz", None);
+    let err = npm.fails(&app, Some(&pub_token), &["unpublish", "@acme/omega@1.1.0"]);
+    assert!(err.contains("E403"), "a write token cannot yank: {err}");
+    npm.ok(&app, Some(&admin), &["unpublish", "@acme/omega@1.1.0"]);
+    assert_eq!(npm.view(&app, None, "@acme/omega")["versions"], json!(["1.0.0", "2.0.0"]));
+    let pinned = serve.json(Some(&admin), &["resolve", "acme/omega@1.1.0"]);
+    assert_eq!(pinned["yanked"], true, "{pinned}");
+    assert_eq!(serve.json(Some(&admin), &["resolve", "acme/omega@^1"])["version"], "1.0.0");
+    let (s, tarball_after) = http_bytes(serve.addr, "/@acme/omega/-/omega-1.1.0.tgz", None);
+    assert_eq!((s, &tarball_after), (200, &tarball_before), "lockfiles that pin 1.1.0 still install it");
+    let err = npm.fails(&app, None, &["install", "@acme/omega@1.1.0"]);
+    assert!(err.contains("ETARGET"), "{err}");
+
+    // Access is the skill's visibility.
+    assert_eq!(npm.ok(&app, Some(&admin), &["access", "get", "status", "@acme/omega"]).trim(), "@acme/omega: public");
+    let err = npm.fails(&app, Some(&outsider), &["access", "set", "status=private", "@acme/omega"]);
+    assert!(err.contains("E403"), "{err}");
+    npm.ok(&app, Some(&pub_token), &["access", "set", "status=private", "@acme/omega"]);
+    assert_eq!(skill(&admin).1["visibility"], "private");
+    assert!(npm.fails(&app, None, &["view", "@acme/omega"]).contains("E404"));
+    let err = npm.fails(&app, Some(&outsider), &["access", "get", "status", "@acme/omega"]);
+    assert!(err.contains("E404"), "a private skill stays unseen: {err}");
+    let err = npm.fails(&app, Some(&outsider), &["deprecate", "@acme/omega@*", "x"]);
+    assert!(err.contains("E404"), "{err}");
+    npm.ok(&app, Some(&pub_token), &["access", "set", "status=public", "@acme/omega"]);
+    assert_eq!(skill(&admin).1["visibility"], "public");
+
+    // Bad change documents: npm's error shape, the right 4xx, nothing changed.
+    let doc = |versions: Value| json!({"name": "@acme/omega", "versions": versions});
+    let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
+        ("unknown version", "/@acme%2fomega", doc(json!({"9.9.9": {}})), 400, "not a published version"),
+        ("yanked version", "/@acme%2fomega", doc(json!({"1.1.0": {}, "1.0.0": {}, "2.0.0": {}})), 400, "1.1.0"),
+        ("no versions", "/@acme%2fomega/-rev/1", doc(json!({})), 400, "at least one version"),
+        ("odd notice", "/@acme%2fomega", doc(json!({"1.0.0": {"deprecated": 5}, "2.0.0": {}})), 400, "string"),
+        ("other name", "/@acme%2fomega/-rev/1", json!({"name": "@acme/zz", "versions": {}}), 400, "names"),
+        (
+            "attachments",
+            "/@acme%2fomega/-rev/1",
+            json!({"name": "@acme/omega", "versions": {}, "_attachments": {"a": {}}}),
+            400,
+            "attachments",
+        ),
+        ("missing skill", "/@acme%2fnope", json!({"name": "@acme/nope", "versions": {"1.0.0": {}}}), 404, "not found"),
+    ];
+    for (what, path, body, want, says) in cases {
+        let (s, b) = http_json(serve.addr, "PUT", path, Some(&admin), Some(&body));
+        assert_eq!(s, want, "{what}: {b}");
+        assert!(b["error"].as_str().is_some_and(|e| e.contains(says)), "{what}: {b}");
+    }
+    for (body, says) in
+        [(json!({"access": "everyone"}), "public or restricted"), (json!({"publish_requires_tfa": true}), "MFA")]
+    {
+        let (s, b) = http_json(serve.addr, "POST", "/-/package/@acme%2fomega/access", Some(&admin), Some(&body));
+        assert_eq!(s, 400, "{b}");
+        assert!(b["error"].as_str().unwrap().contains(says), "{b}");
+    }
+    assert_eq!(npm.view(&app, None, "@acme/omega")["versions"], json!(["1.0.0", "2.0.0"]), "nothing changed");
+    assert_eq!(skill(&admin).1["deprecated"], false);
+
+    // Unpublishing the whole package deletes the skill softly: an owner can restore it.
+    let err = npm.fails(&app, Some(&pub_token), &["unpublish", "@acme/omega", "--force"]);
+    assert!(err.contains("E403"), "{err}");
+    npm.ok(&app, Some(&admin), &["unpublish", "@acme/omega", "--force"]);
+    assert!(npm.fails(&app, None, &["view", "@acme/omega"]).contains("E404"));
+    assert_eq!(skill(&admin).1["deleted"], true);
+    serve.ok(Some(&admin), &["skill", "restore", "acme/omega"]);
+    assert_eq!(npm.view(&app, None, "@acme/omega")["versions"], json!(["1.0.0", "2.0.0"]));
 }

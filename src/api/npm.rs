@@ -21,7 +21,9 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::{ApiError, ErrorMessage, authenticated, bad};
 use crate::domain::{ChannelName, Millis, Namespace, SkillName, Tag, Visibility};
-use crate::service::{Caller, Lifecycle, NpmPackage, NpmPublish, SkillDraft, SkillListRequest, package_name};
+use crate::service::{
+    Caller, Lifecycle, NpmPackage, NpmPublish, SkillDraft, SkillListRequest, deprecation_notice, package_name,
+};
 use crate::store::SkillSort;
 
 /// npm's own cap on a search page.
@@ -38,8 +40,12 @@ pub fn router() -> Router<AppState> {
         .route("/-/whoami", axum::routing::get(whoami))
         .route("/-/v1/search", axum::routing::get(search))
         .route("/@{package}", axum::routing::get(packument).put(publish).layer(DefaultBodyLimit::max(publish_limit)))
+        .route("/@{package}/-rev/{rev}", axum::routing::put(unpublish_versions).delete(unpublish_package))
         .route("/@{scope}/{name}", axum::routing::get(packument_unescaped))
         .route("/@{scope}/{name}/-/{file}", axum::routing::get(tarball))
+        .route("/@{scope}/{name}/-/{file}/-rev/{rev}", axum::routing::delete(unpublish_tarball))
+        .route("/-/package/{package}/visibility", axum::routing::get(visibility))
+        .route("/-/package/{package}/access", axum::routing::post(set_access))
         .route("/-/package/{package}/dist-tags", axum::routing::get(dist_tags))
         .route("/-/package/{package}/dist-tags/{tag}", axum::routing::put(set_dist_tag).delete(delete_dist_tag))
 }
@@ -145,8 +151,7 @@ fn to_packument(p: &NpmPackage, base: &str) -> Value {
             manifest["license"] = license.into();
         }
         if Lifecycle::of(skill, v) == Lifecycle::Deprecated {
-            let msg = skill.deprecated_message.clone().filter(|m| !m.trim().is_empty());
-            manifest["deprecated"] = msg.unwrap_or_else(|| format!("{name} is deprecated")).into();
+            manifest["deprecated"] = deprecation_notice(skill).into();
         }
         versions.insert(v.version.clone(), manifest);
         time.insert(v.version.clone(), iso(v.published_at.unwrap_or(v.created_at)).into());
@@ -296,8 +301,9 @@ struct PublishBody {
     versions: Map<String, Value>,
     #[serde(default)]
     access: Option<String>,
-    #[serde(rename = "_attachments")]
-    attachments: Map<String, Value>,
+    /// None (or empty) in what `npm deprecate` sends back.
+    #[serde(default, rename = "_attachments")]
+    attachments: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,9 +313,24 @@ struct Attachment {
     length: Option<u64>,
 }
 
+/// The package document a PUT carries, for the package its path names.
+fn package_document(
+    package: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Namespace, SkillName, PublishBody), ErrorMessage> {
+    let (scope, slug) = parse_package(package)?;
+    let doc: PublishBody = serde_json::from_slice(&body?).map_err(|e| bad(format!("invalid package document: {e}")))?;
+    let name = package_name(&scope, &slug);
+    if doc.name != name {
+        return Err(bad(format!("the document names `{}`, not `{name}`", doc.name.escape_debug())));
+    }
+    Ok((scope, slug, doc))
+}
+
 /// `PUT /@scope%2fname`: `npm publish`, onto upload publishing. The version must be new
 /// (409 otherwise); `dist.integrity` and `dist.shasum`, when sent, must match the tarball.
 /// A dist-tag other than `latest` (which follows the highest version) sets that channel.
+/// Without attachments it is `npm deprecate` sending the packument back.
 async fn publish(
     State(state): State<AppState>,
     Path(package): Path<String>,
@@ -317,17 +338,17 @@ async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug) = parse_package(&package)?;
-    let body = body?;
-    let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid publish document: {e}")))?;
+    let (scope, slug, doc) = package_document(&package, body)?;
     let name = package_name(&scope, &slug);
-    if doc.name != name {
-        return Err(bad(format!("the document names `{}`, not `{name}`", doc.name.escape_debug())));
+    let attachments = doc.attachments.clone().unwrap_or_default();
+    if attachments.is_empty() {
+        apply_change(&state, &caller, (&scope, &slug), &doc).await?;
+        return Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "id": name }))));
     }
     let [(version, manifest)] = doc.versions.iter().collect::<Vec<_>>()[..] else {
         return Err(bad("a publish carries exactly one version"));
     };
-    let [(_, attachment)] = doc.attachments.iter().collect::<Vec<_>>()[..] else {
+    let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
         return Err(bad("a publish carries exactly one tarball attachment"));
     };
     let attachment: Attachment =
@@ -376,6 +397,104 @@ async fn publish(
         state.index.set_channel(&caller, &scope, &slug, channel, target).await?;
     }
     Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
+}
+
+/// The versions of a packument sent back, with their deprecation notices, as the service
+/// takes them.
+async fn apply_change(
+    state: &AppState,
+    caller: &Caller,
+    (scope, slug): (&Namespace, &SkillName),
+    doc: &PublishBody,
+) -> Result<(), ErrorMessage> {
+    let wanted = doc
+        .versions
+        .iter()
+        .map(|(version, manifest)| match &manifest["deprecated"] {
+            Value::Null => Ok((version.clone(), None)),
+            Value::String(notice) => Ok((version.clone(), Some(notice.clone()))),
+            _ => Err(bad(format!("`deprecated` of {} must be a string", version.escape_debug()))),
+        })
+        .collect::<Result<_, ErrorMessage>>()?;
+    state.index.npm_change(caller, (scope, slug), wanted).await?;
+    Ok(())
+}
+
+/// `PUT /@scope%2fname/-rev/<rev>`: `npm unpublish @scope/name@version` sends the packument
+/// back without that version, which is then yanked.
+async fn unpublish_versions(
+    State(state): State<AppState>,
+    Path((package, _rev)): Path<(String, String)>,
+    caller: Result<Caller, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, slug, doc) = package_document(&package, body)?;
+    if doc.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err(bad("an unpublish carries no attachments"));
+    }
+    apply_change(&state, &caller, (&scope, &slug), &doc).await?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+/// `DELETE /@scope%2fname/-rev/<rev>`: `npm unpublish` of a whole package deletes the skill
+/// (softly: its owners can restore it, and its name stays taken).
+async fn unpublish_package(
+    State(state): State<AppState>,
+    Path((package, _rev)): Path<(String, String)>,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, slug) = parse_package(&package)?;
+    state.index.delete_skill(&caller, &scope, &slug).await?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+/// `DELETE /@scope/name/-/name-<version>.tgz/-rev/<rev>`, the last step of unpublishing a
+/// version: its tarball stays, so lockfiles that pin it keep installing.
+async fn unpublish_tarball(
+    State(state): State<AppState>,
+    Path((scope, name, _file, _rev)): Path<(String, String, String, String)>,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = (parse_scope(&scope)?, parse_name(&name)?);
+    state.index.get_skill(&caller, &scope, &name).await?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
+
+/// `npm access get status`: whether the package is public.
+async fn visibility(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    caller: Result<Caller, ApiError>,
+) -> Result<axum::Json<Value>, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = parse_package(&package)?;
+    let skill = state.index.get_skill(&caller, &scope, &name).await?;
+    Ok(axum::Json(json!({ "public": skill.visibility == Visibility::Public })))
+}
+
+/// `npm access set status=public|private`: the skill's visibility.
+async fn set_access(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    caller: Result<Caller, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ErrorMessage> {
+    let caller = authenticated(caller)?;
+    let (scope, name) = parse_package(&package)?;
+    let body: Map<String, Value> =
+        serde_json::from_slice(&body?).map_err(|e| bad(format!("invalid access document: {e}")))?;
+    let visibility = match body.get("access").and_then(Value::as_str) {
+        Some("public") => Visibility::Public,
+        Some("restricted" | "private") => Visibility::Private,
+        Some(other) => return Err(bad(format!("access must be public or restricted, not `{}`", other.escape_debug()))),
+        None => return Err(bad("skilldex sets only a package's access (public or restricted); it has no MFA setting")),
+    };
+    let patch = crate::store::SkillPatch { visibility: Some(visibility), ..Default::default() };
+    state.index.update_skill(&caller, &scope, &name, patch).await?;
+    Ok(StatusCode::OK)
 }
 
 /// The digests npm computed for the tarball it sends must be the tarball's.

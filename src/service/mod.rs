@@ -25,7 +25,7 @@ use crate::store::{NewAudit, Store, StoreError};
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
-pub use npm::{NpmPackage, NpmPublish, integrity, package_name};
+pub use npm::{NpmPackage, NpmPublish, deprecation_notice, integrity, package_name};
 pub use repository::RepoAccess;
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};

@@ -3,7 +3,7 @@
 //! `package.json` made from SKILL.md), and `npm publish` mapped onto upload publishing.
 //! Visibility, resolving and publishing are the same calls every surface makes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -11,10 +11,11 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde_json::json;
 use sha2::Digest as _;
 
+use super::access::require_role;
 use super::{Caller, Error, Index, Result, SkillDraft};
 use crate::bundle::{Bundle, PACKAGE_JSON};
-use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, parse_version};
-use crate::store::{Channel, NpmDist, Skill, Version};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, parse_version};
+use crate::store::{Channel, NpmDist, Skill, SkillPatch, Version};
 
 /// How many missing tarball digests one packument computes at a time.
 const DIST_CONCURRENCY: usize = 4;
@@ -57,6 +58,19 @@ fn dist_of(tarball: &[u8]) -> NpmDist {
 /// The `package.json` a version's tarball carries. Only what never changes for a version
 /// goes in (tags can change, so they stay in the packument), so the tarball and its
 /// integrity never change either.
+/// The notice npm shows for every version of a deprecated skill: its message, or a plain one.
+pub fn deprecation_notice(skill: &Skill) -> Option<String> {
+    skill.deprecated.then(|| {
+        let message = skill.deprecated_message.clone().filter(|m| !m.trim().is_empty());
+        message.unwrap_or_else(|| format!("{} is deprecated", package_name(&skill.scope, &skill.slug)))
+    })
+}
+
+/// The installable versions: published, with an artifact.
+fn installable(versions: Vec<Version>) -> impl Iterator<Item = Version> {
+    versions.into_iter().filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
+}
+
 fn package_json(skill: &Skill, v: &Version, bundle: &Bundle) -> Vec<u8> {
     let fm = &bundle.skill.frontmatter_json;
     let mut pj = json!({
@@ -80,13 +94,7 @@ impl Index {
     /// deprecated version); their tarballs still answer, so lockfiles keep working.
     pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
         let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
-        let versions: Vec<Version> = self
-            .store
-            .versions(&skill.id)
-            .await?
-            .into_iter()
-            .filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
-            .collect();
+        let versions: Vec<Version> = installable(self.store.versions(&skill.id).await?).collect();
         let mut known: HashMap<String, NpmDist> = self.store.npm_dists(&skill.id).await?.into_iter().collect();
         let missing: Vec<Version> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
         let computed: Vec<(String, NpmDist)> = futures_util::stream::iter(missing)
@@ -160,6 +168,58 @@ impl Index {
         let claim = self.claim_transient(caller, (&scope, &slug), &skill, (&built.version, &tarball)).await?;
         let finalize = super::Finalize { status: VersionStatus::Published, changelog: None, signatures: Vec::new() };
         claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await
+    }
+
+    /// What `npm deprecate` and `npm unpublish <package>@<version>` send back: the packument's
+    /// versions as the client wants them, each with its deprecation notice (`None` or empty:
+    /// not deprecated). A listed version left out is unpublished, which here means yanked: it
+    /// leaves the packument and every range, and lockfiles that pin it keep installing it.
+    /// Deprecation is a skill's, so the notices must agree. Everything is checked before
+    /// anything changes.
+    pub async fn npm_change(
+        &self,
+        caller: &Caller,
+        (scope, slug): (&Namespace, &SkillName),
+        wanted: BTreeMap<String, Option<String>>,
+    ) -> Result<()> {
+        caller.require(TokenScope::Write)?;
+        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        require_role(role, TeamRole::Publisher, "changing a package")?;
+        let name = package_name(scope, slug);
+        let listed: Vec<String> = installable(self.store.versions(&skill.id).await?).map(|v| v.version).collect();
+        if let Some(unknown) = wanted.keys().find(|v| !listed.contains(v)) {
+            return Err(Error::Invalid(format!("`{}` is not a published version of {name}", unknown.escape_debug())));
+        }
+        if wanted.is_empty() {
+            return Err(Error::Invalid(format!(
+                "a package keeps at least one version; to remove {name}, unpublish the whole package"
+            )));
+        }
+        let notices: BTreeSet<Option<&str>> =
+            wanted.values().map(|m| m.as_deref().map(str::trim).filter(|m| !m.is_empty())).collect();
+        let [notice] = notices.into_iter().collect::<Vec<_>>()[..] else {
+            return Err(Error::Invalid(format!(
+                "skilldex deprecates whole skills, not single versions: deprecate every version of {name} \
+                 (`npm deprecate '{name}@*' <message>`) or none; to keep one version out of ranges, yank it"
+            )));
+        };
+        let removed: Vec<&String> = listed.iter().filter(|v| !wanted.contains_key(*v)).collect();
+        if !removed.is_empty() {
+            caller.require(TokenScope::Admin)?;
+            require_role(role, TeamRole::Owner, "unpublishing (yanking) a version")?;
+        }
+        if notice != deprecation_notice(&skill).as_deref() {
+            let patch = SkillPatch {
+                deprecated: Some(notice.is_some()),
+                deprecated_message: Some(notice.map(str::to_owned)),
+                ..Default::default()
+            };
+            self.update_skill(caller, scope, slug, patch).await?;
+        }
+        for version in removed {
+            self.set_yanked(caller, scope, slug, version, true).await?;
+        }
+        Ok(())
     }
 }
 
