@@ -107,6 +107,25 @@ fn http_bytes(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Vec<u8
     (head[9..12].parse().unwrap(), resp[split + 4..].to_vec())
 }
 
+/// An anonymous GET with `If-None-Match: known` (if given): the status and the ETag; a 304
+/// must come without a body.
+fn conditional_get(url: &str, known: Option<&str>) -> (u16, String) {
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "-D", "-", "-w", "\n%{http_code}", url]);
+    if let Some(tag) = known {
+        curl.args(["-H", &format!("If-None-Match: {tag}")]);
+    }
+    let out = String::from_utf8(curl.output().unwrap().stdout).unwrap();
+    let (response, code) = out.rsplit_once('\n').unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let etag = head.lines().find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")));
+    let code: u16 = code.parse().unwrap();
+    if code == 304 {
+        assert!(body.is_empty(), "{body}");
+    }
+    (code, etag.unwrap_or_default().trim().to_owned())
+}
+
 fn sri(bytes: &[u8]) -> String {
     format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(bytes)))
 }
@@ -268,8 +287,18 @@ fn npm_views_installs_and_searches_skills_without_leaking_private_ones() {
     assert_eq!(scoped["objects"][0]["package"]["name"], "@acme/old", "{scoped}");
     assert_eq!(scoped["objects"][0]["flags"]["deprecated"], "use @acme/alpha", "{scoped}");
 
+    // Packuments carry an ETag: npm's revalidation gets a bodiless 304 until the package changes.
+    let packument = format!("{}/@acme%2falpha", serve.url());
+    let (s, etag) = conditional_get(&packument, None);
+    assert_eq!(s, 200);
+    assert_eq!(conditional_get(&packument, Some(&etag)), (304, etag.clone()));
+    assert_eq!(conditional_get(&packument, Some("\"stale\", W/\"x\"")).0, 200);
+
     // dist-tags are channels: npm dist-tag moves one, and only publishers may.
     npm.ok(&work, Some(&admin), &["dist-tag", "add", "@acme/alpha@1.1.0", "stable"]);
+    let (s, moved) = conditional_get(&packument, Some(&etag));
+    assert_eq!(s, 200, "a moved dist-tag is a new packument");
+    assert_ne!(moved, etag);
     let tags = npm.ok(&work, None, &["dist-tag", "ls", "@acme/alpha"]);
     assert!(tags.contains("stable: 1.1.0") && tags.contains("latest: 1.1.0"), "{tags}");
     let err = npm.fails(&work, Some(&mia), &["dist-tag", "add", "@acme/alpha@1.0.0", "stable"]);

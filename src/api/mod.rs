@@ -50,6 +50,27 @@ impl App {
     }
 }
 
+/// A response under an entity tag (`tag`, quoted): 304 without a body when the request's
+/// `If-None-Match` already names it (or `*`), else `response` with the tag.
+pub fn with_etag(
+    headers: &axum::http::HeaderMap,
+    tag: &str,
+    response: impl axum::response::IntoResponse,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse as _;
+    let etag = HeaderValue::from_str(tag).expect("entity tags are ASCII");
+    let known = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok());
+    let matches =
+        known.flat_map(|v| v.split(',')).map(|t| t.trim()).any(|t| t == "*" || t.trim_start_matches("W/") == tag);
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut response = response.into_response();
+    response.headers_mut().insert(header::ETAG, etag);
+    response
+}
+
 #[derive(Clone)]
 pub struct AppState(Arc<App>);
 

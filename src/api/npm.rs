@@ -91,7 +91,7 @@ async fn packument(
     Path(package): Path<String>,
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
-) -> Result<axum::Json<Value>, ErrorMessage> {
+) -> Result<Response, ErrorMessage> {
     let (scope, name) = parse_package(&package)?;
     serve_packument(&state, &headers, authenticated(caller)?, scope, name).await
 }
@@ -101,7 +101,7 @@ async fn packument_unescaped(
     Path((scope, name)): Path<(String, String)>,
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
-) -> Result<axum::Json<Value>, ErrorMessage> {
+) -> Result<Response, ErrorMessage> {
     let (scope, name) = (parse_scope(&scope)?, parse_name(&name)?);
     serve_packument(&state, &headers, authenticated(caller)?, scope, name).await
 }
@@ -112,9 +112,13 @@ async fn serve_packument(
     caller: Caller,
     scope: Namespace,
     name: SkillName,
-) -> Result<axum::Json<Value>, ErrorMessage> {
+) -> Result<Response, ErrorMessage> {
     let package = state.index.npm_package(&caller, &scope, &name).await?;
-    Ok(axum::Json(to_packument(&package, &state.public_base(headers))))
+    let body = serde_json::to_vec(&to_packument(&package, &state.public_base(headers))).expect("JSON serializes");
+    // npm caches packuments and revalidates them with If-None-Match.
+    let tag = format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))[..32]);
+    let headers_out = [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "private, no-cache")];
+    Ok(super::with_etag(headers, &tag, (headers_out, body)))
 }
 
 /// A skill as a full packument; a deprecated skill deprecates every version.

@@ -349,11 +349,7 @@ pub(super) async fn resolve_skill(
     let body = ResolveResponse::from(resolved);
     // The answer changes when the version picked, its yank state or its verdict change.
     let tag = format!("\"{}:{}:{}\"", body.version, body.digest, if body.yanked { "y" } else { "n" });
-    let etag = HeaderValue::from_str(&tag).expect("ASCII");
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    Ok(([(header::ETAG, etag)], axum::Json(body)).into_response())
+    Ok(crate::api::with_etag(&headers, &tag, axum::Json(body)))
 }
 
 /// Where to download a version's archive; counts a download.
