@@ -624,8 +624,12 @@ fn upload_publishing_checks_stores_and_retries() {
     let good = gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"")]);
     assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1).0, 422);
     // A good archive: the answer names the artifact finalize will store, so it can be signed.
+    // Preparing the version again replaces the first upload, whose archive goes with it.
+    assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len()).0, 200);
     let (s, received) = upload(&serve, &admin, "2.0.0", &good, good.len());
     assert_eq!(s, 200, "{received}");
+    let waiting = std::fs::read_dir(dir.path().join("skilldex-data/uploads")).unwrap().count();
+    assert_eq!(waiting, 1, "one archive waits for finalize");
     let digest_2 = received["digest"].as_str().unwrap().to_owned();
     assert_eq!(received["reference"], format!("{storage}/acme/demo@{digest_2}"));
     // Signatures sent with finalize must be simple-signing payloads for that very artifact.

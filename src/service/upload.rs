@@ -50,7 +50,7 @@ impl Storage {
 const UPLOAD_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long one publish holds its upload row; longer than any push, and a lease, so a claim
 /// left by a process that died lapses on its own.
-pub(super) const PUBLISH_LEASE_MS: i64 = 15 * 60 * 1000;
+const PUBLISH_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// At most this many signatures may come with a finalize.
 pub const MAX_SUBMITTED_SIGNATURES: usize = 8;
@@ -258,10 +258,16 @@ impl Index {
         self.store_built(caller, skill, (built, verdict), finalize).await
     }
 
-    /// Records an upload row, which replaces an unclaimed one of the same version.
+    /// Records an upload row, which replaces an unclaimed one of the same version (whose
+    /// archive goes too).
     async fn put_upload(&self, upload: &Upload, (scope, slug): (&Namespace, &SkillName)) -> Result<()> {
         match self.store.put_upload(upload).await {
-            Ok(()) => Ok(()),
+            Ok(replaced) => {
+                if let Some(path) = replaced.and_then(|id| self.upload_path(&id).ok()) {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                Ok(())
+            }
             Err(StoreError::Conflict(_)) => Err(being_published(scope, slug, &upload.version)),
             Err(e) => Err(e.into()),
         }

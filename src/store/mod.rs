@@ -400,9 +400,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
-    /// Creates or replaces the prepared upload of one version; `Conflict` while a finalize
-    /// holds a claim on the one it would replace.
-    async fn put_upload(&self, upload: &Upload) -> StoreResult<()>;
+    /// Creates or replaces the prepared upload of one version, and says which upload it
+    /// replaced (its archive is then garbage); `Conflict` while a publish holds a claim on it.
+    async fn put_upload(&self, upload: &Upload) -> StoreResult<Option<String>>;
     async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
     async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>>;
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;

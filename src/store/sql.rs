@@ -997,18 +997,19 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn put_upload(&self, u: &Upload) -> StoreResult<()> {
+            async fn put_upload(&self, u: &Upload) -> StoreResult<Option<String>> {
                 let mut tx = self.writer().begin().await?;
                 // A claimed upload stays: the insert below then fails as a conflict.
-                sqlx::query(
+                let replaced = sqlx::query(
                     "DELETE FROM uploads WHERE skill_id = $1 AND version = $2 \
-                     AND (claimed_until IS NULL OR claimed_until < $3)",
+                     AND (claimed_until IS NULL OR claimed_until < $3) RETURNING id",
                 )
                 .bind(&u.skill_id)
                 .bind(&u.version)
                 .bind(u.created_at)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                let replaced: Option<String> = replaced.map(|r| r.try_get("id")).transpose()?;
                 let sql = format!("INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
                     .bind(&u.id)
@@ -1024,7 +1025,7 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(|e| classify(e, "upload", "skill"))?;
                 tx.commit().await?;
-                Ok(())
+                Ok(replaced)
             }
 
             async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>> {

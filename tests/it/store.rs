@@ -370,7 +370,8 @@ async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
         created_at: at,
         expires_at: at + 100,
     };
-    s.put_upload(&upload("u1", t)).await.unwrap();
+    assert_eq!(s.put_upload(&upload("u0", t)).await.unwrap(), None);
+    assert_eq!(s.put_upload(&upload("u1", t)).await.unwrap().as_deref(), Some("u0"), "a new prepare replaces");
 
     assert!(s.claim_upload("u1", t, t + 50).await.unwrap(), "the first finalize gets the upload");
     assert!(!s.claim_upload("u1", t + 10, t + 60).await.unwrap(), "a second one is turned away");
@@ -390,6 +391,6 @@ async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
 
     s.put_upload(&upload("u3", t + 200)).await.unwrap();
     assert!(s.claim_upload("u3", t + 200, t + 250).await.unwrap());
-    s.put_upload(&upload("u4", t + 260)).await.unwrap();
+    assert_eq!(s.put_upload(&upload("u4", t + 260)).await.unwrap().as_deref(), Some("u3"));
     assert_eq!(s.upload_for(&k.id, "1.0.0").await.unwrap().unwrap().id, "u4", "a lapsed claim does not block prepare");
 }
