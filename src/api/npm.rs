@@ -40,7 +40,12 @@ pub fn router() -> Router<AppState> {
         .route("/-/whoami", axum::routing::get(whoami))
         .route("/-/v1/search", axum::routing::get(search))
         .route("/@{package}", axum::routing::get(packument).put(publish).layer(DefaultBodyLimit::max(publish_limit)))
-        .route("/@{package}/-rev/{rev}", axum::routing::put(unpublish_versions).delete(unpublish_package))
+        .route(
+            "/@{package}/-rev/{rev}",
+            axum::routing::put(unpublish_versions)
+                .delete(unpublish_package)
+                .layer(DefaultBodyLimit::max(publish_limit)),
+        )
         .route("/@{scope}/{name}", axum::routing::get(packument_unescaped))
         .route("/@{scope}/{name}/-/{file}", axum::routing::get(tarball))
         .route("/@{scope}/{name}/-/{file}/-rev/{rev}", axum::routing::delete(unpublish_tarball))
@@ -342,9 +347,9 @@ async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug, doc) = package_document(&package, body)?;
+    let (scope, slug, mut doc) = package_document(&package, body)?;
     let name = package_name(&scope, &slug);
-    let attachments = doc.attachments.clone().unwrap_or_default();
+    let attachments = doc.attachments.take().unwrap_or_default();
     if attachments.is_empty() {
         apply_change(&state, &caller, (&scope, &slug), &doc).await?;
         return Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "id": name }))));

@@ -55,9 +55,6 @@ fn dist_of(tarball: &[u8]) -> NpmDist {
     }
 }
 
-/// The `package.json` a version's tarball carries. Only what never changes for a version
-/// goes in (tags can change, so they stay in the packument), so the tarball and its
-/// integrity never change either.
 /// The notice npm shows for every version of a deprecated skill: its message, or a plain one.
 pub fn deprecation_notice(skill: &Skill) -> Option<String> {
     skill.deprecated.then(|| {
@@ -71,6 +68,9 @@ fn installable(versions: Vec<Version>) -> impl Iterator<Item = Version> {
     versions.into_iter().filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
 }
 
+/// The `package.json` a version's tarball carries. Only what never changes for a version
+/// goes in (tags can change, so they stay in the packument), so the tarball and its
+/// integrity never change either.
 fn package_json(skill: &Skill, v: &Version, bundle: &Bundle) -> Vec<u8> {
     let fm = &bundle.skill.frontmatter_json;
     let mut pj = json!({
