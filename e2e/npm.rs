@@ -293,6 +293,22 @@ fn npm_views_installs_and_searches_skills_without_leaking_private_ones() {
     assert_eq!(s, 200);
     assert_eq!(conditional_get(&packument, Some(&etag)), (304, etag.clone()));
     assert_eq!(conditional_get(&packument, Some("\"stale\", W/\"x\"")).0, 200);
+    // `npm install` asks for the abbreviated packument: the same versions and digests, no readme.
+    let corgi = Command::new("curl")
+        .args(["-s", "-D", "-", "-H", "Accept: application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"])
+        .arg(&packument)
+        .output()
+        .unwrap();
+    let corgi = String::from_utf8(corgi.stdout).unwrap();
+    let (head, body) = corgi.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: application/vnd.npm.install-v1+json"), "{head}");
+    let (abbreviated, full): (Value, Value) =
+        (serde_json::from_str(body).unwrap(), http_json(serve.addr, "GET", "/@acme%2falpha", None, None).1);
+    assert!(abbreviated.get("readme").is_none() && full["readme"].is_string(), "{abbreviated}");
+    assert_eq!(abbreviated["dist-tags"], full["dist-tags"]);
+    let dist = |doc: &Value| doc["versions"]["1.1.0"]["dist"]["integrity"].clone();
+    assert_eq!((dist(&abbreviated), abbreviated["versions"].as_object().unwrap().len()), (dist(&full), 2));
+    assert_eq!(abbreviated["modified"], full["time"]["modified"]);
 
     // dist-tags are channels: npm dist-tag moves one, and only publishers may.
     npm.ok(&work, Some(&admin), &["dist-tag", "add", "@acme/alpha@1.1.0", "stable"]);

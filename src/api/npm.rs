@@ -119,11 +119,48 @@ async fn serve_packument(
     name: SkillName,
 ) -> Result<Response, ErrorMessage> {
     let package = state.index.npm_package(&caller, &scope, &name).await?;
-    let body = serde_json::to_vec(&to_packument(&package, &state.public_base(headers))).expect("JSON serializes");
+    let full = to_packument(&package, &state.public_base(headers));
+    // `npm install` asks for the abbreviated form; `npm view` and others for the full one.
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or_default();
+    let (doc, content_type) =
+        if accept.contains(ABBREVIATED) { (abbreviated(full), ABBREVIATED) } else { (full, "application/json") };
+    let body = serde_json::to_vec(&doc).expect("JSON serializes");
     // npm caches packuments and revalidates them with If-None-Match.
     let tag = format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))[..32]);
-    let headers_out = [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "private, no-cache")];
+    let headers_out = [
+        (header::CONTENT_TYPE, content_type),
+        (header::CACHE_CONTROL, "private, no-cache"),
+        (header::VARY, "Accept, Authorization"),
+    ];
     Ok(super::with_etag(headers, &tag, (headers_out, body)))
+}
+
+/// The media type of npm's abbreviated packument ("corgi"), which `npm install` asks for.
+const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
+
+/// A full packument cut down to what installing needs: no readme, no per-version
+/// descriptions or keywords.
+fn abbreviated(full: Value) -> Value {
+    let versions: Map<String, Value> = full["versions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(v, manifest)| {
+            let mut kept = Map::new();
+            for key in ["name", "version", "dist", "deprecated"] {
+                if let Some(value) = manifest.get(key) {
+                    kept.insert(key.to_owned(), value.clone());
+                }
+            }
+            (v.clone(), Value::Object(kept))
+        })
+        .collect();
+    json!({
+        "name": full["name"],
+        "modified": full["time"]["modified"],
+        "dist-tags": full["dist-tags"],
+        "versions": versions,
+    })
 }
 
 /// A skill as a full packument; a deprecated skill deprecates every version.
