@@ -25,6 +25,16 @@ fn npm_available() -> bool {
     ok
 }
 
+/// A running skilldex with the team `acme` in a fresh directory, when the npm CLI is here.
+fn npm_site() -> Option<(tempfile::TempDir, Serve, String)> {
+    if !npm_available() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    Some((dir, serve, admin))
+}
+
 /// Runs the npm CLI against one skilldex server, isolated from the machine's npm config and
 /// cache; `token` goes into a user `.npmrc` for the server's host.
 struct Npm {
@@ -143,12 +153,8 @@ fn publish_dir(serve: &Serve, admin: &str, root: &Path, name: &str, version: &st
 
 #[test]
 fn npm_views_installs_and_searches_skills_without_leaking_private_ones() {
-    if !npm_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let Some((dir, serve, admin)) = npm_site() else { return };
     let root = dir.path();
-    let (serve, admin) = serve_with_team(root);
     let eve = token_for(&serve, &admin, "eve", "read");
     let mia = token_for(&serve, &admin, "mia", "read");
     serve.ok(Some(&admin), &["team", "set-member", "acme", "mia", "--role", "reader"]);
@@ -374,12 +380,8 @@ fn npm_package(npm: &Npm, root: &Path, dir: &str, pj: Value, skill_name: &str, t
 
 #[test]
 fn npm_publish_stores_skills_like_an_upload_and_refuses_what_it_must() {
-    if !npm_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let Some((dir, serve, admin)) = npm_site() else { return };
     let root = dir.path();
-    let (serve, admin) = serve_with_team(root);
     let eve = token_for(&serve, &admin, "eve", "write");
     let npm = Npm::new(root, &serve);
     let anon = npm.project(root, "anon");
@@ -541,12 +543,8 @@ fn npm_publish_stores_skills_like_an_upload_and_refuses_what_it_must() {
 
 #[test]
 fn npm_deprecate_unpublish_and_access_change_the_skill() {
-    if !npm_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let Some((dir, serve, admin)) = npm_site() else { return };
     let root = dir.path();
-    let (serve, admin) = serve_with_team(root);
     let pub_token = token_for(&serve, &admin, "pat", "write");
     serve.ok(Some(&admin), &["team", "set-member", "acme", "pat", "--role", "publisher"]);
     let outsider = token_for(&serve, &admin, "olga", "admin");
