@@ -290,14 +290,24 @@ async fn search(
     }
     req.q = (!words.is_empty()).then(|| words.join(" "));
     req.sort = Some(if req.q.is_some() { SkillSort::Relevance } else { SkillSort::Downloads });
-    // One page is at most the service's page size; npm pages on with `from`.
-    req.limit = Some(size.min(crate::service::limits::PAGE_MAX));
-    let (page, total) =
-        tokio::try_join!(state.index.list_skills(&caller, req.clone()), state.index.count_skills(&caller, req))?;
+    let total = state.index.count_skills(&caller, req.clone()).await?;
+    // The service pages at most PAGE_MAX at a time: take as many pages as `size` asks for.
+    let mut hits = Vec::new();
+    let mut offset = from;
+    while (hits.len() as i64) < size && offset <= crate::service::MAX_OFFSET {
+        let limit = (size - hits.len() as i64).min(crate::service::limits::PAGE_MAX);
+        let page_req = SkillListRequest { offset: Some(offset), limit: Some(limit), ..req.clone() };
+        let page = state.index.list_skills(&caller, page_req).await?.items;
+        let got = page.len() as i64;
+        hits.extend(page);
+        if got < limit {
+            break;
+        }
+        offset += got;
+    }
     let base = state.public_base(&headers);
-    let best = page.items.iter().map(|h| h.rank).fold(0.0_f64, f64::max);
-    let objects: Vec<Value> = page
-        .items
+    let best = hits.iter().map(|h| h.rank).fold(0.0_f64, f64::max);
+    let objects: Vec<Value> = hits
         .iter()
         .map(|hit| {
             let s = &hit.skill;
