@@ -501,3 +501,107 @@ fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {
 fn io_error(e: std::io::Error) -> Error {
     Error::Internal(format!("upload storage: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SkillType, Visibility};
+    use crate::store::{NewSkill, NewUser};
+
+    /// A SQLite store with one skill, and a prepared upload of its 1.0.0.
+    async fn store_with_upload(dir: &std::path::Path) -> (std::sync::Arc<dyn crate::store::Store>, Upload) {
+        let store = crate::store::connect(&format!("sqlite://{}", dir.join("index.db").display())).await.unwrap();
+        let user = NewUser { username: "ann".parse().unwrap(), email: "ann@example.com".into(), is_admin: false };
+        let ann = store.create_user(&user).await.unwrap();
+        store.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+        let skill = NewSkill {
+            scope: "acme".parse().unwrap(),
+            slug: "tool".parse().unwrap(),
+            display_name: "tool".into(),
+            description: String::new(),
+            readme: String::new(),
+            visibility: Visibility::Public,
+            tags: vec![],
+            skill_type: SkillType::Command,
+            forked_from: None,
+        };
+        let skill = store.create_skill(&skill, now_millis()).await.unwrap();
+        let now = now_millis();
+        let upload = Upload {
+            id: new_id(),
+            skill_id: skill.id,
+            version: "1.0.0".into(),
+            archive_sha256: "a".repeat(64),
+            archive_size: 1,
+            metadata: "{}".into(),
+            created_by: ann.id,
+            created_at: now,
+            expires_at: now + UPLOAD_TTL_MS,
+        };
+        store.put_upload(&upload).await.unwrap();
+        (store, upload)
+    }
+
+    async fn claimed(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, kind: Claimed) -> Claim {
+        let now = now_millis();
+        assert!(store.claim_upload(&upload.id, now, now + PUBLISH_LEASE_MS).await.unwrap());
+        Claim { store: store.clone(), upload_id: Some(upload.id.clone()), kind }
+    }
+
+    async fn free(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload) -> bool {
+        let now = now_millis();
+        let free = store.claim_upload(&upload.id, now, now + 1).await.unwrap();
+        if free {
+            store.release_upload(&upload.id).await.unwrap();
+        }
+        free
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_gives_its_claim_back_before_answering() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, upload) = store_with_upload(dir.path()).await;
+        let claim = claimed(&store, &upload, Claimed::Prepared).await;
+        assert!(!free(&store, &upload).await, "claimed");
+        let failed: Result<()> = claim.around(async { Err(Error::Invalid("refused".into())) }).await;
+        assert!(failed.is_err());
+        assert!(free(&store, &upload).await, "released at once, so a retry right away gets in");
+        assert!(store.upload_by_id(&upload.id).await.unwrap().is_some(), "the prepared upload stays");
+
+        let claim = claimed(&store, &upload, Claimed::Prepared).await;
+        claim.around(async { Ok(()) }).await.unwrap();
+        assert!(store.upload_by_id(&upload.id).await.unwrap().is_none(), "a finished upload is removed");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_publish_gives_its_claim_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, upload) = store_with_upload(dir.path()).await;
+        // The request goes away mid-publish: its future, and the claim with it, is dropped.
+        let claim = claimed(&store, &upload, Claimed::Prepared).await;
+        let publish = claim.around(std::future::pending::<Result<()>>());
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), publish).await.is_err());
+        let mut released = false;
+        for _ in 0..100 {
+            if free(&store, &upload).await {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(released, "the claim was given back without waiting for the lease");
+
+        // A transient row (npm publish) goes entirely.
+        let claim = claimed(&store, &upload, Claimed::Transient).await;
+        drop(claim);
+        let mut gone = false;
+        for _ in 0..100 {
+            if store.upload_by_id(&upload.id).await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(gone, "an abandoned npm publish leaves no row behind");
+    }
+}
