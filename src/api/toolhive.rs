@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
-use crate::domain::{Namespace, SkillName, VersionStatus};
+use crate::domain::{Namespace, SkillName};
 use crate::service::{self, Caller, Lifecycle, RegistryView, SkillDraft, SkillListRequest};
 use crate::store::{Skill, SkillSort, Version};
 
@@ -201,15 +201,8 @@ async fn list_versions(
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<SkillList>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
-    let (skill, _) = state.index.visible_skill(&caller, &ns, &n, false).await?;
-    let filter = service::VersionFilter { limit: Some(100), ..Default::default() };
-    let page = state.index.list_versions(&caller, &ns, &n, filter).await?;
-    let skills: Vec<ThSkill> = page
-        .items
-        .iter()
-        .filter(|v| v.status != VersionStatus::Draft && v.digest.is_some())
-        .map(|v| to_skill(&skill, v))
-        .collect();
+    let (skill, _, released) = state.index.released_versions(&caller, &ns, &n).await?;
+    let skills: Vec<ThSkill> = released.iter().map(|v| to_skill(&skill, v)).collect();
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: None }, skills }))
 }
 

@@ -63,9 +63,10 @@ pub fn deprecation_notice(skill: &Skill) -> Option<String> {
     })
 }
 
-/// The installable versions: published, with an artifact.
-fn installable(versions: Vec<Version>) -> impl Iterator<Item = Version> {
-    versions.into_iter().filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
+/// What npm may install: released and not yanked (a yanked version would otherwise be npm's
+/// fallback for ranges).
+fn installable(v: &Version) -> bool {
+    v.status == VersionStatus::Published
 }
 
 /// The `package.json` a version's tarball carries. Only what never changes for a version
@@ -93,8 +94,8 @@ impl Index {
     /// neither do yanked versions, so no npm range can pick one (npm would fall back to a
     /// deprecated version); their tarballs still answer, so lockfiles keep working.
     pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
-        let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
-        let versions: Vec<Version> = installable(self.store.versions(&skill.id).await?).collect();
+        let (skill, _, released) = self.released_versions(caller, scope, slug).await?;
+        let versions: Vec<Version> = released.into_iter().filter(installable).collect();
         let mut known: HashMap<String, NpmDist> = self.store.npm_dists(&skill.id).await?.into_iter().collect();
         let missing: Vec<Version> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
         let computed: Vec<(String, NpmDist)> = futures_util::stream::iter(missing)
@@ -183,10 +184,10 @@ impl Index {
         wanted: BTreeMap<String, Option<String>>,
     ) -> Result<()> {
         caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role, released) = self.released_versions(caller, scope, slug).await?;
         require_role(role, TeamRole::Publisher, "changing a package")?;
         let name = package_name(scope, slug);
-        let listed: Vec<String> = installable(self.store.versions(&skill.id).await?).map(|v| v.version).collect();
+        let listed: Vec<String> = released.into_iter().filter(installable).map(|v| v.version).collect();
         if let Some(unknown) = wanted.keys().find(|v| !listed.contains(v)) {
             return Err(Error::Invalid(format!("`{}` is not a published version of {name}", unknown.escape_debug())));
         }

@@ -450,6 +450,22 @@ impl Index {
         Ok(Page { items: versions, cursor })
     }
 
+    /// Every version of a skill the caller may see that clients can fetch: stored as an
+    /// artifact and not a draft (so published or yanked), newest first, without paging. What
+    /// ToolHive's version list and npm's packuments are made from.
+    pub async fn released_versions(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+    ) -> Result<(Skill, Option<TeamRole>, Vec<Version>)> {
+        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let versions = self.store.versions(&skill.id).await?;
+        let released =
+            versions.into_iter().filter(|v| v.status != VersionStatus::Draft && v.digest.is_some()).collect();
+        Ok((skill, role, released))
+    }
+
     /// One version of a skill, by its exact semver string.
     async fn find_version(&self, skill: &Skill, version: &str) -> Result<Version> {
         parse_version(version)?;

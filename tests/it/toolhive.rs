@@ -7,7 +7,7 @@ use skilldex::store::NewVersion;
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
-on_both_backends!(toolhive_extension_api);
+on_both_backends!(toolhive_extension_api, every_released_version_is_listed);
 
 const BASE: &str = "/registry/default/v0.1/x/dev.toolhive/skills";
 
@@ -140,4 +140,23 @@ async fn toolhive_extension_api(db: TestDb) {
     let private = app.get(&format!("{BASE}/io.github.acme/secret-sauce"), None).await;
     assert_eq!(private.text.replace("secret-sauce", "no-such-skill"), ghost.text, "indistinguishable from absent");
     assert_eq!(app.get(BASE, Some("sdx_bad")).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A skill's version list is whole: more versions than one service page, drafts left out.
+async fn every_released_version_is_listed(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    app.skill("acme", "busy", "public", &app.admin).await;
+    for patch in 0..105 {
+        stored_version(&app, "acme", "busy", &format!("1.0.{patch}"), VersionStatus::Published).await;
+    }
+    stored_version(&app, "acme", "busy", "2.0.0", VersionStatus::Yanked).await;
+    stored_version(&app, "acme", "busy", "3.0.0-draft", VersionStatus::Draft).await;
+    let r = app.get(&format!("{BASE}/acme/busy/versions"), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let versions: Vec<&str> =
+        r.body["skills"].as_array().unwrap().iter().map(|s| s["version"].as_str().unwrap()).collect();
+    assert_eq!((versions.len(), r.body["metadata"]["count"].as_u64()), (106, Some(106)));
+    assert!(versions.contains(&"1.0.0") && versions.contains(&"1.0.104"), "{versions:?}");
+    assert!(versions.contains(&"2.0.0") && !versions.contains(&"3.0.0-draft"));
 }
