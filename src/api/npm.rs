@@ -419,11 +419,7 @@ async fn publish(
     }
     check_dist(manifest, &tarball)?;
     // As on npm's own registry, a new scoped package is restricted unless published public.
-    let visibility = match doc.access.as_deref() {
-        Some("public") => Visibility::Public,
-        None | Some("restricted") => Visibility::Private,
-        Some(other) => return Err(bad(format!("access must be public or restricted, not `{}`", other.escape_debug()))),
-    };
+    let visibility = doc.access.as_deref().map(access).transpose()?.unwrap_or(Visibility::Private);
     let keywords: Vec<Tag> = manifest["keywords"]
         .as_array()
         .map(|k| k.iter().filter_map(|t| t.as_str()?.to_lowercase().parse().ok()).collect())
@@ -519,6 +515,15 @@ async fn unpublish_tarball(
     Ok(axum::Json(json!({ "ok": true })))
 }
 
+/// npm's access levels as visibilities (`private` is what `npm access set status=private` means).
+fn access(level: &str) -> Result<Visibility, ErrorMessage> {
+    match level {
+        "public" => Ok(Visibility::Public),
+        "restricted" | "private" => Ok(Visibility::Private),
+        other => Err(bad(format!("access must be public or restricted, not `{}`", other.escape_debug()))),
+    }
+}
+
 /// `npm access get status`: whether the package is public.
 async fn visibility(
     State(state): State<AppState>,
@@ -542,12 +547,10 @@ async fn set_access(
     let (scope, name) = parse_package(&package)?;
     let body: Map<String, Value> =
         serde_json::from_slice(&body?).map_err(|e| bad(format!("invalid access document: {e}")))?;
-    let visibility = match body.get("access").and_then(Value::as_str) {
-        Some("public") => Visibility::Public,
-        Some("restricted" | "private") => Visibility::Private,
-        Some(other) => return Err(bad(format!("access must be public or restricted, not `{}`", other.escape_debug()))),
-        None => return Err(bad("skilldex sets only a package's access (public or restricted); it has no MFA setting")),
+    let Some(wanted) = body.get("access").and_then(Value::as_str) else {
+        return Err(bad("skilldex sets only a package's access (public or restricted); it has no MFA setting"));
     };
+    let visibility = access(wanted)?;
     let patch = crate::store::SkillPatch { visibility: Some(visibility), ..Default::default() };
     state.index.update_skill(&caller, &scope, &name, patch).await?;
     Ok(StatusCode::OK)

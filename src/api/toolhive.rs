@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
 use crate::domain::{Namespace, SkillName};
+use crate::service::limits::PAGE_MAX;
 use crate::service::{self, Caller, Lifecycle, RegistryView, SkillDraft, SkillListRequest};
 use crate::store::{Skill, SkillSort, Version};
 
@@ -123,8 +124,8 @@ async fn list_skills(
         Some(l) => l
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| bad("limit must be between 1 and 100"))?,
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| bad(format!("limit must be between 1 and {PAGE_MAX}")))?,
     };
     let statuses: Option<Vec<String>> =
         p.status.as_deref().map(|s| s.split(',').map(|x| x.trim().to_lowercase()).collect());
