@@ -67,6 +67,8 @@ fn the_official_mcp_client_searches_reads_and_installs_skills() {
         ["search_skills", {"limit": 0}],
         ["get_skill", {"namespace": "acme", "name": "alpha", "colour": "red"}],
         ["get_skill", {"namespace": "acme", "name": "alpha", "version": "^9"}],
+        ["search_skills", {"tags": (0..21).map(|i| format!("t{i}")).collect::<Vec<_>>()}],
+        ["search_skills", {"tags": ["review", "other"]}],
     ]);
 
     // Anonymous and an outsider see the same thing: public skills only.
@@ -127,10 +129,11 @@ fn the_official_mcp_client_searches_reads_and_installs_skills() {
         assert_eq!(text_of(&r[6]).replace("secret", "X"), text_of(&r[7]).replace("absent", "X"));
         assert!(!text_of(&r[8]).contains("Hush"));
         // Bad arguments and versions that match nothing are tool errors the model can read.
-        for (i, says) in [(9, "namespace"), (10, "limit"), (11, "colour"), (12, "^9")] {
+        for (i, says) in [(9, "namespace"), (10, "limit"), (11, "colour"), (12, "^9"), (13, "at most 20 tags")] {
             assert_eq!(r[i]["isError"], true, "{}", r[i]);
             assert!(text_of(&r[i]).contains(says), "{}", r[i]);
         }
+        assert_eq!(r[14]["structuredContent"]["count"], 0, "every tag must match: {}", r[14]);
     }
 
     // A member sees the private skill through every tool.

@@ -244,8 +244,8 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
         sort: Some(if query.is_some() { SkillSort::Relevance } else { SkillSort::Downloads }),
         q: query,
         scope,
-        tag: tags.first().cloned(),
-        limit: Some(if tags.len() > 1 { 100 } else { limit }),
+        tags,
+        limit: Some(limit),
         published_only: true,
         ..Default::default()
     };
@@ -253,8 +253,6 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
     let skills: Vec<Value> = page
         .items
         .iter()
-        .filter(|h| tags.iter().all(|t| h.skill.tags.iter().any(|x| x == t.as_str())))
-        .take(limit as usize)
         .map(|h| {
             let s = &h.skill;
             json!({

@@ -282,7 +282,7 @@ async fn search(
     for word in text.split_whitespace() {
         match word.split_once(':') {
             Some(("keywords", tag)) => {
-                req.tag = Some(tag.parse::<Tag>().map_err(|e| bad(format!("invalid keyword: {}", e.0)))?);
+                req.tags.push(tag.parse::<Tag>().map_err(|e| bad(format!("invalid keyword: {}", e.0)))?);
             }
             Some(("scope", scope)) => req.scope = Some(parse_scope(scope.strip_prefix('@').unwrap_or(scope))?),
             _ => words.push(word),

@@ -27,7 +27,8 @@ pub struct Page<T> {
 pub struct SkillListRequest {
     pub q: Option<String>,
     pub scope: Option<Namespace>,
-    pub tag: Option<Tag>,
+    /// Skills carrying every one of these tags (at most `limits::TAGS`).
+    pub tags: Vec<Tag>,
     pub skill_type: Option<SkillType>,
     pub sort: Option<SkillSort>,
     pub cursor: Option<String>,
@@ -206,6 +207,9 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
         Some(SkillSort::Relevance) | None => SkillSort::Updated,
         Some(s) => s,
     };
+    if req.tags.len() > limits::TAGS {
+        return Err(Error::Invalid(format!("filter by at most {} tags", limits::TAGS)));
+    }
     let after = req.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
     let offset = req.offset.unwrap_or(0);
     if !(0..=MAX_OFFSET).contains(&offset) {
@@ -217,7 +221,7 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
     let query = SkillQuery {
         terms,
         scope: req.scope,
-        tag: req.tag.map(String::from),
+        tags: req.tags.into_iter().map(String::from).collect(),
         skill_type: req.skill_type,
         sort,
         after,

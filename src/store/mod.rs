@@ -180,7 +180,8 @@ pub struct SkillQuery {
     /// Search terms, already split into plain word tokens (no query syntax reaches SQL).
     pub terms: Vec<String>,
     pub scope: Option<Namespace>,
-    pub tag: Option<String>,
+    /// Every one of these tags (none: any).
+    pub tags: Vec<String>,
     pub skill_type: Option<SkillType>,
     pub sort: SkillSort,
     pub after: Option<SkillCursor>,

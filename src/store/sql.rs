@@ -148,7 +148,7 @@ macro_rules! impl_sql_store {
                 let p = b.arg(Arg::Text(scope.to_string()));
                 b.push(&format!(" AND s.scope = {p}"));
             }
-            if let Some(tag) = &query.tag {
+            for tag in &query.tags {
                 let p = b.arg(Arg::Text(tag.clone()));
                 b.push(&format!(" AND EXISTS (SELECT 1 FROM skill_tags st WHERE st.skill_id = s.id AND st.tag = {p})"));
             }

@@ -41,7 +41,7 @@ fn query(audience: Audience) -> SkillQuery {
     SkillQuery {
         terms: vec![],
         scope: None,
-        tag: None,
+        tags: vec![],
         skill_type: None,
         sort: SkillSort::Name,
         after: None,
@@ -121,10 +121,11 @@ async fn search_ranks_and_filters(db: TestDb) {
 
     let mut in_name = skill("acme", "kubernetes-deploy");
     in_name.description = "Ship services".into();
-    in_name.tags = vec!["ops".parse().unwrap()];
+    in_name.tags = vec!["ops".parse().unwrap(), "k8s".parse().unwrap()];
     s.create_skill(&in_name, at).await.unwrap();
     let mut in_readme = skill("acme", "release-notes");
     in_readme.description = "Write release notes".into();
+    in_readme.tags = vec!["ops".parse().unwrap()];
     in_readme.readme = "Works with any kubernetes cluster.".into();
     s.create_skill(&in_readme, at).await.unwrap();
     let mut private = skill("acme", "secret-kubernetes");
@@ -154,10 +155,13 @@ async fn search_ranks_and_filters(db: TestDb) {
     assert_eq!(s.list_skills(&q).await.unwrap().len(), 3);
 
     let mut by_tag = query(Audience::Anonymous);
-    by_tag.tag = Some("ops".into());
+    by_tag.tags = vec!["ops".into()];
+    assert_eq!(s.list_skills(&by_tag).await.unwrap().len(), 2);
+    by_tag.tags = vec!["ops".into(), "k8s".into()];
     let hits = s.list_skills(&by_tag).await.unwrap();
-    assert_eq!(hits.len(), 1);
+    assert_eq!(hits.len(), 1, "every tag must match");
     assert_eq!(hits[0].skill.slug.as_str(), "kubernetes-deploy");
+    assert_eq!(s.count_skills(&by_tag).await.unwrap(), 1);
 
     // Registry views: namespace globs, `*` and `?`, OR'd.
     s.create_team(&"acme-labs".parse().unwrap(), "Labs", &ann.id).await.unwrap();

@@ -41,7 +41,7 @@ pub(super) async fn list_skills(
     let req = SkillListRequest {
         q: p.q,
         scope: opt(p.scope)?,
-        tag: opt(p.tag)?,
+        tags: opt(p.tag)?.into_iter().collect(),
         skill_type: opt(p.skill_type)?,
         sort: p.sort.as_deref().map(parse_sort).transpose()?,
         cursor: p.cursor,
