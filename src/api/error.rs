@@ -72,6 +72,12 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type")
             }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed"),
+            ApiError::Service(S::Registry(e)) => match e.status() {
+                404 => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
+                413 => (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large"),
+                500 => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error"),
+                _ => (StatusCode::BAD_REQUEST, "validation-error", "Bad Request"),
+            },
             ApiError::Service(S::Store(_) | S::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error")
             }
@@ -192,9 +198,24 @@ impl From<service::Error> for ErrorMessage {
             service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            service::Error::Registry(d) => {
+                StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ErrorMessage(status, e.to_string())
+    }
+}
+
+impl ErrorMessage {
+    fn from_api(e: ApiError) -> Self {
+        match e {
+            ApiError::Service(s) => s.into(),
+            other => {
+                let status = other.parts().0;
+                ErrorMessage(status, other.to_string())
+            }
+        }
     }
 }
 
@@ -205,7 +226,13 @@ pub fn bad(msg: impl Into<String>) -> ErrorMessage {
 
 /// The caller, or a 401 in the `{"error": "…"}` shape for a bad token.
 pub fn authenticated(caller: Result<service::Caller, ApiError>) -> Result<service::Caller, ErrorMessage> {
-    caller.map_err(|_| ErrorMessage(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into()))
+    caller.map_err(|e| match e {
+        ApiError::BadRequest(m) => bad(m),
+        ApiError::Service(service::Error::Unauthenticated(_)) => {
+            ErrorMessage(StatusCode::UNAUTHORIZED, "invalid, expired or revoked API token".into())
+        }
+        other => ErrorMessage::from_api(other),
+    })
 }
 
 impl From<axum::extract::rejection::BytesRejection> for ErrorMessage {

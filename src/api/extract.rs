@@ -24,10 +24,20 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
+/// The request's one `Authorization` header, if any. Two are refused rather than one of them
+/// silently chosen.
+pub fn single_authorization(headers: &axum::http::HeaderMap) -> Result<Option<&axum::http::HeaderValue>, String> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    match (all.next(), all.next()) {
+        (_, Some(_)) => Err("send one Authorization header, not several".into()),
+        (value, None) => Ok(value),
+    }
+}
+
 /// The bearer secret a request presents, if any. Schemes other than Bearer are refused, so a
 /// client that meant to authenticate never silently becomes anonymous.
 pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    let Some(value) = single_authorization(&parts.headers).map_err(ApiError::BadRequest)? else {
         return Ok(None);
     };
     let unauth = |m: &str| ApiError::Service(service::Error::Unauthenticated(m.to_owned()));

@@ -33,20 +33,15 @@ pub struct App {
     pub index: Index,
     pub metrics: Metrics,
     pub data_dir: PathBuf,
-    /// The URL clients reach this server at; default: `http://` + the request's Host.
-    pub public_url: Option<String>,
-    /// The embedded OCI store served at `/v2/`, when enabled.
-    pub embedded: Option<std::sync::Arc<crate::oci::store::EmbeddedStore>>,
+    /// The URL clients reach this server at (`--public-url`, else the bound address). Never
+    /// taken from a request's Host header.
+    pub public_url: String,
 }
 
 impl App {
-    /// The base of absolute URLs handed to clients (download links).
-    pub fn public_base(&self, headers: &axum::http::HeaderMap) -> String {
-        if let Some(url) = &self.public_url {
-            return url.trim_end_matches('/').to_owned();
-        }
-        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-        format!("http://{host}")
+    /// The base of absolute URLs handed to clients (download links, upload and tarball URLs).
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
     }
 }
 

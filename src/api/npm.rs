@@ -119,7 +119,7 @@ async fn serve_packument(
     name: SkillName,
 ) -> Result<Response, ErrorMessage> {
     let package = state.index.npm_package(&caller, &scope, &name).await?;
-    let full = to_packument(&package, &state.public_base(headers));
+    let full = to_packument(&package, &state.public_base());
     // `npm install` asks for the abbreviated form; `npm view` and others for the full one.
     let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or_default();
     let (doc, content_type) =
@@ -258,7 +258,6 @@ struct SearchParams {
 /// qualifiers `keywords:<tag>` and `scope:<namespace>`; hits come best first.
 async fn search(
     State(state): State<AppState>,
-    headers: HeaderMap,
     caller: Result<Caller, ApiError>,
     Query(p): Query<SearchParams>,
 ) -> Result<axum::Json<Value>, ErrorMessage> {
@@ -305,7 +304,7 @@ async fn search(
         }
         offset += got;
     }
-    let base = state.public_base(&headers);
+    let base = state.public_base();
     let best = hits.iter().map(|h| h.rank).fold(0.0_f64, f64::max);
     let objects: Vec<Value> = hits
         .iter()

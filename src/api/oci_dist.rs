@@ -1,35 +1,38 @@
-//! The OCI distribution API (spec 1.1) over the embedded store, at `/v2/`. Same tokens as
-//! the REST API, as `Bearer <token>` or as the password of basic auth; errors in the
-//! spec's `{"errors":[{code, message, detail}]}` shape.
+//! The OCI distribution API (spec 1.1) over the embedded store, at `/v2/`. A translation
+//! only: who may read or change what is decided by the gate in `service::registry`, reached
+//! through a `RepoReader` or `RepoWriter`. Same tokens as the REST API, as `Bearer <token>`
+//! or as the password of basic auth; errors in the spec's `{"errors":[{code, message,
+//! detail}]}` shape. The caller is authenticated and authorized before any body is read;
+//! blob bodies stream to disk and blobs stream back out.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use futures_util::TryStreamExt as _;
 
 use super::AppState;
-use crate::oci::store::{DistError, EmbeddedStore, MAX_MANIFEST, check_repo};
-use crate::service::{self, Caller, RepoAccess};
+use crate::oci::store::{DistError, MAX_MANIFEST};
+use crate::service::{self, Caller, RepoWriter};
 
 /// Largest blob the embedded store takes (a skill is at most 50 MiB compressed).
 pub const MAX_BLOB: u64 = 64 * 1024 * 1024;
+/// How long a body may stall before the upload is given up.
+const BODY_IDLE: Duration = Duration::from_secs(30);
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v2/", axum::routing::any(handle))
-        .route("/v2/{*path}", axum::routing::any(handle))
-        .layer(DefaultBodyLimit::max(MAX_BLOB as usize + 1))
+    Router::new().route("/v2/", axum::routing::any(handle)).route("/v2/{*path}", axum::routing::any(handle))
 }
 
 /// A failure, in the spec's shape.
 enum Failure {
     Dist(DistError),
     Unauthorized,
+    BadRequest(String),
     Denied(String),
     NotFound(String),
     Internal(String),
@@ -47,6 +50,9 @@ impl From<service::Error> for Failure {
             service::Error::Unauthenticated(_) => Failure::Unauthorized,
             service::Error::Forbidden(m) => Failure::Denied(m),
             service::Error::NotFound(m) => Failure::NotFound(m),
+            service::Error::Registry(d) => Failure::Dist(d),
+            service::Error::Invalid(m) => Failure::BadRequest(m),
+            service::Error::TooLarge(m) => Failure::Dist(DistError::TooLarge(m)),
             other => Failure::Internal(other.to_string()),
         }
     }
@@ -54,28 +60,17 @@ impl From<service::Error> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let (status, code, message) = match &self {
-            Failure::Dist(e) => {
-                let status = match e {
-                    DistError::BlobUnknown
-                    | DistError::BlobUploadUnknown
-                    | DistError::ManifestUnknown
-                    | DistError::NameUnknown => StatusCode::NOT_FOUND,
-                    DistError::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
-                    DistError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
-                    DistError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                    DistError::SizeInvalid(m) if m.contains("at most") => StatusCode::PAYLOAD_TOO_LARGE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                (status, e.code(), e.to_string())
-            }
-            Failure::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required".to_owned()),
-            Failure::Denied(m) => (StatusCode::FORBIDDEN, "DENIED", m.clone()),
-            Failure::NotFound(m) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN", m.clone()),
-            Failure::Internal(m) => {
+        let (status, code, message) = match self {
+            Failure::Dist(DistError::Storage(m)) | Failure::Internal(m) => {
+                // The cause goes to the log; the client learns nothing about internals.
                 tracing::error!(error = %m, "registry request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error".to_owned())
             }
+            Failure::Dist(e) => (StatusCode::from_u16(e.status()).expect("valid status"), e.code(), e.to_string()),
+            Failure::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required".to_owned()),
+            Failure::BadRequest(m) => (StatusCode::BAD_REQUEST, "UNSUPPORTED", m),
+            Failure::Denied(m) => (StatusCode::FORBIDDEN, "DENIED", m),
+            Failure::NotFound(m) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN", m),
         };
         let body = serde_json::json!({ "errors": [{ "code": code, "message": message, "detail": null }] });
         let mut r = (status, axum::Json(body)).into_response();
@@ -90,7 +85,8 @@ type Reply = Result<Response, Failure>;
 
 /// The token a registry client presents: `Bearer <token>`, or basic auth whose password is one.
 fn presented_token(headers: &HeaderMap) -> Result<Option<String>, Failure> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = super::extract::single_authorization(headers).map_err(Failure::BadRequest)?;
+    let Some(value) = value else { return Ok(None) };
     let value = value.to_str().map_err(|_| Failure::Unauthorized)?;
     let (scheme, rest) = value.split_once(' ').ok_or(Failure::Unauthorized)?;
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -109,32 +105,7 @@ fn presented_token(headers: &HeaderMap) -> Result<Option<String>, Failure> {
 }
 
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = (b[i] == b'%' && i + 2 < b.len())
-            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .flatten();
-        match (hex, b[i]) {
-            (Some(v), _) => {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-            (None, b'+') => out.push(b' '),
-            (None, c) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(uri.query()?.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// What a `/v2/…` path asks for.
@@ -148,6 +119,7 @@ enum Route<'a> {
     Referrers(&'a str, &'a str),
 }
 
+/// Repository names contain slashes, so the path is split by its last marker.
 fn route(path: &str) -> Option<Route<'_>> {
     let rest = path.strip_prefix("/v2/")?;
     if rest.is_empty() {
@@ -175,193 +147,162 @@ fn route(path: &str) -> Option<Route<'_>> {
     None
 }
 
-async fn handle(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match serve(&state, &method, &uri, &headers, body).await {
+async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    match serve(&state, request).await {
         Ok(r) => r,
         Err(f) => f.into_response(),
     }
 }
 
-async fn serve(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let store =
-        state.embedded.clone().ok_or_else(|| Failure::NotFound("this server has no embedded registry".into()))?;
+async fn serve(state: &AppState, request: Request) -> Reply {
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    // Who is asking, and may they, before a byte of the body is read.
     let caller = state.index.authenticate(presented_token(headers)?.as_deref()).await?;
     let route = route(uri.path()).ok_or_else(|| Failure::NotFound("no such registry endpoint".into()))?;
-    let body = || {
-        body.as_ref()
-            .map(Bytes::clone)
-            .map_err(|_| Failure::Dist(DistError::SizeInvalid(format!("blobs may be at most {MAX_BLOB} bytes"))))
-    };
-    let repo_of = |r: &str| check_repo(r).map(|_| r.to_owned()).map_err(Failure::from);
     match route {
         Route::Base => match caller {
             Caller::Anonymous => Err(Failure::Unauthorized),
             Caller::User(_) => Ok(axum::Json(serde_json::json!({})).into_response()),
         },
-        Route::Manifest(repo, reference) => {
-            let repo = repo_of(repo)?;
-            match *method {
-                Method::GET | Method::HEAD => {
-                    allow(state, &caller, &repo, RepoAccess::Pull).await?;
-                    let (bytes, media_type, digest) = store.manifest(&repo, reference).await?;
-                    if !accepts(headers, &media_type) {
-                        return Err(DistError::ManifestUnknown.into());
-                    }
-                    let len = bytes.len();
-                    let body = if *method == Method::HEAD { Body::empty() } else { Body::from(bytes) };
-                    Ok(response(
-                        StatusCode::OK,
-                        &[
-                            ("Content-Type", &media_type),
-                            ("Docker-Content-Digest", &digest),
-                            ("Content-Length", &len.to_string()),
-                        ],
-                        body,
-                    ))
+        Route::Manifest(repo, reference) => match *method {
+            Method::GET | Method::HEAD => {
+                let reader = state.index.registry_reader(&caller, repo).await?;
+                let (bytes, media_type, digest) = reader.manifest(reference).await?;
+                if !accepts(headers, &media_type) {
+                    return Err(DistError::ManifestUnknown.into());
                 }
-                Method::PUT => {
-                    allow(state, &caller, &repo, RepoAccess::Push).await?;
-                    let bytes = body()?;
-                    if bytes.len() > MAX_MANIFEST {
-                        return Err(DistError::ManifestInvalid(format!("larger than {MAX_MANIFEST} bytes")).into());
-                    }
-                    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                    let (digest, subject) = store.put_manifest(&repo, reference, ct, &bytes).await?;
-                    let location = format!("/v2/{repo}/manifests/{digest}");
-                    let mut h = vec![("Location", location.as_str()), ("Docker-Content-Digest", digest.as_str())];
-                    if let Some(s) = &subject {
-                        h.push(("OCI-Subject", s.as_str()));
-                    }
-                    Ok(response(StatusCode::CREATED, &h, Body::empty()))
-                }
-                Method::DELETE => {
-                    allow(state, &caller, &repo, RepoAccess::Push).await?;
-                    store.delete_manifest(&repo, reference).await?;
-                    Ok(StatusCode::ACCEPTED.into_response())
-                }
-                _ => Err(DistError::Unsupported(format!("{method} on manifests")).into()),
+                let len = bytes.len();
+                let body = if *method == Method::HEAD { Body::empty() } else { Body::from(bytes) };
+                Ok(response(
+                    StatusCode::OK,
+                    &[
+                        ("Content-Type", &media_type),
+                        ("Docker-Content-Digest", &digest),
+                        ("Content-Length", &len.to_string()),
+                    ],
+                    body,
+                ))
             }
-        }
-        Route::Blob(repo, digest) => {
-            let repo = repo_of(repo)?;
-            match *method {
-                Method::GET | Method::HEAD => {
-                    allow(state, &caller, &repo, RepoAccess::Pull).await?;
-                    let (path, size) = store.blob(&repo, digest).await?;
-                    serve_blob(method, headers, &path, size, digest).await
+            Method::PUT => {
+                let writer = state.index.registry_writer(&caller, repo).await?;
+                let bytes = read_small(headers, body, MAX_MANIFEST).await?;
+                let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                let (digest, subject) = writer.put_manifest(reference, ct, &bytes).await?;
+                let location = format!("/v2/{repo}/manifests/{digest}");
+                let mut h = vec![("Location", location.as_str()), ("Docker-Content-Digest", digest.as_str())];
+                if let Some(s) = &subject {
+                    h.push(("OCI-Subject", s.as_str()));
                 }
-                Method::DELETE => {
-                    allow(state, &caller, &repo, RepoAccess::Push).await?;
-                    Err(DistError::Unsupported("blob deletion; use `skilldex gc`".into()).into())
-                }
-                _ => Err(DistError::Unsupported(format!("{method} on blobs")).into()),
+                Ok(response(StatusCode::CREATED, &h, Body::empty()))
             }
-        }
+            Method::DELETE => {
+                let writer = state.index.registry_writer(&caller, repo).await?;
+                writer.delete_manifest(reference).await?;
+                Ok(StatusCode::ACCEPTED.into_response())
+            }
+            _ => Err(DistError::Unsupported(format!("{method} on manifests")).into()),
+        },
+        Route::Blob(repo, digest) => match *method {
+            Method::GET | Method::HEAD => {
+                let reader = state.index.registry_reader(&caller, repo).await?;
+                let (path, size) = reader.blob(digest).await?;
+                serve_blob(method, headers, &path, size, digest).await
+            }
+            Method::DELETE => {
+                state.index.registry_writer(&caller, repo).await?;
+                Err(DistError::Unsupported("blob deletion; unreferenced blobs are removed by `skilldex gc`".into())
+                    .into())
+            }
+            _ => Err(DistError::Unsupported(format!("{method} on blobs")).into()),
+        },
         Route::Uploads(repo) => {
-            let repo = repo_of(repo)?;
             if *method != Method::POST {
                 return Err(DistError::Unsupported(format!("{method} on uploads")).into());
             }
-            allow(state, &caller, &repo, RepoAccess::Push).await?;
+            let writer = state.index.registry_writer(&caller, repo).await?;
             if let (Some(digest), Some(from)) = (query_param(uri, "mount"), query_param(uri, "from")) {
-                let readable =
-                    check_repo(&from).is_ok() && allow(state, &caller, &from, RepoAccess::Pull).await.is_ok();
-                if readable && store.mount(&repo, &from, &digest).await? {
-                    let location = format!("/v2/{repo}/blobs/{digest}");
-                    return Ok(response(
-                        StatusCode::CREATED,
-                        &[("Location", &location), ("Docker-Content-Digest", &digest)],
-                        Body::empty(),
-                    ));
+                let mounted = match state.index.registry_reader(&caller, &from).await {
+                    Ok(source) => writer.mount(&source, &digest).await?,
+                    Err(_) => false,
+                };
+                if mounted {
+                    return Ok(blob_created(repo, &digest));
                 }
             }
+            let store = writer.store();
+            let id = store.start_upload(repo).await?;
             if let Some(digest) = query_param(uri, "digest") {
-                store.put_blob(&repo, &digest, &body()?).await?;
-                let location = format!("/v2/{repo}/blobs/{digest}");
-                return Ok(response(
-                    StatusCode::CREATED,
-                    &[("Location", &location), ("Docker-Content-Digest", &digest)],
-                    Body::empty(),
-                ));
+                // A monolithic upload: the whole blob in this request.
+                receive(&writer, &id, None, headers, body).await?;
+                store.finish_upload(repo, &id, &digest).await?;
+                return Ok(blob_created(repo, &digest));
             }
-            let id = store.start_upload(&repo).await?;
-            Ok(upload_progress(StatusCode::ACCEPTED, &repo, &id, 0))
+            Ok(upload_progress(StatusCode::ACCEPTED, repo, &id, 0))
         }
         Route::Upload(repo, id) => {
-            let repo = repo_of(repo)?;
-            allow(state, &caller, &repo, RepoAccess::Push).await?;
+            let writer = state.index.registry_writer(&caller, repo).await?;
+            let store = writer.store();
             match *method {
                 Method::PATCH => {
                     let start = content_range_start(headers)?;
-                    let size = store.append_upload(&repo, id, start, &body()?, MAX_BLOB).await?;
-                    Ok(upload_progress(StatusCode::ACCEPTED, &repo, id, size))
+                    let size = receive(&writer, id, start, headers, body).await?;
+                    Ok(upload_progress(StatusCode::ACCEPTED, repo, id, size))
                 }
                 Method::PUT => {
                     let digest = query_param(uri, "digest")
                         .ok_or_else(|| DistError::DigestInvalid("the digest parameter is required".into()))?;
-                    store.finish_upload(&repo, id, &digest, &body()?, MAX_BLOB).await?;
-                    let location = format!("/v2/{repo}/blobs/{digest}");
-                    Ok(response(
-                        StatusCode::CREATED,
-                        &[("Location", &location), ("Docker-Content-Digest", &digest)],
-                        Body::empty(),
-                    ))
+                    receive(&writer, id, None, headers, body).await?;
+                    store.finish_upload(repo, id, &digest).await?;
+                    Ok(blob_created(repo, &digest))
                 }
                 Method::GET => {
-                    let size = store.upload_size(&repo, id).await?;
-                    Ok(upload_progress(StatusCode::NO_CONTENT, &repo, id, size))
+                    let size = store.upload_size(repo, id).await?;
+                    Ok(upload_progress(StatusCode::NO_CONTENT, repo, id, size))
                 }
                 Method::DELETE => {
-                    store.cancel_upload(&repo, id).await?;
+                    store.cancel_upload(repo, id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 _ => Err(DistError::Unsupported(format!("{method} on an upload")).into()),
             }
         }
         Route::Tags(repo) => {
-            let repo = repo_of(repo)?;
             if *method != Method::GET {
                 return Err(DistError::Unsupported(format!("{method} on tags")).into());
             }
-            allow(state, &caller, &repo, RepoAccess::Pull).await?;
             let n = match query_param(uri, "n") {
-                Some(n) => n
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (0..=10_000).contains(n))
-                    .ok_or_else(|| DistError::Unsupported("invalid n".into()))?,
-                None => 10_000,
+                Some(n) => Some(
+                    n.parse::<i64>()
+                        .ok()
+                        .filter(|n| (0..=10_000).contains(n))
+                        .ok_or_else(|| DistError::PaginationInvalid("n must be a number from 0 to 10000".into()))?,
+                ),
+                None => None,
             };
+            let reader = state.index.registry_reader(&caller, repo).await?;
             let last = query_param(uri, "last");
-            let tags = store.tags(&repo, last.as_deref(), n).await?;
+            let tags = reader.tags(last.as_deref(), n.unwrap_or(10_000)).await?;
+            let next = match (n, tags.last()) {
+                (Some(n), Some(last)) if n > 0 && tags.len() as i64 == n => Some(last.clone()),
+                _ => None,
+            };
             let mut r = axum::Json(serde_json::json!({ "name": repo, "tags": tags })).into_response();
-            if query_param(uri, "n").is_some() && tags.len() as i64 == n && n > 0 {
-                let link = format!("</v2/{repo}/tags/list?n={n}&last={}>; rel=\"next\"", tags.last().expect("n > 0"));
-                r.headers_mut()
-                    .insert(header::LINK, HeaderValue::from_str(&link).map_err(|e| Failure::Internal(e.to_string()))?);
+            if let (Some(n), Some(last)) = (n, next) {
+                let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
+                let link = format!("</v2/{repo}/tags/list?n={n}&last={last}>; rel=\"next\"");
+                let link = HeaderValue::from_str(&link).map_err(|e| Failure::Internal(e.to_string()))?;
+                r.headers_mut().insert(header::LINK, link);
             }
             Ok(r)
         }
         Route::Referrers(repo, digest) => {
-            let repo = repo_of(repo)?;
             if *method != Method::GET {
                 return Err(DistError::Unsupported(format!("{method} on referrers")).into());
             }
-            allow(state, &caller, &repo, RepoAccess::Pull).await?;
+            let reader = state.index.registry_reader(&caller, repo).await?;
             let filter = query_param(uri, "artifactType");
-            let index = store.referrers(&repo, digest, filter.as_deref()).await?;
+            let index = reader.referrers(digest, filter.as_deref()).await?;
             let mut h = vec![("Content-Type", crate::oci::layout::media::INDEX)];
             if filter.is_some() {
                 h.push(("OCI-Filters-Applied", "artifactType"));
@@ -371,8 +312,42 @@ async fn serve(
     }
 }
 
-async fn allow(state: &AppState, caller: &Caller, repo: &str, access: RepoAccess) -> Result<(), Failure> {
-    Ok(state.index.repository_access(caller, repo, access).await?)
+/// The declared length, refused up front when it is more than `max`.
+fn declared_length(headers: &HeaderMap, max: u64) -> Result<(), Failure> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max => Err(DistError::TooLarge(format!("at most {max} bytes are accepted here")).into()),
+        _ => Ok(()),
+    }
+}
+
+/// A small body (a manifest), read whole: at most `max` bytes, within the idle limit.
+async fn read_small(headers: &HeaderMap, body: Body, max: usize) -> Result<bytes::Bytes, Failure> {
+    declared_length(headers, max as u64)?;
+    match tokio::time::timeout(BODY_IDLE, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(DistError::ManifestInvalid(format!("larger than {max} bytes, or cut off")).into()),
+        Err(_) => Err(DistError::ManifestInvalid("the body stalled".into()).into()),
+    }
+}
+
+/// Streams a request body onto an upload; returns the upload's size.
+async fn receive(
+    writer: &RepoWriter<'_>,
+    id: &str,
+    start: Option<u64>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<u64, Failure> {
+    declared_length(headers, MAX_BLOB)?;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    Ok(writer.store().append_upload(writer.repo(), id, start, stream, (MAX_BLOB, BODY_IDLE)).await?)
+}
+
+fn blob_created(repo: &str, digest: &str) -> Response {
+    let location = format!("/v2/{repo}/blobs/{digest}");
+    response(StatusCode::CREATED, &[("Location", &location), ("Docker-Content-Digest", digest)], Body::empty())
 }
 
 fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
@@ -413,30 +388,34 @@ fn response(status: StatusCode, headers: &[(&str, &str)], body: Body) -> Respons
     r.body(body).expect("valid headers")
 }
 
-/// Serves a blob, honouring a single `Range: bytes=a-b` request.
+/// Streams a blob from disk, honouring a single `Range: bytes=a-b` request.
 async fn serve_blob(method: &Method, headers: &HeaderMap, path: &std::path::Path, size: u64, digest: &str) -> Reply {
+    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
         Some(r) => Some(parse_range(r, size).ok_or(DistError::RangeInvalid)?),
     };
-    let data = tokio::fs::read(path).await.map_err(|_| DistError::BlobUnknown)?;
-    let (status, slice, content_range) = match range {
-        Some((a, b)) => {
-            (StatusCode::PARTIAL_CONTENT, &data[a as usize..=b as usize], Some(format!("bytes {a}-{b}/{size}")))
-        }
-        None => (StatusCode::OK, &data[..], None),
+    let (status, (start, end), content_range) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, (a, b), Some(format!("bytes {a}-{b}/{size}"))),
+        None => (StatusCode::OK, (0, size.saturating_sub(1)), None),
     };
-    let len = slice.len().to_string();
+    let len = if size == 0 { 0 } else { end - start + 1 };
+    let len_text = len.to_string();
     let mut h = vec![
         ("Content-Type", "application/octet-stream"),
         ("Docker-Content-Digest", digest),
-        ("Content-Length", len.as_str()),
+        ("Content-Length", len_text.as_str()),
         ("Accept-Ranges", "bytes"),
     ];
     if let Some(cr) = &content_range {
         h.push(("Content-Range", cr.as_str()));
     }
-    let body = if *method == Method::HEAD { Body::empty() } else { Body::from(slice.to_vec()) };
+    if *method == Method::HEAD {
+        return Ok(response(status, &h, Body::empty()));
+    }
+    let mut file = tokio::fs::File::open(path).await.map_err(|_| DistError::BlobUnknown)?;
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(DistError::from)?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)));
     Ok(response(status, &h, body))
 }
 
@@ -457,9 +436,6 @@ fn parse_range(r: &str, size: u64) -> Option<(u64, u64)> {
     };
     (start <= end && start < size).then_some((start, end))
 }
-
-/// The store every `/v2/` request is served from.
-pub type Embedded = Arc<EmbeddedStore>;
 
 #[cfg(test)]
 mod tests {
@@ -490,9 +466,10 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("application%2Fvnd.example%2Bjson"), "application/vnd.example+json");
-        assert_eq!(percent_decode("sha256%3Aab"), "sha256:ab");
-        assert_eq!(percent_decode("100%"), "100%");
+    fn query_values_are_decoded() {
+        let uri: Uri = "/v2/x/referrers/d?artifactType=application%2Fvnd.example%2Bjson&n=1".parse().unwrap();
+        assert_eq!(query_param(&uri, "artifactType").as_deref(), Some("application/vnd.example+json"));
+        assert_eq!(query_param(&uri, "n").as_deref(), Some("1"));
+        assert_eq!(query_param(&uri, "last"), None);
     }
 }

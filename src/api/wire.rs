@@ -500,6 +500,10 @@ pub struct FinalizeRequest {
     /// as its `sha256-<hex>.sig`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<SignatureUpload>,
+    /// The `versionId` preparing the version answered: finalize publishes exactly that upload,
+    /// which must be the caller's. Without it, the caller's own prepared upload of the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// One cosign legacy signature: the simple-signing payload and its signature, both base64.

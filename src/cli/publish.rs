@@ -138,7 +138,12 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
             signatures.push(SignatureUpload { payload: B64.encode(&signed.payload), signature: signed.signature });
             eprintln!("signed {}", received.reference);
         }
-        let finalize = FinalizeRequest { status: None, changelog: None, signatures };
+        let finalize = FinalizeRequest {
+            status: None,
+            changelog: None,
+            signatures,
+            version_id: Some(prepared.version_id.clone()),
+        };
         let path = format!("{versions}/{version_s}/finalize");
         let published: VersionResponse = api.send(Method::POST, &path, Some(&finalize)).await?;
         return print_json(&published);

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use crate::oci::store::EmbeddedStore;
 use crate::policy::PolicySet;
-use crate::service::{Index, Storage, StorageTarget};
+use crate::service::{EmbeddedRegistry, Index, Storage, StorageTarget};
 use crate::telemetry::{self, Metrics};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -34,7 +34,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let mut index = with_storage(Index::new(store), &args, &embedded, addr)?;
+    let public_url = public_url(&args, addr)?;
+    let registry = embedded_registry(&embedded, &public_url, addr)?;
+    tracing::info!(host = registry.host(), "the embedded OCI store is served at /v2/");
+    let mut index = with_storage(Index::new(store), &args)?.with_embedded(registry);
     index = index.with_views(args.toolhive_registries.clone());
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
@@ -43,13 +46,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload_policies_on_sighup(index.clone(), dir.clone())?;
     }
     bootstrap_admin(&index, &args).await?;
+    let moved = index.make_references_portable().await.context("cannot rewrite stored references")?;
+    if moved > 0 {
+        tracing::info!(versions = moved, "references into the embedded store are now stored without a host");
+    }
 
     let state = AppState::new(App {
         index,
         metrics: Metrics::default(),
         data_dir: args.data_dir.clone(),
-        public_url: args.public_url.clone(),
-        embedded: Some(embedded.clone()),
+        public_url: public_url.to_string().trim_end_matches('/').to_owned(),
     });
     // Abandoned uploads expire while the server runs, not only when someone runs `gc`.
     let sweeper = embedded.clone();
@@ -125,28 +131,47 @@ async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Where uploads are stored: `--storage-registry` (with its credentials for that host only;
-/// other hosts use the Docker config), else this server's embedded store, named by the
-/// public URL's host or the bound address.
-fn with_storage(
-    index: Index,
-    args: &ServeArgs,
-    embedded: &Arc<EmbeddedStore>,
+/// The URL clients reach this server at: `--public-url`, else the bound address (the
+/// loopback address when bound to all interfaces).
+fn public_url(args: &ServeArgs, addr: SocketAddr) -> anyhow::Result<reqwest::Url> {
+    let raw = match &args.public_url {
+        Some(url) => url.clone(),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    let url = reqwest::Url::parse(&raw).with_context(|| format!("invalid --public-url `{raw}`"))?;
+    anyhow::ensure!(
+        matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+        "--public-url must be an http:// or https:// URL with a host, not `{raw}`"
+    );
+    Ok(url)
+}
+
+/// The embedded store under the public URL's host, also answering to this server's own
+/// loopback spellings.
+fn embedded_registry(
+    store: &Arc<EmbeddedStore>,
+    public: &reqwest::Url,
     addr: SocketAddr,
-) -> anyhow::Result<Index> {
+) -> anyhow::Result<EmbeddedRegistry> {
+    let host = public.host_str().context("the public URL has no host")?;
+    let host = match public.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    let port = addr.port();
+    let aliases =
+        vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}"), addr.to_string()];
+    Ok(EmbeddedRegistry::new(store.clone(), host, aliases))
+}
+
+/// Where uploads are stored: `--storage-registry` (with its credentials for that host only;
+/// other hosts use the Docker config), else this server's embedded store.
+fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
     let uploads_dir = args.data_dir.join("uploads");
     let Some(prefix) = &args.storage_registry else {
-        let host = match &args.public_url {
-            Some(url) => reqwest::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(|h| u.port().map_or(h.to_owned(), |p| format!("{h}:{p}"))))
-                .with_context(|| format!("invalid --public-url `{url}`"))?,
-            None if addr.ip().is_unspecified() => format!("127.0.0.1:{}", addr.port()),
-            None => addr.to_string(),
-        };
-        tracing::info!(%host, "uploads are stored in the embedded OCI store");
-        let target = StorageTarget::Embedded { store: embedded.clone(), host };
-        return Ok(index.with_storage(Storage { target, uploads_dir }));
+        tracing::info!("uploads are stored in the embedded OCI store");
+        return Ok(index.with_storage(Storage { target: StorageTarget::Embedded, uploads_dir }));
     };
     let probe = crate::oci::parse_reference(&format!("{}/probe:latest", prefix.trim_end_matches('/')))
         .with_context(|| format!("invalid --storage-registry `{prefix}`"))?;

@@ -51,6 +51,10 @@ pub enum DistError {
     RangeInvalid,
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("invalid number of results requested: {0}")]
+    PaginationInvalid(String),
     #[error("storage failure: {0}")]
     Storage(String),
 }
@@ -71,7 +75,26 @@ impl DistError {
             DistError::SizeInvalid(_) => "SIZE_INVALID",
             DistError::RangeInvalid => "RANGE_INVALID",
             DistError::Unsupported(_) => "UNSUPPORTED",
+            DistError::TooLarge(_) => "SIZE_INVALID",
+            DistError::PaginationInvalid(_) => "PAGINATION_NUMBER_INVALID",
             DistError::Storage(_) => "UNKNOWN",
+        }
+    }
+}
+
+impl DistError {
+    /// The HTTP status this failure answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DistError::BlobUnknown
+            | DistError::BlobUploadUnknown
+            | DistError::ManifestUnknown
+            | DistError::NameUnknown => 404,
+            DistError::RangeInvalid => 416,
+            DistError::Unsupported(_) => 405,
+            DistError::TooLarge(_) => 413,
+            DistError::Storage(_) => 500,
+            _ => 400,
         }
     }
 }
@@ -225,36 +248,53 @@ impl EmbeddedStore {
         }
     }
 
-    /// Appends a chunk; `start`, when given, must be where the upload ends now.
-    pub async fn append_upload(
+    /// Appends a request body to an upload as it arrives, straight to disk; `start`, when
+    /// given, must be where the upload ends now. Refused past `max` bytes in all, and when
+    /// the body stalls for longer than `idle`. Returns the upload's new size.
+    pub async fn append_upload<S>(
         &self,
         repo: &str,
         id: &str,
         start: Option<u64>,
-        chunk: &[u8],
-        max: u64,
-    ) -> DResult<u64> {
-        let size = self.upload_size(repo, id).await?;
+        mut body: S,
+        (max, idle): (u64, Duration),
+    ) -> DResult<u64>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin + Send,
+    {
+        use futures_util::StreamExt as _;
+        let mut size = self.upload_size(repo, id).await?;
         if start.is_some_and(|s| s != size) {
             return Err(DistError::RangeInvalid);
         }
-        if size + chunk.len() as u64 > max {
-            return Err(DistError::SizeInvalid(format!("blobs may be at most {max} bytes")));
-        }
         let (data, _) = self.upload_paths(id)?;
         let mut f = tokio::fs::OpenOptions::new().append(true).open(&data).await?;
-        f.write_all(chunk).await?;
+        loop {
+            let chunk = match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(DistError::BlobUploadInvalid(format!("the body was cut off: {e}"))),
+                Err(_) => return Err(DistError::BlobUploadInvalid("the body stalled".into())),
+            };
+            size += chunk.len() as u64;
+            if size > max {
+                drop(f);
+                let _ = self.cancel_upload(repo, id).await;
+                return Err(DistError::TooLarge(format!("blobs may be at most {max} bytes")));
+            }
+            f.write_all(&chunk).await?;
+        }
         f.flush().await?;
-        Ok(size + chunk.len() as u64)
+        Ok(size)
     }
 
-    /// Completes an upload: the bytes must hash to `digest`; then they become the blob.
-    pub async fn finish_upload(&self, repo: &str, id: &str, digest: &str, last: &[u8], max: u64) -> DResult<u64> {
+    /// Completes an upload whose bytes are all in: they must hash to `digest`; then they
+    /// become the blob. Returns its size.
+    pub async fn finish_upload(&self, repo: &str, id: &str, digest: &str) -> DResult<u64> {
         check_digest(digest)?;
-        self.append_upload(repo, id, None, last, max).await?;
+        self.upload_size(repo, id).await?;
         let (data, owner) = self.upload_paths(id)?;
-        let bytes = tokio::fs::read(&data).await?;
-        let actual = hex_digest(&bytes);
+        let (actual, size) = hash_file(&data).await?;
         if actual != digest {
             self.cancel_upload(repo, id).await?;
             return Err(DistError::DigestInvalid(format!("uploaded content is {actual}")));
@@ -266,8 +306,8 @@ impl EmbeddedStore {
             let _ = tokio::fs::remove_file(&data).await;
         }
         let _ = tokio::fs::remove_file(&owner).await;
-        self.store.oci_link_blob(repo, digest, bytes.len() as i64, now_millis()).await?;
-        Ok(bytes.len() as u64)
+        self.store.oci_link_blob(repo, digest, size as i64, now_millis()).await?;
+        Ok(size)
     }
 
     pub async fn cancel_upload(&self, repo: &str, id: &str) -> DResult<()> {
@@ -410,6 +450,39 @@ impl EmbeddedStore {
         Ok((bytes, row.media_type, digest))
     }
 
+    /// The digest `tag` points at in `repo`.
+    pub async fn tag_target(&self, repo: &str, tag: &str) -> DResult<Option<String>> {
+        Ok(self.store.oci_tag(repo, tag).await?)
+    }
+
+    /// What the store records about a manifest of `repo` (media type, subject, …).
+    pub async fn manifest_record(&self, repo: &str, digest: &str) -> DResult<Option<OciManifest>> {
+        Ok(self.store.oci_manifest(repo, digest).await?)
+    }
+
+    /// Everything `roots` reach: each of them, an index's manifests, a manifest's config and
+    /// layers. The walk stops at blobs that are missing or are not manifests.
+    pub async fn closure(&self, roots: impl IntoIterator<Item = String>) -> HashSet<String> {
+        let mut reached = HashSet::new();
+        let mut todo: Vec<String> = roots.into_iter().collect();
+        while let Some(digest) = todo.pop() {
+            if !reached.insert(digest.clone()) {
+                continue;
+            }
+            let Ok(path) = self.blob_path(&digest) else { continue };
+            let Ok(bytes) = tokio::fs::read(&path).await else { continue };
+            match layout::parse_top(&bytes) {
+                Ok(TopLevel::Index(i)) => todo.extend(i.manifests.into_iter().map(|d| d.digest)),
+                Ok(TopLevel::Manifest(m)) => {
+                    reached.insert(m.config.digest);
+                    reached.extend(m.layers.into_iter().map(|l| l.digest));
+                }
+                Err(_) => {}
+            }
+        }
+        reached
+    }
+
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> DResult<()> {
         let found = if is_tag(reference) {
             self.store.oci_delete_tag(repo, reference).await?
@@ -480,31 +553,17 @@ impl EmbeddedStore {
     /// manifest was deleted from the store), and not linked more recently than `grace`
     /// (an upload whose manifest is still on its way). Returns (blobs removed, bytes freed).
     pub async fn gc(&self, grace: Duration) -> DResult<(usize, u64)> {
-        let mut keep: HashSet<String> = HashSet::new();
         let mut roots: Vec<String> = Vec::new();
+        let mut layers: Vec<String> = Vec::new();
         for (m, _) in self.store.oci_all_manifests().await? {
             roots.push(m.digest);
         }
         for (digest, layer) in self.store.version_artifacts().await? {
             roots.push(digest);
-            keep.extend(layer);
+            layers.extend(layer);
         }
-        // Walk manifests to what they reference (an index to its manifests, those to blobs).
-        while let Some(digest) = roots.pop() {
-            if !keep.insert(digest.clone()) {
-                continue;
-            }
-            let Ok(path) = self.blob_path(&digest) else { continue };
-            let Ok(bytes) = tokio::fs::read(&path).await else { continue };
-            match layout::parse_top(&bytes) {
-                Ok(TopLevel::Index(i)) => roots.extend(i.manifests.into_iter().map(|d| d.digest)),
-                Ok(TopLevel::Manifest(m)) => {
-                    keep.insert(m.config.digest);
-                    keep.extend(m.layers.into_iter().map(|l| l.digest));
-                }
-                Err(_) => {}
-            }
-        }
+        let mut keep = self.closure(roots).await;
+        keep.extend(layers);
         let cutoff = now_millis() - grace.as_millis() as i64;
         let mut recent: HashSet<String> = HashSet::new();
         for (repo, digest, linked_at) in self.store.oci_blob_links().await? {
@@ -534,6 +593,22 @@ impl EmbeddedStore {
         }
         Ok((removed, freed))
     }
+}
+
+/// The sha256 digest and size of a file, read in pieces.
+async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut f = tokio::fs::File::open(path).await?;
+    let (mut hasher, mut size, mut buf) = (Sha256::new(), 0u64, vec![0u8; 256 * 1024]);
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 
 /// Writes a file so that readers see either the old content or all of the new.

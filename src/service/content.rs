@@ -8,7 +8,6 @@ use super::{Caller, Error, Index, Resolved, Result};
 use crate::bundle::{Bundle, SKILL_MD};
 use crate::domain::{Namespace, SkillName, Tag, TeamRole, TokenScope, VersionStatus, now_millis};
 use crate::oci::layout::{Descriptor, media};
-use crate::oci::parse_reference;
 use crate::store::{NewSkill, NewVersion, Skill, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +73,7 @@ impl Index {
         let missing = || Error::NotFound(format!("version {} has no stored artifact", v.version));
         let reference = v.reference.as_deref().ok_or_else(missing)?;
         let sha = v.archive_sha256.as_deref().ok_or_else(missing)?;
-        let repo = parse_reference(reference)?;
+        let (repo, source) = self.recorded_source(reference)?;
         let desc = Descriptor {
             media_type: media::LAYER_TAR_GZIP.into(),
             digest: format!("sha256:{sha}"),
@@ -83,7 +82,7 @@ impl Index {
             platform: None,
             annotations: None,
         };
-        Ok(self.source_for(repo.resolve_registry()).blob(&repo, &desc, self.limits.max_compressed).await?)
+        Ok(source.blob(&repo, &desc, self.limits.max_compressed).await?)
     }
 
     /// The files of a version the caller resolved (so may see), fetched by digest and checked.

@@ -7,7 +7,7 @@ mod accounts;
 mod content;
 mod npm;
 mod publish;
-mod repository;
+pub mod registry;
 mod resolve;
 mod signatures;
 mod skills;
@@ -26,7 +26,7 @@ pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
 pub use npm::{NpmPackage, NpmPublish, deprecation_notice, integrity, package_name};
-pub use repository::RepoAccess;
+pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{Lifecycle, MAX_OFFSET, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
@@ -60,6 +60,15 @@ pub enum Error {
     Internal(String),
     #[error(transparent)]
     Store(StoreError),
+    /// A failure of the embedded OCI store, in the distribution spec's terms.
+    #[error(transparent)]
+    Registry(crate::oci::store::DistError),
+}
+
+impl From<crate::oci::store::DistError> for Error {
+    fn from(e: crate::oci::store::DistError) -> Self {
+        Error::Registry(e)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -138,6 +147,8 @@ pub struct Index {
     policies: Arc<std::sync::RwLock<Arc<PolicySet>>>,
     /// The registry views ToolHive clients can name.
     views: Arc<Vec<RegistryView>>,
+    /// This server's own OCI store, behind the gate in `registry.rs`.
+    embedded: Option<EmbeddedRegistry>,
 }
 
 impl Index {
@@ -151,6 +162,7 @@ impl Index {
             storage: None,
             policies: Default::default(),
             views: Arc::new(views::with_default(Vec::new())),
+            embedded: None,
         }
     }
 
@@ -169,15 +181,6 @@ impl Index {
     pub fn with_storage(mut self, storage: Storage) -> Self {
         self.storage = Some(storage);
         self
-    }
-
-    /// Where to read an artifact in `registry_host` from: this server's own store directly
-    /// (so private repositories need no token from ourselves), any other over HTTP.
-    pub(crate) fn source_for(&self, registry_host: &str) -> &dyn crate::oci::ArtifactSource {
-        match self.storage.as_ref().map(|s| &s.target) {
-            Some(StorageTarget::Embedded { store, host }) if host == registry_host => store.as_ref(),
-            _ => self.registries.as_ref(),
-        }
     }
 
     pub fn registries(&self) -> &Arc<Registries> {

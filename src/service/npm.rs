@@ -72,13 +72,14 @@ fn installable(v: &Version) -> bool {
 /// The `package.json` a version's tarball carries. Only what never changes for a version
 /// goes in (tags can change, so they stay in the packument), so the tarball and its
 /// integrity never change either.
-fn package_json(skill: &Skill, v: &Version, bundle: &Bundle) -> Vec<u8> {
+/// `reference` is spelled without this server's host, which may change.
+fn package_json(skill: &Skill, v: &Version, reference: Option<&str>, bundle: &Bundle) -> Vec<u8> {
     let fm = &bundle.skill.frontmatter_json;
     let mut pj = json!({
         "name": package_name(&skill.scope, &skill.slug),
         "version": v.version,
         "description": bundle.skill.frontmatter.description,
-        "skilldex": { "reference": v.reference, "digest": v.digest },
+        "skilldex": { "reference": reference, "digest": v.digest },
     });
     if let Some(license) = fm.get("license").and_then(|l| l.as_str()) {
         pj["license"] = license.into();
@@ -138,7 +139,9 @@ impl Index {
     /// Rebuilds a version's npm tarball from its artifact, fetched by digest and checked.
     async fn npm_tarball_of(&self, skill: &Skill, v: &Version) -> Result<Vec<u8>> {
         let bundle = self.bundle_of(v).await?;
-        Ok(bundle.npm_tarball(&package_json(skill, v, &bundle)))
+        let reference = v.reference.as_deref().map(|r| self.stored_reference(r));
+        let reference = reference.as_deref().map(|r| r.trim_start_matches('/'));
+        Ok(bundle.npm_tarball(&package_json(skill, v, reference, &bundle)))
     }
 
     /// `npm publish`: the tarball is read with the bundle rules, its `package.json` must name
@@ -166,8 +169,13 @@ impl Index {
             self.create_for_first_version(caller, draft).await?;
         }
         let (skill, _) = self.new_version_of(caller, &scope, &slug, &version).await?;
-        let claim = self.claim_transient(caller, (&scope, &slug), &skill, (&built.version, &tarball)).await?;
-        let finalize = super::Finalize { status: VersionStatus::Published, changelog: None, signatures: Vec::new() };
+        let claim = self.claim(&skill, &built.version, None, (&scope, &slug)).await?;
+        let finalize = super::Finalize {
+            status: VersionStatus::Published,
+            changelog: None,
+            signatures: Vec::new(),
+            upload_id: None,
+        };
         claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await
     }
 

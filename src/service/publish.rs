@@ -23,7 +23,7 @@ impl Index {
         reference: &str,
     ) -> Result<Version> {
         let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
-        let checked = self.checked_artifact(scope, slug, &semver, reference).await?;
+        let checked = self.checked_artifact(caller, scope, slug, &semver, reference).await?;
         self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await
     }
 
@@ -31,12 +31,13 @@ impl Index {
     /// `scope/slug`, and passed by the trust policies; nothing is stored.
     async fn checked_artifact(
         &self,
+        caller: &Caller,
         scope: &Namespace,
         slug: &SkillName,
         version: &semver::Version,
         reference: &str,
     ) -> Result<(Fetched, Option<Verdict>)> {
-        let fetched = self.fetch_artifact(reference, slug.as_str()).await?;
+        let fetched = self.fetch_artifact(caller, reference, slug.as_str()).await?;
         fetched.bundle.check_identity(slug.as_str(), version)?;
         let manifest = Some(fetched.manifest.as_slice());
         let verdict = self.vouched((scope, slug), &version.to_string(), &fetched.pinned, manifest, &[]).await?;
@@ -60,7 +61,7 @@ impl Index {
         let version = if existing.is_some() {
             self.register_version(caller, &scope, &slug, version, reference).await?
         } else {
-            let checked = self.checked_artifact(&scope, &slug, &parse_version(version)?, reference).await?;
+            let checked = self.checked_artifact(caller, &scope, &slug, &parse_version(version)?, reference).await?;
             self.create_for_first_version(caller, draft).await?;
             let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
             self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
@@ -99,10 +100,12 @@ impl Index {
         Ok((skill, semver))
     }
 
-    /// Reads an artifact by reference and checks it against the bundle rules.
-    pub async fn fetch_artifact(&self, reference: &str, name: &str) -> Result<Fetched> {
-        let host = crate::oci::parse_reference(reference)?.resolve_registry().to_owned();
-        Ok(fetch_bundle(self.source_for(&host), reference, name, &self.limits).await?)
+    /// Reads an artifact by reference on `caller`'s behalf and checks it against the bundle
+    /// rules. This server's own repositories are read through the gate with the caller's
+    /// rights: one the caller may not read is not found, like a missing one.
+    pub async fn fetch_artifact(&self, caller: &Caller, reference: &str, name: &str) -> Result<Fetched> {
+        let view = self.source_for_caller(caller, reference)?;
+        Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits).await?)
     }
 
     /// Stores a checked artifact, with its signature verdict, as a published version; the skill's README and description
@@ -129,7 +132,7 @@ impl Index {
             file_count: file_tree.len() as i64,
             archive_size: f.layer_size as i64,
             archive_sha256: f.layer_digest.strip_prefix("sha256:").map(str::to_owned),
-            reference: Some(f.pinned.clone()),
+            reference: Some(self.stored_reference(&f.pinned)),
             digest: Some(f.digest.clone()),
             media_type: Some(f.media_type.clone()),
             manifest_size: Some(f.manifest_size as i64),
@@ -160,7 +163,7 @@ impl Index {
             json!({ "version": version, "digest": f.digest, "signature": verdict.map(|v| v.status) }),
         )
         .await;
-        Ok(stored)
+        Ok(self.present(stored))
     }
 }
 

@@ -93,7 +93,7 @@ impl Index {
                 candidates.pop().map(|(_, v)| v).ok_or_else(|| no_match(format!("`{req}`")))?
             }
         };
-        let version = self.checked_version(&skill, version).await?;
+        let version = self.present(self.checked_version(&skill, version).await?);
         Ok(Resolved { skill, version })
     }
 }

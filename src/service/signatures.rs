@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TokenScope};
-use crate::oci::parse_reference;
 use crate::policy::verify::{Subject, evaluate};
 use crate::policy::{Candidate, Mode, PolicySet, SignatureStatus, Verdict};
 use crate::store::{Skill, Version};
@@ -73,9 +72,8 @@ impl Index {
         if policies.is_empty() {
             return Ok(None);
         }
-        let reference = parse_reference(pinned)?;
+        let (reference, source) = self.recorded_source(pinned)?;
         let digest = reference.digest().ok_or_else(|| Error::Internal(format!("{pinned} is not pinned")))?.to_owned();
-        let source = self.source_for(reference.resolve_registry());
         let fetched;
         let (manifest, found) = match manifest {
             Some(m) => (m, crate::oci::signatures::discover(source, &reference, &digest).await),

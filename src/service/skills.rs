@@ -451,7 +451,7 @@ impl Index {
         }
         let cursor = (versions.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&versions[limit - 1].version));
         versions.truncate(limit);
-        Ok(Page { items: versions, cursor })
+        Ok(Page { items: versions.into_iter().map(|v| self.present(v)).collect(), cursor })
     }
 
     /// Every version of a skill the caller may see that clients can fetch: stored as an
@@ -465,8 +465,11 @@ impl Index {
     ) -> Result<(Skill, Option<TeamRole>, Vec<Version>)> {
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         let versions = self.store.versions(&skill.id).await?;
-        let released =
-            versions.into_iter().filter(|v| v.status != VersionStatus::Draft && v.digest.is_some()).collect();
+        let released = versions
+            .into_iter()
+            .filter(|v| v.status != VersionStatus::Draft && v.digest.is_some())
+            .map(|v| self.present(v))
+            .collect();
         Ok((skill, role, released))
     }
 
@@ -499,12 +502,12 @@ impl Index {
         }
         let status = if yanked { VersionStatus::Yanked } else { VersionStatus::Published };
         if current.status == status {
-            return Ok(current);
+            return Ok(self.present(current));
         }
         let updated = self.store.set_version_status(&skill.id, version, status, now_millis()).await?;
         let action = if yanked { "version.yank" } else { "version.unyank" };
         self.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
-        Ok(updated)
+        Ok(self.present(updated))
     }
 }
 

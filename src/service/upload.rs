@@ -18,7 +18,7 @@ use crate::oci::{Fetched, parse_reference};
 use crate::policy::Candidate;
 use crate::policy::Verdict;
 use crate::policy::cosign::SimpleSigning;
-use crate::store::{Skill, StoreError, Upload, Version};
+use crate::store::{Skill, Upload, Version};
 
 /// Where uploads wait and where finished artifacts go.
 #[derive(Clone)]
@@ -32,18 +32,8 @@ pub struct Storage {
 pub enum StorageTarget {
     /// `registry/prefix`: versions are pushed to `<prefix>/<namespace>/<name>:<version>`.
     Registry { prefix: String },
-    /// This server's own store, served at `/v2/` as `<host>/<namespace>/<name>`.
-    Embedded { store: std::sync::Arc<crate::oci::store::EmbeddedStore>, host: String },
-}
-
-impl Storage {
-    /// The repository (with registry host) a version of `namespace/name` is stored in.
-    pub fn repository(&self, namespace: &str, name: &str) -> String {
-        match &self.target {
-            StorageTarget::Registry { prefix } => format!("{}/{namespace}/{name}", prefix.trim_end_matches('/')),
-            StorageTarget::Embedded { host, .. } => format!("{host}/{namespace}/{name}"),
-        }
-    }
+    /// This server's own store, served at `/v2/` as `<namespace>/<name>`.
+    Embedded,
 }
 
 /// How long a prepared upload waits for its archive and finalize.
@@ -80,6 +70,9 @@ pub struct Finalize {
     pub changelog: Option<String>,
     /// Signatures to check with the artifact and store next to it.
     pub signatures: Vec<SubmittedSignature>,
+    /// The upload to publish (the `versionId` prepare answered); default: the caller's own
+    /// prepared upload of the version.
+    pub upload_id: Option<String>,
 }
 
 /// What "prepare" asks for.
@@ -101,6 +94,17 @@ impl Index {
         self.storage.as_ref().ok_or_else(|| {
             Error::Invalid("this server stores no uploads; register an artifact that is already in a registry with `reference` instead".into())
         })
+    }
+
+    /// The repository (with registry host) versions of `scope/slug` are stored in.
+    fn storage_repository(&self, scope: &Namespace, slug: &SkillName) -> Result<String> {
+        match &self.storage()?.target {
+            StorageTarget::Registry { prefix } => Ok(format!("{}/{scope}/{slug}", prefix.trim_end_matches('/'))),
+            StorageTarget::Embedded => {
+                let host = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
+                Ok(format!("{}/{scope}/{slug}", host.host()))
+            }
+        }
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf> {
@@ -149,19 +153,27 @@ impl Index {
             created_at: now,
             expires_at: now + UPLOAD_TTL_MS,
         };
-        self.put_upload(&upload, (scope, slug)).await?;
+        self.put_upload(&upload).await?;
         Ok(upload)
     }
 
-    /// Stores the archive of a prepared upload, if it is exactly what was prepared and a
-    /// valid bundle, and says which artifact finalize will store it as.
-    pub async fn receive_upload(&self, caller: &Caller, id: &str, bytes: &[u8]) -> Result<UploadedArtifact> {
+    /// The prepared upload `id`, if it is the caller's and has not expired: what must hold
+    /// before its archive is read.
+    pub async fn upload_to_receive(&self, caller: &Caller, id: &str) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
         let not_found = || Error::NotFound(format!("upload `{id}` not found"));
         let upload = self.store.upload_by_id(id).await?.ok_or_else(not_found)?;
         if upload.created_by != me.user.id || upload.expires_at < now_millis() {
             return Err(not_found());
         }
+        Ok(upload)
+    }
+
+    /// Stores the archive of a prepared upload, if it is exactly what was prepared and a
+    /// valid bundle, and says which artifact finalize will store it as.
+    pub async fn receive_upload(&self, caller: &Caller, upload: &Upload, bytes: &[u8]) -> Result<UploadedArtifact> {
+        let upload = self.upload_to_receive(caller, &upload.id).await?;
+        let not_found = || Error::NotFound(format!("upload `{}` not found", upload.id));
         check_archive(&upload, bytes)?;
         let skill = self.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
         let built = self.build_upload(&skill.scope, &skill.slug, &upload.version, bytes)?;
@@ -195,8 +207,7 @@ impl Index {
         let packed = bundle.pack(source_date_epoch().unwrap_or(0));
         let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
-        let target =
-            parse_reference(&format!("{}:{version}", self.storage()?.repository(scope.as_str(), slug.as_str())))?;
+        let target = parse_reference(&format!("{}:{version}", self.storage_repository(scope, slug)?))?;
         let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
         Ok(BuiltUpload { bundle, artifact, target, pinned, version })
     }
@@ -213,16 +224,22 @@ impl Index {
         if finalize.status == VersionStatus::Yanked {
             return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
         }
+        let me = caller.require(TokenScope::Write)?;
         let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
         let version = semver.to_string();
-        let Some(upload) = self.store.upload_for(&skill.id, &version).await? else {
-            // A concurrent finalize may have just stored it and removed the upload.
-            if self.store.version(&skill.id, &version).await?.is_some() {
-                return Err(super::publish::version_exists(&skill, &version));
-            }
-            return Err(Error::NotFound(format!("no prepared upload for version {version} of `{scope}/{slug}`")));
+        // Only an upload this caller prepared, for this version, is ever published here.
+        let not_prepared =
+            || Error::NotFound(format!("you have no prepared upload for version {version} of `{scope}/{slug}`"));
+        let upload = match &finalize.upload_id {
+            Some(id) => self
+                .store
+                .upload_by_id(id)
+                .await?
+                .filter(|u| u.skill_id == skill.id && u.version == version && u.created_by == me.user.id),
+            None => self.store.upload_for(&skill.id, &version, &me.user.id).await?,
         };
-        let claim = self.claim(&upload, (scope, slug), Claimed::Prepared).await?;
+        let upload = upload.ok_or_else(not_prepared)?;
+        let claim = self.claim(&skill, &version, Some(&upload.id), (scope, slug)).await?;
         let path = self.upload_path(&upload.id)?;
         let stored =
             claim.around(self.finalize_claimed(caller, (scope, slug), &skill, (&upload, &path), finalize)).await?;
@@ -258,61 +275,35 @@ impl Index {
         self.store_built(caller, skill, (built, verdict), finalize).await
     }
 
-    /// Records an upload row, which replaces an unclaimed one of the same version (whose
-    /// archive goes too).
-    async fn put_upload(&self, upload: &Upload, (scope, slug): (&Namespace, &SkillName)) -> Result<()> {
-        match self.store.put_upload(upload).await {
-            Ok(replaced) => {
-                if let Some(path) = replaced.and_then(|id| self.upload_path(&id).ok()) {
-                    let _ = tokio::fs::remove_file(path).await;
-                }
-                Ok(())
-            }
-            Err(StoreError::Conflict(_)) => Err(being_published(scope, slug, &upload.version)),
-            Err(e) => Err(e.into()),
+    /// Records an upload row, which replaces the same member's earlier upload of that version
+    /// (whose archive goes too).
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        if let Some(path) = self.store.put_upload(upload).await?.and_then(|id| self.upload_path(&id).ok()) {
+            let _ = tokio::fs::remove_file(path).await;
         }
+        Ok(())
     }
 
-    /// Claims `version` of `skill` for a publish that has no prepared upload (npm publish),
-    /// through a row made only to hold the claim. A prepared upload of that version that no
-    /// one is finalizing is replaced; its finalize will find the version taken.
-    pub(super) async fn claim_transient(
-        &self,
-        caller: &Caller,
-        (scope, slug): (&Namespace, &SkillName),
-        skill: &Skill,
-        (version, archive): (&str, &[u8]),
-    ) -> Result<Claim> {
-        let me = caller.require(TokenScope::Write)?;
-        let now = now_millis();
-        let upload = Upload {
-            id: new_id(),
-            skill_id: skill.id.clone(),
-            version: version.to_owned(),
-            archive_sha256: sha256_hex(archive),
-            archive_size: archive.len() as i64,
-            metadata: "{}".into(),
-            created_by: me.user.id.clone(),
-            created_at: now,
-            expires_at: now + PUBLISH_LEASE_MS,
-        };
-        self.put_upload(&upload, (scope, slug)).await?;
-        self.claim(&upload, (scope, slug), Claimed::Transient).await
-    }
-
-    /// Claims `upload` for one publish: two publishes of one version never push at once, the
-    /// second is told the version is being published.
+    /// Claims `version` of `skill` for one publish: two publishes of one version never push at
+    /// once, and the second is told the version is being published. `upload` is the prepared
+    /// upload being published, removed once the version is stored.
     pub(super) async fn claim(
         &self,
-        upload: &Upload,
+        skill: &Skill,
+        version: &str,
+        upload: Option<&str>,
         (scope, slug): (&Namespace, &SkillName),
-        kind: Claimed,
     ) -> Result<Claim> {
         let now = now_millis();
-        if !self.store.claim_upload(&upload.id, now, now + PUBLISH_LEASE_MS).await? {
-            return Err(being_published(scope, slug, &upload.version));
+        let holder = upload.map_or_else(new_id, str::to_owned);
+        if !self.store.claim_version(&skill.id, version, &holder, now, now + PUBLISH_LEASE_MS).await? {
+            return Err(being_published(scope, slug, version));
         }
-        Ok(Claim { store: self.store.clone(), upload_id: Some(upload.id.clone()), kind })
+        Ok(Claim {
+            store: self.store.clone(),
+            held: Some((skill.id.clone(), version.to_owned(), holder)),
+            upload: upload.map(str::to_owned),
+        })
     }
 
     /// Pushes a built artifact that the trust policies let through to the storage registry,
@@ -324,7 +315,7 @@ impl Index {
         (built, verdict): (BuiltUpload, Option<Verdict>),
         finalize: Finalize,
     ) -> Result<Version> {
-        let Finalize { status, changelog, signatures } = finalize;
+        let Finalize { status, changelog, signatures, upload_id: _ } = finalize;
         let BuiltUpload { bundle, artifact, target, pinned, version } = built;
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
@@ -338,12 +329,14 @@ impl Index {
                 }
                 self.registries.as_ref()
             }
-            StorageTarget::Embedded { store, .. } => {
+            StorageTarget::Embedded => {
+                let store = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
                 store
+                    .store()
                     .push_artifact(target.repository(), &version, &artifact)
                     .await
                     .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
-                store.as_ref()
+                store.store().as_ref()
             }
         };
         // The submitted signatures go next to the artifact, as `skilldex sign` would put them.
@@ -392,22 +385,14 @@ pub(super) struct BuiltUpload {
     pub version: String,
 }
 
-/// What a claimed upload row is.
-#[derive(Clone, Copy)]
-pub(super) enum Claimed {
-    /// Prepared by a client: a failed publish leaves it to be finalized again.
-    Prepared,
-    /// Made only to hold the claim (npm publish): it goes whatever the outcome.
-    Transient,
-}
-
-/// A publish's claim on its upload row. Given up when the publish fails, and also when it is
+/// A publish's claim on its version. Given up when the publish fails, and also when it is
 /// dropped midway (its request was abandoned), so the version can be published again at once
-/// rather than when the lease lapses; the row is removed when the publish succeeds.
+/// rather than when the lease lapses; the upload it published is removed when it succeeds.
 pub(super) struct Claim {
     store: std::sync::Arc<dyn crate::store::Store>,
-    upload_id: Option<String>,
-    kind: Claimed,
+    /// (skill id, version, holder) while held.
+    held: Option<(String, String, String)>,
+    upload: Option<String>,
 }
 
 impl Claim {
@@ -415,14 +400,15 @@ impl Claim {
     /// right after the answer gets in.
     pub(super) async fn around<T>(mut self, publish: impl Future<Output = Result<T>>) -> Result<T> {
         let outcome = publish.await;
-        let Some(id) = self.upload_id.take() else { return outcome };
-        let settled = match (&outcome, self.kind) {
-            (Err(_), Claimed::Prepared) => self.store.release_upload(&id).await,
-            _ => self.store.delete_upload(&id).await,
-        };
-        if let Err(e) = settled {
-            // A claim left behind lapses with its lease; a finished row is swept when it expires.
-            tracing::warn!(upload = %id, error = %e, "could not settle a publish claim");
+        let Some((skill, version, holder)) = self.held.take() else { return outcome };
+        if let (Ok(_), Some(upload)) = (&outcome, &self.upload) {
+            if let Err(e) = self.store.delete_upload(upload).await {
+                tracing::warn!(upload = %upload, error = %e, "could not remove a published upload");
+            }
+        }
+        if let Err(e) = self.store.release_version(&skill, &version, &holder).await {
+            // A claim left behind lapses with its lease.
+            tracing::warn!(%version, error = %e, "could not settle a publish claim");
         }
         outcome
     }
@@ -430,17 +416,13 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let (Some(id), Ok(runtime)) = (self.upload_id.take(), tokio::runtime::Handle::try_current()) else {
+        let (Some((skill, version, holder)), Ok(runtime)) = (self.held.take(), tokio::runtime::Handle::try_current())
+        else {
             return;
         };
-        let (store, kind) = (self.store.clone(), self.kind);
+        let store = self.store.clone();
         // If this fails too, the lease lapses on its own.
-        runtime.spawn(async move {
-            match kind {
-                Claimed::Prepared => store.release_upload(&id).await,
-                Claimed::Transient => store.delete_upload(&id).await,
-            }
-        });
+        runtime.spawn(async move { store.release_version(&skill, &version, &holder).await });
     }
 }
 
@@ -542,17 +524,24 @@ mod tests {
         (store, upload)
     }
 
-    async fn claimed(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, kind: Claimed) -> Claim {
-        let now = now_millis();
-        assert!(store.claim_upload(&upload.id, now, now + PUBLISH_LEASE_MS).await.unwrap());
-        Claim { store: store.clone(), upload_id: Some(upload.id.clone()), kind }
+    fn claimed_by(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, holder: &str) -> Claim {
+        Claim {
+            store: store.clone(),
+            held: Some((upload.skill_id.clone(), upload.version.clone(), holder.to_owned())),
+            upload: Some(upload.id.clone()),
+        }
     }
 
-    async fn free(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload) -> bool {
+    async fn claim(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, holder: &str) -> bool {
         let now = now_millis();
-        let free = store.claim_upload(&upload.id, now, now + 1).await.unwrap();
+        store.claim_version(&upload.skill_id, &upload.version, holder, now, now + PUBLISH_LEASE_MS).await.unwrap()
+    }
+
+    /// Whether another publish could claim the version now (and gives the claim back).
+    async fn free(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload) -> bool {
+        let free = claim(store, upload, "probe").await;
         if free {
-            store.release_upload(&upload.id).await.unwrap();
+            store.release_version(&upload.skill_id, &upload.version, "probe").await.unwrap();
         }
         free
     }
@@ -561,16 +550,17 @@ mod tests {
     async fn a_failed_publish_gives_its_claim_back_before_answering() {
         let dir = tempfile::tempdir().unwrap();
         let (store, upload) = store_with_upload(dir.path()).await;
-        let claim = claimed(&store, &upload, Claimed::Prepared).await;
-        assert!(!free(&store, &upload).await, "claimed");
-        let failed: Result<()> = claim.around(async { Err(Error::Invalid("refused".into())) }).await;
+        assert!(claim(&store, &upload, &upload.id).await);
+        assert!(!free(&store, &upload).await, "claimed: a second publish of the version is refused");
+        let failed: Result<()> =
+            claimed_by(&store, &upload, &upload.id).around(async { Err(Error::Invalid("refused".into())) }).await;
         assert!(failed.is_err());
         assert!(free(&store, &upload).await, "released at once, so a retry right away gets in");
         assert!(store.upload_by_id(&upload.id).await.unwrap().is_some(), "the prepared upload stays");
 
-        let claim = claimed(&store, &upload, Claimed::Prepared).await;
-        claim.around(async { Ok(()) }).await.unwrap();
-        assert!(store.upload_by_id(&upload.id).await.unwrap().is_none(), "a finished upload is removed");
+        assert!(claim(&store, &upload, &upload.id).await);
+        claimed_by(&store, &upload, &upload.id).around(async { Ok(()) }).await.unwrap();
+        assert!(store.upload_by_id(&upload.id).await.unwrap().is_none(), "a published upload is removed");
     }
 
     #[tokio::test]
@@ -578,8 +568,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, upload) = store_with_upload(dir.path()).await;
         // The request goes away mid-publish: its future, and the claim with it, is dropped.
-        let claim = claimed(&store, &upload, Claimed::Prepared).await;
-        let publish = claim.around(std::future::pending::<Result<()>>());
+        assert!(claim(&store, &upload, &upload.id).await);
+        let publish = claimed_by(&store, &upload, &upload.id).around(std::future::pending::<Result<()>>());
         assert!(tokio::time::timeout(std::time::Duration::from_millis(20), publish).await.is_err());
         let mut released = false;
         for _ in 0..100 {
@@ -590,18 +580,17 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert!(released, "the claim was given back without waiting for the lease");
+        assert!(store.upload_by_id(&upload.id).await.unwrap().is_some(), "an abandoned upload can be finalized again");
+    }
 
-        // A transient row (npm publish) goes entirely.
-        let claim = claimed(&store, &upload, Claimed::Transient).await;
-        drop(claim);
-        let mut gone = false;
-        for _ in 0..100 {
-            if store.upload_by_id(&upload.id).await.unwrap().is_none() {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert!(gone, "an abandoned npm publish leaves no row behind");
+    #[tokio::test]
+    async fn a_lapsed_claim_can_be_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, upload) = store_with_upload(dir.path()).await;
+        let now = now_millis();
+        // A claim left by a process that died: its lease ended a moment ago.
+        assert!(store.claim_version(&upload.skill_id, &upload.version, "dead", now - 10, now - 1).await.unwrap());
+        assert!(claim(&store, &upload, &upload.id).await, "the lapsed claim does not block the version");
+        assert!(!claim(&store, &upload, "third").await);
     }
 }

@@ -401,17 +401,25 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
-    /// Creates or replaces the prepared upload of one version, and says which upload it
-    /// replaced (its archive is then garbage); `Conflict` while a publish holds a claim on it.
+    /// Records a prepared upload, replacing the same member's earlier one of that version, and
+    /// says which upload it replaced (its archive is then garbage).
     async fn put_upload(&self, upload: &Upload) -> StoreResult<Option<String>>;
     async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
-    async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>>;
+    /// The upload `created_by` prepared for this version, if any.
+    async fn upload_for(&self, skill_id: &str, version: &str, created_by: &str) -> StoreResult<Option<Upload>>;
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
-    /// Claims an upload for one finalize until `until`, unless another holds an unexpired
-    /// claim (then `false`).
-    async fn claim_upload(&self, id: &str, now: Millis, until: Millis) -> StoreResult<bool>;
-    /// Gives up a claim, so the upload can be finalized again.
-    async fn release_upload(&self, id: &str) -> StoreResult<()>;
+    /// Claims a version for one publish (by `holder`) until `until`, unless another holder's
+    /// claim has not lapsed (then `false`).
+    async fn claim_version(
+        &self,
+        skill_id: &str,
+        version: &str,
+        holder: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool>;
+    /// Gives up `holder`'s claim on a version, so it can be published again at once.
+    async fn release_version(&self, skill_id: &str, version: &str, holder: &str) -> StoreResult<()>;
     /// Removes uploads past their expiry and returns their ids (their files go too).
     async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>>;
 
@@ -434,6 +442,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every blob link: (repository, digest, when linked).
     async fn oci_blob_links(&self) -> StoreResult<Vec<(String, String, Millis)>>;
     async fn oci_unlink_blob(&self, repo: &str, digest: &str) -> StoreResult<()>;
+    /// Versions whose stored reference starts with `prefix` (those of one repository).
+    async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>>;
+    /// Every version's id and stored reference, for rewriting references.
+    async fn version_references(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Rewrites a version's stored reference (same artifact, another spelling); its npm
+    /// tarball digests, which embed the reference, are computed again.
+    async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()>;
     /// The manifest digest and content-layer digest of every stored version.
     async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>>;
 

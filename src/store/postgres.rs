@@ -30,6 +30,11 @@ impl PostgresStore {
             name: "upload_claims",
             sql: include_str!("../../migrations/postgres/0006_upload_claims.sql"),
         },
+        Migration {
+            version: 7,
+            name: "publish_claims",
+            sql: include_str!("../../migrations/postgres/0007_publish_claims.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

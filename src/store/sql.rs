@@ -999,14 +999,12 @@ macro_rules! impl_sql_store {
 
             async fn put_upload(&self, u: &Upload) -> StoreResult<Option<String>> {
                 let mut tx = self.writer().begin().await?;
-                // A claimed upload stays: the insert below then fails as a conflict.
                 let replaced = sqlx::query(
-                    "DELETE FROM uploads WHERE skill_id = $1 AND version = $2 \
-                     AND (claimed_until IS NULL OR claimed_until < $3) RETURNING id",
+                    "DELETE FROM uploads WHERE skill_id = $1 AND version = $2 AND created_by = $3 RETURNING id",
                 )
                 .bind(&u.skill_id)
                 .bind(&u.version)
-                .bind(u.created_at)
+                .bind(&u.created_by)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let replaced: Option<String> = replaced.map(|r| r.try_get("id")).transpose()?;
@@ -1034,9 +1032,16 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(upload_row).transpose()
             }
 
-            async fn upload_for(&self, skill_id: &str, version: &str) -> StoreResult<Option<Upload>> {
-                let sql = format!("SELECT {UPLOAD_COLS} FROM uploads WHERE skill_id = $1 AND version = $2");
-                let row = sqlx::query(&sql).bind(skill_id).bind(version).fetch_optional(self.reader()).await?;
+            async fn upload_for(&self, skill_id: &str, version: &str, created_by: &str) -> StoreResult<Option<Upload>> {
+                let sql = format!(
+                    "SELECT {UPLOAD_COLS} FROM uploads WHERE skill_id = $1 AND version = $2 AND created_by = $3"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(skill_id)
+                    .bind(version)
+                    .bind(created_by)
+                    .fetch_optional(self.reader())
+                    .await?;
                 row.as_ref().map(upload_row).transpose()
             }
 
@@ -1045,33 +1050,80 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn claim_upload(&self, id: &str, now: Millis, until: Millis) -> StoreResult<bool> {
+            async fn claim_version(
+                &self,
+                skill_id: &str,
+                version: &str,
+                holder: &str,
+                now: Millis,
+                until: Millis,
+            ) -> StoreResult<bool> {
+                // One statement, so two replicas racing for one version cannot both win.
                 let claimed = sqlx::query(
-                    "UPDATE uploads SET claimed_until = $1 WHERE id = $2 \
-                     AND (claimed_until IS NULL OR claimed_until < $3)",
+                    "INSERT INTO publish_claims (skill_id, version, holder, claimed_until) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (skill_id, version) DO UPDATE SET holder = excluded.holder, \
+                     claimed_until = excluded.claimed_until WHERE publish_claims.claimed_until < $5",
                 )
+                .bind(skill_id)
+                .bind(version)
+                .bind(holder)
                 .bind(until)
-                .bind(id)
                 .bind(now)
                 .execute(self.writer())
-                .await?;
+                .await
+                .map_err(|e| classify(e, "claim", "skill"))?;
                 Ok(claimed.rows_affected() == 1)
             }
 
-            async fn release_upload(&self, id: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE uploads SET claimed_until = NULL WHERE id = $1").bind(id).execute(self.writer()).await?;
+            async fn release_version(&self, skill_id: &str, version: &str, holder: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM publish_claims WHERE skill_id = $1 AND version = $2 AND holder = $3")
+                    .bind(skill_id)
+                    .bind(version)
+                    .bind(holder)
+                    .execute(self.writer())
+                    .await?;
                 Ok(())
             }
 
             async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>> {
+                // An upload being published stays until its publish settles.
                 let rows = sqlx::query(
                     "DELETE FROM uploads WHERE expires_at < $1 \
-                     AND (claimed_until IS NULL OR claimed_until < $1) RETURNING id",
+                     AND id NOT IN (SELECT holder FROM publish_claims WHERE claimed_until >= $1) RETURNING id",
                 )
                     .bind(now)
                     .fetch_all(self.writer())
                     .await?;
                 rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
+            async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>> {
+                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE substr(reference, 1, $2) = $1");
+                let rows = sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(prefix.chars().count() as i32)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(version_row).collect()
+            }
+
+            async fn version_references(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT id, reference FROM versions WHERE reference IS NOT NULL")
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("reference")?))).collect()
+            }
+
+            async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("UPDATE versions SET reference = $2 WHERE id = $1")
+                    .bind(version_id)
+                    .bind(reference)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM npm_dists WHERE version_id = $1").bind(version_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn oci_link_blob(&self, repo: &str, digest: &str, size: i64, at: Millis) -> StoreResult<()> {

@@ -32,6 +32,11 @@ impl SqliteStore {
             name: "upload_claims",
             sql: include_str!("../../migrations/sqlite/0006_upload_claims.sql"),
         },
+        Migration {
+            version: 7,
+            name: "publish_claims",
+            sql: include_str!("../../migrations/sqlite/0007_publish_claims.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

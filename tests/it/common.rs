@@ -122,6 +122,9 @@ impl Reply {
     }
 }
 
+/// The host the test app's public URL and embedded registry are named by.
+pub const HOST: &str = "skilldex.test";
+
 pub struct TestApp {
     pub db: TestDb,
     pub router: Router,
@@ -133,15 +136,17 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(db: TestDb) -> Self {
-        let index = Index::new(db.store.clone());
-        let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
         let data = tempfile::tempdir().unwrap();
+        let embedded =
+            skilldex::oci::store::EmbeddedStore::open(&data.path().join("oci"), db.store.clone()).await.unwrap();
+        let registry = skilldex::service::EmbeddedRegistry::new(Arc::new(embedded), HOST.into(), Vec::new());
+        let index = Index::new(db.store.clone()).with_embedded(registry);
+        let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
         let state = AppState::new(App {
             index: index.clone(),
             metrics: Metrics::default(),
             data_dir: data.path().into(),
-            public_url: None,
-            embedded: None,
+            public_url: format!("http://{HOST}"),
         });
         Self { router: skilldex::api::router(state), db, index, admin, _data: data }
     }

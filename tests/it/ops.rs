@@ -63,8 +63,7 @@ async fn health_is_degraded_when_the_database_is_down() {
         index,
         metrics: Default::default(),
         data_dir: data.path().into(),
-        public_url: None,
-        embedded: None,
+        public_url: "http://skilldex.test".into(),
     }));
     {
         use sqlx::Connection as _;

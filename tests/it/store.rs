@@ -360,41 +360,38 @@ async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
     use skilldex::store::Upload;
     let s = &db.store;
     let ann = s.create_user(&user("ann")).await.unwrap();
+    let bob = s.create_user(&user("bob")).await.unwrap();
     s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
     let k = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
     let t = 1_000_000;
-    let upload = |id: &str, at: i64| Upload {
+    let upload = |id: &str, by: &str, at: i64| Upload {
         id: id.into(),
         skill_id: k.id.clone(),
         version: "1.0.0".into(),
         archive_sha256: "a".repeat(64),
         archive_size: 10,
         metadata: "{}".into(),
-        created_by: ann.id.clone(),
+        created_by: by.to_owned(),
         created_at: at,
         expires_at: at + 100,
     };
-    assert_eq!(s.put_upload(&upload("u0", t)).await.unwrap(), None);
-    assert_eq!(s.put_upload(&upload("u1", t)).await.unwrap().as_deref(), Some("u0"), "a new prepare replaces");
+    assert_eq!(s.put_upload(&upload("u0", &ann.id, t)).await.unwrap(), None);
+    assert_eq!(s.put_upload(&upload("u1", &ann.id, t)).await.unwrap().as_deref(), Some("u0"), "a new prepare replaces");
+    assert_eq!(s.put_upload(&upload("b1", &bob.id, t)).await.unwrap(), None, "…only its own member's");
+    assert_eq!(s.upload_for(&k.id, "1.0.0", &ann.id).await.unwrap().unwrap().id, "u1");
+    assert_eq!(s.upload_for(&k.id, "1.0.0", &bob.id).await.unwrap().unwrap().id, "b1", "each finds their own");
 
-    assert!(s.claim_upload("u1", t, t + 50).await.unwrap(), "the first finalize gets the upload");
-    assert!(!s.claim_upload("u1", t + 10, t + 60).await.unwrap(), "a second one is turned away");
-    assert!(
-        matches!(s.put_upload(&upload("u2", t + 10)).await, Err(StoreError::Conflict(_))),
-        "a claimed upload is not replaced by a new prepare"
-    );
-    assert_eq!(s.upload_for(&k.id, "1.0.0").await.unwrap().unwrap().id, "u1");
+    assert!(s.claim_version(&k.id, "1.0.0", "u1", t, t + 50).await.unwrap(), "the first publish gets the version");
+    assert!(!s.claim_version(&k.id, "1.0.0", "b1", t + 10, t + 60).await.unwrap(), "another is turned away");
+    assert!(s.claim_version(&k.id, "2.0.0", "b1", t + 10, t + 60).await.unwrap(), "other versions are free");
     assert!(s.expire_uploads(t + 45).await.unwrap().is_empty(), "nothing has expired yet");
 
-    s.release_upload("u1").await.unwrap();
-    assert!(s.claim_upload("u1", t + 20, t + 70).await.unwrap(), "a released upload can be claimed again");
-    assert!(s.claim_upload("u1", t + 71, t + 120).await.unwrap(), "a lapsed claim is no claim");
-    assert!(s.expire_uploads(t + 110).await.unwrap().is_empty(), "an expired upload under claim stays");
-    assert_eq!(s.expire_uploads(t + 121).await.unwrap(), ["u1"], "…until its claim lapses too");
-    assert!(!s.claim_upload("u1", t + 130, t + 180).await.unwrap(), "a removed upload cannot be claimed");
-
-    s.put_upload(&upload("u3", t + 200)).await.unwrap();
-    assert!(s.claim_upload("u3", t + 200, t + 250).await.unwrap());
-    assert_eq!(s.put_upload(&upload("u4", t + 260)).await.unwrap().as_deref(), Some("u3"));
-    assert_eq!(s.upload_for(&k.id, "1.0.0").await.unwrap().unwrap().id, "u4", "a lapsed claim does not block prepare");
+    s.release_version(&k.id, "1.0.0", "b1").await.unwrap();
+    assert!(!s.claim_version(&k.id, "1.0.0", "b1", t + 11, t + 60).await.unwrap(), "only the holder releases");
+    s.release_version(&k.id, "1.0.0", "u1").await.unwrap();
+    assert!(s.claim_version(&k.id, "1.0.0", "u1", t + 20, t + 70).await.unwrap(), "a released version is free");
+    assert!(s.claim_version(&k.id, "1.0.0", "b1", t + 71, t + 120).await.unwrap(), "a lapsed claim is no claim");
+    assert_eq!(s.expire_uploads(t + 110).await.unwrap(), ["u1"], "an expired upload goes…");
+    assert!(s.upload_by_id("b1").await.unwrap().is_some(), "…but not while its publish holds the version");
+    assert_eq!(s.expire_uploads(t + 121).await.unwrap(), ["b1"], "…until the claim lapses too");
 }

@@ -34,12 +34,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::set_channel, skills::delete_channel))
         .routes(routes!(skills::list_versions, skills::create_version))
         .routes(routes!(skills::finalize_version))
-        .merge(
-            // Archives are bigger than JSON bodies; this route alone takes them.
-            OpenApiRouter::new().routes(routes!(skills::put_upload)).layer(axum::extract::DefaultBodyLimit::max(
-                crate::bundle::Limits::default().max_compressed as usize + 1,
-            )),
-        )
+        // Archives are bigger than JSON bodies; this route reads its body itself, after checking
+        // whose upload it is.
+        .routes(routes!(skills::put_upload))
         .routes(routes!(skills::resolve_skill))
         .routes(routes!(skills::download_skill))
         .routes(routes!(skills::get_archive))
@@ -47,6 +44,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::fork_skill))
         .routes(routes!(skills::yank_version, skills::unyank_version))
 }
+
+/// How long an uploaded archive may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The errors any endpoint of the native API may answer with.
 #[allow(dead_code)]

@@ -248,7 +248,6 @@ pub(super) async fn create_version(
     State(state): State<AppState>,
     Path(p): Path<SkillPath>,
     caller: Caller,
-    headers: HeaderMap,
     Json(req): Json<CreateVersionRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreateVersionResponse>)> {
     let created = match (&req.reference, &req.archive_sha256, req.archive_size) {
@@ -272,7 +271,7 @@ pub(super) async fn create_version(
                 metadata,
             };
             let upload = state.index.prepare_upload(&caller, &p.scope, &p.slug, prepare).await?;
-            let base = state.public_base(&headers);
+            let base = state.public_base();
             CreateVersionResponse::Prepared(PreparedUpload {
                 upload_url: format!("{base}/api/v1/uploads/{}", upload.id),
                 version_id: upload.id,
@@ -297,16 +296,19 @@ pub(super) async fn put_upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Caller,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Reply<axum::Json<UploadReceived>> {
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge("the archive is larger than uploads may be".into())
-        } else {
-            ApiError::BadRequest(r.body_text())
-        }
-    })?;
-    let built = state.index.receive_upload(&caller, &id, &body).await?;
+    // Whose upload this is, before a byte of the archive is read.
+    let upload = state.index.upload_to_receive(&caller, &id).await?;
+    let max = state.index.limits().max_compressed as usize;
+    let too_large = || ApiError::TooLarge("the archive is larger than uploads may be".into());
+    let body = match tokio::time::timeout(super::BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if e.to_string().contains("length limit") => return Err(too_large()),
+        Ok(Err(_)) => return Err(ApiError::BadRequest("the archive was cut off".into())),
+        Err(_) => return Err(ApiError::BadRequest("the archive did not arrive in time".into())),
+    };
+    let built = state.index.receive_upload(&caller, &upload, &body).await?;
     Ok(axum::Json(UploadReceived { reference: built.reference, digest: built.digest }))
 }
 
@@ -329,8 +331,12 @@ pub(super) async fn finalize_version(
             .map_err(|_| ApiError::BadRequest(format!("signatures[{i}].payload is not base64")))?;
         signatures.push(SubmittedSignature { payload, signature: s.signature });
     }
-    let finalize =
-        Finalize { status: req.status.unwrap_or(VersionStatus::Published), changelog: req.changelog, signatures };
+    let finalize = Finalize {
+        status: req.status.unwrap_or(VersionStatus::Published),
+        changelog: req.changelog,
+        signatures,
+        upload_id: req.version_id,
+    };
     let v = state.index.finalize_upload(&caller, &p.scope, &p.slug, &p.version, finalize).await?;
     Ok(axum::Json(v.into()))
 }
@@ -360,11 +366,10 @@ pub(super) async fn download_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
     Query(q): Query<DownloadParams>,
-    headers: HeaderMap,
 ) -> Reply<axum::Json<DownloadResponse>> {
     let r = state.index.download(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
     let v = r.version;
-    let base = state.public_base(&headers);
+    let base = state.public_base();
     Ok(axum::Json(DownloadResponse {
         download_url: format!("{base}/api/v1/skills/{}/{}/versions/{}/archive", p.scope, p.slug, v.version),
         archive_sha256: v.archive_sha256.unwrap_or_default(),
