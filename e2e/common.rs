@@ -26,6 +26,8 @@ impl Serve {
         let log = std::fs::File::create(cwd.join(format!("serve-{}.log", rand_suffix()))).unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            // The peers these tests start run on loopback, which the server refuses by default.
+            .args(["--allow-registry", "127.0.0.1:*", "--allow-registry", "localhost:*"])
             .args(extra)
             .current_dir(cwd)
             .env_remove("SKILLDEX_TOKEN")
@@ -150,13 +152,25 @@ pub fn http_raw(
         body.len()
     )
     .unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
+    // A server may answer (and close) before the whole body is sent: it refuses without reading.
+    let _ = s.write_all(body);
+    let resp = read_all(&mut s);
     let resp = String::from_utf8_lossy(&resp);
     let status = resp[9..12].parse().unwrap();
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// Everything the peer sends until it closes, keeping what arrived before a reset.
+pub fn read_all(s: &mut TcpStream) -> Vec<u8> {
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return resp,
+            Ok(n) => resp.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// Writes a skill directory: SKILL.md with this name, version and body, plus `extra` files.

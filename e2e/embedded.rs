@@ -44,7 +44,7 @@ fn skopeo_and_skilldex_use_the_embedded_store_like_any_registry() {
     assert_eq!(sha256(&raw.stdout), digest);
     let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{repo}")]);
     let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).unwrap();
-    assert_eq!(tags["Tags"], json!(["1.0.0"]));
+    assert_eq!(tags["Tags"], json!(["1.0.0", "latest"]), "channels are tags too");
 
     // Out to a distribution registry and back, digests unchanged.
     let dist = DistRegistry::start(Auth::None);
@@ -221,7 +221,7 @@ fn referrers_and_hostile_input_follow_the_spec() {
     type Case<'a> = (&'a str, String, &'a [u8], &'a str, u16, &'a str);
     let cases: Vec<Case> = vec![
         ("PUT", "/v2/acme/demo/manifests/bad".into(), b"{not json", "application/vnd.oci.image.manifest.v1+json", 400, "MANIFEST_INVALID"),
-        ("PUT", "/v2/acme/demo/manifests/big".into(), &too_big, "application/vnd.oci.image.manifest.v1+json", 400, "MANIFEST_INVALID"),
+        ("PUT", "/v2/acme/demo/manifests/big".into(), &too_big, "application/vnd.oci.image.manifest.v1+json", 413, "SIZE_INVALID"),
         ("PUT", format!("/v2/acme/demo/manifests/{}", sha256(b"other")), manifest.as_bytes(), "application/vnd.oci.image.manifest.v1+json", 400, "DIGEST_INVALID"),
         ("PUT", "/v2/acme/demo/manifests/orphan".into(),
             br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":3},"layers":[]}"#,

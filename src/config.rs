@@ -83,9 +83,34 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_STORAGE_PASSWORD_FILE")]
     pub storage_password_file: Option<PathBuf>,
 
-    /// The URL clients reach this server at (for download links); default: from the Host header.
+    /// The URL clients reach this server at: the base of every URL and embedded-store reference
+    /// handed out. Default: the bound address. Never taken from a request's Host header.
     #[arg(long, env = "SKILLDEX_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// A registry the server may contact on a caller's behalf although it resolves to a
+    /// loopback, link-local or private address: `host[:port]` with `*` wildcards, e.g.
+    /// `registry.internal:5000` or `10.0.0.*` (repeatable; `,` between patterns in the
+    /// environment variable). Public hosts and the storage registry are always allowed.
+    #[arg(long = "allow-registry", env = "SKILLDEX_ALLOW_REGISTRIES", value_delimiter = ',', value_name = "PATTERN")]
+    pub allow_registries: Vec<crate::oci::outbound::RegistryPattern>,
+
+    /// Seconds a client has to send a request head, and an idle keep-alive connection to
+    /// send its next one, before the connection is closed.
+    #[arg(long, env = "SKILLDEX_HEADER_TIMEOUT", default_value_t = 20, value_name = "SECS")]
+    pub header_timeout: u64,
+
+    /// Seconds one request (its body included) may take before it is answered with 408.
+    #[arg(long, env = "SKILLDEX_REQUEST_TIMEOUT", default_value_t = 300, value_name = "SECS")]
+    pub request_timeout: u64,
+
+    /// Connections served at once; more are closed as they arrive.
+    #[arg(long, env = "SKILLDEX_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds in-flight requests may go on after SIGTERM or Ctrl-C before the process exits.
+    #[arg(long, env = "SKILLDEX_SHUTDOWN_GRACE", default_value_t = 30, value_name = "SECS")]
+    pub shutdown_grace: u64,
 
     /// Log output: human-readable or one JSON object per line.
     #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
@@ -93,6 +118,17 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// How connections are bounded.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        use std::time::Duration;
+        crate::server::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            request_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+
     /// The database URL to open, from the flag, the file, or the embedded default.
     pub fn database_url(&self) -> anyhow::Result<Secret> {
         if let Some(url) = &self.database_url {

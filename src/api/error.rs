@@ -203,7 +203,7 @@ impl From<service::Error> for ErrorMessage {
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ErrorMessage(status, e.to_string())
+        ErrorMessage(status, e.public_message())
     }
 }
 

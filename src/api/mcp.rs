@@ -208,13 +208,7 @@ fn text(s: impl Into<String>) -> Value {
 
 /// What a tool says when the index refuses: the same words as every surface, no internals.
 fn tool_error(e: service::Error) -> String {
-    match e {
-        service::Error::Internal(m) => {
-            tracing::error!(error = %m, "mcp tool failed");
-            "internal error".into()
-        }
-        other => other.to_string(),
-    }
+    e.public_message()
 }
 
 fn arguments<T: for<'de> Deserialize<'de>>(arguments: Value) -> Result<T, String> {

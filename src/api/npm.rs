@@ -10,7 +10,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -32,20 +32,21 @@ const MAX_SEARCH_SIZE: i64 = 250;
 /// The longest search text, qualifiers included.
 const MAX_SEARCH_TEXT: usize = 256;
 
+/// A publish carries the tarball base64-encoded in JSON: a third bigger, plus metadata.
+fn publish_limit() -> usize {
+    crate::bundle::Limits::default().max_compressed as usize * 4 / 3 + 1024 * 1024
+}
+
+/// How long a package document may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub fn router() -> Router<AppState> {
-    // A publish carries the tarball base64-encoded in JSON: a third bigger, plus metadata.
-    let publish_limit = crate::bundle::Limits::default().max_compressed as usize * 4 / 3 + 1024 * 1024;
     Router::new()
         .route("/-/ping", axum::routing::get(|| async { axum::Json(json!({})) }))
         .route("/-/whoami", axum::routing::get(whoami))
         .route("/-/v1/search", axum::routing::get(search))
-        .route("/@{package}", axum::routing::get(packument).put(publish).layer(DefaultBodyLimit::max(publish_limit)))
-        .route(
-            "/@{package}/-rev/{rev}",
-            axum::routing::put(unpublish_versions)
-                .delete(unpublish_package)
-                .layer(DefaultBodyLimit::max(publish_limit)),
-        )
+        .route("/@{package}", axum::routing::get(packument).put(publish))
+        .route("/@{package}/-rev/{rev}", axum::routing::put(unpublish_versions).delete(unpublish_package))
         .route("/@{scope}/{name}", axum::routing::get(packument_unescaped))
         .route("/@{scope}/{name}/-/{file}", axum::routing::get(tarball))
         .route("/@{scope}/{name}/-/{file}/-rev/{rev}", axum::routing::delete(unpublish_tarball))
@@ -368,13 +369,28 @@ struct Attachment {
     length: Option<u64>,
 }
 
-/// The package document a PUT carries, for the package its path names.
-fn package_document(
+/// The package document a PUT carries, for the package its path names. Every such PUT
+/// (publish, deprecate, unpublish) needs the publisher role in the package's scope, so the
+/// body is read only once the caller has it: anyone else is refused first, whatever the body.
+async fn package_document(
+    state: &AppState,
+    caller: &Caller,
     package: &str,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<(Namespace, SkillName, PublishBody), ErrorMessage> {
     let (scope, slug) = parse_package(package)?;
-    let doc: PublishBody = serde_json::from_slice(&body?).map_err(|e| bad(format!("invalid package document: {e}")))?;
+    state.index.require_publisher_in(caller, &scope).await?;
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, publish_limit())).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if e.to_string().contains("length limit") => {
+            return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
+        }
+        Ok(Err(_)) => return Err(bad("the request body was cut off")),
+        Err(_) => {
+            return Err(ErrorMessage(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time".into()));
+        }
+    };
+    let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid package document: {e}")))?;
     let name = package_name(&scope, &slug);
     if doc.name != name {
         return Err(bad(format!("the document names `{}`, not `{name}`", doc.name.escape_debug())));
@@ -390,10 +406,10 @@ async fn publish(
     State(state): State<AppState>,
     Path(package): Path<String>,
     caller: Result<Caller, ApiError>,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug, mut doc) = package_document(&package, body)?;
+    let (scope, slug, mut doc) = package_document(&state, &caller, &package, body).await?;
     let name = package_name(&scope, &slug);
     let attachments = doc.attachments.take().unwrap_or_default();
     if attachments.is_empty() {
@@ -477,10 +493,10 @@ async fn unpublish_versions(
     State(state): State<AppState>,
     Path((package, _rev)): Path<(String, String)>,
     caller: Result<Caller, ApiError>,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug, doc) = package_document(&package, body)?;
+    let (scope, slug, doc) = package_document(&state, &caller, &package, body).await?;
     if doc.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
         return Err(bad("an unpublish carries no attachments"));
     }

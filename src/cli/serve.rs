@@ -10,6 +10,7 @@ use crate::config::{ServeArgs, admin_token_path};
 use crate::server::{Server, shutdown_signal};
 use std::sync::Arc;
 
+use crate::oci::outbound::OutboundPolicy;
 use crate::oci::{CredentialSource, Credentials, Registries};
 use std::net::SocketAddr;
 
@@ -70,7 +71,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
-    let server = Server::new(listener, state);
+    let server = Server::new(listener, state, args.connection_limits());
     let addr = server.local_addr()?;
     tracing::info!(%addr, "skilldex listening");
     println!("skilldex listening on http://{addr}");
@@ -169,20 +170,26 @@ fn embedded_registry(
 /// other hosts use the Docker config), else this server's embedded store.
 fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
     let uploads_dir = args.data_dir.join("uploads");
-    let Some(prefix) = &args.storage_registry else {
-        tracing::info!("uploads are stored in the embedded OCI store");
-        return Ok(index.with_storage(Storage { target: StorageTarget::Embedded, uploads_dir }));
-    };
-    let probe = crate::oci::parse_reference(&format!("{}/probe:latest", prefix.trim_end_matches('/')))
-        .with_context(|| format!("invalid --storage-registry `{prefix}`"))?;
     let mut creds = CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
-    if let Some(user) = &args.storage_username {
-        let password = args.storage_password()?.map(|p| p.expose().to_owned()).unwrap_or_default();
-        creds
-            .per_host
-            .insert(probe.resolve_registry().to_owned(), Credentials::Basic { username: user.clone(), password });
-    }
-    tracing::info!(registry = %prefix, "uploads are stored in this registry");
-    let target = StorageTarget::Registry { prefix: prefix.trim_end_matches('/').to_owned() };
-    Ok(index.with_registries(Arc::new(Registries::new(creds))).with_storage(Storage { target, uploads_dir }))
+    let mut policy = OutboundPolicy::new(args.allow_registries.clone());
+    let target = match &args.storage_registry {
+        None => {
+            tracing::info!("uploads are stored in the embedded OCI store");
+            StorageTarget::Embedded
+        }
+        Some(prefix) => {
+            let probe = crate::oci::parse_reference(&format!("{}/probe:latest", prefix.trim_end_matches('/')))
+                .with_context(|| format!("invalid --storage-registry `{prefix}`"))?;
+            let host = probe.resolve_registry().to_owned();
+            if let Some(user) = &args.storage_username {
+                let password = args.storage_password()?.map(|p| p.expose().to_owned()).unwrap_or_default();
+                creds.per_host.insert(host.clone(), Credentials::Basic { username: user.clone(), password });
+            }
+            policy = policy.allow(&host);
+            tracing::info!(registry = %prefix, "uploads are stored in this registry");
+            StorageTarget::Registry { prefix: prefix.trim_end_matches('/').to_owned() }
+        }
+    };
+    let registries = Registries::new(creds).with_policy(policy);
+    Ok(index.with_registries(Arc::new(registries)).with_storage(Storage { target, uploads_dir }))
 }

@@ -2,6 +2,7 @@
 
 pub mod fetch;
 pub mod layout;
+pub mod outbound;
 pub mod registry;
 pub mod signatures;
 pub mod store;

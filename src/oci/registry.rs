@@ -21,6 +21,10 @@ pub enum OciError {
     BadReference(String, String),
     #[error("{0} was not found in the registry")]
     NotFound(String),
+    /// The outbound policy does not let the server contact this registry. Said exactly like
+    /// `NotFound`, so callers cannot use the server to tell which hosts exist.
+    #[error("{0} was not found in the registry")]
+    Refused(String),
     #[error("the registry refused access to {0} (check the registry credentials)")]
     Unauthorized(String),
     #[error("cannot reach the registry for {0}: {1}")]
@@ -139,6 +143,8 @@ pub fn parse_reference(s: &str) -> Result<Reference, OciError> {
 /// Registry clients, one per host (auth is cached per client and host).
 pub struct Registries {
     creds: CredentialSource,
+    /// Which registries may be contacted; `None`: any (the CLI, acting for its own user).
+    policy: Option<super::outbound::OutboundPolicy>,
     clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
     /// For the calls oci-client does not make the way skilldex needs (referrers).
     http: reqwest::Client,
@@ -150,12 +156,29 @@ impl Registries {
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client");
-        Self { creds, clients: Mutex::new(HashMap::new()), http }
+        Self { creds, policy: None, clients: Mutex::new(HashMap::new()), http }
+    }
+
+    /// Contact only the registries `policy` permits.
+    pub fn with_policy(mut self, policy: super::outbound::OutboundPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The client for `r`'s registry, once the outbound policy allows contacting it.
+    async fn checked(&self, r: &Reference) -> Result<(Arc<Client>, RegistryAuth), OciError> {
+        if let Some(policy) = &self.policy {
+            if !policy.permits(r.resolve_registry()).await {
+                tracing::info!(registry = r.resolve_registry(), "outbound policy refused a registry");
+                return Err(OciError::Refused(r.whole()));
+            }
+        }
+        Ok(self.client(r))
     }
 
     /// The repository's tags (as the registry lists them).
     pub async fn tags(&self, repo: &Reference) -> Result<Vec<String>, OciError> {
-        let (client, auth) = self.client(repo);
+        let (client, auth) = self.checked(repo).await?;
         let list = client.list_tags(repo, &auth, None, None).await.map_err(|e| map_err(&repo.whole(), e))?;
         Ok(list.tags)
     }
@@ -174,7 +197,7 @@ impl Registries {
             .ok_or_else(|| OciError::BadReference(subject.whole(), "referrers need a digest".into()))?
             .to_owned();
         let what = format!("referrers of {}", subject.whole());
-        let (client, auth) = self.client(subject);
+        let (client, auth) = self.checked(subject).await?;
         let token =
             client.auth(subject, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(&what, e))?;
         let scheme = if is_loopback(subject.resolve_registry()) { "http" } else { "https" };
@@ -220,7 +243,7 @@ impl Registries {
 
     /// Pushes one manifest's exact bytes under a tag or its digest.
     pub async fn push_manifest_at(&self, at: &Reference, manifest: &Blob) -> Result<(), OciError> {
-        let (client, auth) = self.client(at);
+        let (client, auth) = self.checked(at).await?;
         client.store_auth_if_needed(at.resolve_registry(), &auth).await;
         client.auth(at, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&at.whole(), e))?;
         self.push_manifest(&client, at, manifest).await
@@ -228,7 +251,7 @@ impl Registries {
 
     /// Pushes a blob unless the registry already has it.
     pub async fn push_blob(&self, repo: &Reference, blob: &Blob) -> Result<(), OciError> {
-        let (client, auth) = self.client(repo);
+        let (client, auth) = self.checked(repo).await?;
         client.store_auth_if_needed(repo.resolve_registry(), &auth).await;
         client.auth(repo, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&repo.whole(), e))?;
         if !client.blob_exists(repo, &blob.digest).await.map_err(|e| map_err(&repo.whole(), e))? {
@@ -253,14 +276,14 @@ impl Registries {
     /// Turns a tag into a digest (HEAD); a reference already pinned is returned as pinned,
     /// after checking the registry has it.
     pub async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
-        let (client, auth) = self.client(r);
+        let (client, auth) = self.checked(r).await?;
         let digest = client.fetch_manifest_digest(r, &auth).await.map_err(|e| map_err(&r.whole(), e))?;
         check_pinned(r, digest)
     }
 
     /// The exact manifest bytes and their digest, computed here from those bytes.
     pub async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
-        let (client, auth) = self.client(r);
+        let (client, auth) = self.checked(r).await?;
         let (bytes, _) = client.pull_manifest_raw(r, &auth, media::ACCEPT).await.map_err(|e| map_err(&r.whole(), e))?;
         if bytes.len() > MAX_MANIFEST {
             return Err(OciError::TooLarge(format!(
@@ -277,7 +300,7 @@ impl Registries {
         if desc.size > max {
             return Err(OciError::TooLarge(format!("{} is {} bytes; the limit is {max}", desc.digest, desc.size)));
         }
-        let (client, auth) = self.client(repo);
+        let (client, auth) = self.checked(repo).await?;
         let what = format!("{}@{}", repo.repository(), desc.digest);
         client.store_auth_if_needed(repo.resolve_registry(), &auth).await;
         // Authenticate for this repository before streaming (the stream call does not).
@@ -323,7 +346,7 @@ impl Registries {
         artifact: &Artifact,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), OciError> {
-        let (client, auth) = self.client(target);
+        let (client, auth) = self.checked(target).await?;
         let what = target.whole();
         client.store_auth_if_needed(target.resolve_registry(), &auth).await;
         client.auth(target, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| map_err(&what, e))?;
@@ -336,7 +359,10 @@ impl Registries {
             progress(blob.data.len() as u64);
         }
         for m in &artifact.manifests {
-            self.push_manifest(&client, target, m).await?;
+            // By digest: the tag is for the index alone, and may never point anywhere else.
+            let by_digest =
+                Reference::with_digest(target.registry().into(), target.repository().into(), m.digest.clone());
+            self.push_manifest(&client, &by_digest, m).await?;
             progress(m.data.len() as u64);
         }
         let top = match target.tag() {

@@ -180,6 +180,10 @@ impl Index {
         limit: i64,
     ) -> Result<Vec<crate::store::AuditEntry>> {
         self.require_site_admin(caller)?;
+        // The cursor is the id of the last entry of the previous page: a UUID, nothing else.
+        if before.is_some_and(|b| uuid::Uuid::parse_str(b).is_err()) {
+            return Err(Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into()));
+        }
         Ok(self.store.audit_log(before, limit).await?)
     }
 

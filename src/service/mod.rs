@@ -65,6 +65,23 @@ pub enum Error {
     Registry(crate::oci::store::DistError),
 }
 
+impl Error {
+    /// Whether this is the server's own failure, whose text must never reach a response.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Internal(_) | Error::Store(_) | Error::Registry(crate::oci::store::DistError::Storage(_)))
+    }
+
+    /// What a response may say: the message, or for an internal failure a generic text (the
+    /// cause is logged here).
+    pub fn public_message(&self) -> String {
+        if self.is_internal() {
+            tracing::error!(error = %self, "request failed");
+            return "internal error".into();
+        }
+        self.to_string()
+    }
+}
+
 impl From<crate::oci::store::DistError> for Error {
     fn from(e: crate::oci::store::DistError) -> Self {
         Error::Registry(e)
@@ -120,7 +137,9 @@ impl From<crate::oci::OciError> for Error {
         match e {
             O::BadReference(..) => Error::Invalid(e.to_string()),
             O::TooLarge(m) => Error::TooLarge(m),
-            O::NotFound(_) | O::Unauthorized(_) | O::DigestMismatch { .. } => Error::ManifestInvalid(e.to_string()),
+            O::NotFound(_) | O::Refused(_) | O::Unauthorized(_) | O::DigestMismatch { .. } => {
+                Error::ManifestInvalid(e.to_string())
+            }
             O::Unreachable(..) | O::Registry(..) => Error::Upstream(e.to_string()),
         }
     }

@@ -282,7 +282,7 @@ impl Index {
     }
 
     /// Write scope and at least the publisher role in `scope`: what creating a skill needs.
-    pub(super) async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
+    pub async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
         caller.require(TokenScope::Write)?;
         let role = self.role_in(caller, scope.as_str()).await?;
         if role.is_none_or(|r| r < TeamRole::Publisher) {
