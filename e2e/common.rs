@@ -23,11 +23,22 @@ impl Serve {
 
     /// Starts the server with extra environment variables.
     pub fn start_with_env(cwd: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        // The peers these tests start run on loopback, which the server refuses by default.
+        let mut args = vec!["--allow-registry", "127.0.0.1:*", "--allow-registry", "localhost:*"];
+        args.extend_from_slice(extra);
+        Self::start_exactly(cwd, &args, env)
+    }
+
+    /// Starts the server with exactly these flags (no loopback peers allowed).
+    pub fn start_exactly(cwd: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        Self::start_on(cwd, "127.0.0.1:0", extra, env)
+    }
+
+    /// Starts the server listening on `listen`.
+    pub fn start_on(cwd: &Path, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let log = std::fs::File::create(cwd.join(format!("serve-{}.log", rand_suffix()))).unwrap();
         let child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            // The peers these tests start run on loopback, which the server refuses by default.
-            .args(["--allow-registry", "127.0.0.1:*", "--allow-registry", "localhost:*"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .current_dir(cwd)
             .env_remove("SKILLDEX_TOKEN")
@@ -189,6 +200,79 @@ pub fn skill_dir(root: &Path, name: &str, version: &str, extra: &[(&str, &str)])
     }
     dir
 }
+
+/// Where a test's index lives: SQLite in the data dir, or a fresh PostgreSQL database that
+/// is dropped afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test; its flags go to `serve`.
+pub struct TestDb {
+    pub args: Vec<String>,
+    drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// `None` when PostgreSQL is unreachable outside CI (on CI that fails the test).
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        if backend == Backend::Sqlite {
+            return Some(TestDb { args: Vec::new(), drop: None });
+        }
+        let admin_url = pg_admin_url();
+        let name = format!("skilldex_e2e_{}", rand_suffix());
+        if psql(&admin_url, &format!("CREATE DATABASE {name}")).is_err() {
+            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "PostgreSQL is required on CI");
+            eprintln!("skipping: PostgreSQL unreachable");
+            return None;
+        }
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        Some(TestDb { args: vec!["--database-url".into(), url], drop: Some((admin_url, name)) })
+    }
+
+    pub fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.drop {
+            let _ = psql(admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
+        }
+    }
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("SKILLDEX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out =
+        Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output().map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+/// Runs `fn name(Backend)` as two tests, `name_sqlite` and `name_postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(crate::common::Backend::Sqlite)
+                }
+                #[test]
+                fn postgres() {
+                    super::$name(crate::common::Backend::Postgres)
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
 
 /// Starts a server with the admin token and a team `acme` ready.
 pub fn serve_with_team(dir: &Path) -> (Serve, String) {

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
@@ -142,10 +141,4 @@ fn replicas_share_one_postgres_index() {
     one.stop();
     two.stop();
     let _ = psql(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)"));
-}
-
-fn psql(url: &str, sql: &str) -> Result<(), String> {
-    let out =
-        Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output().map_err(|e| e.to_string())?;
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }

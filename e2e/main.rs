@@ -5,6 +5,7 @@
 mod common;
 mod embedded;
 mod foundation;
+mod gate;
 mod mcp;
 mod npm;
 mod publish;

@@ -275,13 +275,10 @@ impl Index {
         self.store_built(caller, skill, (built, verdict), finalize).await
     }
 
-    /// Records an upload row, which replaces the same member's earlier upload of that version
-    /// (whose archive goes too).
+    /// Records an upload row. Earlier uploads of the same version stay, each finalized only
+    /// by its own id (or expiring), so concurrent publishers never take each other's.
     async fn put_upload(&self, upload: &Upload) -> Result<()> {
-        if let Some(path) = self.store.put_upload(upload).await?.and_then(|id| self.upload_path(&id).ok()) {
-            let _ = tokio::fs::remove_file(path).await;
-        }
-        Ok(())
+        Ok(self.store.put_upload(upload).await?)
     }
 
     /// Claims `version` of `skill` for one publish: two publishes of one version never push at

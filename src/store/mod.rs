@@ -401,11 +401,10 @@ pub trait Store: Send + Sync + 'static {
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
 
-    /// Records a prepared upload, replacing the same member's earlier one of that version, and
-    /// says which upload it replaced (its archive is then garbage).
-    async fn put_upload(&self, upload: &Upload) -> StoreResult<Option<String>>;
+    /// Records a prepared upload. Any number may wait for one version, each its own.
+    async fn put_upload(&self, upload: &Upload) -> StoreResult<()>;
     async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
-    /// The upload `created_by` prepared for this version, if any.
+    /// The upload `created_by` prepared last for this version, if any.
     async fn upload_for(&self, skill_id: &str, version: &str, created_by: &str) -> StoreResult<Option<Upload>>;
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
     /// Claims a version for one publish (by `holder`) until `until`, unless another holder's

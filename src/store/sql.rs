@@ -997,17 +997,7 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn put_upload(&self, u: &Upload) -> StoreResult<Option<String>> {
-                let mut tx = self.writer().begin().await?;
-                let replaced = sqlx::query(
-                    "DELETE FROM uploads WHERE skill_id = $1 AND version = $2 AND created_by = $3 RETURNING id",
-                )
-                .bind(&u.skill_id)
-                .bind(&u.version)
-                .bind(&u.created_by)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let replaced: Option<String> = replaced.map(|r| r.try_get("id")).transpose()?;
+            async fn put_upload(&self, u: &Upload) -> StoreResult<()> {
                 let sql = format!("INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
                     .bind(&u.id)
@@ -1019,11 +1009,10 @@ macro_rules! impl_sql_store {
                     .bind(&u.created_by)
                     .bind(u.created_at)
                     .bind(u.expires_at)
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await
                     .map_err(|e| classify(e, "upload", "skill"))?;
-                tx.commit().await?;
-                Ok(replaced)
+                Ok(())
             }
 
             async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>> {
@@ -1034,7 +1023,8 @@ macro_rules! impl_sql_store {
 
             async fn upload_for(&self, skill_id: &str, version: &str, created_by: &str) -> StoreResult<Option<Upload>> {
                 let sql = format!(
-                    "SELECT {UPLOAD_COLS} FROM uploads WHERE skill_id = $1 AND version = $2 AND created_by = $3"
+                    "SELECT {UPLOAD_COLS} FROM uploads WHERE skill_id = $1 AND version = $2 AND created_by = $3 \
+                     ORDER BY created_at DESC, id DESC LIMIT 1"
                 );
                 let row = sqlx::query(&sql)
                     .bind(skill_id)
