@@ -632,3 +632,43 @@ fn ambiguous_requests_get_a_clear_400() {
     assert_eq!((s, code(&b)), (400, "PAGINATION_NUMBER_INVALID".to_owned()));
     serve.stop();
 }
+
+/// Class 1 again, with uploads stored in a registry of the server's own: its repositories
+/// are read with the server's credentials, so only what the caller may pull is read.
+#[test]
+fn the_storage_registry_is_behind_the_gate_too() {
+    if !peers_available() {
+        return;
+    }
+    let reg = crate::registry::DistRegistry::start(crate::registry::Auth::None);
+    let storage = format!("{}/store", reg.host);
+    let Some(site) = Site::start(Backend::Sqlite, &["--storage-registry", &storage]) else { return };
+    let alice = site.user("alice", Some(("acme", "publisher")), "write");
+    let bob = site.user("bob", None, "admin");
+    site.serve.ok(Some(&bob), &["team", "create", "beta"]);
+    site.serve.ok(Some(&alice), &["skill", "create", "acme/secret", "--private"]);
+    let (s, published) = site.upload(&alice, "acme/secret", "1.0.0", &[], "published");
+    assert_eq!(s, 200, "{published}");
+    let secret = published["reference"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(&format!("{storage}/acme/secret@")), "{secret}");
+    let missing = secret.replace("/acme/secret@", "/acme/nothing@");
+
+    site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    let register = |token: &str, skill: &str, reference: &str| {
+        let body = json!({"version": "1.0.0", "reference": reference});
+        site.call("POST", &format!("/api/v1/skills/{skill}/versions"), Some(token), Some(body))
+    };
+    let (s1, stolen) = register(&bob, "beta/secret", &secret);
+    let (s2, absent) = register(&bob, "beta/secret", &missing);
+    assert_eq!((s1, s2), (422, 422), "{stolen} {absent}");
+    let scrub = |v: &Value, r: &str| v["detail"].as_str().unwrap().replace(r, "REF");
+    assert_eq!(scrub(&stolen, &secret), scrub(&absent, &missing));
+    assert_eq!(site.call("GET", "/api/v1/skills/beta/secret/versions", Some(&bob), None).1["data"], json!([]));
+
+    site.serve.ok(Some(&site.admin), &["team", "create", "gamma"]);
+    site.serve.ok(Some(&site.admin), &["team", "set-member", "gamma", "alice", "--role", "publisher"]);
+    site.serve.ok(Some(&alice), &["skill", "create", "gamma/secret", "--private"]);
+    let (s, body) = register(&alice, "gamma/secret", &secret);
+    assert_eq!(s, 201, "a member of acme may: {body}");
+    site.serve.stop();
+}

@@ -444,8 +444,26 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
     let ok = publish_as("s3cret-pw");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let ok: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
-    assert_eq!(ok["status"], "published", "the server pulled with its Docker config credentials");
+    assert_eq!(ok["status"], "published", "the server pulled with the credentials the CLI pushed with");
     assert_eq!(serve.json(None, &["resolve", "acme/private-demo"])["digest"], ok["digest"]);
+    // Serving the recorded version reads it with the server's own (Docker config) credentials.
+    let (s, _) = http_raw(serve.addr, "GET", "/api/v1/skills/acme/private-demo/versions/1.0.0/archive", None, "", b"");
+    assert_eq!(s, 200);
+
+    // Registering on someone's behalf never lends them the server's credentials…
+    serve.ok(Some(&admin), &["team", "create", "other"]);
+    serve.ok(Some(&admin), &["skill", "create", "other/private-demo"]);
+    let pinned = format!("{repo}@{}", ok["digest"].as_str().unwrap());
+    let (s, body) = register(&serve, &admin, "other/private-demo", "1.0.0", &pinned);
+    assert_eq!(s, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("refused access"), "{body}");
+    // …the caller's own work, and are not kept.
+    let with = json!({"version": "1.0.0", "reference": pinned,
+        "registryCredentials": {"username": "pusher", "password": "s3cret-pw"}});
+    let (s, body) =
+        http_json(serve.addr, "POST", "/api/v1/skills/other/private-demo/versions", Some(&admin), Some(&with));
+    assert_eq!(s, 201, "{body}");
+    assert!(!body.to_string().contains("s3cret-pw"));
     serve.stop();
 }
 
@@ -624,12 +642,12 @@ fn upload_publishing_checks_stores_and_retries() {
     let good = gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"")]);
     assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len() + 1).0, 422);
     // A good archive: the answer names the artifact finalize will store, so it can be signed.
-    // Preparing the version again replaces the first upload, whose archive goes with it.
+    // Preparing the version again leaves the first upload alone (finalize takes the newest).
     assert_eq!(upload(&serve, &admin, "2.0.0", &good, good.len()).0, 200);
     let (s, received) = upload(&serve, &admin, "2.0.0", &good, good.len());
     assert_eq!(s, 200, "{received}");
-    let waiting = std::fs::read_dir(dir.path().join("skilldex-data/uploads")).unwrap().count();
-    assert_eq!(waiting, 1, "one archive waits for finalize");
+    let waiting = || std::fs::read_dir(dir.path().join("skilldex-data/uploads")).unwrap().count();
+    assert_eq!(waiting(), 2, "both archives wait for finalize");
     let digest_2 = received["digest"].as_str().unwrap().to_owned();
     assert_eq!(received["reference"], format!("{storage}/acme/demo@{digest_2}"));
     // Signatures sent with finalize must be simple-signing payloads for that very artifact.
@@ -700,6 +718,7 @@ fn upload_publishing_checks_stores_and_retries() {
     }
     let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None);
     assert_eq!(listed["data"].as_array().unwrap().len(), 2, "one 2.0.0 is recorded: {listed}");
+    assert_eq!(waiting(), 0, "once 2.0.0 is published, no archive of it waits any more");
 
     // The storage registry goes away during finalize: 502, nothing visible, and a retry works.
     assert_eq!(upload(&serve, &admin, "3.0.0", &good, good.len()).0, 200);

@@ -452,6 +452,10 @@ pub struct CreateVersionRequest {
     /// `registry/repo:tag` or `registry/repo@sha256:…`; a tag is resolved to a digest once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Credentials for `reference`'s registry, used for this one read and never stored. The
+    /// server reads other registries anonymously otherwise, never with its own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_credentials: Option<RegistryCredentials>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_tree: Option<Vec<crate::bundle::FileEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -470,6 +474,48 @@ pub struct CreateVersionRequest {
     pub manifest_json: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_claude_code_version: Option<String>,
+}
+
+/// Credentials for one registry: a user name and password, or a bearer token.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryCredentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryCredentials({:?}, ***)", self.username)
+    }
+}
+
+impl RegistryCredentials {
+    pub fn to_credentials(&self) -> Result<crate::oci::Credentials, String> {
+        use crate::oci::Credentials;
+        match (&self.username, &self.password, &self.token) {
+            (Some(u), p, None) => {
+                Ok(Credentials::Basic { username: u.clone(), password: p.clone().unwrap_or_default() })
+            }
+            (None, None, Some(t)) => Ok(Credentials::Bearer(t.clone())),
+            _ => Err("registryCredentials takes `username` and `password`, or `token`".into()),
+        }
+    }
+
+    pub fn from_credentials(c: &crate::oci::Credentials) -> Option<Self> {
+        use crate::oci::Credentials;
+        match c {
+            Credentials::Anonymous => None,
+            Credentials::Basic { username, password } => {
+                Some(Self { username: Some(username.clone()), password: Some(password.clone()), token: None })
+            }
+            Credentials::Bearer(t) => Some(Self { token: Some(t.clone()), ..Default::default() }),
+        }
+    }
 }
 
 /// The answer to preparing an upload: PUT the archive to `uploadUrl`, then finalize.

@@ -12,8 +12,8 @@ use reqwest::Method;
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};
 use crate::api::wire::{
-    CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, SignatureUpload, UploadReceived,
-    VersionResponse,
+    CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, RegistryCredentials,
+    SignatureUpload, UploadReceived, VersionResponse,
 };
 use crate::bundle::{Bundle, Limits, source_date_epoch};
 use crate::domain::Namespace;
@@ -35,8 +35,17 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// The credentials these settings give for `host`.
+    pub fn credentials_for(&self, host: &str) -> Credentials {
+        self.source(host).for_host(host)
+    }
+
     /// Registry clients that use these credentials for `host` only, the Docker config elsewhere.
     pub fn registries(&self, host: &str) -> Registries {
+        Registries::new(self.source(host))
+    }
+
+    fn source(&self, host: &str) -> CredentialSource {
         let mut creds =
             CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
         let explicit = match (&self.registry_username, &self.registry_password, &self.registry_token) {
@@ -50,7 +59,7 @@ impl RegistryArgs {
         if let Some(c) = explicit {
             creds.per_host.insert(host.to_owned(), c);
         }
-        Registries::new(creds)
+        creds
     }
 }
 
@@ -164,7 +173,14 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
         super::sign::sign_artifact(&registries, &reference, key, Default::default()).await?;
         eprintln!("signed {reference}");
     }
-    let body = CreateVersionRequest { version: version_s, reference: Some(reference), ..Default::default() };
+    // The server reads the artifact with the credentials this push used, never with its own.
+    let credentials = RegistryCredentials::from_credentials(&args.registry.credentials_for(target.resolve_registry()));
+    let body = CreateVersionRequest {
+        version: version_s,
+        reference: Some(reference),
+        registry_credentials: credentials,
+        ..Default::default()
+    };
     let CreateVersionResponse::Registered(registered) = api.send(Method::POST, &versions, Some(&body)).await? else {
         bail!("the server did not register the version");
     };

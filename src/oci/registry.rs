@@ -83,7 +83,8 @@ impl CredentialSource {
         Some(dir.join("config.json"))
     }
 
-    fn for_host(&self, host: &str) -> Credentials {
+    /// The credentials used for `host`.
+    pub fn for_host(&self, host: &str) -> Credentials {
         if let Some(c) = self.per_host.get(host) {
             return c.clone();
         }
@@ -157,6 +158,15 @@ impl Registries {
             .build()
             .expect("HTTP client");
         Self { creds, policy: None, clients: Mutex::new(HashMap::new()), http }
+    }
+
+    /// Clients for reading on a caller's behalf: the caller's credentials (or none) for every
+    /// host, never this one's, under the same outbound policy.
+    pub fn for_caller(&self, credentials: Option<Credentials>) -> Registries {
+        let creds = CredentialSource { any_host: credentials, ..Default::default() };
+        let mut caller = Registries::new(creds);
+        caller.policy = self.policy.clone();
+        caller
     }
 
     /// Contact only the registries `policy` permits.

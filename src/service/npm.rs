@@ -176,7 +176,9 @@ impl Index {
             signatures: Vec::new(),
             upload_id: None,
         };
-        claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await
+        let stored = claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await?;
+        self.discard_archives(&skill, &stored.version).await;
+        Ok(stored)
     }
 
     /// What `npm deprecate` and `npm unpublish <package>@<version>` send back: the packument's

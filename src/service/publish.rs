@@ -8,22 +8,24 @@ use super::access::require_role;
 use super::{Caller, Error, Index, Result};
 use crate::bundle::SKILL_MD;
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, now_millis, parse_version};
-use crate::oci::{Fetched, fetch_bundle};
+use crate::oci::{Credentials, Fetched, fetch_bundle};
 use crate::policy::Verdict;
 use crate::store::{NewVersion, Skill, SkillPatch, Version};
 
 impl Index {
-    /// Registers `reference` (a tag is resolved to a digest once, here) as `version`.
+    /// Registers `reference` (a tag is resolved to a digest once, here) as `version`. A
+    /// registry other than this server's own is read with `credentials`, the caller's, or
+    /// anonymously: never with the server's.
     pub async fn register_version(
         &self,
         caller: &Caller,
         scope: &Namespace,
         slug: &SkillName,
         version: &str,
-        reference: &str,
+        (reference, credentials): (&str, Option<&Credentials>),
     ) -> Result<Version> {
         let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
-        let checked = self.checked_artifact(caller, scope, slug, &semver, reference).await?;
+        let checked = self.checked_artifact(caller, scope, slug, &semver, (reference, credentials)).await?;
         self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await
     }
 
@@ -35,9 +37,9 @@ impl Index {
         scope: &Namespace,
         slug: &SkillName,
         version: &semver::Version,
-        reference: &str,
+        (reference, credentials): (&str, Option<&Credentials>),
     ) -> Result<(Fetched, Option<Verdict>)> {
-        let fetched = self.fetch_artifact(caller, reference, slug.as_str()).await?;
+        let fetched = self.fetch_artifact(caller, (reference, credentials), slug.as_str()).await?;
         fetched.bundle.check_identity(slug.as_str(), version)?;
         let manifest = Some(fetched.manifest.as_slice());
         let verdict = self.vouched((scope, slug), &version.to_string(), &fetched.pinned, manifest, &[]).await?;
@@ -59,9 +61,10 @@ impl Index {
         self.require_publisher_in(caller, &scope).await?;
         let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
         let version = if existing.is_some() {
-            self.register_version(caller, &scope, &slug, version, reference).await?
+            self.register_version(caller, &scope, &slug, version, (reference, None)).await?
         } else {
-            let checked = self.checked_artifact(caller, &scope, &slug, &parse_version(version)?, reference).await?;
+            let checked =
+                self.checked_artifact(caller, &scope, &slug, &parse_version(version)?, (reference, None)).await?;
             self.create_for_first_version(caller, draft).await?;
             let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
             self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
@@ -103,8 +106,13 @@ impl Index {
     /// Reads an artifact by reference on `caller`'s behalf and checks it against the bundle
     /// rules. This server's own repositories are read through the gate with the caller's
     /// rights: one the caller may not read is not found, like a missing one.
-    pub async fn fetch_artifact(&self, caller: &Caller, reference: &str, name: &str) -> Result<Fetched> {
-        let view = self.source_for_caller(caller, reference)?;
+    pub async fn fetch_artifact(
+        &self,
+        caller: &Caller,
+        (reference, credentials): (&str, Option<&Credentials>),
+        name: &str,
+    ) -> Result<Fetched> {
+        let view = self.source_for_caller(caller, reference, credentials).await?;
         Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits).await?)
     }
 

@@ -29,7 +29,7 @@ use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
 use crate::oci::layout::{self, Descriptor, TopLevel, sha256_digest};
 use crate::oci::store::{DistError, EmbeddedStore, check_repo, is_tag};
-use crate::oci::{ArtifactSource, OciError};
+use crate::oci::{ArtifactSource, Credentials, OciError};
 use crate::store::{Skill, Version};
 
 /// The most tags one listing gathers before paging.
@@ -198,18 +198,55 @@ impl Index {
 
     /// Where a caller-supplied reference is read from on the caller's behalf: this server's
     /// own repositories through the gate, with the caller's rights; other registries as they are.
-    pub(crate) fn source_for_caller<'a>(&'a self, caller: &'a Caller, reference: &str) -> Result<CallerView<'a>> {
-        crate::oci::parse_reference(&self.public_reference(reference))?;
+    pub(crate) async fn source_for_caller<'a>(
+        &'a self,
+        caller: &'a Caller,
+        reference: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<CallerView<'a>> {
+        let parsed = crate::oci::parse_reference(&self.public_reference(reference))?;
         if self.embedded_part(reference).is_some() {
             return Ok(CallerView::Own(CallerSource { index: self, caller }));
         }
-        Ok(CallerView::Remote(self.registries.as_ref()))
+        // The storage registry is this server's too: read with its credentials, but only what
+        // the caller could pull from the embedded store.
+        if let Some(repo) = self.storage_repository_of(&parsed) {
+            self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
+            return Ok(CallerView::Remote(self.registries.as_ref()));
+        }
+        Ok(CallerView::Callers(self.registries.for_caller(credentials.cloned())))
+    }
+
+    /// `<namespace>/<name>` when `r` is in the storage registry's repositories.
+    fn storage_repository_of(&self, r: &Reference) -> Option<String> {
+        let prefix = match &self.storage.as_ref()?.target {
+            super::StorageTarget::Registry { prefix } => prefix.trim_end_matches('/'),
+            super::StorageTarget::Embedded => return None,
+        };
+        let whole = format!("{}/{}", r.registry(), r.repository());
+        whole.strip_prefix(prefix)?.strip_prefix('/').map(str::to_owned)
     }
 
     /// Reading `repo` as `caller`: refused exactly like a missing repository unless the caller
     /// may see it (401 for anonymous callers, so clients send credentials).
     pub async fn registry_reader(&self, caller: &Caller, repo: &str) -> Result<RepoReader<'_>> {
         let registry = self.embedded_or_missing()?;
+        let rights = self.pull_rights(caller, repo).await?;
+        let mut reader =
+            RepoReader { index: self, registry, repo: repo.to_owned(), skill: None, hidden: HashSet::new() };
+        if let Some(skill) = rights.skill {
+            if rights.role.is_none() {
+                reader.hidden = reader.draft_only(&skill).await?;
+            }
+            if rights.own {
+                reader.skill = Some(skill);
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Whether `caller` may pull from `repo`, by the rules of the skill it belongs to.
+    async fn pull_rights(&self, caller: &Caller, repo: &str) -> Result<PullRights> {
         check_repo(repo).map_err(Error::Registry)?;
         let (namespace, name) = repo_parts(repo);
         let hidden = || match caller {
@@ -229,18 +266,9 @@ impl Index {
         if !visible {
             return Err(hidden());
         }
-        let mut reader =
-            RepoReader { index: self, registry, repo: repo.to_owned(), skill: None, hidden: HashSet::new() };
-        if let Some(skill) = skill {
-            if role.is_none() {
-                reader.hidden = reader.draft_only(&skill).await?;
-            }
-            // Channels are tags of the skill's own repository only.
-            if name.is_some_and(|n| repo == format!("{namespace}/{n}")) {
-                reader.skill = Some(skill);
-            }
-        }
-        Ok(reader)
+        // Channels are tags of the skill's own repository only.
+        let own = name.is_some_and(|n| repo == format!("{namespace}/{n}"));
+        Ok(PullRights { skill, role, own })
     }
 
     /// Writing to `repo` as `caller`: a write token and the publisher role, and never into a
@@ -272,6 +300,15 @@ impl Index {
         let own = name.is_some_and(|n| repo == format!("{namespace}/{n}"));
         Ok(RepoWriter { index: self, registry, caller, repo: repo.to_owned(), skill: skill.filter(|_| own) })
     }
+}
+
+/// What a caller allowed to pull from a repository may do there.
+struct PullRights {
+    /// The skill the repository belongs to, if it exists.
+    skill: Option<Skill>,
+    role: Option<TeamRole>,
+    /// Whether the repository is the skill's own (`<namespace>/<name>` exactly).
+    own: bool,
 }
 
 /// Read access to one repository, granted by [`Index::registry_reader`].
@@ -536,8 +573,12 @@ impl RepoWriter<'_> {
 
 /// Where a fetch on a caller's behalf reads from.
 pub(crate) enum CallerView<'a> {
+    /// The embedded store, through the gate.
     Own(CallerSource<'a>),
+    /// The storage registry, with the server's credentials, once the gate allowed it.
     Remote(&'a crate::oci::Registries),
+    /// Any other registry, with the caller's credentials or none.
+    Callers(crate::oci::Registries),
 }
 
 impl CallerView<'_> {
@@ -545,6 +586,7 @@ impl CallerView<'_> {
         match self {
             CallerView::Own(s) => s,
             CallerView::Remote(r) => *r,
+            CallerView::Callers(r) => r,
         }
     }
 }

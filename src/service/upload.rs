@@ -176,6 +176,10 @@ impl Index {
         let not_found = || Error::NotFound(format!("upload `{}` not found", upload.id));
         check_archive(&upload, bytes)?;
         let skill = self.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
+        if self.store.version(&skill.id, &upload.version).await?.is_some() {
+            // Another publish of this version won meanwhile.
+            return Err(super::publish::version_exists(&skill, &upload.version));
+        }
         let built = self.build_upload(&skill.scope, &skill.slug, &upload.version, bytes)?;
         let dir = &self.storage()?.uploads_dir;
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
@@ -243,6 +247,7 @@ impl Index {
         let path = self.upload_path(&upload.id)?;
         let stored =
             claim.around(self.finalize_claimed(caller, (scope, slug), &skill, (&upload, &path), finalize)).await?;
+        self.discard_archives(&skill, &version).await;
         let _ = tokio::fs::remove_file(&path).await;
         self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
         Ok(stored)
@@ -356,6 +361,20 @@ impl Index {
             bundle,
         };
         self.record_version(caller, skill, &version, (fetched, verdict), changelog, status).await
+    }
+
+    /// Removes the archives still waiting for a version that is now published: no finalize
+    /// can use them any more (their rows stay until they expire, so a late PUT or finalize
+    /// is told the version exists). Failures only cost disk space until the sweep.
+    pub(super) async fn discard_archives(&self, skill: &Skill, version: &str) {
+        match self.store.uploads_of(&skill.id, version).await {
+            Ok(ids) => {
+                for path in ids.iter().filter_map(|id| self.upload_path(id).ok()) {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the uploads of a published version"),
+        }
     }
 
     /// Drops expired uploads and their archives; failures only cost disk space.

@@ -407,6 +407,8 @@ pub trait Store: Send + Sync + 'static {
     /// The upload `created_by` prepared last for this version, if any.
     async fn upload_for(&self, skill_id: &str, version: &str, created_by: &str) -> StoreResult<Option<Upload>>;
     async fn delete_upload(&self, id: &str) -> StoreResult<()>;
+    /// The ids of every upload prepared for this version.
+    async fn uploads_of(&self, skill_id: &str, version: &str) -> StoreResult<Vec<String>>;
     /// Claims a version for one publish (by `holder`) until `until`, unless another holder's
     /// claim has not lapsed (then `false`).
     async fn claim_version(

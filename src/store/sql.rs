@@ -1035,6 +1035,15 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(upload_row).transpose()
             }
 
+            async fn uploads_of(&self, skill_id: &str, version: &str) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT id FROM uploads WHERE skill_id = $1 AND version = $2")
+                    .bind(skill_id)
+                    .bind(version)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
             async fn delete_upload(&self, id: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(self.writer()).await?;
                 Ok(())

@@ -252,7 +252,14 @@ pub(super) async fn create_version(
 ) -> Reply<(StatusCode, axum::Json<CreateVersionResponse>)> {
     let created = match (&req.reference, &req.archive_sha256, req.archive_size) {
         (Some(reference), None, None) => {
-            let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, reference).await?;
+            let credentials = req
+                .registry_credentials
+                .as_ref()
+                .map(|c| c.to_credentials())
+                .transpose()
+                .map_err(ApiError::BadRequest)?;
+            let at = (reference.as_str(), credentials.as_ref());
+            let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, at).await?;
             CreateVersionResponse::Registered(v.into())
         }
         (None, Some(sha), Some(size)) => {
