@@ -572,7 +572,7 @@ fn callers_cannot_steer_the_server_to_internal_hosts() {
     let missing = format!("{there}:9.9.9");
     let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", &missing);
     assert_eq!((s, body["detail"].as_str().unwrap_or("").replace(&missing, "REF")), answers[0]);
-    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", &format!("{there}:1.0.0"));
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{there}:1.0.0"));
     assert_eq!(s, 201, "{body}");
     serve.stop();
 }

@@ -120,7 +120,7 @@ async fn serve_packument(
     name: SkillName,
 ) -> Result<Response, ErrorMessage> {
     let package = state.index.npm_package(&caller, &scope, &name).await?;
-    let full = to_packument(&package, &state.public_base());
+    let full = to_packument(&package, state.public_base());
     // `npm install` asks for the abbreviated form; `npm view` and others for the full one.
     let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or_default();
     let (doc, content_type) =

@@ -177,11 +177,11 @@ impl Registries {
 
     /// The client for `r`'s registry, once the outbound policy allows contacting it.
     async fn checked(&self, r: &Reference) -> Result<(Arc<Client>, RegistryAuth), OciError> {
-        if let Some(policy) = &self.policy {
-            if !policy.permits(r.resolve_registry()).await {
-                tracing::info!(registry = r.resolve_registry(), "outbound policy refused a registry");
-                return Err(OciError::Refused(r.whole()));
-            }
+        if let Some(policy) = &self.policy
+            && !policy.permits(r.resolve_registry()).await
+        {
+            tracing::info!(registry = r.resolve_registry(), "outbound policy refused a registry");
+            return Err(OciError::Refused(r.whole()));
         }
         Ok(self.client(r))
     }

@@ -517,17 +517,15 @@ impl RepoWriter<'_> {
             let new = sha256_digest(bytes);
             let (protected, versions) = self.protected().await?;
             let store = &self.registry.store;
-            if let Some(current) = store.tag_target(&self.repo, reference).await?.filter(|c| *c != new) {
-                if protected.contains(&current) {
-                    let (old, _, _) = store.manifest(&self.repo, &current).await?;
-                    if !(is_signature_tag(reference) && keeps_everything(&old, bytes)) {
-                        return Err(self.immutable(&format!("tag `{reference}`")));
-                    }
+            let current = store.tag_target(&self.repo, reference).await?.filter(|c| *c != new);
+            if let Some(current) = current.filter(|c| protected.contains(c)) {
+                let (old, _, _) = store.manifest(&self.repo, &current).await?;
+                if !(is_signature_tag(reference) && keeps_everything(&old, bytes)) {
+                    return Err(self.immutable(&format!("tag `{reference}`")));
                 }
             }
-            // A version's own tag keeps naming its artifact even if it was lost.
-            let recorded = versions.iter().find(|v| v.version == reference && v.digest.as_deref() != Some(&new));
-            if recorded.is_some() && self.skill.as_ref().is_some_and(|s| recorded.is_some_and(|v| v.skill_id == s.id)) {
+            // A version's own tag keeps naming its artifact, even if the tag was lost.
+            if versions.iter().any(|v| v.version == reference && v.digest.as_deref() != Some(new.as_str())) {
                 return Err(self.immutable(&format!("tag `{reference}`")));
             }
         }

@@ -417,10 +417,10 @@ impl Claim {
     pub(super) async fn around<T>(mut self, publish: impl Future<Output = Result<T>>) -> Result<T> {
         let outcome = publish.await;
         let Some((skill, version, holder)) = self.held.take() else { return outcome };
-        if let (Ok(_), Some(upload)) = (&outcome, &self.upload) {
-            if let Err(e) = self.store.delete_upload(upload).await {
-                tracing::warn!(upload = %upload, error = %e, "could not remove a published upload");
-            }
+        if let (Ok(_), Some(upload)) = (&outcome, &self.upload)
+            && let Err(e) = self.store.delete_upload(upload).await
+        {
+            tracing::warn!(upload = %upload, error = %e, "could not remove a published upload");
         }
         if let Err(e) = self.store.release_version(&skill, &version, &holder).await {
             // A claim left behind lapses with its lease.
