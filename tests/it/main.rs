@@ -11,5 +11,6 @@ mod npm_search;
 mod oci_store;
 mod ops;
 mod policies;
+mod registry_gate;
 mod store;
 mod toolhive;
