@@ -599,6 +599,9 @@ fn data_survives_a_restart_on_another_port() {
     assert_eq!(status_of(serve.addr, "/api/v1/skills/acme/demo/versions/1.0.0/archive"), 200);
     let (s, packument) = http_json(serve.addr, "GET", "/@acme%2fdemo", None, None);
     assert_eq!(s, 200);
+    let (_, listed) = http_json(serve.addr, "GET", "/registry/default/v0.1/x/dev.toolhive/skills", None, None);
+    let identifier = listed["skills"][0]["packages"][0]["identifier"].as_str().unwrap();
+    assert_eq!(identifier, format!("{}/acme/demo@{digest}", serve.addr), "ToolHive's list too");
     let tarball = packument["versions"]["1.0.0"]["dist"]["tarball"].as_str().unwrap();
     assert!(tarball.starts_with(&serve.url()), "{tarball}");
     assert_eq!(status_of(serve.addr, &tarball[serve.url().len()..]), 200);
@@ -625,6 +628,15 @@ fn ambiguous_requests_get_a_clear_400() {
     let (s, body) = twice("/-/whoami");
     assert_eq!(s, 400);
     assert!(body["error"].is_string(), "{body}");
+    let (s, body) = twice("/registry/default/v0.1/x/dev.toolhive/skills");
+    assert_eq!(s, 400);
+    assert!(body["error"].is_string(), "{body}");
+    let mut conn = TcpStream::connect(serve.addr).unwrap();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    write!(conn, "POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ping}", ping.len()).unwrap();
+    let resp = String::from_utf8_lossy(&read_all(&mut conn)).into_owned();
+    assert!(resp.starts_with("HTTP/1.1 400"), "MCP too: {resp}");
+    assert!(resp.contains("\"jsonrpc\""), "{resp}");
 
     let (s, body) = http_json(serve.addr, "GET", "/api/v1/audit?cursor=garbage", Some(&admin), None);
     assert_eq!(s, 400, "{body}");
@@ -671,4 +683,90 @@ fn the_storage_registry_is_behind_the_gate_too() {
     let (s, body) = register(&alice, "gamma/secret", &secret);
     assert_eq!(s, 201, "a member of acme may: {body}");
     site.serve.stop();
+}
+
+/// A tiny HTTP peer on loopback, in Python: `mode` `redirect` answers every registry request
+/// with a redirect (or a token realm) to `target`; `log` answers 200 and logs each request.
+struct Peer {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Peer {
+    fn start(dir: &std::path::Path, mode: &str, target: &str) -> Peer {
+        let log = dir.join(format!("peer-{}.log", rand_suffix()));
+        let script = r#"
+import http.server, sys
+mode, target, log = sys.argv[1], sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        open(log, "a").write(self.command + " " + self.path + "\n")
+        if mode == "log":
+            self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers(); return
+        if self.path == "/v2/" and target.startswith("realm:"):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="%s",service="x",scope="repository:x/y:pull"' % target[6:])
+            self.send_header("Content-Length", "0"); self.end_headers(); return
+        if self.path == "/v2/":
+            self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers(); return
+        self.send_response(302); self.send_header("Location", target); self.send_header("Content-Length", "0"); self.end_headers()
+    do_GET = do_HEAD = answer
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script, mode, target, log.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let addr = format!("127.0.0.1:{}", line.trim()).parse().unwrap();
+        Peer { child, addr, log }
+    }
+
+    fn requests(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Class 8, every hop: an allowed registry cannot hand the server on to an internal address
+/// by a redirect or a token realm; the internal service never hears from the server.
+#[test]
+fn redirects_and_token_realms_cannot_reach_internal_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = Peer::start(dir.path(), "log", "");
+    let secret = format!("http://{}/admin/secret", victim.addr);
+    let redirector = Peer::start(dir.path(), "redirect", &secret);
+    let realm = Peer::start(dir.path(), "redirect", &format!("realm:{secret}"));
+    let allow = |p: &Peer| p.addr.to_string();
+    let serve = Serve::start_exactly(
+        dir.path(),
+        &["--allow-registry", &allow(&redirector), "--allow-registry", &allow(&realm)],
+        &[],
+    );
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    for peer in [&redirector, &realm] {
+        let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{}/x/y:1.0.0", peer.addr));
+        assert!(s >= 400, "{body}");
+        assert!(!peer.requests().is_empty(), "the allowed registry was asked");
+    }
+    let creds = json!({"version": "1.0.0", "reference": format!("{}/x/y:1.0.0", realm.addr),
+        "registryCredentials": {"username": "u", "password": "p"}});
+    let (s, _) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(&admin), Some(&creds));
+    assert!(s >= 400);
+    assert_eq!(victim.requests(), "", "the internal service was never contacted");
+    serve.stop();
 }

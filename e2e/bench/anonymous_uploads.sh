@@ -17,7 +17,8 @@ kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status"; }
 measure() {
     local bin=$1 dir="$WORK/run-$RANDOM"
     mkdir -p "$dir"
-    (cd "$dir" && RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 >"$dir/out" 2>"$dir/log" & echo $! >"$dir/pid")
+    RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir/skilldex-data" >"$dir/out" 2>"$dir/log" &
+    echo $! >"$dir/pid"
     for _ in $(seq 200); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.05; done
     local host pid
     host=$(sed -n 's/^skilldex listening on http:\/\///p' "$dir/out"); pid=$(cat "$dir/pid")
@@ -25,16 +26,19 @@ measure() {
     SKILLDEX_SERVER="http://$host" SKILLDEX_TOKEN=$(cat "$dir/skilldex-data/admin-token") "$bin" skill create bench/demo >/dev/null
     sleep 0.5
     local idle; idle=$(kib VmRSS "$pid")
+    local uploads=()
     for i in $(seq "$PARALLEL"); do
         if ((i % 2)); then
             curl -s -o /dev/null -w '%{http_code}\n' -X PUT -H 'Content-Type: application/json' \
                 --data-binary @"$WORK/body" "http://$host/@bench%2fdemo" >>"$dir/codes" &
+            uploads+=($!)
         else
             curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/octet-stream' \
                 --data-binary @"$WORK/body" "http://$host/v2/bench/demo/blobs/uploads/?digest=$DIGEST" >>"$dir/codes" &
+            uploads+=($!)
         fi
     done
-    wait
+    wait "${uploads[@]}"
     local peak; peak=$(kib VmHWM "$pid")
     kill "$pid"
     echo "$idle $peak $(sort "$dir/codes" | uniq -c | awk '{printf "%s×%s ", $1, $2}')"

@@ -52,6 +52,14 @@ fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
 }
 
+/// A bad token: 401 with a challenge, in JSON-RPC's shape.
+fn unauthorized() -> Response {
+    let mut r =
+        reply(StatusCode::UNAUTHORIZED, error(Value::Null, UNAUTHORIZED, "invalid, expired or revoked API token"));
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
 async fn post_mcp(
     State(state): State<AppState>,
     caller: Result<Caller, super::error::ApiError>,
@@ -64,11 +72,12 @@ async fn post_mcp(
         }
         Err(r) => return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, r.body_text())),
     };
-    let Ok(caller) = caller else {
-        let mut r =
-            reply(StatusCode::UNAUTHORIZED, error(Value::Null, UNAUTHORIZED, "invalid, expired or revoked API token"));
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
+    let caller = match caller {
+        Ok(c) => c,
+        Err(super::error::ApiError::BadRequest(m)) => {
+            return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, m));
+        }
+        Err(_) => return unauthorized(),
     };
     let message: Value = match serde_json::from_slice(&body) {
         Ok(m) => m,

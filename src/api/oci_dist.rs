@@ -231,10 +231,17 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                 }
             }
             let store = writer.store();
+            let monolithic = query_param(uri, "digest");
+            if monolithic.is_some() {
+                declared_length(headers, MAX_BLOB)?;
+            }
             let id = store.start_upload(repo).await?;
-            if let Some(digest) = query_param(uri, "digest") {
+            if let Some(digest) = monolithic {
                 // A monolithic upload: the whole blob in this request.
-                receive(&writer, &id, None, headers, body).await?;
+                if let Err(e) = receive(&writer, &id, None, headers, body).await {
+                    let _ = store.cancel_upload(repo, &id).await;
+                    return Err(e);
+                }
                 store.finish_upload(repo, &id, &digest).await?;
                 return Ok(blob_created(repo, &digest));
             }
@@ -385,7 +392,9 @@ fn response(status: StatusCode, headers: &[(&str, &str)], body: Body) -> Respons
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
-    r.body(body).expect("valid headers")
+    // Header values come from checked digests and media types; should one ever not be a
+    // valid header, the client gets an error, not a dropped connection.
+    r.body(body).unwrap_or_else(|e| Failure::Internal(format!("invalid response header: {e}")).into_response())
 }
 
 /// Streams a blob from disk, honouring a single `Range: bytes=a-b` request.

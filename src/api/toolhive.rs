@@ -162,7 +162,7 @@ async fn list_skills(
         let Some(v) = state.index.store().version(&hit.skill.id, latest).await.map_err(service::Error::from)? else {
             continue;
         };
-        skills.push(to_skill(&hit.skill, &v));
+        skills.push(to_skill(&hit.skill, &state.index.present(v)));
     }
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }

@@ -190,6 +190,6 @@ fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
             StorageTarget::Registry { prefix: prefix.trim_end_matches('/').to_owned() }
         }
     };
-    let registries = Registries::new(creds).with_policy(policy);
+    let registries = Registries::new(creds).with_policy(policy).context("cannot start the egress proxy")?;
     Ok(index.with_registries(Arc::new(registries)).with_storage(Storage { target, uploads_dir }))
 }

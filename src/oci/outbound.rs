@@ -5,10 +5,12 @@
 //! `serve --allow-registry PATTERN` lets chosen hosts through (the storage registry always is).
 //! A refused host answers exactly like a reference that does not exist.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// `host[:port]` patterns with `*` wildcards, e.g. `127.0.0.1:5000`, `*.corp.example`,
-/// `10.0.0.7:*`; a pattern without a port matches the host on any port.
+/// `10.0.0.*:*`; a pattern without a port matches the host on any port. A `*` stands for part
+/// of one name label or port, never a `.` or `:`, and a pattern of an address matches only
+/// that address, never a DNS name that starts the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryPattern(String);
 
@@ -30,40 +32,46 @@ impl std::str::FromStr for RegistryPattern {
 impl RegistryPattern {
     fn matches(&self, registry: &str) -> bool {
         let registry = registry.to_ascii_lowercase();
-        if glob(&self.0, &registry) {
-            return true;
+        let (host, port) = split_host_port(&registry);
+        let (want_host, want_port) = split_host_port(&self.0);
+        let address_pattern = want_host.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'*'))
+            && want_host.bytes().any(|b| b.is_ascii_digit());
+        if address_pattern && host.parse::<IpAddr>().is_err() {
+            return false;
         }
-        // A pattern without a port covers every port of its host.
-        let has_port = self.0.rsplit_once(':').is_some_and(|(_, p)| p == "*" || p.bytes().all(|b| b.is_ascii_digit()))
-            && !self.0.ends_with(']');
-        !has_port && glob(&self.0, host_of(&registry))
+        glob(want_host, host) && want_port.is_none_or(|p| port.is_some_and(|q| glob(p, q)))
     }
 }
 
-/// `*` matches any run of characters.
+/// `*` matches a run of characters within one label or port: never `.` or `:`.
 fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, rest)) => {
             let Some(text) = text.strip_prefix(head) else { return false };
-            (0..=text.len()).filter(|&i| text.is_char_boundary(i)).any(|i| glob(rest, &text[i..]))
+            let run = text.find(['.', ':']).unwrap_or(text.len());
+            (0..=run).any(|i| glob(rest, &text[i..]))
         }
     }
 }
 
-/// The host part of `host[:port]` (brackets kept off IPv6 literals).
-fn host_of(registry: &str) -> &str {
+/// `host[:port]` apart, brackets taken off IPv6 literals (`[::1]:5000` → `::1`, `5000`).
+fn split_host_port(registry: &str) -> (&str, Option<&str>) {
     if let Some(rest) = registry.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (host, after.strip_prefix(':'));
     }
-    registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+    match registry.split_once(':') {
+        Some((host, port)) if !port.contains(':') => (host, Some(port)),
+        _ => (registry, None),
+    }
 }
 
 /// Addresses a caller must not steer the server to.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -71,18 +79,31 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
                 || a == 0
+                || a >= 240 // reserved
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
+            let s = v6.segments();
+            // Addresses that carry an IPv4 address: mapped, compatible, NAT64, 6to4.
+            let carried = match s {
+                [0, 0, 0, 0, 0, 0xffff, hi, lo] => Some((hi, lo)),
+                [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some((hi, lo)),
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some((hi, lo)),
+                [0x2002, hi, lo, ..] => Some((hi, lo)),
+                _ => None,
+            };
+            if let Some((hi, lo)) = carried {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                return is_internal(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
             }
-            let first = v6.segments()[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
         }
     }
 }
@@ -106,26 +127,30 @@ impl OutboundPolicy {
         self
     }
 
-    /// Whether the server may connect to `registry` (`host[:port]`): allowed by a pattern, or
-    /// every address it resolves to is public. A name that does not resolve is refused too.
+    /// Whether the server may connect to `registry` (`host[:port]`).
     pub async fn permits(&self, registry: &str) -> bool {
-        if self.allowed.iter().any(|p| p.matches(registry)) {
-            return true;
-        }
-        let host = host_of(registry);
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return !is_internal(ip);
-        }
-        if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") {
-            return false;
-        }
-        match tokio::net::lookup_host((host, 443)).await {
-            Ok(addrs) => {
-                let addrs: Vec<_> = addrs.collect();
-                !addrs.is_empty() && addrs.iter().all(|a| !is_internal(a.ip()))
+        self.resolve(registry, 443).await.is_some()
+    }
+
+    /// The address to connect to for `authority` (`host[:port]`, `default_port` when it has
+    /// none), when the policy allows it: a pattern allows it, or every address the name
+    /// resolves to is public. A name that does not resolve is refused too.
+    pub async fn resolve(&self, authority: &str, default_port: u16) -> Option<SocketAddr> {
+        let (host, port) = split_host_port(authority);
+        let port: u16 = match port {
+            Some(p) => p.parse().ok()?,
+            None => default_port,
+        };
+        let shown = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let allowed = self.allowed.iter().any(|p| p.matches(&shown));
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) if !allowed && (host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost")) => {
+                return None;
             }
-            Err(_) => false,
-        }
+            Err(_) => tokio::net::lookup_host((host, port)).await.ok()?.collect(),
+        };
+        if allowed || addrs.iter().all(|a| !is_internal(a.ip())) { addrs.into_iter().next() } else { None }
     }
 }
 
@@ -145,6 +170,14 @@ mod tests {
         assert!(pattern("*.corp.example").matches("registry.corp.example:443"));
         assert!(!pattern("*.corp.example").matches("corp.example.evil.io"));
         assert!(pattern("[::1]:*").matches("[::1]:5000"));
+        assert!(pattern("[::1]").matches("[::1]:5000"), "brackets on both sides");
+        assert!(pattern("10.0.0.*").matches("10.0.0.7:5000"));
+        assert!(!pattern("10.0.0.*").matches("10.0.0.1.attacker.example"), "a star stays within its label");
+        assert!(
+            !pattern("10.0.0.1").matches("10.0.0.1.attacker.example:443"),
+            "an address pattern matches addresses only"
+        );
+        assert!(!pattern("*.corp.example").matches("evil.example:443"));
         assert!("bad pattern!".parse::<RegistryPattern>().is_err());
     }
 
@@ -152,6 +185,12 @@ mod tests {
     fn internal_addresses_are_recognised() {
         for ip in [
             "127.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
             "10.1.2.3",
             "172.16.0.1",
             "192.168.1.1",

@@ -146,6 +146,8 @@ pub struct Registries {
     creds: CredentialSource,
     /// Which registries may be contacted; `None`: any (the CLI, acting for its own user).
     policy: Option<super::outbound::OutboundPolicy>,
+    /// The egress proxy every connection goes through when there is a policy.
+    proxy: Option<String>,
     clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
     /// For the calls oci-client does not make the way skilldex needs (referrers).
     http: reqwest::Client,
@@ -157,22 +159,35 @@ impl Registries {
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("HTTP client");
-        Self { creds, policy: None, clients: Mutex::new(HashMap::new()), http }
+        Self { creds, policy: None, proxy: None, clients: Mutex::new(HashMap::new()), http }
     }
 
     /// Clients for reading on a caller's behalf: the caller's credentials (or none) for every
     /// host, never this one's, under the same outbound policy.
     pub fn for_caller(&self, credentials: Option<Credentials>) -> Registries {
         let creds = CredentialSource { any_host: credentials, ..Default::default() };
-        let mut caller = Registries::new(creds);
-        caller.policy = self.policy.clone();
-        caller
+        Registries {
+            creds,
+            policy: self.policy.clone(),
+            proxy: self.proxy.clone(),
+            clients: Mutex::new(HashMap::new()),
+            http: self.http.clone(),
+        }
     }
 
-    /// Contact only the registries `policy` permits.
-    pub fn with_policy(mut self, policy: super::outbound::OutboundPolicy) -> Self {
+    /// Contact only the registries `policy` permits, on every hop (redirects and token realms
+    /// included): all connections go through an egress proxy that applies it.
+    pub fn with_policy(mut self, policy: super::outbound::OutboundPolicy) -> std::io::Result<Self> {
+        let egress = super::egress::Egress::start(policy.clone())?;
+        let proxy = reqwest::Proxy::all(egress.url()).map_err(std::io::Error::other)?;
+        self.http = reqwest::Client::builder()
+            .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
+            .proxy(proxy)
+            .build()
+            .map_err(std::io::Error::other)?;
+        self.proxy = Some(egress.url());
         self.policy = Some(policy);
-        self
+        Ok(self)
     }
 
     /// The client for `r`'s registry, once the outbound policy allows contacting it.
@@ -207,33 +222,15 @@ impl Registries {
             .ok_or_else(|| OciError::BadReference(subject.whole(), "referrers need a digest".into()))?
             .to_owned();
         let what = format!("referrers of {}", subject.whole());
-        let (client, auth) = self.checked(subject).await?;
-        let token =
-            client.auth(subject, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(&what, e))?;
-        let scheme = if is_loopback(subject.resolve_registry()) { "http" } else { "https" };
-        let mut url =
-            format!("{scheme}://{}/v2/{}/referrers/{digest}", subject.resolve_registry(), subject.repository());
+        let mut path = format!("referrers/{digest}");
         if let Some(t) = artifact_type {
-            url.push_str(&format!("?artifactType={}", urlencode(t)));
+            path.push_str(&format!("?artifactType={}", urlencode(t)));
         }
-        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, media::INDEX);
-        req = match (&token, &auth) {
-            (Some(t), _) => req.bearer_auth(t),
-            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
-            (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
-            (None, RegistryAuth::Anonymous) => req,
-        };
-        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
-        let filtered = resp.headers().contains_key("OCI-Filters-Applied");
-        let index = match status {
-            200 => {
-                let body = resp.bytes().await.map_err(|e| OciError::Unreachable(what.clone(), e.to_string()))?;
-                if body.len() > MAX_MANIFEST {
-                    return Err(OciError::TooLarge(format!("the {what} index is larger than {MAX_MANIFEST} bytes")));
-                }
-                serde_json::from_slice::<Index>(&body).map_err(|e| OciError::Registry(what.clone(), e.to_string()))?
-            }
+        let small = self.get_small(subject, &path, media::INDEX, &what).await?;
+        let filtered = small.filtered;
+        let index = match small.status {
+            200 => serde_json::from_slice::<Index>(&small.body)
+                .map_err(|e| OciError::Registry(what.clone(), e.to_string()))?,
             404 => {
                 let tag = digest.replace(':', "-");
                 let fallback = Reference::with_tag(subject.registry().into(), subject.repository().into(), tag);
@@ -277,7 +274,12 @@ impl Registries {
             .entry(host.clone())
             .or_insert_with(|| {
                 let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
-                let client = Client::new(ClientConfig { protocol, ..Default::default() });
+                let client = Client::new(ClientConfig {
+                    protocol,
+                    http_proxy: self.proxy.clone(),
+                    https_proxy: self.proxy.clone(),
+                    ..Default::default()
+                });
                 (Arc::new(client), self.creds.for_host(&host).auth())
             })
             .clone()
@@ -291,18 +293,56 @@ impl Registries {
         check_pinned(r, digest)
     }
 
-    /// The exact manifest bytes and their digest, computed here from those bytes.
+    /// The exact manifest bytes and their digest, computed here from those bytes. Reading
+    /// stops past `MAX_MANIFEST` bytes: a registry cannot make the server buffer more.
     pub async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
-        let (client, auth) = self.checked(r).await?;
-        let (bytes, _) = client.pull_manifest_raw(r, &auth, media::ACCEPT).await.map_err(|e| map_err(&r.whole(), e))?;
-        if bytes.len() > MAX_MANIFEST {
-            return Err(OciError::TooLarge(format!(
-                "the manifest of {} is larger than {MAX_MANIFEST} bytes",
-                r.whole()
-            )));
+        let target = r.digest().or(r.tag()).unwrap_or("latest");
+        let small = self.get_small(r, &format!("manifests/{target}"), &media::ACCEPT.join(", "), &r.whole()).await?;
+        match small.status {
+            200 => {}
+            404 => return Err(OciError::NotFound(r.whole())),
+            401 | 403 => return Err(OciError::Unauthorized(r.whole())),
+            other => return Err(OciError::Registry(r.whole(), format!("HTTP {other}"))),
         }
-        let digest = sha256_digest(&bytes);
-        Ok((bytes.to_vec(), check_pinned(r, digest)?))
+        let digest = sha256_digest(&small.body);
+        Ok((small.body, check_pinned(r, digest)?))
+    }
+
+    /// `GET /v2/<repo>/<path>` with the registry's auth flow; a 200 body is read only up to
+    /// `MAX_MANIFEST` bytes (more is `TooLarge`), other bodies not at all.
+    async fn get_small(&self, r: &Reference, path: &str, accept: &str, what: &str) -> Result<Small, OciError> {
+        let (client, auth) = self.checked(r).await?;
+        client.store_auth_if_needed(r.resolve_registry(), &auth).await;
+        let token = client.auth(r, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(what, e))?;
+        let scheme = if is_loopback(r.resolve_registry()) { "http" } else { "https" };
+        let url = format!("{scheme}://{}/v2/{}/{path}", r.resolve_registry(), r.repository());
+        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
+        req = match (&token, &auth) {
+            (Some(t), _) => req.bearer_auth(t),
+            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
+            (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
+            (None, RegistryAuth::Anonymous) => req,
+        };
+        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        let filtered = resp.headers().contains_key("OCI-Filters-Applied");
+        let too_large = || OciError::TooLarge(format!("{what}: the registry sent more than {MAX_MANIFEST} bytes"));
+        if status != 200 {
+            return Ok(Small { status, filtered, body: Vec::new() });
+        }
+        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
+            if body.len() + chunk.len() > MAX_MANIFEST {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Small { status, filtered, body })
     }
 
     /// A blob, refused past `max` bytes, checked against its descriptor's digest and size.
@@ -397,6 +437,14 @@ impl Registries {
             .map_err(|e| map_err(&target.whole(), e))?;
         Ok(())
     }
+}
+
+/// A small answer from a registry.
+struct Small {
+    status: u16,
+    /// `OCI-Filters-Applied` was set.
+    filtered: bool,
+    body: Vec<u8>,
 }
 
 /// Percent-encodes a query value (media types contain `/` and `+`).

@@ -365,6 +365,10 @@ impl EmbeddedStore {
             (TopLevel::Index(_), None) => media::INDEX.to_owned(),
             (TopLevel::Manifest(_), None) => media::MANIFEST.to_owned(),
         };
+        // It is served back as a header: printable ASCII only.
+        if media_type.is_empty() || media_type.len() > 255 || !media_type.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(DistError::ManifestInvalid("mediaType is not a media type".into()));
+        }
         let ct = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).unwrap_or("");
         if !ct.is_empty() && ct != media_type && declared.is_some() {
             return Err(DistError::ManifestInvalid(format!("Content-Type {ct} differs from mediaType {media_type}")));
@@ -404,6 +408,13 @@ impl EmbeddedStore {
                 )
             }
         };
+        if let Some(s) = &subject {
+            check_digest(s)
+                .map_err(|_| DistError::ManifestInvalid("the subject's digest is not a sha256 digest".into()))?;
+        }
+        if artifact_type.as_deref().is_some_and(|t| t.len() > 255 || !t.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(DistError::ManifestInvalid("artifactType is not a media type".into()));
+        }
         let path = self.blob_path(&digest)?;
         if tokio::fs::metadata(&path).await.is_err() {
             write_atomic(&self.root, &path, bytes).await?;

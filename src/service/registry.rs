@@ -27,7 +27,7 @@ use serde_json::json;
 use super::access::can_see;
 use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
-use crate::oci::layout::{self, Descriptor, TopLevel, sha256_digest};
+use crate::oci::layout::{self, Descriptor, sha256_digest};
 use crate::oci::store::{DistError, EmbeddedStore, check_repo, is_tag};
 use crate::oci::{ArtifactSource, Credentials, OciError};
 use crate::store::{Skill, Version};
@@ -100,16 +100,23 @@ fn is_signature_tag(tag: &str) -> bool {
     hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Whether `new` keeps every entry of `old`: the layers of a manifest, the manifests of an index.
+/// Whether `new` keeps every entry of `old` exactly, annotations included (a cosign signature
+/// lives in its layer's annotations): the layers of a manifest, the manifests of an index.
 fn keeps_everything(old: &[u8], new: &[u8]) -> bool {
-    let entries = |bytes: &[u8]| -> Option<(bool, HashSet<String>)> {
-        Some(match layout::parse_top(bytes).ok()? {
-            TopLevel::Manifest(m) => (false, m.layers.into_iter().map(|l| l.digest).collect()),
-            TopLevel::Index(i) => (true, i.manifests.into_iter().map(|d| d.digest).collect()),
-        })
+    let entries = |bytes: &[u8]| -> Option<(bool, Vec<serde_json::Value>)> {
+        layout::parse_top(bytes).ok()?;
+        let doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let (is_index, list) = match (doc.get("layers"), doc.get("manifests")) {
+            (Some(l), None) => (false, l),
+            (None, Some(m)) => (true, m),
+            _ => return None,
+        };
+        Some((is_index, list.as_array()?.clone()))
     };
     match (entries(old), entries(new)) {
-        (Some((old_index, old)), Some((new_index, new))) => old_index == new_index && old.is_subset(&new),
+        (Some((old_index, old)), Some((new_index, new))) => {
+            old_index == new_index && old.iter().all(|entry| new.contains(entry))
+        }
         _ => false,
     }
 }
@@ -155,7 +162,7 @@ impl Index {
     }
 
     /// A version as surfaces show it (its reference rendered).
-    pub(crate) fn present(&self, mut v: Version) -> Version {
+    pub fn present(&self, mut v: Version) -> Version {
         v.reference = v.reference.map(|r| self.public_reference(&r));
         v
     }
@@ -211,8 +218,22 @@ impl Index {
         // The storage registry is this server's too: read with its credentials, but only what
         // the caller could pull from the embedded store.
         if let Some(repo) = self.storage_repository_of(&parsed) {
-            self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
-            return Ok(CallerView::Remote(self.registries.as_ref()));
+            let rights =
+                self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
+            // Someone who may not see drafts may read only what a released version recorded.
+            let released = match (&rights.skill, rights.role) {
+                (Some(skill), None) => Some(
+                    self.store
+                        .versions(&skill.id)
+                        .await?
+                        .into_iter()
+                        .filter(|v| v.status != VersionStatus::Draft)
+                        .filter_map(|v| v.digest)
+                        .collect(),
+                ),
+                _ => None,
+            };
+            return Ok(CallerView::Remote(StorageSource { registries: self.registries.as_ref(), released }));
         }
         Ok(CallerView::Callers(self.registries.for_caller(credentials.cloned())))
     }
@@ -302,6 +323,21 @@ impl Index {
     }
 }
 
+/// What is attached to the manifest `top` in `repo`: the manifests its signature, attestation
+/// and SBOM tags (`sha256-<hex>.sig`, …, and the referrers fallback `sha256-<hex>`) name, and
+/// its referrers.
+async fn attached(store: &EmbeddedStore, repo: &str, top: &str) -> Result<Vec<String>> {
+    let hex = top.trim_start_matches("sha256:");
+    let mut found = Vec::new();
+    for suffix in [".sig", ".att", ".sbom", ""] {
+        found.extend(store.tag_target(repo, &format!("sha256-{hex}{suffix}")).await?);
+    }
+    let index = store.referrers(repo, top, None).await?;
+    let listing: layout::Index = serde_json::from_slice(&index).map_err(|e| Error::Internal(e.to_string()))?;
+    found.extend(listing.manifests.into_iter().map(|d| d.digest));
+    Ok(found)
+}
+
 /// What a caller allowed to pull from a repository may do there.
 struct PullRights {
     /// The skill the repository belongs to, if it exists.
@@ -339,8 +375,13 @@ impl RepoReader<'_> {
             if v.status == VersionStatus::Draft { drafts.push(digest) } else { others.push(digest) }
         }
         let store = &self.registry.store;
-        let (drafts, others) = (store.closure(drafts).await, store.closure(others).await);
-        Ok(drafts.difference(&others).cloned().collect())
+        let others = store.closure(others).await;
+        // A draft's signatures and other referrers are the draft's too.
+        let mut roots = drafts.clone();
+        for top in drafts.iter().filter(|d| !others.contains(*d)) {
+            roots.extend(attached(store, &self.repo, top).await?);
+        }
+        Ok(store.closure(roots).await.difference(&others).cloned().collect())
     }
 
     /// The digest of a version whose artifact lives in this repository.
@@ -407,11 +448,18 @@ impl RepoReader<'_> {
     /// skill's channels.
     pub async fn tags(&self, last: Option<&str>, n: i64) -> Result<Vec<String>> {
         let store = &self.registry.store;
+        let channels: Vec<String> = match &self.skill {
+            Some(skill) => std::iter::once("latest".to_owned())
+                .chain(self.index.store.channels(&skill.id).await?.into_iter().map(|c| c.name))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut tags = Vec::new();
         for tag in store.tags(&self.repo, None, MAX_TAGS).await? {
-            if self.channel(&tag).await?.is_some() {
+            if channels.contains(&tag) {
                 continue;
             }
+            // Only drafts make a listing look at what tags point to.
             if !self.hidden.is_empty() {
                 let target = store.tag_target(&self.repo, &tag).await?;
                 if target.is_some_and(|d| self.hidden.contains(&d)) {
@@ -420,13 +468,9 @@ impl RepoReader<'_> {
             }
             tags.push(tag);
         }
-        if let Some(skill) = &self.skill {
-            let channels = self.index.store.channels(&skill.id).await?;
-            let names = std::iter::once("latest".to_owned()).chain(channels.into_iter().map(|c| c.name));
-            for name in names {
-                if !tags.contains(&name) && matches!(self.channel(&name).await?, Some(Some(_))) {
-                    tags.push(name);
-                }
+        for name in channels {
+            if !tags.contains(&name) && matches!(self.channel(&name).await?, Some(Some(_))) {
+                tags.push(name);
             }
         }
         tags.sort();
@@ -482,13 +526,7 @@ impl RepoWriter<'_> {
             .collect();
         let mut roots = tops.clone();
         for top in &tops {
-            let hex = top.trim_start_matches("sha256:");
-            for tag in [format!("sha256-{hex}.sig"), format!("sha256-{hex}.att"), format!("sha256-{hex}")] {
-                roots.extend(store.tag_target(&self.repo, &tag).await?);
-            }
-            let index = store.referrers(&self.repo, top, None).await?;
-            let listing: layout::Index = serde_json::from_slice(&index).map_err(|e| Error::Internal(e.to_string()))?;
-            roots.extend(listing.manifests.into_iter().map(|d| d.digest));
+            roots.extend(attached(store, &self.repo, top).await?);
         }
         Ok((store.closure(roots).await, versions))
     }
@@ -524,8 +562,12 @@ impl RepoWriter<'_> {
                     return Err(self.immutable(&format!("tag `{reference}`")));
                 }
             }
-            // A version's own tag keeps naming its artifact, even if the tag was lost.
-            if versions.iter().any(|v| v.version == reference && v.digest.as_deref() != Some(new.as_str())) {
+            // A version's own tag in its skill's repository keeps naming its artifact, even if
+            // the tag was lost. (Versions of other skills that reference this repository pin
+            // content, not tags.)
+            let own = |v: &&Version| self.skill.as_ref().is_some_and(|s| s.id == v.skill_id);
+            if versions.iter().filter(own).any(|v| v.version == reference && v.digest.as_deref() != Some(new.as_str()))
+            {
                 return Err(self.immutable(&format!("tag `{reference}`")));
             }
         }
@@ -574,7 +616,7 @@ pub(crate) enum CallerView<'a> {
     /// The embedded store, through the gate.
     Own(CallerSource<'a>),
     /// The storage registry, with the server's credentials, once the gate allowed it.
-    Remote(&'a crate::oci::Registries),
+    Remote(StorageSource<'a>),
     /// Any other registry, with the caller's credentials or none.
     Callers(crate::oci::Registries),
 }
@@ -583,9 +625,40 @@ impl CallerView<'_> {
     pub(crate) fn source(&self) -> &dyn ArtifactSource {
         match self {
             CallerView::Own(s) => s,
-            CallerView::Remote(r) => *r,
+            CallerView::Remote(r) => r,
             CallerView::Callers(r) => r,
         }
+    }
+}
+
+/// The storage registry read on a caller's behalf: when `released` is set (the caller may
+/// not see drafts), a reference must resolve to an artifact a released version recorded.
+/// Every fetch resolves its reference first, so checking there covers what follows.
+pub(crate) struct StorageSource<'a> {
+    registries: &'a crate::oci::Registries,
+    released: Option<HashSet<String>>,
+}
+
+#[async_trait]
+impl ArtifactSource for StorageSource<'_> {
+    async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
+        let digest = ArtifactSource::resolve(self.registries, r).await?;
+        match &self.released {
+            Some(released) if !released.contains(&digest) => Err(OciError::NotFound(r.whole())),
+            _ => Ok(digest),
+        }
+    }
+
+    async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), OciError> {
+        ArtifactSource::manifest(self.registries, r).await
+    }
+
+    async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
+        ArtifactSource::blob(self.registries, repo, desc, max).await
+    }
+
+    async fn referrers(&self, subject: &Reference) -> Result<Vec<Descriptor>, OciError> {
+        ArtifactSource::referrers(self.registries, subject).await
     }
 }
 
@@ -690,5 +763,9 @@ mod tests {
         assert!(keeps_everything(&manifest(&[&a]), &manifest(&[&a, &b])), "a signature added beside the old one");
         assert!(!keeps_everything(&manifest(&[&a]), &manifest(&[&b])), "the old signature replaced");
         assert!(!keeps_everything(&manifest(&[&a]), b"not json"));
+        // The same payload with another signature in its annotations is a replacement.
+        let mut forged: serde_json::Value = serde_json::from_slice(&manifest(&[&a])).unwrap();
+        forged["layers"][0]["annotations"] = json!({"dev.cosignproject.cosign/signature": "EVIL"});
+        assert!(!keeps_everything(&manifest(&[&a]), &serde_json::to_vec(&forged).unwrap()));
     }
 }

@@ -1,0 +1,154 @@
+//! The one way out for registry traffic the server makes on a caller's behalf: an in-process
+//! forward proxy that applies the outbound policy to every connection, not only to the host a
+//! caller named. Redirects, token realms and later requests all pass through it, and it
+//! connects to the very address it checked, so a DNS answer that changes between the check
+//! and the connection (rebinding) gains nothing.
+//!
+//! It speaks just enough HTTP/1.1 proxying for the registry clients: `CONNECT host:port` for
+//! HTTPS, and absolute-form requests (`GET http://host:port/path`) for plain-HTTP registries
+//! the policy allows. It listens on loopback only and is used by this process alone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::outbound::OutboundPolicy;
+
+/// The largest request head the proxy reads.
+const MAX_HEAD: usize = 64 * 1024;
+/// How long a client has to send its request head, and a connection to be made.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running egress proxy.
+#[derive(Debug, Clone)]
+pub struct Egress {
+    addr: SocketAddr,
+}
+
+impl Egress {
+    /// Starts the proxy on a loopback port; it runs as long as the runtime does.
+    pub fn start(policy: OutboundPolicy) -> std::io::Result<Egress> {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let listener = TcpListener::from_std(std_listener)?;
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { continue };
+                let policy = policy.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = proxy(client, &policy).await {
+                        tracing::debug!(error = %e, "egress connection ended");
+                    }
+                });
+            }
+        });
+        Ok(Egress { addr })
+    }
+
+    /// The proxy URL registry clients are configured with.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The request head: everything up to and including the blank line, and what came after it.
+async fn read_head(client: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok((buf, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(std::io::Error::other("request head too large"));
+        }
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed before the request head ended"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Why no connection was made.
+enum Refusal {
+    /// The policy does not allow the target: 403, whatever listens there.
+    Policy,
+    /// Allowed, but it could not be reached: 502.
+    Unreachable,
+}
+
+async fn refuse(client: &mut TcpStream, target: &str, why: Refusal) -> std::io::Result<()> {
+    let answer: &[u8] = match why {
+        Refusal::Policy => {
+            tracing::info!(target, "egress proxy refused a connection");
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        }
+        Refusal::Unreachable => b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    };
+    client.write_all(answer).await
+}
+
+async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Result<()> {
+    let (head, rest) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client))
+        .await
+        .map_err(|_| std::io::Error::other("request head timed out"))??;
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (method, target, version) =
+        (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method.eq_ignore_ascii_case("CONNECT") {
+        let upstream = match connect(policy, target, 443).await {
+            Ok(u) => u,
+            Err(why) => return refuse(&mut client, target, why).await,
+        };
+        client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;
+        let mut upstream = upstream;
+        upstream.write_all(&rest).await?;
+        tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+        return Ok(());
+    }
+    // Absolute form: http://host[:port]/path — plain HTTP only; HTTPS always tunnels.
+    let Some(after_scheme) = target.strip_prefix("http://") else {
+        return refuse(&mut client, target, Refusal::Policy).await;
+    };
+    let (authority, path) = match after_scheme.find('/') {
+        Some(i) => (&after_scheme[..i], &after_scheme[i..]),
+        None => (after_scheme, "/"),
+    };
+    let mut upstream = match connect(policy, authority, 80).await {
+        Ok(u) => u,
+        Err(why) => return refuse(&mut client, authority, why).await,
+    };
+    // One request per connection, so a pooled client connection never carries a second
+    // request to another host through this tunnel.
+    let mut out = format!("{method} {path} {version}\r\n");
+    for line in lines.filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(name.as_str(), "connection" | "proxy-connection" | "proxy-authorization" | "keep-alive") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(out.as_bytes()).await?;
+    upstream.write_all(&rest).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+    Ok(())
+}
+
+/// A connection to `authority` (`host[:port]`), if the policy allows it, made to the address
+/// the policy checked.
+async fn connect(policy: &OutboundPolicy, authority: &str, default_port: u16) -> Result<TcpStream, Refusal> {
+    let address = policy.resolve(authority, default_port).await.ok_or(Refusal::Policy)?;
+    match tokio::time::timeout(HEAD_TIMEOUT, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        _ => Err(Refusal::Unreachable),
+    }
+}
