@@ -770,3 +770,28 @@ fn redirects_and_token_realms_cannot_reach_internal_hosts() {
     assert_eq!(victim.requests(), "", "the internal service was never contacted");
     serve.stop();
 }
+
+/// Class 5, crowding: one client holding its share of connections does not lock out others.
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &["--max-connections-per-client", "3", "--header-timeout", "30"]);
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(serve.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A fourth connection from the same address is closed at once…
+    let mut fourth = TcpStream::connect(serve.addr).unwrap();
+    fourth.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = write!(fourth, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = read_all(&mut fourth);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    // …while another client is served as usual.
+    let probe = format!(
+        "import socket; s=socket.socket(); s.bind(('127.0.0.2',0)); s.connect(('127.0.0.1',{})); \
+         s.sendall(b'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'); print(s.recv(12).decode())",
+        serve.addr.port()
+    );
+    let out = std::process::Command::new("python3").args(["-c", &probe]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "HTTP/1.1 200", "{}", String::from_utf8_lossy(&out.stderr));
+    drop(held);
+    serve.stop();
+}

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
 
+    /// Connections one client address may hold at once.
+    #[arg(long, env = "SKILLDEX_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
+
     /// Seconds in-flight requests may go on after SIGTERM or Ctrl-C before the process exits.
     #[arg(long, env = "SKILLDEX_SHUTDOWN_GRACE", default_value_t = 30, value_name = "SECS")]
     pub shutdown_grace: u64,
@@ -125,6 +129,8 @@ impl ServeArgs {
             header_timeout: Duration::from_secs(self.header_timeout.max(1)),
             request_timeout: Duration::from_secs(self.request_timeout.max(1)),
             max_connections: self.max_connections.max(1),
+            max_connections_per_client: self.max_connections_per_client.max(1),
+            write_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
         }
     }

@@ -2,8 +2,9 @@
 //! port 0 and know the address before the first request.
 //!
 //! Connections are bounded: a request head (and an idle keep-alive connection) gets
-//! `header_timeout`, a whole request `request_timeout`, at most `max_connections` are served
-//! at once (more are closed on accept), and after the shutdown signal in-flight requests get
+//! `header_timeout`, a whole request `request_timeout`, an unread answer `write_timeout`; at
+//! most `max_connections` are served at once and `max_connections_per_client` per client
+//! address (more are closed on accept); after the shutdown signal in-flight requests get
 //! `shutdown_grace` before the remaining connections are dropped.
 
 use std::future::Future;
@@ -28,6 +29,10 @@ pub struct ConnectionLimits {
     /// For a whole request, body included, to be answered.
     pub request_timeout: Duration,
     pub max_connections: usize,
+    /// Connections one client address may hold at once, so one client cannot take them all.
+    pub max_connections_per_client: usize,
+    /// How long a client may leave an answer unread before its connection is dropped.
+    pub write_timeout: Duration,
     /// How long in-flight requests may go on after the shutdown signal.
     pub shutdown_grace: Duration,
 }
@@ -38,6 +43,8 @@ impl Default for ConnectionLimits {
             header_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(300),
             max_connections: 1024,
+            max_connections_per_client: 256,
+            write_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -71,9 +78,10 @@ impl Server {
         let Server { listener, router, limits } = self;
         let graceful = GracefulShutdown::new();
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let per_client: PerClient = Default::default();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -85,6 +93,13 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let Some(client_slot) = ClientSlot::take(&per_client, peer.ip(), limits.max_connections_per_client) else {
+                tracing::warn!(
+                    max = limits.max_connections_per_client,
+                    "one client holds too many connections; closing a new one"
+                );
+                continue;
+            };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 tracing::warn!(max = limits.max_connections, "connection limit reached; closing a new connection");
                 continue;
@@ -93,10 +108,11 @@ impl Server {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
             let service = TowerToHyperService::new(router.clone());
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
+            let connection = graceful.watch(http.serve_connection(io, service));
             tokio::spawn(async move {
                 let _ = connection.await;
-                drop(slot);
+                drop((slot, client_slot));
             });
         }
         drop(listener);
@@ -107,6 +123,111 @@ impl Server {
             }
         }
         Ok(())
+    }
+}
+
+type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One of the connections a client address holds; given back when dropped.
+struct ClientSlot {
+    counts: PerClient,
+    ip: std::net::IpAddr,
+}
+
+impl ClientSlot {
+    fn take(counts: &PerClient, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut held = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection whose writes fail once the peer has left them unread for `limit`: a client
+/// that stops reading an answer (a blob, say) cannot hold its connection forever.
+struct WriteDeadline<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Self { inner, limit, stalled: None }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> WriteDeadline<T> {
+    /// Passes on a write's outcome; while it is pending, counts towards the deadline.
+    fn watch<R>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<io::Result<R>>,
+    ) -> std::task::Poll<io::Result<R>> {
+        use std::future::Future as _;
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let limit = self.limit;
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
