@@ -666,6 +666,14 @@ fn the_storage_registry_is_behind_the_gate_too() {
     let missing = secret.replace("/acme/secret@", "/acme/nothing@");
 
     site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    // Other spellings of the storage registry's host are the storage registry too.
+    let port = reg.host.rsplit_once(':').unwrap().1.to_owned();
+    for spelling in [format!("127.0.0.1:0{port}"), format!("localhost:{port}")] {
+        let aliased = secret.replace(&reg.host, &spelling);
+        let body = json!({"version": "1.0.0", "reference": aliased});
+        let (s, body) = site.call("POST", "/api/v1/skills/beta/secret/versions", Some(&bob), Some(body));
+        assert_eq!(s, 422, "{spelling}: {body}");
+    }
     let register = |token: &str, skill: &str, reference: &str| {
         let body = json!({"version": "1.0.0", "reference": reference});
         site.call("POST", &format!("/api/v1/skills/{skill}/versions"), Some(token), Some(body))
@@ -704,6 +712,17 @@ class H(http.server.BaseHTTPRequestHandler):
         open(log, "a").write(self.command + " " + self.path + "\n")
         if mode == "log":
             self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers(); return
+        if mode == "huge":
+            # No digest header, then a manifest far over any sane size, sent without a length.
+            self.send_response(200); self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.end_headers()
+            if self.command == "GET" and self.path != "/v2/":
+                try:
+                    for _ in range(64):
+                        self.wfile.write(b" " * (1 << 20))
+                except Exception:
+                    pass
+            return
         if self.path == "/v2/" and target.startswith("realm:"):
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Bearer realm="%s",service="x",scope="repository:x/y:pull"' % target[6:])
@@ -768,6 +787,29 @@ fn redirects_and_token_realms_cannot_reach_internal_hosts() {
     let (s, _) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(&admin), Some(&creds));
     assert!(s >= 400);
     assert_eq!(victim.requests(), "", "the internal service was never contacted");
+    serve.stop();
+}
+
+/// Class 4 on the way in: a registry that answers with an endless manifest (and no digest
+/// header) gets a clear error, and the server does not read more than a manifest may be.
+#[test]
+fn a_registry_cannot_make_the_server_buffer_a_huge_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = Peer::start(dir.path(), "huge", "");
+    let serve = Serve::start_exactly(dir.path(), &["--allow-registry", &huge.addr.to_string()], &[]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    let peak_kib = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", serve.child.id())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+    };
+    let before = peak_kib();
+    let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{}/x/y:1.0.0", huge.addr));
+    assert_eq!(s, 413, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("more than 4194304 bytes"), "{body}");
+    let grew = peak_kib().saturating_sub(before);
+    assert!(grew < 32 * 1024, "the 64 MiB answer was not buffered: the peak grew by {grew} KiB");
     serve.stop();
 }
 

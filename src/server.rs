@@ -93,7 +93,9 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
-            let Some(client_slot) = ClientSlot::take(&per_client, peer.ip(), limits.max_connections_per_client) else {
+            let Some(client_slot) =
+                ClientSlot::take(&per_client, client_key(peer.ip()), limits.max_connections_per_client)
+            else {
                 tracing::warn!(
                     max = limits.max_connections_per_client,
                     "one client holds too many connections; closing a new one"
@@ -127,6 +129,18 @@ impl Server {
 }
 
 type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// Whose connection this counts as: the IPv4 address, or the IPv6 /64 (one host's usual
+/// share, which it can spread over many addresses).
+fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        other => other,
+    }
+}
 
 /// One of the connections a client address holds; given back when dropped.
 struct ClientSlot {

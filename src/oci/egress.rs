@@ -20,11 +20,16 @@ use super::outbound::OutboundPolicy;
 const MAX_HEAD: usize = 64 * 1024;
 /// How long a client has to send its request head, and a connection to be made.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a tunnel may carry nothing either way before it is closed.
+const IDLE: Duration = Duration::from_secs(90);
 
 /// A running egress proxy.
 #[derive(Debug, Clone)]
 pub struct Egress {
     addr: SocketAddr,
+    /// Sent by this process's clients as proxy credentials, so other local processes cannot
+    /// relay through the proxy.
+    secret: String,
 }
 
 impl Egress {
@@ -34,23 +39,58 @@ impl Egress {
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let listener = TcpListener::from_std(std_listener)?;
+        let secret = hex::encode(rand::random::<[u8; 16]>());
+        let expected = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("skilldex:{secret}"))
+        );
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
-                let policy = policy.clone();
+                let client = match listener.accept().await {
+                    Ok((client, _)) => client,
+                    Err(e) => {
+                        // Out of file descriptors, say: wait rather than spin.
+                        tracing::warn!(error = %e, "egress proxy could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let (policy, expected) = (policy.clone(), expected.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = proxy(client, &policy).await {
+                    if let Err(e) = proxy(client, &policy, &expected).await {
                         tracing::debug!(error = %e, "egress connection ended");
                     }
                 });
             }
         });
-        Ok(Egress { addr })
+        Ok(Egress { addr, secret })
     }
 
-    /// The proxy URL registry clients are configured with.
+    /// The proxy URL registry clients are configured with, credentials included.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://skilldex:{}@{}", self.secret, self.addr)
+    }
+}
+
+/// Copies both ways until either side closes or nothing moves for `IDLE`.
+async fn pump(client: TcpStream, upstream: TcpStream) -> std::io::Result<()> {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    loop {
+        tokio::select! {
+            n = cr.read(&mut up) => {
+                let n = n?;
+                if n == 0 { return Ok(()) }
+                tokio::time::timeout(IDLE, uw.write_all(&up[..n])).await.map_err(|_| std::io::Error::other("stalled"))??;
+            }
+            n = ur.read(&mut down) => {
+                let n = n?;
+                if n == 0 { return Ok(()) }
+                tokio::time::timeout(IDLE, cw.write_all(&down[..n])).await.map_err(|_| std::io::Error::other("stalled"))??;
+            }
+            () = tokio::time::sleep(IDLE) => return Ok(()),
+        }
     }
 }
 
@@ -93,11 +133,21 @@ async fn refuse(client: &mut TcpStream, target: &str, why: Refusal) -> std::io::
     client.write_all(answer).await
 }
 
-async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Result<()> {
+async fn proxy(mut client: TcpStream, policy: &OutboundPolicy, expected: &str) -> std::io::Result<()> {
     let (head, rest) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client))
         .await
         .map_err(|_| std::io::Error::other("request head timed out"))??;
     let text = String::from_utf8_lossy(&head).into_owned();
+    let ours = text.split("\r\n").skip(1).any(|l| {
+        l.split_once(':')
+            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("proxy-authorization") && v.trim() == expected)
+    });
+    if !ours {
+        client
+            .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+        return Ok(());
+    }
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
@@ -111,8 +161,7 @@ async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Resul
         client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;
         let mut upstream = upstream;
         upstream.write_all(&rest).await?;
-        tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
-        return Ok(());
+        return pump(client, upstream).await;
     }
     // Absolute form: http://host[:port]/path — plain HTTP only; HTTPS always tunnels.
     let Some(after_scheme) = target.strip_prefix("http://") else {
@@ -139,8 +188,7 @@ async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Resul
     out.push_str("Connection: close\r\n\r\n");
     upstream.write_all(out.as_bytes()).await?;
     upstream.write_all(&rest).await?;
-    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
-    Ok(())
+    pump(client, upstream).await
 }
 
 /// A connection to `authority` (`host[:port]`), if the policy allows it, made to the address

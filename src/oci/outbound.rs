@@ -104,6 +104,10 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64, local-use included
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff) // IPv4-translated
         }
     }
 }

@@ -157,6 +157,8 @@ impl Registries {
     pub fn new(creds: CredentialSource) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .build()
             .expect("HTTP client");
         Self { creds, policy: None, proxy: None, clients: Mutex::new(HashMap::new()), http }
@@ -182,6 +184,8 @@ impl Registries {
         let proxy = reqwest::Proxy::all(egress.url()).map_err(std::io::Error::other)?;
         self.http = reqwest::Client::builder()
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .proxy(proxy)
             .build()
             .map_err(std::io::Error::other)?;
@@ -190,22 +194,36 @@ impl Registries {
         Ok(self)
     }
 
-    /// The client for `r`'s registry, once the outbound policy allows contacting it.
-    async fn checked(&self, r: &Reference) -> Result<(Arc<Client>, RegistryAuth), OciError> {
+    /// Refuses a registry the outbound policy does not permit (when there is one).
+    async fn permit(&self, r: &Reference) -> Result<(), OciError> {
         if let Some(policy) = &self.policy
             && !policy.permits(r.resolve_registry()).await
         {
             tracing::info!(registry = r.resolve_registry(), "outbound policy refused a registry");
             return Err(OciError::Refused(r.whole()));
         }
-        Ok(self.client(r))
+        Ok(())
     }
 
-    /// The repository's tags (as the registry lists them).
+    /// The oci-client for `r`'s registry (pushes), once the outbound policy allows it.
+    async fn checked(&self, r: &Reference) -> Result<(Arc<Client>, RegistryAuth), OciError> {
+        self.permit(r).await?;
+        self.client(r)
+    }
+
+    /// The repository's tags (as the registry lists them on its first page).
     pub async fn tags(&self, repo: &Reference) -> Result<Vec<String>, OciError> {
-        let (client, auth) = self.checked(repo).await?;
-        let list = client.list_tags(repo, &auth, None, None).await.map_err(|e| map_err(&repo.whole(), e))?;
-        Ok(list.tags)
+        let small = self.get_small(repo, "tags/list", "application/json", &repo.whole()).await?;
+        match small.status {
+            200 => {}
+            404 => return Err(OciError::NotFound(repo.whole())),
+            401 | 403 => return Err(OciError::Unauthorized(repo.whole())),
+            other => return Err(OciError::Registry(repo.whole(), format!("HTTP {other}"))),
+        }
+        let list: serde_json::Value =
+            serde_json::from_slice(&small.body).map_err(|e| OciError::Registry(repo.whole(), e.to_string()))?;
+        let tags = list["tags"].as_array().map(|t| t.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect());
+        Ok(tags.unwrap_or_default())
     }
 
     /// The manifests whose `subject` is `subject`'s digest: from the referrers API, or, where
@@ -267,30 +285,46 @@ impl Registries {
         Ok(())
     }
 
-    fn client(&self, r: &Reference) -> (Arc<Client>, RegistryAuth) {
+    fn client(&self, r: &Reference) -> Result<(Arc<Client>, RegistryAuth), OciError> {
         let host = r.resolve_registry().to_owned();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(host.clone())
-            .or_insert_with(|| {
-                let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
-                let client = Client::new(ClientConfig {
-                    protocol,
-                    http_proxy: self.proxy.clone(),
-                    https_proxy: self.proxy.clone(),
-                    ..Default::default()
-                });
-                (Arc::new(client), self.creds.for_host(&host).auth())
-            })
-            .clone()
+        if let Some(found) = clients.get(&host) {
+            return Ok(found.clone());
+        }
+        let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
+        let config = ClientConfig {
+            protocol,
+            http_proxy: self.proxy.clone(),
+            https_proxy: self.proxy.clone(),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            ..Default::default()
+        };
+        // Never a fallback client: one without the proxy would escape the outbound policy.
+        let client = Client::try_from(config).map_err(|e| OciError::Unreachable(r.whole(), e.to_string()))?;
+        let made = (Arc::new(client), self.creds.for_host(&host).auth());
+        clients.insert(host, made.clone());
+        Ok(made)
     }
 
     /// Turns a tag into a digest (HEAD); a reference already pinned is returned as pinned,
     /// after checking the registry has it.
     pub async fn resolve(&self, r: &Reference) -> Result<String, OciError> {
-        let (client, auth) = self.checked(r).await?;
-        let digest = client.fetch_manifest_digest(r, &auth).await.map_err(|e| map_err(&r.whole(), e))?;
-        check_pinned(r, digest)
+        let target = r.digest().or(r.tag()).unwrap_or("latest");
+        let path = format!("manifests/{target}");
+        let head = self.read(r, reqwest::Method::HEAD, &path, &media::ACCEPT.join(", "), &r.whole()).await?;
+        let digest = head.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()).map(str::to_owned);
+        match head.status().as_u16() {
+            200 => {}
+            404 => return Err(OciError::NotFound(r.whole())),
+            401 | 403 => return Err(OciError::Unauthorized(r.whole())),
+            other => return Err(OciError::Registry(r.whole(), format!("HTTP {other}"))),
+        }
+        match digest.filter(|d| is_sha256(d)) {
+            Some(d) => check_pinned(r, d),
+            // Without the header the digest is computed from the (size-capped) manifest.
+            None => Ok(self.manifest(r).await?.1),
+        }
     }
 
     /// The exact manifest bytes and their digest, computed here from those bytes. Reading
@@ -308,40 +342,80 @@ impl Registries {
         Ok((small.body, check_pinned(r, digest)?))
     }
 
-    /// `GET /v2/<repo>/<path>` with the registry's auth flow; a 200 body is read only up to
-    /// `MAX_MANIFEST` bytes (more is `TooLarge`), other bodies not at all.
-    async fn get_small(&self, r: &Reference, path: &str, accept: &str, what: &str) -> Result<Small, OciError> {
-        let (client, auth) = self.checked(r).await?;
-        client.store_auth_if_needed(r.resolve_registry(), &auth).await;
-        let token = client.auth(r, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(what, e))?;
-        let scheme = if is_loopback(r.resolve_registry()) { "http" } else { "https" };
-        let url = format!("{scheme}://{}/v2/{}/{path}", r.resolve_registry(), r.repository());
-        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
-        req = match (&token, &auth) {
-            (Some(t), _) => req.bearer_auth(t),
-            (None, RegistryAuth::Basic(u, p)) => req.basic_auth(u, Some(p)),
-            (None, RegistryAuth::Bearer(t)) => req.bearer_auth(t),
-            (None, RegistryAuth::Anonymous) => req,
+    /// A request to `/v2/<repo>/<path>`, authorized for pulling from `r`'s repository.
+    async fn read(
+        &self,
+        r: &Reference,
+        method: reqwest::Method,
+        path: &str,
+        accept: &str,
+        what: &str,
+    ) -> Result<reqwest::Response, OciError> {
+        let auth = self.read_auth(r, what).await?;
+        let url = format!("{}/v2/{}/{path}", base_url(r), r.repository());
+        let req = auth.apply(self.http.request(method, &url).header(reqwest::header::ACCEPT, accept));
+        req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))
+    }
+
+    /// How to authorize pulls from `r`'s repository: the registry's challenge at `/v2/`
+    /// answered with this registry's credentials (a token fetched from the realm for a
+    /// bearer challenge). Every answer is read within a size limit.
+    async fn read_auth(&self, r: &Reference, what: &str) -> Result<ReadAuth, OciError> {
+        self.permit(r).await?;
+        let creds = self.creds.for_host(r.resolve_registry());
+        let unreachable = |e: reqwest::Error| OciError::Unreachable(what.to_owned(), e.without_url().to_string());
+        let probe = self.http.get(format!("{}/v2/", base_url(r))).send().await.map_err(unreachable)?;
+        let challenge = probe.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
+        let challenge = challenge.map(str::to_owned);
+        let status = probe.status().as_u16();
+        drop(probe);
+        let from_creds = match &creds {
+            Credentials::Anonymous => ReadAuth::None,
+            Credentials::Basic { username, password } => ReadAuth::Basic(username.clone(), password.clone()),
+            Credentials::Bearer(t) => ReadAuth::Bearer(t.clone()),
         };
-        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
+        let Some(challenge) = challenge.filter(|_| status == 401) else { return Ok(from_creds) };
+        let Some(params) = challenge.strip_prefix("Bearer ").or_else(|| challenge.strip_prefix("bearer ")) else {
+            return Ok(from_creds);
+        };
+        if let Credentials::Bearer(_) = creds {
+            return Ok(from_creds);
+        }
+        let params = challenge_params(params);
+        let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone());
+        let realm =
+            realm.ok_or_else(|| OciError::Registry(what.to_owned(), "a bearer challenge without a realm".into()))?;
+        let mut query: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k == "service").collect();
+        query.push(("scope".into(), format!("repository:{}:pull", r.repository())));
+        let mut req = self.http.get(&realm).query(&query);
+        if let ReadAuth::Basic(u, p) = &from_creds {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().await.map_err(unreachable)?;
+        match resp.status().as_u16() {
+            200 => {}
+            401 | 403 => return Err(OciError::Unauthorized(what.to_owned())),
+            other => return Err(OciError::Registry(what.to_owned(), format!("token service: HTTP {other}"))),
+        }
+        let body = read_capped(resp, MAX_TOKEN_ANSWER, what).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|_| OciError::Registry(what.to_owned(), "the token service answered garbage".into()))?;
+        let token = answer.get("token").or_else(|| answer.get("access_token")).and_then(|t| t.as_str());
+        let token =
+            token.ok_or_else(|| OciError::Registry(what.to_owned(), "the token service sent no token".into()))?;
+        Ok(ReadAuth::Bearer(token.to_owned()))
+    }
+
+    /// `GET /v2/<repo>/<path>`; a 200 body is read only up to `MAX_MANIFEST` bytes (more is
+    /// `TooLarge`), other bodies not at all.
+    async fn get_small(&self, r: &Reference, path: &str, accept: &str, what: &str) -> Result<Small, OciError> {
+        let resp = self.read(r, reqwest::Method::GET, path, accept, what).await?;
         let status = resp.status().as_u16();
         let filtered = resp.headers().contains_key("OCI-Filters-Applied");
-        let too_large = || OciError::TooLarge(format!("{what}: the registry sent more than {MAX_MANIFEST} bytes"));
         if status != 200 {
             return Ok(Small { status, filtered, body: Vec::new() });
         }
-        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
-            if body.len() + chunk.len() > MAX_MANIFEST {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(resp, MAX_MANIFEST, what).await?;
         Ok(Small { status, filtered, body })
     }
 
@@ -350,27 +424,18 @@ impl Registries {
         if desc.size > max {
             return Err(OciError::TooLarge(format!("{} is {} bytes; the limit is {max}", desc.digest, desc.size)));
         }
-        let (client, auth) = self.checked(repo).await?;
         let what = format!("{}@{}", repo.repository(), desc.digest);
-        client.store_auth_if_needed(repo.resolve_registry(), &auth).await;
-        // Authenticate for this repository before streaming (the stream call does not).
-        client.auth(repo, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| map_err(&what, e))?;
-        let mut stream = client.pull_blob_stream(repo, desc.digest.as_str()).await.map_err(|e| map_err(&what, e))?;
+        let resp = self.read(repo, reqwest::Method::GET, &format!("blobs/{}", desc.digest), "*/*", &what).await?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(OciError::NotFound(what)),
+            401 | 403 => return Err(OciError::Unauthorized(what)),
+            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
+        }
         let mut data = Vec::with_capacity(desc.size as usize);
-        while let Some(chunk) = stream.stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                // oci-client checks the digest at the end of the stream; that is bad content,
-                // not a network problem.
-                if e.get_ref().is_some_and(|inner| inner.is::<oci_client::errors::DigestError>()) {
-                    OciError::DigestMismatch {
-                        what: what.clone(),
-                        expected: desc.digest.clone(),
-                        actual: e.to_string(),
-                    }
-                } else {
-                    OciError::Unreachable(what.clone(), e.to_string())
-                }
-            })?;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
             if data.len() + chunk.len() > max as usize || data.len() + chunk.len() > desc.size as usize {
                 return Err(OciError::DigestMismatch {
                     what,
@@ -437,6 +502,77 @@ impl Registries {
             .map_err(|e| map_err(&target.whole(), e))?;
         Ok(())
     }
+}
+
+/// How long connecting to a registry may take, and one read from it.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The largest answer a token service may give.
+const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+
+/// How reads from one repository are authorized.
+enum ReadAuth {
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+impl ReadAuth {
+    fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            ReadAuth::None => req,
+            ReadAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
+            ReadAuth::Bearer(t) => req.bearer_auth(t),
+        }
+    }
+}
+
+/// `http://` for loopback registries, `https://` for the rest, and the host.
+fn base_url(r: &Reference) -> String {
+    let scheme = if is_loopback(r.resolve_registry()) { "http" } else { "https" };
+    format!("{scheme}://{}", r.resolve_registry())
+}
+
+fn is_sha256(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The `key="value"` pairs of a `WWW-Authenticate` challenge.
+fn challenge_params(params: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = params.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, n)) => (v, n),
+                None => (quoted, ""),
+            },
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        out.push((key, value.to_owned()));
+        rest = next.trim_start().trim_start_matches(',');
+    }
+    out
+}
+
+/// A response body, refused past `max` bytes.
+async fn read_capped(resp: reqwest::Response, max: usize, what: &str) -> Result<Vec<u8>, OciError> {
+    let too_large = || OciError::TooLarge(format!("{what}: the registry sent more than {max} bytes"));
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A small answer from a registry.
@@ -552,5 +688,19 @@ mod tests {
         assert_eq!(src.for_host("tok.example"), Credentials::Bearer("abc".into()));
         assert_eq!(src.for_host("other.example"), Credentials::Anonymous);
         assert_eq!(format!("{:?}", src.for_host("reg.example:5000")), "Basic(alice, ***)", "no secrets in Debug");
+    }
+
+    #[test]
+    fn bearer_challenges_are_read() {
+        let p = challenge_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(p[0], ("realm".into(), "https://auth.example/token".into()));
+        assert_eq!(p[1], ("service".into(), "registry.example".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull".into()));
+        assert_eq!(
+            challenge_params("realm=x, service=y"),
+            [("realm".into(), "x".into()), ("service".into(), "y".into())]
+        );
     }
 }

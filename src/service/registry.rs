@@ -92,6 +92,25 @@ fn repo_parts(repo: &str) -> (Option<Namespace>, Option<SkillName>) {
     (namespace, skill)
 }
 
+/// A registry's host and port as a connection sees them: lower case, no trailing dot, no
+/// brackets, the port a number (the default one when none is written).
+fn canonical_host(registry: &str) -> (String, u16) {
+    let (host, port) = match registry.strip_prefix('[') {
+        Some(rest) => {
+            let (h, after) = rest.split_once(']').unwrap_or((rest, ""));
+            (h, after.strip_prefix(':'))
+        }
+        None => match registry.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (registry, None),
+        },
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let default = if crate::oci::registry::is_loopback(registry) { 80 } else { 443 };
+    let port = port.and_then(|p| p.parse::<u16>().ok()).unwrap_or(default);
+    (host, port)
+}
+
 /// `sha256-<hex>` (the referrers fallback index) or `sha256-<hex>.<suffix>` (cosign's
 /// signature, attestation and SBOM tags).
 fn is_signature_tag(tag: &str) -> bool {
@@ -103,22 +122,29 @@ fn is_signature_tag(tag: &str) -> bool {
 /// Whether `new` keeps every entry of `old` exactly, annotations included (a cosign signature
 /// lives in its layer's annotations): the layers of a manifest, the manifests of an index.
 fn keeps_everything(old: &[u8], new: &[u8]) -> bool {
-    let entries = |bytes: &[u8]| -> Option<(bool, Vec<serde_json::Value>)> {
+    let parsed = |bytes: &[u8]| -> Option<serde_json::Value> {
         layout::parse_top(bytes).ok()?;
-        let doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-        let (is_index, list) = match (doc.get("layers"), doc.get("manifests")) {
-            (Some(l), None) => (false, l),
-            (None, Some(m)) => (true, m),
-            _ => return None,
-        };
-        Some((is_index, list.as_array()?.clone()))
+        serde_json::from_slice(bytes).ok()
     };
-    match (entries(old), entries(new)) {
-        (Some((old_index, old)), Some((new_index, new))) => {
-            old_index == new_index && old.iter().all(|entry| new.contains(entry))
+    let (Some(old), Some(new)) = (parsed(old), parsed(new)) else { return false };
+    let list = |doc: &serde_json::Value| -> Option<(bool, Vec<serde_json::Value>)> {
+        match (doc.get("layers"), doc.get("manifests")) {
+            (Some(l), None) => Some((false, l.as_array()?.clone())),
+            (None, Some(m)) => Some((true, m.as_array()?.clone())),
+            _ => None,
         }
-        _ => false,
-    }
+    };
+    let (Some((old_index, old_entries)), Some((new_index, new_entries))) = (list(&old), list(&new)) else {
+        return false;
+    };
+    // What it is attached to and what it says of itself stay; only new entries may come.
+    let annotations =
+        |doc: &serde_json::Value| doc.get("annotations").and_then(|a| a.as_object()).cloned().unwrap_or_default();
+    let kept_annotations = annotations(&old).iter().all(|(k, v)| annotations(&new).get(k) == Some(v));
+    old_index == new_index
+        && old.get("subject") == new.get("subject")
+        && kept_annotations
+        && old_entries.iter().all(|entry| new_entries.contains(entry))
 }
 
 impl Index {
@@ -217,7 +243,7 @@ impl Index {
         }
         // The storage registry is this server's too: read with its credentials, but only what
         // the caller could pull from the embedded store.
-        if let Some(repo) = self.storage_repository_of(&parsed) {
+        if let Some(repo) = self.storage_repository_of(&parsed).await {
             let rights =
                 self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
             // Someone who may not see drafts may read only what a released version recorded.
@@ -238,14 +264,28 @@ impl Index {
         Ok(CallerView::Callers(self.registries.for_caller(credentials.cloned())))
     }
 
-    /// `<namespace>/<name>` when `r` is in the storage registry's repositories.
-    fn storage_repository_of(&self, r: &Reference) -> Option<String> {
+    /// `<namespace>/<name>` when `r` is in the storage registry's repositories, however its
+    /// host is spelled: letter case, a trailing dot, a default or zero-padded port, or another
+    /// name for the same address all count as the storage registry.
+    async fn storage_repository_of(&self, r: &Reference) -> Option<String> {
         let prefix = match &self.storage.as_ref()?.target {
             super::StorageTarget::Registry { prefix } => prefix.trim_end_matches('/'),
             super::StorageTarget::Embedded => return None,
         };
-        let whole = format!("{}/{}", r.registry(), r.repository());
-        whole.strip_prefix(prefix)?.strip_prefix('/').map(str::to_owned)
+        let storage = crate::oci::parse_reference(&format!("{prefix}/probe:latest")).ok()?;
+        let (storage_host, storage_path) = (storage.resolve_registry(), storage.repository().strip_suffix("/probe")?);
+        let repo = r.repository().strip_prefix(storage_path)?.strip_prefix('/')?;
+        let (a, b) = (canonical_host(r.resolve_registry()), canonical_host(storage_host));
+        let same = a == b || {
+            let addrs = |(host, port): (String, u16)| async move {
+                tokio::net::lookup_host((host, port)).await.map(|a| a.map(|s| s.ip()).collect::<HashSet<_>>()).ok()
+            };
+            match (addrs(a.clone()).await, addrs(b.clone()).await) {
+                (Some(x), Some(y)) => a.1 == b.1 && !x.is_disjoint(&y),
+                _ => false,
+            }
+        };
+        same.then(|| repo.to_owned())
     }
 
     /// Reading `repo` as `caller`: refused exactly like a missing repository unless the caller
