@@ -155,21 +155,36 @@ pub fn http_raw(
     content_type: &str,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    let (status, _, body) =
+        http_exchange(addr, &format!("{method} {path}"), token, &[("Content-Type", content_type)], body);
+    (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+/// One request over a fresh connection (`request` is `METHOD /path`, with a bearer token and
+/// extra headers); the status, the response head and the body's bytes.
+pub fn http_exchange(
+    addr: SocketAddr,
+    request: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
+    let mut head = format!("{request} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
     // A server may answer (and close) before the whole body is sent: it refuses without reading.
     let _ = s.write_all(body);
     let resp = read_all(&mut s);
-    let resp = String::from_utf8_lossy(&resp);
-    let status = resp[9..12].parse().unwrap();
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    (head[9..12].parse().unwrap(), head, resp.get(split + 4..).unwrap_or_default().to_vec())
 }
 
 /// Everything the peer sends until it closes, keeping what arrived before a reset.

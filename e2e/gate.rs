@@ -119,20 +119,10 @@ fn v2_request(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let accept = "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json\r\n";
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}{accept}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = s.write_all(body);
-    let resp = read_all(&mut s);
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-    (head[9..12].parse().unwrap(), resp[split + 4..].to_vec(), head)
+    let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+    let headers = [("Accept", accept), ("Content-Type", content_type)];
+    let (status, head, body) = http_exchange(addr, &format!("{method} {path}"), token, &headers, body);
+    (status, body, head)
 }
 
 /// The status of an anonymous GET, whatever the body.
