@@ -161,8 +161,12 @@ fn embedded_registry(
         None => host.to_owned(),
     };
     let port = addr.port();
-    let aliases =
+    let mut aliases =
         vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}"), addr.to_string()];
+    // The public host with its scheme's port written out is the same host.
+    if let Some(default) = public.port_or_known_default() {
+        aliases.push(format!("{}:{default}", public.host_str().unwrap_or_default()));
+    }
     Ok(EmbeddedRegistry::new(store.clone(), host, aliases))
 }
 

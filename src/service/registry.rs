@@ -61,8 +61,11 @@ impl EmbeddedRegistry {
         &self.store
     }
 
+    /// Whether `host` names this server, however it is spelled (case, trailing dot, an
+    /// explicit default port).
     fn is_self(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h == host)
+        let wanted = canonical_host(host);
+        self.hosts.iter().any(|h| h == host || canonical_host(h) == wanted)
     }
 }
 
@@ -773,6 +776,15 @@ mod tests {
         assert_eq!((r.repo, r.target), ("acme/demo", "1.0.0"));
         let r = split_repo("acme/demo");
         assert_eq!((r.repo, r.target), ("acme/demo", "latest"));
+    }
+
+    #[test]
+    fn hosts_compare_as_connections_see_them() {
+        assert_eq!(canonical_host("Skills.Example.com."), ("skills.example.com".into(), 443));
+        assert_eq!(canonical_host("skills.example.com:443"), canonical_host("skills.example.com"));
+        assert_eq!(canonical_host("127.0.0.1:08080"), ("127.0.0.1".into(), 8080));
+        assert_eq!(canonical_host("[::1]:5000"), ("::1".into(), 5000));
+        assert_ne!(canonical_host("skills.example.com:8443"), canonical_host("skills.example.com"));
     }
 
     #[test]
