@@ -149,6 +149,9 @@ pub struct Registries {
     /// The egress proxy every connection goes through when there is a policy.
     proxy: Option<String>,
     clients: Mutex<HashMap<String, (Arc<Client>, RegistryAuth)>>,
+    /// How reads of a (registry, repository) were authorized lately, so a fetch of several
+    /// pieces asks the token service once.
+    read_auths: Mutex<HashMap<(String, String), (ReadAuth, std::time::Instant)>>,
     /// For the calls oci-client does not make the way skilldex needs (referrers).
     http: reqwest::Client,
 }
@@ -161,7 +164,14 @@ impl Registries {
             .read_timeout(READ_TIMEOUT)
             .build()
             .expect("HTTP client");
-        Self { creds, policy: None, proxy: None, clients: Mutex::new(HashMap::new()), http }
+        Self {
+            creds,
+            policy: None,
+            proxy: None,
+            clients: Mutex::new(HashMap::new()),
+            read_auths: Mutex::new(HashMap::new()),
+            http,
+        }
     }
 
     /// Clients for reading on a caller's behalf: the caller's credentials (or none) for every
@@ -173,6 +183,7 @@ impl Registries {
             policy: self.policy.clone(),
             proxy: self.proxy.clone(),
             clients: Mutex::new(HashMap::new()),
+            read_auths: Mutex::new(HashMap::new()),
             http: self.http.clone(),
         }
     }
@@ -362,6 +373,20 @@ impl Registries {
     /// bearer challenge). Every answer is read within a size limit.
     async fn read_auth(&self, r: &Reference, what: &str) -> Result<ReadAuth, OciError> {
         self.permit(r).await?;
+        let key = (r.resolve_registry().to_owned(), r.repository().to_owned());
+        let cached = self.read_auths.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        if let Some((auth, _)) = cached.filter(|(_, at)| at.elapsed() < READ_AUTH_TTL) {
+            return Ok(auth);
+        }
+        let auth = self.challenge(r, what).await?;
+        let mut cache = self.read_auths.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (_, at)| at.elapsed() < READ_AUTH_TTL);
+        cache.insert(key, (auth.clone(), std::time::Instant::now()));
+        Ok(auth)
+    }
+
+    /// Answers the registry's challenge at `/v2/` for pulling from `r`'s repository.
+    async fn challenge(&self, r: &Reference, what: &str) -> Result<ReadAuth, OciError> {
         let creds = self.creds.for_host(r.resolve_registry());
         let unreachable = |e: reqwest::Error| OciError::Unreachable(what.to_owned(), e.without_url().to_string());
         let probe = self.http.get(format!("{}/v2/", base_url(r))).send().await.map_err(unreachable)?;
@@ -510,7 +535,11 @@ const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The largest answer a token service may give.
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
 
+/// How long an answered challenge is reused (registry tokens live for minutes).
+const READ_AUTH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How reads from one repository are authorized.
+#[derive(Clone)]
 enum ReadAuth {
     None,
     Basic(String, String),

@@ -264,7 +264,7 @@ impl Index {
             };
             return Ok(CallerView::Remote(StorageSource { registries: self.registries.as_ref(), released }));
         }
-        Ok(CallerView::Callers(self.registries.for_caller(credentials.cloned())))
+        Ok(CallerView::Callers(Box::new(self.registries.for_caller(credentials.cloned()))))
     }
 
     /// `<namespace>/<name>` when `r` is in the storage registry's repositories, however its
@@ -661,7 +661,7 @@ pub(crate) enum CallerView<'a> {
     /// The storage registry, with the server's credentials, once the gate allowed it.
     Remote(StorageSource<'a>),
     /// Any other registry, with the caller's credentials or none.
-    Callers(crate::oci::Registries),
+    Callers(Box<crate::oci::Registries>),
 }
 
 impl CallerView<'_> {
@@ -669,7 +669,7 @@ impl CallerView<'_> {
         match self {
             CallerView::Own(s) => s,
             CallerView::Remote(r) => r,
-            CallerView::Callers(r) => r,
+            CallerView::Callers(r) => r.as_ref(),
         }
     }
 }
