@@ -699,7 +699,13 @@ import http.server, sys
 mode, target, log = sys.argv[1], sys.argv[2], sys.argv[3]
 class H(http.server.BaseHTTPRequestHandler):
     def answer(self):
-        open(log, "a").write(self.command + " " + self.path + "\n")
+        open(log, "a").write(self.command + " " + self.path + " auth=" + str(self.headers.get("Authorization")) + "\n")
+        if mode == "challenge":
+            # Asks for a token from itself, to see whose credentials arrive.
+            realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="%s",service="x"' % realm)
+            self.send_header("Content-Length", "0"); self.end_headers(); return
         if mode == "log":
             self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers(); return
         if mode == "huge":
@@ -777,6 +783,27 @@ fn redirects_and_token_realms_cannot_reach_internal_hosts() {
     let (s, _) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(&admin), Some(&creds));
     assert!(s >= 400);
     assert_eq!(victim.requests(), "", "the internal service was never contacted");
+    serve.stop();
+}
+
+/// A registry's credentials go to that registry (and its realm) only: when its `/v2/`
+/// redirects elsewhere, the other host's challenge gets nothing (ContainerDrip).
+#[test]
+fn credentials_never_follow_a_redirect_to_another_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = Peer::start(dir.path(), "challenge", "");
+    let registry = Peer::start(dir.path(), "redirect", &format!("http://{}/v2/", evil.addr));
+    let allow = [evil.addr.to_string(), registry.addr.to_string()];
+    let serve = Serve::start_exactly(dir.path(), &["--allow-registry", &allow[0], "--allow-registry", &allow[1]], &[]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    let body = json!({"version": "1.0.0", "reference": format!("{}/x/y:1.0.0", registry.addr),
+        "registryCredentials": {"username": "me", "password": "for-the-registry-only"}});
+    let (s, _) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(&admin), Some(&body));
+    assert!(s >= 400);
+    assert!(!evil.requests().is_empty(), "the redirect was followed");
+    assert!(evil.requests().lines().all(|l| l.ends_with("auth=None")), "{}", evil.requests());
     serve.stop();
 }
 

@@ -25,11 +25,12 @@ const IDLE: Duration = Duration::from_secs(90);
 
 /// A running egress proxy.
 #[derive(Debug, Clone)]
+///
+/// It listens on loopback without credentials (an HTTP client drops proxy credentials on
+/// redirects to other hosts): it only ever narrows what a connection may reach, so a local
+/// process gains nothing through it that it could not reach directly.
 pub struct Egress {
     addr: SocketAddr,
-    /// Sent by this process's clients as proxy credentials, so other local processes cannot
-    /// relay through the proxy.
-    secret: String,
 }
 
 impl Egress {
@@ -39,11 +40,6 @@ impl Egress {
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let listener = TcpListener::from_std(std_listener)?;
-        let secret = hex::encode(rand::random::<[u8; 16]>());
-        let expected = format!(
-            "Basic {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("skilldex:{secret}"))
-        );
         tokio::spawn(async move {
             loop {
                 let client = match listener.accept().await {
@@ -55,43 +51,78 @@ impl Egress {
                         continue;
                     }
                 };
-                let (policy, expected) = (policy.clone(), expected.clone());
+                let policy = policy.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = proxy(client, &policy, &expected).await {
+                    if let Err(e) = proxy(client, &policy).await {
                         tracing::debug!(error = %e, "egress connection ended");
                     }
                 });
             }
         });
-        Ok(Egress { addr, secret })
+        Ok(Egress { addr })
     }
 
-    /// The proxy URL registry clients are configured with, credentials included.
+    /// The proxy URL registry clients are configured with.
     pub fn url(&self) -> String {
-        format!("http://skilldex:{}@{}", self.secret, self.addr)
+        format!("http://{}", self.addr)
     }
 }
 
-/// Copies both ways until either side closes or nothing moves for `IDLE`.
-async fn pump(client: TcpStream, upstream: TcpStream) -> std::io::Result<()> {
+/// Copies both ways until either side closes or nothing moves for `IDLE`. With
+/// `answer_head`, the upstream's answer head is first gathered there and passed on with
+/// `Connection: close`.
+async fn pump(client: TcpStream, upstream: TcpStream, mut answer_head: Option<Vec<u8>>) -> std::io::Result<()> {
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
     let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let stalled = |_| std::io::Error::other("stalled");
     loop {
         tokio::select! {
             n = cr.read(&mut up) => {
                 let n = n?;
                 if n == 0 { return Ok(()) }
-                tokio::time::timeout(IDLE, uw.write_all(&up[..n])).await.map_err(|_| std::io::Error::other("stalled"))??;
+                tokio::time::timeout(IDLE, uw.write_all(&up[..n])).await.map_err(stalled)??;
             }
             n = ur.read(&mut down) => {
                 let n = n?;
                 if n == 0 { return Ok(()) }
-                tokio::time::timeout(IDLE, cw.write_all(&down[..n])).await.map_err(|_| std::io::Error::other("stalled"))??;
+                let out = match answer_head.as_mut() {
+                    None => down[..n].to_vec(),
+                    Some(gathered) => {
+                        gathered.extend_from_slice(&down[..n]);
+                        let Some(end) = gathered.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            if gathered.len() > MAX_HEAD {
+                                return Err(std::io::Error::other("answer head too large"));
+                            }
+                            continue;
+                        };
+                        let mut out = closing(&gathered[..end]);
+                        out.extend_from_slice(&gathered[end + 4..]);
+                        answer_head = None;
+                        out
+                    }
+                };
+                tokio::time::timeout(IDLE, cw.write_all(&out)).await.map_err(stalled)??;
             }
             () = tokio::time::sleep(IDLE) => return Ok(()),
         }
     }
+}
+
+/// An answer head (without its blank line) with `Connection: close` in place of any
+/// connection headers, blank line included.
+fn closing(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(name.as_str(), "connection" | "keep-alive" | "proxy-connection") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
 }
 
 /// The request head: everything up to and including the blank line, and what came after it.
@@ -133,21 +164,11 @@ async fn refuse(client: &mut TcpStream, target: &str, why: Refusal) -> std::io::
     client.write_all(answer).await
 }
 
-async fn proxy(mut client: TcpStream, policy: &OutboundPolicy, expected: &str) -> std::io::Result<()> {
+async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Result<()> {
     let (head, rest) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client))
         .await
         .map_err(|_| std::io::Error::other("request head timed out"))??;
     let text = String::from_utf8_lossy(&head).into_owned();
-    let ours = text.split("\r\n").skip(1).any(|l| {
-        l.split_once(':')
-            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("proxy-authorization") && v.trim() == expected)
-    });
-    if !ours {
-        client
-            .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await?;
-        return Ok(());
-    }
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     let mut parts = request_line.split(' ');
@@ -161,7 +182,7 @@ async fn proxy(mut client: TcpStream, policy: &OutboundPolicy, expected: &str) -
         client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;
         let mut upstream = upstream;
         upstream.write_all(&rest).await?;
-        return pump(client, upstream).await;
+        return pump(client, upstream, None).await;
     }
     // Absolute form: http://host[:port]/path — plain HTTP only; HTTPS always tunnels.
     let Some(after_scheme) = target.strip_prefix("http://") else {
@@ -188,7 +209,9 @@ async fn proxy(mut client: TcpStream, policy: &OutboundPolicy, expected: &str) -
     out.push_str("Connection: close\r\n\r\n");
     upstream.write_all(out.as_bytes()).await?;
     upstream.write_all(&rest).await?;
-    pump(client, upstream).await
+    // The client is told too (`Connection: close` in the answer), so it never sends a second
+    // request, to whatever host, down a connection that was checked for this one.
+    pump(client, upstream, Some(Vec::new())).await
 }
 
 /// A connection to `authority` (`host[:port]`), if the policy allows it, made to the address
@@ -198,5 +221,16 @@ async fn connect(policy: &OutboundPolicy, authority: &str, default_port: u16) ->
     match tokio::time::timeout(HEAD_TIMEOUT, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => Ok(stream),
         _ => Err(Refusal::Unreachable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_passed_on_as_closing() {
+        let out = closing(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5");
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
     }
 }

@@ -327,6 +327,8 @@ impl Registries {
         let digest = head.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()).map(str::to_owned);
         match head.status().as_u16() {
             200 => {}
+            // A registry that does not answer HEAD: the digest comes from the manifest itself.
+            405 => return Ok(self.manifest(r).await?.1),
             404 => return Err(OciError::NotFound(r.whole())),
             401 | 403 => return Err(OciError::Unauthorized(r.whole())),
             other => return Err(OciError::Registry(r.whole(), format!("HTTP {other}"))),
@@ -378,42 +380,58 @@ impl Registries {
         if let Some((auth, _)) = cached.filter(|(_, at)| at.elapsed() < READ_AUTH_TTL) {
             return Ok(auth);
         }
-        let auth = self.challenge(r, what).await?;
-        let mut cache = self.read_auths.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, (_, at)| at.elapsed() < READ_AUTH_TTL);
-        cache.insert(key, (auth.clone(), std::time::Instant::now()));
+        let (auth, settled) = self.challenge(r, what).await?;
+        if settled {
+            let mut cache = self.read_auths.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|_, (_, at)| at.elapsed() < READ_AUTH_TTL);
+            cache.insert(key, (auth.clone(), std::time::Instant::now()));
+        }
         Ok(auth)
     }
 
-    /// Answers the registry's challenge at `/v2/` for pulling from `r`'s repository.
-    async fn challenge(&self, r: &Reference, what: &str) -> Result<ReadAuth, OciError> {
+    /// Answers the registry's challenge at `/v2/` for pulling from `r`'s repository, and
+    /// whether the answer is settled enough to reuse. Credentials go only to the registry they
+    /// are for (a challenge from a host the probe was redirected to gets none) and to its
+    /// token realm over HTTPS (or on loopback).
+    async fn challenge(&self, r: &Reference, what: &str) -> Result<(ReadAuth, bool), OciError> {
         let creds = self.creds.for_host(r.resolve_registry());
         let unreachable = |e: reqwest::Error| OciError::Unreachable(what.to_owned(), e.without_url().to_string());
         let probe = self.http.get(format!("{}/v2/", base_url(r))).send().await.map_err(unreachable)?;
+        let same_host = probe.url().host_str().zip(probe.url().port_or_known_default()).is_some_and(|(h, p)| {
+            let base = reqwest::Url::parse(&format!("{}/", base_url(r))).ok();
+            base.is_some_and(|b| b.host_str() == Some(h) && b.port_or_known_default() == Some(p))
+        });
         let challenge = probe.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
         let challenge = challenge.map(str::to_owned);
         let status = probe.status().as_u16();
         drop(probe);
+        if !same_host {
+            // ContainerDrip: a redirected probe's challenge is another host's to make.
+            return Ok((ReadAuth::None, false));
+        }
+        let settled = matches!(status, 200 | 401);
         let from_creds = match &creds {
             Credentials::Anonymous => ReadAuth::None,
             Credentials::Basic { username, password } => ReadAuth::Basic(username.clone(), password.clone()),
             Credentials::Bearer(t) => ReadAuth::Bearer(t.clone()),
         };
-        let Some(challenge) = challenge.filter(|_| status == 401) else { return Ok(from_creds) };
-        let Some(params) = challenge.strip_prefix("Bearer ").or_else(|| challenge.strip_prefix("bearer ")) else {
-            return Ok(from_creds);
-        };
-        if let Credentials::Bearer(_) = creds {
-            return Ok(from_creds);
+        let Some(challenge) = challenge.filter(|_| status == 401) else { return Ok((from_creds, settled)) };
+        let bearer = challenge.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
+        if !bearer || matches!(creds, Credentials::Bearer(_)) {
+            return Ok((from_creds, settled));
         }
-        let params = challenge_params(params);
+        let params = challenge_params(&challenge[7..]);
         let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone());
         let realm =
             realm.ok_or_else(|| OciError::Registry(what.to_owned(), "a bearer challenge without a realm".into()))?;
+        let realm_url = reqwest::Url::parse(&realm)
+            .map_err(|_| OciError::Registry(what.to_owned(), "the bearer challenge's realm is not a URL".into()))?;
+        let private_enough = realm_url.scheme() == "https"
+            || (realm_url.scheme() == "http" && realm_url.host_str().is_some_and(is_loopback));
         let mut query: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k == "service").collect();
         query.push(("scope".into(), format!("repository:{}:pull", r.repository())));
-        let mut req = self.http.get(&realm).query(&query);
-        if let ReadAuth::Basic(u, p) = &from_creds {
+        let mut req = self.http.get(realm_url).query(&query);
+        if let (ReadAuth::Basic(u, p), true) = (&from_creds, private_enough) {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().await.map_err(unreachable)?;
@@ -428,7 +446,7 @@ impl Registries {
         let token = answer.get("token").or_else(|| answer.get("access_token")).and_then(|t| t.as_str());
         let token =
             token.ok_or_else(|| OciError::Registry(what.to_owned(), "the token service sent no token".into()))?;
-        Ok(ReadAuth::Bearer(token.to_owned()))
+        Ok((ReadAuth::Bearer(token.to_owned()), true))
     }
 
     /// `GET /v2/<repo>/<path>`; a 200 body is read only up to `MAX_MANIFEST` bytes (more is
@@ -563,7 +581,8 @@ fn base_url(r: &Reference) -> String {
 }
 
 fn is_sha256(d: &str) -> bool {
-    d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// The `key="value"` pairs of a `WWW-Authenticate` challenge.
