@@ -578,6 +578,8 @@ fn data_survives_a_restart_on_another_port() {
     let first = serve.addr;
     serve.stop();
 
+    // Holding the first port makes sure the server comes back on another.
+    let _held = std::net::TcpListener::bind(first);
     let serve = Serve::start(dir.path(), &[]);
     assert_ne!(serve.addr, first);
     let resolved = serve.json(None, &["resolve", "acme/demo@1.0.0"]);
