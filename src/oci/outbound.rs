@@ -56,7 +56,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// `host[:port]` apart, brackets taken off IPv6 literals (`[::1]:5000` → `::1`, `5000`).
-fn split_host_port(registry: &str) -> (&str, Option<&str>) {
+pub fn split_host_port(registry: &str) -> (&str, Option<&str>) {
     if let Some(rest) = registry.strip_prefix('[') {
         let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
         return (host, after.strip_prefix(':'));

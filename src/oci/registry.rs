@@ -120,11 +120,7 @@ fn docker_credentials(path: &std::path::Path, host: &str) -> Option<Credentials>
 
 /// Loopback registries are spoken to over plain HTTP; everything else over HTTPS.
 pub fn is_loopback(registry: &str) -> bool {
-    let host = if let Some(rest) = registry.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
-    };
+    let (host, _) = super::outbound::split_host_port(registry);
     host == "localhost" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -79,6 +79,11 @@ pub fn can_see(skill: &Skill, role: Option<TeamRole>) -> bool {
     }
 }
 
+/// Whether a role lets its holder see drafts: any member of the namespace may.
+pub fn sees_drafts(role: Option<TeamRole>) -> bool {
+    role.is_some()
+}
+
 /// Refuses unless `role` is at least `need`.
 pub fn require_role(role: Option<TeamRole>, need: TeamRole, what: &str) -> Result<()> {
     if role.is_some_and(|r| r >= need) {

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use oci_client::Reference;
 use serde_json::json;
 
-use super::access::can_see;
+use super::access::{can_see, sees_drafts};
 use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
 use crate::oci::layout::{self, Descriptor, sha256_digest};
@@ -98,16 +98,7 @@ fn repo_parts(repo: &str) -> (Option<Namespace>, Option<SkillName>) {
 /// A registry's host and port as a connection sees them: lower case, no trailing dot, no
 /// brackets, the port a number (the default one when none is written).
 fn canonical_host(registry: &str) -> (String, u16) {
-    let (host, port) = match registry.strip_prefix('[') {
-        Some(rest) => {
-            let (h, after) = rest.split_once(']').unwrap_or((rest, ""));
-            (h, after.strip_prefix(':'))
-        }
-        None => match registry.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
-            _ => (registry, None),
-        },
-    };
+    let (host, port) = crate::oci::outbound::split_host_port(registry);
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let default = if crate::oci::registry::is_loopback(registry) { 80 } else { 443 };
     let port = port.and_then(|p| p.parse::<u16>().ok()).unwrap_or(default);
@@ -250,8 +241,8 @@ impl Index {
             let rights =
                 self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
             // Someone who may not see drafts may read only what a released version recorded.
-            let released = match (&rights.skill, rights.role) {
-                (Some(skill), None) => Some(
+            let released = match &rights.skill {
+                Some(skill) if !sees_drafts(rights.role) => Some(
                     self.store
                         .versions(&skill.id)
                         .await?
@@ -299,7 +290,7 @@ impl Index {
         let mut reader =
             RepoReader { index: self, registry, repo: repo.to_owned(), skill: None, hidden: HashSet::new() };
         if let Some(skill) = rights.skill {
-            if rights.role.is_none() {
+            if !sees_drafts(rights.role) {
                 reader.hidden = reader.draft_only(&skill).await?;
             }
             if rights.own {
@@ -340,17 +331,13 @@ impl Index {
     pub async fn registry_writer<'a>(&'a self, caller: &'a Caller, repo: &str) -> Result<RepoWriter<'a>> {
         let registry = self.embedded_or_missing()?;
         check_repo(repo).map_err(Error::Registry)?;
-        if matches!(caller, Caller::Anonymous) {
-            return Err(Error::Unauthenticated("authentication required".into()));
-        }
-        caller.require(TokenScope::Write)?;
         let (namespace, name) = repo_parts(repo);
-        let denied = || Error::Forbidden(format!("pushing to `{repo}` needs the publisher role in its namespace"));
-        let namespace = namespace.ok_or_else(denied)?;
-        let role = self.role_in(caller, namespace.as_str()).await?;
-        if role.is_none_or(|r| r < TeamRole::Publisher) {
-            return Err(denied());
-        }
+        let Some(namespace) = namespace else {
+            caller.require(TokenScope::Write)?;
+            return Err(Error::Forbidden(format!("`{repo}` is in no namespace you may publish to")));
+        };
+        // The same check as creating a skill: a write token, the publisher role.
+        self.require_publisher_in(caller, &namespace).await?;
         let skill = match &name {
             Some(name) => self.store.skill(namespace.as_str(), name.as_str()).await?,
             None => None,

@@ -440,7 +440,7 @@ impl Index {
             .versions(&skill.id)
             .await?
             .into_iter()
-            .filter(|v| role.is_some() || v.status != VersionStatus::Draft)
+            .filter(|v| super::access::sees_drafts(role) || v.status != VersionStatus::Draft)
             .filter(|v| filter.status.is_none_or(|s| v.status == s))
             .collect();
         if let Some(after) = after {
