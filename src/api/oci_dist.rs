@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use futures_util::TryStreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::AppState;
 use crate::oci::store::{DistError, MAX_MANIFEST};
@@ -23,6 +23,9 @@ use crate::service::{self, Caller, RepoWriter};
 pub const MAX_BLOB: u64 = 64 * 1024 * 1024;
 /// How long a body may stall before the upload is given up.
 const BODY_IDLE: Duration = Duration::from_secs(30);
+/// How long sending one blob may take: a client reading a trickle cannot hold its connection
+/// for hours (64 MiB in this time needs about 75 KB/s).
+const BLOB_SEND_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v2/", axum::routing::any(handle)).route("/v2/{*path}", axum::routing::any(handle))
@@ -424,7 +427,8 @@ async fn serve_blob(method: &Method, headers: &HeaderMap, path: &std::path::Path
     }
     let mut file = tokio::fs::File::open(path).await.map_err(|_| DistError::BlobUnknown)?;
     file.seek(std::io::SeekFrom::Start(start)).await.map_err(DistError::from)?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)));
+    let stream = tokio_util::io::ReaderStream::new(file.take(len));
+    let body = Body::from_stream(stream.take_until(Box::pin(tokio::time::sleep(BLOB_SEND_LIMIT))));
     Ok(response(status, &h, body))
 }
 
