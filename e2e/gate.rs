@@ -302,6 +302,14 @@ fn drafts_stay_hidden_on_v2(backend: Backend) {
     let child = json_of(&index)["manifests"][0]["digest"].as_str().unwrap().to_owned();
     let (_, child_bytes, _) = site.v2("GET", &format!("/v2/acme/demo/manifests/{child}"), Some(&reader), "", b"");
     let layer = json_of(&child_bytes)["layers"][0]["digest"].as_str().unwrap().to_owned();
+    // A signature of the draft, under cosign's tag: it names the draft, so it is the draft's.
+    let mut signature = json_of(&child_bytes);
+    signature["annotations"] = json!({"dev.cosignproject.cosign/signature": "c2ln"});
+    let signature = serde_json::to_vec(&signature).unwrap();
+    let sig_tag = format!("sha256-{}.sig", draft_digest.trim_start_matches("sha256:"));
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let pushed = site.v2("PUT", &format!("/v2/acme/demo/manifests/{sig_tag}"), Some(&admin), manifest_type, &signature);
+    assert_eq!(pushed.0, 201, "{}", String::from_utf8_lossy(&pushed.1));
 
     for who in [None, Some(outsider.as_str())] {
         let (_, tags, _) = site.v2("GET", "/v2/acme/demo/tags/list", who, "", b"");
@@ -310,6 +318,7 @@ fn drafts_stay_hidden_on_v2(backend: Backend) {
             "/v2/acme/demo/manifests/2.0.0".to_owned(),
             format!("/v2/acme/demo/manifests/{draft_digest}"),
             format!("/v2/acme/demo/manifests/{child}"),
+            format!("/v2/acme/demo/manifests/{sig_tag}"),
         ] {
             let (s, b, _) = site.v2("GET", &path, who, "", b"");
             assert_eq!((s, code(&b)), (404, "MANIFEST_UNKNOWN".to_owned()), "{who:?} {path}");
@@ -319,7 +328,7 @@ fn drafts_stay_hidden_on_v2(backend: Backend) {
     }
     // Members see it, as they see drafts everywhere else.
     let (_, tags, _) = site.v2("GET", "/v2/acme/demo/tags/list", Some(&reader), "", b"");
-    assert_eq!(json_of(&tags)["tags"], json!(["1.0.0", "2.0.0", "latest"]));
+    assert_eq!(json_of(&tags)["tags"], json!(["1.0.0", "2.0.0", "latest", sig_tag]));
     assert_eq!(site.v2("GET", &format!("/v2/acme/demo/blobs/{layer}"), Some(&reader), "", b"").0, 200);
     site.serve.stop();
 }
@@ -682,6 +691,23 @@ fn the_storage_registry_is_behind_the_gate_too() {
     site.serve.ok(Some(&alice), &["skill", "create", "gamma/secret", "--private"]);
     let (s, body) = register(&alice, "gamma/secret", &secret);
     assert_eq!(s, 201, "a member of acme may: {body}");
+
+    // A public skill's draft in the storage registry is as hidden as on every other surface.
+    site.serve.ok(Some(&alice), &["skill", "create", "acme/open"]);
+    assert_eq!(site.upload(&alice, "acme/open", "1.0.0", &[], "published").0, 200);
+    let (s, draft) = site.upload(&alice, "acme/open", "2.0.0", &[("plan.md", "unreleased\n")], "draft");
+    assert_eq!(s, 200, "{draft}");
+    site.serve.ok(Some(&bob), &["skill", "create", "beta/open"]);
+    let by_tag = format!("{storage}/acme/open:2.0.0");
+    let by_digest = draft["reference"].as_str().unwrap().to_owned();
+    for reference in [&by_tag, &by_digest] {
+        let body = json!({"version": "2.0.0", "reference": reference});
+        let (s, body) = site.call("POST", "/api/v1/skills/beta/open/versions", Some(&bob), Some(body));
+        assert_eq!(s, 422, "{reference}: {body}");
+    }
+    let body = json!({"version": "1.0.0", "reference": format!("{storage}/acme/open:1.0.0")});
+    let (s, body) = site.call("POST", "/api/v1/skills/beta/open/versions", Some(&bob), Some(body));
+    assert_eq!(s, 201, "the released version is public: {body}");
     site.serve.stop();
 }
 
