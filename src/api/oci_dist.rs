@@ -233,26 +233,24 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                     return Ok(blob_created(repo, &digest));
                 }
             }
-            let store = writer.store();
             let monolithic = query_param(uri, "digest");
             if monolithic.is_some() {
                 declared_length(headers, MAX_BLOB)?;
             }
-            let id = store.start_upload(repo).await?;
+            let id = writer.start_upload().await?;
             if let Some(digest) = monolithic {
                 // A monolithic upload: the whole blob in this request.
                 if let Err(e) = receive(&writer, &id, None, headers, body).await {
-                    let _ = store.cancel_upload(repo, &id).await;
+                    let _ = writer.cancel_upload(&id).await;
                     return Err(e);
                 }
-                store.finish_upload(repo, &id, &digest).await?;
+                writer.finish_upload(&id, &digest).await?;
                 return Ok(blob_created(repo, &digest));
             }
             Ok(upload_progress(StatusCode::ACCEPTED, repo, &id, 0))
         }
         Route::Upload(repo, id) => {
             let writer = state.index.registry_writer(&caller, repo).await?;
-            let store = writer.store();
             match *method {
                 Method::PATCH => {
                     let start = content_range_start(headers)?;
@@ -263,15 +261,15 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                     let digest = query_param(uri, "digest")
                         .ok_or_else(|| DistError::DigestInvalid("the digest parameter is required".into()))?;
                     receive(&writer, id, None, headers, body).await?;
-                    store.finish_upload(repo, id, &digest).await?;
+                    writer.finish_upload(id, &digest).await?;
                     Ok(blob_created(repo, &digest))
                 }
                 Method::GET => {
-                    let size = store.upload_size(repo, id).await?;
+                    let size = writer.upload_size(id).await?;
                     Ok(upload_progress(StatusCode::NO_CONTENT, repo, id, size))
                 }
                 Method::DELETE => {
-                    store.cancel_upload(repo, id).await?;
+                    writer.cancel_upload(id).await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 }
                 _ => Err(DistError::Unsupported(format!("{method} on an upload")).into()),
@@ -352,7 +350,7 @@ async fn receive(
 ) -> Result<u64, Failure> {
     declared_length(headers, MAX_BLOB)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    Ok(writer.store().append_upload(writer.repo(), id, start, stream, (MAX_BLOB, BODY_IDLE)).await?)
+    Ok(writer.append_upload(id, start, stream, (MAX_BLOB, BODY_IDLE)).await?)
 }
 
 fn blob_created(repo: &str, digest: &str) -> Response {

@@ -19,6 +19,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use oci_client::Reference;
@@ -57,7 +58,8 @@ impl EmbeddedRegistry {
         &self.hosts[0]
     }
 
-    pub fn store(&self) -> &Arc<EmbeddedStore> {
+    /// The store itself, ungated: for the service's own writes after it has authorized them.
+    pub(crate) fn store(&self) -> &Arc<EmbeddedStore> {
         &self.store
     }
 
@@ -534,8 +536,31 @@ impl RepoWriter<'_> {
         &self.repo
     }
 
-    pub fn store(&self) -> &EmbeddedStore {
-        &self.registry.store
+    /// Starts a blob upload into this repository; its id.
+    pub async fn start_upload(&self) -> Result<String> {
+        Ok(self.registry.store.start_upload(&self.repo).await?)
+    }
+
+    /// How many bytes an upload of this repository holds so far.
+    pub async fn upload_size(&self, id: &str) -> Result<u64> {
+        Ok(self.registry.store.upload_size(&self.repo, id).await?)
+    }
+
+    /// Appends a request body to an upload (see `EmbeddedStore::append_upload`).
+    pub async fn append_upload<S>(&self, id: &str, start: Option<u64>, body: S, limits: (u64, Duration)) -> Result<u64>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, std::io::Error>> + Unpin + Send,
+    {
+        Ok(self.registry.store.append_upload(&self.repo, id, start, body, limits).await?)
+    }
+
+    /// Completes an upload as the blob `digest`.
+    pub async fn finish_upload(&self, id: &str, digest: &str) -> Result<u64> {
+        Ok(self.registry.store.finish_upload(&self.repo, id, digest).await?)
+    }
+
+    pub async fn cancel_upload(&self, id: &str) -> Result<()> {
+        Ok(self.registry.store.cancel_upload(&self.repo, id).await?)
     }
 
     /// Whether `tag` is a read-only channel tag here.

@@ -131,15 +131,18 @@ pub struct TestApp {
     pub index: Index,
     /// The site administrator's admin-scope token.
     pub admin: String,
+    /// The embedded store, for setting up content directly (the gate is what is tested).
+    pub embedded: Arc<skilldex::oci::store::EmbeddedStore>,
     _data: tempfile::TempDir,
 }
 
 impl TestApp {
     pub async fn new(db: TestDb) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let embedded =
-            skilldex::oci::store::EmbeddedStore::open(&data.path().join("oci"), db.store.clone()).await.unwrap();
-        let registry = skilldex::service::EmbeddedRegistry::new(Arc::new(embedded), HOST.into(), Vec::new());
+        let embedded = Arc::new(
+            skilldex::oci::store::EmbeddedStore::open(&data.path().join("oci"), db.store.clone()).await.unwrap(),
+        );
+        let registry = skilldex::service::EmbeddedRegistry::new(embedded.clone(), HOST.into(), Vec::new());
         let index = Index::new(db.store.clone()).with_embedded(registry);
         let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
         let state = AppState::new(App {
@@ -148,7 +151,7 @@ impl TestApp {
             data_dir: data.path().into(),
             public_url: format!("http://{HOST}"),
         });
-        Self { router: skilldex::api::router(state), db, index, admin, _data: data }
+        Self { router: skilldex::api::router(state), db, index, admin, embedded, _data: data }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

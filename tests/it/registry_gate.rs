@@ -52,8 +52,7 @@ fn artifact(dir: &std::path::Path, name: &str, version: &str) -> Artifact {
 /// Stores `name`'s 1.0.0 in the embedded store and, for a skill, records it as a version.
 async fn stored(app: &TestApp, dir: &std::path::Path, name: &str, record: bool) -> String {
     let a = artifact(dir, name, "1.0.0");
-    let registry = app.index.embedded().unwrap();
-    registry.store().push_artifact(&format!("acme/{name}"), "1.0.0", &a).await.unwrap();
+    app.embedded.push_artifact(&format!("acme/{name}"), "1.0.0", &a).await.unwrap();
     if record {
         let skill = app.store().skill("acme", name).await.unwrap().unwrap();
         let v = NewVersion {
@@ -194,7 +193,7 @@ async fn references_become_portable(db: TestDb) {
     app.team("acme", &owner).await;
     app.skill("acme", "demo", "public", &owner).await;
     let a = artifact(dir.path(), "demo", "1.0.0");
-    app.index.embedded().unwrap().store().push_artifact("acme/demo", "1.0.0", &a).await.unwrap();
+    app.embedded.push_artifact("acme/demo", "1.0.0", &a).await.unwrap();
     let skill = app.store().skill("acme", "demo").await.unwrap().unwrap();
     // As an earlier build wrote them: this server on another port, and two other registries.
     let elsewhere = format!("127.0.0.1:5000/elsewhere/demo@sha256:{}", "0".repeat(64));
