@@ -344,6 +344,10 @@ fn finalize_publishes_only_the_callers_upload(backend: Backend) {
     assert_eq!(s, 201);
     let ((s, bobs), bob_archive) = site.prepare(&bob, "acme/demo", "1.0.0", &[("by.md", "bob\n")]);
     assert_eq!(s, 201);
+    // A body longer than what was prepared is refused before it is read.
+    let mut longer = bob_archive.clone();
+    longer.extend_from_slice(&[0u8; 4096]);
+    assert_eq!(site.put_archive(&bob, &bobs, &longer).0, 413);
     assert_eq!(site.put_archive(&bob, &bobs, &bob_archive).0, 200);
 
     // Alice's own upload has no archive yet; Bob's is not hers to publish.
@@ -474,6 +478,16 @@ fn silent_sockets_are_closed_and_shutdown_has_a_deadline() {
     let (waited, answer) = closed_within(s);
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     assert!(waited < Duration::from_secs(8), "an idle keep-alive connection is closed: {waited:?}");
+    // An anonymous JSON body that stops halfway is given up, not waited for.
+    let mut s = TcpStream::connect(serve.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n\r\n{{"
+    )
+    .unwrap();
+    let (waited, answer) = closed_within(s);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 4"), "{}", String::from_utf8_lossy(&answer));
+    assert!(waited < Duration::from_secs(8), "a stalled body frees its connection: {waited:?}");
 
     // A request whose body never finishes does not hold the process past the grace period.
     let mut stuck = TcpStream::connect(serve.addr).unwrap();
@@ -644,6 +658,28 @@ fn ambiguous_requests_get_a_clear_400() {
     let (s, b, _) = v2_request(serve.addr, "GET", "/v2/acme/demo/tags/list?n=-1", Some(&admin), "", b"");
     assert_eq!((s, code(&b)), (400, "PAGINATION_NUMBER_INVALID".to_owned()));
     serve.stop();
+}
+
+/// The storage registry given as a bare host (no path) is gated too.
+#[test]
+fn a_bare_host_storage_registry_is_behind_the_gate() {
+    if !peers_available() {
+        return;
+    }
+    let reg = crate::registry::DistRegistry::start(crate::registry::Auth::None);
+    let Some(site) = Site::start(Backend::Sqlite, &["--storage-registry", &reg.host]) else { return };
+    let alice = site.user("alice", Some(("acme", "publisher")), "write");
+    let bob = site.user("bob", None, "admin");
+    site.serve.ok(Some(&bob), &["team", "create", "beta"]);
+    site.serve.ok(Some(&alice), &["skill", "create", "acme/secret", "--private"]);
+    let (s, published) = site.upload(&alice, "acme/secret", "1.0.0", &[], "published");
+    assert_eq!(s, 200, "{published}");
+    site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    let body = json!({"version": "1.0.0", "reference": format!("{}/acme/secret:1.0.0", reg.host)});
+    let (s, body) = site.call("POST", "/api/v1/skills/beta/secret/versions", Some(&bob), Some(body));
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(site.call("GET", "/api/v1/skills/beta/secret/versions", Some(&bob), None).1["data"], json!([]));
+    site.serve.stop();
 }
 
 /// Class 1 again, with uploads stored in a registry of the server's own: its repositories

@@ -95,8 +95,8 @@ pub struct ServeArgs {
     #[arg(long = "allow-registry", env = "SKILLDEX_ALLOW_REGISTRIES", value_delimiter = ',', value_name = "PATTERN")]
     pub allow_registries: Vec<crate::oci::outbound::RegistryPattern>,
 
-    /// Seconds a client has to send a request head, and an idle keep-alive connection to
-    /// send its next one, before the connection is closed.
+    /// Seconds a client has to send a request head, an idle keep-alive connection its next
+    /// one, and a request body its next bytes, before the connection is given up.
     #[arg(long, env = "SKILLDEX_HEADER_TIMEOUT", default_value_t = 20, value_name = "SECS")]
     pub header_timeout: u64,
 

@@ -24,7 +24,8 @@ use crate::api::{self, AppState};
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// For a request head to arrive, and for an idle keep-alive connection to send the next.
+    /// For a request head to arrive, for an idle keep-alive connection to send the next, and
+    /// for a request body to send its next bytes.
     pub header_timeout: Duration,
     /// For a whole request, body included, to be answered.
     pub request_timeout: Duration,
@@ -245,6 +246,22 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<T
     }
 }
 
+/// A request body that fails when no bytes arrive for `idle`, so a stalled sender frees its
+/// connection long before the request timeout.
+fn stalls_after(body: axum::body::Body, idle: Duration) -> axum::body::Body {
+    use futures_util::StreamExt as _;
+    let chunks = futures_util::stream::unfold(Some(body.into_data_stream()), move |state| async move {
+        let mut chunks = state?;
+        match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(chunks))),
+            Ok(Some(Err(e))) => Some((Err(io::Error::other(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(io::Error::new(io::ErrorKind::TimedOut, "the request body stalled")), None)),
+        }
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
 /// Answers 408 when a request (reading its body included) takes longer than allowed.
 async fn time_limit(
     axum::extract::State(limits): axum::extract::State<ConnectionLimits>,
@@ -252,6 +269,7 @@ async fn time_limit(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
+    let request = request.map(|body| stalls_after(body, limits.header_timeout));
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

@@ -192,6 +192,10 @@ async fn proxy(mut client: TcpStream, policy: &OutboundPolicy) -> std::io::Resul
         Some(i) => (&after_scheme[..i], &after_scheme[i..]),
         None => (after_scheme, "/"),
     };
+    // Plain HTTP only to registries the operator named; everything else speaks HTTPS.
+    if !policy.names(authority, 80) {
+        return refuse(&mut client, authority, Refusal::Policy).await;
+    }
     let mut upstream = match connect(policy, authority, 80).await {
         Ok(u) => u,
         Err(why) => return refuse(&mut client, authority, why).await,

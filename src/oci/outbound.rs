@@ -67,6 +67,12 @@ pub fn split_host_port(registry: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether `ip` is one of this machine's own addresses (the server and whatever listens
+/// beside it): only a local address can be bound.
+fn is_own_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
 /// Addresses a caller must not steer the server to.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
@@ -81,6 +87,9 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
                 || (a == 198 && (18..20).contains(&b)) // benchmarking
                 || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 192 && b == 0 && c == 2) // documentation
+                || (a == 198 && b == 51 && c == 100) // documentation
+                || (a == 203 && b == 0 && c == 113) // documentation
                 || a == 0
                 || a >= 240 // reserved
         }
@@ -107,6 +116,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64, local-use included
                 || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
                 || (s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff) // IPv4-translated
         }
     }
@@ -154,7 +164,17 @@ impl OutboundPolicy {
             }
             Err(_) => tokio::net::lookup_host((host, port)).await.ok()?.collect(),
         };
-        if allowed || addrs.iter().all(|a| !is_internal(a.ip())) { addrs.into_iter().next() } else { None }
+        let outside = |a: &SocketAddr| !is_internal(a.ip()) && !is_own_address(a.ip());
+        if allowed || addrs.iter().all(outside) { addrs.into_iter().next() } else { None }
+    }
+
+    /// Whether a `--allow-registry` pattern (or the storage registry) names `authority`
+    /// itself: plain HTTP goes only there, never to a host merely found public.
+    pub fn names(&self, authority: &str, default_port: u16) -> bool {
+        let (host, port) = split_host_port(authority);
+        let port = port.unwrap_or(&default_port.to_string()).to_owned();
+        let shown = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        self.allowed.iter().any(|p| p.matches(&shown))
     }
 }
 
@@ -206,6 +226,9 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
         ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1"] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["140.82.112.33", "8.8.8.8", "2606:4700::1111"] {

@@ -269,8 +269,13 @@ impl Index {
             super::StorageTarget::Embedded => return None,
         };
         let storage = crate::oci::parse_reference(&format!("{prefix}/probe:latest")).ok()?;
-        let (storage_host, storage_path) = (storage.resolve_registry(), storage.repository().strip_suffix("/probe")?);
-        let repo = r.repository().strip_prefix(storage_path)?.strip_prefix('/')?;
+        let storage_path = storage.repository().strip_suffix("probe")?.trim_end_matches('/');
+        let storage_host = storage.resolve_registry();
+        // A storage registry given as a bare host keeps its repositories at the top.
+        let repo = match storage_path {
+            "" => r.repository(),
+            path => r.repository().strip_prefix(path)?.strip_prefix('/')?,
+        };
         let (a, b) = (canonical_host(r.resolve_registry()), canonical_host(storage_host));
         let same = a == b || {
             let addrs = |(host, port): (String, u16)| async move {

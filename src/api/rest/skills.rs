@@ -303,11 +303,18 @@ pub(super) async fn put_upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Caller,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Reply<axum::Json<UploadReceived>> {
     // Whose upload this is, before a byte of the archive is read.
     let upload = state.index.upload_to_receive(&caller, &id).await?;
-    let max = state.index.limits().max_compressed as usize;
+    // Never more than was prepared: a longer body is refused unread.
+    let max = upload.archive_size.clamp(0, state.index.limits().max_compressed as i64) as usize;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::TooLarge(format!("the archive was prepared as {max} bytes")));
+    }
     let too_large = || ApiError::TooLarge("the archive is larger than uploads may be".into());
     let body = match tokio::time::timeout(super::BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
         Ok(Ok(bytes)) => bytes,
