@@ -22,7 +22,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorMessage, authenticated, bad};
 use crate::domain::{ChannelName, Millis, Namespace, SkillName, Tag, Visibility};
 use crate::service::{
-    Caller, Lifecycle, NpmPackage, NpmPublish, SkillDraft, SkillListRequest, deprecation_notice, package_name,
+    ArtifactSource, Caller, Lifecycle, NpmPackage, PublishPlan, SkillDraft, SkillListRequest, deprecation_notice,
+    package_name,
 };
 use crate::store::SkillSort;
 
@@ -458,8 +459,8 @@ async fn publish(
         tags: (!keywords.is_empty()).then_some(keywords),
         skill_type: None,
     };
-    let publish = NpmPublish { draft, version: version.clone(), tarball };
-    let stored = state.index.npm_publish(&caller, publish).await?;
+    let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
+    let stored = state.index.publish(&caller, plan).await?.version;
     for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
         state.index.set_channel(&caller, &scope, &slug, channel, target).await?;
     }

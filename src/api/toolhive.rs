@@ -13,7 +13,9 @@ use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
 use crate::domain::{Namespace, SkillName};
 use crate::service::limits::PAGE_MAX;
-use crate::service::{self, Caller, Lifecycle, RegistryView, SkillDraft, SkillListRequest};
+use crate::service::{
+    self, ArtifactSource, Caller, Lifecycle, PublishPlan, Published, RegistryView, SkillDraft, SkillListRequest,
+};
 use crate::store::{Skill, SkillSort, Version};
 
 const BASE: &str = "/registry/{registry}/v0.1/x/dev.toolhive/skills";
@@ -283,7 +285,9 @@ async fn publish_entry(
         tags: None,
         skill_type: None,
     };
-    let (skill, version) = state.index.publish_reference(&caller, draft, &skill.version, &reference).await?;
+    let source = ArtifactSource::Reference { reference, credentials: None };
+    let Published { skill, version } =
+        state.index.publish(&caller, PublishPlan::creating(draft, skill.version, source)).await?;
     Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &version))))
 }
 

@@ -5,6 +5,7 @@
 pub mod access;
 mod accounts;
 mod content;
+pub mod events;
 mod npm;
 mod publish;
 pub mod registry;
@@ -25,12 +26,14 @@ use crate::store::{NewAudit, Store, StoreError};
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
-pub use npm::{NpmPackage, NpmPublish, deprecation_notice, integrity, package_name};
+pub use events::Event;
+pub use npm::{NpmPackage, deprecation_notice, integrity, package_name};
+pub use publish::{ArtifactSource, PublishPlan, Published};
 pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{Lifecycle, MAX_OFFSET, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
-pub use upload::{Finalize, PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
+pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use views::RegistryView;
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +171,8 @@ pub struct Index {
     views: Arc<Vec<RegistryView>>,
     /// This server's own OCI store, behind the gate in `registry.rs`.
     embedded: Option<EmbeddedRegistry>,
+    /// Committed changes, for whoever listens.
+    events: events::Events,
 }
 
 impl Index {
@@ -182,7 +187,17 @@ impl Index {
             policies: Default::default(),
             views: Arc::new(views::with_default(Vec::new())),
             embedded: None,
+            events: Default::default(),
         }
+    }
+
+    /// Every committed change from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, event: Event) {
+        self.events.emit(event);
     }
 
     /// Offer these registry views (plus `default`, unless one of them is called so).

@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use super::access::require_role;
-use super::{Caller, Error, Index, Result, SkillDraft};
+use super::{Caller, Error, Index, Result};
 use crate::bundle::{Bundle, PACKAGE_JSON};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, parse_version};
 use crate::store::{Channel, NpmDist, Skill, SkillPatch, Version};
@@ -27,14 +27,6 @@ pub struct NpmPackage {
     pub skill: Skill,
     pub versions: Vec<(Version, NpmDist)>,
     pub channels: Vec<Channel>,
-}
-
-/// An `npm publish`: the package name's parts, the version, and the tarball as sent.
-#[derive(Debug, Clone)]
-pub struct NpmPublish {
-    pub draft: SkillDraft,
-    pub version: String,
-    pub tarball: Vec<u8>,
 }
 
 /// The npm package name of a skill.
@@ -144,43 +136,6 @@ impl Index {
         Ok(bundle.npm_tarball(&package_json(skill, v, reference, &bundle)))
     }
 
-    /// `npm publish`: the tarball is read with the bundle rules, its `package.json` must name
-    /// this package and version, and it is stored exactly as an uploaded archive would be.
-    /// The skill is created on its first version, only once the bundle and the trust
-    /// policies have accepted it, so a refused first publish leaves nothing behind.
-    pub async fn npm_publish(&self, caller: &Caller, publish: NpmPublish) -> Result<Version> {
-        let NpmPublish { draft, version, tarball } = publish;
-        caller.require(TokenScope::Write)?;
-        let (scope, slug) = (draft.scope.clone(), draft.slug.clone());
-        let semver = parse_version(&version)?;
-        // The namespace role first: an outsider learns nothing about which skills exist.
-        self.require_publisher_in(caller, &scope).await?;
-        let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
-        if existing.is_some() {
-            // An existing version is a 409 before the tarball is even read.
-            self.new_version_of(caller, &scope, &slug, &version).await?;
-        }
-        let (bundle, pj) = Bundle::from_npm_tarball(&tarball, &self.limits)?;
-        check_package_json(&pj, &package_name(&scope, &slug), &semver)?;
-        let built = self.build_artifact(&scope, &slug, &semver, bundle)?;
-        let manifest = Some(built.artifact.index.data.as_slice());
-        let verdict = self.vouched((&scope, &slug), &built.version, &built.pinned, manifest, &[]).await?;
-        if existing.is_none() {
-            self.create_for_first_version(caller, draft).await?;
-        }
-        let (skill, _) = self.new_version_of(caller, &scope, &slug, &version).await?;
-        let claim = self.claim(&skill, &built.version, None, (&scope, &slug)).await?;
-        let finalize = super::Finalize {
-            status: VersionStatus::Published,
-            changelog: None,
-            signatures: Vec::new(),
-            upload_id: None,
-        };
-        let stored = claim.around(self.store_built(caller, &skill, (built, verdict), finalize)).await?;
-        self.discard_archives(&skill, &stored.version).await;
-        Ok(stored)
-    }
-
     /// What `npm deprecate` and `npm unpublish <package>@<version>` send back: the packument's
     /// versions as the client wants them, each with its deprecation notice (`None` or empty:
     /// not deprecated). A listed version left out is unpublished, which here means yanked: it
@@ -236,7 +191,7 @@ impl Index {
 
 /// The tarball's own `package.json` must agree with the package and version it is
 /// published as, as npm's registry requires.
-fn check_package_json(raw: &[u8], name: &str, version: &semver::Version) -> Result<()> {
+pub(super) fn check_package_json(raw: &[u8], name: &str, version: &semver::Version) -> Result<()> {
     let bad = |m: String| Error::ManifestInvalid(format!("{PACKAGE_JSON} in the tarball {m}"));
     let pj: serde_json::Value = serde_json::from_slice(raw).map_err(|e| bad(format!("is not JSON: {e}")))?;
     let found_name = pj.get("name").and_then(|n| n.as_str()).unwrap_or_default();

@@ -1,106 +1,254 @@
-//! Publishing, registry first: the artifact is already in a registry; the index fetches
-//! it by digest, checks it by the bundle rules and records it. A version becomes visible
-//! only once everything has been fetched and checked; any failure before that stores nothing.
+//! The one publish pipeline. Every way a version comes in — a reference to an artifact already
+//! in a registry, a prepared upload, an npm tarball, and whatever source comes next — is a
+//! [`PublishPlan`] run by [`Index::publish`], which decides once, in this order:
+//!
+//! 1. **authorize**: write scope, publisher role, skill not deleted, version valid and new;
+//! 2. **obtain** the artifact: fetch it by digest on the caller's behalf, or build it from the
+//!    bundle, and apply the bundle rules (name and version must match);
+//! 3. **vouch** with the trust policies (submitted signatures included);
+//! 4. **create** the skill on its first version, only now, so a refusal leaves nothing behind;
+//! 5. **claim** the version, so two publishes of it never store at once;
+//! 6. **store** (push what was built) and **record** it, `latest` moving in the same transaction;
+//! 7. **settle**: discard archives no finalize can use any more, audit, emit the event.
 
 use serde_json::json;
 
 use super::access::require_role;
-use super::{Caller, Error, Index, Result};
-use crate::bundle::SKILL_MD;
-use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, now_millis, parse_version};
-use crate::oci::{Credentials, Fetched, fetch_bundle};
-use crate::policy::Verdict;
-use crate::store::{NewVersion, Skill, SkillPatch, Version};
+use super::events::Event;
+use super::upload::{SubmittedSignature, check_archive, check_submitted};
+use super::{Caller, Error, Index, Result, SkillDraft};
+use crate::bundle::{Bundle, SKILL_MD};
+use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus, now_millis, parse_version};
+use crate::oci::{Artifact, Credentials, Fetched, LayoutKind, fetch_bundle};
+use crate::policy::{Candidate, Verdict};
+use crate::store::{NewVersion, Skill, SkillPatch, Upload, Version};
 
-impl Index {
-    /// Registers `reference` (a tag is resolved to a digest once, here) as `version`. A
-    /// registry other than this server's own is read with `credentials`, the caller's, or
-    /// anonymously: never with the server's.
-    pub async fn register_version(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        version: &str,
-        (reference, credentials): (&str, Option<&Credentials>),
-    ) -> Result<Version> {
-        let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
-        let checked = self.checked_artifact(caller, scope, slug, &semver, (reference, credentials)).await?;
-        self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await
+/// One version to publish, whichever way it came in.
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    pub namespace: Namespace,
+    pub name: SkillName,
+    /// Create the skill from this on its first version; `None`: the skill must exist.
+    pub create: Option<SkillDraft>,
+    pub version: String,
+    /// `published` or `draft`.
+    pub status: VersionStatus,
+    pub changelog: Option<String>,
+    pub source: ArtifactSource,
+}
+
+/// Where a published version's artifact comes from.
+#[derive(Debug, Clone)]
+pub enum ArtifactSource {
+    /// An artifact already in a registry (a tag is resolved to a digest once), read with the
+    /// caller's `credentials` or anonymously, never with the server's.
+    Reference { reference: String, credentials: Option<Credentials> },
+    /// The archive of an upload the caller prepared (`id`, or their latest for the version),
+    /// with signatures to check with it and store next to it.
+    Upload { id: Option<String>, signatures: Vec<SubmittedSignature> },
+    /// An `npm publish` tarball, whose `package.json` must name the package and version.
+    NpmTarball(Vec<u8>),
+}
+
+impl ArtifactSource {
+    /// How the audit log and events name the way a version came in.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ArtifactSource::Reference { .. } => "reference",
+            ArtifactSource::Upload { .. } => "upload",
+            ArtifactSource::NpmTarball(_) => "npm",
+        }
     }
+}
 
-    /// The artifact `reference` names, fetched, checked by the bundle rules as `version` of
-    /// `scope/slug`, and passed by the trust policies; nothing is stored.
-    async fn checked_artifact(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        version: &semver::Version,
-        (reference, credentials): (&str, Option<&Credentials>),
-    ) -> Result<(Fetched, Option<Verdict>)> {
-        let fetched = self.fetch_artifact(caller, (reference, credentials), slug.as_str()).await?;
-        fetched.bundle.check_identity(slug.as_str(), version)?;
-        let manifest = Some(fetched.manifest.as_slice());
-        let verdict = self.vouched((scope, slug), &version.to_string(), &fetched.pinned, manifest, &[]).await?;
-        Ok((fetched, verdict))
-    }
-
-    /// Registers `reference` as `version` of `draft`'s skill, creating the skill on its first
-    /// version. The artifact is fetched and checked before the skill is created, so a refused
-    /// first version leaves no empty skill behind. ToolHive's publish call lands here.
-    pub async fn publish_reference(
-        &self,
-        caller: &Caller,
-        draft: super::SkillDraft,
-        version: &str,
-        reference: &str,
-    ) -> Result<(Skill, Version)> {
-        let (scope, slug) = (draft.scope.clone(), draft.slug.clone());
-        // The namespace role first: an outsider learns nothing about which skills exist.
-        self.require_publisher_in(caller, &scope).await?;
-        let existing = self.store.skill(scope.as_str(), slug.as_str()).await?;
-        let version = if existing.is_some() {
-            self.register_version(caller, &scope, &slug, version, (reference, None)).await?
-        } else {
-            let checked =
-                self.checked_artifact(caller, &scope, &slug, &parse_version(version)?, (reference, None)).await?;
-            self.create_for_first_version(caller, draft).await?;
-            let (skill, semver) = self.new_version_of(caller, &scope, &slug, version).await?;
-            self.record_version(caller, &skill, &semver.to_string(), checked, None, VersionStatus::Published).await?
-        };
-        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(|| {
-            Error::Internal(format!("skill `{scope}/{slug}` vanished while its version was published"))
-        })?;
-        Ok((skill, version))
-    }
-
-    /// Creates the skill a first version is about to be published to. One created at the same
-    /// moment by someone else is published into all the same.
-    pub(super) async fn create_for_first_version(&self, caller: &Caller, draft: super::SkillDraft) -> Result<()> {
-        match self.create_skill(caller, draft).await {
-            Ok(_) | Err(Error::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
+impl PublishPlan {
+    /// A published version of an existing skill, from `source`.
+    pub fn new(namespace: Namespace, name: SkillName, version: impl Into<String>, source: ArtifactSource) -> Self {
+        Self {
+            namespace,
+            name,
+            create: None,
+            version: version.into(),
+            status: VersionStatus::Published,
+            changelog: None,
+            source,
         }
     }
 
-    /// The skill a new version may be published to by this caller (write scope, publisher
-    /// role, skill not deleted), and the version, which must be valid semver and new.
-    pub(super) async fn new_version_of(
+    /// The same, creating the skill from `draft` on its first version.
+    pub fn creating(draft: SkillDraft, version: impl Into<String>, source: ArtifactSource) -> Self {
+        let plan = Self::new(draft.scope.clone(), draft.slug.clone(), version, source);
+        Self { create: Some(draft), ..plan }
+    }
+}
+
+/// What a publish recorded.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub skill: Skill,
+    pub version: Version,
+}
+
+/// An artifact that passed the bundle rules, not yet vouched for or stored.
+struct Obtained {
+    fetched: Fetched,
+    /// What must be pushed before the version is recorded (nothing for a reference).
+    push: Option<Push>,
+    /// Signatures that came with the request, as the trust policies take them.
+    submitted: Vec<Candidate>,
+    /// The prepared upload this publish consumes.
+    upload: Option<Upload>,
+}
+
+/// A built artifact, where it goes, and the signatures to store next to it.
+pub(super) struct Push {
+    pub artifact: Artifact,
+    pub target: oci_client::Reference,
+    pub signatures: Vec<SubmittedSignature>,
+}
+
+impl Index {
+    /// Runs one publish through every step, whichever source it came from.
+    pub async fn publish(&self, caller: &Caller, plan: PublishPlan) -> Result<Published> {
+        let PublishPlan { namespace, name, create, version, status, changelog, source } = plan;
+        if status == VersionStatus::Yanked {
+            return Err(Error::Invalid("a version is published as `published` or `draft`".into()));
+        }
+        let via = source.kind();
+        let (existing, semver) =
+            self.authorize_publish(caller, (&namespace, &name), create.is_some(), &version).await?;
+        let version = semver.to_string();
+        let obtained = self.obtain(caller, (&namespace, &name), existing.as_ref(), &semver, source).await?;
+        let Obtained { fetched, push, submitted, upload } = obtained;
+        let manifest = Some(fetched.manifest.as_slice());
+        let verdict = self.vouched((&namespace, &name), &version, &fetched.pinned, manifest, &submitted).await?;
+        let skill = match (existing, create) {
+            (Some(skill), _) => skill,
+            (None, Some(draft)) => self.create_for_first_version(caller, draft).await?,
+            (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
+        };
+        let claim = self.claim(&skill, &version, upload.as_ref().map(|u| u.id.as_str()), (&namespace, &name)).await?;
+        let record = async {
+            if let Some(push) = push {
+                self.push_built(&skill, &version, push).await?;
+            }
+            self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await
+        };
+        let stored = claim.around(record).await?;
+        self.discard_archives(&skill, &version, upload.as_ref()).await;
+        let target = format!("{namespace}/{name}");
+        let signature = verdict.map(|v| v.status);
+        let detail = json!({ "version": version, "digest": stored.digest, "signature": signature, "source": via });
+        self.audit(caller, "version.publish", &target, detail).await;
+        self.emit(Event::VersionPublished {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            version: version.clone(),
+            digest: stored.digest.clone().unwrap_or_default(),
+            status,
+        });
+        let skill = self.store.skill(namespace.as_str(), name.as_str()).await?.ok_or_else(|| {
+            Error::Internal(format!("skill `{namespace}/{name}` vanished while its version was published"))
+        })?;
+        Ok(Published { skill, version: self.present(stored) })
+    }
+
+    /// Step 1: the skill a new version may be published to by this caller (none yet when the
+    /// plan may create it) and the version, valid semver and new. The namespace role comes
+    /// first, so an outsider learns nothing about which skills exist, whatever the path.
+    pub(super) async fn authorize_publish(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        (namespace, name): (&Namespace, &SkillName),
+        may_create: bool,
         version: &str,
-    ) -> Result<(Skill, semver::Version)> {
-        caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+    ) -> Result<(Option<Skill>, semver::Version)> {
+        self.require_publisher_in(caller, namespace).await?;
+        if may_create && self.store.skill(namespace.as_str(), name.as_str()).await?.is_none() {
+            return Ok((None, parse_version(version)?));
+        }
+        let (skill, role) = self.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Publisher, "publishing a version")?;
         let semver = parse_version(version)?;
         if self.store.version(&skill.id, &semver.to_string()).await?.is_some() {
             return Err(version_exists(&skill, &semver.to_string()));
         }
-        Ok((skill, semver))
+        Ok((Some(skill), semver))
+    }
+
+    /// Step 2: the artifact, fetched or built, checked by the bundle rules as `version` of
+    /// `namespace/name`.
+    async fn obtain(
+        &self,
+        caller: &Caller,
+        (namespace, name): (&Namespace, &SkillName),
+        skill: Option<&Skill>,
+        version: &semver::Version,
+        source: ArtifactSource,
+    ) -> Result<Obtained> {
+        let built = |bundle: Bundle, signatures: Vec<SubmittedSignature>, upload: Option<Upload>| {
+            let built = self.build_artifact(namespace, name, version, bundle)?;
+            let submitted = check_submitted(&signatures, built.artifact.digest())?;
+            let (fetched, push) = built.into_parts(signatures);
+            Ok::<_, Error>(Obtained { fetched, push: Some(push), submitted, upload })
+        };
+        match source {
+            ArtifactSource::Reference { reference, credentials } => {
+                let fetched = self.fetch_artifact(caller, (&reference, credentials.as_ref()), name.as_str()).await?;
+                fetched.bundle.check_identity(name.as_str(), version)?;
+                Ok(Obtained { fetched, push: None, submitted: Vec::new(), upload: None })
+            }
+            ArtifactSource::NpmTarball(tarball) => {
+                let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.limits)?;
+                let package = super::npm::package_name(namespace, name);
+                super::npm::check_package_json(&package_json, &package, version)?;
+                built(bundle, Vec::new(), None)
+            }
+            ArtifactSource::Upload { id, signatures } => {
+                let version = version.to_string();
+                let not_prepared = || {
+                    Error::NotFound(format!(
+                        "you have no prepared upload for version {version} of `{namespace}/{name}`"
+                    ))
+                };
+                let skill = skill.ok_or_else(not_prepared)?;
+                let upload = self.prepared_upload(caller, skill, &version, id.as_deref()).await?;
+                let Some(upload) = upload else {
+                    return Err(self.published_meanwhile(skill, &version, not_prepared()).await);
+                };
+                let Some(bytes) = self.archive_of(&upload).await? else {
+                    let missing =
+                        Error::Invalid(format!("the archive for version {version} has not been uploaded yet"));
+                    return Err(self.published_meanwhile(skill, &version, missing).await);
+                };
+                check_archive(&upload, &bytes)?;
+                let bundle = Bundle::from_archive(&bytes, None, &self.limits)?;
+                built(bundle, signatures, Some(upload))
+            }
+        }
+    }
+
+    /// `err`, unless a concurrent publish of the version won meanwhile (and consumed the upload
+    /// this one was about to read): then that the version exists.
+    async fn published_meanwhile(&self, skill: &Skill, version: &str, err: Error) -> Error {
+        match self.store.version(&skill.id, version).await {
+            Ok(Some(_)) => version_exists(skill, version),
+            Ok(None) => err,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Creates the skill a first version is about to be published to. One created at the same
+    /// moment by someone else is published into all the same.
+    async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
+        let (namespace, name) = (draft.scope.clone(), draft.slug.clone());
+        match self.create_skill(caller, draft).await {
+            Ok(skill) => Ok(skill),
+            Err(Error::Conflict(_)) => self.store.skill(namespace.as_str(), name.as_str()).await?.ok_or_else(|| {
+                Error::Internal(format!("skill `{namespace}/{name}` vanished while its first version was published"))
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads an artifact by reference on `caller`'s behalf and checks it against the bundle
@@ -116,11 +264,10 @@ impl Index {
         Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits).await?)
     }
 
-    /// Stores a checked artifact, with its signature verdict, as a published version; the skill's README and description
-    /// follow the version that is now `latest`.
-    pub(super) async fn record_version(
+    /// Step 6: stores a checked artifact, with its signature verdict, as a version; the
+    /// skill's README and description follow the version that is now `latest`.
+    async fn record_version(
         &self,
-        caller: &Caller,
         skill: &Skill,
         version: &str,
         (f, verdict): (Fetched, Option<Verdict>),
@@ -163,15 +310,26 @@ impl Index {
             };
             self.store.update_skill(&skill.id, &patch, now_millis()).await?;
         }
-        let target = format!("{}/{}", skill.scope, skill.slug);
-        self.audit(
-            caller,
-            "version.publish",
-            &target,
-            json!({ "version": version, "digest": f.digest, "signature": verdict.map(|v| v.status) }),
-        )
-        .await;
-        Ok(self.present(stored))
+        Ok(stored)
+    }
+}
+
+impl super::upload::BuiltUpload {
+    /// The built artifact as the pipeline records it, and what must be pushed for it.
+    fn into_parts(self, signatures: Vec<SubmittedSignature>) -> (Fetched, Push) {
+        let Self { bundle, artifact, target, pinned } = self;
+        let fetched = Fetched {
+            pinned,
+            manifest: artifact.index.data.clone(),
+            digest: artifact.digest().to_owned(),
+            media_type: crate::oci::layout::media::INDEX.to_owned(),
+            manifest_size: artifact.index.data.len() as u64,
+            layout: LayoutKind::ToolHive,
+            layer_digest: artifact.layer.digest.clone(),
+            layer_size: artifact.layer.data.len() as u64,
+            bundle,
+        };
+        (fetched, Push { artifact, target, signatures })
     }
 }
 

@@ -7,18 +7,16 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::{Caller, Error, Index, Result};
 use crate::bundle::{Bundle, source_date_epoch};
-use crate::domain::{Namespace, SkillName, TokenScope, VersionStatus, new_id, now_millis};
+use crate::domain::{Namespace, SkillName, TokenScope, new_id, now_millis};
 use crate::oci::layout::{Identity, build_toolhive};
-use crate::oci::{Fetched, parse_reference};
+use crate::oci::parse_reference;
 use crate::policy::Candidate;
-use crate::policy::Verdict;
 use crate::policy::cosign::SimpleSigning;
-use crate::store::{Skill, Upload, Version};
+use crate::store::{Skill, Upload};
 
 /// Where uploads wait and where finished artifacts go.
 #[derive(Clone)]
@@ -60,19 +58,6 @@ pub struct UploadedArtifact {
 pub struct SubmittedSignature {
     pub payload: Vec<u8>,
     pub signature: String,
-}
-
-/// What finalize is asked to do besides storing the version.
-#[derive(Debug, Clone)]
-pub struct Finalize {
-    /// `published` or `draft`.
-    pub status: VersionStatus,
-    pub changelog: Option<String>,
-    /// Signatures to check with the artifact and store next to it.
-    pub signatures: Vec<SubmittedSignature>,
-    /// The upload to publish (the `versionId` prepare answered); default: the caller's own
-    /// prepared upload of the version.
-    pub upload_id: Option<String>,
 }
 
 /// What "prepare" asks for.
@@ -120,7 +105,8 @@ impl Index {
     ) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
         self.storage()?;
-        let (skill, semver) = self.new_version_of(caller, scope, slug, &req.version).await?;
+        let (skill, semver) = self.authorize_publish(caller, (scope, slug), false, &req.version).await?;
+        let skill = skill.ok_or_else(|| Error::Internal("an existing skill was required".into()))?;
         let version = semver.to_string();
         let sha = req.archive_sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -213,71 +199,36 @@ impl Index {
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
         let target = parse_reference(&format!("{}:{version}", self.storage_repository(scope, slug)?))?;
         let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
-        Ok(BuiltUpload { bundle, artifact, target, pinned, version })
+        Ok(BuiltUpload { bundle, artifact, target, pinned })
     }
 
-    /// Checks the uploaded archive, stores it as an OCI artifact and records the version.
-    pub async fn finalize_upload(
+    /// The upload `caller` prepared for `version` of `skill`: the one named `id`, or their
+    /// latest. Nobody else's upload is ever published.
+    pub(super) async fn prepared_upload(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        skill: &Skill,
         version: &str,
-        finalize: Finalize,
-    ) -> Result<Version> {
-        if finalize.status == VersionStatus::Yanked {
-            return Err(Error::Invalid("finalize status must be `published` or `draft`".into()));
-        }
+        id: Option<&str>,
+    ) -> Result<Option<Upload>> {
         let me = caller.require(TokenScope::Write)?;
-        let (skill, semver) = self.new_version_of(caller, scope, slug, version).await?;
-        let version = semver.to_string();
-        // Only an upload this caller prepared, for this version, is ever published here.
-        let not_prepared =
-            || Error::NotFound(format!("you have no prepared upload for version {version} of `{scope}/{slug}`"));
-        let upload = match &finalize.upload_id {
+        Ok(match id {
             Some(id) => self
                 .store
                 .upload_by_id(id)
                 .await?
                 .filter(|u| u.skill_id == skill.id && u.version == version && u.created_by == me.user.id),
-            None => self.store.upload_for(&skill.id, &version, &me.user.id).await?,
-        };
-        let upload = upload.ok_or_else(not_prepared)?;
-        let claim = self.claim(&skill, &version, Some(&upload.id), (scope, slug)).await?;
-        let path = self.upload_path(&upload.id)?;
-        let stored =
-            claim.around(self.finalize_claimed(caller, (scope, slug), &skill, (&upload, &path), finalize)).await?;
-        self.discard_archives(&skill, &version).await;
-        let _ = tokio::fs::remove_file(&path).await;
-        self.audit(caller, "upload.finalize", &format!("{scope}/{slug}"), json!({ "version": version })).await;
-        Ok(stored)
+            None => self.store.upload_for(&skill.id, version, &me.user.id).await?,
+        })
     }
 
-    /// The part of finalize done under the upload's claim: reads and checks the archive,
-    /// builds the artifact, applies the trust policies, pushes and records it.
-    async fn finalize_claimed(
-        &self,
-        caller: &Caller,
-        (scope, slug): (&Namespace, &SkillName),
-        skill: &Skill,
-        (upload, path): (&Upload, &std::path::Path),
-        finalize: Finalize,
-    ) -> Result<Version> {
-        let version = &upload.version;
-        let bytes = match tokio::fs::read(path).await {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
-            }
-            Err(e) => return Err(io_error(e)),
-        };
-        check_archive(upload, &bytes)?;
-        let built = self.build_upload(scope, slug, version, &bytes)?;
-        let submitted = check_submitted(&finalize.signatures, built.artifact.digest())?;
-        // Signatures are checked before anything is stored: a refused version leaves nothing.
-        let manifest = Some(built.artifact.index.data.as_slice());
-        let verdict = self.vouched((scope, slug), version, &built.pinned, manifest, &submitted).await?;
-        self.store_built(caller, skill, (built, verdict), finalize).await
+    /// The archive PUT for `upload`, if it has arrived.
+    pub(super) async fn archive_of(&self, upload: &Upload) -> Result<Option<Vec<u8>>> {
+        match tokio::fs::read(self.upload_path(&upload.id)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(e)),
+        }
     }
 
     /// Records an upload row. Earlier uploads of the same version stay, each finalized only
@@ -309,23 +260,16 @@ impl Index {
     }
 
     /// Pushes a built artifact that the trust policies let through to the storage registry,
-    /// with the signatures that came with it, and records it as a version of `skill`.
-    pub(super) async fn store_built(
-        &self,
-        caller: &Caller,
-        skill: &Skill,
-        (built, verdict): (BuiltUpload, Option<Verdict>),
-        finalize: Finalize,
-    ) -> Result<Version> {
-        let Finalize { status, changelog, signatures, upload_id: _ } = finalize;
-        let BuiltUpload { bundle, artifact, target, pinned, version } = built;
+    /// with the signatures that came with it.
+    pub(super) async fn push_built(&self, skill: &Skill, version: &str, push: super::publish::Push) -> Result<()> {
+        let super::publish::Push { artifact, target, signatures } = push;
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
                 if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
-                    // A concurrent finalize of the same version may have won while both pushed.
-                    if self.store.version(&skill.id, &version).await?.is_some() {
-                        return Err(super::publish::version_exists(skill, &version));
+                    // A concurrent publish of the same version may have won while both pushed.
+                    if self.store.version(&skill.id, version).await?.is_some() {
+                        return Err(super::publish::version_exists(skill, version));
                     }
                     return Err(e.into());
                 }
@@ -335,7 +279,7 @@ impl Index {
                 let store = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
                 store
                     .store()
-                    .push_artifact(target.repository(), &version, &artifact)
+                    .push_artifact(target.repository(), version, &artifact)
                     .await
                     .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
                 store.store().as_ref()
@@ -349,24 +293,20 @@ impl Index {
             })
             .await?;
         }
-        let fetched = Fetched {
-            pinned,
-            manifest: artifact.index.data.clone(),
-            digest: artifact.digest().to_owned(),
-            media_type: crate::oci::layout::media::INDEX.to_owned(),
-            manifest_size: artifact.index.data.len() as u64,
-            layout: crate::oci::LayoutKind::ToolHive,
-            layer_digest: artifact.layer.digest.clone(),
-            layer_size: artifact.layer.data.len() as u64,
-            bundle,
-        };
-        self.record_version(caller, skill, &version, (fetched, verdict), changelog, status).await
+        Ok(())
     }
 
-    /// Removes the archives still waiting for a version that is now published: no finalize
-    /// can use them any more (their rows stay until they expire, so a late PUT or finalize
-    /// is told the version exists). Failures only cost disk space until the sweep.
-    pub(super) async fn discard_archives(&self, skill: &Skill, version: &str) {
+    /// Removes the archives still waiting for a version that is now published, and the one
+    /// it was published from: no finalize can use them any more (the others' rows stay until
+    /// they expire, so a late PUT or finalize is told the version exists). Failures only cost
+    /// disk space until the sweep.
+    pub(super) async fn discard_archives(&self, skill: &Skill, version: &str, published: Option<&Upload>) {
+        if let Some(path) = published.and_then(|u| self.upload_path(&u.id).ok()) {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        if self.storage.is_none() {
+            return;
+        }
         match self.store.uploads_of(&skill.id, version).await {
             Ok(ids) => {
                 for path in ids.iter().filter_map(|id| self.upload_path(id).ok()) {
@@ -398,7 +338,6 @@ pub(super) struct BuiltUpload {
     pub target: oci_client::Reference,
     /// `registry/repo@digest`.
     pub pinned: String,
-    pub version: String,
 }
 
 /// A publish's claim on its version. Given up when the publish fails, and also when it is
@@ -448,7 +387,7 @@ fn being_published(scope: &Namespace, slug: &SkillName, version: &str) -> Error 
 
 /// Submitted signatures as candidates, refused unless each is a simple-signing payload for
 /// exactly this artifact.
-fn check_submitted(signatures: &[SubmittedSignature], digest: &str) -> Result<Vec<Candidate>> {
+pub(super) fn check_submitted(signatures: &[SubmittedSignature], digest: &str) -> Result<Vec<Candidate>> {
     if signatures.len() > MAX_SUBMITTED_SIGNATURES {
         return Err(Error::Invalid(format!("at most {MAX_SUBMITTED_SIGNATURES} signatures may come with finalize")));
     }
@@ -478,7 +417,7 @@ fn check_submitted(signatures: &[SubmittedSignature], digest: &str) -> Result<Ve
     Ok(out)
 }
 
-fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {
+pub(super) fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {
     if bytes.len() as i64 != upload.archive_size {
         return Err(Error::ManifestInvalid(format!(
             "the archive is {} bytes; {} were prepared",

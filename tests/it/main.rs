@@ -11,6 +11,7 @@ mod npm_search;
 mod oci_store;
 mod ops;
 mod policies;
+mod publish_paths;
 mod registry_gate;
 mod store;
 mod toolhive;

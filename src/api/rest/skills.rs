@@ -19,7 +19,8 @@ use crate::api::wire::{
 };
 use crate::domain::{ChannelName, VersionStatus};
 use crate::service::{
-    self, Caller, Finalize, PrepareUpload, SkillDraft, SkillListRequest, SubmittedSignature, VersionFilter, parse_sort,
+    self, ArtifactSource, Caller, PrepareUpload, PublishPlan, SkillDraft, SkillListRequest, SubmittedSignature,
+    VersionFilter, parse_sort,
 };
 use crate::store::SkillPatch;
 
@@ -258,9 +259,9 @@ pub(super) async fn create_version(
                 .map(|c| c.to_credentials())
                 .transpose()
                 .map_err(ApiError::BadRequest)?;
-            let at = (reference.as_str(), credentials.as_ref());
-            let v = state.index.register_version(&caller, &p.scope, &p.slug, &req.version, at).await?;
-            CreateVersionResponse::Registered(v.into())
+            let source = ArtifactSource::Reference { reference: reference.clone(), credentials };
+            let plan = PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source);
+            CreateVersionResponse::Registered(state.index.publish(&caller, plan).await?.version.into())
         }
         (None, Some(sha), Some(size)) => {
             let metadata = serde_json::json!({
@@ -345,14 +346,13 @@ pub(super) async fn finalize_version(
             .map_err(|_| ApiError::BadRequest(format!("signatures[{i}].payload is not base64")))?;
         signatures.push(SubmittedSignature { payload, signature: s.signature });
     }
-    let finalize = Finalize {
+    let source = ArtifactSource::Upload { id: req.version_id, signatures };
+    let plan = PublishPlan {
         status: req.status.unwrap_or(VersionStatus::Published),
         changelog: req.changelog,
-        signatures,
-        upload_id: req.version_id,
+        ..PublishPlan::new(p.scope, p.slug, p.version, source)
     };
-    let v = state.index.finalize_upload(&caller, &p.scope, &p.slug, &p.version, finalize).await?;
-    Ok(axum::Json(v.into()))
+    Ok(axum::Json(state.index.publish(&caller, plan).await?.version.into()))
 }
 
 /// Resolve a version, range or channel to one immutable artifact digest.
