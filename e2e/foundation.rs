@@ -142,3 +142,44 @@ fn replicas_share_one_postgres_index() {
     two.stop();
     let _ = psql(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }
+
+/// `--max-archive-size` and `--max-blob-size` are one configuration every surface reads: an
+/// upload, an npm publish and a `/v2/` blob over them are refused with 413 before a byte of
+/// the body is read, and nothing is stored. (With the defaults, 50 and 64 MiB, each of these
+/// requests would have been read.)
+#[test]
+fn size_limits_come_from_configuration_on_every_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &["--max-archive-size", "1", "--max-blob-size", "2"]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/big"]);
+    let mib: usize = 1 << 20;
+
+    let prepare = |size: usize| {
+        let body = serde_json::json!({"version": "1.0.0", "archiveSha256": "a".repeat(64), "archiveSize": size});
+        http_json(serve.addr, "POST", "/api/v1/skills/acme/big/versions", Some(&admin), Some(&body))
+    };
+    let (s, body) = prepare(mib + 1);
+    assert_eq!(s, 413, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains(&mib.to_string()), "says the limit: {body}");
+    assert_eq!(prepare(mib).0, 201, "exactly the limit is fine");
+
+    // npm: the tarball travels base64 in JSON, so the body may be a third larger plus 1 MiB.
+    let junk = vec![b'x'; 3 * mib];
+    let (s, _) = http_raw(serve.addr, "PUT", "/@acme%2fbig", Some(&admin), "application/json", &junk);
+    assert_eq!(s, 413);
+
+    // /v2/: blobs between the archive and the blob limit are taken, larger ones refused.
+    let push = |len: usize| {
+        let blob = vec![7u8; len];
+        let digest = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&blob)));
+        let path = format!("POST /v2/acme/big/blobs/uploads/?digest={digest}");
+        http_exchange(serve.addr, &path, Some(&admin), &[("Content-Type", "application/octet-stream")], &blob).0
+    };
+    assert_eq!(push(2 * mib + 1), 413);
+    assert_eq!(push(mib + mib / 2), 201);
+
+    let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/big/versions", Some(&admin), None);
+    assert_eq!(listed["data"], serde_json::json!([]), "nothing was recorded: {listed}");
+}

@@ -104,6 +104,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_REQUEST_TIMEOUT", default_value_t = 300, value_name = "SECS")]
     pub request_timeout: u64,
 
+    /// The largest skill archive (packed bundle) accepted by upload, npm publish or reference,
+    /// in MiB [default: 50]. Unpacked, a bundle may hold twice as much.
+    #[arg(long, env = "SKILLDEX_MAX_ARCHIVE_SIZE", value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_archive_size: Option<u64>,
+
+    /// The largest blob a client may push to `/v2/`, in MiB [default: 64, and never less than
+    /// --max-archive-size].
+    #[arg(long, env = "SKILLDEX_MAX_BLOB_SIZE", value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_blob_size: Option<u64>,
+
     /// Connections served at once; more are closed as they arrive.
     #[arg(long, env = "SKILLDEX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -133,6 +143,21 @@ impl ServeArgs {
             write_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
         }
+    }
+
+    /// The sizes every surface enforces: the defaults, changed by the size flags.
+    pub fn limits(&self) -> crate::service::Limits {
+        let mut limits = crate::service::Limits::default();
+        if let Some(mib) = self.max_archive_size {
+            let bundle = &mut limits.bundle;
+            bundle.max_compressed = mib << 20;
+            bundle.max_uncompressed = bundle.max_uncompressed.max(2 * bundle.max_compressed);
+        }
+        if let Some(mib) = self.max_blob_size {
+            limits.registry_blob = mib << 20;
+        }
+        limits.registry_blob = limits.registry_blob.max(limits.bundle.max_compressed);
+        limits
     }
 
     /// The database URL to open, from the flag, the file, or the embedded default.

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::domain::SkillSort;
 use crate::domain::{Namespace, SkillName, Tag};
 use crate::service::{self, Caller, Lifecycle, SkillListRequest};
-use crate::store::SkillSort;
 
 /// Protocol versions this endpoint speaks, newest first (the initialize handshake era).
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];

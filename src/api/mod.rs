@@ -24,9 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::service::Index;
 use crate::telemetry::Metrics;
-
-/// Largest JSON body the native API reads; bigger bodies get 413 before any parsing.
-pub const MAX_JSON_BODY: usize = 1024 * 1024;
+use tracing::Instrument as _;
 
 /// Everything a request handler may need, shared by all surfaces.
 pub struct App {
@@ -116,6 +114,7 @@ fn routes() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
+    let json_body = state.index.limits().json_body;
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
     router
@@ -126,8 +125,31 @@ pub fn router(state: AppState) -> Router {
         .merge(npm::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(DefaultBodyLimit::max(json_body))
         .layer(middleware::from_fn(error::fill_problem_instance))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::telemetry::track))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// Wraps each request in a span named by its route and records its outcome.
+async fn track(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!("request", %method, %route);
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    });
+    response
 }

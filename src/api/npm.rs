@@ -20,23 +20,18 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ErrorMessage, authenticated, bad};
+use crate::domain::SkillSort;
 use crate::domain::{ChannelName, Millis, Namespace, SkillName, Tag, Visibility};
 use crate::service::{
     ArtifactSource, Caller, Lifecycle, NpmPackage, PublishPlan, SkillDraft, SkillListRequest, deprecation_notice,
     package_name,
 };
-use crate::store::SkillSort;
 
 /// npm's own cap on a search page.
 const MAX_SEARCH_SIZE: i64 = 250;
 
 /// The longest search text, qualifiers included.
 const MAX_SEARCH_TEXT: usize = 256;
-
-/// A publish carries the tarball base64-encoded in JSON: a third bigger, plus metadata.
-fn publish_limit() -> usize {
-    crate::bundle::Limits::default().max_compressed as usize * 4 / 3 + 1024 * 1024
-}
 
 /// How long a package document may take to arrive.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -381,16 +376,22 @@ async fn package_document(
 ) -> Result<(Namespace, SkillName, PublishBody), ErrorMessage> {
     let (scope, slug) = parse_package(package)?;
     state.index.require_publisher_in(caller, &scope).await?;
-    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, publish_limit())).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.to_string().contains("length limit") => {
-            return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
-        }
-        Ok(Err(_)) => return Err(bad("the request body was cut off")),
-        Err(_) => {
-            return Err(ErrorMessage(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time".into()));
-        }
-    };
+    let body =
+        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, state.index.limits().npm_publish_body()))
+            .await
+        {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) if e.to_string().contains("length limit") => {
+                return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
+            }
+            Ok(Err(_)) => return Err(bad("the request body was cut off")),
+            Err(_) => {
+                return Err(ErrorMessage(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".into(),
+                ));
+            }
+        };
     let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid package document: {e}")))?;
     let name = package_name(&scope, &slug);
     if doc.name != name {
@@ -567,7 +568,7 @@ async fn set_access(
         return Err(bad("skilldex sets only a package's access (public or restricted); it has no MFA setting"));
     };
     let visibility = access(wanted)?;
-    let patch = crate::store::SkillPatch { visibility: Some(visibility), ..Default::default() };
+    let patch = crate::domain::SkillPatch { visibility: Some(visibility), ..Default::default() };
     state.index.update_skill(&caller, &scope, &name, patch).await?;
     Ok(StatusCode::OK)
 }

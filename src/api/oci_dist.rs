@@ -19,8 +19,6 @@ use super::AppState;
 use crate::oci::store::{DistError, MAX_MANIFEST};
 use crate::service::{self, Caller, RepoWriter};
 
-/// Largest blob the embedded store takes (a skill is at most 50 MiB compressed).
-pub const MAX_BLOB: u64 = 64 * 1024 * 1024;
 /// How long a body may stall before the upload is given up.
 const BODY_IDLE: Duration = Duration::from_secs(30);
 /// How long sending one blob may take: a client reading a trickle cannot hold its connection
@@ -235,7 +233,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
             }
             let monolithic = query_param(uri, "digest");
             if monolithic.is_some() {
-                declared_length(headers, MAX_BLOB)?;
+                declared_length(headers, writer.max_blob())?;
             }
             let id = writer.start_upload().await?;
             if let Some(digest) = monolithic {
@@ -348,9 +346,9 @@ async fn receive(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<u64, Failure> {
-    declared_length(headers, MAX_BLOB)?;
+    declared_length(headers, writer.max_blob())?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    Ok(writer.append_upload(id, start, stream, (MAX_BLOB, BODY_IDLE)).await?)
+    Ok(writer.append_upload(id, start, stream, BODY_IDLE).await?)
 }
 
 fn blob_created(repo: &str, digest: &str) -> Response {

@@ -23,7 +23,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
 async fn get_health(State(state): State<AppState>) -> axum::Json<Health> {
     let started = Instant::now();
-    let db = match tokio::time::timeout(PROBE_TIMEOUT, state.index.store().ping()).await {
+    let db = match tokio::time::timeout(PROBE_TIMEOUT, state.index.ping()).await {
         Ok(Ok(())) => DepHealth { status: "up".into(), latency_ms: Some(started.elapsed().as_millis() as u64) },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "database health check failed");

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
 use crate::domain::{Namespace, SkillName};
+use crate::domain::{Skill, SkillSort, Version};
 use crate::service::limits::PAGE_MAX;
 use crate::service::{
-    self, ArtifactSource, Caller, Lifecycle, PublishPlan, Published, RegistryView, SkillDraft, SkillListRequest,
+    ArtifactSource, Caller, Lifecycle, PublishPlan, Published, RegistryView, SkillDraft, SkillListRequest,
 };
-use crate::store::{Skill, SkillSort, Version};
 
 const BASE: &str = "/registry/{registry}/v0.1/x/dev.toolhive/skills";
 
@@ -152,20 +152,12 @@ async fn list_skills(
         sort: Some(if p.search.is_some() { SkillSort::Relevance } else { SkillSort::Name }),
         cursor: p.cursor.clone(),
         limit: Some(limit),
-        published_only: true,
         deprecated,
         namespace_globs: view.namespaces.clone(),
         ..Default::default()
     };
-    let page = state.index.list_skills(&caller, req).await?;
-    let mut skills = Vec::new();
-    for hit in &page.items {
-        let Some(latest) = &hit.skill.latest_version else { continue };
-        let Some(v) = state.index.store().version(&hit.skill.id, latest).await.map_err(service::Error::from)? else {
-            continue;
-        };
-        skills.push(to_skill(&hit.skill, &state.index.present(v)));
-    }
+    let page = state.index.list_latest(&caller, req).await?;
+    let skills: Vec<ThSkill> = page.items.iter().map(|(hit, v)| to_skill(&hit.skill, v)).collect();
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }
 

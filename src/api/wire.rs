@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::entity;
 use crate::domain::{
     Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility, to_datetime,
 };
-use crate::store;
 
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
@@ -36,8 +36,8 @@ pub struct UserResponse {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<store::User> for UserResponse {
-    fn from(u: store::User) -> Self {
+impl From<entity::User> for UserResponse {
+    fn from(u: entity::User) -> Self {
         Self {
             id: u.id,
             username: u.username,
@@ -70,8 +70,8 @@ pub struct TokenResponse {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<store::Token> for TokenResponse {
-    fn from(t: store::Token) -> Self {
+impl From<entity::Token> for TokenResponse {
+    fn from(t: entity::Token) -> Self {
         Self {
             id: t.id,
             name: t.name,
@@ -220,8 +220,8 @@ pub struct SkillSummary {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<&store::Skill> for SkillSummary {
-    fn from(s: &store::Skill) -> Self {
+impl From<&entity::Skill> for SkillSummary {
+    fn from(s: &entity::Skill) -> Self {
         Self {
             id: s.id.clone(),
             scope: s.scope.clone(),
@@ -260,8 +260,8 @@ pub struct SkillDetail {
     pub deleted: bool,
 }
 
-impl From<store::Skill> for SkillDetail {
-    fn from(s: store::Skill) -> Self {
+impl From<entity::Skill> for SkillDetail {
+    fn from(s: entity::Skill) -> Self {
         let forked_from = s
             .forked_from
             .as_deref()
@@ -319,8 +319,8 @@ pub struct ChannelResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<store::Channel> for ChannelResponse {
-    fn from(c: store::Channel) -> Self {
+impl From<entity::Channel> for ChannelResponse {
+    fn from(c: entity::Channel) -> Self {
         Self { name: c.name, version: c.version, updated_at: to_datetime(c.updated_at) }
     }
 }
@@ -358,8 +358,8 @@ pub struct VersionResponse {
     pub signature: Option<serde_json::Value>,
 }
 
-impl From<store::Version> for VersionResponse {
-    fn from(v: store::Version) -> Self {
+impl From<entity::Version> for VersionResponse {
+    fn from(v: entity::Version) -> Self {
         Self {
             id: v.id,
             version: v.version,

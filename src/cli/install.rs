@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
 use super::RemoteArgs;
-use super::publish::RegistryArgs;
+use super::registry::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
 use crate::bundle::{Bundle, Limits};

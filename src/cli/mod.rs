@@ -5,6 +5,7 @@ mod client;
 mod gc;
 mod install;
 mod publish;
+mod registry;
 mod resolve;
 mod serve;
 mod sign;

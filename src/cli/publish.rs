@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use reqwest::Method;
 
+use super::registry::RegistryArgs;
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};
 use crate::api::wire::{
@@ -18,50 +19,7 @@ use crate::api::wire::{
 use crate::bundle::{Bundle, Limits, source_date_epoch};
 use crate::domain::Namespace;
 use crate::oci::layout::{Identity, build_toolhive, sha256_digest};
-use crate::oci::{CredentialSource, Credentials, Registries, parse_reference};
-
-/// Credentials for the registry a command pushes to or pulls from.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RegistryArgs {
-    /// Registry user name (basic auth); default: `~/.docker/config.json`, else anonymous.
-    #[arg(long, env = "SKILLDEX_REGISTRY_USERNAME")]
-    pub registry_username: Option<String>,
-    /// Registry password (basic auth).
-    #[arg(long, env = "SKILLDEX_REGISTRY_PASSWORD", hide_env_values = true, requires = "registry_username")]
-    pub registry_password: Option<crate::config::Secret>,
-    /// A bearer token for the registry, instead of a user name and password.
-    #[arg(long, env = "SKILLDEX_REGISTRY_TOKEN", hide_env_values = true, conflicts_with = "registry_username")]
-    pub registry_token: Option<crate::config::Secret>,
-}
-
-impl RegistryArgs {
-    /// The credentials these settings give for `host`.
-    pub fn credentials_for(&self, host: &str) -> Credentials {
-        self.source(host).for_host(host)
-    }
-
-    /// Registry clients that use these credentials for `host` only, the Docker config elsewhere.
-    pub fn registries(&self, host: &str) -> Registries {
-        Registries::new(self.source(host))
-    }
-
-    fn source(&self, host: &str) -> CredentialSource {
-        let mut creds =
-            CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };
-        let explicit = match (&self.registry_username, &self.registry_password, &self.registry_token) {
-            (Some(u), p, _) => Some(Credentials::Basic {
-                username: u.clone(),
-                password: p.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
-            }),
-            (None, _, Some(t)) => Some(Credentials::Bearer(t.expose().to_owned())),
-            _ => None,
-        };
-        if let Some(c) = explicit {
-            creds.per_host.insert(host.to_owned(), c);
-        }
-        creds
-    }
-}
+use crate::oci::parse_reference;
 
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {

@@ -39,7 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = embedded_registry(&embedded, &public_url, addr)?;
     tracing::info!(host = registry.host(), "the embedded OCI store is served at /v2/");
     let mut index = with_storage(Index::new(store), &args)?.with_embedded(registry);
-    index = index.with_views(args.toolhive_registries.clone());
+    index = index.with_views(args.toolhive_registries.clone()).with_limits(args.limits());
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
@@ -108,7 +108,7 @@ fn reload_policies_on_sighup(index: Index, dir: std::path::PathBuf) -> anyhow::R
 /// the current user can read.
 async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> {
     let path = admin_token_path(&args.data_dir);
-    if index.store().count_users().await? > 0 {
+    if index.has_users().await? {
         return Ok(());
     }
     // Open the file before creating the account, so a token is never issued that

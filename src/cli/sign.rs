@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use reqwest::Method;
 
-use super::publish::RegistryArgs;
+use super::registry::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
 use super::{Client, RemoteArgs, print_json};

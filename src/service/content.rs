@@ -82,7 +82,7 @@ impl Index {
             platform: None,
             annotations: None,
         };
-        Ok(source.blob(&repo, &desc, self.limits.max_compressed).await?)
+        Ok(source.blob(&repo, &desc, self.limits.archive()).await?)
     }
 
     /// The files of a version the caller resolved (so may see), fetched by digest and checked.
@@ -95,7 +95,7 @@ impl Index {
         let bytes = self.layer_bytes(v).await?;
         let frontmatter: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
         let prefix = (v.layout.as_deref() == Some("agentskills")).then(|| frontmatter["name"].as_str().unwrap_or(""));
-        Ok(Bundle::from_archive(&bytes, prefix, &self.limits)?)
+        Ok(Bundle::from_archive(&bytes, prefix, &self.limits.bundle)?)
     }
 
     /// Files added, modified and removed between two versions, with line counts.

@@ -17,7 +17,6 @@ pub mod views;
 
 use std::sync::Arc;
 
-use crate::bundle::Limits;
 use crate::domain::{InvalidValue, now_millis};
 use crate::oci::{CredentialSource, Registries};
 use crate::policy::PolicySet;
@@ -107,6 +106,37 @@ impl From<StoreError> for Error {
             StoreError::Missing(what) => Error::NotFound(format!("{what} not found")),
             other => Error::Store(other),
         }
+    }
+}
+
+/// Every size the server enforces on content, set once from configuration (`serve
+/// --max-archive-size`, `--max-blob-size`) and read by every surface from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// What one bundle may hold: files, packed and unpacked size, frontmatter.
+    pub bundle: crate::bundle::Limits,
+    /// The largest blob `/v2/` accepts: a bundle's layer, or anything pushed next to one.
+    pub registry_blob: u64,
+    /// The largest JSON request body any endpoint reads.
+    pub json_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { bundle: crate::bundle::Limits::default(), registry_blob: 64 << 20, json_body: 1 << 20 }
+    }
+}
+
+impl Limits {
+    /// The largest archive an upload may be prepared with.
+    pub fn archive(&self) -> u64 {
+        self.bundle.max_compressed
+    }
+
+    /// The largest `npm publish` body: the tarball, base64 inside JSON, and room for the rest
+    /// of the document.
+    pub fn npm_publish_body(&self) -> usize {
+        self.bundle.max_compressed as usize * 4 / 3 + (1 << 20)
     }
 }
 
@@ -225,13 +255,25 @@ impl Index {
         &self.limits
     }
 
+    /// Enforce `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     pub fn with_registries(mut self, registries: Arc<Registries>) -> Self {
         self.registries = registries;
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Whether the index database answers.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Whether any account exists yet (a fresh index has none until the first admin).
+    pub async fn has_users(&self) -> Result<bool> {
+        Ok(self.store.count_users().await? > 0)
     }
 
     /// Records who did what. A failure here is logged, not returned: the change it
@@ -247,6 +289,14 @@ impl Index {
             tracing::error!(error = %e, action, target, "could not write audit entry");
         }
     }
+}
+
+/// The refusal of a second publish of one version.
+pub(crate) fn version_exists(skill: &crate::domain::Skill, version: &str) -> Error {
+    Error::Conflict(format!(
+        "version {version} of `{}/{}` already exists; versions are immutable",
+        skill.scope, skill.slug
+    ))
 }
 
 /// Checks a free-text field's length (in characters) and that it has no control characters

@@ -15,8 +15,9 @@ use serde_json::json;
 
 use super::access::require_role;
 use super::events::Event;
+use super::upload::StorageTarget;
 use super::upload::{SubmittedSignature, check_archive, check_submitted};
-use super::{Caller, Error, Index, Result, SkillDraft};
+use super::{Caller, Error, Index, Result, SkillDraft, version_exists};
 use crate::bundle::{Bundle, SKILL_MD};
 use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus, now_millis, parse_version};
 use crate::oci::{Artifact, Credentials, Fetched, LayoutKind, fetch_bundle};
@@ -101,7 +102,7 @@ struct Obtained {
 }
 
 /// A built artifact, where it goes, and the signatures to store next to it.
-pub(super) struct Push {
+struct Push {
     pub artifact: Artifact,
     pub target: oci_client::Reference,
     pub signatures: Vec<SubmittedSignature>,
@@ -199,7 +200,7 @@ impl Index {
                 Ok(Obtained { fetched, push: None, submitted: Vec::new(), upload: None })
             }
             ArtifactSource::NpmTarball(tarball) => {
-                let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.limits)?;
+                let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.limits.bundle)?;
                 let package = super::npm::package_name(namespace, name);
                 super::npm::check_package_json(&package_json, &package, version)?;
                 built(bundle, Vec::new(), None)
@@ -222,7 +223,7 @@ impl Index {
                     return Err(self.published_meanwhile(skill, &version, missing).await);
                 };
                 check_archive(&upload, &bytes)?;
-                let bundle = Bundle::from_archive(&bytes, None, &self.limits)?;
+                let bundle = Bundle::from_archive(&bytes, None, &self.limits.bundle)?;
                 built(bundle, signatures, Some(upload))
             }
         }
@@ -261,7 +262,7 @@ impl Index {
         name: &str,
     ) -> Result<Fetched> {
         let view = self.source_for_caller(caller, reference, credentials).await?;
-        Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits).await?)
+        Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits.bundle).await?)
     }
 
     /// Step 6: stores a checked artifact, with its signature verdict, as a version; the
@@ -314,6 +315,45 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Pushes a built artifact that the trust policies let through to the storage registry,
+    /// with the signatures that came with it.
+    async fn push_built(&self, skill: &Skill, version: &str, push: Push) -> Result<()> {
+        let Push { artifact, target, signatures } = push;
+        let storage = self.storage()?;
+        let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
+            StorageTarget::Registry { .. } => {
+                if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
+                    // A concurrent publish of the same version may have won while both pushed.
+                    if self.store.version(&skill.id, version).await?.is_some() {
+                        return Err(version_exists(skill, version));
+                    }
+                    return Err(e.into());
+                }
+                self.registries.as_ref()
+            }
+            StorageTarget::Embedded => {
+                let store = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
+                store
+                    .store()
+                    .push_artifact(target.repository(), version, &artifact)
+                    .await
+                    .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
+                store.store().as_ref()
+            }
+        };
+        // The submitted signatures go next to the artifact, as `skilldex sign` would put them.
+        for s in signatures {
+            let same = s.signature.clone();
+            crate::oci::signatures::push_legacy(sink, &target, artifact.digest(), s.payload, s.signature, &|x| {
+                x == same
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 impl super::upload::BuiltUpload {
     /// The built artifact as the pipeline records it, and what must be pushed for it.
     fn into_parts(self, signatures: Vec<SubmittedSignature>) -> (Fetched, Push) {
@@ -331,11 +371,4 @@ impl super::upload::BuiltUpload {
         };
         (fetched, Push { artifact, target, signatures })
     }
-}
-
-pub(super) fn version_exists(skill: &Skill, version: &str) -> Error {
-    Error::Conflict(format!(
-        "version {version} of `{}/{}` already exists; versions are immutable",
-        skill.scope, skill.slug
-    ))
 }

@@ -551,11 +551,18 @@ impl RepoWriter<'_> {
         Ok(self.registry.store.upload_size(&self.repo, id).await?)
     }
 
-    /// Appends a request body to an upload (see `EmbeddedStore::append_upload`).
-    pub async fn append_upload<S>(&self, id: &str, start: Option<u64>, body: S, limits: (u64, Duration)) -> Result<u64>
+    /// The largest blob this repository takes (the configured `registry_blob` limit).
+    pub fn max_blob(&self) -> u64 {
+        self.index.limits.registry_blob
+    }
+
+    /// Appends a request body to an upload, at most `max_blob` in all, giving up when the body
+    /// stalls for `idle` (see `EmbeddedStore::append_upload`).
+    pub async fn append_upload<S>(&self, id: &str, start: Option<u64>, body: S, idle: Duration) -> Result<u64>
     where
         S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, std::io::Error>> + Unpin + Send,
     {
+        let limits = (self.max_blob(), idle);
         Ok(self.registry.store.append_upload(&self.repo, id, start, body, limits).await?)
     }
 

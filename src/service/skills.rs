@@ -249,6 +249,24 @@ impl Index {
         Ok(Page { items, cursor })
     }
 
+    /// A listing of skills with a published version, each with its `latest` version, read
+    /// in one query for the whole page: what catalogs that show versions (ToolHive) list.
+    pub async fn list_latest(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<(SkillHit, Version)>> {
+        let page = self.list_skills(caller, SkillListRequest { published_only: true, ..req }).await?;
+        let ids: Vec<String> = page.items.iter().map(|h| h.skill.id.clone()).collect();
+        let mut latest: std::collections::HashMap<String, Version> =
+            self.store.latest_versions(&ids).await?.into_iter().map(|v| (v.skill_id.clone(), v)).collect();
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|hit| {
+                let v = latest.remove(&hit.skill.id)?;
+                Some((hit, self.present(v)))
+            })
+            .collect();
+        Ok(Page { items, cursor: page.cursor })
+    }
+
     /// How many skills the listing `req` asks for matches in all, counting only what the
     /// caller may see.
     pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {

@@ -75,7 +75,7 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 impl Index {
-    fn storage(&self) -> Result<&Storage> {
+    pub(super) fn storage(&self) -> Result<&Storage> {
         self.storage.as_ref().ok_or_else(|| {
             Error::Invalid("this server stores no uploads; register an artifact that is already in a registry with `reference` instead".into())
         })
@@ -115,8 +115,8 @@ impl Index {
         if req.archive_size <= 0 {
             return Err(Error::Invalid("archiveSize must be positive".into()));
         }
-        if req.archive_size as u64 > self.limits.max_compressed {
-            return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.limits.max_compressed)));
+        if req.archive_size as u64 > self.limits.archive() {
+            return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.limits.archive())));
         }
         if let Some(m) = req.metadata.get("manifestJson").filter(|m| !m.is_null()) {
             if m.get("name").and_then(|n| n.as_str()).is_some_and(|n| n != slug.as_str()) {
@@ -164,7 +164,7 @@ impl Index {
         let skill = self.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
         if self.store.version(&skill.id, &upload.version).await?.is_some() {
             // Another publish of this version won meanwhile.
-            return Err(super::publish::version_exists(&skill, &upload.version));
+            return Err(super::version_exists(&skill, &upload.version));
         }
         let built = self.build_upload(&skill.scope, &skill.slug, &upload.version, bytes)?;
         let dir = &self.storage()?.uploads_dir;
@@ -179,7 +179,7 @@ impl Index {
     /// always give the same digest: at upload and at finalize.
     fn build_upload(&self, scope: &Namespace, slug: &SkillName, version: &str, bytes: &[u8]) -> Result<BuiltUpload> {
         let semver = crate::domain::parse_version(version).map_err(|e| Error::Invalid(e.to_string()))?;
-        let bundle = Bundle::from_archive(bytes, None, &self.limits)?;
+        let bundle = Bundle::from_archive(bytes, None, &self.limits.bundle)?;
         self.build_artifact(scope, slug, &semver, bundle)
     }
 
@@ -257,43 +257,6 @@ impl Index {
             held: Some((skill.id.clone(), version.to_owned(), holder)),
             upload: upload.map(str::to_owned),
         })
-    }
-
-    /// Pushes a built artifact that the trust policies let through to the storage registry,
-    /// with the signatures that came with it.
-    pub(super) async fn push_built(&self, skill: &Skill, version: &str, push: super::publish::Push) -> Result<()> {
-        let super::publish::Push { artifact, target, signatures } = push;
-        let storage = self.storage()?;
-        let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
-            StorageTarget::Registry { .. } => {
-                if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
-                    // A concurrent publish of the same version may have won while both pushed.
-                    if self.store.version(&skill.id, version).await?.is_some() {
-                        return Err(super::publish::version_exists(skill, version));
-                    }
-                    return Err(e.into());
-                }
-                self.registries.as_ref()
-            }
-            StorageTarget::Embedded => {
-                let store = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
-                store
-                    .store()
-                    .push_artifact(target.repository(), version, &artifact)
-                    .await
-                    .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
-                store.store().as_ref()
-            }
-        };
-        // The submitted signatures go next to the artifact, as `skilldex sign` would put them.
-        for s in signatures {
-            let same = s.signature.clone();
-            crate::oci::signatures::push_legacy(sink, &target, artifact.digest(), s.payload, s.signature, &|x| {
-                x == same
-            })
-            .await?;
-        }
-        Ok(())
     }
 
     /// Removes the archives still waiting for a version that is now published, and the one

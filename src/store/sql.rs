@@ -873,6 +873,20 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(version_row).transpose()
             }
 
+            async fn latest_versions(&self, skill_ids: &[String]) -> StoreResult<Vec<Version>> {
+                if skill_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut b = SqlBuilder::new(&format!(
+                    "SELECT {VERSION_COLS} FROM versions v WHERE EXISTS (SELECT 1 FROM skills s
+                       WHERE s.id = v.skill_id AND s.latest_version = v.version) AND v.skill_id IN ("
+                ));
+                let placeholders: Vec<String> = skill_ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
+                b.push(&placeholders.join(", ")).push(")");
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter().map(version_row).collect()
+            }
+
             async fn set_version_signature(
                 &self,
                 skill_id: &str,

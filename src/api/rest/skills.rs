@@ -17,12 +17,12 @@ use crate::api::wire::{
     ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
     UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
 };
+use crate::domain::SkillPatch;
 use crate::domain::{ChannelName, VersionStatus};
 use crate::service::{
     self, ArtifactSource, Caller, PrepareUpload, PublishPlan, SkillDraft, SkillListRequest, SubmittedSignature,
     VersionFilter, parse_sort,
 };
-use crate::store::SkillPatch;
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -310,7 +310,7 @@ pub(super) async fn put_upload(
     // Whose upload this is, before a byte of the archive is read.
     let upload = state.index.upload_to_receive(&caller, &id).await?;
     // Never more than was prepared: a longer body is refused unread.
-    let max = upload.archive_size.clamp(0, state.index.limits().max_compressed as i64) as usize;
+    let max = upload.archive_size.clamp(0, state.index.limits().archive() as i64) as usize;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {

@@ -4,6 +4,12 @@
 //! HTTP edge, in the CLI, or when reading the database), so the services below never see an
 //! unchecked string where a name is meant.
 
+pub mod entity;
+
+pub use entity::{
+    AuditEntry, Channel, Member, NpmDist, Skill, SkillHit, SkillPatch, SkillSort, Team, Token, Upload, User, Version,
+};
+
 use std::fmt;
 use std::str::FromStr;
 
