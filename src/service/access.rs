@@ -69,7 +69,9 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Whether a role lets its holder see a skill in that state.
+/// Whether a role lets its holder see a skill in that state: the visibility rule. Listings
+/// apply it in SQL (`matching_skills` in `store/sql.rs`, which also leaves deleted skills out);
+/// `tests/it/visibility.rs` holds the two forms in agreement over generated data.
 pub fn can_see(skill: &Skill, role: Option<TeamRole>) -> bool {
     match (skill.deleted_at, skill.visibility) {
         // A deleted skill stays visible to the people who can restore it.

@@ -131,6 +131,7 @@ macro_rules! impl_sql_store {
             } else {
                 b.push(" WHERE s.deleted_at IS NULL");
             }
+            // The SQL form of `service::access::can_see`, kept in agreement by a test.
             match &query.audience {
                 Audience::Anonymous => {
                     b.push(" AND s.visibility = 'public'");

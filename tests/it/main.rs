@@ -15,3 +15,4 @@ mod publish_paths;
 mod registry_gate;
 mod store;
 mod toolhive;
+mod visibility;
