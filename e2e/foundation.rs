@@ -183,3 +183,32 @@ fn size_limits_come_from_configuration_on_every_surface() {
     let (_, listed) = http_json(serve.addr, "GET", "/api/v1/skills/acme/big/versions", Some(&admin), None);
     assert_eq!(listed["data"], serde_json::json!([]), "nothing was recorded: {listed}");
 }
+
+/// Lowering `--max-archive-size` never locks out what is already published: a version
+/// accepted under the old limit is still downloaded, installed from npm and diffed, while a
+/// new version of that size is refused.
+#[test]
+fn published_versions_stay_readable_after_the_limit_is_lowered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let noise: Vec<u8> = (0..3 << 19).map(|_| rand::random::<u8>()).collect();
+    let mut published = Vec::new();
+    for version in ["1.0.0", "1.1.0"] {
+        let skill = skill_dir(dir.path(), "big", version, &[]);
+        std::fs::write(skill.join("noise.bin"), &noise).unwrap();
+        published.push(skill);
+    }
+    serve.ok(Some(&admin), &["publish", published[0].to_str().unwrap(), "-n", "acme"]);
+    serve.stop();
+
+    let serve = Serve::start(dir.path(), &["--max-archive-size", "1"]);
+    let (s, _, archive) =
+        http_exchange(serve.addr, "GET /api/v1/skills/acme/big/versions/1.0.0/archive", None, &[], b"");
+    assert_eq!(s, 200);
+    assert!(archive.len() > 1 << 20, "the whole 1.5 MiB archive: {}", archive.len());
+    let (s, _, tarball) = http_exchange(serve.addr, "GET /@acme/big/-/big-1.0.0.tgz", None, &[], b"");
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&tarball));
+    let out = serve.cli(Some(&admin), &["publish", published[1].to_str().unwrap(), "-n", "acme"]);
+    assert!(!out.status.success(), "a new 1.5 MiB version is over the new limit");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("413"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -296,7 +296,7 @@ impl SkillArgs {
 fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
     let (s, v) = (&r.skill, &r.version);
     let files: Vec<Value> = bundle.files.iter().map(|f| json!({ "path": f.path, "size": f.data.len() })).collect();
-    let signature: Option<Value> = v.signature.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+    let signature: Option<Value> = v.signature.clone();
     json!({
         "namespace": s.scope, "name": s.slug, "title": s.display_name,
         "description": bundle.skill.frontmatter.description,

@@ -167,14 +167,13 @@ fn to_packument(p: &NpmPackage, base: &str) -> Value {
     let mut versions = Map::new();
     let mut time = Map::new();
     for (v, dist) in &p.versions {
-        let fm: Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
-        let files: Vec<Value> = serde_json::from_str(&v.file_tree).unwrap_or_default();
-        let unpacked: u64 = files.iter().filter_map(|f| f["size"].as_u64()).sum();
+        let fm = &v.frontmatter;
+        let unpacked: u64 = v.file_tree.iter().map(|f| f.size).sum();
         let mut manifest = json!({
             "_id": format!("{name}@{}", v.version),
             "name": name,
             "version": v.version,
-            "description": fm["description"].as_str().unwrap_or(&skill.description),
+            "description": fm.get("description").and_then(|d| d.as_str()).unwrap_or(&skill.description),
             "keywords": skill.tags,
             "dist": {
                 "tarball": format!("{base}/@{}/{}/-/{}-{}.tgz", skill.scope, skill.slug, skill.slug, v.version),
@@ -186,11 +185,10 @@ fn to_packument(p: &NpmPackage, base: &str) -> Value {
             "skilldex": {
                 "reference": v.reference,
                 "digest": v.digest,
-                "signature": v.signature.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok())
-                    .map(|s| s["status"].clone()),
+                "signature": v.signature.as_ref().map(|s| s["status"].clone()),
             },
         });
-        if let Some(license) = fm["license"].as_str() {
+        if let Some(license) = fm.get("license").and_then(|l| l.as_str()) {
             manifest["license"] = license.into();
         }
         if Lifecycle::of(skill, v) == Lifecycle::Deprecated {

@@ -72,7 +72,7 @@ pub struct SkillList {
 }
 
 fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
-    let fm: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
+    let fm = &v.frontmatter;
     let text = |k: &str| fm.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let allowed_tools = match fm.get("allowed-tools") {
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),

@@ -373,7 +373,7 @@ impl From<entity::Version> for VersionResponse {
             published_at: v.published_at.map(to_datetime),
             digest: v.digest,
             reference: v.reference,
-            signature: v.signature.and_then(|s| serde_json::from_str(&s).ok()),
+            signature: v.signature,
         }
     }
 }
@@ -617,7 +617,7 @@ impl From<crate::service::Resolved> for ResolveResponse {
             size: v.manifest_size.unwrap_or_default(),
             yanked,
             layout: v.layout,
-            signature: v.signature.and_then(|s| serde_json::from_str(&s).ok()),
+            signature: v.signature,
         }
     }
 }

@@ -12,7 +12,6 @@ pub mod testing;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use archive::Packed;
@@ -77,13 +76,7 @@ pub struct BundleFile {
     pub executable: bool,
 }
 
-/// One entry of a bundle's file tree, as csreg lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FileEntry {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-}
+pub use crate::domain::entity::FileEntry;
 
 /// A validated bundle: its files (sorted by path, `SKILL.md` among them) and its parsed SKILL.md.
 #[derive(Debug, Clone, PartialEq)]

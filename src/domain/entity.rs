@@ -2,6 +2,8 @@
 //! version, channel, upload or audit entry is. The store reads and writes them; services
 //! decide who may see and change them; facades turn them into wire shapes.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Millis, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,12 +117,12 @@ pub struct Version {
     /// The artifact layout it was read in: `toolhive`, `agentskills` or `tar+gzip`.
     pub layout: Option<String>,
     /// JSON array of `{path, size, sha256}`.
-    pub file_tree: String,
+    pub file_tree: Vec<FileEntry>,
     /// JSON object: the SKILL.md frontmatter.
-    pub frontmatter: String,
+    pub frontmatter: JsonObject,
     pub readme: Option<String>,
     /// JSON object: the signature verdict, once verification exists.
-    pub signature: Option<String>,
+    pub signature: Option<serde_json::Value>,
     pub created_at: Millis,
     pub published_at: Option<Millis>,
 }
@@ -150,7 +152,7 @@ pub struct Upload {
     pub archive_sha256: String,
     pub archive_size: i64,
     /// JSON object: fileTree, entryPoint, skillType, installPath, manifestJson as sent.
-    pub metadata: String,
+    pub metadata: serde_json::Value,
     pub created_by: String,
     pub created_at: Millis,
     pub expires_at: Millis,
@@ -164,5 +166,16 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     /// JSON object with action-specific details.
-    pub detail: String,
+    pub detail: serde_json::Value,
+}
+
+/// A JSON object, as the SKILL.md frontmatter is stored.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// One entry of a bundle's file tree, as csreg lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }

@@ -426,7 +426,7 @@ impl EmbeddedStore {
             size: bytes.len() as i64,
             artifact_type,
             subject: subject.clone(),
-            annotations: annotations.map(|a| serde_json::to_string(&a).expect("strings serialize")),
+            annotations,
             created_at: now_millis(),
         };
         self.store.oci_put_manifest(&row, &blobs, tag).await?;
@@ -524,7 +524,7 @@ impl EmbeddedStore {
                 size: m.size as u64,
                 artifact_type: m.artifact_type,
                 platform: None,
-                annotations: m.annotations.and_then(|a| serde_json::from_str(&a).ok()),
+                annotations: m.annotations,
             })
             .collect();
         let index = Index::listing(manifests);

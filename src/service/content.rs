@@ -82,7 +82,7 @@ impl Index {
             platform: None,
             annotations: None,
         };
-        Ok(source.blob(&repo, &desc, self.limits.archive()).await?)
+        Ok(source.blob(&repo, &desc, self.read_limits(v).max_compressed).await?)
     }
 
     /// The files of a version the caller resolved (so may see), fetched by digest and checked.
@@ -93,9 +93,23 @@ impl Index {
     /// A version's files, read back from its archive.
     pub(super) async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
         let bytes = self.layer_bytes(v).await?;
-        let frontmatter: serde_json::Value = serde_json::from_str(&v.frontmatter).unwrap_or_default();
-        let prefix = (v.layout.as_deref() == Some("agentskills")).then(|| frontmatter["name"].as_str().unwrap_or(""));
-        Ok(Bundle::from_archive(&bytes, prefix, &self.limits.bundle)?)
+        let name = v.frontmatter.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        let prefix = (v.layout.as_deref() == Some("agentskills")).then_some(name);
+        Ok(Bundle::from_archive(&bytes, prefix, &self.read_limits(v))?)
+    }
+
+    /// The bundle limits a recorded version is read back with: today's, raised to what the
+    /// version was accepted with, so lowering `--max-archive-size` never locks out a version
+    /// that is already published (its artifact is pinned by digest, so it cannot grow).
+    fn read_limits(&self, v: &Version) -> crate::bundle::Limits {
+        let mut limits = self.limits.bundle;
+        let unpacked: u64 = v.file_tree.iter().map(|f| f.size).sum();
+        let largest = v.file_tree.iter().map(|f| f.size).max().unwrap_or(0);
+        limits.max_compressed = limits.max_compressed.max(v.archive_size.max(0) as u64);
+        limits.max_uncompressed = limits.max_uncompressed.max(unpacked);
+        limits.max_file = limits.max_file.max(largest);
+        limits.max_files = limits.max_files.max(v.file_tree.len());
+        limits
     }
 
     /// Files added, modified and removed between two versions, with line counts.

@@ -97,8 +97,6 @@ struct Obtained {
     push: Option<Push>,
     /// Signatures that came with the request, as the trust policies take them.
     submitted: Vec<Candidate>,
-    /// The prepared upload this publish consumes.
-    upload: Option<Upload>,
 }
 
 /// A built artifact, where it goes, and the signatures to store next to it.
@@ -116,42 +114,98 @@ impl Index {
             return Err(Error::Invalid("a version is published as `published` or `draft`".into()));
         }
         let via = source.kind();
-        let (existing, semver) =
-            self.authorize_publish(caller, (&namespace, &name), create.is_some(), &version).await?;
+        let names = (&namespace, &name);
+        let (existing, semver) = self.authorize_publish(caller, names, create.is_some(), &version).await?;
         let version = semver.to_string();
-        let obtained = self.obtain(caller, (&namespace, &name), existing.as_ref(), &semver, source).await?;
-        let Obtained { fetched, push, submitted, upload } = obtained;
-        let manifest = Some(fetched.manifest.as_slice());
-        let verdict = self.vouched((&namespace, &name), &version, &fetched.pinned, manifest, &submitted).await?;
-        let skill = match (existing, create) {
-            (Some(skill), _) => skill,
-            (None, Some(draft)) => self.create_for_first_version(caller, draft).await?,
-            (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
-        };
-        let claim = self.claim(&skill, &version, upload.as_ref().map(|u| u.id.as_str()), (&namespace, &name)).await?;
-        let record = async {
-            if let Some(push) = push {
-                self.push_built(&skill, &version, push).await?;
+        let upload = match &source {
+            ArtifactSource::Upload { id, .. } => {
+                Some(self.locate_upload(caller, names, existing.as_ref(), &version, id.as_deref()).await?)
             }
-            self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await
+            _ => None,
         };
-        let stored = claim.around(record).await?;
-        self.discard_archives(&skill, &version, upload.as_ref()).await;
-        let target = format!("{namespace}/{name}");
-        let signature = verdict.map(|v| v.status);
-        let detail = json!({ "version": version, "digest": stored.digest, "signature": signature, "source": via });
-        self.audit(caller, "version.publish", &target, detail).await;
-        self.emit(Event::VersionPublished {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            version: version.clone(),
-            digest: stored.digest.clone().unwrap_or_default(),
-            status,
-        });
-        let skill = self.store.skill(namespace.as_str(), name.as_str()).await?.ok_or_else(|| {
-            Error::Internal(format!("skill `{namespace}/{name}` vanished while its version was published"))
-        })?;
+        let upload_id = upload.as_ref().map(|u| u.id.clone());
+        // A version of an existing skill is claimed before any work, so a second publish of it
+        // is told at once instead of reading, building and checking its artifact too.
+        let early = match &existing {
+            Some(skill) => Some(self.claim(skill, &version, upload_id.as_deref(), names).await?),
+            None => None,
+        };
+        let steps = async {
+            let Obtained { fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
+            let manifest = Some(fetched.manifest.as_slice());
+            let verdict = self.vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
+            let (skill, late) = match (existing, create) {
+                (Some(skill), _) => (skill, None),
+                (None, Some(draft)) => {
+                    let skill = self.create_for_first_version(caller, draft).await?;
+                    let claim = self.claim(&skill, &version, None, names).await?;
+                    (skill, Some(claim))
+                }
+                (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
+            };
+            let record = async {
+                if let Some(push) = push {
+                    self.push_built(&skill, &version, push).await?;
+                }
+                self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await
+            };
+            let stored = match late {
+                Some(claim) => claim.around(record).await?,
+                None => record.await?,
+            };
+            Ok((skill, stored, verdict))
+        };
+        let (skill, stored, verdict) = match early {
+            Some(claim) => claim.around(steps).await?,
+            None => steps.await?,
+        };
+        // Settling runs to the end even when the request goes away: the version is recorded.
+        let settle = {
+            let index = self.clone();
+            let (caller, skill, stored) = (caller.clone(), skill.clone(), stored.clone());
+            let signature = verdict.map(|v| v.status);
+            async move {
+                index.discard_archives(&skill, &stored.version, upload_id.as_deref()).await;
+                let target = format!("{}/{}", skill.scope, skill.slug);
+                let detail = json!({ "version": stored.version, "digest": stored.digest, "signature": signature, "source": via });
+                index.audit(&caller, "version.publish", &target, detail).await;
+                index.emit(Event::VersionPublished {
+                    namespace: skill.scope.clone(),
+                    name: skill.slug.clone(),
+                    version: stored.version.clone(),
+                    digest: stored.digest.clone().unwrap_or_default(),
+                    status,
+                });
+            }
+        };
+        if let Err(e) = tokio::spawn(settle).await {
+            tracing::error!(error = %e, "settling a publish failed");
+        }
+        // The skill as it is now (`latest` may have moved); the recorded version stands either way.
+        let skill = match self.store.skill(namespace.as_str(), name.as_str()).await {
+            Ok(Some(now)) => now,
+            Ok(None) | Err(_) => skill,
+        };
         Ok(Published { skill, version: self.present(stored) })
+    }
+
+    /// The prepared upload an `Upload` source names: the caller's, for this version of an
+    /// existing skill (uploads are prepared for existing skills only).
+    async fn locate_upload(
+        &self,
+        caller: &Caller,
+        (namespace, name): (&Namespace, &SkillName),
+        skill: Option<&Skill>,
+        version: &str,
+        id: Option<&str>,
+    ) -> Result<Upload> {
+        let not_prepared =
+            || Error::NotFound(format!("you have no prepared upload for version {version} of `{namespace}/{name}`"));
+        let skill = skill.ok_or_else(not_prepared)?;
+        match self.prepared_upload(caller, skill, version, id).await? {
+            Some(upload) => Ok(upload),
+            None => Err(self.published_meanwhile(skill, version, not_prepared()).await),
+        }
     }
 
     /// Step 1: the skill a new version may be published to by this caller (none yet when the
@@ -178,54 +232,42 @@ impl Index {
     }
 
     /// Step 2: the artifact, fetched or built, checked by the bundle rules as `version` of
-    /// `namespace/name`.
+    /// `namespace/name`. `upload` is the prepared upload an `Upload` source names.
     async fn obtain(
         &self,
         caller: &Caller,
         (namespace, name): (&Namespace, &SkillName),
-        skill: Option<&Skill>,
         version: &semver::Version,
         source: ArtifactSource,
+        upload: Option<Upload>,
     ) -> Result<Obtained> {
-        let built = |bundle: Bundle, signatures: Vec<SubmittedSignature>, upload: Option<Upload>| {
+        let built = |bundle: Bundle, signatures: Vec<SubmittedSignature>| {
             let built = self.build_artifact(namespace, name, version, bundle)?;
             let submitted = check_submitted(&signatures, built.artifact.digest())?;
             let (fetched, push) = built.into_parts(signatures);
-            Ok::<_, Error>(Obtained { fetched, push: Some(push), submitted, upload })
+            Ok::<_, Error>(Obtained { fetched, push: Some(push), submitted })
         };
-        match source {
-            ArtifactSource::Reference { reference, credentials } => {
+        match (source, upload) {
+            (ArtifactSource::Reference { reference, credentials }, _) => {
                 let fetched = self.fetch_artifact(caller, (&reference, credentials.as_ref()), name.as_str()).await?;
                 fetched.bundle.check_identity(name.as_str(), version)?;
-                Ok(Obtained { fetched, push: None, submitted: Vec::new(), upload: None })
+                Ok(Obtained { fetched, push: None, submitted: Vec::new() })
             }
-            ArtifactSource::NpmTarball(tarball) => {
+            (ArtifactSource::NpmTarball(tarball), _) => {
                 let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.limits.bundle)?;
                 let package = super::npm::package_name(namespace, name);
                 super::npm::check_package_json(&package_json, &package, version)?;
-                built(bundle, Vec::new(), None)
+                built(bundle, Vec::new())
             }
-            ArtifactSource::Upload { id, signatures } => {
-                let version = version.to_string();
-                let not_prepared = || {
-                    Error::NotFound(format!(
-                        "you have no prepared upload for version {version} of `{namespace}/{name}`"
-                    ))
-                };
-                let skill = skill.ok_or_else(not_prepared)?;
-                let upload = self.prepared_upload(caller, skill, &version, id.as_deref()).await?;
-                let Some(upload) = upload else {
-                    return Err(self.published_meanwhile(skill, &version, not_prepared()).await);
-                };
+            (ArtifactSource::Upload { signatures, .. }, Some(upload)) => {
                 let Some(bytes) = self.archive_of(&upload).await? else {
-                    let missing =
-                        Error::Invalid(format!("the archive for version {version} has not been uploaded yet"));
-                    return Err(self.published_meanwhile(skill, &version, missing).await);
+                    return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
                 };
                 check_archive(&upload, &bytes)?;
                 let bundle = Bundle::from_archive(&bytes, None, &self.limits.bundle)?;
-                built(bundle, signatures, Some(upload))
+                built(bundle, signatures)
             }
+            (ArtifactSource::Upload { .. }, None) => Err(Error::Internal("an upload source without its upload".into())),
         }
     }
 
@@ -245,9 +287,8 @@ impl Index {
         let (namespace, name) = (draft.scope.clone(), draft.slug.clone());
         match self.create_skill(caller, draft).await {
             Ok(skill) => Ok(skill),
-            Err(Error::Conflict(_)) => self.store.skill(namespace.as_str(), name.as_str()).await?.ok_or_else(|| {
-                Error::Internal(format!("skill `{namespace}/{name}` vanished while its first version was published"))
-            }),
+            // Checked like any existing skill: one deleted meanwhile takes no versions.
+            Err(Error::Conflict(_)) => Ok(self.visible_skill(caller, &namespace, &name, false).await?.0),
             Err(e) => Err(e),
         }
     }
@@ -276,6 +317,7 @@ impl Index {
         status: VersionStatus,
     ) -> Result<Version> {
         let file_tree = f.bundle.file_tree();
+        let file_count = file_tree.len() as i64;
         let fm = &f.bundle.skill;
         let new = NewVersion {
             skill_id: skill.id.clone(),
@@ -285,7 +327,7 @@ impl Index {
             entry_point: Some(SKILL_MD.into()),
             skill_type: Some(skill.skill_type),
             install_path: None,
-            file_count: file_tree.len() as i64,
+            file_count,
             archive_size: f.layer_size as i64,
             archive_sha256: f.layer_digest.strip_prefix("sha256:").map(str::to_owned),
             reference: Some(self.stored_reference(&f.pinned)),
@@ -293,10 +335,10 @@ impl Index {
             media_type: Some(f.media_type.clone()),
             manifest_size: Some(f.manifest_size as i64),
             layout: Some(f.layout.as_str().to_owned()),
-            file_tree: Some(serde_json::to_string(&file_tree).expect("file tree serializes")),
-            frontmatter: Some(fm.frontmatter_json.to_string()),
+            file_tree: Some(file_tree),
+            frontmatter: Some(fm.frontmatter_json.as_object().cloned().unwrap_or_default()),
             readme: Some(fm.body.clone()),
-            signature: verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes")),
+            signature: verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes")),
         };
         let stored = self.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => version_exists(skill, version),

@@ -142,8 +142,8 @@ impl Index {
                 Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None, &[]).await?,
                 None => None,
             };
-            let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
-            self.store.set_version_signature(&skill.id, &version.version, json.as_deref()).await?;
+            let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
+            self.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
             version.signature = json;
             self.enforce(&target, verdict.as_ref())?;
             return Ok(version);
@@ -166,8 +166,8 @@ impl Index {
             }
             let Some(reference) = &version.reference else { continue };
             let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None, &[]).await?;
-            let json = verdict.as_ref().map(|v| serde_json::to_string(v).expect("verdict serializes"));
-            self.store.set_version_signature(&skill.id, &version.version, json.as_deref()).await?;
+            let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
+            self.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
             out.reevaluated += 1;
             out.results.push(Reevaluated {
                 skill: format!("{}/{}", skill.scope, skill.slug),
@@ -182,8 +182,10 @@ impl Index {
     }
 }
 
+/// The verdict stored with a version; one in a shape this build does not know counts as none,
+/// so it is made again under the policies in force.
 fn stored_verdict(version: &Version) -> Option<Verdict> {
-    version.signature.as_deref().and_then(|s| serde_json::from_str(s).ok())
+    version.signature.as_ref().and_then(|s| serde_json::from_value(s.clone()).ok())
 }
 
 /// Whether a stored verdict (or its absence) still matches the policies covering `namespace`.

@@ -134,7 +134,7 @@ impl Index {
             version,
             archive_sha256: sha,
             archive_size: req.archive_size,
-            metadata: req.metadata.to_string(),
+            metadata: req.metadata,
             created_by: me.user.id.clone(),
             created_at: now,
             expires_at: now + UPLOAD_TTL_MS,
@@ -252,19 +252,26 @@ impl Index {
         if !self.store.claim_version(&skill.id, version, &holder, now, now + PUBLISH_LEASE_MS).await? {
             return Err(being_published(scope, slug, version));
         }
-        Ok(Claim {
+        let claim = Claim {
             store: self.store.clone(),
             held: Some((skill.id.clone(), version.to_owned(), holder)),
             upload: upload.map(str::to_owned),
-        })
+        };
+        // A publish that held the claim before may have recorded the version since it was
+        // authorized: checked here, under the claim, nothing can record it any more.
+        match self.store.version(&skill.id, version).await {
+            Ok(None) => Ok(claim),
+            Ok(Some(_)) => claim.around(async { Err(super::version_exists(skill, version)) }).await,
+            Err(e) => claim.around(async { Err(e.into()) }).await,
+        }
     }
 
     /// Removes the archives still waiting for a version that is now published, and the one
     /// it was published from: no finalize can use them any more (the others' rows stay until
     /// they expire, so a late PUT or finalize is told the version exists). Failures only cost
     /// disk space until the sweep.
-    pub(super) async fn discard_archives(&self, skill: &Skill, version: &str, published: Option<&Upload>) {
-        if let Some(path) = published.and_then(|u| self.upload_path(&u.id).ok()) {
+    pub(super) async fn discard_archives(&self, skill: &Skill, version: &str, published: Option<&str>) {
+        if let Some(path) = published.and_then(|id| self.upload_path(id).ok()) {
             let _ = tokio::fs::remove_file(path).await;
         }
         if self.storage.is_none() {

@@ -137,10 +137,10 @@ pub struct NewVersion {
     pub media_type: Option<String>,
     pub manifest_size: Option<i64>,
     pub layout: Option<String>,
-    pub file_tree: Option<String>,
-    pub frontmatter: Option<String>,
+    pub file_tree: Option<Vec<crate::domain::entity::FileEntry>>,
+    pub frontmatter: Option<crate::domain::entity::JsonObject>,
     pub readme: Option<String>,
-    pub signature: Option<String>,
+    pub signature: Option<serde_json::Value>,
 }
 
 /// A manifest stored in the embedded OCI store.
@@ -154,7 +154,7 @@ pub struct OciManifest {
     /// The digest of the manifest this one refers to (`subject`).
     pub subject: Option<String>,
     /// JSON object of the manifest's annotations, for referrers listings.
-    pub annotations: Option<String>,
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
     pub created_at: Millis,
 }
 
@@ -228,7 +228,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Version>;
 
     /// Replaces a version's stored signature verdict (JSON), `None` to clear it.
-    async fn set_version_signature(&self, skill_id: &str, version: &str, verdict: Option<&str>) -> StoreResult<()>;
+    async fn set_version_signature(
+        &self,
+        skill_id: &str,
+        version: &str,
+        verdict: Option<&serde_json::Value>,
+    ) -> StoreResult<()>;
     /// Every skill (not deleted) with its versions that have a stored artifact, optionally
     /// within one namespace; for re-checking signatures.
     async fn stored_versions(&self, namespace: Option<&str>) -> StoreResult<Vec<(Skill, Version)>>;

@@ -78,6 +78,17 @@ pub(crate) fn parse_col<T: FromStr<Err = InvalidValue>>(s: &str) -> Result<T, St
     s.parse().map_err(|e: InvalidValue| StoreError::Corrupt(e.0))
 }
 
+/// A JSON column read as `T`. Data that does not parse is an error naming the column, never
+/// a silent default.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(raw: &str, column: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// A value as a JSON column stores it.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("JSON values serialize")
+}
+
 /// Turns a uniqueness or foreign-key violation into the store's own error.
 pub(crate) fn classify(e: sqlx::Error, conflict: &str, missing: &str) -> StoreError {
     if let sqlx::Error::Database(d) = &e {
@@ -100,7 +111,7 @@ macro_rules! impl_sql_store {
             new_id, pick_latest, ChannelName, Millis, Namespace, TeamRole, VersionStatus,
         };
         use $crate::store::sql::{
-            classify, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
+            classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
             TOUCH_INTERVAL_MS, UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
@@ -221,7 +232,7 @@ macro_rules! impl_sql_store {
                 description: r.try_get("description")?,
                 readme: r.try_get("readme")?,
                 visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
-                tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("skill tags: {e}")))?,
+                tags: json_col(&tags, "skills.tags")?,
                 skill_type: parse_col(&r.try_get::<String, _>("skill_type")?)?,
                 downloads: r.try_get("downloads")?,
                 stars: r.try_get("stars")?,
@@ -253,10 +264,13 @@ macro_rules! impl_sql_store {
                 media_type: r.try_get("media_type")?,
                 manifest_size: r.try_get("manifest_size")?,
                 layout: r.try_get("layout")?,
-                file_tree: r.try_get("file_tree")?,
-                frontmatter: r.try_get("frontmatter")?,
+                file_tree: json_col(&r.try_get::<String, _>("file_tree")?, "versions.file_tree")?,
+                frontmatter: json_col(&r.try_get::<String, _>("frontmatter")?, "versions.frontmatter")?,
                 readme: r.try_get("readme")?,
-                signature: r.try_get("signature")?,
+                signature: r
+                    .try_get::<Option<String>, _>("signature")?
+                    .map(|s| json_col(&s, "versions.signature"))
+                    .transpose()?,
                 created_at: r.try_get("created_at")?,
                 published_at: r.try_get("published_at")?,
             })
@@ -269,7 +283,7 @@ macro_rules! impl_sql_store {
                 version: r.try_get("version")?,
                 archive_sha256: r.try_get("archive_sha256")?,
                 archive_size: r.try_get("archive_size")?,
-                metadata: r.try_get("metadata")?,
+                metadata: json_col(&r.try_get::<String, _>("metadata")?, "uploads.metadata")?,
                 created_by: r.try_get("created_by")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
@@ -284,7 +298,10 @@ macro_rules! impl_sql_store {
                 size: r.try_get("size")?,
                 artifact_type: r.try_get("artifact_type")?,
                 subject: r.try_get("subject")?,
-                annotations: r.try_get("annotations")?,
+                annotations: r
+                    .try_get::<Option<String>, _>("annotations")?
+                    .map(|s| json_col(&s, "oci_manifests.annotations"))
+                    .transpose()?,
                 created_at: r.try_get("created_at")?,
             })
         }
@@ -422,8 +439,8 @@ macro_rules! impl_sql_store {
                 media_type: new.media_type.clone(),
                 manifest_size: new.manifest_size,
                 layout: new.layout.clone(),
-                file_tree: new.file_tree.clone().unwrap_or_else(|| "[]".into()),
-                frontmatter: new.frontmatter.clone().unwrap_or_else(|| "{}".into()),
+                file_tree: new.file_tree.clone().unwrap_or_default(),
+                frontmatter: new.frontmatter.clone().unwrap_or_default(),
                 readme: new.readme.clone(),
                 signature: new.signature.clone(),
                 created_at: at,
@@ -448,10 +465,10 @@ macro_rules! impl_sql_store {
                 .bind(&v.reference)
                 .bind(&v.digest)
                 .bind(&v.media_type)
-                .bind(&v.file_tree)
-                .bind(&v.frontmatter)
+                .bind(json_text(&v.file_tree))
+                .bind(json_text(&v.frontmatter))
                 .bind(&v.readme)
-                .bind(&v.signature)
+                .bind(v.signature.as_ref().map(json_text))
                 .bind(v.created_at)
                 .bind(v.published_at)
                 .bind(v.manifest_size)
@@ -892,12 +909,12 @@ macro_rules! impl_sql_store {
                 &self,
                 skill_id: &str,
                 version: &str,
-                verdict: Option<&str>,
+                verdict: Option<&serde_json::Value>,
             ) -> StoreResult<()> {
                 sqlx::query("UPDATE versions SET signature = $3 WHERE skill_id = $1 AND version = $2")
                     .bind(skill_id)
                     .bind(version)
-                    .bind(verdict)
+                    .bind(verdict.map(json_text))
                     .execute(self.writer())
                     .await?;
                 Ok(())
@@ -1020,7 +1037,7 @@ macro_rules! impl_sql_store {
                     .bind(&u.version)
                     .bind(&u.archive_sha256)
                     .bind(u.archive_size)
-                    .bind(&u.metadata)
+                    .bind(json_text(&u.metadata))
                     .bind(&u.created_by)
                     .bind(u.created_at)
                     .bind(u.expires_at)
@@ -1174,7 +1191,7 @@ macro_rules! impl_sql_store {
                     .bind(m.size)
                     .bind(&m.artifact_type)
                     .bind(&m.subject)
-                    .bind(&m.annotations)
+                    .bind(m.annotations.as_ref().map(json_text))
                     .bind(m.created_at)
                     .execute(&mut *tx)
                     .await?;
@@ -1345,7 +1362,7 @@ macro_rules! impl_sql_store {
                             actor: r.try_get("actor")?,
                             action: r.try_get("action")?,
                             target: r.try_get("target")?,
-                            detail: r.try_get("detail")?,
+                            detail: json_col(&r.try_get::<String, _>("detail")?, "audit_log.detail")?,
                         })
                     })
                     .collect()

@@ -113,7 +113,7 @@ impl Site {
     async fn audit_actions(&self) -> Vec<(String, serde_json::Value)> {
         let admin = self.app.caller(&self.app.admin).await;
         let log = self.app.index.audit_log(&admin, None, 1000).await.unwrap();
-        log.into_iter().map(|e| (e.action, serde_json::from_str(&e.detail).unwrap())).collect()
+        log.into_iter().map(|e| (e.action, e.detail)).collect()
     }
 
     async fn versions(&self) -> Vec<String> {

@@ -17,6 +17,7 @@ on_both_backends!(
     npm_dists_are_recorded_once,
     one_finalize_claims_an_upload_at_a_time,
     migrations_run_once,
+    bad_json_in_a_column_fails_loudly,
 );
 
 fn user(name: &str) -> NewUser {
@@ -397,4 +398,36 @@ async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
     assert_eq!(expired, ["u0", "u1"], "expired uploads go…");
     assert!(s.upload_by_id("b1").await.unwrap().is_some(), "…but not while its publish holds the version");
     assert_eq!(s.expire_uploads(t + 121).await.unwrap(), ["b1"], "…until the claim lapses too");
+}
+
+/// A JSON column that does not parse is an error naming the column, never a silently empty
+/// value; the API answers 500 without the database's words.
+async fn bad_json_in_a_column_fails_loudly(db: TestDb) {
+    let url = db.url.clone();
+    let app = crate::common::TestApp::new(db).await;
+    let owner = app.user("ann", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    app.skill("acme", "tool", "public", &owner).await;
+    app.version("acme", "tool", "1.0.0", VersionStatus::Published).await;
+    let listed = app.get("/api/v1/skills/acme/tool/versions", Some(&owner)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+
+    let corrupt = "UPDATE versions SET file_tree = '[{\"path\": 1' WHERE version = '1.0.0'";
+    if url.starts_with("sqlite") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(corrupt).execute(&mut c).await.unwrap();
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(corrupt).execute(&mut c).await.unwrap();
+    }
+    let skill = app.store().skill("acme", "tool").await.unwrap().unwrap();
+    match app.store().version(&skill.id, "1.0.0").await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("versions.file_tree"), "{m}"),
+        other => panic!("a corrupt column must be an error: {other:?}"),
+    }
+    let listed = app.get("/api/v1/skills/acme/tool/versions", Some(&owner)).await;
+    assert_eq!(listed.status, 500, "{}", listed.text);
+    assert!(!listed.text.contains("file_tree") && !listed.text.contains("EOF"), "{}", listed.text);
 }

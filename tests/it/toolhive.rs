@@ -25,7 +25,7 @@ async fn stored_version(app: &TestApp, scope: &str, slug: &str, version: &str, s
                 reference: Some(format!("ghcr.io/acme/skills/{slug}@{digest}")),
                 digest: Some(digest),
                 media_type: Some("application/vnd.oci.image.index.v1+json".into()),
-                frontmatter: Some(frontmatter.to_string()),
+                frontmatter: frontmatter.as_object().cloned(),
                 ..Default::default()
             },
             now_millis(),

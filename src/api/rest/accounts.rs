@@ -174,7 +174,7 @@ pub(super) async fn list_audit(
             actor: e.actor,
             action: e.action,
             target: e.target,
-            detail: serde_json::from_str(&e.detail).unwrap_or_default(),
+            detail: e.detail,
         })
         .collect();
     Ok(axum::Json(AuditPage { data, cursor }))
