@@ -327,27 +327,34 @@ pub(crate) struct Migration {
 mod tests {
     use super::*;
 
-    /// Every file in `migrations/<backend>/` is compiled in, in order, under the same numbers
-    /// on both backends.
+    /// Every migration file is compiled in, in order: `migrations/shared/` (SQL both dialects
+    /// run as it is) on both backends, `migrations/<backend>/` (where they differ) on its own,
+    /// each number once, and both backends have the same numbers.
     #[test]
     fn every_migration_file_is_registered() {
-        for (backend, list) in [("sqlite", SqliteStore::MIGRATIONS), ("postgres", PostgresStore::MIGRATIONS)] {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
-            let mut files: Vec<String> =
-                std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let files_in = |dir: &str| -> Vec<(String, String)> {
+            let mut files: Vec<(String, String)> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .map(|f| (f.clone(), std::fs::read_to_string(root.join(dir).join(&f)).unwrap()))
+                .collect();
             files.sort();
-            let registered: Vec<String> = list.iter().map(|m| format!("{:04}_{}.sql", m.version, m.name)).collect();
-            assert_eq!(files, registered, "{backend}");
-            for m in list {
-                let on_disk = std::fs::read_to_string(
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("migrations")
-                        .join(backend)
-                        .join(format!("{:04}_{}.sql", m.version, m.name)),
-                )
-                .unwrap();
-                assert_eq!(on_disk, m.sql, "{backend} {}", m.version);
-            }
+            files
+        };
+        let shared = files_in("shared");
+        let mut numbers = Vec::new();
+        for (backend, list) in [("sqlite", SqliteStore::MIGRATIONS), ("postgres", PostgresStore::MIGRATIONS)] {
+            let mut expected: Vec<(String, String)> = files_in(backend).into_iter().chain(shared.clone()).collect();
+            expected.sort();
+            let registered: Vec<(String, String)> =
+                list.iter().map(|m| (format!("{:04}_{}.sql", m.version, m.name), m.sql.to_owned())).collect();
+            assert_eq!(registered, expected, "{backend}: registered in order, with the files' exact text");
+            let mut seen: Vec<i64> = list.iter().map(|m| m.version).collect();
+            seen.dedup();
+            assert_eq!(seen.len(), list.len(), "{backend}: each number once");
+            numbers.push(seen);
         }
+        assert_eq!(numbers[0], numbers[1], "both backends have the same numbers");
     }
 }

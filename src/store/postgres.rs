@@ -20,15 +20,15 @@ impl PostgresStore {
         Migration {
             version: 2,
             name: "artifact_details",
-            sql: include_str!("../../migrations/postgres/0002_artifact_details.sql"),
+            sql: include_str!("../../migrations/shared/0002_artifact_details.sql"),
         },
-        Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/postgres/0003_uploads.sql") },
-        Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/postgres/0004_oci_store.sql") },
-        Migration { version: 5, name: "npm_dists", sql: include_str!("../../migrations/postgres/0005_npm_dists.sql") },
+        Migration { version: 3, name: "uploads", sql: include_str!("../../migrations/shared/0003_uploads.sql") },
+        Migration { version: 4, name: "oci_store", sql: include_str!("../../migrations/shared/0004_oci_store.sql") },
+        Migration { version: 5, name: "npm_dists", sql: include_str!("../../migrations/shared/0005_npm_dists.sql") },
         Migration {
             version: 6,
             name: "upload_claims",
-            sql: include_str!("../../migrations/postgres/0006_upload_claims.sql"),
+            sql: include_str!("../../migrations/shared/0006_upload_claims.sql"),
         },
         Migration {
             version: 7,
