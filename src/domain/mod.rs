@@ -184,13 +184,22 @@ fn truncate(s: &str) -> String {
     out.escape_debug().to_string()
 }
 
+/// The longest version, range or channel a request may name.
+pub const MAX_VERSION_LEN: usize = 128;
+
 /// A release version: strict semver 2.0 (`1.2.3`, `1.0.0-rc.1`), no leading `v`.
 pub fn parse_version(s: &str) -> Result<semver::Version, InvalidValue> {
-    if s.len() > 128 {
-        return Err(invalid("invalid version: longer than 128 characters"));
-    }
+    check_version_len(s)?;
     semver::Version::parse(s)
         .map_err(|e| invalid(format!("invalid version `{}`: {e} (expected semver such as 1.2.3)", truncate(s))))
+}
+
+/// Refuses a version, range or channel longer than `MAX_VERSION_LEN`, before any parsing.
+pub fn check_version_len(s: &str) -> Result<(), InvalidValue> {
+    if s.len() > MAX_VERSION_LEN {
+        return Err(invalid(format!("invalid version: longer than {MAX_VERSION_LEN} characters")));
+    }
+    Ok(())
 }
 
 /// Picks the version `latest` should point at: the highest release, or the highest

@@ -3,11 +3,13 @@
 //! [`PublishPlan`] run by [`Index::publish`], which decides once, in this order:
 //!
 //! 1. **authorize**: write scope, publisher role, skill not deleted, version valid and new;
-//! 2. **obtain** the artifact: fetch it by digest on the caller's behalf, or build it from the
+//! 2. **claim** the version of an existing skill, so two publishes of it never work or store at
+//!    once (the claim checks again that the version is still new);
+//! 3. **obtain** the artifact: fetch it by digest on the caller's behalf, or build it from the
 //!    bundle, and apply the bundle rules (name and version must match);
-//! 3. **vouch** with the trust policies (submitted signatures included);
-//! 4. **create** the skill on its first version, only now, so a refusal leaves nothing behind;
-//! 5. **claim** the version, so two publishes of it never store at once;
+//! 4. **vouch** with the trust policies (submitted signatures included);
+//! 5. **create** the skill on its first version, only now, so a refusal leaves nothing behind,
+//!    and claim the version;
 //! 6. **store** (push what was built) and **record** it, `latest` moving in the same transaction;
 //! 7. **settle**: discard archives no finalize can use any more, audit, emit the event.
 
@@ -231,7 +233,7 @@ impl Index {
         Ok((Some(skill), semver))
     }
 
-    /// Step 2: the artifact, fetched or built, checked by the bundle rules as `version` of
+    /// Step 3: the artifact, fetched or built, checked by the bundle rules as `version` of
     /// `namespace/name`. `upload` is the prepared upload an `Upload` source names.
     async fn obtain(
         &self,

@@ -30,9 +30,7 @@ enum Spec {
 
 fn parse_spec(raw: Option<&str>) -> Result<Spec> {
     let raw = raw.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("latest");
-    if raw.len() > 128 {
-        return Err(Error::Invalid("version is longer than 128 characters".into()));
-    }
+    crate::domain::check_version_len(raw)?;
     if let Ok(v) = semver::Version::parse(raw) {
         return Ok(Spec::Exact(v));
     }
