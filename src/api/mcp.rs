@@ -324,7 +324,7 @@ async fn install_skill(state: &AppState, caller: &Caller, args: Value) -> Result
     let (ns, name, version) = SkillArgs::parse(args)?;
     let resolved = state.index.download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
     let bundle = state.index.files(&resolved).await.map_err(tool_error)?;
-    let pinned = resolved.version.reference.clone().unwrap_or_default();
+    let pinned = resolved.version.reference.clone();
     let total: usize = bundle.files.iter().map(|f| f.data.len()).sum();
     if total > MAX_INLINE_BYTES {
         return Err(format!(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
 use crate::domain::{Namespace, SkillName};
-use crate::domain::{Skill, SkillSort, Version};
+use crate::domain::{ReleasedVersion, Skill, SkillSort};
 use crate::service::limits::PAGE_MAX;
 use crate::service::{
     ArtifactSource, Caller, Lifecycle, PublishPlan, Published, RegistryView, SkillDraft, SkillListRequest,
@@ -71,7 +71,7 @@ pub struct SkillList {
     pub metadata: ListMetadata,
 }
 
-fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
+fn to_skill(skill: &Skill, v: &ReleasedVersion) -> ThSkill {
     let fm = &v.frontmatter;
     let text = |k: &str| fm.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let allowed_tools = match fm.get("allowed-tools") {
@@ -79,8 +79,7 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
         Some(serde_json::Value::String(s)) => crate::bundle::split_allowed_tools(s),
         _ => Vec::new(),
     };
-    let reference = v.reference.clone().unwrap_or_default();
-    let identifier = reference.split('@').next().unwrap_or_default().to_owned();
+    let identifier = v.reference.split('@').next().unwrap_or_default().to_owned();
     ThSkill {
         namespace: skill.scope.to_string(),
         name: skill.slug.to_string(),
@@ -93,8 +92,8 @@ fn to_skill(skill: &Skill, v: &Version) -> ThSkill {
         allowed_tools,
         packages: vec![Package {
             registry_type: "oci".into(),
-            identifier: format!("{identifier}@{}", v.digest.clone().unwrap_or_default()),
-            digest: v.digest.clone().unwrap_or_default(),
+            identifier: format!("{identifier}@{}", v.digest),
+            digest: v.digest.clone(),
             media_type: v.media_type.clone().unwrap_or_default(),
         }],
         metadata: fm.get("metadata").and_then(|m| m.as_object().cloned()).unwrap_or_default(),
@@ -280,7 +279,9 @@ async fn publish_entry(
     let source = ArtifactSource::Reference { reference, credentials: None };
     let Published { skill, version } =
         state.index.publish(&caller, PublishPlan::creating(draft, skill.version, source)).await?;
-    Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &version))))
+    let released = ReleasedVersion::of(version)
+        .ok_or_else(|| crate::service::Error::Internal("a published version has no artifact".into()))?;
+    Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &released))))
 }
 
 /// The one OCI package to register: `identifier` pinned by `digest` when both are given.

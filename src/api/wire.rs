@@ -606,13 +606,13 @@ pub struct ResolveResponse {
 impl From<crate::service::Resolved> for ResolveResponse {
     fn from(r: crate::service::Resolved) -> Self {
         let yanked = r.yanked();
-        let v = r.version;
+        let crate::domain::ReleasedVersion { reference, digest, record: v } = r.version;
         Self {
             namespace: r.skill.scope,
             name: r.skill.slug,
             version: v.version,
-            digest: v.digest.unwrap_or_default(),
-            reference: v.reference.unwrap_or_default(),
+            digest,
+            reference,
             media_type: v.media_type.unwrap_or_default(),
             size: v.manifest_size.unwrap_or_default(),
             yanked,

@@ -179,3 +179,37 @@ pub struct FileEntry {
     pub size: u64,
     pub sha256: String,
 }
+
+/// A version clients can fetch: not a draft, and recorded with its artifact, so its pinned
+/// reference and digest are always there. Every surface that hands out artifacts (resolve,
+/// ToolHive, npm, MCP, downloads) works on these; the rule is `ReleasedVersion::of`, once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleasedVersion {
+    /// `registry/repo@sha256:…`, as the reader should fetch it.
+    pub reference: String,
+    /// The top manifest's digest.
+    pub digest: String,
+    /// The whole record; its fields are reached through `Deref`.
+    pub record: Version,
+}
+
+impl ReleasedVersion {
+    /// The version, when it is released.
+    pub fn of(record: Version) -> Option<Self> {
+        if record.status == VersionStatus::Draft {
+            return None;
+        }
+        let (Some(reference), Some(digest)) = (record.reference.clone(), record.digest.clone()) else {
+            return None;
+        };
+        Some(Self { reference, digest, record })
+    }
+}
+
+impl std::ops::Deref for ReleasedVersion {
+    type Target = Version;
+
+    fn deref(&self) -> &Version {
+        &self.record
+    }
+}

@@ -7,7 +7,8 @@
 pub mod entity;
 
 pub use entity::{
-    AuditEntry, Channel, Member, NpmDist, Skill, SkillHit, SkillPatch, SkillSort, Team, Token, Upload, User, Version,
+    AuditEntry, Channel, Member, NpmDist, ReleasedVersion, Skill, SkillHit, SkillPatch, SkillSort, Team, Token, Upload,
+    User, Version,
 };
 
 use std::fmt;

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::access::require_role;
 use super::{Caller, Error, Index, Resolved, Result};
 use crate::bundle::{Bundle, SKILL_MD};
-use crate::domain::{Namespace, SkillName, Tag, TeamRole, TokenScope, VersionStatus, now_millis};
+use crate::domain::{Namespace, ReleasedVersion, SkillName, Tag, TeamRole, TokenScope, VersionStatus, now_millis};
 use crate::oci::layout::{Descriptor, media};
 use crate::store::{NewSkill, NewVersion, Skill, Version};
 
@@ -69,11 +69,10 @@ impl Index {
         self.layer_bytes(&resolved.version).await
     }
 
-    async fn layer_bytes(&self, v: &Version) -> Result<Vec<u8>> {
-        let missing = || Error::NotFound(format!("version {} has no stored artifact", v.version));
-        let reference = v.reference.as_deref().ok_or_else(missing)?;
+    async fn layer_bytes(&self, v: &ReleasedVersion) -> Result<Vec<u8>> {
+        let missing = || Error::NotFound(format!("version {} has no stored archive", v.version));
         let sha = v.archive_sha256.as_deref().ok_or_else(missing)?;
-        let (repo, source) = self.recorded_source(reference)?;
+        let (repo, source) = self.recorded_source(&v.reference)?;
         let desc = Descriptor {
             media_type: media::LAYER_TAR_GZIP.into(),
             digest: format!("sha256:{sha}"),
@@ -91,7 +90,7 @@ impl Index {
     }
 
     /// A version's files, read back from its archive.
-    pub(super) async fn bundle_of(&self, v: &Version) -> Result<Bundle> {
+    pub(super) async fn bundle_of(&self, v: &ReleasedVersion) -> Result<Bundle> {
         let bytes = self.layer_bytes(v).await?;
         let name = v.frontmatter.get("name").and_then(|n| n.as_str()).unwrap_or("");
         let prefix = (v.layout.as_deref() == Some("agentskills")).then_some(name);
@@ -126,7 +125,7 @@ impl Index {
         let old = self.resolve(caller, scope, slug, Some(from)).await?;
         let new = self.resolve(caller, scope, slug, Some(to)).await?;
         let (a, b) = tokio::try_join!(self.bundle_of(&old.version), self.bundle_of(&new.version))?;
-        Ok(Diff { from: old.version.version, to: new.version.version, files: diff_files(&a, &b) })
+        Ok(Diff { from: old.version.version.clone(), to: new.version.version.clone(), files: diff_files(&a, &b) })
     }
 
     /// Copies a skill and its latest version into another namespace the caller publishes to.

@@ -14,8 +14,8 @@ use sha2::Digest as _;
 use super::access::require_role;
 use super::{Caller, Error, Index, Result};
 use crate::bundle::{Bundle, PACKAGE_JSON};
-use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus, parse_version};
-use crate::store::{Channel, NpmDist, Skill, SkillPatch, Version};
+use crate::domain::{Namespace, ReleasedVersion, SkillName, TeamRole, TokenScope, VersionStatus, parse_version};
+use crate::store::{Channel, NpmDist, Skill, SkillPatch};
 
 /// How many missing tarball digests one packument computes at a time.
 const DIST_CONCURRENCY: usize = 4;
@@ -25,7 +25,7 @@ const DIST_CONCURRENCY: usize = 4;
 #[derive(Debug, Clone)]
 pub struct NpmPackage {
     pub skill: Skill,
-    pub versions: Vec<(Version, NpmDist)>,
+    pub versions: Vec<(ReleasedVersion, NpmDist)>,
     pub channels: Vec<Channel>,
 }
 
@@ -57,7 +57,7 @@ pub fn deprecation_notice(skill: &Skill) -> Option<String> {
 
 /// What npm may install: released and not yanked (a yanked version would otherwise be npm's
 /// fallback for ranges).
-fn installable(v: &Version) -> bool {
+fn installable(v: &ReleasedVersion) -> bool {
     v.status == VersionStatus::Published
 }
 
@@ -65,7 +65,7 @@ fn installable(v: &Version) -> bool {
 /// goes in (tags can change, so they stay in the packument), so the tarball and its
 /// integrity never change either.
 /// `reference` is spelled without this server's host, which may change.
-fn package_json(skill: &Skill, v: &Version, reference: Option<&str>, bundle: &Bundle) -> Vec<u8> {
+fn package_json(skill: &Skill, v: &ReleasedVersion, reference: &str, bundle: &Bundle) -> Vec<u8> {
     let fm = &bundle.skill.frontmatter_json;
     let mut pj = json!({
         "name": package_name(&skill.scope, &skill.slug),
@@ -88,9 +88,9 @@ impl Index {
     /// deprecated version); their tarballs still answer, so lockfiles keep working.
     pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
         let (skill, _, released) = self.released_versions(caller, scope, slug).await?;
-        let versions: Vec<Version> = released.into_iter().filter(installable).collect();
+        let versions: Vec<ReleasedVersion> = released.into_iter().filter(installable).collect();
         let mut known: HashMap<String, NpmDist> = self.store.npm_dists(&skill.id).await?.into_iter().collect();
-        let missing: Vec<Version> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
+        let missing: Vec<ReleasedVersion> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
         let computed: Vec<(String, NpmDist)> = futures_util::stream::iter(missing)
             .map(|v| self.record_npm_dist(&skill, v))
             .buffer_unordered(DIST_CONCURRENCY)
@@ -122,18 +122,17 @@ impl Index {
     }
 
     /// Computes a version's tarball digests and stores them for every later packument.
-    async fn record_npm_dist(&self, skill: &Skill, v: Version) -> Result<(String, NpmDist)> {
+    async fn record_npm_dist(&self, skill: &Skill, v: ReleasedVersion) -> Result<(String, NpmDist)> {
         let dist = dist_of(&self.npm_tarball_of(skill, &v).await?);
         self.store.put_npm_dist(&v.id, &dist).await?;
-        Ok((v.id, dist))
+        Ok((v.id.clone(), dist))
     }
 
     /// Rebuilds a version's npm tarball from its artifact, fetched by digest and checked.
-    async fn npm_tarball_of(&self, skill: &Skill, v: &Version) -> Result<Vec<u8>> {
+    async fn npm_tarball_of(&self, skill: &Skill, v: &ReleasedVersion) -> Result<Vec<u8>> {
         let bundle = self.bundle_of(v).await?;
-        let reference = v.reference.as_deref().map(|r| self.stored_reference(r));
-        let reference = reference.as_deref().map(|r| r.trim_start_matches('/'));
-        Ok(bundle.npm_tarball(&package_json(skill, v, reference, &bundle)))
+        let reference = self.stored_reference(&v.reference);
+        Ok(bundle.npm_tarball(&package_json(skill, v, reference.trim_start_matches('/'), &bundle)))
     }
 
     /// What `npm deprecate` and `npm unpublish <package>@<version>` send back: the packument's
@@ -152,7 +151,7 @@ impl Index {
         let (skill, role, released) = self.released_versions(caller, scope, slug).await?;
         require_role(role, TeamRole::Publisher, "changing a package")?;
         let name = package_name(scope, slug);
-        let listed: Vec<String> = released.into_iter().filter(installable).map(|v| v.version).collect();
+        let listed: Vec<String> = released.iter().filter(|v| installable(v)).map(|v| v.version.clone()).collect();
         if let Some(unknown) = wanted.keys().find(|v| !listed.contains(v)) {
             return Err(Error::Invalid(format!("`{}` is not a published version of {name}", unknown.escape_debug())));
         }

@@ -6,12 +6,12 @@
 
 use super::{Caller, Error, Index, Result};
 use crate::domain::{ChannelName, Namespace, SkillName, VersionStatus};
-use crate::store::{Skill, Version};
+use crate::domain::{ReleasedVersion, Skill, Version};
 
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub skill: Skill,
-    pub version: Version,
+    pub version: ReleasedVersion,
 }
 
 impl Resolved {
@@ -56,7 +56,7 @@ impl Index {
         let spec = parse_spec(spec)?;
         let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
         let no_match = |what: String| Error::NotFound(format!("no version of `{scope}/{slug}` matches {what}"));
-        let stored = |v: &Version| v.digest.is_some() && v.status != VersionStatus::Draft;
+        let stored = |v: &Version| ReleasedVersion::of(v.clone()).is_some();
         let version = match &spec {
             Spec::Exact(v) => self
                 .store
@@ -83,7 +83,7 @@ impl Index {
                     .versions(&skill.id)
                     .await?
                     .into_iter()
-                    .filter(|v| v.status == VersionStatus::Published && v.digest.is_some())
+                    .filter(|v| v.status == VersionStatus::Published && stored(v))
                     .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
                     .filter(|(p, _)| req.matches(p))
                     .collect();
@@ -92,6 +92,8 @@ impl Index {
             }
         };
         let version = self.present(self.checked_version(&skill, version).await?);
+        let version = ReleasedVersion::of(version)
+            .ok_or_else(|| Error::Internal("a resolved version lost its artifact".into()))?;
         Ok(Resolved { skill, version })
     }
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::access::{can_see, require_role};
 use super::{Caller, Error, Index, Result, check_text, limits};
 use crate::domain::{
-    ChannelName, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus, Visibility, now_millis,
-    parse_version,
+    ChannelName, Namespace, ReleasedVersion, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
+    Visibility, now_millis, parse_version,
 };
 use crate::store::{
     Channel, NewSkill, Skill, SkillCursor, SkillHit, SkillPatch, SkillQuery, SkillSort, SortKey, Version,
@@ -251,7 +251,11 @@ impl Index {
 
     /// A listing of skills with a published version, each with its `latest` version, read
     /// in one query for the whole page: what catalogs that show versions (ToolHive) list.
-    pub async fn list_latest(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<(SkillHit, Version)>> {
+    pub async fn list_latest(
+        &self,
+        caller: &Caller,
+        req: SkillListRequest,
+    ) -> Result<Page<(SkillHit, ReleasedVersion)>> {
         let page = self.list_skills(caller, SkillListRequest { published_only: true, ..req }).await?;
         let ids: Vec<String> = page.items.iter().map(|h| h.skill.id.clone()).collect();
         let mut latest: std::collections::HashMap<String, Version> =
@@ -260,8 +264,8 @@ impl Index {
             .items
             .into_iter()
             .filter_map(|hit| {
-                let v = latest.remove(&hit.skill.id)?;
-                Some((hit, self.present(v)))
+                let v = ReleasedVersion::of(self.present(latest.remove(&hit.skill.id)?))?;
+                Some((hit, v))
             })
             .collect();
         Ok(Page { items, cursor: page.cursor })
@@ -480,14 +484,10 @@ impl Index {
         caller: &Caller,
         scope: &Namespace,
         slug: &SkillName,
-    ) -> Result<(Skill, Option<TeamRole>, Vec<Version>)> {
+    ) -> Result<(Skill, Option<TeamRole>, Vec<ReleasedVersion>)> {
         let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
         let versions = self.store.versions(&skill.id).await?;
-        let released = versions
-            .into_iter()
-            .filter(|v| v.status != VersionStatus::Draft && v.digest.is_some())
-            .map(|v| self.present(v))
-            .collect();
+        let released = versions.into_iter().filter_map(|v| ReleasedVersion::of(self.present(v))).collect();
         Ok((skill, role, released))
     }
 

@@ -382,15 +382,15 @@ pub(super) async fn download_skill(
     Query(q): Query<DownloadParams>,
 ) -> Reply<axum::Json<DownloadResponse>> {
     let r = state.index.download(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
-    let v = r.version;
+    let crate::domain::ReleasedVersion { reference, digest, record: v } = r.version;
     let base = state.public_base();
     Ok(axum::Json(DownloadResponse {
         download_url: format!("{base}/api/v1/skills/{}/{}/versions/{}/archive", p.scope, p.slug, v.version),
         archive_sha256: v.archive_sha256.unwrap_or_default(),
         archive_size_bytes: v.archive_size,
         version: v.version,
-        reference: v.reference.unwrap_or_default(),
-        digest: v.digest.unwrap_or_default(),
+        reference,
+        digest,
     }))
 }
 
