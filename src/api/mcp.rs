@@ -252,7 +252,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
         published_only: true,
         ..Default::default()
     };
-    let page = state.index.list_skills(caller, req).await.map_err(tool_error)?;
+    let page = state.index.catalog().list_skills(caller, req).await.map_err(tool_error)?;
     let skills: Vec<Value> = page
         .items
         .iter()
@@ -309,8 +309,8 @@ fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
 
 async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
     let (ns, name, version) = SkillArgs::parse(args)?;
-    let resolved = state.index.resolve(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
-    let bundle = state.index.files(&resolved).await.map_err(tool_error)?;
+    let resolved = state.index.catalog().resolve(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+    let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let skill_md =
         bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone()).unwrap_or_default();
     let metadata = describe(&resolved, &bundle);
@@ -322,8 +322,8 @@ async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Val
 
 async fn install_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
     let (ns, name, version) = SkillArgs::parse(args)?;
-    let resolved = state.index.download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
-    let bundle = state.index.files(&resolved).await.map_err(tool_error)?;
+    let resolved = state.index.catalog().download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+    let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let pinned = resolved.version.reference.clone();
     let total: usize = bundle.files.iter().map(|f| f.data.len()).sum();
     if total > MAX_INLINE_BYTES {

@@ -115,7 +115,7 @@ async fn serve_packument(
     scope: Namespace,
     name: SkillName,
 ) -> Result<Response, ErrorMessage> {
-    let package = state.index.npm_package(&caller, &scope, &name).await?;
+    let package = state.index.catalog().npm_package(&caller, &scope, &name).await?;
     let full = to_packument(&package, state.public_base());
     // `npm install` asks for the abbreviated form; `npm view` and others for the full one.
     let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or_default();
@@ -231,7 +231,7 @@ async fn tarball(
         .strip_prefix(&format!("{name}-"))
         .and_then(|rest| rest.strip_suffix(".tgz"))
         .ok_or_else(|| ErrorMessage(StatusCode::NOT_FOUND, format!("no tarball `{}`", file.escape_debug())))?;
-    let bytes = state.index.npm_tarball(&caller, &scope, &name, version).await?;
+    let bytes = state.index.catalog().npm_tarball(&caller, &scope, &name, version).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -284,14 +284,14 @@ async fn search(
     }
     req.q = (!words.is_empty()).then(|| words.join(" "));
     req.sort = Some(if req.q.is_some() { SkillSort::Relevance } else { SkillSort::Downloads });
-    let total = state.index.count_skills(&caller, req.clone()).await?;
+    let total = state.index.catalog().count_skills(&caller, req.clone()).await?;
     // The service pages at most PAGE_MAX at a time: take as many pages as `size` asks for.
     let mut hits = Vec::new();
     let mut offset = from;
     while (hits.len() as i64) < size && offset <= crate::service::MAX_OFFSET {
         let limit = (size - hits.len() as i64).min(crate::service::limits::PAGE_MAX);
         let page_req = SkillListRequest { offset: Some(offset), limit: Some(limit), ..req.clone() };
-        let page = state.index.list_skills(&caller, page_req).await?.items;
+        let page = state.index.catalog().list_skills(&caller, page_req).await?.items;
         let got = page.len() as i64;
         hits.extend(page);
         if got < limit {
@@ -459,9 +459,9 @@ async fn publish(
         skill_type: None,
     };
     let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
-    let stored = state.index.publish(&caller, plan).await?.version;
+    let stored = state.index.publishing().publish(&caller, plan).await?.version;
     for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
-        state.index.set_channel(&caller, &scope, &slug, channel, target).await?;
+        state.index.catalog().set_channel(&caller, &scope, &slug, channel, target).await?;
     }
     Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
 }
@@ -483,7 +483,7 @@ async fn apply_change(
             _ => Err(bad(format!("`deprecated` of {} must be a string", version.escape_debug()))),
         })
         .collect::<Result<_, ErrorMessage>>()?;
-    state.index.npm_change(caller, (scope, slug), wanted).await?;
+    state.index.catalog().npm_change(caller, (scope, slug), wanted).await?;
     Ok(())
 }
 
@@ -513,7 +513,7 @@ async fn unpublish_package(
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
     let (scope, slug) = parse_package(&package)?;
-    state.index.delete_skill(&caller, &scope, &slug).await?;
+    state.index.catalog().delete_skill(&caller, &scope, &slug).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }
 
@@ -526,7 +526,7 @@ async fn unpublish_tarball(
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
     let (scope, name) = (parse_scope(&scope)?, parse_name(&name)?);
-    state.index.get_skill(&caller, &scope, &name).await?;
+    state.index.catalog().get_skill(&caller, &scope, &name).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }
 
@@ -547,7 +547,7 @@ async fn visibility(
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
     let (scope, name) = parse_package(&package)?;
-    let skill = state.index.get_skill(&caller, &scope, &name).await?;
+    let skill = state.index.catalog().get_skill(&caller, &scope, &name).await?;
     Ok(axum::Json(json!({ "public": skill.visibility == Visibility::Public })))
 }
 
@@ -567,7 +567,7 @@ async fn set_access(
     };
     let visibility = access(wanted)?;
     let patch = crate::domain::SkillPatch { visibility: Some(visibility), ..Default::default() };
-    state.index.update_skill(&caller, &scope, &name, patch).await?;
+    state.index.catalog().update_skill(&caller, &scope, &name, patch).await?;
     Ok(StatusCode::OK)
 }
 
@@ -596,7 +596,7 @@ async fn dist_tags(
 ) -> Result<axum::Json<Map<String, Value>>, ErrorMessage> {
     let caller = authenticated(caller)?;
     let (scope, name) = parse_package(&package)?;
-    let channels = state.index.channels(&caller, &scope, &name).await?;
+    let channels = state.index.catalog().channels(&caller, &scope, &name).await?;
     Ok(axum::Json(channels.into_iter().filter_map(|c| Some((c.name, Value::String(c.version?)))).collect()))
 }
 
@@ -613,7 +613,7 @@ async fn set_dist_tag(
     let body = body?;
     let version: String =
         serde_json::from_slice(&body).map_err(|_| bad("the body must be the version, as a JSON string"))?;
-    state.index.set_channel(&caller, &scope, &name, &channel, &version).await?;
+    state.index.catalog().set_channel(&caller, &scope, &name, &channel, &version).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }
 
@@ -624,6 +624,6 @@ async fn delete_dist_tag(
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
     let (scope, name) = parse_package(&package)?;
-    state.index.delete_channel(&caller, &scope, &name, &tag).await?;
+    state.index.catalog().delete_channel(&caller, &scope, &name, &tag).await?;
     Ok(axum::Json(json!({ "ok": true })))
 }

@@ -168,7 +168,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
         },
         Route::Manifest(repo, reference) => match *method {
             Method::GET | Method::HEAD => {
-                let reader = state.index.registry_reader(&caller, repo).await?;
+                let reader = state.index.registry().reader(&caller, repo).await?;
                 let (bytes, media_type, digest) = reader.manifest(reference).await?;
                 if !accepts(headers, &media_type) {
                     return Err(DistError::ManifestUnknown.into());
@@ -186,7 +186,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                 ))
             }
             Method::PUT => {
-                let writer = state.index.registry_writer(&caller, repo).await?;
+                let writer = state.index.registry().writer(&caller, repo).await?;
                 let bytes = read_small(headers, body, MAX_MANIFEST).await?;
                 let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
                 let (digest, subject) = writer.put_manifest(reference, ct, &bytes).await?;
@@ -198,7 +198,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                 Ok(response(StatusCode::CREATED, &h, Body::empty()))
             }
             Method::DELETE => {
-                let writer = state.index.registry_writer(&caller, repo).await?;
+                let writer = state.index.registry().writer(&caller, repo).await?;
                 writer.delete_manifest(reference).await?;
                 Ok(StatusCode::ACCEPTED.into_response())
             }
@@ -206,12 +206,12 @@ async fn serve(state: &AppState, request: Request) -> Reply {
         },
         Route::Blob(repo, digest) => match *method {
             Method::GET | Method::HEAD => {
-                let reader = state.index.registry_reader(&caller, repo).await?;
+                let reader = state.index.registry().reader(&caller, repo).await?;
                 let (path, size) = reader.blob(digest).await?;
                 serve_blob(method, headers, &path, size, digest).await
             }
             Method::DELETE => {
-                state.index.registry_writer(&caller, repo).await?;
+                state.index.registry().writer(&caller, repo).await?;
                 Err(DistError::Unsupported("blob deletion; unreferenced blobs are removed by `skilldex gc`".into())
                     .into())
             }
@@ -221,9 +221,9 @@ async fn serve(state: &AppState, request: Request) -> Reply {
             if *method != Method::POST {
                 return Err(DistError::Unsupported(format!("{method} on uploads")).into());
             }
-            let writer = state.index.registry_writer(&caller, repo).await?;
+            let writer = state.index.registry().writer(&caller, repo).await?;
             if let (Some(digest), Some(from)) = (query_param(uri, "mount"), query_param(uri, "from")) {
-                let mounted = match state.index.registry_reader(&caller, &from).await {
+                let mounted = match state.index.registry().reader(&caller, &from).await {
                     Ok(source) => writer.mount(&source, &digest).await?,
                     Err(_) => false,
                 };
@@ -248,7 +248,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
             Ok(upload_progress(StatusCode::ACCEPTED, repo, &id, 0))
         }
         Route::Upload(repo, id) => {
-            let writer = state.index.registry_writer(&caller, repo).await?;
+            let writer = state.index.registry().writer(&caller, repo).await?;
             match *method {
                 Method::PATCH => {
                     let start = content_range_start(headers)?;
@@ -286,7 +286,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
                 ),
                 None => None,
             };
-            let reader = state.index.registry_reader(&caller, repo).await?;
+            let reader = state.index.registry().reader(&caller, repo).await?;
             let last = query_param(uri, "last");
             let tags = reader.tags(last.as_deref(), n.unwrap_or(10_000)).await?;
             let next = match (n, tags.last()) {
@@ -306,7 +306,7 @@ async fn serve(state: &AppState, request: Request) -> Reply {
             if *method != Method::GET {
                 return Err(DistError::Unsupported(format!("{method} on referrers")).into());
             }
-            let reader = state.index.registry_reader(&caller, repo).await?;
+            let reader = state.index.registry().reader(&caller, repo).await?;
             let filter = query_param(uri, "artifactType");
             let index = reader.referrers(digest, filter.as_deref()).await?;
             let mut h = vec![("Content-Type", crate::oci::layout::media::INDEX)];

@@ -155,7 +155,7 @@ async fn list_skills(
         namespace_globs: view.namespaces.clone(),
         ..Default::default()
     };
-    let page = state.index.list_latest(&caller, req).await?;
+    let page = state.index.catalog().list_latest(&caller, req).await?;
     let skills: Vec<ThSkill> = page.items.iter().map(|(hit, v)| to_skill(&hit.skill, v)).collect();
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }
@@ -185,7 +185,7 @@ async fn get_latest(
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<ThSkill>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
-    let r = state.index.resolve(&caller, &ns, &n, None).await?;
+    let r = state.index.catalog().resolve(&caller, &ns, &n, None).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
 }
 
@@ -195,7 +195,7 @@ async fn list_versions(
     caller: Result<Caller, super::error::ApiError>,
 ) -> Result<axum::Json<SkillList>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
-    let (skill, _, released) = state.index.released_versions(&caller, &ns, &n).await?;
+    let (skill, _, released) = state.index.catalog().released_versions(&caller, &ns, &n).await?;
     let skills: Vec<ThSkill> = released.iter().map(|v| to_skill(&skill, v)).collect();
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: None }, skills }))
 }
@@ -207,7 +207,7 @@ async fn get_version(
 ) -> Result<axum::Json<ThSkill>, ErrorMessage> {
     let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
     crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
-    let r = state.index.resolve(&caller, &ns, &n, Some(&version)).await?;
+    let r = state.index.catalog().resolve(&caller, &ns, &n, Some(&version)).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
 }
 
@@ -278,7 +278,7 @@ async fn publish_entry(
     };
     let source = ArtifactSource::Reference { reference, credentials: None };
     let Published { skill, version } =
-        state.index.publish(&caller, PublishPlan::creating(draft, skill.version, source)).await?;
+        state.index.publishing().publish(&caller, PublishPlan::creating(draft, skill.version, source)).await?;
     let released = ReleasedVersion::of(version)
         .ok_or_else(|| crate::service::Error::Internal("a published version has no artifact".into()))?;
     Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &released))))

@@ -47,7 +47,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload_policies_on_sighup(index.clone(), dir.clone())?;
     }
     bootstrap_admin(&index, &args).await?;
-    let moved = index.make_references_portable().await.context("cannot rewrite stored references")?;
+    let moved = index.registry().make_references_portable().await.context("cannot rewrite stored references")?;
     if moved > 0 {
         tracing::info!(versions = moved, "references into the embedded store are now stored without a host");
     }
@@ -121,7 +121,7 @@ async fn bootstrap_admin(index: &Index, args: &ServeArgs) -> anyhow::Result<()> 
         .open(&path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    let Some(secret) = index.bootstrap_admin().await? else {
+    let Some(secret) = index.accounts().bootstrap_admin().await? else {
         drop(file);
         let _ = std::fs::remove_file(&path);
         return Ok(());

@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Error, Index, Result};
-use crate::domain::{TeamRole, TokenScope, Visibility, now_millis};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, Visibility, now_millis};
 use crate::store::{Audience, Skill, Token, User};
 
 /// The prefix of every secret skilldex issues, so leaked tokens are easy to scan for.
@@ -86,6 +86,12 @@ pub fn sees_drafts(role: Option<TeamRole>) -> bool {
     role.is_some()
 }
 
+/// Refuses unless the caller is a site administrator with an admin-scope token.
+pub(crate) fn require_site_admin(caller: &Caller) -> Result<()> {
+    let me = caller.require(TokenScope::Admin)?;
+    if me.user.is_admin { Ok(()) } else { Err(Error::Forbidden("this action is for site administrators".into())) }
+}
+
 /// Refuses unless `role` is at least `need`.
 pub fn require_role(role: Option<TeamRole>, need: TeamRole, what: &str) -> Result<()> {
     if role.is_some_and(|r| r >= need) {
@@ -126,5 +132,36 @@ impl Index {
             Caller::User(p) if p.user.is_admin => Ok(Some(TeamRole::Owner)),
             Caller::User(p) => Ok(self.store.member_role(namespace, &p.user.id).await?),
         }
+    }
+
+    /// A skill the caller may see. With `allow_deleted`, owners also see soft-deleted skills
+    /// (to inspect and restore them); everyone else gets not-found, as for private skills.
+    pub async fn visible_skill(
+        &self,
+        caller: &Caller,
+        scope: &Namespace,
+        slug: &SkillName,
+        allow_deleted: bool,
+    ) -> Result<(Skill, Option<TeamRole>)> {
+        let not_found = || Error::NotFound(format!("skill `{scope}/{slug}` not found"));
+        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(not_found)?;
+        if skill.deleted_at.is_some() && !allow_deleted {
+            return Err(not_found());
+        }
+        let role = self.role_in(caller, scope.as_str()).await?;
+        if !can_see(&skill, role) {
+            return Err(not_found());
+        }
+        Ok((skill, role))
+    }
+
+    /// Write scope and at least the publisher role in `scope`: what creating a skill needs.
+    pub async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
+        caller.require(TokenScope::Write)?;
+        let role = self.role_in(caller, scope.as_str()).await?;
+        if role.is_none_or(|r| r < TeamRole::Publisher) {
+            return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
+        }
+        Ok(())
     }
 }

@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use super::access::{generate_token, hash_token, require_role};
-use super::{Caller, Error, Index, Result, check_text, limits};
+use super::Accounts;
+use super::access::{generate_token, hash_token, require_role, require_site_admin};
+use super::{Caller, Error, Result, check_text, limits};
 use crate::domain::{Millis, Namespace, TeamRole, TokenScope, Username, now_millis};
 use crate::store::{Member, NewToken, NewUser, Team, Token, User};
 
@@ -28,12 +29,12 @@ pub struct TeamView {
     pub members: Option<Vec<Member>>,
 }
 
-impl Index {
+impl Accounts<'_> {
     pub async fn create_user(&self, caller: &Caller, username: Username, email: String, admin: bool) -> Result<User> {
-        self.require_site_admin(caller)?;
+        require_site_admin(caller)?;
         check_email(&email)?;
-        let user = self.store.create_user(&NewUser { username, email, is_admin: admin }).await?;
-        self.audit(caller, "user.create", user.username.as_str(), json!({ "admin": admin })).await;
+        let user = self.core.store.create_user(&NewUser { username, email, is_admin: admin }).await?;
+        self.core.audit(caller, "user.create", user.username.as_str(), json!({ "admin": admin })).await;
         Ok(user)
     }
 
@@ -44,10 +45,10 @@ impl Index {
         username: &Username,
         req: TokenRequest,
     ) -> Result<CreatedToken> {
-        self.require_site_admin(caller)?;
+        require_site_admin(caller)?;
         let user = self.find_user(username).await?;
         let created = self.issue_token(&user, req).await?;
-        self.audit(caller, "token.create", user.username.as_str(), token_detail(&created.token)).await;
+        self.core.audit(caller, "token.create", user.username.as_str(), token_detail(&created.token)).await;
         Ok(created)
     }
 
@@ -61,7 +62,7 @@ impl Index {
             )));
         }
         let created = self.issue_token(&me.user, req).await?;
-        self.audit(caller, "token.create", me.user.username.as_str(), token_detail(&created.token)).await;
+        self.core.audit(caller, "token.create", me.user.username.as_str(), token_detail(&created.token)).await;
         Ok(created)
     }
 
@@ -72,6 +73,7 @@ impl Index {
         }
         let secret = generate_token();
         let token = self
+            .core
             .store
             .create_token(&NewToken {
                 user_id: user.id.clone(),
@@ -86,7 +88,7 @@ impl Index {
 
     pub async fn list_tokens(&self, caller: &Caller) -> Result<Vec<Token>> {
         let me = caller.require(TokenScope::Read)?;
-        Ok(self.store.tokens_of(&me.user.id).await?)
+        Ok(self.core.store.tokens_of(&me.user.id).await?)
     }
 
     /// Revokes one of the caller's tokens; site admins with an admin token may revoke anyone's.
@@ -94,15 +96,15 @@ impl Index {
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {
         let me = caller.require(TokenScope::Read)?;
         let not_found = || Error::NotFound(format!("token `{id}` not found"));
-        let token = self.store.token_by_id(id).await?.ok_or_else(not_found)?;
+        let token = self.core.store.token_by_id(id).await?.ok_or_else(not_found)?;
         let admin_override = me.user.is_admin && me.token.scope == TokenScope::Admin;
         if token.user_id != me.user.id && !admin_override {
             return Err(not_found());
         }
-        if !self.store.revoke_token(id, now_millis()).await? {
+        if !self.core.store.revoke_token(id, now_millis()).await? {
             return Err(not_found());
         }
-        self.audit(caller, "token.revoke", id, json!({ "name": token.name })).await;
+        self.core.audit(caller, "token.revoke", id, json!({ "name": token.name })).await;
         Ok(())
     }
 
@@ -111,18 +113,18 @@ impl Index {
         let me = caller.require(TokenScope::Admin)?;
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
         let team =
-            self.store.create_team(&slug, &display_name, &me.user.id).await.map_err(|e| match Error::from(e) {
+            self.core.store.create_team(&slug, &display_name, &me.user.id).await.map_err(|e| match Error::from(e) {
                 Error::Conflict(_) => Error::Conflict(format!("namespace `{slug}` is already taken")),
                 other => other,
             })?;
-        self.audit(caller, "team.create", slug.as_str(), json!({ "displayName": display_name })).await;
+        self.core.audit(caller, "team.create", slug.as_str(), json!({ "displayName": display_name })).await;
         Ok(team)
     }
 
     pub async fn team(&self, caller: &Caller, slug: &Namespace) -> Result<TeamView> {
         let team = self.find_team(slug).await?;
-        let members = match self.role_in(caller, slug.as_str()).await? {
-            Some(_) => Some(self.store.team_members(&team.id).await?),
+        let members = match self.core.role_in(caller, slug.as_str()).await? {
+            Some(_) => Some(self.core.store.team_members(&team.id).await?),
             None => None,
         };
         Ok(TeamView { team, members })
@@ -137,40 +139,40 @@ impl Index {
     ) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let team = self.find_team(slug).await?;
-        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        require_role(self.core.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
         let user = self.find_user(username).await?;
-        self.store.set_member(&team.id, &user.id, role, now_millis()).await?;
-        self.audit(caller, "team.member.set", slug.as_str(), json!({ "username": username, "role": role })).await;
+        self.core.store.set_member(&team.id, &user.id, role, now_millis()).await?;
+        self.core.audit(caller, "team.member.set", slug.as_str(), json!({ "username": username, "role": role })).await;
         Ok(())
     }
 
     pub async fn remove_member(&self, caller: &Caller, slug: &Namespace, username: &Username) -> Result<()> {
         caller.require(TokenScope::Admin)?;
         let team = self.find_team(slug).await?;
-        require_role(self.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        require_role(self.core.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
         let not_member = || Error::NotFound(format!("`{username}` is not a member of `{slug}`"));
-        let user = self.store.user_by_name(username.as_str()).await?.ok_or_else(not_member)?;
-        if !self.store.remove_member(&team.id, &user.id).await? {
+        let user = self.core.store.user_by_name(username.as_str()).await?.ok_or_else(not_member)?;
+        if !self.core.store.remove_member(&team.id, &user.id).await? {
             return Err(not_member());
         }
-        self.audit(caller, "team.member.remove", slug.as_str(), json!({ "username": username })).await;
+        self.core.audit(caller, "team.member.remove", slug.as_str(), json!({ "username": username })).await;
         Ok(())
     }
 
     async fn find_user(&self, username: &Username) -> Result<User> {
-        self.store
+        self.core
+            .store
             .user_by_name(username.as_str())
             .await?
             .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))
     }
 
     async fn find_team(&self, slug: &Namespace) -> Result<Team> {
-        self.store.team_by_slug(slug.as_str()).await?.ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
-    }
-
-    pub(crate) fn require_site_admin(&self, caller: &Caller) -> Result<()> {
-        let me = caller.require(TokenScope::Admin)?;
-        if me.user.is_admin { Ok(()) } else { Err(Error::Forbidden("this action is for site administrators".into())) }
+        self.core
+            .store
+            .team_by_slug(slug.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
     }
 
     pub async fn audit_log(
@@ -179,21 +181,22 @@ impl Index {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<crate::store::AuditEntry>> {
-        self.require_site_admin(caller)?;
+        require_site_admin(caller)?;
         // The cursor is the id of the last entry of the previous page: a UUID, nothing else.
         if before.is_some_and(|b| uuid::Uuid::parse_str(b).is_err()) {
             return Err(Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into()));
         }
-        Ok(self.store.audit_log(before, limit).await?)
+        Ok(self.core.store.audit_log(before, limit).await?)
     }
 
     /// On an empty index, creates the `admin` site administrator and an admin-scope token.
     /// Returns the secret, or `None` when users already exist.
     pub async fn bootstrap_admin(&self) -> Result<Option<String>> {
-        if self.store.count_users().await? > 0 {
+        if self.core.store.count_users().await? > 0 {
             return Ok(None);
         }
         let user = self
+            .core
             .store
             .create_user(&NewUser {
                 username: "admin".parse().expect("valid username"),
@@ -204,7 +207,7 @@ impl Index {
         let created = self
             .issue_token(&user, TokenRequest { name: "bootstrap".into(), scope: TokenScope::Admin, expires_at: None })
             .await?;
-        self.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({})).await;
+        self.core.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({})).await;
         Ok(Some(created.secret))
     }
 }

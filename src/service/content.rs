@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
+use super::Catalog;
 use super::access::require_role;
-use super::{Caller, Error, Index, Resolved, Result};
+use super::{Caller, Error, Resolved, Result};
 use crate::bundle::{Bundle, SKILL_MD};
 use crate::domain::{Namespace, ReleasedVersion, SkillName, Tag, TeamRole, TokenScope, VersionStatus, now_millis};
 use crate::oci::layout::{Descriptor, media};
@@ -42,7 +43,7 @@ pub struct Diff {
     pub files: Vec<FileChange>,
 }
 
-impl Index {
+impl Catalog<'_> {
     /// Resolves for download and counts it.
     pub async fn download(
         &self,
@@ -52,7 +53,7 @@ impl Index {
         spec: Option<&str>,
     ) -> Result<Resolved> {
         let resolved = self.resolve(caller, scope, slug, spec).await?;
-        self.store.add_downloads(&resolved.skill.id, 1).await?;
+        self.core.store.add_downloads(&resolved.skill.id, 1).await?;
         Ok(resolved)
     }
 
@@ -72,7 +73,7 @@ impl Index {
     async fn layer_bytes(&self, v: &ReleasedVersion) -> Result<Vec<u8>> {
         let missing = || Error::NotFound(format!("version {} has no stored archive", v.version));
         let sha = v.archive_sha256.as_deref().ok_or_else(missing)?;
-        let (repo, source) = self.recorded_source(&v.reference)?;
+        let (repo, source) = self.core.recorded_source(&v.reference)?;
         let desc = Descriptor {
             media_type: media::LAYER_TAR_GZIP.into(),
             digest: format!("sha256:{sha}"),
@@ -101,7 +102,7 @@ impl Index {
     /// version was accepted with, so lowering `--max-archive-size` never locks out a version
     /// that is already published (its artifact is pinned by digest, so it cannot grow).
     fn read_limits(&self, v: &Version) -> crate::bundle::Limits {
-        let mut limits = self.limits.bundle;
+        let mut limits = self.core.limits.bundle;
         let unpacked: u64 = v.file_tree.iter().map(|f| f.size).sum();
         let largest = v.file_tree.iter().map(|f| f.size).max().unwrap_or(0);
         limits.max_compressed = limits.max_compressed.max(v.archive_size.max(0) as u64);
@@ -138,12 +139,12 @@ impl Index {
         target_slug: Option<&SkillName>,
     ) -> Result<Skill> {
         caller.require(TokenScope::Write)?;
-        let (source, _) = self.visible_skill(caller, scope, slug, false).await?;
-        let target_role = self.role_in(caller, target_scope.as_str()).await?;
+        let (source, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let target_role = self.core.role_in(caller, target_scope.as_str()).await?;
         require_role(target_role, TeamRole::Publisher, &format!("forking into `{target_scope}`"))?;
         let target_slug = target_slug.unwrap_or(slug);
         let latest = match &source.latest_version {
-            Some(v) => self.store.version(&source.id, v).await?.filter(|v| v.status == VersionStatus::Published),
+            Some(v) => self.core.store.version(&source.id, v).await?.filter(|v| v.status == VersionStatus::Published),
             None => None,
         };
         let origin = format!("{scope}/{slug}");
@@ -180,12 +181,18 @@ impl Index {
             signature: v.signature.clone(),
         });
         let fork =
-            self.store.fork_skill(&new, version.as_ref(), now_millis()).await.map_err(|e| match Error::from(e) {
-                Error::Conflict(_) => Error::Conflict(format!("skill `{target_scope}/{target_slug}` already exists")),
-                other => other,
+            self.core.store.fork_skill(&new, version.as_ref(), now_millis()).await.map_err(|e| {
+                match Error::from(e) {
+                    Error::Conflict(_) => {
+                        Error::Conflict(format!("skill `{target_scope}/{target_slug}` already exists"))
+                    }
+                    other => other,
+                }
             })?;
         let target = format!("{target_scope}/{target_slug}");
-        self.audit(caller, "skill.fork", &target, json!({ "from": origin, "version": source.latest_version })).await;
+        self.core
+            .audit(caller, "skill.fork", &target, json!({ "from": origin, "version": source.latest_version }))
+            .await;
         Ok(fork)
     }
 }

@@ -188,7 +188,45 @@ impl From<crate::oci::FetchError> for Error {
     }
 }
 
-/// The metadata index as the surfaces see it.
+/// The services, each a small view over the shared core with the methods of its domain.
+/// Surfaces reach them as `index.catalog()`, `index.publishing()`, …; a service needs another
+/// domain's rule, it asks that service the same way (`self.core.trust().vouched(…)`).
+macro_rules! services {
+    ($($(#[$doc:meta])* $name:ident => $accessor:ident),+ $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $name<'a> {
+            core: &'a Index,
+        }
+
+        impl Index {
+            $(#[$doc])*
+            pub fn $accessor(&self) -> $name<'_> {
+                $name { core: self }
+            }
+        }
+    )+};
+}
+
+services! {
+    /// Skills, their versions and channels: listing and search, reading, resolving,
+    /// lifecycle, stars, forks, and the npm view of them (`skills.rs`, `resolve.rs`,
+    /// `content.rs`, `npm.rs`).
+    Catalog => catalog,
+    /// The one publish pipeline and the upload steps before it (`publish.rs`, `upload.rs`).
+    Publishing => publishing,
+    /// Users, tokens, teams, the audit log (`accounts.rs`).
+    Accounts => accounts,
+    /// Signatures under the trust policies (`signatures.rs`).
+    Trust => trust,
+    /// The gate in front of the embedded OCI store (`registry.rs`).
+    Registry => registry,
+}
+
+/// The shared core every service works on: the store, the registry clients, limits, upload
+/// storage, trust policies, registry views, the embedded store and the event channel; plus
+/// the rules every service shares (who is calling, visibility, audit, references). Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct Index {
     store: Arc<dyn Store>,

@@ -11,8 +11,9 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde_json::json;
 use sha2::Digest as _;
 
+use super::Catalog;
 use super::access::require_role;
-use super::{Caller, Error, Index, Result};
+use super::{Caller, Error, Result};
 use crate::bundle::{Bundle, PACKAGE_JSON};
 use crate::domain::{Namespace, ReleasedVersion, SkillName, TeamRole, TokenScope, VersionStatus, parse_version};
 use crate::store::{Channel, NpmDist, Skill, SkillPatch};
@@ -81,7 +82,7 @@ fn package_json(skill: &Skill, v: &ReleasedVersion, reference: &str, bundle: &Bu
     out
 }
 
-impl Index {
+impl Catalog<'_> {
     /// The packument of a skill the caller may see: every published version that has an
     /// artifact, with tarball digests, computed once and stored. Drafts never appear, and
     /// neither do yanked versions, so no npm range can pick one (npm would fall back to a
@@ -89,7 +90,7 @@ impl Index {
     pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
         let (skill, _, released) = self.released_versions(caller, scope, slug).await?;
         let versions: Vec<ReleasedVersion> = released.into_iter().filter(installable).collect();
-        let mut known: HashMap<String, NpmDist> = self.store.npm_dists(&skill.id).await?.into_iter().collect();
+        let mut known: HashMap<String, NpmDist> = self.core.store.npm_dists(&skill.id).await?.into_iter().collect();
         let missing: Vec<ReleasedVersion> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
         let computed: Vec<(String, NpmDist)> = futures_util::stream::iter(missing)
             .map(|v| self.record_npm_dist(&skill, v))
@@ -104,7 +105,7 @@ impl Index {
                 Some((v, dist))
             })
             .collect();
-        let channels = self.store.channels(&skill.id).await?;
+        let channels = self.core.store.channels(&skill.id).await?;
         Ok(NpmPackage { skill, versions, channels })
     }
 
@@ -124,14 +125,14 @@ impl Index {
     /// Computes a version's tarball digests and stores them for every later packument.
     async fn record_npm_dist(&self, skill: &Skill, v: ReleasedVersion) -> Result<(String, NpmDist)> {
         let dist = dist_of(&self.npm_tarball_of(skill, &v).await?);
-        self.store.put_npm_dist(&v.id, &dist).await?;
+        self.core.store.put_npm_dist(&v.id, &dist).await?;
         Ok((v.id.clone(), dist))
     }
 
     /// Rebuilds a version's npm tarball from its artifact, fetched by digest and checked.
     async fn npm_tarball_of(&self, skill: &Skill, v: &ReleasedVersion) -> Result<Vec<u8>> {
         let bundle = self.bundle_of(v).await?;
-        let reference = self.stored_reference(&v.reference);
+        let reference = self.core.stored_reference(&v.reference);
         Ok(bundle.npm_tarball(&package_json(skill, v, reference.trim_start_matches('/'), &bundle)))
     }
 

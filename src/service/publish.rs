@@ -15,11 +15,12 @@
 
 use serde_json::json;
 
+use super::Publishing;
 use super::access::require_role;
 use super::events::Event;
 use super::upload::StorageTarget;
 use super::upload::{SubmittedSignature, check_archive, check_submitted};
-use super::{Caller, Error, Index, Result, SkillDraft, version_exists};
+use super::{Caller, Error, Result, SkillDraft, version_exists};
 use crate::bundle::{Bundle, SKILL_MD};
 use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus, now_millis, parse_version};
 use crate::oci::{Artifact, Credentials, Fetched, LayoutKind, fetch_bundle};
@@ -108,7 +109,7 @@ struct Push {
     pub signatures: Vec<SubmittedSignature>,
 }
 
-impl Index {
+impl Publishing<'_> {
     /// Runs one publish through every step, whichever source it came from.
     pub async fn publish(&self, caller: &Caller, plan: PublishPlan) -> Result<Published> {
         let PublishPlan { namespace, name, create, version, status, changelog, source } = plan;
@@ -135,7 +136,7 @@ impl Index {
         let steps = async {
             let Obtained { fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
             let manifest = Some(fetched.manifest.as_slice());
-            let verdict = self.vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
+            let verdict = self.core.trust().vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
             let (skill, late) = match (existing, create) {
                 (Some(skill), _) => (skill, None),
                 (None, Some(draft)) => {
@@ -163,11 +164,11 @@ impl Index {
         };
         // Settling runs to the end even when the request goes away: the version is recorded.
         let settle = {
-            let index = self.clone();
+            let index = self.core.clone();
             let (caller, skill, stored) = (caller.clone(), skill.clone(), stored.clone());
             let signature = verdict.map(|v| v.status);
             async move {
-                index.discard_archives(&skill, &stored.version, upload_id.as_deref()).await;
+                index.publishing().discard_archives(&skill, &stored.version, upload_id.as_deref()).await;
                 let target = format!("{}/{}", skill.scope, skill.slug);
                 let detail = json!({ "version": stored.version, "digest": stored.digest, "signature": signature, "source": via });
                 index.audit(&caller, "version.publish", &target, detail).await;
@@ -184,11 +185,11 @@ impl Index {
             tracing::error!(error = %e, "settling a publish failed");
         }
         // The skill as it is now (`latest` may have moved); the recorded version stands either way.
-        let skill = match self.store.skill(namespace.as_str(), name.as_str()).await {
+        let skill = match self.core.store.skill(namespace.as_str(), name.as_str()).await {
             Ok(Some(now)) => now,
             Ok(None) | Err(_) => skill,
         };
-        Ok(Published { skill, version: self.present(stored) })
+        Ok(Published { skill, version: self.core.present(stored) })
     }
 
     /// The prepared upload an `Upload` source names: the caller's, for this version of an
@@ -220,14 +221,14 @@ impl Index {
         may_create: bool,
         version: &str,
     ) -> Result<(Option<Skill>, semver::Version)> {
-        self.require_publisher_in(caller, namespace).await?;
-        if may_create && self.store.skill(namespace.as_str(), name.as_str()).await?.is_none() {
+        self.core.require_publisher_in(caller, namespace).await?;
+        if may_create && self.core.store.skill(namespace.as_str(), name.as_str()).await?.is_none() {
             return Ok((None, parse_version(version)?));
         }
-        let (skill, role) = self.visible_skill(caller, namespace, name, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Publisher, "publishing a version")?;
         let semver = parse_version(version)?;
-        if self.store.version(&skill.id, &semver.to_string()).await?.is_some() {
+        if self.core.store.version(&skill.id, &semver.to_string()).await?.is_some() {
             return Err(version_exists(&skill, &semver.to_string()));
         }
         Ok((Some(skill), semver))
@@ -256,7 +257,7 @@ impl Index {
                 Ok(Obtained { fetched, push: None, submitted: Vec::new() })
             }
             (ArtifactSource::NpmTarball(tarball), _) => {
-                let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.limits.bundle)?;
+                let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.core.limits.bundle)?;
                 let package = super::npm::package_name(namespace, name);
                 super::npm::check_package_json(&package_json, &package, version)?;
                 built(bundle, Vec::new())
@@ -266,7 +267,7 @@ impl Index {
                     return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
                 };
                 check_archive(&upload, &bytes)?;
-                let bundle = Bundle::from_archive(&bytes, None, &self.limits.bundle)?;
+                let bundle = Bundle::from_archive(&bytes, None, &self.core.limits.bundle)?;
                 built(bundle, signatures)
             }
             (ArtifactSource::Upload { .. }, None) => Err(Error::Internal("an upload source without its upload".into())),
@@ -276,7 +277,7 @@ impl Index {
     /// `err`, unless a concurrent publish of the version won meanwhile (and consumed the upload
     /// this one was about to read): then that the version exists.
     async fn published_meanwhile(&self, skill: &Skill, version: &str, err: Error) -> Error {
-        match self.store.version(&skill.id, version).await {
+        match self.core.store.version(&skill.id, version).await {
             Ok(Some(_)) => version_exists(skill, version),
             Ok(None) => err,
             Err(e) => e.into(),
@@ -287,10 +288,10 @@ impl Index {
     /// moment by someone else is published into all the same.
     async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
         let (namespace, name) = (draft.scope.clone(), draft.slug.clone());
-        match self.create_skill(caller, draft).await {
+        match self.core.catalog().create_skill(caller, draft).await {
             Ok(skill) => Ok(skill),
             // Checked like any existing skill: one deleted meanwhile takes no versions.
-            Err(Error::Conflict(_)) => Ok(self.visible_skill(caller, &namespace, &name, false).await?.0),
+            Err(Error::Conflict(_)) => Ok(self.core.visible_skill(caller, &namespace, &name, false).await?.0),
             Err(e) => Err(e),
         }
     }
@@ -304,8 +305,8 @@ impl Index {
         (reference, credentials): (&str, Option<&Credentials>),
         name: &str,
     ) -> Result<Fetched> {
-        let view = self.source_for_caller(caller, reference, credentials).await?;
-        Ok(fetch_bundle(view.source(), &self.public_reference(reference), name, &self.limits.bundle).await?)
+        let view = self.core.source_for_caller(caller, reference, credentials).await?;
+        Ok(fetch_bundle(view.source(), &self.core.public_reference(reference), name, &self.core.limits.bundle).await?)
     }
 
     /// Step 6: stores a checked artifact, with its signature verdict, as a version; the
@@ -332,7 +333,7 @@ impl Index {
             file_count,
             archive_size: f.layer_size as i64,
             archive_sha256: f.layer_digest.strip_prefix("sha256:").map(str::to_owned),
-            reference: Some(self.stored_reference(&f.pinned)),
+            reference: Some(self.core.stored_reference(&f.pinned)),
             digest: Some(f.digest.clone()),
             media_type: Some(f.media_type.clone()),
             manifest_size: Some(f.manifest_size as i64),
@@ -342,24 +343,24 @@ impl Index {
             readme: Some(fm.body.clone()),
             signature: verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes")),
         };
-        let stored = self.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
+        let stored = self.core.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => version_exists(skill, version),
             other => other,
         })?;
-        let current = self.store.skill(skill.scope.as_str(), skill.slug.as_str()).await?;
+        let current = self.core.store.skill(skill.scope.as_str(), skill.slug.as_str()).await?;
         if current.is_some_and(|s| s.latest_version.as_deref() == Some(version)) {
             let patch = SkillPatch {
                 readme: Some(fm.body.clone()),
                 description: Some(fm.frontmatter.description.clone()),
                 ..Default::default()
             };
-            self.store.update_skill(&skill.id, &patch, now_millis()).await?;
+            self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
         }
         Ok(stored)
     }
 }
 
-impl Index {
+impl Publishing<'_> {
     /// Pushes a built artifact that the trust policies let through to the storage registry,
     /// with the signatures that came with it.
     async fn push_built(&self, skill: &Skill, version: &str, push: Push) -> Result<()> {
@@ -367,17 +368,18 @@ impl Index {
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
-                if let Err(e) = self.registries.push(&target, &artifact, &|_| {}).await {
+                if let Err(e) = self.core.registries.push(&target, &artifact, &|_| {}).await {
                     // A concurrent publish of the same version may have won while both pushed.
-                    if self.store.version(&skill.id, version).await?.is_some() {
+                    if self.core.store.version(&skill.id, version).await?.is_some() {
                         return Err(version_exists(skill, version));
                     }
                     return Err(e.into());
                 }
-                self.registries.as_ref()
+                self.core.registries.as_ref()
             }
             StorageTarget::Embedded => {
-                let store = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
+                let store =
+                    self.core.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
                 store
                     .store()
                     .push_artifact(target.repository(), version, &artifact)

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use oci_client::Reference;
 use serde_json::json;
 
+use super::Registry;
 use super::access::{can_see, sees_drafts};
 use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
@@ -189,31 +190,6 @@ impl Index {
         v
     }
 
-    /// Rewrites stored references that name this server by a host (as data written before
-    /// references were portable did, possibly on another port) to the host-less form.
-    /// A loopback host counts as this server when the embedded store holds that very manifest.
-    /// Returns how many versions changed.
-    pub async fn make_references_portable(&self) -> Result<usize> {
-        let Some(registry) = &self.embedded else { return Ok(0) };
-        let mut moved = 0;
-        for (id, reference) in self.store.version_references().await? {
-            if reference.starts_with('/') {
-                continue;
-            }
-            let Some((host, rest)) = reference.split_once('/') else { continue };
-            let ours = registry.is_self(host)
-                || (crate::oci::registry::is_loopback(host) && {
-                    let r = split_repo(rest);
-                    registry.store.manifest_record(r.repo, r.target).await.ok().flatten().is_some()
-                });
-            if ours {
-                self.store.set_version_reference(&id, &format!("/{rest}")).await?;
-                moved += 1;
-            }
-        }
-        Ok(moved)
-    }
-
     /// A reference the server reads a recorded version from, and where from: the embedded
     /// store in-process, any other registry over HTTP. Only for versions already recorded,
     /// which their callers were allowed to see.
@@ -240,8 +216,11 @@ impl Index {
         // The storage registry is this server's too: read with its credentials, but only what
         // the caller could pull from the embedded store.
         if let Some(repo) = self.storage_repository_of(&parsed).await {
-            let rights =
-                self.pull_rights(caller, &repo).await.map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
+            let rights = self
+                .registry()
+                .pull_rights(caller, &repo)
+                .await
+                .map_err(|_| Error::from(OciError::NotFound(parsed.whole())))?;
             // Someone who may not see drafts may read only what a released version recorded.
             let released = match &rights.skill {
                 Some(skill) if !sees_drafts(rights.role) => Some(
@@ -288,14 +267,41 @@ impl Index {
         };
         same.then(|| repo.to_owned())
     }
+}
+
+impl<'a> Registry<'a> {
+    /// Rewrites stored references that name this server by a host (as data written before
+    /// references were portable did, possibly on another port) to the host-less form.
+    /// A loopback host counts as this server when the embedded store holds that very manifest.
+    /// Returns how many versions changed.
+    pub async fn make_references_portable(&self) -> Result<usize> {
+        let Some(registry) = &self.core.embedded else { return Ok(0) };
+        let mut moved = 0;
+        for (id, reference) in self.core.store.version_references().await? {
+            if reference.starts_with('/') {
+                continue;
+            }
+            let Some((host, rest)) = reference.split_once('/') else { continue };
+            let ours = registry.is_self(host)
+                || (crate::oci::registry::is_loopback(host) && {
+                    let r = split_repo(rest);
+                    registry.store.manifest_record(r.repo, r.target).await.ok().flatten().is_some()
+                });
+            if ours {
+                self.core.store.set_version_reference(&id, &format!("/{rest}")).await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
 
     /// Reading `repo` as `caller`: refused exactly like a missing repository unless the caller
     /// may see it (401 for anonymous callers, so clients send credentials).
-    pub async fn registry_reader(&self, caller: &Caller, repo: &str) -> Result<RepoReader<'_>> {
-        let registry = self.embedded_or_missing()?;
+    pub async fn reader(&self, caller: &Caller, repo: &str) -> Result<RepoReader<'a>> {
+        let registry = self.core.embedded_or_missing()?;
         let rights = self.pull_rights(caller, repo).await?;
         let mut reader =
-            RepoReader { index: self, registry, repo: repo.to_owned(), skill: None, hidden: HashSet::new() };
+            RepoReader { index: self.core, registry, repo: repo.to_owned(), skill: None, hidden: HashSet::new() };
         if let Some(skill) = rights.skill {
             if !sees_drafts(rights.role) {
                 reader.hidden = reader.draft_only(&skill).await?;
@@ -317,10 +323,10 @@ impl Index {
         };
         let Some(namespace) = namespace else { return Err(hidden()) };
         let skill = match &name {
-            Some(name) => self.store.skill(namespace.as_str(), name.as_str()).await?,
+            Some(name) => self.core.store.skill(namespace.as_str(), name.as_str()).await?,
             None => None,
         };
-        let role = self.role_in(caller, namespace.as_str()).await?;
+        let role = self.core.role_in(caller, namespace.as_str()).await?;
         let visible = match &skill {
             Some(s) => can_see(s, role),
             None => role.is_some(),
@@ -335,8 +341,8 @@ impl Index {
 
     /// Writing to `repo` as `caller`: a write token and the publisher role, and never into a
     /// deleted skill's repository.
-    pub async fn registry_writer<'a>(&'a self, caller: &'a Caller, repo: &str) -> Result<RepoWriter<'a>> {
-        let registry = self.embedded_or_missing()?;
+    pub async fn writer(&self, caller: &'a Caller, repo: &str) -> Result<RepoWriter<'a>> {
+        let registry = self.core.embedded_or_missing()?;
         check_repo(repo).map_err(Error::Registry)?;
         let (namespace, name) = repo_parts(repo);
         let Some(namespace) = namespace else {
@@ -344,9 +350,9 @@ impl Index {
             return Err(Error::Forbidden(format!("`{repo}` is in no namespace you may publish to")));
         };
         // The same check as creating a skill: a write token, the publisher role.
-        self.require_publisher_in(caller, &namespace).await?;
+        self.core.require_publisher_in(caller, &namespace).await?;
         let skill = match &name {
-            Some(name) => self.store.skill(namespace.as_str(), name.as_str()).await?,
+            Some(name) => self.core.store.skill(namespace.as_str(), name.as_str()).await?,
             None => None,
         };
         if let Some(s) = skill.as_ref().filter(|s| s.deleted_at.is_some()) {
@@ -356,7 +362,7 @@ impl Index {
             )));
         }
         let own = name.is_some_and(|n| repo == format!("{namespace}/{n}"));
-        Ok(RepoWriter { index: self, registry, caller, repo: repo.to_owned(), skill: skill.filter(|_| own) })
+        Ok(RepoWriter { index: self.core, registry, caller, repo: repo.to_owned(), skill: skill.filter(|_| own) })
     }
 }
 
@@ -384,7 +390,7 @@ struct PullRights {
     own: bool,
 }
 
-/// Read access to one repository, granted by [`Index::registry_reader`].
+/// Read access to one repository, granted by [`Registry::reader`].
 pub struct RepoReader<'a> {
     index: &'a Index,
     registry: &'a EmbeddedRegistry,
@@ -526,7 +532,7 @@ impl RepoReader<'_> {
     }
 }
 
-/// Write access to one repository, granted by [`Index::registry_writer`].
+/// Write access to one repository, granted by [`Registry::writer`].
 pub struct RepoWriter<'a> {
     index: &'a Index,
     registry: &'a EmbeddedRegistry,
@@ -738,7 +744,7 @@ pub(crate) struct CallerSource<'a> {
 
 impl CallerSource<'_> {
     async fn reader(&self, r: &Reference) -> Result<RepoReader<'_>, OciError> {
-        self.index.registry_reader(self.caller, r.repository()).await.map_err(|_| OciError::NotFound(r.whole()))
+        self.index.registry().reader(self.caller, r.repository()).await.map_err(|_| OciError::NotFound(r.whole()))
     }
 }
 

@@ -4,7 +4,8 @@
 //! pointer; anything else is a Cargo-style semver range matched against published,
 //! non-yanked versions. Drafts and versions without a stored artifact never resolve.
 
-use super::{Caller, Error, Index, Result};
+use super::Catalog;
+use super::{Caller, Error, Result};
 use crate::domain::{ChannelName, Namespace, SkillName, VersionStatus};
 use crate::domain::{ReleasedVersion, Skill, Version};
 
@@ -45,7 +46,7 @@ fn parse_spec(raw: Option<&str>) -> Result<Spec> {
     })
 }
 
-impl Index {
+impl Catalog<'_> {
     pub async fn resolve(
         &self,
         caller: &Caller,
@@ -54,24 +55,26 @@ impl Index {
         spec: Option<&str>,
     ) -> Result<Resolved> {
         let spec = parse_spec(spec)?;
-        let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
         let no_match = |what: String| Error::NotFound(format!("no version of `{scope}/{slug}` matches {what}"));
         let stored = |v: &Version| ReleasedVersion::of(v.clone()).is_some();
         let version = match &spec {
             Spec::Exact(v) => self
+                .core
                 .store
                 .version(&skill.id, &v.to_string())
                 .await?
                 .filter(stored)
                 .ok_or_else(|| no_match(format!("`{v}`")))?,
             Spec::Channel(name) => {
-                let channels = self.store.channels(&skill.id).await?;
+                let channels = self.core.store.channels(&skill.id).await?;
                 let target = channels
                     .into_iter()
                     .find(|c| c.name == name.as_str())
                     .and_then(|c| c.version)
                     .ok_or_else(|| no_match(format!("channel `{name}`")))?;
-                self.store
+                self.core
+                    .store
                     .version(&skill.id, &target)
                     .await?
                     .filter(stored)
@@ -79,6 +82,7 @@ impl Index {
             }
             Spec::Range(req) => {
                 let mut candidates: Vec<(semver::Version, Version)> = self
+                    .core
                     .store
                     .versions(&skill.id)
                     .await?
@@ -91,7 +95,7 @@ impl Index {
                 candidates.pop().map(|(_, v)| v).ok_or_else(|| no_match(format!("`{req}`")))?
             }
         };
-        let version = self.present(self.checked_version(&skill, version).await?);
+        let version = self.core.present(self.core.trust().checked_version(&skill, version).await?);
         let version = ReleasedVersion::of(version)
             .ok_or_else(|| Error::Internal("a resolved version lost its artifact".into()))?;
         Ok(Resolved { skill, version })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::json;
 
+use super::Trust;
 use super::{Caller, Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TokenScope};
 use crate::policy::verify::{Subject, evaluate};
@@ -48,11 +49,13 @@ impl Index {
     pub fn policies(&self) -> Arc<PolicySet> {
         self.policies.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
 
+impl Trust<'_> {
     /// The policy set in force, as shown to site administrators (admin scope).
     pub fn policies_for(&self, caller: &Caller) -> Result<Arc<PolicySet>> {
         require_policy_admin(caller)?;
-        Ok(self.policies())
+        Ok(self.core.policies())
     }
 
     /// The verdict for the artifact `pinned` (`registry/repo@digest`) as version of
@@ -67,12 +70,12 @@ impl Index {
         manifest: Option<&[u8]>,
         submitted: &[Candidate],
     ) -> Result<Option<Verdict>> {
-        let set = self.policies();
+        let set = self.core.policies();
         let policies = set.applicable(namespace);
         if policies.is_empty() {
             return Ok(None);
         }
-        let (reference, source) = self.recorded_source(pinned)?;
+        let (reference, source) = self.core.recorded_source(pinned)?;
         let digest = reference.digest().ok_or_else(|| Error::Internal(format!("{pinned} is not pinned")))?.to_owned();
         let fetched;
         let (manifest, found) = match manifest {
@@ -137,13 +140,13 @@ impl Index {
     pub(super) async fn checked_version(&self, skill: &Skill, mut version: Version) -> Result<Version> {
         let target = format!("{}/{}@{}", skill.scope, skill.slug, version.version);
         let stored = stored_verdict(&version);
-        if !is_current(stored.as_ref(), &self.policies(), &skill.scope) {
+        if !is_current(stored.as_ref(), &self.core.policies(), &skill.scope) {
             let verdict = match &version.reference {
                 Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None, &[]).await?,
                 None => None,
             };
             let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
-            self.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
+            self.core.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
             version.signature = json;
             self.enforce(&target, verdict.as_ref())?;
             return Ok(version);
@@ -156,8 +159,8 @@ impl Index {
     /// the policies or trust roots changed since, or all of them with `all`. Site admins only.
     pub async fn reevaluate(&self, caller: &Caller, namespace: Option<&Namespace>, all: bool) -> Result<Reevaluation> {
         require_policy_admin(caller)?;
-        let set = self.policies();
-        let versions = self.store.stored_versions(namespace.map(Namespace::as_str)).await?;
+        let set = self.core.policies();
+        let versions = self.core.store.stored_versions(namespace.map(Namespace::as_str)).await?;
         let mut out = Reevaluation { checked: versions.len(), reevaluated: 0, results: Vec::new() };
         for (skill, version) in versions {
             let stored = stored_verdict(&version);
@@ -167,7 +170,7 @@ impl Index {
             let Some(reference) = &version.reference else { continue };
             let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None, &[]).await?;
             let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
-            self.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
+            self.core.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
             out.reevaluated += 1;
             out.results.push(Reevaluated {
                 skill: format!("{}/{}", skill.scope, skill.slug),
@@ -177,7 +180,7 @@ impl Index {
             });
         }
         let detail = json!({ "namespace": namespace.map(Namespace::as_str), "reevaluated": out.reevaluated });
-        self.audit(caller, "signatures.reevaluate", namespace.map_or("*", Namespace::as_str), detail).await;
+        self.core.audit(caller, "signatures.reevaluate", namespace.map_or("*", Namespace::as_str), detail).await;
         Ok(out)
     }
 }

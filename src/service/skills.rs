@@ -6,8 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::access::{can_see, require_role};
-use super::{Caller, Error, Index, Result, check_text, limits};
+use super::Catalog;
+use super::access::require_role;
+use super::{Caller, Error, Result, check_text, limits};
 use crate::domain::{
     ChannelName, Namespace, ReleasedVersion, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
     Visibility, now_millis, parse_version,
@@ -235,11 +236,11 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
     Ok((query, limit))
 }
 
-impl Index {
+impl Catalog<'_> {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
-        let mut items = self.store.list_skills(&query).await?;
+        let mut items = self.core.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|h| encode_cursor(sort, h))
@@ -259,12 +260,12 @@ impl Index {
         let page = self.list_skills(caller, SkillListRequest { published_only: true, ..req }).await?;
         let ids: Vec<String> = page.items.iter().map(|h| h.skill.id.clone()).collect();
         let mut latest: std::collections::HashMap<String, Version> =
-            self.store.latest_versions(&ids).await?.into_iter().map(|v| (v.skill_id.clone(), v)).collect();
+            self.core.store.latest_versions(&ids).await?.into_iter().map(|v| (v.skill_id.clone(), v)).collect();
         let items = page
             .items
             .into_iter()
             .filter_map(|hit| {
-                let v = ReleasedVersion::of(self.present(latest.remove(&hit.skill.id)?))?;
+                let v = ReleasedVersion::of(self.core.present(latest.remove(&hit.skill.id)?))?;
                 Some((hit, v))
             })
             .collect();
@@ -275,46 +276,15 @@ impl Index {
     /// caller may see.
     pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {
         let (query, _) = skill_query(caller, req)?;
-        Ok(self.store.count_skills(&query).await?)
-    }
-
-    /// A skill the caller may see. With `allow_deleted`, owners also see soft-deleted skills
-    /// (to inspect and restore them); everyone else gets not-found, as for private skills.
-    pub async fn visible_skill(
-        &self,
-        caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        allow_deleted: bool,
-    ) -> Result<(Skill, Option<TeamRole>)> {
-        let not_found = || Error::NotFound(format!("skill `{scope}/{slug}` not found"));
-        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(not_found)?;
-        if skill.deleted_at.is_some() && !allow_deleted {
-            return Err(not_found());
-        }
-        let role = self.role_in(caller, scope.as_str()).await?;
-        if !can_see(&skill, role) {
-            return Err(not_found());
-        }
-        Ok((skill, role))
+        Ok(self.core.store.count_skills(&query).await?)
     }
 
     pub async fn get_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
-        Ok(self.visible_skill(caller, scope, slug, true).await?.0)
-    }
-
-    /// Write scope and at least the publisher role in `scope`: what creating a skill needs.
-    pub async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
-        caller.require(TokenScope::Write)?;
-        let role = self.role_in(caller, scope.as_str()).await?;
-        if role.is_none_or(|r| r < TeamRole::Publisher) {
-            return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
-        }
-        Ok(())
+        Ok(self.core.visible_skill(caller, scope, slug, true).await?.0)
     }
 
     pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
-        self.require_publisher_in(caller, &draft.scope).await?;
+        self.core.require_publisher_in(caller, &draft.scope).await?;
         let display_name = draft.display_name.unwrap_or_else(|| draft.slug.to_string());
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
         let description = draft.description.unwrap_or_default();
@@ -333,12 +303,12 @@ impl Index {
             skill_type: draft.skill_type.unwrap_or(SkillType::Command),
             forked_from: None,
         };
-        let skill = self.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {
+        let skill = self.core.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => Error::Conflict(format!("skill `{}/{}` already exists", draft.scope, draft.slug)),
             Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.scope)),
             other => other,
         })?;
-        self.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
+        self.core.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
         Ok(skill)
     }
 
@@ -350,7 +320,7 @@ impl Index {
         mut patch: SkillPatch,
     ) -> Result<Skill> {
         caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Publisher, "changing a skill")?;
         if let Some(v) = &patch.display_name {
             check_text("displayName", v, limits::DISPLAY_NAME, false)?;
@@ -365,8 +335,8 @@ impl Index {
             check_text("deprecatedMessage", v, limits::DEPRECATION_MESSAGE, true)?;
         }
         patch.tags = patch.tags.map(check_tags).transpose()?;
-        let updated = self.store.update_skill(&skill.id, &patch, now_millis()).await?;
-        self.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
+        let updated = self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
+        self.core.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
         Ok(updated)
     }
 
@@ -374,35 +344,35 @@ impl Index {
     /// until an owner or site admin restores it.
     pub async fn delete_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "deleting a skill")?;
-        self.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
-        self.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
+        self.core.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
+        self.core.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
         Ok(())
     }
 
     pub async fn restore_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, true).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, true).await?;
         require_role(role, TeamRole::Owner, "restoring a skill")?;
         if skill.deleted_at.is_none() {
             return Err(Error::Invalid(format!("skill `{scope}/{slug}` is not deleted")));
         }
-        self.store.set_skill_deleted(&skill.id, None).await?;
-        self.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
+        self.core.store.set_skill_deleted(&skill.id, None).await?;
+        self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
         Ok(Skill { deleted_at: None, ..skill })
     }
 
     /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
     pub async fn set_star(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, starred: bool) -> Result<i64> {
         let me = caller.require(TokenScope::Write)?;
-        let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
-        Ok(self.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?)
+        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+        Ok(self.core.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?)
     }
 
     pub async fn channels(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Vec<Channel>> {
-        let (skill, _) = self.visible_skill(caller, scope, slug, false).await?;
-        Ok(self.store.channels(&skill.id).await?)
+        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+        Ok(self.core.store.channels(&skill.id).await?)
     }
 
     /// Points a channel at a published version. `latest` is managed by the index itself.
@@ -415,7 +385,7 @@ impl Index {
         version: &str,
     ) -> Result<Channel> {
         caller.require(TokenScope::Write)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Publisher, "moving a channel")?;
         if name.as_str() == "latest" {
             return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be set".into()));
@@ -427,22 +397,24 @@ impl Index {
                 target.status
             )));
         }
-        let channel = self.store.set_channel(&skill.id, name, version, now_millis()).await?;
-        self.audit(caller, "channel.set", &skill_ref(&skill), json!({ "channel": name, "version": version })).await;
+        let channel = self.core.store.set_channel(&skill.id, name, version, now_millis()).await?;
+        self.core
+            .audit(caller, "channel.set", &skill_ref(&skill), json!({ "channel": name, "version": version }))
+            .await;
         Ok(channel)
     }
 
     pub async fn delete_channel(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, name: &str) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "deleting a channel")?;
         if name == "latest" {
             return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be deleted".into()));
         }
-        if !self.store.delete_channel(&skill.id, name).await? {
+        if !self.core.store.delete_channel(&skill.id, name).await? {
             return Err(Error::NotFound(format!("channel `{name}` not found")));
         }
-        self.audit(caller, "channel.delete", &skill_ref(&skill), json!({ "channel": name })).await;
+        self.core.audit(caller, "channel.delete", &skill_ref(&skill), json!({ "channel": name })).await;
         Ok(())
     }
 
@@ -455,9 +427,10 @@ impl Index {
         filter: VersionFilter,
     ) -> Result<Page<Version>> {
         let limit = page_limit(filter.limit)? as usize;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         let after = filter.cursor.as_deref().map(decode_version_cursor).transpose()?;
         let mut versions: Vec<Version> = self
+            .core
             .store
             .versions(&skill.id)
             .await?
@@ -473,7 +446,7 @@ impl Index {
         }
         let cursor = (versions.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&versions[limit - 1].version));
         versions.truncate(limit);
-        Ok(Page { items: versions.into_iter().map(|v| self.present(v)).collect(), cursor })
+        Ok(Page { items: versions.into_iter().map(|v| self.core.present(v)).collect(), cursor })
     }
 
     /// Every version of a skill the caller may see that clients can fetch: stored as an
@@ -485,16 +458,17 @@ impl Index {
         scope: &Namespace,
         slug: &SkillName,
     ) -> Result<(Skill, Option<TeamRole>, Vec<ReleasedVersion>)> {
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
-        let versions = self.store.versions(&skill.id).await?;
-        let released = versions.into_iter().filter_map(|v| ReleasedVersion::of(self.present(v))).collect();
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let versions = self.core.store.versions(&skill.id).await?;
+        let released = versions.into_iter().filter_map(|v| ReleasedVersion::of(self.core.present(v))).collect();
         Ok((skill, role, released))
     }
 
     /// One version of a skill, by its exact semver string.
     async fn find_version(&self, skill: &Skill, version: &str) -> Result<Version> {
         parse_version(version)?;
-        self.store
+        self.core
+            .store
             .version(&skill.id, version)
             .await?
             .ok_or_else(|| Error::NotFound(format!("version `{version}` of `{}` not found", skill_ref(skill))))
@@ -510,7 +484,7 @@ impl Index {
         yanked: bool,
     ) -> Result<Version> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
         require_role(role, TeamRole::Owner, "yanking a version")?;
         let current = self.find_version(&skill, version).await?;
         if current.status == VersionStatus::Draft {
@@ -520,12 +494,12 @@ impl Index {
         }
         let status = if yanked { VersionStatus::Yanked } else { VersionStatus::Published };
         if current.status == status {
-            return Ok(self.present(current));
+            return Ok(self.core.present(current));
         }
-        let updated = self.store.set_version_status(&skill.id, version, status, now_millis()).await?;
+        let updated = self.core.store.set_version_status(&skill.id, version, status, now_millis()).await?;
         let action = if yanked { "version.yank" } else { "version.unyank" };
-        self.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
-        Ok(self.present(updated))
+        self.core.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
+        Ok(self.core.present(updated))
     }
 }
 

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
 
-use super::{Caller, Error, Index, Result};
+use super::Publishing;
+use super::{Caller, Error, Result};
 use crate::bundle::{Bundle, source_date_epoch};
 use crate::domain::{Namespace, SkillName, TokenScope, new_id, now_millis};
 use crate::oci::layout::{Identity, build_toolhive};
@@ -74,9 +75,9 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-impl Index {
+impl Publishing<'_> {
     pub(super) fn storage(&self) -> Result<&Storage> {
-        self.storage.as_ref().ok_or_else(|| {
+        self.core.storage.as_ref().ok_or_else(|| {
             Error::Invalid("this server stores no uploads; register an artifact that is already in a registry with `reference` instead".into())
         })
     }
@@ -86,7 +87,8 @@ impl Index {
         match &self.storage()?.target {
             StorageTarget::Registry { prefix } => Ok(format!("{}/{scope}/{slug}", prefix.trim_end_matches('/'))),
             StorageTarget::Embedded => {
-                let host = self.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
+                let host =
+                    self.core.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
                 Ok(format!("{}/{scope}/{slug}", host.host()))
             }
         }
@@ -115,8 +117,8 @@ impl Index {
         if req.archive_size <= 0 {
             return Err(Error::Invalid("archiveSize must be positive".into()));
         }
-        if req.archive_size as u64 > self.limits.archive() {
-            return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.limits.archive())));
+        if req.archive_size as u64 > self.core.limits.archive() {
+            return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.core.limits.archive())));
         }
         if let Some(m) = req.metadata.get("manifestJson").filter(|m| !m.is_null()) {
             if m.get("name").and_then(|n| n.as_str()).is_some_and(|n| n != slug.as_str()) {
@@ -148,7 +150,7 @@ impl Index {
     pub async fn upload_to_receive(&self, caller: &Caller, id: &str) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
         let not_found = || Error::NotFound(format!("upload `{id}` not found"));
-        let upload = self.store.upload_by_id(id).await?.ok_or_else(not_found)?;
+        let upload = self.core.store.upload_by_id(id).await?.ok_or_else(not_found)?;
         if upload.created_by != me.user.id || upload.expires_at < now_millis() {
             return Err(not_found());
         }
@@ -161,8 +163,8 @@ impl Index {
         let upload = self.upload_to_receive(caller, &upload.id).await?;
         let not_found = || Error::NotFound(format!("upload `{}` not found", upload.id));
         check_archive(&upload, bytes)?;
-        let skill = self.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
-        if self.store.version(&skill.id, &upload.version).await?.is_some() {
+        let skill = self.core.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
+        if self.core.store.version(&skill.id, &upload.version).await?.is_some() {
             // Another publish of this version won meanwhile.
             return Err(super::version_exists(&skill, &upload.version));
         }
@@ -179,7 +181,7 @@ impl Index {
     /// always give the same digest: at upload and at finalize.
     fn build_upload(&self, scope: &Namespace, slug: &SkillName, version: &str, bytes: &[u8]) -> Result<BuiltUpload> {
         let semver = crate::domain::parse_version(version).map_err(|e| Error::Invalid(e.to_string()))?;
-        let bundle = Bundle::from_archive(bytes, None, &self.limits.bundle)?;
+        let bundle = Bundle::from_archive(bytes, None, &self.core.limits.bundle)?;
         self.build_artifact(scope, slug, &semver, bundle)
     }
 
@@ -214,11 +216,12 @@ impl Index {
         let me = caller.require(TokenScope::Write)?;
         Ok(match id {
             Some(id) => self
+                .core
                 .store
                 .upload_by_id(id)
                 .await?
                 .filter(|u| u.skill_id == skill.id && u.version == version && u.created_by == me.user.id),
-            None => self.store.upload_for(&skill.id, version, &me.user.id).await?,
+            None => self.core.store.upload_for(&skill.id, version, &me.user.id).await?,
         })
     }
 
@@ -234,7 +237,7 @@ impl Index {
     /// Records an upload row. Earlier uploads of the same version stay, each finalized only
     /// by its own id (or expiring), so concurrent publishers never take each other's.
     async fn put_upload(&self, upload: &Upload) -> Result<()> {
-        Ok(self.store.put_upload(upload).await?)
+        Ok(self.core.store.put_upload(upload).await?)
     }
 
     /// Claims `version` of `skill` for one publish: two publishes of one version never push at
@@ -249,17 +252,17 @@ impl Index {
     ) -> Result<Claim> {
         let now = now_millis();
         let holder = upload.map_or_else(new_id, str::to_owned);
-        if !self.store.claim_version(&skill.id, version, &holder, now, now + PUBLISH_LEASE_MS).await? {
+        if !self.core.store.claim_version(&skill.id, version, &holder, now, now + PUBLISH_LEASE_MS).await? {
             return Err(being_published(scope, slug, version));
         }
         let claim = Claim {
-            store: self.store.clone(),
+            store: self.core.store.clone(),
             held: Some((skill.id.clone(), version.to_owned(), holder)),
             upload: upload.map(str::to_owned),
         };
         // A publish that held the claim before may have recorded the version since it was
         // authorized: checked here, under the claim, nothing can record it any more.
-        match self.store.version(&skill.id, version).await {
+        match self.core.store.version(&skill.id, version).await {
             Ok(None) => Ok(claim),
             Ok(Some(_)) => claim.around(async { Err(super::version_exists(skill, version)) }).await,
             Err(e) => claim.around(async { Err(e.into()) }).await,
@@ -274,10 +277,10 @@ impl Index {
         if let Some(path) = published.and_then(|id| self.upload_path(id).ok()) {
             let _ = tokio::fs::remove_file(path).await;
         }
-        if self.storage.is_none() {
+        if self.core.storage.is_none() {
             return;
         }
-        match self.store.uploads_of(&skill.id, version).await {
+        match self.core.store.uploads_of(&skill.id, version).await {
             Ok(ids) => {
                 for path in ids.iter().filter_map(|id| self.upload_path(id).ok()) {
                     let _ = tokio::fs::remove_file(path).await;
@@ -289,7 +292,7 @@ impl Index {
 
     /// Drops expired uploads and their archives; failures only cost disk space.
     async fn sweep_uploads(&self) {
-        match self.store.expire_uploads(now_millis()).await {
+        match self.core.store.expire_uploads(now_millis()).await {
             Ok(ids) => {
                 for id in ids {
                     if let Ok(p) = self.upload_path(&id) {

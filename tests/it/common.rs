@@ -144,7 +144,7 @@ impl TestApp {
         );
         let registry = skilldex::service::EmbeddedRegistry::new(embedded.clone(), HOST.into(), Vec::new());
         let index = Index::new(db.store.clone()).with_embedded(registry);
-        let admin = index.bootstrap_admin().await.unwrap().expect("fresh index");
+        let admin = index.accounts().bootstrap_admin().await.unwrap().expect("fresh index");
         let state = AppState::new(App {
             index: index.clone(),
             metrics: Metrics::default(),
@@ -278,7 +278,7 @@ impl TestApp {
 
     pub async fn audit_len(&self) -> usize {
         let caller = self.index.authenticate(Some(&self.admin)).await.unwrap();
-        self.index.audit_log(&caller, None, 100_000).await.unwrap().len()
+        self.index.accounts().audit_log(&caller, None, 100_000).await.unwrap().len()
     }
 
     #[allow(dead_code)]

@@ -85,7 +85,7 @@ impl Site {
                 let reference = format!("{HOST}/acme/tool@{}", artifact.digest());
                 let source = ArtifactSource::Reference { reference, credentials: None };
                 let plan = PublishPlan::new("acme".parse().unwrap(), "tool".parse().unwrap(), version, source);
-                self.index.publish(who, plan).await
+                self.index.publishing().publish(who, plan).await
             }
             Path::Upload => {
                 let archive = bundle.pack(0).tar_gz;
@@ -96,23 +96,23 @@ impl Site {
                     metadata: serde_json::json!({}),
                 };
                 let (ns, name) = ("acme".parse().unwrap(), "tool".parse().unwrap());
-                let upload = self.index.prepare_upload(who, &ns, &name, prepare).await?;
-                self.index.receive_upload(who, &upload, &archive).await?;
+                let upload = self.index.publishing().prepare_upload(who, &ns, &name, prepare).await?;
+                self.index.publishing().receive_upload(who, &upload, &archive).await?;
                 let source = ArtifactSource::Upload { id: Some(upload.id), signatures: Vec::new() };
-                self.index.publish(who, PublishPlan::new(ns, name, version, source)).await
+                self.index.publishing().publish(who, PublishPlan::new(ns, name, version, source)).await
             }
             Path::Npm => {
                 let package_json = format!(r#"{{"name":"@acme/tool","version":"{version}"}}"#);
                 let tarball = bundle.npm_tarball(package_json.as_bytes());
                 let plan = PublishPlan::creating(draft(), version, ArtifactSource::NpmTarball(tarball));
-                self.index.publish(who, plan).await
+                self.index.publishing().publish(who, plan).await
             }
         }
     }
 
     async fn audit_actions(&self) -> Vec<(String, serde_json::Value)> {
         let admin = self.app.caller(&self.app.admin).await;
-        let log = self.app.index.audit_log(&admin, None, 1000).await.unwrap();
+        let log = self.app.index.accounts().audit_log(&admin, None, 1000).await.unwrap();
         log.into_iter().map(|e| (e.action, e.detail)).collect()
     }
 

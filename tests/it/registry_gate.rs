@@ -215,8 +215,8 @@ async fn references_become_portable(db: TestDb) {
         let dist = NpmDist { integrity: "sha512-x".into(), shasum: "y".into(), size: 1 };
         app.store().put_npm_dist(&created.id, &dist).await.unwrap();
     }
-    assert_eq!(app.index.make_references_portable().await.unwrap(), 1);
-    assert_eq!(app.index.make_references_portable().await.unwrap(), 0, "idempotent");
+    assert_eq!(app.index.registry().make_references_portable().await.unwrap(), 1);
+    assert_eq!(app.index.registry().make_references_portable().await.unwrap(), 0, "idempotent");
     let stored: Vec<Option<String>> =
         app.store().versions(&skill.id).await.unwrap().into_iter().rev().map(|v| v.reference).collect();
     assert_eq!(

@@ -109,7 +109,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
             let role = index.role_in(caller, skill.scope.as_str()).await.unwrap();
             let visible = can_see(skill, role);
             // A single read (owners may open deleted skills to restore them) follows can_see.
-            let read = index.get_skill(caller, &skill.scope, &skill.slug).await;
+            let read = index.catalog().get_skill(caller, &skill.scope, &skill.slug).await;
             assert_eq!(read.is_ok(), visible, "seed {seed}: {who} reading {}/{}", skill.scope, skill.slug);
             // Listings never show deleted skills, to anyone.
             if visible && skill.deleted_at.is_none() {

@@ -51,7 +51,7 @@ pub(super) async fn create_user(
     caller: Caller,
     Json(req): Json<CreateUserRequest>,
 ) -> Reply<(StatusCode, axum::Json<UserResponse>)> {
-    let user = state.index.create_user(&caller, req.username, req.email, req.admin).await?;
+    let user = state.index.accounts().create_user(&caller, req.username, req.email, req.admin).await?;
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
@@ -65,7 +65,7 @@ pub(super) async fn create_user_token(
     caller: Caller,
     Json(req): Json<CreateTokenRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
-    Ok(created(state.index.create_token_for(&caller, &username, token_request(req)).await?))
+    Ok(created(state.index.accounts().create_token_for(&caller, &username, token_request(req)).await?))
 }
 
 /// Issue a token to yourself, with at most the scope of the token you call with.
@@ -76,14 +76,14 @@ pub(super) async fn create_token(
     caller: Caller,
     Json(req): Json<CreateTokenRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreatedTokenResponse>)> {
-    Ok(created(state.index.create_own_token(&caller, token_request(req)).await?))
+    Ok(created(state.index.accounts().create_own_token(&caller, token_request(req)).await?))
 }
 
 /// Your tokens (metadata only).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = TokenList), Problems))]
 pub(super) async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<axum::Json<TokenList>> {
-    let tokens = state.index.list_tokens(&caller).await?;
+    let tokens = state.index.accounts().list_tokens(&caller).await?;
     Ok(axum::Json(TokenList { data: tokens.into_iter().map(TokenResponse::from).collect() }))
 }
 
@@ -95,7 +95,7 @@ pub(super) async fn revoke_token(
     Path(id): Path<String>,
     caller: Caller,
 ) -> Reply<StatusCode> {
-    state.index.revoke_token(&caller, &id).await?;
+    state.index.accounts().revoke_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,8 +108,8 @@ pub(super) async fn create_team(
     Json(req): Json<CreateTeamRequest>,
 ) -> Reply<(StatusCode, axum::Json<TeamResponse>)> {
     let slug = req.slug.clone();
-    state.index.create_team(&caller, req.slug, req.display_name).await?;
-    let view = state.index.team(&caller, &slug).await?;
+    state.index.accounts().create_team(&caller, req.slug, req.display_name).await?;
+    let view = state.index.accounts().team(&caller, &slug).await?;
     Ok((StatusCode::CREATED, axum::Json(view.into())))
 }
 
@@ -121,7 +121,7 @@ pub(super) async fn get_team(
     Path(slug): Path<Namespace>,
     caller: Caller,
 ) -> Reply<axum::Json<TeamResponse>> {
-    Ok(axum::Json(state.index.team(&caller, &slug).await?.into()))
+    Ok(axum::Json(state.index.accounts().team(&caller, &slug).await?.into()))
 }
 
 /// Add a member or change their role (team owners, admin scope).
@@ -134,8 +134,8 @@ pub(super) async fn set_member(
     caller: Caller,
     Json(req): Json<SetMemberRequest>,
 ) -> Reply<axum::Json<TeamResponse>> {
-    state.index.set_member(&caller, &slug, &username, req.role).await?;
-    Ok(axum::Json(state.index.team(&caller, &slug).await?.into()))
+    state.index.accounts().set_member(&caller, &slug, &username, req.role).await?;
+    Ok(axum::Json(state.index.accounts().team(&caller, &slug).await?.into()))
 }
 
 /// Remove a member (team owners, admin scope). The last owner cannot be removed.
@@ -146,7 +146,7 @@ pub(super) async fn remove_member(
     Path((slug, username)): Path<(Namespace, Username)>,
     caller: Caller,
 ) -> Reply<StatusCode> {
-    state.index.remove_member(&caller, &slug, &username).await?;
+    state.index.accounts().remove_member(&caller, &slug, &username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,7 +159,7 @@ pub(super) async fn list_audit(
     Query(params): Query<PageParams>,
 ) -> Reply<axum::Json<AuditPage>> {
     let limit = page_limit(params.limit)?;
-    let mut entries = state.index.audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
+    let mut entries = state.index.accounts().audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
     let cursor = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.id.clone())

@@ -108,7 +108,7 @@ pub struct ReevaluateRequest {
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])),
     responses((status = 200, body = PolicyList), Problems))]
 pub(super) async fn list_policies(State(state): State<AppState>, caller: Caller) -> Reply<axum::Json<PolicyList>> {
-    let set = state.index.policies_for(&caller)?;
+    let set = state.index.trust().policies_for(&caller)?;
     Ok(axum::Json(PolicyList { data: set.policies.iter().map(PolicyResponse::from).collect() }))
 }
 
@@ -121,5 +121,5 @@ pub(super) async fn reevaluate(
     caller: Caller,
     Json(req): Json<ReevaluateRequest>,
 ) -> Reply<axum::Json<Reevaluation>> {
-    Ok(axum::Json(state.index.reevaluate(&caller, req.namespace.as_ref(), req.all).await?))
+    Ok(axum::Json(state.index.trust().reevaluate(&caller, req.namespace.as_ref(), req.all).await?))
 }

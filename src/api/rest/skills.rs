@@ -49,7 +49,7 @@ pub(super) async fn list_skills(
         limit: p.limit,
         ..Default::default()
     };
-    let page = state.index.list_skills(&caller, req).await?;
+    let page = state.index.catalog().list_skills(&caller, req).await?;
     Ok(axum::Json(SkillPage {
         data: page.items.iter().map(|h| SkillSummary::from(&h.skill)).collect(),
         cursor: page.cursor,
@@ -74,7 +74,7 @@ pub(super) async fn create_skill(
         tags: req.tags,
         skill_type: req.skill_type,
     };
-    let skill = state.index.create_skill(&caller, draft).await?;
+    let skill = state.index.catalog().create_skill(&caller, draft).await?;
     Ok((StatusCode::CREATED, axum::Json(skill.into())))
 }
 
@@ -86,7 +86,7 @@ pub(super) async fn get_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<SkillDetail>> {
-    Ok(axum::Json(state.index.get_skill(&caller, &p.scope, &p.slug).await?.into()))
+    Ok(axum::Json(state.index.catalog().get_skill(&caller, &p.scope, &p.slug).await?.into()))
 }
 
 /// Update a skill's metadata, including deprecation (write scope; owner or publisher).
@@ -108,7 +108,7 @@ pub(super) async fn update_skill(
         deprecated: req.deprecated,
         deprecated_message: req.deprecated_message,
     };
-    Ok(axum::Json(state.index.update_skill(&caller, &p.scope, &p.slug, patch).await?.into()))
+    Ok(axum::Json(state.index.catalog().update_skill(&caller, &p.scope, &p.slug, patch).await?.into()))
 }
 
 /// Soft-delete a skill: hidden from lists and search, no new versions; reversible
@@ -120,7 +120,7 @@ pub(super) async fn delete_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<StatusCode> {
-    state.index.delete_skill(&caller, &p.scope, &p.slug).await?;
+    state.index.catalog().delete_skill(&caller, &p.scope, &p.slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,7 +132,7 @@ pub(super) async fn restore_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<SkillDetail>> {
-    Ok(axum::Json(state.index.restore_skill(&caller, &p.scope, &p.slug).await?.into()))
+    Ok(axum::Json(state.index.catalog().restore_skill(&caller, &p.scope, &p.slug).await?.into()))
 }
 
 /// Star a skill (idempotent).
@@ -143,7 +143,7 @@ pub(super) async fn star_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<StarResponse>> {
-    let stars = state.index.set_star(&caller, &p.scope, &p.slug, true).await?;
+    let stars = state.index.catalog().set_star(&caller, &p.scope, &p.slug, true).await?;
     Ok(axum::Json(StarResponse { starred: true, stars }))
 }
 
@@ -155,7 +155,7 @@ pub(super) async fn unstar_skill(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<StarResponse>> {
-    let stars = state.index.set_star(&caller, &p.scope, &p.slug, false).await?;
+    let stars = state.index.catalog().set_star(&caller, &p.scope, &p.slug, false).await?;
     Ok(axum::Json(StarResponse { starred: false, stars }))
 }
 
@@ -167,7 +167,7 @@ pub(super) async fn list_channels(
     Path(p): Path<SkillPath>,
     caller: Caller,
 ) -> Reply<axum::Json<ChannelList>> {
-    let channels = state.index.channels(&caller, &p.scope, &p.slug).await?;
+    let channels = state.index.catalog().channels(&caller, &p.scope, &p.slug).await?;
     Ok(axum::Json(ChannelList { data: channels.into_iter().map(ChannelResponse::from).collect() }))
 }
 
@@ -182,7 +182,7 @@ pub(super) async fn set_channel(
     Json(req): Json<SetChannelRequest>,
 ) -> Reply<axum::Json<ChannelResponse>> {
     let name: ChannelName = p.name.parse().map_err(service::Error::from)?;
-    let channel = state.index.set_channel(&caller, &p.scope, &p.slug, &name, &req.version).await?;
+    let channel = state.index.catalog().set_channel(&caller, &p.scope, &p.slug, &name, &req.version).await?;
     Ok(axum::Json(channel.into()))
 }
 
@@ -194,7 +194,7 @@ pub(super) async fn delete_channel(
     Path(p): Path<ChannelPath>,
     caller: Caller,
 ) -> Reply<StatusCode> {
-    state.index.delete_channel(&caller, &p.scope, &p.slug, &p.name).await?;
+    state.index.catalog().delete_channel(&caller, &p.scope, &p.slug, &p.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,7 +208,7 @@ pub(super) async fn list_versions(
     Query(q): Query<ListVersionsParams>,
 ) -> Reply<axum::Json<VersionPage>> {
     let filter = VersionFilter { status: opt(q.status)?, cursor: q.cursor, limit: q.limit };
-    let page = state.index.list_versions(&caller, &p.scope, &p.slug, filter).await?;
+    let page = state.index.catalog().list_versions(&caller, &p.scope, &p.slug, filter).await?;
     Ok(axum::Json(VersionPage {
         data: page.items.into_iter().map(VersionResponse::from).collect(),
         cursor: page.cursor,
@@ -223,7 +223,7 @@ pub(super) async fn yank_version(
     Path(p): Path<VersionPath>,
     caller: Caller,
 ) -> Reply<axum::Json<VersionResponse>> {
-    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, true).await?.into()))
+    Ok(axum::Json(state.index.catalog().set_yanked(&caller, &p.scope, &p.slug, &p.version, true).await?.into()))
 }
 
 /// Undo a yank (admin scope; owner).
@@ -234,7 +234,7 @@ pub(super) async fn unyank_version(
     Path(p): Path<VersionPath>,
     caller: Caller,
 ) -> Reply<axum::Json<VersionResponse>> {
-    Ok(axum::Json(state.index.set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
+    Ok(axum::Json(state.index.catalog().set_yanked(&caller, &p.scope, &p.slug, &p.version, false).await?.into()))
 }
 
 /// Create a version: register an artifact already in a registry (`reference`), or prepare
@@ -261,7 +261,7 @@ pub(super) async fn create_version(
                 .map_err(ApiError::BadRequest)?;
             let source = ArtifactSource::Reference { reference: reference.clone(), credentials };
             let plan = PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source);
-            CreateVersionResponse::Registered(state.index.publish(&caller, plan).await?.version.into())
+            CreateVersionResponse::Registered(state.index.publishing().publish(&caller, plan).await?.version.into())
         }
         (None, Some(sha), Some(size)) => {
             let metadata = serde_json::json!({
@@ -278,7 +278,7 @@ pub(super) async fn create_version(
                 archive_size: size,
                 metadata,
             };
-            let upload = state.index.prepare_upload(&caller, &p.scope, &p.slug, prepare).await?;
+            let upload = state.index.publishing().prepare_upload(&caller, &p.scope, &p.slug, prepare).await?;
             let base = state.public_base();
             CreateVersionResponse::Prepared(PreparedUpload {
                 upload_url: format!("{base}/api/v1/uploads/{}", upload.id),
@@ -308,7 +308,7 @@ pub(super) async fn put_upload(
     body: axum::body::Body,
 ) -> Reply<axum::Json<UploadReceived>> {
     // Whose upload this is, before a byte of the archive is read.
-    let upload = state.index.upload_to_receive(&caller, &id).await?;
+    let upload = state.index.publishing().upload_to_receive(&caller, &id).await?;
     // Never more than was prepared: a longer body is refused unread.
     let max = upload.archive_size.clamp(0, state.index.limits().archive() as i64) as usize;
     let declared =
@@ -323,7 +323,7 @@ pub(super) async fn put_upload(
         Ok(Err(_)) => return Err(ApiError::BadRequest("the archive was cut off".into())),
         Err(_) => return Err(ApiError::BadRequest("the archive did not arrive in time".into())),
     };
-    let built = state.index.receive_upload(&caller, &upload, &body).await?;
+    let built = state.index.publishing().receive_upload(&caller, &upload, &body).await?;
     Ok(axum::Json(UploadReceived { reference: built.reference, digest: built.digest }))
 }
 
@@ -352,7 +352,7 @@ pub(super) async fn finalize_version(
         changelog: req.changelog,
         ..PublishPlan::new(p.scope, p.slug, p.version, source)
     };
-    Ok(axum::Json(state.index.publish(&caller, plan).await?.version.into()))
+    Ok(axum::Json(state.index.publishing().publish(&caller, plan).await?.version.into()))
 }
 
 /// Resolve a version, range or channel to one immutable artifact digest.
@@ -365,7 +365,7 @@ pub(super) async fn resolve_skill(
     Query(q): Query<ResolveParams>,
     headers: HeaderMap,
 ) -> Reply<Response> {
-    let resolved = state.index.resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
+    let resolved = state.index.catalog().resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
     let body = ResolveResponse::from(resolved);
     // The answer changes when the version picked, its yank state or its verdict change.
     let tag = format!("\"{}:{}:{}\"", body.version, body.digest, if body.yanked { "y" } else { "n" });
@@ -381,7 +381,7 @@ pub(super) async fn download_skill(
     caller: Caller,
     Query(q): Query<DownloadParams>,
 ) -> Reply<axum::Json<DownloadResponse>> {
-    let r = state.index.download(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
+    let r = state.index.catalog().download(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
     let crate::domain::ReleasedVersion { reference, digest, record: v } = r.version;
     let base = state.public_base();
     Ok(axum::Json(DownloadResponse {
@@ -402,7 +402,7 @@ pub(super) async fn get_archive(
     Path(p): Path<VersionPath>,
     caller: Caller,
 ) -> Reply<Response> {
-    let bytes = state.index.archive(&caller, &p.scope, &p.slug, &p.version).await?;
+    let bytes = state.index.catalog().archive(&caller, &p.scope, &p.slug, &p.version).await?;
     let digest = crate::oci::layout::sha256_digest(&bytes);
     let name = format!("attachment; filename=\"{}-{}.tar.gz\"", p.slug, p.version);
     Ok((
@@ -425,7 +425,7 @@ pub(super) async fn diff_versions(
     caller: Caller,
     Query(q): Query<DiffParams>,
 ) -> Reply<axum::Json<DiffResponse>> {
-    Ok(axum::Json(state.index.diff(&caller, &p.scope, &p.slug, &q.from, &q.to).await?.into()))
+    Ok(axum::Json(state.index.catalog().diff(&caller, &p.scope, &p.slug, &q.from, &q.to).await?.into()))
 }
 
 /// Copy a skill and its latest version into a namespace you publish to (write scope).
@@ -437,6 +437,10 @@ pub(super) async fn fork_skill(
     caller: Caller,
     Json(req): Json<ForkRequest>,
 ) -> Reply<(StatusCode, axum::Json<SkillDetail>)> {
-    let fork = state.index.fork_skill(&caller, &p.scope, &p.slug, &req.target_scope, req.target_slug.as_ref()).await?;
+    let fork = state
+        .index
+        .catalog()
+        .fork_skill(&caller, &p.scope, &p.slug, &req.target_scope, req.target_slug.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(fork.into())))
 }
