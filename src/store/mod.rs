@@ -1,6 +1,7 @@
-//! The metadata index: one `Store` trait, two backends (SQLite for one node, PostgreSQL for
-//! many). Both backends share their SQL through `sql.rs`; only search and connection set-up
-//! differ. The store enforces integrity (uniqueness, last-owner, latest pointer) inside
+//! The metadata index: one store trait per aggregate (accounts, catalog, uploads, the OCI
+//! store's metadata, audit), together `Store`, with two backends (SQLite for one node,
+//! PostgreSQL for many). Both backends share their SQL through `sql.rs`; only search and
+//! connection set-up differ. The store enforces integrity (uniqueness, last-owner, latest pointer) inside
 //! transactions; who may do what is decided above it, in `service`.
 
 #[macro_use]
@@ -166,17 +167,13 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
+/// Users, their tokens, and teams with their members.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
-    async fn ping(&self) -> StoreResult<()>;
-
+pub trait AccountStore: Send + Sync {
     async fn count_users(&self) -> StoreResult<i64>;
     async fn create_user(&self, new: &NewUser) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-
     async fn create_token(&self, new: &NewToken) -> StoreResult<Token>;
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Token>>;
     async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>>;
@@ -185,7 +182,6 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.
     async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
-
     /// Creates the team and makes `owner_id` its first owner, atomically.
     async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
     async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>>;
@@ -195,7 +191,12 @@ pub trait Store: Send + Sync + 'static {
     async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()>;
     /// Returns false when the user was not a member; refuses to remove the last owner.
     async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool>;
+}
 
+/// Skills, their versions (with stored artifact facts), channels, stars, npm tarball facts,
+/// and the listing query every catalog surface runs.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
     async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill>;
     /// Creates a skill and, in the same transaction, its first version.
     async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill>;
@@ -211,7 +212,6 @@ pub trait Store: Send + Sync + 'static {
     /// Sets or clears a star and returns the new star count.
     async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
     async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()>;
-
     /// Inserts a version; when it is published, `latest` moves in the same transaction.
     async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version>;
     async fn versions(&self, skill_id: &str) -> StoreResult<Vec<Version>>;
@@ -226,7 +226,6 @@ pub trait Store: Send + Sync + 'static {
         status: VersionStatus,
         at: Millis,
     ) -> StoreResult<Version>;
-
     /// Replaces a version's stored signature verdict (JSON), `None` to clear it.
     async fn set_version_signature(
         &self,
@@ -237,17 +236,28 @@ pub trait Store: Send + Sync + 'static {
     /// Every skill (not deleted) with its versions that have a stored artifact, optionally
     /// within one namespace; for re-checking signatures.
     async fn stored_versions(&self, namespace: Option<&str>) -> StoreResult<Vec<(Skill, Version)>>;
-
     /// The npm tarball facts known for a skill's versions, by version id.
     async fn npm_dists(&self, skill_id: &str) -> StoreResult<Vec<(String, NpmDist)>>;
     /// Records a version's npm tarball facts; a second record of the same version is ignored.
     async fn put_npm_dist(&self, version_id: &str, dist: &NpmDist) -> StoreResult<()>;
-
     /// All channels, `latest` always first (its version is null until something is published).
     async fn channels(&self, skill_id: &str) -> StoreResult<Vec<Channel>>;
     async fn set_channel(&self, skill_id: &str, name: &ChannelName, version: &str, at: Millis) -> StoreResult<Channel>;
     async fn delete_channel(&self, skill_id: &str, name: &str) -> StoreResult<bool>;
+    /// Versions whose stored reference starts with `prefix` (those of one repository).
+    async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>>;
+    /// Every version's id and stored reference, for rewriting references.
+    async fn version_references(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Rewrites a version's stored reference (same artifact, another spelling); its npm
+    /// tarball digests, which embed the reference, are computed again.
+    async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()>;
+    /// The manifest digest and content-layer digest of every stored version.
+    async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>>;
+}
 
+/// Prepared uploads and the per-version publish claims.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
     /// Records a prepared upload. Any number may wait for one version, each its own.
     async fn put_upload(&self, upload: &Upload) -> StoreResult<()>;
     async fn upload_by_id(&self, id: &str) -> StoreResult<Option<Upload>>;
@@ -270,7 +280,11 @@ pub trait Store: Send + Sync + 'static {
     async fn release_version(&self, skill_id: &str, version: &str, holder: &str) -> StoreResult<()>;
     /// Removes uploads past their expiry and returns their ids (their files go too).
     async fn expire_uploads(&self, now: Millis) -> StoreResult<Vec<String>>;
+}
 
+/// The embedded OCI store's metadata: blob links, manifests, tags, referrers.
+#[async_trait]
+pub trait OciStore: Send + Sync {
     /// Makes a blob servable from a repository (after upload, mount or manifest push).
     async fn oci_link_blob(&self, repo: &str, digest: &str, size: i64, at: Millis) -> StoreResult<()>;
     /// The blob's size when the repository may serve it.
@@ -290,19 +304,22 @@ pub trait Store: Send + Sync + 'static {
     /// Every blob link: (repository, digest, when linked).
     async fn oci_blob_links(&self) -> StoreResult<Vec<(String, String, Millis)>>;
     async fn oci_unlink_blob(&self, repo: &str, digest: &str) -> StoreResult<()>;
-    /// Versions whose stored reference starts with `prefix` (those of one repository).
-    async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>>;
-    /// Every version's id and stored reference, for rewriting references.
-    async fn version_references(&self) -> StoreResult<Vec<(String, String)>>;
-    /// Rewrites a version's stored reference (same artifact, another spelling); its npm
-    /// tarball digests, which embed the reference, are computed again.
-    async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()>;
-    /// The manifest digest and content-layer digest of every stored version.
-    async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>>;
+}
 
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
     /// Newest first; `before` is the id of the last entry of the previous page.
     async fn audit_log(&self, before: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// The whole index: every aggregate's store on one database, which is what a backend is.
+#[async_trait]
+pub trait Store: AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
 }
 
 /// Opens the database named by a `sqlite://…` or `postgres://…` URL and runs its migrations.

@@ -115,7 +115,7 @@ macro_rules! impl_sql_store {
             TOUCH_INTERVAL_MS, UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
-            AuditEntry, Audience, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version,
         };
@@ -498,6 +498,10 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+        }
+
+        #[async_trait]
+        impl AccountStore for $store {
             async fn count_users(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(self.reader()).await?;
                 Ok(row.try_get("n")?)
@@ -704,6 +708,10 @@ macro_rules! impl_sql_store {
                 Ok(true)
             }
 
+        }
+
+        #[async_trait]
+        impl CatalogStore for $store {
             async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill> {
                 let mut tx = self.writer().begin().await?;
                 let skill = insert_skill(&mut tx, new, at).await?;
@@ -1029,6 +1037,51 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>> {
+                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE substr(reference, 1, $2) = $1");
+                let rows = sqlx::query(&sql)
+                    .bind(prefix)
+                    .bind(prefix.chars().count() as i32)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(version_row).collect()
+            }
+
+            async fn version_references(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT id, reference FROM versions WHERE reference IS NOT NULL")
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("reference")?))).collect()
+            }
+
+            async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("UPDATE versions SET reference = $2 WHERE id = $1")
+                    .bind(version_id)
+                    .bind(reference)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM npm_dists WHERE version_id = $1").bind(version_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>> {
+                let rows = sqlx::query("SELECT digest, archive_sha256 FROM versions WHERE digest IS NOT NULL")
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let layer: Option<String> = r.try_get("archive_sha256")?;
+                        Ok((r.try_get("digest")?, layer.map(|h| format!("sha256:{h}"))))
+                    })
+                    .collect()
+            }
+
+        }
+
+        #[async_trait]
+        impl UploadStore for $store {
             async fn put_upload(&self, u: &Upload) -> StoreResult<()> {
                 let sql = format!("INSERT INTO uploads ({UPLOAD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
                 sqlx::query(&sql)
@@ -1128,35 +1181,10 @@ macro_rules! impl_sql_store {
                 rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
             }
 
-            async fn versions_by_reference(&self, prefix: &str) -> StoreResult<Vec<Version>> {
-                let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE substr(reference, 1, $2) = $1");
-                let rows = sqlx::query(&sql)
-                    .bind(prefix)
-                    .bind(prefix.chars().count() as i32)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter().map(version_row).collect()
-            }
+        }
 
-            async fn version_references(&self) -> StoreResult<Vec<(String, String)>> {
-                let rows = sqlx::query("SELECT id, reference FROM versions WHERE reference IS NOT NULL")
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("reference")?))).collect()
-            }
-
-            async fn set_version_reference(&self, version_id: &str, reference: &str) -> StoreResult<()> {
-                let mut tx = self.writer().begin().await?;
-                sqlx::query("UPDATE versions SET reference = $2 WHERE id = $1")
-                    .bind(version_id)
-                    .bind(reference)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM npm_dists WHERE version_id = $1").bind(version_id).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
+        #[async_trait]
+        impl OciStore for $store {
             async fn oci_link_blob(&self, repo: &str, digest: &str, size: i64, at: Millis) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO oci_blobs (repo, digest, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -1320,18 +1348,10 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn version_artifacts(&self) -> StoreResult<Vec<(String, Option<String>)>> {
-                let rows = sqlx::query("SELECT digest, archive_sha256 FROM versions WHERE digest IS NOT NULL")
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        let layer: Option<String> = r.try_get("archive_sha256")?;
-                        Ok((r.try_get("digest")?, layer.map(|h| format!("sha256:{h}"))))
-                    })
-                    .collect()
-            }
+        }
 
+        #[async_trait]
+        impl AuditStore for $store {
             async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {
                 sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(new_id())
