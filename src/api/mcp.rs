@@ -240,13 +240,13 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
     if !(1..=50).contains(&limit) {
         return Err("`limit` must be between 1 and 50".into());
     }
-    let scope = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
+    let namespace = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
     let tags = args.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| e.0)).collect::<Result<Vec<_>, _>>()?;
     let query = args.query.filter(|q| !q.trim().is_empty());
     let req = SkillListRequest {
         sort: Some(if query.is_some() { SkillSort::Relevance } else { SkillSort::Downloads }),
         q: query,
-        scope,
+        namespace,
         tags,
         limit: Some(limit),
         published_only: true,
@@ -259,7 +259,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
         .map(|h| {
             let s = &h.skill;
             json!({
-                "namespace": s.scope, "name": s.slug, "title": s.display_name, "description": s.description,
+                "namespace": s.namespace, "name": s.name, "title": s.display_name, "description": s.description,
                 "version": s.latest_version, "tags": s.tags,
                 "status": Lifecycle::of_listed(s).as_str(),
                 "downloads": s.downloads, "stars": s.stars,
@@ -298,7 +298,7 @@ fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
     let files: Vec<Value> = bundle.files.iter().map(|f| json!({ "path": f.path, "size": f.data.len() })).collect();
     let signature: Option<Value> = v.signature.clone();
     json!({
-        "namespace": s.scope, "name": s.slug, "title": s.display_name,
+        "namespace": s.namespace, "name": s.name, "title": s.display_name,
         "description": bundle.skill.frontmatter.description,
         "version": v.version, "status": Lifecycle::of(s, v).as_str(),
         "reference": v.reference, "digest": v.digest,

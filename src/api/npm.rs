@@ -163,7 +163,7 @@ fn abbreviated(full: Value) -> Value {
 /// A skill as a full packument; a deprecated skill deprecates every version.
 fn to_packument(p: &NpmPackage, base: &str) -> Value {
     let skill = &p.skill;
-    let name = package_name(&skill.scope, &skill.slug);
+    let name = package_name(&skill.namespace, &skill.name);
     let mut versions = Map::new();
     let mut time = Map::new();
     for (v, dist) in &p.versions {
@@ -176,7 +176,7 @@ fn to_packument(p: &NpmPackage, base: &str) -> Value {
             "description": fm.get("description").and_then(|d| d.as_str()).unwrap_or(&skill.description),
             "keywords": skill.tags,
             "dist": {
-                "tarball": format!("{base}/@{}/{}/-/{}-{}.tgz", skill.scope, skill.slug, skill.slug, v.version),
+                "tarball": format!("{base}/@{}/{}/-/{}-{}.tgz", skill.namespace, skill.name, skill.name, v.version),
                 "integrity": dist.integrity,
                 "shasum": dist.shasum,
                 "fileCount": v.file_count,
@@ -278,7 +278,7 @@ async fn search(
             Some(("keywords", tag)) => {
                 req.tags.push(tag.parse::<Tag>().map_err(|e| bad(format!("invalid keyword: {}", e.0)))?);
             }
-            Some(("scope", scope)) => req.scope = Some(parse_scope(scope.strip_prefix('@').unwrap_or(scope))?),
+            Some(("scope", scope)) => req.namespace = Some(parse_scope(scope.strip_prefix('@').unwrap_or(scope))?),
             _ => words.push(word),
         }
     }
@@ -305,7 +305,7 @@ async fn search(
         .iter()
         .map(|hit| {
             let s = &hit.skill;
-            let name = package_name(&s.scope, &s.slug);
+            let name = package_name(&s.namespace, &s.name);
             let relevance = if best > 0.0 { hit.rank / best } else { 1.0 };
             let popularity = s.downloads as f64 / (s.downloads as f64 + 100.0);
             let maintenance = if s.deprecated { 0.0 } else { 1.0 };
@@ -313,14 +313,14 @@ async fn search(
             let mut object = json!({
                 "package": {
                     "name": name,
-                    "scope": s.scope,
+                    "scope": s.namespace,
                     "version": s.latest_version,
                     "description": s.description,
                     "keywords": s.tags,
                     "date": iso(s.updated_at),
                     "links": {
-                        "npm": format!("{base}/@{}/{}", s.scope, s.slug),
-                        "homepage": format!("{base}/api/v1/skills/{}/{}", s.scope, s.slug),
+                        "npm": format!("{base}/@{}/{}", s.namespace, s.name),
+                        "homepage": format!("{base}/api/v1/skills/{}/{}", s.namespace, s.name),
                     },
                     "maintainers": [],
                 },
@@ -449,8 +449,8 @@ async fn publish(
         })
         .collect::<Result<_, ErrorMessage>>()?;
     let draft = SkillDraft {
-        scope: scope.clone(),
-        slug: slug.clone(),
+        namespace: scope.clone(),
+        name: slug.clone(),
         display_name: None,
         description: doc.description.filter(|d| !d.trim().is_empty()),
         readme: None,

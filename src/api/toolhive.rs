@@ -81,8 +81,8 @@ fn to_skill(skill: &Skill, v: &ReleasedVersion) -> ThSkill {
     };
     let identifier = v.reference.split('@').next().unwrap_or_default().to_owned();
     ThSkill {
-        namespace: skill.scope.to_string(),
-        name: skill.slug.to_string(),
+        namespace: skill.namespace.to_string(),
+        name: skill.name.to_string(),
         description: text("description").unwrap_or_else(|| skill.description.clone()),
         version: v.version.clone(),
         status: Lifecycle::of(skill, v).as_str().to_owned(),
@@ -267,8 +267,8 @@ async fn publish_entry(
     let name: SkillName = skill.name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
     let reference = oci_reference(&skill.packages)?;
     let draft = SkillDraft {
-        scope: ns,
-        slug: name,
+        namespace: ns,
+        name,
         display_name: skill.title.filter(|t| !t.is_empty()),
         description: skill.description.filter(|d| !d.is_empty()),
         readme: None,

@@ -146,7 +146,7 @@ impl From<crate::service::TeamView> for TeamResponse {
     fn from(v: crate::service::TeamView) -> Self {
         Self {
             id: v.team.id,
-            slug: v.team.slug,
+            slug: v.team.namespace,
             display_name: v.team.display_name,
             created_at: to_datetime(v.team.created_at),
             members: v.members.map(|ms| {
@@ -224,8 +224,8 @@ impl From<&entity::Skill> for SkillSummary {
     fn from(s: &entity::Skill) -> Self {
         Self {
             id: s.id.clone(),
-            scope: s.scope.clone(),
-            slug: s.slug.clone(),
+            scope: s.namespace.clone(),
+            slug: s.name.clone(),
             display_name: s.display_name.clone(),
             description: s.description.clone(),
             visibility: s.visibility,
@@ -608,8 +608,8 @@ impl From<crate::service::Resolved> for ResolveResponse {
         let yanked = r.yanked();
         let crate::domain::ReleasedVersion { reference, digest, record: v } = r.version;
         Self {
-            namespace: r.skill.scope,
-            name: r.skill.slug,
+            namespace: r.skill.namespace,
+            name: r.skill.name,
             version: v.version,
             digest,
             reference,

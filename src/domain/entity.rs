@@ -30,7 +30,7 @@ pub struct Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Team {
     pub id: String,
-    pub slug: Namespace,
+    pub namespace: Namespace,
     pub display_name: String,
     pub created_at: Millis,
 }
@@ -45,8 +45,8 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skill {
     pub id: String,
-    pub scope: Namespace,
-    pub slug: SkillName,
+    pub namespace: Namespace,
+    pub name: SkillName,
     pub display_name: String,
     pub description: String,
     pub readme: String,

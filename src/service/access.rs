@@ -139,28 +139,28 @@ impl Index {
     pub async fn visible_skill(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         allow_deleted: bool,
     ) -> Result<(Skill, Option<TeamRole>)> {
-        let not_found = || Error::NotFound(format!("skill `{scope}/{slug}` not found"));
-        let skill = self.store.skill(scope.as_str(), slug.as_str()).await?.ok_or_else(not_found)?;
+        let not_found = || Error::NotFound(format!("skill `{namespace}/{name}` not found"));
+        let skill = self.store.skill(namespace.as_str(), name.as_str()).await?.ok_or_else(not_found)?;
         if skill.deleted_at.is_some() && !allow_deleted {
             return Err(not_found());
         }
-        let role = self.role_in(caller, scope.as_str()).await?;
+        let role = self.role_in(caller, namespace.as_str()).await?;
         if !can_see(&skill, role) {
             return Err(not_found());
         }
         Ok((skill, role))
     }
 
-    /// Write scope and at least the publisher role in `scope`: what creating a skill needs.
-    pub async fn require_publisher_in(&self, caller: &Caller, scope: &Namespace) -> Result<()> {
+    /// Write scope and at least the publisher role in `namespace`: what creating a skill needs.
+    pub async fn require_publisher_in(&self, caller: &Caller, namespace: &Namespace) -> Result<()> {
         caller.require(TokenScope::Write)?;
-        let role = self.role_in(caller, scope.as_str()).await?;
+        let role = self.role_in(caller, namespace.as_str()).await?;
         if role.is_none_or(|r| r < TeamRole::Publisher) {
-            return Err(Error::Forbidden(format!("you may not publish to namespace `{scope}`")));
+            return Err(Error::Forbidden(format!("you may not publish to namespace `{namespace}`")));
         }
         Ok(())
     }

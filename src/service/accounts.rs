@@ -109,21 +109,23 @@ impl Accounts<'_> {
     }
 
     /// Creates a team, which claims the namespace of the same slug; the creator becomes owner.
-    pub async fn create_team(&self, caller: &Caller, slug: Namespace, display_name: String) -> Result<Team> {
+    pub async fn create_team(&self, caller: &Caller, namespace: Namespace, display_name: String) -> Result<Team> {
         let me = caller.require(TokenScope::Admin)?;
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
         let team =
-            self.core.store.create_team(&slug, &display_name, &me.user.id).await.map_err(|e| match Error::from(e) {
-                Error::Conflict(_) => Error::Conflict(format!("namespace `{slug}` is already taken")),
-                other => other,
-            })?;
-        self.core.audit(caller, "team.create", slug.as_str(), json!({ "displayName": display_name })).await;
+            self.core.store.create_team(&namespace, &display_name, &me.user.id).await.map_err(
+                |e| match Error::from(e) {
+                    Error::Conflict(_) => Error::Conflict(format!("namespace `{namespace}` is already taken")),
+                    other => other,
+                },
+            )?;
+        self.core.audit(caller, "team.create", namespace.as_str(), json!({ "displayName": display_name })).await;
         Ok(team)
     }
 
-    pub async fn team(&self, caller: &Caller, slug: &Namespace) -> Result<TeamView> {
-        let team = self.find_team(slug).await?;
-        let members = match self.core.role_in(caller, slug.as_str()).await? {
+    pub async fn team(&self, caller: &Caller, namespace: &Namespace) -> Result<TeamView> {
+        let team = self.find_team(namespace).await?;
+        let members = match self.core.role_in(caller, namespace.as_str()).await? {
             Some(_) => Some(self.core.store.team_members(&team.id).await?),
             None => None,
         };
@@ -133,29 +135,31 @@ impl Accounts<'_> {
     pub async fn set_member(
         &self,
         caller: &Caller,
-        slug: &Namespace,
+        namespace: &Namespace,
         username: &Username,
         role: TeamRole,
     ) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let team = self.find_team(slug).await?;
-        require_role(self.core.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
+        let team = self.find_team(namespace).await?;
+        require_role(self.core.role_in(caller, namespace.as_str()).await?, TeamRole::Owner, "managing members")?;
         let user = self.find_user(username).await?;
         self.core.store.set_member(&team.id, &user.id, role, now_millis()).await?;
-        self.core.audit(caller, "team.member.set", slug.as_str(), json!({ "username": username, "role": role })).await;
+        self.core
+            .audit(caller, "team.member.set", namespace.as_str(), json!({ "username": username, "role": role }))
+            .await;
         Ok(())
     }
 
-    pub async fn remove_member(&self, caller: &Caller, slug: &Namespace, username: &Username) -> Result<()> {
+    pub async fn remove_member(&self, caller: &Caller, namespace: &Namespace, username: &Username) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let team = self.find_team(slug).await?;
-        require_role(self.core.role_in(caller, slug.as_str()).await?, TeamRole::Owner, "managing members")?;
-        let not_member = || Error::NotFound(format!("`{username}` is not a member of `{slug}`"));
+        let team = self.find_team(namespace).await?;
+        require_role(self.core.role_in(caller, namespace.as_str()).await?, TeamRole::Owner, "managing members")?;
+        let not_member = || Error::NotFound(format!("`{username}` is not a member of `{namespace}`"));
         let user = self.core.store.user_by_name(username.as_str()).await?.ok_or_else(not_member)?;
         if !self.core.store.remove_member(&team.id, &user.id).await? {
             return Err(not_member());
         }
-        self.core.audit(caller, "team.member.remove", slug.as_str(), json!({ "username": username })).await;
+        self.core.audit(caller, "team.member.remove", namespace.as_str(), json!({ "username": username })).await;
         Ok(())
     }
 
@@ -167,12 +171,12 @@ impl Accounts<'_> {
             .ok_or_else(|| Error::NotFound(format!("user `{username}` not found")))
     }
 
-    async fn find_team(&self, slug: &Namespace) -> Result<Team> {
+    async fn find_team(&self, namespace: &Namespace) -> Result<Team> {
         self.core
             .store
-            .team_by_slug(slug.as_str())
+            .team_by_namespace(namespace.as_str())
             .await?
-            .ok_or_else(|| Error::NotFound(format!("team `{slug}` not found")))
+            .ok_or_else(|| Error::NotFound(format!("team `{namespace}` not found")))
     }
 
     pub async fn audit_log(

@@ -48,11 +48,11 @@ impl Catalog<'_> {
     pub async fn download(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         spec: Option<&str>,
     ) -> Result<Resolved> {
-        let resolved = self.resolve(caller, scope, slug, spec).await?;
+        let resolved = self.resolve(caller, namespace, name, spec).await?;
         self.core.store.add_downloads(&resolved.skill.id, 1).await?;
         Ok(resolved)
     }
@@ -61,12 +61,12 @@ impl Catalog<'_> {
     pub async fn archive(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         version: &str,
     ) -> Result<Vec<u8>> {
         crate::domain::parse_version(version)?;
-        let resolved = self.resolve(caller, scope, slug, Some(version)).await?;
+        let resolved = self.resolve(caller, namespace, name, Some(version)).await?;
         self.layer_bytes(&resolved.version).await
     }
 
@@ -116,15 +116,15 @@ impl Catalog<'_> {
     pub async fn diff(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         from: &str,
         to: &str,
     ) -> Result<Diff> {
         crate::domain::parse_version(from)?;
         crate::domain::parse_version(to)?;
-        let old = self.resolve(caller, scope, slug, Some(from)).await?;
-        let new = self.resolve(caller, scope, slug, Some(to)).await?;
+        let old = self.resolve(caller, namespace, name, Some(from)).await?;
+        let new = self.resolve(caller, namespace, name, Some(to)).await?;
         let (a, b) = tokio::try_join!(self.bundle_of(&old.version), self.bundle_of(&new.version))?;
         Ok(Diff { from: old.version.version.clone(), to: new.version.version.clone(), files: diff_files(&a, &b) })
     }
@@ -133,24 +133,24 @@ impl Catalog<'_> {
     pub async fn fork_skill(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         target_scope: &Namespace,
         target_slug: Option<&SkillName>,
     ) -> Result<Skill> {
         caller.require(TokenScope::Write)?;
-        let (source, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (source, _) = self.core.visible_skill(caller, namespace, name, false).await?;
         let target_role = self.core.role_in(caller, target_scope.as_str()).await?;
         require_role(target_role, TeamRole::Publisher, &format!("forking into `{target_scope}`"))?;
-        let target_slug = target_slug.unwrap_or(slug);
+        let target_slug = target_slug.unwrap_or(name);
         let latest = match &source.latest_version {
             Some(v) => self.core.store.version(&source.id, v).await?.filter(|v| v.status == VersionStatus::Published),
             None => None,
         };
-        let origin = format!("{scope}/{slug}");
+        let origin = format!("{namespace}/{name}");
         let new = NewSkill {
-            scope: target_scope.clone(),
-            slug: target_slug.clone(),
+            namespace: target_scope.clone(),
+            name: target_slug.clone(),
             display_name: source.display_name.clone(),
             description: source.description.clone(),
             readme: source.readme.clone(),

@@ -333,7 +333,7 @@ impl Index {
 pub(crate) fn version_exists(skill: &crate::domain::Skill, version: &str) -> Error {
     Error::Conflict(format!(
         "version {version} of `{}/{}` already exists; versions are immutable",
-        skill.scope, skill.slug
+        skill.namespace, skill.name
     ))
 }
 

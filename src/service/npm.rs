@@ -31,8 +31,8 @@ pub struct NpmPackage {
 }
 
 /// The npm package name of a skill.
-pub fn package_name(scope: &Namespace, slug: &SkillName) -> String {
-    format!("@{scope}/{slug}")
+pub fn package_name(namespace: &Namespace, name: &SkillName) -> String {
+    format!("@{namespace}/{name}")
 }
 
 /// `sha512-<base64>`, as npm's `dist.integrity` (Subresource Integrity) writes it.
@@ -52,7 +52,7 @@ fn dist_of(tarball: &[u8]) -> NpmDist {
 pub fn deprecation_notice(skill: &Skill) -> Option<String> {
     skill.deprecated.then(|| {
         let message = skill.deprecated_message.clone().filter(|m| !m.trim().is_empty());
-        message.unwrap_or_else(|| format!("{} is deprecated", package_name(&skill.scope, &skill.slug)))
+        message.unwrap_or_else(|| format!("{} is deprecated", package_name(&skill.namespace, &skill.name)))
     })
 }
 
@@ -69,7 +69,7 @@ fn installable(v: &ReleasedVersion) -> bool {
 fn package_json(skill: &Skill, v: &ReleasedVersion, reference: &str, bundle: &Bundle) -> Vec<u8> {
     let fm = &bundle.skill.frontmatter_json;
     let mut pj = json!({
-        "name": package_name(&skill.scope, &skill.slug),
+        "name": package_name(&skill.namespace, &skill.name),
         "version": v.version,
         "description": bundle.skill.frontmatter.description,
         "skilldex": { "reference": reference, "digest": v.digest },
@@ -87,8 +87,8 @@ impl Catalog<'_> {
     /// artifact, with tarball digests, computed once and stored. Drafts never appear, and
     /// neither do yanked versions, so no npm range can pick one (npm would fall back to a
     /// deprecated version); their tarballs still answer, so lockfiles keep working.
-    pub async fn npm_package(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<NpmPackage> {
-        let (skill, _, released) = self.released_versions(caller, scope, slug).await?;
+    pub async fn npm_package(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<NpmPackage> {
+        let (skill, _, released) = self.released_versions(caller, namespace, name).await?;
         let versions: Vec<ReleasedVersion> = released.into_iter().filter(installable).collect();
         let mut known: HashMap<String, NpmDist> = self.core.store.npm_dists(&skill.id).await?.into_iter().collect();
         let missing: Vec<ReleasedVersion> = versions.iter().filter(|v| !known.contains_key(&v.id)).cloned().collect();
@@ -113,12 +113,12 @@ impl Catalog<'_> {
     pub async fn npm_tarball(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         version: &str,
     ) -> Result<Vec<u8>> {
         parse_version(version)?;
-        let resolved = self.download(caller, scope, slug, Some(version)).await?;
+        let resolved = self.download(caller, namespace, name, Some(version)).await?;
         self.npm_tarball_of(&resolved.skill, &resolved.version).await
     }
 
@@ -145,28 +145,31 @@ impl Catalog<'_> {
     pub async fn npm_change(
         &self,
         caller: &Caller,
-        (scope, slug): (&Namespace, &SkillName),
+        (namespace, name): (&Namespace, &SkillName),
         wanted: BTreeMap<String, Option<String>>,
     ) -> Result<()> {
         caller.require(TokenScope::Write)?;
-        let (skill, role, released) = self.released_versions(caller, scope, slug).await?;
+        let (skill, role, released) = self.released_versions(caller, namespace, name).await?;
         require_role(role, TeamRole::Publisher, "changing a package")?;
-        let name = package_name(scope, slug);
+        let package = package_name(namespace, name);
         let listed: Vec<String> = released.iter().filter(|v| installable(v)).map(|v| v.version.clone()).collect();
         if let Some(unknown) = wanted.keys().find(|v| !listed.contains(v)) {
-            return Err(Error::Invalid(format!("`{}` is not a published version of {name}", unknown.escape_debug())));
+            return Err(Error::Invalid(format!(
+                "`{}` is not a published version of {package}",
+                unknown.escape_debug()
+            )));
         }
         if wanted.is_empty() {
             return Err(Error::Invalid(format!(
-                "a package keeps at least one version; to remove {name}, unpublish the whole package"
+                "a package keeps at least one version; to remove {package}, unpublish the whole package"
             )));
         }
         let notices: BTreeSet<Option<&str>> =
             wanted.values().map(|m| m.as_deref().map(str::trim).filter(|m| !m.is_empty())).collect();
         let [notice] = notices.into_iter().collect::<Vec<_>>()[..] else {
             return Err(Error::Invalid(format!(
-                "skilldex deprecates whole skills, not single versions: deprecate every version of {name} \
-                 (`npm deprecate '{name}@*' <message>`) or none; to keep one version out of ranges, yank it"
+                "skilldex deprecates whole skills, not single versions: deprecate every version of {package} \
+                 (`npm deprecate '{package}@*' <message>`) or none; to keep one version out of ranges, yank it"
             )));
         };
         let removed: Vec<&String> = listed.iter().filter(|v| !wanted.contains_key(*v)).collect();
@@ -180,10 +183,10 @@ impl Catalog<'_> {
                 deprecated_message: Some(notice.map(str::to_owned)),
                 ..Default::default()
             };
-            self.update_skill(caller, scope, slug, patch).await?;
+            self.update_skill(caller, namespace, name, patch).await?;
         }
         for version in removed {
-            self.set_yanked(caller, scope, slug, version, true).await?;
+            self.set_yanked(caller, namespace, name, version, true).await?;
         }
         Ok(())
     }

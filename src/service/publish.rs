@@ -81,7 +81,7 @@ impl PublishPlan {
 
     /// The same, creating the skill from `draft` on its first version.
     pub fn creating(draft: SkillDraft, version: impl Into<String>, source: ArtifactSource) -> Self {
-        let plan = Self::new(draft.scope.clone(), draft.slug.clone(), version, source);
+        let plan = Self::new(draft.namespace.clone(), draft.name.clone(), version, source);
         Self { create: Some(draft), ..plan }
     }
 }
@@ -169,12 +169,12 @@ impl Publishing<'_> {
             let signature = verdict.map(|v| v.status);
             async move {
                 index.publishing().discard_archives(&skill, &stored.version, upload_id.as_deref()).await;
-                let target = format!("{}/{}", skill.scope, skill.slug);
+                let target = format!("{}/{}", skill.namespace, skill.name);
                 let detail = json!({ "version": stored.version, "digest": stored.digest, "signature": signature, "source": via });
                 index.audit(&caller, "version.publish", &target, detail).await;
                 index.emit(Event::VersionPublished {
-                    namespace: skill.scope.clone(),
-                    name: skill.slug.clone(),
+                    namespace: skill.namespace.clone(),
+                    name: skill.name.clone(),
                     version: stored.version.clone(),
                     digest: stored.digest.clone().unwrap_or_default(),
                     status,
@@ -287,7 +287,7 @@ impl Publishing<'_> {
     /// Creates the skill a first version is about to be published to. One created at the same
     /// moment by someone else is published into all the same.
     async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
-        let (namespace, name) = (draft.scope.clone(), draft.slug.clone());
+        let (namespace, name) = (draft.namespace.clone(), draft.name.clone());
         match self.core.catalog().create_skill(caller, draft).await {
             Ok(skill) => Ok(skill),
             // Checked like any existing skill: one deleted meanwhile takes no versions.
@@ -347,7 +347,7 @@ impl Publishing<'_> {
             Error::Conflict(_) => version_exists(skill, version),
             other => other,
         })?;
-        let current = self.core.store.skill(skill.scope.as_str(), skill.slug.as_str()).await?;
+        let current = self.core.store.skill(skill.namespace.as_str(), skill.name.as_str()).await?;
         if current.is_some_and(|s| s.latest_version.as_deref() == Some(version)) {
             let patch = SkillPatch {
                 readme: Some(fm.body.clone()),

@@ -358,7 +358,7 @@ impl<'a> Registry<'a> {
         if let Some(s) = skill.as_ref().filter(|s| s.deleted_at.is_some()) {
             return Err(Error::Forbidden(format!(
                 "skill `{}/{}` is deleted; restore it before pushing to its repository",
-                s.scope, s.slug
+                s.namespace, s.name
             )));
         }
         let own = name.is_some_and(|n| repo == format!("{namespace}/{n}"));

@@ -50,13 +50,13 @@ impl Catalog<'_> {
     pub async fn resolve(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         spec: Option<&str>,
     ) -> Result<Resolved> {
         let spec = parse_spec(spec)?;
-        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
-        let no_match = |what: String| Error::NotFound(format!("no version of `{scope}/{slug}` matches {what}"));
+        let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
+        let no_match = |what: String| Error::NotFound(format!("no version of `{namespace}/{name}` matches {what}"));
         let stored = |v: &Version| ReleasedVersion::of(v.clone()).is_some();
         let version = match &spec {
             Spec::Exact(v) => self
@@ -66,19 +66,19 @@ impl Catalog<'_> {
                 .await?
                 .filter(stored)
                 .ok_or_else(|| no_match(format!("`{v}`")))?,
-            Spec::Channel(name) => {
+            Spec::Channel(channel) => {
                 let channels = self.core.store.channels(&skill.id).await?;
                 let target = channels
                     .into_iter()
-                    .find(|c| c.name == name.as_str())
+                    .find(|c| c.name == channel.as_str())
                     .and_then(|c| c.version)
-                    .ok_or_else(|| no_match(format!("channel `{name}`")))?;
+                    .ok_or_else(|| no_match(format!("channel `{channel}`")))?;
                 self.core
                     .store
                     .version(&skill.id, &target)
                     .await?
                     .filter(stored)
-                    .ok_or_else(|| no_match(format!("channel `{name}`")))?
+                    .ok_or_else(|| no_match(format!("channel `{channel}`")))?
             }
             Spec::Range(req) => {
                 let mut candidates: Vec<(semver::Version, Version)> = self

@@ -96,18 +96,18 @@ impl Trust<'_> {
         Ok(evaluate(&policies, name, Subject { digest: &digest, manifest }, &found).await)
     }
 
-    /// The verdict for `pinned` as `version` of `scope/slug`, refused when an enforcing policy
+    /// The verdict for `pinned` as `version` of `namespace/name`, refused when an enforcing policy
     /// does not pass it: what every publish path checks before storing anything.
     pub(super) async fn vouched(
         &self,
-        (scope, slug): (&Namespace, &SkillName),
+        (namespace, name): (&Namespace, &SkillName),
         version: &str,
         pinned: &str,
         manifest: Option<&[u8]>,
         submitted: &[Candidate],
     ) -> Result<Option<Verdict>> {
-        let verdict = self.verdict_for(scope.as_str(), slug.as_str(), pinned, manifest, submitted).await?;
-        self.enforce(&format!("{scope}/{slug}@{version}"), verdict.as_ref())?;
+        let verdict = self.verdict_for(namespace.as_str(), name.as_str(), pinned, manifest, submitted).await?;
+        self.enforce(&format!("{namespace}/{name}@{version}"), verdict.as_ref())?;
         Ok(verdict)
     }
 
@@ -138,11 +138,11 @@ impl Trust<'_> {
     /// A resolved version with a verdict made under the policies now in force (made again
     /// and stored when they changed), refused when an enforcing policy does not pass.
     pub(super) async fn checked_version(&self, skill: &Skill, mut version: Version) -> Result<Version> {
-        let target = format!("{}/{}@{}", skill.scope, skill.slug, version.version);
+        let target = format!("{}/{}@{}", skill.namespace, skill.name, version.version);
         let stored = stored_verdict(&version);
-        if !is_current(stored.as_ref(), &self.core.policies(), &skill.scope) {
+        if !is_current(stored.as_ref(), &self.core.policies(), &skill.namespace) {
             let verdict = match &version.reference {
-                Some(r) => self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), r, None, &[]).await?,
+                Some(r) => self.verdict_for(skill.namespace.as_str(), skill.name.as_str(), r, None, &[]).await?,
                 None => None,
             };
             let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
@@ -164,16 +164,16 @@ impl Trust<'_> {
         let mut out = Reevaluation { checked: versions.len(), reevaluated: 0, results: Vec::new() };
         for (skill, version) in versions {
             let stored = stored_verdict(&version);
-            if !all && is_current(stored.as_ref(), &set, &skill.scope) {
+            if !all && is_current(stored.as_ref(), &set, &skill.namespace) {
                 continue;
             }
             let Some(reference) = &version.reference else { continue };
-            let verdict = self.verdict_for(skill.scope.as_str(), skill.slug.as_str(), reference, None, &[]).await?;
+            let verdict = self.verdict_for(skill.namespace.as_str(), skill.name.as_str(), reference, None, &[]).await?;
             let json = verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes"));
             self.core.store.set_version_signature(&skill.id, &version.version, json.as_ref()).await?;
             out.reevaluated += 1;
             out.results.push(Reevaluated {
-                skill: format!("{}/{}", skill.scope, skill.slug),
+                skill: format!("{}/{}", skill.namespace, skill.name),
                 version: version.version.clone(),
                 status: verdict.map(|v| v.status.as_str().to_owned()),
                 previous: stored.map(|v| v.status.as_str().to_owned()),

@@ -27,7 +27,7 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default)]
 pub struct SkillListRequest {
     pub q: Option<String>,
-    pub scope: Option<Namespace>,
+    pub namespace: Option<Namespace>,
     /// Skills carrying every one of these tags (at most `limits::TAGS`).
     pub tags: Vec<Tag>,
     pub skill_type: Option<SkillType>,
@@ -124,7 +124,7 @@ fn encode_cursor(sort: SkillSort, hit: &SkillHit) -> String {
         SkillSort::Downloads => w.i = Some(s.downloads),
         SkillSort::Stars => w.i = Some(s.stars),
         SkillSort::Updated => w.i = Some(s.updated_at),
-        SkillSort::Name => w.t = Some(s.slug.to_string()),
+        SkillSort::Name => w.t = Some(s.name.to_string()),
         SkillSort::Relevance => w.f = Some(hit.rank.to_bits()),
     }
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&w).expect("cursor serializes"))
@@ -170,8 +170,8 @@ pub fn search_terms(q: &str) -> Result<Vec<String>> {
 /// What creating a skill asks for; optional fields get csreg's defaults.
 #[derive(Debug, Clone)]
 pub struct SkillDraft {
-    pub scope: Namespace,
-    pub slug: SkillName,
+    pub namespace: Namespace,
+    pub name: SkillName,
     pub display_name: Option<String>,
     pub description: Option<String>,
     pub readme: Option<String>,
@@ -191,7 +191,7 @@ fn check_tags(mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
 }
 
 fn skill_ref(skill: &Skill) -> String {
-    format!("{}/{}", skill.scope, skill.slug)
+    format!("{}/{}", skill.namespace, skill.name)
 }
 
 /// The store query for a listing request, and the page size asked for (the query asks for
@@ -221,7 +221,7 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
     }
     let query = SkillQuery {
         terms,
-        scope: req.scope,
+        namespace: req.namespace,
         tags: req.tags.into_iter().map(String::from).collect(),
         skill_type: req.skill_type,
         sort,
@@ -279,13 +279,13 @@ impl Catalog<'_> {
         Ok(self.core.store.count_skills(&query).await?)
     }
 
-    pub async fn get_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
-        Ok(self.core.visible_skill(caller, scope, slug, true).await?.0)
+    pub async fn get_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Skill> {
+        Ok(self.core.visible_skill(caller, namespace, name, true).await?.0)
     }
 
     pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
-        self.core.require_publisher_in(caller, &draft.scope).await?;
-        let display_name = draft.display_name.unwrap_or_else(|| draft.slug.to_string());
+        self.core.require_publisher_in(caller, &draft.namespace).await?;
+        let display_name = draft.display_name.unwrap_or_else(|| draft.name.to_string());
         check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
         let description = draft.description.unwrap_or_default();
         check_text("description", &description, limits::DESCRIPTION, true)?;
@@ -293,8 +293,8 @@ impl Catalog<'_> {
         check_text("readme", &readme, limits::README, true)?;
         let tags = check_tags(draft.tags.unwrap_or_default())?;
         let new = NewSkill {
-            scope: draft.scope.clone(),
-            slug: draft.slug.clone(),
+            namespace: draft.namespace.clone(),
+            name: draft.name.clone(),
             display_name,
             description,
             readme,
@@ -304,8 +304,8 @@ impl Catalog<'_> {
             forked_from: None,
         };
         let skill = self.core.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {
-            Error::Conflict(_) => Error::Conflict(format!("skill `{}/{}` already exists", draft.scope, draft.slug)),
-            Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.scope)),
+            Error::Conflict(_) => Error::Conflict(format!("skill `{}/{}` already exists", draft.namespace, draft.name)),
+            Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.namespace)),
             other => other,
         })?;
         self.core.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
@@ -315,12 +315,12 @@ impl Catalog<'_> {
     pub async fn update_skill(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         mut patch: SkillPatch,
     ) -> Result<Skill> {
         caller.require(TokenScope::Write)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Publisher, "changing a skill")?;
         if let Some(v) = &patch.display_name {
             check_text("displayName", v, limits::DISPLAY_NAME, false)?;
@@ -342,21 +342,21 @@ impl Catalog<'_> {
 
     /// Soft-deletes: the skill leaves listings and search and takes no new versions,
     /// until an owner or site admin restores it.
-    pub async fn delete_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<()> {
+    pub async fn delete_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Owner, "deleting a skill")?;
         self.core.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
         self.core.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
         Ok(())
     }
 
-    pub async fn restore_skill(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Skill> {
+    pub async fn restore_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Skill> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, true).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, true).await?;
         require_role(role, TeamRole::Owner, "restoring a skill")?;
         if skill.deleted_at.is_none() {
-            return Err(Error::Invalid(format!("skill `{scope}/{slug}` is not deleted")));
+            return Err(Error::Invalid(format!("skill `{namespace}/{name}` is not deleted")));
         }
         self.core.store.set_skill_deleted(&skill.id, None).await?;
         self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
@@ -364,14 +364,20 @@ impl Catalog<'_> {
     }
 
     /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
-    pub async fn set_star(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, starred: bool) -> Result<i64> {
+    pub async fn set_star(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+        starred: bool,
+    ) -> Result<i64> {
         let me = caller.require(TokenScope::Write)?;
-        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
         Ok(self.core.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?)
     }
 
-    pub async fn channels(&self, caller: &Caller, scope: &Namespace, slug: &SkillName) -> Result<Vec<Channel>> {
-        let (skill, _) = self.core.visible_skill(caller, scope, slug, false).await?;
+    pub async fn channels(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Vec<Channel>> {
+        let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
         Ok(self.core.store.channels(&skill.id).await?)
     }
 
@@ -379,15 +385,15 @@ impl Catalog<'_> {
     pub async fn set_channel(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
-        name: &ChannelName,
+        namespace: &Namespace,
+        name: &SkillName,
+        channel: &ChannelName,
         version: &str,
     ) -> Result<Channel> {
         caller.require(TokenScope::Write)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Publisher, "moving a channel")?;
-        if name.as_str() == "latest" {
+        if channel.as_str() == "latest" {
             return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be set".into()));
         }
         let target = self.find_version(&skill, version).await?;
@@ -397,24 +403,30 @@ impl Catalog<'_> {
                 target.status
             )));
         }
-        let channel = self.core.store.set_channel(&skill.id, name, version, now_millis()).await?;
+        let set = self.core.store.set_channel(&skill.id, channel, version, now_millis()).await?;
         self.core
-            .audit(caller, "channel.set", &skill_ref(&skill), json!({ "channel": name, "version": version }))
+            .audit(caller, "channel.set", &skill_ref(&skill), json!({ "channel": channel, "version": version }))
             .await;
-        Ok(channel)
+        Ok(set)
     }
 
-    pub async fn delete_channel(&self, caller: &Caller, scope: &Namespace, slug: &SkillName, name: &str) -> Result<()> {
+    pub async fn delete_channel(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+        channel: &str,
+    ) -> Result<()> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Owner, "deleting a channel")?;
-        if name == "latest" {
+        if channel == "latest" {
             return Err(Error::Invalid("the `latest` channel is managed automatically and cannot be deleted".into()));
         }
-        if !self.core.store.delete_channel(&skill.id, name).await? {
-            return Err(Error::NotFound(format!("channel `{name}` not found")));
+        if !self.core.store.delete_channel(&skill.id, channel).await? {
+            return Err(Error::NotFound(format!("channel `{channel}` not found")));
         }
-        self.core.audit(caller, "channel.delete", &skill_ref(&skill), json!({ "channel": name })).await;
+        self.core.audit(caller, "channel.delete", &skill_ref(&skill), json!({ "channel": channel })).await;
         Ok(())
     }
 
@@ -422,12 +434,12 @@ impl Catalog<'_> {
     pub async fn list_versions(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         filter: VersionFilter,
     ) -> Result<Page<Version>> {
         let limit = page_limit(filter.limit)? as usize;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         let after = filter.cursor.as_deref().map(decode_version_cursor).transpose()?;
         let mut versions: Vec<Version> = self
             .core
@@ -455,10 +467,10 @@ impl Catalog<'_> {
     pub async fn released_versions(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
     ) -> Result<(Skill, Option<TeamRole>, Vec<ReleasedVersion>)> {
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         let versions = self.core.store.versions(&skill.id).await?;
         let released = versions.into_iter().filter_map(|v| ReleasedVersion::of(self.core.present(v))).collect();
         Ok((skill, role, released))
@@ -478,13 +490,13 @@ impl Catalog<'_> {
     pub async fn set_yanked(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         version: &str,
         yanked: bool,
     ) -> Result<Version> {
         caller.require(TokenScope::Admin)?;
-        let (skill, role) = self.core.visible_skill(caller, scope, slug, false).await?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Owner, "yanking a version")?;
         let current = self.find_version(&skill, version).await?;
         if current.status == VersionStatus::Draft {

@@ -82,14 +82,14 @@ impl Publishing<'_> {
         })
     }
 
-    /// The repository (with registry host) versions of `scope/slug` are stored in.
-    fn storage_repository(&self, scope: &Namespace, slug: &SkillName) -> Result<String> {
+    /// The repository (with registry host) versions of `namespace/name` are stored in.
+    fn storage_repository(&self, namespace: &Namespace, name: &SkillName) -> Result<String> {
         match &self.storage()?.target {
-            StorageTarget::Registry { prefix } => Ok(format!("{}/{scope}/{slug}", prefix.trim_end_matches('/'))),
+            StorageTarget::Registry { prefix } => Ok(format!("{}/{namespace}/{name}", prefix.trim_end_matches('/'))),
             StorageTarget::Embedded => {
                 let host =
                     self.core.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
-                Ok(format!("{}/{scope}/{slug}", host.host()))
+                Ok(format!("{}/{namespace}/{name}", host.host()))
             }
         }
     }
@@ -101,13 +101,13 @@ impl Publishing<'_> {
     pub async fn prepare_upload(
         &self,
         caller: &Caller,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         req: PrepareUpload,
     ) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
         self.storage()?;
-        let (skill, semver) = self.authorize_publish(caller, (scope, slug), false, &req.version).await?;
+        let (skill, semver) = self.authorize_publish(caller, (namespace, name), false, &req.version).await?;
         let skill = skill.ok_or_else(|| Error::Internal("an existing skill was required".into()))?;
         let version = semver.to_string();
         let sha = req.archive_sha256.to_ascii_lowercase();
@@ -121,8 +121,8 @@ impl Publishing<'_> {
             return Err(Error::TooLarge(format!("archives may be at most {} bytes", self.core.limits.archive())));
         }
         if let Some(m) = req.metadata.get("manifestJson").filter(|m| !m.is_null()) {
-            if m.get("name").and_then(|n| n.as_str()).is_some_and(|n| n != slug.as_str()) {
-                return Err(Error::ManifestInvalid(format!("manifestJson names another skill than `{slug}`")));
+            if m.get("name").and_then(|n| n.as_str()).is_some_and(|n| n != name.as_str()) {
+                return Err(Error::ManifestInvalid(format!("manifestJson names another skill than `{name}`")));
             }
             if m.get("version").and_then(|n| n.as_str()).is_some_and(|v| v != version) {
                 return Err(Error::ManifestInvalid(format!("manifestJson says another version than {version}")));
@@ -168,7 +168,7 @@ impl Publishing<'_> {
             // Another publish of this version won meanwhile.
             return Err(super::version_exists(&skill, &upload.version));
         }
-        let built = self.build_upload(&skill.scope, &skill.slug, &upload.version, bytes)?;
+        let built = self.build_upload(&skill.namespace, &skill.name, &upload.version, bytes)?;
         let dir = &self.storage()?.uploads_dir;
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         let tmp = dir.join(format!(".{}.{}.partial", upload.id, new_id()));
@@ -179,27 +179,33 @@ impl Publishing<'_> {
 
     /// The artifact an archive is stored as. It is packed canonically, so the same files
     /// always give the same digest: at upload and at finalize.
-    fn build_upload(&self, scope: &Namespace, slug: &SkillName, version: &str, bytes: &[u8]) -> Result<BuiltUpload> {
+    fn build_upload(
+        &self,
+        namespace: &Namespace,
+        name: &SkillName,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<BuiltUpload> {
         let semver = crate::domain::parse_version(version).map_err(|e| Error::Invalid(e.to_string()))?;
         let bundle = Bundle::from_archive(bytes, None, &self.core.limits.bundle)?;
-        self.build_artifact(scope, slug, &semver, bundle)
+        self.build_artifact(namespace, name, &semver, bundle)
     }
 
     /// The ToolHive artifact a checked bundle is stored as, and where: `version` of
-    /// `scope/slug` in the storage registry.
+    /// `namespace/name` in the storage registry.
     pub(super) fn build_artifact(
         &self,
-        scope: &Namespace,
-        slug: &SkillName,
+        namespace: &Namespace,
+        name: &SkillName,
         version: &semver::Version,
         bundle: Bundle,
     ) -> Result<BuiltUpload> {
-        bundle.check_identity(slug.as_str(), version)?;
+        bundle.check_identity(name.as_str(), version)?;
         let version = version.to_string();
         let packed = bundle.pack(source_date_epoch().unwrap_or(0));
-        let id = Identity { namespace: scope.as_str(), name: slug.as_str(), version: &version };
+        let id = Identity { namespace: namespace.as_str(), name: name.as_str(), version: &version };
         let artifact = build_toolhive(&bundle, &packed, &id, source_date_epoch());
-        let target = parse_reference(&format!("{}:{version}", self.storage_repository(scope, slug)?))?;
+        let target = parse_reference(&format!("{}:{version}", self.storage_repository(namespace, name)?))?;
         let pinned = format!("{}/{}@{}", target.registry(), target.repository(), artifact.digest());
         Ok(BuiltUpload { bundle, artifact, target, pinned })
     }
@@ -248,12 +254,12 @@ impl Publishing<'_> {
         skill: &Skill,
         version: &str,
         upload: Option<&str>,
-        (scope, slug): (&Namespace, &SkillName),
+        (namespace, name): (&Namespace, &SkillName),
     ) -> Result<Claim> {
         let now = now_millis();
         let holder = upload.map_or_else(new_id, str::to_owned);
         if !self.core.store.claim_version(&skill.id, version, &holder, now, now + PUBLISH_LEASE_MS).await? {
-            return Err(being_published(scope, slug, version));
+            return Err(being_published(namespace, name, version));
         }
         let claim = Claim {
             store: self.core.store.clone(),
@@ -354,8 +360,8 @@ impl Drop for Claim {
     }
 }
 
-fn being_published(scope: &Namespace, slug: &SkillName, version: &str) -> Error {
-    Error::Conflict(format!("version {version} of `{scope}/{slug}` is being published by another request"))
+fn being_published(namespace: &Namespace, name: &SkillName, version: &str) -> Error {
+    Error::Conflict(format!("version {version} of `{namespace}/{name}` is being published by another request"))
 }
 
 /// Submitted signatures as candidates, refused unless each is a simple-signing payload for
@@ -425,8 +431,8 @@ mod tests {
         let ann = store.create_user(&user).await.unwrap();
         store.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
         let skill = NewSkill {
-            scope: "acme".parse().unwrap(),
-            slug: "tool".parse().unwrap(),
+            namespace: "acme".parse().unwrap(),
+            name: "tool".parse().unwrap(),
             display_name: "tool".into(),
             description: String::new(),
             readme: String::new(),

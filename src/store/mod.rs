@@ -61,8 +61,8 @@ pub struct NewToken {
 
 #[derive(Debug, Clone)]
 pub struct NewSkill {
-    pub scope: Namespace,
-    pub slug: SkillName,
+    pub namespace: Namespace,
+    pub name: SkillName,
     pub display_name: String,
     pub description: String,
     pub readme: String,
@@ -103,7 +103,7 @@ pub struct SkillCursor {
 pub struct SkillQuery {
     /// Search terms, already split into plain word tokens (no query syntax reaches SQL).
     pub terms: Vec<String>,
-    pub scope: Option<Namespace>,
+    pub namespace: Option<Namespace>,
     /// Every one of these tags (none: any).
     pub tags: Vec<String>,
     pub skill_type: Option<SkillType>,
@@ -183,8 +183,8 @@ pub trait AccountStore: Send + Sync {
     /// Records use, at most about once a minute per token to spare the database.
     async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
     /// Creates the team and makes `owner_id` its first owner, atomically.
-    async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
-    async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>>;
+    async fn create_team(&self, namespace: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
+    async fn team_by_namespace(&self, namespace: &str) -> StoreResult<Option<Team>>;
     async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
     async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
     /// Adds or changes a member; refuses to leave the team without an owner.
@@ -201,7 +201,7 @@ pub trait CatalogStore: Send + Sync {
     /// Creates a skill and, in the same transaction, its first version.
     async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill>;
     /// Looks a skill up whatever its visibility or deletion state.
-    async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>>;
+    async fn skill(&self, namespace: &str, name: &str) -> StoreResult<Option<Skill>>;
     /// The same, by id.
     async fn skill_by_id(&self, id: &str) -> StoreResult<Option<Skill>>;
     async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;

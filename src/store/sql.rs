@@ -156,7 +156,7 @@ macro_rules! impl_sql_store {
                 }
                 Audience::Everyone => {}
             }
-            if let Some(scope) = &query.scope {
+            if let Some(scope) = &query.namespace {
                 let p = b.arg(Arg::Text(scope.to_string()));
                 b.push(&format!(" AND s.scope = {p}"));
             }
@@ -216,7 +216,7 @@ macro_rules! impl_sql_store {
         fn team_row(r: &DbRow) -> StoreResult<Team> {
             Ok(Team {
                 id: r.try_get("id")?,
-                slug: parse_col(&r.try_get::<String, _>("slug")?)?,
+                namespace: parse_col(&r.try_get::<String, _>("slug")?)?,
                 display_name: r.try_get("display_name")?,
                 created_at: r.try_get("created_at")?,
             })
@@ -226,8 +226,8 @@ macro_rules! impl_sql_store {
             let tags: String = r.try_get("tags")?;
             Ok(Skill {
                 id: r.try_get("id")?,
-                scope: parse_col(&r.try_get::<String, _>("scope")?)?,
-                slug: parse_col(&r.try_get::<String, _>("slug")?)?,
+                namespace: parse_col(&r.try_get::<String, _>("scope")?)?,
+                name: parse_col(&r.try_get::<String, _>("slug")?)?,
                 display_name: r.try_get("display_name")?,
                 description: r.try_get("description")?,
                 readme: r.try_get("readme")?,
@@ -373,8 +373,8 @@ macro_rules! impl_sql_store {
         async fn insert_skill(tx: &mut Tx<'_>, new: &NewSkill, at: Millis) -> StoreResult<Skill> {
             let skill = Skill {
                 id: new_id(),
-                scope: new.scope.clone(),
-                slug: new.slug.clone(),
+                namespace: new.namespace.clone(),
+                name: new.name.clone(),
                 display_name: new.display_name.clone(),
                 description: new.description.clone(),
                 readme: new.readme.clone(),
@@ -398,8 +398,8 @@ macro_rules! impl_sql_store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
             )
             .bind(&skill.id)
-            .bind(skill.scope.as_str())
-            .bind(skill.slug.as_str())
+            .bind(skill.namespace.as_str())
+            .bind(skill.name.as_str())
             .bind(&skill.display_name)
             .bind(&skill.description)
             .bind(&skill.readme)
@@ -607,17 +607,17 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn create_team(&self, slug: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team> {
+            async fn create_team(&self, namespace: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team> {
                 let team = Team {
                     id: new_id(),
-                    slug: slug.clone(),
+                    namespace: namespace.clone(),
                     display_name: display_name.to_owned(),
                     created_at: $crate::domain::now_millis(),
                 };
                 let mut tx = self.writer().begin().await?;
                 sqlx::query("INSERT INTO teams (id, slug, display_name, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&team.id)
-                    .bind(team.slug.as_str())
+                    .bind(team.namespace.as_str())
                     .bind(&team.display_name)
                     .bind(team.created_at)
                     .execute(&mut *tx)
@@ -634,9 +634,9 @@ macro_rules! impl_sql_store {
                 Ok(team)
             }
 
-            async fn team_by_slug(&self, slug: &str) -> StoreResult<Option<Team>> {
+            async fn team_by_namespace(&self, namespace: &str) -> StoreResult<Option<Team>> {
                 let sql = format!("SELECT {TEAM_COLS} FROM teams WHERE slug = $1");
-                let row = sqlx::query(&sql).bind(slug).fetch_optional(self.reader()).await?;
+                let row = sqlx::query(&sql).bind(namespace).fetch_optional(self.reader()).await?;
                 row.as_ref().map(team_row).transpose()
             }
 
@@ -731,9 +731,9 @@ macro_rules! impl_sql_store {
                 Ok(skill)
             }
 
-            async fn skill(&self, scope: &str, slug: &str) -> StoreResult<Option<Skill>> {
+            async fn skill(&self, namespace: &str, name: &str) -> StoreResult<Option<Skill>> {
                 let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.scope = $1 AND s.slug = $2");
-                let row = sqlx::query(&sql).bind(scope).bind(slug).fetch_optional(self.reader()).await?;
+                let row = sqlx::query(&sql).bind(namespace).bind(name).fetch_optional(self.reader()).await?;
                 row.as_ref().map(skill_row).transpose()
             }
 

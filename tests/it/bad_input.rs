@@ -245,7 +245,7 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
     assert_eq!(app.get(skill, Some(&owner)).await.text, detail_before);
     assert_eq!(app.get(&format!("{skill}/channels"), None).await.text, channels_before);
     assert_eq!(app.store().count_users().await.unwrap(), 2, "admin and olivia only");
-    assert!(app.store().team_by_slug("newteam").await.unwrap().is_none());
+    assert!(app.store().team_by_namespace("newteam").await.unwrap().is_none());
     let member = app.store().user_by_name("olivia").await.unwrap().unwrap();
     assert_eq!(app.store().member_role("acme", &member.id).await.unwrap(), Some(skilldex::domain::TeamRole::Owner));
 }

@@ -54,8 +54,8 @@ async fn site(db: TestDb) -> Site {
 
 fn draft() -> SkillDraft {
     SkillDraft {
-        scope: "acme".parse().unwrap(),
-        slug: "tool".parse().unwrap(),
+        namespace: "acme".parse().unwrap(),
+        name: "tool".parse().unwrap(),
         display_name: None,
         description: None,
         readme: None,

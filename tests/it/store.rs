@@ -26,8 +26,8 @@ fn user(name: &str) -> NewUser {
 
 pub(crate) fn skill(scope: &str, slug: &str) -> NewSkill {
     NewSkill {
-        scope: scope.parse().unwrap(),
-        slug: slug.parse().unwrap(),
+        namespace: scope.parse().unwrap(),
+        name: slug.parse().unwrap(),
         display_name: slug.into(),
         description: String::new(),
         readme: String::new(),
@@ -41,7 +41,7 @@ pub(crate) fn skill(scope: &str, slug: &str) -> NewSkill {
 fn query(audience: Audience) -> SkillQuery {
     SkillQuery {
         terms: vec![],
-        scope: None,
+        namespace: None,
         tags: vec![],
         skill_type: None,
         sort: SkillSort::Name,
@@ -138,7 +138,7 @@ async fn search_ranks_and_filters(db: TestDb) {
     q.terms = vec!["kubernetes".into()];
     q.sort = SkillSort::Relevance;
     let hits = s.list_skills(&q).await.unwrap();
-    let names: Vec<&str> = hits.iter().map(|h| h.skill.slug.as_str()).collect();
+    let names: Vec<&str> = hits.iter().map(|h| h.skill.name.as_str()).collect();
     assert_eq!(names, ["kubernetes-deploy", "release-notes"], "name match outranks README match; private hidden");
     assert!(hits[0].rank > hits[1].rank);
 
@@ -161,7 +161,7 @@ async fn search_ranks_and_filters(db: TestDb) {
     by_tag.tags = vec!["ops".into(), "k8s".into()];
     let hits = s.list_skills(&by_tag).await.unwrap();
     assert_eq!(hits.len(), 1, "every tag must match");
-    assert_eq!(hits[0].skill.slug.as_str(), "kubernetes-deploy");
+    assert_eq!(hits[0].skill.name.as_str(), "kubernetes-deploy");
     assert_eq!(s.count_skills(&by_tag).await.unwrap(), 1);
 
     // Registry views: namespace globs, `*` and `?`, OR'd.
@@ -175,7 +175,7 @@ async fn search_ranks_and_filters(db: TestDb) {
         q
     };
     let scopes = |hits: Vec<skilldex::store::SkillHit>| {
-        let mut v: Vec<String> = hits.iter().map(|h| h.skill.scope.to_string()).collect();
+        let mut v: Vec<String> = hits.iter().map(|h| h.skill.namespace.to_string()).collect();
         v.dedup();
         v
     };
@@ -183,7 +183,7 @@ async fn search_ranks_and_filters(db: TestDb) {
     let both = s.list_skills(&in_view(&["acme*"])).await.unwrap();
     assert_eq!(both.len(), 5, "acme's four and acme-labs' one");
     assert_eq!(scopes(s.list_skills(&in_view(&["oth?r", "nobody"])).await.unwrap()), ["other"]);
-    assert!(s.list_skills(&in_view(&["ac?e"])).await.unwrap().iter().all(|h| h.skill.scope.as_str() == "acme"));
+    assert!(s.list_skills(&in_view(&["ac?e"])).await.unwrap().iter().all(|h| h.skill.namespace.as_str() == "acme"));
 
     // Edits are searchable at once, and deleted skills are not listed.
     let target = s.skill("acme", "unrelated").await.unwrap().unwrap();
@@ -223,11 +223,11 @@ async fn pagination_visits_every_row_once(db: TestDb) {
                 SkillSort::Downloads => SortKey::Int(last.skill.downloads),
                 SkillSort::Updated => SortKey::Int(last.skill.updated_at),
                 SkillSort::Stars => SortKey::Int(last.skill.stars),
-                SkillSort::Name => SortKey::Text(last.skill.slug.to_string()),
+                SkillSort::Name => SortKey::Text(last.skill.name.to_string()),
                 SkillSort::Relevance => SortKey::Float(last.rank),
             };
             after = Some(SkillCursor { key, id: last.skill.id.clone() });
-            seen.extend(page.iter().map(|h| h.skill.slug.to_string()));
+            seen.extend(page.iter().map(|h| h.skill.name.to_string()));
         }
         let mut unique = seen.clone();
         unique.sort();
@@ -246,7 +246,7 @@ async fn pagination_visits_every_row_once(db: TestDb) {
                 q.terms = vec!["shared".into()];
             }
             assert_eq!(s.count_skills(&q).await.unwrap(), 7, "{sort:?}");
-            by_offset.extend(s.list_skills(&q).await.unwrap().iter().map(|h| h.skill.slug.to_string()));
+            by_offset.extend(s.list_skills(&q).await.unwrap().iter().map(|h| h.skill.name.to_string()));
         }
         assert_eq!(by_offset, seen, "{sort:?}");
     }

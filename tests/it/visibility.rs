@@ -46,8 +46,8 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
     for i in 0..SKILLS {
         let visibility = if rng.random_bool(0.5) { Visibility::Public } else { Visibility::Private };
         let new = NewSkill {
-            scope: format!("ns{}", rng.random_range(0..NAMESPACES)).parse().unwrap(),
-            slug: format!("skill{i}").parse().unwrap(),
+            namespace: format!("ns{}", rng.random_range(0..NAMESPACES)).parse().unwrap(),
+            name: format!("skill{i}").parse().unwrap(),
             display_name: format!("skill {i}"),
             description: "a widget helper".into(),
             readme: String::new(),
@@ -106,11 +106,11 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
         let mut expected = BTreeSet::new();
         let mut expected_published = BTreeSet::new();
         for skill in &all {
-            let role = index.role_in(caller, skill.scope.as_str()).await.unwrap();
+            let role = index.role_in(caller, skill.namespace.as_str()).await.unwrap();
             let visible = can_see(skill, role);
             // A single read (owners may open deleted skills to restore them) follows can_see.
-            let read = index.catalog().get_skill(caller, &skill.scope, &skill.slug).await;
-            assert_eq!(read.is_ok(), visible, "seed {seed}: {who} reading {}/{}", skill.scope, skill.slug);
+            let read = index.catalog().get_skill(caller, &skill.namespace, &skill.name).await;
+            assert_eq!(read.is_ok(), visible, "seed {seed}: {who} reading {}/{}", skill.namespace, skill.name);
             // Listings never show deleted skills, to anyone.
             if visible && skill.deleted_at.is_none() {
                 expected.insert(skill.id.clone());
@@ -128,7 +128,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
         ] {
             let query = SkillQuery {
                 terms: terms.clone(),
-                scope: None,
+                namespace: None,
                 tags: vec![],
                 skill_type: None,
                 sort: SkillSort::Name,

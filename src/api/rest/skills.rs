@@ -41,7 +41,7 @@ pub(super) async fn list_skills(
 ) -> Reply<axum::Json<SkillPage>> {
     let req = SkillListRequest {
         q: p.q,
-        scope: opt(p.scope)?,
+        namespace: opt(p.scope)?,
         tags: opt(p.tag)?.into_iter().collect(),
         skill_type: opt(p.skill_type)?,
         sort: p.sort.as_deref().map(parse_sort).transpose()?,
@@ -65,8 +65,8 @@ pub(super) async fn create_skill(
     Json(req): Json<CreateSkillRequest>,
 ) -> Reply<(StatusCode, axum::Json<SkillDetail>)> {
     let draft = SkillDraft {
-        scope: req.scope,
-        slug: req.slug,
+        namespace: req.scope,
+        name: req.slug,
         display_name: req.display_name,
         description: req.description,
         readme: req.readme,
