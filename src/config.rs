@@ -148,16 +148,10 @@ impl ServeArgs {
     /// The sizes every surface enforces: the defaults, changed by the size flags.
     pub fn limits(&self) -> crate::service::Limits {
         let mut limits = crate::service::Limits::default();
-        if let Some(mib) = self.max_archive_size {
-            let bundle = &mut limits.bundle;
-            bundle.max_compressed = mib << 20;
-            bundle.max_uncompressed = bundle.max_uncompressed.max(2 * bundle.max_compressed);
-        }
         if let Some(mib) = self.max_blob_size {
             limits.registry_blob = mib << 20;
         }
-        limits.registry_blob = limits.registry_blob.max(limits.bundle.max_compressed);
-        limits
+        limits.with_archive_mib(self.max_archive_size)
     }
 
     /// The database URL to open, from the flag, the file, or the embedded default.

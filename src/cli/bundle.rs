@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::bundle::{Bundle, Limits, source_date_epoch};
+use crate::bundle::{Bundle, source_date_epoch};
 
 #[derive(Debug, clap::Args)]
 pub struct PackArgs {
@@ -32,7 +32,7 @@ pub struct ValidateArgs {
 }
 
 pub fn pack(args: PackArgs) -> anyhow::Result<()> {
-    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let bundle = Bundle::from_dir(&args.dir, &super::bundle_limits()?)?;
     let packed = bundle.pack(source_date_epoch().unwrap_or(0));
     let out = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.tar.gz", bundle.name())));
     std::fs::write(&out, &packed.tar_gz).with_context(|| format!("cannot write {}", out.display()))?;
@@ -63,7 +63,7 @@ pub fn pack(args: PackArgs) -> anyhow::Result<()> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
-    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let bundle = Bundle::from_dir(&args.dir, &super::bundle_limits()?)?;
     let fm = &bundle.skill.frontmatter;
     let version = fm.version.as_ref().map_or_else(|| "(no version in SKILL.md)".to_owned(), |v| v.to_string());
     println!("ok: {} {version}, {} files", fm.name, bundle.files.len());

@@ -11,7 +11,7 @@ use super::RemoteArgs;
 use super::registry::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
-use crate::bundle::{Bundle, Limits};
+use crate::bundle::Bundle;
 use crate::oci::{fetch_bundle, parse_reference};
 
 #[derive(Debug, clap::Args)]
@@ -166,7 +166,7 @@ async fn pull(registry: &RegistryArgs, reference: &str, digest: &str, name: &str
         bail!("{reference} is not pinned to {digest}");
     }
     let registries = registry.registries(r.resolve_registry());
-    let fetched = fetch_bundle(&registries, reference, name, &Limits::default()).await?;
+    let fetched = fetch_bundle(&registries, reference, name, &super::bundle_limits()?).await?;
     if fetched.digest != digest {
         bail!("digest mismatch for {reference}: got {}", fetched.digest);
     }

@@ -124,3 +124,38 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// The bundle limits the CLI packs and installs with: the server's defaults, raised (or
+/// lowered) by `SKILLDEX_MAX_ARCHIVE_SIZE` in MiB, the variable `serve` reads too, so a site
+/// that accepts larger skills gives its CLI users the same number.
+pub(crate) fn bundle_limits() -> anyhow::Result<crate::bundle::Limits> {
+    limits_from(std::env::var("SKILLDEX_MAX_ARCHIVE_SIZE").ok().as_deref())
+}
+
+fn limits_from(mib: Option<&str>) -> anyhow::Result<crate::bundle::Limits> {
+    let mib = match mib.map(str::trim).filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            m.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| anyhow::anyhow!("SKILLDEX_MAX_ARCHIVE_SIZE must be a size in MiB from 1 to 4096"))?,
+        ),
+    };
+    Ok(crate::service::Limits::default().with_archive_mib(mib).bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_archive_size_variable_sets_the_cli_limits_like_the_servers() {
+        let default = super::limits_from(None).unwrap();
+        assert_eq!(default, crate::bundle::Limits::default());
+        let raised = super::limits_from(Some("200")).unwrap();
+        assert_eq!(raised.max_compressed, 200 << 20);
+        assert_eq!(raised.max_uncompressed, 400 << 20);
+        for bad in ["0", "-1", "lots", "5000"] {
+            assert!(super::limits_from(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

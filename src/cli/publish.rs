@@ -16,7 +16,7 @@ use crate::api::wire::{
     CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, FinalizeRequest, RegistryCredentials,
     SignatureUpload, UploadReceived, VersionResponse,
 };
-use crate::bundle::{Bundle, Limits, source_date_epoch};
+use crate::bundle::{Bundle, source_date_epoch};
 use crate::domain::Namespace;
 use crate::oci::layout::{Identity, build_toolhive, sha256_digest};
 use crate::oci::parse_reference;
@@ -49,7 +49,7 @@ pub struct PublishArgs {
 }
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
-    let bundle = Bundle::from_dir(&args.dir, &Limits::default())?;
+    let bundle = Bundle::from_dir(&args.dir, &super::bundle_limits()?)?;
     let fm = bundle.skill.frontmatter.clone();
     let version = match (&args.version, &fm.version) {
         (Some(v), _) => crate::domain::parse_version(v)?,

@@ -128,6 +128,18 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// These limits with packed archives of at most `mib` MiB (`None`: unchanged); a bundle
+    /// may then unpack to twice that, and never less than the default.
+    pub fn with_archive_mib(mut self, mib: Option<u64>) -> Self {
+        if let Some(mib) = mib {
+            let bundle = &mut self.bundle;
+            bundle.max_compressed = mib << 20;
+            bundle.max_uncompressed = crate::bundle::Limits::default().max_uncompressed.max(2 * bundle.max_compressed);
+        }
+        self.registry_blob = self.registry_blob.max(self.bundle.max_compressed);
+        self
+    }
+
     /// The largest archive an upload may be prepared with.
     pub fn archive(&self) -> u64 {
         self.bundle.max_compressed
