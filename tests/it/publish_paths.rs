@@ -1,7 +1,7 @@
 //! Every way to publish goes through one pipeline: the same failure, met by registering a
-//! reference, finalizing an upload or publishing an npm tarball, gives the same error, leaves
-//! the same (untouched) state and writes no audit entry and no event; the same success writes
-//! the same audit entry and event.
+//! reference (REST), publishing one that may create the skill (ToolHive), finalizing an upload
+//! or publishing an npm tarball, gives the same error, leaves the same (untouched) state and
+//! writes no audit entry and no event; the same success writes the same audit entry and event.
 
 use skilldex::bundle::{Bundle, Limits};
 use skilldex::domain::{TokenScope, VersionStatus};
@@ -20,11 +20,12 @@ on_both_backends!(every_path_fails_and_succeeds_alike);
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Path {
     Reference,
+    ToolHive,
     Upload,
     Npm,
 }
 
-const PATHS: [Path; 3] = [Path::Reference, Path::Upload, Path::Npm];
+const PATHS: [Path; 4] = [Path::Reference, Path::ToolHive, Path::Upload, Path::Npm];
 
 /// One site per path, so each path meets exactly the same state.
 struct Site {
@@ -78,13 +79,16 @@ impl Site {
     /// Publishes `bundle` as `version` of acme/tool by `path`, as `who`.
     async fn publish(&self, path: Path, who: &Caller, bundle: Bundle, version: &str) -> Result<Published, Error> {
         match path {
-            Path::Reference => {
+            Path::Reference | Path::ToolHive => {
                 let id = Identity { namespace: "acme", name: "tool", version };
                 let artifact = build_toolhive(&bundle, &bundle.pack(0), &id, None);
                 self.app.embedded.push_artifact("acme/tool", "candidate", &artifact).await.unwrap();
                 let reference = format!("{HOST}/acme/tool@{}", artifact.digest());
                 let source = ArtifactSource::Reference { reference, credentials: None };
-                let plan = PublishPlan::new("acme".parse().unwrap(), "tool".parse().unwrap(), version, source);
+                let plan = match path {
+                    Path::ToolHive => PublishPlan::creating(draft(), version, source),
+                    _ => PublishPlan::new("acme".parse().unwrap(), "tool".parse().unwrap(), version, source),
+                };
                 self.index.publishing().publish(who, plan).await
             }
             Path::Upload => {
@@ -186,7 +190,8 @@ async fn every_path_fails_and_succeeds_alike(db: TestDb) {
         assert_eq!(action, "version.publish", "{path:?}");
         assert_eq!(detail["digest"], digest.as_str(), "{path:?}");
         let source = detail.as_object_mut().unwrap().remove("source").unwrap();
-        assert_eq!(source, format!("{path:?}").to_lowercase());
+        let expected = if path == Path::ToolHive { "reference".to_owned() } else { format!("{path:?}").to_lowercase() };
+        assert_eq!(source, expected);
         detail.as_object_mut().unwrap().remove("digest");
         let event = events.try_recv().unwrap();
         assert_eq!(
