@@ -144,6 +144,9 @@ impl SkillMd {
         };
         let frontmatter_json = serde_json::to_value(Yaml::Mapping(map.clone()))
             .map_err(|e| err(2, format!("the frontmatter cannot be represented as JSON: {e}")))?;
+        if depth(&frontmatter_json) > MAX_FRONTMATTER_DEPTH {
+            return Err(err(2, format!("the frontmatter nests more than {MAX_FRONTMATTER_DEPTH} levels deep")));
+        }
 
         Ok(SkillMd {
             frontmatter: Frontmatter {
@@ -196,9 +199,44 @@ fn strip_location(e: &serde_yaml_ng::Error) -> String {
     }
 }
 
+/// How deep the frontmatter may nest (YAML tags count as a level each, as JSON stores them):
+/// far beyond what any agent reads, and well within what every JSON reader takes back.
+pub const MAX_FRONTMATTER_DEPTH: usize = 32;
+
+/// How many arrays and objects deep a value goes (a scalar is 0).
+fn depth(value: &serde_json::Value) -> usize {
+    // Iterative, so a hostile document cannot exhaust the stack here either.
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(d + 1);
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deeply_nested_frontmatter_is_refused_and_tags_count() {
+        let nested = |levels: usize, tagged: bool| {
+            let item = if tagged { "!t [" } else { "[" };
+            format!("---\nname: a\ndescription: d\nx: {}1{}\n---\n", item.repeat(levels), "]".repeat(levels))
+        };
+        assert!(parse(&nested(20, false)).is_ok());
+        let e = parse(&nested(40, false)).unwrap_err().to_string();
+        assert!(e.contains("more than 32 levels"), "{e}");
+        // Each tag is one more JSON object: 20 tagged lists are 40 levels.
+        let e = parse(&nested(20, true)).unwrap_err().to_string();
+        assert!(e.contains("more than 32 levels"), "{e}");
+    }
 
     fn parse(text: &str) -> Result<SkillMd, BundleError> {
         SkillMd::parse(text, &Limits::default())

@@ -1,6 +1,6 @@
 //! The one publish pipeline. Every way a version comes in — a reference to an artifact already
 //! in a registry, a prepared upload, an npm tarball, and whatever source comes next — is a
-//! [`PublishPlan`] run by [`Index::publish`], which decides once, in this order:
+//! [`PublishPlan`] run by [`Publishing::publish`], which decides once, in this order:
 //!
 //! 1. **authorize**: write scope, publisher role, skill not deleted, version valid and new;
 //! 2. **claim** the version of an existing skill, so two publishes of it never work or store at
