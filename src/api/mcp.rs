@@ -14,8 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::domain::SkillSort;
-use crate::domain::{Namespace, SkillName, Tag};
+use crate::domain::{Namespace, SkillName, SkillSort, Tag};
 use crate::service::{self, Caller, Lifecycle, SkillListRequest};
 
 /// Protocol versions this endpoint speaks, newest first (the initialize handshake era).

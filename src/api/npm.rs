@@ -20,8 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::{ApiError, ErrorMessage, authenticated, bad};
-use crate::domain::SkillSort;
-use crate::domain::{ChannelName, Millis, Namespace, SkillName, Tag, Visibility};
+use crate::domain::{ChannelName, Millis, Namespace, SkillName, SkillSort, Tag, Visibility};
 use crate::service::{
     ArtifactSource, Caller, Lifecycle, NpmPackage, PublishPlan, SkillDraft, SkillListRequest, deprecation_notice,
     package_name,

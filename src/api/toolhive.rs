@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ErrorMessage, authenticated, bad};
-use crate::domain::{Namespace, SkillName};
-use crate::domain::{ReleasedVersion, Skill, SkillSort};
+use crate::domain::{Namespace, ReleasedVersion, Skill, SkillName, SkillSort};
 use crate::service::limits::PAGE_MAX;
 use crate::service::{
     ArtifactSource, Caller, Lifecycle, PublishPlan, Published, RegistryView, SkillDraft, SkillListRequest,

@@ -17,8 +17,7 @@ use crate::api::wire::{
     ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
     UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
 };
-use crate::domain::SkillPatch;
-use crate::domain::{ChannelName, VersionStatus};
+use crate::domain::{ChannelName, SkillPatch, VersionStatus};
 use crate::service::{
     self, ArtifactSource, Caller, PrepareUpload, PublishPlan, SkillDraft, SkillListRequest, SubmittedSignature,
     VersionFilter, parse_sort,
