@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Seeds a large catalog through the REST API for the search load benchmark (not a test).
+
+Usage: search_seed.py SERVER_URL ADMIN_TOKEN COUNT
+
+Creates 50 teams and COUNT skills spread over them, 20 % private, each with a realistic
+12-word description drawn from a fixed vocabulary (seeded, so every run seeds the same
+catalog). About a quarter of the descriptions carry the word "review"; "zeppelin" is in about
+ten. Prints the seeding throughput and, on its last line, a member token (a user in five of the
+teams) for measuring searches as a signed-in member.
+"""
+
+import json
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+WORDS = (
+    "code test deploy service cluster database query cache index schema migrate build release "
+    "lint format security audit token secret policy network proxy route gateway queue stream "
+    "event worker job schedule backup restore monitor alert metric trace log dashboard report "
+    "python rust go java typescript react vue mobile android ios cloud aws azure gcp docker "
+    "kubernetes terraform ansible helm pipeline workflow agent prompt model embedding vector "
+    "search document markdown readme api graphql grpc websocket auth oauth session cookie "
+    "payment invoice email notification upload image video audio translate locale accessibility"
+).split()
+TEAMS = 50
+
+
+def call(server, token, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def description(rng, i):
+    words = rng.sample(WORDS, 11)
+    if i % 4 == 0:
+        words.append("review")
+    elif i % 10_000 == 7:
+        words.append("zeppelin")
+    else:
+        words.append(rng.choice(WORDS))
+    rng.shuffle(words)
+    return " ".join(words).capitalize()
+
+
+def main():
+    server, token, count = sys.argv[1].rstrip("/"), sys.argv[2], int(sys.argv[3])
+    for t in range(TEAMS):
+        status, body = call(server, token, "POST", "/api/v1/teams", {"slug": f"team{t}", "displayName": f"Team {t}"})
+        assert status in (201, 409), body
+    status, body = call(server, token, "POST", "/api/v1/users", {"username": "member", "email": "m@example.com"})
+    assert status in (201, 409), body
+    for t in range(5):
+        status, body = call(server, token, "PUT", f"/api/v1/teams/team{t}/members/member", {"role": "reader"})
+        assert status == 200, body
+    status, body = call(server, token, "POST", "/api/v1/users/member/tokens", {"name": "bench", "scope": "read"})
+    assert status == 201, body
+    member = body["token"]
+
+    rng = random.Random(42)
+    skills = []
+    for i in range(count):
+        skills.append({
+            "scope": f"team{i % TEAMS}",
+            "slug": f"skill-{i}",
+            "displayName": f"Skill {i}",
+            "description": description(rng, i),
+            "tags": rng.sample(WORDS, 2),
+            "visibility": "private" if i % 5 == 0 else "public",
+        })
+
+    def create(skill):
+        status, body = call(server, token, "POST", "/api/v1/skills", skill)
+        if status not in (201, 409):
+            raise SystemExit(f"creating {skill['slug']}: {status} {body}")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, skills, chunksize=64))
+    took = time.monotonic() - started
+    print(f"seeded {count} skills in {took:.1f} s ({count / took:.0f} skills/s through the API)")
+    print(member)
+
+
+if __name__ == "__main__":
+    main()
