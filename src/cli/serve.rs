@@ -40,6 +40,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(host = registry.host(), "the embedded OCI store is served at /v2/");
     let mut index = with_storage(Index::new(store), &args)?.with_embedded(registry);
     index = index.with_views(args.toolhive_registries.clone()).with_limits(args.limits());
+    let engine = crate::service::search::SearchEngine::in_memory().context("cannot create the search index")?;
+    index = index.with_search(engine);
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
@@ -51,6 +53,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if moved > 0 {
         tracing::info!(versions = moved, "references into the embedded store are now stored without a host");
     }
+    index.rebuild_search().await.context("cannot build the search index")?;
+    follow_changes(index.clone());
 
     let state = AppState::new(App {
         index,
@@ -196,4 +200,16 @@ fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
     };
     let registries = Registries::new(creds).with_policy(policy).context("cannot start the egress proxy")?;
     Ok(index.with_registries(Arc::new(registries)).with_storage(Storage { target, uploads_dir }))
+}
+
+/// Keeps the search index following the database's changes (those made through other
+/// replicas too) even while nobody searches.
+fn follow_changes(index: crate::service::Index) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            index.catch_up_search().await;
+        }
+    });
 }

@@ -10,6 +10,7 @@ mod npm;
 mod publish;
 pub mod registry;
 mod resolve;
+pub mod search;
 mod signatures;
 mod skills;
 mod upload;
@@ -253,6 +254,10 @@ pub struct Index {
     embedded: Option<EmbeddedRegistry>,
     /// Committed changes, for whoever listens.
     events: events::Events,
+    /// The search engine free-text listings run on; without one they run in SQL.
+    search: Option<Arc<search::SearchEngine>>,
+    /// Where the engine stands in the database's change sequence.
+    follow: Arc<tokio::sync::Mutex<search::Follow>>,
 }
 
 impl Index {
@@ -268,6 +273,8 @@ impl Index {
             views: Arc::new(views::with_default(Vec::new())),
             embedded: None,
             events: Default::default(),
+            search: None,
+            follow: Default::default(),
         }
     }
 
@@ -278,6 +285,64 @@ impl Index {
 
     fn emit(&self, event: Event) {
         self.events.emit(event);
+    }
+
+    /// Run free-text search on `engine` (rebuild it with `rebuild_search` before serving).
+    pub fn with_search(mut self, engine: search::SearchEngine) -> Self {
+        self.search = Some(Arc::new(engine));
+        self
+    }
+
+    /// Fills the search engine from the database; returns how many skills it holds. Changes
+    /// made meanwhile are applied again by the next catch-up, which starts from before the scan.
+    pub async fn rebuild_search(&self) -> Result<usize> {
+        let Some(engine) = self.search.clone() else { return Ok(0) };
+        let started = std::time::Instant::now();
+        let mut follow = self.follow.lock().await;
+        *follow = search::Follow::at(self.store.last_skill_change().await?);
+        let clear = engine.clone();
+        run_blocking(move || clear.clear()).await?;
+        let (mut after, mut total) = (None::<String>, 0);
+        loop {
+            let batch = self.store.skills_after(after.as_deref(), 2000).await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id.clone());
+            total += batch.len();
+            let engine = engine.clone();
+            run_blocking(move || engine.apply(&batch, &[])).await?;
+        }
+        tracing::info!(skills = total, ms = started.elapsed().as_millis() as u64, "search index built");
+        Ok(total)
+    }
+
+    /// Brings the search engine up to date with every committed change to a skill, made
+    /// through this replica or another: what each search does first, and what runs after
+    /// every change here. A failure is logged; the changes stay in the sequence and the next
+    /// catch-up applies them.
+    pub async fn catch_up_search(&self) {
+        if let Err(e) = self.try_catch_up().await {
+            tracing::error!(error = %e, "could not bring the search index up to date");
+        }
+    }
+
+    async fn try_catch_up(&self) -> Result<()> {
+        let Some(engine) = self.search.clone() else { return Ok(()) };
+        let mut follow = self.follow.lock().await;
+        loop {
+            let changes = self.store.skill_changes_after(follow.watermark(), search::CHANGE_BATCH).await?;
+            let ids = follow.unseen(&changes);
+            if !ids.is_empty() {
+                let skills = self.store.skills_by_ids(&ids).await?;
+                let removed: Vec<String> =
+                    ids.iter().filter(|id| !skills.iter().any(|s| &s.id == *id)).cloned().collect();
+                let engine = engine.clone();
+                run_blocking(move || engine.apply(&skills, &removed)).await?;
+            }
+            follow.applied(&changes, now_millis());
+            if (changes.len() as i64) < search::CHANGE_BATCH {
+                return Ok(());
+            }
+        }
     }
 
     /// Offer these registry views (plus `default`, unless one of them is called so).
@@ -347,6 +412,16 @@ pub(crate) fn version_exists(skill: &crate::domain::Skill, version: &str) -> Err
         "version {version} of `{}/{}` already exists; versions are immutable",
         skill.namespace, skill.name
     ))
+}
+
+/// Runs index work off the async threads.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, search::SearchError> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| Error::Internal(e.to_string())),
+        Err(e) => Err(Error::Internal(format!("search index task failed: {e}"))),
+    }
 }
 
 /// Checks a free-text field's length (in characters) and that it has no control characters

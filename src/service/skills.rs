@@ -8,13 +8,13 @@ use serde_json::json;
 
 use super::Catalog;
 use super::access::require_role;
-use super::{Caller, Error, Result, check_text, limits};
+use super::{Caller, Error, Result, check_text, limits, search};
 use crate::domain::{
     ChannelName, Namespace, ReleasedVersion, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
     Visibility, now_millis, parse_version,
 };
 use crate::store::{
-    Channel, NewSkill, Skill, SkillCursor, SkillHit, SkillPatch, SkillQuery, SkillSort, SortKey, Version,
+    Audience, Channel, NewSkill, Skill, SkillCursor, SkillHit, SkillPatch, SkillQuery, SkillSort, SortKey, Version,
 };
 
 /// One page of results and, when more may follow, the opaque cursor for the next page.
@@ -240,7 +240,10 @@ impl Catalog<'_> {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
-        let mut items = self.core.store.list_skills(&query).await?;
+        let mut items = match self.engine_for(&query) {
+            Some(engine) => self.search(engine, &query).await?,
+            None => self.core.store.list_skills(&query).await?,
+        };
         let cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|h| encode_cursor(sort, h))
@@ -276,7 +279,53 @@ impl Catalog<'_> {
     /// caller may see.
     pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {
         let (query, _) = skill_query(caller, req)?;
-        Ok(self.core.store.count_skills(&query).await?)
+        match self.engine_for(&query) {
+            Some(engine) => {
+                self.core.catch_up_search().await;
+                let namespaces = self.namespaces_for(&query.audience).await?;
+                let engine = engine.clone();
+                super::run_blocking(move || engine.count(&query, &search::visibility_of(&query.audience, &namespaces)))
+                    .await
+            }
+            None => Ok(self.core.store.count_skills(&query).await?),
+        }
+    }
+
+    /// The engine a listing runs on: free-text searches ranked by relevance, when the server
+    /// has one. Listings without words, or sorted by another key, run in SQL.
+    fn engine_for(&self, query: &SkillQuery) -> Option<&std::sync::Arc<search::SearchEngine>> {
+        let searching = !query.terms.is_empty() && query.sort == SkillSort::Relevance;
+        self.core.search.as_ref().filter(|_| searching)
+    }
+
+    /// The namespaces whose private skills a member's listing includes.
+    async fn namespaces_for(&self, audience: &Audience) -> Result<Vec<String>> {
+        match audience {
+            Audience::Member { user_id } => Ok(self.core.store.namespaces_of(user_id).await?),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// One page of a search: the engine ranks and pages, the database supplies the skills.
+    async fn search(&self, engine: &std::sync::Arc<search::SearchEngine>, query: &SkillQuery) -> Result<Vec<SkillHit>> {
+        self.core.catch_up_search().await;
+        let namespaces = self.namespaces_for(&query.audience).await?;
+        let (engine, owned_query) = (engine.clone(), query.clone());
+        let ranked = super::run_blocking(move || {
+            let visible = search::visibility_of(&owned_query.audience, &namespaces);
+            engine.search(&owned_query, &visible)
+        })
+        .await?;
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let mut skills: std::collections::HashMap<String, Skill> =
+            self.core.store.skills_by_ids(&ids).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        // A skill deleted since the index saw it is left out; the index catches up on its own.
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, rank)| {
+                skills.remove(&id).filter(|s| s.deleted_at.is_none()).map(|skill| SkillHit { skill, rank })
+            })
+            .collect())
     }
 
     pub async fn get_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Skill> {
@@ -308,6 +357,7 @@ impl Catalog<'_> {
             Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.namespace)),
             other => other,
         })?;
+        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
         Ok(skill)
     }
@@ -336,6 +386,7 @@ impl Catalog<'_> {
         }
         patch.tags = patch.tags.map(check_tags).transpose()?;
         let updated = self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
+        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
         Ok(updated)
     }
@@ -347,6 +398,7 @@ impl Catalog<'_> {
         let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Owner, "deleting a skill")?;
         self.core.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
+        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
         Ok(())
     }
@@ -359,6 +411,7 @@ impl Catalog<'_> {
             return Err(Error::Invalid(format!("skill `{namespace}/{name}` is not deleted")));
         }
         self.core.store.set_skill_deleted(&skill.id, None).await?;
+        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
         Ok(Skill { deleted_at: None, ..skill })
     }
@@ -373,7 +426,9 @@ impl Catalog<'_> {
     ) -> Result<i64> {
         let me = caller.require(TokenScope::Write)?;
         let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
-        Ok(self.core.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?)
+        let stars = self.core.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?;
+        self.core.catch_up_search().await;
+        Ok(stars)
     }
 
     pub async fn channels(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Vec<Channel>> {
@@ -509,6 +564,7 @@ impl Catalog<'_> {
             return Ok(self.core.present(current));
         }
         let updated = self.core.store.set_version_status(&skill.id, version, status, now_millis()).await?;
+        self.core.catch_up_search().await;
         let action = if yanked { "version.yank" } else { "version.unyank" };
         self.core.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
         Ok(self.core.present(updated))

@@ -187,6 +187,8 @@ pub trait AccountStore: Send + Sync {
     async fn team_by_namespace(&self, namespace: &str) -> StoreResult<Option<Team>>;
     async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
     async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
+    /// The namespaces whose teams the user belongs to, in any role.
+    async fn namespaces_of(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// Adds or changes a member; refuses to leave the team without an owner.
     async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()>;
     /// Returns false when the user was not a member; refuses to remove the last owner.
@@ -204,6 +206,14 @@ pub trait CatalogStore: Send + Sync {
     async fn skill(&self, namespace: &str, name: &str) -> StoreResult<Option<Skill>>;
     /// The same, by id.
     async fn skill_by_id(&self, id: &str) -> StoreResult<Option<Skill>>;
+    /// These skills (any that exist, in no particular order), in one query.
+    async fn skills_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Skill>>;
+    /// Changes to skills after sequence number `seq` (sequence, skill id, when), oldest first.
+    async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>>;
+    /// The newest change's sequence number (0 before any).
+    async fn last_skill_change(&self) -> StoreResult<i64>;
+    /// Skills not deleted, by id, after `after`: for walking the whole catalog in batches.
+    async fn skills_after(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Skill>>;
     async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill>;
     async fn set_skill_deleted(&self, id: &str, deleted_at: Option<Millis>) -> StoreResult<()>;
     async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;

@@ -35,6 +35,11 @@ impl PostgresStore {
             name: "publish_claims",
             sql: include_str!("../../migrations/postgres/0007_publish_claims.sql"),
         },
+        Migration {
+            version: 8,
+            name: "skill_changes",
+            sql: include_str!("../../migrations/postgres/0008_skill_changes.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

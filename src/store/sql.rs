@@ -671,6 +671,16 @@ macro_rules! impl_sql_store {
                 row.map(|r| parse_col(&r.try_get::<String, _>("role")?)).transpose()
             }
 
+            async fn namespaces_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT t.slug FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get::<String, _>("slug")?)).collect()
+            }
+
             async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
                 sqlx::query(
@@ -741,6 +751,43 @@ macro_rules! impl_sql_store {
                 let sql = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id = $1");
                 let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
                 row.as_ref().map(skill_row).transpose()
+            }
+
+            async fn skills_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Skill>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut b = SqlBuilder::new(&format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id IN ("));
+                let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
+                b.push(&placeholders.join(", ")).push(")");
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter().map(skill_row).collect()
+            }
+
+            async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>> {
+                let rows = sqlx::query(
+                    "SELECT seq, skill_id, at FROM skill_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("skill_id")?, r.try_get("at")?))).collect()
+            }
+
+            async fn last_skill_change(&self) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM skill_changes")
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(row.try_get("seq")?)
+            }
+
+            async fn skills_after(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Skill>> {
+                let sql = format!(
+                    "SELECT {SKILL_COLS} FROM skills s WHERE s.deleted_at IS NULL AND s.id > $1 ORDER BY s.id LIMIT $2"
+                );
+                let rows = sqlx::query(&sql).bind(after.unwrap_or("")).bind(limit).fetch_all(self.reader()).await?;
+                rows.iter().map(skill_row).collect()
             }
 
             async fn update_skill(&self, id: &str, patch: &SkillPatch, at: Millis) -> StoreResult<Skill> {

@@ -37,6 +37,11 @@ impl SqliteStore {
             name: "publish_claims",
             sql: include_str!("../../migrations/sqlite/0007_publish_claims.sql"),
         },
+        Migration {
+            version: 8,
+            name: "skill_changes",
+            sql: include_str!("../../migrations/sqlite/0008_skill_changes.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

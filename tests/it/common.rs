@@ -143,7 +143,8 @@ impl TestApp {
             skilldex::oci::store::EmbeddedStore::open(&data.path().join("oci"), db.store.clone()).await.unwrap(),
         );
         let registry = skilldex::service::EmbeddedRegistry::new(embedded.clone(), HOST.into(), Vec::new());
-        let index = Index::new(db.store.clone()).with_embedded(registry);
+        let engine = skilldex::service::search::SearchEngine::in_memory().unwrap();
+        let index = Index::new(db.store.clone()).with_embedded(registry).with_search(engine);
         let admin = index.accounts().bootstrap_admin().await.unwrap().expect("fresh index");
         let state = AppState::new(App {
             index: index.clone(),

@@ -13,6 +13,7 @@ mod ops;
 mod policies;
 mod publish_paths;
 mod registry_gate;
+mod search;
 mod store;
 mod toolhive;
 mod visibility;

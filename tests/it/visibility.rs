@@ -1,6 +1,6 @@
-//! Visibility is one rule with two forms: `access::can_see` in memory (single skills, the
-//! registry gate) and the SQL filter every listing, search and count runs. Over generated
-//! teams, roles and skills, both forms agree for every caller.
+//! Visibility is one rule with three forms: `access::can_see` in memory (single skills, the
+//! registry gate) and the SQL filter every listing and count runs, and the search engine's
+//! query. Over generated teams, roles and skills, all three agree for every caller.
 
 use std::collections::BTreeSet;
 
@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use skilldex::domain::{SkillSort, SkillType, TeamRole, Token, TokenScope, VersionStatus, Visibility, now_millis};
 use skilldex::service::access::can_see;
+use skilldex::service::search::{self, SearchEngine};
 use skilldex::service::{Caller, Index, Principal};
 use skilldex::store::{NewSkill, NewUser, NewVersion, SkillQuery};
 
@@ -100,6 +101,10 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
     assert!(all.iter().any(|s| s.latest_version.is_some()) && all.iter().any(|s| s.latest_version.is_none()));
     assert!(all.iter().any(|s| s.deleted_at.is_some()));
 
+    // The search engine holds every skill; it decides visibility in its own query.
+    let engine = SearchEngine::in_memory().unwrap();
+    engine.apply(&all, &[]).unwrap();
+
     let mut shown_to_someone = 0;
     for caller in &callers {
         let who = caller.username().unwrap_or("anonymous").to_owned();
@@ -145,6 +150,17 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
             let what = format!("seed {seed}: {who}, terms {terms:?}, published only {published_only}");
             assert_eq!(&listed, want, "{what}");
             assert_eq!(store.count_skills(&query).await.unwrap(), want.len() as i64, "{what}: the count agrees");
+            if !terms.is_empty() {
+                let namespaces = match caller {
+                    Caller::User(p) => store.namespaces_of(&p.user.id).await.unwrap(),
+                    Caller::Anonymous => Vec::new(),
+                };
+                let visible = search::visibility_of(&query.audience, &namespaces);
+                let found: BTreeSet<String> =
+                    engine.search(&query, &visible).unwrap().into_iter().map(|(id, _)| id).collect();
+                assert_eq!(&found, want, "{what}: the search engine agrees");
+                assert_eq!(engine.count(&query, &visible).unwrap(), want.len() as i64, "{what}: engine count");
+            }
         }
     }
     assert!(shown_to_someone > 0 && shown_to_someone < callers.len() * SKILLS, "the data covers both outcomes");

@@ -1,0 +1,357 @@
+//! The search engine every surface's free-text search runs on: a tantivy index (BM25 with
+//! top-k pruning) derived from the database, with field weights, stemming, prefix matching,
+//! one-edit typo tolerance and visibility decided in the query itself, so pages, cursors and
+//! counts never include what the caller may not see.
+//!
+//! The index holds every skill that is not deleted. It is rebuilt from the database at start
+//! and then follows the database's change sequence (`skill_changes`, written by triggers in
+//! the same transaction as each change): after every change made here, before every search,
+//! and twice a second, so a change made through another replica is found here too.
+
+use std::sync::Mutex;
+
+use sha2::Digest as _;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value as _,
+};
+use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term};
+
+use crate::domain::Skill;
+use crate::store::{Audience, SkillQuery, SortKey};
+
+/// Field weights: a match in the name counts most, then the display name, tags, the
+/// description and last the README.
+const WEIGHTS: [(&str, f32); 5] =
+    [("name", 10.0), ("display", 8.0), ("tags", 5.0), ("description", 3.0), ("readme", 1.0)];
+/// A word that only starts a word of the skill counts this much of a full match…
+const PREFIX_WEIGHT: f32 = 0.5;
+/// …and a word one edit away (words of five letters or more) this much.
+const FUZZY_WEIGHT: f32 = 0.3;
+/// Words shorter than this get no typo tolerance (too many neighbours).
+const FUZZY_MIN_LEN: usize = 5;
+/// How much popularity (downloads and stars) nudges near-ties, per e-fold.
+const POPULARITY: f32 = 1e-3;
+/// Memory the index writer may buffer before it flushes a segment.
+const WRITER_MEMORY: usize = 15_000_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("search index: {0}")]
+pub struct SearchError(String);
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        SearchError(e.to_string())
+    }
+}
+
+struct Fields {
+    id: Field,
+    key: Field,
+    namespace: Field,
+    public: Field,
+    published: Field,
+    deprecated: Field,
+    skill_type: Field,
+    tag: Field,
+    popularity: Field,
+    /// (stemmed, unstemmed, weight) for each weighted text field.
+    text: Vec<(Field, Field, f32)>,
+}
+
+/// The engine: one index, one writer, one reader reloaded after every commit.
+pub struct SearchEngine {
+    index: tantivy::Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    f: Fields,
+}
+
+/// What a search may see beyond public skills.
+pub enum Visibility<'a> {
+    Public,
+    /// Public skills and everything in these namespaces.
+    Member(&'a [String]),
+    Everything,
+}
+
+/// A stable 64-bit key for an id: the last tie-break, and what cursors compare.
+pub fn id_key(id: &str) -> u64 {
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
+}
+
+impl SearchEngine {
+    /// An empty engine held in memory.
+    pub fn in_memory() -> Result<Self, SearchError> {
+        let mut schema = Schema::builder();
+        let id = schema.add_text_field("id", STRING | STORED);
+        let key = schema.add_u64_field("key", FAST);
+        let namespace = schema.add_text_field("namespace", STRING);
+        let public = schema.add_u64_field("public", INDEXED);
+        let published = schema.add_u64_field("published", INDEXED);
+        let deprecated = schema.add_u64_field("deprecated", INDEXED);
+        let skill_type = schema.add_text_field("type", STRING);
+        let tag = schema.add_text_field("tag", STRING);
+        let popularity = schema.add_u64_field("popularity", FAST);
+        let stemmed = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let plain = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::Basic),
+        );
+        let text = WEIGHTS
+            .iter()
+            .map(|(name, weight)| {
+                let s = schema.add_text_field(name, stemmed.clone());
+                let p = schema.add_text_field(&format!("{name}_plain"), plain.clone());
+                (s, p, *weight)
+            })
+            .collect();
+        let index = tantivy::Index::create_in_ram(schema.build());
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let f = Fields { id, key, namespace, public, published, deprecated, skill_type, tag, popularity, text };
+        Ok(Self { index, reader, writer: Mutex::new(writer), f })
+    }
+
+    fn document(&self, s: &Skill) -> TantivyDocument {
+        let f = &self.f;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &s.id);
+        doc.add_u64(f.key, id_key(&s.id));
+        doc.add_text(f.namespace, s.namespace.as_str());
+        doc.add_u64(f.public, u64::from(s.visibility == crate::domain::Visibility::Public));
+        doc.add_u64(f.published, u64::from(s.latest_version.is_some()));
+        doc.add_u64(f.deprecated, u64::from(s.deprecated));
+        doc.add_text(f.skill_type, s.skill_type.as_str());
+        for t in &s.tags {
+            doc.add_text(f.tag, t);
+        }
+        doc.add_u64(f.popularity, (s.downloads.max(0) + s.stars.max(0)) as u64);
+        let tags = s.tags.join(" ");
+        let texts =
+            [s.name.as_str(), s.display_name.as_str(), tags.as_str(), s.description.as_str(), s.readme.as_str()];
+        for ((stemmed, plain, _), text) in f.text.iter().zip(texts) {
+            doc.add_text(*stemmed, text);
+            doc.add_text(*plain, text);
+        }
+        doc
+    }
+
+    /// Replaces what the index holds for these skills: each is (re)indexed unless deleted;
+    /// `removed` ids leave the index. One commit, then searches see all of it.
+    pub fn apply(&self, skills: &[Skill], removed: &[String]) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for id in removed.iter().chain(skills.iter().map(|s| &s.id)) {
+            writer.delete_term(Term::from_field_text(self.f.id, id));
+        }
+        for s in skills.iter().filter(|s| s.deleted_at.is_none()) {
+            writer.add_document(self.document(s))?;
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Empties the index (before a rebuild).
+    pub fn clear(&self) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.delete_all_documents()?;
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The query `q` describes, for a caller who sees `visible`.
+    fn query(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<BooleanQuery, SearchError> {
+        let f = &self.f;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in &q.terms {
+            must.push((Occur::Must, self.word(word)?));
+        }
+        let term = |field: Field, text: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
+        };
+        let flag = |field: Field, on: bool| -> Box<dyn Query> {
+            Box::new(TermQuery::new(Term::from_field_u64(field, u64::from(on)), IndexRecordOption::Basic))
+        };
+        match visible {
+            Visibility::Everything => {}
+            Visibility::Public => must.push(filter(flag(f.public, true))),
+            Visibility::Member(namespaces) => {
+                let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, flag(f.public, true))];
+                any.extend(namespaces.iter().map(|n| (Occur::Should, term(f.namespace, n))));
+                must.push(filter(Box::new(BooleanQuery::new(any))));
+            }
+        }
+        if let Some(ns) = &q.namespace {
+            must.push(filter(term(f.namespace, ns.as_str())));
+        }
+        for tag in &q.tags {
+            must.push(filter(term(f.tag, tag)));
+        }
+        if let Some(t) = q.skill_type {
+            must.push(filter(term(f.skill_type, t.as_str())));
+        }
+        if q.published_only {
+            must.push(filter(flag(f.published, true)));
+        }
+        if let Some(d) = q.deprecated {
+            must.push(filter(flag(f.deprecated, d)));
+        }
+        if !q.namespace_globs.is_empty() {
+            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for glob in &q.namespace_globs {
+                any.push((Occur::Should, Box::new(RegexQuery::from_pattern(&glob_regex(glob), f.namespace)?)));
+            }
+            must.push(filter(Box::new(BooleanQuery::new(any))));
+        }
+        Ok(BooleanQuery::new(must))
+    }
+
+    /// One query word: its stems in every weighted field, words it begins, and (for longer
+    /// words) words one edit away.
+    fn word(&self, word: &str) -> Result<Box<dyn Query>, SearchError> {
+        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (stemmed, plain, weight) in &self.f.text {
+            let mut analyzer = self.index.tokenizer_for_field(*stemmed)?;
+            let mut stream = analyzer.token_stream(word);
+            while stream.advance() {
+                let term = Term::from_field_text(*stemmed, &stream.token().text);
+                let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), *weight))));
+            }
+            let plain_term = Term::from_field_text(*plain, word);
+            let prefix = FuzzyTermQuery::new_prefix(plain_term.clone(), 0, true);
+            any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * PREFIX_WEIGHT))));
+            if word.chars().count() >= FUZZY_MIN_LEN {
+                let fuzzy = FuzzyTermQuery::new(plain_term, 1, true);
+                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), weight * FUZZY_WEIGHT))));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(any)))
+    }
+
+    /// The ids of one page of skills matching `q` (its terms, filters, offset, limit and
+    /// cursor) best first, with their ranks.
+    pub fn search(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<Vec<(String, f64)>, SearchError> {
+        let query = self.query(q, visible)?;
+        let after = match &q.after {
+            Some(c) => match c.key {
+                SortKey::Float(rank) => Some((rank as f32, id_key(&c.id))),
+                _ => return Err(SearchError("a relevance cursor carries a rank".into())),
+            },
+            None => None,
+        };
+        let limit = usize::try_from(q.limit.max(1)).unwrap_or(1);
+        let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
+        let collector = TopDocs::with_limit(limit).and_offset(offset).tweak_score(move |segment: &SegmentReader| {
+            let keys = segment.fast_fields().u64("key").map(|c| c.first_or_default_col(0));
+            let popularity = segment.fast_fields().u64("popularity").map(|c| c.first_or_default_col(0));
+            move |doc, score: f32| {
+                let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (false, 0.0, 0) };
+                let key = keys.get_val(doc);
+                let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+                let is_after = after.is_none_or(|(r, k)| rank < r || (rank == r && key < k));
+                (is_after, rank, key)
+            }
+        });
+        let searcher = self.reader.searcher();
+        let found: Vec<((bool, f32, u64), DocAddress)> = searcher.search(&query, &collector)?;
+        let mut out = Vec::with_capacity(found.len());
+        for ((is_after, rank, _), address) in found {
+            if !is_after {
+                continue;
+            }
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(self.f.id).and_then(|v| v.as_str()) {
+                out.push((id.to_owned(), f64::from(rank)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many skills match `q`, ignoring its cursor, offset and limit.
+    pub fn count(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<i64, SearchError> {
+        let query = self.query(q, visible)?;
+        Ok(self.reader.searcher().search(&query, &Count)? as i64)
+    }
+}
+
+/// A clause that must hold and adds nothing to the score.
+fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
+    (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
+}
+
+/// How many changes one catch-up reads at a time.
+pub const CHANGE_BATCH: i64 = 5000;
+/// How long a hole in the change sequence is waited for: a concurrent transaction may have
+/// taken the number and not committed yet. After this it is taken as rolled back.
+const GAP_WAIT_MS: i64 = 5_000;
+
+/// Where an engine stands in the database's change sequence: every change up to the
+/// watermark is applied, and so are the ones listed beyond it (with when they happened).
+#[derive(Debug, Default)]
+pub struct Follow {
+    watermark: i64,
+    beyond: std::collections::BTreeMap<i64, i64>,
+}
+
+impl Follow {
+    /// Standing at `seq`, with everything up to it applied.
+    pub fn at(seq: i64) -> Self {
+        Self { watermark: seq, beyond: Default::default() }
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// The skills these changes touch that are not applied yet, each once.
+    pub fn unseen(&self, changes: &[(i64, String, i64)]) -> Vec<String> {
+        let mut ids: Vec<String> =
+            changes.iter().filter(|(seq, _, _)| !self.beyond.contains_key(seq)).map(|(_, id, _)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Records these changes as applied and moves the watermark over every number that is
+    /// applied, or missing for longer than a transaction could take to commit.
+    pub fn applied(&mut self, changes: &[(i64, String, i64)], now: i64) {
+        self.beyond.extend(changes.iter().map(|(seq, _, at)| (*seq, *at)));
+        while let Some((&first, &at)) = self.beyond.iter().next() {
+            if first == self.watermark + 1 || now - at > GAP_WAIT_MS {
+                self.watermark = first;
+                self.beyond.remove(&first);
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// Who a listing is for, as the engine sees it.
+pub fn visibility_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Visibility<'a> {
+    match audience {
+        Audience::Anonymous => Visibility::Public,
+        Audience::Member { .. } => Visibility::Member(namespaces),
+        Audience::Everyone => Visibility::Everything,
+    }
+}
+
+/// A namespace glob (`*`, `?`, and only namespace characters) as a regular expression.
+fn glob_regex(glob: &str) -> String {
+    glob.chars()
+        .map(|c| match c {
+            '*' => ".*".to_owned(),
+            '?' => ".".to_owned(),
+            c if c.is_ascii_alphanumeric() => c.to_string(),
+            c => format!("\\{c}"),
+        })
+        .collect()
+}

@@ -1,0 +1,162 @@
+//! The search engine behind every surface: what users expect of relevance (name over
+//! description, typos, prefixes, all words), visibility in results and counts, cursors, and
+//! freshness after every change.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use skilldex::domain::{TokenScope, VersionStatus};
+
+use crate::common::{TestApp, TestDb, on_both_backends};
+
+on_both_backends!(relevance_users_expect, search_keeps_private_skills_private, search_pages_and_follows_changes);
+
+/// Creates a skill through the API.
+async fn skill(app: &TestApp, token: &str, id: &str, description: &str, extra: Value) {
+    let (scope, slug) = id.split_once('/').unwrap();
+    let mut body = json!({ "scope": scope, "slug": slug, "description": description, "visibility": "public" });
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let r = app.call(Method::POST, "/api/v1/skills", Some(token), Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// The ids a REST search answers, best first.
+async fn found(app: &TestApp, token: Option<&str>, q: &str) -> Vec<String> {
+    let r = app.get(&format!("/api/v1/skills?q={}&limit=20", q.replace(' ', "%20")), token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}/{}", s["scope"].as_str().unwrap(), s["slug"].as_str().unwrap()))
+        .collect()
+}
+
+async fn relevance_users_expect(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.team("devops", &app.admin).await;
+    let a = &app.admin;
+    skill(
+        &app,
+        a,
+        "devops/terraform-modules",
+        "Writes reusable infrastructure modules with variables and outputs",
+        json!({}),
+    )
+    .await;
+    skill(
+        &app,
+        a,
+        "devops/pulumi-stacks",
+        "Infrastructure as code in TypeScript, an alternative to terraform",
+        json!({}),
+    )
+    .await;
+    skill(
+        &app,
+        a,
+        "devops/k8s-deployment",
+        "Writes Kubernetes deployments, services and ingress manifests",
+        json!({"tags": ["kubernetes"]}),
+    )
+    .await;
+    skill(&app, a, "devops/rate-limiter", "Designs token bucket rate limits per user, backed by Redis", json!({}))
+        .await;
+    skill(&app, a, "devops/redis-cache", "Adds read-through caching with Redis", json!({})).await;
+    skill(&app, a, "devops/lint-fix", "Fixes findings", json!({})).await;
+    skill(&app, a, "devops/style-guide", "Edits prose", json!({"readme": "Also runs a lint over the docs."})).await;
+
+    // A match in the name outranks one in the description, which outranks the README.
+    assert_eq!(found(&app, None, "terraform").await, ["devops/terraform-modules", "devops/pulumi-stacks"]);
+    assert_eq!(found(&app, None, "lint").await, ["devops/lint-fix", "devops/style-guide"]);
+    // As-you-type prefixes, and one typo in a longer word.
+    assert_eq!(found(&app, None, "terra").await[0], "devops/terraform-modules");
+    assert_eq!(found(&app, None, "kuberntes").await, ["devops/k8s-deployment"]);
+    assert_eq!(found(&app, None, "terrafrom").await[0], "devops/terraform-modules");
+    // Stemming: "deploying" finds "deployments".
+    assert_eq!(found(&app, None, "deploying").await, ["devops/k8s-deployment"]);
+    // Every word must match: "redis rate" is the limiter, not the cache.
+    assert_eq!(found(&app, None, "redis rate").await, ["devops/rate-limiter"]);
+    // Short words get no typo tolerance: "reds" is not "redis".
+    assert!(found(&app, None, "reds").await.is_empty());
+}
+
+async fn search_keeps_private_skills_private(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let member = app.user("mia", TokenScope::Read).await;
+    let outsider = app.user("otto", TokenScope::Read).await;
+    app.team("acme", &app.admin).await;
+    let r = app
+        .call(Method::PUT, "/api/v1/teams/acme/members/mia", Some(&app.admin), Some(json!({"role": "reader"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    skill(&app, &app.admin, "acme/zeppelin-secret", "The zeppelin launch codes", json!({"visibility": "private"}))
+        .await;
+    skill(&app, &app.admin, "acme/zeppelin-public", "A public zeppelin guide", json!({})).await;
+    // Released straight into the database: search follows the database's change sequence.
+    app.version("acme", "zeppelin-secret", "1.0.0", VersionStatus::Published).await;
+    app.version("acme", "zeppelin-public", "1.0.0", VersionStatus::Published).await;
+
+    for (who, token, want) in [
+        ("anonymous", None, vec!["acme/zeppelin-public"]),
+        ("an outsider", Some(outsider.as_str()), vec!["acme/zeppelin-public"]),
+        ("a member", Some(member.as_str()), vec!["acme/zeppelin-public", "acme/zeppelin-secret"]),
+        ("the site admin", Some(app.admin.as_str()), vec!["acme/zeppelin-public", "acme/zeppelin-secret"]),
+    ] {
+        let mut got = found(&app, token, "zeppelin").await;
+        got.sort();
+        assert_eq!(got, want, "{who}");
+        // npm's search total counts what the caller may see, nothing more.
+        let r = app.get("/-/v1/search?text=zeppelin", token).await;
+        assert_eq!(r.body["total"], want.len(), "{who}: {}", r.text);
+    }
+    // A word only the private skill has finds nothing for an outsider, not even a count.
+    assert!(found(&app, Some(&outsider), "launch").await.is_empty());
+    let r = app.get("/-/v1/search?text=launch", Some(&outsider)).await;
+    assert_eq!(r.body["total"], 0);
+}
+
+async fn search_pages_and_follows_changes(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    for i in 0..25 {
+        skill(&app, &app.admin, &format!("acme/widget-{i}"), "Builds widgets", json!({})).await;
+    }
+    // Cursor paging through a search visits every match once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/skills?q=widget&limit=10&cursor={c}"),
+            None => "/api/v1/skills?q=widget&limit=10".to_owned(),
+        };
+        let r = app.get(&path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(r.body["data"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap().to_owned()));
+        match r.body["cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (25, 25), "{seen:?}");
+
+    // Every change is searchable as soon as it is answered.
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/skills/acme/widget-3",
+            Some(&app.admin),
+            Some(json!({"description": "Paints gizmos"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(found(&app, None, "gizmos").await, ["acme/widget-3"]);
+    let r = app.call(Method::DELETE, "/api/v1/skills/acme/widget-3", Some(&app.admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(found(&app, None, "gizmos").await.is_empty(), "a deleted skill leaves search at once");
+    let r = app.call(Method::POST, "/api/v1/skills/acme/widget-3/restore", Some(&app.admin), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(found(&app, None, "gizmos").await, ["acme/widget-3"]);
+}
