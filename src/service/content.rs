@@ -189,7 +189,6 @@ impl Catalog<'_> {
                     other => other,
                 }
             })?;
-        self.core.catch_up_search().await;
         let target = format!("{target_scope}/{target_slug}");
         self.core
             .audit(caller, "skill.fork", &target, json!({ "from": origin, "version": source.latest_version }))

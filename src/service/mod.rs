@@ -316,8 +316,9 @@ impl Index {
     }
 
     /// Brings the search engine up to date with every committed change to a skill, made
-    /// through this replica or another: what each search does first, and what runs after
-    /// every change here. A failure is logged; the changes stay in the sequence and the next
+    /// through this replica or another: what each search does first (so writes pay nothing
+    /// and a search sees every change committed before it), and what a background task does
+    /// twice a second. A failure is logged; the changes stay in the sequence and the next
     /// catch-up applies them.
     pub async fn catch_up_search(&self) {
         if let Err(e) = self.try_catch_up().await {

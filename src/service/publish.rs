@@ -168,7 +168,6 @@ impl Publishing<'_> {
             let (caller, skill, stored) = (caller.clone(), skill.clone(), stored.clone());
             let signature = verdict.map(|v| v.status);
             async move {
-                index.catch_up_search().await;
                 index.publishing().discard_archives(&skill, &stored.version, upload_id.as_deref()).await;
                 let target = format!("{}/{}", skill.namespace, skill.name);
                 let detail = json!({ "version": stored.version, "digest": stored.digest, "signature": signature, "source": via });

@@ -5,8 +5,8 @@
 //!
 //! The index holds every skill that is not deleted. It is rebuilt from the database at start
 //! and then follows the database's change sequence (`skill_changes`, written by triggers in
-//! the same transaction as each change): after every change made here, before every search,
-//! and twice a second, so a change made through another replica is found here too.
+//! the same transaction as each change): before every search and twice a second, so a change
+//! made through any replica is found by the next search on every replica.
 
 use std::sync::Mutex;
 

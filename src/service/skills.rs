@@ -308,6 +308,7 @@ impl Catalog<'_> {
 
     /// One page of a search: the engine ranks and pages, the database supplies the skills.
     async fn search(&self, engine: &std::sync::Arc<search::SearchEngine>, query: &SkillQuery) -> Result<Vec<SkillHit>> {
+        // Every change committed before this search, through any replica, is in its results.
         self.core.catch_up_search().await;
         let namespaces = self.namespaces_for(&query.audience).await?;
         let (engine, owned_query) = (engine.clone(), query.clone());
@@ -357,7 +358,6 @@ impl Catalog<'_> {
             Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.namespace)),
             other => other,
         })?;
-        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.create", &skill_ref(&skill), json!({ "visibility": skill.visibility })).await;
         Ok(skill)
     }
@@ -386,7 +386,6 @@ impl Catalog<'_> {
         }
         patch.tags = patch.tags.map(check_tags).transpose()?;
         let updated = self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
-        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
         Ok(updated)
     }
@@ -398,7 +397,6 @@ impl Catalog<'_> {
         let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Owner, "deleting a skill")?;
         self.core.store.set_skill_deleted(&skill.id, Some(now_millis())).await?;
-        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.delete", &skill_ref(&skill), json!({})).await;
         Ok(())
     }
@@ -411,7 +409,6 @@ impl Catalog<'_> {
             return Err(Error::Invalid(format!("skill `{namespace}/{name}` is not deleted")));
         }
         self.core.store.set_skill_deleted(&skill.id, None).await?;
-        self.core.catch_up_search().await;
         self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
         Ok(Skill { deleted_at: None, ..skill })
     }
@@ -427,7 +424,6 @@ impl Catalog<'_> {
         let me = caller.require(TokenScope::Write)?;
         let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
         let stars = self.core.store.set_star(&skill.id, &me.user.id, starred, now_millis()).await?;
-        self.core.catch_up_search().await;
         Ok(stars)
     }
 
@@ -564,7 +560,6 @@ impl Catalog<'_> {
             return Ok(self.core.present(current));
         }
         let updated = self.core.store.set_version_status(&skill.id, version, status, now_millis()).await?;
-        self.core.catch_up_search().await;
         let action = if yanked { "version.yank" } else { "version.unyank" };
         self.core.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
         Ok(self.core.present(updated))
