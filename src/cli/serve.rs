@@ -207,9 +207,13 @@ fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
 fn follow_changes(index: crate::service::Index) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
             index.catch_up_search().await;
+            // About every ten minutes.
+            if round % 1200 == 0 {
+                index.prune_search_changes().await;
+            }
         }
     });
 }

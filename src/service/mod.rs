@@ -326,6 +326,15 @@ impl Index {
         }
     }
 
+    /// Forgets changes to skills older than an hour; run now and then by each replica.
+    pub async fn prune_search_changes(&self) {
+        match self.store.prune_skill_changes(now_millis() - 60 * 60 * 1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(changes = n, "forgot old changes to skills"),
+            Err(e) => tracing::warn!(error = %e, "could not forget old changes to skills"),
+        }
+    }
+
     async fn try_catch_up(&self) -> Result<()> {
         let Some(engine) = self.search.clone() else { return Ok(()) };
         let mut follow = self.follow.lock().await;

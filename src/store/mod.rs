@@ -210,6 +210,9 @@ pub trait CatalogStore: Send + Sync {
     async fn skills_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Skill>>;
     /// Changes to skills after sequence number `seq` (sequence, skill id, when), oldest first.
     async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>>;
+    /// Forgets changes older than `before` (every running replica has long applied them, and
+    /// one that starts again rebuilds its index); returns how many went.
+    async fn prune_skill_changes(&self, before: Millis) -> StoreResult<u64>;
     /// The newest change's sequence number (0 before any).
     async fn last_skill_change(&self) -> StoreResult<i64>;
     /// Skills not deleted, by id, after `after`: for walking the whole catalog in batches.

@@ -775,6 +775,11 @@ macro_rules! impl_sql_store {
                 rows.iter().map(|r| Ok((r.try_get("seq")?, r.try_get("skill_id")?, r.try_get("at")?))).collect()
             }
 
+            async fn prune_skill_changes(&self, before: Millis) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM skill_changes WHERE at < $1").bind(before).execute(self.writer()).await?;
+                Ok(done.rows_affected())
+            }
+
             async fn last_skill_change(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM skill_changes")
                     .fetch_one(self.reader())

@@ -18,6 +18,7 @@ on_both_backends!(
     one_finalize_claims_an_upload_at_a_time,
     migrations_run_once,
     bad_json_in_a_column_fails_loudly,
+    changes_to_skills_are_sequenced_for_search,
 );
 
 fn user(name: &str) -> NewUser {
@@ -430,4 +431,39 @@ async fn bad_json_in_a_column_fails_loudly(db: TestDb) {
     let listed = app.get("/api/v1/skills/acme/tool/versions", Some(&owner)).await;
     assert_eq!(listed.status, 500, "{}", listed.text);
     assert!(!listed.text.contains("file_tree") && !listed.text.contains("EOF"), "{}", listed.text);
+}
+
+/// Every change search shows is sequenced by the database itself, in the transaction that
+/// makes it (so a write that bypasses the service is followed too); downloads are not; old
+/// entries can be forgotten without the sequence going back.
+async fn changes_to_skills_are_sequenced_for_search(db: TestDb) {
+    let s = &db.store;
+    let ann = s.create_user(&user("ann")).await.unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let start = s.last_skill_change().await.unwrap();
+    let created = s.create_skill(&skill("acme", "tool"), now_millis()).await.unwrap();
+    let patch = skilldex::domain::SkillPatch { description: Some("now described".into()), ..Default::default() };
+    s.update_skill(&created.id, &patch, now_millis()).await.unwrap();
+    let v = NewVersion {
+        skill_id: created.id.clone(),
+        version: "1.0.0".into(),
+        status: Some(VersionStatus::Published),
+        ..Default::default()
+    };
+    s.create_version(&v, now_millis()).await.unwrap();
+    let changes = s.skill_changes_after(start, 100).await.unwrap();
+    assert!(changes.len() >= 3, "created, described, released: {changes:?}");
+    assert!(changes.iter().all(|(_, id, _)| *id == created.id));
+    assert!(changes.windows(2).all(|w| w[0].0 < w[1].0), "in sequence");
+
+    let last = s.last_skill_change().await.unwrap();
+    s.add_downloads(&created.id, 5).await.unwrap();
+    assert_eq!(s.last_skill_change().await.unwrap(), last, "downloads are not a change search follows");
+
+    assert_eq!(s.prune_skill_changes(now_millis() + 1).await.unwrap() as usize, changes.len());
+    assert!(s.skill_changes_after(start, 100).await.unwrap().is_empty());
+    s.update_skill(&created.id, &patch, now_millis()).await.unwrap();
+    let after = s.skill_changes_after(last, 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert!(after[0].0 > last, "numbers never go back after old entries are forgotten");
 }
