@@ -31,6 +31,9 @@ const PREFIX_WEIGHT: f32 = 0.5;
 const FUZZY_WEIGHT: f32 = 0.3;
 /// Words shorter than this get no typo tolerance (too many neighbours).
 const FUZZY_MIN_LEN: usize = 5;
+/// Words shorter than this match whole words only: a prefix of one or two letters would
+/// match much of the dictionary, at much of a search's cost.
+const PREFIX_MIN_LEN: usize = 3;
 /// How much popularity (downloads and stars) nudges near-ties, per e-fold.
 const POPULARITY: f32 = 1e-3;
 /// Memory the index writer may buffer before it flushes a segment.
@@ -226,8 +229,10 @@ impl SearchEngine {
                 any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), *weight))));
             }
             let plain_term = Term::from_field_text(*plain, word);
-            let prefix = FuzzyTermQuery::new_prefix(plain_term.clone(), 0, true);
-            any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * PREFIX_WEIGHT))));
+            if word.chars().count() >= PREFIX_MIN_LEN {
+                let prefix = FuzzyTermQuery::new_prefix(plain_term.clone(), 0, true);
+                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * PREFIX_WEIGHT))));
+            }
             if word.chars().count() >= FUZZY_MIN_LEN {
                 let fuzzy = FuzzyTermQuery::new(plain_term, 1, true);
                 any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), weight * FUZZY_WEIGHT))));

@@ -76,8 +76,11 @@ async fn relevance_users_expect(db: TestDb) {
     assert_eq!(found(&app, None, "deploying").await, ["devops/k8s-deployment"]);
     // Every word must match: "redis rate" is the limiter, not the cache.
     assert_eq!(found(&app, None, "redis rate").await, ["devops/rate-limiter"]);
-    // Short words get no typo tolerance: "reds" is not "redis".
+    // Short words get no typo tolerance ("reds" is not "redis"), and one or two letters
+    // match whole words only.
     assert!(found(&app, None, "reds").await.is_empty());
+    assert!(found(&app, None, "te").await.is_empty());
+    assert_eq!(found(&app, None, "ter").await[0], "devops/terraform-modules");
 }
 
 async fn search_keeps_private_skills_private(db: TestDb) {
