@@ -299,12 +299,12 @@ impl Index {
         let Some(engine) = self.search.clone() else { return Ok(0) };
         let started = std::time::Instant::now();
         let mut follow = self.follow.lock().await;
-        *follow = search::Follow::at(self.store.last_skill_change().await?);
+        *follow = search::Follow::rebuilt_at(self.store.last_skill_change().await?);
         let clear = engine.clone();
         run_blocking(move || clear.clear()).await?;
         let (mut after, mut total) = (None::<String>, 0);
         loop {
-            let batch = self.store.skills_after(after.as_deref(), 2000).await?;
+            let batch = self.store.skills_after(after.as_deref(), search::CHANGE_BATCH).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
             total += batch.len();
@@ -339,7 +339,8 @@ impl Index {
         let Some(engine) = self.search.clone() else { return Ok(()) };
         let mut follow = self.follow.lock().await;
         loop {
-            let changes = self.store.skill_changes_after(follow.watermark(), search::CHANGE_BATCH).await?;
+            let before = follow.watermark();
+            let changes = self.store.skill_changes_after(before, search::CHANGE_BATCH).await?;
             let ids = follow.unseen(&changes);
             if !ids.is_empty() {
                 let skills = self.store.skills_by_ids(&ids).await?;
@@ -348,8 +349,9 @@ impl Index {
                 let engine = engine.clone();
                 run_blocking(move || engine.apply(&skills, &removed)).await?;
             }
-            follow.applied(&changes, now_millis());
-            if (changes.len() as i64) < search::CHANGE_BATCH {
+            follow.applied(&changes);
+            // A full batch waiting behind a gap is read again next time, not in a loop now.
+            if (changes.len() as i64) < search::CHANGE_BATCH || follow.watermark() == before {
                 return Ok(());
             }
         }

@@ -19,7 +19,7 @@ use tantivy::schema::{
 use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term};
 
 use crate::domain::Skill;
-use crate::store::{Audience, SkillQuery, SortKey};
+use crate::store::{Audience, SkillQuery};
 
 /// Field weights: a match in the name counts most, then the display name, tags, the
 /// description and last the README.
@@ -219,6 +219,8 @@ impl SearchEngine {
     /// One query word: its stems in every weighted field, words it begins, and (for longer
     /// words) words one edit away.
     fn word(&self, word: &str) -> Result<Box<dyn Query>, SearchError> {
+        // The tokenizers drop tokens longer than this; a longer word matches what it begins.
+        let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (stemmed, plain, weight) in &self.f.text {
             let mut analyzer = self.index.tokenizer_for_field(*stemmed)?;
@@ -241,37 +243,26 @@ impl SearchEngine {
         Ok(Box::new(BooleanQuery::new(any)))
     }
 
-    /// The ids of one page of skills matching `q` (its terms, filters, offset, limit and
-    /// cursor) best first, with their ranks.
+    /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
+    /// best first, with their scores.
     pub fn search(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<Vec<(String, f64)>, SearchError> {
         let query = self.query(q, visible)?;
-        let after = match &q.after {
-            Some(c) => match c.key {
-                SortKey::Float(rank) => Some((rank as f32, id_key(&c.id))),
-                _ => return Err(SearchError("a relevance cursor carries a rank".into())),
-            },
-            None => None,
-        };
         let limit = usize::try_from(q.limit.max(1)).unwrap_or(1);
         let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
         let collector = TopDocs::with_limit(limit).and_offset(offset).tweak_score(move |segment: &SegmentReader| {
             let keys = segment.fast_fields().u64("key").map(|c| c.first_or_default_col(0));
             let popularity = segment.fast_fields().u64("popularity").map(|c| c.first_or_default_col(0));
             move |doc, score: f32| {
-                let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (false, 0.0, 0) };
-                let key = keys.get_val(doc);
+                let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (0.0, 0) };
                 let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
-                let is_after = after.is_none_or(|(r, k)| rank < r || (rank == r && key < k));
-                (is_after, rank, key)
+                // Equal ranks fall back to a key fixed per skill, so pages never reshuffle ties.
+                (rank, keys.get_val(doc))
             }
         });
         let searcher = self.reader.searcher();
-        let found: Vec<((bool, f32, u64), DocAddress)> = searcher.search(&query, &collector)?;
+        let found: Vec<((f32, u64), DocAddress)> = searcher.search(&query, &collector)?;
         let mut out = Vec::with_capacity(found.len());
-        for ((is_after, rank, _), address) in found {
-            if !is_after {
-                continue;
-            }
+        for ((rank, _), address) in found {
             let doc: TantivyDocument = searcher.doc(address)?;
             if let Some(id) = doc.get_first(self.f.id).and_then(|v| v.as_str()) {
                 out.push((id.to_owned(), f64::from(rank)));
@@ -292,24 +283,30 @@ fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
     (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
 }
 
-/// How many changes one catch-up reads at a time.
-pub const CHANGE_BATCH: i64 = 5000;
-/// How long a hole in the change sequence is waited for: a concurrent transaction may have
-/// taken the number and not committed yet. After this it is taken as rolled back.
-const GAP_WAIT_MS: i64 = 5_000;
+/// How many changes one catch-up reads at a time (each brings its skill's README along).
+pub const CHANGE_BATCH: i64 = 500;
+/// How long a hole in the change sequence is waited for, from when this replica first saw
+/// it: a concurrent transaction may have taken the number and not committed yet. After this
+/// it is taken as rolled back.
+const GAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How far before the newest change a rebuilt index starts following: changes that took
+/// their numbers before the rebuild but commit after it are applied too.
+const REBUILD_MARGIN: i64 = 1000;
 
 /// Where an engine stands in the database's change sequence: every change up to the
-/// watermark is applied, and so are the ones listed beyond it (with when they happened).
+/// watermark is applied, and so are the ones listed beyond it.
 #[derive(Debug, Default)]
 pub struct Follow {
     watermark: i64,
-    beyond: std::collections::BTreeMap<i64, i64>,
+    beyond: std::collections::BTreeSet<i64>,
+    /// Since when the number after the watermark has been missing.
+    gap_since: Option<std::time::Instant>,
 }
 
 impl Follow {
-    /// Standing at `seq`, with everything up to it applied.
-    pub fn at(seq: i64) -> Self {
-        Self { watermark: seq, beyond: Default::default() }
+    /// Following an index rebuilt from the database when `newest` was the newest change.
+    pub fn rebuilt_at(newest: i64) -> Self {
+        Self { watermark: (newest - REBUILD_MARGIN).max(0), ..Default::default() }
     }
 
     pub fn watermark(&self) -> i64 {
@@ -319,23 +316,28 @@ impl Follow {
     /// The skills these changes touch that are not applied yet, each once.
     pub fn unseen(&self, changes: &[(i64, String, i64)]) -> Vec<String> {
         let mut ids: Vec<String> =
-            changes.iter().filter(|(seq, _, _)| !self.beyond.contains_key(seq)).map(|(_, id, _)| id.clone()).collect();
+            changes.iter().filter(|(seq, _, _)| !self.beyond.contains(seq)).map(|(_, id, _)| id.clone()).collect();
         ids.sort();
         ids.dedup();
         ids
     }
 
     /// Records these changes as applied and moves the watermark over every number that is
-    /// applied, or missing for longer than a transaction could take to commit.
-    pub fn applied(&mut self, changes: &[(i64, String, i64)], now: i64) {
-        self.beyond.extend(changes.iter().map(|(seq, _, at)| (*seq, *at)));
-        while let Some((&first, &at)) = self.beyond.iter().next() {
-            if first == self.watermark + 1 || now - at > GAP_WAIT_MS {
+    /// applied, or has been missing for longer than a transaction could take to commit.
+    pub fn applied(&mut self, changes: &[(i64, String, i64)]) {
+        self.beyond.extend(changes.iter().map(|(seq, _, _)| *seq));
+        while let Some(&first) = self.beyond.iter().next() {
+            let gap_passed = self.gap_since.get_or_insert_with(std::time::Instant::now).elapsed() > GAP_WAIT;
+            if first == self.watermark + 1 || gap_passed {
                 self.watermark = first;
                 self.beyond.remove(&first);
+                self.gap_since = None;
             } else {
                 break;
             }
+        }
+        if self.beyond.is_empty() {
+            self.gap_since = None;
         }
     }
 }
@@ -349,6 +351,18 @@ pub fn visibility_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Visib
     }
 }
 
+/// The longest token the index keeps (tantivy's tokenizers drop longer ones).
+const MAX_TOKEN_BYTES: usize = 40;
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// A namespace glob (`*`, `?`, and only namespace characters) as a regular expression.
 fn glob_regex(glob: &str) -> String {
     glob.chars()
@@ -359,4 +373,43 @@ fn glob_regex(glob: &str) -> String {
             c => format!("\\{c}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changes(seqs: &[i64]) -> Vec<(i64, String, i64)> {
+        seqs.iter().map(|s| (*s, format!("skill-{s}"), 0)).collect()
+    }
+
+    #[test]
+    fn the_watermark_waits_at_a_gap_while_later_changes_still_apply() {
+        let mut f = Follow::rebuilt_at(0);
+        f.applied(&changes(&[1, 2, 3]));
+        assert_eq!(f.watermark(), 3);
+        // 4 took its number but has not committed: 5 and 6 are applied, the watermark waits.
+        let later = changes(&[5, 6]);
+        assert_eq!(f.unseen(&later), ["skill-5", "skill-6"]);
+        f.applied(&later);
+        assert_eq!(f.watermark(), 3);
+        assert!(f.unseen(&later).is_empty(), "read again from the watermark, not applied twice");
+        // 4 commits: everything is contiguous again.
+        f.applied(&changes(&[4, 5, 6]));
+        assert_eq!(f.watermark(), 6);
+    }
+
+    #[test]
+    fn a_rebuilt_index_rereads_changes_that_may_commit_late() {
+        assert_eq!(Follow::rebuilt_at(5000).watermark(), 4000);
+        assert_eq!(Follow::rebuilt_at(10).watermark(), 0);
+    }
+
+    #[test]
+    fn overlong_words_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate_bytes("short", 40), "short");
+        let long = "é".repeat(30);
+        let cut = truncate_bytes(&long, MAX_TOKEN_BYTES);
+        assert!(cut.len() <= MAX_TOKEN_BYTES && cut.chars().all(|c| c == 'é'));
+    }
 }

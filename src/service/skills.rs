@@ -130,6 +130,18 @@ fn encode_cursor(sort: SkillSort, hit: &SkillHit) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&w).expect("cursor serializes"))
 }
 
+/// A search page's cursor: the position the next page starts at.
+fn position_cursor(position: i64) -> String {
+    let w = CursorWire {
+        s: sort_name(SkillSort::Relevance).into(),
+        i: Some(position),
+        t: None,
+        f: None,
+        id: String::new(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&w).expect("cursor serializes"))
+}
+
 fn decode_cursor(sort: SkillSort, raw: &str) -> Result<SkillCursor> {
     let bad = || Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into());
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
@@ -141,9 +153,31 @@ fn decode_cursor(sort: SkillSort, raw: &str) -> Result<SkillCursor> {
         (SkillSort::Downloads | SkillSort::Stars | SkillSort::Updated, Some(i), None, None) => SortKey::Int(i),
         (SkillSort::Name, None, Some(t), None) => SortKey::Text(t),
         (SkillSort::Relevance, None, None, Some(f)) => SortKey::Float(f64::from_bits(f)),
+        // The search engine pages by position, so no score ever reaches a client.
+        (SkillSort::Relevance, Some(position), None, None) if position >= 0 => SortKey::Int(position),
         _ => return Err(bad()),
     };
     Ok(SkillCursor { key, id: w.id })
+}
+
+/// Whether a skill belongs in a listing for this query: the visibility rule (`can_see`,
+/// deleted skills never listed) and the query's filters, checked in memory.
+fn listed(skill: &Skill, q: &SkillQuery, namespaces: &[String]) -> bool {
+    let role = match &q.audience {
+        Audience::Anonymous => None,
+        Audience::Member { .. } => namespaces.iter().any(|n| n == skill.namespace.as_str()).then_some(TeamRole::Reader),
+        Audience::Everyone => Some(TeamRole::Owner),
+    };
+    skill.deleted_at.is_none()
+        && super::access::can_see(skill, role)
+        && q.namespace.as_ref().is_none_or(|n| *n == skill.namespace)
+        && q.tags.iter().all(|t| skill.tags.contains(t))
+        && q.skill_type.is_none_or(|t| t == skill.skill_type)
+        && (!q.published_only || skill.latest_version.is_some())
+        && q.deprecated.is_none_or(|d| d == skill.deprecated)
+        && (q.namespace_globs.is_empty()
+            || super::views::RegistryView { name: String::new(), namespaces: q.namespace_globs.clone() }
+                .includes(skill.namespace.as_str()))
 }
 
 /// Clamps a requested page size: default 20, 1 to 100.
@@ -240,10 +274,10 @@ impl Catalog<'_> {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
-        let mut items = match self.engine_for(&query) {
-            Some(engine) => self.search(engine, &query).await?,
-            None => self.core.store.list_skills(&query).await?,
-        };
+        if let Some(engine) = self.engine_for(&query) {
+            return self.search(engine, query, limit).await;
+        }
+        let mut items = self.core.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|h| encode_cursor(sort, h))
@@ -306,27 +340,51 @@ impl Catalog<'_> {
         }
     }
 
-    /// One page of a search: the engine ranks and pages, the database supplies the skills.
-    async fn search(&self, engine: &std::sync::Arc<search::SearchEngine>, query: &SkillQuery) -> Result<Vec<SkillHit>> {
+    /// One page of a search: the engine ranks and pages by position, the database supplies
+    /// the skills, and each is checked against the listing's rules again, so an index that
+    /// lags behind a change can never show what the caller may not see.
+    async fn search(
+        &self,
+        engine: &std::sync::Arc<search::SearchEngine>,
+        query: SkillQuery,
+        limit: i64,
+    ) -> Result<Page<SkillHit>> {
+        let bad = || Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into());
+        let start = match &query.after {
+            None => query.offset,
+            Some(SkillCursor { key: SortKey::Int(position), .. }) => *position,
+            Some(_) => return Err(bad()),
+        };
+        if start > MAX_OFFSET {
+            return Err(Error::Invalid(format!(
+                "search results page at most {MAX_OFFSET} deep; narrow the search with more words or filters"
+            )));
+        }
         // Every change committed before this search, through any replica, is in its results.
         self.core.catch_up_search().await;
         let namespaces = self.namespaces_for(&query.audience).await?;
-        let (engine, owned_query) = (engine.clone(), query.clone());
-        let ranked = super::run_blocking(move || {
-            let visible = search::visibility_of(&owned_query.audience, &namespaces);
-            engine.search(&owned_query, &visible)
+        let paged = SkillQuery { after: None, offset: start, limit: limit + 1, ..query };
+        let (engine, owned, owned_namespaces) = (engine.clone(), paged.clone(), namespaces.clone());
+        let mut ranked = super::run_blocking(move || {
+            engine.search(&owned, &search::visibility_of(&owned.audience, &owned_namespaces))
         })
         .await?;
+        let more = ranked.len() as i64 > limit;
+        ranked.truncate(limit as usize);
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
         let mut skills: std::collections::HashMap<String, Skill> =
             self.core.store.skills_by_ids(&ids).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
-        // A skill deleted since the index saw it is left out; the index catches up on its own.
-        Ok(ranked
+        let items = ranked
             .into_iter()
-            .filter_map(|(id, rank)| {
-                skills.remove(&id).filter(|s| s.deleted_at.is_none()).map(|skill| SkillHit { skill, rank })
+            .enumerate()
+            .filter_map(|(position, (id, _))| {
+                let skill = skills.remove(&id).filter(|s| listed(s, &paged, &namespaces))?;
+                // The rank a client sees is the position, never the engine's score, which
+                // reflects the whole index, private skills included.
+                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
             })
-            .collect())
+            .collect();
+        Ok(Page { items, cursor: more.then(|| position_cursor(start + limit)) })
     }
 
     pub async fn get_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Skill> {

@@ -140,6 +140,20 @@ async fn search_pages_and_follows_changes(db: TestDb) {
             None => break,
         }
     }
+    // Cursors carry a position, never the engine's score (which reflects private skills too).
+    let r = app.get("/api/v1/skills?q=widget&limit=10", None).await;
+    let cursor = r.body["cursor"].as_str().unwrap();
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, cursor).unwrap();
+    let wire: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(wire["i"], 10, "{wire}");
+    assert!(wire.get("f").is_none(), "{wire}");
+    for i in 0..3 {
+        app.version("acme", &format!("widget-{i}"), "1.0.0", VersionStatus::Published).await;
+    }
+    let r = app.get("/-/v1/search?text=widget&size=3", None).await;
+    let scores: Vec<f64> =
+        r.body["objects"].as_array().unwrap().iter().map(|o| o["searchScore"].as_f64().unwrap()).collect();
+    assert_eq!(scores, [1.0, 0.5, 1.0 / 3.0], "npm's searchScore is the position");
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
