@@ -1,5 +1,5 @@
-//! The search engine every surface's free-text search runs on: a tantivy index (BM25 with
-//! top-k pruning) derived from the database, with field weights, stemming, prefix matching,
+//! The search engine every surface's free-text search runs on: a tantivy index (BM25 ranking,
+//! top-k collection) derived from the database, with field weights, stemming, prefix matching,
 //! one-edit typo tolerance and visibility decided in the query itself, so pages, cursors and
 //! counts never include what the caller may not see.
 //!
