@@ -108,6 +108,18 @@ impl Site {
     fn v2(&self, method: &str, path: &str, token: Option<&str>, accept: &str, body: &[u8]) -> (u16, Vec<u8>, String) {
         v2_request(self.serve.addr, method, path, token, accept, body)
     }
+
+    /// Alice (publisher in acme) uploads the private `acme/secret` 1.0.0; Bob, a site admin
+    /// in no team, owns the namespace `beta`. Returns their tokens and the published version.
+    fn private_release(&self) -> (String, String, Value) {
+        let alice = self.user("alice", Some(("acme", "publisher")), "write");
+        let bob = self.user("bob", None, "admin");
+        self.serve.ok(Some(&bob), &["team", "create", "beta"]);
+        self.serve.ok(Some(&alice), &["skill", "create", "acme/secret", "--private"]);
+        let (s, published) = self.upload(&alice, "acme/secret", "1.0.0", &[], "published");
+        assert_eq!(s, 200, "{published}");
+        (alice, bob, published)
+    }
 }
 
 /// One `/v2/` request: the status, the body and the raw head.
@@ -668,12 +680,7 @@ fn a_bare_host_storage_registry_is_behind_the_gate() {
     }
     let reg = crate::registry::DistRegistry::start(crate::registry::Auth::None);
     let Some(site) = Site::start(Backend::Sqlite, &["--storage-registry", &reg.host]) else { return };
-    let alice = site.user("alice", Some(("acme", "publisher")), "write");
-    let bob = site.user("bob", None, "admin");
-    site.serve.ok(Some(&bob), &["team", "create", "beta"]);
-    site.serve.ok(Some(&alice), &["skill", "create", "acme/secret", "--private"]);
-    let (s, published) = site.upload(&alice, "acme/secret", "1.0.0", &[], "published");
-    assert_eq!(s, 200, "{published}");
+    let (_, bob, _) = site.private_release();
     site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
     let body = json!({"version": "1.0.0", "reference": format!("{}/acme/secret:1.0.0", reg.host)});
     let (s, body) = site.call("POST", "/api/v1/skills/beta/secret/versions", Some(&bob), Some(body));
@@ -692,12 +699,7 @@ fn the_storage_registry_is_behind_the_gate_too() {
     let reg = crate::registry::DistRegistry::start(crate::registry::Auth::None);
     let storage = format!("{}/store", reg.host);
     let Some(site) = Site::start(Backend::Sqlite, &["--storage-registry", &storage]) else { return };
-    let alice = site.user("alice", Some(("acme", "publisher")), "write");
-    let bob = site.user("bob", None, "admin");
-    site.serve.ok(Some(&bob), &["team", "create", "beta"]);
-    site.serve.ok(Some(&alice), &["skill", "create", "acme/secret", "--private"]);
-    let (s, published) = site.upload(&alice, "acme/secret", "1.0.0", &[], "published");
-    assert_eq!(s, 200, "{published}");
+    let (alice, bob, published) = site.private_release();
     let secret = published["reference"].as_str().unwrap().to_owned();
     assert!(secret.starts_with(&format!("{storage}/acme/secret@")), "{secret}");
     let missing = secret.replace("/acme/secret@", "/acme/nothing@");

@@ -8,30 +8,18 @@ MODE is `keyword` (the default) or any ranking mode the server takes as `mode=` 
 `GET /api/v1/skills`.
 """
 
-import json
 import math
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
+
+from skilldex_api import call
 
 HERE = Path(__file__).resolve().parent.parent / "search"
 K = 10
 
 
-def call(server, token, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 def rows(name):

@@ -10,13 +10,12 @@ ten. Prints the seeding throughput and, on its last line, a member token (a user
 teams) for measuring searches as a signed-in member.
 """
 
-import json
 import random
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+
+from skilldex_api import call
 
 WORDS = (
     "code test deploy service cluster database query cache index schema migrate build release "
@@ -30,17 +29,6 @@ WORDS = (
 TEAMS = 50
 
 
-def call(server, token, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 def description(rng, i):

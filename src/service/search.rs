@@ -71,8 +71,8 @@ pub struct SearchEngine {
     f: Fields,
 }
 
-/// What a search may see beyond public skills.
-pub enum Visibility<'a> {
+/// How far a search reaches beyond public skills.
+pub enum Reach<'a> {
     Public,
     /// Public skills and everything in these namespaces.
     Member(&'a [String]),
@@ -80,7 +80,7 @@ pub enum Visibility<'a> {
 }
 
 /// A stable 64-bit key for an id: the last tie-break, and what cursors compare.
-pub fn id_key(id: &str) -> u64 {
+fn id_key(id: &str) -> u64 {
     let digest = sha2::Sha256::digest(id.as_bytes());
     u64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
 }
@@ -170,7 +170,7 @@ impl SearchEngine {
     }
 
     /// The query `q` describes, for a caller who sees `visible`.
-    fn query(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<BooleanQuery, SearchError> {
+    fn query(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<BooleanQuery, SearchError> {
         let f = &self.f;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in &q.terms {
@@ -183,9 +183,9 @@ impl SearchEngine {
             Box::new(TermQuery::new(Term::from_field_u64(field, u64::from(on)), IndexRecordOption::Basic))
         };
         match visible {
-            Visibility::Everything => {}
-            Visibility::Public => must.push(filter(flag(f.public, true))),
-            Visibility::Member(namespaces) => {
+            Reach::Everything => {}
+            Reach::Public => must.push(filter(flag(f.public, true))),
+            Reach::Member(namespaces) => {
                 let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, flag(f.public, true))];
                 any.extend(namespaces.iter().map(|n| (Occur::Should, term(f.namespace, n))));
                 must.push(filter(Box::new(BooleanQuery::new(any))));
@@ -245,7 +245,7 @@ impl SearchEngine {
 
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
     /// best first, with their scores.
-    pub fn search(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<Vec<(String, f64)>, SearchError> {
+    pub fn search(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<(String, f64)>, SearchError> {
         let query = self.query(q, visible)?;
         let limit = usize::try_from(q.limit.max(1)).unwrap_or(1);
         let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
@@ -272,7 +272,7 @@ impl SearchEngine {
     }
 
     /// How many skills match `q`, ignoring its cursor, offset and limit.
-    pub fn count(&self, q: &SkillQuery, visible: &Visibility<'_>) -> Result<i64, SearchError> {
+    pub fn count(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<i64, SearchError> {
         let query = self.query(q, visible)?;
         Ok(self.reader.searcher().search(&query, &Count)? as i64)
     }
@@ -343,11 +343,11 @@ impl Follow {
 }
 
 /// Who a listing is for, as the engine sees it.
-pub fn visibility_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Visibility<'a> {
+pub fn reach_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Reach<'a> {
     match audience {
-        Audience::Anonymous => Visibility::Public,
-        Audience::Member { .. } => Visibility::Member(namespaces),
-        Audience::Everyone => Visibility::Everything,
+        Audience::Anonymous => Reach::Public,
+        Audience::Member { .. } => Reach::Member(namespaces),
+        Audience::Everyone => Reach::Everything,
     }
 }
 

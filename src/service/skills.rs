@@ -318,8 +318,7 @@ impl Catalog<'_> {
                 self.core.catch_up_search().await;
                 let namespaces = self.namespaces_for(&query.audience).await?;
                 let engine = engine.clone();
-                super::run_blocking(move || engine.count(&query, &search::visibility_of(&query.audience, &namespaces)))
-                    .await
+                super::run_blocking(move || engine.count(&query, &search::reach_of(&query.audience, &namespaces))).await
             }
             None => Ok(self.core.store.count_skills(&query).await?),
         }
@@ -365,10 +364,9 @@ impl Catalog<'_> {
         let namespaces = self.namespaces_for(&query.audience).await?;
         let paged = SkillQuery { after: None, offset: start, limit: limit + 1, ..query };
         let (engine, owned, owned_namespaces) = (engine.clone(), paged.clone(), namespaces.clone());
-        let mut ranked = super::run_blocking(move || {
-            engine.search(&owned, &search::visibility_of(&owned.audience, &owned_namespaces))
-        })
-        .await?;
+        let mut ranked =
+            super::run_blocking(move || engine.search(&owned, &search::reach_of(&owned.audience, &owned_namespaces)))
+                .await?;
         let more = ranked.len() as i64 > limit;
         ranked.truncate(limit as usize);
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();

@@ -251,6 +251,13 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
 
+    /// Makes `user` a member of `team` with `role`, as the site administrator.
+    pub async fn member(&self, team: &str, user: &str, role: &str) {
+        let path = format!("/api/v1/teams/{team}/members/{user}");
+        let r = self.call(Method::PUT, &path, Some(&self.admin), Some(serde_json::json!({ "role": role }))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
     pub async fn skill(&self, scope: &str, slug: &str, visibility: &str, token: &str) -> Value {
         let r = self
             .call(

@@ -88,10 +88,7 @@ async fn search_keeps_private_skills_private(db: TestDb) {
     let member = app.user("mia", TokenScope::Read).await;
     let outsider = app.user("otto", TokenScope::Read).await;
     app.team("acme", &app.admin).await;
-    let r = app
-        .call(Method::PUT, "/api/v1/teams/acme/members/mia", Some(&app.admin), Some(json!({"role": "reader"})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.member("acme", "mia", "reader").await;
     skill(&app, &app.admin, "acme/zeppelin-secret", "The zeppelin launch codes", json!({"visibility": "private"}))
         .await;
     skill(&app, &app.admin, "acme/zeppelin-public", "A public zeppelin guide", json!({})).await;

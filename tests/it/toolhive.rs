@@ -38,15 +38,7 @@ async fn toolhive_extension_api(db: TestDb) {
     let app = TestApp::new(db).await;
     let owner = app.user("olivia", TokenScope::Read).await;
     app.team("io.github.acme", &app.admin).await;
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/teams/io.github.acme/members/olivia",
-            Some(&app.admin),
-            Some(json!({"role": "reader"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    app.member("io.github.acme", "olivia", "reader").await;
     for (slug, vis) in
         [("lint-fix", "public"), ("old-tool", "public"), ("secret-sauce", "private"), ("empty", "public")]
     {

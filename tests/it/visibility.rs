@@ -155,7 +155,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
                     Caller::User(p) => store.namespaces_of(&p.user.id).await.unwrap(),
                     Caller::Anonymous => Vec::new(),
                 };
-                let visible = search::visibility_of(&query.audience, &namespaces);
+                let visible = search::reach_of(&query.audience, &namespaces);
                 let found: BTreeSet<String> =
                     engine.search(&query, &visible).unwrap().into_iter().map(|(id, _)| id).collect();
                 assert_eq!(&found, want, "{what}: the search engine agrees");
