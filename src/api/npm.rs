@@ -369,10 +369,15 @@ async fn package_document(
     state: &AppState,
     caller: &Caller,
     package: &str,
-    body: axum::body::Body,
+    (headers, body): (&HeaderMap, axum::body::Body),
 ) -> Result<(Namespace, SkillName, PublishBody), ErrorMessage> {
     let (scope, slug) = parse_package(package)?;
     state.index.require_publisher_in(caller, &scope).await?;
+    // A declared size over the limit is refused before a byte of the body is read.
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.index.limits().npm_publish_body()) {
+        return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
+    }
     let body =
         match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, state.index.limits().npm_publish_body()))
             .await
@@ -405,10 +410,11 @@ async fn publish(
     State(state): State<AppState>,
     Path(package): Path<String>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug, mut doc) = package_document(&state, &caller, &package, body).await?;
+    let (scope, slug, mut doc) = package_document(&state, &caller, &package, (&headers, body)).await?;
     let name = package_name(&scope, &slug);
     let attachments = doc.attachments.take().unwrap_or_default();
     if attachments.is_empty() {
@@ -492,10 +498,11 @@ async fn unpublish_versions(
     State(state): State<AppState>,
     Path((package, _rev)): Path<(String, String)>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<axum::Json<Value>, ErrorMessage> {
     let caller = authenticated(caller)?;
-    let (scope, slug, doc) = package_document(&state, &caller, &package, body).await?;
+    let (scope, slug, doc) = package_document(&state, &caller, &package, (&headers, body)).await?;
     if doc.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
         return Err(bad("an unpublish carries no attachments"));
     }

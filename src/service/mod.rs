@@ -258,6 +258,9 @@ pub struct Index {
     search: Option<Arc<search::SearchEngine>>,
     /// Where the engine stands in the database's change sequence.
     follow: Arc<tokio::sync::Mutex<search::Follow>>,
+    /// Searches the engine runs at once; more wait their turn, so a flood of expensive
+    /// queries costs time, not unbounded memory.
+    search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Index {
@@ -275,6 +278,9 @@ impl Index {
             events: Default::default(),
             search: None,
             follow: Default::default(),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         }
     }
 
@@ -424,6 +430,17 @@ pub(crate) fn version_exists(skill: &crate::domain::Skill, version: &str) -> Err
         "version {version} of `{}/{}` already exists; versions are immutable",
         skill.namespace, skill.name
     ))
+}
+
+impl Index {
+    /// Runs one engine search when a slot is free.
+    async fn in_search_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> std::result::Result<T, search::SearchError> + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self.search_slots.acquire().await.map_err(|_| Error::Internal("search is shutting down".into()))?;
+        run_blocking(work).await
+    }
 }
 
 /// Runs index work off the async threads.

@@ -318,7 +318,9 @@ impl Catalog<'_> {
                 self.core.catch_up_search().await;
                 let namespaces = self.namespaces_for(&query.audience).await?;
                 let engine = engine.clone();
-                super::run_blocking(move || engine.count(&query, &search::reach_of(&query.audience, &namespaces))).await
+                self.core
+                    .in_search_slot(move || engine.count(&query, &search::reach_of(&query.audience, &namespaces)))
+                    .await
             }
             None => Ok(self.core.store.count_skills(&query).await?),
         }
@@ -364,9 +366,10 @@ impl Catalog<'_> {
         let namespaces = self.namespaces_for(&query.audience).await?;
         let paged = SkillQuery { after: None, offset: start, limit: limit + 1, ..query };
         let (engine, owned, owned_namespaces) = (engine.clone(), paged.clone(), namespaces.clone());
-        let mut ranked =
-            super::run_blocking(move || engine.search(&owned, &search::reach_of(&owned.audience, &owned_namespaces)))
-                .await?;
+        let mut ranked = self
+            .core
+            .in_search_slot(move || engine.search(&owned, &search::reach_of(&owned.audience, &owned_namespaces)))
+            .await?;
         let more = ranked.len() as i64 > limit;
         ranked.truncate(limit as usize);
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();

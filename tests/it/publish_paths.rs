@@ -234,3 +234,28 @@ async fn every_path_fails_and_succeeds_alike(db: TestDb) {
         assert_eq!(seen[0].0, expected, "{what}");
     }
 }
+
+on_both_backends!(an_oversized_npm_publish_is_refused_unread);
+
+/// A publisher's npm publish that declares more than npm bodies may be is refused on the
+/// declared size, before the body is read (the body sent here is tiny, so only the header
+/// can refuse it), and nothing is created.
+async fn an_oversized_npm_publish_is_refused_unread(db: TestDb) {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    let declared = app.index.limits().npm_publish_body() + 1;
+    let req = Request::builder()
+        .method("PUT")
+        .uri("/@acme%2fbig")
+        .header("authorization", format!("Bearer {}", app.admin))
+        .header("content-type", "application/json")
+        .header("content-length", declared.to_string())
+        .body(Body::from("{}"))
+        .unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(app.store().skill("acme", "big").await.unwrap().is_none(), "nothing was created");
+}
