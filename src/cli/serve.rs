@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 
 use crate::oci::store::EmbeddedStore;
 use crate::policy::PolicySet;
+use crate::service::search::{SearchEngine, SearchError};
+use crate::service::semantic::Embedder;
 use crate::service::{EmbeddedRegistry, Index, Storage, StorageTarget};
 use crate::telemetry::{self, Metrics};
 
@@ -40,8 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(host = registry.host(), "the embedded OCI store is served at /v2/");
     let mut index = with_storage(Index::new(store), &args)?.with_embedded(registry);
     index = index.with_views(args.toolhive_registries.clone()).with_limits(args.limits());
-    let engine = crate::service::search::SearchEngine::in_memory().context("cannot create the search index")?;
-    index = index.with_search(engine);
+    index = index.with_search(search_engine(&args.data_dir, args.embedding_model.as_deref(), true)?);
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
@@ -53,8 +54,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if moved > 0 {
         tracing::info!(versions = moved, "references into the embedded store are now stored without a host");
     }
-    index.rebuild_search().await.context("cannot build the search index")?;
+    index.start_search().await.context("cannot open the search index")?;
     follow_changes(index.clone());
+    let engine = index.search_engine();
 
     let state = AppState::new(App {
         index,
@@ -80,8 +82,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "skilldex listening");
     println!("skilldex listening on http://{addr}");
     server.serve(shutdown_signal()).await.context("server error")?;
+    if let Some(engine) = engine {
+        tokio::task::spawn_blocking(move || engine.flush()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The search engine kept in `<data_dir>/search`, with semantic search when `model` is given.
+/// When another process holds that directory (replicas sharing a data directory) and
+/// `shared_ok`, this one keeps its index in memory instead.
+pub(super) fn search_engine(
+    data_dir: &std::path::Path,
+    model: Option<&std::path::Path>,
+    shared_ok: bool,
+) -> anyhow::Result<SearchEngine> {
+    let dir = data_dir.join("search");
+    let engine = match SearchEngine::open(&dir) {
+        Ok(engine) => engine,
+        Err(e @ SearchError::Busy(_)) if shared_ok => {
+            tracing::warn!(error = %e, "keeping this process's search index in memory");
+            SearchEngine::in_memory().context("cannot create the search index")?
+        }
+        Err(e) => return Err(e).context("cannot open the search index"),
+    };
+    let Some(model) = model else { return Ok(engine) };
+    let started = std::time::Instant::now();
+    let embedder = Embedder::load(model).with_context(|| format!("cannot load the embedding model in {}", model.display()))?;
+    tracing::info!(dir = %model.display(), ms = started.elapsed().as_millis() as u64, "embedding model loaded");
+    Ok(engine.with_model(embedder))
 }
 
 /// SIGHUP reloads the policy directory; a load that fails keeps the set in force.

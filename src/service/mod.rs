@@ -11,6 +11,7 @@ mod publish;
 pub mod registry;
 mod resolve;
 pub mod search;
+pub mod semantic;
 mod signatures;
 mod skills;
 mod upload;
@@ -32,7 +33,9 @@ pub use publish::{ArtifactSource, PublishPlan, Published};
 pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
-pub use skills::{Lifecycle, MAX_OFFSET, Page, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort};
+pub use skills::{
+    Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort,
+};
 pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use views::RegistryView;
 
@@ -258,6 +261,8 @@ pub struct Index {
     search: Option<Arc<search::SearchEngine>>,
     /// Where the engine stands in the database's change sequence.
     follow: Arc<tokio::sync::Mutex<search::Follow>>,
+    /// The database's identity, recorded with the engine's commits.
+    site: Arc<tokio::sync::OnceCell<String>>,
     /// Searches the engine runs at once; more wait their turn, so a flood of expensive
     /// queries costs time, not unbounded memory.
     search_slots: Arc<tokio::sync::Semaphore>,
@@ -278,6 +283,7 @@ impl Index {
             events: Default::default(),
             search: None,
             follow: Default::default(),
+            site: Default::default(),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
@@ -299,6 +305,80 @@ impl Index {
         self
     }
 
+    /// The search engine, when this index has one.
+    pub fn search_engine(&self) -> Option<Arc<search::SearchEngine>> {
+        self.search.clone()
+    }
+
+    /// Makes the search engine current before serving: an index kept on disk that follows
+    /// this database resumes from where it stopped; a new one, one of another database or
+    /// format, or one that missed changes no longer kept, is rebuilt. Returns whether it was.
+    pub async fn start_search(&self) -> Result<bool> {
+        let Some(engine) = self.search.clone() else { return Ok(false) };
+        let site = self.site_id().await?;
+        let mut resumable = engine.stamp().filter(|s| s.site == site);
+        if let Some(stamp) = &resumable
+            && self.missed_changes(stamp.watermark).await?
+        {
+            tracing::info!("the search index missed changes no longer kept; rebuilding it");
+            resumable = None;
+        }
+        let Some(stamp) = resumable else {
+            self.rebuild_search().await?;
+            return Ok(true);
+        };
+        *self.follow.lock().await = search::Follow::resumed(stamp.watermark);
+        self.try_catch_up().await?;
+        tracing::info!(watermark = stamp.watermark, "search index opened");
+        if engine.semantic().is_some() {
+            // Vectors saved before a hard stop may lag behind the index: compare every skill's
+            // text with what its vector was computed from, in the background.
+            let index = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = index.refresh_vectors().await {
+                    tracing::error!(error = %e, "could not check the skill vectors");
+                }
+            });
+        }
+        Ok(false)
+    }
+
+    /// Whether changes after `watermark` are gone from the sequence (forgotten, or this is
+    /// another database's sequence), so following it would miss them.
+    async fn missed_changes(&self, watermark: i64) -> Result<bool> {
+        match self.store.skill_changes_after(watermark, 1).await?.first() {
+            Some((seq, _, _)) => Ok(*seq > watermark + 1),
+            None => Ok(self.store.last_skill_change().await? < watermark),
+        }
+    }
+
+    async fn site_id(&self) -> Result<String> {
+        let store = self.store.clone();
+        Ok(self.site.get_or_try_init(|| async move { store.site_id().await }).await?.clone())
+    }
+
+    /// Queues a vector for every skill whose text changed since its vector was computed, and
+    /// forgets vectors of skills that are gone.
+    async fn refresh_vectors(&self) -> Result<()> {
+        let Some(semantic) = self.search.as_ref().and_then(|e| e.semantic().cloned()) else { return Ok(()) };
+        let mut seen = std::collections::HashSet::new();
+        let mut after = None::<String>;
+        loop {
+            let batch = self.store.skills_after(after.as_deref(), search::CHANGE_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.id.clone());
+            seen.extend(batch.iter().map(|s| s.id.clone()));
+            let semantic = semantic.clone();
+            run_blocking(move || {
+                semantic.update(&batch, &[]);
+                Ok(())
+            })
+            .await?;
+        }
+        semantic.retain(|id| seen.contains(id));
+        Ok(())
+    }
+
     /// Fills the search engine from the database; returns how many skills it holds. Changes
     /// made meanwhile are applied again by the next catch-up, which starts from before the scan.
     pub async fn rebuild_search(&self) -> Result<usize> {
@@ -306,19 +386,24 @@ impl Index {
         let started = std::time::Instant::now();
         let mut follow = self.follow.lock().await;
         *follow = search::Follow::rebuilt_at(self.store.last_skill_change().await?);
-        let clear = engine.clone();
-        run_blocking(move || clear.clear()).await?;
-        let (mut after, mut total) = (None::<String>, 0);
+        let stamp =
+            search::Stamp { format: search::FORMAT, site: self.site_id().await?, watermark: follow.watermark() };
+        let (clear, cleared) = (engine.clone(), stamp.clone());
+        run_blocking(move || clear.clear(&cleared)).await?;
+        let (mut after, mut seen) = (None::<String>, std::collections::HashSet::new());
         loop {
             let batch = self.store.skills_after(after.as_deref(), search::CHANGE_BATCH).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
-            total += batch.len();
-            let engine = engine.clone();
-            run_blocking(move || engine.apply(&batch, &[])).await?;
+            seen.extend(batch.iter().map(|s| s.id.clone()));
+            let (engine, stamp) = (engine.clone(), stamp.clone());
+            run_blocking(move || engine.apply(&batch, &[], &stamp)).await?;
         }
-        tracing::info!(skills = total, ms = started.elapsed().as_millis() as u64, "search index built");
-        Ok(total)
+        if let Some(semantic) = engine.semantic() {
+            semantic.retain(|id| seen.contains(id));
+        }
+        tracing::info!(skills = seen.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+        Ok(seen.len())
     }
 
     /// Brings the search engine up to date with every committed change to a skill, made
@@ -343,19 +428,23 @@ impl Index {
 
     async fn try_catch_up(&self) -> Result<()> {
         let Some(engine) = self.search.clone() else { return Ok(()) };
+        let site = self.site_id().await?;
         let mut follow = self.follow.lock().await;
         loop {
             let before = follow.watermark();
             let changes = self.store.skill_changes_after(before, search::CHANGE_BATCH).await?;
             let ids = follow.unseen(&changes);
+            let mut next = follow.clone();
+            next.applied(&changes);
             if !ids.is_empty() {
                 let skills = self.store.skills_by_ids(&ids).await?;
                 let removed: Vec<String> =
                     ids.iter().filter(|id| !skills.iter().any(|s| &s.id == *id)).cloned().collect();
+                let stamp = search::Stamp { format: search::FORMAT, site: site.clone(), watermark: next.watermark() };
                 let engine = engine.clone();
-                run_blocking(move || engine.apply(&skills, &removed)).await?;
+                run_blocking(move || engine.apply(&skills, &removed, &stamp)).await?;
             }
-            follow.applied(&changes);
+            *follow = next;
             // A full batch waiting behind a gap is read again next time, not in a loop now.
             if (changes.len() as i64) < search::CHANGE_BATCH || follow.watermark() == before {
                 return Ok(());

@@ -8,7 +8,8 @@
 //! the same transaction as each change): before every search and twice a second, so a change
 //! made through any replica is found by the next search on every replica.
 
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::Digest as _;
 use tantivy::collector::{Count, TopDocs};
@@ -18,6 +19,7 @@ use tantivy::schema::{
 };
 use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term};
 
+use super::semantic::{Embedder, Semantic};
 use crate::domain::Skill;
 use crate::store::{Audience, SkillQuery};
 
@@ -40,14 +42,38 @@ const POPULARITY: f32 = 1e-3;
 const WRITER_MEMORY: usize = 15_000_000;
 
 #[derive(Debug, thiserror::Error)]
-#[error("search index: {0}")]
-pub struct SearchError(String);
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Failed(String),
+    /// Another process holds the index directory's writer lock.
+    #[error("the search index in {0} is in use by another skilldex process")]
+    Busy(String),
+}
+
+impl SearchError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SearchError::Failed(message.into())
+    }
+}
 
 impl From<tantivy::TantivyError> for SearchError {
     fn from(e: tantivy::TantivyError) -> Self {
-        SearchError(e.to_string())
+        SearchError::Failed(e.to_string())
     }
 }
+
+/// What an index kept on disk records with each commit: the database it follows and how far
+/// into its change sequence it has applied. An index of another database, or of another
+/// format, is rebuilt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    pub format: u32,
+    pub site: String,
+    pub watermark: i64,
+}
+
+/// The index format: raised whenever the schema or how text is analysed changes.
+pub const FORMAT: u32 = 1;
 
 struct Fields {
     id: Field,
@@ -63,12 +89,16 @@ struct Fields {
     text: Vec<(Field, Field, f32)>,
 }
 
-/// The engine: one index, one writer, one reader reloaded after every commit.
+/// The engine: one index, one writer, one reader reloaded after every commit, and the
+/// skills' vectors when a model is loaded.
 pub struct SearchEngine {
     index: tantivy::Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     f: Fields,
+    /// Where the index is kept; none when held in memory.
+    dir: Option<PathBuf>,
+    semantic: Option<Arc<Semantic>>,
 }
 
 /// How far a search reaches beyond public skills.
@@ -88,35 +118,74 @@ fn id_key(id: &str) -> u64 {
 impl SearchEngine {
     /// An empty engine held in memory.
     pub fn in_memory() -> Result<Self, SearchError> {
-        let mut schema = Schema::builder();
-        let id = schema.add_text_field("id", STRING | STORED);
-        let key = schema.add_u64_field("key", FAST);
-        let namespace = schema.add_text_field("namespace", STRING);
-        let public = schema.add_u64_field("public", INDEXED);
-        let published = schema.add_u64_field("published", INDEXED);
-        let deprecated = schema.add_u64_field("deprecated", INDEXED);
-        let skill_type = schema.add_text_field("type", STRING);
-        let tag = schema.add_text_field("tag", STRING);
-        let popularity = schema.add_u64_field("popularity", FAST);
-        let stemmed = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
-        );
-        let plain = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::Basic),
-        );
-        let text = WEIGHTS
-            .iter()
-            .map(|(name, weight)| {
-                let s = schema.add_text_field(name, stemmed.clone());
-                let p = schema.add_text_field(&format!("{name}_plain"), plain.clone());
-                (s, p, *weight)
-            })
-            .collect();
-        let index = tantivy::Index::create_in_ram(schema.build());
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let (schema, f) = schema();
+        Self::with_index(tantivy::Index::create_in_ram(schema), f, None)
+    }
+
+    /// The engine kept in `dir` (created when missing). An index of another format is emptied
+    /// (`stamp` then tells the caller to rebuild it); `SearchError::Busy` when another process
+    /// holds it.
+    pub fn open(dir: &Path) -> Result<Self, SearchError> {
+        let fail = |e: &dyn std::fmt::Display| SearchError::new(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let (schema, f) = schema();
+        let opened = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| fail(&e))
+            .and_then(|d| tantivy::Index::open_or_create(d, schema.clone()).map_err(|e| fail(&e)));
+        let index = match opened {
+            Ok(index) if index.schema() == schema => index,
+            // Another format's files (or damaged ones): derived data, so start again.
+            _ => {
+                tracing::warn!(dir = %dir.display(), "the search index there is of another format; rebuilding it");
+                for entry in std::fs::read_dir(dir).map_err(|e| fail(&e))? {
+                    let path = entry.map_err(|e| fail(&e))?.path();
+                    if path.is_file() && path.file_name().is_some_and(|n| n != "vectors.bin") {
+                        std::fs::remove_file(&path).map_err(|e| fail(&e))?;
+                    }
+                }
+                let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| fail(&e))?;
+                tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())?
+            }
+        };
+        Self::with_index(index, f, Some(dir.to_owned()))
+    }
+
+    fn with_index(index: tantivy::Index, f: Fields, dir: Option<PathBuf>) -> Result<Self, SearchError> {
+        let writer = match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(writer) => writer,
+            Err(tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _)) => {
+                return Err(SearchError::Busy(dir.map(|d| d.display().to_string()).unwrap_or_default()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let f = Fields { id, key, namespace, public, published, deprecated, skill_type, tag, popularity, text };
-        Ok(Self { index, reader, writer: Mutex::new(writer), f })
+        Ok(Self { index, reader, writer: Mutex::new(writer), f, dir, semantic: None })
+    }
+
+    /// Adds semantic search with `model`; the vectors are kept beside the index.
+    pub fn with_model(mut self, model: Embedder) -> Self {
+        let file = self.dir.as_ref().map(|d| d.join("vectors.bin"));
+        self.semantic = Some(Semantic::start(model, file));
+        self
+    }
+
+    pub fn semantic(&self) -> Option<&Arc<Semantic>> {
+        self.semantic.as_ref()
+    }
+
+    /// What the last commit recorded; none for an index in memory, a new one, or one of
+    /// another format.
+    pub fn stamp(&self) -> Option<Stamp> {
+        self.dir.as_ref()?;
+        let payload = self.index.load_metas().ok()?.payload?;
+        serde_json::from_str::<Stamp>(&payload).ok().filter(|s| s.format == FORMAT)
+    }
+
+    /// Saves what is not yet on disk (the vectors; the index is saved with every commit).
+    pub fn flush(&self) {
+        if let Some(semantic) = &self.semantic {
+            semantic.save();
+        }
     }
 
     fn document(&self, s: &Skill) -> TantivyDocument {
@@ -144,8 +213,9 @@ impl SearchEngine {
     }
 
     /// Replaces what the index holds for these skills: each is (re)indexed unless deleted;
-    /// `removed` ids leave the index. One commit, then searches see all of it.
-    pub fn apply(&self, skills: &[Skill], removed: &[String]) -> Result<(), SearchError> {
+    /// `removed` ids leave the index. One commit, recording `stamp`, then searches see all of
+    /// it. Their vectors follow as the model computes them.
+    pub fn apply(&self, skills: &[Skill], removed: &[String], stamp: &Stamp) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         for id in removed.iter().chain(skills.iter().map(|s| &s.id)) {
             writer.delete_term(Term::from_field_text(self.f.id, id));
@@ -153,17 +223,27 @@ impl SearchEngine {
         for s in skills.iter().filter(|s| s.deleted_at.is_none()) {
             writer.add_document(self.document(s))?;
         }
-        writer.commit()?;
+        self.commit(&mut writer, stamp)?;
         drop(writer);
         self.reader.reload()?;
+        if let Some(semantic) = &self.semantic {
+            semantic.update(skills, removed);
+        }
+        Ok(())
+    }
+
+    fn commit(&self, writer: &mut IndexWriter, stamp: &Stamp) -> Result<(), SearchError> {
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&serde_json::to_string(stamp).unwrap_or_default());
+        commit.commit()?;
         Ok(())
     }
 
     /// Empties the index (before a rebuild).
-    pub fn clear(&self) -> Result<(), SearchError> {
+    pub fn clear(&self, stamp: &Stamp) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer.delete_all_documents()?;
-        writer.commit()?;
+        self.commit(&mut writer, stamp)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
@@ -171,6 +251,34 @@ impl SearchEngine {
 
     /// The query `q` describes, for a caller who sees `visible`.
     fn query(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<BooleanQuery, SearchError> {
+        Ok(BooleanQuery::new(self.clauses(q, visible)?))
+    }
+
+    /// Which of `ids` match `q`'s filters (not its words) for a caller who sees `visible`.
+    pub fn allowed(
+        &self,
+        q: &SkillQuery,
+        visible: &Reach<'_>,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, SearchError> {
+        let filters = SkillQuery { terms: Vec::new(), ..q.clone() };
+        let mut clauses = self.clauses(&filters, visible)?;
+        let terms = ids.iter().map(|id| Term::from_field_text(self.f.id, id));
+        clauses.push(filter(Box::new(tantivy::query::TermSetQuery::new(terms))));
+        let searcher = self.reader.searcher();
+        let found = searcher.search(&BooleanQuery::new(clauses), &tantivy::collector::DocSetCollector)?;
+        let mut allowed = std::collections::HashSet::with_capacity(found.len());
+        for address in found {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(self.f.id).and_then(|v| v.as_str()) {
+                allowed.insert(id.to_owned());
+            }
+        }
+        Ok(allowed)
+    }
+
+    /// The clauses of `query`.
+    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<(Occur, Box<dyn Query>)>, SearchError> {
         let f = &self.f;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in &q.terms {
@@ -213,7 +321,7 @@ impl SearchEngine {
             }
             must.push(filter(Box::new(BooleanQuery::new(any))));
         }
-        Ok(BooleanQuery::new(must))
+        Ok(must)
     }
 
     /// One query word: its stems in every weighted field, words it begins, and (for longer
@@ -278,6 +386,36 @@ impl SearchEngine {
     }
 }
 
+/// The index's fields.
+fn schema() -> (Schema, Fields) {
+    let mut schema = Schema::builder();
+    let id = schema.add_text_field("id", STRING | STORED);
+    let key = schema.add_u64_field("key", FAST);
+    let namespace = schema.add_text_field("namespace", STRING);
+    let public = schema.add_u64_field("public", INDEXED);
+    let published = schema.add_u64_field("published", INDEXED);
+    let deprecated = schema.add_u64_field("deprecated", INDEXED);
+    let skill_type = schema.add_text_field("type", STRING);
+    let tag = schema.add_text_field("tag", STRING);
+    let popularity = schema.add_u64_field("popularity", FAST);
+    let stemmed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let plain = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::Basic),
+    );
+    let text = WEIGHTS
+        .iter()
+        .map(|(name, weight)| {
+            let s = schema.add_text_field(name, stemmed.clone());
+            let p = schema.add_text_field(&format!("{name}_plain"), plain.clone());
+            (s, p, *weight)
+        })
+        .collect();
+    let fields = Fields { id, key, namespace, public, published, deprecated, skill_type, tag, popularity, text };
+    (schema.build(), fields)
+}
+
 /// A clause that must hold and adds nothing to the score.
 fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
     (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
@@ -295,7 +433,7 @@ const REBUILD_MARGIN: i64 = 1000;
 
 /// Where an engine stands in the database's change sequence: every change up to the
 /// watermark is applied, and so are the ones listed beyond it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Follow {
     watermark: i64,
     beyond: std::collections::BTreeSet<i64>,
@@ -307,6 +445,11 @@ impl Follow {
     /// Following an index rebuilt from the database when `newest` was the newest change.
     pub fn rebuilt_at(newest: i64) -> Self {
         Self { watermark: (newest - REBUILD_MARGIN).max(0), ..Default::default() }
+    }
+
+    /// Following an index kept on disk that had applied every change up to `watermark`.
+    pub fn resumed(watermark: i64) -> Self {
+        Self { watermark, ..Default::default() }
     }
 
     pub fn watermark(&self) -> i64 {

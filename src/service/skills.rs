@@ -42,7 +42,29 @@ pub struct SkillListRequest {
     pub namespace_globs: Vec<String>,
     /// Skip this many skills (offset paging, as npm's `from`); not together with `cursor`.
     pub offset: Option<i64>,
+    /// How `q` is matched: by its words (the default), by meaning, or both.
+    pub mode: SearchMode,
+    /// Semantic matches less similar than this (cosine similarity, -1 to 1) are left out.
+    pub min_similarity: Option<f32>,
 }
+
+/// How free text is matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// The words of the query, ranked by BM25 (typos and prefixes included).
+    #[default]
+    Keyword,
+    /// Meaning: skills whose embedding is nearest to the query's.
+    Semantic,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+}
+
+/// How many results a semantic or hybrid search ranks in all (each list it fuses, too).
+pub const SEMANTIC_DEPTH: usize = 200;
+/// Reciprocal rank fusion's constant: how much the top few positions of each list dominate.
+const RRF_K: f64 = 60.0;
 
 /// The deepest an offset may page: deeper listings page with a cursor instead.
 pub const MAX_OFFSET: i64 = 10_000;
@@ -180,6 +202,26 @@ fn listed(skill: &Skill, q: &SkillQuery, namespaces: &[String]) -> bool {
                 .includes(skill.namespace.as_str()))
 }
 
+/// Reciprocal rank fusion: each id scores the sum of 1/(k + position) over the lists that
+/// hold it; best first, ties in the first list's order.
+fn fuse(lists: &[&[String]]) -> Vec<String> {
+    let mut scores: std::collections::HashMap<&str, (f64, usize)> = std::collections::HashMap::new();
+    for list in lists {
+        for (position, id) in list.iter().enumerate() {
+            let entry = scores.entry(id.as_str()).or_insert((0.0, usize::MAX));
+            entry.0 += 1.0 / (RRF_K + position as f64 + 1.0);
+        }
+    }
+    for (position, id) in lists.first().copied().unwrap_or_default().iter().enumerate() {
+        if let Some(entry) = scores.get_mut(id.as_str()) {
+            entry.1 = position;
+        }
+    }
+    let mut fused: Vec<(&str, (f64, usize))> = scores.into_iter().collect();
+    fused.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)).then(a.0.cmp(b.0)));
+    fused.into_iter().map(|(id, _)| id.to_owned()).collect()
+}
+
 /// Clamps a requested page size: default 20, 1 to 100.
 pub fn page_limit(limit: Option<i64>) -> Result<i64> {
     match limit {
@@ -245,6 +287,23 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
     if req.tags.len() > limits::TAGS {
         return Err(Error::Invalid(format!("filter by at most {} tags", limits::TAGS)));
     }
+    if req.mode != SearchMode::Keyword {
+        if terms.is_empty() {
+            return Err(Error::Invalid("semantic and hybrid search need words to search for (q)".into()));
+        }
+        if sort != SkillSort::Relevance {
+            return Err(Error::Invalid("semantic and hybrid search results are ordered by relevance only".into()));
+        }
+    }
+    match req.min_similarity {
+        Some(_) if req.mode == SearchMode::Keyword => {
+            return Err(Error::Invalid("min_similarity applies to semantic and hybrid search only".into()));
+        }
+        Some(m) if !(-1.0..=1.0).contains(&m) => {
+            return Err(Error::Invalid("min_similarity must be between -1 and 1".into()));
+        }
+        _ => {}
+    }
     let after = req.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
     let offset = req.offset.unwrap_or(0);
     if !(0..=MAX_OFFSET).contains(&offset) {
@@ -272,8 +331,12 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
 
 impl Catalog<'_> {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
+        let (mode, min_similarity) = (req.mode, req.min_similarity);
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
+        if mode != SearchMode::Keyword {
+            return self.semantic_search(query, limit, mode, min_similarity).await;
+        }
         if let Some(engine) = self.engine_for(&query) {
             return self.search(engine, query, limit).await;
         }
@@ -312,7 +375,12 @@ impl Catalog<'_> {
     /// How many skills the listing `req` asks for matches in all, counting only what the
     /// caller may see.
     pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {
+        let (mode, min_similarity) = (req.mode, req.min_similarity);
         let (query, _) = skill_query(caller, req)?;
+        if mode != SearchMode::Keyword {
+            let (ranked, _) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
+            return Ok(ranked.len() as i64);
+        }
         match self.engine_for(&query) {
             Some(engine) => {
                 self.core.catch_up_search().await;
@@ -382,6 +450,84 @@ impl Catalog<'_> {
                 let skill = skills.remove(&id).filter(|s| listed(s, &paged, &namespaces))?;
                 // The rank a client sees is the position, never the engine's score, which
                 // reflects the whole index, private skills included.
+                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
+            })
+            .collect();
+        Ok(Page { items, cursor: more.then(|| position_cursor(start + limit)) })
+    }
+
+    /// Every result of a semantic or hybrid search the caller may see (at most
+    /// `SEMANTIC_DEPTH`), best first, and the namespaces the caller's reach includes.
+    async fn ranked_by_meaning(
+        &self,
+        query: &SkillQuery,
+        mode: SearchMode,
+        min_similarity: Option<f32>,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let engine = self.core.search.clone().filter(|e| e.semantic().is_some()).ok_or_else(|| {
+            Error::Invalid(
+                "semantic search is not enabled on this server: start skilldex with --embedding-model DIR \
+                 (a sentence-transformers model directory, e.g. all-MiniLM-L6-v2; see the README's Search section)"
+                    .into(),
+            )
+        })?;
+        self.core.catch_up_search().await;
+        let namespaces = self.namespaces_for(&query.audience).await?;
+        let (owned, owned_namespaces) = (query.clone(), namespaces.clone());
+        let min_similarity = min_similarity.unwrap_or(-1.0);
+        let ranked = self
+            .core
+            .in_search_slot(move || {
+                let reach = search::reach_of(&owned.audience, &owned_namespaces);
+                let semantic = engine.semantic().expect("checked above");
+                let text = owned.terms.join(" ");
+                let namespace = owned.namespace.as_ref().map(|n| n.as_str());
+                let near = semantic.nearest(&text, &reach, namespace, SEMANTIC_DEPTH, min_similarity)?;
+                let near: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
+                let fused = match mode {
+                    SearchMode::Hybrid => {
+                        let words = SkillQuery { offset: 0, limit: SEMANTIC_DEPTH as i64, after: None, ..owned.clone() };
+                        let by_words: Vec<String> =
+                            engine.search(&words, &reach)?.into_iter().map(|(id, _)| id).collect();
+                        fuse(&[&by_words, &near])
+                    }
+                    _ => near,
+                };
+                // The vectors know who may see a skill, not the listing's other filters.
+                let allowed = engine.allowed(&owned, &reach, &fused)?;
+                Ok(fused.into_iter().filter(|id| allowed.contains(id)).take(SEMANTIC_DEPTH).collect::<Vec<_>>())
+            })
+            .await?;
+        Ok((ranked, namespaces))
+    }
+
+    /// One page of a semantic or hybrid search, paged by position like a keyword search.
+    async fn semantic_search(
+        &self,
+        query: SkillQuery,
+        limit: i64,
+        mode: SearchMode,
+        min_similarity: Option<f32>,
+    ) -> Result<Page<SkillHit>> {
+        let start = match &query.after {
+            None => query.offset,
+            Some(SkillCursor { key: SortKey::Int(position), .. }) => *position,
+            Some(_) => {
+                return Err(Error::Invalid(
+                    "invalid cursor: pass back the `cursor` of the previous page unchanged".into(),
+                ));
+            }
+        };
+        let (ranked, namespaces) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
+        let page: Vec<String> = ranked.iter().skip(start.max(0) as usize).take(limit as usize).cloned().collect();
+        let more = (start + limit) < ranked.len() as i64;
+        let mut skills: std::collections::HashMap<String, Skill> =
+            self.core.store.skills_by_ids(&page).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let items = page
+            .into_iter()
+            .enumerate()
+            .filter_map(|(position, id)| {
+                let skill = skills.remove(&id).filter(|s| listed(s, &query, &namespaces))?;
                 Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
             })
             .collect();

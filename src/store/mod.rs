@@ -211,7 +211,8 @@ pub trait CatalogStore: Send + Sync {
     /// Changes to skills after sequence number `seq` (sequence, skill id, when), oldest first.
     async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>>;
     /// Forgets changes older than `before` (every running replica has long applied them, and
-    /// one that starts again rebuilds its index); returns how many went.
+    /// one that starts again and finds changes it missed gone rebuilds its index), except the
+    /// newest, which shows how far the sequence has come; returns how many went.
     async fn prune_skill_changes(&self, before: Millis) -> StoreResult<u64>;
     /// The newest change's sequence number (0 before any).
     async fn last_skill_change(&self) -> StoreResult<i64>;
@@ -333,6 +334,8 @@ pub trait Store: AccountStore + CatalogStore + UploadStore + OciStore + AuditSto
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// What identifies this database, fixed when it was created.
+    async fn site_id(&self) -> StoreResult<String>;
 }
 
 /// Opens the database named by a `sqlite://…` or `postgres://…` URL and runs its migrations.

@@ -40,6 +40,7 @@ impl PostgresStore {
             name: "skill_changes",
             sql: include_str!("../../migrations/postgres/0008_skill_changes.sql"),
         },
+        Migration { version: 9, name: "site", sql: include_str!("../../migrations/postgres/0009_site.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -498,6 +498,10 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn site_id(&self) -> StoreResult<String> {
+                Ok(sqlx::query("SELECT id FROM site").fetch_one(self.reader()).await?.try_get("id")?)
+            }
+
         }
 
         #[async_trait]
@@ -776,7 +780,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn prune_skill_changes(&self, before: Millis) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM skill_changes WHERE at < $1").bind(before).execute(self.writer()).await?;
+                let done = sqlx::query(
+                    "DELETE FROM skill_changes WHERE at < $1 AND seq < (SELECT MAX(seq) FROM skill_changes)",
+                ).bind(before).execute(self.writer()).await?;
                 Ok(done.rows_affected())
             }
 

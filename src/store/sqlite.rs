@@ -42,6 +42,7 @@ impl SqliteStore {
             name: "skill_changes",
             sql: include_str!("../../migrations/sqlite/0008_skill_changes.sql"),
         },
+        Migration { version: 9, name: "site", sql: include_str!("../../migrations/sqlite/0009_site.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -1,0 +1,6 @@
+-- What identifies this database: derived data kept outside it (the search index in the
+-- data directory) records the identity it was built from, and is rebuilt for another.
+CREATE TABLE site (
+    id  TEXT PRIMARY KEY
+);
+INSERT INTO site (id) VALUES (lower(hex(randomblob(16))));
