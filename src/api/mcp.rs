@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::domain::{Namespace, SkillName, SkillSort, Tag};
-use crate::service::{self, Caller, Lifecycle, SkillListRequest};
+use crate::service::{self, Caller, Lifecycle, SearchMode, SkillListRequest};
 
 /// Protocol versions this endpoint speaks, newest first (the initialize handshake era).
 const PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -242,7 +242,11 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
     let namespace = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
     let tags = args.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| e.0)).collect::<Result<Vec<_>, _>>()?;
     let query = args.query.filter(|q| !q.trim().is_empty());
+    // Agents ask in their own words: by meaning and by words at once, when the server can.
+    let worded = query.as_deref().is_some_and(|q| q.chars().any(char::is_alphanumeric));
+    let mode = if worded && state.index.semantic_enabled() { SearchMode::Hybrid } else { SearchMode::Keyword };
     let req = SkillListRequest {
+        mode,
         sort: Some(if query.is_some() { SkillSort::Relevance } else { SkillSort::Downloads }),
         q: query,
         namespace,

@@ -301,6 +301,12 @@ pub struct ListSkillsParams {
     pub cursor: Option<String>,
     /// Page size, 1-100 (default 20).
     pub limit: Option<i64>,
+    /// How `q` matches: `keyword` (its words; the default), `semantic` (meaning, by the
+    /// server's embedding model) or `hybrid` (both, fused). Semantic and hybrid rank at most
+    /// 200 results and need a server started with `--embedding-model`.
+    pub mode: Option<String>,
+    /// Semantic matches less similar than this cosine similarity (-1 to 1) are left out.
+    pub min_similarity: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

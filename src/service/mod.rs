@@ -34,7 +34,8 @@ pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{
-    Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_sort,
+    Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_search_mode,
+    parse_sort,
 };
 pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use views::RegistryView;
@@ -303,6 +304,11 @@ impl Index {
     pub fn with_search(mut self, engine: search::SearchEngine) -> Self {
         self.search = Some(Arc::new(engine));
         self
+    }
+
+    /// Whether semantic and hybrid search are available (a model was loaded).
+    pub fn semantic_enabled(&self) -> bool {
+        self.search.as_ref().is_some_and(|e| e.semantic().is_some())
     }
 
     /// The search engine, when this index has one.

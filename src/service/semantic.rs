@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -397,6 +397,8 @@ pub struct Semantic {
     file: Option<PathBuf>,
     /// Vectors computed since the last save.
     unsaved: AtomicBool,
+    /// Skills taken from the queue whose vectors are being computed.
+    in_flight: AtomicUsize,
     queries: Mutex<HashMap<String, Arc<Vec<f32>>>>,
 }
 
@@ -416,6 +418,7 @@ impl Semantic {
             wake: Condvar::new(),
             file,
             unsaved: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
             queries: Mutex::new(HashMap::new()),
         });
         let worker = Arc::downgrade(&semantic);
@@ -464,9 +467,10 @@ impl Semantic {
         self.vectors.write().unwrap_or_else(|p| p.into_inner()).retain(keep);
     }
 
-    /// How many skills wait for a vector.
+    /// How many skills wait for a vector (or are having theirs computed).
     pub fn pending(&self) -> usize {
-        lock(&self.queue).len()
+        let queue = lock(&self.queue);
+        queue.len() + self.in_flight.load(Ordering::SeqCst)
     }
 
     /// How many skills have a vector.
@@ -520,6 +524,7 @@ impl Semantic {
         let batch: Vec<(String, Job)> = {
             let mut queue = lock(&self.queue);
             let ids: Vec<String> = queue.keys().take(BATCH).cloned().collect();
+            self.in_flight.store(ids.len(), Ordering::SeqCst);
             ids.into_iter().filter_map(|id| queue.remove(&id).map(|job| (id, job))).collect()
         };
         if batch.is_empty() {
@@ -539,8 +544,12 @@ impl Semantic {
                     vectors.insert(&p, &vector);
                 }
                 self.unsaved.store(true, Ordering::SeqCst);
+                self.in_flight.store(0, Ordering::SeqCst);
             }
-            Err(e) => tracing::error!(error = %e, skills = batch.len(), "could not compute skill vectors"),
+            Err(e) => {
+                self.in_flight.store(0, Ordering::SeqCst);
+                tracing::error!(error = %e, skills = batch.len(), "could not compute skill vectors");
+            }
         }
         true
     }

@@ -61,6 +61,16 @@ pub enum SearchMode {
     Hybrid,
 }
 
+/// A search mode as clients name it.
+pub fn parse_search_mode(s: &str) -> Result<SearchMode> {
+    match s {
+        "keyword" => Ok(SearchMode::Keyword),
+        "semantic" => Ok(SearchMode::Semantic),
+        "hybrid" => Ok(SearchMode::Hybrid),
+        _ => Err(Error::Invalid("mode must be keyword, semantic or hybrid".into())),
+    }
+}
+
 /// How many results a semantic or hybrid search ranks in all (each list it fuses, too).
 pub const SEMANTIC_DEPTH: usize = 200;
 /// Reciprocal rank fusion's constant: how much the top few positions of each list dominate.

@@ -138,12 +138,42 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(db: TestDb) -> Self {
+        Self::with_engine(db, skilldex::service::search::SearchEngine::in_memory().unwrap()).await
+    }
+
+    /// An app whose search engine has the embedding model the test command installs
+    /// (`SKILLDEX_TEST_EMBEDDING_MODEL`); none where it is missing, except on CI.
+    pub async fn with_model(db: TestDb) -> Option<Self> {
+        let Ok(dir) = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL") else {
+            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
+            eprintln!("skipping: SKILLDEX_TEST_EMBEDDING_MODEL is not set");
+            return None;
+        };
+        let model = skilldex::service::semantic::Embedder::load(std::path::Path::new(&dir)).unwrap();
+        let engine = skilldex::service::search::SearchEngine::in_memory().unwrap().with_model(model);
+        Some(Self::with_engine(db, engine).await)
+    }
+
+    /// Waits until every skill's vector is computed.
+    pub async fn vectors_ready(&self) {
+        self.index.catch_up_search().await;
+        let engine = self.index.search_engine().unwrap();
+        let semantic = engine.semantic().unwrap();
+        for _ in 0..600 {
+            if semantic.pending() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("skill vectors not computed within 30 s");
+    }
+
+    pub async fn with_engine(db: TestDb, engine: skilldex::service::search::SearchEngine) -> Self {
         let data = tempfile::tempdir().unwrap();
         let embedded = Arc::new(
             skilldex::oci::store::EmbeddedStore::open(&data.path().join("oci"), db.store.clone()).await.unwrap(),
         );
         let registry = skilldex::service::EmbeddedRegistry::new(embedded.clone(), HOST.into(), Vec::new());
-        let engine = skilldex::service::search::SearchEngine::in_memory().unwrap();
         let index = Index::new(db.store.clone()).with_embedded(registry).with_search(engine);
         let admin = index.accounts().bootstrap_admin().await.unwrap().expect("fresh index");
         let state = AppState::new(App {

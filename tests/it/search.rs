@@ -8,7 +8,13 @@ use skilldex::domain::{TokenScope, VersionStatus};
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
-on_both_backends!(relevance_users_expect, search_keeps_private_skills_private, search_pages_and_follows_changes);
+on_both_backends!(
+    relevance_users_expect,
+    search_keeps_private_skills_private,
+    search_pages_and_follows_changes,
+    semantic_search_finds_by_meaning,
+    the_index_on_disk_resumes_or_rebuilds,
+);
 
 /// Creates a skill through the API.
 async fn skill(app: &TestApp, token: &str, id: &str, description: &str, extra: Value) {
@@ -21,7 +27,12 @@ async fn skill(app: &TestApp, token: &str, id: &str, description: &str, extra: V
 
 /// The ids a REST search answers, best first.
 async fn found(app: &TestApp, token: Option<&str>, q: &str) -> Vec<String> {
-    let r = app.get(&format!("/api/v1/skills?q={}&limit=20", q.replace(' ', "%20")), token).await;
+    found_by(app, token, q, "").await
+}
+
+/// The ids a REST search with extra parameters (`&mode=semantic`, …) answers, best first.
+async fn found_by(app: &TestApp, token: Option<&str>, q: &str, extra: &str) -> Vec<String> {
+    let r = app.get(&format!("/api/v1/skills?q={}&limit=20{extra}", q.replace(' ', "%20")), token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["data"]
         .as_array()
@@ -173,4 +184,136 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     let r = app.call(Method::POST, "/api/v1/skills/acme/widget-3/restore", Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(found(&app, None, "gizmos").await, ["acme/widget-3"]);
+}
+
+/// Semantic search finds what the words of a query do not, keeps private skills private and
+/// applies the listing's filters; hybrid keeps a name match first.
+async fn semantic_search_finds_by_meaning(db: TestDb) {
+    let Some(app) = TestApp::with_model(db).await else { return };
+    let outsider = app.user("otto", TokenScope::Read).await;
+    let member = app.user("mia", TokenScope::Read).await;
+    app.team("ops", &app.admin).await;
+    app.team("vault", &app.admin).await;
+    app.member("vault", "mia", "reader").await;
+    let a = &app.admin;
+    skill(&app, a, "ops/k8s-deployment", "Writes Kubernetes deployments, services and ingress manifests", json!({}))
+        .await;
+    skill(&app, a, "ops/sourdough", "Bakes bread with a natural starter", json!({"tags": ["kitchen"]})).await;
+    skill(&app, a, "ops/pr-review", "Reviews pull requests for bugs and style problems", json!({"tags": ["review"]}))
+        .await;
+    skill(&app, a, "ops/changelog", "Drafts release notes from merged commits", json!({})).await;
+    skill(
+        &app,
+        a,
+        "vault/helm-charts",
+        "Packages Kubernetes applications as Helm charts",
+        json!({"visibility": "private"}),
+    )
+    .await;
+    app.vectors_ready().await;
+
+    // No skill holds these words; the meaning is there.
+    let q = "container orchestration";
+    assert!(found(&app, None, q).await.is_empty(), "keyword search finds nothing");
+    let by_meaning = found_by(&app, None, q, "&mode=semantic").await;
+    assert_eq!(by_meaning[0], "ops/k8s-deployment", "{by_meaning:?}");
+    assert_eq!(found_by(&app, None, q, "&mode=hybrid").await[0], "ops/k8s-deployment");
+    assert_eq!(found_by(&app, None, "critique my code", "&mode=semantic").await[0], "ops/pr-review");
+
+    // Private skills only for members, on every mode.
+    for (who, token) in [("anonymous", None), ("an outsider", Some(outsider.as_str()))] {
+        for mode in ["semantic", "hybrid"] {
+            let got = found_by(&app, token, "helm charts kubernetes", &format!("&mode={mode}")).await;
+            assert!(!got.contains(&"vault/helm-charts".to_owned()), "{who}, {mode}: {got:?}");
+        }
+    }
+    let got = found_by(&app, Some(&member), "helm charts kubernetes", "&mode=hybrid").await;
+    assert_eq!(got[0], "vault/helm-charts", "a member finds it first: name and meaning match");
+
+    // Filters hold; a high threshold leaves out what is merely related.
+    assert_eq!(found_by(&app, None, "container orchestration", "&mode=semantic&tag=review").await, ["ops/pr-review"]);
+    assert_eq!(found_by(&app, None, "container orchestration", "&mode=semantic&scope=vault").await, Vec::<String>::new());
+    assert!(found_by(&app, None, q, "&mode=semantic&min_similarity=0.95").await.is_empty());
+
+    // A changed description is searched by its new meaning once its vector is computed.
+    let r = app
+        .call(Method::PATCH, "/api/v1/skills/ops/changelog", Some(a), Some(json!({"description": "Plans a vegetable garden"})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.vectors_ready().await;
+    assert_eq!(found_by(&app, None, "growing tomatoes", "&mode=semantic").await[0], "ops/changelog");
+
+    // Bad requests say what is wrong.
+    for (extra, words) in [
+        ("&mode=fuzzy", "keyword, semantic or hybrid"),
+        ("&mode=semantic&min_similarity=2", "between -1 and 1"),
+        ("&min_similarity=0.5", "semantic and hybrid"),
+        ("&mode=semantic&sort=downloads", "relevance"),
+    ] {
+        let r = app.get(&format!("/api/v1/skills?q=review{extra}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{extra}: {}", r.text);
+        assert!(r.body["detail"].as_str().unwrap().contains(words), "{extra}: {}", r.text);
+    }
+    let r = app.get("/api/v1/skills?mode=semantic", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "no words: {}", r.text);
+}
+
+/// Without a model the server searches by keyword as ever, and a semantic request is told how
+/// to enable it.
+#[tokio::test]
+async fn semantic_search_without_a_model_says_how_to_enable_it() {
+    let app = TestApp::new(TestDb::sqlite().await).await;
+    for mode in ["semantic", "hybrid"] {
+        let r = app.get(&format!("/api/v1/skills?q=review&mode={mode}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.body["detail"].as_str().unwrap().contains("--embedding-model"), "{}", r.text);
+    }
+    assert_eq!(app.get("/api/v1/skills?q=review&mode=keyword", None).await.status, StatusCode::OK);
+}
+
+/// The index kept in the data directory: reopened, it follows on from where it stopped
+/// (changes made meanwhile included); for another database, or after missing changes that
+/// are no longer kept, it is rebuilt.
+async fn the_index_on_disk_resumes_or_rebuilds(db: TestDb) {
+    use skilldex::service::Index;
+    use skilldex::service::search::SearchEngine;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |store| Index::new(store).with_search(SearchEngine::open(dir.path()).unwrap());
+    let ids = |page: skilldex::service::Page<skilldex::store::SkillHit>| {
+        page.items.into_iter().map(|h| h.skill.name.to_string()).collect::<Vec<_>>()
+    };
+    let search = |index: Index, q: &'static str| async move {
+        let req = skilldex::service::SkillListRequest { q: Some(q.into()), ..Default::default() };
+        ids(index.catalog().list_skills(&skilldex::service::Caller::Anonymous, req).await.unwrap())
+    };
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    skill(&app, &app.admin, "acme/first-light", "Wakes the lighthouse", json!({})).await;
+
+    let index = open(app.store().clone());
+    assert!(index.start_search().await.unwrap(), "a new index is built");
+    assert_eq!(search(index.clone(), "lighthouse").await, ["first-light"]);
+    drop(index);
+
+    // While it is closed, a skill is created: reopened, the index resumes and catches up.
+    skill(&app, &app.admin, "acme/second-light", "Another lighthouse", json!({})).await;
+    let index = open(app.store().clone());
+    assert!(!index.start_search().await.unwrap(), "the index on disk is resumed, not rebuilt");
+    assert_eq!(search(index.clone(), "lighthouse").await.len(), 2);
+    drop(index);
+
+    // Changes it missed are forgotten (all but the newest): following on would miss them.
+    skill(&app, &app.admin, "acme/third-light", "A third lighthouse", json!({})).await;
+    skill(&app, &app.admin, "acme/fourth-light", "A fourth lighthouse", json!({})).await;
+    app.store().prune_skill_changes(i64::MAX).await.unwrap();
+    let index = open(app.store().clone());
+    assert!(index.start_search().await.unwrap(), "rebuilt after missing changes");
+    assert_eq!(search(index.clone(), "lighthouse").await.len(), 4);
+    drop(index);
+
+    // Another database with the same data directory: rebuilt, nothing of the first shows.
+    let other = TestApp::new(TestDb::sqlite().await).await;
+    let index = open(other.store().clone());
+    assert!(index.start_search().await.unwrap(), "another database's index is rebuilt");
+    assert!(search(index.clone(), "lighthouse").await.is_empty());
 }

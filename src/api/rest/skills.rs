@@ -46,6 +46,8 @@ pub(super) async fn list_skills(
         sort: p.sort.as_deref().map(parse_sort).transpose()?,
         cursor: p.cursor,
         limit: p.limit,
+        mode: p.mode.as_deref().map(service::parse_search_mode).transpose()?.unwrap_or_default(),
+        min_similarity: p.min_similarity,
         ..Default::default()
     };
     let page = state.index.catalog().list_skills(&caller, req).await?;
