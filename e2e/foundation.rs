@@ -135,6 +135,29 @@ fn replicas_share_one_postgres_index() {
     one.ok(Some(&admin), &["team", "create", "shared"]);
     one.ok(Some(&admin), &["skill", "create", "shared/everywhere", "--description", "Seen by every replica"]);
     assert!(two.ok(None, &["search", "every"]).contains("shared/everywhere"));
+
+    // Each replica's search index follows the database: a change made through one is found
+    // through the other within a second, and so is a deletion.
+    let found_through_two = |q: &str| {
+        let (status, body) = http_get(two.addr, &format!("/api/v1/skills?q={q}"));
+        assert_eq!(status, 200, "{body}");
+        body.contains("\"everywhere\"")
+    };
+    let within_a_second = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(1), "{what} not seen through the other replica");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let patch = serde_json::json!({"description": "Now about zeppelins"});
+    let (status, body) = http_json(one.addr, "PATCH", "/api/v1/skills/shared/everywhere", Some(&admin), Some(&patch));
+    assert_eq!(status, 200, "{body}");
+    within_a_second("the new description", &|| found_through_two("zeppelins"));
+    assert!(!found_through_two("replica"), "the old description no longer matches");
+    let (status, body) = http_json(one.addr, "DELETE", "/api/v1/skills/shared/everywhere", Some(&admin), None);
+    assert_eq!(status, 204, "{body}");
+    within_a_second("the deletion", &|| !found_through_two("zeppelins"));
     let (status, body) = http_get(two.addr, "/healthz");
     assert_eq!(status, 200);
     assert!(body.contains(r#""db":{"status":"up""#), "{body}");
@@ -211,4 +234,57 @@ fn published_versions_stay_readable_after_the_limit_is_lowered() {
     let out = serve.cli(Some(&admin), &["publish", published[1].to_str().unwrap(), "-n", "acme"]);
     assert!(!out.status.success(), "a new 1.5 MiB version is over the new limit");
     assert!(String::from_utf8_lossy(&out.stderr).contains("413"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The search index is kept in the data directory: a restart resumes it, `skilldex reindex`
+/// rebuilds it (and refuses while the server holds it), and a missing one is rebuilt on start.
+#[test]
+fn the_search_index_is_kept_and_rebuilt_by_reindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = || {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().starts_with("serve-") {
+                all.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+        all
+    };
+    let reindex = || {
+        std::process::Command::new(BIN)
+            .arg("reindex")
+            .current_dir(dir.path())
+            .env_remove("SKILLDEX_DATA_DIR")
+            .env_remove("SKILLDEX_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let serve = Serve::start(dir.path(), &[]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/lighthouse", "--description", "Keeps the lamp lit"]);
+    serve.ok(Some(&admin), &["skill", "create", "acme/foghorn", "--description", "Sounds in the fog"]);
+    assert_eq!(logs().matches("search index built").count(), 1, "a new data directory builds its index");
+
+    let busy = reindex();
+    assert!(!busy.status.success(), "reindex while the server runs is refused");
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("stop the server"), "{busy:?}");
+    serve.stop();
+
+    let out = reindex();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("search index rebuilt: 2 skills"), "{out:?}");
+
+    let serve = Serve::start(dir.path(), &[]);
+    assert_eq!(logs().matches("search index built").count(), 1, "a restart resumes the index on disk");
+    assert!(logs().contains("search index opened"));
+    assert!(serve.ok(None, &["search", "lamp"]).contains("acme/lighthouse"));
+    serve.stop();
+
+    std::fs::remove_dir_all(dir.path().join("skilldex-data/search")).unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    assert_eq!(logs().matches("search index built").count(), 2, "a missing index is rebuilt on start");
+    assert!(serve.ok(None, &["search", "fog"]).contains("acme/foghorn"));
+    serve.stop();
 }

@@ -184,3 +184,63 @@ fn the_official_mcp_client_searches_reads_and_installs_skills() {
     assert_eq!(s, 405, "no server-to-client stream is offered");
     serve.stop();
 }
+
+/// With an embedding model, an agent's search over MCP is hybrid: it finds a skill by what it
+/// does, in words the skill never uses, and still never shows a private skill to outsiders.
+#[test]
+fn agents_find_skills_by_meaning_over_mcp() {
+    if !mcp_peer_available() {
+        return;
+    }
+    let Ok(model) = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL") else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
+        eprintln!("skipping: SKILLDEX_TEST_EMBEDDING_MODEL is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let serve = Serve::start(root, &["--embedding-model", &model]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    for (name, description, private) in [
+        ("k8s-deploy", "Writes Kubernetes deployments, services and ingress manifests", false),
+        ("sourdough", "Bakes bread with a natural starter", false),
+        ("helm-vault", "Packages Kubernetes applications as Helm charts", true),
+    ] {
+        let mut args = vec!["skill", "create", "acme/X", "--description", description];
+        let id = format!("acme/{name}");
+        args[2] = &id;
+        if private {
+            args.push("--private");
+        }
+        serve.ok(Some(&admin), &args);
+        let skill = root.join(name);
+        std::fs::create_dir_all(&skill).unwrap();
+        let md = format!("---\nname: {name}\ndescription: {description}\nversion: 1.0.0\n---\n# {name}\n");
+        std::fs::write(skill.join("SKILL.md"), md).unwrap();
+        serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    }
+    // Vectors are computed in the background; keyword search never waits for them.
+    let names = |out: &Value| -> Vec<String> {
+        out["calls"][0]["structuredContent"]["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let query = json!([["search_skills", {"query": "container orchestration"}]]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let found = loop {
+        let found = names(&sdk(&serve, None, query.clone()));
+        if found.iter().any(|n| n == "k8s-deploy") || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    assert_eq!(found.first().map(String::as_str), Some("k8s-deploy"), "found by meaning: {found:?}");
+    assert!(!found.contains(&"helm-vault".to_owned()), "never a private skill for anonymous: {found:?}");
+    let as_admin = names(&sdk(&serve, Some(&admin), json!([["search_skills", {"query": "helm charts"}]])));
+    assert_eq!(as_admin.first().map(String::as_str), Some("helm-vault"), "{as_admin:?}");
+    serve.stop();
+}

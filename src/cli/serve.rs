@@ -108,7 +108,8 @@ pub(super) fn search_engine(
     };
     let Some(model) = model else { return Ok(engine) };
     let started = std::time::Instant::now();
-    let embedder = Embedder::load(model).with_context(|| format!("cannot load the embedding model in {}", model.display()))?;
+    let embedder =
+        Embedder::load(model).with_context(|| format!("cannot load the embedding model in {}", model.display()))?;
     tracing::info!(dir = %model.display(), ms = started.elapsed().as_millis() as u64, "embedding model loaded");
     Ok(engine.with_model(embedder))
 }

@@ -34,8 +34,8 @@ pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::Resolved;
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{
-    Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit, parse_search_mode,
-    parse_sort,
+    Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit,
+    parse_search_mode, parse_sort,
 };
 pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use views::RegistryView;

@@ -278,7 +278,7 @@ impl SearchEngine {
     }
 
     /// The clauses of `query`.
-    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<(Occur, Box<dyn Query>)>, SearchError> {
+    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<Clause>, SearchError> {
         let f = &self.f;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in &q.terms {
@@ -416,8 +416,11 @@ fn schema() -> (Schema, Fields) {
     (schema.build(), fields)
 }
 
+/// One clause of a boolean query.
+type Clause = (Occur, Box<dyn Query>);
+
 /// A clause that must hold and adds nothing to the score.
-fn filter(query: Box<dyn Query>) -> (Occur, Box<dyn Query>) {
+fn filter(query: Box<dyn Query>) -> Clause {
     (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
 }
 

@@ -42,7 +42,8 @@ pub struct Embedder {
 impl Embedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path) -> Result<Self, SearchError> {
-        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| model_error(&format!("cannot read {name}"), e));
+        let read =
+            |name: &str| std::fs::read(dir.join(name)).map_err(|e| model_error(&format!("cannot read {name}"), e));
         let config: Config =
             serde_json::from_slice(&read("config.json")?).map_err(|e| model_error("config.json", e))?;
         let dims = config.hidden_size;
@@ -73,8 +74,7 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings =
-            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| model_error("tokenizing", e))?;
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| model_error("tokenizing", e))?;
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
             let rows = encodings.len();
             let width = encodings[0].get_ids().len();
@@ -362,7 +362,8 @@ impl Vectors {
             input.read_exact(&mut text).ok()?;
             input.read_exact(&mut row).ok()?;
             let vector: Vec<f32> = row.iter().map(|&b| f32::from(b as i8) / 127.0).collect();
-            let p = Placement { id: &id, namespace: &namespace, public: public[0] == 1, text: u64::from_le_bytes(text) };
+            let p =
+                Placement { id: &id, namespace: &namespace, public: public[0] == 1, text: u64::from_le_bytes(text) };
             vectors.insert(&p, &vector);
         }
         Some(vectors)

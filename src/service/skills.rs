@@ -496,7 +496,8 @@ impl Catalog<'_> {
                 let near: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
                 let fused = match mode {
                     SearchMode::Hybrid => {
-                        let words = SkillQuery { offset: 0, limit: SEMANTIC_DEPTH as i64, after: None, ..owned.clone() };
+                        let words =
+                            SkillQuery { offset: 0, limit: SEMANTIC_DEPTH as i64, after: None, ..owned.clone() };
                         let by_words: Vec<String> =
                             engine.search(&words, &reach)?.into_iter().map(|(id, _)| id).collect();
                         fuse(&[&by_words, &near])

@@ -232,12 +232,20 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
 
     // Filters hold; a high threshold leaves out what is merely related.
     assert_eq!(found_by(&app, None, "container orchestration", "&mode=semantic&tag=review").await, ["ops/pr-review"]);
-    assert_eq!(found_by(&app, None, "container orchestration", "&mode=semantic&scope=vault").await, Vec::<String>::new());
+    assert_eq!(
+        found_by(&app, None, "container orchestration", "&mode=semantic&scope=vault").await,
+        Vec::<String>::new()
+    );
     assert!(found_by(&app, None, q, "&mode=semantic&min_similarity=0.95").await.is_empty());
 
     // A changed description is searched by its new meaning once its vector is computed.
     let r = app
-        .call(Method::PATCH, "/api/v1/skills/ops/changelog", Some(a), Some(json!({"description": "Plans a vegetable garden"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/skills/ops/changelog",
+            Some(a),
+            Some(json!({"description": "Plans a vegetable garden"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     app.vectors_ready().await;
