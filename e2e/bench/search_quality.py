@@ -4,12 +4,13 @@ running skilldex through the REST API, runs every query in e2e/search/queries.ts
 nDCG@10 and recall@10 per query kind and overall, for each ranking mode the server offers.
 
 Usage: search_quality.py SERVER_URL ADMIN_TOKEN [MODE ...]
-MODE is `keyword` (the default) or any ranking mode the server takes as `mode=` on
+MODE is `keyword` (the default), `semantic`, `hybrid`, or any ranking mode the server takes as `mode=` on
 `GET /api/v1/skills`.
 """
 
 import math
 import sys
+import time
 import urllib.parse
 from collections import defaultdict
 from pathlib import Path
@@ -82,10 +83,21 @@ def run(server, token, mode):
     return by_kind, misses
 
 
+def vectors_ready(server, token):
+    """Waits until the server's embedding model has a vector for every skill (if it has one)."""
+    while True:
+        status, body = call(server, token, "GET", "/healthz")
+        embedder = body["deps"]["embedder"]
+        if embedder["status"] != "up" or embedder["pending"] == 0:
+            return
+        time.sleep(0.5)
+
+
 def main():
     server, token = sys.argv[1].rstrip("/"), sys.argv[2]
     modes = sys.argv[3:] or ["keyword"]
     seed(server, token)
+    vectors_ready(server, token)
     print(f"{'mode':8} {'kind':8} {'queries':>7} {'nDCG@10':>8} {'recall@10':>9}")
     for mode in modes:
         by_kind, misses = run(server, token, mode)

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::wire::{DepHealth, Deps, Health};
+use super::wire::{DepHealth, Deps, EmbedderHealth, Health};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_health)).routes(routes!(get_metrics))
@@ -33,7 +33,14 @@ async fn get_health(State(state): State<AppState>) -> axum::Json<Health> {
     };
     let storage = probe_storage(&state).await;
     let status = if db.status == "down" || storage.status == "down" { "degraded" } else { "ok" };
-    axum::Json(Health { status: status.into(), version: env!("CARGO_PKG_VERSION").into(), deps: Deps { db, storage } })
+    let embedder = match state.index.search_engine().as_ref().and_then(|e| e.semantic()) {
+        Some(s) => {
+            EmbedderHealth { status: "up".into(), vectors: Some(s.ready() as u64), pending: Some(s.pending() as u64) }
+        }
+        None => EmbedderHealth { status: "off".into(), vectors: None, pending: None },
+    };
+    let deps = Deps { db, storage, embedder };
+    axum::Json(Health { status: status.into(), version: env!("CARGO_PKG_VERSION").into(), deps })
 }
 
 /// The data directory holds the embedded store; it must exist and be a directory.
@@ -50,7 +57,15 @@ async fn probe_storage(state: &AppState) -> DepHealth {
 /// Request counts and latencies in Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut out = state.metrics.render();
+    if let Some(s) = state.index.search_engine().as_ref().and_then(|e| e.semantic()) {
+        use std::fmt::Write as _;
+        out.push_str("# HELP skilldex_search_vectors Skills with a vector for semantic search, and skills waiting for one.\n");
+        out.push_str("# TYPE skilldex_search_vectors gauge\n");
+        let _ = writeln!(out, "skilldex_search_vectors{{state=\"ready\"}} {}", s.ready());
+        let _ = writeln!(out, "skilldex_search_vectors{{state=\"pending\"}} {}", s.pending());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
 pub(super) async fn openapi_json(api: Arc<utoipa::openapi::OpenApi>) -> impl IntoResponse {

@@ -437,6 +437,21 @@ pub struct DepHealth {
 pub struct Deps {
     pub db: DepHealth,
     pub storage: DepHealth,
+    pub embedder: EmbedderHealth,
+}
+
+/// The embedding model behind semantic search.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbedderHealth {
+    /// up (a model is loaded) or off (semantic search is not enabled).
+    pub status: String,
+    /// Skills with a vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<u64>,
+    /// Skills waiting for theirs (new or changed text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
 }
 
 /// Liveness and dependency status; HTTP 200 always, `degraded` when the database is down.

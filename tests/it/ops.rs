@@ -33,6 +33,7 @@ async fn health_reports_dependencies_and_metrics_count_requests() {
     assert_eq!(r.body["deps"]["db"]["status"], "up");
     assert!(r.body["deps"]["db"]["latency_ms"].is_u64());
     assert_eq!(r.body["deps"]["storage"]["status"], "up");
+    assert_eq!(r.body["deps"]["embedder"], serde_json::json!({"status": "off"}), "no model: semantic search is off");
 
     app.get("/api/v1/skills", None).await;
     app.get("/api/v1/skills/acme/private-thing", Some("sdx_secret_value")).await;

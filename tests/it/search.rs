@@ -211,6 +211,8 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
     )
     .await;
     app.vectors_ready().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.body["deps"]["embedder"], json!({"status": "up", "vectors": 5, "pending": 0}));
 
     // No skill holds these words; the meaning is there.
     let q = "container orchestration";
