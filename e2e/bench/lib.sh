@@ -7,8 +7,14 @@ for bin in ab docker-registry; do
 done
 cargo build --release --quiet
 BIN=$PWD/target/release/skilldex
-WORK=$(mktemp -d)
-cleanup() { kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$(cat "$WORK/sdx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$WORK"; }
+# SKILLDEX_BENCH_WORK=DIR keeps the server's data there for the next run (seeded once).
+KEEP=${SKILLDEX_BENCH_WORK:-}
+WORK=${KEEP:-$(mktemp -d)}
+mkdir -p "$WORK"
+cleanup() {
+    kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$(cat "$WORK/sdx.pid" 2>/dev/null)" 2>/dev/null || true
+    [ -n "$KEEP" ] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -6,17 +6,39 @@
 #   - a common word (in about a quarter of the catalog), a rare word, two words, a prefix,
 #     through GET /api/v1/skills?q=…, ToolHive's ?search= and npm's /-/v1/search;
 #   - the same full-text query straight on the SQLite file (FTS5, no HTTP, no visibility).
-# Prints requests/s, p50 and p99 (ms) for each, the ratio of each p99 to the floor's, and the
-# server's resident memory after the load.
+#   - hybrid and semantic search (the server runs with the embedding model; vectors are
+#     computed while seeding and waited for), and hybrid with a new query every time.
+# Prints requests/s, p50 and p99 (ms) for each, the ratio of each p99 to the floor's, the
+# seeding and vector throughput, and the server's resident memory after the load.
+# SKILLDEX_BENCH_WORK=DIR keeps the seeded data for the next run.
 # Usage: e2e/bench/search.sh [COUNT] [CONNS] [REQUESTS]
 COUNT=${1:-100000}
 CONNS=${2:-16}
 REQS=${3:-4000}
 source "$(dirname "$0")/lib.sh"
-start_skilldex
-SEED_OUT=$(python3 e2e/bench/search_seed.py "http://$SDX" "$TOKEN" "$COUNT")
-echo "$SEED_OUT" | head -n -1
-MEMBER=$(echo "$SEED_OUT" | tail -n 1)
+embedding_model
+start_skilldex --embedding-model "$MODEL"
+if [ -s "$WORK/member-token" ]; then
+    echo "reusing the catalog seeded in $WORK"
+else
+    SEED_OUT=$(python3 e2e/bench/search_seed.py "http://$SDX" "$TOKEN" "$COUNT")
+    echo "$SEED_OUT" | head -n -1
+    echo "$SEED_OUT" | tail -n 1 >"$WORK/member-token"
+fi
+MEMBER=$(cat "$WORK/member-token")
+# Vectors are computed in the background while seeding goes on; wait for the rest.
+python3 - "http://$SDX" <<'PY'
+import json, sys, time, urllib.request
+def embedder():
+    return json.load(urllib.request.urlopen(sys.argv[1] + "/healthz"))["deps"]["embedder"]
+start, first = time.time(), embedder()
+while (e := embedder())["pending"] > 0:
+    time.sleep(1)
+spent = time.time() - start
+done = e["vectors"] - first["vectors"]
+rate = f", {done / spent:.0f} vectors/s after seeding" if spent > 1 and done else ""
+print(f"vectors: {e['vectors']} skills ({first['pending']} were still pending when seeding ended{rate})")
+PY
 
 # ab's percentile table: "  50%     12" … "  99%     40".
 pct() { awk -v p="$1%" '$1 == p {print $2}'; }
@@ -38,13 +60,31 @@ measure "REST q=cache+index (two words)" "/api/v1/skills?q=cache%20index&limit=2
 measure "REST q=revi (prefix)" "/api/v1/skills?q=revi&limit=20"
 measure "ToolHive search=review" "/registry/default/v0.1/x/dev.toolhive/skills?search=review&limit=20"
 measure "npm text=review" "/-/v1/search?text=review&size=20"
+measure "REST hybrid 'check my code'" "/api/v1/skills?q=check%20my%20code&mode=hybrid&limit=20"
+measure "REST semantic 'check my code'" "/api/v1/skills?q=check%20my%20code&mode=semantic&limit=20"
 
 echo "== ratio of each p99 to the floor's (target: at most 2)"
 floor=${P99["list newest (floor)"]}
 for label in "REST q=review (common)" "REST q=zeppelin (rare)" "REST q=cache+index (two words)" "REST q=revi (prefix)" \
-    "ToolHive search=review" "npm text=review"; do
+    "ToolHive search=review" "npm text=review" "REST hybrid 'check my code'" "REST semantic 'check my code'"; do
     awk -v a="${P99[$label]}" -v b="$floor" -v l="$label" 'BEGIN { printf "%-34s %6.1f\n", l, (b > 0 ? a / b : a) }'
 done
+
+echo "== hybrid search with a new query each time (the query's embedding computed, not remembered), one connection"
+python3 - "http://$SDX" "$MEMBER" <<'PY'
+import sys, time, urllib.parse, urllib.request
+words = "review test deploy cache secure index migrate document lint format profile monitor".split()
+runs = []
+for i in range(200):
+    q = f"{words[i % 12]} {words[(i * 7 + 3) % 12]} helper {i}"
+    req = urllib.request.Request(f"{sys.argv[1]}/api/v1/skills?mode=hybrid&limit=20&q={urllib.parse.quote(q)}",
+                                 headers={"Authorization": f"Bearer {sys.argv[2]}"})
+    t = time.perf_counter()
+    urllib.request.urlopen(req).read()
+    runs.append((time.perf_counter() - t) * 1000)
+runs.sort()
+print(f"{'REST hybrid, 200 distinct queries':34} p50 {runs[100]:6.1f} ms  p99 {runs[197]:6.1f} ms")
+PY
 
 echo "== the same full-text query straight on the SQLite file (FTS5 MATCH, bm25, top 20)"
 python3 - "$WORK/skilldex-data/skilldex.db" <<'PY'

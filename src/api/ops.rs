@@ -60,7 +60,9 @@ async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = state.metrics.render();
     if let Some(s) = state.index.search_engine().as_ref().and_then(|e| e.semantic()) {
         use std::fmt::Write as _;
-        out.push_str("# HELP skilldex_search_vectors Skills with a vector for semantic search, and skills waiting for one.\n");
+        out.push_str(
+            "# HELP skilldex_search_vectors Skills with a vector for semantic search, and skills waiting for one.\n",
+        );
         out.push_str("# TYPE skilldex_search_vectors gauge\n");
         let _ = writeln!(out, "skilldex_search_vectors{{state=\"ready\"}} {}", s.ready());
         let _ = writeln!(out, "skilldex_search_vectors{{state=\"pending\"}} {}", s.pending());

@@ -434,8 +434,15 @@ impl Index {
 
     async fn try_catch_up(&self) -> Result<()> {
         let Some(engine) = self.search.clone() else { return Ok(()) };
+        let arrived = std::time::Instant::now();
         let site = self.site_id().await?;
         let mut follow = self.follow.lock().await;
+        // Searches that queued behind a catch-up begun after they arrived are served by it:
+        // under load, one read of the change sequence serves every search waiting.
+        if follow.covers(arrived) {
+            return Ok(());
+        }
+        let from = std::time::Instant::now();
         loop {
             let before = follow.watermark();
             let changes = self.store.skill_changes_after(before, search::CHANGE_BATCH).await?;
@@ -452,7 +459,12 @@ impl Index {
             }
             *follow = next;
             // A full batch waiting behind a gap is read again next time, not in a loop now.
-            if (changes.len() as i64) < search::CHANGE_BATCH || follow.watermark() == before {
+            if (changes.len() as i64) < search::CHANGE_BATCH {
+                // Every change committed before `from` has been read.
+                follow.caught_up(from);
+                return Ok(());
+            }
+            if follow.watermark() == before {
                 return Ok(());
             }
         }

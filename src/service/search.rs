@@ -33,6 +33,10 @@ const PREFIX_WEIGHT: f32 = 0.5;
 const FUZZY_WEIGHT: f32 = 0.3;
 /// Words shorter than this get no typo tolerance (too many neighbours).
 const FUZZY_MIN_LEN: usize = 5;
+/// Words one edit away are looked for only when the words as typed find fewer skills than
+/// this (as Typesense's `typo_tokens_threshold`): a misspelt word finds little, and the
+/// neighbours of a common word cost much of a search's time.
+const TYPO_THRESHOLD: usize = 10;
 /// Words shorter than this match whole words only: a prefix of one or two letters would
 /// match much of the dictionary, at much of a search's cost.
 const PREFIX_MIN_LEN: usize = 3;
@@ -250,8 +254,8 @@ impl SearchEngine {
     }
 
     /// The query `q` describes, for a caller who sees `visible`.
-    fn query(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<BooleanQuery, SearchError> {
-        Ok(BooleanQuery::new(self.clauses(q, visible)?))
+    fn query(&self, q: &SkillQuery, visible: &Reach<'_>, typos: bool) -> Result<BooleanQuery, SearchError> {
+        Ok(BooleanQuery::new(self.clauses(q, visible, typos)?))
     }
 
     /// Which of `ids` match `q`'s filters (not its words) for a caller who sees `visible`.
@@ -262,7 +266,7 @@ impl SearchEngine {
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, SearchError> {
         let filters = SkillQuery { terms: Vec::new(), ..q.clone() };
-        let mut clauses = self.clauses(&filters, visible)?;
+        let mut clauses = self.clauses(&filters, visible, false)?;
         let terms = ids.iter().map(|id| Term::from_field_text(self.f.id, id));
         clauses.push(filter(Box::new(tantivy::query::TermSetQuery::new(terms))));
         let searcher = self.reader.searcher();
@@ -278,11 +282,13 @@ impl SearchEngine {
     }
 
     /// The clauses of `query`.
-    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<Clause>, SearchError> {
+    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>, typos: bool) -> Result<Vec<Clause>, SearchError> {
         let f = &self.f;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in &q.terms {
-            must.push((Occur::Must, self.word(word)?));
+        for (i, word) in q.terms.iter().enumerate() {
+            // As you type, only the last word is unfinished.
+            let last = i + 1 == q.terms.len();
+            must.push((Occur::Must, self.word(word, last, typos)?));
         }
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
@@ -324,9 +330,9 @@ impl SearchEngine {
         Ok(must)
     }
 
-    /// One query word: its stems in every weighted field, words it begins, and (for longer
-    /// words) words one edit away.
-    fn word(&self, word: &str) -> Result<Box<dyn Query>, SearchError> {
+    /// One query word: its stems in every weighted field, the words it begins (`prefix`), and
+    /// for longer words, words one edit away (`typos`).
+    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Box<dyn Query>, SearchError> {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -339,11 +345,11 @@ impl SearchEngine {
                 any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), *weight))));
             }
             let plain_term = Term::from_field_text(*plain, word);
-            if word.chars().count() >= PREFIX_MIN_LEN {
+            if prefix && word.chars().count() >= PREFIX_MIN_LEN {
                 let prefix = FuzzyTermQuery::new_prefix(plain_term.clone(), 0, true);
                 any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * PREFIX_WEIGHT))));
             }
-            if word.chars().count() >= FUZZY_MIN_LEN {
+            if typos && word.chars().count() >= FUZZY_MIN_LEN {
                 let fuzzy = FuzzyTermQuery::new(plain_term, 1, true);
                 any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), weight * FUZZY_WEIGHT))));
             }
@@ -354,21 +360,14 @@ impl SearchEngine {
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
     /// best first, with their scores.
     pub fn search(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<(String, f64)>, SearchError> {
-        let query = self.query(q, visible)?;
         let limit = usize::try_from(q.limit.max(1)).unwrap_or(1);
         let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
-        let collector = TopDocs::with_limit(limit).and_offset(offset).tweak_score(move |segment: &SegmentReader| {
-            let keys = segment.fast_fields().u64("key").map(|c| c.first_or_default_col(0));
-            let popularity = segment.fast_fields().u64("popularity").map(|c| c.first_or_default_col(0));
-            move |doc, score: f32| {
-                let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (0.0, 0) };
-                let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
-                // Equal ranks fall back to a key fixed per skill, so pages never reshuffle ties.
-                (rank, keys.get_val(doc))
-            }
-        });
         let searcher = self.reader.searcher();
-        let found: Vec<((f32, u64), DocAddress)> = searcher.search(&query, &collector)?;
+        let strict = self.query(q, visible, false)?;
+        let (matches, mut found) = searcher.search(&strict, &(Count, top(limit, offset)))?;
+        if self.typos_worth_trying(q, matches) {
+            found = searcher.search(&self.query(q, visible, true)?, &top(limit, offset))?;
+        }
         let mut out = Vec::with_capacity(found.len());
         for ((rank, _), address) in found {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -381,9 +380,34 @@ impl SearchEngine {
 
     /// How many skills match `q`, ignoring its cursor, offset and limit.
     pub fn count(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<i64, SearchError> {
-        let query = self.query(q, visible)?;
-        Ok(self.reader.searcher().search(&query, &Count)? as i64)
+        let searcher = self.reader.searcher();
+        let mut matches = searcher.search(&self.query(q, visible, false)?, &Count)?;
+        if self.typos_worth_trying(q, matches) {
+            matches = searcher.search(&self.query(q, visible, true)?, &Count)?;
+        }
+        Ok(matches as i64)
     }
+
+    /// Whether to look for words one edit away from the query's: only when the words as typed
+    /// find fewer than `TYPO_THRESHOLD` skills, and a word is long enough to have typos. The
+    /// choice depends on the query alone, never on the page, so every page and the count agree.
+    fn typos_worth_trying(&self, q: &SkillQuery, matches: usize) -> bool {
+        matches < TYPO_THRESHOLD && q.terms.iter().any(|w| w.chars().count() >= FUZZY_MIN_LEN)
+    }
+}
+
+/// Collects one page: best rank first, popularity nudging near-ties, then a key fixed per skill.
+fn top(limit: usize, offset: usize) -> impl tantivy::collector::Collector<Fruit = Vec<((f32, u64), DocAddress)>> {
+    TopDocs::with_limit(limit).and_offset(offset).tweak_score(move |segment: &SegmentReader| {
+        let keys = segment.fast_fields().u64("key").map(|c| c.first_or_default_col(0));
+        let popularity = segment.fast_fields().u64("popularity").map(|c| c.first_or_default_col(0));
+        move |doc, score: f32| {
+            let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (0.0, 0) };
+            let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+            // Equal ranks fall back to a key fixed per skill, so pages never reshuffle ties.
+            (rank, keys.get_val(doc))
+        }
+    })
 }
 
 /// The index's fields.
@@ -442,6 +466,8 @@ pub struct Follow {
     beyond: std::collections::BTreeSet<i64>,
     /// Since when the number after the watermark has been missing.
     gap_since: Option<std::time::Instant>,
+    /// When the last complete catch-up began: it applied every change committed before then.
+    caught_up_from: Option<std::time::Instant>,
 }
 
 impl Follow {
@@ -453,6 +479,17 @@ impl Follow {
     /// Following an index kept on disk that had applied every change up to `watermark`.
     pub fn resumed(watermark: i64) -> Self {
         Self { watermark, ..Default::default() }
+    }
+
+    /// Whether a catch-up that began at or after `arrived` has completed: a search that
+    /// arrived then needs no catch-up of its own.
+    pub fn covers(&self, arrived: std::time::Instant) -> bool {
+        self.caught_up_from.is_some_and(|from| from >= arrived)
+    }
+
+    /// Records that a catch-up begun at `from` completed.
+    pub fn caught_up(&mut self, from: std::time::Instant) {
+        self.caught_up_from = Some(from);
     }
 
     pub fn watermark(&self) -> i64 {

@@ -23,8 +23,8 @@ use super::search::{Reach, SearchError};
 use crate::domain::{Skill, Visibility};
 
 /// Tokens of a skill's text the model reads; the rest is cut (names, the description and
-/// tags come first, so they always count).
-const MAX_TOKENS: usize = 128;
+/// tags come first, so they always count). The model's cost grows with every token.
+const MAX_TOKENS: usize = 64;
 
 fn model_error(what: &str, e: impl std::fmt::Display) -> SearchError {
     SearchError::new(format!("embedding model: {what}: {e}"))
@@ -370,14 +370,17 @@ impl Vectors {
     }
 }
 
-/// How many texts the model embeds at once.
-const BATCH: usize = 16;
+/// How many queued skills the worker takes at a time…
+const BATCH: usize = 64;
+/// …and how many texts the model embeds in one run.
+const RUN: usize = 16;
 /// How often computed vectors are saved while the model keeps working.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// Query embeddings remembered (popular searches repeat); forgotten all at once when full.
 const QUERY_CACHE: usize = 4096;
-/// How much of a README the model reads after the name, description and tags.
-const README_CHARS: usize = 600;
+/// How much of a README the model reads after the name, description and tags (its opening,
+/// usually a summary).
+const README_CHARS: usize = 160;
 
 /// One skill waiting for its vector.
 struct Job {
@@ -522,7 +525,7 @@ impl Semantic {
 
     /// Computes one batch of queued vectors; false when the queue was empty.
     fn embed_some(&self) -> bool {
-        let batch: Vec<(String, Job)> = {
+        let mut batch: Vec<(String, Job)> = {
             let mut queue = lock(&self.queue);
             let ids: Vec<String> = queue.keys().take(BATCH).cloned().collect();
             self.in_flight.store(ids.len(), Ordering::SeqCst);
@@ -531,8 +534,14 @@ impl Semantic {
         if batch.is_empty() {
             return false;
         }
-        let texts: Vec<String> = batch.iter().map(|(_, job)| job.text.clone()).collect();
-        match self.embedder.embed(&texts) {
+        // Texts of like length together: each run of the model pads to its longest text.
+        batch.sort_by_key(|(_, job)| job.text.len());
+        let embedded = batch.chunks(RUN).try_fold(Vec::with_capacity(batch.len()), |mut all, run| {
+            let texts: Vec<String> = run.iter().map(|(_, job)| job.text.clone()).collect();
+            all.extend(self.embedder.embed(&texts)?);
+            Ok::<_, SearchError>(all)
+        });
+        match embedded {
             Ok(embedded) => {
                 let queue = lock(&self.queue);
                 let mut vectors = self.vectors.write().unwrap_or_else(|p| p.into_inner());
