@@ -27,10 +27,12 @@ else
 fi
 MEMBER=$(cat "$WORK/member-token")
 # Vectors are computed in the background while seeding goes on; wait for the rest.
-python3 - "http://$SDX" <<'PY'
+python3 - "http://$SDX" "$TOKEN" <<'PY'
 import json, sys, time, urllib.request
 def embedder():
-    return json.load(urllib.request.urlopen(sys.argv[1] + "/healthz"))["deps"]["embedder"]
+    # Vector counts are shown to site administrators only.
+    req = urllib.request.Request(sys.argv[1] + "/healthz", headers={"Authorization": f"Bearer {sys.argv[2]}"})
+    return json.load(urllib.request.urlopen(req))["deps"]["embedder"]
 start, first = time.time(), embedder()
 while (e := embedder())["pending"] > 0:
     time.sleep(1)

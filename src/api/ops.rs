@@ -21,7 +21,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness and dependency status, as skill-pool reports it.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
-async fn get_health(State(state): State<AppState>) -> axum::Json<Health> {
+async fn get_health(State(state): State<AppState>, caller: crate::service::Caller) -> axum::Json<Health> {
     let started = Instant::now();
     let db = match tokio::time::timeout(PROBE_TIMEOUT, state.index.ping()).await {
         Ok(Ok(())) => DepHealth { status: "up".into(), latency_ms: Some(started.elapsed().as_millis() as u64) },
@@ -33,10 +33,14 @@ async fn get_health(State(state): State<AppState>) -> axum::Json<Health> {
     };
     let storage = probe_storage(&state).await;
     let status = if db.status == "down" || storage.status == "down" { "degraded" } else { "ok" };
+    // How many vectors there are counts private skills too: site administrators only.
+    let admin = caller.is_site_admin();
     let embedder = match state.index.search_engine().as_ref().and_then(|e| e.semantic()) {
-        Some(s) => {
-            EmbedderHealth { status: "up".into(), vectors: Some(s.ready() as u64), pending: Some(s.pending() as u64) }
-        }
+        Some(s) => EmbedderHealth {
+            status: "up".into(),
+            vectors: admin.then(|| s.ready() as u64),
+            pending: admin.then(|| s.pending() as u64),
+        },
         None => EmbedderHealth { status: "off".into(), vectors: None, pending: None },
     };
     let deps = Deps { db, storage, embedder };
@@ -57,16 +61,7 @@ async fn probe_storage(state: &AppState) -> DepHealth {
 /// Request counts and latencies in Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut out = state.metrics.render();
-    if let Some(s) = state.index.search_engine().as_ref().and_then(|e| e.semantic()) {
-        use std::fmt::Write as _;
-        out.push_str(
-            "# HELP skilldex_search_vectors Skills with a vector for semantic search, and skills waiting for one.\n",
-        );
-        out.push_str("# TYPE skilldex_search_vectors gauge\n");
-        let _ = writeln!(out, "skilldex_search_vectors{{state=\"ready\"}} {}", s.ready());
-        let _ = writeln!(out, "skilldex_search_vectors{{state=\"pending\"}} {}", s.pending());
-    }
+    let out = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

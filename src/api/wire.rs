@@ -446,10 +446,10 @@ pub struct Deps {
 pub struct EmbedderHealth {
     /// up (a model is loaded) or off (semantic search is not enabled).
     pub status: String,
-    /// Skills with a vector.
+    /// Skills with a vector (shown to site administrators only: it counts private skills).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<u64>,
-    /// Skills waiting for theirs (new or changed text).
+    /// Skills waiting for theirs (new or changed text; site administrators only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<u64>,
 }

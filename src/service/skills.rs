@@ -481,6 +481,10 @@ impl Catalog<'_> {
                     .into(),
             )
         })?;
+        // The query's embedding first, with its own permits: a flood of new queries waits
+        // there, not in the search slots keyword search needs.
+        let semantic = engine.semantic().expect("checked above").clone();
+        let vector = semantic.query_vector(&query.terms.join(" ")).await.map_err(|e| Error::Internal(e.to_string()))?;
         self.core.catch_up_search().await;
         let namespaces = self.namespaces_for(&query.audience).await?;
         let (owned, owned_namespaces) = (query.clone(), namespaces.clone());
@@ -489,10 +493,7 @@ impl Catalog<'_> {
             .core
             .in_search_slot(move || {
                 let reach = search::reach_of(&owned.audience, &owned_namespaces);
-                let semantic = engine.semantic().expect("checked above");
-                let text = owned.terms.join(" ");
-                let namespace = owned.namespace.as_ref().map(|n| n.as_str());
-                let near = semantic.nearest(&text, &reach, namespace, SEMANTIC_DEPTH, min_similarity)?;
+                let near = semantic.nearest(&vector, &reach, &owned, SEMANTIC_DEPTH, min_similarity);
                 let near: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
                 let fused = match mode {
                     SearchMode::Hybrid => {
@@ -504,7 +505,8 @@ impl Catalog<'_> {
                     }
                     _ => near,
                 };
-                // The vectors know who may see a skill, not the listing's other filters.
+                // The vectors apply visibility and filters as they were when each skill last
+                // changed; the index checks them again as they are now.
                 let allowed = engine.allowed(&owned, &reach, &fused)?;
                 Ok(fused.into_iter().filter(|id| allowed.contains(id)).take(SEMANTIC_DEPTH).collect::<Vec<_>>())
             })
@@ -529,9 +531,12 @@ impl Catalog<'_> {
                 ));
             }
         };
+        if !(0..=SEMANTIC_DEPTH as i64).contains(&start) {
+            return Err(Error::Invalid(format!("semantic and hybrid search rank at most {SEMANTIC_DEPTH} results")));
+        }
         let (ranked, namespaces) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
-        let page: Vec<String> = ranked.iter().skip(start.max(0) as usize).take(limit as usize).cloned().collect();
-        let more = (start + limit) < ranked.len() as i64;
+        let page: Vec<String> = ranked.iter().skip(start as usize).take(limit as usize).cloned().collect();
+        let more = start + limit < ranked.len() as i64;
         let mut skills: std::collections::HashMap<String, Skill> =
             self.core.store.skills_by_ids(&page).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let items = page
@@ -788,4 +793,20 @@ fn decode_version_cursor(raw: &str) -> Result<String> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fuse;
+
+    #[test]
+    fn fusion_puts_what_both_rankings_agree_on_first() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (words, meaning) = (ids(&["name-match", "both"]), ids(&["both", "synonym", "name-match"]));
+        assert_eq!(fuse(&[&words, &meaning]), ["both", "name-match", "synonym"]);
+        // Equal scores keep the first ranking's order, then the id's.
+        assert_eq!(fuse(&[&ids(&["a", "b"]), &ids(&["b", "a"])]), ["a", "b"]);
+        assert_eq!(fuse(&[&ids(&["x"]), &ids(&["y"])]), ["x", "y"]);
+        assert!(fuse(&[&[], &[]]).is_empty());
+    }
 }

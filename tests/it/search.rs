@@ -211,8 +211,12 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
     )
     .await;
     app.vectors_ready().await;
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(a)).await;
     assert_eq!(health.body["deps"]["embedder"], json!({"status": "up", "vectors": 5, "pending": 0}));
+    for token in [None, Some(outsider.as_str()), Some(member.as_str())] {
+        let health = app.get("/healthz", token).await;
+        assert_eq!(health.body["deps"]["embedder"], json!({"status": "up"}), "counts include private skills");
+    }
 
     // No skill holds these words; the meaning is there.
     let q = "container orchestration";
@@ -266,6 +270,12 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
     }
     let r = app.get("/api/v1/skills?mode=semantic", None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "no words: {}", r.text);
+    // A cursor can only point within the 200 results a semantic search ranks.
+    use base64::Engine as _;
+    let deep = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"s":"relevance","i":9223372036854775000}"#);
+    let r = app.get(&format!("/api/v1/skills?q=review&mode=hybrid&cursor={deep}"), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("at most 200"), "{}", r.text);
 }
 
 /// Without a model the server searches by keyword as ever, and a semantic request is told how
@@ -309,6 +319,14 @@ async fn the_index_on_disk_resumes_or_rebuilds(db: TestDb) {
     skill(&app, &app.admin, "acme/second-light", "Another lighthouse", json!({})).await;
     let index = open(app.store().clone());
     assert!(!index.start_search().await.unwrap(), "the index on disk is resumed, not rebuilt");
+    assert_eq!(search(index.clone(), "lighthouse").await.len(), 2);
+    drop(index);
+
+    // A rebuild cut short (the index emptied, the catalog not yet in) records no stamp: the
+    // next start rebuilds instead of resuming a partial index.
+    SearchEngine::open(dir.path()).unwrap().clear(None).unwrap();
+    let index = open(app.store().clone());
+    assert!(index.start_search().await.unwrap(), "a partial index is rebuilt");
     assert_eq!(search(index.clone(), "lighthouse").await.len(), 2);
     drop(index);
 

@@ -104,7 +104,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
     // The search engine holds every skill; it decides visibility in its own query.
     let engine = SearchEngine::in_memory().unwrap();
     let stamp = skilldex::service::search::Stamp { format: 1, site: "test".into(), watermark: 0 };
-    engine.apply(&all, &[], &stamp).unwrap();
+    engine.apply(&all, &[], Some(&stamp)).unwrap();
 
     let mut shown_to_someone = 0;
     for caller in &callers {
