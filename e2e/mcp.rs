@@ -242,5 +242,9 @@ fn agents_find_skills_by_meaning_over_mcp() {
     assert!(!found.contains(&"helm-vault".to_owned()), "never a private skill for anonymous: {found:?}");
     let as_admin = names(&sdk(&serve, Some(&admin), json!([["search_skills", {"query": "helm charts"}]])));
     assert_eq!(as_admin.first().map(String::as_str), Some("helm-vault"), "{as_admin:?}");
+    // The CLI asks for the same by meaning.
+    let found = serve.ok(None, &["search", "container orchestration", "--mode", "semantic"]);
+    assert!(found.starts_with("acme/k8s-deploy@1.0.0"), "{found}");
+    assert!(!found.contains("helm-vault"), "{found}");
     serve.stop();
 }

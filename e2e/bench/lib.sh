@@ -12,7 +12,10 @@ KEEP=${SKILLDEX_BENCH_WORK:-}
 WORK=${KEEP:-$(mktemp -d)}
 mkdir -p "$WORK"
 cleanup() {
-    kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$(cat "$WORK/sdx.pid" 2>/dev/null)" 2>/dev/null || true
+    local sdx; sdx=$(cat "$WORK/sdx.pid" 2>/dev/null || true)
+    kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$sdx" 2>/dev/null || true
+    # The server saves its search vectors as it stops; let it finish.
+    for _ in $(seq 300); do [ -n "$sdx" ] && kill -0 "$sdx" 2>/dev/null || break; sleep 0.1; done
     [ -n "$KEEP" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -35,7 +38,12 @@ YAML
 
 # Starts skilldex on its embedded defaults (plus any flags given); sets SDX (host:port) and TOKEN (the admin token).
 start_skilldex() {
-    (cd "$WORK" && RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 "$@" >"$WORK/sdx.out" 2>"$WORK/sdx.log" & echo $! >"$WORK/sdx.pid")
+    : >"$WORK/sdx.out"
+    # A simple command in the background, so the pid file holds the server's own pid.
+    pushd "$WORK" >/dev/null
+    RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:0 "$@" >"$WORK/sdx.out" 2>"$WORK/sdx.log" &
+    echo $! >"$WORK/sdx.pid"
+    popd >/dev/null
     for _ in $(seq 200); do grep -q listening "$WORK/sdx.out" 2>/dev/null && break; sleep 0.05; done
     SDX=$(sed -n 's/^skilldex listening on http:\/\///p' "$WORK/sdx.out")
     TOKEN=$(cat "$WORK/skilldex-data/admin-token")

@@ -101,6 +101,5 @@ for label, match in [("review", '"review"*'), ("zeppelin", '"zeppelin"*'), ("cac
     runs.sort()
     print(f"{'FTS5 ' + label:34} p50 {runs[10]:6.1f} ms  max {runs[-1]:6.1f} ms  (one connection)")
 PY
-# The pid file holds the shell that started the server; the server is its child.
-server=$(pgrep -P "$(cat "$WORK/sdx.pid")" -x skilldex || cat "$WORK/sdx.pid")
-echo "== server resident memory after the load: $(awk '/^VmRSS:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server/status")"
+server=$(cat "$WORK/sdx.pid")
+echo "== server resident memory after the load: $(awk '/^VmRSS:/ {printf "%.1f MiB", $2 / 1024} /^RssAnon:/ {printf " (%.1f MiB anonymous,", $2 / 1024} /^RssFile:/ {printf " %.1f MiB mapped files)", $2 / 1024}' "/proc/$server/status")"

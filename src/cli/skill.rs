@@ -78,6 +78,10 @@ pub struct SearchArgs {
     /// downloads, updated, name, stars or relevance.
     #[arg(long)]
     pub sort: Option<String>,
+    /// keyword (the words), semantic (the meaning; the server needs --embedding-model) or
+    /// hybrid (both).
+    #[arg(long)]
+    pub mode: Option<String>,
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
 }
@@ -133,6 +137,9 @@ pub async fn search(args: SearchArgs, client: &Client) -> anyhow::Result<()> {
         }
         if let Some(v) = &args.sort {
             q.append_pair("sort", v);
+        }
+        if let Some(v) = &args.mode {
+            q.append_pair("mode", v);
         }
         q.append_pair("limit", &args.limit.to_string());
     }
