@@ -272,7 +272,8 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "no words: {}", r.text);
     // A cursor can only point within the 200 results a semantic search ranks.
     use base64::Engine as _;
-    let deep = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"s":"relevance","i":9223372036854775000}"#);
+    let deep =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"s":"relevance","i":9223372036854775000,"id":""}"#);
     let r = app.get(&format!("/api/v1/skills?q=review&mode=hybrid&cursor={deep}"), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("at most 200"), "{}", r.text);
