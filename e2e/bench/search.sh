@@ -42,6 +42,11 @@ rate = f", {done / spent:.0f} vectors/s after seeding" if spent > 1 and done els
 print(f"vectors: {e['vectors']} skills ({first['pending']} were still pending when seeding ended{rate})")
 PY
 
+# Start-up work (an index rebuild's segment merges, saving vectors) is over before measuring:
+# wait until the server has used no CPU for two seconds (at most two minutes).
+cpu() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/sdx.pid")/stat"; }
+for _ in $(seq 60); do a=$(cpu); sleep 2; [ "$(cpu)" -gt "$a" ] || break; done
+
 # ab's percentile table: "  50%     12" … "  99%     40".
 pct() { awk -v p="$1%" '$1 == p {print $2}'; }
 declare -A P99

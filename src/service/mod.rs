@@ -429,7 +429,7 @@ impl Index {
             after = Some(last.id.clone());
             seen.extend(batch.iter().map(|s| s.id.clone()));
             let engine = engine.clone();
-            run_blocking(move || engine.apply(&batch, &[], None)).await?;
+            run_blocking(move || engine.add(&batch)).await?;
         }
         let sealer = engine.clone();
         run_blocking(move || sealer.seal(&stamp)).await?;

@@ -17,7 +17,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, 
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value as _,
 };
-use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader, TantivyDocument, Term};
 
 use super::semantic::{Embedder, Semantic};
 use crate::domain::Skill;
@@ -77,7 +77,7 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 struct Fields {
     id: Field,
@@ -245,11 +245,29 @@ impl SearchEngine {
         Ok(())
     }
 
-    /// Records `stamp` (after a rebuild, or when the watermark moved over changes that needed
-    /// no new documents).
+    /// Adds these skills without committing: a rebuild adds the whole catalog and commits
+    /// once (`seal`), so the index starts with a few large segments, not hundreds of small
+    /// ones to merge.
+    pub fn add(&self, skills: &[Skill]) -> Result<(), SearchError> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for s in skills.iter().filter(|s| s.deleted_at.is_none()) {
+            writer.add_document(self.document(s))?;
+        }
+        drop(writer);
+        if let Some(semantic) = &self.semantic {
+            semantic.update(skills, &[]);
+        }
+        Ok(())
+    }
+
+    /// Commits what was added and records `stamp` (after a rebuild, or when the watermark
+    /// moved over changes that needed no new documents).
     pub fn seal(&self, stamp: &Stamp) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.commit(&mut writer, Some(stamp))
+        self.commit(&mut writer, Some(stamp))?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
     }
 
     /// Empties the index (before a rebuild).
@@ -265,29 +283,6 @@ impl SearchEngine {
     /// The query `q` describes, for a caller who sees `visible`.
     fn query(&self, q: &SkillQuery, visible: &Reach<'_>, typos: bool) -> Result<BooleanQuery, SearchError> {
         Ok(BooleanQuery::new(self.clauses(q, visible, typos)?))
-    }
-
-    /// Which of `ids` match `q`'s filters (not its words) for a caller who sees `visible`.
-    pub fn allowed(
-        &self,
-        q: &SkillQuery,
-        visible: &Reach<'_>,
-        ids: &[String],
-    ) -> Result<std::collections::HashSet<String>, SearchError> {
-        let filters = SkillQuery { terms: Vec::new(), ..q.clone() };
-        let mut clauses = self.clauses(&filters, visible, false)?;
-        let terms = ids.iter().map(|id| Term::from_field_text(self.f.id, id));
-        clauses.push(filter(Box::new(tantivy::query::TermSetQuery::new(terms))));
-        let searcher = self.reader.searcher();
-        let found = searcher.search(&BooleanQuery::new(clauses), &tantivy::collector::DocSetCollector)?;
-        let mut allowed = std::collections::HashSet::with_capacity(found.len());
-        for address in found {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(self.f.id).and_then(|v| v.as_str()) {
-                allowed.insert(id.to_owned());
-            }
-        }
-        Ok(allowed)
     }
 
     /// The clauses of `query`.
@@ -377,14 +372,9 @@ impl SearchEngine {
         if self.typos_worth_trying(q, matches) {
             found = searcher.search(&self.query(q, visible, true)?, &top(limit, offset))?;
         }
-        let mut out = Vec::with_capacity(found.len());
-        for ((rank, _), address) in found {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(self.f.id).and_then(|v| v.as_str()) {
-                out.push((id.to_owned(), f64::from(rank)));
-            }
-        }
-        Ok(out)
+        let ranks: Vec<f64> = found.iter().map(|((rank, _), _)| f64::from(*rank)).collect();
+        let ids = ids_of(&searcher, found.into_iter().map(|(_, address)| address))?;
+        Ok(ids.into_iter().zip(ranks).collect())
     }
 
     /// How many skills match `q`, ignoring its cursor, offset and limit.
@@ -403,6 +393,18 @@ impl SearchEngine {
     fn typos_worth_trying(&self, q: &SkillQuery, matches: usize) -> bool {
         matches < TYPO_THRESHOLD && q.terms.iter().any(|w| w.chars().count() >= FUZZY_MIN_LEN)
     }
+}
+
+/// The skill ids of these documents, in order.
+fn ids_of(searcher: &Searcher, addresses: impl IntoIterator<Item = DocAddress>) -> Result<Vec<String>, SearchError> {
+    let mut ids = Vec::new();
+    for address in addresses {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        if let Some(id) = doc.get_first(searcher.schema().get_field("id")?).and_then(|v| v.as_str()) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
 }
 
 /// Collects one page: best rank first, popularity nudging near-ties, then a key fixed per skill.

@@ -167,9 +167,9 @@ pub struct Vectors {
     bytes: Vec<i8>,
 }
 
-/// How many candidates the sign-bit pass keeps for each result asked for.
-const OVERSAMPLE: usize = 20;
-/// …and at least this many.
+/// How many candidates the sign-bit pass keeps for each result asked for…
+const OVERSAMPLE: usize = 5;
+/// …and at least this many (a page of a few results still gets a wide first pass).
 const MIN_CANDIDATES: usize = 1000;
 /// The vectors file's format.
 const FILE_FORMAT: u64 = 2;
@@ -313,29 +313,57 @@ impl Vectors {
                 && (!q.published_only || s.published)
                 && q.deprecated.is_none_or(|d| d == s.deprecated)
         };
-        // First pass: the candidates whose sign bits differ least from the query's.
+        // First pass: the candidates whose sign bits differ least from the query's. Distances
+        // run from 0 to `dims`: counting them finds the cut-off without sorting the catalog.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
-        let mut candidates: Vec<(u32, usize)> = Vec::new();
+        let mut distances: Vec<u16> = Vec::with_capacity(self.slots.len());
+        let mut histogram = vec![0usize; dims + 2];
         for (i, slot) in self.slots.iter().enumerate() {
-            let Some(slot) = slot else { continue };
-            if !passes(slot) {
-                continue;
+            let distance = match slot {
+                Some(slot) if passes(slot) => {
+                    let row = &self.bits[i * words..(i + 1) * words];
+                    row.iter().zip(&qbits).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() as u16
+                }
+                _ => u16::MAX,
+            };
+            if distance != u16::MAX {
+                histogram[usize::from(distance).min(dims + 1)] += 1;
             }
-            let row = &self.bits[i * words..(i + 1) * words];
-            let distance: u32 = row.iter().zip(&qbits).map(|(a, b)| (a ^ b).count_ones()).sum();
-            candidates.push((distance, i));
+            distances.push(distance);
         }
-        if candidates.len() > keep {
-            candidates.select_nth_unstable(keep);
-            candidates.truncate(keep);
+        let mut cut = 0;
+        let mut taken = 0;
+        while cut < histogram.len() && taken + histogram[cut] <= keep {
+            taken += histogram[cut];
+            cut += 1;
         }
-        // Second pass: cosine similarity from the byte-scaled components.
+        // Every candidate nearer than the cut, and of those at the cut, enough to fill `keep`.
+        let mut room_at_cut = keep - taken;
+        let candidates: Vec<usize> = distances
+            .iter()
+            .enumerate()
+            .filter(|&(_, &d)| {
+                let d = usize::from(d);
+                if d < cut {
+                    true
+                } else if d == cut && room_at_cut > 0 {
+                    room_at_cut -= 1;
+                    true
+                } else {
+                    false
+                }
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // Second pass: cosine similarity from the byte-scaled components (integer products,
+        // which the compiler vectorizes).
+        let scaled: Vec<i16> = query.iter().map(|&x| (x * 127.0).round().clamp(-127.0, 127.0) as i16).collect();
         let mut scored: Vec<(f32, usize)> = candidates
             .into_iter()
-            .map(|(_, i)| {
+            .map(|i| {
                 let row = &self.bytes[i * dims..(i + 1) * dims];
-                let dot: f32 = row.iter().zip(query).map(|(&b, &q)| f32::from(b) * q).sum();
-                (dot / 127.0, i)
+                let dot: i32 = row.iter().zip(&scaled).map(|(&b, &q)| i32::from(i16::from(b) * q)).sum();
+                (dot as f32 / (127.0 * 127.0), i)
             })
             .filter(|(similarity, _)| *similarity >= min_similarity)
             .collect();

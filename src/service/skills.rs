@@ -505,10 +505,9 @@ impl Catalog<'_> {
                     }
                     _ => near,
                 };
-                // The vectors apply visibility and filters as they were when each skill last
-                // changed; the index checks them again as they are now.
-                let allowed = engine.allowed(&owned, &reach, &fused)?;
-                Ok(fused.into_iter().filter(|id| allowed.contains(id)).take(SEMANTIC_DEPTH).collect::<Vec<_>>())
+                // Both rankings applied visibility and the filters as the index holds them;
+                // each page is checked against the database again before it is shown.
+                Ok(fused.into_iter().take(SEMANTIC_DEPTH).collect::<Vec<_>>())
             })
             .await?;
         Ok((ranked, namespaces))
