@@ -140,14 +140,29 @@ impl SearchEngine {
             Ok(index) if index.schema() == schema => index,
             // Another format's files (or damaged ones): derived data, so start again.
             _ => {
+                use tantivy::Directory as _;
+                let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| fail(&e))?;
+                // Never pull the files from under another process that uses them (a replica
+                // of another version sharing this data directory).
+                let held = match directory.acquire_lock(&tantivy::directory::INDEX_WRITER_LOCK) {
+                    Ok(held) => held,
+                    Err(tantivy::directory::error::LockError::LockBusy) => {
+                        return Err(SearchError::Busy(dir.display().to_string()));
+                    }
+                    Err(e) => return Err(fail(&e)),
+                };
                 tracing::warn!(dir = %dir.display(), "the search index there is of another format; rebuilding it");
                 for entry in std::fs::read_dir(dir).map_err(|e| fail(&e))? {
                     let path = entry.map_err(|e| fail(&e))?.path();
-                    if path.is_file() && path.file_name().is_some_and(|n| n != "vectors.bin") {
+                    let ours = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n != "vectors.bin" && !n.starts_with(".tantivy-"));
+                    if path.is_file() && ours {
                         std::fs::remove_file(&path).map_err(|e| fail(&e))?;
                     }
                 }
-                let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| fail(&e))?;
+                drop(held);
                 tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())?
             }
         };
@@ -593,6 +608,20 @@ mod tests {
         // 4 commits: everything is contiguous again.
         f.applied(&changes(&[4, 5, 6]));
         assert_eq!(f.watermark(), 6);
+    }
+
+    #[test]
+    fn an_index_of_another_format_is_replaced_but_never_under_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut other = Schema::builder();
+        other.add_text_field("something_else", STRING);
+        let old = tantivy::Index::create_in_dir(dir.path(), other.build()).unwrap();
+        let writer: IndexWriter = old.writer_with_num_threads(1, WRITER_MEMORY).unwrap();
+        assert!(matches!(SearchEngine::open(dir.path()), Err(SearchError::Busy(_))), "in use: left alone");
+        assert!(dir.path().join("meta.json").exists());
+        drop(writer);
+        let engine = SearchEngine::open(dir.path()).expect("replaced once free");
+        assert!(engine.stamp().is_none(), "a new index has no stamp: it is rebuilt");
     }
 
     #[test]
