@@ -192,6 +192,28 @@ impl ServeArgs {
     }
 }
 
+/// Where a command run beside a stopped server (`gc`, `reindex`) finds its data.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// The server's data directory.
+    #[arg(long, env = "SKILLDEX_DATA_DIR", default_value = "./skilldex-data")]
+    pub data_dir: PathBuf,
+    /// The index database (default: the data directory's SQLite file).
+    #[arg(long, env = "SKILLDEX_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+}
+
+impl DataArgs {
+    /// Opens the index database (running its migrations).
+    pub async fn open_store(&self) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+        let url = match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => default_sqlite_url(&self.data_dir),
+        };
+        crate::store::connect(&url).await.map_err(|e| e.context("cannot open the index database"))
+    }
+}
+
 pub fn default_sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("skilldex.db").display())
 }

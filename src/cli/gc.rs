@@ -1,33 +1,22 @@
 //! `skilldex gc`: remove blobs of the embedded store that nothing references.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
-use crate::config::Secret;
+use crate::config::DataArgs;
 use crate::oci::store::{EmbeddedStore, UPLOAD_TTL};
 
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
-    /// The server's data directory.
-    #[arg(long, env = "SKILLDEX_DATA_DIR", default_value = "./skilldex-data")]
-    pub data_dir: PathBuf,
-    /// The index database (default: the data directory's SQLite file).
-    #[arg(long, env = "SKILLDEX_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<Secret>,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Keep blobs linked or written more recently than this many minutes (uploads in flight).
     #[arg(long, default_value_t = UPLOAD_TTL.as_secs() / 60)]
     pub grace_minutes: u64,
 }
 
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
-    let url = args
-        .database_url
-        .map(|u| u.expose().to_owned())
-        .unwrap_or_else(|| crate::config::default_sqlite_url(&args.data_dir));
-    let store = crate::store::connect(&url).await.context("cannot open the index database")?;
-    let embedded = EmbeddedStore::open(&args.data_dir.join("oci"), store)
+    let store = args.data.open_store().await?;
+    let embedded = EmbeddedStore::open(&args.data.data_dir.join("oci"), store)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the embedded OCI store: {e}"))?;
     let swept = embedded

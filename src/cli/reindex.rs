@@ -5,30 +5,23 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::Secret;
+use crate::config::DataArgs;
 use crate::service::Index;
 
 #[derive(Debug, clap::Args)]
 pub struct ReindexArgs {
-    /// The server's data directory (the index is kept in its `search/` directory).
-    #[arg(long, env = "SKILLDEX_DATA_DIR", default_value = "./skilldex-data")]
-    pub data_dir: PathBuf,
-    /// The index database (default: the data directory's SQLite file).
-    #[arg(long, env = "SKILLDEX_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<Secret>,
+    /// The data directory and database (the index is kept in the data directory's `search/`).
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Compute every skill's vector with this embedding model too (as `serve --embedding-model`).
     #[arg(long, env = "SKILLDEX_EMBEDDING_MODEL", value_name = "DIR")]
     pub embedding_model: Option<PathBuf>,
 }
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
-    let url = args
-        .database_url
-        .map(|u| u.expose().to_owned())
-        .unwrap_or_else(|| crate::config::default_sqlite_url(&args.data_dir));
-    let store = crate::store::connect(&url).await.context("cannot open the index database")?;
+    let store = args.data.open_store().await?;
     // The server holds the index while it runs: refuse rather than fight over it.
-    let engine = super::serve::search_engine(&args.data_dir, args.embedding_model.as_deref(), false)
+    let engine = super::serve::search_engine(&args.data.data_dir, args.embedding_model.as_deref(), false)
         .context("stop the server using this data directory first (it rebuilds a stale index itself on start)")?;
     let index = Index::new(store).with_search(engine);
     let started = std::time::Instant::now();

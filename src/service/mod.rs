@@ -336,16 +336,9 @@ impl Index {
         *self.follow.lock().await = search::Follow::resumed(stamp.watermark);
         self.try_catch_up().await?;
         tracing::info!(watermark = stamp.watermark, "search index opened");
-        if engine.semantic().is_some() {
-            // Vectors saved before a hard stop may lag behind the index: compare every skill's
-            // text with what its vector was computed from, in the background.
-            let index = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = index.refresh_vectors().await {
-                    tracing::error!(error = %e, "could not check the skill vectors");
-                }
-            });
-        }
+        // Vectors saved before a hard stop may lag behind the index: before serving, compare
+        // every skill's visibility, filters and text with what its vector holds.
+        self.refresh_vectors().await?;
         Ok(false)
     }
 

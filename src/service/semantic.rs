@@ -249,13 +249,9 @@ impl Vectors {
         };
         self.slots[i] = Some(slot);
         self.by_id.insert(id.to_owned(), i);
-        let bits = &mut self.bits[i * words..(i + 1) * words];
-        bits.fill(0);
-        for (d, (&x, b)) in vector.iter().zip(&mut self.bytes[i * dims..(i + 1) * dims]).enumerate() {
+        self.bits[i * words..(i + 1) * words].copy_from_slice(&sign_bits(vector, words));
+        for (&x, b) in vector.iter().zip(&mut self.bytes[i * dims..(i + 1) * dims]) {
             *b = (x * 127.0).round().clamp(-127.0, 127.0) as i8;
-            if x > 0.0 {
-                bits[d / 64] |= 1 << (d % 64);
-            }
         }
     }
 
@@ -278,12 +274,7 @@ impl Vectors {
         min_similarity: f32,
     ) -> Vec<(String, f32)> {
         let (words, dims) = (self.words(), self.dims);
-        let mut qbits = vec![0u64; words];
-        for (d, &x) in query.iter().enumerate() {
-            if x > 0.0 {
-                qbits[d / 64] |= 1 << (d % 64);
-            }
-        }
+        let qbits = sign_bits(query, words);
         // Per namespace, decided once: whether the query's filters allow it, and whether the
         // caller sees its private skills.
         let views = super::views::RegistryView { name: String::new(), namespaces: q.namespace_globs.clone() };
@@ -463,12 +454,24 @@ impl Vectors {
     }
 }
 
+/// One bit per component of `vector`, set where it is positive, in `words` u64s.
+fn sign_bits(vector: &[f32], words: usize) -> Vec<u64> {
+    let mut bits = vec![0u64; words];
+    for (d, _) in vector.iter().enumerate().filter(|(_, x)| **x > 0.0) {
+        bits[d / 64] |= 1 << (d % 64);
+    }
+    bits
+}
+
 /// How many queued skills the worker takes at a time…
 const BATCH: usize = 64;
 /// …and how many texts the model embeds in one run.
 const RUN: usize = 16;
-/// How often computed vectors are saved while the model keeps working.
+/// How often computed vectors are saved while the model keeps working…
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// …and how long after the last save changes wait when it is idle (a restart checks every
+/// skill against its vector anyway, so this only bounds rework).
+const SAVE_IDLE: Duration = Duration::from_secs(5);
 /// Query embeddings remembered (popular searches repeat); forgotten all at once when full.
 const QUERY_CACHE: usize = 4096;
 /// How much of a README the model reads after the name, description and tags (its opening,
@@ -564,6 +567,11 @@ impl Semantic {
                 work.queue.insert(s.id.clone(), Job { text, hash });
                 work.placements.insert(s.id.clone(), placement);
             }
+        }
+        // What searches filter on changed too: it must reach the file, or a restart would
+        // answer with who could see a skill before.
+        if !skills.is_empty() || !removed.is_empty() {
+            self.unsaved.store(true, Ordering::SeqCst);
         }
         if !work.queue.is_empty() {
             self.wake.notify_one();
@@ -707,7 +715,8 @@ fn work(semantic: &Weak<Semantic>) {
     loop {
         let Some(s) = semantic.upgrade() else { return };
         let worked = s.embed_some();
-        if saved.elapsed() > SAVE_EVERY || (!worked && s.unsaved.load(Ordering::SeqCst)) {
+        let idle_and_settled = !worked && saved.elapsed() > SAVE_IDLE;
+        if saved.elapsed() > SAVE_EVERY || (idle_and_settled && s.unsaved.load(Ordering::SeqCst)) {
             s.save();
             saved = Instant::now();
         }

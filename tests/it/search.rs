@@ -346,3 +346,74 @@ async fn the_index_on_disk_resumes_or_rebuilds(db: TestDb) {
     assert!(index.start_search().await.unwrap(), "another database's index is rebuilt");
     assert!(search(index.clone(), "lighthouse").await.is_empty());
 }
+
+/// A skill made private while the server runs stays private to semantic search after a
+/// restart, whatever the vectors file on disk still says about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_never_answers_with_who_could_see_a_skill_before() {
+    use skilldex::service::search::SearchEngine;
+    use skilldex::service::{Index, SearchMode, SkillListRequest};
+    let Ok(model) = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL") else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
+        return;
+    };
+    let load = || skilldex::service::semantic::Embedder::load(std::path::Path::new(&model)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new(TestDb::sqlite().await).await;
+    app.team("acme", &app.admin).await;
+    skill(&app, &app.admin, "acme/k8s-deployment", "Writes Kubernetes deployments and services", json!({})).await;
+    let open =
+        || Index::new(app.store().clone()).with_search(SearchEngine::open(dir.path()).unwrap().with_model(load()));
+    // Whether anonymous finds the skill by meaning, and how many skills the search counts.
+    let found = |index: Index| async move {
+        let req = || SkillListRequest {
+            q: Some("container orchestration".into()),
+            mode: SearchMode::Semantic,
+            ..Default::default()
+        };
+        let anonymous = skilldex::service::Caller::Anonymous;
+        let page = index.catalog().list_skills(&anonymous, req()).await.unwrap();
+        let count = index.catalog().count_skills(&anonymous, req()).await.unwrap();
+        (page.items.iter().any(|h| h.skill.name.as_str() == "k8s-deployment"), count)
+    };
+
+    let index = open();
+    index.start_search().await.unwrap();
+    let semantic = index.search_engine().unwrap().semantic().unwrap().clone();
+    while semantic.pending() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    index.search_engine().unwrap().flush();
+    assert_eq!(found(index.clone()).await, (true, 1), "public: found by meaning");
+
+    // Made private and applied by the running index, which goes on past more than the 1000
+    // changes a resumed index re-reads; then a hard stop before the vectors file is saved
+    // again, so the file still says public.
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/skills/acme/k8s-deployment",
+            Some(&app.admin),
+            Some(json!({"visibility": "private"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    index.catch_up_search().await;
+    assert_eq!(found(index.clone()).await, (false, 0));
+    skill(&app, &app.admin, "acme/busy", "Changes a lot", json!({})).await;
+    let busy = app.store().skill("acme", "busy").await.unwrap().unwrap();
+    for i in 0..1001 {
+        let patch = skilldex::domain::SkillPatch { description: Some(format!("change {i}")), ..Default::default() };
+        app.store().update_skill(&busy.id, &patch, i).await.unwrap();
+    }
+    index.catch_up_search().await;
+    drop((index, semantic));
+    let index = open();
+    index.start_search().await.unwrap();
+    let semantic = index.search_engine().unwrap().semantic().unwrap().clone();
+    while semantic.pending() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The busy skill counts; the private one is neither shown nor counted.
+    assert_eq!(found(index.clone()).await, (false, 1), "after the restart");
+}
