@@ -283,20 +283,20 @@ async fn search(
     }
     req.q = (!words.is_empty()).then(|| words.join(" "));
     req.sort = Some(if req.q.is_some() { SkillSort::Relevance } else { SkillSort::Downloads });
-    let total = state.index.catalog().count_skills(&caller, req.clone()).await?;
     // The service pages at most PAGE_MAX at a time: take as many pages as `size` asks for.
-    let mut hits = Vec::new();
-    let mut offset = from;
-    while (hits.len() as i64) < size && offset <= crate::service::MAX_OFFSET {
+    // The first also tells how many skills match in all.
+    let first = SkillListRequest { limit: Some(size.min(crate::service::limits::PAGE_MAX)), ..req.clone() };
+    let (page, total) = state.index.catalog().list_skills_counted(&caller, first).await?;
+    let mut full = page.items.len() as i64 == size.min(crate::service::limits::PAGE_MAX);
+    let mut hits = page.items;
+    let mut offset = from + hits.len() as i64;
+    while full && (hits.len() as i64) < size && offset <= crate::service::MAX_OFFSET {
         let limit = (size - hits.len() as i64).min(crate::service::limits::PAGE_MAX);
         let page_req = SkillListRequest { offset: Some(offset), limit: Some(limit), ..req.clone() };
         let page = state.index.catalog().list_skills(&caller, page_req).await?.items;
-        let got = page.len() as i64;
+        full = page.len() as i64 == limit;
+        offset += page.len() as i64;
         hits.extend(page);
-        if got < limit {
-            break;
-        }
-        offset += got;
     }
     let base = state.public_base();
     let best = hits.iter().map(|h| h.rank).fold(0.0_f64, f64::max);

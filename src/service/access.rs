@@ -109,19 +109,21 @@ impl Index {
             return Ok(Caller::Anonymous);
         };
         let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
-        let token = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        let (token, user) = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
         let now = now_millis();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
             return Err(rejected());
         }
-        let user = self.store.user_by_id(&token.user_id).await?.ok_or_else(rejected)?;
-        let store = self.store.clone();
-        let token_id = token.id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.touch_token(&token_id, now).await {
-                tracing::warn!(error = %e, "could not record token use");
-            }
-        });
+        let recently_used = token.last_used_at.is_some_and(|t| now - t < crate::store::TOUCH_INTERVAL_MS);
+        if !recently_used {
+            let store = self.store.clone();
+            let token_id = token.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_token(&token_id, now).await {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            });
+        }
         Ok(Caller::User(Box::new(Principal { user, token })))
     }
 

@@ -11,24 +11,34 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sha2::Digest as _;
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery};
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value as _,
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery,
 };
-use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+};
+use tantivy::{DocId, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use super::semantic::{Embedder, Semantic};
 use crate::domain::Skill;
 use crate::store::{Audience, SkillQuery};
 
 /// Field weights: a match in the name counts most, then the display name, tags, the
-/// description and last the README.
-const WEIGHTS: [(&str, f32); 5] =
-    [("name", 10.0), ("display", 8.0), ("tags", 5.0), ("description", 3.0), ("readme", 1.0)];
+/// description and last the README. The words each begins are indexed for all but the README
+/// (as-you-type matches there would be noise, at much of the index's size).
+const WEIGHTS: [(&str, f32, bool); 5] = [
+    ("name", 10.0, true),
+    ("display", 8.0, true),
+    ("tags", 5.0, true),
+    ("description", 3.0, true),
+    ("readme", 1.0, false),
+];
 /// A word that only starts a word of the skill counts this much of a full match…
 const PREFIX_WEIGHT: f32 = 0.5;
+/// …up to this many characters: a longer unfinished word matches the words that begin with
+/// its first `PREFIX_MAX_LEN` characters.
+const PREFIX_MAX_LEN: usize = 20;
 /// …and a word one edit away (words of five letters or more) this much.
 const FUZZY_WEIGHT: f32 = 0.3;
 /// Words shorter than this get no typo tolerance (too many neighbours).
@@ -77,11 +87,10 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 4;
 
 struct Fields {
     id: Field,
-    key: Field,
     namespace: Field,
     public: Field,
     published: Field,
@@ -89,8 +98,18 @@ struct Fields {
     skill_type: Field,
     tag: Field,
     popularity: Field,
-    /// (stemmed, unstemmed, weight) for each weighted text field.
-    text: Vec<(Field, Field, f32)>,
+    text: Vec<TextField>,
+}
+
+/// One weighted text field, indexed three ways.
+struct TextField {
+    /// Stemmed words, with their frequencies (BM25).
+    stemmed: Field,
+    /// Words as written (for words one edit away).
+    plain: Field,
+    /// The beginnings of each word (as you type), with their frequencies.
+    prefixes: Option<Field>,
+    weight: f32,
 }
 
 /// The engine: one index, one writer, one reader reloaded after every commit, and the
@@ -111,12 +130,6 @@ pub enum Reach<'a> {
     /// Public skills and everything in these namespaces.
     Member(&'a [String]),
     Everything,
-}
-
-/// A stable 64-bit key for an id: the last tie-break, and what cursors compare.
-fn id_key(id: &str) -> u64 {
-    let digest = sha2::Sha256::digest(id.as_bytes());
-    u64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 impl SearchEngine {
@@ -170,6 +183,7 @@ impl SearchEngine {
     }
 
     fn with_index(index: tantivy::Index, f: Fields, dir: Option<PathBuf>) -> Result<Self, SearchError> {
+        index.tokenizers().register(PREFIXES, prefix_analyzer());
         let writer = match index.writer_with_num_threads(1, WRITER_MEMORY) {
             Ok(writer) => writer,
             Err(tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _)) => {
@@ -211,7 +225,6 @@ impl SearchEngine {
         let f = &self.f;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &s.id);
-        doc.add_u64(f.key, id_key(&s.id));
         doc.add_text(f.namespace, s.namespace.as_str());
         doc.add_u64(f.public, u64::from(s.visibility == crate::domain::Visibility::Public));
         doc.add_u64(f.published, u64::from(s.latest_version.is_some()));
@@ -224,9 +237,12 @@ impl SearchEngine {
         let tags = s.tags.join(" ");
         let texts =
             [s.name.as_str(), s.display_name.as_str(), tags.as_str(), s.description.as_str(), s.readme.as_str()];
-        for ((stemmed, plain, _), text) in f.text.iter().zip(texts) {
-            doc.add_text(*stemmed, text);
-            doc.add_text(*plain, text);
+        for (field, text) in f.text.iter().zip(texts) {
+            doc.add_text(field.stemmed, text);
+            doc.add_text(field.plain, text);
+            if let Some(prefixes) = field.prefixes {
+                doc.add_text(prefixes, text);
+            }
         }
         doc
     }
@@ -295,15 +311,14 @@ impl SearchEngine {
         Ok(())
     }
 
-    /// The query `q` describes, for a caller who sees `visible`.
-    fn query(&self, q: &SkillQuery, visible: &Reach<'_>, typos: bool) -> Result<BooleanQuery, SearchError> {
-        Ok(BooleanQuery::new(self.clauses(q, visible, typos)?))
-    }
-
-    /// The clauses of `query`.
-    fn clauses(&self, q: &SkillQuery, visible: &Reach<'_>, typos: bool) -> Result<Vec<Clause>, SearchError> {
+    /// The query for `q`'s words and its narrow filters (namespace, tags, namespace globs),
+    /// which select few skills and so lead the search. Visibility and the broad filters are
+    /// checked as matches are collected (`Gate`). A single word with no narrow filter is a
+    /// plain union of terms, which tantivy ranks with block-max WAND, skipping whole blocks of
+    /// postings that cannot reach the page.
+    fn query(&self, q: &SkillQuery, typos: bool) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.f;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut must: Vec<Clause> = Vec::new();
         for (i, word) in q.terms.iter().enumerate() {
             // As you type, only the last word is unfinished.
             let last = i + 1 == q.terms.len();
@@ -312,41 +327,23 @@ impl SearchEngine {
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
         };
-        let flag = |field: Field, on: bool| -> Box<dyn Query> {
-            Box::new(TermQuery::new(Term::from_field_u64(field, u64::from(on)), IndexRecordOption::Basic))
-        };
-        match visible {
-            Reach::Everything => {}
-            Reach::Public => must.push(filter(flag(f.public, true))),
-            Reach::Member(namespaces) => {
-                let mut any: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, flag(f.public, true))];
-                any.extend(namespaces.iter().map(|n| (Occur::Should, term(f.namespace, n))));
-                must.push(filter(Box::new(BooleanQuery::new(any))));
-            }
-        }
         if let Some(ns) = &q.namespace {
             must.push(filter(term(f.namespace, ns.as_str())));
         }
         for tag in &q.tags {
             must.push(filter(term(f.tag, tag)));
         }
-        if let Some(t) = q.skill_type {
-            must.push(filter(term(f.skill_type, t.as_str())));
-        }
-        if q.published_only {
-            must.push(filter(flag(f.published, true)));
-        }
-        if let Some(d) = q.deprecated {
-            must.push(filter(flag(f.deprecated, d)));
-        }
         if !q.namespace_globs.is_empty() {
-            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut any: Vec<Clause> = Vec::new();
             for glob in &q.namespace_globs {
                 any.push((Occur::Should, Box::new(RegexQuery::from_pattern(&glob_regex(glob), f.namespace)?)));
             }
             must.push(filter(Box::new(BooleanQuery::new(any))));
         }
-        Ok(must)
+        if must.len() == 1 {
+            return Ok(must.remove(0).1);
+        }
+        Ok(Box::new(BooleanQuery::new(must)))
     }
 
     /// One query word: its stems in every weighted field, the words it begins (`prefix`), and
@@ -354,52 +351,57 @@ impl SearchEngine {
     fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Box<dyn Query>, SearchError> {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
-        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (stemmed, plain, weight) in &self.f.text {
-            let mut analyzer = self.index.tokenizer_for_field(*stemmed)?;
+        let chars = word.chars().count();
+        let mut any: Vec<Clause> = Vec::new();
+        let mut weighted = |query: Box<dyn Query>, weight: f32| {
+            any.push((Occur::Should, Box::new(BoostQuery::new(query, weight)) as Box<dyn Query>));
+        };
+        for field in &self.f.text {
+            let mut analyzer = self.index.tokenizer_for_field(field.stemmed)?;
             let mut stream = analyzer.token_stream(word);
             while stream.advance() {
-                let term = Term::from_field_text(*stemmed, &stream.token().text);
-                let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), *weight))));
+                let term = Term::from_field_text(field.stemmed, &stream.token().text);
+                weighted(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), field.weight);
             }
-            let plain_term = Term::from_field_text(*plain, word);
-            if prefix && word.chars().count() >= PREFIX_MIN_LEN {
-                let prefix = FuzzyTermQuery::new_prefix(plain_term.clone(), 0, true);
-                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), weight * PREFIX_WEIGHT))));
+            if let Some(prefixes) = field.prefixes
+                && prefix
+                && chars >= PREFIX_MIN_LEN
+            {
+                let begun: String = word.chars().take(PREFIX_MAX_LEN).collect();
+                let term = Term::from_field_text(prefixes, &begun);
+                weighted(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), field.weight * PREFIX_WEIGHT);
             }
-            if typos && word.chars().count() >= FUZZY_MIN_LEN {
-                let fuzzy = FuzzyTermQuery::new(plain_term, 1, true);
-                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), weight * FUZZY_WEIGHT))));
+            if typos && chars >= FUZZY_MIN_LEN {
+                let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field.plain, word), 1, true);
+                weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT);
             }
         }
         Ok(Box::new(BooleanQuery::new(any)))
     }
 
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
-    /// best first, with their scores.
-    pub fn search(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<Vec<(String, f64)>, SearchError> {
+    /// best first, and, when `count`, how many skills match in all.
+    pub fn search(&self, q: &SkillQuery, visible: &Reach<'_>, count: bool) -> Result<Found, SearchError> {
         let limit = usize::try_from(q.limit.max(1)).unwrap_or(1);
         let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
         let searcher = self.reader.searcher();
-        let strict = self.query(q, visible, false)?;
-        let (matches, mut found) = searcher.search(&strict, &(Count, top(limit, offset)))?;
-        if self.typos_worth_trying(q, matches) {
-            found = searcher.search(&self.query(q, visible, true)?, &top(limit, offset))?;
+        let gate = Gate::new(q, visible);
+        let mut query = self.query(q, false)?;
+        let mut page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
+        if self.typos_worth_trying(q, page.matches) {
+            query = self.query(q, true)?;
+            page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
         }
-        let ranks: Vec<f64> = found.iter().map(|((rank, _), _)| f64::from(*rank)).collect();
-        let ids = ids_of(&searcher, found.into_iter().map(|(_, address)| address))?;
-        Ok(ids.into_iter().zip(ranks).collect())
-    }
-
-    /// How many skills match `q`, ignoring its cursor, offset and limit.
-    pub fn count(&self, q: &SkillQuery, visible: &Reach<'_>) -> Result<i64, SearchError> {
-        let searcher = self.reader.searcher();
-        let mut matches = searcher.search(&self.query(q, visible, false)?, &Count)?;
-        if self.typos_worth_trying(q, matches) {
-            matches = searcher.search(&self.query(q, visible, true)?, &Count)?;
+        let total = match (count, page.pruned) {
+            (false, _) => None,
+            (true, false) => Some(page.matches as i64),
+            (true, true) => Some(count_matches(&searcher, query.as_ref(), &gate)? as i64),
+        };
+        let mut ids = Vec::new();
+        for hit in page.best.into_iter().skip(offset) {
+            ids.push(id_of(&searcher, hit.segment, hit.doc)?);
         }
-        Ok(matches as i64)
+        Ok(Found { ids, total })
     }
 
     /// Whether to look for words one edit away from the query's: only when the words as typed
@@ -410,60 +412,348 @@ impl SearchEngine {
     }
 }
 
-/// The skill ids of these documents, in order.
-fn ids_of(searcher: &Searcher, addresses: impl IntoIterator<Item = DocAddress>) -> Result<Vec<String>, SearchError> {
-    let mut ids = Vec::new();
-    for address in addresses {
-        let doc: TantivyDocument = searcher.doc(address)?;
-        if let Some(id) = doc.get_first(searcher.schema().get_field("id")?).and_then(|v| v.as_str()) {
-            ids.push(id.to_owned());
-        }
-    }
-    Ok(ids)
+/// One page of a search.
+pub struct Found {
+    /// The skills' ids, best first.
+    pub ids: Vec<String>,
+    /// How many skills match in all, when asked for.
+    pub total: Option<i64>,
 }
 
-/// Collects one page: best rank first, popularity nudging near-ties, then a key fixed per skill.
-fn top(limit: usize, offset: usize) -> impl tantivy::collector::Collector<Fruit = Vec<((f32, u64), DocAddress)>> {
-    TopDocs::with_limit(limit).and_offset(offset).tweak_score(move |segment: &SegmentReader| {
-        let keys = segment.fast_fields().u64("key").map(|c| c.first_or_default_col(0));
-        let popularity = segment.fast_fields().u64("popularity").map(|c| c.first_or_default_col(0));
-        move |doc, score: f32| {
-            let (Ok(keys), Ok(popularity)) = (&keys, &popularity) else { return (0.0, 0) };
-            let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
-            // Equal ranks fall back to a key fixed per skill, so pages never reshuffle ties.
-            (rank, keys.get_val(doc))
+/// The skill id of a document, read from the id column (not the document store, which
+/// would decompress a block per document).
+fn id_of(searcher: &tantivy::Searcher, segment: u32, doc: DocId) -> Result<String, SearchError> {
+    let reader = searcher.segment_reader(segment);
+    let column = reader.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))?;
+    let mut id = String::new();
+    let ord = column.term_ords(doc).next().ok_or_else(|| SearchError::new("a document without an id"))?;
+    column.ord_to_str(ord, &mut id).map_err(|e| SearchError::new(e.to_string()))?;
+    Ok(id)
+}
+
+/// Who may see a match, and the broad filters (published, deprecated, type): checked on each
+/// match from the index's columns, so they never slow the posting lists down.
+struct Gate<'a> {
+    reach: &'a Reach<'a>,
+    published_only: bool,
+    deprecated: Option<bool>,
+    skill_type: Option<&'a str>,
+}
+
+/// A gate's columns in one segment.
+struct SegmentGate {
+    public: std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>,
+    namespace: tantivy::columnar::Column<u64>,
+    /// The ordinals, in this segment, of the namespaces a member's reach includes.
+    member_of: Vec<u64>,
+    everything: bool,
+    published: Option<std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>>,
+    deprecated: Option<(std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>, u64)>,
+    skill_type: Option<(tantivy::columnar::Column<u64>, u64)>,
+}
+
+impl<'a> Gate<'a> {
+    fn new(q: &'a SkillQuery, reach: &'a Reach<'a>) -> Self {
+        Gate {
+            reach,
+            published_only: q.published_only,
+            deprecated: q.deprecated,
+            skill_type: q.skill_type.as_ref().map(|t| t.as_str()),
         }
-    })
+    }
+
+    /// The gate's columns in `segment`; none when nothing there can pass.
+    fn open(&self, segment: &SegmentReader) -> Result<Option<SegmentGate>, SearchError> {
+        let fast = segment.fast_fields();
+        let flag = |name: &str| -> Result<_, SearchError> { Ok(fast.u64(name)?.first_or_default_col(0)) };
+        let ords = |name: &str| -> Result<tantivy::columnar::StrColumn, SearchError> {
+            fast.str(name)?.ok_or_else(|| SearchError::new(format!("the index has no {name} column")))
+        };
+        let ord_of = |column: &tantivy::columnar::StrColumn, value: &str| -> Result<Option<u64>, SearchError> {
+            column.dictionary().term_ord(value).map_err(|e| SearchError::new(e.to_string()))
+        };
+        let namespaces = ords("namespace")?;
+        let mut member_of = Vec::new();
+        if let Reach::Member(names) = self.reach {
+            for name in names.iter() {
+                member_of.extend(ord_of(&namespaces, name)?);
+            }
+        }
+        let skill_type = match self.skill_type {
+            None => None,
+            Some(t) => {
+                let types = ords("type")?;
+                let Some(ord) = ord_of(&types, t)? else { return Ok(None) };
+                Some((types.ords().clone(), ord))
+            }
+        };
+        // A flag no document of the segment has: nothing there passes.
+        let flag_wanted = |name: &str, want: u64| -> Result<Option<_>, SearchError> {
+            let column = fast.u64(name)?;
+            let held = (column.min_value()..=column.max_value()).contains(&want) && column.num_docs() > 0;
+            Ok(held.then(|| column.first_or_default_col(0)))
+        };
+        let published = match self.published_only {
+            false => None,
+            true => match flag_wanted("published", 1)? {
+                Some(column) => Some(column),
+                None => return Ok(None),
+            },
+        };
+        let deprecated = match self.deprecated {
+            None => None,
+            Some(d) => match flag_wanted("deprecated", u64::from(d))? {
+                Some(column) => Some((column, u64::from(d))),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(SegmentGate {
+            public: flag("public")?,
+            namespace: namespaces.ords().clone(),
+            member_of,
+            everything: matches!(self.reach, Reach::Everything),
+            published,
+            deprecated,
+            skill_type,
+        }))
+    }
+}
+
+impl SegmentGate {
+    fn passes(&self, doc: DocId) -> bool {
+        let visible = self.everything
+            || self.public.get_val(doc) == 1
+            || (!self.member_of.is_empty()
+                && self.namespace.first(doc).is_some_and(|ord| self.member_of.contains(&ord)));
+        visible
+            && self.published.as_ref().is_none_or(|p| p.get_val(doc) == 1)
+            && self.deprecated.as_ref().is_none_or(|(d, want)| d.get_val(doc) == *want)
+            && self.skill_type.as_ref().is_none_or(|(t, want)| t.first(doc) == Some(*want))
+    }
+}
+
+/// A match on a page: ranked by score nudged by popularity, ties by where it is in the index
+/// (a fixed order within one snapshot, so pages of one search never overlap).
+#[derive(Clone, Copy)]
+struct Hit {
+    rank: Score,
+    segment: u32,
+    doc: DocId,
+}
+
+impl Hit {
+    /// Better hits first.
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        other.rank.total_cmp(&self.rank).then(self.segment.cmp(&other.segment)).then(self.doc.cmp(&other.doc))
+    }
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, other: &Self) -> bool {
+        self.order(other).is_eq()
+    }
+}
+impl Eq for Hit {}
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Hit {
+    /// The heap's greatest is the page's worst.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order(other)
+    }
+}
+
+/// The best `k` matches that pass the gate, and how many matches passed.
+struct Collected {
+    best: Vec<Hit>,
+    /// Every match unless `pruned`; then at least `TYPO_THRESHOLD`.
+    matches: usize,
+    /// Whether matches that could not reach the page were skipped uncounted.
+    pruned: bool,
+}
+
+impl Collected {
+    /// Collects over every segment in order. Once enough matches were seen to decide on
+    /// typos, the worst rank on the page becomes the bar a match must clear, and the engine
+    /// skips what cannot (a later match that only ties is worse by position).
+    fn collect(
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+        gate: &Gate<'_>,
+        k: usize,
+    ) -> Result<Self, SearchError> {
+        let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
+        let mut heap: std::collections::BinaryHeap<Hit> = std::collections::BinaryHeap::with_capacity(k + 1);
+        let (mut matches, mut pruned) = (0usize, false);
+        for (segment, reader) in searcher.segment_readers().iter().enumerate() {
+            let segment = segment as u32;
+            let Some(columns) = gate.open(reader)? else { continue };
+            let popularity = reader.fast_fields().u64("popularity")?;
+            // The most popularity can add in this segment: what a score must clear is the
+            // page's worst rank less this.
+            let lift = POPULARITY * ((popularity.max_value() + 1) as f32).ln();
+            let popularity = popularity.first_or_default_col(0);
+            let alive = reader.alive_bitset();
+            let bar = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Score {
+                match heap.peek() {
+                    Some(worst) if heap.len() >= k && matches >= TYPO_THRESHOLD => {
+                        // Never above the worst rank itself, whatever the float rounding.
+                        (worst.rank - lift).min(worst.rank)
+                    }
+                    _ => Score::MIN,
+                }
+            };
+            let mut threshold = bar(&heap, matches);
+            weight.for_each_pruning(threshold, reader, &mut |doc, score| {
+                if alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
+                    return threshold;
+                }
+                matches += 1;
+                let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+                let hit = Hit { rank, segment, doc };
+                if heap.len() < k {
+                    heap.push(hit);
+                } else if heap.peek().is_some_and(|worst| hit < *worst) {
+                    heap.pop();
+                    heap.push(hit);
+                }
+                threshold = bar(&heap, matches);
+                pruned |= threshold > Score::MIN;
+                threshold
+            })?;
+        }
+        Ok(Collected { best: heap.into_sorted_vec(), matches, pruned })
+    }
+}
+
+/// How many matches of `query` pass the gate (no scoring).
+fn count_matches(searcher: &tantivy::Searcher, query: &dyn Query, gate: &Gate<'_>) -> Result<usize, SearchError> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut matches = 0;
+    for reader in searcher.segment_readers() {
+        let Some(columns) = gate.open(reader)? else { continue };
+        let alive = reader.alive_bitset();
+        weight.for_each_no_score(reader, &mut |docs| {
+            matches += docs.iter().filter(|&&doc| alive.is_none_or(|a| a.is_alive(doc)) && columns.passes(doc)).count();
+        })?;
+    }
+    Ok(matches)
 }
 
 /// The index's fields.
 fn schema() -> (Schema, Fields) {
     let mut schema = Schema::builder();
-    let id = schema.add_text_field("id", STRING | STORED);
-    let key = schema.add_u64_field("key", FAST);
-    let namespace = schema.add_text_field("namespace", STRING);
-    let public = schema.add_u64_field("public", INDEXED);
-    let published = schema.add_u64_field("published", INDEXED);
-    let deprecated = schema.add_u64_field("deprecated", INDEXED);
-    let skill_type = schema.add_text_field("type", STRING);
+    let id = schema.add_text_field("id", STRING | FAST);
+    let namespace = schema.add_text_field("namespace", STRING | FAST);
+    let public = schema.add_u64_field("public", FAST);
+    let published = schema.add_u64_field("published", FAST);
+    let deprecated = schema.add_u64_field("deprecated", FAST);
+    let skill_type = schema.add_text_field("type", STRING | FAST);
     let tag = schema.add_text_field("tag", STRING);
     let popularity = schema.add_u64_field("popularity", FAST);
-    let stemmed = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqs),
-    );
-    let plain = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::Basic),
-    );
+    let indexed = |tokenizer: &str, record: IndexRecordOption| {
+        TextOptions::default()
+            .set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record))
+    };
     let text = WEIGHTS
         .iter()
-        .map(|(name, weight)| {
-            let s = schema.add_text_field(name, stemmed.clone());
-            let p = schema.add_text_field(&format!("{name}_plain"), plain.clone());
-            (s, p, *weight)
+        .map(|(name, weight, as_you_type)| TextField {
+            stemmed: schema.add_text_field(name, indexed("en_stem", IndexRecordOption::WithFreqs)),
+            plain: schema.add_text_field(&format!("{name}_plain"), indexed("default", IndexRecordOption::Basic)),
+            prefixes: as_you_type.then(|| {
+                schema.add_text_field(&format!("{name}_prefixes"), indexed(PREFIXES, IndexRecordOption::WithFreqs))
+            }),
+            weight: *weight,
         })
         .collect();
-    let fields = Fields { id, key, namespace, public, published, deprecated, skill_type, tag, popularity, text };
+    let fields = Fields { id, namespace, public, published, deprecated, skill_type, tag, popularity, text };
     (schema.build(), fields)
+}
+
+/// The analyzer that indexes the beginnings of words.
+const PREFIXES: &str = "prefixes";
+
+/// Words as the default analyzer splits them, each as the prefixes it begins with
+/// (`PREFIX_MIN_LEN` to `PREFIX_MAX_LEN` characters): an unfinished word is then one term.
+fn prefix_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(EdgeNgrams)
+        .build()
+}
+
+/// The token filter behind `prefix_analyzer`.
+#[derive(Clone)]
+struct EdgeNgrams;
+
+impl TokenFilter for EdgeNgrams {
+    type Tokenizer<T: Tokenizer> = EdgeNgramsTokenizer<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> EdgeNgramsTokenizer<T> {
+        EdgeNgramsTokenizer(tokenizer)
+    }
+}
+
+#[derive(Clone)]
+struct EdgeNgramsTokenizer<T>(T);
+
+impl<T: Tokenizer> Tokenizer for EdgeNgramsTokenizer<T> {
+    type TokenStream<'a> = EdgeNgramsStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        EdgeNgramsStream {
+            words: self.0.token_stream(text),
+            word: String::new(),
+            ends: Vec::new(),
+            token: Token::default(),
+        }
+    }
+}
+
+struct EdgeNgramsStream<S> {
+    words: S,
+    word: String,
+    /// Where the prefixes of `word` still to come end, the next last.
+    ends: Vec<usize>,
+    token: Token,
+}
+
+impl<S: TokenStream> TokenStream for EdgeNgramsStream<S> {
+    fn advance(&mut self) -> bool {
+        loop {
+            if let Some(end) = self.ends.pop() {
+                self.token.text.clear();
+                self.token.text.push_str(&self.word[..end]);
+                return true;
+            }
+            if !self.words.advance() {
+                return false;
+            }
+            let word = self.words.token();
+            self.word.clone_from(&word.text);
+            self.token = Token { text: String::new(), ..word.clone() };
+            self.ends = self
+                .word
+                .char_indices()
+                .map(|(at, c)| at + c.len_utf8())
+                .skip(PREFIX_MIN_LEN - 1)
+                .take(PREFIX_MAX_LEN + 1 - PREFIX_MIN_LEN)
+                .collect();
+            self.ends.reverse();
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
 }
 
 /// One clause of a boolean query.
@@ -640,6 +930,41 @@ mod tests {
     fn a_rebuilt_index_rereads_changes_that_may_commit_late() {
         assert_eq!(Follow::rebuilt_at(5000).watermark(), 4000);
         assert_eq!(Follow::rebuilt_at(10).watermark(), 0);
+    }
+
+    #[test]
+    fn words_are_indexed_by_their_beginnings() {
+        let tokens = |text: &str| {
+            let mut analyzer = prefix_analyzer();
+            let mut stream = analyzer.token_stream(text);
+            let mut tokens = Vec::new();
+            while stream.advance() {
+                tokens.push(stream.token().text.clone());
+            }
+            tokens
+        };
+        let expected = [
+            "cod",
+            "code",
+            "rev",
+            "revi",
+            "revie",
+            "review",
+            "reviewe",
+            "reviewer",
+            "ünï",
+            "ünïc",
+            "ünïcö",
+            "ünïcöd",
+            "ünïcödé",
+        ];
+        assert_eq!(
+            tokens("Code-Reviewer go Ünïcödé"),
+            expected,
+            "two-letter words are left out; unicode is cut between characters"
+        );
+        let longest = tokens(&"a".repeat(30)).iter().map(|t| t.chars().count()).max();
+        assert_eq!(longest, Some(PREFIX_MAX_LEN));
     }
 
     #[test]

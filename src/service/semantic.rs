@@ -132,6 +132,43 @@ struct Slot {
     tags: Vec<u32>,
 }
 
+/// What a search filters on first for each slot, packed apart from the slots: the first pass
+/// reads one of these per skill, not a whole slot.
+#[derive(Clone, Copy)]
+struct Filter {
+    held: bool,
+    namespace: u32,
+    public: bool,
+    published: bool,
+    deprecated: bool,
+    skill_type: SkillType,
+}
+
+impl Filter {
+    const EMPTY: Filter = Filter {
+        held: false,
+        namespace: 0,
+        public: false,
+        published: false,
+        deprecated: false,
+        skill_type: SkillType::Command,
+    };
+
+    fn of(slot: Option<&Slot>) -> Self {
+        match slot {
+            None => Filter::EMPTY,
+            Some(s) => Filter {
+                held: true,
+                namespace: s.namespace,
+                public: s.public,
+                published: s.published,
+                deprecated: s.deprecated,
+                skill_type: s.skill_type,
+            },
+        }
+    }
+}
+
 /// Interned strings (namespaces, tags): each slot holds a number.
 #[derive(Default)]
 struct Names {
@@ -157,6 +194,8 @@ pub struct Vectors {
     /// The model the vectors were computed with.
     model: String,
     slots: Vec<Option<Slot>>,
+    /// Each slot's `Filter`, kept with it by `set`.
+    filters: Vec<Filter>,
     by_id: HashMap<String, usize>,
     free: Vec<usize>,
     namespaces: Names,
@@ -180,6 +219,7 @@ impl Vectors {
             dims,
             model: model.to_owned(),
             slots: Vec::new(),
+            filters: Vec::new(),
             by_id: HashMap::new(),
             free: Vec::new(),
             namespaces: Names::default(),
@@ -228,7 +268,14 @@ impl Vectors {
     pub fn place(&mut self, id: &str, p: &Placement) {
         let Some(&i) = self.by_id.get(id) else { return };
         let text = self.slots[i].as_ref().map_or(0, |s| s.text);
-        self.slots[i] = Some(self.slot(id, text, p));
+        let slot = self.slot(id, text, p);
+        self.set(i, Some(slot));
+    }
+
+    /// Fills or empties slot `i`.
+    fn set(&mut self, i: usize, slot: Option<Slot>) {
+        self.filters[i] = Filter::of(slot.as_ref());
+        self.slots[i] = slot;
     }
 
     /// Stores (or replaces) a skill's unit-length vector, computed from text hashing to `text`.
@@ -241,13 +288,14 @@ impl Vectors {
                 Some(i) => i,
                 None => {
                     self.slots.push(None);
+                    self.filters.push(Filter::EMPTY);
                     self.bits.resize(self.bits.len() + words, 0);
                     self.bytes.resize(self.bytes.len() + dims, 0);
                     self.slots.len() - 1
                 }
             },
         };
-        self.slots[i] = Some(slot);
+        self.set(i, Some(slot));
         self.by_id.insert(id.to_owned(), i);
         self.bits[i * words..(i + 1) * words].copy_from_slice(&sign_bits(vector, words));
         for (&x, b) in vector.iter().zip(&mut self.bytes[i * dims..(i + 1) * dims]) {
@@ -257,7 +305,7 @@ impl Vectors {
 
     pub fn remove(&mut self, id: &str) {
         if let Some(i) = self.by_id.remove(id) {
-            self.slots[i] = None;
+            self.set(i, None);
             self.free.push(i);
         }
     }
@@ -295,32 +343,24 @@ impl Vectors {
         else {
             return Vec::new();
         };
-        let passes = |s: &Slot| {
-            let n = s.namespace as usize;
-            (s.public || member[n])
+        let passes = |i: usize| {
+            let f = &self.filters[i];
+            let n = f.namespace as usize;
+            f.held
+                && (f.public || member[n])
                 && allowed[n]
-                && tags.iter().all(|t| s.tags.contains(t))
-                && q.skill_type.is_none_or(|t| t == s.skill_type)
-                && (!q.published_only || s.published)
-                && q.deprecated.is_none_or(|d| d == s.deprecated)
+                && q.skill_type.is_none_or(|t| t == f.skill_type)
+                && (!q.published_only || f.published)
+                && q.deprecated.is_none_or(|d| d == f.deprecated)
+                && (tags.is_empty() || self.slots[i].as_ref().is_some_and(|s| tags.iter().all(|t| s.tags.contains(t))))
         };
         // First pass: the candidates whose sign bits differ least from the query's. Distances
         // run from 0 to `dims`: counting them finds the cut-off without sorting the catalog.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
-        let mut distances: Vec<u16> = Vec::with_capacity(self.slots.len());
+        let distances = sign_distances(&self.bits, &qbits, passes);
         let mut histogram = vec![0usize; dims + 2];
-        for (i, slot) in self.slots.iter().enumerate() {
-            let distance = match slot {
-                Some(slot) if passes(slot) => {
-                    let row = &self.bits[i * words..(i + 1) * words];
-                    row.iter().zip(&qbits).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() as u16
-                }
-                _ => u16::MAX,
-            };
-            if distance != u16::MAX {
-                histogram[usize::from(distance).min(dims + 1)] += 1;
-            }
-            distances.push(distance);
+        for &distance in distances.iter().filter(|&&d| d != u16::MAX) {
+            histogram[usize::from(distance).min(dims + 1)] += 1;
         }
         let mut cut = 0;
         let mut taken = 0;
@@ -452,6 +492,18 @@ impl Vectors {
         }
         Some(vectors)
     }
+}
+
+/// How many sign bits of each row of `bits` differ from `query`'s (`u16::MAX` for rows `wanted`
+/// turns down). The first pass of every semantic search: one row per skill.
+fn sign_distances(bits: &[u64], query: &[u64], wanted: impl Fn(usize) -> bool) -> Vec<u16> {
+    let rows = bits.chunks_exact(query.len().max(1));
+    rows.enumerate()
+        .map(|(i, row)| match wanted(i) {
+            true => row.iter().zip(query).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() as u16,
+            false => u16::MAX,
+        })
+        .collect()
 }
 
 /// One bit per component of `vector`, set where it is positive, in `words` u64s.

@@ -341,15 +341,30 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
 
 impl Catalog<'_> {
     pub async fn list_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<Page<SkillHit>> {
+        Ok(self.page(caller, req, false).await?.0)
+    }
+
+    /// A page of a listing and how many skills the listing matches in all, counting only
+    /// what the caller may see (what npm's search shows as its total).
+    pub async fn list_skills_counted(&self, caller: &Caller, req: SkillListRequest) -> Result<(Page<SkillHit>, i64)> {
+        let (page, total) = self.page(caller, req, true).await?;
+        Ok((page, total.unwrap_or_default()))
+    }
+
+    /// A page of a listing and, when `count` or when the search engine ranked it (which
+    /// counts as it goes), the total.
+    async fn page(&self, caller: &Caller, req: SkillListRequest, count: bool) -> Result<(Page<SkillHit>, Option<i64>)> {
         let (mode, min_similarity) = (req.mode, req.min_similarity);
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
         if mode != SearchMode::Keyword {
-            return self.semantic_search(query, limit, mode, min_similarity).await;
+            let (page, total) = self.semantic_search(query, limit, mode, min_similarity).await?;
+            return Ok((page, Some(total)));
         }
         if let Some(engine) = self.engine_for(&query) {
-            return self.search(engine, query, limit).await;
+            return self.search(engine, query, limit, count).await;
         }
+        let total = if count { Some(self.core.store.count_skills(&query).await?) } else { None };
         let mut items = self.core.store.list_skills(&query).await?;
         let cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -357,7 +372,7 @@ impl Catalog<'_> {
         } else {
             None
         };
-        Ok(Page { items, cursor })
+        Ok((Page { items, cursor }, total))
     }
 
     /// A listing of skills with a published version, each with its `latest` version, read
@@ -382,28 +397,6 @@ impl Catalog<'_> {
         Ok(Page { items, cursor: page.cursor })
     }
 
-    /// How many skills the listing `req` asks for matches in all, counting only what the
-    /// caller may see.
-    pub async fn count_skills(&self, caller: &Caller, req: SkillListRequest) -> Result<i64> {
-        let (mode, min_similarity) = (req.mode, req.min_similarity);
-        let (query, _) = skill_query(caller, req)?;
-        if mode != SearchMode::Keyword {
-            let (ranked, _) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
-            return Ok(ranked.len() as i64);
-        }
-        match self.engine_for(&query) {
-            Some(engine) => {
-                self.core.catch_up_search().await;
-                let namespaces = self.namespaces_for(&query.audience).await?;
-                let engine = engine.clone();
-                self.core
-                    .in_search_slot(move || engine.count(&query, &search::reach_of(&query.audience, &namespaces)))
-                    .await
-            }
-            None => Ok(self.core.store.count_skills(&query).await?),
-        }
-    }
-
     /// The engine a listing runs on: free-text searches ranked by relevance, when the server
     /// has one. Listings without words, or sorted by another key, run in SQL.
     fn engine_for(&self, query: &SkillQuery) -> Option<&std::sync::Arc<search::SearchEngine>> {
@@ -419,15 +412,17 @@ impl Catalog<'_> {
         }
     }
 
-    /// One page of a search: the engine ranks and pages by position, the database supplies
-    /// the skills, and each is checked against the listing's rules again, so an index that
-    /// lags behind a change can never show what the caller may not see.
+    /// One page of a search and, when `count`, how many skills match in all: the engine ranks
+    /// and pages by position, the database supplies the skills, and each is checked against the listing's
+    /// rules again, so an index that lags behind a change can never show what the caller may
+    /// not see.
     async fn search(
         &self,
         engine: &std::sync::Arc<search::SearchEngine>,
         query: SkillQuery,
         limit: i64,
-    ) -> Result<Page<SkillHit>> {
+        count: bool,
+    ) -> Result<(Page<SkillHit>, Option<i64>)> {
         let bad = || Error::Invalid("invalid cursor: pass back the `cursor` of the previous page unchanged".into());
         let start = match &query.after {
             None => query.offset,
@@ -444,26 +439,25 @@ impl Catalog<'_> {
         let namespaces = self.namespaces_for(&query.audience).await?;
         let paged = SkillQuery { after: None, offset: start, limit: limit + 1, ..query };
         let (engine, owned, owned_namespaces) = (engine.clone(), paged.clone(), namespaces.clone());
-        let mut ranked = self
+        let search::Found { ids: mut ranked, total } = self
             .core
-            .in_search_slot(move || engine.search(&owned, &search::reach_of(&owned.audience, &owned_namespaces)))
+            .in_search_slot(move || engine.search(&owned, &search::reach_of(&owned.audience, &owned_namespaces), count))
             .await?;
         let more = ranked.len() as i64 > limit;
         ranked.truncate(limit as usize);
-        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
         let mut skills: std::collections::HashMap<String, Skill> =
-            self.core.store.skills_by_ids(&ids).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
+            self.core.store.skills_by_ids(&ranked).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let items = ranked
             .into_iter()
             .enumerate()
-            .filter_map(|(position, (id, _))| {
+            .filter_map(|(position, id)| {
                 let skill = skills.remove(&id).filter(|s| listed(s, &paged, &namespaces))?;
                 // The rank a client sees is the position, never the engine's score, which
                 // reflects the whole index, private skills included.
                 Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
             })
             .collect();
-        Ok(Page { items, cursor: more.then(|| position_cursor(start + limit)) })
+        Ok((Page { items, cursor: more.then(|| position_cursor(start + limit)) }, total))
     }
 
     /// Every result of a semantic or hybrid search the caller may see (at most
@@ -499,8 +493,7 @@ impl Catalog<'_> {
                     SearchMode::Hybrid => {
                         let words =
                             SkillQuery { offset: 0, limit: SEMANTIC_DEPTH as i64, after: None, ..owned.clone() };
-                        let by_words: Vec<String> =
-                            engine.search(&words, &reach)?.into_iter().map(|(id, _)| id).collect();
+                        let by_words = engine.search(&words, &reach, false)?.ids;
                         fuse(&[&by_words, &near])
                     }
                     _ => near,
@@ -513,14 +506,15 @@ impl Catalog<'_> {
         Ok((ranked, namespaces))
     }
 
-    /// One page of a semantic or hybrid search, paged by position like a keyword search.
+    /// One page of a semantic or hybrid search, paged by position like a keyword search, and
+    /// how many results it ranks in all.
     async fn semantic_search(
         &self,
         query: SkillQuery,
         limit: i64,
         mode: SearchMode,
         min_similarity: Option<f32>,
-    ) -> Result<Page<SkillHit>> {
+    ) -> Result<(Page<SkillHit>, i64)> {
         let start = match &query.after {
             None => query.offset,
             Some(SkillCursor { key: SortKey::Int(position), .. }) => *position,
@@ -546,7 +540,7 @@ impl Catalog<'_> {
                 Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
             })
             .collect();
-        Ok(Page { items, cursor: more.then(|| position_cursor(start + limit)) })
+        Ok((Page { items, cursor: more.then(|| position_cursor(start + limit)) }, ranked.len() as i64))
     }
 
     pub async fn get_skill(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<Skill> {

@@ -21,6 +21,9 @@ use crate::domain::{
 pub use crate::domain::entity::{
     AuditEntry, Channel, Member, NpmDist, Skill, SkillHit, SkillPatch, SkillSort, Team, Token, Upload, User, Version,
 };
+/// A token's last use is recorded at most once a minute, so reads don't turn into writes.
+pub const TOUCH_INTERVAL_MS: i64 = 60_000;
+
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -175,7 +178,8 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn create_token(&self, new: &NewToken) -> StoreResult<Token>;
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Token>>;
+    /// The token with this hash, and its user.
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>>;
     async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>>;
     async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>>;
     /// Returns false when there was no live token with that id.

@@ -22,9 +22,6 @@ pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog,
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
      signature, created_at, published_at, manifest_size, layout";
 
-/// Tokens used for a minute are not written again, so reads don't turn into writes.
-pub(crate) const TOUCH_INTERVAL_MS: i64 = 60_000;
-
 /// A backend's full-text search fragments for one query, with `$p` the search argument.
 pub(crate) struct SearchSql {
     pub join: String,
@@ -112,7 +109,7 @@ macro_rules! impl_sql_store {
         };
         use $crate::store::sql::{
             classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
-            TOUCH_INTERVAL_MS, UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
+            UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
             AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
@@ -571,10 +568,26 @@ macro_rules! impl_sql_store {
                 Ok(token)
             }
 
-            async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Token>> {
-                let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = $1");
-                let row = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await?;
-                row.as_ref().map(token_row).transpose()
+            async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>> {
+                // One round trip per authenticated request: the token and its user together.
+                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c}")).collect();
+                let sql = format!(
+                    "SELECT {}, u.username, u.email, u.is_admin, u.created_at AS user_created_at
+                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+                    token_cols.join(", ")
+                );
+                let Some(r) = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await? else {
+                    return Ok(None);
+                };
+                let token = token_row(&r)?;
+                let user = User {
+                    id: token.user_id.clone(),
+                    username: parse_col(&r.try_get::<String, _>("username")?)?,
+                    email: r.try_get("email")?,
+                    is_admin: r.try_get("is_admin")?,
+                    created_at: r.try_get("user_created_at")?,
+                };
+                Ok(Some((token, user)))
             }
 
             async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>> {
@@ -605,7 +618,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(id)
                 .bind(at)
-                .bind(at - TOUCH_INTERVAL_MS)
+                .bind(at - crate::store::TOUCH_INTERVAL_MS)
                 .execute(self.writer())
                 .await?;
                 Ok(())

@@ -148,6 +148,12 @@ async fn search_pages_and_follows_changes(db: TestDb) {
             None => break,
         }
     }
+    // The pages, taken apart, are the one long page cut in pieces: the search skips what
+    // cannot reach a page, and a later match that only ties never takes another's place.
+    let whole = app.get("/api/v1/skills?q=widget&limit=25", None).await;
+    let whole: Vec<String> =
+        whole.body["data"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, whole);
     // Cursors carry a position, never the engine's score (which reflects private skills too).
     let r = app.get("/api/v1/skills?q=widget&limit=10", None).await;
     let cursor = r.body["cursor"].as_str().unwrap();
@@ -166,6 +172,11 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     unique.sort();
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (25, 25), "{seen:?}");
+
+    // Popularity breaks ties: a starred widget leads the equally relevant rest.
+    let r = app.call(Method::PUT, "/api/v1/skills/acme/widget-17/star", Some(&app.admin), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(found(&app, None, "widget").await[0], "acme/widget-17");
 
     // Every change is searchable as soon as it is answered.
     let r = app
@@ -372,8 +383,7 @@ async fn a_restart_never_answers_with_who_could_see_a_skill_before() {
             ..Default::default()
         };
         let anonymous = skilldex::service::Caller::Anonymous;
-        let page = index.catalog().list_skills(&anonymous, req()).await.unwrap();
-        let count = index.catalog().count_skills(&anonymous, req()).await.unwrap();
+        let (page, count) = index.catalog().list_skills_counted(&anonymous, req()).await.unwrap();
         (page.items.iter().any(|h| h.skill.name.as_str() == "k8s-deployment"), count)
     };
 

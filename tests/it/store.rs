@@ -73,7 +73,7 @@ async fn users_and_tokens(db: TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap(), t);
+    assert_eq!(s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap(), (t.clone(), ann.clone()));
     assert!(s.token_by_hash(&"cd".repeat(32)).await.unwrap().is_none());
 
     let now = now_millis();
