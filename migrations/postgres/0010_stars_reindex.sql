@@ -1,6 +1,6 @@
 -- A star or unstar changes the popularity search breaks ties with: the search index follows
--- it like any other change. (Downloads stay out: one change per download would be a write
--- to the sequence for every install; the index takes them up with the skill's next change.)
-DROP TRIGGER skill_changes_update ON skills;
-CREATE TRIGGER skill_changes_update AFTER UPDATE OF scope, slug, display_name, description, readme, visibility,
-    tags, skill_type, latest_version, deprecated, deleted_at, stars ON skills FOR EACH ROW EXECUTE FUNCTION skill_changed();
+-- it like any other change, when the count really moved. (Downloads stay out: one change per
+-- download would be a write to the sequence for every install; the index takes them up with
+-- the skill's next change.)
+CREATE TRIGGER skill_changes_stars AFTER UPDATE OF stars ON skills
+    FOR EACH ROW WHEN (OLD.stars IS DISTINCT FROM NEW.stars) EXECUTE FUNCTION skill_changed();

@@ -1,7 +1,8 @@
 //! The search engine every surface's free-text search runs on: a tantivy index (BM25 ranking,
-//! top-k collection) derived from the database, with field weights, stemming, prefix matching,
-//! one-edit typo tolerance and visibility decided in the query itself, so pages, cursors and
-//! counts never include what the caller may not see.
+//! top-k collection with block-max WAND) derived from the database, with field weights,
+//! stemming, prefix matching and one-edit typo tolerance. Visibility and the filters are
+//! decided in the engine (narrow filters in the query, the rest on each match as it is
+//! collected), so pages, cursors and counts never include what the caller may not see.
 //!
 //! The index holds every skill that is not deleted. It is rebuilt from the database at start
 //! and then follows the database's change sequence (`skill_changes`, written by triggers in
@@ -600,8 +601,8 @@ impl Collected {
             let bar = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Score {
                 match heap.peek() {
                     Some(worst) if heap.len() >= k && matches >= TYPO_THRESHOLD => {
-                        // Never above the worst rank itself, whatever the float rounding.
-                        (worst.rank - lift).min(worst.rank)
+                        // Rounded down: a score just above the bar may still make the page.
+                        (worst.rank - lift).min(worst.rank).next_down()
                     }
                     _ => Score::MIN,
                 }

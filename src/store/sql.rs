@@ -570,7 +570,7 @@ macro_rules! impl_sql_store {
 
             async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>> {
                 // One round trip per authenticated request: the token and its user together.
-                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c}")).collect();
+                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
                 let sql = format!(
                     "SELECT {}, u.username, u.email, u.is_admin, u.created_at AS user_created_at
                      FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
