@@ -53,6 +53,15 @@ const TYPO_THRESHOLD: usize = 10;
 const PREFIX_MIN_LEN: usize = 3;
 /// How much popularity (downloads and stars) nudges near-ties, per e-fold.
 const POPULARITY: f32 = 1e-3;
+/// Ranks are rounded down to steps of this size (a power of two: exact in floats): matches
+/// closer than that tie, and keep their order in the index. Far below any difference a
+/// reader would notice, and below the nudge of a single star (`POPULARITY` × ln 2).
+const RANK_STEP: f32 = 1.0 / 4096.0;
+
+/// `rank` rounded down to a `RANK_STEP`.
+fn stepped(rank: f32) -> f32 {
+    (rank / RANK_STEP).floor() * RANK_STEP
+}
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY: usize = 15_000_000;
 
@@ -88,7 +97,7 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 struct Fields {
     id: Field,
@@ -600,9 +609,12 @@ impl Collected {
             let alive = reader.alive_bitset();
             let bar = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Score {
                 match heap.peek() {
+                    // A later match whose rank rounds to the worst rank on the page only ties
+                    // it, and comes later: it is worse, and whole blocks of such ties are
+                    // skipped. The bar keeps a margin below the next step for the rounding of
+                    // sums.
                     Some(worst) if heap.len() >= k && matches >= TYPO_THRESHOLD => {
-                        // Rounded down: a score just above the bar may still make the page.
-                        (worst.rank - lift).min(worst.rank).next_down()
+                        worst.rank + RANK_STEP - RANK_STEP / 16.0 - lift
                     }
                     _ => Score::MIN,
                 }
@@ -613,7 +625,7 @@ impl Collected {
                     return threshold;
                 }
                 matches += 1;
-                let rank = score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+                let rank = stepped(score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln());
                 let hit = Hit { rank, segment, doc };
                 if heap.len() < k {
                     heap.push(hit);
@@ -664,8 +676,16 @@ fn schema() -> (Schema, Fields) {
         .map(|(name, weight, as_you_type)| TextField {
             stemmed: schema.add_text_field(name, indexed("en_stem", IndexRecordOption::WithFreqs)),
             plain: schema.add_text_field(&format!("{name}_plain"), indexed("default", IndexRecordOption::Basic)),
+            // How many beginnings a field holds says nothing about how well it matches: no
+            // length normalization there (and equal matches tie, which search can skip).
             prefixes: as_you_type.then(|| {
-                schema.add_text_field(&format!("{name}_prefixes"), indexed(PREFIXES, IndexRecordOption::WithFreqs))
+                let options = TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(PREFIXES)
+                        .set_index_option(IndexRecordOption::WithFreqs)
+                        .set_fieldnorms(false),
+                );
+                schema.add_text_field(&format!("{name}_prefixes"), options)
             }),
             weight: *weight,
         })
@@ -931,6 +951,15 @@ mod tests {
     fn a_rebuilt_index_rereads_changes_that_may_commit_late() {
         assert_eq!(Follow::rebuilt_at(5000).watermark(), 4000);
         assert_eq!(Follow::rebuilt_at(10).watermark(), 0);
+    }
+
+    #[test]
+    fn ranks_closer_than_a_step_tie_but_a_single_star_still_counts() {
+        assert_eq!(stepped(7.25), 7.25);
+        assert_eq!(stepped(7.25 + RANK_STEP / 3.0), 7.25, "a difference no reader would notice is a tie");
+        for score in [0.5_f32, 7.25, 31.0, 97.3] {
+            assert!(stepped(score + POPULARITY * 2f32.ln()) > stepped(score), "one star lifts {score}");
+        }
     }
 
     #[test]
