@@ -407,9 +407,16 @@ impl SearchEngine {
             (true, false) => Some(page.matches as i64),
             (true, true) => Some(count_matches(&searcher, query.as_ref(), &gate)? as i64),
         };
+        let mut columns = std::collections::HashMap::new();
         let mut ids = Vec::new();
         for hit in page.best.into_iter().skip(offset) {
-            ids.push(id_of(&searcher, hit.segment, hit.doc)?);
+            let column = match columns.entry(hit.segment) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(id_column(searcher.segment_reader(hit.segment))?)
+                }
+            };
+            ids.push(id_of(column, hit.doc)?);
         }
         Ok(Found { ids, total })
     }
@@ -432,13 +439,16 @@ pub struct Found {
 
 /// The skill id of a document, read from the id column (not the document store, which
 /// would decompress a block per document).
-fn id_of(searcher: &tantivy::Searcher, segment: u32, doc: DocId) -> Result<String, SearchError> {
-    let reader = searcher.segment_reader(segment);
-    let column = reader.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))?;
+fn id_of(column: &tantivy::columnar::StrColumn, doc: DocId) -> Result<String, SearchError> {
     let mut id = String::new();
     let ord = column.term_ords(doc).next().ok_or_else(|| SearchError::new("a document without an id"))?;
     column.ord_to_str(ord, &mut id).map_err(|e| SearchError::new(e.to_string()))?;
     Ok(id)
+}
+
+/// A segment's id column (read once per segment a page draws from).
+fn id_column(segment: &SegmentReader) -> Result<tantivy::columnar::StrColumn, SearchError> {
+    segment.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))
 }
 
 /// Who may see a match, and the broad filters (published, deprecated, type): checked on each

@@ -25,6 +25,12 @@ async fn skill(app: &TestApp, token: &str, id: &str, description: &str, extra: V
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
+/// Changes a skill's fields through the API.
+async fn edit(app: &TestApp, token: &str, id: &str, fields: Value) {
+    let r = app.call(Method::PATCH, &format!("/api/v1/skills/{id}"), Some(token), Some(fields)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
 /// The ids a REST search answers, best first.
 async fn found(app: &TestApp, token: Option<&str>, q: &str) -> Vec<String> {
     found_by(app, token, q, "").await
@@ -179,15 +185,7 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     assert_eq!(found(&app, None, "widget").await[0], "acme/widget-17");
 
     // Every change is searchable as soon as it is answered.
-    let r = app
-        .call(
-            Method::PATCH,
-            "/api/v1/skills/acme/widget-3",
-            Some(&app.admin),
-            Some(json!({"description": "Paints gizmos"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    edit(&app, &app.admin, "acme/widget-3", json!({"description": "Paints gizmos"})).await;
     assert_eq!(found(&app, None, "gizmos").await, ["acme/widget-3"]);
     let r = app.call(Method::DELETE, "/api/v1/skills/acme/widget-3", Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
@@ -256,15 +254,7 @@ async fn semantic_search_finds_by_meaning(db: TestDb) {
     assert!(found_by(&app, None, q, "&mode=semantic&min_similarity=0.95").await.is_empty());
 
     // A changed description is searched by its new meaning once its vector is computed.
-    let r = app
-        .call(
-            Method::PATCH,
-            "/api/v1/skills/ops/changelog",
-            Some(a),
-            Some(json!({"description": "Plans a vegetable garden"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    edit(&app, a, "ops/changelog", json!({"description": "Plans a vegetable garden"})).await;
     app.vectors_ready().await;
     assert_eq!(found_by(&app, None, "growing tomatoes", "&mode=semantic").await[0], "ops/changelog");
 
@@ -399,15 +389,7 @@ async fn a_restart_never_answers_with_who_could_see_a_skill_before() {
     // Made private and applied by the running index, which goes on past more than the 1000
     // changes a resumed index re-reads; then a hard stop before the vectors file is saved
     // again, so the file still says public.
-    let r = app
-        .call(
-            Method::PATCH,
-            "/api/v1/skills/acme/k8s-deployment",
-            Some(&app.admin),
-            Some(json!({"visibility": "private"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    edit(&app, &app.admin, "acme/k8s-deployment", json!({"visibility": "private"})).await;
     index.catch_up_search().await;
     assert_eq!(found(index.clone()).await, (false, 0));
     skill(&app, &app.admin, "acme/busy", "Changes a lot", json!({})).await;
