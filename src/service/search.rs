@@ -185,8 +185,11 @@ impl SearchEngine {
                         std::fs::remove_file(&path).map_err(|e| fail(&e))?;
                     }
                 }
+                // The new index exists before the lock is let go: a second process starting
+                // now finds it, instead of replacing it again.
+                let index = tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())?;
                 drop(held);
-                tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())?
+                index
             }
         };
         Self::with_index(index, f, Some(dir.to_owned()))

@@ -41,11 +41,6 @@ impl PostgresStore {
             sql: include_str!("../../migrations/postgres/0008_skill_changes.sql"),
         },
         Migration { version: 9, name: "site", sql: include_str!("../../migrations/postgres/0009_site.sql") },
-        Migration {
-            version: 10,
-            name: "stars_reindex",
-            sql: include_str!("../../migrations/postgres/0010_stars_reindex.sql"),
-        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -43,11 +43,6 @@ impl SqliteStore {
             sql: include_str!("../../migrations/sqlite/0008_skill_changes.sql"),
         },
         Migration { version: 9, name: "site", sql: include_str!("../../migrations/sqlite/0009_site.sql") },
-        Migration {
-            version: 10,
-            name: "stars_reindex",
-            sql: include_str!("../../migrations/sqlite/0010_stars_reindex.sql"),
-        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -179,9 +179,12 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (25, 25), "{seen:?}");
 
-    // Popularity breaks ties: a starred widget leads the equally relevant rest.
+    // Popularity breaks ties: a starred widget leads the equally relevant rest once the index
+    // takes the star up, with the skill's next change (stars alone never write to the change
+    // sequence, so starring and unstarring cannot keep every replica reindexing).
     let r = app.call(Method::PUT, "/api/v1/skills/acme/widget-17/star", Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    edit(&app, &app.admin, "acme/widget-17", json!({"readme": "Internal notes"})).await;
     assert_eq!(found(&app, None, "widget").await[0], "acme/widget-17");
 
     // Every change is searchable as soon as it is answered.
