@@ -13,6 +13,8 @@ pub struct Serve {
     pub child: Child,
     pub addr: SocketAddr,
     pub stdout: Vec<String>,
+    /// The directory the server runs in; CLI profiles of the tests live there too.
+    pub dir: std::path::PathBuf,
 }
 
 impl Serve {
@@ -51,7 +53,7 @@ impl Serve {
             .spawn()
             .expect("start skilldex serve");
         // Owned by `Serve` from here on, so a failed start still kills the process.
-        let mut serve = Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new() };
+        let mut serve = Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new(), dir: cwd.to_owned() };
         let mut lines = BufReader::new(serve.child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -70,12 +72,23 @@ impl Serve {
     }
 
     pub fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
+        self.command(token, args).output().unwrap()
+    }
+
+    /// The CLI aimed at this server, as `token`, with a profile file of its own (empty until
+    /// a test logs in) so nothing outside the test directory is read or written.
+    pub fn command(&self, token: Option<&str>, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).env("SKILLDEX_SERVER", self.url()).env_remove("SKILLDEX_TOKEN").stdin(Stdio::null());
+        cmd.args(args)
+            .env("SKILLDEX_SERVER", self.url())
+            .env("SKILLDEX_CONFIG", self.dir.join("cli-config.yaml"))
+            .env_remove("SKILLDEX_TOKEN")
+            .env_remove("SKILLDEX_PROFILE")
+            .stdin(Stdio::null());
         if let Some(t) = token {
             cmd.env("SKILLDEX_TOKEN", t);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     /// Runs a CLI command that must succeed and returns its stdout.
@@ -85,8 +98,13 @@ impl Serve {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs a CLI command with `--json` that must succeed and returns what it printed.
     pub fn json(&self, token: Option<&str>, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(token, args)).unwrap()
+        let mut args = args.to_vec();
+        if !args.contains(&"--json") {
+            args.push("--json");
+        }
+        serde_json::from_str(&self.ok(token, &args)).unwrap()
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -25,6 +25,7 @@ fn skopeo_and_skilldex_use_the_embedded_store_like_any_registry() {
         Some(&admin),
         &[
             "publish",
+            "--public",
             skill.to_str().unwrap(),
             "--to",
             &repo,
@@ -405,7 +406,7 @@ fn oras_py_pulls_and_pushes_referrers_to_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, admin) = serve_with_team(dir.path());
     let skill = skill_dir(dir.path(), "demo", "1.0.0", &[]);
-    let published = serve.json(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    let published = serve.json(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", "acme"]);
     let digest = published["digest"].as_str().unwrap().to_owned();
     let resolved = serve.json(None, &["resolve", "acme/demo"]);
     let size = resolved["size"].as_i64().unwrap().to_string();

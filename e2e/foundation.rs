@@ -41,13 +41,13 @@ fn fresh_start_bootstraps_an_admin_and_the_cli_drives_the_api() {
 
     let skill = serve.json(
         Some(&ann),
-        &["skill", "create", "acme/reviewer", "--description", "Reviews pull requests", "--tag", "review"],
+        &["skill", "create", "--public", "acme/reviewer", "--description", "Reviews pull requests", "--tag", "review"],
     );
     assert_eq!(skill["slug"], "reviewer");
     serve.ok(Some(&ann), &["skill", "create", "acme/internal", "--description", "Private review notes", "--private"]);
 
     let found = serve.ok(None, &["search", "review"]);
-    assert!(found.contains("acme/reviewer@-\tReviews pull requests"), "{found}");
+    assert!(found.lines().any(|l| l.starts_with("acme/reviewer ") && l.ends_with("Reviews pull requests")), "{found}");
     assert!(!found.contains("internal"), "private skills stay private: {found}");
     assert!(serve.ok(Some(&ann), &["search", "review"]).contains("acme/internal"));
 
@@ -133,7 +133,10 @@ fn replicas_share_one_postgres_index() {
     assert!(!two.stdout.iter().any(|l| l.contains("first admin token")), "only the first replica bootstraps");
 
     one.ok(Some(&admin), &["team", "create", "shared"]);
-    one.ok(Some(&admin), &["skill", "create", "shared/everywhere", "--description", "Seen by every replica"]);
+    one.ok(
+        Some(&admin),
+        &["skill", "create", "--public", "shared/everywhere", "--description", "Seen by every replica"],
+    );
     assert!(two.ok(None, &["search", "every"]).contains("shared/everywhere"));
 
     // Each replica's search index follows the database: a change made through one is found
@@ -176,7 +179,7 @@ fn size_limits_come_from_configuration_on_every_surface() {
     let serve = Serve::start(dir.path(), &["--max-archive-size", "1", "--max-blob-size", "2"]);
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/big"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/big"]);
     let mib: usize = 1 << 20;
 
     let prepare = |size: usize| {
@@ -221,7 +224,7 @@ fn published_versions_stay_readable_after_the_limit_is_lowered() {
         std::fs::write(skill.join("noise.bin"), &noise).unwrap();
         published.push(skill);
     }
-    serve.ok(Some(&admin), &["publish", published[0].to_str().unwrap(), "-n", "acme"]);
+    serve.ok(Some(&admin), &["publish", "--public", published[0].to_str().unwrap(), "-n", "acme"]);
     serve.stop();
 
     let serve = Serve::start(dir.path(), &["--max-archive-size", "1"]);
@@ -231,7 +234,7 @@ fn published_versions_stay_readable_after_the_limit_is_lowered() {
     assert!(archive.len() > 1 << 20, "the whole 1.5 MiB archive: {}", archive.len());
     let (s, _, tarball) = http_exchange(serve.addr, "GET /@acme/big/-/big-1.0.0.tgz", None, &[], b"");
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&tarball));
-    let out = serve.cli(Some(&admin), &["publish", published[1].to_str().unwrap(), "-n", "acme"]);
+    let out = serve.cli(Some(&admin), &["publish", "--public", published[1].to_str().unwrap(), "-n", "acme"]);
     assert!(!out.status.success(), "a new 1.5 MiB version is over the new limit");
     assert!(String::from_utf8_lossy(&out.stderr).contains("413"), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -263,8 +266,8 @@ fn the_search_index_is_kept_and_rebuilt_by_reindex() {
     let serve = Serve::start(dir.path(), &[]);
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/lighthouse", "--description", "Keeps the lamp lit"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/foghorn", "--description", "Sounds in the fog"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/lighthouse", "--description", "Keeps the lamp lit"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/foghorn", "--description", "Sounds in the fog"]);
     assert_eq!(logs().matches("search index built").count(), 1, "a new data directory builds its index");
 
     let busy = reindex();

@@ -178,7 +178,7 @@ fn reading_by_reference_needs_the_callers_pull_rights(backend: Backend) {
     let host = site.serve.addr.to_string();
     assert_eq!(secret, format!("{host}/acme/secret@{digest}"));
 
-    site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    site.serve.ok(Some(&bob), &["skill", "create", "--public", "beta/secret"]);
     let missing = format!("{host}/acme/nothing@{digest}");
     let register = |reference: &str| {
         let body = json!({"version": "1.0.0", "reference": reference});
@@ -230,7 +230,7 @@ fn recorded_versions_cannot_change_through_v2(backend: Backend) {
     let Some(site) = Site::start(backend, &[]) else { return };
     let admin = site.admin.clone();
     let t = Some(admin.as_str());
-    site.serve.ok(t, &["skill", "create", "acme/demo"]);
+    site.serve.ok(t, &["skill", "create", "--public", "acme/demo"]);
     let (s, v) = site.upload(&admin, "acme/demo", "1.0.0", &[("notes.md", "n\n")], "published");
     assert_eq!(s, 200, "{v}");
     let digest = v["digest"].as_str().unwrap().to_owned();
@@ -305,7 +305,7 @@ fn drafts_stay_hidden_on_v2(backend: Backend) {
     let admin = site.admin.clone();
     let reader = site.user("rita", Some(("acme", "reader")), "read");
     let outsider = site.user("eve", None, "admin");
-    site.serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    site.serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     assert_eq!(site.upload(&admin, "acme/demo", "1.0.0", &[], "published").0, 200);
     let (s, draft) = site.upload(&admin, "acme/demo", "2.0.0", &[("plan.md", "unreleased\n")], "draft");
     assert_eq!(s, 200, "{draft}");
@@ -351,7 +351,7 @@ fn finalize_publishes_only_the_callers_upload(backend: Backend) {
     let Some(site) = Site::start(backend, &[]) else { return };
     let alice = site.user("alice", Some(("acme", "publisher")), "write");
     let bob = site.user("bob", Some(("acme", "publisher")), "write");
-    site.serve.ok(Some(&alice), &["skill", "create", "acme/demo"]);
+    site.serve.ok(Some(&alice), &["skill", "create", "--public", "acme/demo"]);
     let ((s, alices), _) = site.prepare(&alice, "acme/demo", "1.0.0", &[("by.md", "alice\n")]);
     assert_eq!(s, 201);
     let ((s, bobs), bob_archive) = site.prepare(&bob, "acme/demo", "1.0.0", &[("by.md", "bob\n")]);
@@ -422,7 +422,7 @@ fn finalize_publishes_only_the_callers_upload(backend: Backend) {
 fn large_bodies_are_refused_before_they_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, admin) = serve_with_team(dir.path());
-    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     serve.ok(Some(&admin), &["user", "create", "rita", "--email", "r@example.com"]);
     serve.ok(Some(&admin), &["team", "set-member", "acme", "rita", "--role", "reader"]);
     let reader =
@@ -520,7 +520,7 @@ fn urls_never_come_from_the_host_header() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, admin) = serve_with_team(dir.path());
     let skill = skill_dir(dir.path(), "demo", "1.0.0", &[]);
-    serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    serve.ok(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", "acme"]);
     let base = serve.url();
     let forged = |method: &str, path: &str, body: &str| {
         let mut s = TcpStream::connect(serve.addr).unwrap();
@@ -554,7 +554,7 @@ fn callers_cannot_steer_the_server_to_internal_hosts() {
     let serve = Serve::start_exactly(dir.path(), &[], &[]);
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     // A real registry on loopback holding a real skill artifact.
     let dist = crate::registry::DistRegistry::start(crate::registry::Auth::None);
     let skill = skill_dir(dir.path(), "demo", "1.0.0", &[]);
@@ -608,7 +608,7 @@ fn data_survives_a_restart_on_another_port() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, admin) = serve_with_team(dir.path());
     let skill = skill_dir(dir.path(), "demo", "1.0.0", &[("notes.md", "n\n")]);
-    let published = serve.json(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    let published = serve.json(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", "acme"]);
     let digest = published["digest"].as_str().unwrap().to_owned();
     let first = serve.addr;
     serve.stop();
@@ -681,7 +681,7 @@ fn a_bare_host_storage_registry_is_behind_the_gate() {
     let reg = crate::registry::DistRegistry::start(crate::registry::Auth::None);
     let Some(site) = Site::start(Backend::Sqlite, &["--storage-registry", &reg.host]) else { return };
     let (_, bob, _) = site.private_release();
-    site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    site.serve.ok(Some(&bob), &["skill", "create", "--public", "beta/secret"]);
     let body = json!({"version": "1.0.0", "reference": format!("{}/acme/secret:1.0.0", reg.host)});
     let (s, body) = site.call("POST", "/api/v1/skills/beta/secret/versions", Some(&bob), Some(body));
     assert_eq!(s, 422, "{body}");
@@ -704,7 +704,7 @@ fn the_storage_registry_is_behind_the_gate_too() {
     assert!(secret.starts_with(&format!("{storage}/acme/secret@")), "{secret}");
     let missing = secret.replace("/acme/secret@", "/acme/nothing@");
 
-    site.serve.ok(Some(&bob), &["skill", "create", "beta/secret"]);
+    site.serve.ok(Some(&bob), &["skill", "create", "--public", "beta/secret"]);
     // Other spellings of the storage registry's host are the storage registry too.
     let port = reg.host.rsplit_once(':').unwrap().1.to_owned();
     for spelling in [format!("127.0.0.1:0{port}"), format!("localhost:{port}")] {
@@ -731,11 +731,11 @@ fn the_storage_registry_is_behind_the_gate_too() {
     assert_eq!(s, 201, "a member of acme may: {body}");
 
     // A public skill's draft in the storage registry is as hidden as on every other surface.
-    site.serve.ok(Some(&alice), &["skill", "create", "acme/open"]);
+    site.serve.ok(Some(&alice), &["skill", "create", "--public", "acme/open"]);
     assert_eq!(site.upload(&alice, "acme/open", "1.0.0", &[], "published").0, 200);
     let (s, draft) = site.upload(&alice, "acme/open", "2.0.0", &[("plan.md", "unreleased\n")], "draft");
     assert_eq!(s, 200, "{draft}");
-    site.serve.ok(Some(&bob), &["skill", "create", "beta/open"]);
+    site.serve.ok(Some(&bob), &["skill", "create", "--public", "beta/open"]);
     let by_tag = format!("{storage}/acme/open:2.0.0");
     let by_digest = draft["reference"].as_str().unwrap().to_owned();
     for reference in [&by_tag, &by_digest] {
@@ -838,7 +838,7 @@ fn redirects_and_token_realms_cannot_reach_internal_hosts() {
     );
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     for peer in [&redirector, &realm] {
         let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{}/x/y:1.0.0", peer.addr));
         assert!(s >= 400, "{body}");
@@ -863,7 +863,7 @@ fn credentials_never_follow_a_redirect_to_another_host() {
     let serve = Serve::start_exactly(dir.path(), &["--allow-registry", &allow[0], "--allow-registry", &allow[1]], &[]);
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     let body = json!({"version": "1.0.0", "reference": format!("{}/x/y:1.0.0", registry.addr),
         "registryCredentials": {"username": "me", "password": "for-the-registry-only"}});
     let (s, _) = http_json(serve.addr, "POST", "/api/v1/skills/acme/demo/versions", Some(&admin), Some(&body));
@@ -882,7 +882,7 @@ fn a_registry_cannot_make_the_server_buffer_a_huge_manifest() {
     let serve = Serve::start_exactly(dir.path(), &["--allow-registry", &huge.addr.to_string()], &[]);
     let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/demo"]);
     let peak_kib = || -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", serve.child.id())).unwrap();
         status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()

@@ -44,14 +44,17 @@ fn the_official_mcp_client_searches_reads_and_installs_skills() {
     serve.ok(Some(&admin), &["user", "create", "eve", "--email", "eve@example.com"]);
     let eve = serve.json(Some(&admin), &["token", "create", "--name", "t", "--scope", "read", "--user", "eve"]);
     let eve = eve["token"].as_str().unwrap().to_owned();
-    serve.ok(Some(&admin), &["skill", "create", "acme/alpha", "--description", "Reviews code", "--tag", "review"]);
+    serve.ok(
+        Some(&admin),
+        &["skill", "create", "--public", "acme/alpha", "--description", "Reviews code", "--tag", "review"],
+    );
     for version in ["1.0.0", "1.1.0"] {
         let skill = skill_dir(root, "alpha", version, &[("notes.md", "n\n"), ("scripts/run.sh", "echo hi\n")]);
-        serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+        serve.ok(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", "acme"]);
     }
     serve.ok(Some(&admin), &["skill", "create", "acme/secret", "--description", "Hush", "--private"]);
     let secret = skill_dir(root, "secret", "1.0.0", &[]);
-    serve.ok(Some(&admin), &["publish", secret.to_str().unwrap(), "-n", "acme"]);
+    serve.ok(Some(&admin), &["publish", "--public", secret.to_str().unwrap(), "-n", "acme"]);
 
     let calls = json!([
         ["search_skills", {}],
@@ -207,18 +210,15 @@ fn agents_find_skills_by_meaning_over_mcp() {
         ("sourdough", "Bakes bread with a natural starter", false),
         ("helm-vault", "Packages Kubernetes applications as Helm charts", true),
     ] {
-        let mut args = vec!["skill", "create", "acme/X", "--description", description];
         let id = format!("acme/{name}");
-        args[2] = &id;
-        if private {
-            args.push("--private");
-        }
+        let mut args = vec!["skill", "create", &id, "--description", description];
+        args.push(if private { "--private" } else { "--public" });
         serve.ok(Some(&admin), &args);
         let skill = root.join(name);
         std::fs::create_dir_all(&skill).unwrap();
         let md = format!("---\nname: {name}\ndescription: {description}\nversion: 1.0.0\n---\n# {name}\n");
         std::fs::write(skill.join("SKILL.md"), md).unwrap();
-        serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+        serve.ok(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", "acme"]);
     }
     // Vectors are computed in the background; keyword search never waits for them.
     let names = |out: &Value| -> Vec<String> {
@@ -244,7 +244,7 @@ fn agents_find_skills_by_meaning_over_mcp() {
     assert_eq!(as_admin.first().map(String::as_str), Some("helm-vault"), "{as_admin:?}");
     // The CLI asks for the same by meaning.
     let found = serve.ok(None, &["search", "container orchestration", "--mode", "semantic"]);
-    assert!(found.starts_with("acme/k8s-deploy@1.0.0"), "{found}");
+    assert!(found.lines().nth(1).is_some_and(|l| l.starts_with("acme/k8s-deploy  1.0.0")), "{found}");
     assert!(!found.contains("helm-vault"), "{found}");
     serve.stop();
 }

@@ -148,7 +148,7 @@ fn token_for(serve: &Serve, admin: &str, user: &str, scope: &str) -> String {
 
 fn publish_dir(serve: &Serve, admin: &str, root: &Path, name: &str, version: &str) {
     let dir = skill_dir(root, name, version, &[("scripts/run.sh", "echo hi\n")]);
-    serve.ok(Some(admin), &["publish", dir.to_str().unwrap(), "-n", "acme"]);
+    serve.ok(Some(admin), &["publish", "--public", dir.to_str().unwrap(), "-n", "acme"]);
 }
 
 #[test]
@@ -158,7 +158,10 @@ fn npm_views_installs_and_searches_skills_without_leaking_private_ones() {
     let eve = token_for(&serve, &admin, "eve", "read");
     let mia = token_for(&serve, &admin, "mia", "read");
     serve.ok(Some(&admin), &["team", "set-member", "acme", "mia", "--role", "reader"]);
-    serve.ok(Some(&admin), &["skill", "create", "acme/alpha", "--description", "Reviews code", "--tag", "review"]);
+    serve.ok(
+        Some(&admin),
+        &["skill", "create", "--public", "acme/alpha", "--description", "Reviews code", "--tag", "review"],
+    );
     for v in ["1.0.0", "1.0.1", "1.1.0"] {
         publish_dir(&serve, &admin, root, "alpha", v);
     }
@@ -170,7 +173,7 @@ fn npm_views_installs_and_searches_skills_without_leaking_private_ones() {
     serve
         .ok(Some(&admin), &["skill", "create", "acme/secret", "--description", "Hush", "--private", "--tag", "review"]);
     publish_dir(&serve, &admin, root, "secret", "1.0.0");
-    serve.ok(Some(&admin), &["skill", "create", "acme/old", "--description", "Old one"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "acme/old", "--description", "Old one"]);
     publish_dir(&serve, &admin, root, "old", "0.9.0");
     serve.ok(Some(&admin), &["skill", "deprecate", "acme/old", "--message", "use @acme/alpha"]);
     let npm = Npm::new(root, &serve);

@@ -40,7 +40,7 @@ fn publish_resolve_and_read_back_from_the_embedded_store() {
     );
     assert_eq!(s, 201);
     let secret = skill_dir(dir.path(), "secret", "1.0.0", &[]);
-    let published = serve.json(Some(&admin), &["publish", secret.to_str().unwrap(), "-n", "acme"]);
+    let published = serve.json(Some(&admin), &["publish", "--public", secret.to_str().unwrap(), "-n", "acme"]);
     let reference = published["reference"].as_str().unwrap();
     assert!(reference.starts_with(&format!("{}/acme/secret@sha256:", serve.addr)), "{reference}");
     let anonymous = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{reference}")]);
@@ -58,6 +58,7 @@ fn publish_resolve_suite(serve: &Serve, admin: &str, dir: &std::path::Path, repo
     let publish = |path: &std::path::Path| {
         let mut args = vec![
             "publish".to_owned(),
+            "--public".to_owned(),
             path.to_str().unwrap().to_owned(),
             "--to".into(),
             repo.to_owned(),
@@ -386,7 +387,8 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
     // A registry that goes away mid-publish: a clear 502, no version.
     let good = skill_dir(dir.path(), "demo", "2.0.0", &[]);
     let repo = format!("{}/skills/acme/demo", reg.host);
-    let published = serve.json(Some(&admin), &["publish", good.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let published =
+        serve.json(Some(&admin), &["publish", "--public", good.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
     let pinned = published["reference"].as_str().unwrap().to_owned();
     reg.stop();
     let (s, body) = register(&serve, &admin, "acme/demo", "2.0.1", pinned);
@@ -423,6 +425,7 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
     let publish_as = |password: &str| {
         let args = [
             "publish",
+            "--public",
             path,
             "--to",
             &repo,
@@ -432,6 +435,7 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
             "pusher",
             "--registry-password",
             password,
+            "--json",
         ];
         serve.cli(Some(&admin), &args)
     };
@@ -452,7 +456,7 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
 
     // Registering on someone's behalf never lends them the server's credentials…
     serve.ok(Some(&admin), &["team", "create", "other"]);
-    serve.ok(Some(&admin), &["skill", "create", "other/private-demo"]);
+    serve.ok(Some(&admin), &["skill", "create", "--public", "other/private-demo"]);
     let pinned = format!("{repo}@{}", ok["digest"].as_str().unwrap());
     let (s, body) = register(&serve, &admin, "other/private-demo", "1.0.0", &pinned);
     assert_eq!(s, 422, "{body}");
@@ -482,9 +486,11 @@ fn install_lock_diff_download_and_fork() {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(v2.join("scripts/run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let d1 =
-        serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"].clone();
+        serve.json(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"]
+            .clone();
     let d2 =
-        serve.json(Some(&admin), &["publish", v2.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"].clone();
+        serve.json(Some(&admin), &["publish", "--public", v2.to_str().unwrap(), "--to", &repo, "-n", "acme"])["digest"]
+            .clone();
 
     // Install the newest 1.x, pinned in the lock file.
     let dest = dir.path().join("project/.claude/skills");
@@ -501,11 +507,17 @@ fn install_lock_diff_download_and_fork() {
     assert_eq!(pinned["skills"][0]["version"], "1.1.0");
     assert_eq!(pinned["skills"][0]["digest"], d2);
 
-    // --locked restores exactly the pinned content, even after local edits and a newer release.
+    // --locked reports local edits instead of discarding them; with --force it restores
+    // exactly the pinned content, even after a newer release.
     std::fs::write(installed.join("SKILL.md"), "tampered").unwrap();
     let v3 = skill_dir(dir.path(), "demo", "1.2.0", &[]);
-    serve.ok(Some(&admin), &["publish", v3.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
-    serve.ok(None, &["install", "--locked", "--dest", dest_s, "--lock-file", lock_s]);
+    serve.ok(Some(&admin), &["publish", "--public", v3.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
+    let refused = serve.cli(None, &["install", "--locked", "--dest", dest_s, "--lock-file", lock_s]);
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("modified: SKILL.md") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(installed.join("SKILL.md")).unwrap(), "tampered", "the edit is kept");
+    serve.ok(None, &["install", "--locked", "--force", "--dest", dest_s, "--lock-file", lock_s]);
     assert_eq!(std::fs::read(installed.join("SKILL.md")).unwrap(), std::fs::read(v2.join("SKILL.md")).unwrap());
     let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
     assert_eq!(again, pinned, "--locked does not move the pin");
@@ -541,7 +553,11 @@ fn install_lock_diff_download_and_fork() {
             ("scripts/run.sh".into(), "added".into(), 2, 0),
         ]
     );
-    assert!(serve.ok(None, &["diff", "acme/demo", "1.0.0", "1.1.0"]).contains("1 added, 1 modified, 1 removed"));
+    assert!(
+        serve.ok(None, &["diff", "acme/demo", "1.0.0", "1.1.0", "--stat"]).contains("1 added, 1 modified, 1 removed")
+    );
+    let unified = serve.ok(None, &["diff", "acme/demo", "1.0.0", "1.1.0"]);
+    assert!(unified.contains("--- a/SKILL.md\n+++ b/SKILL.md\n"), "{unified}");
 
     // Download: csreg's answer, an archive URL that serves exactly those bytes, and a count.
     let (s, dl) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo/download?version=1.0.0", None, None);
@@ -559,7 +575,8 @@ fn install_lock_diff_download_and_fork() {
     let archive = &raw[split..];
     assert_eq!(archive.len() as u64, dl["archiveSizeBytes"].as_u64().unwrap());
     assert_eq!(sha256(archive), format!("sha256:{}", dl["archiveSha256"].as_str().unwrap()));
-    assert_eq!(serve.json(None, &["skill", "show", "acme/demo"])["downloads"], 1);
+    // Counted: the two installs that asked the index above, and this download.
+    assert_eq!(serve.json(None, &["skill", "show", "acme/demo"])["downloads"], 3);
 
     // Fork into another namespace: same artifact, remembered origin.
     let fork = serve.json(Some(&admin), &["fork", "acme/demo", "other"]);
@@ -616,7 +633,7 @@ fn upload_publishing_checks_stores_and_retries() {
 
     // The CLI without --to takes the upload path; the server stores the artifact.
     let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("notes.md", "n\n")]);
-    let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "-n", "acme"]);
+    let published = serve.json(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
     assert_eq!(published["status"], "published");
     let digest = published["digest"].as_str().unwrap();
     assert_eq!(published["reference"], format!("{storage}/acme/demo@{digest}"));
@@ -748,12 +765,13 @@ fn token_auth_registries_and_artifacts_pushed_by_oras_py() {
     let repo = format!("{}/skills/acme/tokened", reg.host);
     let skill = skill_dir(dir.path(), "tokened", "1.0.0", &[]);
     let path = skill.to_str().unwrap();
-    let denied = serve.cli(Some(&admin), &["publish", path, "--to", &repo, "-n", "acme"]);
+    let denied = serve.cli(Some(&admin), &["publish", "--public", path, "--to", &repo, "-n", "acme"]);
     assert!(String::from_utf8_lossy(&denied.stderr).contains("refused access"), "anonymous push is refused");
     let ok = serve.json(
         Some(&admin),
         &[
             "publish",
+            "--public",
             path,
             "--to",
             &repo,

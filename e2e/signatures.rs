@@ -95,8 +95,16 @@ fn key_signed_suite(target: Target) {
     let publish = |ns: &str, version: &str, key: Option<&Path>| {
         let skill = skill_dir(root, "demo", version, &[]);
         let repo = target.repo(&serve, ns, "demo");
-        let mut args: Vec<String> =
-            vec!["publish".into(), skill.to_str().unwrap().into(), "--to".into(), repo, "-n".into(), ns.into()];
+        let mut args: Vec<String> = vec![
+            "publish".into(),
+            "--public".into(),
+            "--json".into(),
+            skill.to_str().unwrap().into(),
+            "--to".into(),
+            repo,
+            "-n".into(),
+            ns.into(),
+        ];
         if let Some(k) = key {
             args.extend(["--sign-key".into(), k.to_str().unwrap().into()]);
         }
@@ -186,7 +194,14 @@ fn key_signed_suite(target: Target) {
     // finalize checks the signature before storing the version and the signature beside it.
     let upload = |name: &str, version: &str, key: Option<&str>| {
         let skill = skill_dir(root, name, version, &[]);
-        let mut args = vec!["publish".to_owned(), skill.to_str().unwrap().into(), "-n".into(), "acme".into()];
+        let mut args = vec![
+            "publish".to_owned(),
+            "--public".to_owned(),
+            "--json".to_owned(),
+            skill.to_str().unwrap().into(),
+            "-n".into(),
+            "acme".into(),
+        ];
         if let Some(k) = key {
             args.extend(["--sign-key".into(), root.join(k).to_str().unwrap().into()]);
         }
@@ -385,6 +400,8 @@ fn keyless_suite(target: Target) {
         let skill = skill_dir(root, "demo", version, &[]);
         let mut args: Vec<String> = vec![
             "publish".into(),
+            "--public".into(),
+            "--json".into(),
             skill.to_str().unwrap().into(),
             "--to".into(),
             target.repo(&serve, "stage", "demo"),
@@ -610,8 +627,16 @@ fn hostile_signature_suite(target: Target) {
     let stage = |version: &str| -> String {
         let skill = skill_dir(root, "demo", version, &[]);
         let repo = target.repo(&serve, "stage", "demo");
-        let mut args: Vec<String> =
-            vec!["publish".into(), skill.to_str().unwrap().into(), "--to".into(), repo, "-n".into(), "stage".into()];
+        let mut args: Vec<String> = vec![
+            "publish".into(),
+            "--public".into(),
+            "--json".into(),
+            skill.to_str().unwrap().into(),
+            "--to".into(),
+            repo,
+            "-n".into(),
+            "stage".into(),
+        ];
         args.extend(creds.iter().cloned());
         let v = serve.json(Some(&admin), &args.iter().map(String::as_str).collect::<Vec<_>>());
         v["reference"].as_str().unwrap().to_owned()

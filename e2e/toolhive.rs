@@ -84,7 +84,7 @@ fn toolhive_clients_see_what_the_document_promises_and_nothing_private() {
 
     let publish = |ns: &str, name: &str, version: &str| {
         let skill = skill_dir(root, name, version, &[]);
-        serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", ns]);
+        serve.ok(Some(&admin), &["publish", "--public", skill.to_str().unwrap(), "-n", ns]);
     };
     publish("acme", "alpha", "1.0.0");
     publish("acme", "alpha", "1.1.0");

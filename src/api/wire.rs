@@ -158,6 +158,34 @@ impl From<crate::service::TeamView> for TeamResponse {
     }
 }
 
+/// One page of users, by name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub data: Vec<UserResponse>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub cursor: Option<String>,
+}
+
+/// A team as listed, with the caller's role in it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamSummary {
+    pub slug: Namespace,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+    /// Your role in the team (site administrators act as owners of every team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<TeamRole>,
+}
+
+/// One page of teams, by slug.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TeamPage {
+    pub data: Vec<TeamSummary>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSkillRequest {
@@ -495,6 +523,30 @@ pub struct CreateVersionRequest {
     pub manifest_json: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_claude_code_version: Option<String>,
+    /// Create the skill with these fields if this is its first version; it comes into being
+    /// only when the version is stored, so a failed publish leaves nothing. Ignored when the
+    /// skill exists. Without it, publishing to a skill that does not exist is a 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<NewSkillFields>,
+}
+
+/// The fields of a skill created by its first version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSkillFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readme: Option<String>,
+    /// Default: public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_type: Option<SkillType>,
 }
 
 /// Credentials for one registry: a user name and password, or a bearer token.
@@ -617,6 +669,12 @@ pub struct ResolveResponse {
     pub size: i64,
     /// True for a yanked version, which only an exact pin resolves to.
     pub yanked: bool,
+    /// True when the skill is deprecated (it still resolves).
+    #[serde(default)]
+    pub deprecated: bool,
+    /// The deprecation's message, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation_message: Option<String>,
     /// The artifact layout: `toolhive`, `agentskills` or `tar+gzip`.
     pub layout: Option<String>,
     /// The signature verdict, once verification exists.
@@ -629,6 +687,8 @@ impl From<crate::service::Resolved> for ResolveResponse {
         let yanked = r.yanked();
         let crate::domain::ReleasedVersion { reference, digest, record: v } = r.version;
         Self {
+            deprecated: r.skill.deprecated,
+            deprecation_message: r.skill.deprecated_message.filter(|_| r.skill.deprecated),
             namespace: r.skill.namespace,
             name: r.skill.name,
             version: v.version,

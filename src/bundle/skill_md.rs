@@ -165,14 +165,25 @@ impl SkillMd {
     }
 }
 
-/// `allowed-tools` as a string: space-separated in the Agent Skills spec; ToolHive also
-/// accepts commas.
+/// `allowed-tools` as a string: space-separated in the Agent Skills spec, with commas also
+/// accepted (as ToolHive does). A separator inside parentheses belongs to the tool's argument,
+/// so `Bash(git diff:*)` stays one tool.
 pub fn split_allowed_tools(s: &str) -> Vec<String> {
-    if s.contains(',') {
-        s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
-    } else {
-        s.split_whitespace().map(str::to_owned).collect()
+    let mut tools = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 && (c == ',' || c.is_whitespace()) => {
+                tools.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
     }
+    tools.push(&s[start..]);
+    tools.into_iter().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
 fn string_list(items: &[Yaml], key: &str, line: usize) -> Result<Vec<String>, BundleError> {
@@ -272,6 +283,12 @@ mod tests {
         assert_eq!(a.frontmatter.allowed_tools, ["Read", "Write"]);
         let b = parse("---\nname: a\ndescription: d\nallowed-tools:\n  - Read\n  - Bash(git:*)\n---\n").unwrap();
         assert_eq!(b.frontmatter.allowed_tools, ["Read", "Bash(git:*)"]);
+        let c = parse("---\nname: a\ndescription: d\nallowed-tools: Read Grep Bash(git diff:*)\n---\n").unwrap();
+        assert_eq!(c.frontmatter.allowed_tools, ["Read", "Grep", "Bash(git diff:*)"]);
+        assert_eq!(
+            super::split_allowed_tools(" Bash(npm run *, npm test),  Write\tWebFetch(domain:example.com) "),
+            ["Bash(npm run *, npm test)", "Write", "WebFetch(domain:example.com)"]
+        );
     }
 
     #[test]

@@ -69,3 +69,40 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     println!("ok: {} {version}, {} files", fm.name, bundle.files.len());
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The skill's name (lowercase letters, digits and hyphens); the directory is created
+    /// under the current one unless --dir says where.
+    pub name: crate::domain::SkillName,
+    /// What the skill does and when an agent should use it.
+    #[arg(long, default_value = "Describe what this skill does and when an agent should use it.")]
+    pub description: String,
+    /// The directory to create (default: ./NAME). It must not exist, or be empty.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Writes `NAME/SKILL.md` (valid by the bundle rules, version 0.1.0) and checks it.
+pub fn init(args: InitArgs, out: super::output::Out) -> anyhow::Result<()> {
+    use super::output::{Exit, fail, note};
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(args.name.as_str()));
+    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(fail(Exit::Conflict, format!("{} exists and is not empty: nothing was written", dir.display())));
+    }
+    let description = args.description.replace('\n', " ");
+    let skill_md = format!(
+        "---\nname: {name}\ndescription: {description}\nversion: 0.1.0\n---\n\n# {name}\n\n\
+         Instructions for the agent: what to do, step by step, and what to avoid.\n",
+        name = args.name,
+        description = serde_json::to_string(&description)?,
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(crate::bundle::SKILL_MD);
+    std::fs::write(&path, skill_md).with_context(|| format!("cannot write {}", path.display()))?;
+    let bundle = Bundle::from_dir(&dir, &super::bundle_limits()?)?;
+    let written = serde_json::json!({ "path": path, "name": bundle.name(), "version": "0.1.0" });
+    out.show(&written, |_| {
+        note(format!("wrote {}: edit it, then `skilldex publish {} -n NAMESPACE`", path.display(), dir.display()))
+    })
+}

@@ -1,11 +1,13 @@
 //! A small client for the native API, shared by every client subcommand.
 
-use anyhow::{Context, bail};
-use reqwest::Method;
+use anyhow::Context;
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::RemoteArgs;
+use super::output::{Exit, fail};
+use super::profile::Target;
 use crate::api::error::Problem;
 
 pub struct Client {
@@ -15,42 +17,86 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for the server and token the flags, environment and profile give.
     pub fn new(remote: &RemoteArgs) -> anyhow::Result<Self> {
+        Self::to(&remote.target()?)
+    }
+
+    pub fn to(target: &Target) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(15))
             .build()
             .context("building HTTP client")?;
-        Ok(Self {
-            http,
-            base: remote.server.trim_end_matches('/').to_owned(),
-            token: remote.token.as_ref().map(|t| t.expose().to_owned()),
-        })
+        Ok(Self { http, base: target.server.clone(), token: target.token.clone() })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The token requests carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send::<(), T>(Method::GET, path, None).await
     }
 
-    /// PUTs raw bytes to an absolute URL the server handed out (an upload URL).
-    /// PUTs an archive; returns the answer's body.
-    pub async fn put_bytes(&self, url: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        let mut req = self.http.put(url).header(reqwest::header::CONTENT_TYPE, "application/gzip").body(body);
+    /// GETs raw bytes (an archive).
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let bytes = resp.bytes().await.unwrap_or_default();
-            if let Ok(p) = serde_json::from_slice::<Problem>(&bytes) {
-                bail!("{} ({}): {}", p.title, p.status, p.detail);
-            }
-            bail!("PUT {url} failed with HTTP {status}");
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading response")?;
+        if !status.is_success() {
+            return Err(self.refused(status, &bytes, &format!("GET {path}")));
         }
-        Ok(resp.bytes().await.with_context(|| format!("reading the answer to PUT {url}"))?.to_vec())
+        Ok(bytes.to_vec())
     }
 
-    /// Sends a request; a problem+json answer becomes an error that says what went wrong.
+    /// PUTs an archive to an absolute URL the server handed out (an upload URL), reporting
+    /// progress through `sent`; returns the answer's body.
+    pub async fn put_bytes(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        sent: impl Fn(u64) + Send + 'static,
+    ) -> anyhow::Result<Vec<u8>> {
+        let total = body.len();
+        const CHUNK: usize = 64 * 1024;
+        let all = bytes::Bytes::from(body);
+        let chunks: Vec<bytes::Bytes> =
+            (0..total).step_by(CHUNK).map(|at| all.slice(at..(at + CHUNK).min(total))).collect();
+        let stream = futures_util::stream::iter(chunks.into_iter().map(move |c| {
+            sent(c.len() as u64);
+            Ok::<_, std::io::Error>(c)
+        }));
+        let mut req = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading the answer to the upload")?;
+        if !status.is_success() {
+            return Err(self.refused(status, &bytes, &format!("PUT {url}")));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Sends a request; a problem+json answer becomes an error that says what went wrong,
+    /// with the exit code of its kind.
     pub async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -65,16 +111,52 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading response")?;
         if !status.is_success() {
-            if let Ok(p) = serde_json::from_slice::<Problem>(&bytes) {
-                bail!("{} ({}): {}", p.title, p.status, p.detail);
-            }
-            bail!("{method} {path} failed with HTTP {status}");
+            return Err(self.refused(status, &bytes, &format!("{method} {path}")));
         }
         let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
         serde_json::from_slice(bytes).with_context(|| format!("unexpected response from {method} {path}"))
     }
+
+    /// The error for a refused request: the server's own words, the exit code of their kind,
+    /// and what to do next where that is clear.
+    fn refused(&self, status: StatusCode, body: &[u8], what: &str) -> anyhow::Error {
+        let said = match serde_json::from_slice::<Problem>(body) {
+            Ok(p) => format!("{} ({}): {}", p.title, p.status, p.detail),
+            Err(_) => format!("{what} failed with HTTP {status}"),
+        };
+        let (exit, hint) = match status {
+            StatusCode::UNAUTHORIZED if self.token.is_none() => {
+                (Exit::Auth, Some("no token: run `skilldex login` or set SKILLDEX_TOKEN"))
+            }
+            StatusCode::UNAUTHORIZED => {
+                (Exit::Auth, Some("the token was refused (expired or revoked?): run `skilldex login` again"))
+            }
+            StatusCode::FORBIDDEN => (Exit::Auth, None),
+            StatusCode::NOT_FOUND | StatusCode::GONE if self.token.is_none() => (
+                Exit::NotFound,
+                Some("private skills are visible to their team only: run `skilldex login` or set SKILLDEX_TOKEN"),
+            ),
+            StatusCode::NOT_FOUND | StatusCode::GONE => (Exit::NotFound, None),
+            StatusCode::CONFLICT => (Exit::Conflict, None),
+            s if s.is_server_error() => (Exit::Network, None),
+            _ => (Exit::Failure, None),
+        };
+        fail(
+            exit,
+            match hint {
+                Some(hint) => format!("{said} ({hint})"),
+                None => said,
+            },
+        )
+    }
+}
+
+/// The error for a server that could not be reached at all.
+fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+    let why = if e.is_timeout() { "timed out" } else { "connection failed" };
+    fail(Exit::Network, format!("cannot reach {base} ({why}): check --server, SKILLDEX_SERVER or `skilldex login`"))
 }

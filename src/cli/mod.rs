@@ -1,9 +1,12 @@
 //! The `skilldex` command line: the server (`serve`) and a client for the native API.
 
+mod agents;
 mod bundle;
 mod client;
 mod gc;
 mod install;
+mod output;
+mod profile;
 mod publish;
 mod registry;
 mod reindex;
@@ -18,33 +21,48 @@ mod user;
 use clap::{Parser, Subcommand};
 
 pub use client::Client;
+pub use output::{Exit, exit_of};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "skilldex",
     version,
-    about = "A registry for AI-agent skills (SKILL.md bundles) stored as OCI artifacts"
+    about = "A registry for AI-agent skills (SKILL.md bundles) stored as OCI artifacts",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 not signed in or not allowed, \
+                  5 conflict (exists, changed locally, deleted), 6 server or registry unreachable, \
+                  7 `install --check` found differences."
 )]
 pub struct Cli {
+    /// Print results as JSON (stable, for scripts); messages still go to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where client commands send their requests, and as whom.
+/// Where client commands send their requests, and as whom. Flags and environment variables
+/// win over the profile `skilldex login` saved.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RemoteArgs {
-    /// Base URL of the skilldex server.
-    #[arg(long, global = true, env = "SKILLDEX_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
-    /// API token (sent as `Authorization: Bearer`).
+    /// Base URL of the skilldex server (default: the profile's, else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "SKILLDEX_SERVER")]
+    pub server: Option<String>,
+    /// API token (sent as `Authorization: Bearer`; default: the profile's).
     #[arg(long, global = true, env = "SKILLDEX_TOKEN", hide_env_values = true)]
     pub token: Option<crate::config::Secret>,
+    /// The saved profile to use (see `skilldex login`).
+    #[arg(long, global = true, env = "SKILLDEX_PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry server (SQLite and data under ./skilldex-data by default).
     Serve(crate::config::ServeArgs),
+    /// Save a server and token in a profile (the token is read without echo, or from stdin).
+    Login(profile::LoginArgs),
+    /// Forget a profile's token.
+    Logout(profile::LogoutArgs),
     /// Show the user and token the configured token belongs to.
     Whoami(RemoteArgs),
     /// Manage users (site administrators).
@@ -53,21 +71,49 @@ pub enum Command {
     Token(Remote<token::TokenCommand>),
     /// Manage teams, which own namespaces, and their members.
     Team(Remote<team::TeamCommand>),
-    /// Create, inspect, deprecate, delete and restore skills.
+    /// Create, show, edit, deprecate, delete and restore skills.
     Skill(Remote<skill::SkillCommand>),
     /// Search the skills you may see.
     Search(skill::SearchArgs),
+    /// A skill's versions and their state.
+    Versions(skill::VersionsArgs),
+    /// List, set and remove a skill's channels (`stable`, `beta`, …).
+    Channel(Remote<skill::ChannelCommand>),
+    /// Withdraw a version: ranges and channels skip it, an exact pin still resolves.
+    Yank(skill::YankArgs),
+    /// Undo a yank.
+    Unyank(skill::YankArgs),
+    /// Star a skill.
+    Star(skill::StarArgs),
+    /// Remove your star.
+    Unstar(skill::StarArgs),
+    /// The audit log, newest first (site administrators).
+    Audit(user::AuditArgs),
+    /// Write a new skill directory with a valid SKILL.md to start from.
+    Init(bundle::InitArgs),
     /// Check a skill directory against the bundle rules.
     Validate(bundle::ValidateArgs),
     /// Pack a skill directory into a reproducible tar.gz.
     Pack(bundle::PackArgs),
-    /// Push a skill directory to a registry as an OCI artifact and register the version.
+    /// Publish a skill directory: upload it (or push it to a registry with --to) and register
+    /// the version. A first publish creates the skill, private unless --public.
     Publish(publish::PublishArgs),
     /// Resolve a version, range or channel to an immutable artifact digest.
     Resolve(resolve::ResolveArgs),
-    /// Install a skill (pulled by digest, verified) into .claude/skills and pin it in skilldex.lock.
+    /// Install a skill (pulled by digest, verified) for one or more agents and pin it in the
+    /// lock file; with no skill, install everything the lock file pins.
     Install(install::InstallArgs),
-    /// Compare two versions of a skill.
+    /// Remove an installed skill's directories and its lock entry.
+    Uninstall(install::UninstallArgs),
+    /// Installed skills and their state: up to date, outdated, yanked, deprecated, modified.
+    List(install::ListArgs),
+    /// Installed skills with newer versions.
+    Outdated(install::ListArgs),
+    /// Update installed skills within the version range or channel they were installed with.
+    Update(install::UpdateArgs),
+    /// The agents `install --agent` knows and their skill directories.
+    Agents,
+    /// Compare two versions (or ranges, or channels) of a skill: a unified diff per file.
     Diff(skill::DiffArgs),
     /// Copy a skill and its latest version into another namespace.
     Fork(skill::ForkArgs),
@@ -96,30 +142,43 @@ pub struct Remote<T: Subcommand> {
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        let out = output::Out { json: self.json };
         match self.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Whoami(remote) => print_json(&Client::new(&remote)?.get::<serde_json::Value>("/api/v1/me").await?),
-            Command::User(r) => user::run(r.command, &Client::new(&r.remote)?).await,
-            Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?).await,
-            Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?).await,
-            Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?).await,
+            Command::Login(args) => profile::login(args, out).await,
+            Command::Logout(args) => profile::logout(args),
+            Command::Whoami(remote) => user::whoami(&Client::new(&remote)?, out).await,
+            Command::User(r) => user::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Search(args) => skill::search(args, out).await,
+            Command::Versions(args) => skill::versions(args, out).await,
+            Command::Channel(r) => skill::channel(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Yank(args) => skill::yank(args, false, out).await,
+            Command::Unyank(args) => skill::yank(args, true, out).await,
+            Command::Star(args) => skill::star(args, false, out).await,
+            Command::Unstar(args) => skill::star(args, true, out).await,
+            Command::Audit(args) => user::audit(args, out).await,
+            Command::Init(args) => bundle::init(args, out),
             Command::Validate(args) => bundle::validate(args),
             Command::Pack(args) => bundle::pack(args),
-            Command::Publish(args) => publish::run(args).await,
-            Command::Resolve(args) => resolve::run(args).await,
-            Command::Install(args) => install::run(args).await,
-            Command::Diff(args) => skill::diff(args).await,
-            Command::Fork(args) => skill::fork(args).await,
+            Command::Publish(args) => publish::run(args, out).await,
+            Command::Resolve(args) => resolve::run(args, out).await,
+            Command::Install(args) => install::run(args, out).await,
+            Command::Uninstall(args) => install::uninstall(args, out),
+            Command::List(args) => install::list(args, out, false).await,
+            Command::Outdated(args) => install::list(args, out, true).await,
+            Command::Update(args) => install::update(args, out).await,
+            Command::Agents => install::list_agents(out),
+            Command::Diff(args) => skill::diff(args, out).await,
+            Command::Fork(args) => skill::fork(args, out).await,
             Command::Gc(args) => gc::run(args).await,
             Command::Reindex(args) => reindex::run(args).await,
             Command::Keygen(args) => sign::keygen(args),
             Command::Sign(args) => sign::sign(args).await,
-            Command::Verify(args) => sign::verify(args).await,
+            Command::Verify(args) => sign::verify(args, out).await,
             Command::Policy(r) => sign::policy(r.command, &r.remote).await,
-            Command::Search(args) => {
-                let client = Client::new(&args.remote)?;
-                skill::search(args, &client).await
-            }
         }
     }
 }

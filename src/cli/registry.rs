@@ -27,6 +27,28 @@ impl RegistryArgs {
         Registries::new(self.source(host))
     }
 
+    /// The same, and for the skilldex server's own registry (`client`'s host), its token
+    /// unless credentials for that host were given: private skills pull for their team.
+    pub fn registries_with_server(&self, host: &str, client: &super::Client) -> Registries {
+        let mut creds = self.source(host);
+        let server = reqwest::Url::parse(client.base()).ok().and_then(|u| {
+            let h = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h,
+            })
+        });
+        if let (Some(token), Some(server)) = (client.token(), server)
+            && server.eq_ignore_ascii_case(host)
+        {
+            creds
+                .per_host
+                .entry(host.to_owned())
+                .or_insert_with(|| Credentials::Basic { username: "skilldex".to_owned(), password: token.to_owned() });
+        }
+        Registries::new(creds)
+    }
+
     fn source(&self, host: &str) -> CredentialSource {
         let mut creds =
             CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() };

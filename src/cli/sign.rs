@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use reqwest::Method;
 
+use super::output::Out;
 use super::registry::RegistryArgs;
 use super::resolve::split_spec;
 use super::skill::SkillRef;
@@ -149,7 +150,7 @@ pub struct VerifyArgs {
     pub skill: Option<String>,
 }
 
-pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+pub async fn verify(args: VerifyArgs, out: Out) -> anyhow::Result<()> {
     let set = PolicySet::load_file(&args.policy)?;
     let is_artifact = match args.target.split_once('@') {
         Some((_, after)) => after.starts_with("sha256:"),
@@ -164,15 +165,20 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     } else {
         let (skill, spec) = split_spec(&args.target);
         let skill: SkillRef = skill.parse()?;
-        let resolved = super::resolve::resolve_skill(&args.remote, &skill, spec).await?;
-        let registries = args.registry.registries(parse_reference(&resolved.reference)?.resolve_registry());
+        let client = Client::new(&args.remote)?;
+        let resolved = super::resolve::resolve_skill(&client, &skill, spec).await?;
+        let registries =
+            args.registry.registries_with_server(parse_reference(&resolved.reference)?.resolve_registry(), &client);
         let policies = set.applicable(skill.scope.as_str());
         if policies.is_empty() {
             bail!("{} does not cover namespace `{}`", args.policy.display(), skill.scope);
         }
         verify_artifact(&registries, &resolved.reference, &policies, skill.slug.as_str()).await?
     };
-    print_json(&verdict)?;
+    out.show(&verdict, |v| match (v.status, &v.identity) {
+        (SignatureStatus::Verified, Some(who)) => println!("verified: signed by {who}"),
+        (status, _) => println!("{}", status.as_str()),
+    })?;
     if verdict.status != SignatureStatus::Verified {
         bail!("not verified: {}", reasons(&verdict));
     }

@@ -3,7 +3,8 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use reqwest::Method;
 
-use super::{Client, print_json};
+use super::Client;
+use super::output::{Out, note, table};
 use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, TokenList};
 use crate::domain::{TokenScope, Username};
 
@@ -41,7 +42,7 @@ fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
     Ok(Utc::now() + d)
 }
 
-pub async fn run(cmd: TokenCommand, client: &Client) -> anyhow::Result<()> {
+pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create { name, scope, user, expires_in } => {
             let expires_at = expires_in.as_deref().map(parse_lifetime).transpose()?;
@@ -51,13 +52,38 @@ pub async fn run(cmd: TokenCommand, client: &Client) -> anyhow::Result<()> {
                 None => "/api/v1/tokens".to_owned(),
             };
             let created: CreatedTokenResponse = client.send(Method::POST, &path, Some(&body)).await?;
-            eprintln!("Token created. Store it now: it will not be shown again.");
-            print_json(&created)
+            note(format!(
+                "Token `{}` ({}) created. Store it now: it will not be shown again. \
+                 Use it with `skilldex login --with-token` or SKILLDEX_TOKEN.",
+                created.name, created.scope
+            ));
+            // The secret alone on stdout, so it can be piped straight into a secret store.
+            out.show(&created, |c| println!("{}", c.token))
         }
-        TokenCommand::List => print_json(&client.get::<TokenList>("/api/v1/tokens").await?),
+        TokenCommand::List => {
+            let tokens = client.get::<TokenList>("/api/v1/tokens").await?;
+            out.show(&tokens, |list| {
+                let day = |t: &chrono::DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+                let rows: Vec<Vec<String>> = list
+                    .data
+                    .iter()
+                    .map(|t| {
+                        let state = match (&t.revoked_at, &t.expires_at) {
+                            (Some(r), _) => format!("revoked {}", day(r)),
+                            (None, Some(e)) if *e < Utc::now() => format!("expired {}", day(e)),
+                            (None, Some(e)) => format!("expires {}", day(e)),
+                            (None, None) => "active".to_owned(),
+                        };
+                        let used = t.last_used_at.as_ref().map_or_else(|| "never".to_owned(), day);
+                        vec![t.id.clone(), t.name.clone(), t.scope.to_string(), state, used]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "SCOPE", "STATE", "LAST USED"], &rows);
+            })
+        }
         TokenCommand::Revoke { id } => {
             client.send::<(), serde_json::Value>(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await?;
-            eprintln!("Token {id} revoked.");
+            note(format!("Token {id} revoked."));
             Ok(())
         }
     }

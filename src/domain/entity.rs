@@ -147,7 +147,8 @@ pub struct Channel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     pub id: String,
-    pub skill_id: String,
+    /// None for a first version: the skill is created from `metadata.create` when it is stored.
+    pub skill_id: Option<String>,
     pub version: String,
     pub archive_sha256: String,
     pub archive_size: i64,

@@ -460,6 +460,17 @@ impl Registries {
 
     /// A blob, refused past `max` bytes, checked against its descriptor's digest and size.
     pub async fn blob(&self, repo: &Reference, desc: &Descriptor, max: u64) -> Result<Vec<u8>, OciError> {
+        self.blob_with_progress(repo, desc, max, &|_| {}).await
+    }
+
+    /// The same, telling `progress` the size of each piece as it arrives.
+    pub async fn blob_with_progress(
+        &self,
+        repo: &Reference,
+        desc: &Descriptor,
+        max: u64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Vec<u8>, OciError> {
         if desc.size > max {
             return Err(OciError::TooLarge(format!("{} is {} bytes; the limit is {max}", desc.digest, desc.size)));
         }
@@ -483,6 +494,7 @@ impl Registries {
                 });
             }
             data.extend_from_slice(&chunk);
+            progress(chunk.len() as u64);
         }
         let actual = sha256_digest(&data);
         if actual != desc.digest || data.len() as u64 != desc.size {

@@ -163,6 +163,29 @@ impl Accounts<'_> {
         Ok(())
     }
 
+    /// Every user, by name (site administrators).
+    pub async fn list_users(&self, caller: &Caller, after: Option<&str>, limit: i64) -> Result<Vec<User>> {
+        require_site_admin(caller)?;
+        Ok(self.core.store.list_users(after, limit).await?)
+    }
+
+    /// Every team, by slug, with the caller's role in each (teams and their namespaces are
+    /// public; their members are not).
+    pub async fn list_teams(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(Team, Option<TeamRole>)>> {
+        let teams = self.core.store.list_teams(after, limit).await?;
+        let mut out = Vec::with_capacity(teams.len());
+        for team in teams {
+            let role = self.core.role_in(caller, team.namespace.as_str()).await?;
+            out.push((team, role));
+        }
+        Ok(out)
+    }
+
     async fn find_user(&self, username: &Username) -> Result<User> {
         self.core
             .store

@@ -118,6 +118,11 @@ impl Publishing<'_> {
         }
         let via = source.kind();
         let names = (&namespace, &name);
+        // A first-version upload carries the skill it creates.
+        let create = match (create, &source) {
+            (None, ArtifactSource::Upload { id: Some(id), .. }) => self.draft_of_upload(caller, id, names).await?,
+            (create, _) => create,
+        };
         let (existing, semver) = self.authorize_publish(caller, names, create.is_some(), &version).await?;
         let version = semver.to_string();
         let upload = match &source {
@@ -141,7 +146,7 @@ impl Publishing<'_> {
                 (Some(skill), _) => (skill, None),
                 (None, Some(draft)) => {
                     let skill = self.create_for_first_version(caller, draft).await?;
-                    let claim = self.claim(&skill, &version, None, names).await?;
+                    let claim = self.claim(&skill, &version, upload_id.as_deref(), names).await?;
                     (skill, Some(claim))
                 }
                 (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
@@ -192,8 +197,20 @@ impl Publishing<'_> {
         Ok(Published { skill, version: self.core.present(stored) })
     }
 
-    /// The prepared upload an `Upload` source names: the caller's, for this version of an
-    /// existing skill (uploads are prepared for existing skills only).
+    /// The skill the caller's upload `id` will create, when it is a first version's.
+    async fn draft_of_upload(
+        &self,
+        caller: &Caller,
+        id: &str,
+        names: (&Namespace, &SkillName),
+    ) -> Result<Option<SkillDraft>> {
+        let me = caller.require(crate::domain::TokenScope::Write)?;
+        let upload = self.core.store.upload_by_id(id).await?.filter(|u| u.created_by == me.user.id);
+        Ok(upload.and_then(|u| Self::upload_draft(&u, names)))
+    }
+
+    /// The prepared upload an `Upload` source names: the caller's, for this version of the
+    /// skill, or of the skill it will create when there is none yet.
     async fn locate_upload(
         &self,
         caller: &Caller,
@@ -204,7 +221,17 @@ impl Publishing<'_> {
     ) -> Result<Upload> {
         let not_prepared =
             || Error::NotFound(format!("you have no prepared upload for version {version} of `{namespace}/{name}`"));
-        let skill = skill.ok_or_else(not_prepared)?;
+        let Some(skill) = skill else {
+            let me = caller.require(crate::domain::TokenScope::Write)?;
+            let upload = match id {
+                Some(id) => self.core.store.upload_by_id(id).await?,
+                None => None,
+            };
+            return upload
+                .filter(|u| u.created_by == me.user.id && u.version == version)
+                .filter(|u| Self::upload_draft(u, (namespace, name)).is_some())
+                .ok_or_else(not_prepared);
+        };
         match self.prepared_upload(caller, skill, version, id).await? {
             Some(upload) => Ok(upload),
             None => Err(self.published_meanwhile(skill, version, not_prepared()).await),
@@ -222,8 +249,16 @@ impl Publishing<'_> {
         version: &str,
     ) -> Result<(Option<Skill>, semver::Version)> {
         self.core.require_publisher_in(caller, namespace).await?;
-        if may_create && self.core.store.skill(namespace.as_str(), name.as_str()).await?.is_none() {
-            return Ok((None, parse_version(version)?));
+        match self.core.store.skill(namespace.as_str(), name.as_str()).await? {
+            None if may_create => return Ok((None, parse_version(version)?)),
+            // A publisher of the namespace may know it is there; a new version would be hidden.
+            Some(s) if s.deleted_at.is_some() => {
+                return Err(Error::Conflict(format!(
+                    "skill `{namespace}/{name}` is deleted: an owner of `{namespace}` can restore it \
+                     (`skilldex skill restore {namespace}/{name}`) before versions are published to it again"
+                )));
+            }
+            _ => {}
         }
         let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
         require_role(role, TeamRole::Publisher, "publishing a version")?;

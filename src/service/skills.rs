@@ -266,6 +266,28 @@ pub struct SkillDraft {
     pub skill_type: Option<SkillType>,
 }
 
+/// The skill a draft describes, with csreg's defaults, if its fields are within the limits.
+pub(super) fn check_draft(draft: &SkillDraft) -> Result<NewSkill> {
+    let display_name = draft.display_name.clone().unwrap_or_else(|| draft.name.to_string());
+    check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
+    let description = draft.description.clone().unwrap_or_default();
+    check_text("description", &description, limits::DESCRIPTION, true)?;
+    let readme = draft.readme.clone().unwrap_or_default();
+    check_text("readme", &readme, limits::README, true)?;
+    let tags = check_tags(draft.tags.clone().unwrap_or_default())?;
+    Ok(NewSkill {
+        namespace: draft.namespace.clone(),
+        name: draft.name.clone(),
+        display_name,
+        description,
+        readme,
+        visibility: draft.visibility.unwrap_or(Visibility::Public),
+        tags,
+        skill_type: draft.skill_type.unwrap_or(SkillType::Command),
+        forked_from: None,
+    })
+}
+
 /// Limits the number of tags and puts them in one order without repeats.
 fn check_tags(mut tags: Vec<Tag>) -> Result<Vec<Tag>> {
     if tags.len() > limits::TAGS {
@@ -549,24 +571,7 @@ impl Catalog<'_> {
 
     pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
         self.core.require_publisher_in(caller, &draft.namespace).await?;
-        let display_name = draft.display_name.unwrap_or_else(|| draft.name.to_string());
-        check_text("displayName", &display_name, limits::DISPLAY_NAME, false)?;
-        let description = draft.description.unwrap_or_default();
-        check_text("description", &description, limits::DESCRIPTION, true)?;
-        let readme = draft.readme.unwrap_or_default();
-        check_text("readme", &readme, limits::README, true)?;
-        let tags = check_tags(draft.tags.unwrap_or_default())?;
-        let new = NewSkill {
-            namespace: draft.namespace.clone(),
-            name: draft.name.clone(),
-            display_name,
-            description,
-            readme,
-            visibility: draft.visibility.unwrap_or(Visibility::Public),
-            tags,
-            skill_type: draft.skill_type.unwrap_or(SkillType::Command),
-            forked_from: None,
-        };
+        let new = check_draft(&draft)?;
         let skill = self.core.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => Error::Conflict(format!("skill `{}/{}` already exists", draft.namespace, draft.name)),
             Error::NotFound(_) => Error::NotFound(format!("namespace `{}` does not exist", draft.namespace)),

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
 
 use super::Publishing;
+use super::SkillDraft;
 use super::{Caller, Error, Result};
 use crate::bundle::{Bundle, source_date_epoch};
 use crate::domain::{Namespace, SkillName, TokenScope, new_id, now_millis};
@@ -98,17 +99,19 @@ impl Publishing<'_> {
         Ok(self.storage()?.uploads_dir.join(format!("{id}.tar.gz")))
     }
 
+    /// Records what an archive will be. `create` is the skill to create when this is its
+    /// first version: the skill comes into being only when the version is stored.
     pub async fn prepare_upload(
         &self,
         caller: &Caller,
         namespace: &Namespace,
         name: &SkillName,
         req: PrepareUpload,
+        create: Option<SkillDraft>,
     ) -> Result<Upload> {
         let me = caller.require(TokenScope::Write)?;
         self.storage()?;
-        let (skill, semver) = self.authorize_publish(caller, (namespace, name), false, &req.version).await?;
-        let skill = skill.ok_or_else(|| Error::Internal("an existing skill was required".into()))?;
+        let (skill, semver) = self.authorize_publish(caller, (namespace, name), create.is_some(), &req.version).await?;
         let version = semver.to_string();
         let sha = req.archive_sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -128,21 +131,38 @@ impl Publishing<'_> {
                 return Err(Error::ManifestInvalid(format!("manifestJson says another version than {version}")));
             }
         }
+        let mut metadata = req.metadata;
+        if skill.is_none()
+            && let (Some(draft), Some(fields)) = (&create, metadata.as_object_mut())
+        {
+            // Checked now (tags, lengths) so the finalize that creates it cannot fail on them.
+            super::skills::check_draft(draft)?;
+            fields.insert("create".into(), draft_json(draft));
+        }
         self.sweep_uploads().await;
         let now = now_millis();
         let upload = Upload {
             id: new_id(),
-            skill_id: skill.id.clone(),
+            skill_id: skill.map(|s| s.id),
             version,
             archive_sha256: sha,
             archive_size: req.archive_size,
-            metadata: req.metadata,
+            metadata,
             created_by: me.user.id.clone(),
             created_at: now,
             expires_at: now + UPLOAD_TTL_MS,
         };
         self.put_upload(&upload).await?;
         Ok(upload)
+    }
+
+    /// The skill a first-version upload will create, if `upload` is one, for `namespace/name`.
+    pub(super) fn upload_draft(upload: &Upload, (namespace, name): (&Namespace, &SkillName)) -> Option<SkillDraft> {
+        if upload.skill_id.is_some() {
+            return None;
+        }
+        let draft = draft_from_json(upload.metadata.get("create")?)?;
+        (draft.namespace == *namespace && draft.name == *name).then_some(draft)
     }
 
     /// The prepared upload `id`, if it is the caller's and has not expired: what must hold
@@ -163,12 +183,21 @@ impl Publishing<'_> {
         let upload = self.upload_to_receive(caller, &upload.id).await?;
         let not_found = || Error::NotFound(format!("upload `{}` not found", upload.id));
         check_archive(&upload, bytes)?;
-        let skill = self.core.store.skill_by_id(&upload.skill_id).await?.ok_or_else(not_found)?;
-        if self.core.store.version(&skill.id, &upload.version).await?.is_some() {
-            // Another publish of this version won meanwhile.
-            return Err(super::version_exists(&skill, &upload.version));
-        }
-        let built = self.build_upload(&skill.namespace, &skill.name, &upload.version, bytes)?;
+        let (namespace, name) = match &upload.skill_id {
+            Some(id) => {
+                let skill = self.core.store.skill_by_id(id).await?.ok_or_else(not_found)?;
+                if self.core.store.version(&skill.id, &upload.version).await?.is_some() {
+                    // Another publish of this version won meanwhile.
+                    return Err(super::version_exists(&skill, &upload.version));
+                }
+                (skill.namespace, skill.name)
+            }
+            None => {
+                let draft = upload.metadata.get("create").and_then(draft_from_json).ok_or_else(not_found)?;
+                (draft.namespace, draft.name)
+            }
+        };
+        let built = self.build_upload(&namespace, &name, &upload.version, bytes)?;
         let dir = &self.storage()?.uploads_dir;
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         let tmp = dir.join(format!(".{}.{}.partial", upload.id, new_id()));
@@ -226,7 +255,12 @@ impl Publishing<'_> {
                 .store
                 .upload_by_id(id)
                 .await?
-                .filter(|u| u.skill_id == skill.id && u.version == version && u.created_by == me.user.id),
+                .filter(|u| u.version == version && u.created_by == me.user.id)
+                .filter(|u| match &u.skill_id {
+                    Some(id) => *id == skill.id,
+                    // Prepared before the skill existed; created meanwhile, it takes the version.
+                    None => Self::upload_draft(u, (&skill.namespace, &skill.name)).is_some(),
+                }),
             None => self.core.store.upload_for(&skill.id, version, &me.user.id).await?,
         })
     }
@@ -418,6 +452,36 @@ fn io_error(e: std::io::Error) -> Error {
     Error::Internal(format!("upload storage: {e}"))
 }
 
+/// How a first-version upload keeps the skill it will create.
+fn draft_json(d: &SkillDraft) -> serde_json::Value {
+    serde_json::json!({
+        "namespace": d.namespace,
+        "name": d.name,
+        "displayName": d.display_name,
+        "description": d.description,
+        "readme": d.readme,
+        "visibility": d.visibility,
+        "tags": d.tags,
+        "skillType": d.skill_type,
+    })
+}
+
+fn draft_from_json(v: &serde_json::Value) -> Option<SkillDraft> {
+    fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value, key: &str) -> Option<T> {
+        v.get(key).filter(|x| !x.is_null()).and_then(|x| serde_json::from_value(x.clone()).ok())
+    }
+    Some(SkillDraft {
+        namespace: parse(v, "namespace")?,
+        name: parse(v, "name")?,
+        display_name: parse(v, "displayName"),
+        description: parse(v, "description"),
+        readme: parse(v, "readme"),
+        visibility: parse(v, "visibility"),
+        tags: parse(v, "tags"),
+        skill_type: parse(v, "skillType"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,7 +509,7 @@ mod tests {
         let now = now_millis();
         let upload = Upload {
             id: new_id(),
-            skill_id: skill.id,
+            skill_id: Some(skill.id),
             version: "1.0.0".into(),
             archive_sha256: "a".repeat(64),
             archive_size: 1,
@@ -461,21 +525,24 @@ mod tests {
     fn claimed_by(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, holder: &str) -> Claim {
         Claim {
             store: store.clone(),
-            held: Some((upload.skill_id.clone(), upload.version.clone(), holder.to_owned())),
+            held: Some((upload.skill_id.clone().unwrap(), upload.version.clone(), holder.to_owned())),
             upload: Some(upload.id.clone()),
         }
     }
 
     async fn claim(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload, holder: &str) -> bool {
         let now = now_millis();
-        store.claim_version(&upload.skill_id, &upload.version, holder, now, now + PUBLISH_LEASE_MS).await.unwrap()
+        store
+            .claim_version(upload.skill_id.as_deref().unwrap(), &upload.version, holder, now, now + PUBLISH_LEASE_MS)
+            .await
+            .unwrap()
     }
 
     /// Whether another publish could claim the version now (and gives the claim back).
     async fn free(store: &std::sync::Arc<dyn crate::store::Store>, upload: &Upload) -> bool {
         let free = claim(store, upload, "probe").await;
         if free {
-            store.release_version(&upload.skill_id, &upload.version, "probe").await.unwrap();
+            store.release_version(upload.skill_id.as_deref().unwrap(), &upload.version, "probe").await.unwrap();
         }
         free
     }
@@ -523,7 +590,12 @@ mod tests {
         let (store, upload) = store_with_upload(dir.path()).await;
         let now = now_millis();
         // A claim left by a process that died: its lease ended a moment ago.
-        assert!(store.claim_version(&upload.skill_id, &upload.version, "dead", now - 10, now - 1).await.unwrap());
+        assert!(
+            store
+                .claim_version(upload.skill_id.as_deref().unwrap(), &upload.version, "dead", now - 10, now - 1)
+                .await
+                .unwrap()
+        );
         assert!(claim(&store, &upload, &upload.id).await, "the lapsed claim does not block the version");
         assert!(!claim(&store, &upload, "third").await);
     }

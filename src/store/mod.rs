@@ -177,6 +177,8 @@ pub trait AccountStore: Send + Sync {
     async fn create_user(&self, new: &NewUser) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Users by name, after `after` (a username), at most `limit`.
+    async fn list_users(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<User>>;
     async fn create_token(&self, new: &NewToken) -> StoreResult<Token>;
     /// The token with this hash, and its user.
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>>;
@@ -189,6 +191,8 @@ pub trait AccountStore: Send + Sync {
     /// Creates the team and makes `owner_id` its first owner, atomically.
     async fn create_team(&self, namespace: &Namespace, display_name: &str, owner_id: &str) -> StoreResult<Team>;
     async fn team_by_namespace(&self, namespace: &str) -> StoreResult<Option<Team>>;
+    /// Teams by slug, after `after` (a slug), at most `limit`.
+    async fn list_teams(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Team>>;
     async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
     async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
     /// The namespaces whose teams the user belongs to, in any role.

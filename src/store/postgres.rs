@@ -41,6 +41,11 @@ impl PostgresStore {
             sql: include_str!("../../migrations/postgres/0008_skill_changes.sql"),
         },
         Migration { version: 9, name: "site", sql: include_str!("../../migrations/postgres/0009_site.sql") },
+        Migration {
+            version: 10,
+            name: "uploads_for_new_skills",
+            sql: include_str!("../../migrations/postgres/0010_uploads_for_new_skills.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -534,6 +534,12 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(user_row).transpose()
             }
 
+            async fn list_users(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE username > $1 ORDER BY username LIMIT $2");
+                let rows = sqlx::query(&sql).bind(after.unwrap_or("")).bind(limit).fetch_all(self.reader()).await?;
+                rows.iter().map(user_row).collect()
+            }
+
             async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
                 let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
                 let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
@@ -649,6 +655,12 @@ macro_rules! impl_sql_store {
                     .map_err(|e| classify(e, "member", "user"))?;
                 tx.commit().await?;
                 Ok(team)
+            }
+
+            async fn list_teams(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Team>> {
+                let sql = format!("SELECT {TEAM_COLS} FROM teams WHERE slug > $1 ORDER BY slug LIMIT $2");
+                let rows = sqlx::query(&sql).bind(after.unwrap_or("")).bind(limit).fetch_all(self.reader()).await?;
+                rows.iter().map(team_row).collect()
             }
 
             async fn team_by_namespace(&self, namespace: &str) -> StoreResult<Option<Team>> {

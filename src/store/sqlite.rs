@@ -43,6 +43,11 @@ impl SqliteStore {
             sql: include_str!("../../migrations/sqlite/0008_skill_changes.sql"),
         },
         Migration { version: 9, name: "site", sql: include_str!("../../migrations/sqlite/0009_site.sql") },
+        Migration {
+            version: 10,
+            name: "uploads_for_new_skills",
+            sql: include_str!("../../migrations/sqlite/0010_uploads_for_new_skills.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -100,7 +100,7 @@ impl Site {
                     metadata: serde_json::json!({}),
                 };
                 let (ns, name) = ("acme".parse().unwrap(), "tool".parse().unwrap());
-                let upload = self.index.publishing().prepare_upload(who, &ns, &name, prepare).await?;
+                let upload = self.index.publishing().prepare_upload(who, &ns, &name, prepare, None).await?;
                 self.index.publishing().receive_upload(who, &upload, &archive).await?;
                 let source = ArtifactSource::Upload { id: Some(upload.id), signatures: Vec::new() };
                 self.index.publishing().publish(who, PublishPlan::new(ns, name, version, source)).await

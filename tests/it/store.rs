@@ -368,7 +368,7 @@ async fn one_finalize_claims_an_upload_at_a_time(db: TestDb) {
     let t = 1_000_000;
     let upload = |id: &str, by: &str, at: i64| Upload {
         id: id.into(),
-        skill_id: k.id.clone(),
+        skill_id: Some(k.id.clone()),
         version: "1.0.0".into(),
         archive_sha256: "a".repeat(64),
         archive_size: 10,

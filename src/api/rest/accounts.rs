@@ -9,7 +9,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
     AuditEntryResponse, AuditPage, CreateTeamRequest, CreateTokenRequest, CreateUserRequest, CreatedTokenResponse,
-    PageParams, SetMemberRequest, TeamResponse, TokenList, TokenResponse, UserResponse, WhoAmI,
+    PageParams, SetMemberRequest, TeamPage, TeamResponse, TeamSummary, TokenList, TokenResponse, UserPage,
+    UserResponse, WhoAmI,
 };
 use crate::domain::{Namespace, Username, to_datetime};
 use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
@@ -113,6 +114,54 @@ pub(super) async fn create_team(
     Ok((StatusCode::CREATED, axum::Json(view.into())))
 }
 
+/// Every user, by name (site admins).
+#[utoipa::path(get, path = "/api/v1/users", tag = "accounts", security(("bearer" = [])),
+    params(PageParams), responses((status = 200, body = UserPage), Problems))]
+pub(super) async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<PageParams>,
+) -> Reply<axum::Json<UserPage>> {
+    let limit = page_limit(params.limit)?;
+    let users = state.index.accounts().list_users(&caller, params.cursor.as_deref(), limit + 1).await?;
+    let (users, cursor) = paged(users, limit, |u| u.username.to_string());
+    Ok(axum::Json(UserPage { data: users.into_iter().map(Into::into).collect(), cursor }))
+}
+
+/// Every team, by slug, with your role in each.
+#[utoipa::path(get, path = "/api/v1/teams", tag = "accounts", params(PageParams),
+    responses((status = 200, body = TeamPage), Problems))]
+pub(super) async fn list_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<PageParams>,
+) -> Reply<axum::Json<TeamPage>> {
+    let limit = page_limit(params.limit)?;
+    let teams = state.index.accounts().list_teams(&caller, params.cursor.as_deref(), limit + 1).await?;
+    let (teams, cursor) = paged(teams, limit, |(t, _)| t.namespace.to_string());
+    let data = teams
+        .into_iter()
+        .map(|(t, role)| TeamSummary {
+            slug: t.namespace,
+            display_name: t.display_name,
+            created_at: to_datetime(t.created_at),
+            role,
+        })
+        .collect();
+    Ok(axum::Json(TeamPage { data, cursor }))
+}
+
+/// Cuts one extra row off a page fetched with `limit + 1`; the cursor is the last row's key.
+fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map(&key);
+        (rows, cursor)
+    } else {
+        (rows, None)
+    }
+}
+
 /// A team; its member list is shown to members and site admins only.
 #[utoipa::path(get, path = "/api/v1/teams/{slug}", tag = "accounts",
     params(("slug" = String, Path)), responses((status = 200, body = TeamResponse), Problems))]
@@ -159,13 +208,8 @@ pub(super) async fn list_audit(
     Query(params): Query<PageParams>,
 ) -> Reply<axum::Json<AuditPage>> {
     let limit = page_limit(params.limit)?;
-    let mut entries = state.index.accounts().audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
-    let cursor = if entries.len() as i64 > limit {
-        entries.truncate(limit as usize);
-        entries.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
+    let entries = state.index.accounts().audit_log(&caller, params.cursor.as_deref(), limit + 1).await?;
+    let (entries, cursor) = paged(entries, limit, |e| e.id.clone());
     let data = entries
         .into_iter()
         .map(|e| AuditEntryResponse {

@@ -16,11 +16,11 @@ use crate::domain::{Namespace, SkillName};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(accounts::whoami))
-        .routes(routes!(accounts::create_user))
+        .routes(routes!(accounts::create_user, accounts::list_users))
         .routes(routes!(accounts::create_user_token))
         .routes(routes!(accounts::create_token, accounts::list_tokens))
         .routes(routes!(accounts::revoke_token))
-        .routes(routes!(accounts::create_team))
+        .routes(routes!(accounts::create_team, accounts::list_teams))
         .routes(routes!(accounts::get_team))
         .routes(routes!(accounts::set_member, accounts::remove_member))
         .routes(routes!(accounts::list_audit))

@@ -252,6 +252,16 @@ pub(super) async fn create_version(
     caller: Caller,
     Json(req): Json<CreateVersionRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreateVersionResponse>)> {
+    let create = req.create.clone().map(|c| SkillDraft {
+        namespace: p.scope.clone(),
+        name: p.slug.clone(),
+        display_name: c.display_name,
+        description: c.description,
+        readme: c.readme,
+        visibility: c.visibility,
+        tags: c.tags,
+        skill_type: c.skill_type,
+    });
     let created = match (&req.reference, &req.archive_sha256, req.archive_size) {
         (Some(reference), None, None) => {
             let credentials = req
@@ -261,7 +271,10 @@ pub(super) async fn create_version(
                 .transpose()
                 .map_err(ApiError::BadRequest)?;
             let source = ArtifactSource::Reference { reference: reference.clone(), credentials };
-            let plan = PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source);
+            let plan = PublishPlan {
+                create,
+                ..PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source)
+            };
             CreateVersionResponse::Registered(state.index.publishing().publish(&caller, plan).await?.version.into())
         }
         (None, Some(sha), Some(size)) => {
@@ -279,7 +292,7 @@ pub(super) async fn create_version(
                 archive_size: size,
                 metadata,
             };
-            let upload = state.index.publishing().prepare_upload(&caller, &p.scope, &p.slug, prepare).await?;
+            let upload = state.index.publishing().prepare_upload(&caller, &p.scope, &p.slug, prepare, create).await?;
             let base = state.public_base();
             CreateVersionResponse::Prepared(PreparedUpload {
                 upload_url: format!("{base}/api/v1/uploads/{}", upload.id),
@@ -368,8 +381,17 @@ pub(super) async fn resolve_skill(
 ) -> Reply<Response> {
     let resolved = state.index.catalog().resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
     let body = ResolveResponse::from(resolved);
-    // The answer changes when the version picked, its yank state or its verdict change.
-    let tag = format!("\"{}:{}:{}\"", body.version, body.digest, if body.yanked { "y" } else { "n" });
+    // The answer changes when the version picked, its yank state, the skill's deprecation or
+    // the verdict change.
+    let deprecation = body.deprecated.then(|| body.deprecation_message.as_deref().unwrap_or_default());
+    let tag = format!(
+        "\"{}:{}:{}:{}\"",
+        body.version,
+        body.digest,
+        if body.yanked { "y" } else { "n" },
+        deprecation
+            .map_or_else(|| "-".to_owned(), |m| crate::oci::layout::sha256_digest(m.as_bytes())[7..19].to_owned())
+    );
     Ok(crate::api::with_etag(&headers, &tag, axum::Json(body)))
 }
 
