@@ -188,6 +188,12 @@ fn one_install_serves_every_agent_in_the_project_or_the_home() {
     let out = cli_in(&serve, &project, &home, None, &["install", "acme/demo", "-a", "no-such-agent"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("claude-code"), "the error lists the agents: {}", stderr(&out));
+    // `auto`: the agents this machine has (here Gemini CLI, by its directory in the home).
+    let (project2, home2) = workspace(&dir.path().join("second"));
+    std::fs::create_dir_all(home2.join(".gemini")).unwrap();
+    let installed = json_in(&serve, &project2, &home2, None, &["install", "acme/demo", "-a", "auto"]);
+    assert_eq!(installed[0]["targets"][0]["path"], ".gemini/skills/demo", "{installed}");
+    assert_eq!(installed[0]["targets"].as_array().unwrap().len(), 1, "{installed}");
     let agents = json_in(&serve, &project, &home, None, &["agents"]);
     assert!(agents.as_array().unwrap().len() >= 20, "{agents}");
 }
@@ -343,6 +349,38 @@ fn login_keeps_the_token_private_and_sends_it_only_to_its_server() {
     assert_eq!(bad.status.code(), Some(4), "{}", stderr(&bad));
     assert!(!std::fs::read_to_string(&config).unwrap().contains("sdx_not_a_token"));
 
+    // On a terminal the token is asked for and never shown as it is typed.
+    let shell = format!(
+        "SKILLDEX_SERVER={} SKILLDEX_CONFIG={} {} login --profile typed",
+        serve.url(),
+        config.display(),
+        crate::common::BIN
+    );
+    let mut typed = std::process::Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Typed once the prompt is up (and echo is off), as a person would.
+    let mut screen = Vec::new();
+    let mut stdout = typed.stdout.take().unwrap();
+    while !String::from_utf8_lossy(&screen).contains("Paste a token") {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&screen));
+        screen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::io::Write::write_all(typed.stdin.as_mut().unwrap(), format!("{admin}\n").as_bytes()).unwrap();
+    std::io::Read::read_to_end(&mut stdout, &mut screen).unwrap();
+    let status = typed.wait().unwrap();
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success() && screen.contains("Logged in"), "{screen}");
+    assert!(!screen.contains(&admin), "not echoed: {screen}");
+    assert!(std::fs::read_to_string(&config).unwrap().contains("typed:"));
+
+    serve.ok(None, &["logout", "--profile", "default"]);
     serve.ok(None, &["logout"]);
     assert!(!std::fs::read_to_string(&config).unwrap().contains(&admin));
     assert_eq!(serve.cli(None, &["whoami"]).status.code(), Some(4));

@@ -7,6 +7,7 @@ mod api_skills;
 mod artifact_types;
 mod authz_matrix;
 mod bad_input;
+mod first_version;
 mod npm_search;
 mod oci_store;
 mod ops;
