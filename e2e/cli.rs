@@ -139,11 +139,78 @@ fn installs_never_destroy_what_skilldex_did_not_write() {
     ok_in(&serve, &project, &home, None, &["install"]);
     ok_in(&serve, &project, &home, None, &["install", "--check"]);
 
+    // --dest adds a directory to those the skill is in; a lock file is read from anywhere,
+    // its paths relative to its own directory; a missing one is no clean check.
+    ok_in(&serve, &project, &home, None, &["install", "backend/code-reviewer", "--dest", "vendor"]);
+    let entry = lock(&project)["skills"][0].clone();
+    let paths: Vec<&str> = entry["targets"].as_array().unwrap().iter().map(|t| t["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, [".claude/skills/code-reviewer", "vendor/code-reviewer"], "{entry}");
+    let sub = project.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    ok_in(&serve, &sub, &home, None, &["install", "--check", "--lock-file", "../skilldex.lock"]);
+    let missing = cli_in(&serve, &sub, &home, None, &["install", "--check"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+
     // Uninstall removes only what skilldex wrote, and its lock entry.
     ok_in(&serve, &project, &home, None, &["uninstall", "frontend/reviewer-fe"]);
     assert!(!project.join(".claude/skills/reviewer-fe").exists());
     assert!(project.join(".claude/skills/code-reviewer/SKILL.md").exists());
     assert_eq!(lock(&project)["skills"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_lock_file_from_the_first_cli_is_taken_over_without_losing_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    let (first, home) = workspace(dir.path());
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[("notes.md", "n\n")]);
+    serve.ok(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
+    ok_in(&serve, &first, &home, None, &["install", "acme/demo"]);
+    let pinned = lock(&first)["skills"][0].clone();
+
+    // A project as the first CLI left it: a version 1 lock naming one directory, no digests.
+    let old = dir.path().join("old");
+    std::fs::create_dir_all(old.join(".claude/skills")).unwrap();
+    let installed = old.join(".claude/skills/demo");
+    std::fs::create_dir_all(&installed).unwrap();
+    for f in ["SKILL.md", "notes.md"] {
+        std::fs::copy(first.join(".claude/skills/demo").join(f), installed.join(f)).unwrap();
+    }
+    let v1_lock = serde_json::json!({"version": 1, "skills": [{"skill": "acme/demo", "requested": "latest",
+        "version": "1.0.0", "digest": pinned["digest"], "reference": pinned["reference"], "path": ".claude/skills/demo"}]});
+    std::fs::write(old.join("skilldex.lock"), v1_lock.to_string()).unwrap();
+
+    // Edited, it is never taken for unchanged: every command that would write refuses.
+    std::fs::write(installed.join("notes.md"), "mine\n").unwrap();
+    for args in [&["install"][..], &["install", "acme/demo"], &["uninstall", "demo"]] {
+        let out = cli_in(&serve, &old, &home, None, args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(installed.join("notes.md")).unwrap(), "mine\n", "{args:?}");
+    }
+    let status = json_in(&serve, &old, &home, None, &["list"]);
+    assert_eq!(status[0]["status"], serde_json::json!(["unverified"]), "{status}");
+
+    // Holding exactly the pinned files, it is adopted: digests recorded, nothing rewritten.
+    std::fs::write(installed.join("notes.md"), "n\n").unwrap();
+    let before = std::fs::metadata(installed.join("notes.md")).unwrap().modified().unwrap();
+    ok_in(&serve, &old, &home, None, &["install"]);
+    assert_eq!(std::fs::metadata(installed.join("notes.md")).unwrap().modified().unwrap(), before);
+    let adopted = lock(&old);
+    assert_eq!(adopted["version"], 2);
+    assert!(adopted["skills"][0]["targets"][0]["files"]["notes.md"].as_str().unwrap().starts_with("sha256:"));
+    ok_in(&serve, &old, &home, None, &["install", "--check"]);
+}
+
+#[test]
+fn uploads_go_to_the_server_the_cli_talks_to_not_the_address_it_announces() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server that believes it is reachable elsewhere (a proxy, a wrong --public-url).
+    let serve = Serve::start(dir.path(), &["--public-url", "http://127.0.0.1:9"]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
+    let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "-n", "acme"]);
+    assert_eq!(published["status"], "published", "{published}");
 }
 
 #[test]

@@ -468,6 +468,22 @@ fn authenticated_registries_use_flags_and_the_docker_config() {
         http_json(serve.addr, "POST", "/api/v1/skills/other/private-demo/versions", Some(&admin), Some(&with));
     assert_eq!(s, 201, "{body}");
     assert!(!body.to_string().contains("s3cret-pw"));
+
+    // Installing sends registry credentials only to the host they were given for, never to
+    // whatever registry the server's answer names.
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["install", "acme/private-demo", "--registry-username", "pusher", "--registry-password"];
+        args.extend(["s3cret-pw"].iter().chain(extra));
+        serve.command(None, &args).current_dir(&project).env("HOME", dir.path()).output().unwrap()
+    };
+    let refused = install(&[]);
+    assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!project.join(".claude").exists());
+    let ok = install(&["--registry-host", &reg.host]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(project.join(".claude/skills/private-demo/SKILL.md").exists());
     serve.stop();
 }
 

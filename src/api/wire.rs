@@ -173,7 +173,7 @@ pub struct TeamSummary {
     pub slug: Namespace,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
-    /// Your role in the team (site administrators act as owners of every team).
+    /// Your role in the team, when you are a member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<TeamRole>,
 }

@@ -62,12 +62,19 @@ pub fn pack(args: PackArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+pub fn validate(args: ValidateArgs, out: super::output::Out) -> anyhow::Result<()> {
     let bundle = Bundle::from_dir(&args.dir, &super::bundle_limits()?)?;
     let fm = &bundle.skill.frontmatter;
-    let version = fm.version.as_ref().map_or_else(|| "(no version in SKILL.md)".to_owned(), |v| v.to_string());
-    println!("ok: {} {version}, {} files", fm.name, bundle.files.len());
-    Ok(())
+    let checked = serde_json::json!({
+        "name": fm.name,
+        "version": fm.version.as_ref().map(ToString::to_string),
+        "files": bundle.files.len(),
+        "allowedTools": fm.allowed_tools,
+    });
+    out.show(&checked, |_| {
+        let version = fm.version.as_ref().map_or_else(|| "(no version in SKILL.md)".to_owned(), |v| v.to_string());
+        println!("ok: {} {version}, {} files", fm.name, bundle.files.len());
+    })
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,15 +4,14 @@
 //! it. skilldex replaces only what it installed and nobody changed since; anything else is
 //! refused unless `--force`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Client;
 use super::RemoteArgs;
 use super::agents::{self, Agent};
+use super::lock::{Installed, LockEntry, LockFile, Staged, bundle_hashes, hash_tree, stage};
 use super::output::{Exit, Out, fail, note, table, warn};
 use super::registry::RegistryArgs;
 use super::resolve::{resolve_skill, split_spec};
@@ -70,88 +69,6 @@ pub struct InstallArgs {
     pub policy: Option<PathBuf>,
 }
 
-/// The lock file: one pinned artifact per installed skill and every directory it went to.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LockFile {
-    pub version: u32,
-    pub skills: Vec<LockEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LockEntry {
-    /// `namespace/name`
-    pub skill: String,
-    /// What was asked for (`^1.2`, `stable`, `latest`, …); `update` stays within it.
-    pub requested: String,
-    pub version: String,
-    pub digest: String,
-    /// `registry/repo@sha256:…`
-    pub reference: String,
-    /// Every directory the skill was installed into.
-    #[serde(default)]
-    pub targets: Vec<Installed>,
-    /// Lock files of version 1 recorded one directory here.
-    #[serde(default, skip_serializing)]
-    path: Option<PathBuf>,
-}
-
-/// One directory a skill was installed into.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Installed {
-    pub path: PathBuf,
-    /// The agents that read this directory (none for `--dest`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub agents: Vec<String>,
-    /// Each file's path and `sha256:` digest as installed: what "changed locally" is measured
-    /// against.
-    #[serde(default)]
-    pub files: BTreeMap<String, String>,
-}
-
-const LOCK_VERSION: u32 = 2;
-
-impl LockFile {
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let mut lock: LockFile = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                serde_json::from_str(&text).with_context(|| format!("{} is not a valid lock file", path.display()))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => LockFile::default(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        for entry in &mut lock.skills {
-            if let Some(path) = entry.path.take() {
-                entry.targets.push(Installed { path, agents: Vec::new(), files: BTreeMap::new() });
-            }
-        }
-        Ok(lock)
-    }
-
-    fn write(&mut self, path: &Path) -> anyhow::Result<()> {
-        self.version = LOCK_VERSION;
-        self.skills.sort_by(|a, b| a.skill.cmp(&b.skill));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let tmp = path.with_extension("lock.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-    }
-
-    fn entry(&self, skill: &str) -> Option<&LockEntry> {
-        self.skills.iter().find(|e| e.skill == skill)
-    }
-
-    /// The skill installed at `dir`, if skilldex put one there.
-    fn owner_of(&self, dir: &Path) -> Option<&LockEntry> {
-        self.skills.iter().find(|e| e.targets.iter().any(|t| same_path(&t.path, dir)))
-    }
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
-
 impl PlaceArgs {
     fn lock_path(&self) -> anyhow::Result<PathBuf> {
         match (&self.lock_file, self.global) {
@@ -163,33 +80,35 @@ impl PlaceArgs {
         }
     }
 
-    /// The directories (each with the agents reading it) to install `dir_name` into.
-    fn targets(&self, dir_name: &str, already: Option<&LockEntry>) -> anyhow::Result<Vec<(PathBuf, Vec<String>)>> {
-        if let Some(dest) = &self.dest {
-            return Ok(vec![(dest.join(dir_name), Vec::new())]);
-        }
+    /// The directories (as the lock records them, each with the agents reading it) to
+    /// install `dir_name` into: wherever the skill is installed already, plus `--dest` or the
+    /// agents asked for (Claude Code for a skill installed nowhere yet).
+    fn targets(
+        &self,
+        lock: &LockFile,
+        dir_name: &str,
+        already: Option<&LockEntry>,
+    ) -> anyhow::Result<Vec<(PathBuf, Vec<String>)>> {
         let mut out: Vec<(PathBuf, Vec<String>)> = Vec::new();
-        let add = |out: &mut Vec<(PathBuf, Vec<String>)>, path: PathBuf, agent: Option<&str>| match out
-            .iter_mut()
-            .find(|(p, _)| same_path(p, &path))
-        {
-            Some((_, names)) => names.extend(agent.map(str::to_owned)),
-            None => out.push((path, agent.map(str::to_owned).into_iter().collect())),
+        let mut add = |path: PathBuf, names: &[String]| match out.iter_mut().find(|(p, _)| lock.same(p, &path)) {
+            Some((_, known)) => known.extend(names.iter().cloned()),
+            None => out.push((path, names.to_vec())),
         };
-        // Where it is installed already stays up to date; new agents are added.
         for t in already.map(|e| e.targets.as_slice()).unwrap_or_default() {
-            add(&mut out, t.path.clone(), None);
-            if let Some((_, names)) = out.iter_mut().find(|(p, _)| same_path(p, &t.path)) {
-                names.extend(t.agents.iter().cloned());
-            }
+            add(t.path.clone(), &t.agents);
         }
-        let chosen: Vec<&Agent> = match (self.agents.is_empty(), out.is_empty()) {
-            (false, _) => agents::chosen(&self.agents)?,
-            (true, true) => vec![&agents::AGENTS[0]],
-            (true, false) => Vec::new(),
-        };
-        for agent in chosen {
-            add(&mut out, agent.skills_dir(self.global)?.join(dir_name), Some(agent.name));
+        if let Some(dest) = &self.dest {
+            add(lock.recorded(&dest.join(dir_name)), &[]);
+        } else {
+            let chosen: Vec<&Agent> = match (self.agents.is_empty(), already.is_some()) {
+                (false, _) => agents::chosen(&self.agents)?,
+                (true, false) => vec![&agents::AGENTS[0]],
+                (true, true) => Vec::new(),
+            };
+            for agent in chosen {
+                // Project directories are relative to the project: the lock file's directory.
+                add(agent.skills_dir(self.global)?.join(dir_name), &[agent.name.to_owned()]);
+            }
         }
         for (_, names) in &mut out {
             names.sort();
@@ -197,97 +116,34 @@ impl PlaceArgs {
         }
         Ok(out)
     }
-}
 
-/// How a directory differs from what skilldex installed there.
-#[derive(Debug, Default, Serialize)]
-pub struct Changes {
-    pub modified: Vec<String>,
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-}
-
-impl Changes {
-    fn is_empty(&self) -> bool {
-        self.modified.is_empty() && self.added.is_empty() && self.removed.is_empty()
-    }
-
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (what, files) in [("modified", &self.modified), ("added", &self.added), ("removed", &self.removed)] {
-            if !files.is_empty() {
-                parts.push(format!("{what}: {}", files.join(", ")));
-            }
-        }
-        parts.join("; ")
-    }
-}
-
-/// Compares a directory with the files recorded for it (an old lock without hashes: only
-/// that the directory is there).
-fn changes(target: &Installed) -> anyhow::Result<Option<Changes>> {
-    if !target.path.exists() {
-        return Ok(None);
-    }
-    let found = hash_tree(&target.path)?;
-    let mut c = Changes::default();
-    if target.files.is_empty() {
-        return Ok(Some(c));
-    }
-    for (path, digest) in &found {
-        match target.files.get(path) {
-            Some(d) if d == digest => {}
-            Some(_) => c.modified.push(path.clone()),
-            None => c.added.push(path.clone()),
-        }
-    }
-    c.removed = target.files.keys().filter(|p| !found.contains_key(*p)).cloned().collect();
-    Ok(Some(c))
-}
-
-/// Every file under `dir` (relative, `/`-separated) and its digest; a link or other
-/// special file counts as a file whose content is its kind, so it always shows as changed.
-fn hash_tree(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let entry = entry?;
-            let path = entry.path();
-            let kind = entry.file_type()?;
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            if kind.is_dir() {
-                walk(root, &path, out)?;
-            } else if kind.is_file() {
-                let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                out.insert(rel, crate::oci::layout::sha256_digest(&data));
-            } else {
-                out.insert(rel, "not a regular file".to_owned());
-            }
+    /// Refuses where-to flags on a command that keeps skills where they are.
+    fn none_given(&self, command: &str) -> anyhow::Result<()> {
+        if !self.agents.is_empty() || self.dest.is_some() {
+            return Err(fail(
+                Exit::Usage,
+                format!("{command} keeps each skill where the lock file says: -a/--dest apply to `install NAME`"),
+            ));
         }
         Ok(())
     }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out)?;
-    Ok(out)
 }
 
-fn bundle_hashes(bundle: &Bundle) -> BTreeMap<String, String> {
-    bundle.files.iter().map(|f| (f.path.clone(), crate::oci::layout::sha256_digest(&f.data))).collect()
-}
-
-/// Whether `dir` may receive `skill`: it is free, or skilldex installed this skill there and
-/// nobody changed it since; `--force` overrides. Says exactly what is in the way.
+/// Whether `dir` (as recorded) may receive `skill`: it is free, or skilldex installed this
+/// skill there and nobody changed it since; `--force` overrides. Says exactly what is in the way.
 fn may_write(lock: &LockFile, skill: &str, dir: &Path, force: bool) -> anyhow::Result<()> {
     if force {
         return Ok(());
     }
+    let shown = lock.disk(dir);
     let Some(owner) = lock.owner_of(dir) else {
-        if dir.exists() {
+        if shown.symlink_metadata().is_ok() {
             return Err(fail(
                 Exit::Conflict,
                 format!(
                     "{} exists and skilldex did not install it: move it away, install under another name \
                      with `--as NAME`, or replace it with --force",
-                    dir.display()
+                    shown.display()
                 ),
             ));
         }
@@ -298,23 +154,16 @@ fn may_write(lock: &LockFile, skill: &str, dir: &Path, force: bool) -> anyhow::R
             Exit::Conflict,
             format!(
                 "{} holds {}: install {skill} beside it with `--as NAME`, or replace it with --force",
-                dir.display(),
+                shown.display(),
                 owner.skill
             ),
         ));
     }
-    let target = owner.targets.iter().find(|t| same_path(&t.path, dir)).expect("the owner has this target");
-    if let Some(c) = changes(target)?.filter(|c| !c.is_empty()) {
-        return Err(fail(
-            Exit::Conflict,
-            format!(
-                "{} was changed since skilldex installed it ({}): copy your edits elsewhere, or discard them with --force",
-                dir.display(),
-                c.describe()
-            ),
-        ));
+    let target = owner.targets.iter().find(|t| lock.same(&t.path, dir)).expect("the owner has this target");
+    match lock.changes(target)? {
+        Some(c) if !c.is_empty() => Err(c.refusal(&shown, "copy your edits elsewhere, or discard them with --force")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Installs one skill, resolved by the index, into its directories and records it.
@@ -327,16 +176,30 @@ async fn install_one(
     let (skill, spec) = split_spec(requested);
     let skill: SkillRef = skill.parse().map_err(|e: anyhow::Error| fail(Exit::Usage, e.to_string()))?;
     let key = format!("{}/{}", skill.scope, skill.slug);
+    if let (Some(name), Some(entry)) = (&args.as_name, lock.entry(&key))
+        && let Some(t) = entry.targets.iter().find(|t| t.path.file_name().is_some_and(|n| n != name.as_str()))
+    {
+        return Err(fail(
+            Exit::Usage,
+            format!("{key} is installed as {} already: uninstall it first to use another name", t.path.display()),
+        ));
+    }
     let resolved = resolve_skill(client, &skill, spec).await?;
     warn_about(&key, &resolved);
     if let Some(file) = &args.policy {
-        check_policy(&args.registry, file, &skill, &resolved.reference).await?;
+        check_policy(&args.registry, client, file, &skill, &resolved.reference).await?;
     }
     let bundle = pull(&args.registry, client, &resolved.reference, &resolved.digest, skill.slug.as_str()).await?;
     // The directory is named after the skill inside (agents match it against SKILL.md's name),
     // so a fork keeps its original's directory unless told otherwise.
     let dir_name = args.as_name.as_ref().map_or_else(|| bundle.name().to_owned(), ToString::to_string);
-    let targets = args.place.targets(&dir_name, lock.entry(&key))?;
+    if dir_name != bundle.name() {
+        warn(format!(
+            "installing as `{dir_name}`, but its SKILL.md says `{}`: some agents want the two to match",
+            bundle.name()
+        ));
+    }
+    let targets = args.place.targets(lock, &dir_name, lock.entry(&key))?;
     for (dir, _) in &targets {
         may_write(lock, &key, dir, args.force)?;
     }
@@ -346,7 +209,7 @@ async fn install_one(
         version: resolved.version.clone(),
         digest: resolved.digest.clone(),
         reference: resolved.reference.clone(),
-        targets: place(&bundle, &targets)?,
+        targets: place(lock, &bundle, &targets)?,
         path: None,
     };
     record(lock, entry.clone());
@@ -354,22 +217,35 @@ async fn install_one(
     Ok(entry)
 }
 
-/// Extracts the bundle into every directory; returns what was written where.
-fn place(bundle: &Bundle, targets: &[(PathBuf, Vec<String>)]) -> anyhow::Result<Vec<Installed>> {
-    let files = bundle_hashes(bundle);
-    let mut done = Vec::new();
-    for (dir, agents) in targets {
-        extract(bundle, dir)?;
-        done.push(Installed { path: dir.clone(), agents: agents.clone(), files: files.clone() });
+/// Writes the bundle into every directory, all or none: each is staged beside its target
+/// first, and swapped in only once every one is staged. Returns what was written where.
+fn place(lock: &LockFile, bundle: &Bundle, targets: &[(PathBuf, Vec<String>)]) -> anyhow::Result<Vec<Installed>> {
+    let staged: Vec<Staged> =
+        targets.iter().map(|(dir, _)| stage(bundle, &lock.disk(dir))).collect::<anyhow::Result<_>>()?;
+    for s in staged {
+        s.commit()?;
     }
-    Ok(done)
+    let files = bundle_hashes(bundle);
+    Ok(targets
+        .iter()
+        .map(|(path, agents)| Installed { path: path.clone(), agents: agents.clone(), files: files.clone() })
+        .collect())
 }
 
 /// Puts `entry` in the lock: its directories are taken from any other skill (only possible
 /// with --force), and it replaces the skill's previous entry.
 fn record(lock: &mut LockFile, entry: LockEntry) {
-    for other in &mut lock.skills {
-        other.targets.retain(|t| !entry.targets.iter().any(|n| same_path(&n.path, &t.path)));
+    let taken: Vec<PathBuf> = entry.targets.iter().map(|t| t.path.clone()).collect();
+    let others: Vec<(usize, usize)> = lock
+        .skills
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| e.targets.iter().enumerate().map(move |(j, t)| (i, j, t)))
+        .filter(|(_, _, t)| taken.iter().any(|p| lock.same(p, &t.path)))
+        .map(|(i, j, _)| (i, j))
+        .collect();
+    for (i, j) in others.into_iter().rev() {
+        lock.skills[i].targets.remove(j);
     }
     lock.skills.retain(|e| e.skill != entry.skill && !e.targets.is_empty());
     lock.skills.push(entry);
@@ -397,6 +273,12 @@ pub async fn run(args: InstallArgs, out: Out) -> anyhow::Result<()> {
     let lock_path = args.place.lock_path()?;
     let mut lock = LockFile::read(&lock_path)?;
     if args.check {
+        if !lock.found {
+            return Err(fail(
+                Exit::NotFound,
+                format!("no lock file at {}: nothing to check against", lock_path.display()),
+            ));
+        }
         return check(&lock, &lock_path, out);
     }
     let client = Client::new(&args.remote)?;
@@ -407,6 +289,10 @@ pub async fn run(args: InstallArgs, out: Out) -> anyhow::Result<()> {
             vec![entry]
         }
         (wanted, _) => {
+            args.place.none_given("installing what the lock file pins")?;
+            if args.as_name.is_some() {
+                return Err(fail(Exit::Usage, "--as applies to `install NAME`"));
+            }
             let only = wanted.as_deref().map(|w| split_spec(w).0);
             let entries: Vec<LockEntry> =
                 lock.skills.iter().filter(|e| only.is_none_or(|o| o == e.skill)).cloned().collect();
@@ -428,54 +314,75 @@ pub async fn run(args: InstallArgs, out: Out) -> anyhow::Result<()> {
     };
     out.show(&installed, |installed| {
         for e in installed {
-            let dirs: Vec<String> = e.targets.iter().map(|t| t.path.display().to_string()).collect();
+            let dirs: Vec<String> = e.targets.iter().map(|t| lock.disk(&t.path).display().to_string()).collect();
             note(format!("installed {}@{} ({}) into {}", e.skill, e.version, e.digest, dirs.join(", ")));
         }
     })
 }
 
-/// Reinstalls a lock entry exactly as pinned, into each of its directories that is missing
-/// or differs; `None` when every one was already as recorded.
+/// Reinstalls a lock entry exactly as pinned into each of its directories that is missing
+/// or differs; `None` when every one was already as recorded. A directory an older skilldex
+/// recorded without digests gets them when it holds exactly the pinned files.
 async fn reinstall(
     args: &InstallArgs,
     client: &Client,
     lock: &mut LockFile,
     entry: LockEntry,
 ) -> anyhow::Result<Option<LockEntry>> {
+    let skill: SkillRef = entry.skill.parse()?;
+    let mut bundle: Option<Bundle> = None;
     let mut stale = Vec::new();
-    for t in &entry.targets {
-        match changes(t)? {
+    let mut updated = entry.clone();
+    for t in updated.targets.iter_mut() {
+        let shown = lock.disk(&t.path);
+        match lock.changes(t)? {
             None => stale.push((t.path.clone(), t.agents.clone())),
-            Some(c) if c.is_empty() && !t.files.is_empty() => {}
-            Some(c) if c.is_empty() => stale.push((t.path.clone(), t.agents.clone())),
+            Some(c) if c.is_empty() => {}
+            Some(c) if c.unverified => {
+                if bundle.is_none() {
+                    bundle =
+                        Some(pull(&args.registry, client, &entry.reference, &entry.digest, skill.slug.as_str()).await?);
+                }
+                let pinned = bundle_hashes(bundle.as_ref().expect("pulled above"));
+                if hash_tree(&shown)? == pinned {
+                    t.files = pinned;
+                } else if args.force {
+                    warn(format!("replacing {}, which differs from the pinned version", shown.display()));
+                    stale.push((t.path.clone(), t.agents.clone()));
+                } else {
+                    return Err(fail(
+                        Exit::Conflict,
+                        format!(
+                            "{} differs from {}@{} as pinned, and an older skilldex kept no record of what it wrote: \
+                             copy your edits elsewhere, or replace it with --force",
+                            shown.display(),
+                            entry.skill,
+                            entry.version
+                        ),
+                    ));
+                }
+            }
             Some(c) if args.force => {
-                warn(format!("discarding local changes in {} ({})", t.path.display(), c.describe()));
+                warn(format!("discarding local changes in {} ({})", shown.display(), c.describe()));
                 stale.push((t.path.clone(), t.agents.clone()));
             }
-            Some(c) => {
-                return Err(fail(
-                    Exit::Conflict,
-                    format!(
-                        "{} was changed since skilldex installed it ({}): copy your edits elsewhere, or discard them with --force",
-                        t.path.display(),
-                        c.describe()
-                    ),
-                ));
-            }
+            Some(c) => return Err(c.refusal(&shown, "copy your edits elsewhere, or discard them with --force")),
         }
     }
     if stale.is_empty() {
         note(format!("{}@{} is up to date", entry.skill, entry.version));
+        if updated != entry {
+            record(lock, updated);
+        }
         return Ok(None);
     }
-    let skill: SkillRef = entry.skill.parse()?;
-    let bundle = pull(&args.registry, client, &entry.reference, &entry.digest, skill.slug.as_str()).await?;
-    let placed = place(&bundle, &stale)?;
-    let mut updated = entry.clone();
-    for p in placed {
-        match updated.targets.iter_mut().find(|t| same_path(&t.path, &p.path)) {
-            Some(t) => *t = p,
-            None => updated.targets.push(p),
+    let bundle = match bundle {
+        Some(b) => b,
+        None => pull(&args.registry, client, &entry.reference, &entry.digest, skill.slug.as_str()).await?,
+    };
+    for p in place(lock, &bundle, &stale)? {
+        if let Some(t) = updated.targets.iter_mut().find(|t| t.path == p.path) {
+            *t = p;
         }
     }
     record(lock, updated.clone());
@@ -490,17 +397,17 @@ fn check(lock: &LockFile, lock_path: &Path, out: Out) -> anyhow::Result<()> {
         path: PathBuf,
         problem: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        changes: Option<Changes>,
+        changes: Option<super::lock::Changes>,
     }
     let mut problems = Vec::new();
     for e in &lock.skills {
         for t in &e.targets {
-            let (problem, changes) = match changes(t)? {
+            let (problem, changes) = match lock.changes(t)? {
                 None => ("missing".to_owned(), None),
                 Some(c) if c.is_empty() => continue,
                 Some(c) => ("changed".to_owned(), Some(c)),
             };
-            problems.push(Problem { skill: e.skill.clone(), path: t.path.clone(), problem, changes });
+            problems.push(Problem { skill: e.skill.clone(), path: lock.disk(&t.path), problem, changes });
         }
     }
     out.show(&problems, |problems| {
@@ -535,34 +442,31 @@ pub struct UninstallArgs {
     pub force: bool,
 }
 
-/// Removes a skill's directories (only unchanged ones, unless --force) and its lock entry.
+/// Removes a skill's directories and its lock entry: all of them, or (when one was changed
+/// since, and without --force) none.
 pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
+    args.place.none_given("uninstall")?;
     let lock_path = args.place.lock_path()?;
     let mut lock = LockFile::read(&lock_path)?;
     let entry = find_installed(&lock, &args.skill, &lock_path)?.clone();
     for t in &entry.targets {
-        if let Some(c) = changes(t)?.filter(|c| !c.is_empty() && !args.force) {
-            return Err(fail(
-                Exit::Conflict,
-                format!(
-                    "{} was changed since skilldex installed it ({}): keep it by moving it away first, or remove it with --force",
-                    t.path.display(),
-                    c.describe()
-                ),
-            ));
+        if let Some(c) = lock.changes(t)?.filter(|c| !c.is_empty() && !args.force) {
+            return Err(c.refusal(&lock.disk(&t.path), "keep it by moving it away first, or remove it with --force"));
         }
     }
     for t in &entry.targets {
-        match std::fs::remove_dir_all(&t.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", t.path.display())),
-        }
+        let dir = lock.disk(&t.path);
+        let removed = match dir.symlink_metadata() {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&dir),
+            Ok(_) => std::fs::remove_file(&dir),
+            Err(_) => Ok(()),
+        };
+        removed.map_err(|e| fail(Exit::Failure, format!("cannot remove {}: {e}", dir.display())))?;
     }
     lock.skills.retain(|e| e.skill != entry.skill);
     lock.write(&lock_path)?;
     out.show(&entry, |e| {
-        let dirs: Vec<String> = e.targets.iter().map(|t| t.path.display().to_string()).collect();
+        let dirs: Vec<String> = e.targets.iter().map(|t| lock.disk(&t.path).display().to_string()).collect();
         note(format!(
             "uninstalled {} (removed {})",
             e.skill,
@@ -613,11 +517,12 @@ pub struct InstalledStatus {
     pub paths: Vec<PathBuf>,
 }
 
-async fn status_of(client: &Client, e: &LockEntry) -> InstalledStatus {
+async fn status_of(client: &Client, lock: &LockFile, e: &LockEntry) -> InstalledStatus {
     let mut status = Vec::new();
     for t in &e.targets {
-        match changes(t) {
+        match lock.changes(t) {
             Ok(None) => status.push("missing".to_owned()),
+            Ok(Some(c)) if c.unverified => status.push("unverified".to_owned()),
             Ok(Some(c)) if !c.is_empty() => status.push("modified".to_owned()),
             _ => {}
         }
@@ -655,7 +560,7 @@ async fn status_of(client: &Client, e: &LockEntry) -> InstalledStatus {
         wanted,
         latest,
         status,
-        paths: e.targets.iter().map(|t| t.path.clone()).collect(),
+        paths: e.targets.iter().map(|t| lock.disk(&t.path)).collect(),
     }
 }
 
@@ -672,7 +577,7 @@ pub async fn list(args: ListArgs, out: Out, only_outdated: bool) -> anyhow::Resu
     let client = Client::new(&args.remote)?;
     let mut rows = Vec::new();
     for e in &lock.skills {
-        let s = status_of(&client, e).await;
+        let s = status_of(&client, &lock, e).await;
         let outdated = s.latest.as_deref().is_some_and(|l| newer(l, &s.version));
         if !only_outdated || outdated {
             rows.push(s);
@@ -723,6 +628,7 @@ pub struct UpdateArgs {
 
 /// Moves installed skills to the newest version their requested range or channel allows.
 pub async fn update(args: UpdateArgs, out: Out) -> anyhow::Result<()> {
+    args.place.none_given("update")?;
     let lock_path = args.place.lock_path()?;
     let mut lock = LockFile::read(&lock_path)?;
     let entries: Vec<LockEntry> = match &args.skill {
@@ -732,7 +638,7 @@ pub async fn update(args: UpdateArgs, out: Out) -> anyhow::Result<()> {
     let install = InstallArgs {
         remote: args.remote.clone(),
         registry: args.registry.clone(),
-        place: PlaceArgs { agents: Vec::new(), dest: None, ..args.place.clone() },
+        place: args.place.clone(),
         skill: None,
         as_name: None,
         locked: false,
@@ -763,13 +669,19 @@ pub async fn update(args: UpdateArgs, out: Out) -> anyhow::Result<()> {
 
 /// Verifies the artifact against a local policy file; fails unless every enforcing policy
 /// passes (warn mode prints the failure and goes on).
-async fn check_policy(registry: &RegistryArgs, file: &Path, skill: &SkillRef, reference: &str) -> anyhow::Result<()> {
+async fn check_policy(
+    registry: &RegistryArgs,
+    client: &Client,
+    file: &Path,
+    skill: &SkillRef,
+    reference: &str,
+) -> anyhow::Result<()> {
     let set = crate::policy::PolicySet::load_file(file)?;
     let policies = set.applicable(skill.scope.as_str());
     if policies.is_empty() {
         return Err(fail(Exit::Usage, format!("{} does not cover namespace `{}`", file.display(), skill.scope)));
     }
-    let registries = registry.registries(parse_reference(reference)?.resolve_registry());
+    let registries = registry.registries_with_server(parse_reference(reference)?.resolve_registry(), client);
     let verdict = super::sign::verify_artifact(&registries, reference, &policies, skill.slug.as_str()).await?;
     if let Some(p) = verdict.enforced_failure() {
         return Err(fail(
@@ -845,46 +757,6 @@ impl crate::oci::ArtifactSource for Pulling {
     ) -> Result<Vec<crate::oci::layout::Descriptor>, OciError> {
         self.0.referrers(subject, None).await
     }
-}
-
-/// Writes the bundle into a fresh sibling directory, then swaps it into place, so a failed
-/// install never leaves a half-written skill behind.
-fn extract(bundle: &Bundle, target: &Path) -> anyhow::Result<()> {
-    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("skill");
-    let suffix = format!("{:08x}", rand::random::<u32>());
-    let staging = parent.join(format!(".{name}.new-{suffix}"));
-    std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-    let written = (|| -> anyhow::Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        for f in &bundle.files {
-            // Paths were checked by the bundle rules: relative, no `..`, no links.
-            let path = staging.join(&f.path);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mode = if f.executable { 0o755 } else { 0o644 };
-            let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&path)?;
-            out.write_all(&f.data)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e.context(format!("cannot write into {}", staging.display())));
-    }
-    let old = parent.join(format!(".{name}.old-{suffix}"));
-    let had_old = target.symlink_metadata().is_ok();
-    if had_old {
-        std::fs::rename(target, &old).with_context(|| format!("cannot replace {}", target.display()))?;
-    }
-    std::fs::rename(&staging, target).with_context(|| format!("cannot move into {}", target.display()))?;
-    if had_old {
-        let _ = std::fs::remove_dir_all(&old).or_else(|_| std::fs::remove_file(&old));
-    }
-    Ok(())
 }
 
 /// `skilldex agents`: the agents `--agent` knows and their directories.

@@ -5,6 +5,7 @@ mod bundle;
 mod client;
 mod gc;
 mod install;
+mod lock;
 mod output;
 mod profile;
 mod publish;
@@ -161,7 +162,7 @@ impl Cli {
             Command::Unstar(args) => skill::star(args, true, out).await,
             Command::Audit(args) => user::audit(args, out).await,
             Command::Init(args) => bundle::init(args, out),
-            Command::Validate(args) => bundle::validate(args),
+            Command::Validate(args) => bundle::validate(args, out),
             Command::Pack(args) => bundle::pack(args),
             Command::Publish(args) => publish::run(args, out).await,
             Command::Resolve(args) => resolve::run(args, out).await,

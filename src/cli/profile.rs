@@ -169,8 +169,11 @@ pub async fn login(args: LoginArgs, out: Out) -> anyhow::Result<()> {
 }
 
 fn read_token(server: &str, from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
     let term = console::Term::stderr();
-    let token = if from_stdin || !term.features().is_attended() || !console::user_attended() {
+    // Asked for only where a person types it: a terminal on stdin (else the line is read as
+    // is, with nothing echoed by us) and one on stderr for the prompt.
+    let token = if from_stdin || !std::io::stdin().is_terminal() || !term.features().is_attended() {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("reading the token from standard input")?;
         line

@@ -154,7 +154,15 @@ pub async fn run(args: PublishArgs, out: Out) -> anyhow::Result<()> {
             };
             let bar = progress(packed.tar_gz.len() as u64, format!("uploading {skill}@{version_s}"));
             let counter = bar.clone();
-            let received = api.put_bytes(&prepared.upload_url, packed.tar_gz.clone(), move |n| counter.inc(n)).await?;
+            // The archive goes to the server this command talks to, whatever host the answer
+            // names (a server behind a proxy may not know its public address): the token is
+            // never sent anywhere else.
+            let upload_url = format!(
+                "{}/api/v1/uploads/{}",
+                api.base(),
+                form_urlencoded::byte_serialize(prepared.version_id.as_bytes()).collect::<String>()
+            );
+            let received = api.put_bytes(&upload_url, packed.tar_gz.clone(), move |n| counter.inc(n)).await?;
             bar.finish();
             let mut signatures = Vec::new();
             if let Some(key) = &args.sign_key {
@@ -216,13 +224,17 @@ pub async fn run(args: PublishArgs, out: Out) -> anyhow::Result<()> {
         let body = SetChannelRequest { version: published.version.clone() };
         api.send::<_, serde_json::Value>(Method::PUT, &path, Some(&body)).await?;
     }
+    // Said as the server has it: another publish may have created the skill meanwhile.
+    let now = api.get::<SkillDetail>(&skill.path()).await.map(|d| d.summary.visibility).ok();
+    if existing.is_none() && now.is_some_and(|v| v != visibility) {
+        warn(format!(
+            "{skill} was created by someone else meanwhile, {}; the version went into it",
+            now.expect("checked")
+        ));
+    }
     out.show(&published, |v| {
         let channel = args.channel.as_ref().map(|c| format!(", channel {c}")).unwrap_or_default();
-        note(format!(
-            "published {skill}@{} ({}{channel}){}",
-            v.version,
-            v.digest.as_deref().unwrap_or("-"),
-            if existing.is_none() { format!("; created {skill} ({visibility})") } else { String::new() }
-        ))
+        let shown = now.map(|v| format!(", {v}")).unwrap_or_default();
+        note(format!("published {skill}@{} ({}{channel}{shown})", v.version, v.digest.as_deref().unwrap_or("-")))
     })
 }

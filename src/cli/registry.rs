@@ -14,6 +14,11 @@ pub struct RegistryArgs {
     /// A bearer token for the registry, instead of a user name and password.
     #[arg(long, env = "SKILLDEX_REGISTRY_TOKEN", hide_env_values = true, conflicts_with = "registry_username")]
     pub registry_token: Option<crate::config::Secret>,
+    /// The registry host the credentials above are for. Default: the registry `publish --to`
+    /// or `sign`/`verify` name; commands that pull what the server points at (`install`,
+    /// `update`, `verify NS/NAME`) send them only to this host, never to one an answer names.
+    #[arg(long, env = "SKILLDEX_REGISTRY_HOST", value_name = "HOST[:PORT]")]
+    pub registry_host: Option<String>,
 }
 
 impl RegistryArgs {
@@ -27,10 +32,14 @@ impl RegistryArgs {
         Registries::new(self.source(host))
     }
 
-    /// The same, and for the skilldex server's own registry (`client`'s host), its token
-    /// unless credentials for that host were given: private skills pull for their team.
+    /// Registry clients for pulling from `host`, a registry the server's answer named: the
+    /// explicit credentials go only to `--registry-host`, and the skilldex server's own
+    /// registry (`client`'s host) gets the CLI's token, so private skills pull for their team.
     pub fn registries_with_server(&self, host: &str, client: &super::Client) -> Registries {
-        let mut creds = self.source(host);
+        let mut creds = match &self.registry_host {
+            Some(named) => self.source(named),
+            None => CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() },
+        };
         let server = reqwest::Url::parse(client.base()).ok().and_then(|u| {
             let h = u.host_str()?.to_owned();
             Some(match u.port() {
@@ -61,7 +70,7 @@ impl RegistryArgs {
             _ => None,
         };
         if let Some(c) = explicit {
-            creds.per_host.insert(host.to_owned(), c);
+            creds.per_host.insert(self.registry_host.clone().unwrap_or_else(|| host.to_owned()), c);
         }
         creds
     }

@@ -14,7 +14,7 @@ use crate::api::wire::{
     ChannelList, ChannelResponse, CreateSkillRequest, SetChannelRequest, SkillDetail, SkillPage, SkillSummary,
     UpdateSkillRequest, VersionPage, VersionResponse,
 };
-use crate::domain::{Namespace, SkillName, SkillType, Tag, Visibility};
+use crate::domain::{ChannelName, Namespace, SkillName, SkillType, Tag, Visibility};
 
 /// `namespace/name`, as users type it.
 #[derive(Debug, Clone)]
@@ -307,9 +307,9 @@ pub enum ChannelCommand {
     /// The skill's channels (`latest` included) and the versions they point at.
     List { skill: SkillRef },
     /// Point a channel at a version (creating the channel).
-    Set { skill: SkillRef, channel: String, version: String },
+    Set { skill: SkillRef, channel: ChannelName, version: semver::Version },
     /// Remove a channel (`latest` cannot be removed).
-    Rm { skill: SkillRef, channel: String },
+    Rm { skill: SkillRef, channel: ChannelName },
 }
 
 pub async fn channel(cmd: ChannelCommand, client: &Client, out: Out) -> anyhow::Result<()> {
@@ -324,7 +324,8 @@ pub async fn channel(cmd: ChannelCommand, client: &Client, out: Out) -> anyhow::
         }
         ChannelCommand::Set { skill, channel, version } => {
             let path = format!("{}/channels/{channel}", skill.path());
-            let c: ChannelResponse = client.send(Method::PUT, &path, Some(&SetChannelRequest { version })).await?;
+            let body = SetChannelRequest { version: version.to_string() };
+            let c: ChannelResponse = client.send(Method::PUT, &path, Some(&body)).await?;
             out.show(&c, |c| note(format!("{skill}@{} now points at {}", c.name, c.version.as_deref().unwrap_or("-"))))
         }
         ChannelCommand::Rm { skill, channel } => {
@@ -351,6 +352,9 @@ pub async fn yank(args: YankArgs, undo: bool, out: Out) -> anyhow::Result<()> {
         return Err(fail(Exit::Usage, "name the version: NAMESPACE/NAME@VERSION"));
     };
     let skill: SkillRef = skill.parse()?;
+    let version = semver::Version::parse(version).map_err(|e| {
+        fail(Exit::Usage, format!("`{version}` is not a version (a yank names one exact version): {e}"))
+    })?;
     let path = format!("{}/versions/{version}/yank", skill.path());
     let method = if undo { Method::DELETE } else { Method::PUT };
     let v: VersionResponse = Client::new(&args.remote)?.send(method, &path, None::<&()>).await?;

@@ -1,10 +1,9 @@
-use anyhow::bail;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use reqwest::Method;
 
 use super::Client;
-use super::output::{Out, note, table};
+use super::output::{Exit, Out, fail, note, table};
 use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, TokenList};
 use crate::domain::{TokenScope, Username};
 
@@ -31,15 +30,18 @@ pub enum TokenCommand {
 }
 
 fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    let invalid = || fail(Exit::Usage, format!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m (at most 100 years)"));
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"))?;
+    let n: i64 = num.parse().map_err(|_| invalid())?;
     let d = match unit {
-        "d" => chrono::Duration::days(n),
-        "h" => chrono::Duration::hours(n),
-        "m" => chrono::Duration::minutes(n),
-        _ => bail!("invalid lifetime `{s}`: use e.g. 30d, 12h or 90m"),
+        "d" => chrono::Duration::try_days(n),
+        "h" => chrono::Duration::try_hours(n),
+        "m" => chrono::Duration::try_minutes(n),
+        _ => None,
     };
-    Ok(Utc::now() + d)
+    d.filter(|d| *d <= chrono::Duration::days(36_525))
+        .and_then(|d| Utc::now().checked_add_signed(d))
+        .ok_or_else(invalid)
 }
 
 pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result<()> {
@@ -82,7 +84,8 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
             })
         }
         TokenCommand::Revoke { id } => {
-            client.send::<(), serde_json::Value>(Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await?;
+            let path = format!("/api/v1/tokens/{}", form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+            client.send::<(), serde_json::Value>(Method::DELETE, &path, None).await?;
             note(format!("Token {id} revoked."));
             Ok(())
         }

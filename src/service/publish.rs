@@ -142,12 +142,14 @@ impl Publishing<'_> {
             let Obtained { fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
             let manifest = Some(fetched.manifest.as_slice());
             let verdict = self.core.trust().vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
-            let (skill, late) = match (existing, create) {
-                (Some(skill), _) => (skill, None),
+            let (skill, late, created) = match (existing, create) {
+                (Some(skill), _) => (skill, None, false),
                 (None, Some(draft)) => {
-                    let skill = self.create_for_first_version(caller, draft).await?;
-                    let claim = self.claim(&skill, &version, upload_id.as_deref(), names).await?;
-                    (skill, Some(claim))
+                    let (skill, created) = self.create_for_first_version(caller, draft).await?;
+                    match self.claim(&skill, &version, upload_id.as_deref(), names).await {
+                        Ok(claim) => (skill, Some(claim), created),
+                        Err(e) => return Err(self.undo_creation(caller, &skill, created, e).await),
+                    }
                 }
                 (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
             };
@@ -158,7 +160,10 @@ impl Publishing<'_> {
                 self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await
             };
             let stored = match late {
-                Some(claim) => claim.around(record).await?,
+                Some(claim) => match claim.around(record).await {
+                    Ok(stored) => stored,
+                    Err(e) => return Err(self.undo_creation(caller, &skill, created, e).await),
+                },
                 None => record.await?,
             };
             Ok((skill, stored, verdict))
@@ -319,16 +324,38 @@ impl Publishing<'_> {
         }
     }
 
-    /// Creates the skill a first version is about to be published to. One created at the same
-    /// moment by someone else is published into all the same.
-    async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
+    /// Creates the skill a first version is about to be published to, and says whether this
+    /// publish created it. One created at the same moment by someone else is published into
+    /// all the same.
+    async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<(Skill, bool)> {
         let (namespace, name) = (draft.namespace.clone(), draft.name.clone());
         match self.core.catalog().create_skill(caller, draft).await {
-            Ok(skill) => Ok(skill),
+            Ok(skill) => Ok((skill, true)),
             // Checked like any existing skill: one deleted meanwhile takes no versions.
-            Err(Error::Conflict(_)) => Ok(self.core.visible_skill(caller, &namespace, &name, false).await?.0),
+            Err(Error::Conflict(_)) => Ok((self.core.visible_skill(caller, &namespace, &name, false).await?.0, false)),
             Err(e) => Err(e),
         }
+    }
+
+    /// After a first publish failed past creating its skill: removes the skill again if this
+    /// publish created it and nothing else has used it since, so a failed publish leaves
+    /// nothing behind. Returns the failure.
+    async fn undo_creation(&self, caller: &Caller, skill: &Skill, created: bool, failure: Error) -> Error {
+        if created {
+            match self.core.store.remove_unused_skill(&skill.id, now_millis()).await {
+                Ok(true) => {
+                    let detail = json!({ "reason": "its first version was not stored" });
+                    self.core
+                        .audit(caller, "skill.remove", &format!("{}/{}", skill.namespace, skill.name), detail)
+                        .await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, skill = %skill.id, "could not remove a skill whose first publish failed")
+                }
+            }
+        }
+        failure
     }
 
     /// Reads an artifact by reference on `caller`'s behalf and checks it against the bundle

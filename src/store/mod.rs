@@ -208,6 +208,9 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
     async fn create_skill(&self, new: &NewSkill, at: Millis) -> StoreResult<Skill>;
+    /// Removes a skill that never got a version and that no publish is working on (a first
+    /// publish that failed after creating it); false when it has either, or is gone.
+    async fn remove_unused_skill(&self, id: &str, at: Millis) -> StoreResult<bool>;
     /// Creates a skill and, in the same transaction, its first version.
     async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill>;
     /// Looks a skill up whatever its visibility or deletion state.

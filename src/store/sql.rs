@@ -758,6 +758,30 @@ macro_rules! impl_sql_store {
                 Ok(skill)
             }
 
+            async fn remove_unused_skill(&self, id: &str, at: Millis) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM skills WHERE id = $1 AND latest_version IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM versions WHERE skill_id = $1)
+                       AND NOT EXISTS (SELECT 1 FROM publish_claims WHERE skill_id = $1)",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if gone {
+                    // Search indexes follow this sequence; a skill it names that is gone leaves them.
+                    sqlx::query("INSERT INTO skill_changes (skill_id, at) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(gone)
+            }
+
             async fn fork_skill(&self, new: &NewSkill, version: Option<&NewVersion>, at: Millis) -> StoreResult<Skill> {
                 let mut tx = self.writer().begin().await?;
                 let mut skill = insert_skill(&mut tx, new, at).await?;

@@ -92,6 +92,28 @@ async fn a_first_version_creates_its_skill_only_once_stored(db: TestDb) {
     assert_eq!(app.get("/api/v1/skills/acme/fresh", None).await.status, StatusCode::NOT_FOUND, "private");
     assert_eq!(app.get("/api/v1/skills/acme/fresh", Some(&owner)).await.status, StatusCode::OK);
 
+    // A first publish that fails after the skill was created (its registry is down) removes it.
+    let unreachable = Storage {
+        target: StorageTarget::Registry { prefix: "127.0.0.1:9/skills".into() },
+        uploads_dir: dir.path().join("uploads-down"),
+    };
+    let down = app.index.clone().with_storage(unreachable);
+    let lost = bundle(dir.path(), "lost", "1.0.0").pack(0).tar_gz;
+    let lost_name = "lost".parse().unwrap();
+    let draft_lost = SkillDraft { name: "lost".parse().unwrap(), ..draft.clone() };
+    let down = down.publishing();
+    let upload = down.prepare_upload(&alice, &ns, &lost_name, prepare(&lost, "1.0.0"), Some(draft_lost)).await.unwrap();
+    down.receive_upload(&alice, &upload, &lost).await.unwrap();
+    let source = ArtifactSource::Upload { id: Some(upload.id.clone()), signatures: Vec::new() };
+    let e = down.publish(&alice, PublishPlan::new(ns.clone(), lost_name, "1.0.0", source)).await;
+    assert!(e.is_err());
+    assert!(app.store().skill("acme", "lost").await.unwrap().is_none(), "no skill left behind");
+    let admin = app.caller(&app.admin).await;
+    let log = app.index.accounts().audit_log(&admin, None, 5).await.unwrap();
+    assert_eq!((log[0].action.as_str(), log[0].target.as_str()), ("skill.remove", "acme/lost"));
+    let r = app.get("/api/v1/skills?q=lost", Some(&owner)).await;
+    assert_eq!(r.body["data"], json!([]), "and none in search: {}", r.text);
+
     // Registering a reference: `create` makes the skill with it; without it, 404.
     let other = bundle(dir.path(), "other", "1.0.0");
     let id = Identity { namespace: "acme", name: "other", version: "1.0.0" };
