@@ -355,6 +355,8 @@ fn the_lifecycle_runs_without_curl() {
     let shown = serve.json(None, &["skill", "show", "acme/linter"]);
     assert_eq!((shown["stars"].clone(), shown["description"].clone()), (1.into(), "Lints code".into()));
     assert_eq!(shown["tags"], serde_json::json!(["lint"]));
+    serve.ok(Some(&admin), &["unstar", "acme/linter"]);
+    assert_eq!(serve.json(None, &["skill", "show", "acme/linter"])["stars"], 0);
     serve.ok(Some(&admin), &["skill", "edit", "acme/linter", "--visibility", "private"]);
     assert_eq!(serve.cli(None, &["skill", "show", "acme/linter"]).status.code(), Some(3));
 

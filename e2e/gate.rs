@@ -272,7 +272,7 @@ fn recorded_versions_cannot_change_through_v2(backend: Backend) {
     let lock = site.dir.path().join("skilldex.lock");
     let (dest, lock) = (dest.to_str().unwrap(), lock.to_str().unwrap());
     site.serve.ok(None, &["install", "acme/demo@1.0.0", "--dest", dest, "--lock-file", lock]);
-    site.serve.ok(None, &["install", "--locked", "--dest", dest, "--lock-file", lock]);
+    site.serve.ok(None, &["install", "--locked", "--lock-file", lock]);
     assert_eq!(std::fs::read_to_string(site.dir.path().join("skills/demo/notes.md")).unwrap(), "n\n");
     assert!(!actions(&site.audit()).iter().any(|a| a.starts_with("registry.manifest.delete")));
 

@@ -144,7 +144,7 @@ fn publish_resolve_suite(serve: &Serve, admin: &str, dir: &std::path::Path, repo
     serve.ok(None, &["install", "acme/demo@~1.0", "--dest", d, "--lock-file", l]);
     assert_eq!(std::fs::read(dest.join("demo/SKILL.md")).unwrap(), std::fs::read(v1.join("SKILL.md")).unwrap());
     std::fs::remove_dir_all(dest.join("demo")).unwrap();
-    serve.ok(None, &["install", "--locked", "--dest", d, "--lock-file", l]);
+    serve.ok(None, &["install", "--locked", "--lock-file", l]);
     assert!(dest.join("demo/examples/basic.md").exists());
 }
 
@@ -528,12 +528,12 @@ fn install_lock_diff_download_and_fork() {
     std::fs::write(installed.join("SKILL.md"), "tampered").unwrap();
     let v3 = skill_dir(dir.path(), "demo", "1.2.0", &[]);
     serve.ok(Some(&admin), &["publish", "--public", v3.to_str().unwrap(), "--to", &repo, "-n", "acme"]);
-    let refused = serve.cli(None, &["install", "--locked", "--dest", dest_s, "--lock-file", lock_s]);
+    let refused = serve.cli(None, &["install", "--locked", "--lock-file", lock_s]);
     assert_eq!(refused.status.code(), Some(5), "{refused:?}");
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("modified: SKILL.md") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(installed.join("SKILL.md")).unwrap(), "tampered", "the edit is kept");
-    serve.ok(None, &["install", "--locked", "--force", "--dest", dest_s, "--lock-file", lock_s]);
+    serve.ok(None, &["install", "--locked", "--force", "--lock-file", lock_s]);
     assert_eq!(std::fs::read(installed.join("SKILL.md")).unwrap(), std::fs::read(v2.join("SKILL.md")).unwrap());
     let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
     assert_eq!(again, pinned, "--locked does not move the pin");
