@@ -301,6 +301,8 @@ fn a_failed_first_publish_leaves_nothing_and_a_deleted_skill_says_so() {
     let args = ["publish", small.to_str().unwrap(), "-n", "backend", "--public", "--channel", "stable"];
     let published = serve.json(Some(&admin), &[&args[..], &["--changelog", "First cut"]].concat());
     assert_eq!(published["changelog"], "First cut");
+    let again = serve.cli(Some(&admin), &["publish", small.to_str().unwrap(), "-n", "backend", "--dry-run"]);
+    assert_eq!(again.status.code(), Some(5), "a dry run knows the version exists: {}", stderr(&again));
     assert_eq!(serve.json(None, &["resolve", "backend/small@stable"])["version"], "1.0.0");
     serve.ok(Some(&admin), &["skill", "delete", "backend/small"]);
     let again = skill_dir(&dir.path().join("again"), "small", "1.1.0", &[]);
@@ -538,4 +540,42 @@ fn progress_bars_appear_on_a_terminal_only() {
     let out = serve.cli(Some(&admin), &["publish", v2.to_str().unwrap(), "-n", "acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("uploading"), "{}", stderr(&out));
+}
+
+/// The README's CLI tour, run line by line as a new user would paste it (against this
+/// test's server instead of port 8080): every line must succeed.
+#[test]
+fn the_readme_tour_runs_as_written() {
+    let readme = include_str!("../README.md");
+    let section = readme.split("\n## CLI\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    let lines: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .flat_map(|block| block.split("```").next().unwrap().lines())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("cargo install"))
+        .collect();
+    assert!(lines.len() > 30, "the tour has its steps: {lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bin = Path::new(crate::common::BIN).parent().unwrap().display().to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    for line in lines {
+        let line = line.replace("http://127.0.0.1:8080", &serve.url());
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("HOME", &home)
+            .env("SKILLDEX_CONFIG", dir.path().join("tour-config.yaml"))
+            .env_remove("SKILLDEX_TOKEN")
+            .env_remove("SKILLDEX_SERVER")
+            .env_remove("SKILLDEX_PROFILE")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "README line failed: {line}\n{}", stderr(&out));
+    }
 }

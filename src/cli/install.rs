@@ -174,7 +174,7 @@ async fn install_one(
     requested: &str,
 ) -> anyhow::Result<LockEntry> {
     let (skill, spec) = split_spec(requested);
-    let skill: SkillRef = skill.parse().map_err(|e: anyhow::Error| fail(Exit::Usage, e.to_string()))?;
+    let skill = SkillRef::typed(skill)?;
     let key = format!("{}/{}", skill.scope, skill.slug);
     if let (Some(name), Some(entry)) = (&args.as_name, lock.entry(&key))
         && let Some(t) = entry.targets.iter().find(|t| t.path.file_name().is_some_and(|n| n != name.as_str()))

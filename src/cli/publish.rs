@@ -115,6 +115,15 @@ pub async fn run(args: PublishArgs, out: Out) -> anyhow::Result<()> {
         }
     };
     if args.dry_run {
+        if existing.is_some() {
+            let exact = super::resolve::resolve_skill(&api, &skill, Some(&version_s)).await;
+            if exact.is_ok() {
+                return Err(fail(
+                    Exit::Conflict,
+                    format!("{skill}@{version_s} exists already: versions are immutable"),
+                ));
+            }
+        }
         let plan = serde_json::json!({
             "skill": skill.to_string(),
             "version": version_s,

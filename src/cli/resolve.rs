@@ -23,7 +23,7 @@ pub fn split_spec(s: &str) -> (&str, Option<&str>) {
 
 pub async fn run(args: ResolveArgs, out: Out) -> anyhow::Result<()> {
     let (skill, spec) = split_spec(&args.skill);
-    let skill: SkillRef = skill.parse()?;
+    let skill = SkillRef::typed(skill)?;
     let resolved = resolve_skill(&Client::new(&args.remote)?, &skill, spec).await?;
     if resolved.yanked {
         warn(format!("{}/{}@{} is yanked", resolved.namespace, resolved.name, resolved.version));

@@ -164,7 +164,7 @@ pub async fn verify(args: VerifyArgs, out: Out) -> anyhow::Result<()> {
         verify_artifact(&registries, &args.target, &policies, &name).await?
     } else {
         let (skill, spec) = split_spec(&args.target);
-        let skill: SkillRef = skill.parse()?;
+        let skill = SkillRef::typed(skill)?;
         let client = Client::new(&args.remote)?;
         let resolved = super::resolve::resolve_skill(&client, &skill, spec).await?;
         let registries =

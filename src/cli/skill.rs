@@ -31,6 +31,13 @@ impl FromStr for SkillRef {
     }
 }
 
+impl SkillRef {
+    /// A `namespace/name` typed on the command line: a bad one is a usage error (exit 2).
+    pub fn typed(s: &str) -> anyhow::Result<Self> {
+        s.parse().map_err(|e: anyhow::Error| fail(Exit::Usage, e.to_string()))
+    }
+}
+
 impl std::fmt::Display for SkillRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.scope, self.slug)
@@ -351,7 +358,7 @@ pub async fn yank(args: YankArgs, undo: bool, out: Out) -> anyhow::Result<()> {
     let (skill, Some(version)) = split_spec(&args.version) else {
         return Err(fail(Exit::Usage, "name the version: NAMESPACE/NAME@VERSION"));
     };
-    let skill: SkillRef = skill.parse()?;
+    let skill = SkillRef::typed(skill)?;
     let version = semver::Version::parse(version).map_err(|e| {
         fail(Exit::Usage, format!("`{version}` is not a version (a yank names one exact version): {e}"))
     })?;
@@ -456,9 +463,10 @@ pub struct ForkArgs {
 }
 
 pub async fn fork(args: ForkArgs, out: Out) -> anyhow::Result<()> {
+    let usage = |e: crate::domain::InvalidValue| fail(Exit::Usage, e.to_string());
     let (scope, slug) = match args.target.split_once('/') {
-        Some((ns, name)) => (ns.parse::<Namespace>()?, Some(name.parse::<SkillName>()?)),
-        None => (args.target.parse::<Namespace>()?, None),
+        Some((ns, name)) => (ns.parse::<Namespace>().map_err(usage)?, Some(name.parse::<SkillName>().map_err(usage)?)),
+        None => (args.target.parse::<Namespace>().map_err(usage)?, None),
     };
     let body = crate::api::wire::ForkRequest { target_scope: scope, target_slug: slug };
     let path = format!("{}/fork", args.skill.path());
