@@ -8,6 +8,7 @@ pub mod npm;
 pub mod oci_dist;
 mod ops;
 mod rest;
+pub mod skill_pool;
 pub mod toolhive;
 pub mod wire;
 
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(toolhive::router())
         .merge(mcp::router())
         .merge(npm::router())
+        .merge(skill_pool::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_body))

@@ -21,7 +21,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness and dependency status, as skill-pool reports it.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
-async fn get_health(State(state): State<AppState>, caller: crate::service::Caller) -> axum::Json<Health> {
+pub(super) async fn get_health(State(state): State<AppState>, caller: crate::service::Caller) -> axum::Json<Health> {
     let started = Instant::now();
     let db = match tokio::time::timeout(PROBE_TIMEOUT, state.index.ping()).await {
         Ok(Ok(())) => DepHealth { status: "up".into(), latency_ms: Some(started.elapsed().as_millis() as u64) },

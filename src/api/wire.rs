@@ -528,6 +528,10 @@ pub struct CreateVersionRequest {
     /// skill exists. Without it, publishing to a skill that does not exist is a 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<NewSkillFields>,
+    /// What changed in this version, when registering a reference (an upload says it at
+    /// finalize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<String>,
 }
 
 /// The fields of a skill created by its first version.

@@ -216,15 +216,13 @@ pub async fn run(args: PublishArgs, out: Out) -> anyhow::Result<()> {
                 reference: Some(reference),
                 registry_credentials: credentials,
                 create,
+                changelog: args.changelog.clone(),
                 ..Default::default()
             };
             let CreateVersionResponse::Registered(registered) = api.send(Method::POST, &versions, Some(&body)).await?
             else {
                 return Err(fail(Exit::Failure, "the server did not register the version"));
             };
-            if args.changelog.is_some() {
-                warn("--changelog is kept for uploads only; a registered artifact carries its own annotations");
-            }
             registered
         }
     };

@@ -91,6 +91,8 @@ pub enum SkillSort {
 pub struct SkillHit {
     pub skill: Skill,
     pub rank: f64,
+    /// For a search by meaning alone: the cosine similarity of the skill to the query.
+    pub similarity: Option<f32>,
 }
 
 /// Everything a stored version carries. In the index alone (before a bundle is stored as an

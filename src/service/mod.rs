@@ -530,6 +530,11 @@ impl Index {
         self
     }
 
+    /// Whether a team owns `namespace` (teams and their namespaces are public).
+    pub async fn namespace_exists(&self, namespace: &crate::domain::Namespace) -> Result<bool> {
+        Ok(self.store.team_by_namespace(namespace.as_str()).await?.is_some())
+    }
+
     /// Whether the index database answers.
     pub async fn ping(&self) -> Result<()> {
         Ok(self.store.ping().await?)

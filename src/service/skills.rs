@@ -476,20 +476,22 @@ impl Catalog<'_> {
                 let skill = skills.remove(&id).filter(|s| listed(s, &paged, &namespaces))?;
                 // The rank a client sees is the position, never the engine's score, which
                 // reflects the whole index, private skills included.
-                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
+                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64, similarity: None })
             })
             .collect();
         Ok((Page { items, cursor: more.then(|| position_cursor(start + limit)) }, total))
     }
 
     /// Every result of a semantic or hybrid search the caller may see (at most
-    /// `SEMANTIC_DEPTH`), best first, and the namespaces the caller's reach includes.
+    /// `SEMANTIC_DEPTH`), best first, with its cosine similarity when ranked by meaning alone
+    /// (it depends only on the skill and the query, so it says nothing of other skills), and
+    /// the namespaces the caller's reach includes.
     async fn ranked_by_meaning(
         &self,
         query: &SkillQuery,
         mode: SearchMode,
         min_similarity: Option<f32>,
-    ) -> Result<(Vec<String>, Vec<String>)> {
+    ) -> Result<(Vec<(String, Option<f32>)>, Vec<String>)> {
         let engine = self.core.search.clone().filter(|e| e.semantic().is_some()).ok_or_else(|| {
             Error::Invalid(
                 "semantic search is not enabled on this server: start skilldex with --embedding-model DIR \
@@ -510,15 +512,15 @@ impl Catalog<'_> {
             .in_search_slot(move || {
                 let reach = search::reach_of(&owned.audience, &owned_namespaces);
                 let near = semantic.nearest(&vector, &reach, &owned, SEMANTIC_DEPTH, min_similarity);
-                let near: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
-                let fused = match mode {
+                let fused: Vec<(String, Option<f32>)> = match mode {
                     SearchMode::Hybrid => {
                         let words =
                             SkillQuery { offset: 0, limit: SEMANTIC_DEPTH as i64, after: None, ..owned.clone() };
                         let by_words = engine.search(&words, &reach, false)?.ids;
-                        fuse(&[&by_words, &near])
+                        let near: Vec<String> = near.into_iter().map(|(id, _)| id).collect();
+                        fuse(&[&by_words, &near]).into_iter().map(|id| (id, None)).collect()
                     }
-                    _ => near,
+                    _ => near.into_iter().map(|(id, similarity)| (id, Some(similarity))).collect(),
                 };
                 // Both rankings applied visibility and the filters as the index holds them;
                 // each page is checked against the database again before it is shown.
@@ -550,16 +552,19 @@ impl Catalog<'_> {
             return Err(Error::Invalid(format!("semantic and hybrid search rank at most {SEMANTIC_DEPTH} results")));
         }
         let (ranked, namespaces) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
-        let page: Vec<String> = ranked.iter().skip(start as usize).take(limit as usize).cloned().collect();
+        let page: Vec<(String, Option<f32>)> =
+            ranked.iter().skip(start as usize).take(limit as usize).cloned().collect();
+        let (page, similarities): (Vec<String>, Vec<Option<f32>>) = page.into_iter().unzip();
         let more = start + limit < ranked.len() as i64;
         let mut skills: std::collections::HashMap<String, Skill> =
             self.core.store.skills_by_ids(&page).await?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let items = page
             .into_iter()
+            .zip(similarities)
             .enumerate()
-            .filter_map(|(position, id)| {
+            .filter_map(|(position, (id, similarity))| {
                 let skill = skills.remove(&id).filter(|s| listed(s, &query, &namespaces))?;
-                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64 })
+                Some(SkillHit { skill, rank: 1.0 / (start + position as i64 + 1) as f64, similarity })
             })
             .collect();
         Ok((Page { items, cursor: more.then(|| position_cursor(start + limit)) }, ranked.len() as i64))

@@ -930,7 +930,7 @@ macro_rules! impl_sql_store {
                 b.push(&format!(" ORDER BY {col} {dir}, q.id ASC LIMIT {lim} OFFSET {offset}"));
                 let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
                 rows.iter()
-                    .map(|r| Ok(SkillHit { skill: skill_row(r)?, rank: r.try_get("rank")? }))
+                    .map(|r| Ok(SkillHit { skill: skill_row(r)?, rank: r.try_get("rank")?, similarity: None }))
                     .collect()
             }
 

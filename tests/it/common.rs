@@ -113,6 +113,7 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -211,14 +212,18 @@ impl TestApp {
         if let (Some(_), Some(ct)) = (body, content_type) {
             req = req.header("content-type", ct);
         }
-        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+        self.send(req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap()).await
+    }
+
+    /// Sends a request built by the test (its own headers) and reads the answer.
+    pub async fn send(&self, req: Request<Body>) -> Reply {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply { status, headers, body, text, bytes: bytes.to_vec() }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {

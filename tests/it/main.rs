@@ -15,6 +15,7 @@ mod policies;
 mod publish_paths;
 mod registry_gate;
 mod search;
+mod skill_pool;
 mod store;
 mod toolhive;
 mod visibility;

@@ -271,10 +271,8 @@ pub(super) async fn create_version(
                 .transpose()
                 .map_err(ApiError::BadRequest)?;
             let source = ArtifactSource::Reference { reference: reference.clone(), credentials };
-            let plan = PublishPlan {
-                create,
-                ..PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source)
-            };
+            let plan = PublishPlan::new(p.scope.clone(), p.slug.clone(), req.version.clone(), source);
+            let plan = PublishPlan { create, changelog: req.changelog.clone(), ..plan };
             CreateVersionResponse::Registered(state.index.publishing().publish(&caller, plan).await?.version.into())
         }
         (None, Some(sha), Some(size)) => {

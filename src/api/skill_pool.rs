@@ -1,0 +1,364 @@
+//! skill-pool's catalog API (`/v1/…`), translated onto the service: a skill-pool tenant is a
+//! namespace, a slug a skill name in it. Every read goes through the same access and
+//! lifecycle rules as every other surface; this module only translates shapes and errors
+//! (`{"error": code, "message": …}`).
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::domain::{Namespace, SkillName, Tag, to_datetime};
+use crate::service::{self, Caller, SearchMode, SkillListRequest, VersionFilter};
+use crate::store::SkillSort;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/healthz", get(super::ops::get_health))
+        .route("/v1/skills", get(list_skills))
+        .route("/v1/skills/{slug}", get(get_skill))
+        .route("/v1/skills/{slug}/skill-md", get(skill_md))
+        .route("/v1/skills/{slug}/versions", get(list_versions))
+        .route("/v1/skills/{slug}/bundle.tar.gz", get(bundle))
+}
+
+/// An error as skill-pool answers it.
+#[derive(Debug)]
+pub struct SpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl SpError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for SpError {
+    fn into_response(self) -> Response {
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.message, "skill-pool request failed");
+            "internal error".to_owned()
+        } else {
+            self.message
+        };
+        (self.status, Json(serde_json::json!({ "error": self.code, "message": message }))).into_response()
+    }
+}
+
+impl From<service::Error> for SpError {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
+        let (status, code) = match &e {
+            E::Invalid(_) | E::ManifestInvalid(_) | E::TooLarge(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            E::Forbidden(_) | E::Untrusted(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "internal_error"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        };
+        Self::new(status, code, e.public_message())
+    }
+}
+
+type Reply<T> = Result<T, SpError>;
+
+/// The tenant a request is for: the `X-Skill-Pool-Tenant` header, else the first label of a
+/// host under this server's public host (`acme.skills.example.com`). It must name a team.
+pub struct Tenant(pub Namespace);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = SpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let failed = |message: String| SpError::new(StatusCode::BAD_REQUEST, "tenant_resolution_failed", message);
+        let named = match parts.headers.get_all("x-skill-pool-tenant").iter().collect::<Vec<_>>().as_slice() {
+            [] => None,
+            [one] => {
+                Some(one.to_str().map_err(|_| failed("X-Skill-Pool-Tenant is not text".into()))?.trim().to_owned())
+            }
+            _ => return Err(failed("more than one X-Skill-Pool-Tenant header".into())),
+        };
+        let name = match named {
+            Some(name) => name,
+            None => subdomain(parts, state).ok_or_else(|| {
+                failed(
+                    "no tenant: send X-Skill-Pool-Tenant, or use the tenant's own host (TENANT.<this server's host>)"
+                        .into(),
+                )
+            })?,
+        };
+        let namespace: Namespace = name.parse().map_err(|e: crate::domain::InvalidValue| failed(e.to_string()))?;
+        if !state.index.namespace_exists(&namespace).await? {
+            return Err(SpError::new(
+                StatusCode::NOT_FOUND,
+                "tenant_resolution_failed",
+                format!("no tenant `{namespace}`"),
+            ));
+        }
+        Ok(Tenant(namespace))
+    }
+}
+
+/// `acme` from `Host: acme.skills.example.com` when this server's public host is
+/// `skills.example.com`: exactly one label more, nothing else.
+fn subdomain(parts: &Parts, state: &AppState) -> Option<String> {
+    let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+    let host =
+        host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let public = reqwest::Url::parse(state.public_base()).ok()?.host_str()?.to_ascii_lowercase();
+    let label = host.to_ascii_lowercase().strip_suffix(&format!(".{public}"))?.to_owned();
+    (!label.is_empty() && !label.contains('.')).then_some(label)
+}
+
+/// The slug in a path, as a skill name.
+fn slug(raw: &str) -> Reply<SkillName> {
+    raw.parse()
+        .map_err(|e: crate::domain::InvalidValue| SpError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
+}
+
+/// `kind`: only skills exist here yet; agents and commands match nothing.
+fn kind_matches(kind: Option<&str>) -> Reply<bool> {
+    match kind.unwrap_or("skill") {
+        "skill" => Ok(true),
+        "agent" | "command" => Ok(false),
+        other => Err(SpError::bad_request(format!("invalid kind `{other}`: expected skill, agent or command"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    query: Option<String>,
+    tags: Option<String>,
+    limit: Option<i64>,
+    semantic: Option<String>,
+    min_similarity: Option<f32>,
+    kind: Option<String>,
+}
+
+/// One catalog row as skill-pool lists it.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    slug: String,
+    version: String,
+    description: String,
+    tags: Vec<String>,
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    similarity: Option<f64>,
+}
+
+const LIST_DEFAULT: i64 = 50;
+const LIST_MAX: i64 = 200;
+
+/// The tenant's published skills the caller may see: by slug, or by meaning with `semantic`.
+async fn list_skills(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> Reply<Json<Vec<Row>>> {
+    if !kind_matches(p.kind.as_deref())? {
+        return Ok(Json(Vec::new()));
+    }
+    let limit = p.limit.unwrap_or(LIST_DEFAULT).clamp(1, LIST_MAX);
+    let tags = match &p.tags {
+        Some(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse::<Tag>().map_err(|e| SpError::bad_request(e.to_string())))
+            .collect::<Reply<Vec<Tag>>>()?,
+        None => Vec::new(),
+    };
+    if p.min_similarity.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+        return Err(SpError::bad_request("min_similarity must be between 0.0 and 1.0"));
+    }
+    let semantic = p.semantic.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let request = SkillListRequest {
+        q: semantic.map(str::to_owned).or(p.query.clone()),
+        namespace: Some(namespace),
+        tags,
+        sort: Some(if semantic.is_some() { SkillSort::Relevance } else { SkillSort::Name }),
+        published_only: true,
+        mode: if semantic.is_some() { SearchMode::Semantic } else { SearchMode::Keyword },
+        min_similarity: p.min_similarity,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    let mut cursor = None;
+    while (rows.len() as i64) < limit {
+        let page_limit = (limit - rows.len() as i64).min(service::limits::PAGE_MAX);
+        let req = SkillListRequest { cursor: cursor.take(), limit: Some(page_limit), ..request.clone() };
+        let page = state.index.catalog().list_latest(&caller, req).await?;
+        for (hit, latest) in page.items {
+            let s = &hit.skill;
+            rows.push(Row {
+                slug: s.name.to_string(),
+                version: latest.record.version.clone(),
+                description: s.description.clone(),
+                tags: s.tags.iter().map(ToString::to_string).collect(),
+                status: "published",
+                created_at: to_datetime(latest.record.published_at.unwrap_or(latest.record.created_at)),
+                kind: "skill",
+                similarity: hit.similarity.map(|s| f64::from(s.clamp(0.0, 1.0))),
+            });
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KindParam {
+    kind: Option<String>,
+}
+
+/// The latest published version of a skill: its catalog row, its kind and its frontmatter.
+#[derive(Debug, Serialize)]
+pub struct Detail {
+    #[serde(flatten)]
+    row: Row,
+    frontmatter: serde_json::Map<String, serde_json::Value>,
+}
+
+async fn get_skill(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(k): Query<KindParam>,
+) -> Reply<Json<Detail>> {
+    let name = known(&raw, k.kind.as_deref())?;
+    let resolved = state.index.catalog().resolve(&caller, &namespace, &name, None).await?;
+    let v = &resolved.version.record;
+    let s = &resolved.skill;
+    let row = Row {
+        slug: s.name.to_string(),
+        version: v.version.clone(),
+        description: s.description.clone(),
+        tags: s.tags.iter().map(ToString::to_string).collect(),
+        status: "published",
+        created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
+        kind: "skill",
+        similarity: None,
+    };
+    Ok(Json(Detail { row, frontmatter: v.frontmatter.clone() }))
+}
+
+/// The slug of a path, when `kind` can name it.
+fn known(raw: &str, kind: Option<&str>) -> Reply<SkillName> {
+    let name = slug(raw)?;
+    if !kind_matches(kind)? {
+        return Err(SpError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {} `{name}`", kind.unwrap_or("skill")),
+        ));
+    }
+    Ok(name)
+}
+
+/// SKILL.md of the latest published version, as text (signed-in callers).
+async fn skill_md(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(k): Query<KindParam>,
+) -> Reply<Response> {
+    require_token(&caller)?;
+    let name = known(&raw, k.kind.as_deref())?;
+    let catalog = state.index.catalog();
+    let resolved = catalog.resolve(&caller, &namespace, &name, None).await?;
+    let bytes = catalog.archive(&caller, &namespace, &name, &resolved.version.record.version).await?;
+    let bundle = crate::bundle::Bundle::from_archive(&bytes, None, &state.index.limits().bundle)
+        .map_err(|e| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    let text = bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone());
+    let text = text.ok_or_else(|| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "no SKILL.md"))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], text).into_response())
+}
+
+/// skill-pool's bundle and body downloads are for signed-in callers only.
+fn require_token(caller: &Caller) -> Reply<()> {
+    match caller {
+        Caller::Anonymous => Err(SpError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required")),
+        Caller::User(_) => Ok(()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct VersionRow {
+    version: String,
+    published_at: Option<DateTime<Utc>>,
+    change_summary: String,
+    status: String,
+}
+
+const VERSIONS_MAX: i64 = 50;
+
+/// Every version the caller may see, newest first, at most 50.
+async fn list_versions(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(k): Query<KindParam>,
+) -> Reply<Json<Vec<VersionRow>>> {
+    let name = known(&raw, k.kind.as_deref())?;
+    let filter = VersionFilter { limit: Some(VERSIONS_MAX), ..Default::default() };
+    let page = state.index.catalog().list_versions(&caller, &namespace, &name, filter).await?;
+    let rows = page
+        .items
+        .into_iter()
+        .map(|v| VersionRow {
+            change_summary: v.changelog.as_deref().unwrap_or_default().chars().take(200).collect(),
+            published_at: v.published_at.map(to_datetime),
+            status: v.status.to_string(),
+            version: v.version,
+        })
+        .collect();
+    Ok(Json(rows))
+}
+
+/// The latest published version's archive (`application/gzip`), counted as a download
+/// (signed-in callers).
+async fn bundle(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(k): Query<KindParam>,
+) -> Reply<Response> {
+    require_token(&caller)?;
+    let name = known(&raw, k.kind.as_deref())?;
+    let catalog = state.index.catalog();
+    let counted = catalog.download(&caller, &namespace, &name, None).await?;
+    let bytes = catalog.archive(&caller, &namespace, &name, &counted.version.record.version).await?;
+    let disposition = format!("attachment; filename=\"{name}-{}.tar.gz\"", counted.version.record.version);
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/gzip")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("names are ASCII")),
+        ],
+        bytes,
+    )
+        .into_response())
+}

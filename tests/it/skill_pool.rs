@@ -1,0 +1,160 @@
+//! skill-pool's catalog API: tenant resolution both ways, its row and error shapes, and the
+//! same visibility as every other surface.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use skilldex::bundle::{Bundle, Limits};
+use skilldex::domain::TokenScope;
+use skilldex::oci::layout::{Identity, build_toolhive};
+
+use crate::common::{HOST, Reply, TestApp, TestDb, on_both_backends};
+
+on_both_backends!(the_catalog_reads_as_skill_pool_does_and_through_the_gate);
+
+/// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
+async fn publish(
+    app: &TestApp,
+    dir: &std::path::Path,
+    token: &str,
+    (ns, name): (&str, &str),
+    version: &str,
+    create: Value,
+) {
+    let src = dir.join(format!("{ns}-{name}-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let md = format!("---\nname: {name}\ndescription: Lints {name} code.\nversion: {version}\n---\nRun the linter.\n");
+    std::fs::write(src.join("SKILL.md"), md).unwrap();
+    let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
+    let id = Identity { namespace: ns, name, version };
+    let artifact = build_toolhive(&bundle, &bundle.pack(0), &id, None);
+    app.embedded.push_artifact(&format!("{ns}/{name}"), version, &artifact).await.unwrap();
+    let body = json!({"version": version, "reference": format!("{HOST}/{ns}/{name}@{}", artifact.digest()),
+        "changelog": format!("release {version}"), "create": create});
+    let r = app
+        .call(axum::http::Method::POST, &format!("/api/v1/skills/{ns}/{name}/versions"), Some(token), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// A GET with the tenant header (or none) and a bearer token (or none).
+async fn get(app: &TestApp, tenant: Option<&str>, host: Option<&str>, path: &str, token: Option<&str>) -> Reply {
+    let mut req = Request::builder().uri(path);
+    if let Some(t) = tenant {
+        req = req.header("x-skill-pool-tenant", t);
+    }
+    if let Some(h) = host {
+        req = req.header("host", h);
+    }
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    app.send(req.body(Body::empty()).unwrap()).await
+}
+
+fn slugs(r: &Reply) -> Vec<&str> {
+    r.body.as_array().unwrap_or_else(|| panic!("{}", r.text)).iter().map(|s| s["slug"].as_str().unwrap()).collect()
+}
+
+/// A skill-pool error: exactly `{error, message}`.
+fn error(r: &Reply) -> &str {
+    assert_eq!(r.body.as_object().map(|o| o.len()), Some(2), "{}", r.text);
+    assert!(r.body["message"].is_string(), "{}", r.text);
+    r.body["error"].as_str().unwrap()
+}
+
+async fn the_catalog_reads_as_skill_pool_does_and_through_the_gate(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &alice).await;
+    app.team("beta", &app.admin).await;
+    let eve = app.user("eve", TokenScope::Read).await;
+    let public = json!({"visibility": "public", "tags": ["lint", "rust"]});
+    publish(&app, dir.path(), &alice, ("acme", "linter"), "1.0.0", public.clone()).await;
+    publish(&app, dir.path(), &alice, ("acme", "linter"), "1.1.0", public.clone()).await;
+    publish(&app, dir.path(), &alice, ("acme", "secret"), "1.0.0", json!({"visibility": "private"})).await;
+    publish(&app, dir.path(), &app.admin, ("beta", "other"), "1.0.0", public).await;
+
+    // The tenant's published skills the caller may see, by slug, in skill-pool's row shape.
+    let r = get(&app, Some("acme"), None, "/v1/skills", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(slugs(&r), ["linter"], "another tenant's and private skills stay out");
+    let row = r.body[0].as_object().unwrap();
+    let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["created_at", "description", "kind", "slug", "status", "tags", "version"], "{row:?}");
+    assert_eq!((row["version"].clone(), row["status"].clone()), (json!("1.1.0"), json!("published")));
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills", Some(&alice)).await), ["linter", "secret"]);
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills", Some(&eve)).await), ["linter"]);
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills?tags=rust,lint", None).await), ["linter"]);
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills?tags=rust,go", None).await), Vec::<&str>::new());
+    assert_eq!(
+        slugs(&get(&app, Some("acme"), None, "/v1/skills?query=lints", Some(&alice)).await),
+        ["linter", "secret"]
+    );
+    assert_eq!(
+        slugs(&get(&app, Some("acme"), None, "/v1/skills?limit=0", Some(&alice)).await),
+        ["linter"],
+        "clamped to 1"
+    );
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills?kind=agent", Some(&alice)).await), Vec::<&str>::new());
+    let r = get(&app, Some("acme"), None, "/v1/skills?kind=robot", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let r = get(&app, Some("acme"), None, "/v1/skills?semantic=code%20review", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert!(r.body["message"].as_str().unwrap().contains("--embedding-model"), "{}", r.text);
+
+    // The tenant by host: exactly one label under the public host; otherwise a clear refusal.
+    let by_host = get(&app, None, Some(&format!("acme.{HOST}")), "/v1/skills", None).await;
+    assert_eq!(slugs(&by_host), ["linter"]);
+    for host in [HOST.to_owned(), format!("x.acme.{HOST}"), "acme.elsewhere.test".to_owned()] {
+        let r = get(&app, None, Some(&host), "/v1/skills", None).await;
+        assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "tenant_resolution_failed"), "{host}");
+    }
+    let r = get(&app, Some("nobody"), None, "/v1/skills", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "tenant_resolution_failed"));
+    let r = get(&app, Some("Not A Tenant"), None, "/v1/skills", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "tenant_resolution_failed"));
+
+    // One skill: its row, kind and frontmatter; a private one is not found for outsiders,
+    // exactly as one that does not exist.
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter", None).await;
+    assert_eq!((r.body["kind"].clone(), r.body["frontmatter"]["name"].clone()), (json!("skill"), json!("linter")));
+    let hidden = get(&app, Some("acme"), None, "/v1/skills/secret", Some(&eve)).await;
+    let missing = get(&app, Some("acme"), None, "/v1/skills/nothing", Some(&eve)).await;
+    assert_eq!((hidden.status, error(&hidden)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(hidden.body["message"].as_str().unwrap().replace("secret", "nothing"), missing.body["message"]);
+    assert_eq!(get(&app, Some("acme"), None, "/v1/skills/secret", Some(&alice)).await.status, StatusCode::OK);
+    assert_eq!(get(&app, Some("beta"), None, "/v1/skills/linter", None).await.status, StatusCode::NOT_FOUND);
+
+    // Versions, newest first, with the changelog as the summary.
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter/versions", None).await;
+    let versions: Vec<&str> = r.body.as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    assert_eq!(versions, ["1.1.0", "1.0.0"]);
+    assert_eq!(r.body[0]["change_summary"], "release 1.1.0");
+
+    // The body and the bundle: signed-in callers only, through the same gate.
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter/skill-md", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter/skill-md", Some(&eve)).await;
+    assert!(r.text.starts_with("---\nname: linter\n") && r.text.contains("version: 1.1.0"), "{}", r.text);
+    assert_eq!(
+        get(&app, Some("acme"), None, "/v1/skills/secret/skill-md", Some(&eve)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter/bundle.tar.gz", Some(&eve)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "application/gzip");
+    let bundle = Bundle::from_archive(&r.bytes, None, &Limits::default()).unwrap();
+    assert_eq!(bundle.skill.frontmatter.version.as_ref().map(ToString::to_string).as_deref(), Some("1.1.0"));
+    assert_eq!(app.get("/api/v1/skills/acme/linter", None).await.body["downloads"], 1, "a download is counted");
+    let r = get(&app, Some("acme"), None, "/v1/skills/secret/bundle.tar.gz", Some(&eve)).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Health needs neither tenant nor token, in skill-pool's shape.
+    let r = get(&app, None, None, "/v1/healthz", None).await;
+    assert_eq!(
+        (r.status, r.body["status"].clone(), r.body["deps"]["embedder"]["status"].clone()),
+        (StatusCode::OK, json!("ok"), json!("off"))
+    );
+}
