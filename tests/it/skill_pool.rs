@@ -10,7 +10,7 @@ use skilldex::oci::layout::{Identity, build_toolhive};
 
 use crate::common::{HOST, Reply, TestApp, TestDb, on_both_backends};
 
-on_both_backends!(the_catalog_reads_as_skill_pool_does_and_through_the_gate);
+on_both_backends!(the_catalog_reads_as_skill_pool_does_and_through_the_gate, semantic_rows_carry_their_similarity);
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
 async fn publish(
@@ -21,9 +21,22 @@ async fn publish(
     version: &str,
     create: Value,
 ) {
+    let description = format!("Lints {name} code.");
+    publish_described(app, dir, token, (ns, name, &description), version, create).await;
+}
+
+/// The same, with the SKILL.md description given.
+async fn publish_described(
+    app: &TestApp,
+    dir: &std::path::Path,
+    token: &str,
+    (ns, name, description): (&str, &str, &str),
+    version: &str,
+    create: Value,
+) {
     let src = dir.join(format!("{ns}-{name}-{version}"));
     std::fs::create_dir_all(&src).unwrap();
-    let md = format!("---\nname: {name}\ndescription: Lints {name} code.\nversion: {version}\n---\nRun the linter.\n");
+    let md = format!("---\nname: {name}\ndescription: {description}\nversion: {version}\n---\nRun it.\n");
     std::fs::write(src.join("SKILL.md"), md).unwrap();
     let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
     let id = Identity { namespace: ns, name, version };
@@ -157,4 +170,35 @@ async fn the_catalog_reads_as_skill_pool_does_and_through_the_gate(db: TestDb) {
         (r.status, r.body["status"].clone(), r.body["deps"]["embedder"]["status"].clone()),
         (StatusCode::OK, json!("ok"), json!("off"))
     );
+}
+
+async fn semantic_rows_carry_their_similarity(db: TestDb) {
+    let Some(app) = TestApp::with_model(db).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &alice).await;
+    let public = json!({"visibility": "public"});
+    for (name, description) in [
+        ("reviewer", "Reviews pull requests and points out bugs"),
+        ("sourdough", "Bakes bread with a natural starter"),
+        ("k8s-deploy", "Writes Kubernetes deployment manifests"),
+    ] {
+        publish_described(&app, dir.path(), &alice, ("acme", name, description), "1.0.0", public.clone()).await;
+    }
+    app.vectors_ready().await;
+
+    // By meaning, most similar first, each row with its similarity; `semantic` wins over `query`.
+    let path = "/v1/skills?semantic=check%20my%20code%20changes&query=bread";
+    let r = get(&app, Some("acme"), None, path, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(slugs(&r).first(), Some(&"reviewer"), "{}", r.text);
+    let similarities: Vec<f64> = r.body.as_array().unwrap().iter().map(|s| s["similarity"].as_f64().unwrap()).collect();
+    assert!(similarities.iter().all(|s| (0.0..=1.0).contains(s)), "{similarities:?}");
+    assert!(similarities.windows(2).all(|w| w[0] >= w[1]), "{similarities:?}");
+    let floor = (similarities[0] + similarities[1]) / 2.0;
+    let path = format!("/v1/skills?semantic=check%20my%20code%20changes&min_similarity={floor}");
+    let r = get(&app, Some("acme"), None, &path, None).await;
+    assert_eq!(slugs(&r), ["reviewer"], "min_similarity leaves the rest out: {}", r.text);
+    let r = get(&app, Some("acme"), None, "/v1/skills?semantic=x&min_similarity=1.5", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
 }
