@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::domain::{Namespace, SkillName, Tag, to_datetime};
+use crate::domain::{Namespace, SkillName, Tag, TokenScope, to_datetime};
 use crate::service::{self, Caller, SearchMode, SkillListRequest, VersionFilter};
 use crate::store::SkillSort;
 
@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/skill-md", get(skill_md))
         .route("/v1/skills/{slug}/versions", get(list_versions))
         .route("/v1/skills/{slug}/bundle.tar.gz", get(bundle))
+        .route("/v1/profile/tokens", get(list_tokens).post(create_token))
+        .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
 }
 
 /// An error as skill-pool answers it.
@@ -361,4 +363,130 @@ async fn bundle(
         bytes,
     )
         .into_response())
+}
+
+/// skill-pool's scopes, as one skilldex token scope: the highest named wins.
+fn scope_of(scopes: &[String]) -> Reply<TokenScope> {
+    let mut best = None;
+    for s in scopes {
+        let scope = match s.as_str() {
+            "skills:read" => TokenScope::Read,
+            "skills:publish" => TokenScope::Write,
+            "tenant:admin" => TokenScope::Admin,
+            other => {
+                return Err(SpError::bad_request(format!(
+                    "unknown scope `{other}`; allowed: skills:read, skills:publish, tenant:admin"
+                )));
+            }
+        };
+        best = best.max(Some(scope));
+    }
+    best.ok_or_else(|| SpError::bad_request("at least one scope is required"))
+}
+
+/// A skilldex scope as skill-pool's scope string: what the token may do.
+fn scopes_of(scope: TokenScope) -> &'static str {
+    match scope {
+        TokenScope::Read => "skills:read",
+        TokenScope::Write => "skills:read skills:publish",
+        TokenScope::Admin => "skills:read skills:publish tenant:admin",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    id: String,
+    label: String,
+    /// The secret's first characters; not kept, so null for listed tokens.
+    prefix: Option<String>,
+    scopes: &'static str,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The caller's own tokens (metadata only).
+async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<Json<Vec<TokenView>>> {
+    let tokens = state.index.accounts().list_tokens(&caller).await?;
+    let view = tokens
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            label: t.name,
+            prefix: None,
+            scopes: scopes_of(t.scope),
+            created_at: to_datetime(t.created_at),
+            last_used_at: t.last_used_at.map(to_datetime),
+            revoked_at: t.revoked_at.map(to_datetime),
+        })
+        .collect();
+    Ok(Json(view))
+}
+
+/// A space-separated string or a list, as skill-pool takes scopes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scopes {
+    List(Vec<String>),
+    Joined(String),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateToken {
+    label: String,
+    scopes: Option<Scopes>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedToken {
+    id: String,
+    /// Shown once; only its hash is kept.
+    raw_token: String,
+    prefix: String,
+    scopes: &'static str,
+    created_at: DateTime<Utc>,
+    label: String,
+}
+
+/// A token for the caller, never above the scope of the token asking.
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CreateToken>, axum::extract::rejection::JsonRejection>,
+) -> Reply<Json<CreatedToken>> {
+    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
+    let label = body.label.trim().to_owned();
+    if label.is_empty() || label.chars().count() > 80 {
+        return Err(SpError::bad_request("label must be 1–80 characters"));
+    }
+    let scopes: Vec<String> = match body.scopes {
+        Some(Scopes::List(list)) => list.iter().flat_map(|s| s.split_whitespace().map(str::to_owned)).collect(),
+        Some(Scopes::Joined(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        None => Vec::new(),
+    };
+    let scope = scope_of(&scopes)?;
+    let request = service::TokenRequest { name: label.clone(), scope, expires_at: None };
+    let created = state.index.accounts().create_own_token(&caller, request).await?;
+    Ok(Json(CreatedToken {
+        id: created.token.id,
+        prefix: created.secret.chars().take(12).collect(),
+        raw_token: created.secret,
+        scopes: scopes_of(scope),
+        created_at: to_datetime(created.token.created_at),
+        label,
+    }))
+}
+
+/// Revokes one of the caller's tokens; revoking it again is no error.
+async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Reply<StatusCode> {
+    let accounts = state.index.accounts();
+    match accounts.revoke_token(&caller, &id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(service::Error::NotFound(m)) => {
+            let revoked_already =
+                accounts.list_tokens(&caller).await?.iter().any(|t| t.id == id && t.revoked_at.is_some());
+            if revoked_already { Ok(StatusCode::NO_CONTENT) } else { Err(service::Error::NotFound(m).into()) }
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -10,7 +10,11 @@ use skilldex::oci::layout::{Identity, build_toolhive};
 
 use crate::common::{HOST, Reply, TestApp, TestDb, on_both_backends};
 
-on_both_backends!(the_catalog_reads_as_skill_pool_does_and_through_the_gate, semantic_rows_carry_their_similarity);
+on_both_backends!(
+    the_catalog_reads_as_skill_pool_does_and_through_the_gate,
+    semantic_rows_carry_their_similarity,
+    profile_tokens_are_ordinary_tokens
+);
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
 async fn publish(
@@ -201,4 +205,66 @@ async fn semantic_rows_carry_their_similarity(db: TestDb) {
     assert_eq!(slugs(&r), ["reviewer"], "min_similarity leaves the rest out: {}", r.text);
     let r = get(&app, Some("acme"), None, "/v1/skills?semantic=x&min_similarity=1.5", None).await;
     assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
+}
+
+async fn profile_tokens_are_ordinary_tokens(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann = app.user("ann", TokenScope::Write).await;
+    let bob = app.user("bob", TokenScope::Write).await;
+    let post = |token: Option<&str>, body: Value| {
+        let token = token.map(str::to_owned);
+        let app = &app;
+        async move { app.call(axum::http::Method::POST, "/v1/profile/tokens", token.as_deref(), Some(body)).await }
+    };
+
+    // Minted as asked, the secret shown once; it is a skilldex token like any other.
+    let r = post(Some(&ann), json!({"label": " laptop ", "scopes": "skills:read skills:publish"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let raw = r.body["raw_token"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["prefix"].as_str().unwrap(), &raw[..12]);
+    assert_eq!(
+        (r.body["label"].clone(), r.body["scopes"].clone()),
+        (json!("laptop"), json!("skills:read skills:publish"))
+    );
+    let me = app.get("/api/v1/me", Some(&raw)).await;
+    assert_eq!(
+        (me.body["user"]["username"].clone(), me.body["token"]["scope"].clone()),
+        (json!("ann"), json!("write"))
+    );
+    let id = r.body["id"].as_str().unwrap().to_owned();
+
+    // Never above the asking token's scope; only known scopes; a label and a JSON body.
+    let r = post(Some(&ann), json!({"label": "root", "scopes": ["tenant:admin"]})).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = post(Some(&ann), json!({"label": "x", "scopes": ["rogue:scope"]})).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert!(r.body["message"].as_str().unwrap().contains("rogue:scope"));
+    for body in
+        [json!({"label": " ", "scopes": "skills:read"}), json!({"label": "x"}), json!({"scopes": "skills:read"})]
+    {
+        let r = post(Some(&ann), body.clone()).await;
+        assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{body}");
+    }
+    let r = post(None, json!({"label": "x", "scopes": "skills:read"})).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+
+    // Listed without secrets.
+    let r = app.get("/v1/profile/tokens", Some(&ann)).await;
+    let laptop = r.body.as_array().unwrap().iter().find(|t| t["label"] == "laptop").unwrap().clone();
+    assert_eq!(
+        (laptop["prefix"].clone(), laptop["scopes"].clone()),
+        (Value::Null, json!("skills:read skills:publish"))
+    );
+    assert!(!r.text.contains(&raw) && !r.text.contains(&ann));
+
+    // Revoked once and for all; revoking again is fine; someone else's is not found.
+    let path = format!("/v1/profile/tokens/{id}");
+    let r = app.call(axum::http::Method::DELETE, &path, Some(&bob), None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(app.get("/api/v1/me", Some(&raw)).await.status, StatusCode::OK, "bob changed nothing");
+    for _ in 0..2 {
+        let r = app.call(axum::http::Method::DELETE, &path, Some(&ann), None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+    assert_eq!(app.get("/api/v1/me", Some(&raw)).await.status, StatusCode::UNAUTHORIZED);
 }
