@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/skill-md", get(skill_md))
         .route("/v1/skills/{slug}/versions", get(list_versions))
         .route("/v1/skills/{slug}/bundle.tar.gz", get(bundle))
+        .route("/v1/skills/{slug}/deps", get(dependencies))
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
 }
@@ -489,4 +490,38 @@ async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): P
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DependencyRow {
+    /// The name in this tenant, or `namespace/name` in another.
+    slug: String,
+    version_range: String,
+    depth: usize,
+}
+
+/// The transitive closure of the latest version's `requires:`; requirements nothing
+/// resolves (yet) are kept, so a client can warn and skip.
+async fn dependencies(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    caller: Caller,
+    Path(raw): Path<String>,
+    Query(k): Query<KindParam>,
+) -> Reply<Json<Vec<DependencyRow>>> {
+    let name = known(&raw, k.kind.as_deref())?;
+    let closure = state.index.catalog().dependencies(&caller, &namespace, &name).await?;
+    let rows = closure
+        .into_iter()
+        .map(|d| DependencyRow {
+            slug: match &d.namespace {
+                Some(ns) if *ns == namespace => d.name,
+                Some(ns) => format!("{ns}/{}", d.name),
+                None => d.name,
+            },
+            version_range: d.range,
+            depth: d.depth,
+        })
+        .collect();
+    Ok(Json(rows))
 }

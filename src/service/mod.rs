@@ -31,7 +31,7 @@ pub use events::Event;
 pub use npm::{NpmPackage, deprecation_notice, integrity, package_name};
 pub use publish::{ArtifactSource, PublishPlan, Published};
 pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
-pub use resolve::Resolved;
+pub use resolve::{DEPENDENCY_DEPTH, Dependency, Resolved};
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{
     Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit,

@@ -102,9 +102,109 @@ impl Catalog<'_> {
     }
 }
 
+/// One skill in a dependency closure: who asks for it, how deep, and whether the caller can
+/// resolve it (an unpublished, hidden or malformed requirement is kept, unresolved, so a
+/// client can warn about it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    /// As the `requires:` entry names it (`namespace/name` or, within the same namespace,
+    /// `name`).
+    pub namespace: Option<Namespace>,
+    pub name: String,
+    /// The version range asked for; `*` when none.
+    pub range: String,
+    pub depth: usize,
+    /// The version it resolves to for this caller, if any.
+    pub resolved: Option<String>,
+}
+
+/// How deep a dependency closure is followed.
+pub const DEPENDENCY_DEPTH: usize = 10;
+
+/// A `requires:` entry: `name`, `namespace/name`, each optionally `@range`.
+fn parse_requirement(entry: &str, home: &Namespace) -> (Option<Namespace>, String, String) {
+    let (target, range) = match entry.split_once('@') {
+        Some((t, r)) if !r.trim().is_empty() => (t.trim(), r.trim().to_owned()),
+        Some((t, _)) => (t.trim(), "*".to_owned()),
+        None => (entry.trim(), "*".to_owned()),
+    };
+    match target.rsplit_once('/') {
+        Some((ns, name)) => match ns.parse() {
+            Ok(ns) => (Some(ns), name.to_owned(), range),
+            Err(_) => (None, target.to_owned(), range),
+        },
+        None => (Some(home.clone()), target.to_owned(), range),
+    }
+}
+
+impl Catalog<'_> {
+    /// The transitive closure of the latest version's `requires:`, breadth first, each skill
+    /// once (at its shallowest depth), at most `DEPENDENCY_DEPTH` deep. A requirement is
+    /// followed only through versions the caller may resolve, so nothing hidden is read.
+    pub async fn dependencies(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+    ) -> Result<Vec<Dependency>> {
+        let root = self.resolve(caller, namespace, name, None).await?;
+        let mut seen: std::collections::HashSet<(String, String)> =
+            std::collections::HashSet::from([(namespace.to_string(), name.to_string())]);
+        let mut closure = Vec::new();
+        let mut frontier = vec![(namespace.clone(), requires_of(&root.version.record))];
+        for depth in 1..=DEPENDENCY_DEPTH {
+            let mut next = Vec::new();
+            for (home, requires) in frontier {
+                for entry in requires {
+                    let (ns, dep, range) = parse_requirement(&entry, &home);
+                    let key = (ns.as_ref().map(ToString::to_string).unwrap_or_default(), dep.clone());
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    let target = ns.clone().zip(dep.parse::<SkillName>().ok());
+                    let spec = (range != "*").then_some(range.as_str());
+                    let found = match &target {
+                        Some((ns, n)) => self.resolve(caller, ns, n, spec).await.ok(),
+                        None => None,
+                    };
+                    if let (Some(found), Some((ns, _))) = (&found, &target) {
+                        next.push((ns.clone(), requires_of(&found.version.record)));
+                    }
+                    let resolved = found.map(|f| f.version.record.version);
+                    closure.push(Dependency { namespace: ns, name: dep, range, depth, resolved });
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Ok(closure)
+    }
+}
+
+/// The `requires:` of a version's SKILL.md.
+fn requires_of(v: &Version) -> Vec<String> {
+    match v.frontmatter.get("requires") {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_name_a_skill_here_or_elsewhere_with_an_optional_range() {
+        let home: Namespace = "acme".parse().unwrap();
+        let acme = Some(home.clone());
+        assert_eq!(parse_requirement("lint", &home), (acme.clone(), "lint".into(), "*".into()));
+        assert_eq!(parse_requirement("lint@1.0.0", &home), (acme, "lint".into(), "1.0.0".into()));
+        assert_eq!(parse_requirement("beta/fmt@^2", &home), (Some("beta".parse().unwrap()), "fmt".into(), "^2".into()));
+        assert_eq!(parse_requirement("Bad NS/fmt", &home), (None, "Bad NS/fmt".into(), "*".into()));
+    }
 
     #[test]
     fn specs_are_exact_channel_or_range() {

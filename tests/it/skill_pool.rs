@@ -13,7 +13,8 @@ use crate::common::{HOST, Reply, TestApp, TestDb, on_both_backends};
 on_both_backends!(
     the_catalog_reads_as_skill_pool_does_and_through_the_gate,
     semantic_rows_carry_their_similarity,
-    profile_tokens_are_ordinary_tokens
+    profile_tokens_are_ordinary_tokens,
+    dependencies_close_over_what_the_caller_may_resolve
 );
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
@@ -38,9 +39,22 @@ async fn publish_described(
     version: &str,
     create: Value,
 ) {
+    let md = format!("---\nname: {name}\ndescription: {description}\nversion: {version}\n---\nRun it.\n");
+    publish_md(app, dir, token, (ns, name), version, &md, create).await;
+}
+
+/// The same, with the whole SKILL.md given.
+async fn publish_md(
+    app: &TestApp,
+    dir: &std::path::Path,
+    token: &str,
+    (ns, name): (&str, &str),
+    version: &str,
+    md: &str,
+    create: Value,
+) {
     let src = dir.join(format!("{ns}-{name}-{version}"));
     std::fs::create_dir_all(&src).unwrap();
-    let md = format!("---\nname: {name}\ndescription: {description}\nversion: {version}\n---\nRun it.\n");
     std::fs::write(src.join("SKILL.md"), md).unwrap();
     let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
     let id = Identity { namespace: ns, name, version };
@@ -267,4 +281,58 @@ async fn profile_tokens_are_ordinary_tokens(db: TestDb) {
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     }
     assert_eq!(app.get("/api/v1/me", Some(&raw)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn dependencies_close_over_what_the_caller_may_resolve(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &alice).await;
+    app.team("beta", &app.admin).await;
+    let public = json!({"visibility": "public"});
+    let md = |name: &str, requires: &[&str]| {
+        let list: String = requires.iter().map(|r| format!("  - \"{r}\"\n")).collect();
+        let requires = if requires.is_empty() { String::new() } else { format!("requires:\n{list}") };
+        format!("---\nname: {name}\ndescription: The {name} skill\nversion: 1.0.0\n{requires}---\nUse it.\n")
+    };
+    let skills: [(&str, &str, &[&str], Value); 6] = [
+        ("acme", "app", &["lint", "beta/fmt@^1", "ghost@2.0.0", "app", "beta/secret"], public.clone()),
+        ("acme", "lint", &["style"], public.clone()),
+        ("acme", "style", &["lint"], public.clone()),
+        ("beta", "fmt", &[], public.clone()),
+        ("beta", "secret", &["beta/deep"], json!({"visibility": "private"})),
+        ("beta", "deep", &[], json!({"visibility": "private"})),
+    ];
+    for (ns, name, requires, create) in skills {
+        let token = if ns == "acme" { alice.clone() } else { app.admin.clone() };
+        publish_md(&app, dir.path(), &token, (ns, name), "1.0.0", &md(name, requires), create).await;
+    }
+
+    // Breadth first, each once, cycles and self-references cut; what nothing resolves is
+    // kept; what the caller may not see is kept by name but never opened.
+    let r = get(&app, Some("acme"), None, "/v1/skills/app/deps", Some(&alice)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let closure: Vec<(String, String, u64)> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["slug"].as_str().unwrap().into(),
+                d["version_range"].as_str().unwrap().into(),
+                d["depth"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected =
+        [("lint", "*", 1), ("beta/fmt", "^1", 1), ("ghost", "2.0.0", 1), ("beta/secret", "*", 1), ("style", "*", 2)];
+    let expected: Vec<(String, String, u64)> =
+        expected.iter().map(|(s, v, d)| (s.to_string(), v.to_string(), *d)).collect();
+    assert_eq!(closure, expected, "{}", r.text);
+    assert!(!r.text.contains("deep"), "a hidden skill's own requirements are never read: {}", r.text);
+    let r = get(&app, Some("beta"), None, "/v1/skills/secret/deps", Some(&alice)).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+    let r = get(&app, Some("beta"), None, "/v1/skills/secret/deps", Some(&app.admin)).await;
+    assert_eq!(r.body, json!([{"slug": "deep", "version_range": "*", "depth": 1}]));
 }
