@@ -3,6 +3,7 @@
 //! lifecycle rules as every other surface; this module only translates shapes and errors
 //! (`{"error": code, "message": …}`).
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,7 +21,8 @@ use crate::store::SkillSort;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/healthz", get(super::ops::get_health))
-        .route("/v1/skills", get(list_skills))
+        .route("/v1/skills", get(list_skills).post(publish))
+        .route("/v1/skills/validate", axum::routing::post(validate))
         .route("/v1/skills/{slug}", get(get_skill))
         .route("/v1/skills/{slug}/skill-md", get(skill_md))
         .route("/v1/skills/{slug}/versions", get(list_versions))
@@ -28,6 +30,42 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/deps", get(dependencies))
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
+        .route(
+            "/v1/{*rest}",
+            axum::routing::any(|| async { SpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") }),
+        )
+        .layer(axum::middleware::map_response(private_to_the_caller))
+}
+
+/// Answers depend on the tenant and the token: no shared cache may keep them.
+async fn private_to_the_caller(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Authorization, X-Skill-Pool-Tenant"));
+    response
+}
+
+/// A rejected query string, in skill-pool's shape.
+fn rejected(e: QueryRejection) -> SpError {
+    SpError::bad_request(e.body_text())
+}
+
+/// The caller, with a refused or malformed token answered in skill-pool's shape.
+pub struct SpCaller(pub Caller);
+
+impl FromRequestParts<AppState> for SpCaller {
+    type Rejection = SpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await {
+            Ok(caller) => Ok(SpCaller(caller)),
+            Err(super::error::ApiError::Service(service::Error::Unauthenticated(_))) => {
+                Err(SpError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid, expired or revoked API token"))
+            }
+            Err(super::error::ApiError::Service(e)) => Err(e.into()),
+            Err(other) => Err(SpError::bad_request(other.to_string())),
+        }
+    }
 }
 
 /// An error as skill-pool answers it.
@@ -64,7 +102,13 @@ impl From<service::Error> for SpError {
     fn from(e: service::Error) -> Self {
         use service::Error as E;
         let (status, code) = match &e {
-            E::Invalid(_) | E::ManifestInvalid(_) | E::TooLarge(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::Invalid(_) | E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"),
+            E::Registry(d) => match StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR) {
+                StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, "not_found"),
+                s if s.is_client_error() => (s, "bad_request"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            },
             E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             E::Forbidden(_) | E::Untrusted(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -137,7 +181,10 @@ fn kind_matches(kind: Option<&str>) -> Reply<bool> {
     match kind.unwrap_or("skill") {
         "skill" => Ok(true),
         "agent" | "command" => Ok(false),
-        other => Err(SpError::bad_request(format!("invalid kind `{other}`: expected skill, agent or command"))),
+        other => Err(SpError::bad_request(format!(
+            "invalid kind `{}`: expected skill, agent or command",
+            crate::domain::truncate(other)
+        ))),
     }
 }
 
@@ -172,9 +219,10 @@ const LIST_MAX: i64 = 200;
 async fn list_skills(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
-    Query(p): Query<ListParams>,
+    SpCaller(caller): SpCaller,
+    p: Result<Query<ListParams>, QueryRejection>,
 ) -> Reply<Json<Vec<Row>>> {
+    let Query(p) = p.map_err(rejected)?;
     if !kind_matches(p.kind.as_deref())? {
         return Ok(Json(Vec::new()));
     }
@@ -245,10 +293,11 @@ pub struct Detail {
 async fn get_skill(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     Path(raw): Path<String>,
-    Query(k): Query<KindParam>,
+    k: Result<Query<KindParam>, QueryRejection>,
 ) -> Reply<Json<Detail>> {
+    let Query(k) = k.map_err(rejected)?;
     let name = known(&raw, k.kind.as_deref())?;
     let resolved = state.index.catalog().resolve(&caller, &namespace, &name, None).await?;
     let v = &resolved.version.record;
@@ -283,17 +332,16 @@ fn known(raw: &str, kind: Option<&str>) -> Reply<SkillName> {
 async fn skill_md(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     Path(raw): Path<String>,
-    Query(k): Query<KindParam>,
+    k: Result<Query<KindParam>, QueryRejection>,
 ) -> Reply<Response> {
     require_token(&caller)?;
+    let Query(k) = k.map_err(rejected)?;
     let name = known(&raw, k.kind.as_deref())?;
     let catalog = state.index.catalog();
     let resolved = catalog.resolve(&caller, &namespace, &name, None).await?;
-    let bytes = catalog.archive(&caller, &namespace, &name, &resolved.version.record.version).await?;
-    let bundle = crate::bundle::Bundle::from_archive(&bytes, None, &state.index.limits().bundle)
-        .map_err(|e| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    let bundle = catalog.files(&resolved).await?;
     let text = bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone());
     let text = text.ok_or_else(|| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "no SKILL.md"))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], text).into_response())
@@ -321,10 +369,11 @@ const VERSIONS_MAX: i64 = 50;
 async fn list_versions(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     Path(raw): Path<String>,
-    Query(k): Query<KindParam>,
+    k: Result<Query<KindParam>, QueryRejection>,
 ) -> Reply<Json<Vec<VersionRow>>> {
+    let Query(k) = k.map_err(rejected)?;
     let name = known(&raw, k.kind.as_deref())?;
     let filter = VersionFilter { limit: Some(VERSIONS_MAX), ..Default::default() };
     let page = state.index.catalog().list_versions(&caller, &namespace, &name, filter).await?;
@@ -346,11 +395,12 @@ async fn list_versions(
 async fn bundle(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     Path(raw): Path<String>,
-    Query(k): Query<KindParam>,
+    k: Result<Query<KindParam>, QueryRejection>,
 ) -> Reply<Response> {
     require_token(&caller)?;
+    let Query(k) = k.map_err(rejected)?;
     let name = known(&raw, k.kind.as_deref())?;
     let catalog = state.index.catalog();
     let counted = catalog.download(&caller, &namespace, &name, None).await?;
@@ -376,7 +426,8 @@ fn scope_of(scopes: &[String]) -> Reply<TokenScope> {
             "tenant:admin" => TokenScope::Admin,
             other => {
                 return Err(SpError::bad_request(format!(
-                    "unknown scope `{other}`; allowed: skills:read, skills:publish, tenant:admin"
+                    "unknown scope `{}`; allowed: skills:read, skills:publish, tenant:admin",
+                    crate::domain::truncate(other)
                 )));
             }
         };
@@ -404,10 +455,11 @@ pub struct TokenView {
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// The caller's own tokens (metadata only).
-async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<Json<Vec<TokenView>>> {
+async fn list_tokens(State(state): State<AppState>, SpCaller(caller): SpCaller) -> Reply<Json<Vec<TokenView>>> {
     let tokens = state.index.accounts().list_tokens(&caller).await?;
     let view = tokens
         .into_iter()
@@ -419,6 +471,7 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Reply<Jso
             created_at: to_datetime(t.created_at),
             last_used_at: t.last_used_at.map(to_datetime),
             revoked_at: t.revoked_at.map(to_datetime),
+            expires_at: t.expires_at.map(to_datetime),
         })
         .collect();
     Ok(Json(view))
@@ -452,13 +505,13 @@ pub struct CreatedToken {
 /// A token for the caller, never above the scope of the token asking.
 async fn create_token(
     State(state): State<AppState>,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     body: Result<Json<CreateToken>, axum::extract::rejection::JsonRejection>,
 ) -> Reply<Json<CreatedToken>> {
     let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     let label = body.label.trim().to_owned();
-    if label.is_empty() || label.chars().count() > 80 {
-        return Err(SpError::bad_request("label must be 1–80 characters"));
+    if label.is_empty() || label.chars().count() > service::limits::TOKEN_NAME {
+        return Err(SpError::bad_request(format!("label must be 1–{} characters", service::limits::TOKEN_NAME)));
     }
     let scopes: Vec<String> = match body.scopes {
         Some(Scopes::List(list)) => list.iter().flat_map(|s| s.split_whitespace().map(str::to_owned)).collect(),
@@ -479,7 +532,11 @@ async fn create_token(
 }
 
 /// Revokes one of the caller's tokens; revoking it again is no error.
-async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Reply<StatusCode> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    SpCaller(caller): SpCaller,
+    Path(id): Path<String>,
+) -> Reply<StatusCode> {
     let accounts = state.index.accounts();
     match accounts.revoke_token(&caller, &id).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
@@ -498,6 +555,8 @@ pub struct DependencyRow {
     slug: String,
     version_range: String,
     depth: usize,
+    /// Whether it resolves for you (published and visible); a client warns about the rest.
+    resolved: bool,
 }
 
 /// The transitive closure of the latest version's `requires:`; requirements nothing
@@ -505,10 +564,11 @@ pub struct DependencyRow {
 async fn dependencies(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
-    caller: Caller,
+    SpCaller(caller): SpCaller,
     Path(raw): Path<String>,
-    Query(k): Query<KindParam>,
+    k: Result<Query<KindParam>, QueryRejection>,
 ) -> Reply<Json<Vec<DependencyRow>>> {
+    let Query(k) = k.map_err(rejected)?;
     let name = known(&raw, k.kind.as_deref())?;
     let closure = state.index.catalog().dependencies(&caller, &namespace, &name).await?;
     let rows = closure
@@ -521,7 +581,175 @@ async fn dependencies(
             },
             version_range: d.range,
             depth: d.depth,
+            resolved: d.resolved.is_some(),
         })
         .collect();
     Ok(Json(rows))
+}
+
+/// What `metadata` says of a multipart publish.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    slug: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// skill-pool's description limit, counted in characters.
+const DESCRIPTION_MAX: usize = 1536;
+/// How long a publish body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A multipart publish read and checked (bundle rules and skill-pool's own checks), nothing
+/// stored: the caller may publish to the tenant, which is checked before a byte is read.
+struct Checked {
+    name: SkillName,
+    version: semver::Version,
+    archive: Vec<u8>,
+    tags: Vec<Tag>,
+    bundle: crate::bundle::Bundle,
+}
+
+async fn read_publish(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &Namespace,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Reply<Checked> {
+    state.index.require_publisher_in(caller, namespace).await?;
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| SpError::bad_request("send multipart/form-data with a `bundle` part and a `metadata` part"))?;
+    let limit = state.index.limits().archive() as usize + (1 << 20);
+    let too_large = || SpError::new(StatusCode::PAYLOAD_TOO_LARGE, "bad_request", "the request body is too large");
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if e.to_string().contains("length limit") => return Err(too_large()),
+        Ok(Err(_)) => return Err(SpError::bad_request("the request body was cut off")),
+        Err(_) => {
+            return Err(SpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "bad_request",
+                "the request body did not arrive in time",
+            ));
+        }
+    };
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let (mut archive, mut metadata) = (None, None);
+    let bad_part = |e: multer::Error| SpError::bad_request(format!("invalid multipart body: {e}"));
+    while let Some(field) = parts.next_field().await.map_err(bad_part)? {
+        match field.name() {
+            Some("bundle") => archive = Some(field.bytes().await.map_err(bad_part)?.to_vec()),
+            Some("metadata") => metadata = Some(field.bytes().await.map_err(bad_part)?),
+            _ => {}
+        }
+    }
+    let archive = archive.ok_or_else(|| SpError::bad_request("the `bundle` part is missing"))?;
+    let metadata = metadata.ok_or_else(|| SpError::bad_request("the `metadata` part is missing"))?;
+    let metadata: Metadata =
+        serde_json::from_slice(&metadata).map_err(|e| SpError::bad_request(format!("invalid metadata: {e}")))?;
+    if !kind_matches(metadata.kind.as_deref())? {
+        return Err(SpError::bad_request("only skills can be published here yet, not agents or commands"));
+    }
+    let name: SkillName =
+        metadata.slug.parse().map_err(|e: crate::domain::InvalidValue| SpError::bad_request(e.to_string()))?;
+    let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
+    let tags = metadata
+        .tags
+        .iter()
+        .map(|t| t.parse::<Tag>().map_err(|e| SpError::bad_request(e.to_string())))
+        .collect::<Reply<Vec<Tag>>>()?;
+    let bundle = crate::bundle::Bundle::from_archive(&archive, None, &state.index.limits().bundle)
+        .map_err(|e| SpError::bad_request(e.to_string()))?;
+    bundle.check_identity(name.as_str(), &version).map_err(|e| SpError::bad_request(e.to_string()))?;
+    for description in
+        [metadata.description.as_deref(), Some(bundle.skill.frontmatter.description.as_str())].into_iter().flatten()
+    {
+        if description.chars().count() > DESCRIPTION_MAX {
+            return Err(SpError::bad_request(format!("the description is longer than {DESCRIPTION_MAX} characters")));
+        }
+    }
+    if let Some((line, path)) = home_path(&bundle.skill.body) {
+        return Err(SpError::bad_request(format!(
+            "SKILL.md line {line} names a path in someone's home directory (`{path}`): skills must not depend on one machine"
+        )));
+    }
+    Ok(Checked { name, version, archive, tags, bundle })
+}
+
+/// The first `/home/<user>/…`, `/Users/<user>/…` or `C:\Users\<user>\…` path in `body`, with
+/// its line (counted from the body's first line).
+fn home_path(body: &str) -> Option<(usize, String)> {
+    let pattern = regex::Regex::new(r"(?:/home/|/Users/|[A-Za-z]:\\Users\\)[A-Za-z0-9._-]+").expect("static pattern");
+    body.lines().enumerate().find_map(|(i, line)| pattern.find(line).map(|m| (i + 1, m.as_str().to_owned())))
+}
+
+/// `POST /v1/skills`: publish a version from a multipart body. A new skill is created with
+/// it, private to the tenant's team, only once the version is stored.
+async fn publish(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    SpCaller(caller): SpCaller,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Reply<(StatusCode, Json<Row>)> {
+    let checked = read_publish(&state, &caller, &namespace, &headers, body).await?;
+    let draft = service::SkillDraft {
+        namespace: namespace.clone(),
+        name: checked.name.clone(),
+        display_name: None,
+        description: None,
+        readme: None,
+        visibility: Some(crate::domain::Visibility::Private),
+        tags: Some(checked.tags),
+        skill_type: None,
+    };
+    let source = service::ArtifactSource::Archive(checked.archive);
+    let plan = service::PublishPlan::creating(draft, checked.version.to_string(), source);
+    let published = state.index.publishing().publish(&caller, plan).await?;
+    let (s, v) = (&published.skill, &published.version);
+    Ok((
+        StatusCode::CREATED,
+        Json(Row {
+            slug: s.name.to_string(),
+            version: v.version.clone(),
+            description: s.description.clone(),
+            tags: s.tags.iter().map(ToString::to_string).collect(),
+            status: "published",
+            created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
+            kind: "skill",
+            similarity: None,
+        }),
+    ))
+}
+
+/// `POST /v1/skills/validate`: the same checks as publishing, nothing stored.
+async fn validate(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    SpCaller(caller): SpCaller,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Reply<Json<serde_json::Value>> {
+    let checked = read_publish(&state, &caller, &namespace, &headers, body).await?;
+    Ok(Json(serde_json::json!({
+        "valid": true,
+        "slug": checked.name,
+        "version": checked.version.to_string(),
+        "files": checked.bundle.files.len(),
+    })))
 }

@@ -177,7 +177,7 @@ fn is_alnum_lower(b: u8) -> bool {
 }
 
 /// Echoes at most a short prefix of rejected input back to the caller.
-fn truncate(s: &str) -> String {
+pub fn truncate(s: &str) -> String {
     let mut out: String = s.chars().take(64).collect();
     if out.len() < s.len() {
         out.push('…');

@@ -61,7 +61,12 @@ impl Accounts<'_> {
                 me.token.scope, req.scope
             )));
         }
-        let created = self.issue_token(&me.user, req).await?;
+        // Never outliving the token asking for it.
+        let expires_at = match (req.expires_at, me.token.expires_at) {
+            (Some(asked), Some(own)) => Some(asked.min(own)),
+            (asked, own) => asked.or(own),
+        };
+        let created = self.issue_token(&me.user, TokenRequest { expires_at, ..req }).await?;
         self.core.audit(caller, "token.create", me.user.username.as_str(), token_detail(&created.token)).await;
         Ok(created)
     }

@@ -52,6 +52,8 @@ pub enum ArtifactSource {
     Upload { id: Option<String>, signatures: Vec<SubmittedSignature> },
     /// An `npm publish` tarball, whose `package.json` must name the package and version.
     NpmTarball(Vec<u8>),
+    /// A skill archive (tar.gz, SKILL.md at its root) sent with the request itself.
+    Archive(Vec<u8>),
 }
 
 impl ArtifactSource {
@@ -61,6 +63,7 @@ impl ArtifactSource {
             ArtifactSource::Reference { .. } => "reference",
             ArtifactSource::Upload { .. } => "upload",
             ArtifactSource::NpmTarball(_) => "npm",
+            ArtifactSource::Archive(_) => "archive",
         }
     }
 }
@@ -301,6 +304,9 @@ impl Publishing<'_> {
                 let package = super::npm::package_name(namespace, name);
                 super::npm::check_package_json(&package_json, &package, version)?;
                 built(bundle, Vec::new())
+            }
+            (ArtifactSource::Archive(bytes), _) => {
+                built(Bundle::from_archive(&bytes, None, &self.core.limits.bundle)?, Vec::new())
             }
             (ArtifactSource::Upload { signatures, .. }, Some(upload)) => {
                 let Some(bytes) = self.archive_of(&upload).await? else {

@@ -120,6 +120,8 @@ pub struct Dependency {
 
 /// How deep a dependency closure is followed.
 pub const DEPENDENCY_DEPTH: usize = 10;
+/// How many skills a dependency closure lists at most (each costs a resolve).
+pub const DEPENDENCY_MAX: usize = 256;
 
 /// A `requires:` entry: `name`, `namespace/name`, each optionally `@range`.
 fn parse_requirement(entry: &str, home: &Namespace) -> (Option<Namespace>, String, String) {
@@ -156,6 +158,11 @@ impl Catalog<'_> {
             let mut next = Vec::new();
             for (home, requires) in frontier {
                 for entry in requires {
+                    if closure.len() >= DEPENDENCY_MAX {
+                        return Err(Error::Invalid(format!(
+                            "the dependency closure of `{namespace}/{name}` lists more than {DEPENDENCY_MAX} skills"
+                        )));
+                    }
                     let (ns, dep, range) = parse_requirement(&entry, &home);
                     let key = (ns.as_ref().map(ToString::to_string).unwrap_or_default(), dep.clone());
                     if !seen.insert(key) {

@@ -186,6 +186,23 @@ impl TestApp {
         Self { router: skilldex::api::router(state), db, index, admin, embedded, _data: data }
     }
 
+    /// The same app storing archives sent to it (upload, npm and multipart publishing) in
+    /// its embedded store.
+    #[allow(dead_code)]
+    pub fn storing(mut self) -> Self {
+        let uploads_dir = self._data.path().join("uploads");
+        let storage = skilldex::service::Storage { target: skilldex::service::StorageTarget::Embedded, uploads_dir };
+        self.index = self.index.clone().with_storage(storage);
+        let state = AppState::new(App {
+            index: self.index.clone(),
+            metrics: Metrics::default(),
+            data_dir: self._data.path().into(),
+            public_url: format!("http://{HOST}"),
+        });
+        self.router = skilldex::api::router(state);
+        self
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.db.store
     }

@@ -14,7 +14,8 @@ on_both_backends!(
     the_catalog_reads_as_skill_pool_does_and_through_the_gate,
     semantic_rows_carry_their_similarity,
     profile_tokens_are_ordinary_tokens,
-    dependencies_close_over_what_the_caller_may_resolve
+    dependencies_close_over_what_the_caller_may_resolve,
+    multipart_publishes_go_through_the_one_pipeline
 );
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
@@ -147,6 +148,17 @@ async fn the_catalog_reads_as_skill_pool_does_and_through_the_gate(db: TestDb) {
     let r = get(&app, Some("Not A Tenant"), None, "/v1/skills", None).await;
     assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "tenant_resolution_failed"));
 
+    // Refused tokens, bad query strings and unknown paths answer in skill-pool's shape too;
+    // no answer may be kept by a shared cache.
+    let r = get(&app, Some("acme"), None, "/v1/skills", Some("sdx_not_a_token")).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let r = get(&app, Some("acme"), None, "/v1/skills?limit=abc", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let r = get(&app, Some("acme"), None, "/v1/nothing/here", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(r.headers["cache-control"], "private, no-cache");
+    assert!(r.headers["vary"].to_str().unwrap().contains("X-Skill-Pool-Tenant"));
+
     // One skill: its row, kind and frontmatter; a private one is not found for outsiders,
     // exactly as one that does not exist.
     let r = get(&app, Some("acme"), None, "/v1/skills/linter", None).await;
@@ -271,6 +283,22 @@ async fn profile_tokens_are_ordinary_tokens(db: TestDb) {
     );
     assert!(!r.text.contains(&raw) && !r.text.contains(&ann));
 
+    // A token minted by an expiring token expires with it, at the latest.
+    let r = app
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/tokens",
+            Some(&ann),
+            Some(json!({"name": "ci", "scope": "read", "expiresAt": "2099-01-01T00:00:00Z"})),
+        )
+        .await;
+    let expiring = r.body["token"].as_str().unwrap().to_owned();
+    let r = post(Some(&expiring), json!({"label": "copy", "scopes": "skills:read"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let listed = app.get("/v1/profile/tokens", Some(&ann)).await;
+    let copy = listed.body.as_array().unwrap().iter().find(|t| t["label"] == "copy").unwrap().clone();
+    assert_eq!(copy["expires_at"], "2099-01-01T00:00:00Z", "{listed:?}", listed = listed.text);
+
     // Revoked once and for all; revoking again is fine; someone else's is not found.
     let path = format!("/v1/profile/tokens/{id}");
     let r = app.call(axum::http::Method::DELETE, &path, Some(&bob), None).await;
@@ -312,27 +340,122 @@ async fn dependencies_close_over_what_the_caller_may_resolve(db: TestDb) {
     // kept; what the caller may not see is kept by name but never opened.
     let r = get(&app, Some("acme"), None, "/v1/skills/app/deps", Some(&alice)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let closure: Vec<(String, String, u64)> = r
+    let closure: Vec<String> = r
         .body
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
-            (
-                d["slug"].as_str().unwrap().into(),
-                d["version_range"].as_str().unwrap().into(),
-                d["depth"].as_u64().unwrap(),
+            format!(
+                "{} {} {} {}",
+                d["slug"].as_str().unwrap(),
+                d["version_range"].as_str().unwrap(),
+                d["depth"],
+                d["resolved"]
             )
         })
         .collect();
     let expected =
-        [("lint", "*", 1), ("beta/fmt", "^1", 1), ("ghost", "2.0.0", 1), ("beta/secret", "*", 1), ("style", "*", 2)];
-    let expected: Vec<(String, String, u64)> =
-        expected.iter().map(|(s, v, d)| (s.to_string(), v.to_string(), *d)).collect();
+        ["lint * 1 true", "beta/fmt ^1 1 true", "ghost 2.0.0 1 false", "beta/secret * 1 false", "style * 2 true"];
     assert_eq!(closure, expected, "{}", r.text);
     assert!(!r.text.contains("deep"), "a hidden skill's own requirements are never read: {}", r.text);
     let r = get(&app, Some("beta"), None, "/v1/skills/secret/deps", Some(&alice)).await;
     assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
     let r = get(&app, Some("beta"), None, "/v1/skills/secret/deps", Some(&app.admin)).await;
-    assert_eq!(r.body, json!([{"slug": "deep", "version_range": "*", "depth": 1}]));
+    assert_eq!(r.body, json!([{"slug": "deep", "version_range": "*", "depth": 1, "resolved": true}]));
+}
+
+/// A multipart body with a `metadata` part and, when given, a `bundle` part.
+fn multipart(metadata: &Value, bundle: Option<&[u8]>) -> Vec<u8> {
+    let mut body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n"
+    )
+    .into_bytes();
+    if let Some(bundle) = bundle {
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"b.tar.gz\"\r\nContent-Type: application/gzip\r\n\r\n",
+        );
+        body.extend_from_slice(bundle);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--XyZ--\r\n");
+    body
+}
+
+fn archive(dir: &std::path::Path, name: &str, version: &str, description: &str, body: &str) -> Vec<u8> {
+    let src = dir.join(format!("mp-{name}-{version}-{}", description.len()));
+    std::fs::create_dir_all(&src).unwrap();
+    let md = format!("---\nname: {name}\ndescription: {description}\nversion: {version}\n---\n{body}");
+    std::fs::write(src.join("SKILL.md"), md).unwrap();
+    Bundle::from_dir(&src, &Limits::default()).unwrap().pack(0).tar_gz
+}
+
+async fn post_multipart(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("x-skill-pool-tenant", "acme")
+        .header("content-type", "multipart/form-data; boundary=XyZ");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    app.send(req.body(Body::from(body)).unwrap()).await
+}
+
+async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
+    let app = TestApp::new(db).await.storing();
+    let dir = tempfile::tempdir().unwrap();
+    let owner = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    let alice = app.token_for("alice", TokenScope::Write).await;
+    let eve = app.user("eve", TokenScope::Write).await;
+    let meta = |version: &str| json!({"slug": "fresh", "version": version, "tags": ["lint"]});
+    let good = archive(dir.path(), "fresh", "1.0.0", "Lints fresh code", "Run it.\n");
+    let versions = || async { app.get("/api/v1/skills/acme/fresh/versions", Some(&owner)).await };
+
+    // Refused before anything: outsiders, anonymous callers, bad parts and bad content.
+    let r = post_multipart(&app, "/v1/skills", Some(&eve), multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = post_multipart(&app, "/v1/skills", None, multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let long = "x".repeat(1600);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (multipart(&meta("1.0.0"), None), "`bundle` part is missing"),
+        (multipart(&json!({"slug": "other", "version": "1.0.0"}), Some(&good)), "other"),
+        (multipart(&meta("2.0.0"), Some(&good)), "2.0.0"),
+        (multipart(&json!({"slug": "fresh", "version": "1.0.0", "kind": "agent"}), Some(&good)), "agents"),
+        (multipart(&json!({"slug": "fresh", "version": "1.0.0", "description": long}), Some(&good)), "1536"),
+        (
+            multipart(
+                &meta("1.0.0"),
+                Some(&archive(dir.path(), "fresh", "1.0.0", "d", "Edit\n/home/alice/notes.md\n")),
+            ),
+            "line 2",
+        ),
+        (b"not multipart at all".to_vec(), "invalid multipart"),
+    ];
+    for (body, says) in cases {
+        let r = post_multipart(&app, "/v1/skills", Some(&alice), body).await;
+        assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{says}: {}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains(says), "{says}: {}", r.text);
+    }
+    assert_eq!(versions().await.status, StatusCode::NOT_FOUND, "no skill was created by any of it");
+
+    // Validation says yes and stores nothing.
+    let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!((r.status, r.body["valid"].clone()), (StatusCode::OK, json!(true)), "{}", r.text);
+    assert_eq!(versions().await.status, StatusCode::NOT_FOUND);
+
+    // Published: a private skill of the tenant's team, resolvable like any other version.
+    let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (r.body["slug"].clone(), r.body["version"].clone(), r.body["tags"].clone()),
+        (json!("fresh"), json!("1.0.0"), json!(["lint"]))
+    );
+    assert_eq!(get(&app, Some("acme"), None, "/v1/skills/fresh", None).await.status, StatusCode::NOT_FOUND);
+    let resolved = app.get("/api/v1/resolve/acme/fresh", Some(&owner)).await;
+    assert!(resolved.body["digest"].as_str().unwrap().starts_with("sha256:"), "{}", resolved.text);
+    let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "versions are immutable");
 }
