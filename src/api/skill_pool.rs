@@ -212,6 +212,22 @@ pub struct Row {
     similarity: Option<f64>,
 }
 
+impl Row {
+    /// A published version of a skill as a catalog row (`similarity` from a search by meaning).
+    fn of(s: &crate::domain::Skill, v: &crate::domain::Version, similarity: Option<f32>) -> Self {
+        Row {
+            slug: s.name.to_string(),
+            version: v.version.clone(),
+            description: s.description.clone(),
+            tags: s.tags.iter().map(ToString::to_string).collect(),
+            status: "published",
+            created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
+            kind: "skill",
+            similarity: similarity.map(|s| f64::from(s.clamp(0.0, 1.0))),
+        }
+    }
+}
+
 const LIST_DEFAULT: i64 = 50;
 const LIST_MAX: i64 = 200;
 
@@ -257,17 +273,7 @@ async fn list_skills(
         let req = SkillListRequest { cursor: cursor.take(), limit: Some(page_limit), ..request.clone() };
         let page = state.index.catalog().list_latest(&caller, req).await?;
         for (hit, latest) in page.items {
-            let s = &hit.skill;
-            rows.push(Row {
-                slug: s.name.to_string(),
-                version: latest.record.version.clone(),
-                description: s.description.clone(),
-                tags: s.tags.iter().map(ToString::to_string).collect(),
-                status: "published",
-                created_at: to_datetime(latest.record.published_at.unwrap_or(latest.record.created_at)),
-                kind: "skill",
-                similarity: hit.similarity.map(|s| f64::from(s.clamp(0.0, 1.0))),
-            });
+            rows.push(Row::of(&hit.skill, &latest.record, hit.similarity));
         }
         match page.cursor {
             Some(next) => cursor = Some(next),
@@ -290,29 +296,11 @@ pub struct Detail {
     frontmatter: serde_json::Map<String, serde_json::Value>,
 }
 
-async fn get_skill(
-    State(state): State<AppState>,
-    Tenant(namespace): Tenant,
-    SpCaller(caller): SpCaller,
-    Path(raw): Path<String>,
-    k: Result<Query<KindParam>, QueryRejection>,
-) -> Reply<Json<Detail>> {
-    let Query(k) = k.map_err(rejected)?;
-    let name = known(&raw, k.kind.as_deref())?;
+async fn get_skill(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Json<Detail>> {
     let resolved = state.index.catalog().resolve(&caller, &namespace, &name, None).await?;
     let v = &resolved.version.record;
     let s = &resolved.skill;
-    let row = Row {
-        slug: s.name.to_string(),
-        version: v.version.clone(),
-        description: s.description.clone(),
-        tags: s.tags.iter().map(ToString::to_string).collect(),
-        status: "published",
-        created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
-        kind: "skill",
-        similarity: None,
-    };
-    Ok(Json(Detail { row, frontmatter: v.frontmatter.clone() }))
+    Ok(Json(Detail { row: Row::of(s, v, None), frontmatter: v.frontmatter.clone() }))
 }
 
 /// The slug of a path, when `kind` can name it.
@@ -328,17 +316,32 @@ fn known(raw: &str, kind: Option<&str>) -> Reply<SkillName> {
     Ok(name)
 }
 
+/// What every per-skill endpoint starts from: the tenant, the caller, and the slug (which
+/// `kind` may name).
+pub struct SkillAt {
+    namespace: Namespace,
+    caller: Caller,
+    name: SkillName,
+}
+
+impl FromRequestParts<AppState> for SkillAt {
+    type Rejection = SpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Tenant(namespace) = Tenant::from_request_parts(parts, state).await?;
+        let SpCaller(caller) = SpCaller::from_request_parts(parts, state).await?;
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| SpError::new(StatusCode::NOT_FOUND, "not_found", e.body_text()))?;
+        let Query(k) = Query::<KindParam>::from_request_parts(parts, state).await.map_err(rejected)?;
+        let name = known(&raw, k.kind.as_deref())?;
+        Ok(SkillAt { namespace, caller, name })
+    }
+}
+
 /// SKILL.md of the latest published version, as text (signed-in callers).
-async fn skill_md(
-    State(state): State<AppState>,
-    Tenant(namespace): Tenant,
-    SpCaller(caller): SpCaller,
-    Path(raw): Path<String>,
-    k: Result<Query<KindParam>, QueryRejection>,
-) -> Reply<Response> {
+async fn skill_md(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Response> {
     require_token(&caller)?;
-    let Query(k) = k.map_err(rejected)?;
-    let name = known(&raw, k.kind.as_deref())?;
     let catalog = state.index.catalog();
     let resolved = catalog.resolve(&caller, &namespace, &name, None).await?;
     let bundle = catalog.files(&resolved).await?;
@@ -368,13 +371,8 @@ const VERSIONS_MAX: i64 = 50;
 /// Every version the caller may see, newest first, at most 50.
 async fn list_versions(
     State(state): State<AppState>,
-    Tenant(namespace): Tenant,
-    SpCaller(caller): SpCaller,
-    Path(raw): Path<String>,
-    k: Result<Query<KindParam>, QueryRejection>,
+    SkillAt { namespace, caller, name }: SkillAt,
 ) -> Reply<Json<Vec<VersionRow>>> {
-    let Query(k) = k.map_err(rejected)?;
-    let name = known(&raw, k.kind.as_deref())?;
     let filter = VersionFilter { limit: Some(VERSIONS_MAX), ..Default::default() };
     let page = state.index.catalog().list_versions(&caller, &namespace, &name, filter).await?;
     let rows = page
@@ -392,16 +390,8 @@ async fn list_versions(
 
 /// The latest published version's archive (`application/gzip`), counted as a download
 /// (signed-in callers).
-async fn bundle(
-    State(state): State<AppState>,
-    Tenant(namespace): Tenant,
-    SpCaller(caller): SpCaller,
-    Path(raw): Path<String>,
-    k: Result<Query<KindParam>, QueryRejection>,
-) -> Reply<Response> {
+async fn bundle(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Response> {
     require_token(&caller)?;
-    let Query(k) = k.map_err(rejected)?;
-    let name = known(&raw, k.kind.as_deref())?;
     let catalog = state.index.catalog();
     let counted = catalog.download(&caller, &namespace, &name, None).await?;
     let bytes = catalog.archive(&caller, &namespace, &name, &counted.version.record.version).await?;
@@ -563,13 +553,8 @@ pub struct DependencyRow {
 /// resolves (yet) are kept, so a client can warn and skip.
 async fn dependencies(
     State(state): State<AppState>,
-    Tenant(namespace): Tenant,
-    SpCaller(caller): SpCaller,
-    Path(raw): Path<String>,
-    k: Result<Query<KindParam>, QueryRejection>,
+    SkillAt { namespace, caller, name }: SkillAt,
 ) -> Reply<Json<Vec<DependencyRow>>> {
-    let Query(k) = k.map_err(rejected)?;
-    let name = known(&raw, k.kind.as_deref())?;
     let closure = state.index.catalog().dependencies(&caller, &namespace, &name).await?;
     let rows = closure
         .into_iter()
@@ -722,19 +707,7 @@ async fn publish(
     let plan = service::PublishPlan::creating(draft, checked.version.to_string(), source);
     let published = state.index.publishing().publish(&caller, plan).await?;
     let (s, v) = (&published.skill, &published.version);
-    Ok((
-        StatusCode::CREATED,
-        Json(Row {
-            slug: s.name.to_string(),
-            version: v.version.clone(),
-            description: s.description.clone(),
-            tags: s.tags.iter().map(ToString::to_string).collect(),
-            status: "published",
-            created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
-            kind: "skill",
-            similarity: None,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Row::of(s, v, None))))
 }
 
 /// `POST /v1/skills/validate`: the same checks as publishing, nothing stored.
