@@ -195,6 +195,8 @@ async fn the_catalog_reads_as_skill_pool_does_and_through_the_gate(db: TestDb) {
     assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
 
     // Health needs neither tenant nor token, in skill-pool's shape.
+    let r = get(&app, None, None, "/v1/healthz", Some("sdx_not_a_token")).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
     let r = get(&app, None, None, "/v1/healthz", None).await;
     assert_eq!(
         (r.status, r.body["status"].clone(), r.body["deps"]["embedder"]["status"].clone()),
