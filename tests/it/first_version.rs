@@ -31,10 +31,8 @@ fn prepare(archive: &[u8], version: &str) -> PrepareUpload {
 }
 
 async fn a_first_version_creates_its_skill_only_once_stored(db: TestDb) {
-    let app = TestApp::new(db).await;
+    let app = TestApp::new(db).await.storing();
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage { target: StorageTarget::Embedded, uploads_dir: dir.path().join("uploads") };
-    let index = app.index.clone().with_storage(storage);
     let owner = app.user("alice", TokenScope::Admin).await;
     app.team("acme", &owner).await;
     let alice = app.caller(&app.token_for("alice", TokenScope::Write).await).await;
@@ -54,7 +52,7 @@ async fn a_first_version_creates_its_skill_only_once_stored(db: TestDb) {
         skill_type: None,
     };
     let archive = bundle(dir.path(), "fresh", "1.0.0").pack(0).tar_gz;
-    let publishing = index.publishing();
+    let publishing = app.index.publishing();
     let nothing_there = || async { app.store().skill("acme", "fresh").await.unwrap().is_none() };
 
     // An outsider may not prepare one; a draft over the limits is refused before anything.
