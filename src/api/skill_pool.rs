@@ -593,6 +593,8 @@ pub struct Metadata {
 
 /// skill-pool's description limit, counted in characters.
 const DESCRIPTION_MAX: usize = 1536;
+/// The largest `metadata` part: a few fields and at most `limits::TAGS` tags.
+const METADATA_MAX: u64 = 64 * 1024;
 /// How long a publish body may take to arrive.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -638,20 +640,36 @@ async fn read_publish(
         }
     };
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-    let mut parts = multer::Multipart::new(stream, boundary);
+    // Two parts, each within its own limit: nothing else is read.
+    let constraints = multer::Constraints::new().allowed_fields(vec!["bundle", "metadata"]).size_limit(
+        multer::SizeLimit::new()
+            .for_field("bundle", state.index.limits().archive())
+            .for_field("metadata", METADATA_MAX),
+    );
+    let mut parts = multer::Multipart::with_constraints(stream, boundary, constraints);
     let (mut archive, mut metadata) = (None, None);
-    let bad_part = |e: multer::Error| SpError::bad_request(format!("invalid multipart body: {e}"));
+    let bad_part = |e: multer::Error| match e {
+        multer::Error::FieldSizeExceeded { field_name, .. } => SpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad_request",
+            format!("the `{}` part is too large", field_name.as_deref().unwrap_or("?")),
+        ),
+        e => SpError::bad_request(format!("invalid multipart body: {}", crate::domain::truncate(&e.to_string()))),
+    };
     while let Some(field) = parts.next_field().await.map_err(bad_part)? {
-        match field.name() {
-            Some("bundle") => archive = Some(field.bytes().await.map_err(bad_part)?.to_vec()),
-            Some("metadata") => metadata = Some(field.bytes().await.map_err(bad_part)?),
-            _ => {}
+        let slot = if field.name() == Some("bundle") { &mut archive } else { &mut metadata };
+        if slot.is_some() {
+            return Err(SpError::bad_request(format!("more than one `{}` part", field.name().unwrap_or("?"))));
         }
+        *slot = Some(field.bytes().await.map_err(bad_part)?);
     }
     let archive = archive.ok_or_else(|| SpError::bad_request("the `bundle` part is missing"))?;
     let metadata = metadata.ok_or_else(|| SpError::bad_request("the `metadata` part is missing"))?;
-    let metadata: Metadata =
-        serde_json::from_slice(&metadata).map_err(|e| SpError::bad_request(format!("invalid metadata: {e}")))?;
+    let metadata: Metadata = serde_json::from_slice(&metadata)
+        .map_err(|e| SpError::bad_request(format!("invalid metadata: {}", crate::domain::truncate(&e.to_string()))))?;
+    if metadata.tags.len() > service::limits::TAGS {
+        return Err(SpError::bad_request(format!("at most {} tags are allowed", service::limits::TAGS)));
+    }
     if !kind_matches(metadata.kind.as_deref())? {
         return Err(SpError::bad_request("only skills can be published here yet, not agents or commands"));
     }
@@ -664,8 +682,8 @@ async fn read_publish(
         .map(|t| t.parse::<Tag>().map_err(|e| SpError::bad_request(e.to_string())))
         .collect::<Reply<Vec<Tag>>>()?;
     let bundle = crate::bundle::Bundle::from_archive(&archive, None, &state.index.limits().bundle)
-        .map_err(|e| SpError::bad_request(e.to_string()))?;
-    bundle.check_identity(name.as_str(), &version).map_err(|e| SpError::bad_request(e.to_string()))?;
+        .map_err(service::Error::from)?;
+    bundle.check_identity(name.as_str(), &version).map_err(service::Error::from)?;
     for description in
         [metadata.description.as_deref(), Some(bundle.skill.frontmatter.description.as_str())].into_iter().flatten()
     {
@@ -673,19 +691,24 @@ async fn read_publish(
             return Err(SpError::bad_request(format!("the description is longer than {DESCRIPTION_MAX} characters")));
         }
     }
-    if let Some((line, path)) = home_path(&bundle.skill.body) {
+    let skill_md =
+        bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| String::from_utf8_lossy(&f.data));
+    if let Some((line, path)) = skill_md.and_then(|text| home_path(&text)) {
         return Err(SpError::bad_request(format!(
             "SKILL.md line {line} names a path in someone's home directory (`{path}`): skills must not depend on one machine"
         )));
     }
-    Ok(Checked { name, version, archive, tags, bundle })
+    Ok(Checked { name, version, archive: archive.to_vec(), tags, bundle })
 }
 
-/// The first `/home/<user>/…`, `/Users/<user>/…` or `C:\Users\<user>\…` path in `body`, with
-/// its line (counted from the body's first line).
-fn home_path(body: &str) -> Option<(usize, String)> {
-    let pattern = regex::Regex::new(r"(?:/home/|/Users/|[A-Za-z]:\\Users\\)[A-Za-z0-9._-]+").expect("static pattern");
-    body.lines().enumerate().find_map(|(i, line)| pattern.find(line).map(|m| (i + 1, m.as_str().to_owned())))
+/// The first `/home/<user>`, `/Users/<user>` or `C:\Users\<user>` path in `text` (not
+/// inside a URL), with its line.
+fn home_path(text: &str) -> Option<(usize, String)> {
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:^|[\s"'`(=])((?:/home/|/Users/|[A-Za-z]:[\\/][Uu]sers[\\/])[A-Za-z0-9._-]+)"#)
+            .expect("static pattern")
+    });
+    text.lines().enumerate().find_map(|(i, line)| PATTERN.captures(line).map(|c| (i + 1, c[1].to_owned())))
 }
 
 /// `POST /v1/skills`: publish a version from a multipart body. A new skill is created with
@@ -697,19 +720,21 @@ async fn publish(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Reply<(StatusCode, Json<Row>)> {
-    let checked = read_publish(&state, &caller, &namespace, &headers, body).await?;
+    // The unpacked bundle is not needed past the checks: the pipeline reads the archive itself.
+    let Checked { name, version, archive, tags, .. } =
+        read_publish(&state, &caller, &namespace, &headers, body).await?;
     let draft = service::SkillDraft {
         namespace: namespace.clone(),
-        name: checked.name.clone(),
+        name,
         display_name: None,
         description: None,
         readme: None,
         visibility: Some(crate::domain::Visibility::Private),
-        tags: Some(checked.tags),
+        tags: Some(tags),
         skill_type: None,
     };
-    let source = service::ArtifactSource::Archive(checked.archive);
-    let plan = service::PublishPlan::creating(draft, checked.version.to_string(), source);
+    let source = service::ArtifactSource::Archive(archive);
+    let plan = service::PublishPlan::creating(draft, version.to_string(), source);
     let published = state.index.publishing().publish(&caller, plan).await?;
     let (s, v) = (&published.skill, &published.version);
     Ok((StatusCode::CREATED, Json(Row::of(s, v, None))))
@@ -724,6 +749,15 @@ async fn validate(
     body: axum::body::Body,
 ) -> Reply<Json<serde_json::Value>> {
     let checked = read_publish(&state, &caller, &namespace, &headers, body).await?;
+    // What publishing would refuse before storing: a version that exists.
+    let exact = checked.version.to_string();
+    if state.index.catalog().resolve(&caller, &namespace, &checked.name, Some(&exact)).await.is_ok() {
+        return Err(SpError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("version {exact} of `{}` exists", checked.name),
+        ));
+    }
     Ok(Json(serde_json::json!({
         "valid": true,
         "slug": checked.name,

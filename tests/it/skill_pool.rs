@@ -432,9 +432,22 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
                 &meta("1.0.0"),
                 Some(&archive(dir.path(), "fresh", "1.0.0", "d", "Edit\n/home/alice/notes.md\n")),
             ),
-            "line 2",
+            "line 7",
         ),
         (b"not multipart at all".to_vec(), "invalid multipart"),
+        (
+            [
+                format!("--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n", meta("9.9.9"))
+                    .into_bytes(),
+                multipart(&meta("1.0.0"), Some(&good)),
+            ]
+            .concat(),
+            "more than one `metadata`",
+        ),
+        (
+            multipart(&json!({"slug": "fresh", "version": "1.0.0", "tags": vec!["t"; 25]}), Some(&good)),
+            "at most 20 tags",
+        ),
     ];
     for (body, says) in cases {
         let r = post_multipart(&app, "/v1/skills", Some(&alice), body).await;
@@ -460,4 +473,15 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     assert!(resolved.body["digest"].as_str().unwrap().starts_with("sha256:"), "{}", resolved.text);
     let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
     assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "versions are immutable");
+    let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "validation knows it too");
+
+    // A metadata part larger than any real one is refused as such, unread past its limit;
+    // a home directory inside a URL is no local path.
+    let huge = json!({"slug": "fresh", "version": "1.1.0", "description": "d".repeat(100_000)});
+    let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&huge, Some(&good))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"), "{}", r.text);
+    let linked = archive(dir.path(), "fresh", "1.1.0", "Lints", "See https://example.com/home/page\n");
+    let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
