@@ -187,6 +187,7 @@ fn tools() -> Value {
                     "query": { "type": "string", "description": "Words to look for in names, descriptions, tags and READMEs" },
                     "tags": { "type": "array", "items": { "type": "string" }, "description": "Only skills carrying all of these tags" },
                     "namespace": { "type": "string", "description": "Only skills in this namespace" },
+                    "kind": { "type": "string", "enum": ["skill", "agent", "command"], "description": "Only skills of this kind (default: every kind)" },
                     "limit": { "type": "integer", "minimum": 1, "maximum": 50, "description": "At most this many results (default 10)" },
                 },
                 "additionalProperties": false,
@@ -230,6 +231,7 @@ struct SearchArgs {
     #[serde(default)]
     tags: Vec<String>,
     namespace: Option<String>,
+    kind: Option<String>,
     limit: Option<i64>,
 }
 
@@ -241,6 +243,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
     }
     let namespace = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
     let tags = args.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| e.0)).collect::<Result<Vec<_>, _>>()?;
+    let kind = args.kind.map(|k| k.parse::<crate::domain::SkillKind>().map_err(|e| e.0)).transpose()?;
     let query = args.query.filter(|q| !q.trim().is_empty());
     // Agents ask in their own words: by meaning and by words at once, when the server can.
     let worded = query.as_deref().is_some_and(|q| q.chars().any(char::is_alphanumeric));
@@ -251,6 +254,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
         q: query,
         namespace,
         tags,
+        kind,
         limit: Some(limit),
         published_only: true,
         ..Default::default()
@@ -263,7 +267,7 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
             let s = &h.skill;
             json!({
                 "namespace": s.namespace, "name": s.name, "title": s.display_name, "description": s.description,
-                "version": s.latest_version, "tags": s.tags,
+                "version": s.latest_version, "tags": s.tags, "kind": s.kind,
                 "status": Lifecycle::of_listed(s).as_str(),
                 "downloads": s.downloads, "stars": s.stars,
             })

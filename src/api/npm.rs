@@ -278,6 +278,9 @@ async fn search(
                 req.tags.push(tag.parse::<Tag>().map_err(|e| bad(format!("invalid keyword: {}", e.0)))?);
             }
             Some(("scope", scope)) => req.namespace = Some(parse_scope(scope.strip_prefix('@').unwrap_or(scope))?),
+            Some(("kind", kind)) => {
+                req.kind = Some(kind.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?);
+            }
             _ => words.push(word),
         }
     }
@@ -462,6 +465,7 @@ async fn publish(
         visibility: Some(visibility),
         tags: (!keywords.is_empty()).then_some(keywords),
         skill_type: None,
+        kind: None,
     };
     let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
     let stored = state.index.publishing().publish(&caller, plan).await?.version;

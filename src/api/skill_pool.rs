@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::domain::{Namespace, SkillName, Tag, TokenScope, to_datetime};
+use crate::domain::{Namespace, SkillKind, SkillName, Tag, TokenScope, to_datetime};
 use crate::service::{self, Caller, SearchMode, SkillListRequest, VersionFilter};
 use crate::store::SkillSort;
 
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/versions", get(list_versions))
         .route("/v1/skills/{slug}/bundle.tar.gz", get(bundle))
         .route("/v1/skills/{slug}/deps", get(dependencies))
+        .route("/v1/skills/{slug}/archive", axum::routing::post(archive))
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
         .route(
@@ -181,16 +182,13 @@ fn slug(raw: &str) -> Reply<SkillName> {
         .map_err(|e: crate::domain::InvalidValue| SpError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
 }
 
-/// `kind`: only skills exist here yet; agents and commands match nothing.
-fn kind_matches(kind: Option<&str>) -> Reply<bool> {
-    match kind.unwrap_or("skill") {
-        "skill" => Ok(true),
-        "agent" | "command" => Ok(false),
-        other => Err(SpError::bad_request(format!(
-            "invalid kind `{}`: expected skill, agent or command",
-            crate::domain::truncate(other)
-        ))),
-    }
+/// `kind` as skill-pool takes it: `skill` unless said otherwise.
+fn kind_of(kind: Option<&str>) -> Reply<SkillKind> {
+    kind.map_or(Ok(SkillKind::Skill), |k| {
+        k.parse().map_err(|_| {
+            SpError::bad_request(format!("kind must be skill, agent or command, got `{}`", crate::domain::truncate(k)))
+        })
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,7 +225,7 @@ impl Row {
             tags: s.tags.iter().map(ToString::to_string).collect(),
             status: "published",
             created_at: to_datetime(v.published_at.unwrap_or(v.created_at)),
-            kind: "skill",
+            kind: s.kind.as_str(),
             similarity: similarity.map(|s| f64::from(s.clamp(0.0, 1.0))),
         }
     }
@@ -244,9 +242,7 @@ async fn list_skills(
     p: Result<Query<ListParams>, QueryRejection>,
 ) -> Reply<Json<Vec<Row>>> {
     let Query(p) = p.map_err(rejected)?;
-    if !kind_matches(p.kind.as_deref())? {
-        return Ok(Json(Vec::new()));
-    }
+    let kind = kind_of(p.kind.as_deref())?;
     let limit = p.limit.unwrap_or(LIST_DEFAULT).clamp(1, LIST_MAX);
     let tags = match &p.tags {
         Some(csv) => csv
@@ -265,6 +261,7 @@ async fn list_skills(
         q: semantic.map(str::to_owned).or(p.query.clone()),
         namespace: Some(namespace),
         tags,
+        kind: Some(kind),
         sort: Some(if semantic.is_some() { SkillSort::Relevance } else { SkillSort::Name }),
         published_only: true,
         mode: if semantic.is_some() { SearchMode::Semantic } else { SearchMode::Keyword },
@@ -301,32 +298,39 @@ pub struct Detail {
     frontmatter: serde_json::Map<String, serde_json::Value>,
 }
 
-async fn get_skill(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Json<Detail>> {
+async fn get_skill(State(state): State<AppState>, at: SkillAt) -> Reply<Json<Detail>> {
+    at.in_catalog(&state).await?;
+    let SkillAt { namespace, caller, name, .. } = at;
     let resolved = state.index.catalog().resolve(&caller, &namespace, &name, None).await?;
     let v = &resolved.version.record;
     let s = &resolved.skill;
     Ok(Json(Detail { row: Row::of(s, v, None), frontmatter: v.frontmatter.clone() }))
 }
 
-/// The slug of a path, when `kind` can name it.
-fn known(raw: &str, kind: Option<&str>) -> Reply<SkillName> {
-    let name = slug(raw)?;
-    if !kind_matches(kind)? {
-        return Err(SpError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no {} `{name}`", kind.unwrap_or("skill")),
-        ));
-    }
-    Ok(name)
-}
-
-/// What every per-skill endpoint starts from: the tenant, the caller, and the slug (which
-/// `kind` may name).
+/// What every per-skill endpoint starts from: the tenant, the caller, the slug and the kind
+/// it names (`?kind=`, default `skill`).
 pub struct SkillAt {
     namespace: Namespace,
     caller: Caller,
     name: SkillName,
+    kind: SkillKind,
+}
+
+impl SkillAt {
+    /// The skill, when it is of the kind asked for; archived skills have left the catalog
+    /// unless `archived` is allowed.
+    async fn skill(&self, state: &AppState, archived: bool) -> Reply<crate::domain::Skill> {
+        let skill = state.index.catalog().get_skill(&self.caller, &self.namespace, &self.name).await?;
+        if skill.kind != self.kind || (skill.archived && !archived) {
+            return Err(SpError::new(StatusCode::NOT_FOUND, "not_found", format!("no {} `{}`", self.kind, self.name)));
+        }
+        Ok(skill)
+    }
+
+    /// The skill, when it is of the kind asked for and in the catalog.
+    async fn in_catalog(&self, state: &AppState) -> Reply<crate::domain::Skill> {
+        self.skill(state, false).await
+    }
 }
 
 impl FromRequestParts<AppState> for SkillAt {
@@ -339,14 +343,16 @@ impl FromRequestParts<AppState> for SkillAt {
             .await
             .map_err(|e| SpError::new(StatusCode::NOT_FOUND, "not_found", e.body_text()))?;
         let Query(k) = Query::<KindParam>::from_request_parts(parts, state).await.map_err(rejected)?;
-        let name = known(&raw, k.kind.as_deref())?;
-        Ok(SkillAt { namespace, caller, name })
+        let kind = kind_of(k.kind.as_deref())?;
+        Ok(SkillAt { namespace, caller, name: slug(&raw)?, kind })
     }
 }
 
 /// SKILL.md of the latest published version, as text (signed-in callers).
-async fn skill_md(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Response> {
-    require_token(&caller)?;
+async fn skill_md(State(state): State<AppState>, at: SkillAt) -> Reply<Response> {
+    require_token(&at.caller)?;
+    at.in_catalog(&state).await?;
+    let SkillAt { namespace, caller, name, .. } = at;
     let catalog = state.index.catalog();
     let resolved = catalog.resolve(&caller, &namespace, &name, None).await?;
     let bundle = catalog.files(&resolved).await?;
@@ -374,10 +380,9 @@ pub struct VersionRow {
 const VERSIONS_MAX: i64 = 50;
 
 /// Every version the caller may see, newest first, at most 50.
-async fn list_versions(
-    State(state): State<AppState>,
-    SkillAt { namespace, caller, name }: SkillAt,
-) -> Reply<Json<Vec<VersionRow>>> {
+async fn list_versions(State(state): State<AppState>, at: SkillAt) -> Reply<Json<Vec<VersionRow>>> {
+    at.skill(&state, true).await?;
+    let SkillAt { namespace, caller, name, .. } = at;
     let filter = VersionFilter { limit: Some(VERSIONS_MAX), ..Default::default() };
     let page = state.index.catalog().list_versions(&caller, &namespace, &name, filter).await?;
     let rows = page
@@ -395,8 +400,10 @@ async fn list_versions(
 
 /// The latest published version's archive (`application/gzip`), counted as a download
 /// (signed-in callers).
-async fn bundle(State(state): State<AppState>, SkillAt { namespace, caller, name }: SkillAt) -> Reply<Response> {
-    require_token(&caller)?;
+async fn bundle(State(state): State<AppState>, at: SkillAt) -> Reply<Response> {
+    require_token(&at.caller)?;
+    at.in_catalog(&state).await?;
+    let SkillAt { namespace, caller, name, .. } = at;
     let catalog = state.index.catalog();
     let counted = catalog.download(&caller, &namespace, &name, None).await?;
     let bytes = catalog.archive(&caller, &namespace, &name, &counted.version.record.version).await?;
@@ -556,10 +563,9 @@ pub struct DependencyRow {
 
 /// The transitive closure of the latest version's `requires:`; requirements nothing
 /// resolves (yet) are kept, so a client can warn and skip.
-async fn dependencies(
-    State(state): State<AppState>,
-    SkillAt { namespace, caller, name }: SkillAt,
-) -> Reply<Json<Vec<DependencyRow>>> {
+async fn dependencies(State(state): State<AppState>, at: SkillAt) -> Reply<Json<Vec<DependencyRow>>> {
+    at.in_catalog(&state).await?;
+    let SkillAt { namespace, caller, name, .. } = at;
     let closure = state.index.catalog().dependencies(&caller, &namespace, &name).await?;
     let rows = closure
         .into_iter()
@@ -605,6 +611,7 @@ struct Checked {
     version: semver::Version,
     archive: Vec<u8>,
     tags: Vec<Tag>,
+    kind: SkillKind,
     bundle: crate::bundle::Bundle,
 }
 
@@ -670,9 +677,7 @@ async fn read_publish(
     if metadata.tags.len() > service::limits::TAGS {
         return Err(SpError::bad_request(format!("at most {} tags are allowed", service::limits::TAGS)));
     }
-    if !kind_matches(metadata.kind.as_deref())? {
-        return Err(SpError::bad_request("only skills can be published here yet, not agents or commands"));
-    }
+    let kind = kind_of(metadata.kind.as_deref())?;
     let name: SkillName =
         metadata.slug.parse().map_err(|e: crate::domain::InvalidValue| SpError::bad_request(e.to_string()))?;
     let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
@@ -698,7 +703,18 @@ async fn read_publish(
             "SKILL.md line {line} names a path in someone's home directory (`{path}`): skills must not depend on one machine"
         )));
     }
-    Ok(Checked { name, version, archive: archive.to_vec(), tags, bundle })
+    // A slug names one skill of one kind in a tenant.
+    match state.index.catalog().get_skill(caller, namespace, &name).await {
+        Ok(existing) if existing.kind != kind => {
+            return Err(SpError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("`{name}` is a {} in this tenant, not a {kind}", existing.kind),
+            ));
+        }
+        _ => {}
+    }
+    Ok(Checked { name, version, archive: archive.to_vec(), tags, kind, bundle })
 }
 
 /// The first `/home/<user>`, `/Users/<user>` or `C:\Users\<user>` path in `text` (not
@@ -721,7 +737,7 @@ async fn publish(
     body: axum::body::Body,
 ) -> Reply<(StatusCode, Json<Row>)> {
     // The unpacked bundle is not needed past the checks: the pipeline reads the archive itself.
-    let Checked { name, version, archive, tags, .. } =
+    let Checked { name, version, archive, tags, kind, .. } =
         read_publish(&state, &caller, &namespace, &headers, body).await?;
     let draft = service::SkillDraft {
         namespace: namespace.clone(),
@@ -732,6 +748,7 @@ async fn publish(
         visibility: Some(crate::domain::Visibility::Private),
         tags: Some(tags),
         skill_type: None,
+        kind: Some(kind),
     };
     let source = service::ArtifactSource::Archive(archive);
     let plan = service::PublishPlan::creating(draft, version.to_string(), source);
@@ -764,4 +781,25 @@ async fn validate(
         "version": checked.version.to_string(),
         "files": checked.bundle.files.len(),
     })))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Archived {
+    slug: String,
+    version: String,
+}
+
+/// `POST /v1/skills/{slug}/archive`: the skill leaves the catalog (team owners with an admin
+/// token, skill-pool's `tenant:admin`); installs by version keep working.
+async fn archive(State(state): State<AppState>, at: SkillAt) -> Reply<Json<Archived>> {
+    let skill = at.in_catalog(&state).await?;
+    let Some(version) = skill.latest_version else {
+        return Err(SpError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("`{}` has no published version", at.name),
+        ));
+    };
+    state.index.catalog().set_archived(&at.caller, &at.namespace, &at.name, true).await?;
+    Ok(Json(Archived { slug: at.name.to_string(), version }))
 }

@@ -133,29 +133,44 @@ async fn list_skills(
     if let Some(bad_status) = unknown {
         return Err(bad(format!("invalid status `{}`: use active, deprecated or archived", bad_status.escape_debug())));
     }
-    // Listed skills always have a latest version, which is never yanked, so their status
-    // is active or deprecated: filter on that in the query, so pages are full.
-    let wants = |s: &str| statuses.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
-    let deprecated = match (wants("active"), wants("deprecated")) {
-        (true, true) => None,
-        (false, true) => Some(true),
-        (true, false) => Some(false),
-        (false, false) => {
+    // A listed skill is archived, else deprecated, else active: filter on that in the query
+    // where one filter says it, so pages are full. Without a status, archived skills are
+    // left out, as everywhere else.
+    let wants = |s: &str| statuses.as_ref().is_some_and(|l| l.iter().any(|x| x == s));
+    let (active, deprecated, archived) = match &statuses {
+        None => (true, true, false),
+        Some(_) => (wants("active"), wants("deprecated"), wants("archived")),
+    };
+    let (deprecated_filter, archived_filter) = match (active, deprecated, archived) {
+        (true, true, false) => (None, crate::service::Archived::Excluded),
+        (false, true, false) => (Some(true), crate::service::Archived::Excluded),
+        (true, false, false) => (Some(false), crate::service::Archived::Excluded),
+        (false, false, true) => (None, crate::service::Archived::Only),
+        (false, false, false) => {
             let metadata = ListMetadata { count: 0, next_cursor: None };
             return Ok(axum::Json(SkillList { skills: Vec::new(), metadata }));
         }
+        // Archived with one or both of the others: the rest is filtered below.
+        (_, _, true) => (None, crate::service::Archived::Included),
     };
     let req = SkillListRequest {
         q: p.search.clone(),
         sort: Some(if p.search.is_some() { SkillSort::Relevance } else { SkillSort::Name }),
         cursor: p.cursor.clone(),
         limit: Some(limit),
-        deprecated,
+        deprecated: deprecated_filter,
+        archived: archived_filter,
         namespace_globs: view.namespaces.clone(),
         ..Default::default()
     };
     let page = state.index.catalog().list_latest(&caller, req).await?;
-    let skills: Vec<ThSkill> = page.items.iter().map(|(hit, v)| to_skill(&hit.skill, v)).collect();
+    let shown = |s: &crate::store::Skill| match Lifecycle::of_listed(s) {
+        Lifecycle::Active => active,
+        Lifecycle::Deprecated => deprecated,
+        Lifecycle::Archived => archived,
+    };
+    let skills: Vec<ThSkill> =
+        page.items.iter().filter(|(hit, _)| shown(&hit.skill)).map(|(hit, v)| to_skill(&hit.skill, v)).collect();
     Ok(axum::Json(SkillList { metadata: ListMetadata { count: skills.len(), next_cursor: page.cursor }, skills }))
 }
 
@@ -274,6 +289,7 @@ async fn publish_entry(
         visibility: None,
         tags: None,
         skill_type: None,
+        kind: None,
     };
     let source = ArtifactSource::Reference { reference, credentials: None };
     let Published { skill, version } =

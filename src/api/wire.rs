@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::entity;
 use crate::domain::{
-    Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility, to_datetime,
+    Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility,
+    to_datetime,
 };
 
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
@@ -203,6 +204,9 @@ pub struct CreateSkillRequest {
     pub tags: Option<Vec<Tag>>,
     #[serde(default)]
     pub skill_type: Option<SkillType>,
+    /// skill (the default), agent or command.
+    #[serde(default)]
+    pub kind: Option<SkillKind>,
 }
 
 /// Only the fields present are changed; `deprecatedMessage: null` clears the message.
@@ -222,6 +226,8 @@ pub struct UpdateSkillRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill_type: Option<SkillType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SkillKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -240,10 +246,14 @@ pub struct SkillSummary {
     pub visibility: Visibility,
     pub tags: Vec<String>,
     pub skill_type: SkillType,
+    /// skill, agent or command.
+    pub kind: SkillKind,
     pub downloads: i64,
     pub stars: i64,
     pub latest_version: Option<String>,
     pub deprecated: bool,
+    /// Archived: listed and searched nowhere, still resolvable.
+    pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -259,10 +269,12 @@ impl From<&entity::Skill> for SkillSummary {
             visibility: s.visibility,
             tags: s.tags.clone(),
             skill_type: s.skill_type,
+            kind: s.kind,
             downloads: s.downloads,
             stars: s.stars,
             latest_version: s.latest_version.clone(),
             deprecated: s.deprecated,
+            archived: s.archived,
             created_at: to_datetime(s.created_at),
             updated_at: to_datetime(s.updated_at),
         }
@@ -324,6 +336,10 @@ pub struct ListSkillsParams {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub skill_type: Option<String>,
+    /// skill, agent or command.
+    pub kind: Option<String>,
+    /// `true` lists the archived skills instead of the catalog (default `false`).
+    pub archived: Option<bool>,
     /// downloads, updated, name, stars or relevance (the default when `q` is given).
     pub sort: Option<String>,
     pub cursor: Option<String>,
@@ -551,6 +567,9 @@ pub struct NewSkillFields {
     pub tags: Option<Vec<Tag>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill_type: Option<SkillType>,
+    /// Default: skill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SkillKind>,
 }
 
 /// Credentials for one registry: a user name and password, or a bearer token.

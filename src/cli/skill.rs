@@ -14,7 +14,7 @@ use crate::api::wire::{
     ChannelList, ChannelResponse, CreateSkillRequest, SetChannelRequest, SkillDetail, SkillPage, SkillSummary,
     UpdateSkillRequest, VersionPage, VersionResponse,
 };
-use crate::domain::{ChannelName, Namespace, SkillName, SkillType, Tag, Visibility};
+use crate::domain::{ChannelName, Namespace, SkillKind, SkillName, SkillType, Tag, Visibility};
 
 /// `namespace/name`, as users type it.
 #[derive(Debug, Clone)]
@@ -72,10 +72,13 @@ pub enum SkillCommand {
         /// command, context, template or composite.
         #[arg(long = "type")]
         skill_type: Option<SkillType>,
+        /// skill (the default), agent or command.
+        #[arg(long)]
+        kind: Option<SkillKind>,
     },
     /// Show a skill's details.
     Show { skill: SkillRef },
-    /// Change a skill's description, display name, tags, type or visibility.
+    /// Change a skill's description, display name, tags, type, kind or visibility.
     Edit {
         skill: SkillRef,
         #[arg(long)]
@@ -93,6 +96,9 @@ pub enum SkillCommand {
         clear_tags: bool,
         #[arg(long = "type")]
         skill_type: Option<SkillType>,
+        /// skill, agent or command.
+        #[arg(long)]
+        kind: Option<SkillKind>,
     },
     /// Mark a skill deprecated (or, with --undo, not deprecated).
     Deprecate {
@@ -106,6 +112,13 @@ pub enum SkillCommand {
     Delete { skill: SkillRef },
     /// Restore a soft-deleted skill.
     Restore { skill: SkillRef },
+    /// Take a skill out of the catalog (no listing or search shows it; installs by version
+    /// keep working). `--undo` puts it back.
+    Archive {
+        skill: SkillRef,
+        #[arg(long)]
+        undo: bool,
+    },
 }
 
 fn visibility_of(public: bool) -> Visibility {
@@ -114,7 +127,7 @@ fn visibility_of(public: bool) -> Visibility {
 
 pub async fn run(cmd: SkillCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     match cmd {
-        SkillCommand::Create { skill, display_name, description, public, private: _, tags, skill_type } => {
+        SkillCommand::Create { skill, display_name, description, public, private: _, tags, skill_type, kind } => {
             let body = CreateSkillRequest {
                 scope: skill.scope,
                 slug: skill.slug,
@@ -124,6 +137,7 @@ pub async fn run(cmd: SkillCommand, client: &Client, out: Out) -> anyhow::Result
                 visibility: Some(visibility_of(public)),
                 tags: Some(tags),
                 skill_type,
+                kind,
             };
             let created: SkillDetail = client.send(Method::POST, "/api/v1/skills", Some(&body)).await?;
             out.show(&created, |d| {
@@ -131,15 +145,23 @@ pub async fn run(cmd: SkillCommand, client: &Client, out: Out) -> anyhow::Result
             })
         }
         SkillCommand::Show { skill } => out.show(&client.get::<SkillDetail>(&skill.path()).await?, show_detail),
-        SkillCommand::Edit { skill, display_name, description, visibility, tags, clear_tags, skill_type } => {
+        SkillCommand::Edit { skill, display_name, description, visibility, tags, clear_tags, skill_type, kind } => {
             let tags = if clear_tags { Some(Vec::new()) } else { (!tags.is_empty()).then_some(tags) };
-            let body =
-                UpdateSkillRequest { display_name, description, visibility, tags, skill_type, ..Default::default() };
+            let body = UpdateSkillRequest {
+                display_name,
+                description,
+                visibility,
+                tags,
+                skill_type,
+                kind,
+                ..Default::default()
+            };
             if body.display_name.is_none()
                 && body.description.is_none()
                 && body.visibility.is_none()
                 && body.tags.is_none()
                 && body.skill_type.is_none()
+                && body.kind.is_none()
             {
                 return Err(fail(Exit::Usage, "nothing to change: pass --description, --tag, --visibility, …"));
             }
@@ -167,6 +189,13 @@ pub async fn run(cmd: SkillCommand, client: &Client, out: Out) -> anyhow::Result
             let d: SkillDetail = client.send(Method::POST, &path, None::<&()>).await?;
             out.show(&d, |_| note(format!("{skill} restored")))
         }
+        SkillCommand::Archive { skill, undo } => {
+            let path = format!("{}/{}", skill.path(), if undo { "unarchive" } else { "archive" });
+            let d: SkillDetail = client.send(Method::POST, &path, None::<&()>).await?;
+            out.show(&d, |_| {
+                note(if undo { format!("{skill} is back in the catalog") } else { format!("{skill} archived") })
+            })
+        }
     }
 }
 
@@ -180,7 +209,13 @@ fn show_detail(d: &SkillDetail) {
     if d.deleted {
         println!("DELETED (restore with `skilldex skill restore {}/{}`)", s.scope, s.slug);
     }
-    println!("visibility {}   type {}   downloads {}   stars {}", s.visibility, s.skill_type, s.downloads, s.stars);
+    println!(
+        "visibility {}   kind {}   type {}   downloads {}   stars {}",
+        s.visibility, s.kind, s.skill_type, s.downloads, s.stars
+    );
+    if s.archived {
+        println!("ARCHIVED: not listed or searched; installs by version still work");
+    }
     if !s.tags.is_empty() {
         println!("tags       {}", s.tags.join(", "));
     }
@@ -199,6 +234,9 @@ pub struct SearchArgs {
     pub scope: Option<Namespace>,
     #[arg(long)]
     pub tag: Option<Tag>,
+    /// skill, agent or command.
+    #[arg(long)]
+    pub kind: Option<SkillKind>,
     /// downloads, updated, name, stars or relevance.
     #[arg(long)]
     pub sort: Option<String>,
@@ -223,6 +261,9 @@ pub async fn search(args: SearchArgs, out: Out) -> anyhow::Result<()> {
         }
         if let Some(v) = &args.tag {
             q.append_pair("tag", v.as_str());
+        }
+        if let Some(v) = &args.kind {
+            q.append_pair("kind", v.as_str());
         }
         if let Some(v) = &args.sort {
             q.append_pair("sort", v);

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Millis, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility};
+use super::{
+    Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -53,6 +55,9 @@ pub struct Skill {
     pub visibility: Visibility,
     pub tags: Vec<String>,
     pub skill_type: SkillType,
+    pub kind: SkillKind,
+    /// Left the catalog: listed and searched nowhere, still resolvable.
+    pub archived: bool,
     pub downloads: i64,
     pub stars: i64,
     pub latest_version: Option<String>,
@@ -73,6 +78,8 @@ pub struct SkillPatch {
     pub visibility: Option<Visibility>,
     pub tags: Option<Vec<Tag>>,
     pub skill_type: Option<SkillType>,
+    pub kind: Option<SkillKind>,
+    pub archived: Option<bool>,
     pub deprecated: Option<bool>,
     pub deprecated_message: Option<Option<String>>,
 }

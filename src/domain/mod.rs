@@ -266,6 +266,11 @@ word_enum!(
     SkillType { Command => "command", Context => "context", Template => "template", Composite => "composite" }
 );
 word_enum!(
+    /// What a skill is, as skill-pool classifies them: a skill, an agent definition or a
+    /// slash command.
+    SkillKind { Skill => "skill", Agent => "agent", Command => "command" }
+);
+word_enum!(
     /// The life of a version: a draft is unfinished, a published version is installable,
     /// a yanked one is no longer picked by ranges or channels but still resolves when pinned.
     VersionStatus { Draft => "draft", Published => "published", Yanked => "yanked" }

@@ -157,6 +157,7 @@ impl Catalog<'_> {
             visibility: source.visibility,
             tags: source.tags.iter().filter_map(|t| t.parse::<Tag>().ok()).collect(),
             skill_type: source.skill_type,
+            kind: source.kind,
             forked_from: Some(origin.clone()),
         };
         let version = latest.as_ref().map(|v| NewVersion {

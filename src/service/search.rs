@@ -97,7 +97,7 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 5;
+pub const FORMAT: u32 = 6;
 
 struct Fields {
     id: Field,
@@ -105,7 +105,9 @@ struct Fields {
     public: Field,
     published: Field,
     deprecated: Field,
+    archived: Field,
     skill_type: Field,
+    kind: Field,
     tag: Field,
     popularity: Field,
     text: Vec<TextField>,
@@ -242,7 +244,9 @@ impl SearchEngine {
         doc.add_u64(f.public, u64::from(s.visibility == crate::domain::Visibility::Public));
         doc.add_u64(f.published, u64::from(s.latest_version.is_some()));
         doc.add_u64(f.deprecated, u64::from(s.deprecated));
+        doc.add_u64(f.archived, u64::from(s.archived));
         doc.add_text(f.skill_type, s.skill_type.as_str());
+        doc.add_text(f.kind, s.kind.as_str());
         for t in &s.tags {
             doc.add_text(f.tag, t);
         }
@@ -454,13 +458,15 @@ fn id_column(segment: &SegmentReader) -> Result<tantivy::columnar::StrColumn, Se
     segment.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))
 }
 
-/// Who may see a match, and the broad filters (published, deprecated, type): checked on each
-/// match from the index's columns, so they never slow the posting lists down.
+/// Who may see a match, and the broad filters (published, deprecated, archived, type, kind):
+/// checked on each match from the index's columns, so they never slow the posting lists down.
 struct Gate<'a> {
     reach: &'a Reach<'a>,
     published_only: bool,
-    deprecated: Option<bool>,
-    skill_type: Option<&'a str>,
+    /// Flag columns that must hold a value (`deprecated`, `archived`).
+    flags: Vec<(&'static str, bool)>,
+    /// Word columns that must hold a word (`type`, `kind`).
+    words: Vec<(&'static str, &'static str)>,
 }
 
 /// A gate's columns in one segment.
@@ -471,17 +477,19 @@ struct SegmentGate {
     member_of: Vec<u64>,
     everything: bool,
     published: Option<std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>>,
-    deprecated: Option<(std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>, u64)>,
-    skill_type: Option<(tantivy::columnar::Column<u64>, u64)>,
+    flags: Vec<(std::sync::Arc<dyn tantivy::columnar::ColumnValues<u64>>, u64)>,
+    words: Vec<(tantivy::columnar::Column<u64>, u64)>,
 }
 
 impl<'a> Gate<'a> {
     fn new(q: &'a SkillQuery, reach: &'a Reach<'a>) -> Self {
+        let flags = [("deprecated", q.deprecated), ("archived", q.archived)];
+        let words = [("type", q.skill_type.map(|t| t.as_str())), ("kind", q.kind.map(|k| k.as_str()))];
         Gate {
             reach,
             published_only: q.published_only,
-            deprecated: q.deprecated,
-            skill_type: q.skill_type.as_ref().map(|t| t.as_str()),
+            flags: flags.into_iter().filter_map(|(name, want)| Some((name, want?))).collect(),
+            words: words.into_iter().filter_map(|(name, want)| Some((name, want?))).collect(),
         }
     }
 
@@ -502,14 +510,12 @@ impl<'a> Gate<'a> {
                 member_of.extend(ord_of(&namespaces, name)?);
             }
         }
-        let skill_type = match self.skill_type {
-            None => None,
-            Some(t) => {
-                let types = ords("type")?;
-                let Some(ord) = ord_of(&types, t)? else { return Ok(None) };
-                Some((types.ords().clone(), ord))
-            }
-        };
+        let mut words = Vec::with_capacity(self.words.len());
+        for &(name, want) in &self.words {
+            let column = ords(name)?;
+            let Some(ord) = ord_of(&column, want)? else { return Ok(None) };
+            words.push((column.ords().clone(), ord));
+        }
         // A flag no document of the segment has: nothing there passes.
         let flag_wanted = |name: &str, want: u64| -> Result<Option<_>, SearchError> {
             let column = fast.u64(name)?;
@@ -523,21 +529,21 @@ impl<'a> Gate<'a> {
                 None => return Ok(None),
             },
         };
-        let deprecated = match self.deprecated {
-            None => None,
-            Some(d) => match flag_wanted("deprecated", u64::from(d))? {
-                Some(column) => Some((column, u64::from(d))),
+        let mut flags = Vec::with_capacity(self.flags.len());
+        for &(name, want) in &self.flags {
+            match flag_wanted(name, u64::from(want))? {
+                Some(column) => flags.push((column, u64::from(want))),
                 None => return Ok(None),
-            },
-        };
+            }
+        }
         Ok(Some(SegmentGate {
             public: flag("public")?,
             namespace: namespaces.ords().clone(),
             member_of,
             everything: matches!(self.reach, Reach::Everything),
             published,
-            deprecated,
-            skill_type,
+            flags,
+            words,
         }))
     }
 }
@@ -550,8 +556,8 @@ impl SegmentGate {
                 && self.namespace.first(doc).is_some_and(|ord| self.member_of.contains(&ord)));
         visible
             && self.published.as_ref().is_none_or(|p| p.get_val(doc) == 1)
-            && self.deprecated.as_ref().is_none_or(|(d, want)| d.get_val(doc) == *want)
-            && self.skill_type.as_ref().is_none_or(|(t, want)| t.first(doc) == Some(*want))
+            && self.flags.iter().all(|(column, want)| column.get_val(doc) == *want)
+            && self.words.iter().all(|(column, want)| column.first(doc) == Some(*want))
     }
 }
 
@@ -677,7 +683,9 @@ fn schema() -> (Schema, Fields) {
     let public = schema.add_u64_field("public", FAST);
     let published = schema.add_u64_field("published", FAST);
     let deprecated = schema.add_u64_field("deprecated", FAST);
+    let archived = schema.add_u64_field("archived", FAST);
     let skill_type = schema.add_text_field("type", STRING | FAST);
+    let kind = schema.add_text_field("kind", STRING | FAST);
     let tag = schema.add_text_field("tag", STRING);
     let popularity = schema.add_u64_field("popularity", FAST);
     let indexed = |tokenizer: &str, record: IndexRecordOption| {
@@ -703,7 +711,8 @@ fn schema() -> (Schema, Fields) {
             weight: *weight,
         })
         .collect();
-    let fields = Fields { id, namespace, public, published, deprecated, skill_type, tag, popularity, text };
+    let fields =
+        Fields { id, namespace, public, published, deprecated, archived, skill_type, kind, tag, popularity, text };
     (schema.build(), fields)
 }
 

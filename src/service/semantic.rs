@@ -20,7 +20,7 @@ use sha2::Digest as _;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
 use super::search::{Reach, SearchError};
-use crate::domain::{Skill, SkillType, Visibility};
+use crate::domain::{Skill, SkillKind, SkillType, Visibility};
 use crate::store::SkillQuery;
 
 /// Tokens of a skill's text the model reads; the rest is cut (names, the description and
@@ -102,7 +102,9 @@ pub struct Placement {
     pub public: bool,
     pub published: bool,
     pub deprecated: bool,
+    pub archived: bool,
     pub skill_type: SkillType,
+    pub kind: SkillKind,
     pub tags: Vec<String>,
 }
 
@@ -113,7 +115,9 @@ impl Placement {
             public: s.visibility == Visibility::Public,
             published: s.latest_version.is_some(),
             deprecated: s.deprecated,
+            archived: s.archived,
             skill_type: s.skill_type,
+            kind: s.kind,
             tags: s.tags.clone(),
         }
     }
@@ -128,7 +132,9 @@ struct Slot {
     public: bool,
     published: bool,
     deprecated: bool,
+    archived: bool,
     skill_type: SkillType,
+    kind: SkillKind,
     tags: Vec<u32>,
 }
 
@@ -141,7 +147,9 @@ struct Filter {
     public: bool,
     published: bool,
     deprecated: bool,
+    archived: bool,
     skill_type: SkillType,
+    kind: SkillKind,
 }
 
 impl Filter {
@@ -151,7 +159,9 @@ impl Filter {
         public: false,
         published: false,
         deprecated: false,
+        archived: false,
         skill_type: SkillType::Command,
+        kind: SkillKind::Skill,
     };
 
     fn of(slot: Option<&Slot>) -> Self {
@@ -163,7 +173,9 @@ impl Filter {
                 public: s.public,
                 published: s.published,
                 deprecated: s.deprecated,
+                archived: s.archived,
                 skill_type: s.skill_type,
+                kind: s.kind,
             },
         }
     }
@@ -211,7 +223,7 @@ const OVERSAMPLE: usize = 5;
 /// …and at least this many (a page of a few results still gets a wide first pass).
 const MIN_CANDIDATES: usize = 1000;
 /// The vectors file's format.
-const FILE_FORMAT: u64 = 2;
+const FILE_FORMAT: u64 = 3;
 
 impl Vectors {
     pub fn new(model: &str, dims: usize) -> Self {
@@ -258,7 +270,9 @@ impl Vectors {
             public: p.public,
             published: p.published,
             deprecated: p.deprecated,
+            archived: p.archived,
             skill_type: p.skill_type,
+            kind: p.kind,
             tags: p.tags.iter().map(|t| self.tags.id(t)).collect(),
         }
     }
@@ -350,6 +364,8 @@ impl Vectors {
                 && (f.public || member[n])
                 && allowed[n]
                 && q.skill_type.is_none_or(|t| t == f.skill_type)
+                && q.kind.is_none_or(|k| k == f.kind)
+                && q.archived.is_none_or(|a| a == f.archived)
                 && (!q.published_only || f.published)
                 && q.deprecated.is_none_or(|d| d == f.deprecated)
                 && (tags.is_empty() || self.slots[i].as_ref().is_some_and(|s| tags.iter().all(|t| s.tags.contains(t))))
@@ -423,8 +439,14 @@ impl Vectors {
             let Some(slot) = slot else { continue };
             put(&mut out, &slot.id);
             put(&mut out, &self.namespaces.names[slot.namespace as usize]);
-            out.push(u8::from(slot.public) | u8::from(slot.published) << 1 | u8::from(slot.deprecated) << 2);
+            out.push(
+                u8::from(slot.public)
+                    | u8::from(slot.published) << 1
+                    | u8::from(slot.deprecated) << 2
+                    | u8::from(slot.archived) << 3,
+            );
             put(&mut out, slot.skill_type.as_str());
+            put(&mut out, slot.kind.as_str());
             out.push(slot.tags.len().min(255) as u8);
             for &t in slot.tags.iter().take(255) {
                 put(&mut out, &self.tags.names[t as usize]);
@@ -475,6 +497,7 @@ impl Vectors {
             let namespace = read_string(&mut input)?;
             let flags = byte(&mut input)?;
             let skill_type = read_string(&mut input)?.parse::<SkillType>().ok()?;
+            let kind = read_string(&mut input)?.parse::<SkillKind>().ok()?;
             let tags = (0..byte(&mut input)?).map(|_| read_string(&mut input)).collect::<Option<Vec<_>>>()?;
             let mut text = [0u8; 8];
             input.read_exact(&mut text).ok()?;
@@ -485,7 +508,9 @@ impl Vectors {
                 public: flags & 1 != 0,
                 published: flags & 2 != 0,
                 deprecated: flags & 4 != 0,
+                archived: flags & 8 != 0,
                 skill_type,
+                kind,
                 tags,
             };
             vectors.insert(&id, u64::from_le_bytes(text), &p, &vector);
@@ -852,7 +877,9 @@ mod tests {
             public,
             published: true,
             deprecated: false,
+            archived: false,
             skill_type: SkillType::Command,
+            kind: SkillKind::Skill,
             tags: tags.iter().map(|t| t.to_string()).collect(),
         }
     }
@@ -864,12 +891,14 @@ mod tests {
             namespace: None,
             tags: Vec::new(),
             skill_type: None,
+            kind: None,
             sort: crate::store::SkillSort::Relevance,
             after: None,
             limit: 20,
             audience: crate::store::Audience::Everyone,
             published_only: false,
             deprecated: None,
+            archived: None,
             namespace_globs: Vec::new(),
             offset: 0,
         }

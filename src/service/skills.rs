@@ -10,7 +10,7 @@ use super::Catalog;
 use super::access::require_role;
 use super::{Caller, Error, Result, check_text, limits, search};
 use crate::domain::{
-    ChannelName, Namespace, ReleasedVersion, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
+    ChannelName, Namespace, ReleasedVersion, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, VersionStatus,
     Visibility, now_millis, parse_version,
 };
 use crate::store::{
@@ -31,6 +31,7 @@ pub struct SkillListRequest {
     /// Skills carrying every one of these tags (at most `limits::TAGS`).
     pub tags: Vec<Tag>,
     pub skill_type: Option<SkillType>,
+    pub kind: Option<SkillKind>,
     pub sort: Option<SkillSort>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
@@ -38,6 +39,8 @@ pub struct SkillListRequest {
     pub published_only: bool,
     /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
     pub deprecated: Option<bool>,
+    /// Archived skills are left out unless asked for.
+    pub archived: Archived,
     /// Only namespaces matching one of these globs (a registry view); empty: any.
     pub namespace_globs: Vec<String>,
     /// Skip this many skills (offset paging, as npm's `from`); not together with `cursor`.
@@ -46,6 +49,16 @@ pub struct SkillListRequest {
     pub mode: SearchMode,
     /// Semantic matches less similar than this (cosine similarity, -1 to 1) are left out.
     pub min_similarity: Option<f32>,
+}
+
+/// Which skills a listing takes by their archive state: archived skills have left the
+/// catalog, so listings leave them out unless they ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Archived {
+    #[default]
+    Excluded,
+    Only,
+    Included,
 }
 
 /// How free text is matched.
@@ -93,9 +106,13 @@ impl Lifecycle {
         if version.status == VersionStatus::Yanked { Lifecycle::Archived } else { Lifecycle::of_listed(skill) }
     }
 
-    /// A listed skill's, as of its latest version (never yanked, so never archived).
+    /// A listed skill's, as of its latest version (never yanked).
     pub fn of_listed(skill: &Skill) -> Self {
-        if skill.deprecated { Lifecycle::Deprecated } else { Lifecycle::Active }
+        match (skill.archived, skill.deprecated) {
+            (true, _) => Lifecycle::Archived,
+            (false, true) => Lifecycle::Deprecated,
+            (false, false) => Lifecycle::Active,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -205,6 +222,8 @@ fn listed(skill: &Skill, q: &SkillQuery, namespaces: &[String]) -> bool {
         && q.namespace.as_ref().is_none_or(|n| *n == skill.namespace)
         && q.tags.iter().all(|t| skill.tags.contains(t))
         && q.skill_type.is_none_or(|t| t == skill.skill_type)
+        && q.kind.is_none_or(|k| k == skill.kind)
+        && q.archived.is_none_or(|a| a == skill.archived)
         && (!q.published_only || skill.latest_version.is_some())
         && q.deprecated.is_none_or(|d| d == skill.deprecated)
         && (q.namespace_globs.is_empty()
@@ -264,6 +283,7 @@ pub struct SkillDraft {
     pub visibility: Option<Visibility>,
     pub tags: Option<Vec<Tag>>,
     pub skill_type: Option<SkillType>,
+    pub kind: Option<SkillKind>,
 }
 
 /// The skill a draft describes, with csreg's defaults, if its fields are within the limits.
@@ -284,6 +304,7 @@ pub(super) fn check_draft(draft: &SkillDraft) -> Result<NewSkill> {
         visibility: draft.visibility.unwrap_or(Visibility::Public),
         tags,
         skill_type: draft.skill_type.unwrap_or(SkillType::Command),
+        kind: draft.kind.unwrap_or(SkillKind::Skill),
         forked_from: None,
     })
 }
@@ -349,12 +370,18 @@ fn skill_query(caller: &Caller, req: SkillListRequest) -> Result<(SkillQuery, i6
         namespace: req.namespace,
         tags: req.tags.into_iter().map(String::from).collect(),
         skill_type: req.skill_type,
+        kind: req.kind,
         sort,
         after,
         limit: limit + 1,
         audience: caller.audience(),
         published_only: req.published_only,
         deprecated: req.deprecated,
+        archived: match req.archived {
+            Archived::Excluded => Some(false),
+            Archived::Only => Some(true),
+            Archived::Included => None,
+        },
         namespace_globs: req.namespace_globs,
         offset,
     };
@@ -635,6 +662,29 @@ impl Catalog<'_> {
         self.core.store.set_skill_deleted(&skill.id, None).await?;
         self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;
         Ok(Skill { deleted_at: None, ..skill })
+    }
+
+    /// Takes a skill out of the catalog (`archived`) or puts it back: an archived skill is
+    /// listed and searched nowhere but still resolves, so what is installed keeps working.
+    /// Owners only, with an admin token; idempotent.
+    pub async fn set_archived(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+        archived: bool,
+    ) -> Result<Skill> {
+        caller.require(TokenScope::Admin)?;
+        let (skill, role) = self.core.visible_skill(caller, namespace, name, false).await?;
+        require_role(role, TeamRole::Owner, if archived { "archiving a skill" } else { "unarchiving a skill" })?;
+        if skill.archived == archived {
+            return Ok(skill);
+        }
+        let patch = SkillPatch { archived: Some(archived), ..Default::default() };
+        let updated = self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
+        let action = if archived { "skill.archive" } else { "skill.unarchive" };
+        self.core.audit(caller, action, &skill_ref(&skill), json!({})).await;
+        Ok(updated)
     }
 
     /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.

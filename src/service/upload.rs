@@ -463,6 +463,7 @@ fn draft_json(d: &SkillDraft) -> serde_json::Value {
         "visibility": d.visibility,
         "tags": d.tags,
         "skillType": d.skill_type,
+        "kind": d.kind,
     })
 }
 
@@ -479,6 +480,7 @@ fn draft_from_json(v: &serde_json::Value) -> Option<SkillDraft> {
         visibility: parse(v, "visibility"),
         tags: parse(v, "tags"),
         skill_type: parse(v, "skillType"),
+        kind: parse(v, "kind"),
     })
 }
 
@@ -503,6 +505,7 @@ mod tests {
             visibility: Visibility::Public,
             tags: vec![],
             skill_type: SkillType::Command,
+            kind: crate::domain::SkillKind::Skill,
             forked_from: None,
         };
         let skill = store.create_skill(&skill, now_millis()).await.unwrap();

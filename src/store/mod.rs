@@ -14,8 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChannelName, Millis, Namespace, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus,
-    Visibility,
+    ChannelName, Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
+    VersionStatus, Visibility,
 };
 
 pub use crate::domain::entity::{
@@ -72,6 +72,7 @@ pub struct NewSkill {
     pub visibility: Visibility,
     pub tags: Vec<Tag>,
     pub skill_type: SkillType,
+    pub kind: SkillKind,
     pub forked_from: Option<String>,
 }
 
@@ -110,6 +111,7 @@ pub struct SkillQuery {
     /// Every one of these tags (none: any).
     pub tags: Vec<String>,
     pub skill_type: Option<SkillType>,
+    pub kind: Option<SkillKind>,
     pub sort: SkillSort,
     pub after: Option<SkillCursor>,
     pub limit: i64,
@@ -118,6 +120,8 @@ pub struct SkillQuery {
     pub published_only: bool,
     /// Only deprecated (`Some(true)`) or only not deprecated (`Some(false)`) skills.
     pub deprecated: Option<bool>,
+    /// Only archived (`Some(true)`) or only not archived (`Some(false)`) skills.
+    pub archived: Option<bool>,
     /// Only namespaces matching one of these globs (`*`, `?`; checked to hold nothing else).
     pub namespace_globs: Vec<String>,
     /// Rows to skip after the sort (offset paging, for surfaces that page by `from`).

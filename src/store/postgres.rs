@@ -46,6 +46,11 @@ impl PostgresStore {
             name: "uploads_for_new_skills",
             sql: include_str!("../../migrations/postgres/0010_uploads_for_new_skills.sql"),
         },
+        Migration {
+            version: 11,
+            name: "skill_kind_archived",
+            sql: include_str!("../../migrations/postgres/0011_skill_kind_archived.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -12,7 +12,7 @@ pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
 pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
 pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
-     s.tags, s.skill_type, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
+     s.tags, s.skill_type, s.kind, s.archived, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
      s.forked_from, s.deleted_at, s.created_at, s.updated_at";
 pub(crate) const UPLOAD_COLS: &str =
     "id, skill_id, version, archive_sha256, archive_size, metadata, created_by, created_at, expires_at";
@@ -165,8 +165,16 @@ macro_rules! impl_sql_store {
                 let p = b.arg(Arg::Text(t.as_str().into()));
                 b.push(&format!(" AND s.skill_type = {p}"));
             }
+            if let Some(k) = query.kind {
+                let p = b.arg(Arg::Text(k.as_str().into()));
+                b.push(&format!(" AND s.kind = {p}"));
+            }
             if query.published_only {
                 b.push(" AND s.latest_version IS NOT NULL");
+            }
+            if let Some(a) = query.archived {
+                let p = b.arg(Arg::Bool(a));
+                b.push(&format!(" AND s.archived = {p}"));
             }
             if let Some(d) = query.deprecated {
                 let p = b.arg(Arg::Bool(d));
@@ -231,6 +239,8 @@ macro_rules! impl_sql_store {
                 visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
                 tags: json_col(&tags, "skills.tags")?,
                 skill_type: parse_col(&r.try_get::<String, _>("skill_type")?)?,
+                kind: parse_col(&r.try_get::<String, _>("kind")?)?,
+                archived: r.try_get("archived")?,
                 downloads: r.try_get("downloads")?,
                 stars: r.try_get("stars")?,
                 latest_version: r.try_get("latest_version")?,
@@ -378,6 +388,8 @@ macro_rules! impl_sql_store {
                 visibility: new.visibility,
                 tags: new.tags.iter().map(|t| t.to_string()).collect(),
                 skill_type: new.skill_type,
+                kind: new.kind,
+                archived: false,
                 downloads: 0,
                 stars: 0,
                 latest_version: None,
@@ -391,8 +403,8 @@ macro_rules! impl_sql_store {
             let tags = serde_json::to_string(&skill.tags).expect("tags serialize");
             sqlx::query(
                 "INSERT INTO skills (id, scope, slug, display_name, description, readme, visibility, tags,
-                                     skill_type, forked_from, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                                     skill_type, kind, forked_from, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
             )
             .bind(&skill.id)
             .bind(skill.namespace.as_str())
@@ -403,6 +415,7 @@ macro_rules! impl_sql_store {
             .bind(skill.visibility.as_str())
             .bind(&tags)
             .bind(skill.skill_type.as_str())
+            .bind(skill.kind.as_str())
             .bind(&skill.forked_from)
             .bind(at)
             .execute(&mut **tx)
@@ -876,6 +889,12 @@ macro_rules! impl_sql_store {
                 }
                 if let Some(v) = patch.skill_type {
                     set(&mut b, "skill_type", Arg::Text(v.as_str().into()));
+                }
+                if let Some(v) = patch.kind {
+                    set(&mut b, "kind", Arg::Text(v.as_str().into()));
+                }
+                if let Some(v) = patch.archived {
+                    set(&mut b, "archived", Arg::Bool(v));
                 }
                 if let Some(v) = patch.deprecated {
                     set(&mut b, "deprecated", Arg::Bool(v));

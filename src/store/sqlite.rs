@@ -48,6 +48,11 @@ impl SqliteStore {
             name: "uploads_for_new_skills",
             sql: include_str!("../../migrations/sqlite/0010_uploads_for_new_skills.sql"),
         },
+        Migration {
+            version: 11,
+            name: "skill_kind_archived",
+            sql: include_str!("../../migrations/sqlite/0011_skill_kind_archived.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

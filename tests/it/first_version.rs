@@ -50,6 +50,7 @@ async fn a_first_version_creates_its_skill_only_once_stored(db: TestDb) {
         visibility: Some(Visibility::Private),
         tags: None,
         skill_type: None,
+        kind: None,
     };
     let archive = bundle(dir.path(), "fresh", "1.0.0").pack(0).tar_gz;
     let publishing = app.index.publishing();

@@ -63,6 +63,7 @@ fn draft() -> SkillDraft {
         visibility: None,
         tags: None,
         skill_type: None,
+        kind: None,
     }
 }
 

@@ -15,7 +15,8 @@ on_both_backends!(
     semantic_rows_carry_their_similarity,
     profile_tokens_are_ordinary_tokens,
     dependencies_close_over_what_the_caller_may_resolve,
-    multipart_publishes_go_through_the_one_pipeline
+    multipart_publishes_go_through_the_one_pipeline,
+    kinds_and_the_archive_hold_on_every_surface
 );
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
@@ -425,7 +426,7 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
         (multipart(&meta("1.0.0"), None), "`bundle` part is missing"),
         (multipart(&json!({"slug": "other", "version": "1.0.0"}), Some(&good)), "other"),
         (multipart(&meta("2.0.0"), Some(&good)), "2.0.0"),
-        (multipart(&json!({"slug": "fresh", "version": "1.0.0", "kind": "agent"}), Some(&good)), "agents"),
+        (multipart(&json!({"slug": "fresh", "version": "1.0.0", "kind": "robot"}), Some(&good)), "kind must be"),
         (multipart(&json!({"slug": "fresh", "version": "1.0.0", "description": long}), Some(&good)), "1536"),
         (
             multipart(
@@ -475,6 +476,11 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "versions are immutable");
     let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.0.0"), Some(&good))).await;
     assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "validation knows it too");
+    let as_agent = json!({"slug": "fresh", "version": "1.1.0", "kind": "agent"});
+    let newer = archive(dir.path(), "fresh", "1.1.0", "Lints fresh code", "Run it.\n");
+    let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&as_agent, Some(&newer))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "a slug is one skill of one kind");
+    assert!(r.body["message"].as_str().unwrap().contains("is a skill"), "{}", r.text);
 
     // A metadata part larger than any real one is refused as such, unread past its limit;
     // a home directory inside a URL is no local path.
@@ -484,4 +490,103 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     let linked = archive(dir.path(), "fresh", "1.1.0", "Lints", "See https://example.com/home/page\n");
     let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn kinds_and_the_archive_hold_on_every_surface(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let owner = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    let publisher = app.user("bob", TokenScope::Admin).await;
+    app.member("acme", "bob", "publisher").await;
+    let public = |kind: &str| json!({"visibility": "public", "kind": kind, "tags": ["review"]});
+    publish(&app, dir.path(), &owner, ("acme", "linter"), "1.0.0", public("skill")).await;
+    publish(&app, dir.path(), &owner, ("acme", "reviewer"), "1.0.0", public("agent")).await;
+    let listed = |path: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+            let rows = r.body.get("data").or(r.body.get("skills")).unwrap_or(&r.body).clone();
+            let mut names: Vec<String> = rows
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: {}", r.text))
+                .iter()
+                .map(|s| s["slug"].as_str().or(s["name"].as_str()).unwrap().to_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+
+    // The kind is the skill's, filterable on each surface; skill-pool's default is `skill`.
+    assert_eq!(listed("/api/v1/skills?kind=agent".into()).await, ["reviewer"]);
+    assert_eq!(listed("/api/v1/skills?kind=agent&q=lints".into()).await, ["reviewer"], "through the engine too");
+    assert_eq!(listed("/api/v1/skills?kind=skill".into()).await, ["linter"]);
+    assert_eq!(listed("/api/v1/skills".into()).await, ["linter", "reviewer"]);
+    let r = app.get("/api/v1/skills?kind=robot", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(app.get("/api/v1/skills/acme/reviewer", None).await.body["kind"], "agent");
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills", None).await), ["linter"]);
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills?kind=agent", None).await), ["reviewer"]);
+    let r = get(&app, Some("acme"), None, "/v1/skills/reviewer", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"), "an agent is no skill");
+    let r = get(&app, Some("acme"), None, "/v1/skills/reviewer?kind=agent", None).await;
+    assert_eq!((r.status, r.body["kind"].clone()), (StatusCode::OK, json!("agent")));
+    let npm = app.get("/-/v1/search?text=kind:agent", None).await;
+    let names: Vec<&str> =
+        npm.body["objects"].as_array().unwrap().iter().map(|o| o["package"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["@acme/reviewer"], "{}", npm.text);
+    let mcp = app
+        .call(
+            axum::http::Method::POST,
+            "/mcp",
+            None,
+            Some(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "search_skills", "arguments": {"kind": "agent"}}})),
+        )
+        .await;
+    let found = mcp.body["result"]["structuredContent"]["skills"].as_array().cloned().unwrap_or_default();
+    let found: Vec<&str> = found.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(found, ["reviewer"], "{}", mcp.text);
+
+    // Archiving: owners with an admin token only; nothing changes on a refusal.
+    let r = app.call(axum::http::Method::POST, "/api/v1/skills/acme/linter/archive", Some(&publisher), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = post_multipart(&app, "/v1/skills/linter/archive", Some(&publisher), Vec::new()).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"));
+    let r = post_multipart(&app, "/v1/skills/linter/archive", None, Vec::new()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(listed("/api/v1/skills?kind=skill".into()).await, ["linter"]);
+    let r = post_multipart(&app, "/v1/skills/linter/archive", Some(&owner), Vec::new()).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({"slug": "linter", "version": "1.0.0"})));
+
+    // Archived: gone from every listing and search, still resolvable and installable by
+    // version; listed again only when asked for, with its status.
+    assert_eq!(listed("/api/v1/skills?kind=skill".into()).await, Vec::<String>::new());
+    assert_eq!(listed("/api/v1/skills?q=lints".into()).await, ["reviewer"]);
+    assert_eq!(slugs(&get(&app, Some("acme"), None, "/v1/skills", None).await), Vec::<&str>::new());
+    let r = get(&app, Some("acme"), None, "/v1/skills/linter", None).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+    let r = post_multipart(&app, "/v1/skills/linter/archive", Some(&owner), Vec::new()).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"), "archived already");
+    assert_eq!(listed("/registry/default/v0.1/x/dev.toolhive/skills".into()).await, ["reviewer"]);
+    assert_eq!(listed("/registry/default/v0.1/x/dev.toolhive/skills?status=archived".into()).await, ["linter"]);
+    assert_eq!(
+        listed("/registry/default/v0.1/x/dev.toolhive/skills?status=active,archived".into()).await,
+        ["linter", "reviewer"]
+    );
+    assert_eq!(listed("/api/v1/skills?archived=true".into()).await, ["linter"]);
+    let r = app.get("/api/v1/resolve/acme/linter", None).await;
+    assert_eq!((r.status, r.body["version"].clone()), (StatusCode::OK, json!("1.0.0")), "{}", r.text);
+    let detail = app.get("/api/v1/skills/acme/linter", None).await;
+    assert_eq!(detail.body["archived"], true);
+
+    // And back.
+    let r = app.call(axum::http::Method::POST, "/api/v1/skills/acme/linter/unarchive", Some(&owner), None).await;
+    assert_eq!((r.status, r.body["archived"].clone()), (StatusCode::OK, json!(false)), "{}", r.text);
+    assert_eq!(listed("/api/v1/skills?q=lints&kind=skill".into()).await, ["linter"]);
+    let audit = app.get("/api/v1/audit?limit=100", Some(&app.admin)).await;
+    let archives = audit.body["data"].as_array().unwrap().iter().filter(|e| e["action"] == "skill.archive").count();
+    assert_eq!(archives, 1, "one archive, audited once: {}", audit.text);
 }

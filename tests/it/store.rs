@@ -35,6 +35,7 @@ pub(crate) fn skill(scope: &str, slug: &str) -> NewSkill {
         visibility: skilldex::domain::Visibility::Public,
         tags: vec![],
         skill_type: skilldex::domain::SkillType::Command,
+        kind: skilldex::domain::SkillKind::Skill,
         forked_from: None,
     }
 }
@@ -45,12 +46,14 @@ fn query(audience: Audience) -> SkillQuery {
         namespace: None,
         tags: vec![],
         skill_type: None,
+        kind: None,
         sort: SkillSort::Name,
         after: None,
         limit: 100,
         audience,
         published_only: false,
         deprecated: None,
+        archived: None,
         namespace_globs: vec![],
         offset: 0,
     }

@@ -55,6 +55,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
             visibility,
             tags: vec![],
             skill_type: SkillType::Command,
+            kind: skilldex::domain::SkillKind::Skill,
             forked_from: None,
         };
         let skill = store.create_skill(&new, now).await.unwrap();
@@ -137,12 +138,14 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
                 namespace: None,
                 tags: vec![],
                 skill_type: None,
+                kind: None,
                 sort: SkillSort::Name,
                 after: None,
                 limit: 1000,
                 audience: caller.audience(),
                 published_only,
                 deprecated: None,
+                archived: None,
                 namespace_globs: vec![],
                 offset: 0,
             };

@@ -29,6 +29,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(skills::list_skills, skills::create_skill))
         .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
         .routes(routes!(skills::restore_skill))
+        .routes(routes!(skills::archive_skill))
+        .routes(routes!(skills::unarchive_skill))
         .routes(routes!(skills::star_skill, skills::unstar_skill))
         .routes(routes!(skills::list_channels))
         .routes(routes!(skills::set_channel, skills::delete_channel))

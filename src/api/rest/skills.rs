@@ -43,6 +43,8 @@ pub(super) async fn list_skills(
         namespace: opt(p.scope)?,
         tags: opt(p.tag)?.into_iter().collect(),
         skill_type: opt(p.skill_type)?,
+        kind: opt(p.kind)?,
+        archived: if p.archived == Some(true) { service::Archived::Only } else { service::Archived::Excluded },
         sort: p.sort.as_deref().map(parse_sort).transpose()?,
         cursor: p.cursor,
         limit: p.limit,
@@ -74,6 +76,7 @@ pub(super) async fn create_skill(
         visibility: req.visibility,
         tags: req.tags,
         skill_type: req.skill_type,
+        kind: req.kind,
     };
     let skill = state.index.catalog().create_skill(&caller, draft).await?;
     Ok((StatusCode::CREATED, axum::Json(skill.into())))
@@ -106,10 +109,35 @@ pub(super) async fn update_skill(
         visibility: req.visibility,
         tags: req.tags,
         skill_type: req.skill_type,
+        kind: req.kind,
+        archived: None,
         deprecated: req.deprecated,
         deprecated_message: req.deprecated_message,
     };
     Ok(axum::Json(state.index.catalog().update_skill(&caller, &p.scope, &p.slug, patch).await?.into()))
+}
+
+/// Take a skill out of the catalog: no listing or search shows it, installs by version keep
+/// working (admin scope; owner).
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/archive", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 200, body = SkillDetail), Problems))]
+pub(super) async fn archive_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<SkillDetail>> {
+    Ok(axum::Json(state.index.catalog().set_archived(&caller, &p.scope, &p.slug, true).await?.into()))
+}
+
+/// Put an archived skill back in the catalog (admin scope; owner).
+#[utoipa::path(post, path = "/api/v1/skills/{scope}/{slug}/unarchive", tag = "skills", security(("bearer" = [])),
+    params(SkillPath), responses((status = 200, body = SkillDetail), Problems))]
+pub(super) async fn unarchive_skill(
+    State(state): State<AppState>,
+    Path(p): Path<SkillPath>,
+    caller: Caller,
+) -> Reply<axum::Json<SkillDetail>> {
+    Ok(axum::Json(state.index.catalog().set_archived(&caller, &p.scope, &p.slug, false).await?.into()))
 }
 
 /// Soft-delete a skill: hidden from lists and search, no new versions; reversible
@@ -261,6 +289,7 @@ pub(super) async fn create_version(
         visibility: c.visibility,
         tags: c.tags,
         skill_type: c.skill_type,
+        kind: c.kind,
     });
     let created = match (&req.reference, &req.archive_sha256, req.archive_size) {
         (Some(reference), None, None) => {
