@@ -316,7 +316,7 @@ fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
 
 async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
     let (ns, name, version) = SkillArgs::parse(args)?;
-    let resolved = state.index.catalog().resolve(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+    let resolved = state.index.catalog().view(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
     let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let skill_md =
         bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone()).unwrap_or_default();

@@ -208,6 +208,11 @@ async fn serve(state: &AppState, request: Request) -> Reply {
             Method::GET | Method::HEAD => {
                 let reader = state.index.registry().reader(&caller, repo).await?;
                 let (path, size) = reader.blob(digest).await?;
+                // A whole pull, not a HEAD nor a later part of a ranged one.
+                let range = headers.get(axum::http::header::RANGE).and_then(|r| r.to_str().ok());
+                if *method == Method::GET && range.is_none_or(|r| r.trim().starts_with("bytes=0-")) {
+                    reader.count_pull(digest).await;
+                }
                 serve_blob(method, headers, &path, size, digest).await
             }
             Method::DELETE => {

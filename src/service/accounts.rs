@@ -176,6 +176,22 @@ impl Accounts<'_> {
 
     /// Every team, by slug, with the caller's role in each (teams and their namespaces are
     /// public; their members are not).
+    /// Every team, by namespace (site administrators, admin scope).
+    pub async fn all_teams(&self, caller: &Caller) -> Result<Vec<Team>> {
+        caller.require(TokenScope::Admin)?;
+        require_site_admin(caller)?;
+        let mut all: Vec<Team> = Vec::new();
+        loop {
+            let after = all.last().map(|t| t.namespace.to_string());
+            let page = self.core.store.list_teams(after.as_deref(), 500).await?;
+            let done = page.len() < 500;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
     pub async fn list_teams(
         &self,
         caller: &Caller,

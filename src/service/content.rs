@@ -53,7 +53,20 @@ impl Catalog<'_> {
         spec: Option<&str>,
     ) -> Result<Resolved> {
         let resolved = self.resolve(caller, namespace, name, spec).await?;
-        self.core.store.add_downloads(&resolved.skill.id, 1).await?;
+        self.core.usage().record(&resolved.skill, crate::store::UsageEvent::Download).await;
+        Ok(resolved)
+    }
+
+    /// Resolves for reading its SKILL.md and counts a view.
+    pub async fn view(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+        spec: Option<&str>,
+    ) -> Result<Resolved> {
+        let resolved = self.resolve(caller, namespace, name, spec).await?;
+        self.core.usage().record(&resolved.skill, crate::store::UsageEvent::View).await;
         Ok(resolved)
     }
 

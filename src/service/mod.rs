@@ -15,6 +15,7 @@ pub mod semantic;
 mod signatures;
 mod skills;
 mod upload;
+mod usage;
 pub mod views;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use skills::{
     parse_search_mode, parse_sort,
 };
 pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
+pub use usage::{DayUse, Decaying, SkillUse};
 pub use views::RegistryView;
 
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +240,8 @@ services! {
     Trust => trust,
     /// The gate in front of the embedded OCI store (`registry.rs`).
     Registry => registry,
+    /// Usage events and the reports on them (`usage.rs`).
+    Usage => usage,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload

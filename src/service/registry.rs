@@ -487,6 +487,19 @@ impl RepoReader<'_> {
         Ok(self.registry.store.blob(&self.repo, digest).await?)
     }
 
+    /// Counts a pull of a version's content layer (the skill's archive) as a download of the
+    /// skill, like a download on any other surface; other blobs are not downloads.
+    pub async fn count_pull(&self, digest: &str) {
+        let (Some(skill), Some(hex)) = (&self.skill, digest.strip_prefix("sha256:")) else { return };
+        match self.index.store.versions(&skill.id).await {
+            Ok(versions) if versions.iter().any(|v| v.archive_sha256.as_deref() == Some(hex)) => {
+                self.index.usage().record(skill, crate::store::UsageEvent::Download).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "a pull was not counted"),
+        }
+    }
+
     /// Tags after `last`, at most `n`, in order: the stored ones the caller may read, and the
     /// skill's channels.
     pub async fn tags(&self, last: Option<&str>, n: i64) -> Result<Vec<String>> {

@@ -103,6 +103,47 @@ pub struct SkillCursor {
     pub id: String,
 }
 
+/// One use of a skill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageEvent {
+    /// Its content was fetched: a bundle, an npm tarball, an install.
+    Download,
+    /// Its SKILL.md was read.
+    View,
+}
+
+impl UsageEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageEvent::Download => "download",
+            UsageEvent::View => "view",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillUsage {
+    pub skill_id: String,
+    pub downloads: i64,
+    pub views: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub downloads: i64,
+    pub views: i64,
+    pub skills: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageTotal {
+    pub skill_id: String,
+    pub uses: i64,
+    pub last_used_at: Option<Millis>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SkillQuery {
     /// Search terms, already split into plain word tokens (no query syntax reaches SQL).
@@ -240,7 +281,6 @@ pub trait CatalogStore: Send + Sync {
     async fn count_skills(&self, query: &SkillQuery) -> StoreResult<i64>;
     /// Sets or clears a star and returns the new star count.
     async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
-    async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()>;
     /// Inserts a version; when it is published, `latest` moves in the same transaction.
     async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version>;
     async fn versions(&self, skill_id: &str) -> StoreResult<Vec<Version>>;
@@ -336,6 +376,20 @@ pub trait OciStore: Send + Sync {
 }
 
 /// The append-only audit log.
+/// What people do with skills, from every surface (usage events).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Records one use of a skill; a download also moves its `downloads` counter.
+    async fn record_usage(&self, skill_id: &str, event: UsageEvent, at: Millis) -> StoreResult<()>;
+    /// Per skill of `namespace` with uses since `since`: its downloads and views then.
+    async fn usage_by_skill(&self, namespace: &Namespace, since: Millis) -> StoreResult<Vec<SkillUsage>>;
+    /// Per UTC day (days since the epoch) with uses since `since`: downloads, views and how
+    /// many skills were used, for the skills of `namespace`.
+    async fn usage_by_day(&self, namespace: &Namespace, since: Millis) -> StoreResult<Vec<DayUsage>>;
+    /// Every skill of `namespace` with how often it was ever used and when last.
+    async fn usage_totals(&self, namespace: &Namespace) -> StoreResult<Vec<UsageTotal>>;
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()>;
@@ -345,7 +399,7 @@ pub trait AuditStore: Send + Sync {
 
 /// The whole index: every aggregate's store on one database, which is what a backend is.
 #[async_trait]
-pub trait Store: AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + 'static {
+pub trait Store: AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + UsageStore + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

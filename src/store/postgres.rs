@@ -51,6 +51,11 @@ impl PostgresStore {
             name: "skill_kind_archived",
             sql: include_str!("../../migrations/postgres/0011_skill_kind_archived.sql"),
         },
+        Migration {
+            version: 12,
+            name: "usage_events",
+            sql: include_str!("../../migrations/shared/0012_usage_events.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -114,7 +114,7 @@ macro_rules! impl_sql_store {
         use $crate::store::{
             AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
-            Version,
+            Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal,
         };
 
         type DbRow = <$db as sqlx::Database>::Row;
@@ -990,15 +990,6 @@ macro_rules! impl_sql_store {
                 Ok(stars)
             }
 
-            async fn add_downloads(&self, skill_id: &str, n: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE skills SET downloads = downloads + $2 WHERE id = $1")
-                    .bind(skill_id)
-                    .bind(n)
-                    .execute(self.writer())
-                    .await?;
-                Ok(())
-            }
-
             async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version> {
                 let mut tx = self.writer().begin().await?;
                 let v = insert_version(&mut tx, new, at).await?;
@@ -1474,6 +1465,100 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+        }
+
+        #[async_trait]
+        impl UsageStore for $store {
+            async fn record_usage(&self, skill_id: &str, event: UsageEvent, at: Millis) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("INSERT INTO usage_events (id, skill_id, event, at) VALUES ($1, $2, $3, $4)")
+                    .bind(new_id())
+                    .bind(skill_id)
+                    .bind(event.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                if event == UsageEvent::Download {
+                    sqlx::query("UPDATE skills SET downloads = downloads + 1 WHERE id = $1")
+                        .bind(skill_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn usage_by_skill(&self, namespace: &Namespace, since: Millis) -> StoreResult<Vec<SkillUsage>> {
+                let rows = sqlx::query(
+                    "SELECT e.skill_id,
+                            SUM(CASE WHEN e.event = 'download' THEN 1 ELSE 0 END) AS downloads,
+                            SUM(CASE WHEN e.event = 'view' THEN 1 ELSE 0 END) AS views
+                     FROM usage_events e JOIN skills s ON s.id = e.skill_id
+                     WHERE s.scope = $1 AND e.at >= $2
+                     GROUP BY e.skill_id",
+                )
+                .bind(namespace.as_str())
+                .bind(since)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SkillUsage {
+                            skill_id: r.try_get("skill_id")?,
+                            downloads: r.try_get::<i64, _>("downloads")?,
+                            views: r.try_get::<i64, _>("views")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn usage_by_day(&self, namespace: &Namespace, since: Millis) -> StoreResult<Vec<DayUsage>> {
+                let rows = sqlx::query(
+                    "SELECT e.at / 86400000 AS day,
+                            SUM(CASE WHEN e.event = 'download' THEN 1 ELSE 0 END) AS downloads,
+                            SUM(CASE WHEN e.event = 'view' THEN 1 ELSE 0 END) AS views,
+                            COUNT(DISTINCT e.skill_id) AS skills
+                     FROM usage_events e JOIN skills s ON s.id = e.skill_id
+                     WHERE s.scope = $1 AND e.at >= $2
+                     GROUP BY e.at / 86400000
+                     ORDER BY day",
+                )
+                .bind(namespace.as_str())
+                .bind(since)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(DayUsage {
+                            day: r.try_get::<i64, _>("day")?,
+                            downloads: r.try_get::<i64, _>("downloads")?,
+                            views: r.try_get::<i64, _>("views")?,
+                            skills: r.try_get::<i64, _>("skills")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn usage_totals(&self, namespace: &Namespace) -> StoreResult<Vec<UsageTotal>> {
+                let rows = sqlx::query(
+                    "SELECT s.id, COUNT(e.id) AS uses, MAX(e.at) AS last_used_at
+                     FROM skills s LEFT JOIN usage_events e ON e.skill_id = s.id
+                     WHERE s.scope = $1 AND s.deleted_at IS NULL
+                     GROUP BY s.id",
+                )
+                .bind(namespace.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(UsageTotal {
+                            skill_id: r.try_get("id")?,
+                            uses: r.try_get::<i64, _>("uses")?,
+                            last_used_at: r.try_get("last_used_at")?,
+                        })
+                    })
+                    .collect()
+            }
         }
 
         #[async_trait]

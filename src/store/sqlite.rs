@@ -53,6 +53,11 @@ impl SqliteStore {
             name: "skill_kind_archived",
             sql: include_str!("../../migrations/sqlite/0011_skill_kind_archived.sql"),
         },
+        Migration {
+            version: 12,
+            name: "usage_events",
+            sql: include_str!("../../migrations/shared/0012_usage_events.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -16,7 +16,8 @@ on_both_backends!(
     profile_tokens_are_ordinary_tokens,
     dependencies_close_over_what_the_caller_may_resolve,
     multipart_publishes_go_through_the_one_pipeline,
-    kinds_and_the_archive_hold_on_every_surface
+    kinds_and_the_archive_hold_on_every_surface,
+    uses_from_every_surface_feed_the_tenant_reports
 );
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
@@ -589,4 +590,147 @@ async fn kinds_and_the_archive_hold_on_every_surface(db: TestDb) {
     let audit = app.get("/api/v1/audit?limit=100", Some(&app.admin)).await;
     let archives = audit.body["data"].as_array().unwrap().iter().filter(|e| e["action"] == "skill.archive").count();
     assert_eq!(archives, 1, "one archive, audited once: {}", audit.text);
+}
+
+/// A POST with the tenant header, a JSON body and a bearer token (or none).
+async fn post_json(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Reply {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("x-skill-pool-tenant", "acme")
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    app.send(req.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn uses_from_every_surface_feed_the_tenant_reports(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &alice).await;
+    let eve = app.user("eve", TokenScope::Read).await;
+    let public = json!({"visibility": "public"});
+    for name in ["linter", "helper", "idle", "unused"] {
+        publish(&app, dir.path(), &alice, ("acme", name), "1.0.0", public.clone()).await;
+    }
+    publish(&app, dir.path(), &alice, ("acme", "secret"), "1.0.0", json!({"visibility": "private"})).await;
+
+    // Uses from four surfaces: skill-pool's bundle and body, REST's download (what the
+    // CLI's install counts), MCP's get_skill, and a client's own report.
+    assert_eq!(
+        get(&app, Some("acme"), None, "/v1/skills/linter/bundle.tar.gz", Some(&eve)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(get(&app, Some("acme"), None, "/v1/skills/linter/skill-md", Some(&eve)).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/skills/acme/linter/download", Some(&eve)).await.status, StatusCode::OK);
+    let mcp = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_skill", "arguments": {"namespace": "acme", "name": "helper"}}});
+    let r = app.call(axum::http::Method::POST, "/mcp", Some(&eve), Some(mcp)).await;
+    assert!(r.body["result"]["isError"].is_null(), "{}", r.text);
+    let r = post_json(&app, "/v1/usage", Some(&eve), json!({"skill_id": "helper", "event": "download"})).await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::ACCEPTED, ""));
+
+    // Bad reports are refused in skill-pool's shape and count nothing.
+    for (token, body, status, code) in [
+        (Some(&eve), json!({"skill_id": "helper", "event": "install"}), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            Some(&eve),
+            json!({"skill_id": "helper", "event": "view", "kind": "robot"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Some(&eve),
+            json!({"skill_id": "helper", "event": "view", "kind": "agent"}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (Some(&eve), json!({"skill_id": "secret", "event": "view"}), StatusCode::NOT_FOUND, "not_found"),
+        (Some(&eve), json!({"skill_id": "nothing", "event": "view"}), StatusCode::NOT_FOUND, "not_found"),
+        (None, json!({"skill_id": "helper", "event": "view"}), StatusCode::UNAUTHORIZED, "unauthorized"),
+    ] {
+        let r = post_json(&app, "/v1/usage", token.map(String::as_str), body.clone()).await;
+        assert_eq!((r.status, error(&r)), (status, code), "{body}: {}", r.text);
+    }
+
+    // The top list: total uses, most first.
+    let r = get(&app, Some("acme"), None, "/v1/tenant/usage/top?days=7", Some(&alice)).await;
+    assert_eq!(
+        r.body,
+        json!([
+            {"slug": "linter", "downloads": 2, "views": 1, "total": 3},
+            {"slug": "helper", "downloads": 1, "views": 1, "total": 2},
+        ]),
+        "{}",
+        r.text
+    );
+    assert_eq!(app.get("/api/v1/skills/acme/linter", None).await.body["downloads"], 2, "the counter agrees");
+    let r = get(&app, Some("acme"), None, "/v1/tenant/usage/top?limit=1", Some(&alice)).await;
+    assert_eq!(slugs(&r), ["linter"]);
+
+    // The timeline: one row per day, zero-filled, today last.
+    let r = get(&app, Some("acme"), None, "/v1/tenant/usage/timeline?days=3", Some(&alice)).await;
+    let days = r.body.as_array().unwrap_or_else(|| panic!("{}", r.text));
+    assert_eq!(days.len(), 3, "{}", r.text);
+    assert_eq!(days[0], json!({"day": days[0]["day"], "downloads": 0, "views": 0, "unique_skills": 0}));
+    assert_eq!(
+        (days[2]["downloads"].clone(), days[2]["views"].clone(), days[2]["unique_skills"].clone()),
+        (json!(3), json!(2), json!(2))
+    );
+    assert!(days[2]["day"].as_str().unwrap().ends_with("T00:00:00Z"), "{}", r.text);
+    let r = get(&app, Some("acme"), None, "/v1/tenant/usage/timeline?days=9999", Some(&alice)).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(365), "clamped");
+
+    // Decay: used fewer than `max_uses` times and not lately. `idle` was last used long ago;
+    // `unused` was never used but is new, the rest were used today.
+    let idle = app.store().skill("acme", "idle").await.unwrap().unwrap();
+    let long_ago = skilldex::domain::now_millis() - 200 * 86_400_000;
+    app.store().record_usage(&idle.id, skilldex::store::UsageEvent::Download, long_ago).await.unwrap();
+    let r = get(&app, Some("acme"), None, "/v1/tenant/skills/decay", Some(&alice)).await;
+    assert_eq!(slugs(&r), ["idle"], "{}", r.text);
+    let row = r.body[0].as_object().unwrap();
+    let keys: Vec<&str> = row.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["created_at", "description", "last_used_at", "slug", "use_count", "version"]);
+    assert_eq!((row["use_count"].clone(), row["version"].clone()), (json!(1), json!("1.0.0")));
+    assert_eq!(
+        slugs(&get(&app, Some("acme"), None, "/v1/tenant/skills/decay?max_uses=1", Some(&alice)).await),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        slugs(&get(&app, Some("acme"), None, "/v1/tenant/skills/decay?days=300", Some(&alice)).await),
+        Vec::<&str>::new()
+    );
+
+    // A pull of the content layer through the registry API is a download too; a HEAD or a
+    // later part of a ranged pull is not.
+    let json = |r: Reply| -> Value { serde_json::from_slice(&r.bytes).unwrap_or_else(|_| panic!("{}", r.text)) };
+    let index = json(app.get("/v2/acme/unused/manifests/1.0.0", None).await);
+    let child = format!("/v2/acme/unused/manifests/{}", index["manifests"][0]["digest"].as_str().unwrap());
+    let manifest = json(app.get(&child, None).await);
+    let layer = format!("/v2/acme/unused/blobs/{}", manifest["layers"][0]["digest"].as_str().unwrap());
+    for (method, range) in [("HEAD", None), ("GET", Some("bytes=10-")), ("GET", None)] {
+        let mut req = Request::builder().method(method).uri(&layer);
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let r = app.send(req.body(Body::empty()).unwrap()).await;
+        assert!(r.status.is_success(), "{method} {range:?}: {} {}", r.status, r.text);
+    }
+    assert_eq!(app.get("/api/v1/skills/acme/unused", None).await.body["downloads"], 1);
+
+    // Reports are for the tenant's owners with an admin token; tenants for site admins.
+    let alice_write = app.token_for("alice", TokenScope::Write).await;
+    for path in ["/v1/tenant/usage/top", "/v1/tenant/usage/timeline", "/v1/tenant/skills/decay", "/v1/tenants"] {
+        let r = get(&app, Some("acme"), None, path, Some(&eve)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text);
+        let r = get(&app, Some("acme"), None, path, Some(&alice_write)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text);
+        let r = get(&app, Some("acme"), None, path, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}: {}", r.text);
+    }
+    assert_eq!(get(&app, None, None, "/v1/tenants", Some(&alice)).await.status, StatusCode::FORBIDDEN);
+    let r = get(&app, None, None, "/v1/tenants", Some(&app.admin)).await;
+    assert_eq!(slugs(&r), ["acme"], "{}", r.text);
 }

@@ -3,6 +3,8 @@
 //! lifecycle rules as every other surface; this module only translates shapes and errors
 //! (`{"error": code, "message": …}`).
 
+mod usage;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/archive", axum::routing::post(archive))
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
+        .merge(usage::router())
         .route(
             "/v1/{*rest}",
             axum::routing::any(|| async { SpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") }),
@@ -354,7 +357,7 @@ async fn skill_md(State(state): State<AppState>, at: SkillAt) -> Reply<Response>
     at.in_catalog(&state).await?;
     let SkillAt { namespace, caller, name, .. } = at;
     let catalog = state.index.catalog();
-    let resolved = catalog.resolve(&caller, &namespace, &name, None).await?;
+    let resolved = catalog.view(&caller, &namespace, &name, None).await?;
     let bundle = catalog.files(&resolved).await?;
     let text = bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone());
     let text = text.ok_or_else(|| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "no SKILL.md"))?;
