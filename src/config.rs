@@ -95,6 +95,17 @@ pub struct ServeArgs {
     #[arg(long = "allow-registry", env = "SKILLDEX_ALLOW_REGISTRIES", value_delimiter = ',', value_name = "PATTERN")]
     pub allow_registries: Vec<crate::oci::outbound::RegistryPattern>,
 
+    /// A webhook host namespaces may post to although it resolves to a loopback,
+    /// link-local or private address (`host[:port]` with `*` wildcards; repeatable). Public
+    /// hosts are always allowed.
+    #[arg(long = "allow-webhook", env = "SKILLDEX_ALLOW_WEBHOOKS", value_delimiter = ',', value_name = "PATTERN")]
+    pub allow_webhooks: Vec<crate::oci::outbound::RegistryPattern>,
+
+    /// Seconds before a failed webhook delivery is tried again; each later try waits three
+    /// times longer (8 tries in all).
+    #[arg(long, env = "SKILLDEX_WEBHOOK_RETRY_DELAY", default_value_t = 10, value_name = "SECONDS")]
+    pub webhook_retry_delay: u64,
+
     /// Seconds a client has to send a request head, an idle keep-alive connection its next
     /// one, and a request body its next bytes, before the connection is given up.
     #[arg(long, env = "SKILLDEX_HEADER_TIMEOUT", default_value_t = 20, value_name = "SECS")]

@@ -43,6 +43,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut index = with_storage(Index::new(store), &args)?.with_embedded(registry);
     index = index.with_views(args.toolhive_registries.clone()).with_limits(args.limits());
     index = index.with_search(search_engine(&args.data_dir, args.embedding_model.as_deref(), true)?);
+    index = index.with_webhooks(crate::service::webhooks::WebhookConfig {
+        policy: OutboundPolicy::new(args.allow_webhooks.clone()),
+        retry_delay: std::time::Duration::from_secs(args.webhook_retry_delay.max(1)),
+    });
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
@@ -56,6 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     index.start_search().await.context("cannot open the search index")?;
     follow_changes(index.clone());
+    // Webhook deliveries queued by this replica or another, until the process ends.
+    let deliveries = index.clone();
+    tokio::spawn(async move { deliveries.webhooks().run().await });
     let engine = index.search_engine();
 
     let state = AppState::new(App {

@@ -271,6 +271,10 @@ word_enum!(
     SkillKind { Skill => "skill", Agent => "agent", Command => "command" }
 );
 word_enum!(
+    /// Where a draft stands in the inbox.
+    DraftStatus { Pending => "pending", Published => "published", Discarded => "discarded" }
+);
+word_enum!(
     /// The life of a version: a draft is unfinished, a published version is installable,
     /// a yanked one is no longer picked by ranges or channels but still resolves when pinned.
     VersionStatus { Draft => "draft", Published => "published", Yanked => "yanked" }

@@ -5,6 +5,7 @@
 pub mod access;
 mod accounts;
 mod content;
+mod drafts;
 pub mod events;
 mod npm;
 mod publish;
@@ -17,6 +18,7 @@ mod skills;
 mod upload;
 mod usage;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use crate::store::{NewAudit, Store, StoreError};
 pub use access::{Caller, Principal};
 pub use accounts::{CreatedToken, TeamView, TokenRequest};
 pub use content::{Diff, FileChange, FileStatus};
+pub use drafts::{DraftInput, MERGE_SIMILARITY};
 pub use events::Event;
 pub use npm::{NpmPackage, deprecation_notice, integrity, package_name};
 pub use publish::{ArtifactSource, PublishPlan, Published};
@@ -242,6 +245,10 @@ services! {
     Registry => registry,
     /// Usage events and the reports on them (`usage.rs`).
     Usage => usage,
+    /// Namespaces' webhooks and their delivery queue (`webhooks.rs`).
+    Webhooks => webhooks,
+    /// The drafts inbox (`drafts.rs`).
+    Drafts => drafts,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload
@@ -271,6 +278,10 @@ pub struct Index {
     /// Searches the engine runs at once; more wait their turn, so a flood of expensive
     /// queries costs time, not unbounded memory.
     search_slots: Arc<tokio::sync::Semaphore>,
+    /// Where webhook deliveries may go and how they are retried.
+    webhook_config: Arc<webhooks::WebhookConfig>,
+    /// Wakes the delivery worker when an event is queued.
+    webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Index {
@@ -292,6 +303,8 @@ impl Index {
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
+            webhook_config: Default::default(),
+            webhook_wake: Default::default(),
         }
     }
 
@@ -496,6 +509,12 @@ impl Index {
                 return Ok(());
             }
         }
+    }
+
+    /// Deliver webhooks under this policy and retry delay.
+    pub fn with_webhooks(mut self, config: webhooks::WebhookConfig) -> Self {
+        self.webhook_config = Arc::new(config);
+        self
     }
 
     /// Offer these registry views (plus `default`, unless one of them is called so).

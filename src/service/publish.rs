@@ -20,6 +20,7 @@ use super::access::require_role;
 use super::events::Event;
 use super::upload::StorageTarget;
 use super::upload::{SubmittedSignature, check_archive, check_submitted};
+use super::webhooks;
 use super::{Caller, Error, Result, SkillDraft, version_exists};
 use crate::bundle::{Bundle, SKILL_MD};
 use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus, now_millis, parse_version};
@@ -185,6 +186,15 @@ impl Publishing<'_> {
                 let target = format!("{}/{}", skill.namespace, skill.name);
                 let detail = json!({ "version": stored.version, "digest": stored.digest, "signature": signature, "source": via });
                 index.audit(&caller, "version.publish", &target, detail).await;
+                if status == VersionStatus::Published {
+                    let body = webhooks::skill_event(
+                        "version.published",
+                        format!("{target}@{} published", stored.version),
+                        &skill,
+                        json!({ "version": stored.version, "digest": stored.digest }),
+                    );
+                    index.webhooks().notify(&skill.namespace, "version.published", body).await;
+                }
                 index.emit(Event::VersionPublished {
                     namespace: skill.namespace.clone(),
                     name: skill.name.clone(),

@@ -638,6 +638,9 @@ impl Catalog<'_> {
         patch.tags = patch.tags.map(check_tags).transpose()?;
         let updated = self.core.store.update_skill(&skill.id, &patch, now_millis()).await?;
         self.core.audit(caller, "skill.update", &skill_ref(&skill), json!({ "deprecated": updated.deprecated })).await;
+        if updated.deprecated && !skill.deprecated {
+            self.core.deprecated(&updated).await;
+        }
         Ok(updated)
     }
 
@@ -836,6 +839,11 @@ impl Catalog<'_> {
         let updated = self.core.store.set_version_status(&skill.id, version, status, now_millis()).await?;
         let action = if yanked { "version.yank" } else { "version.unyank" };
         self.core.audit(caller, action, &skill_ref(&skill), json!({ "version": version })).await;
+        if yanked {
+            let text = format!("{}@{version} yanked", skill_ref(&skill));
+            let body = super::webhooks::skill_event("version.yanked", text, &skill, json!({ "version": version }));
+            self.core.webhooks().notify(&skill.namespace, "version.yanked", body).await;
+        }
         Ok(self.core.present(updated))
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChannelName, Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
+    ChannelName, DraftStatus, Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
     VersionStatus, Visibility,
 };
 
@@ -376,6 +376,106 @@ pub trait OciStore: Send + Sync {
 }
 
 /// The append-only audit log.
+/// A bundle captured for review (skill-pool's drafts inbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub id: String,
+    pub namespace: Namespace,
+    pub slug: SkillName,
+    pub description: String,
+    pub when_to_use: Option<String>,
+    pub tags: Vec<String>,
+    pub origin: String,
+    pub notes: Option<String>,
+    pub status: DraftStatus,
+    pub published_version: Option<String>,
+    pub archive_sha256: String,
+    /// A published skill this one looks like (by meaning), and how alike.
+    pub merge_proposal: Option<(String, f64)>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub reviewed_at: Option<Millis>,
+}
+
+/// Drafts, each with its bundle until it is discarded.
+#[async_trait]
+pub trait DraftStore: Send + Sync {
+    async fn insert_draft(&self, draft: &Draft, archive: &[u8]) -> StoreResult<()>;
+    /// The namespace's drafts, newest first (pending first when `status` is none).
+    async fn drafts(&self, namespace: &Namespace, status: Option<DraftStatus>, limit: i64) -> StoreResult<Vec<Draft>>;
+    async fn draft(&self, namespace: &Namespace, id: &str) -> StoreResult<Option<Draft>>;
+    /// A draft's bundle, while it is kept.
+    async fn draft_archive(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn count_drafts(&self, namespace: &Namespace, status: DraftStatus) -> StoreResult<i64>;
+    /// Holds a pending draft for a publish until `until`; false when it is not pending or
+    /// another publish holds it.
+    async fn claim_draft(&self, id: &str, until: Millis, now: Millis) -> StoreResult<bool>;
+    /// Gives a claim back (the publish failed).
+    async fn release_draft(&self, id: &str) -> StoreResult<()>;
+    /// Marks a claimed draft published as `version`.
+    async fn publish_draft(&self, id: &str, version: &str, at: Millis) -> StoreResult<()>;
+    /// Discards a pending draft nobody is publishing and purges its bundle; false when
+    /// there is no such draft.
+    async fn discard_draft(&self, id: &str, at: Millis, now: Millis) -> StoreResult<bool>;
+}
+
+/// Where a namespace's events are posted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub namespace: Namespace,
+    pub url: String,
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Webhook({}, {}, secret: {})", self.namespace, self.url, self.secret.is_some())
+    }
+}
+
+/// One event on its way to a namespace's webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub namespace: Namespace,
+    pub event: String,
+    /// Exactly the bytes posted (and signed).
+    pub body: String,
+    pub attempts: i64,
+    pub created_at: Millis,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        at: Millis,
+        error: String,
+    },
+    /// Given up.
+    Failed {
+        error: String,
+    },
+}
+
+/// Webhooks and their durable delivery queue.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn webhook(&self, namespace: &Namespace) -> StoreResult<Option<Webhook>>;
+    /// Sets (or, with none, removes) a namespace's webhook.
+    async fn set_webhook(&self, namespace: &Namespace, hook: Option<&Webhook>, at: Millis) -> StoreResult<()>;
+    async fn enqueue_delivery(&self, delivery: &Delivery, at: Millis) -> StoreResult<()>;
+    /// Takes up to `limit` deliveries due at `now`, each held until `lease_until` so no
+    /// other worker sends it meanwhile (a lease: a worker that dies lets it go).
+    async fn claim_deliveries(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt's outcome.
+    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome, at: Millis) -> StoreResult<()>;
+    /// Deliveries not finished yet.
+    async fn pending_deliveries(&self) -> StoreResult<i64>;
+}
+
 /// What people do with skills, from every surface (usage events).
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -399,7 +499,9 @@ pub trait AuditStore: Send + Sync {
 
 /// The whole index: every aggregate's store on one database, which is what a backend is.
 #[async_trait]
-pub trait Store: AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + UsageStore + 'static {
+pub trait Store:
+    AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + UsageStore + DraftStore + WebhookStore + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -56,6 +56,8 @@ impl PostgresStore {
             name: "usage_events",
             sql: include_str!("../../migrations/shared/0012_usage_events.sql"),
         },
+        Migration { version: 13, name: "drafts", sql: include_str!("../../migrations/postgres/0013_drafts.sql") },
+        Migration { version: 14, name: "webhooks", sql: include_str!("../../migrations/shared/0014_webhooks.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -105,7 +105,7 @@ macro_rules! impl_sql_store {
         use sqlx::Row as _;
 
         use $crate::domain::{
-            new_id, pick_latest, ChannelName, Millis, Namespace, TeamRole, VersionStatus,
+            new_id, pick_latest, ChannelName, DraftStatus, Millis, Namespace, TeamRole, VersionStatus,
         };
         use $crate::store::sql::{
             classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
@@ -114,7 +114,8 @@ macro_rules! impl_sql_store {
         use $crate::store::{
             AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
-            Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal,
+            Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
+            WebhookStore, Delivery, DeliveryOutcome,
         };
 
         type DbRow = <$db as sqlx::Database>::Row;
@@ -1465,6 +1466,277 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+        }
+
+        fn draft_row(r: &DbRow) -> StoreResult<Draft> {
+            let tags: String = r.try_get("tags")?;
+            let proposal: Option<String> = r.try_get("merge_proposal_slug")?;
+            let similarity: Option<f64> = r.try_get("merge_proposal_similarity")?;
+            Ok(Draft {
+                id: r.try_get("id")?,
+                namespace: parse_col(&r.try_get::<String, _>("namespace")?)?,
+                slug: parse_col(&r.try_get::<String, _>("slug")?)?,
+                description: r.try_get("description")?,
+                when_to_use: r.try_get("when_to_use")?,
+                tags: json_col(&tags, "drafts.tags")?,
+                origin: r.try_get("origin")?,
+                notes: r.try_get("notes")?,
+                status: parse_col(&r.try_get::<String, _>("status")?)?,
+                published_version: r.try_get("published_version")?,
+                archive_sha256: r.try_get("archive_sha256")?,
+                merge_proposal: proposal.zip(similarity),
+                created_by: r.try_get("created_by")?,
+                created_at: r.try_get("created_at")?,
+                reviewed_at: r.try_get("reviewed_at")?,
+            })
+        }
+
+        const DRAFT_COLS: &str = "id, namespace, slug, description, when_to_use, tags, origin, notes, status, \
+            published_version, archive_sha256, merge_proposal_slug, merge_proposal_similarity, created_by, created_at, \
+            reviewed_at";
+
+        #[async_trait]
+        impl DraftStore for $store {
+            async fn insert_draft(&self, d: &Draft, archive: &[u8]) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO drafts (id, namespace, slug, description, when_to_use, tags, origin, notes, status,
+                         archive, archive_sha256, merge_proposal_slug, merge_proposal_similarity, created_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&d.id)
+                .bind(d.namespace.as_str())
+                .bind(d.slug.as_str())
+                .bind(&d.description)
+                .bind(&d.when_to_use)
+                .bind(serde_json::to_string(&d.tags).expect("tags serialize"))
+                .bind(&d.origin)
+                .bind(&d.notes)
+                .bind(d.status.as_str())
+                .bind(archive)
+                .bind(&d.archive_sha256)
+                .bind(d.merge_proposal.as_ref().map(|p| p.0.clone()))
+                .bind(d.merge_proposal.as_ref().map(|p| p.1))
+                .bind(&d.created_by)
+                .bind(d.created_at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn drafts(
+                &self,
+                namespace: &Namespace,
+                status: Option<DraftStatus>,
+                limit: i64,
+            ) -> StoreResult<Vec<Draft>> {
+                let rows = match status {
+                    Some(status) => {
+                        let sql = format!(
+                            "SELECT {DRAFT_COLS} FROM drafts WHERE namespace = $1 AND status = $2
+                             ORDER BY created_at DESC, id DESC LIMIT $3"
+                        );
+                        sqlx::query(&sql).bind(namespace.as_str()).bind(status.as_str()).bind(limit)
+                            .fetch_all(self.reader()).await?
+                    }
+                    None => {
+                        let sql = format!(
+                            "SELECT {DRAFT_COLS} FROM drafts WHERE namespace = $1
+                             ORDER BY CASE WHEN status = 'pending' THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT $2"
+                        );
+                        sqlx::query(&sql).bind(namespace.as_str()).bind(limit).fetch_all(self.reader()).await?
+                    }
+                };
+                rows.iter().map(draft_row).collect()
+            }
+
+            async fn draft(&self, namespace: &Namespace, id: &str) -> StoreResult<Option<Draft>> {
+                let sql = format!("SELECT {DRAFT_COLS} FROM drafts WHERE namespace = $1 AND id = $2");
+                let row = sqlx::query(&sql).bind(namespace.as_str()).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(draft_row).transpose()
+            }
+
+            async fn draft_archive(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+                let row = sqlx::query("SELECT archive FROM drafts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(match row {
+                    Some(r) => r.try_get::<Option<Vec<u8>>, _>("archive")?,
+                    None => None,
+                })
+            }
+
+            async fn count_drafts(&self, namespace: &Namespace, status: DraftStatus) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM drafts WHERE namespace = $1 AND status = $2")
+                    .bind(namespace.as_str())
+                    .bind(status.as_str())
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(row.try_get::<i64, _>("n")?)
+            }
+
+            async fn claim_draft(&self, id: &str, until: Millis, now: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE drafts SET claimed_until = $2
+                     WHERE id = $1 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)",
+                )
+                .bind(id)
+                .bind(until)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_draft(&self, id: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE drafts SET claimed_until = NULL WHERE id = $1").bind(id).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn publish_draft(&self, id: &str, version: &str, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE drafts SET status = 'published', published_version = $2, reviewed_at = $3, claimed_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn discard_draft(&self, id: &str, at: Millis, now: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE drafts SET status = 'discarded', archive = NULL, reviewed_at = $2
+                     WHERE id = $1 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl WebhookStore for $store {
+            async fn webhook(&self, namespace: &Namespace) -> StoreResult<Option<Webhook>> {
+                let row = sqlx::query("SELECT url, secret FROM webhooks WHERE namespace = $1")
+                    .bind(namespace.as_str())
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(|r| {
+                    Ok(Webhook { namespace: namespace.clone(), url: r.try_get("url")?, secret: r.try_get("secret")? })
+                })
+                .transpose()
+            }
+
+            async fn set_webhook(&self, namespace: &Namespace, hook: Option<&Webhook>, at: Millis) -> StoreResult<()> {
+                match hook {
+                    Some(h) => {
+                        sqlx::query(
+                            "INSERT INTO webhooks (namespace, url, secret, updated_at) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (namespace) DO UPDATE SET url = $2, secret = $3, updated_at = $4",
+                        )
+                        .bind(namespace.as_str())
+                        .bind(&h.url)
+                        .bind(&h.secret)
+                        .bind(at)
+                        .execute(self.writer())
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM webhooks WHERE namespace = $1")
+                            .bind(namespace.as_str())
+                            .execute(self.writer())
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn enqueue_delivery(&self, d: &Delivery, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, namespace, event, body, status, attempts, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+                )
+                .bind(&d.id)
+                .bind(d.namespace.as_str())
+                .bind(&d.event)
+                .bind(&d.body)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_deliveries(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<Delivery>> {
+                let rows = sqlx::query(
+                    "SELECT id, namespace, event, body, attempts, created_at, next_attempt_at FROM webhook_deliveries
+                     WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                let mut claimed = Vec::new();
+                for r in &rows {
+                    let id: String = r.try_get("id")?;
+                    let due: Millis = r.try_get("next_attempt_at")?;
+                    // Only the worker that moves the time it saw takes it.
+                    let taken = sqlx::query(
+                        "UPDATE webhook_deliveries SET next_attempt_at = $2
+                         WHERE id = $1 AND status = 'pending' AND next_attempt_at = $3",
+                    )
+                    .bind(&id)
+                    .bind(lease_until)
+                    .bind(due)
+                    .execute(self.writer())
+                    .await?;
+                    if taken.rows_affected() == 1 {
+                        claimed.push(Delivery {
+                            id,
+                            namespace: parse_col(&r.try_get::<String, _>("namespace")?)?,
+                            event: r.try_get("event")?,
+                            body: r.try_get("body")?,
+                            attempts: r.try_get::<i64, _>("attempts")?,
+                            created_at: r.try_get("created_at")?,
+                        });
+                    }
+                }
+                Ok(claimed)
+            }
+
+            async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome, at: Millis) -> StoreResult<()> {
+                let (status, next, error) = match outcome {
+                    DeliveryOutcome::Delivered => ("delivered", at, None),
+                    DeliveryOutcome::Retry { at: next, error } => ("pending", *next, Some(error.as_str())),
+                    DeliveryOutcome::Failed { error } => ("failed", at, Some(error.as_str())),
+                };
+                let finished = (status != "pending").then_some(at);
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
+                         last_error = $4, finished_at = $5
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(status)
+                .bind(next)
+                .bind(error)
+                .bind(finished)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn pending_deliveries(&self) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(row.try_get::<i64, _>("n")?)
+            }
         }
 
         #[async_trait]

@@ -58,6 +58,8 @@ impl SqliteStore {
             name: "usage_events",
             sql: include_str!("../../migrations/shared/0012_usage_events.sql"),
         },
+        Migration { version: 13, name: "drafts", sql: include_str!("../../migrations/sqlite/0013_drafts.sql") },
+        Migration { version: 14, name: "webhooks", sql: include_str!("../../migrations/shared/0014_webhooks.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -189,10 +189,16 @@ impl TestApp {
     /// The same app storing archives sent to it (upload, npm and multipart publishing) in
     /// its embedded store.
     #[allow(dead_code)]
-    pub fn storing(mut self) -> Self {
+    pub fn storing(self) -> Self {
         let uploads_dir = self._data.path().join("uploads");
         let storage = skilldex::service::Storage { target: skilldex::service::StorageTarget::Embedded, uploads_dir };
-        self.index = self.index.clone().with_storage(storage);
+        self.with_index(|index| index.with_storage(storage))
+    }
+
+    /// The same app with its index changed by `change` (e.g. a webhook policy).
+    #[allow(dead_code)]
+    pub fn with_index(mut self, change: impl FnOnce(Index) -> Index) -> Self {
+        self.index = change(self.index.clone());
         let state = AppState::new(App {
             index: self.index.clone(),
             metrics: Metrics::default(),

@@ -16,6 +16,7 @@ mod publish_paths;
 mod registry_gate;
 mod search;
 mod skill_pool;
+mod skill_pool_inbox;
 mod store;
 mod toolhive;
 mod visibility;

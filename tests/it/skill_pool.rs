@@ -72,7 +72,13 @@ async fn publish_md(
 }
 
 /// A GET with the tenant header (or none) and a bearer token (or none).
-async fn get(app: &TestApp, tenant: Option<&str>, host: Option<&str>, path: &str, token: Option<&str>) -> Reply {
+pub(crate) async fn get(
+    app: &TestApp,
+    tenant: Option<&str>,
+    host: Option<&str>,
+    path: &str,
+    token: Option<&str>,
+) -> Reply {
     let mut req = Request::builder().uri(path);
     if let Some(t) = tenant {
         req = req.header("x-skill-pool-tenant", t);
@@ -86,12 +92,12 @@ async fn get(app: &TestApp, tenant: Option<&str>, host: Option<&str>, path: &str
     app.send(req.body(Body::empty()).unwrap()).await
 }
 
-fn slugs(r: &Reply) -> Vec<&str> {
+pub(crate) fn slugs(r: &Reply) -> Vec<&str> {
     r.body.as_array().unwrap_or_else(|| panic!("{}", r.text)).iter().map(|s| s["slug"].as_str().unwrap()).collect()
 }
 
 /// A skill-pool error: exactly `{error, message}`.
-fn error(r: &Reply) -> &str {
+pub(crate) fn error(r: &Reply) -> &str {
     assert_eq!(r.body.as_object().map(|o| o.len()), Some(2), "{}", r.text);
     assert!(r.body["message"].is_string(), "{}", r.text);
     r.body["error"].as_str().unwrap()
@@ -370,7 +376,7 @@ async fn dependencies_close_over_what_the_caller_may_resolve(db: TestDb) {
 }
 
 /// A multipart body with a `metadata` part and, when given, a `bundle` part.
-fn multipart(metadata: &Value, bundle: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn multipart(metadata: &Value, bundle: Option<&[u8]>) -> Vec<u8> {
     let mut body = format!(
         "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n"
     )
@@ -386,7 +392,7 @@ fn multipart(metadata: &Value, bundle: Option<&[u8]>) -> Vec<u8> {
     body
 }
 
-fn archive(dir: &std::path::Path, name: &str, version: &str, description: &str, body: &str) -> Vec<u8> {
+pub(crate) fn archive(dir: &std::path::Path, name: &str, version: &str, description: &str, body: &str) -> Vec<u8> {
     let src = dir.join(format!("mp-{name}-{version}-{}", description.len()));
     std::fs::create_dir_all(&src).unwrap();
     let md = format!("---\nname: {name}\ndescription: {description}\nversion: {version}\n---\n{body}");
@@ -394,7 +400,7 @@ fn archive(dir: &std::path::Path, name: &str, version: &str, description: &str, 
     Bundle::from_dir(&src, &Limits::default()).unwrap().pack(0).tar_gz
 }
 
-async fn post_multipart(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
+pub(crate) async fn post_multipart(app: &TestApp, path: &str, token: Option<&str>, body: Vec<u8>) -> Reply {
     let mut req = Request::builder()
         .method("POST")
         .uri(path)
@@ -593,7 +599,7 @@ async fn kinds_and_the_archive_hold_on_every_surface(db: TestDb) {
 }
 
 /// A POST with the tenant header, a JSON body and a bearer token (or none).
-async fn post_json(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Reply {
+pub(crate) async fn post_json(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> Reply {
     let mut req = Request::builder()
         .method("POST")
         .uri(path)

@@ -3,6 +3,7 @@
 //! lifecycle rules as every other surface; this module only translates shapes and errors
 //! (`{"error": code, "message": …}`).
 
+mod drafts;
 mod usage;
 
 use axum::extract::rejection::QueryRejection;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
         .merge(usage::router())
+        .merge(drafts::router())
         .route(
             "/v1/{*rest}",
             axum::routing::any(|| async { SpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") }),
@@ -618,14 +620,13 @@ struct Checked {
     bundle: crate::bundle::Bundle,
 }
 
-async fn read_publish(
+/// The two parts of a multipart body, `metadata` and `bundle`, each within its own limit;
+/// nothing else is read.
+async fn read_parts(
     state: &AppState,
-    caller: &Caller,
-    namespace: &Namespace,
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
-) -> Reply<Checked> {
-    state.index.require_publisher_in(caller, namespace).await?;
+) -> Reply<(axum::body::Bytes, axum::body::Bytes)> {
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -650,7 +651,6 @@ async fn read_publish(
         }
     };
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-    // Two parts, each within its own limit: nothing else is read.
     let constraints = multer::Constraints::new().allowed_fields(vec!["bundle", "metadata"]).size_limit(
         multer::SizeLimit::new()
             .for_field("bundle", state.index.limits().archive())
@@ -675,26 +675,46 @@ async fn read_publish(
     }
     let archive = archive.ok_or_else(|| SpError::bad_request("the `bundle` part is missing"))?;
     let metadata = metadata.ok_or_else(|| SpError::bad_request("the `metadata` part is missing"))?;
-    let metadata: Metadata = serde_json::from_slice(&metadata)
-        .map_err(|e| SpError::bad_request(format!("invalid metadata: {}", crate::domain::truncate(&e.to_string()))))?;
-    if metadata.tags.len() > service::limits::TAGS {
+    Ok((metadata, archive))
+}
+
+/// The `metadata` part as `T`.
+fn metadata<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Reply<T> {
+    serde_json::from_slice(raw)
+        .map_err(|e| SpError::bad_request(format!("invalid metadata: {}", crate::domain::truncate(&e.to_string()))))
+}
+
+/// Tags as skill-pool sends them, at most `limits::TAGS`.
+fn tags_of(tags: &[String]) -> Reply<Vec<Tag>> {
+    if tags.len() > service::limits::TAGS {
         return Err(SpError::bad_request(format!("at most {} tags are allowed", service::limits::TAGS)));
     }
-    let kind = kind_of(metadata.kind.as_deref())?;
-    let name: SkillName =
-        metadata.slug.parse().map_err(|e: crate::domain::InvalidValue| SpError::bad_request(e.to_string()))?;
-    let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
-    let tags = metadata
-        .tags
-        .iter()
-        .map(|t| t.parse::<Tag>().map_err(|e| SpError::bad_request(e.to_string())))
-        .collect::<Reply<Vec<Tag>>>()?;
-    let bundle = crate::bundle::Bundle::from_archive(&archive, None, &state.index.limits().bundle)
+    tags.iter().map(|t| t.parse::<Tag>().map_err(|e| SpError::bad_request(e.to_string()))).collect()
+}
+
+/// The bundle under skilldex's bundle rules (named `name`, and `version` when given) and
+/// skill-pool's own checks: descriptions of at most 1536 characters, no home-directory path
+/// in SKILL.md.
+fn check_bundle(
+    state: &AppState,
+    archive: &[u8],
+    name: &SkillName,
+    version: Option<&semver::Version>,
+    description: Option<&str>,
+) -> Reply<crate::bundle::Bundle> {
+    let bundle = crate::bundle::Bundle::from_archive(archive, None, &state.index.limits().bundle)
         .map_err(service::Error::from)?;
-    bundle.check_identity(name.as_str(), &version).map_err(service::Error::from)?;
-    for description in
-        [metadata.description.as_deref(), Some(bundle.skill.frontmatter.description.as_str())].into_iter().flatten()
-    {
+    match version {
+        Some(v) => bundle.check_identity(name.as_str(), v).map_err(service::Error::from)?,
+        None if bundle.name() != name.as_str() => {
+            return Err(SpError::bad_request(format!(
+                "SKILL.md names `{}`, not `{name}`: the slug must be the skill's name",
+                bundle.name()
+            )));
+        }
+        None => {}
+    }
+    for description in [description, Some(bundle.skill.frontmatter.description.as_str())].into_iter().flatten() {
         if description.chars().count() > DESCRIPTION_MAX {
             return Err(SpError::bad_request(format!("the description is longer than {DESCRIPTION_MAX} characters")));
         }
@@ -706,6 +726,25 @@ async fn read_publish(
             "SKILL.md line {line} names a path in someone's home directory (`{path}`): skills must not depend on one machine"
         )));
     }
+    Ok(bundle)
+}
+
+async fn read_publish(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &Namespace,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Reply<Checked> {
+    state.index.require_publisher_in(caller, namespace).await?;
+    let (raw, archive) = read_parts(state, headers, body).await?;
+    let metadata: Metadata = metadata(&raw)?;
+    let tags = tags_of(&metadata.tags)?;
+    let kind = kind_of(metadata.kind.as_deref())?;
+    let name: SkillName =
+        metadata.slug.parse().map_err(|e: crate::domain::InvalidValue| SpError::bad_request(e.to_string()))?;
+    let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
+    let bundle = check_bundle(state, &archive, &name, Some(&version), metadata.description.as_deref())?;
     // A slug names one skill of one kind in a tenant.
     match state.index.catalog().get_skill(caller, namespace, &name).await {
         Ok(existing) if existing.kind != kind => {
