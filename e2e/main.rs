@@ -13,4 +13,5 @@ mod publish;
 mod referrers;
 mod registry;
 mod signatures;
+mod skill_pool;
 mod toolhive;
