@@ -64,6 +64,27 @@ async fn post_mcp(
     caller: Result<Caller, super::error::ApiError>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    serve_messages(&state, None, caller, body).await
+}
+
+/// skill-pool's `/v1/mcp`: the same endpoint on one tenant, whose namespace the tools default
+/// to, plus `get_project_plan`.
+pub async fn post_tenant_mcp(
+    State(state): State<AppState>,
+    super::skill_pool::Tenant(tenant): super::skill_pool::Tenant,
+    caller: Result<Caller, super::error::ApiError>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    serve_messages(&state, Some(&tenant), caller, body).await
+}
+
+/// A message or a batch, answered.
+async fn serve_messages(
+    state: &AppState,
+    tenant: Option<&Namespace>,
+    caller: Result<Caller, super::error::ApiError>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -90,7 +111,7 @@ async fn post_mcp(
             }
             let mut answers = Vec::new();
             for m in batch {
-                answers.extend(handle(&state, &caller, m).await);
+                answers.extend(handle(state, tenant, &caller, m).await);
             }
             if answers.is_empty() {
                 StatusCode::ACCEPTED.into_response()
@@ -98,7 +119,7 @@ async fn post_mcp(
                 reply(StatusCode::OK, Value::Array(answers))
             }
         }
-        single => match handle(&state, &caller, single).await {
+        single => match handle(state, tenant, &caller, single).await {
             Some(answer) => reply(StatusCode::OK, answer),
             None => StatusCode::ACCEPTED.into_response(),
         },
@@ -106,7 +127,7 @@ async fn post_mcp(
 }
 
 /// One message: the answer to a request, or nothing for notifications and responses.
-async fn handle(state: &AppState, caller: &Caller, message: Value) -> Option<Value> {
+async fn handle(state: &AppState, tenant: Option<&Namespace>, caller: &Caller, message: Value) -> Option<Value> {
     let Value::Object(m) = message else {
         return Some(error(Value::Null, INVALID_REQUEST, "a JSON-RPC message is an object"));
     };
@@ -129,13 +150,19 @@ async fn handle(state: &AppState, caller: &Caller, message: Value) -> Option<Val
     if !params.is_object() {
         return Some(error(id, INVALID_PARAMS, "`params` must be an object"));
     }
-    Some(match request(state, caller, &method, params).await {
+    Some(match request(state, tenant, caller, &method, params).await {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
         Err((code, message)) => error(id, code, message),
     })
 }
 
-async fn request(state: &AppState, caller: &Caller, method: &str, params: Value) -> Result<Value, (i64, String)> {
+async fn request(
+    state: &AppState,
+    tenant: Option<&Namespace>,
+    caller: &Caller,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
     match method {
         "initialize" => {
             let asked = params.get("protocolVersion").and_then(Value::as_str).unwrap_or_default();
@@ -148,15 +175,18 @@ async fn request(state: &AppState, caller: &Caller, method: &str, params: Value)
             }))
         }
         "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": tools() })),
+        "tools/list" => Ok(json!({ "tools": tools(tenant.is_some()) })),
         "tools/call" => {
             let name =
                 params.get("name").and_then(Value::as_str).ok_or((INVALID_PARAMS, "`name` is required".into()))?;
             let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
             let outcome = match name {
-                "search_skills" => search_skills(state, caller, arguments).await,
-                "get_skill" => get_skill(state, caller, arguments).await,
-                "install_skill" => install_skill(state, caller, arguments).await,
+                "search_skills" => search_skills(state, tenant, caller, arguments).await,
+                "get_skill" => get_skill(state, tenant, caller, arguments).await,
+                "install_skill" => install_skill(state, tenant, caller, arguments).await,
+                "get_project_plan" if tenant.is_some() => {
+                    get_project_plan(state, tenant.expect("checked"), caller, arguments).await
+                }
                 other => return Err((INVALID_PARAMS, format!("unknown tool `{other}`"))),
             };
             Ok(outcome.unwrap_or_else(|message| json!({ "content": [text(message)], "isError": true })))
@@ -165,18 +195,25 @@ async fn request(state: &AppState, caller: &Caller, method: &str, params: Value)
     }
 }
 
-fn tools() -> Value {
-    let skill_args = json!({
+/// The tools; on a tenant (`/v1/mcp`) the namespace is the tenant's unless named, a skill
+/// may be named by `slug` (skill-pool's word), and `get_project_plan` is there too.
+fn tools(on_tenant: bool) -> Value {
+    let mut skill_args = json!({
         "type": "object",
         "properties": {
             "namespace": { "type": "string", "description": "The skill's namespace, e.g. `acme` or `io.github.acme`" },
             "name": { "type": "string", "description": "The skill's name" },
             "version": { "type": "string", "description": "An exact version (1.2.3), a range (^1.2) or a channel (stable); default: latest" },
+            "kind": { "type": "string", "enum": ["skill", "agent", "command"], "description": "What it must be (default: any)" },
         },
         "required": ["namespace", "name"],
         "additionalProperties": false,
     });
-    json!([
+    if on_tenant {
+        skill_args["properties"]["slug"] = json!({ "type": "string", "description": "The skill's name (as `name`)" });
+        skill_args["required"] = json!([]);
+    }
+    let mut tools = json!([
         {
             "name": "search_skills",
             "title": "Search skills",
@@ -208,7 +245,25 @@ fn tools() -> Value {
             "inputSchema": skill_args,
             "annotations": { "readOnlyHint": true, "openWorldHint": false },
         },
-    ])
+    ]);
+    if on_tenant {
+        tools[0]["inputSchema"]["properties"]["semantic"] =
+            json!({ "type": "string", "description": "Rank by meaning instead of words" });
+        let plan = json!({
+            "name": "get_project_plan",
+            "title": "Read a project's plan",
+            "description": "The plan imported for a project of this tenant, as Markdown, with its version and SHA-256.",
+            "inputSchema": {
+                "type": "object",
+                "properties": { "project_slug": { "type": "string", "description": "The project's slug" } },
+                "required": ["project_slug"],
+                "additionalProperties": false,
+            },
+            "annotations": { "readOnlyHint": true, "openWorldHint": false },
+        });
+        tools.as_array_mut().expect("a list").push(plan);
+    }
+    tools
 }
 
 fn text(s: impl Into<String>) -> Value {
@@ -233,21 +288,36 @@ struct SearchArgs {
     namespace: Option<String>,
     kind: Option<String>,
     limit: Option<i64>,
+    /// On a tenant: rank by meaning (skill-pool's `semantic`, which wins over `query`).
+    semantic: Option<String>,
 }
 
-async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
+async fn search_skills(
+    state: &AppState,
+    tenant: Option<&Namespace>,
+    caller: &Caller,
+    args: Value,
+) -> Result<Value, String> {
     let args: SearchArgs = arguments(args)?;
+    if args.semantic.is_some() && tenant.is_none() {
+        return Err("invalid arguments: unknown field `semantic`".into());
+    }
     let limit = args.limit.unwrap_or(10);
     if !(1..=50).contains(&limit) {
         return Err("`limit` must be between 1 and 50".into());
     }
-    let namespace = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?;
+    let namespace = args.namespace.map(|n| n.parse::<Namespace>().map_err(|e| e.0)).transpose()?.or(tenant.cloned());
     let tags = args.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| e.0)).collect::<Result<Vec<_>, _>>()?;
     let kind = args.kind.map(|k| k.parse::<crate::domain::SkillKind>().map_err(|e| e.0)).transpose()?;
-    let query = args.query.filter(|q| !q.trim().is_empty());
+    let semantic = args.semantic.filter(|q| !q.trim().is_empty());
+    let query = semantic.clone().or(args.query).filter(|q| !q.trim().is_empty());
     // Agents ask in their own words: by meaning and by words at once, when the server can.
     let worded = query.as_deref().is_some_and(|q| q.chars().any(char::is_alphanumeric));
-    let mode = if worded && state.index.semantic_enabled() { SearchMode::Hybrid } else { SearchMode::Keyword };
+    let mode = match (semantic.is_some(), worded && state.index.semantic_enabled()) {
+        (true, _) => SearchMode::Semantic,
+        (false, true) => SearchMode::Hybrid,
+        (false, false) => SearchMode::Keyword,
+    };
     let req = SkillListRequest {
         mode,
         sort: Some(if query.is_some() { SkillSort::Relevance } else { SkillSort::Downloads }),
@@ -285,17 +355,46 @@ async fn search_skills(state: &AppState, caller: &Caller, args: Value) -> Result
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SkillArgs {
-    namespace: String,
-    name: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    /// On a tenant: skill-pool's word for `name`.
+    slug: Option<String>,
     version: Option<String>,
+    kind: Option<String>,
+}
+
+/// The skill a tool is asked about, and the kind it must be, if any.
+struct Named {
+    namespace: Namespace,
+    name: SkillName,
+    version: Option<String>,
+    kind: Option<crate::domain::SkillKind>,
 }
 
 impl SkillArgs {
-    fn parse(args: Value) -> Result<(Namespace, SkillName, Option<String>), String> {
+    fn parse(args: Value, tenant: Option<&Namespace>) -> Result<Named, String> {
         let a: SkillArgs = arguments(args)?;
-        let ns = a.namespace.parse::<Namespace>().map_err(|e| e.0)?;
-        let name = a.name.parse::<SkillName>().map_err(|e| e.0)?;
-        Ok((ns, name, a.version.filter(|v| !v.is_empty())))
+        if a.slug.is_some() && tenant.is_none() {
+            return Err("invalid arguments: unknown field `slug`".into());
+        }
+        let namespace = match a.namespace {
+            Some(n) => n.parse::<Namespace>().map_err(|e| e.0)?,
+            None => tenant.cloned().ok_or("invalid arguments: missing field `namespace`")?,
+        };
+        let name = a.name.or(a.slug).ok_or("invalid arguments: missing field `name`")?;
+        let name = name.parse::<SkillName>().map_err(|e| e.0)?;
+        let kind = a.kind.map(|k| k.parse::<crate::domain::SkillKind>().map_err(|e| e.0)).transpose()?;
+        Ok(Named { namespace, name, version: a.version.filter(|v| !v.is_empty()), kind })
+    }
+}
+
+impl Named {
+    /// A skill of another kind than asked is as missing as one that does not exist.
+    fn check_kind(&self, skill: &crate::domain::Skill) -> Result<(), String> {
+        match self.kind {
+            Some(kind) if kind != skill.kind => Err(format!("no {kind} `{}/{}`", self.namespace, self.name)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -314,9 +413,17 @@ fn describe(r: &service::Resolved, bundle: &crate::bundle::Bundle) -> Value {
     })
 }
 
-async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
-    let (ns, name, version) = SkillArgs::parse(args)?;
-    let resolved = state.index.catalog().view(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
+async fn get_skill(
+    state: &AppState,
+    tenant: Option<&Namespace>,
+    caller: &Caller,
+    args: Value,
+) -> Result<Value, String> {
+    let named = SkillArgs::parse(args, tenant)?;
+    let (ns, name, version) = (&named.namespace, &named.name, named.version.as_deref());
+    let skill = state.index.catalog().get_skill(caller, ns, name).await.map_err(tool_error)?;
+    named.check_kind(&skill)?;
+    let resolved = state.index.catalog().view(caller, ns, name, version).await.map_err(tool_error)?;
     let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let skill_md =
         bundle.files.iter().find(|f| f.path == crate::bundle::SKILL_MD).map(|f| f.data.clone()).unwrap_or_default();
@@ -327,8 +434,16 @@ async fn get_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Val
     }))
 }
 
-async fn install_skill(state: &AppState, caller: &Caller, args: Value) -> Result<Value, String> {
-    let (ns, name, version) = SkillArgs::parse(args)?;
+async fn install_skill(
+    state: &AppState,
+    tenant: Option<&Namespace>,
+    caller: &Caller,
+    args: Value,
+) -> Result<Value, String> {
+    let named = SkillArgs::parse(args, tenant)?;
+    let skill = state.index.catalog().get_skill(caller, &named.namespace, &named.name).await.map_err(tool_error)?;
+    named.check_kind(&skill)?;
+    let Named { namespace: ns, name, version, .. } = named;
     let resolved = state.index.catalog().download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
     let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let pinned = resolved.version.reference.clone();
@@ -366,4 +481,35 @@ fn mime_for(path: &str) -> &'static str {
         Some("yaml" | "yml") => "application/yaml",
         _ => "text/plain",
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanArgs {
+    project_slug: String,
+}
+
+/// A project's imported plan: where it stands, then its Markdown.
+async fn get_project_plan(state: &AppState, tenant: &Namespace, caller: &Caller, args: Value) -> Result<Value, String> {
+    let args: PlanArgs = arguments(args)?;
+    let slug = args.project_slug.trim();
+    let (project, plan) = match state.index.projects().plan(caller, tenant, slug).await {
+        Ok(found) => found,
+        Err(service::Error::NotFound(_)) => return Err(format!("project `{slug}` not found for tenant `{tenant}`")),
+        Err(e) => return Err(tool_error(e)),
+    };
+    let Some(plan) = plan else {
+        return Err(format!(
+            "project `{}` in tenant `{tenant}` has no imported plan yet; import one with PUT /v1/tenant/projects/{}/plan",
+            project.slug, project.slug
+        ));
+    };
+    let head = format!(
+        "Active plan for project `{}` (tenant `{tenant}`), version {}.\nSource: api | SHA-256: {} | Imported: {}",
+        project.slug,
+        plan.version,
+        plan.sha256,
+        crate::domain::to_datetime(plan.imported_at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    Ok(json!({ "content": [text(head), text(plan.body)], "isError": false }))
 }

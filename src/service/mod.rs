@@ -8,6 +8,7 @@ mod content;
 mod drafts;
 pub mod events;
 mod npm;
+pub mod projects;
 mod publish;
 pub mod registry;
 mod resolve;
@@ -249,6 +250,8 @@ services! {
     Webhooks => webhooks,
     /// The drafts inbox (`drafts.rs`).
     Drafts => drafts,
+    /// Projects, their plans and bootstrap (`projects.rs`).
+    Projects => projects,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload

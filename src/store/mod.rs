@@ -419,6 +419,69 @@ pub trait DraftStore: Send + Sync {
     async fn discard_draft(&self, id: &str, at: Millis, now: Millis) -> StoreResult<bool>;
 }
 
+/// A repository of a namespace's and what it should load (skill-pool's projects).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub id: String,
+    pub namespace: Namespace,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Normalised (`https://host/path`).
+    pub git_remote: Option<String>,
+    pub stack_tags: Vec<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One skill a project loads, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectItem {
+    pub skill_slug: String,
+    pub kind: SkillKind,
+    pub position: i64,
+}
+
+/// A project's imported plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectPlan {
+    pub body: String,
+    pub sha256: String,
+    pub version: i64,
+    pub imported_at: Millis,
+}
+
+/// Projects, their items and plans, and curated stack mappings.
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// A slug or remote already taken in the namespace is a `Conflict`.
+    async fn create_project(&self, project: &Project) -> StoreResult<()>;
+    /// The namespace's projects by slug, each with how many items it has.
+    async fn projects(&self, namespace: &Namespace) -> StoreResult<Vec<(Project, i64)>>;
+    async fn project(&self, namespace: &Namespace, slug: &str) -> StoreResult<Option<Project>>;
+    async fn project_by_remote(&self, namespace: &Namespace, remote: &str) -> StoreResult<Option<Project>>;
+    /// Saves a project's fields (not its id, namespace or slug); a remote taken by another
+    /// project is a `Conflict`.
+    async fn update_project(&self, project: &Project) -> StoreResult<()>;
+    /// False when there was no such project; its items go with it.
+    async fn delete_project(&self, namespace: &Namespace, slug: &str) -> StoreResult<bool>;
+    /// Replaces the items, in one transaction.
+    async fn set_project_items(&self, project_id: &str, items: &[ProjectItem]) -> StoreResult<()>;
+    async fn project_items(&self, project_id: &str) -> StoreResult<Vec<ProjectItem>>;
+    /// Imports a plan as the project's next version; returns it.
+    async fn set_project_plan(
+        &self,
+        project_id: &str,
+        body: &str,
+        sha256: &str,
+        at: Millis,
+    ) -> StoreResult<ProjectPlan>;
+    async fn project_plan(&self, project_id: &str) -> StoreResult<Option<ProjectPlan>>;
+    /// Replaces the namespace's curated mappings (tag → skills in order).
+    async fn set_stack_mappings(&self, namespace: &Namespace, mappings: &[(String, Vec<String>)]) -> StoreResult<()>;
+    async fn stack_mappings(&self, namespace: &Namespace) -> StoreResult<Vec<(String, Vec<String>)>>;
+}
+
 /// Where a namespace's events are posted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
@@ -500,7 +563,16 @@ pub trait AuditStore: Send + Sync {
 /// The whole index: every aggregate's store on one database, which is what a backend is.
 #[async_trait]
 pub trait Store:
-    AccountStore + CatalogStore + UploadStore + OciStore + AuditStore + UsageStore + DraftStore + WebhookStore + 'static
+    AccountStore
+    + CatalogStore
+    + UploadStore
+    + OciStore
+    + AuditStore
+    + UsageStore
+    + DraftStore
+    + WebhookStore
+    + ProjectStore
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -115,7 +115,7 @@ macro_rules! impl_sql_store {
             AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
-            WebhookStore, Delivery, DeliveryOutcome,
+            WebhookStore, Delivery, DeliveryOutcome, Project, ProjectItem, ProjectPlan, ProjectStore,
         };
 
         type DbRow = <$db as sqlx::Database>::Row;
@@ -1736,6 +1736,233 @@ macro_rules! impl_sql_store {
                     .fetch_one(self.reader())
                     .await?;
                 Ok(row.try_get::<i64, _>("n")?)
+            }
+        }
+
+        const PROJECT_COLS: &str =
+            "id, namespace, slug, name, description, git_remote, stack_tags, created_at, updated_at";
+
+        fn project_row(r: &DbRow) -> StoreResult<Project> {
+            let tags: String = r.try_get("stack_tags")?;
+            Ok(Project {
+                id: r.try_get("id")?,
+                namespace: parse_col(&r.try_get::<String, _>("namespace")?)?,
+                slug: r.try_get("slug")?,
+                name: r.try_get("name")?,
+                description: r.try_get("description")?,
+                git_remote: r.try_get("git_remote")?,
+                stack_tags: json_col(&tags, "projects.stack_tags")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl ProjectStore for $store {
+            async fn create_project(&self, p: &Project) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO projects (id, namespace, slug, name, description, git_remote, stack_tags, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&p.id)
+                .bind(p.namespace.as_str())
+                .bind(&p.slug)
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(&p.git_remote)
+                .bind(serde_json::to_string(&p.stack_tags).expect("tags serialize"))
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "project", "namespace"))?;
+                Ok(())
+            }
+
+            async fn projects(&self, namespace: &Namespace) -> StoreResult<Vec<(Project, i64)>> {
+                let sql = format!(
+                    "SELECT {PROJECT_COLS}, (SELECT COUNT(*) FROM project_items i WHERE i.project_id = projects.id) AS items
+                     FROM projects WHERE namespace = $1 ORDER BY slug"
+                );
+                let rows = sqlx::query(&sql).bind(namespace.as_str()).fetch_all(self.reader()).await?;
+                rows.iter().map(|r| Ok((project_row(r)?, r.try_get::<i64, _>("items")?))).collect()
+            }
+
+            async fn project(&self, namespace: &Namespace, slug: &str) -> StoreResult<Option<Project>> {
+                let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE namespace = $1 AND slug = $2");
+                let row = sqlx::query(&sql).bind(namespace.as_str()).bind(slug).fetch_optional(self.reader()).await?;
+                row.as_ref().map(project_row).transpose()
+            }
+
+            async fn project_by_remote(&self, namespace: &Namespace, remote: &str) -> StoreResult<Option<Project>> {
+                let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE namespace = $1 AND git_remote = $2");
+                let row = sqlx::query(&sql).bind(namespace.as_str()).bind(remote).fetch_optional(self.reader()).await?;
+                row.as_ref().map(project_row).transpose()
+            }
+
+            async fn update_project(&self, p: &Project) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE projects SET name = $2, description = $3, git_remote = $4, stack_tags = $5, updated_at = $6
+                     WHERE id = $1",
+                )
+                .bind(&p.id)
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(&p.git_remote)
+                .bind(serde_json::to_string(&p.stack_tags).expect("tags serialize"))
+                .bind(p.updated_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "project", "project"))?;
+                Ok(())
+            }
+
+            async fn delete_project(&self, namespace: &Namespace, slug: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "DELETE FROM project_items WHERE project_id IN
+                         (SELECT id FROM projects WHERE namespace = $1 AND slug = $2)",
+                )
+                .bind(namespace.as_str())
+                .bind(slug)
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query("DELETE FROM projects WHERE namespace = $1 AND slug = $2")
+                    .bind(namespace.as_str())
+                    .bind(slug)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_project_items(&self, project_id: &str, items: &[ProjectItem]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM project_items WHERE project_id = $1").bind(project_id).execute(&mut *tx).await?;
+                for item in items {
+                    sqlx::query(
+                        "INSERT INTO project_items (project_id, skill_slug, kind, position) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(project_id)
+                    .bind(&item.skill_slug)
+                    .bind(item.kind.as_str())
+                    .bind(item.position)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn project_items(&self, project_id: &str) -> StoreResult<Vec<ProjectItem>> {
+                let rows = sqlx::query(
+                    "SELECT skill_slug, kind, position FROM project_items WHERE project_id = $1
+                     ORDER BY position, skill_slug",
+                )
+                .bind(project_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ProjectItem {
+                            skill_slug: r.try_get("skill_slug")?,
+                            kind: parse_col(&r.try_get::<String, _>("kind")?)?,
+                            position: r.try_get::<i64, _>("position")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_project_plan(
+                &self,
+                project_id: &str,
+                body: &str,
+                sha256: &str,
+                at: Millis,
+            ) -> StoreResult<ProjectPlan> {
+                let row = sqlx::query(
+                    "UPDATE projects SET plan = $2, plan_sha256 = $3, plan_version = plan_version + 1,
+                         plan_imported_at = $4, updated_at = $4
+                     WHERE id = $1 RETURNING plan_version",
+                )
+                .bind(project_id)
+                .bind(body)
+                .bind(sha256)
+                .bind(at)
+                .fetch_optional(self.writer())
+                .await?
+                .ok_or_else(|| StoreError::Missing("project".into()))?;
+                Ok(ProjectPlan {
+                    body: body.to_owned(),
+                    sha256: sha256.to_owned(),
+                    version: row.try_get::<i64, _>("plan_version")?,
+                    imported_at: at,
+                })
+            }
+
+            async fn project_plan(&self, project_id: &str) -> StoreResult<Option<ProjectPlan>> {
+                let row = sqlx::query(
+                    "SELECT plan, plan_sha256, plan_version, plan_imported_at FROM projects WHERE id = $1",
+                )
+                .bind(project_id)
+                .fetch_optional(self.reader())
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let body: Option<String> = r.try_get("plan")?;
+                Ok(match body {
+                    Some(body) => Some(ProjectPlan {
+                        body,
+                        sha256: r.try_get::<Option<String>, _>("plan_sha256")?.unwrap_or_default(),
+                        version: r.try_get::<i64, _>("plan_version")?,
+                        imported_at: r.try_get::<Option<i64>, _>("plan_imported_at")?.unwrap_or_default(),
+                    }),
+                    None => None,
+                })
+            }
+
+            async fn set_stack_mappings(
+                &self,
+                namespace: &Namespace,
+                mappings: &[(String, Vec<String>)],
+            ) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM stack_mappings WHERE namespace = $1")
+                    .bind(namespace.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                for (tag, slugs) in mappings {
+                    for (position, slug) in slugs.iter().enumerate() {
+                        sqlx::query(
+                            "INSERT INTO stack_mappings (namespace, stack_tag, skill_slug, position) VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(namespace.as_str())
+                        .bind(tag)
+                        .bind(slug)
+                        .bind(position as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn stack_mappings(&self, namespace: &Namespace) -> StoreResult<Vec<(String, Vec<String>)>> {
+                let rows = sqlx::query(
+                    "SELECT stack_tag, skill_slug FROM stack_mappings WHERE namespace = $1 ORDER BY stack_tag, position",
+                )
+                .bind(namespace.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                let mut out: Vec<(String, Vec<String>)> = Vec::new();
+                for r in &rows {
+                    let (tag, slug): (String, String) = (r.try_get("stack_tag")?, r.try_get("skill_slug")?);
+                    match out.last_mut() {
+                        Some((t, slugs)) if *t == tag => slugs.push(slug),
+                        _ => out.push((tag, vec![slug])),
+                    }
+                }
+                Ok(out)
             }
         }
 

@@ -17,6 +17,7 @@ mod registry_gate;
 mod search;
 mod skill_pool;
 mod skill_pool_inbox;
+mod skill_pool_projects;
 mod store;
 mod toolhive;
 mod visibility;

@@ -4,6 +4,7 @@
 //! (`{"error": code, "message": …}`).
 
 mod drafts;
+mod projects;
 mod usage;
 
 use axum::extract::rejection::QueryRejection;
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/profile/tokens/{id}", axum::routing::delete(revoke_token))
         .merge(usage::router())
         .merge(drafts::router())
+        .merge(projects::router())
+        .route("/v1/mcp", axum::routing::post(super::mcp::post_tenant_mcp))
         .route(
             "/v1/{*rest}",
             axum::routing::any(|| async { SpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") }),
