@@ -5,6 +5,7 @@
 
 mod archive;
 mod npm;
+pub mod secrets;
 mod skill_md;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -429,6 +429,8 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     let r = post_multipart(&app, "/v1/skills", None, multipart(&meta("1.0.0"), Some(&good))).await;
     assert_eq!((r.status, error(&r)), (StatusCode::UNAUTHORIZED, "unauthorized"));
     let long = "x".repeat(1600);
+    // A GitHub-shaped token, built here so no such literal sits in the source.
+    let token = format!("ghp_{}", "q8Zr2VbN5xKp7TmW3sYc9LhD4fGj6AeU1234");
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (multipart(&meta("1.0.0"), None), "`bundle` part is missing"),
         (multipart(&json!({"slug": "other", "version": "1.0.0"}), Some(&good)), "other"),
@@ -441,6 +443,13 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
                 Some(&archive(dir.path(), "fresh", "1.0.0", "d", "Edit\n/home/alice/notes.md\n")),
             ),
             "line 7",
+        ),
+        (
+            multipart(
+                &meta("1.0.0"),
+                Some(&archive(dir.path(), "fresh", "1.0.0", "d", &format!("Run\nexport GH={token}\n"))),
+            ),
+            "possible secret detected: SKILL.md line 7: GitHub token",
         ),
         (b"not multipart at all".to_vec(), "invalid multipart"),
         (
@@ -461,6 +470,7 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
         let r = post_multipart(&app, "/v1/skills", Some(&alice), body).await;
         assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{says}: {}", r.text);
         assert!(r.body["message"].as_str().unwrap().contains(says), "{says}: {}", r.text);
+        assert!(!r.text.contains(&token), "the secret is never echoed");
     }
     assert_eq!(versions().await.status, StatusCode::NOT_FOUND, "no skill was created by any of it");
 

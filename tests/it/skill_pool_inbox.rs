@@ -81,6 +81,11 @@ async fn drafts_are_reviewed_by_the_tenant(db: TestDb) {
         (json!({"slug": " "}), fresh.clone(), "slug is required"),
         (json!({"slug": "other"}), fresh.clone(), "the slug must be the skill's name"),
         (json!({"slug": "fresh"}), unversioned(dir.path(), "fresh", "See /home/bob/x\n"), "home directory"),
+        (
+            json!({"slug": "fresh"}),
+            unversioned(dir.path(), "fresh", &format!("DB_PASSWORD=\"{}\"\n", "Zq8r#T2mVx9Lk4Wp")),
+            "possible secret detected: SKILL.md line 6",
+        ),
     ] {
         let r = post_multipart(&app, "/v1/drafts", Some(&bob), multipart(&metadata, Some(&bundle))).await;
         assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{says}: {}", r.text);

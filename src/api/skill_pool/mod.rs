@@ -729,6 +729,16 @@ fn check_bundle(
             "SKILL.md line {line} names a path in someone's home directory (`{path}`): skills must not depend on one machine"
         )));
     }
+    let findings = crate::bundle::secrets::scan(&bundle.files);
+    if let Some(first) = findings.first() {
+        let more = match findings.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(SpError::bad_request(format!(
+            "possible secret detected: {first}{more}; remove it (use an environment variable) and publish again"
+        )));
+    }
     Ok(bundle)
 }
 
