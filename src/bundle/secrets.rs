@@ -195,7 +195,7 @@ mod tests {
             (format!("key: {}", key("AIza", "Sy9Xk2Lm4Nq7Rt1Vw3Yz6Ab8Cd0Ef5Gh", 35)), "Google API key"),
             (format!("export GH={}", key("ghp_", MIXED, 36)), "GitHub token"),
             (format!("token {}", key("github_pat_", MIXED, 82)), "GitHub fine-grained token"),
-            (format!("{}", key("glpat-", MIXED, 20)), "GitLab token"),
+            (key("glpat-", MIXED, 20), "GitLab token"),
             (format!("//registry.npmjs.org/:_authToken={}", key("npm_", MIXED, 36)), "npm token"),
             (key("pypi-AgEIcHlwaS5vcmc", MIXED, 60), "PyPI token"),
             (key("xoxb-", "1234567890-AbCdEfGh", 30), "Slack token"),
