@@ -48,11 +48,15 @@ const FORMATS: &[(&str, &str)] = &[
     ("Anthropic key", r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,})"),
     ("Hugging Face token", r"\b(hf_[A-Za-z0-9]{34})\b"),
     ("Private key", r"(-----BEGIN (?:RSA |DSA |EC |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----)"),
-    ("Password in a URL", r"\b[a-z][a-z0-9+.-]*://[^/\s:@]{1,64}:([^/\s:@]{6,128})@[A-Za-z0-9.-]+"),
+    ("JSON web token", r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,})"),
+    ("Password in a URL", r"\b[a-z][a-z0-9+.-]*://([^/\s:@]{0,64}):([^/\s:@]{6,128})@([A-Za-z0-9.-]+)"),
 ];
 
+/// The signature of the example token on jwt.io, found in countless docs.
+const JWT_IO_EXAMPLE: &str = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+
 /// A secret-looking value assigned to a secret-sounding name (`API_KEY = "…"`).
-const ASSIGNMENT: &str = r#"(?i)(?:^|[^A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth)["']?\s*(?::|=|:=|=>)\s*["']?([A-Za-z0-9/+=_.~!@#$%^&*-]{12,})"#;
+const ASSIGNMENT: &str = r#"(?i)(?:^|[^A-Za-z0-9])(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|pass|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth|[A-Za-z0-9]+[_-]key)(?:[_-][A-Za-z0-9]+)*["']?\s*(?::|=|:=|=>)\s*["']?([A-Za-z0-9/+=_.~!@#$%^&*-]{12,})"#;
 
 /// Words that mark a value as a placeholder or an example.
 const PLACEHOLDERS: &[&str] = &[
@@ -62,21 +66,20 @@ const PLACEHOLDERS: &[&str] = &[
     "placeholder",
     "changeme",
     "change_me",
-    "your",
+    "your_",
+    "your-",
+    "yourkey",
     "redacted",
     "xxxx",
     "****",
-    "test",
     "fake",
     "foobar",
-    "secret",
-    "password",
-    "token",
     "lorem",
     "${",
     "{{",
     "<",
     "env.",
+    "getenv",
     "process.env",
 ];
 
@@ -86,12 +89,18 @@ struct Rules {
     assignment: Regex,
 }
 
+/// Word boundaries as ASCII sees them: a Unicode `\b` would send every line with a
+/// non-ASCII character to the regex crate's slower engine.
+fn ascii(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
+}
+
 static RULES: LazyLock<Rules> = LazyLock::new(|| {
-    let patterns: Vec<&str> = FORMATS.iter().map(|(_, p)| *p).chain([ASSIGNMENT]).collect();
+    let patterns: Vec<String> = FORMATS.iter().map(|(_, p)| ascii(p)).chain([ascii(ASSIGNMENT)]).collect();
     Rules {
         set: RegexSet::new(&patterns).expect("static patterns"),
-        each: FORMATS.iter().map(|(name, p)| (*name, Regex::new(p).expect("static pattern"))).collect(),
-        assignment: Regex::new(ASSIGNMENT).expect("static pattern"),
+        each: FORMATS.iter().map(|(name, p)| (*name, Regex::new(&ascii(p)).expect("static pattern"))).collect(),
+        assignment: Regex::new(&ascii(ASSIGNMENT)).expect("static pattern"),
     }
 });
 
@@ -120,10 +129,26 @@ fn secret_value(value: &str) -> bool {
     value.len() >= 12
         && value.chars().any(|c| c.is_ascii_digit())
         && value.chars().any(|c| c.is_ascii_alphabetic())
-        && !value.contains('/')
+        && !value.starts_with(['/', '.', '~'])
+        && !value.contains("://")
         && !value.starts_with("sha256")
         && entropy(value) >= 3.5
         && !placeholder(value)
+}
+
+/// A password in a URL that could be real: not a placeholder, not the user name again, and
+/// not for a machine of one's own (`localhost`, a one-label compose service, an example
+/// domain), which docs use for local setups.
+fn url_password(c: &regex::Captures<'_>) -> bool {
+    let (user, password, host) = (&c[1], &c[2], c[3].to_ascii_lowercase());
+    let local = !host.contains('.')
+        || host.starts_with("127.")
+        || host.starts_with("0.0.0.0")
+        || host.ends_with(".local")
+        || host.ends_with(".localhost")
+        || host.ends_with(".test")
+        || host.contains("example");
+    !local && password != user && !placeholder(password)
 }
 
 /// The secrets in one text file, by line.
@@ -142,7 +167,12 @@ pub fn scan_text(path: &str, text: &str) -> Vec<Finding> {
             }
             let real = re.captures_iter(line).any(|c| {
                 let value = c.get(1).or_else(|| c.get(0)).map_or("", |m| m.as_str());
-                *name == "Private key" || !placeholder(value)
+                match *name {
+                    "Private key" => true,
+                    "JSON web token" => !value.ends_with(JWT_IO_EXAMPLE),
+                    "Password in a URL" => url_password(&c),
+                    _ => !placeholder(value),
+                }
             });
             if real {
                 rule = Some(*name);
@@ -167,8 +197,17 @@ pub fn scan_text(path: &str, text: &str) -> Vec<Finding> {
 pub fn scan(files: &[super::BundleFile]) -> Vec<Finding> {
     files
         .iter()
-        .filter_map(|f| std::str::from_utf8(&f.data).ok().map(|text| scan_text(&f.path, text)))
-        .flatten()
+        // Text in any encoding is read as far as it is ASCII-compatible; a NUL early on marks
+        // a binary file or UTF-16, whose ASCII letters come between NULs: read it without them.
+        .flat_map(|f| {
+            let head = &f.data[..f.data.len().min(8192)];
+            let text = if head.contains(&0) {
+                String::from_utf8_lossy(&f.data.iter().copied().filter(|&b| b != 0).collect::<Vec<u8>>()).into_owned()
+            } else {
+                String::from_utf8_lossy(&f.data).into_owned()
+            };
+            scan_text(&f.path, &text)
+        })
         .collect()
 }
 
@@ -206,6 +245,30 @@ mod tests {
             ("postgres://app:Zq8rT2mVx9Lk@db.internal/app".to_owned(), "Password in a URL"),
             (format!("DB_PASSWORD=\"{}\"", "Zq8r#T2mVx9Lk4Wp"), "secret-looking value assigned to a secret name"),
             (format!("client_secret: {}", "a9F3kL2qZ8xW7vB1nM4c"), "secret-looking value assigned to a secret name"),
+            (
+                format!("SECRET_KEY = '{}'", "k3Jd9sLq2Wz8xPv4Rm7tYb1N"),
+                "secret-looking value assigned to a secret name",
+            ),
+            (
+                format!("SECRET_KEY_BASE={}", "9c2F7kQ4zX8mW1vB6nJ3hL5d"),
+                "secret-looking value assigned to a secret name",
+            ),
+            (
+                format!("ENCRYPTION_KEY: {}", "Zr9/Kq2+Lm8xWv4Tb7Yc1Nd="),
+                "secret-looking value assigned to a secret name",
+            ),
+            (format!("DB_PASS={}", "Testing2024xQ9z"), "secret-looking value assigned to a secret name"),
+            (
+                format!(
+                    "Authorization: Bearer eyJ{}.eyJ{}.{}",
+                    key("", "hbGciOiJI", 20),
+                    key("", "zdWIiOiIx", 30),
+                    key("", "Qm9kYXR3", 43)
+                ),
+                "JSON web token",
+            ),
+            ("mongodb://app:Zq8rT2mVx9Lk@cluster0.mongodb.net/app".to_owned(), "Password in a URL"),
+            ("redis://:Zq8rT2mVx9Lk@cache.acme.io:6379".to_owned(), "Password in a URL"),
         ];
         for (line, rule) in cases {
             let found = scan_text("scripts/run.sh", &format!("echo start\n{line}\n"));
@@ -236,9 +299,39 @@ mod tests {
             "Use `ghp_` tokens with the repo scope.".to_owned(),
             "-----BEGIN PUBLIC KEY-----".to_owned(),
             "PASSWORD_MIN_LENGTH = 12".to_owned(),
+            "DATABASE_URL=postgres://postgres:postgres@localhost:5432/db".to_owned(),
+            "mongodb://admin:admin123@localhost:27017".to_owned(),
+            "postgres://app:Zq8rT2mVx9Lk@db:5432/app".to_owned(),
+            "SECRET_KEY_PATH=/etc/app/secret.key".to_owned(),
+            concat!(
+                "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.",
+                "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.",
+                "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+            )
+            .to_owned(),
+            "café: a word before AKIAIOSFODNN7EXAMPLE".to_owned(),
         ];
         for line in lines {
             assert_eq!(scan_text("SKILL.md", &line), [], "{line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod files {
+    use super::*;
+
+    #[test]
+    fn text_in_other_encodings_and_next_to_non_ascii_is_read() {
+        let token = format!("ghp_{}", "q8Zr2VbN5xKp7TmW3sYc9LhD4fGj6AeU1234");
+        let latin1: Vec<u8> = [b"caf\xe9 ".to_vec(), token.clone().into_bytes()].concat();
+        let utf16: Vec<u8> = format!("GH={token}").encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let accents = format!("Déploiement : {token}").into_bytes();
+        let files: Vec<crate::bundle::BundleFile> = [("a.txt", latin1), ("b.env", utf16), ("c.md", accents)]
+            .into_iter()
+            .map(|(path, data)| crate::bundle::BundleFile { path: path.into(), data, executable: false })
+            .collect();
+        let found: Vec<String> = scan(&files).into_iter().map(|f| f.path).collect();
+        assert_eq!(found, ["a.txt", "b.env", "c.md"]);
     }
 }

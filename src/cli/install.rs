@@ -213,7 +213,15 @@ async fn install_one(
         path: None,
     };
     record(lock, entry.clone());
-    count_download(client, &skill, &resolved.version).await;
+    // A pull from the server's own registry was counted as it came in; one from elsewhere
+    // is told to the server.
+    let pulled_from_server = parse_reference(&resolved.reference)
+        .ok()
+        .zip(super::registry::server_registry(client))
+        .is_some_and(|(r, server)| r.resolve_registry().eq_ignore_ascii_case(&server));
+    if !pulled_from_server {
+        count_download(client, &skill, &resolved.version).await;
+    }
     Ok(entry)
 }
 
@@ -261,7 +269,8 @@ fn warn_about(skill: &str, r: &ResolveResponse) {
     }
 }
 
-/// Counts an install as a download; a failure costs only the count.
+/// Counts an install of a skill pulled from another registry as a download; a failure
+/// costs only the count.
 async fn count_download(client: &Client, skill: &SkillRef, version: &str) {
     let path = format!("/api/v1/skills/{}/{}/download?version={}", skill.scope, skill.slug, version);
     if let Err(e) = client.get::<serde_json::Value>(&path).await {

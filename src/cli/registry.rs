@@ -21,6 +21,16 @@ pub struct RegistryArgs {
     pub registry_host: Option<String>,
 }
 
+/// The server's own registry, as references name it (`host[:port]`).
+pub fn server_registry(client: &super::Client) -> Option<String> {
+    let u = reqwest::Url::parse(client.base()).ok()?;
+    let h = u.host_str()?.to_owned();
+    Some(match u.port() {
+        Some(p) => format!("{h}:{p}"),
+        None => h,
+    })
+}
+
 impl RegistryArgs {
     /// The credentials these settings give for `host`.
     pub fn credentials_for(&self, host: &str) -> Credentials {
@@ -40,14 +50,7 @@ impl RegistryArgs {
             Some(named) => self.source(named),
             None => CredentialSource { docker_config: CredentialSource::default_docker_config(), ..Default::default() },
         };
-        let server = reqwest::Url::parse(client.base()).ok().and_then(|u| {
-            let h = u.host_str()?.to_owned();
-            Some(match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h,
-            })
-        });
-        if let (Some(token), Some(server)) = (client.token(), server)
+        if let (Some(token), Some(server)) = (client.token(), server_registry(client))
             && server.eq_ignore_ascii_case(host)
         {
             creds

@@ -314,14 +314,24 @@ impl Projects<'_> {
         let mut clean: Vec<(String, Vec<String>)> = Vec::new();
         for (tag, slugs) in mappings {
             let tag = stack_tag(&tag).ok_or_else(|| Error::Invalid("a stack tag must be 1–64 characters".into()))?;
-            let mut seen = Vec::new();
+            let mut seen: Vec<String> = Vec::new();
             for s in slugs {
                 let s = s.trim().parse::<SkillName>()?.to_string();
                 if !seen.contains(&s) {
                     seen.push(s);
                 }
             }
-            clean.push((tag, seen));
+            // Tags that differ only in case are one tag.
+            match clean.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, slugs)) => {
+                    for s in seen {
+                        if !slugs.contains(&s) {
+                            slugs.push(s);
+                        }
+                    }
+                }
+                None => clean.push((tag, seen)),
+            }
         }
         if clean.iter().map(|(_, s)| s.len()).sum::<usize>() > MAPPINGS_MAX {
             return Err(Error::Invalid(format!("at most {MAPPINGS_MAX} mappings")));

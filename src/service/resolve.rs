@@ -190,6 +190,39 @@ impl Catalog<'_> {
     }
 }
 
+impl Catalog<'_> {
+    /// Refuses requirements that cannot be met: one that names a published skill the caller
+    /// may see with a range none of its published versions satisfies is a conflict. A
+    /// requirement of a skill not published (yet) is a forward reference, and passes.
+    pub async fn check_requirements(&self, caller: &Caller, home: &Namespace, requires: &[String]) -> Result<()> {
+        for entry in requires.iter().take(DEPENDENCY_MAX) {
+            let (ns, dep, range) = parse_requirement(entry, home);
+            let (Some(ns), Ok(name)) = (ns, dep.parse::<SkillName>()) else { continue };
+            if range == "*" {
+                continue;
+            }
+            let published = match self.get_skill(caller, &ns, &name).await {
+                Ok(skill) => skill.latest_version.is_some(),
+                Err(Error::NotFound(_)) => false,
+                Err(e) => return Err(e),
+            };
+            if !published {
+                continue;
+            }
+            match self.resolve(caller, &ns, &name, Some(&range)).await {
+                Ok(_) => {}
+                Err(Error::NotFound(_)) => {
+                    return Err(Error::Conflict(format!(
+                        "`requires: {entry}` conflicts with the published versions of `{ns}/{name}`: none satisfies `{range}`"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The `requires:` of a version's SKILL.md.
 fn requires_of(v: &Version) -> Vec<String> {
     match v.frontmatter.get("requires") {

@@ -40,13 +40,18 @@ impl Usage<'_> {
     /// Records a use of a skill the caller may see; a failure to record is logged, never
     /// passed on: counting must not cost anyone a download.
     pub async fn record(&self, skill: &Skill, event: UsageEvent) {
-        if let Err(e) = self.core.store.record_usage(&skill.id, event, now_millis()).await {
+        self.save(skill, event, true).await;
+    }
+
+    async fn save(&self, skill: &Skill, event: UsageEvent, served: bool) {
+        if let Err(e) = self.core.store.record_usage(&skill.id, event, served, now_millis()).await {
             tracing::warn!(error = %e, skill = %skill.id, "a use was not recorded");
         }
     }
 
     /// A client's report of a use (skill-pool's `POST /v1/usage`): a published skill of
-    /// this kind the caller may see, signed in.
+    /// this kind the caller may see, signed in. It feeds the tenant's reports, never the
+    /// public download counter, which only what the server served moves.
     pub async fn report(
         &self,
         caller: &Caller,
@@ -60,7 +65,7 @@ impl Usage<'_> {
         if skill.kind != kind || skill.latest_version.is_none() || skill.archived {
             return Err(Error::NotFound(format!("no published {kind} `{namespace}/{name}`")));
         }
-        self.record(&skill, event).await;
+        self.save(&skill, event, false).await;
         Ok(())
     }
 
@@ -132,6 +137,9 @@ impl Usage<'_> {
             .filter(|t| t.uses < max_uses)
             .filter_map(|t| Some((skills.get(&t.skill_id)?.clone(), t)))
             .filter(|(s, _)| s.kind == kind && !s.archived && s.latest_version.is_some())
+            // Downloaded before usage was recorded: when it was last used is unknown, so it
+            // is not offered as unused.
+            .filter(|(s, t)| t.uses > 0 || s.downloads == 0)
             .collect();
         let ids: Vec<String> = candidates.iter().map(|(s, _)| s.id.clone()).collect();
         let mut latest: std::collections::HashMap<String, crate::store::Version> =

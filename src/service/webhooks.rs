@@ -21,10 +21,13 @@ use crate::store::{Delivery, DeliveryOutcome, NewAudit, Webhook};
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a worker holds the deliveries it took (longer than any attempt).
-const LEASE_MS: Millis = 60_000;
-/// Deliveries one pass of the worker takes.
+/// How long a worker holds the deliveries it took: far longer than one pass, whose
+/// attempts run at once, each within its timeout.
+const LEASE_MS: Millis = 5 * 60_000;
+/// Deliveries one pass of the worker takes and sends at once.
 const BATCH: i64 = 16;
+/// How long connecting to a receiver may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest URL and secret accepted.
 const URL_MAX: usize = 2048;
 const SECRET_MAX: usize = 256;
@@ -106,7 +109,13 @@ impl Webhooks<'_> {
         let hook = url.map(|url| Webhook { namespace: namespace.clone(), url, secret });
         self.core.store.set_webhook(namespace, hook.as_ref(), now_millis()).await?;
         let settings = WebhookSettings::of(hook.as_ref());
-        let detail = json!({ "url": settings.url, "signing": settings.signing_enabled });
+        // A webhook URL can itself be a credential (Slack, Discord): the log keeps its host.
+        let host = settings
+            .url
+            .as_deref()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()));
+        let detail = json!({ "host": host, "signing": settings.signing_enabled });
         self.core.audit(caller, "webhook.configure", namespace.as_str(), detail).await;
         Ok(settings)
     }
@@ -164,13 +173,34 @@ impl Webhooks<'_> {
         }
     }
 
-    /// Sends the deliveries due now; returns how many were attempted.
+    /// Sends the deliveries due now; returns how many were attempted. An outcome is recorded only while this worker still
+    /// holds the delivery.
     pub async fn deliver_due(&self) -> Result<usize> {
         let now = now_millis();
-        let due = self.core.store.claim_deliveries(now, now + LEASE_MS, BATCH).await?;
-        for delivery in &due {
-            let outcome = self.attempt(delivery).await;
-            self.core.store.finish_delivery(&delivery.id, &outcome, now_millis()).await?;
+        let lease = now + LEASE_MS;
+        let due = self.core.store.claim_deliveries(now, lease, BATCH).await?;
+        // Each namespace's deliveries in order, the namespaces at once: a slow receiver holds up
+        // only its own.
+        let mut by_namespace: Vec<Vec<&Delivery>> = Vec::new();
+        for d in &due {
+            match by_namespace.iter_mut().find(|g| g[0].namespace == d.namespace) {
+                Some(group) => group.push(d),
+                None => by_namespace.push(vec![d]),
+            }
+        }
+        let sends = by_namespace.into_iter().map(|group| async move {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for d in group {
+                outcomes.push((d, self.attempt(d).await));
+            }
+            outcomes
+        });
+        let outcomes = futures_util::future::join_all(sends).await.into_iter().flatten();
+        for (delivery, outcome) in outcomes {
+            if !self.core.store.finish_delivery(&delivery.id, lease, &outcome, now_millis()).await? {
+                tracing::warn!(delivery = %delivery.id, "a delivery's lease ran out before its attempt ended");
+                continue;
+            }
             let (result, error) = match &outcome {
                 DeliveryOutcome::Delivered => ("delivered", None),
                 DeliveryOutcome::Retry { error, .. } => ("retrying", Some(error)),
@@ -204,8 +234,11 @@ impl Webhooks<'_> {
             return self.retry(d, "the webhook's host is internal, unknown or not allowed".into());
         };
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        // No proxy: it would resolve the host itself, past the address checked here.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
             .timeout(ATTEMPT_TIMEOUT)
             .resolve(&host, addr)
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")))

@@ -533,8 +533,15 @@ pub trait WebhookStore: Send + Sync {
     /// Takes up to `limit` deliveries due at `now`, each held until `lease_until` so no
     /// other worker sends it meanwhile (a lease: a worker that dies lets it go).
     async fn claim_deliveries(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<Delivery>>;
-    /// Records an attempt's outcome.
-    async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome, at: Millis) -> StoreResult<()>;
+    /// Records an attempt's outcome, if the delivery is still held under `lease` (the time
+    /// its claim set); false when another worker has taken it since.
+    async fn finish_delivery(
+        &self,
+        id: &str,
+        lease: Millis,
+        outcome: &DeliveryOutcome,
+        at: Millis,
+    ) -> StoreResult<bool>;
     /// Deliveries not finished yet.
     async fn pending_deliveries(&self) -> StoreResult<i64>;
 }
@@ -542,8 +549,9 @@ pub trait WebhookStore: Send + Sync {
 /// What people do with skills, from every surface (usage events).
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// Records one use of a skill; a download also moves its `downloads` counter.
-    async fn record_usage(&self, skill_id: &str, event: UsageEvent, at: Millis) -> StoreResult<()>;
+    /// Records one use of a skill; a download the server served (`counted`) also moves its
+    /// `downloads` counter.
+    async fn record_usage(&self, skill_id: &str, event: UsageEvent, counted: bool, at: Millis) -> StoreResult<()>;
     /// Per skill of `namespace` with uses since `since`: its downloads and views then.
     async fn usage_by_skill(&self, namespace: &Namespace, since: Millis) -> StoreResult<Vec<SkillUsage>>;
     /// Per UTC day (days since the epoch) with uses since `since`: downloads, views and how

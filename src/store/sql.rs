@@ -1675,7 +1675,7 @@ macro_rules! impl_sql_store {
             async fn claim_deliveries(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<Delivery>> {
                 let rows = sqlx::query(
                     "SELECT id, namespace, event, body, attempts, created_at, next_attempt_at FROM webhook_deliveries
-                     WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+                     WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at LIMIT $2",
                 )
                 .bind(now)
                 .bind(limit)
@@ -1709,26 +1709,33 @@ macro_rules! impl_sql_store {
                 Ok(claimed)
             }
 
-            async fn finish_delivery(&self, id: &str, outcome: &DeliveryOutcome, at: Millis) -> StoreResult<()> {
+            async fn finish_delivery(
+                &self,
+                id: &str,
+                lease: Millis,
+                outcome: &DeliveryOutcome,
+                at: Millis,
+            ) -> StoreResult<bool> {
                 let (status, next, error) = match outcome {
                     DeliveryOutcome::Delivered => ("delivered", at, None),
                     DeliveryOutcome::Retry { at: next, error } => ("pending", *next, Some(error.as_str())),
                     DeliveryOutcome::Failed { error } => ("failed", at, Some(error.as_str())),
                 };
                 let finished = (status != "pending").then_some(at);
-                sqlx::query(
+                let done = sqlx::query(
                     "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_attempt_at = $3,
                          last_error = $4, finished_at = $5
-                     WHERE id = $1",
+                     WHERE id = $1 AND status = 'pending' AND next_attempt_at = $6",
                 )
                 .bind(id)
                 .bind(status)
                 .bind(next)
                 .bind(error)
                 .bind(finished)
+                .bind(lease)
                 .execute(self.writer())
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn pending_deliveries(&self) -> StoreResult<i64> {
@@ -1968,7 +1975,13 @@ macro_rules! impl_sql_store {
 
         #[async_trait]
         impl UsageStore for $store {
-            async fn record_usage(&self, skill_id: &str, event: UsageEvent, at: Millis) -> StoreResult<()> {
+            async fn record_usage(
+                &self,
+                skill_id: &str,
+                event: UsageEvent,
+                counted: bool,
+                at: Millis,
+            ) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
                 sqlx::query("INSERT INTO usage_events (id, skill_id, event, at) VALUES ($1, $2, $3, $4)")
                     .bind(new_id())
@@ -1977,7 +1990,7 @@ macro_rules! impl_sql_store {
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;
-                if event == UsageEvent::Download {
+                if counted && event == UsageEvent::Download {
                     sqlx::query("UPDATE skills SET downloads = downloads + 1 WHERE id = $1")
                         .bind(skill_id)
                         .execute(&mut *tx)

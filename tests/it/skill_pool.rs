@@ -504,6 +504,28 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     let huge = json!({"slug": "fresh", "version": "1.1.0", "description": "d".repeat(100_000)});
     let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&huge, Some(&good))).await;
     assert_eq!((r.status, error(&r)), (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"), "{}", r.text);
+    // A requirement no published version meets is a conflict; a forward reference is not.
+    let needs = |requires: &str| {
+        let src = dir.path().join(format!("needs-{}", requires.len()));
+        std::fs::create_dir_all(&src).unwrap();
+        let md = format!("---\nname: needs\ndescription: Needs others\nrequires:\n  - {requires}\n---\nRun it.\n");
+        std::fs::write(src.join("SKILL.md"), md).unwrap();
+        Bundle::from_dir(&src, &Limits::default()).unwrap().pack(0).tar_gz
+    };
+    let needs_meta = json!({"slug": "needs", "version": "1.0.0"});
+    for (requires, status) in [
+        ("fresh@^2", StatusCode::CONFLICT),
+        ("fresh@^1", StatusCode::OK),
+        ("fresh", StatusCode::OK),
+        ("not-yet@^3", StatusCode::OK),
+    ] {
+        let body = multipart(&needs_meta, Some(&needs(requires)));
+        let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), body).await;
+        assert_eq!(r.status, status, "{requires}: {}", r.text);
+    }
+    let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&needs_meta, Some(&needs("fresh@^2")))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"));
+    assert!(r.body["message"].as_str().unwrap().contains("none satisfies `^2`"), "{}", r.text);
     let linked = archive(dir.path(), "fresh", "1.1.0", "Lints", "See https://example.com/home/page\n");
     let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -703,7 +725,7 @@ async fn uses_from_every_surface_feed_the_tenant_reports(db: TestDb) {
     // `unused` was never used but is new, the rest were used today.
     let idle = app.store().skill("acme", "idle").await.unwrap().unwrap();
     let long_ago = skilldex::domain::now_millis() - 200 * 86_400_000;
-    app.store().record_usage(&idle.id, skilldex::store::UsageEvent::Download, long_ago).await.unwrap();
+    app.store().record_usage(&idle.id, skilldex::store::UsageEvent::Download, false, long_ago).await.unwrap();
     let r = get(&app, Some("acme"), None, "/v1/tenant/skills/decay", Some(&alice)).await;
     assert_eq!(slugs(&r), ["idle"], "{}", r.text);
     let row = r.body[0].as_object().unwrap();

@@ -210,7 +210,7 @@ async fn pagination_visits_every_row_once(db: TestDb) {
         k.description = "shared words".into();
         let created = s.create_skill(&k, 1_000 + (i % 3)).await.unwrap();
         if i % 2 == 1 {
-            s.record_usage(&created.id, UsageEvent::Download, 1_000).await.unwrap();
+            s.record_usage(&created.id, UsageEvent::Download, true, 1_000).await.unwrap();
         }
     }
     for sort in [SkillSort::Downloads, SkillSort::Updated, SkillSort::Name, SkillSort::Stars, SkillSort::Relevance] {
@@ -463,7 +463,7 @@ async fn changes_to_skills_are_sequenced_for_search(db: TestDb) {
     assert!(changes.windows(2).all(|w| w[0].0 < w[1].0), "in sequence");
 
     let last = s.last_skill_change().await.unwrap();
-    s.record_usage(&created.id, UsageEvent::Download, now_millis()).await.unwrap();
+    s.record_usage(&created.id, UsageEvent::Download, true, now_millis()).await.unwrap();
     assert_eq!(s.last_skill_change().await.unwrap(), last, "downloads are not a change search follows");
 
     // Forgetting keeps the newest change, which shows how far the sequence has come.

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, Tenant, check_bundle, metadata, read_parts, rejected, tags_of};
+use super::{Reply, SpCaller, SpError, Tenant, checked_bundle, metadata, read_parts, rejected, tags_of};
 use crate::api::AppState;
 use crate::domain::{DraftStatus, SkillName, to_datetime};
 use crate::service::webhooks::Change;
@@ -117,7 +117,8 @@ async fn create_draft(
             return Err(SpError::bad_request(format!("{what} is longer than {NOTE_MAX} characters")));
         }
     }
-    let bundle = check_bundle(&state, &archive, &slug, None, None)?;
+    let bundle = checked_bundle(&state, &archive, &slug, None, None).await?;
+    state.index.catalog().check_requirements(&caller, &namespace, &bundle.skill.frontmatter.requires).await?;
     // The bundle's own tags first, then the capturer's; its description is SKILL.md's.
     let mut tags = tags_of(&meta.tags)?;
     let from_md = bundle.skill.frontmatter_json.get("tags").and_then(|t| t.as_array()).cloned().unwrap_or_default();

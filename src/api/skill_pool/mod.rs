@@ -742,6 +742,20 @@ fn check_bundle(
     Ok(bundle)
 }
 
+/// `check_bundle` off the async workers: unpacking and scanning a large bundle takes a while.
+async fn checked_bundle(
+    state: &AppState,
+    archive: &axum::body::Bytes,
+    name: &SkillName,
+    version: Option<semver::Version>,
+    description: Option<String>,
+) -> Reply<crate::bundle::Bundle> {
+    let (state, archive, name) = (state.clone(), archive.clone(), name.clone());
+    tokio::task::spawn_blocking(move || check_bundle(&state, &archive, &name, version.as_ref(), description.as_deref()))
+        .await
+        .map_err(|e| SpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?
+}
+
 async fn read_publish(
     state: &AppState,
     caller: &Caller,
@@ -757,7 +771,8 @@ async fn read_publish(
     let name: SkillName =
         metadata.slug.parse().map_err(|e: crate::domain::InvalidValue| SpError::bad_request(e.to_string()))?;
     let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
-    let bundle = check_bundle(state, &archive, &name, Some(&version), metadata.description.as_deref())?;
+    let bundle = checked_bundle(state, &archive, &name, Some(version.clone()), metadata.description.clone()).await?;
+    state.index.catalog().check_requirements(caller, namespace, &bundle.skill.frontmatter.requires).await?;
     // A slug names one skill of one kind in a tenant.
     match state.index.catalog().get_skill(caller, namespace, &name).await {
         Ok(existing) if existing.kind != kind => {
