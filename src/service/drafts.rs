@@ -14,6 +14,8 @@ use crate::store::Draft;
 
 /// A new draft is proposed as an update of a published skill at least this alike.
 pub const MERGE_SIMILARITY: f32 = 0.85;
+/// How many skills nearest in meaning a new draft's description is compared with.
+const MERGE_CANDIDATES: i64 = 5;
 /// The most drafts one listing returns.
 pub const LIST_MAX: i64 = 200;
 /// How long one publish holds its draft: longer than any publish, and a lease.
@@ -84,10 +86,12 @@ impl Drafts<'_> {
         Ok(draft)
     }
 
-    /// The published skill of the namespace nearest in meaning to `description`, when it is
-    /// alike enough (and the server has a model).
+    /// The published skill of the namespace whose description is nearest in meaning to
+    /// `description`, when they are alike enough (and the server has a model): the nearest
+    /// skills by meaning, then their descriptions compared with the draft's.
     async fn alike(&self, caller: &Caller, namespace: &Namespace, description: &str) -> Option<(String, f64)> {
-        if !self.core.semantic_enabled() || !description.chars().any(char::is_alphanumeric) {
+        let semantic = self.core.search.as_ref()?.semantic()?.clone();
+        if !description.chars().any(char::is_alphanumeric) {
             return None;
         }
         let q: String = description.chars().take(super::limits::QUERY).collect();
@@ -97,19 +101,30 @@ impl Drafts<'_> {
             published_only: true,
             mode: super::SearchMode::Semantic,
             sort: Some(crate::store::SkillSort::Relevance),
-            min_similarity: Some(MERGE_SIMILARITY),
-            limit: Some(1),
+            limit: Some(MERGE_CANDIDATES),
             ..Default::default()
         };
-        match self.core.catalog().list_skills(caller, request).await {
-            Ok(page) => {
-                page.items.into_iter().next().and_then(|h| Some((h.skill.name.to_string(), f64::from(h.similarity?))))
-            }
+        let candidates = match self.core.catalog().list_skills(caller, request).await {
+            Ok(page) => page.items,
             Err(e) => {
                 tracing::warn!(error = %e, "the draft was not compared with published skills");
-                None
+                return None;
             }
-        }
+        };
+        let descriptions: Vec<String> = candidates.iter().map(|h| h.skill.description.clone()).collect();
+        let similar = match semantic.similarities(description, &descriptions).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "the draft was not compared with published skills");
+                return None;
+            }
+        };
+        candidates
+            .iter()
+            .zip(similar)
+            .filter(|(_, s)| *s >= MERGE_SIMILARITY)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(h, s)| (h.skill.name.to_string(), f64::from(s.min(1.0))))
     }
 
     /// The namespace's drafts, newest first (pending first when every status is asked for),

@@ -590,6 +590,18 @@ pub struct Semantic {
 }
 
 impl Semantic {
+    /// How alike `text` is to each of `others` in meaning (cosine similarity, -1 to 1).
+    pub async fn similarities(self: &Arc<Self>, text: &str, others: &[String]) -> Result<Vec<f32>, SearchError> {
+        let _slot = self.embedding.acquire().await.map_err(|e| SearchError::new(e.to_string()))?;
+        let this = self.clone();
+        let texts: Vec<String> = std::iter::once(text.to_owned()).chain(others.iter().cloned()).collect();
+        let vectors = tokio::task::spawn_blocking(move || this.embedder.embed(&texts))
+            .await
+            .map_err(|e| SearchError::new(e.to_string()))??;
+        let (first, rest) = vectors.split_first().ok_or_else(|| SearchError::new("no embedding"))?;
+        Ok(rest.iter().map(|v| v.iter().zip(first).map(|(a, b)| a * b).sum()).collect())
+    }
+
     /// Starts semantic search with `embedder`, reusing the vectors saved in `file` when they
     /// were computed by the same model.
     pub fn start(embedder: Embedder, file: Option<PathBuf>) -> Arc<Self> {
