@@ -389,11 +389,14 @@ impl SkillArgs {
 }
 
 impl Named {
-    /// A skill of another kind than asked is as missing as one that does not exist.
-    fn check_kind(&self, skill: &crate::domain::Skill) -> Result<(), String> {
-        match self.kind {
-            Some(kind) if kind != skill.kind => Err(format!("no {kind} `{}/{}`", self.namespace, self.name)),
-            _ => Ok(()),
+    /// The skill named, parsed from a tool's arguments; one of another kind than asked is as
+    /// missing as one that does not exist.
+    async fn find(state: &AppState, tenant: Option<&Namespace>, caller: &Caller, args: Value) -> Result<Self, String> {
+        let named = SkillArgs::parse(args, tenant)?;
+        let skill = state.index.catalog().get_skill(caller, &named.namespace, &named.name).await.map_err(tool_error)?;
+        match named.kind {
+            Some(kind) if kind != skill.kind => Err(format!("no {kind} `{}/{}`", named.namespace, named.name)),
+            _ => Ok(named),
         }
     }
 }
@@ -419,10 +422,8 @@ async fn get_skill(
     caller: &Caller,
     args: Value,
 ) -> Result<Value, String> {
-    let named = SkillArgs::parse(args, tenant)?;
+    let named = Named::find(state, tenant, caller, args).await?;
     let (ns, name, version) = (&named.namespace, &named.name, named.version.as_deref());
-    let skill = state.index.catalog().get_skill(caller, ns, name).await.map_err(tool_error)?;
-    named.check_kind(&skill)?;
     let resolved = state.index.catalog().view(caller, ns, name, version).await.map_err(tool_error)?;
     let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let skill_md =
@@ -440,10 +441,7 @@ async fn install_skill(
     caller: &Caller,
     args: Value,
 ) -> Result<Value, String> {
-    let named = SkillArgs::parse(args, tenant)?;
-    let skill = state.index.catalog().get_skill(caller, &named.namespace, &named.name).await.map_err(tool_error)?;
-    named.check_kind(&skill)?;
-    let Named { namespace: ns, name, version, .. } = named;
+    let Named { namespace: ns, name, version, .. } = Named::find(state, tenant, caller, args).await?;
     let resolved = state.index.catalog().download(caller, &ns, &name, version.as_deref()).await.map_err(tool_error)?;
     let bundle = state.index.catalog().files(&resolved).await.map_err(tool_error)?;
     let pinned = resolved.version.reference.clone();

@@ -52,9 +52,7 @@ impl Catalog<'_> {
         name: &SkillName,
         spec: Option<&str>,
     ) -> Result<Resolved> {
-        let resolved = self.resolve(caller, namespace, name, spec).await?;
-        self.core.usage().record(&resolved.skill, crate::store::UsageEvent::Download).await;
-        Ok(resolved)
+        self.resolve_for(caller, namespace, name, spec, crate::store::UsageEvent::Download).await
     }
 
     /// Resolves for reading its SKILL.md and counts a view.
@@ -65,8 +63,19 @@ impl Catalog<'_> {
         name: &SkillName,
         spec: Option<&str>,
     ) -> Result<Resolved> {
+        self.resolve_for(caller, namespace, name, spec, crate::store::UsageEvent::View).await
+    }
+
+    async fn resolve_for(
+        &self,
+        caller: &Caller,
+        namespace: &Namespace,
+        name: &SkillName,
+        spec: Option<&str>,
+        event: crate::store::UsageEvent,
+    ) -> Result<Resolved> {
         let resolved = self.resolve(caller, namespace, name, spec).await?;
-        self.core.usage().record(&resolved.skill, crate::store::UsageEvent::View).await;
+        self.core.usage().record(&resolved.skill, event).await;
         Ok(resolved)
     }
 

@@ -222,12 +222,6 @@ impl Drafts<'_> {
     ) -> Result<Published> {
         let archive = self.archive(draft).await?;
         let name = slug.unwrap_or_else(|| draft.slug.clone());
-        // Drafts are skills; a slug names one skill of one kind.
-        if let Ok(existing) = self.core.catalog().get_skill(caller, &draft.namespace, &name).await
-            && existing.kind != SkillKind::Skill
-        {
-            return Err(Error::Conflict(format!("`{name}` is a {} in this tenant, not a skill", existing.kind)));
-        }
         let tags = draft.tags.iter().filter_map(|t| t.parse::<Tag>().ok()).collect();
         let create = SkillDraft {
             namespace: draft.namespace.clone(),

@@ -39,8 +39,8 @@ pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
 pub use resolve::{DEPENDENCY_DEPTH, Dependency, Resolved};
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{
-    Archived, Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, page_limit,
-    parse_search_mode, parse_sort,
+    Archived, Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, check_kind,
+    page_limit, parse_search_mode, parse_sort,
 };
 pub use upload::{PrepareUpload, Storage, StorageTarget, SubmittedSignature, UploadedArtifact};
 pub use usage::{DayUse, Decaying, SkillUse};

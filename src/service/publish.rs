@@ -128,6 +128,9 @@ impl Publishing<'_> {
             (create, _) => create,
         };
         let (existing, semver) = self.authorize_publish(caller, names, create.is_some(), &version).await?;
+        if let Some(skill) = &existing {
+            super::check_kind(skill, create.as_ref().and_then(|c| c.kind))?;
+        }
         let version = semver.to_string();
         let upload = match &source {
             ArtifactSource::Upload { id, .. } => {
@@ -344,11 +347,16 @@ impl Publishing<'_> {
     /// publish created it. One created at the same moment by someone else is published into
     /// all the same.
     async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<(Skill, bool)> {
-        let (namespace, name) = (draft.namespace.clone(), draft.name.clone());
+        let (namespace, name, kind) = (draft.namespace.clone(), draft.name.clone(), draft.kind);
         match self.core.catalog().create_skill(caller, draft).await {
             Ok(skill) => Ok((skill, true)),
-            // Checked like any existing skill: one deleted meanwhile takes no versions.
-            Err(Error::Conflict(_)) => Ok((self.core.visible_skill(caller, &namespace, &name, false).await?.0, false)),
+            // Checked like any existing skill: one deleted meanwhile takes no versions, one
+            // of another kind none of this kind.
+            Err(Error::Conflict(_)) => {
+                let skill = self.core.visible_skill(caller, &namespace, &name, false).await?.0;
+                super::check_kind(&skill, kind)?;
+                Ok((skill, false))
+            }
             Err(e) => Err(e),
         }
     }

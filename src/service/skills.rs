@@ -286,6 +286,17 @@ pub struct SkillDraft {
     pub kind: Option<SkillKind>,
 }
 
+/// A slug names one skill of one kind: publishing to it as another kind is a conflict.
+pub fn check_kind(existing: &Skill, kind: Option<SkillKind>) -> Result<()> {
+    match kind {
+        Some(kind) if kind != existing.kind => Err(Error::Conflict(format!(
+            "`{}` is of kind `{}` in `{}`: it takes no versions of kind `{kind}`",
+            existing.name, existing.kind, existing.namespace
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The skill a draft describes, with csreg's defaults, if its fields are within the limits.
 pub(super) fn check_draft(draft: &SkillDraft) -> Result<NewSkill> {
     let display_name = draft.display_name.clone().unwrap_or_else(|| draft.name.to_string());

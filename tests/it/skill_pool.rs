@@ -497,7 +497,7 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     let newer = archive(dir.path(), "fresh", "1.1.0", "Lints fresh code", "Run it.\n");
     let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&as_agent, Some(&newer))).await;
     assert_eq!((r.status, error(&r)), (StatusCode::CONFLICT, "conflict"), "a slug is one skill of one kind");
-    assert!(r.body["message"].as_str().unwrap().contains("is a skill"), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("is of kind `skill`"), "{}", r.text);
 
     // A metadata part larger than any real one is refused as such, unread past its limit;
     // a home directory inside a URL is no local path.
@@ -588,6 +588,15 @@ async fn kinds_and_the_archive_hold_on_every_surface(db: TestDb) {
     let found = mcp.body["result"]["structuredContent"]["skills"].as_array().cloned().unwrap_or_default();
     let found: Vec<&str> = found.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(found, ["reviewer"], "{}", mcp.text);
+
+    // A slug is one skill of one kind on every publish path, checked before any content is
+    // read: nothing is stored.
+    let body = json!({"version": "1.1.0", "reference": format!("{HOST}/acme/reviewer@sha256:{}", "0".repeat(64)),
+        "create": {"kind": "skill"}});
+    let r = app.call(axum::http::Method::POST, "/api/v1/skills/acme/reviewer/versions", Some(&owner), Some(body)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("`reviewer` is of kind `agent`"), "{}", r.text);
+    assert_eq!(app.get("/api/v1/skills/acme/reviewer", None).await.body["latestVersion"], "1.0.0");
 
     // Archiving: owners with an admin token only; nothing changes on a refusal.
     let r = app.call(axum::http::Method::POST, "/api/v1/skills/acme/linter/archive", Some(&publisher), None).await;

@@ -773,16 +773,9 @@ async fn read_publish(
     let version = crate::domain::parse_version(&metadata.version).map_err(|e| SpError::bad_request(e.to_string()))?;
     let bundle = checked_bundle(state, &archive, &name, Some(version.clone()), metadata.description.clone()).await?;
     state.index.catalog().check_requirements(caller, namespace, &bundle.skill.frontmatter.requires).await?;
-    // A slug names one skill of one kind in a tenant.
-    match state.index.catalog().get_skill(caller, namespace, &name).await {
-        Ok(existing) if existing.kind != kind => {
-            return Err(SpError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("`{name}` is a {} in this tenant, not a {kind}", existing.kind),
-            ));
-        }
-        _ => {}
+    // Checked again by the pipeline; here too, so validation tells it.
+    if let Ok(existing) = state.index.catalog().get_skill(caller, namespace, &name).await {
+        service::check_kind(&existing, Some(kind))?;
     }
     Ok(Checked { name, version, archive: archive.to_vec(), tags, kind, bundle })
 }
