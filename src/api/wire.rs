@@ -703,6 +703,41 @@ pub struct ResolveResponse {
     /// The signature verdict, once verification exists.
     #[schema(value_type = Option<Object>)]
     pub signature: Option<serde_json::Value>,
+    /// The skills this version needs (its `requires:` and ToolHive references), transitively,
+    /// breadth first, each once: what `skilldex install` installs with it. Left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<DependencyResponse>,
+}
+
+/// A skill a resolved version needs, directly or through another.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DependencyResponse {
+    /// The requirement as its publisher wrote it: `name`, `namespace/name`, each optionally
+    /// `@range`, or a ToolHive OCI reference.
+    pub requirement: String,
+    /// `namespace/name` of each skill in the closure whose version declares it (the resolved
+    /// skill's own first when it is one of them).
+    pub required_by: Vec<String>,
+    /// 1 for the resolved version's own requirements, 2 for theirs, and so on.
+    pub depth: usize,
+    /// The range asked for (`*` for any), or a ToolHive reference's tag or digest.
+    pub range: String,
+    /// What it resolves to for you, pinned by digest; null when nothing does (not published
+    /// yet, not visible to you, or a reference this index does not record).
+    #[schema(no_recursion)]
+    pub resolved: Option<ResolveResponse>,
+}
+
+impl From<crate::service::Dependency> for DependencyResponse {
+    fn from(d: crate::service::Dependency) -> Self {
+        Self {
+            requirement: d.requirement,
+            required_by: d.required_by,
+            depth: d.depth,
+            range: d.range,
+            resolved: d.resolved.map(ResolveResponse::from),
+        }
+    }
 }
 
 impl From<crate::service::Resolved> for ResolveResponse {
@@ -722,6 +757,7 @@ impl From<crate::service::Resolved> for ResolveResponse {
             yanked,
             layout: v.layout,
             signature: v.signature,
+            dependencies: Vec::new(),
         }
     }
 }

@@ -166,13 +166,16 @@ fn may_write(lock: &LockFile, skill: &str, dir: &Path, force: bool) -> anyhow::R
     }
 }
 
-/// Installs one skill, resolved by the index, into its directories and records it.
+/// Installs one skill, resolved by the index, into its directories and records it, then
+/// the skills it requires. Returns every skill installed, the asked-for one first; the lock
+/// file is written after each, so what is installed is always recorded.
 async fn install_one(
     args: &InstallArgs,
     client: &Client,
     lock: &mut LockFile,
+    lock_path: &Path,
     requested: &str,
-) -> anyhow::Result<LockEntry> {
+) -> anyhow::Result<Vec<LockEntry>> {
     let (skill, spec) = split_spec(requested);
     let skill = SkillRef::typed(skill)?;
     let key = format!("{}/{}", skill.scope, skill.slug);
@@ -185,14 +188,95 @@ async fn install_one(
         ));
     }
     let resolved = resolve_skill(client, &skill, spec).await?;
-    warn_about(&key, &resolved);
+    let mut entry = install_resolved(args, client, lock, &skill, &resolved, args.as_name.as_ref()).await?;
+    entry.requested = spec.unwrap_or("latest").to_owned();
+    if let Some(before) = lock.entry(&key) {
+        entry.required_by = before.required_by.clone();
+    }
+    record(lock, entry.clone());
+    lock.write(lock_path)?;
+    let mut written = vec![entry];
+    written.extend(install_dependencies(args, client, lock, lock_path, &resolved).await?);
+    Ok(written)
+}
+
+/// Installs what a resolved version requires, each pinned by digest, into the places the
+/// command names, and returns those installed. A dependency installed already at a version
+/// its requirement allows is kept as it is (the link is recorded); one nothing resolves for
+/// the caller is reported, not installed.
+async fn install_dependencies(
+    args: &InstallArgs,
+    client: &Client,
+    lock: &mut LockFile,
+    lock_path: &Path,
+    root: &ResolveResponse,
+) -> anyhow::Result<Vec<LockEntry>> {
+    let mut written = Vec::new();
+    for d in &root.dependencies {
+        let Some(r) = &d.resolved else {
+            warn(format!(
+                "{} requires `{}`, which is not installed: nothing published here matches it, or you may not read it",
+                d.required_by.join(", "),
+                d.requirement
+            ));
+            continue;
+        };
+        let key = format!("{}/{}", r.namespace, r.name);
+        let before = lock.entry(&key).cloned();
+        let kept = before.as_ref().is_some_and(|e| {
+            e.digest == r.digest
+                || semver::VersionReq::parse(&d.range)
+                    .ok()
+                    .zip(semver::Version::parse(&e.version).ok())
+                    .is_some_and(|(range, v)| range.matches(&v))
+        });
+        let mut entry = match before.clone().filter(|_| kept) {
+            Some(e) => {
+                note(format!("{key}@{} is installed already, as `{}` asks", e.version, d.requirement));
+                e
+            }
+            None => {
+                let skill: SkillRef = key.parse()?;
+                let mut e = install_resolved(args, client, lock, &skill, r, None).await?;
+                e.requested = d.range.clone();
+                e.dependency = before.as_ref().is_none_or(|b| b.dependency);
+                e.required_by = before.map(|b| b.required_by).unwrap_or_default();
+                e
+            }
+        };
+        for by in &d.required_by {
+            if !entry.required_by.contains(by) {
+                entry.required_by.push(by.clone());
+            }
+        }
+        record(lock, entry.clone());
+        lock.write(lock_path)?;
+        if !kept {
+            written.push(entry);
+        }
+    }
+    Ok(written)
+}
+
+/// Pulls a resolved version, checks it, and writes it into its directories; the entry
+/// returned (asked for by name, needed by nothing yet) is not recorded yet.
+async fn install_resolved(
+    args: &InstallArgs,
+    client: &Client,
+    lock: &LockFile,
+    skill: &SkillRef,
+    resolved: &ResolveResponse,
+    as_name: Option<&crate::domain::SkillName>,
+) -> anyhow::Result<LockEntry> {
+    let key = format!("{}/{}", skill.scope, skill.slug);
+    warn_about(&key, resolved);
     if let Some(file) = &args.policy {
-        check_policy(&args.registry, client, file, &skill, &resolved.reference).await?;
+        check_policy(&args.registry, client, file, skill, &resolved.reference).await?;
     }
     let bundle = pull(&args.registry, client, &resolved.reference, &resolved.digest, skill.slug.as_str()).await?;
     // The directory is named after the skill inside (agents match it against SKILL.md's name),
     // so a fork keeps its original's directory unless told otherwise.
-    let dir_name = args.as_name.as_ref().map_or_else(|| bundle.name().to_owned(), ToString::to_string);
+    let dir_name = as_name.map_or_else(|| bundle.name().to_owned(), ToString::to_string);
     if dir_name != bundle.name() {
         warn(format!(
             "installing as `{dir_name}`, but its SKILL.md says `{}`: some agents want the two to match",
@@ -204,15 +288,16 @@ async fn install_one(
         may_write(lock, &key, dir, args.force)?;
     }
     let entry = LockEntry {
-        skill: key.clone(),
-        requested: spec.unwrap_or("latest").to_owned(),
+        skill: key,
+        requested: "latest".to_owned(),
         version: resolved.version.clone(),
         digest: resolved.digest.clone(),
         reference: resolved.reference.clone(),
         targets: place(lock, &bundle, &targets)?,
+        required_by: Vec::new(),
+        dependency: false,
         path: None,
     };
-    record(lock, entry.clone());
     // A pull from the server's own registry was counted as it came in; one from elsewhere
     // is told to the server.
     let pulled_from_server = parse_reference(&resolved.reference)
@@ -220,7 +305,7 @@ async fn install_one(
         .zip(super::registry::server_registry(client))
         .is_some_and(|(r, server)| r.resolve_registry().eq_ignore_ascii_case(&server));
     if !pulled_from_server {
-        count_download(client, &skill, &resolved.version).await;
+        count_download(client, skill, &resolved.version).await;
     }
     Ok(entry)
 }
@@ -292,11 +377,7 @@ pub async fn run(args: InstallArgs, out: Out) -> anyhow::Result<()> {
     }
     let client = Client::new(&args.remote)?;
     let installed = match (&args.skill, args.locked) {
-        (Some(requested), false) => {
-            let entry = install_one(&args, &client, &mut lock, requested).await?;
-            lock.write(&lock_path)?;
-            vec![entry]
-        }
+        (Some(requested), false) => install_one(&args, &client, &mut lock, &lock_path, requested).await?,
         (wanted, _) => {
             args.place.none_given("installing what the lock file pins")?;
             if args.as_name.is_some() {
@@ -324,7 +405,12 @@ pub async fn run(args: InstallArgs, out: Out) -> anyhow::Result<()> {
     out.show(&installed, |installed| {
         for e in installed {
             let dirs: Vec<String> = e.targets.iter().map(|t| lock.disk(&t.path).display().to_string()).collect();
-            note(format!("installed {}@{} ({}) into {}", e.skill, e.version, e.digest, dirs.join(", ")));
+            let why = if e.required_by.is_empty() || !e.dependency {
+                String::new()
+            } else {
+                format!(", required by {}", e.required_by.join(", "))
+            };
+            note(format!("installed {}@{} ({}) into {}{why}", e.skill, e.version, e.digest, dirs.join(", ")));
         }
     })
 }
@@ -452,17 +538,67 @@ pub struct UninstallArgs {
 }
 
 /// Removes a skill's directories and its lock entry: all of them, or (when one was changed
-/// since, and without --force) none.
+/// since, and without --force) none. Then the skills installed only because it required
+/// them, and no other installed skill does, go too (one changed since is kept, and said so).
 pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
     args.place.none_given("uninstall")?;
     let lock_path = args.place.lock_path()?;
     let mut lock = LockFile::read(&lock_path)?;
     let entry = find_installed(&lock, &args.skill, &lock_path)?.clone();
-    for t in &entry.targets {
-        if let Some(c) = lock.changes(t)?.filter(|c| !c.is_empty() && !args.force) {
-            return Err(c.refusal(&lock.disk(&t.path), "keep it by moving it away first, or remove it with --force"));
+    if let Some(refusal) = changed_refusal(&lock, &entry, args.force)? {
+        return Err(refusal);
+    }
+    remove_dirs(&lock, &entry)?;
+    lock.skills.retain(|e| e.skill != entry.skill);
+    let mut removed = vec![entry];
+    let mut gone = vec![removed[0].skill.clone()];
+    while let Some(skill) = gone.pop() {
+        for e in lock.skills.iter_mut() {
+            e.required_by.retain(|r| *r != skill);
+        }
+        let orphans: Vec<LockEntry> =
+            lock.skills.iter().filter(|e| e.dependency && e.required_by.is_empty()).cloned().collect();
+        for orphan in orphans {
+            if let Some(refusal) = changed_refusal(&lock, &orphan, args.force)? {
+                warn(format!("keeping {}, which no installed skill needs now: {refusal}", orphan.skill));
+                if let Some(e) = lock.skills.iter_mut().find(|e| e.skill == orphan.skill) {
+                    e.dependency = false;
+                }
+                continue;
+            }
+            remove_dirs(&lock, &orphan)?;
+            lock.skills.retain(|e| e.skill != orphan.skill);
+            gone.push(orphan.skill.clone());
+            removed.push(orphan);
         }
     }
+    lock.write(&lock_path)?;
+    out.show(&removed, |removed| {
+        for e in removed {
+            let dirs: Vec<String> = e.targets.iter().map(|t| lock.disk(&t.path).display().to_string()).collect();
+            note(format!(
+                "uninstalled {} (removed {})",
+                e.skill,
+                if dirs.is_empty() { "nothing".into() } else { dirs.join(", ") }
+            ))
+        }
+    })
+}
+
+/// Why `entry`'s directories may not be removed: one was changed since it was installed
+/// (unless `force`).
+fn changed_refusal(lock: &LockFile, entry: &LockEntry, force: bool) -> anyhow::Result<Option<anyhow::Error>> {
+    for t in &entry.targets {
+        if let Some(c) = lock.changes(t)?.filter(|c| !c.is_empty() && !force) {
+            return Ok(Some(
+                c.refusal(&lock.disk(&t.path), "keep it by moving it away first, or remove it with --force"),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+fn remove_dirs(lock: &LockFile, entry: &LockEntry) -> anyhow::Result<()> {
     for t in &entry.targets {
         let dir = lock.disk(&t.path);
         let removed = match dir.symlink_metadata() {
@@ -472,16 +608,7 @@ pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
         };
         removed.map_err(|e| fail(Exit::Failure, format!("cannot remove {}: {e}", dir.display())))?;
     }
-    lock.skills.retain(|e| e.skill != entry.skill);
-    lock.write(&lock_path)?;
-    out.show(&entry, |e| {
-        let dirs: Vec<String> = e.targets.iter().map(|t| lock.disk(&t.path).display().to_string()).collect();
-        note(format!(
-            "uninstalled {} (removed {})",
-            e.skill,
-            if dirs.is_empty() { "nothing".into() } else { dirs.join(", ") }
-        ))
-    })
+    Ok(())
 }
 
 fn find_installed<'a>(lock: &'a LockFile, name: &str, lock_path: &Path) -> anyhow::Result<&'a LockEntry> {
@@ -658,6 +785,8 @@ pub async fn update(args: UpdateArgs, out: Out) -> anyhow::Result<()> {
     let client = Client::new(&args.remote)?;
     let mut updated = Vec::new();
     for e in entries {
+        // An earlier skill's update may have moved this one already.
+        let Some(e) = lock.entry(&e.skill).cloned() else { continue };
         let requested = if e.requested == "latest" { e.skill.clone() } else { format!("{}@{}", e.skill, e.requested) };
         let skill: SkillRef = e.skill.parse()?;
         let spec = (e.requested != "latest").then_some(e.requested.as_str());
@@ -666,12 +795,15 @@ pub async fn update(args: UpdateArgs, out: Out) -> anyhow::Result<()> {
             note(format!("{}@{} is up to date", e.skill, e.version));
             continue;
         }
-        let mut entry = install_one(&install, &client, &mut lock, &requested).await?;
+        let mut written = install_one(&install, &client, &mut lock, &lock_path, &requested).await?.into_iter();
+        let mut entry = written.next().expect("the asked-for skill comes first");
         entry.requested = e.requested.clone();
+        entry.dependency = e.dependency;
         record(&mut lock, entry.clone());
         lock.write(&lock_path)?;
         note(format!("updated {} from {} to {}", e.skill, e.version, entry.version));
         updated.push(entry);
+        updated.extend(written);
     }
     out.show(&updated, |_| {})
 }

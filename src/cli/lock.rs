@@ -38,6 +38,12 @@ pub struct LockEntry {
     /// Every directory the skill was installed into.
     #[serde(default)]
     pub targets: Vec<Installed>,
+    /// The installed skills whose requirements (`requires:`) need this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_by: Vec<String>,
+    /// Installed only because other skills need it: uninstalling the last of them removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dependency: bool,
     /// Lock files of version 1 recorded one directory here.
     #[serde(default, skip_serializing)]
     pub(super) path: Option<PathBuf>,

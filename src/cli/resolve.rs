@@ -42,6 +42,19 @@ pub async fn run(args: ResolveArgs, out: Out) -> anyhow::Result<()> {
         if let Some(status) = r.signature.as_ref().and_then(|s| s.get("status")).and_then(|s| s.as_str()) {
             println!("signature  {status}");
         }
+        for d in &r.dependencies {
+            let indent = "  ".repeat(d.depth);
+            match &d.resolved {
+                Some(p) => println!(
+                    "requires {indent}{}/{}@{} ({}) for `{}`",
+                    p.namespace, p.name, p.version, p.digest, d.requirement
+                ),
+                None => println!(
+                    "requires {indent}{} (unresolved: nothing here matches it that you may read)",
+                    d.requirement
+                ),
+            }
+        }
     })
 }
 

@@ -134,6 +134,10 @@ pub struct Version {
     pub signature: Option<serde_json::Value>,
     pub created_at: Millis,
     pub published_at: Option<Millis>,
+    /// Its requirements as published: SKILL.md's `requires:` entries, then ToolHive's
+    /// references. `None` for versions recorded before these were kept (read from the
+    /// frontmatter instead).
+    pub requires: Option<Vec<String>>,
 }
 
 /// A version's npm tarball, as the npm surface describes it: `sha512-<base64>` integrity,

@@ -139,6 +139,8 @@ pub struct Fetched {
     pub layout: LayoutKind,
     pub layer_digest: String,
     pub layer_size: u64,
+    /// The references the manifest's `dev.toolhive.skills.requires` annotation lists.
+    pub toolhive_requires: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +178,7 @@ pub async fn fetch_bundle(
         }
     };
     let (kind, layer) = layout::classify(&manifest).map_err(bad)?;
+    let toolhive_requires = layout::annotated_requires(&manifest);
     let blob = registries.blob(&r, layer, limits.max_compressed).await?;
     let prefix = (kind == LayoutKind::AgentSkills).then_some(name);
     let bundle = Bundle::from_archive(&blob, prefix, limits)?;
@@ -189,5 +192,6 @@ pub async fn fetch_bundle(
         layout: kind,
         layer_digest: layer.digest.clone(),
         layer_size: layer.size,
+        toolhive_requires,
     })
 }

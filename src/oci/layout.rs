@@ -48,7 +48,10 @@ pub mod keys {
     pub const TH_NAME: &str = "dev.toolhive.skills.name";
     pub const TH_DESCRIPTION: &str = "dev.toolhive.skills.description";
     pub const TH_VERSION: &str = "dev.toolhive.skills.version";
+    /// A JSON array of OCI references: the skills this one needs, as ToolHive writes them.
     pub const TH_REQUIRES: &str = "dev.toolhive.skills.requires";
+    /// The SKILL.md `metadata` key ToolHive fills `TH_REQUIRES` from (one reference per line).
+    pub const TH_METADATA_REQUIRES: &str = "toolhive.requires";
     pub const TH_LICENSE: &str = "dev.toolhive.skills.license";
     pub const TH_ALLOWED_TOOLS: &str = "dev.toolhive.skills.allowedTools";
     pub const TH_FILES: &str = "dev.toolhive.skills.files";
@@ -188,6 +191,22 @@ impl Artifact {
     }
 }
 
+/// The references in a `toolhive.requires` metadata value: one per line, blank lines skipped.
+pub fn toolhive_requires(value: &str) -> Vec<String> {
+    value.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+/// The references a manifest's `dev.toolhive.skills.requires` annotation lists; none when it
+/// is missing or not a JSON array of strings (as ToolHive reads it).
+pub fn annotated_requires(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::TH_REQUIRES))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
 /// Builds the ToolHive layout for a bundle. `created` (seconds) is recorded only when given,
 /// so that builds are reproducible unless `SOURCE_DATE_EPOCH` asks for a date.
 pub fn build_toolhive(bundle: &Bundle, packed: &Packed, id: &Identity<'_>, created: Option<u64>) -> Artifact {
@@ -212,8 +231,11 @@ pub fn build_toolhive(bundle: &Bundle, packed: &Packed, id: &Identity<'_>, creat
     annotations.insert(keys::TH_NAME.to_owned(), fm.name.to_string());
     annotations.insert(keys::TH_DESCRIPTION.to_owned(), fm.description.clone());
     annotations.insert(keys::TH_VERSION.to_owned(), id.version.to_owned());
-    if !fm.requires.is_empty() {
-        annotations.insert(keys::TH_REQUIRES.to_owned(), serde_json::to_string(&fm.requires).expect("serialize"));
+    // As ToolHive packs it: only its own references, so `thv` can pull each one.
+    let toolhive_requires =
+        fm.metadata.get(keys::TH_METADATA_REQUIRES).map(|v| toolhive_requires(v)).unwrap_or_default();
+    if !toolhive_requires.is_empty() {
+        annotations.insert(keys::TH_REQUIRES.to_owned(), serde_json::to_string(&toolhive_requires).expect("serialize"));
     }
     annotations.insert(keys::SDX_NAMESPACE.to_owned(), id.namespace.to_owned());
     annotations.insert(keys::SDX_NAME.to_owned(), id.name.to_owned());

@@ -202,6 +202,7 @@ impl Catalog<'_> {
             frontmatter: Some(v.frontmatter.clone()),
             readme: v.readme.clone(),
             signature: v.signature.clone(),
+            requires: super::resolve::requires_of(v),
         });
         let fork =
             self.core.store.fork_skill(&new, version.as_ref(), now_millis()).await.map_err(|e| {

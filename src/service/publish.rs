@@ -428,6 +428,10 @@ impl Publishing<'_> {
             frontmatter: Some(fm.frontmatter_json.as_object().cloned().unwrap_or_default()),
             readme: Some(fm.body.clone()),
             signature: verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes")),
+            requires: super::resolve::declared_requirements(
+                fm.frontmatter_json.as_object().unwrap_or(&Default::default()),
+                &f.toolhive_requires,
+            ),
         };
         let stored = self.core.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => version_exists(skill, version),
@@ -499,6 +503,8 @@ impl super::upload::BuiltUpload {
             layout: LayoutKind::ToolHive,
             layer_digest: artifact.layer.digest.clone(),
             layer_size: artifact.layer.data.len() as u64,
+            // Packed from the SKILL.md's own `toolhive.requires`, which the record reads.
+            toolhive_requires: Vec::new(),
             bundle,
         };
         (fetched, Push { artifact, target, signatures })

@@ -102,20 +102,23 @@ impl Catalog<'_> {
     }
 }
 
-/// One skill in a dependency closure: who asks for it, how deep, and whether the caller can
-/// resolve it (an unpublished, hidden or malformed requirement is kept, unresolved, so a
-/// client can warn about it).
-#[derive(Debug, Clone, PartialEq)]
+/// One skill in a dependency closure: what asked for it and how deep, and what it resolves
+/// to for the caller, if anything (an unpublished, hidden or malformed requirement is kept,
+/// unresolved, so a client can warn about it).
+#[derive(Debug, Clone)]
 pub struct Dependency {
-    /// As the `requires:` entry names it (`namespace/name` or, within the same namespace,
-    /// `name`).
+    /// The requirement as its publisher wrote it.
+    pub requirement: String,
+    /// `namespace/name` of each skill in the closure whose version declares it, in the order
+    /// met (the root's first when it is one of them).
+    pub required_by: Vec<String>,
+    /// The namespace it names (or, for a ToolHive reference, the one it resolved in).
     pub namespace: Option<Namespace>,
     pub name: String,
-    /// The version range asked for; `*` when none.
+    /// The version range asked for (`*` when none); a ToolHive reference's tag or digest.
     pub range: String,
     pub depth: usize,
-    /// The version it resolves to for this caller, if any.
-    pub resolved: Option<String>,
+    pub resolved: Option<Resolved>,
 }
 
 /// How deep a dependency closure is followed.
@@ -123,26 +126,77 @@ pub const DEPENDENCY_DEPTH: usize = 10;
 /// How many skills a dependency closure lists at most (each costs a resolve).
 pub const DEPENDENCY_MAX: usize = 256;
 
-/// A `requires:` entry: `name`, `namespace/name`, each optionally `@range`.
-fn parse_requirement(entry: &str, home: &Namespace) -> (Option<Namespace>, String, String) {
+/// A requirement, read.
+#[derive(Debug, Clone, PartialEq)]
+enum Requirement {
+    /// A skill of this index: `name` (in the declaring skill's namespace) or `namespace/name`,
+    /// each optionally `@range`. The namespace is `None` when it is not a valid one.
+    Skill { namespace: Option<Namespace>, name: String, range: String },
+    /// A ToolHive reference: `registry/repository:tag` or `…@sha256:…`.
+    Oci { reference: oci_client::Reference },
+}
+
+/// Reads a requirement; `home` is the declaring skill's namespace. An entry whose first
+/// segment is a registry host (a dot, a port or `localhost`, as Docker tells them apart) is a
+/// ToolHive reference; anything else names a skill.
+fn parse_requirement(entry: &str, home: &Namespace) -> Requirement {
+    let entry = entry.trim();
+    if let Some((host, _)) = entry.split_once('/')
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+        && let Ok(reference) = crate::oci::parse_reference(entry)
+    {
+        return Requirement::Oci { reference };
+    }
     let (target, range) = match entry.split_once('@') {
         Some((t, r)) if !r.trim().is_empty() => (t.trim(), r.trim().to_owned()),
         Some((t, _)) => (t.trim(), "*".to_owned()),
-        None => (entry.trim(), "*".to_owned()),
+        None => (entry, "*".to_owned()),
     };
-    match target.rsplit_once('/') {
+    let (namespace, name) = match target.rsplit_once('/') {
         Some((ns, name)) => match ns.parse() {
-            Ok(ns) => (Some(ns), name.to_owned(), range),
-            Err(_) => (None, target.to_owned(), range),
+            Ok(ns) => (Some(ns), name.to_owned()),
+            Err(_) => (None, target.to_owned()),
         },
-        None => (Some(home.clone()), target.to_owned(), range),
+        None => (Some(home.clone()), target.to_owned()),
+    };
+    Requirement::Skill { namespace, name, range }
+}
+
+/// A version's requirements from its frontmatter and its manifest: SKILL.md's `requires:`
+/// entries, then ToolHive's references (the `toolhive.requires` metadata, then the
+/// `dev.toolhive.skills.requires` annotation), each once, in that order.
+pub(crate) fn declared_requirements(
+    frontmatter: &crate::domain::entity::JsonObject,
+    annotated: &[String],
+) -> Vec<String> {
+    use crate::oci::layout::{keys, toolhive_requires};
+    let own = match frontmatter.get("requires") {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let metadata = frontmatter
+        .get("metadata")
+        .and_then(|m| m.get(keys::TH_METADATA_REQUIRES))
+        .and_then(|v| v.as_str())
+        .map(toolhive_requires)
+        .unwrap_or_default();
+    let mut all: Vec<String> = Vec::new();
+    for entry in own.into_iter().chain(metadata).chain(annotated.iter().cloned()) {
+        if !all.contains(&entry) {
+            all.push(entry);
+        }
     }
+    all
+}
+
+/// The requirements of a recorded version.
+pub(crate) fn requires_of(v: &Version) -> Vec<String> {
+    v.requires.clone().unwrap_or_else(|| declared_requirements(&v.frontmatter, &[]))
 }
 
 impl Catalog<'_> {
-    /// The transitive closure of the latest version's `requires:`, breadth first, each skill
-    /// once (at its shallowest depth), at most `DEPENDENCY_DEPTH` deep. A requirement is
-    /// followed only through versions the caller may resolve, so nothing hidden is read.
+    /// The transitive closure of the latest version's requirements (see [`Self::closure`]).
     pub async fn dependencies(
         &self,
         caller: &Caller,
@@ -150,35 +204,53 @@ impl Catalog<'_> {
         name: &SkillName,
     ) -> Result<Vec<Dependency>> {
         let root = self.resolve(caller, namespace, name, None).await?;
-        let mut seen: std::collections::HashSet<(String, String)> =
-            std::collections::HashSet::from([(namespace.to_string(), name.to_string())]);
+        self.closure(caller, &root).await
+    }
+
+    /// The transitive closure of a resolved version's requirements, breadth first, each skill
+    /// once (at its shallowest depth), at most `DEPENDENCY_DEPTH` deep; cycles end where they
+    /// meet a skill already listed. Every requirement is resolved for `caller` through
+    /// [`Self::resolve`], so nothing hidden is read or told: a skill the caller may not see is
+    /// unresolved, like one that does not exist.
+    pub async fn closure(&self, caller: &Caller, root: &Resolved) -> Result<Vec<Dependency>> {
+        let key = |s: &Skill| format!("{}/{}", s.namespace, s.name);
+        // What makes two requirements one dependency: the skill they resolve to, else the
+        // skill they name, else the text.
+        let keyed = |d: &Dependency| match (&d.resolved, &d.namespace) {
+            (Some(r), _) => key(&r.skill),
+            (None, Some(ns)) => format!("{ns}/{}", d.name),
+            (None, None) => d.requirement.clone(),
+        };
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::from([key(&root.skill)]);
         let mut closure = Vec::new();
-        let mut frontier = vec![(namespace.clone(), requires_of(&root.version.record))];
+        let mut frontier = vec![(root.skill.clone(), requires_of(&root.version.record))];
         for depth in 1..=DEPENDENCY_DEPTH {
             let mut next = Vec::new();
-            for (home, requires) in frontier {
+            for (by, requires) in frontier {
                 for entry in requires {
                     if closure.len() >= DEPENDENCY_MAX {
                         return Err(Error::Invalid(format!(
-                            "the dependency closure of `{namespace}/{name}` lists more than {DEPENDENCY_MAX} skills"
+                            "the dependency closure of `{}` lists more than {DEPENDENCY_MAX} skills",
+                            key(&root.skill)
                         )));
                     }
-                    let (ns, dep, range) = parse_requirement(&entry, &home);
-                    let key = (ns.as_ref().map(ToString::to_string).unwrap_or_default(), dep.clone());
-                    if !seen.insert(key) {
+                    let mut dep = self.resolve_requirement(caller, &entry, &by).await?;
+                    dep.depth = depth;
+                    let name_key = keyed(&dep);
+                    if !seen.insert(name_key.clone()) {
+                        // Met again: one more skill needs it (the root needs nothing of itself).
+                        let by = dep.required_by.remove(0);
+                        if let Some(known) = closure.iter_mut().find(|d: &&mut Dependency| keyed(d) == name_key)
+                            && !known.required_by.contains(&by)
+                        {
+                            known.required_by.push(by);
+                        }
                         continue;
                     }
-                    let target = ns.clone().zip(dep.parse::<SkillName>().ok());
-                    let spec = (range != "*").then_some(range.as_str());
-                    let found = match &target {
-                        Some((ns, n)) => self.resolve(caller, ns, n, spec).await.ok(),
-                        None => None,
-                    };
-                    if let (Some(found), Some((ns, _))) = (&found, &target) {
-                        next.push((ns.clone(), requires_of(&found.version.record)));
+                    if let Some(found) = &dep.resolved {
+                        next.push((found.skill.clone(), requires_of(&found.version.record)));
                     }
-                    let resolved = found.map(|f| f.version.record.version);
-                    closure.push(Dependency { namespace: ns, name: dep, range, depth, resolved });
+                    closure.push(dep);
                 }
             }
             if next.is_empty() {
@@ -188,6 +260,67 @@ impl Catalog<'_> {
         }
         Ok(closure)
     }
+
+    /// One requirement of `by`'s version, resolved for `caller` (depth left at 0).
+    async fn resolve_requirement(&self, caller: &Caller, entry: &str, by: &Skill) -> Result<Dependency> {
+        let mut dep = Dependency {
+            requirement: entry.to_owned(),
+            required_by: vec![format!("{}/{}", by.namespace, by.name)],
+            namespace: None,
+            name: String::new(),
+            range: "*".to_owned(),
+            depth: 0,
+            resolved: None,
+        };
+        match parse_requirement(entry, &by.namespace) {
+            Requirement::Skill { namespace, name, range } => {
+                let spec = (range != "*").then_some(range.as_str());
+                if let (Some(ns), Ok(skill)) = (&namespace, name.parse::<SkillName>()) {
+                    dep.resolved = self.resolve(caller, ns, &skill, spec).await.map(Some).or_else(unresolved)?;
+                }
+                (dep.namespace, dep.name, dep.range) = (namespace, name, range);
+            }
+            Requirement::Oci { reference } => {
+                dep.name = format!("{}/{}", reference.registry(), reference.repository());
+                dep.range = reference.digest().or(reference.tag()).unwrap_or("latest").to_owned();
+                dep.resolved = self.resolve_reference(caller, &reference).await?;
+                if let Some(r) = &dep.resolved {
+                    (dep.namespace, dep.name) = (Some(r.skill.namespace.clone()), r.skill.name.to_string());
+                }
+            }
+        }
+        Ok(dep)
+    }
+
+    /// The version a ToolHive reference names, when this index records it: a version stored
+    /// in that repository with that digest, or whose version is the tag (`1.2.0` or `v1.2.0`;
+    /// `latest` or no tag follows the skill's latest). Resolved for `caller` like any other.
+    async fn resolve_reference(&self, caller: &Caller, reference: &oci_client::Reference) -> Result<Option<Resolved>> {
+        let prefix = self.core.stored_reference(&format!("{}/{}@", reference.registry(), reference.repository()));
+        let recorded = self.core.store.versions_by_reference(&prefix).await?;
+        let tag = reference.tag().map(|t| t.strip_prefix('v').unwrap_or(t));
+        let named = |v: &&Version| match (reference.digest(), tag) {
+            (Some(d), _) => v.digest.as_deref() == Some(d),
+            (None, None | Some("latest")) => true,
+            (None, Some(t)) => v.version == t,
+        };
+        let Some(v) = recorded.iter().find(named) else { return Ok(None) };
+        let Some(skill) = self.core.store.skill_by_id(&v.skill_id).await? else { return Ok(None) };
+        let spec = match (reference.digest(), tag) {
+            (None, None | Some("latest")) => None,
+            _ => Some(v.version.as_str()),
+        };
+        self.resolve(caller, &skill.namespace, &skill.name, spec).await.map(Some).or_else(unresolved)
+    }
+}
+
+/// A requirement that does not resolve (missing, hidden or unmatched) is kept, unresolved;
+/// anything else is an error.
+fn unresolved(e: Error) -> Result<Option<Resolved>> {
+    match e {
+        Error::NotFound(_) | Error::Invalid(_) => Ok(None),
+        other => Err(other),
+    }
 }
 
 impl Catalog<'_> {
@@ -196,8 +329,10 @@ impl Catalog<'_> {
     /// requirement of a skill not published (yet) is a forward reference, and passes.
     pub async fn check_requirements(&self, caller: &Caller, home: &Namespace, requires: &[String]) -> Result<()> {
         for entry in requires.iter().take(DEPENDENCY_MAX) {
-            let (ns, dep, range) = parse_requirement(entry, home);
-            let (Some(ns), Ok(name)) = (ns, dep.parse::<SkillName>()) else { continue };
+            let Requirement::Skill { namespace: Some(ns), name, range } = parse_requirement(entry, home) else {
+                continue;
+            };
+            let Ok(name) = name.parse::<SkillName>() else { continue };
             if range == "*" {
                 continue;
             }
@@ -223,15 +358,6 @@ impl Catalog<'_> {
     }
 }
 
-/// The `requires:` of a version's SKILL.md.
-fn requires_of(v: &Version) -> Vec<String> {
-    match v.frontmatter.get("requires") {
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-        Some(serde_json::Value::String(one)) => vec![one.clone()],
-        _ => Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,11 +365,39 @@ mod tests {
     #[test]
     fn requirements_name_a_skill_here_or_elsewhere_with_an_optional_range() {
         let home: Namespace = "acme".parse().unwrap();
-        let acme = Some(home.clone());
-        assert_eq!(parse_requirement("lint", &home), (acme.clone(), "lint".into(), "*".into()));
-        assert_eq!(parse_requirement("lint@1.0.0", &home), (acme, "lint".into(), "1.0.0".into()));
-        assert_eq!(parse_requirement("beta/fmt@^2", &home), (Some("beta".parse().unwrap()), "fmt".into(), "^2".into()));
-        assert_eq!(parse_requirement("Bad NS/fmt", &home), (None, "Bad NS/fmt".into(), "*".into()));
+        let skill = |ns: Option<&str>, name: &str, range: &str| Requirement::Skill {
+            namespace: ns.map(|n| n.parse().unwrap()),
+            name: name.into(),
+            range: range.into(),
+        };
+        assert_eq!(parse_requirement("lint", &home), skill(Some("acme"), "lint", "*"));
+        assert_eq!(parse_requirement("lint@1.0.0", &home), skill(Some("acme"), "lint", "1.0.0"));
+        assert_eq!(parse_requirement("beta/fmt@^2", &home), skill(Some("beta"), "fmt", "^2"));
+        assert_eq!(parse_requirement("Bad NS/fmt", &home), skill(None, "Bad NS/fmt", "*"));
+    }
+
+    #[test]
+    fn toolhive_references_are_told_apart_by_their_registry_host() {
+        let home: Namespace = "acme".parse().unwrap();
+        for oci in ["ghcr.io/org/lint:v1", "localhost:5000/acme/lint@sha256:".to_owned().as_str(), "localhost/a/b"] {
+            let oci = if oci.ends_with("sha256:") { format!("{oci}{}", "a".repeat(64)) } else { oci.to_owned() };
+            assert!(matches!(parse_requirement(&oci, &home), Requirement::Oci { .. }), "{oci}");
+        }
+        assert!(matches!(parse_requirement("team-a/lint@^1", &home), Requirement::Skill { .. }));
+    }
+
+    #[test]
+    fn declared_requirements_merge_skilldex_and_toolhive_entries_once() {
+        let fm: crate::domain::entity::JsonObject = serde_json::from_value(serde_json::json!({
+            "requires": ["lint@^1", "ghcr.io/org/fmt:v2"],
+            "metadata": {"toolhive.requires": "ghcr.io/org/fmt:v2\n\n  ghcr.io/org/docs:v1  \n"},
+        }))
+        .unwrap();
+        let annotated = ["ghcr.io/org/docs:v1".to_owned(), "ghcr.io/org/extra:v3".to_owned()];
+        assert_eq!(
+            declared_requirements(&fm, &annotated),
+            ["lint@^1", "ghcr.io/org/fmt:v2", "ghcr.io/org/docs:v1", "ghcr.io/org/extra:v3"]
+        );
     }
 
     #[test]

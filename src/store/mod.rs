@@ -190,6 +190,8 @@ pub struct NewVersion {
     pub frontmatter: Option<crate::domain::entity::JsonObject>,
     pub readme: Option<String>,
     pub signature: Option<serde_json::Value>,
+    /// The version's requirements as published (see [`Version::requires`]).
+    pub requires: Vec<String>,
 }
 
 /// A manifest stored in the embedded OCI store.

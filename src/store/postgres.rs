@@ -59,6 +59,11 @@ impl PostgresStore {
         Migration { version: 13, name: "drafts", sql: include_str!("../../migrations/postgres/0013_drafts.sql") },
         Migration { version: 14, name: "webhooks", sql: include_str!("../../migrations/shared/0014_webhooks.sql") },
         Migration { version: 15, name: "projects", sql: include_str!("../../migrations/shared/0015_projects.sql") },
+        Migration {
+            version: 16,
+            name: "version_requires",
+            sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -20,7 +20,7 @@ pub(crate) const OCI_MANIFEST_COLS: &str =
     "repo, digest, media_type, size, artifact_type, subject, annotations, created_at";
 pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
-     signature, created_at, published_at, manifest_size, layout";
+     signature, created_at, published_at, manifest_size, layout, requires";
 
 /// A backend's full-text search fragments for one query, with `$p` the search argument.
 pub(crate) struct SearchSql {
@@ -281,6 +281,10 @@ macro_rules! impl_sql_store {
                     .transpose()?,
                 created_at: r.try_get("created_at")?,
                 published_at: r.try_get("published_at")?,
+                requires: r
+                    .try_get::<Option<String>, _>("requires")?
+                    .map(|s| json_col(&s, "versions.requires"))
+                    .transpose()?,
             })
         }
 
@@ -456,10 +460,11 @@ macro_rules! impl_sql_store {
                 signature: new.signature.clone(),
                 created_at: at,
                 published_at: (status != VersionStatus::Draft).then_some(at),
+                requires: Some(new.requires.clone()),
             };
             let sql = format!(
                 "INSERT INTO versions ({VERSION_COLS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
             );
             sqlx::query(&sql)
                 .bind(&v.id)
@@ -484,6 +489,7 @@ macro_rules! impl_sql_store {
                 .bind(v.published_at)
                 .bind(v.manifest_size)
                 .bind(&v.layout)
+                .bind(v.requires.as_ref().map(json_text))
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| classify(e, "version", "skill"))?;

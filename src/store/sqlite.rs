@@ -61,6 +61,11 @@ impl SqliteStore {
         Migration { version: 13, name: "drafts", sql: include_str!("../../migrations/sqlite/0013_drafts.sql") },
         Migration { version: 14, name: "webhooks", sql: include_str!("../../migrations/shared/0014_webhooks.sql") },
         Migration { version: 15, name: "projects", sql: include_str!("../../migrations/shared/0015_projects.sql") },
+        Migration {
+            version: 16,
+            name: "version_requires",
+            sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -14,6 +14,7 @@ mod ops;
 mod policies;
 mod publish_paths;
 mod registry_gate;
+mod requires;
 mod search;
 mod skill_pool;
 mod skill_pool_inbox;

@@ -47,7 +47,7 @@ async fn publish_described(
 }
 
 /// The same, with the whole SKILL.md given.
-async fn publish_md(
+pub(crate) async fn publish_md(
     app: &TestApp,
     dir: &std::path::Path,
     token: &str,

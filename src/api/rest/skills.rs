@@ -12,10 +12,10 @@ use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::ResolveParams as DownloadParams;
 use crate::api::wire::{
-    ChannelList, ChannelResponse, CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, DiffParams,
-    DiffResponse, DownloadResponse, FinalizeRequest, ForkRequest, ListSkillsParams, ListVersionsParams, PreparedUpload,
-    ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary, StarResponse,
-    UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
+    ChannelList, ChannelResponse, CreateSkillRequest, CreateVersionRequest, CreateVersionResponse, DependencyResponse,
+    DiffParams, DiffResponse, DownloadResponse, FinalizeRequest, ForkRequest, ListSkillsParams, ListVersionsParams,
+    PreparedUpload, ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary,
+    StarResponse, UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
 };
 use crate::domain::{ChannelName, SkillPatch, VersionStatus};
 use crate::service::{
@@ -406,18 +406,24 @@ pub(super) async fn resolve_skill(
     Query(q): Query<ResolveParams>,
     headers: HeaderMap,
 ) -> Reply<Response> {
-    let resolved = state.index.catalog().resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
-    let body = ResolveResponse::from(resolved);
-    // The answer changes when the version picked, its yank state, the skill's deprecation or
-    // the verdict change.
+    let catalog = state.index.catalog();
+    let resolved = catalog.resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
+    let closure = catalog.closure(&caller, &resolved).await?;
+    let mut body = ResolveResponse::from(resolved);
+    body.dependencies = closure.into_iter().map(DependencyResponse::from).collect();
+    // The answer changes when the version picked, its yank state, the skill's deprecation,
+    // the verdict or anything its dependencies resolve to change.
+    let short = |bytes: &[u8]| crate::oci::layout::sha256_digest(bytes)[7..19].to_owned();
     let deprecation = body.deprecated.then(|| body.deprecation_message.as_deref().unwrap_or_default());
+    let dependencies = (!body.dependencies.is_empty())
+        .then(|| short(&serde_json::to_vec(&body.dependencies).expect("dependencies serialize")));
     let tag = format!(
-        "\"{}:{}:{}:{}\"",
+        "\"{}:{}:{}:{}{}\"",
         body.version,
         body.digest,
         if body.yanked { "y" } else { "n" },
-        deprecation
-            .map_or_else(|| "-".to_owned(), |m| crate::oci::layout::sha256_digest(m.as_bytes())[7..19].to_owned())
+        deprecation.map_or_else(|| "-".to_owned(), |m| short(m.as_bytes())),
+        dependencies.map(|d| format!(":{d}")).unwrap_or_default()
     );
     Ok(crate::api::with_etag(&headers, &tag, axum::Json(body)))
 }
