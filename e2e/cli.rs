@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::{Serve, http_get, serve_with_team, skill_dir};
 
@@ -211,6 +211,85 @@ fn uploads_go_to_the_server_the_cli_talks_to_not_the_address_it_announces() {
     let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
     let published = serve.json(Some(&admin), &["publish", v1.to_str().unwrap(), "-n", "acme"]);
     assert_eq!(published["status"], "published", "{published}");
+}
+
+/// A skill directory whose SKILL.md requires `requires`.
+fn skill_requiring(root: &Path, name: &str, requires: &[&str]) -> PathBuf {
+    let dir = skill_dir(root, name, "1.0.0", &[]);
+    let list: String = requires.iter().map(|r| format!("  - {r}\n")).collect();
+    let md = format!("---\nname: {name}\ndescription: The {name} skill\nversion: 1.0.0\nrequires:\n{list}---\n# {name}\n");
+    std::fs::write(dir.join("SKILL.md"), md).unwrap();
+    dir
+}
+
+#[test]
+fn install_brings_what_a_skill_requires_and_uninstall_takes_away_what_nothing_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, admin) = serve_with_team(dir.path());
+    serve.ok(Some(&admin), &["team", "create", "beta"]);
+    for v in ["1.0.0", "1.1.0"] {
+        let lint = skill_dir(&dir.path().join("lint"), "lint", v, &[]);
+        serve.ok(Some(&admin), &["publish", "--public", lint.to_str().unwrap(), "-n", "acme"]);
+    }
+    let fmt = skill_requiring(dir.path(), "fmt", &["acme/lint@^1"]);
+    serve.ok(Some(&admin), &["publish", "--public", fmt.to_str().unwrap(), "-n", "beta"]);
+    let secret = skill_dir(dir.path(), "secret", "1.0.0", &[]);
+    serve.ok(Some(&admin), &["publish", secret.to_str().unwrap(), "-n", "acme"]);
+    let review = skill_requiring(dir.path(), "review", &["lint@^1", "beta/fmt", "secret"]);
+    serve.ok(Some(&admin), &["publish", "--public", review.to_str().unwrap(), "-n", "acme"]);
+
+    // Anyone installs the closure they may read, each skill pinned by digest; the private
+    // requirement is named in a warning and nothing of it is written.
+    let (project, home) = workspace(&dir.path().join("anyone"));
+    let out = cli_in(&serve, &project, &home, None, &["install", "acme/review", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("acme/review requires `secret`, which is not installed"), "{}", stderr(&out));
+    let installed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = installed.as_array().unwrap().iter().map(|e| e["skill"].as_str().unwrap()).collect();
+    assert_eq!(names, ["acme/review", "acme/lint", "beta/fmt"]);
+    for name in ["review", "lint", "fmt"] {
+        assert!(project.join(".claude/skills").join(name).join("SKILL.md").exists(), "{name}");
+    }
+    assert!(!project.join(".claude/skills/secret").exists());
+    let pinned = lock(&project);
+    let lint = pinned["skills"].as_array().unwrap().iter().find(|e| e["skill"] == "acme/lint").unwrap().clone();
+    let resolved = serve.json(None, &["resolve", "acme/lint@^1"]);
+    assert_eq!((&lint["version"], &lint["digest"]), (&json!("1.1.0"), &resolved["digest"]), "{pinned}");
+    assert_eq!(lint["requested"], "^1");
+    assert_eq!(lint["dependency"], true);
+    assert_eq!(lint["required_by"], json!(["acme/review", "beta/fmt"]));
+    ok_in(&serve, &project, &home, None, &["install", "--check"]);
+
+    // Uninstalling the skill takes its dependencies with it.
+    let removed = json_in(&serve, &project, &home, None, &["uninstall", "review"]);
+    assert_eq!(removed.as_array().unwrap().len(), 3, "{removed}");
+    assert_eq!(lock(&project)["skills"], json!([]));
+    assert_eq!(std::fs::read_dir(project.join(".claude/skills")).unwrap().count(), 0);
+
+    // A member gets the private one too; a dependency installed by name before is kept at
+    // its version (it satisfies ^1) and stays after the skill that needed it goes, and one
+    // changed since is kept, and said so.
+    let (project, home) = workspace(&dir.path().join("member"));
+    ok_in(&serve, &project, &home, Some(&admin), &["install", "acme/lint@1.0.0"]);
+    ok_in(&serve, &project, &home, Some(&admin), &["install", "acme/review"]);
+    assert!(project.join(".claude/skills/secret/SKILL.md").exists());
+    let pinned = lock(&project);
+    let lint = pinned["skills"].as_array().unwrap().iter().find(|e| e["skill"] == "acme/lint").unwrap().clone();
+    assert_eq!(lint["version"], "1.0.0", "{pinned}");
+    assert!(lint.get("dependency").is_none(), "asked for by name: {pinned}");
+    std::fs::write(project.join(".claude/skills/fmt/notes.md"), "mine").unwrap();
+    let out = cli_in(&serve, &project, &home, Some(&admin), &["uninstall", "review"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("keeping beta/fmt"), "{}", stderr(&out));
+    let left: Vec<String> = lock(&project)["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["skill"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, ["acme/lint", "beta/fmt"]);
+    assert!(!project.join(".claude/skills/secret").exists() && !project.join(".claude/skills/review").exists());
+    assert_eq!(std::fs::read_to_string(project.join(".claude/skills/fmt/notes.md")).unwrap(), "mine");
 }
 
 #[test]
