@@ -217,7 +217,8 @@ fn uploads_go_to_the_server_the_cli_talks_to_not_the_address_it_announces() {
 fn skill_requiring(root: &Path, name: &str, requires: &[&str]) -> PathBuf {
     let dir = skill_dir(root, name, "1.0.0", &[]);
     let list: String = requires.iter().map(|r| format!("  - {r}\n")).collect();
-    let md = format!("---\nname: {name}\ndescription: The {name} skill\nversion: 1.0.0\nrequires:\n{list}---\n# {name}\n");
+    let md =
+        format!("---\nname: {name}\ndescription: The {name} skill\nversion: 1.0.0\nrequires:\n{list}---\n# {name}\n");
     std::fs::write(dir.join("SKILL.md"), md).unwrap();
     dir
 }
@@ -281,12 +282,8 @@ fn install_brings_what_a_skill_requires_and_uninstall_takes_away_what_nothing_ne
     let out = cli_in(&serve, &project, &home, Some(&admin), &["uninstall", "review"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("keeping beta/fmt"), "{}", stderr(&out));
-    let left: Vec<String> = lock(&project)["skills"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["skill"].as_str().unwrap().to_owned())
-        .collect();
+    let left: Vec<String> =
+        lock(&project)["skills"].as_array().unwrap().iter().map(|e| e["skill"].as_str().unwrap().to_owned()).collect();
     assert_eq!(left, ["acme/lint", "beta/fmt"]);
     assert!(!project.join(".claude/skills/secret").exists() && !project.join(".claude/skills/review").exists());
     assert_eq!(std::fs::read_to_string(project.join(".claude/skills/fmt/notes.md")).unwrap(), "mine");

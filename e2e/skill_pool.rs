@@ -16,6 +16,55 @@ use crate::common::{Backend, Serve, TestDb, on_both_backends, skill_dir};
 
 on_both_backends!(a_skill_pool_session_runs_and_webhooks_survive_a_restart);
 
+/// curl without following redirects: the status, the redirect target and the body's bytes.
+fn fetch(headers: &[String], url: &str) -> (u16, String, Vec<u8>) {
+    let body = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", body.path().to_str().unwrap(), "-w", "%{http_code} %{redirect_url}"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (status, location) = text.split_once(' ').unwrap();
+    (status.parse().unwrap(), location.to_owned(), std::fs::read(body.path()).unwrap())
+}
+
+#[test]
+fn bundles_in_a_backing_registry_redirect_to_a_short_lived_link() {
+    use crate::registry::{Auth, DistRegistry, peers_available};
+    if !peers_available() {
+        return;
+    }
+    let reg = DistRegistry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &["--storage-registry", &format!("{}/store", reg.host)]);
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let skill = skill_dir(dir.path(), "demo", "1.0.0", &[("notes.md", "n\n")]);
+    serve.ok(Some(&admin), &["publish", skill.to_str().unwrap(), "-n", "acme"]);
+    let auth = vec!["X-Skill-Pool-Tenant: acme".to_owned(), format!("Authorization: Bearer {admin}")];
+    let bundle = format!("{}/v1/skills/demo/bundle.tar.gz", serve.url());
+
+    // The archive lives in the registry: a 307 to a link on this server, good without a token.
+    let (status, location, _) = fetch(&auth, &bundle);
+    assert_eq!(status, 307);
+    assert!(location.starts_with(&format!("{}/v1/bundles/", serve.url())), "{location}");
+    let (status, _, linked) = fetch(&[], &location);
+    assert_eq!(status, 200);
+    // `bytes=true` streams the same archive from here; both are the version's archive.
+    let (status, _, streamed) = fetch(&auth, &format!("{bundle}?bytes=true"));
+    assert_eq!(status, 200);
+    assert_eq!(linked, streamed);
+    let files = skilldex::bundle::Bundle::from_archive(&linked, None, &Default::default()).unwrap();
+    assert_eq!(files.name(), "demo");
+    // Without a token there is no link.
+    let (status, location, _) = fetch(&["X-Skill-Pool-Tenant: acme".to_owned()], &bundle);
+    assert_eq!((status, location.as_str()), (401, ""));
+    // Both paths count a download.
+    assert_eq!(serve.json(Some(&admin), &["skill", "show", "acme/demo"])["downloads"], 2);
+}
+
 /// curl as skill-pool's CLI and portal scripts use the API: tenant header, bearer token.
 fn curl(token: &str, args: &[&str]) -> (u16, Value) {
     let out = Command::new("curl")

@@ -1,6 +1,9 @@
 //! What a version contains: downloads (counted), the archive itself, diffs between versions,
 //! and forks. Content is always read from the registry by digest and checked again.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use hmac::Mac as _;
 use serde_json::json;
 
 use super::Catalog;
@@ -41,6 +44,30 @@ pub struct Diff {
     pub from: String,
     pub to: String,
     pub files: Vec<FileChange>,
+}
+
+/// How long a signed bundle URL is good for (skill-pool's presigned URLs: five minutes).
+pub const BUNDLE_URL_SECONDS: i64 = 300;
+
+/// What a signed bundle URL grants: one version's archive, by digest, until `expires`
+/// (seconds since the epoch).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BundleGrant {
+    namespace: String,
+    name: String,
+    version: String,
+    digest: String,
+    expires: i64,
+    /// Signed for a member of a private skill; a link to a public one stops working when the
+    /// skill turns private.
+    private: bool,
+}
+
+fn bundle_mac(key: &[u8], payload: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(b"skilldex bundle url\0");
+    mac.update(payload);
+    mac
 }
 
 impl Catalog<'_> {
@@ -90,6 +117,62 @@ impl Catalog<'_> {
         crate::domain::parse_version(version)?;
         let resolved = self.resolve(caller, namespace, name, Some(version)).await?;
         self.layer_bytes(&resolved.version).await
+    }
+
+    /// Whether a version's archive is kept by this server (its embedded store), rather than in
+    /// another registry.
+    pub fn stored_here(&self, v: &ReleasedVersion) -> bool {
+        self.core.is_embedded(&v.reference)
+    }
+
+    /// A token for a URL on this server that serves `resolved`'s archive to whoever holds it,
+    /// for `BUNDLE_URL_SECONDS`, like a presigned URL: the caller's right to read it, checked
+    /// when it was resolved, travels with it.
+    pub async fn sign_bundle_url(&self, resolved: &Resolved) -> Result<String> {
+        let grant = BundleGrant {
+            namespace: resolved.skill.namespace.to_string(),
+            name: resolved.skill.name.to_string(),
+            version: resolved.version.version.clone(),
+            digest: resolved.version.digest.clone(),
+            expires: now_millis() / 1000 + BUNDLE_URL_SECONDS,
+            private: resolved.skill.visibility != crate::domain::Visibility::Public,
+        };
+        let payload = serde_json::to_vec(&grant).expect("a grant serializes");
+        let mac = bundle_mac(&self.core.url_key().await?, &payload);
+        Ok(format!("{}.{}", B64URL.encode(&payload), B64URL.encode(mac.finalize().into_bytes())))
+    }
+
+    /// The archive a signed URL's token grants, named `(name, version)`: refused unless this
+    /// site signed it and it has not expired, and not found unless the version is still there,
+    /// released, with the digest it was signed for.
+    pub async fn redeem_bundle_url(&self, token: &str) -> Result<(String, String, Vec<u8>)> {
+        let refused = || Error::Forbidden("this bundle link is not valid, or it expired: ask for a new one".into());
+        let (payload, signature) = token.split_once('.').ok_or_else(refused)?;
+        let payload = B64URL.decode(payload).map_err(|_| refused())?;
+        let signature = B64URL.decode(signature).map_err(|_| refused())?;
+        bundle_mac(&self.core.url_key().await?, &payload).verify_slice(&signature).map_err(|_| refused())?;
+        let grant: BundleGrant = serde_json::from_slice(&payload).map_err(|_| refused())?;
+        if grant.expires < now_millis() / 1000 {
+            return Err(refused());
+        }
+        let gone =
+            || Error::NotFound(format!("{}/{}@{} is no longer available", grant.namespace, grant.name, grant.version));
+        let skill = self
+            .core
+            .store
+            .skill(&grant.namespace, &grant.name)
+            .await?
+            .filter(|s| s.deleted_at.is_none())
+            .filter(|s| grant.private || s.visibility == crate::domain::Visibility::Public)
+            .ok_or_else(gone)?;
+        let version = self.core.store.version(&skill.id, &grant.version).await?;
+        let released = version
+            .map(|v| self.core.present(v))
+            .and_then(ReleasedVersion::of)
+            .filter(|v| v.digest == grant.digest)
+            .ok_or_else(gone)?;
+        let bytes = self.layer_bytes(&released).await?;
+        Ok((grant.name, grant.version, bytes))
     }
 
     async fn layer_bytes(&self, v: &ReleasedVersion) -> Result<Vec<u8>> {

@@ -278,6 +278,8 @@ pub struct Index {
     follow: Arc<tokio::sync::Mutex<search::Follow>>,
     /// The database's identity, recorded with the engine's commits.
     site: Arc<tokio::sync::OnceCell<String>>,
+    /// The site's URL-signing key, read (or set) once.
+    url_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Searches the engine runs at once; more wait their turn, so a flood of expensive
     /// queries costs time, not unbounded memory.
     search_slots: Arc<tokio::sync::Semaphore>,
@@ -303,6 +305,7 @@ impl Index {
             search: None,
             follow: Default::default(),
             site: Default::default(),
+            url_key: Default::default(),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
@@ -369,6 +372,19 @@ impl Index {
             Some((seq, _, _)) => Ok(*seq > watermark + 1),
             None => Ok(self.store.last_skill_change().await? < watermark),
         }
+    }
+
+    /// The key this site signs short-lived URLs with, shared by every replica of one database.
+    async fn url_key(&self) -> Result<Vec<u8>> {
+        let store = self.store.clone();
+        let key = self
+            .url_key
+            .get_or_try_init(|| async move {
+                let candidate = hex::encode(rand::random::<[u8; 32]>());
+                store.url_key(&candidate).await.map(String::into_bytes)
+            })
+            .await?;
+        Ok(key.clone())
     }
 
     async fn site_id(&self) -> Result<String> {

@@ -159,6 +159,11 @@ impl Index {
         self.embedded.as_ref().ok_or_else(|| Error::NotFound("this server has no embedded registry".into()))
     }
 
+    /// Whether a reference (stored or public) points into the embedded store.
+    pub(crate) fn is_embedded(&self, reference: &str) -> bool {
+        self.embedded.is_some() && self.embedded_part(reference).is_some()
+    }
+
     /// The part of a reference after this server's host, if it points into the embedded store.
     fn embedded_part<'a>(&self, reference: &'a str) -> Option<&'a str> {
         if let Some(rest) = reference.strip_prefix('/') {

@@ -589,6 +589,8 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// What identifies this database, fixed when it was created.
     async fn site_id(&self) -> StoreResult<String>;
+    /// The site's URL-signing key: `candidate` becomes it unless one was set already.
+    async fn url_key(&self, candidate: &str) -> StoreResult<String>;
 }
 
 /// Opens the database named by a `sqlite://…` or `postgres://…` URL and runs its migrations.

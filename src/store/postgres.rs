@@ -64,6 +64,7 @@ impl PostgresStore {
             name: "version_requires",
             sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
         },
+        Migration { version: 17, name: "url_key", sql: include_str!("../../migrations/shared/0017_url_key.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

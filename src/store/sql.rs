@@ -519,6 +519,14 @@ macro_rules! impl_sql_store {
                 Ok(sqlx::query("SELECT id FROM site").fetch_one(self.reader()).await?.try_get("id")?)
             }
 
+            async fn url_key(&self, candidate: &str) -> StoreResult<String> {
+                sqlx::query("UPDATE site SET url_key = $1 WHERE url_key IS NULL")
+                    .bind(candidate)
+                    .execute(self.writer())
+                    .await?;
+                Ok(sqlx::query("SELECT url_key FROM site").fetch_one(self.writer()).await?.try_get("url_key")?)
+            }
+
         }
 
         #[async_trait]

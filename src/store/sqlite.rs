@@ -66,6 +66,7 @@ impl SqliteStore {
             name: "version_requires",
             sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
         },
+        Migration { version: 17, name: "url_key", sql: include_str!("../../migrations/shared/0017_url_key.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

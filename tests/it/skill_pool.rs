@@ -17,7 +17,8 @@ on_both_backends!(
     dependencies_close_over_what_the_caller_may_resolve,
     multipart_publishes_go_through_the_one_pipeline,
     kinds_and_the_archive_hold_on_every_surface,
-    uses_from_every_surface_feed_the_tenant_reports
+    uses_from_every_surface_feed_the_tenant_reports,
+    signed_bundle_links_serve_their_holder_until_they_expire
 );
 
 /// Publishes `version` of `ns/name` (tags as given) by reference to the embedded store.
@@ -780,4 +781,73 @@ async fn uses_from_every_surface_feed_the_tenant_reports(db: TestDb) {
     assert_eq!(get(&app, None, None, "/v1/tenants", Some(&alice)).await.status, StatusCode::FORBIDDEN);
     let r = get(&app, None, None, "/v1/tenants", Some(&app.admin)).await;
     assert_eq!(slugs(&r), ["acme"], "{}", r.text);
+}
+
+/// A bundle link as this site signs it, for a grant the test writes itself.
+fn signed_link(key: &str, grant: &Value) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = serde_json::to_vec(grant).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(b"skilldex bundle url\0");
+    mac.update(&payload);
+    format!("/v1/bundles/{}.{}", b64.encode(&payload), b64.encode(mac.finalize().into_bytes()))
+}
+
+async fn signed_bundle_links_serve_their_holder_until_they_expire(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.user("alice", TokenScope::Admin).await;
+    app.team("acme", &alice).await;
+    publish(&app, dir.path(), &alice, ("acme", "lint"), "1.0.0", json!({"visibility": "public"})).await;
+    let whole = get(&app, Some("acme"), None, "/v1/skills/lint/bundle.tar.gz", Some(&alice)).await;
+    assert_eq!(whole.status, StatusCode::OK, "the embedded store's bytes come straight back: {}", whole.text);
+    let digest = app.get("/api/v1/resolve/acme/lint", None).await.body["digest"].as_str().unwrap().to_owned();
+    let key = app.store().url_key("the-test-key").await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let grant = |version: &str, digest: &str, expires: i64, private: bool| {
+        json!({"namespace": "acme", "name": "lint", "version": version, "digest": digest, "expires": expires,
+            "private": private})
+    };
+    let link = signed_link(&key, &grant("1.0.0", &digest, now + 300, false));
+
+    // Its holder needs no token and no tenant.
+    let r = app.get(&link, None).await;
+    assert_eq!((r.status, r.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "application/gzip"));
+    assert_eq!(r.bytes, whole.bytes);
+    assert_eq!(r.headers["cache-control"], "private, no-cache", "never cached");
+
+    // Expired, tampered with, or signed with another key: refused, in skill-pool's shape.
+    let expired = signed_link(&key, &grant("1.0.0", &digest, now - 1, false));
+    let mut flipped = link.clone().into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let (payload, signature) = link.rsplit_once('.').unwrap();
+    let other = signed_link(&key, &grant("1.0.1", &digest, now + 300, false));
+    let swapped = format!("{}.{}", other.rsplit_once('.').unwrap().0, signature);
+    let foreign = signed_link("another-site", &grant("1.0.0", &digest, now + 300, false));
+    for bad in
+        [expired, String::from_utf8(flipped).unwrap(), swapped, foreign, format!("{payload}."), "/v1/bundles/x".into()]
+    {
+        let r = app.get(&bad, None).await;
+        assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"), "{bad}: {}", r.text);
+        assert!(r.bytes.len() < 200, "no archive: {}", r.text);
+    }
+
+    // A genuine link to what is no longer there as signed: another digest, a skill turned
+    // private (the link was for anyone), a deleted skill.
+    let r = app
+        .get(&signed_link(&key, &grant("1.0.0", &format!("sha256:{}", "0".repeat(64)), now + 300, false)), None)
+        .await;
+    assert_eq!((r.status, error(&r)), (StatusCode::NOT_FOUND, "not_found"));
+    let private = json!({"visibility": "private"});
+    let r = app.call(axum::http::Method::PATCH, "/api/v1/skills/acme/lint", Some(&alice), Some(private)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(app.get(&link, None).await.status, StatusCode::NOT_FOUND);
+    let members = signed_link(&key, &grant("1.0.0", &digest, now + 300, true));
+    assert_eq!(app.get(&members, None).await.status, StatusCode::OK, "signed for a member");
+    let r = app.call(axum::http::Method::DELETE, "/api/v1/skills/acme/lint", Some(&alice), None).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    assert_eq!(app.get(&members, None).await.status, StatusCode::NOT_FOUND);
 }

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/skills/{slug}/skill-md", get(skill_md))
         .route("/v1/skills/{slug}/versions", get(list_versions))
         .route("/v1/skills/{slug}/bundle.tar.gz", get(bundle))
+        .route("/v1/bundles/{token}", get(signed_bundle))
         .route("/v1/skills/{slug}/deps", get(dependencies))
         .route("/v1/skills/{slug}/archive", axum::routing::post(archive))
         .route("/v1/profile/tokens", get(list_tokens).post(create_token))
@@ -406,24 +407,56 @@ async fn list_versions(State(state): State<AppState>, at: SkillAt) -> Reply<Json
     Ok(Json(rows))
 }
 
-/// The latest published version's archive (`application/gzip`), counted as a download
-/// (signed-in callers).
-async fn bundle(State(state): State<AppState>, at: SkillAt) -> Reply<Response> {
+#[derive(Debug, Deserialize)]
+pub struct BundleParams {
+    /// Send the bytes from here even when the archive lives in another registry.
+    #[serde(default)]
+    bytes: bool,
+}
+
+/// The latest published version's archive, counted as a download (signed-in callers): the
+/// bytes (`application/gzip`) when this server's embedded store keeps them or `bytes=true`
+/// asks, else a 307 to a URL on this server that serves them to its holder for 300 s.
+async fn bundle(
+    State(state): State<AppState>,
+    at: SkillAt,
+    params: Result<Query<BundleParams>, QueryRejection>,
+) -> Reply<Response> {
+    let Query(params) = params.map_err(rejected)?;
     require_token(&at.caller)?;
     at.in_catalog(&state).await?;
     let SkillAt { namespace, caller, name, .. } = at;
     let catalog = state.index.catalog();
     let counted = catalog.download(&caller, &namespace, &name, None).await?;
+    if !params.bytes && !catalog.stored_here(&counted.version) {
+        let token = catalog.sign_bundle_url(&counted).await?;
+        let location = format!("{}/v1/bundles/{token}", state.public_base());
+        return Ok((
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, HeaderValue::from_str(&location).expect("a URL of ASCII"))],
+        )
+            .into_response());
+    }
     let bytes = catalog.archive(&caller, &namespace, &name, &counted.version.record.version).await?;
-    let disposition = format!("attachment; filename=\"{name}-{}.tar.gz\"", counted.version.record.version);
-    Ok((
+    Ok(gzip_attachment(name.as_str(), &counted.version.record.version, bytes))
+}
+
+/// What a signed bundle URL grants, to whoever holds it: no token, no tenant.
+async fn signed_bundle(State(state): State<AppState>, Path(token): Path<String>) -> Reply<Response> {
+    let (name, version, bytes) = state.index.catalog().redeem_bundle_url(&token).await?;
+    Ok(gzip_attachment(&name, &version, bytes))
+}
+
+fn gzip_attachment(name: &str, version: &str, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{name}-{version}.tar.gz\"");
+    (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/gzip")),
             (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("names are ASCII")),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// skill-pool's scopes, as one skilldex token scope: the highest named wins.
