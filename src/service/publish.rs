@@ -218,6 +218,24 @@ impl Publishing<'_> {
         Ok(Published { skill, version: self.core.present(stored) })
     }
 
+    /// What publishing `bundle` (as this server would build it) as `version` of
+    /// `namespace/name` would refuse before storing anything: the caller's right to publish
+    /// there, a deleted skill, a version that exists, and the trust policies' verdict on the
+    /// artifact. Stores nothing.
+    pub async fn preflight(
+        &self,
+        caller: &Caller,
+        names: (&Namespace, &SkillName),
+        version: &str,
+        bundle: Bundle,
+    ) -> Result<()> {
+        let (_, semver) = self.authorize_publish(caller, names, true, version).await?;
+        let (fetched, _) = self.build_artifact(names.0, names.1, &semver, bundle)?.into_parts(Vec::new());
+        let manifest = Some(fetched.manifest.as_slice());
+        self.core.trust().vouched(names, &semver.to_string(), &fetched.pinned, manifest, &[]).await?;
+        Ok(())
+    }
+
     /// The skill the caller's upload `id` will create, when it is a first version's.
     async fn draft_of_upload(
         &self,

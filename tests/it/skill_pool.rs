@@ -530,6 +530,15 @@ async fn multipart_publishes_go_through_the_one_pipeline(db: TestDb) {
     let linked = archive(dir.path(), "fresh", "1.1.0", "Lints", "See https://example.com/home/page\n");
     let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // A trust policy that refuses unsigned versions in the tenant refuses them at validation too.
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/examples");
+    app.index.set_policies(skilldex::policy::PolicySet::load_dir(&examples).unwrap());
+    let r = post_multipart(&app, "/v1/skills/validate", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("acme-release"), "{}", r.text);
+    let r = post_multipart(&app, "/v1/skills", Some(&alice), multipart(&meta("1.1.0"), Some(&linked))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"), "as publishing would: {}", r.text);
 }
 
 async fn kinds_and_the_archive_hold_on_every_surface(db: TestDb) {

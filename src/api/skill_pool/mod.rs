@@ -861,21 +861,15 @@ async fn validate(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Reply<Json<serde_json::Value>> {
-    let checked = read_publish(&state, &caller, &namespace, &headers, body).await?;
-    // What publishing would refuse before storing: a version that exists.
-    let exact = checked.version.to_string();
-    if state.index.catalog().resolve(&caller, &namespace, &checked.name, Some(&exact)).await.is_ok() {
-        return Err(SpError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("version {exact} of `{}` exists", checked.name),
-        ));
-    }
+    let Checked { name, version, bundle, .. } = read_publish(&state, &caller, &namespace, &headers, body).await?;
+    let files = bundle.files.len();
+    // What the pipeline would refuse before storing: a version that exists, a trust policy.
+    state.index.publishing().preflight(&caller, (&namespace, &name), &version.to_string(), bundle).await?;
     Ok(Json(serde_json::json!({
         "valid": true,
-        "slug": checked.name,
-        "version": checked.version.to_string(),
-        "files": checked.bundle.files.len(),
+        "slug": name,
+        "version": version.to_string(),
+        "files": files,
     })))
 }
 
