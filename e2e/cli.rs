@@ -287,6 +287,18 @@ fn install_brings_what_a_skill_requires_and_uninstall_takes_away_what_nothing_ne
     assert_eq!(left, ["acme/lint", "beta/fmt"]);
     assert!(!project.join(".claude/skills/secret").exists() && !project.join(".claude/skills/review").exists());
     assert_eq!(std::fs::read_to_string(project.join(".claude/skills/fmt/notes.md")).unwrap(), "mine");
+
+    // A skill installed by name stays at its version, even one outside the range asked for.
+    let lint2 = skill_dir(&dir.path().join("lint"), "lint", "2.0.0", &[]);
+    serve.ok(Some(&admin), &["publish", lint2.to_str().unwrap(), "-n", "acme"]);
+    let (project, home) = workspace(&dir.path().join("pinned"));
+    ok_in(&serve, &project, &home, None, &["install", "acme/lint@2.0.0"]);
+    let out = cli_in(&serve, &project, &home, None, &["install", "acme/review"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("acme/lint@2.0.0 was installed by name and is left as it is"), "{}", stderr(&out));
+    let pinned = lock(&project);
+    let lint = pinned["skills"].as_array().unwrap().iter().find(|e| e["skill"] == "acme/lint").unwrap().clone();
+    assert_eq!((&lint["version"], &lint["requested"]), (&json!("2.0.0"), &json!("2.0.0")), "{pinned}");
 }
 
 #[test]

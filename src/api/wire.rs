@@ -707,6 +707,10 @@ pub struct ResolveResponse {
     /// breadth first, each once: what `skilldex install` installs with it. Left out when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<DependencyResponse>,
+    /// True when the closure is larger than an answer lists (256 skills, or 1024
+    /// requirements resolved): `dependencies` holds only its first part.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dependencies_truncated: bool,
 }
 
 /// A skill a resolved version needs, directly or through another.
@@ -758,6 +762,7 @@ impl From<crate::service::Resolved> for ResolveResponse {
             layout: v.layout,
             signature: v.signature,
             dependencies: Vec::new(),
+            dependencies_truncated: false,
         }
     }
 }

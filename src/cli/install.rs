@@ -188,7 +188,7 @@ async fn install_one(
         ));
     }
     let resolved = resolve_skill(client, &skill, spec).await?;
-    let mut entry = install_resolved(args, client, lock, &skill, &resolved, args.as_name.as_ref()).await?;
+    let mut entry = install_resolved(args, client, lock, &skill, &resolved, args.as_name.as_ref(), args.force).await?;
     entry.requested = spec.unwrap_or("latest").to_owned();
     if let Some(before) = lock.entry(&key) {
         entry.required_by = before.required_by.clone();
@@ -201,9 +201,10 @@ async fn install_one(
 }
 
 /// Installs what a resolved version requires, each pinned by digest, into the places the
-/// command names, and returns those installed. A dependency installed already at a version
-/// its requirement allows is kept as it is (the link is recorded); one nothing resolves for
-/// the caller is reported, not installed.
+/// command names (never with `--force`: that is for the skill asked for), and returns those
+/// installed. A dependency installed already at a version its requirement allows is kept as
+/// it is (the link is recorded), and so is one installed by name whatever its version (with
+/// a warning when it does not satisfy); one nothing resolves for the caller is reported.
 async fn install_dependencies(
     args: &InstallArgs,
     client: &Client,
@@ -211,51 +212,82 @@ async fn install_dependencies(
     lock_path: &Path,
     root: &ResolveResponse,
 ) -> anyhow::Result<Vec<LockEntry>> {
+    let root_key = format!("{}/{}", root.namespace, root.name);
+    if root.dependencies_truncated {
+        warn(format!(
+            "{root_key} needs more skills than one answer lists: only the first {} are installed",
+            root.dependencies.len()
+        ));
+    }
     let mut written = Vec::new();
     for d in &root.dependencies {
-        let Some(r) = &d.resolved else {
+        let requirement = d.requirement.escape_debug();
+        // Only skills of this closure may be named as needing it: a server cannot tie a
+        // dependency to some other installed skill (whose uninstall would then remove it).
+        let by: Vec<String> = d
+            .required_by
+            .iter()
+            .filter(|b| {
+                **b == root_key
+                    || root
+                        .dependencies
+                        .iter()
+                        .any(|o| o.resolved.as_ref().is_some_and(|r| format!("{}/{}", r.namespace, r.name) == **b))
+            })
+            .cloned()
+            .collect();
+        let Some(r) = d.resolved.as_ref().filter(|_| !by.is_empty()) else {
             warn(format!(
-                "{} requires `{}`, which is not installed: nothing published here matches it, or you may not read it",
-                d.required_by.join(", "),
-                d.requirement
+                "{} requires `{requirement}`, which is not installed: nothing published here matches it, or you may not read it",
+                d.required_by.join(", ").escape_debug()
             ));
             continue;
         };
         let key = format!("{}/{}", r.namespace, r.name);
         let before = lock.entry(&key).cloned();
-        let kept = before.as_ref().is_some_and(|e| {
-            e.digest == r.digest
-                || semver::VersionReq::parse(&d.range)
-                    .ok()
-                    .zip(semver::Version::parse(&e.version).ok())
-                    .is_some_and(|(range, v)| range.matches(&v))
-        });
-        let mut entry = match before.clone().filter(|_| kept) {
-            Some(e) => {
-                note(format!("{key}@{} is installed already, as `{}` asks", e.version, d.requirement));
+        let satisfied = before.as_ref().is_some_and(|e| e.digest == r.digest || satisfies(&d.range, &e.version));
+        let mut entry = match before.clone() {
+            Some(e) if satisfied => {
+                note(format!("{key}@{} is installed already, as `{requirement}` asks", e.version));
                 e
             }
-            None => {
+            Some(e) if !e.dependency => {
+                warn(format!(
+                    "{key}@{} was installed by name and is left as it is, but `{requirement}` asks for {}",
+                    e.version, r.version
+                ));
+                e
+            }
+            _ => {
                 let skill: SkillRef = key.parse()?;
-                let mut e = install_resolved(args, client, lock, &skill, r, None).await?;
-                e.requested = d.range.clone();
-                e.dependency = before.as_ref().is_none_or(|b| b.dependency);
+                let mut e = install_resolved(args, client, lock, &skill, r, Some(&r.name), false).await?;
+                // What `update` follows: the range, or for a ToolHive reference the version it named.
+                e.requested = if satisfies(&d.range, &r.version) { d.range.clone() } else { r.version.clone() };
+                e.dependency = true;
                 e.required_by = before.map(|b| b.required_by).unwrap_or_default();
+                written.push(e.clone());
                 e
             }
         };
-        for by in &d.required_by {
-            if !entry.required_by.contains(by) {
-                entry.required_by.push(by.clone());
+        for b in by {
+            if !entry.required_by.contains(&b) {
+                entry.required_by.push(b);
             }
         }
-        record(lock, entry.clone());
+        record(lock, entry);
         lock.write(lock_path)?;
-        if !kept {
-            written.push(entry);
-        }
     }
     Ok(written)
+}
+
+/// Whether `version` meets `range` as the server reads it: an exact version is exact, `*`
+/// is anything, anything else a Cargo-style range (a channel or a digest never matches).
+fn satisfies(range: &str, version: &str) -> bool {
+    let Ok(v) = semver::Version::parse(version) else { return false };
+    match semver::Version::parse(range) {
+        Ok(exact) => exact == v,
+        Err(_) => semver::VersionReq::parse(range).is_ok_and(|r| r.matches(&v)),
+    }
 }
 
 /// Pulls a resolved version, checks it, and writes it into its directories; the entry
@@ -267,6 +299,7 @@ async fn install_resolved(
     skill: &SkillRef,
     resolved: &ResolveResponse,
     as_name: Option<&crate::domain::SkillName>,
+    force: bool,
 ) -> anyhow::Result<LockEntry> {
     let key = format!("{}/{}", skill.scope, skill.slug);
     warn_about(&key, resolved);
@@ -285,7 +318,7 @@ async fn install_resolved(
     }
     let targets = args.place.targets(lock, &dir_name, lock.entry(&key))?;
     for (dir, _) in &targets {
-        may_write(lock, &key, dir, args.force)?;
+        may_write(lock, &key, dir, force)?;
     }
     let entry = LockEntry {
         skill: key,
@@ -550,6 +583,7 @@ pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
     }
     remove_dirs(&lock, &entry)?;
     lock.skills.retain(|e| e.skill != entry.skill);
+    lock.write(&lock_path)?;
     let mut removed = vec![entry];
     let mut gone = vec![removed[0].skill.clone()];
     while let Some(skill) = gone.pop() {
@@ -559,7 +593,8 @@ pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
         let orphans: Vec<LockEntry> =
             lock.skills.iter().filter(|e| e.dependency && e.required_by.is_empty()).cloned().collect();
         for orphan in orphans {
-            if let Some(refusal) = changed_refusal(&lock, &orphan, args.force)? {
+            // --force is for the skill named; a dependency changed since is always kept.
+            if let Some(refusal) = changed_refusal(&lock, &orphan, false)? {
                 warn(format!("keeping {}, which no installed skill needs now: {refusal}", orphan.skill));
                 if let Some(e) = lock.skills.iter_mut().find(|e| e.skill == orphan.skill) {
                     e.dependency = false;
@@ -568,6 +603,7 @@ pub fn uninstall(args: UninstallArgs, out: Out) -> anyhow::Result<()> {
             }
             remove_dirs(&lock, &orphan)?;
             lock.skills.retain(|e| e.skill != orphan.skill);
+            lock.write(&lock_path)?;
             gone.push(orphan.skill.clone());
             removed.push(orphan);
         }

@@ -47,11 +47,15 @@ pub async fn run(args: ResolveArgs, out: Out) -> anyhow::Result<()> {
             match &d.resolved {
                 Some(p) => println!(
                     "requires {indent}{}/{}@{} ({}) for `{}`",
-                    p.namespace, p.name, p.version, p.digest, d.requirement
+                    p.namespace,
+                    p.name,
+                    p.version,
+                    p.digest,
+                    d.requirement.escape_debug()
                 ),
                 None => println!(
                     "requires {indent}{} (unresolved: nothing here matches it that you may read)",
-                    d.requirement
+                    d.requirement.escape_debug()
                 ),
             }
         }

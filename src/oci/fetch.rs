@@ -141,6 +141,8 @@ pub struct Fetched {
     pub layer_size: u64,
     /// The references the manifest's `dev.toolhive.skills.requires` annotation lists.
     pub toolhive_requires: Vec<String>,
+    /// Every requirement of the version, as the publish pipeline checked them.
+    pub requires: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,5 +195,6 @@ pub async fn fetch_bundle(
         layer_digest: layer.digest.clone(),
         layer_size: layer.size,
         toolhive_requires,
+        requires: Vec::new(),
     })
 }

@@ -146,7 +146,10 @@ impl Publishing<'_> {
             None => None,
         };
         let steps = async {
-            let Obtained { fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
+            let Obtained { mut fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
+            // Before anything is pushed or claimed for good: too many requirements are refused.
+            let frontmatter = fetched.bundle.skill.frontmatter_json.as_object().cloned().unwrap_or_default();
+            fetched.requires = super::resolve::checked_requirements(&frontmatter, &fetched.toolhive_requires)?;
             let manifest = Some(fetched.manifest.as_slice());
             let verdict = self.core.trust().vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
             let (skill, late, created) = match (existing, create) {
@@ -446,10 +449,7 @@ impl Publishing<'_> {
             frontmatter: Some(fm.frontmatter_json.as_object().cloned().unwrap_or_default()),
             readme: Some(fm.body.clone()),
             signature: verdict.as_ref().map(|v| serde_json::to_value(v).expect("verdict serializes")),
-            requires: super::resolve::declared_requirements(
-                fm.frontmatter_json.as_object().unwrap_or(&Default::default()),
-                &f.toolhive_requires,
-            ),
+            requires: f.requires.clone(),
         };
         let stored = self.core.store.create_version(&new, now_millis()).await.map_err(|e| match Error::from(e) {
             Error::Conflict(_) => version_exists(skill, version),
@@ -523,6 +523,7 @@ impl super::upload::BuiltUpload {
             layer_size: artifact.layer.data.len() as u64,
             // Packed from the SKILL.md's own `toolhive.requires`, which the record reads.
             toolhive_requires: Vec::new(),
+            requires: Vec::new(),
             bundle,
         };
         (fetched, Push { artifact, target, signatures })

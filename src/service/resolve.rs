@@ -123,8 +123,20 @@ pub struct Dependency {
 
 /// How deep a dependency closure is followed.
 pub const DEPENDENCY_DEPTH: usize = 10;
-/// How many skills a dependency closure lists at most (each costs a resolve).
+/// How many skills a dependency closure lists at most.
 pub const DEPENDENCY_MAX: usize = 256;
+/// How many requirements one version may declare (all sources together).
+pub const REQUIREMENTS_MAX: usize = 64;
+/// How many requirements one closure resolves at most, repeats included.
+const RESOLVES_MAX: usize = 1024;
+
+/// A version's dependency closure, and whether it was cut short by the limits.
+#[derive(Debug, Clone, Default)]
+pub struct Closure {
+    pub dependencies: Vec<Dependency>,
+    /// Stopped at `DEPENDENCY_MAX` skills or `RESOLVES_MAX` resolves: more is needed.
+    pub truncated: bool,
+}
 
 /// A requirement, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,12 +149,14 @@ enum Requirement {
 }
 
 /// Reads a requirement; `home` is the declaring skill's namespace. An entry whose first
-/// segment is a registry host (a dot, a port or `localhost`, as Docker tells them apart) is a
-/// ToolHive reference; anything else names a skill.
+/// segment is a registry host (a dot, a port or `localhost`, as Docker tells them apart) and
+/// that has a tag, a digest or a repository path below the host is a ToolHive reference;
+/// anything else names a skill (`io.github.acme/lint@^1` is a namespace with dots).
 fn parse_requirement(entry: &str, home: &Namespace) -> Requirement {
     let entry = entry.trim();
-    if let Some((host, _)) = entry.split_once('/')
+    if let Some((host, path)) = entry.split_once('/')
         && (host.contains('.') || host.contains(':') || host == "localhost")
+        && (host.contains(':') || host == "localhost" || path.contains(':') || path.contains('/'))
         && let Ok(reference) = crate::oci::parse_reference(entry)
     {
         return Requirement::Oci { reference };
@@ -165,10 +179,7 @@ fn parse_requirement(entry: &str, home: &Namespace) -> Requirement {
 /// A version's requirements from its frontmatter and its manifest: SKILL.md's `requires:`
 /// entries, then ToolHive's references (the `toolhive.requires` metadata, then the
 /// `dev.toolhive.skills.requires` annotation), each once, in that order.
-pub(crate) fn declared_requirements(
-    frontmatter: &crate::domain::entity::JsonObject,
-    annotated: &[String],
-) -> Vec<String> {
+fn declared_requirements(frontmatter: &crate::domain::entity::JsonObject, annotated: &[String]) -> Vec<String> {
     use crate::oci::layout::{keys, toolhive_requires};
     let own = match frontmatter.get("requires") {
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
@@ -181,18 +192,32 @@ pub(crate) fn declared_requirements(
         .and_then(|v| v.as_str())
         .map(toolhive_requires)
         .unwrap_or_default();
-    let mut all: Vec<String> = Vec::new();
-    for entry in own.into_iter().chain(metadata).chain(annotated.iter().cloned()) {
-        if !all.contains(&entry) {
-            all.push(entry);
-        }
+    let mut seen = std::collections::HashSet::new();
+    own.into_iter().chain(metadata).chain(annotated.iter().cloned()).filter(|e| seen.insert(e.clone())).collect()
+}
+
+/// A version's requirements as the publish pipeline records them: refused beyond
+/// `REQUIREMENTS_MAX`, so no version makes every resolve of it expensive.
+pub(crate) fn checked_requirements(
+    frontmatter: &crate::domain::entity::JsonObject,
+    annotated: &[String],
+) -> Result<Vec<String>> {
+    let all = declared_requirements(frontmatter, annotated);
+    if all.len() > REQUIREMENTS_MAX {
+        return Err(Error::Invalid(format!(
+            "a version may require at most {REQUIREMENTS_MAX} skills (its `requires:` and ToolHive references \
+             together); this one requires {}",
+            all.len()
+        )));
     }
-    all
+    Ok(all)
 }
 
 /// The requirements of a recorded version.
 pub(crate) fn requires_of(v: &Version) -> Vec<String> {
-    v.requires.clone().unwrap_or_else(|| declared_requirements(&v.frontmatter, &[]))
+    let mut all = v.requires.clone().unwrap_or_else(|| declared_requirements(&v.frontmatter, &[]));
+    all.truncate(REQUIREMENTS_MAX);
+    all
 }
 
 impl Catalog<'_> {
@@ -204,15 +229,21 @@ impl Catalog<'_> {
         name: &SkillName,
     ) -> Result<Vec<Dependency>> {
         let root = self.resolve(caller, namespace, name, None).await?;
-        self.closure(caller, &root).await
+        let closure = self.closure(caller, &root).await?;
+        if closure.truncated {
+            return Err(Error::Invalid(format!(
+                "the dependency closure of `{namespace}/{name}` lists more than {DEPENDENCY_MAX} skills"
+            )));
+        }
+        Ok(closure.dependencies)
     }
 
     /// The transitive closure of a resolved version's requirements, breadth first, each skill
     /// once (at its shallowest depth), at most `DEPENDENCY_DEPTH` deep; cycles end where they
     /// meet a skill already listed. Every requirement is resolved for `caller` through
     /// [`Self::resolve`], so nothing hidden is read or told: a skill the caller may not see is
-    /// unresolved, like one that does not exist.
-    pub async fn closure(&self, caller: &Caller, root: &Resolved) -> Result<Vec<Dependency>> {
+    /// unresolved, like one that does not exist. Past the limits it stops, `truncated`.
+    pub async fn closure(&self, caller: &Caller, root: &Resolved) -> Result<Closure> {
         let key = |s: &Skill| format!("{}/{}", s.namespace, s.name);
         // What makes two requirements one dependency: the skill they resolve to, else the
         // skill they name, else the text.
@@ -223,17 +254,16 @@ impl Catalog<'_> {
         };
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::from([key(&root.skill)]);
         let mut closure = Vec::new();
+        let mut resolves = 0;
         let mut frontier = vec![(root.skill.clone(), requires_of(&root.version.record))];
         for depth in 1..=DEPENDENCY_DEPTH {
             let mut next = Vec::new();
             for (by, requires) in frontier {
                 for entry in requires {
-                    if closure.len() >= DEPENDENCY_MAX {
-                        return Err(Error::Invalid(format!(
-                            "the dependency closure of `{}` lists more than {DEPENDENCY_MAX} skills",
-                            key(&root.skill)
-                        )));
+                    if closure.len() >= DEPENDENCY_MAX || resolves >= RESOLVES_MAX {
+                        return Ok(Closure { dependencies: closure, truncated: true });
                     }
+                    resolves += 1;
                     let mut dep = self.resolve_requirement(caller, &entry, &by).await?;
                     dep.depth = depth;
                     let name_key = keyed(&dep);
@@ -258,7 +288,7 @@ impl Catalog<'_> {
             }
             frontier = next;
         }
-        Ok(closure)
+        Ok(Closure { dependencies: closure, truncated: false })
     }
 
     /// One requirement of `by`'s version, resolved for `caller` (depth left at 0).
@@ -292,35 +322,59 @@ impl Catalog<'_> {
         Ok(dep)
     }
 
-    /// The version a ToolHive reference names, when this index records it: a version stored
-    /// in that repository with that digest, or whose version is the tag (`1.2.0` or `v1.2.0`;
-    /// `latest` or no tag follows the skill's latest). Resolved for `caller` like any other.
+    /// The version a ToolHive reference names, when this index records it. A repository
+    /// belongs to one skill: in the embedded store, the skill it is named after; elsewhere, the
+    /// first skill (not a fork) that recorded a version stored there, so no later registration
+    /// by another team takes a reference over. Within it, the version with that digest, or
+    /// whose version is the tag (`1.2.0` or `v1.2.0`; `latest` or no tag: its latest).
+    /// Resolved for `caller` like any other requirement.
     async fn resolve_reference(&self, caller: &Caller, reference: &oci_client::Reference) -> Result<Option<Resolved>> {
-        let prefix = self.core.stored_reference(&format!("{}/{}@", reference.registry(), reference.repository()));
-        let recorded = self.core.store.versions_by_reference(&prefix).await?;
-        let tag = reference.tag().map(|t| t.strip_prefix('v').unwrap_or(t));
-        let named = |v: &&Version| match (reference.digest(), tag) {
-            (Some(d), _) => v.digest.as_deref() == Some(d),
-            (None, None | Some("latest")) => true,
-            (None, Some(t)) => v.version == t,
+        let repository = format!("{}/{}", reference.registry(), reference.repository());
+        let owner = if self.core.is_embedded(&repository) {
+            let Some((ns, name)) = reference.repository().split_once('/') else { return Ok(None) };
+            self.core.store.skill(ns, name).await?
+        } else {
+            let mut recorded = self.core.store.versions_by_reference(&format!("{repository}@")).await?;
+            recorded.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            let mut owner = None;
+            let mut checked = std::collections::HashSet::new();
+            for v in recorded {
+                if !checked.insert(v.skill_id.clone()) {
+                    continue;
+                }
+                if let Some(skill) = self.core.store.skill_by_id(&v.skill_id).await?
+                    && skill.forked_from.is_none()
+                {
+                    owner = Some(skill);
+                    break;
+                }
+            }
+            owner
         };
-        let Some(v) = recorded.iter().find(named) else { return Ok(None) };
-        let Some(skill) = self.core.store.skill_by_id(&v.skill_id).await? else { return Ok(None) };
-        let spec = match (reference.digest(), tag) {
+        let Some(skill) = owner else { return Ok(None) };
+        let spec = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => {
+                let versions = self.core.store.versions(&skill.id).await?;
+                let Some(v) = versions.into_iter().find(|v| v.digest.as_deref() == Some(digest)) else {
+                    return Ok(None);
+                };
+                Some(v.version)
+            }
             (None, None | Some("latest")) => None,
-            _ => Some(v.version.as_str()),
+            (None, Some(tag)) => Some(tag.strip_prefix('v').unwrap_or(tag).to_owned()),
         };
-        self.resolve(caller, &skill.namespace, &skill.name, spec).await.map(Some).or_else(unresolved)
+        if spec.as_deref().is_some_and(|s| semver::Version::parse(s).is_err()) {
+            return Ok(None);
+        }
+        self.resolve(caller, &skill.namespace, &skill.name, spec.as_deref()).await.map(Some).or_else(unresolved)
     }
 }
 
-/// A requirement that does not resolve (missing, hidden or unmatched) is kept, unresolved;
-/// anything else is an error.
+/// A requirement that does not resolve for the caller (missing, hidden, unmatched, refused by
+/// a trust policy, or its registry failing) is kept, unresolved, so one dependency never
+/// breaks the answer for the skill that needs it; a failure of this server is an error.
 fn unresolved(e: Error) -> Result<Option<Resolved>> {
-    match e {
-        Error::NotFound(_) | Error::Invalid(_) => Ok(None),
-        other => Err(other),
-    }
+    if e.is_internal() { Err(e) } else { Ok(None) }
 }
 
 impl Catalog<'_> {
@@ -384,6 +438,15 @@ mod tests {
             assert!(matches!(parse_requirement(&oci, &home), Requirement::Oci { .. }), "{oci}");
         }
         assert!(matches!(parse_requirement("team-a/lint@^1", &home), Requirement::Skill { .. }));
+        // A namespace with dots is a namespace, not a registry host.
+        assert_eq!(
+            parse_requirement("io.github.acme/lint@^1", &home),
+            Requirement::Skill {
+                namespace: Some("io.github.acme".parse().unwrap()),
+                name: "lint".into(),
+                range: "^1".into()
+            }
+        );
     }
 
     #[test]

@@ -66,6 +66,11 @@ async fn resolve_answers_with_the_closure_the_caller_may_resolve(db: TestDb) {
     let r = app.call(Method::POST, "/api/v1/skills/acme/tools/versions", Some(&alice), Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
+    // Another team's fork records the same artifacts; a reference still names the original.
+    let fork = json!({"targetScope": "beta", "targetSlug": "docs"});
+    let r = app.call(Method::POST, "/api/v1/skills/acme/docs/fork", Some(&app.admin), Some(fork)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
     // `app` needs skills by name, a hidden one, a missing one, and a ToolHive reference by tag.
     let requires = format!(
         "requires:\n  - lint@^1\n  - beta/fmt\n  - beta/secret\n  - ghost\nmetadata:\n  toolhive.requires: \"{HOST}/acme/tools:1.0.0\"\n"
@@ -127,4 +132,20 @@ async fn resolve_answers_with_the_closure_the_caller_may_resolve(db: TestDb) {
     assert_eq!(moved.status, StatusCode::OK);
     assert_eq!(moved.body["dependencies"][0]["resolved"]["version"], "1.2.0");
     assert_ne!(moved.headers["etag"].to_str().unwrap(), etag);
+
+    // A version may require at most 64 skills; more is refused before anything is stored.
+    let many: String = (0..65).map(|i| format!("  - dep-{i}\n")).collect();
+    let src = dir.path().join("greedy");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("SKILL.md"), md("greedy", "1.0.0", &format!("requires:\n{many}"))).unwrap();
+    let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
+    let id = Identity { namespace: "acme", name: "greedy", version: "1.0.0" };
+    let artifact = build_toolhive(&bundle, &bundle.pack(0), &id, None);
+    app.embedded.push_artifact("acme/greedy", "1.0.0", &artifact).await.unwrap();
+    let body = json!({"version": "1.0.0", "reference": format!("{HOST}/acme/greedy@{}", artifact.digest()),
+        "create": {"visibility": "public"}});
+    let r = app.call(Method::POST, "/api/v1/skills/acme/greedy/versions", Some(&alice), Some(body)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("at most 64"), "{}", r.text);
+    assert_eq!(app.get("/api/v1/skills/acme/greedy", Some(&alice)).await.status, StatusCode::NOT_FOUND);
 }

@@ -410,13 +410,17 @@ pub(super) async fn resolve_skill(
     let resolved = catalog.resolve(&caller, &p.scope, &p.slug, q.version.as_deref()).await?;
     let closure = catalog.closure(&caller, &resolved).await?;
     let mut body = ResolveResponse::from(resolved);
-    body.dependencies = closure.into_iter().map(DependencyResponse::from).collect();
+    body.dependencies = closure.dependencies.into_iter().map(DependencyResponse::from).collect();
+    body.dependencies_truncated = closure.truncated;
     // The answer changes when the version picked, its yank state, the skill's deprecation,
     // the verdict or anything its dependencies resolve to change.
     let short = |bytes: &[u8]| crate::oci::layout::sha256_digest(bytes)[7..19].to_owned();
     let deprecation = body.deprecated.then(|| body.deprecation_message.as_deref().unwrap_or_default());
-    let dependencies = (!body.dependencies.is_empty())
-        .then(|| short(&serde_json::to_vec(&body.dependencies).expect("dependencies serialize")));
+    let dependencies = (!body.dependencies.is_empty()).then(|| {
+        let mut all = serde_json::to_vec(&body.dependencies).expect("dependencies serialize");
+        all.push(u8::from(body.dependencies_truncated));
+        short(&all)
+    });
     let tag = format!(
         "\"{}:{}:{}:{}{}\"",
         body.version,
