@@ -22,6 +22,10 @@ pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog,
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
      signature, created_at, published_at, manifest_size, layout, requires";
 
+/// How many ids one `IN (…)` statement binds at most: well below PostgreSQL's 65 535 bound
+/// arguments and SQLite's 32 766.
+pub(crate) const IDS_PER_STATEMENT: usize = 1000;
+
 /// A backend's full-text search fragments for one query, with `$p` the search argument.
 pub(crate) struct SearchSql {
     pub join: String,
@@ -108,7 +112,7 @@ macro_rules! impl_sql_store {
             new_id, pick_latest, ChannelName, DraftStatus, Millis, Namespace, TeamRole, VersionStatus,
         };
         use $crate::store::sql::{
-            classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
+            classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, IDS_PER_STATEMENT, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
             UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
@@ -838,11 +842,18 @@ macro_rules! impl_sql_store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut b = SqlBuilder::new(&format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id IN ("));
-                let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
-                b.push(&placeholders.join(", ")).push(")");
-                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
-                rows.iter().map(skill_row).collect()
+                let mut all = Vec::with_capacity(ids.len());
+                // In slices, so no statement passes a backend's limit on bound arguments.
+                for ids in ids.chunks(IDS_PER_STATEMENT) {
+                    let mut b = SqlBuilder::new(&format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id IN ("));
+                    let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
+                    b.push(&placeholders.join(", ")).push(")");
+                    let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                    for row in &rows {
+                        all.push(skill_row(row)?);
+                    }
+                }
+                Ok(all)
             }
 
             async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>> {
@@ -1035,14 +1046,20 @@ macro_rules! impl_sql_store {
                 if skill_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut b = SqlBuilder::new(&format!(
-                    "SELECT {VERSION_COLS} FROM versions v WHERE EXISTS (SELECT 1 FROM skills s
-                       WHERE s.id = v.skill_id AND s.latest_version = v.version) AND v.skill_id IN ("
-                ));
-                let placeholders: Vec<String> = skill_ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
-                b.push(&placeholders.join(", ")).push(")");
-                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
-                rows.iter().map(version_row).collect()
+                let mut all = Vec::with_capacity(skill_ids.len());
+                for ids in skill_ids.chunks(IDS_PER_STATEMENT) {
+                    let mut b = SqlBuilder::new(&format!(
+                        "SELECT {VERSION_COLS} FROM versions v WHERE EXISTS (SELECT 1 FROM skills s
+                           WHERE s.id = v.skill_id AND s.latest_version = v.version) AND v.skill_id IN ("
+                    ));
+                    let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
+                    b.push(&placeholders.join(", ")).push(")");
+                    let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                    for row in &rows {
+                        all.push(version_row(row)?);
+                    }
+                }
+                Ok(all)
             }
 
             async fn set_version_signature(

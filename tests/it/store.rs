@@ -20,6 +20,7 @@ on_both_backends!(
     migrations_run_once,
     bad_json_in_a_column_fails_loudly,
     changes_to_skills_are_sequenced_for_search,
+    lookups_by_many_ids_pass_any_bound_argument_limit,
 );
 
 fn user(name: &str) -> NewUser {
@@ -475,4 +476,33 @@ async fn changes_to_skills_are_sequenced_for_search(db: TestDb) {
     let after = s.skill_changes_after(last, 100).await.unwrap();
     assert_eq!(after.len(), 1);
     assert!(after[0].0 > last, "numbers never go back after old entries are forgotten");
+}
+
+/// A namespace's reports look skills and versions up by id, as many as it has: more than one
+/// statement may bind (PostgreSQL refuses over 65 535 arguments, SQLite over 32 766).
+async fn lookups_by_many_ids_pass_any_bound_argument_limit(db: TestDb) {
+    let s = &db.store;
+    let ann = s.create_user(&user("ann")).await.unwrap();
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    let mut ids: Vec<String> = (0..70_000).map(|i| format!("missing-{i}")).collect();
+    let mut real = Vec::new();
+    for name in ["one", "two", "three"] {
+        let k = s.create_skill(&skill("acme", name), now_millis()).await.unwrap();
+        let v = NewVersion {
+            skill_id: k.id.clone(),
+            version: "1.0.0".into(),
+            status: Some(VersionStatus::Published),
+            ..Default::default()
+        };
+        s.create_version(&v, now_millis()).await.unwrap();
+        ids.insert(ids.len() / 2, k.id.clone());
+        real.push(k.id);
+    }
+    let mut found: Vec<String> = s.skills_by_ids(&ids).await.unwrap().into_iter().map(|k| k.id).collect();
+    found.sort();
+    real.sort();
+    assert_eq!(found, real);
+    let mut latest: Vec<String> = s.latest_versions(&ids).await.unwrap().into_iter().map(|v| v.skill_id).collect();
+    latest.sort();
+    assert_eq!(latest, real);
 }
