@@ -245,7 +245,8 @@ async fn install_dependencies(
         };
         let key = format!("{}/{}", r.namespace, r.name);
         let before = lock.entry(&key).cloned();
-        let satisfied = before.as_ref().is_some_and(|e| e.digest == r.digest || satisfies(&d.range, &e.version));
+        let satisfied =
+            before.as_ref().is_some_and(|e| e.digest == r.digest || crate::service::spec_admits(&d.range, &e.version));
         let mut entry = match before.clone() {
             Some(e) if satisfied => {
                 note(format!("{key}@{} is installed already, as `{requirement}` asks", e.version));
@@ -262,7 +263,8 @@ async fn install_dependencies(
                 let skill: SkillRef = key.parse()?;
                 let mut e = install_resolved(args, client, lock, &skill, r, Some(&r.name), false).await?;
                 // What `update` follows: the range, or for a ToolHive reference the version it named.
-                e.requested = if satisfies(&d.range, &r.version) { d.range.clone() } else { r.version.clone() };
+                e.requested =
+                    if crate::service::spec_admits(&d.range, &r.version) { d.range.clone() } else { r.version.clone() };
                 e.dependency = true;
                 e.required_by = before.map(|b| b.required_by).unwrap_or_default();
                 written.push(e.clone());
@@ -278,16 +280,6 @@ async fn install_dependencies(
         lock.write(lock_path)?;
     }
     Ok(written)
-}
-
-/// Whether `version` meets `range` as the server reads it: an exact version is exact, `*`
-/// is anything, anything else a Cargo-style range (a channel or a digest never matches).
-fn satisfies(range: &str, version: &str) -> bool {
-    let Ok(v) = semver::Version::parse(version) else { return false };
-    match semver::Version::parse(range) {
-        Ok(exact) => exact == v,
-        Err(_) => semver::VersionReq::parse(range).is_ok_and(|r| r.matches(&v)),
-    }
 }
 
 /// Pulls a resolved version, checks it, and writes it into its directories; the entry

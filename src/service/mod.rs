@@ -36,7 +36,7 @@ pub use events::Event;
 pub use npm::{NpmPackage, deprecation_notice, integrity, package_name};
 pub use publish::{ArtifactSource, PublishPlan, Published};
 pub use registry::{EmbeddedRegistry, RepoReader, RepoWriter};
-pub use resolve::{DEPENDENCY_DEPTH, Dependency, Resolved};
+pub use resolve::{DEPENDENCY_DEPTH, Dependency, Resolved, spec_admits};
 pub use signatures::{Reevaluated, Reevaluation};
 pub use skills::{
     Archived, Lifecycle, MAX_OFFSET, Page, SearchMode, SkillDraft, SkillListRequest, VersionFilter, check_kind,

@@ -46,6 +46,18 @@ fn parse_spec(raw: Option<&str>) -> Result<Spec> {
     })
 }
 
+/// Whether `version` is one `spec` may resolve to, read as resolving reads it: an exact
+/// version is that version, a range is Cargo's; a channel or anything else admits none
+/// (where a channel points is the server's to say).
+pub fn spec_admits(spec: &str, version: &str) -> bool {
+    let Ok(version) = semver::Version::parse(version) else { return false };
+    match parse_spec(Some(spec)) {
+        Ok(Spec::Exact(v)) => v == version,
+        Ok(Spec::Range(req)) => req.matches(&version),
+        Ok(Spec::Channel(_)) | Err(_) => false,
+    }
+}
+
 impl Catalog<'_> {
     pub async fn resolve(
         &self,
@@ -472,5 +484,13 @@ mod tests {
         assert!(matches!(parse_spec(Some(">=1, <2")).unwrap(), Spec::Range(_)));
         assert!(matches!(parse_spec(Some("1.2")).unwrap(), Spec::Range(_)), "Cargo: 1.2 means ^1.2");
         assert!(parse_spec(Some("not a version!")).is_err());
+    }
+
+    #[test]
+    fn specs_admit_versions_as_resolving_picks_them() {
+        assert!(spec_admits("1.0.0", "1.0.0") && !spec_admits("1.0.0", "1.9.0"), "exact is exact");
+        assert!(spec_admits("^1", "1.9.0") && !spec_admits("^1", "2.0.0"));
+        assert!(spec_admits("*", "0.1.0"));
+        assert!(!spec_admits("stable", "1.0.0") && !spec_admits("sha256:ab", "1.0.0"));
     }
 }

@@ -341,6 +341,19 @@ macro_rules! impl_sql_store {
             q
         }
 
+        /// The rows `select` (a query ending in `IN (`) finds for `ids`, asked in slices of
+        /// `IDS_PER_STATEMENT`, so no statement passes a backend's limit on bound arguments.
+        async fn rows_by_ids(pool: &sqlx::Pool<$db>, select: &str, ids: &[String]) -> StoreResult<Vec<DbRow>> {
+            let mut all = Vec::with_capacity(ids.len());
+            for ids in ids.chunks(IDS_PER_STATEMENT) {
+                let mut b = SqlBuilder::new(select);
+                let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
+                b.push(&placeholders.join(", ")).push(")");
+                all.extend(bind_all(sqlx::query(&b.sql), b.args).fetch_all(pool).await?);
+            }
+            Ok(all)
+        }
+
         async fn count_owners(tx: &mut Tx<'_>, team_id: &str) -> StoreResult<i64> {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM team_members WHERE team_id = $1 AND role = 'owner'")
                 .bind(team_id)
@@ -842,18 +855,8 @@ macro_rules! impl_sql_store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut all = Vec::with_capacity(ids.len());
-                // In slices, so no statement passes a backend's limit on bound arguments.
-                for ids in ids.chunks(IDS_PER_STATEMENT) {
-                    let mut b = SqlBuilder::new(&format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id IN ("));
-                    let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
-                    b.push(&placeholders.join(", ")).push(")");
-                    let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
-                    for row in &rows {
-                        all.push(skill_row(row)?);
-                    }
-                }
-                Ok(all)
+                let select = format!("SELECT {SKILL_COLS} FROM skills s WHERE s.id IN (");
+                rows_by_ids(self.reader(), &select, ids).await?.iter().map(skill_row).collect()
             }
 
             async fn skill_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<(i64, String, Millis)>> {
@@ -1046,20 +1049,11 @@ macro_rules! impl_sql_store {
                 if skill_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut all = Vec::with_capacity(skill_ids.len());
-                for ids in skill_ids.chunks(IDS_PER_STATEMENT) {
-                    let mut b = SqlBuilder::new(&format!(
-                        "SELECT {VERSION_COLS} FROM versions v WHERE EXISTS (SELECT 1 FROM skills s
-                           WHERE s.id = v.skill_id AND s.latest_version = v.version) AND v.skill_id IN ("
-                    ));
-                    let placeholders: Vec<String> = ids.iter().map(|id| b.arg(Arg::Text(id.clone()))).collect();
-                    b.push(&placeholders.join(", ")).push(")");
-                    let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
-                    for row in &rows {
-                        all.push(version_row(row)?);
-                    }
-                }
-                Ok(all)
+                let select = format!(
+                    "SELECT {VERSION_COLS} FROM versions v WHERE EXISTS (SELECT 1 FROM skills s
+                       WHERE s.id = v.skill_id AND s.latest_version = v.version) AND v.skill_id IN ("
+                );
+                rows_by_ids(self.reader(), &select, skill_ids).await?.iter().map(version_row).collect()
             }
 
             async fn set_version_signature(
