@@ -707,8 +707,8 @@ pub struct ResolveResponse {
     /// breadth first, each once: what `skilldex install` installs with it. Left out when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<DependencyResponse>,
-    /// True when the closure is larger than an answer lists (256 skills, or 1024
-    /// requirements resolved): `dependencies` holds only its first part.
+    /// True when the closure is larger than an answer lists (256 skills, 1024 requirements
+    /// resolved, or 64 ToolHive references looked up): `dependencies` holds only its first part.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dependencies_truncated: bool,
 }

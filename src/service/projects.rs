@@ -311,6 +311,10 @@ impl Projects<'_> {
         mappings: Vec<(String, Vec<String>)>,
     ) -> Result<()> {
         self.require(caller, namespace, true).await?;
+        // Counted before anything is read, so a huge body costs nothing.
+        if mappings.len() > MAPPINGS_MAX || mappings.iter().map(|(_, s)| s.len()).sum::<usize>() > MAPPINGS_MAX {
+            return Err(Error::Invalid(format!("at most {MAPPINGS_MAX} mappings")));
+        }
         let mut clean: Vec<(String, Vec<String>)> = Vec::new();
         for (tag, slugs) in mappings {
             let tag = stack_tag(&tag).ok_or_else(|| Error::Invalid("a stack tag must be 1–64 characters".into()))?;
@@ -333,9 +337,6 @@ impl Projects<'_> {
                 None => clean.push((tag, seen)),
             }
         }
-        if clean.iter().map(|(_, s)| s.len()).sum::<usize>() > MAPPINGS_MAX {
-            return Err(Error::Invalid(format!("at most {MAPPINGS_MAX} mappings")));
-        }
         self.core.store.set_stack_mappings(namespace, &clean).await?;
         self.core.audit(caller, "project.stack_mappings", namespace.as_str(), json!({ "tags": clean.len() })).await;
         Ok(())
@@ -353,8 +354,12 @@ impl Projects<'_> {
         project: Option<&str>,
     ) -> Result<Bootstrap> {
         self.require(caller, namespace, false).await?;
-        let mut out = Bootstrap { stack: stack.iter().filter_map(|t| stack_tag(t)).collect(), ..Default::default() };
-        out.stack.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let stack: Vec<String> = stack.iter().filter_map(|t| stack_tag(t)).filter(|t| seen.insert(t.clone())).collect();
+        if stack.len() > STACK_TAGS_MAX {
+            return Err(Error::Invalid(format!("at most {STACK_TAGS_MAX} stack tags")));
+        }
+        let mut out = Bootstrap { stack, ..Default::default() };
         let found = match project {
             Some(slug) => self.core.store.project(namespace, slug).await?,
             None => None,

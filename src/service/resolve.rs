@@ -141,6 +141,8 @@ pub const DEPENDENCY_MAX: usize = 256;
 pub const REQUIREMENTS_MAX: usize = 64;
 /// How many requirements one closure resolves at most, repeats included.
 const RESOLVES_MAX: usize = 1024;
+/// How many of those may be ToolHive references (each reads a repository's versions).
+const REFERENCES_MAX: usize = 64;
 
 /// A version's dependency closure, and whether it was cut short by the limits.
 #[derive(Debug, Clone, Default)]
@@ -266,16 +268,21 @@ impl Catalog<'_> {
         };
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::from([key(&root.skill)]);
         let mut closure = Vec::new();
-        let mut resolves = 0;
+        let (mut resolves, mut references) = (0, 0);
         let mut frontier = vec![(root.skill.clone(), requires_of(&root.version.record))];
         for depth in 1..=DEPENDENCY_DEPTH {
             let mut next = Vec::new();
             for (by, requires) in frontier {
                 for entry in requires {
-                    if closure.len() >= DEPENDENCY_MAX || resolves >= RESOLVES_MAX {
+                    let reference = matches!(parse_requirement(&entry, &by.namespace), Requirement::Oci { .. });
+                    if closure.len() >= DEPENDENCY_MAX
+                        || resolves >= RESOLVES_MAX
+                        || (reference && references >= REFERENCES_MAX)
+                    {
                         return Ok(Closure { dependencies: closure, truncated: true });
                     }
                     resolves += 1;
+                    references += usize::from(reference);
                     let mut dep = self.resolve_requirement(caller, &entry, &by).await?;
                     dep.depth = depth;
                     let name_key = keyed(&dep);
@@ -338,7 +345,8 @@ impl Catalog<'_> {
     /// belongs to one skill: in the embedded store, the skill it is named after; elsewhere, the
     /// first skill (not a fork) that recorded a version stored there, so no later registration
     /// by another team takes a reference over. Within it, the version with that digest, or
-    /// whose version is the tag (`1.2.0` or `v1.2.0`; `latest` or no tag: its latest).
+    /// whose version is the tag (`1.2.0` or `v1.2.0`; `latest` or no tag: its newest published
+    /// one), among its versions stored in that repository.
     /// Resolved for `caller` like any other requirement.
     async fn resolve_reference(&self, caller: &Caller, reference: &oci_client::Reference) -> Result<Option<Resolved>> {
         let repository = format!("{}/{}", reference.registry(), reference.repository());
@@ -364,21 +372,24 @@ impl Catalog<'_> {
             owner
         };
         let Some(skill) = owner else { return Ok(None) };
-        let spec = match (reference.digest(), reference.tag()) {
-            (Some(digest), _) => {
-                let versions = self.core.store.versions(&skill.id).await?;
-                let Some(v) = versions.into_iter().find(|v| v.digest.as_deref() == Some(digest)) else {
-                    return Ok(None);
-                };
-                Some(v.version)
-            }
-            (None, None | Some("latest")) => None,
-            (None, Some(tag)) => Some(tag.strip_prefix('v').unwrap_or(tag).to_owned()),
+        // Only versions stored in that repository answer for it: a tag never names a version
+        // its owner keeps elsewhere (newest first, as `versions` lists them).
+        let prefix = self.core.stored_reference(&format!("{repository}@"));
+        let stored: Vec<Version> = self
+            .core
+            .store
+            .versions(&skill.id)
+            .await?
+            .into_iter()
+            .filter(|v| v.reference.as_deref().is_some_and(|r| r.starts_with(&prefix)))
+            .collect();
+        let named = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => stored.iter().find(|v| v.digest.as_deref() == Some(digest)),
+            (None, None | Some("latest")) => stored.iter().find(|v| v.status == VersionStatus::Published),
+            (None, Some(tag)) => stored.iter().find(|v| v.version == tag.strip_prefix('v').unwrap_or(tag)),
         };
-        if spec.as_deref().is_some_and(|s| semver::Version::parse(s).is_err()) {
-            return Ok(None);
-        }
-        self.resolve(caller, &skill.namespace, &skill.name, spec.as_deref()).await.map(Some).or_else(unresolved)
+        let Some(v) = named else { return Ok(None) };
+        self.resolve(caller, &skill.namespace, &skill.name, Some(&v.version)).await.map(Some).or_else(unresolved)
     }
 }
 

@@ -1698,9 +1698,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn claim_deliveries(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreResult<Vec<Delivery>> {
+                // At most two of each namespace's due deliveries (its oldest) per batch: a namespace
+                // with a silent receiver and a long queue cannot fill every batch.
                 let rows = sqlx::query(
-                    "SELECT id, namespace, event, body, attempts, created_at, next_attempt_at FROM webhook_deliveries
-                     WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at LIMIT $2",
+                    "SELECT id, namespace, event, body, attempts, created_at, next_attempt_at FROM (
+                        SELECT *, ROW_NUMBER() OVER (PARTITION BY namespace ORDER BY next_attempt_at, created_at) AS nth
+                        FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
+                     ) due WHERE nth <= 2 ORDER BY next_attempt_at, created_at LIMIT $2",
                 )
                 .bind(now)
                 .bind(limit)

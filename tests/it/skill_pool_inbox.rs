@@ -306,7 +306,10 @@ async fn webhooks_are_signed_queued_and_retried(db: TestDb) {
     let deprecate = json!({"deprecated": true, "deprecatedMessage": "use fresher"});
     let r = app.call(axum::http::Method::PATCH, "/api/v1/skills/acme/fresh", Some(&bob), Some(deprecate)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(webhooks.deliver_due().await.unwrap(), 3);
+    // At most two of one namespace per batch, so a tenant with a long queue and a silent
+    // receiver cannot hold every batch; the rest go in the next, in order.
+    assert_eq!(webhooks.deliver_due().await.unwrap(), 2);
+    assert_eq!(webhooks.deliver_due().await.unwrap(), 1);
     let kinds: Vec<Value> = receiver.events()[2..].iter().map(|e| e["event"].clone()).collect();
     assert_eq!(kinds, [json!("version.published"), json!("version.yanked"), json!("skill.deprecated")]);
     assert_eq!(receiver.events()[2]["version"], "1.0.0");

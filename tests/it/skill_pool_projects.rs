@@ -147,6 +147,19 @@ async fn projects_resolve_remotes_and_bootstrap_in_tiers(db: TestDb) {
     assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"));
     let r = get(&app, Some("acme"), None, "/v1/bootstrap?stack=rust", Some(&eve)).await;
     assert_eq!((r.status, error(&r)), (StatusCode::FORBIDDEN, "forbidden"));
+    // A stack is at most 20 tags once repeats are gone; more is refused before any lookup.
+    let repeated = ["rust", "axum"].repeat(5000).join(",");
+    let r = get(&app, Some("acme"), None, &format!("/v1/bootstrap?stack={repeated}"), Some(&rita)).await;
+    assert_eq!(r.body["stack"], json!(["rust", "axum"]), "{}", r.text);
+    let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    let r = get(&app, Some("acme"), None, &format!("/v1/bootstrap?stack={}", many.join(",")), Some(&rita)).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("at most 20"), "{}", r.text);
+    let huge: serde_json::Map<String, Value> = (0..501).map(|i| (format!("t{i}"), json!([]))).collect();
+    let r = send(&app, "PUT", "/v1/tenant/stack-mappings", Some(&alice), Some(Value::Object(huge))).await;
+    assert_eq!((r.status, error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+    let r = get(&app, Some("acme"), None, "/v1/tenant/stack-mappings", Some(&alice)).await;
+    assert_eq!(r.body, json!({"rust": ["pytest"]}), "nothing changed: {}", r.text);
 
     // The project's stack tags stand in for a missing `stack`.
     let r = send(
