@@ -207,7 +207,10 @@ impl Drafts<'_> {
                 Ok((draft, published))
             }
             Err(e) => {
-                self.core.store.release_draft(&draft.id).await?;
+                // The publish's own error is the answer; the claim lapses by itself if this fails.
+                if let Err(release) = self.core.store.release_draft(&draft.id).await {
+                    tracing::warn!(error = %release, draft = %draft.id, "a draft claim was not released");
+                }
                 Err(e)
             }
         }
