@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, Visibility, now_millis};
-use crate::store::{Audience, Skill, Token, User};
+use crate::store::{Audience, Bearer, Skill, Token, User};
 
 /// The prefix of every secret skilldex issues, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "sdx_";
@@ -16,6 +16,9 @@ pub const TOKEN_PREFIX: &str = "sdx_";
 pub struct Principal {
     pub user: User,
     pub token: Token,
+    /// The namespaces whose teams the user belongs to, read with the token: what a search
+    /// reaches beyond public skills.
+    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,15 @@ impl Caller {
 
     pub fn is_site_admin(&self) -> bool {
         matches!(self, Caller::User(p) if p.user.is_admin)
+    }
+
+    /// The namespaces whose private skills this caller sees as a member (none for site
+    /// administrators, who see every namespace's, and for anonymous callers).
+    pub fn member_namespaces(&self) -> &[String] {
+        match self {
+            Caller::User(p) if !p.user.is_admin => &p.namespaces,
+            _ => &[],
+        }
     }
 
     /// Which skills listings may show this caller.
@@ -109,7 +121,8 @@ impl Index {
             return Ok(Caller::Anonymous);
         };
         let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
-        let (token, user) = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        let Bearer { token, user, namespaces } =
+            self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
         let now = now_millis();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
             return Err(rejected());
@@ -124,7 +137,7 @@ impl Index {
                 }
             });
         }
-        Ok(Caller::User(Box::new(Principal { user, token })))
+        Ok(Caller::User(Box::new(Principal { user, token, namespaces })))
     }
 
     /// The caller's effective role in a namespace (site admins are owners everywhere).

@@ -418,11 +418,11 @@ impl Catalog<'_> {
         let (query, limit) = skill_query(caller, req)?;
         let sort = query.sort;
         if mode != SearchMode::Keyword {
-            let (page, total) = self.semantic_search(query, limit, mode, min_similarity).await?;
+            let (page, total) = self.semantic_search(caller, query, limit, mode, min_similarity).await?;
             return Ok((page, Some(total)));
         }
         if let Some(engine) = self.engine_for(&query) {
-            return self.search(engine, query, limit, count).await;
+            return self.search(caller, engine, query, limit, count).await;
         }
         let total = if count { Some(self.core.store.count_skills(&query).await?) } else { None };
         let mut items = self.core.store.list_skills(&query).await?;
@@ -464,20 +464,13 @@ impl Catalog<'_> {
         self.core.search.as_ref().filter(|_| searching)
     }
 
-    /// The namespaces whose private skills a member's listing includes.
-    async fn namespaces_for(&self, audience: &Audience) -> Result<Vec<String>> {
-        match audience {
-            Audience::Member { user_id } => Ok(self.core.store.namespaces_of(user_id).await?),
-            _ => Ok(Vec::new()),
-        }
-    }
-
     /// One page of a search and, when `count`, how many skills match in all: the engine ranks
     /// and pages by position, the database supplies the skills, and each is checked against the listing's
     /// rules again, so an index that lags behind a change can never show what the caller may
     /// not see.
     async fn search(
         &self,
+        caller: &Caller,
         engine: &std::sync::Arc<search::SearchEngine>,
         query: SkillQuery,
         limit: i64,
@@ -496,7 +489,7 @@ impl Catalog<'_> {
         }
         // Every change committed before this search, through any replica, is in its results.
         self.core.catch_up_search().await;
-        let namespaces = self.namespaces_for(&query.audience).await?;
+        let namespaces = caller.member_namespaces().to_vec();
         let paged = SkillQuery { after: None, offset: start, limit: limit + 1, ..query };
         let (engine, owned, owned_namespaces) = (engine.clone(), paged.clone(), namespaces.clone());
         let search::Found { ids: mut ranked, total } = self
@@ -526,6 +519,7 @@ impl Catalog<'_> {
     /// the namespaces the caller's reach includes.
     async fn ranked_by_meaning(
         &self,
+        caller: &Caller,
         query: &SkillQuery,
         mode: SearchMode,
         min_similarity: Option<f32>,
@@ -542,7 +536,7 @@ impl Catalog<'_> {
         let semantic = engine.semantic().expect("checked above").clone();
         let vector = semantic.query_vector(&query.terms.join(" ")).await.map_err(|e| Error::Internal(e.to_string()))?;
         self.core.catch_up_search().await;
-        let namespaces = self.namespaces_for(&query.audience).await?;
+        let namespaces = caller.member_namespaces().to_vec();
         let (owned, owned_namespaces) = (query.clone(), namespaces.clone());
         let min_similarity = min_similarity.unwrap_or(-1.0);
         let ranked = self
@@ -572,6 +566,7 @@ impl Catalog<'_> {
     /// how many results it ranks in all.
     async fn semantic_search(
         &self,
+        caller: &Caller,
         query: SkillQuery,
         limit: i64,
         mode: SearchMode,
@@ -589,7 +584,7 @@ impl Catalog<'_> {
         if !(0..=SEMANTIC_DEPTH as i64).contains(&start) {
             return Err(Error::Invalid(format!("semantic and hybrid search rank at most {SEMANTIC_DEPTH} results")));
         }
-        let (ranked, namespaces) = self.ranked_by_meaning(&query, mode, min_similarity).await?;
+        let (ranked, namespaces) = self.ranked_by_meaning(caller, &query, mode, min_similarity).await?;
         let page: Vec<(String, Option<f32>)> =
             ranked.iter().skip(start as usize).take(limit as usize).cloned().collect();
         let (page, similarities): (Vec<String>, Vec<Option<f32>>) = page.into_iter().unzip();

@@ -76,6 +76,15 @@ pub struct NewSkill {
     pub forked_from: Option<String>,
 }
 
+/// What a presented token stands for: the token, its user, and the namespaces whose teams
+/// the user belongs to (in any role), read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bearer {
+    pub token: Token,
+    pub user: User,
+    pub namespaces: Vec<String>,
+}
+
 /// Whose eyes a listing is for; private skills are filtered in the query itself so that
 /// pagination and counts never include what the viewer may not see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,8 +236,8 @@ pub trait AccountStore: Send + Sync {
     /// Users by name, after `after` (a username), at most `limit`.
     async fn list_users(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<User>>;
     async fn create_token(&self, new: &NewToken) -> StoreResult<Token>;
-    /// The token with this hash, and its user.
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>>;
+    /// The token with this hash, its user and the user's namespaces, in one round trip.
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Bearer>>;
     async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>>;
     async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>>;
     /// Returns false when there was no live token with that id.
@@ -242,8 +251,6 @@ pub trait AccountStore: Send + Sync {
     async fn list_teams(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Team>>;
     async fn team_members(&self, team_id: &str) -> StoreResult<Vec<Member>>;
     async fn member_role(&self, namespace: &str, user_id: &str) -> StoreResult<Option<TeamRole>>;
-    /// The namespaces whose teams the user belongs to, in any role.
-    async fn namespaces_of(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// Adds or changes a member; refuses to leave the team without an owner.
     async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()>;
     /// Returns false when the user was not a member; refuses to remove the last owner.

@@ -116,7 +116,7 @@ macro_rules! impl_sql_store {
             UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
-            AccountStore, AuditEntry, AuditStore, Audience, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            AccountStore, AuditEntry, AuditStore, Audience, Bearer, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
             WebhookStore, Delivery, DeliveryOutcome, Project, ProjectItem, ProjectPlan, ProjectStore,
@@ -619,18 +619,22 @@ macro_rules! impl_sql_store {
                 Ok(token)
             }
 
-            async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<(Token, User)>> {
-                // One round trip per authenticated request: the token and its user together.
+            async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Bearer>> {
+                // One round trip per authenticated request: the token, its user, and one row
+                // per team the user belongs to (a single row with no namespace for none).
                 let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
                 let sql = format!(
-                    "SELECT {}, u.username, u.email, u.is_admin, u.created_at AS user_created_at
-                     FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+                    "SELECT {}, u.username, u.email, u.is_admin, u.created_at AS user_created_at, team.slug AS namespace
+                     FROM tokens t JOIN users u ON u.id = t.user_id
+                     LEFT JOIN team_members m ON m.user_id = u.id LEFT JOIN teams team ON team.id = m.team_id
+                     WHERE t.token_hash = $1",
                     token_cols.join(", ")
                 );
-                let Some(r) = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await? else {
+                let rows = sqlx::query(&sql).bind(hash).fetch_all(self.reader()).await?;
+                let Some(r) = rows.first() else {
                     return Ok(None);
                 };
-                let token = token_row(&r)?;
+                let token = token_row(r)?;
                 let user = User {
                     id: token.user_id.clone(),
                     username: parse_col(&r.try_get::<String, _>("username")?)?,
@@ -638,7 +642,11 @@ macro_rules! impl_sql_store {
                     is_admin: r.try_get("is_admin")?,
                     created_at: r.try_get("user_created_at")?,
                 };
-                Ok(Some((token, user)))
+                let mut namespaces = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    namespaces.extend(row.try_get::<Option<String>, _>("namespace")?);
+                }
+                Ok(Some(Bearer { token, user, namespaces }))
             }
 
             async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>> {
@@ -743,16 +751,6 @@ macro_rules! impl_sql_store {
                 .fetch_optional(self.reader())
                 .await?;
                 row.map(|r| parse_col(&r.try_get::<String, _>("role")?)).transpose()
-            }
-
-            async fn namespaces_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
-                let rows = sqlx::query(
-                    "SELECT t.slug FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1",
-                )
-                .bind(user_id)
-                .fetch_all(self.reader())
-                .await?;
-                rows.iter().map(|r| Ok(r.try_get::<String, _>("slug")?)).collect()
             }
 
             async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 
 use skilldex::domain::{TeamRole, TokenScope, VersionStatus, now_millis};
 use skilldex::store::{
-    Audience, NewSkill, NewToken, NewUser, NewVersion, SkillCursor, SkillQuery, SkillSort, SortKey, StoreError,
+    Audience, Bearer, NewSkill, NewToken, NewUser, NewVersion, SkillCursor, SkillQuery, SkillSort, SortKey, StoreError,
     UsageEvent,
 };
 
@@ -78,8 +78,15 @@ async fn users_and_tokens(db: TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap(), (t.clone(), ann.clone()));
+    let bearer = Bearer { token: t.clone(), user: ann.clone(), namespaces: vec![] };
+    assert_eq!(s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap(), bearer);
     assert!(s.token_by_hash(&"cd".repeat(32)).await.unwrap().is_none());
+    // The token is read with every namespace whose team its user belongs to.
+    s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
+    s.create_team(&"labs".parse().unwrap(), "Labs", &ann.id).await.unwrap();
+    let mut namespaces = s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap().namespaces;
+    namespaces.sort();
+    assert_eq!(namespaces, ["acme", "labs"]);
 
     let now = now_millis();
     s.touch_token(&t.id, now).await.unwrap();

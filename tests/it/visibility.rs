@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use skilldex::domain::{SkillSort, SkillType, TeamRole, Token, TokenScope, VersionStatus, Visibility, now_millis};
-use skilldex::service::access::can_see;
+use skilldex::domain::{SkillSort, SkillType, TeamRole, TokenScope, VersionStatus, Visibility, now_millis};
+use skilldex::service::access::{can_see, hash_token};
 use skilldex::service::search::{self, SearchEngine};
-use skilldex::service::{Caller, Index, Principal};
-use skilldex::store::{NewSkill, NewUser, NewVersion, SkillQuery};
+use skilldex::service::{Caller, Index};
+use skilldex::store::{NewSkill, NewToken, NewUser, NewVersion, SkillQuery};
 
 use crate::common::{TestDb, on_both_backends};
 
@@ -73,20 +73,20 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
         }
     }
 
+    // Each user signs in with a token: the store reads the user's namespaces with it.
     let mut callers = vec![Caller::Anonymous];
     for user in &users {
-        let token = Token {
-            id: format!("t-{}", user.id),
+        let new = NewToken {
             user_id: user.id.clone(),
             name: "t".into(),
             scope: TokenScope::Read,
-            created_at: now,
+            hash: hash_token(&format!("secret-{}", user.id)),
             expires_at: None,
-            last_used_at: None,
-            revoked_at: None,
         };
-        callers.push(Caller::User(Box::new(Principal { user: user.clone(), token })));
+        store.create_token(&new).await.unwrap();
+        callers.push(index.authenticate(Some(&format!("secret-{}", user.id))).await.unwrap());
     }
+    assert!(callers.iter().any(|c| c.member_namespaces().len() > 1), "some user is a member of several teams");
 
     // Every skill, deleted or not, read whatever its visibility.
     let mut all = Vec::new();
@@ -155,11 +155,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
             assert_eq!(&listed, want, "{what}");
             assert_eq!(store.count_skills(&query).await.unwrap(), want.len() as i64, "{what}: the count agrees");
             if !terms.is_empty() {
-                let namespaces = match caller {
-                    Caller::User(p) => store.namespaces_of(&p.user.id).await.unwrap(),
-                    Caller::Anonymous => Vec::new(),
-                };
-                let visible = search::reach_of(&query.audience, &namespaces);
+                let visible = search::reach_of(&query.audience, caller.member_namespaces());
                 let page = engine.search(&query, &visible, true).unwrap();
                 assert_eq!(page.total, Some(want.len() as i64), "{what}: engine count");
                 let found: BTreeSet<String> = page.ids.into_iter().collect();
