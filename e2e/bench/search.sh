@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Search under load (not a test). Seeds COUNT skills through the REST API (default 100 000,
-# 20 % private, 12-word descriptions; see search_seed.py), then measures at CONNS connections,
-# as a signed-in member of five teams, side by side in one run:
+# 20 % private, 12-word descriptions, 2 % with a published version; see search_seed.py),
+# then measures at CONNS connections, as a signed-in member of five teams, side by side in
+# one run:
 #   - "list newest" (the floor every search is compared with),
 #   - a common word (in about a quarter of the catalog), a rare word, two words, a prefix,
 #     through GET /api/v1/skills?q=…, ToolHive's ?search= and npm's /-/v1/search;

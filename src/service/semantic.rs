@@ -357,23 +357,12 @@ impl Vectors {
         else {
             return Vec::new();
         };
-        let passes = |i: usize| {
-            let f = &self.filters[i];
-            let n = f.namespace as usize;
-            f.held
-                && (f.public || member[n])
-                && allowed[n]
-                && q.skill_type.is_none_or(|t| t == f.skill_type)
-                && q.kind.is_none_or(|k| k == f.kind)
-                && q.archived.is_none_or(|a| a == f.archived)
-                && (!q.published_only || f.published)
-                && q.deprecated.is_none_or(|d| d == f.deprecated)
-                && (tags.is_empty() || self.slots[i].as_ref().is_some_and(|s| tags.iter().all(|t| s.tags.contains(t))))
-        };
+        let wanted =
+            Wanted { filters: &self.filters, slots: &self.slots, member: &member, allowed: &allowed, q, tags: &tags };
         // First pass: the candidates whose sign bits differ least from the query's. Distances
         // run from 0 to `dims`: counting them finds the cut-off without sorting the catalog.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
-        let distances = with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: passes });
+        let distances = with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: &wanted });
         let mut histogram = vec![0usize; dims + 2];
         for &distance in distances.iter().filter(|&&d| d != u16::MAX) {
             histogram[usize::from(distance).min(dims + 1)] += 1;
@@ -517,18 +506,17 @@ impl Vectors {
     }
 }
 
-/// How many sign bits of each row of `bits` differ from `query`'s (`u16::MAX` for rows `wanted`
-/// turns down). The first pass of every semantic search: one row per skill.
-/// How far each row of `bits` is from `query` in differing bits, `u16::MAX` where `wanted`
-/// says no. Plain loops, so they are compiled inside `with_wide_simd`, not called out of it.
+/// How many sign bits of each row of `bits` differ from `query`'s (`u16::MAX` for rows not
+/// `wanted`): the first pass of every semantic search, one row per skill. Plain loops, so
+/// they are compiled inside `with_wide_simd`, not called out of it.
 #[inline(always)]
-fn sign_distances(bits: &[u64], query: &[u64], wanted: impl Fn(usize) -> bool) -> Vec<u16> {
+fn sign_distances(bits: &[u64], query: &[u64], wanted: &Wanted<'_>) -> Vec<u16> {
     let words = query.len().max(1);
     let rows = bits.len() / words;
     let mut out = vec![u16::MAX; rows];
     let mut i = 0;
     while i < rows {
-        if wanted(i) {
+        if wanted.passes(i) {
             let row = &bits[i * words..(i + 1) * words];
             let mut differ = 0;
             let mut w = 0;
@@ -568,15 +556,44 @@ fn with_wide_simd<Op: pulp::WithSimd>(pass: Op) -> Op::Output {
     pass.with_simd(pulp::Scalar::new())
 }
 
-/// The sign-bit pass: `sign_distances` over every row (its loops are compiled with the
-/// instruction set `with_wide_simd` picks only when inlined into `with_simd`).
-struct SignPass<'a, F> {
-    bits: &'a [u64],
-    query: &'a [u64],
-    wanted: F,
+/// Which rows a semantic search may return: the caller's reach and the query's filters,
+/// decided per namespace once (`member`, `allowed`) and checked on each row's `Filter`.
+struct Wanted<'a> {
+    filters: &'a [Filter],
+    slots: &'a [Option<Slot>],
+    member: &'a [bool],
+    allowed: &'a [bool],
+    q: &'a SkillQuery,
+    tags: &'a [u32],
 }
 
-impl<F: Fn(usize) -> bool> pulp::WithSimd for SignPass<'_, F> {
+impl Wanted<'_> {
+    #[inline(always)]
+    fn passes(&self, i: usize) -> bool {
+        let (f, q) = (&self.filters[i], self.q);
+        let n = f.namespace as usize;
+        f.held
+            && (f.public || self.member[n])
+            && self.allowed[n]
+            && q.skill_type.is_none_or(|t| t == f.skill_type)
+            && q.kind.is_none_or(|k| k == f.kind)
+            && q.archived.is_none_or(|a| a == f.archived)
+            && (!q.published_only || f.published)
+            && q.deprecated.is_none_or(|d| d == f.deprecated)
+            && (self.tags.is_empty()
+                || self.slots[i].as_ref().is_some_and(|s| self.tags.iter().all(|t| s.tags.contains(t))))
+    }
+}
+
+/// The sign-bit pass: `sign_distances` over every row (its loops are compiled with the
+/// instruction set `with_wide_simd` picks only when inlined into `with_simd`).
+struct SignPass<'a> {
+    bits: &'a [u64],
+    query: &'a [u64],
+    wanted: &'a Wanted<'a>,
+}
+
+impl pulp::WithSimd for SignPass<'_> {
     type Output = Vec<u16>;
 
     #[inline(always)]

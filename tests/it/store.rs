@@ -81,9 +81,13 @@ async fn users_and_tokens(db: TestDb) {
     let bearer = Bearer { token: t.clone(), user: ann.clone(), namespaces: vec![] };
     assert_eq!(s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap(), bearer);
     assert!(s.token_by_hash(&"cd".repeat(32)).await.unwrap().is_none());
-    // The token is read with every namespace whose team its user belongs to.
+    // The token is read with every namespace whose team its user belongs to, and no other.
+    let bob = s.create_user(&user("bob")).await.unwrap();
     s.create_team(&"acme".parse().unwrap(), "Acme", &ann.id).await.unwrap();
-    s.create_team(&"labs".parse().unwrap(), "Labs", &ann.id).await.unwrap();
+    s.create_team(&"labs".parse().unwrap(), "Labs", &bob.id).await.unwrap();
+    s.create_team(&"other".parse().unwrap(), "Other", &bob.id).await.unwrap();
+    let labs = s.team_by_namespace("labs").await.unwrap().unwrap();
+    s.set_member(&labs.id, &ann.id, TeamRole::Reader, now_millis()).await.unwrap();
     let mut namespaces = s.token_by_hash(&"ab".repeat(32)).await.unwrap().unwrap().namespaces;
     namespaces.sort();
     assert_eq!(namespaces, ["acme", "labs"]);
