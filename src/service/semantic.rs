@@ -546,8 +546,8 @@ fn dot(row: &[i8], query: &[i16]) -> i32 {
 }
 
 /// Runs `pass` compiled for x86-64-v3 (AVX2, a hardware population count) when the CPU has
-/// it, as nearly every x86 server does: the passes over every vector run several times faster
-/// than with the baseline instruction set the binary is built for. Elsewhere, as built.
+/// it, as nearly every x86 server does, instead of the baseline instruction set the binary is
+/// built for (no population count instruction, 128-bit vectors). Elsewhere, as built.
 fn with_wide_simd<Op: pulp::WithSimd>(pass: Op) -> Op::Output {
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
