@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery,
 };
-use tantivy::schema::{FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
@@ -97,7 +97,7 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 6;
+pub const FORMAT: u32 = 7;
 
 struct Fields {
     id: Field,
@@ -328,12 +328,13 @@ impl SearchEngine {
         Ok(())
     }
 
-    /// The query for `q`'s words and its narrow filters (namespace, tags, namespace globs),
-    /// which select few skills and so lead the search. Visibility and the broad filters are
+    /// The query for `q`'s words and its narrow filters (namespace, tags, namespace globs,
+    /// and published versions when `few_published`), which select few skills and so lead the
+    /// search. Visibility and the broad filters are
     /// checked as matches are collected (`Gate`). A single word with no narrow filter is a
     /// plain union of terms, which tantivy ranks with block-max WAND, skipping whole blocks of
     /// postings that cannot reach the page.
-    fn query(&self, q: &SkillQuery, typos: bool) -> Result<Box<dyn Query>, SearchError> {
+    fn query(&self, q: &SkillQuery, typos: bool, few_published: bool) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.f;
         let mut must: Vec<Clause> = Vec::new();
         for (i, word) in q.terms.iter().enumerate() {
@@ -346,6 +347,10 @@ impl SearchEngine {
         };
         if let Some(ns) = &q.namespace {
             must.push(filter(term(f.namespace, ns.as_str())));
+        }
+        if q.published_only && few_published {
+            let published = Term::from_field_u64(f.published, 1);
+            must.push(filter(Box::new(TermQuery::new(published, IndexRecordOption::Basic))));
         }
         for tag in &q.tags {
             must.push(filter(term(f.tag, tag)));
@@ -403,10 +408,14 @@ impl SearchEngine {
         let offset = usize::try_from(q.offset.max(0)).unwrap_or(0);
         let searcher = self.reader.searcher();
         let gate = Gate::new(q, visible);
-        let mut query = self.query(q, false)?;
+        // Where few skills have a published version, a search for published ones walks those
+        // (a narrow filter); where most have, the gate checks each match.
+        let few_published = q.published_only
+            && searcher.doc_freq(&Term::from_field_u64(self.f.published, 1))? * 2 < searcher.num_docs();
+        let mut query = self.query(q, false, few_published)?;
         let mut page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
         if self.typos_worth_trying(q, page.matches) {
-            query = self.query(q, true)?;
+            query = self.query(q, true, few_published)?;
             page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
         }
         let total = match (count, page.pruned) {
@@ -681,7 +690,7 @@ fn schema() -> (Schema, Fields) {
     let id = schema.add_text_field("id", STRING | FAST);
     let namespace = schema.add_text_field("namespace", STRING | FAST);
     let public = schema.add_u64_field("public", FAST);
-    let published = schema.add_u64_field("published", FAST);
+    let published = schema.add_u64_field("published", FAST | INDEXED);
     let deprecated = schema.add_u64_field("deprecated", FAST);
     let archived = schema.add_u64_field("archived", FAST);
     let skill_type = schema.add_text_field("type", STRING | FAST);

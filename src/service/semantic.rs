@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_core::{DType, Device, Module as _, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertEncoder, Config};
 use sha2::Digest as _;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
@@ -31,9 +32,11 @@ fn model_error(what: &str, e: impl std::fmt::Display) -> SearchError {
     SearchError::new(format!("embedding model: {what}: {e}"))
 }
 
-/// A sentence-embedding model loaded from local files.
+/// A sentence-embedding model loaded from local files: BERT's embeddings (below) and
+/// candle's BERT encoder.
 pub struct Embedder {
-    model: BertModel,
+    embeddings: Embeddings,
+    encoder: BertEncoder,
     tokenizer: Tokenizer,
     /// What identifies the model's weights: stored vectors of another model are not reused.
     id: String,
@@ -56,10 +59,19 @@ impl Embedder {
         tokenizer.with_padding(Some(PaddingParams::default()));
         let weights = read("model.safetensors")?;
         let id = hex::encode(&sha2::Sha256::digest(&weights)[..12]);
-        let vb = candle_nn::VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| model_error("model.safetensors", e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| model_error("model.safetensors", e))?;
-        Ok(Self { model, tokenizer, id, dims })
+        // Checkpoints name their tensors with or without the model's name in front.
+        let vb = ["bert", config.model_type.as_deref().unwrap_or("bert")]
+            .into_iter()
+            .map(|prefix| vb.pp(prefix))
+            .find(|vb| vb.contains_tensor("embeddings.word_embeddings.weight"))
+            .unwrap_or(vb);
+        let load = || -> candle_core::Result<(Embeddings, BertEncoder)> {
+            Ok((Embeddings::load(vb.pp("embeddings"), &config)?, BertEncoder::load(vb.pp("encoder"), &config)?))
+        };
+        let (embeddings, encoder) = load().map_err(|e| model_error("model.safetensors", e))?;
+        Ok(Self { embeddings, encoder, tokenizer, id, dims })
     }
 
     pub fn id(&self) -> &str {
@@ -83,15 +95,49 @@ impl Embedder {
             let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
             let ids = Tensor::from_vec(ids, (rows, width), &Device::Cpu)?;
             let mask = Tensor::from_vec(mask, (rows, width), &Device::Cpu)?;
-            let types = ids.zeros_like()?;
-            let tokens = self.model.forward(&ids, &types, Some(&mask))?;
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let mask = mask.to_dtype(DType::F32)?;
+            // Padding is hidden from attention: its scores get the lowest number there is.
+            let hidden = ((mask.ones_like()? - &mask)? * f64::from(f32::MIN))?.unsqueeze(1)?.unsqueeze(1)?;
+            let tokens = self.encoder.forward(&self.embeddings.forward(&ids)?, &hidden)?;
+            let mask = mask.unsqueeze(2)?;
             let summed = tokens.broadcast_mul(&mask)?.sum(1)?;
             let mean = summed.broadcast_div(&mask.sum(1)?)?;
             let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
             mean.broadcast_div(&norm)?.to_vec2::<f32>()
         };
         run().map_err(|e| model_error("embedding", e))
+    }
+}
+
+/// BERT's input: each token's vector, its position's and the first segment's, normalized.
+/// The vocabulary's table is most of the model's size (30 522 rows for all-MiniLM-L6-v2, 45
+/// MiB of the 87 in single precision) and only a few of its rows are read per text, so it is
+/// held in half precision, each row widened as it is read: the server holds 22 MiB less, and
+/// the vectors differ from the single-precision model's in the fourth decimal.
+struct Embeddings {
+    words: Tensor,
+    positions: Tensor,
+    segment: Tensor,
+    norm: candle_nn::LayerNorm,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder, config: &Config) -> candle_core::Result<Self> {
+        let hidden = config.hidden_size;
+        let words = vb.pp("word_embeddings").get((config.vocab_size, hidden), "weight")?.to_dtype(DType::F16)?;
+        let positions = vb.pp("position_embeddings").get((config.max_position_embeddings, hidden), "weight")?;
+        let segment = vb.pp("token_type_embeddings").get((config.type_vocab_size, hidden), "weight")?.get(0)?;
+        let norm = candle_nn::layer_norm(hidden, config.layer_norm_eps, vb.pp("LayerNorm"))?;
+        Ok(Self { words, positions, segment, norm })
+    }
+
+    /// The encoder's input for `ids` (texts × tokens).
+    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (rows, width) = ids.dims2()?;
+        let words = self.words.index_select(&ids.flatten_all()?, 0)?.to_dtype(DType::F32)?;
+        let words = words.reshape((rows, width, self.segment.dim(0)?))?;
+        let summed = words.broadcast_add(&self.positions.narrow(0, 0, width)?)?.broadcast_add(&self.segment)?;
+        self.norm.forward(&summed)
     }
 }
 
@@ -138,46 +184,39 @@ struct Slot {
     tags: Vec<u32>,
 }
 
-/// What a search filters on first for each slot, packed apart from the slots: the first pass
-/// reads one of these per skill, not a whole slot.
+/// What a search filters on first for each slot, packed apart from the slots (the first
+/// pass reads one of these per skill, not a whole slot): its namespace, and its flags, type
+/// and kind as bits (`FLAG_*`, the type from bit 8, the kind from bit 16).
 #[derive(Clone, Copy)]
 struct Filter {
-    held: bool,
     namespace: u32,
-    public: bool,
-    published: bool,
-    deprecated: bool,
-    archived: bool,
-    skill_type: SkillType,
-    kind: SkillKind,
+    bits: u32,
 }
 
+/// A slot holds a skill's vector…
+const FLAG_HELD: u32 = 1;
+/// …which everyone may see (the only flag at this bit: `Wanted::passes` shifts it).
+const FLAG_PUBLIC: u32 = 2;
+const FLAG_PUBLISHED: u32 = 4;
+const FLAG_DEPRECATED: u32 = 8;
+const FLAG_ARCHIVED: u32 = 16;
+const TYPE_SHIFT: u32 = 8;
+const KIND_SHIFT: u32 = 16;
+
 impl Filter {
-    const EMPTY: Filter = Filter {
-        held: false,
-        namespace: 0,
-        public: false,
-        published: false,
-        deprecated: false,
-        archived: false,
-        skill_type: SkillType::Command,
-        kind: SkillKind::Skill,
-    };
+    const EMPTY: Filter = Filter { namespace: 0, bits: 0 };
 
     fn of(slot: Option<&Slot>) -> Self {
-        match slot {
-            None => Filter::EMPTY,
-            Some(s) => Filter {
-                held: true,
-                namespace: s.namespace,
-                public: s.public,
-                published: s.published,
-                deprecated: s.deprecated,
-                archived: s.archived,
-                skill_type: s.skill_type,
-                kind: s.kind,
-            },
-        }
+        let Some(s) = slot else { return Filter::EMPTY };
+        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+        let bits = FLAG_HELD
+            | flag(s.public, FLAG_PUBLIC)
+            | flag(s.published, FLAG_PUBLISHED)
+            | flag(s.deprecated, FLAG_DEPRECATED)
+            | flag(s.archived, FLAG_ARCHIVED)
+            | (s.skill_type as u32) << TYPE_SHIFT
+            | (s.kind as u32) << KIND_SHIFT;
+        Filter { namespace: s.namespace, bits }
     }
 }
 
@@ -337,36 +376,38 @@ impl Vectors {
     ) -> Vec<(String, f32)> {
         let (words, dims) = (self.words(), self.dims);
         let qbits = sign_bits(query, words);
-        // Per namespace, decided once: whether the query's filters allow it, and whether the
-        // caller sees its private skills.
+        // Per namespace, decided once: what the caller may see there, none where the query's
+        // filters leave it out.
         let views = super::views::RegistryView { name: String::new(), namespaces: q.namespace_globs.clone() };
-        let names = &self.namespaces.names;
-        let allowed: Vec<bool> = names
+        let sees: Vec<u8> = self
+            .namespaces
+            .names
             .iter()
-            .map(|n| q.namespace.as_ref().is_none_or(|only| only.as_str() == n) && views.includes(n))
-            .collect();
-        let member: Vec<bool> = names
-            .iter()
-            .map(|n| match visible {
-                Reach::Everything => true,
-                Reach::Public => false,
-                Reach::Member(of) => of.iter().any(|m| m == n),
+            .map(|n| {
+                let allowed = q.namespace.as_ref().is_none_or(|only| only.as_str() == n) && views.includes(n);
+                let member = match visible {
+                    Reach::Everything => true,
+                    Reach::Public => false,
+                    Reach::Member(of) => of.iter().any(|m| m == n),
+                };
+                match (allowed, member) {
+                    (false, _) => 0,
+                    (true, false) => 0b10,
+                    (true, true) => 0b11,
+                }
             })
             .collect();
         let Some(tags) = q.tags.iter().map(|t| self.tags.ids.get(t.as_str()).copied()).collect::<Option<Vec<u32>>>()
         else {
             return Vec::new();
         };
-        let wanted =
-            Wanted { filters: &self.filters, slots: &self.slots, member: &member, allowed: &allowed, q, tags: &tags };
+        let wanted = Wanted::new(self, q, &sees, &tags);
         // First pass: the candidates whose sign bits differ least from the query's. Distances
         // run from 0 to `dims`: counting them finds the cut-off without sorting the catalog.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
-        let distances = with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: &wanted });
-        let mut histogram = vec![0usize; dims + 2];
-        for &distance in distances.iter().filter(|&&d| d != u16::MAX) {
-            histogram[usize::from(distance).min(dims + 1)] += 1;
-        }
+        let mut histogram = vec![0usize; words * 64 + 1];
+        let distances =
+            with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: &wanted, histogram: &mut histogram });
         let mut cut = 0;
         let mut taken = 0;
         while cut < histogram.len() && taken + histogram[cut] <= keep {
@@ -507,26 +548,18 @@ impl Vectors {
 }
 
 /// How many sign bits of each row of `bits` differ from `query`'s (`u16::MAX` for rows not
-/// `wanted`): the first pass of every semantic search, one row per skill. Plain loops, so
-/// they are compiled inside `with_wide_simd`, not called out of it.
+/// `wanted`), counting the wanted rows at each distance in `histogram` (at least `64 ×
+/// words + 1` long): the first pass of every semantic search, one row per skill. Plain loops,
+/// so they are compiled inside `with_wide_simd`, not called out of it.
 #[inline(always)]
-fn sign_distances(bits: &[u64], query: &[u64], wanted: &Wanted<'_>) -> Vec<u16> {
+fn sign_distances(bits: &[u64], query: &[u64], wanted: &Wanted<'_>, histogram: &mut [usize]) -> Vec<u16> {
     let words = query.len().max(1);
-    let rows = bits.len() / words;
-    let mut out = vec![u16::MAX; rows];
-    let mut i = 0;
-    while i < rows {
-        if wanted.passes(i) {
-            let row = &bits[i * words..(i + 1) * words];
-            let mut differ = 0;
-            let mut w = 0;
-            while w < words {
-                differ += (row[w] ^ query[w]).count_ones();
-                w += 1;
-            }
-            out[i] = differ as u16;
-        }
-        i += 1;
+    let mut out = vec![u16::MAX; bits.len() / words];
+    for (i, (row, distance)) in bits.chunks_exact(words).zip(&mut out).enumerate() {
+        let differ: u32 = row.iter().zip(query).map(|(a, b)| (a ^ b).count_ones()).sum();
+        let passes = wanted.passes(i);
+        histogram[differ as usize] += usize::from(passes);
+        *distance = if passes { differ as u16 } else { u16::MAX };
     }
     out
 }
@@ -556,32 +589,54 @@ fn with_wide_simd<Op: pulp::WithSimd>(pass: Op) -> Op::Output {
     pass.with_simd(pulp::Scalar::new())
 }
 
-/// Which rows a semantic search may return: the caller's reach and the query's filters,
-/// decided per namespace once (`member`, `allowed`) and checked on each row's `Filter`.
+/// Which rows a semantic search may return, decided without a branch per row: the query's
+/// filters as the bits a row's `Filter` must hold (`mask`, `want`), and per namespace what
+/// the caller may see there (`sees`: bit 0 its private skills, bit 1 its public ones; none
+/// where the query's namespace filters leave it out). Tags, rarely asked for, are checked on
+/// the slot.
 struct Wanted<'a> {
     filters: &'a [Filter],
     slots: &'a [Option<Slot>],
-    member: &'a [bool],
-    allowed: &'a [bool],
-    q: &'a SkillQuery,
+    mask: u32,
+    want: u32,
+    sees: &'a [u8],
     tags: &'a [u32],
 }
 
-impl Wanted<'_> {
+impl<'a> Wanted<'a> {
+    fn new(vectors: &'a Vectors, q: &SkillQuery, sees: &'a [u8], tags: &'a [u32]) -> Self {
+        let (mut mask, mut want) = (FLAG_HELD, FLAG_HELD);
+        let mut require = |bits: u32, value: u32| {
+            mask |= bits;
+            want |= value;
+        };
+        if q.published_only {
+            require(FLAG_PUBLISHED, FLAG_PUBLISHED);
+        }
+        if let Some(d) = q.deprecated {
+            require(FLAG_DEPRECATED, if d { FLAG_DEPRECATED } else { 0 });
+        }
+        if let Some(a) = q.archived {
+            require(FLAG_ARCHIVED, if a { FLAG_ARCHIVED } else { 0 });
+        }
+        if let Some(t) = q.skill_type {
+            require(0xff << TYPE_SHIFT, (t as u32) << TYPE_SHIFT);
+        }
+        if let Some(k) = q.kind {
+            require(0xff << KIND_SHIFT, (k as u32) << KIND_SHIFT);
+        }
+        Wanted { filters: &vectors.filters, slots: &vectors.slots, mask, want, sees, tags }
+    }
+
     #[inline(always)]
     fn passes(&self, i: usize) -> bool {
-        let (f, q) = (&self.filters[i], self.q);
-        let n = f.namespace as usize;
-        f.held
-            && (f.public || self.member[n])
-            && self.allowed[n]
-            && q.skill_type.is_none_or(|t| t == f.skill_type)
-            && q.kind.is_none_or(|k| k == f.kind)
-            && q.archived.is_none_or(|a| a == f.archived)
-            && (!q.published_only || f.published)
-            && q.deprecated.is_none_or(|d| d == f.deprecated)
-            && (self.tags.is_empty()
-                || self.slots[i].as_ref().is_some_and(|s| self.tags.iter().all(|t| s.tags.contains(t))))
+        let f = self.filters[i];
+        let seen = self.sees.get(f.namespace as usize).copied().unwrap_or(0) >> ((f.bits & FLAG_PUBLIC) >> 1) & 1;
+        let passes = (f.bits & self.mask) == self.want && seen == 1;
+        if self.tags.is_empty() || !passes {
+            return passes;
+        }
+        self.slots[i].as_ref().is_some_and(|s| self.tags.iter().all(|t| s.tags.contains(t)))
     }
 }
 
@@ -591,6 +646,7 @@ struct SignPass<'a> {
     bits: &'a [u64],
     query: &'a [u64],
     wanted: &'a Wanted<'a>,
+    histogram: &'a mut [usize],
 }
 
 impl pulp::WithSimd for SignPass<'_> {
@@ -598,7 +654,7 @@ impl pulp::WithSimd for SignPass<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<u16> {
-        sign_distances(self.bits, self.query, self.wanted)
+        sign_distances(self.bits, self.query, self.wanted, self.histogram)
     }
 }
 
@@ -974,6 +1030,28 @@ mod tests {
         // One text alone embeds as it does within a batch of longer ones (padding is masked).
         let alone = model.embed(&texts[1..2]).unwrap();
         assert!(cos(&alone[0], &v[1]) > 0.9999);
+    }
+
+    #[test]
+    fn half_precision_words_change_vectors_only_in_the_fourth_decimal() {
+        let Some(model) = test_model() else { return };
+        let dir = PathBuf::from(std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL").unwrap());
+        let config: Config = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).unwrap();
+        let reference = candle_transformers::models::bert::BertModel::load(vb, &config).unwrap();
+        let texts = ["Review pull requests for bugs and style problems", "bake bread"].map(String::from);
+        let ours = model.embed(&texts).unwrap();
+        let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        for (text, ours) in texts.iter().zip(ours) {
+            // The single-precision model's vector, as `embed` pools it (one text: no padding).
+            let ids: Vec<u32> = model.tokenizer.encode(text.as_str(), true).unwrap().get_ids().to_vec();
+            let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let tokens = reference.forward(&ids, &ids.zeros_like().unwrap(), None).unwrap();
+            let mean = tokens.mean(1).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+            let cosine = cos(&unit(&mean), &ours);
+            assert!(cosine > 0.9999 && cosine <= 1.0001, "{text}: cosine {cosine}");
+        }
     }
 
     fn unit(v: &[f32]) -> Vec<f32> {
