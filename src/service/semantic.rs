@@ -402,36 +402,9 @@ impl Vectors {
             return Vec::new();
         };
         let wanted = Wanted::new(self, q, &sees, &tags);
-        // First pass: the candidates whose sign bits differ least from the query's. Distances
-        // run from 0 to `dims`: counting them finds the cut-off without sorting the catalog.
+        // First pass: the candidates whose sign bits differ least from the query's.
         let keep = (k * OVERSAMPLE).max(MIN_CANDIDATES);
-        let mut histogram = vec![0usize; words * 64 + 1];
-        let distances =
-            with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: &wanted, histogram: &mut histogram });
-        let mut cut = 0;
-        let mut taken = 0;
-        while cut < histogram.len() && taken + histogram[cut] <= keep {
-            taken += histogram[cut];
-            cut += 1;
-        }
-        // Every candidate nearer than the cut, and of those at the cut, enough to fill `keep`.
-        let mut room_at_cut = keep - taken;
-        let candidates: Vec<usize> = distances
-            .iter()
-            .enumerate()
-            .filter(|&(_, &d)| {
-                let d = usize::from(d);
-                if d < cut {
-                    true
-                } else if d == cut && room_at_cut > 0 {
-                    room_at_cut -= 1;
-                    true
-                } else {
-                    false
-                }
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let candidates = with_wide_simd(SignPass { bits: &self.bits, query: &qbits, wanted: &wanted, keep });
         // Second pass: cosine similarity from the byte-scaled components (integer products,
         // which the compiler vectorizes).
         let scaled: Vec<i16> = query.iter().map(|&x| (x * 127.0).round().clamp(-127.0, 127.0) as i16).collect();
@@ -547,21 +520,38 @@ impl Vectors {
     }
 }
 
-/// How many sign bits of each row of `bits` differ from `query`'s (`u16::MAX` for rows not
-/// `wanted`), counting the wanted rows at each distance in `histogram` (at least `64 ×
-/// words + 1` long): the first pass of every semantic search, one row per skill. Plain loops,
-/// so they are compiled inside `with_wide_simd`, not called out of it.
+/// The `keep` wanted rows of `bits` whose sign bits differ least from `query`'s, in slot
+/// order (of rows at the same distance, the first): the first pass of every semantic search,
+/// one row per skill, in one pass without sorting. Rows are noted by distance (0 to `64 ×
+/// words`) while they may still make the cut, which falls as nearer rows are found; soon
+/// few are. Plain loops, so they are compiled inside `with_wide_simd`, not called out of it.
 #[inline(always)]
-fn sign_distances(bits: &[u64], query: &[u64], wanted: &Wanted<'_>, histogram: &mut [usize]) -> Vec<u16> {
+fn nearest_signs(bits: &[u64], query: &[u64], wanted: &Wanted<'_>, keep: usize) -> Vec<usize> {
     let words = query.len().max(1);
-    let mut out = vec![u16::MAX; bits.len() / words];
-    for (i, (row, distance)) in bits.chunks_exact(words).zip(&mut out).enumerate() {
-        let differ: u32 = row.iter().zip(query).map(|(a, b)| (a ^ b).count_ones()).sum();
-        let passes = wanted.passes(i);
-        histogram[differ as usize] += usize::from(passes);
-        *distance = if passes { differ as u16 } else { u16::MAX };
+    let mut at: Vec<Vec<u32>> = vec![Vec::new(); words * 64 + 1];
+    // Rows noted at distances up to `cut`, and how many.
+    let (mut cut, mut noted) = (words * 64, 0);
+    for (i, row) in bits.chunks_exact(words).enumerate() {
+        let differ = row.iter().zip(query).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() as usize;
+        if differ > cut || !wanted.passes(i) {
+            continue;
+        }
+        at[differ].push(i as u32);
+        noted += 1;
+        // Rows at the cut are no longer needed once the nearer ones fill `keep`.
+        while cut > 0 && noted - at[cut].len() >= keep {
+            noted -= at[cut].len();
+            at[cut] = Vec::new();
+            cut -= 1;
+        }
     }
-    out
+    let mut candidates: Vec<usize> = Vec::with_capacity(keep.min(noted));
+    for rows in &at[..=cut] {
+        let room = keep - candidates.len();
+        candidates.extend(rows.iter().take(room).map(|&i| i as usize));
+    }
+    candidates.sort_unstable();
+    candidates
 }
 
 /// The integer dot product of a row of byte-scaled components with the scaled query.
@@ -640,21 +630,21 @@ impl<'a> Wanted<'a> {
     }
 }
 
-/// The sign-bit pass: `sign_distances` over every row (its loops are compiled with the
-/// instruction set `with_wide_simd` picks only when inlined into `with_simd`).
+/// The sign-bit pass: `nearest_signs` (its loops are compiled with the instruction set
+/// `with_wide_simd` picks only when inlined into `with_simd`).
 struct SignPass<'a> {
     bits: &'a [u64],
     query: &'a [u64],
     wanted: &'a Wanted<'a>,
-    histogram: &'a mut [usize],
+    keep: usize,
 }
 
 impl pulp::WithSimd for SignPass<'_> {
-    type Output = Vec<u16>;
+    type Output = Vec<usize>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<u16> {
-        sign_distances(self.bits, self.query, self.wanted, self.histogram)
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<usize> {
+        nearest_signs(self.bits, self.query, self.wanted, self.keep)
     }
 }
 
