@@ -10,8 +10,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> ExitCode {
     let cli = skilldex::cli::Cli::parse();
     // Freed memory goes back to the system from a background thread, not only when the
-    // process allocates again: a server idle after a burst shrinks.
-    #[cfg(not(target_env = "msvc"))]
+    // process allocates again: a server idle after a burst shrinks (jemalloc has such
+    // threads on Linux only).
+    #[cfg(target_os = "linux")]
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
         eprintln!("warning: the allocator's background thread did not start: {e}");
     }

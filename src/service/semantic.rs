@@ -1087,6 +1087,65 @@ mod tests {
     }
 
     #[test]
+    fn the_first_pass_keeps_the_nearest_rows_and_the_first_at_the_cut() {
+        // Ten rows of 64 sign bits; row i differs from an all-clear query in `differ[i]` bits.
+        let differ = [5u32, 1, 3, 3, 0, 7, 3, 2, 3, 9];
+        let mut v = Vectors::new("m", 64);
+        for i in 0..differ.len() {
+            let p = placed(if i == 4 { "team" } else { "pub" }, i != 4, &[]);
+            v.insert(&format!("s{i}"), 0, &p, &unit(&[1.0; 64]));
+        }
+        v.bits = differ.iter().map(|&n| (1u64 << n) - 1).collect();
+        let nearest = |sees: &[u8], keep: usize| {
+            let wanted = Wanted::new(&v, &any(), sees, &[]);
+            with_wide_simd(SignPass { bits: &v.bits, query: &[0], wanted: &wanted, keep })
+        };
+        let names = &v.namespaces.names;
+        let everything = vec![0b11u8; names.len()];
+        assert_eq!(nearest(&everything, 1), [4]);
+        // Distances 0, 1 and 2, then the first of the four rows at 3.
+        assert_eq!(nearest(&everything, 4), [1, 2, 4, 7]);
+        assert_eq!(nearest(&everything, 6), [1, 2, 3, 4, 6, 7]);
+        assert_eq!(nearest(&everything, 100), (0..10).collect::<Vec<_>>());
+        // Row 4 is private to a team the caller is not in: the next at the cut takes its place.
+        let public: Vec<u8> = names.iter().map(|n| if n == "team" { 0b10 } else { 0b11 }).collect();
+        assert_eq!(nearest(&public, 4), [1, 2, 3, 7]);
+    }
+
+    #[test]
+    fn every_listing_filter_holds_in_semantic_search() {
+        let mut v = Vectors::new("m", 4);
+        let q = unit(&[1.0, 0.0, 0.0, 0.0]);
+        let plain = placed("pub", true, &[]);
+        let variants = [
+            ("plain", plain.clone()),
+            ("archived", Placement { archived: true, ..plain.clone() }),
+            ("deprecated", Placement { deprecated: true, ..plain.clone() }),
+            ("unpublished", Placement { published: false, ..plain.clone() }),
+            ("template", Placement { skill_type: SkillType::Template, ..plain.clone() }),
+            ("agent", Placement { kind: SkillKind::Agent, ..plain.clone() }),
+        ];
+        for (id, p) in &variants {
+            v.insert(id, 0, p, &q);
+        }
+        let found = |query: SkillQuery| {
+            let mut found = ids(v.nearest(&q, &Reach::Public, &query, 10, -1.0));
+            found.sort();
+            found
+        };
+        assert_eq!(found(any()).len(), variants.len());
+        assert!(!found(SkillQuery { archived: Some(false), ..any() }).contains(&"archived".to_owned()));
+        assert_eq!(found(SkillQuery { archived: Some(true), ..any() }), ["archived"]);
+        assert_eq!(found(SkillQuery { deprecated: Some(true), ..any() }), ["deprecated"]);
+        assert!(!found(SkillQuery { published_only: true, ..any() }).contains(&"unpublished".to_owned()));
+        assert_eq!(found(SkillQuery { skill_type: Some(SkillType::Template), ..any() }), ["template"]);
+        assert_eq!(found(SkillQuery { kind: Some(SkillKind::Agent), ..any() }), ["agent"]);
+        let commands =
+            found(SkillQuery { skill_type: Some(SkillType::Command), kind: Some(SkillKind::Skill), ..any() });
+        assert_eq!(commands, ["archived", "deprecated", "plain", "unpublished"]);
+    }
+
+    #[test]
     fn nearest_ranks_by_cosine_and_never_reaches_past_visibility_or_filters() {
         let mut v = Vectors::new("m", 4);
         v.insert("a", 0, &placed("pub", true, &["x"]), &unit(&[1.0, 0.0, 0.0, 0.0]));

@@ -4,13 +4,15 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use skilldex::domain::{TokenScope, VersionStatus};
+use skilldex::domain::{TokenScope, VersionStatus, now_millis};
+use skilldex::store::NewVersion;
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
 on_both_backends!(
     relevance_users_expect,
     search_keeps_private_skills_private,
+    published_only_searches_find_the_published_skills_few_or_many,
     search_pages_and_follows_changes,
     semantic_search_finds_by_meaning,
     the_index_on_disk_resumes_or_rebuilds,
@@ -130,6 +132,79 @@ async fn search_keeps_private_skills_private(db: TestDb) {
     assert!(found(&app, Some(&outsider), "launch").await.is_empty());
     let r = app.get("/-/v1/search?text=launch", Some(&outsider)).await;
     assert_eq!(r.body["total"], 0);
+}
+
+/// The names ToolHive's and npm's searches answer (both list only skills with a published
+/// version), sorted, and npm's total.
+async fn published_found(app: &TestApp, token: &str, q: &str) -> (Vec<String>, Vec<String>, u64) {
+    let r = app.get(&format!("/registry/default/v0.1/x/dev.toolhive/skills?search={q}"), Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut toolhive: Vec<String> =
+        r.body["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    toolhive.sort();
+    let r = app.get(&format!("/-/v1/search?text={q}"), Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut npm: Vec<String> = r.body["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["package"]["name"].as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+        .collect();
+    npm.sort();
+    (toolhive, npm, r.body["total"].as_u64().unwrap())
+}
+
+/// Records a published 1.0.0 of `acme/{name}`, pinned by digest, straight into the database.
+async fn released(app: &TestApp, name: &str) {
+    let skill = app.store().skill("acme", name).await.unwrap().expect("skill exists");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let v = NewVersion {
+        skill_id: skill.id,
+        version: "1.0.0".into(),
+        status: Some(VersionStatus::Published),
+        reference: Some(format!("registry.example/acme/{name}@{digest}")),
+        digest: Some(digest),
+        ..Default::default()
+    };
+    app.store().create_version(&v, now_millis()).await.unwrap();
+}
+
+async fn published_only_searches_find_the_published_skills_few_or_many(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let member = app.user("mia", TokenScope::Read).await;
+    let outsider = app.user("otto", TokenScope::Read).await;
+    app.team("acme", &app.admin).await;
+    app.member("acme", "mia", "reader").await;
+    let names = ["zeppelin-a", "zeppelin-b", "zeppelin-c", "zeppelin-d", "zeppelin-e", "zeppelin-f"];
+    for name in names {
+        let visibility = if name == "zeppelin-b" || name == "zeppelin-f" { "private" } else { "public" };
+        skill(&app, &app.admin, &format!("acme/{name}"), "A zeppelin guide", json!({ "visibility": visibility })).await;
+    }
+    // Two of six with a published version: a search for published skills leads with those.
+    for name in ["zeppelin-a", "zeppelin-b"] {
+        released(&app, name).await;
+    }
+    for (who, token, want) in
+        [("an outsider", &outsider, vec!["zeppelin-a"]), ("a member", &member, vec!["zeppelin-a", "zeppelin-b"])]
+    {
+        let (toolhive, npm, total) = published_found(&app, token, "zeppelin").await;
+        assert_eq!(toolhive, want, "ToolHive, {who}");
+        assert_eq!(npm, want, "npm, {who}");
+        assert_eq!(total, want.len() as u64, "npm's total, {who}");
+    }
+    // Most with one: the same searches check each match as it is collected, with the same rules.
+    for name in ["zeppelin-c", "zeppelin-d", "zeppelin-f"] {
+        released(&app, name).await;
+    }
+    for (who, token, want) in [
+        ("an outsider", &outsider, vec!["zeppelin-a", "zeppelin-c", "zeppelin-d"]),
+        ("a member", &member, vec!["zeppelin-a", "zeppelin-b", "zeppelin-c", "zeppelin-d", "zeppelin-f"]),
+    ] {
+        let (toolhive, npm, total) = published_found(&app, token, "zeppelin").await;
+        assert_eq!(toolhive, want, "ToolHive, {who}");
+        assert_eq!(npm, want, "npm, {who}");
+        assert_eq!(total, want.len() as u64, "npm's total, {who}");
+    }
 }
 
 async fn search_pages_and_follows_changes(db: TestDb) {
