@@ -1,6 +1,6 @@
 //! ToolHive's registry skills extension:
-//! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`,
-//! and its publish call `POST /v1/entries`. A thin translation over the same listing,
+//! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`
+//! (and `DELETE` of a version, a yank), and its publish call `POST /v1/entries`. A thin translation over the same listing,
 //! visibility, resolve and publish rules as every surface; errors in ToolHive's
 //! `{"error": "…"}` shape. Registry names are the configured views.
 
@@ -25,7 +25,10 @@ pub fn router() -> Router<AppState> {
         .route(BASE, axum::routing::get(list_skills))
         .route(&format!("{BASE}/{{namespace}}/{{name}}"), axum::routing::get(get_latest))
         .route(&format!("{BASE}/{{namespace}}/{{name}}/versions"), axum::routing::get(list_versions))
-        .route(&format!("{BASE}/{{namespace}}/{{name}}/versions/{{version}}"), axum::routing::get(get_version))
+        .route(
+            &format!("{BASE}/{{namespace}}/{{name}}/versions/{{version}}"),
+            axum::routing::get(get_version).delete(delete_version),
+        )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -223,6 +226,20 @@ async fn get_version(
     crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
     let r = state.index.catalog().resolve(&caller, &ns, &n, Some(&version)).await?;
     Ok(axum::Json(to_skill(&r.skill, &r.version)))
+}
+
+/// ToolHive's "delete a version", as skilldex deletes nothing a lock may pin: the version is
+/// yanked (owners, with an admin token; audited), so exact pins and digests keep resolving
+/// and installing while ranges, `latest` and listings skip it. Deleting it again is a no-op.
+async fn delete_version(
+    State(state): State<AppState>,
+    Path((registry, namespace, name, version)): Path<(String, String, String, String)>,
+    caller: Result<Caller, super::error::ApiError>,
+) -> Result<StatusCode, ErrorMessage> {
+    let (caller, ns, n) = prelude(&state, &registry, caller, &namespace, &name)?;
+    crate::domain::parse_version(&version).map_err(|e| bad(e.0))?;
+    state.index.catalog().set_yanked(&caller, &ns, &n, &version, true).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// ToolHive's publish body: exactly one of `skill` and `server`; `claims` are ToolHive's

@@ -7,7 +7,7 @@ use skilldex::store::NewVersion;
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
-on_both_backends!(toolhive_extension_api, every_released_version_is_listed);
+on_both_backends!(toolhive_extension_api, every_released_version_is_listed, deleting_a_version_yanks_it);
 
 const BASE: &str = "/registry/default/v0.1/x/dev.toolhive/skills";
 
@@ -151,4 +151,98 @@ async fn every_released_version_is_listed(db: TestDb) {
     assert_eq!((versions.len(), r.body["metadata"]["count"].as_u64()), (106, Some(106)));
     assert!(versions.contains(&"1.0.0") && versions.contains(&"1.0.104"), "{versions:?}");
     assert!(versions.contains(&"2.0.0") && !versions.contains(&"3.0.0-draft"));
+}
+
+/// ToolHive's "delete a version" is skilldex's yank: owners with an admin token only, audited;
+/// exact pins keep resolving, `latest` skips it; every refusal changes nothing.
+async fn deleting_a_version_yanks_it(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ns = "io.github.acme";
+    app.team(ns, &app.admin).await;
+    let mut tokens = std::collections::HashMap::new();
+    for (user, role, scope) in [
+        ("olga", "owner", TokenScope::Admin),
+        ("otis", "owner", TokenScope::Write),
+        ("pia", "publisher", TokenScope::Admin),
+        ("rita", "reader", TokenScope::Admin),
+    ] {
+        tokens.insert(user, app.user(user, scope).await);
+        app.member(ns, user, role).await;
+    }
+    let outsider = app.user("oscar", TokenScope::Admin).await;
+    app.skill(ns, "lint-fix", "public", &app.admin).await;
+    app.skill(ns, "secret-sauce", "private", &app.admin).await;
+    for version in ["1.0.0", "1.1.0"] {
+        stored_version(&app, ns, "lint-fix", version, VersionStatus::Published).await;
+    }
+    stored_version(&app, ns, "secret-sauce", "1.0.0", VersionStatus::Published).await;
+    let delete = |path: String, token: Option<String>| {
+        let app = &app;
+        async move { app.call(Method::DELETE, &path, token.as_deref(), None).await }
+    };
+    // A version's status as the REST API lists it.
+    let status_of = |slug: &'static str, version: &'static str| {
+        let (app, path) = (&app, format!("/api/v1/skills/{ns}/{slug}/versions"));
+        async move {
+            let r = app.get(&path, Some(&app.admin)).await;
+            let data = r.body["data"].as_array().unwrap().clone();
+            data.into_iter().find(|v| v["version"] == version).map(|v| v["status"].clone())
+        }
+    };
+    let audited = app.audit_len().await;
+
+    let v110 = format!("{BASE}/{ns}/lint-fix/versions/1.1.0");
+    for (who, path, token, want) in [
+        ("anonymous", v110.clone(), None, StatusCode::UNAUTHORIZED),
+        ("a bad token", v110.clone(), Some("sdx_bad".to_owned()), StatusCode::UNAUTHORIZED),
+        ("an outsider", v110.clone(), Some(outsider.clone()), StatusCode::FORBIDDEN),
+        ("a reader", v110.clone(), Some(tokens["rita"].clone()), StatusCode::FORBIDDEN),
+        ("a publisher", v110.clone(), Some(tokens["pia"].clone()), StatusCode::FORBIDDEN),
+        ("an owner with a write token", v110.clone(), Some(tokens["otis"].clone()), StatusCode::FORBIDDEN),
+        (
+            "an outsider, a private skill",
+            format!("{BASE}/{ns}/secret-sauce/versions/1.0.0"),
+            Some(outsider.clone()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "an unknown registry",
+            format!("/registry/nope/v0.1/x/dev.toolhive/skills/{ns}/lint-fix/versions/1.1.0"),
+            Some(tokens["olga"].clone()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "an absent version",
+            format!("{BASE}/{ns}/lint-fix/versions/9.9.9"),
+            Some(tokens["olga"].clone()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "not a version",
+            format!("{BASE}/{ns}/lint-fix/versions/latest!"),
+            Some(tokens["olga"].clone()),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = delete(path, token).await;
+        assert_eq!(r.status, want, "{who}: {}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{who}: ToolHive's shape: {}", r.text);
+    }
+    assert_eq!(status_of("lint-fix", "1.1.0").await, Some(json!("published")), "refusals change nothing");
+    assert_eq!(app.audit_len().await, audited);
+    assert_eq!(status_of("secret-sauce", "1.0.0").await, Some(json!("published")));
+
+    let r = delete(v110.clone(), Some(tokens["olga"].clone())).await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::NO_CONTENT, ""));
+    assert_eq!(status_of("lint-fix", "1.1.0").await, Some(json!("yanked")));
+    assert_eq!(app.audit_len().await, audited + 1, "audited");
+    // `latest` moves back; the exact version still answers (what a lock pins keeps working).
+    let r = app.get(&format!("{BASE}/{ns}/lint-fix"), None).await;
+    assert_eq!((r.status, r.body["version"].clone()), (StatusCode::OK, json!("1.0.0")));
+    let r = app.get(&v110, None).await;
+    assert_eq!((r.status, r.body["version"].clone()), (StatusCode::OK, json!("1.1.0")), "{}", r.text);
+    // Again: nothing more to do.
+    let r = delete(v110.clone(), Some(tokens["olga"].clone())).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.audit_len().await, audited + 1);
 }
