@@ -1,8 +1,9 @@
 //! ToolHive's registry skills extension:
 //! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`
-//! (and `DELETE` of a version, a yank), and its publish call `POST /v1/entries`. A thin translation over the same listing,
-//! visibility, resolve and publish rules as every surface; errors in ToolHive's
-//! `{"error": "…"}` shape. Registry names are the configured views.
+//! (and `DELETE` of a version, a yank), and its publish call `POST /v1/entries`. A thin
+//! translation over the same listing, visibility, resolve, lifecycle and publish rules as
+//! every surface; errors in ToolHive's `{"error": "…"}` shape. Registry names are the
+//! configured views.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -229,8 +230,8 @@ async fn get_version(
 }
 
 /// ToolHive's "delete a version", as skilldex deletes nothing a lock may pin: the version is
-/// yanked (owners, with an admin token; audited), so exact pins and digests keep resolving
-/// and installing while ranges, `latest` and listings skip it. Deleting it again is a no-op.
+/// yanked (owners, with an admin token; audited): an exact pin still resolves and nothing
+/// leaves the registry, while ranges and `latest` skip it. Deleting it again is a no-op.
 async fn delete_version(
     State(state): State<AppState>,
     Path((registry, namespace, name, version)): Path<(String, String, String, String)>,
