@@ -330,9 +330,9 @@ impl SearchEngine {
 
     /// The query for `q`'s words and its narrow filters (namespace, tags, namespace globs,
     /// and published versions when `few_published`), which select few skills and so lead the
-    /// search. Visibility and the broad filters are checked as matches are collected (`Gate`). A single word with no narrow filter is a
-    /// plain union of terms, which tantivy ranks with block-max WAND, skipping whole blocks of
-    /// postings that cannot reach the page.
+    /// search. Visibility and the broad filters are checked as matches are collected (`Gate`).
+    /// A single word with no narrow filter is a plain union of terms, which tantivy ranks with
+    /// block-max WAND, skipping whole blocks of postings that cannot reach the page.
     fn query(&self, q: &SkillQuery, typos: bool, few_published: bool) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.f;
         let mut must: Vec<Clause> = Vec::new();
