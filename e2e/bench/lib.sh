@@ -11,11 +11,16 @@ BIN=$PWD/target/release/skilldex
 KEEP=${SKILLDEX_BENCH_WORK:-}
 WORK=${KEEP:-$(mktemp -d)}
 mkdir -p "$WORK"
-cleanup() {
+# Stops skilldex and waits for it: the server saves its search vectors as it stops.
+stop_skilldex() {
     local sdx; sdx=$(cat "$WORK/sdx.pid" 2>/dev/null || true)
-    kill "$(cat "$WORK/reg.pid" 2>/dev/null)" "$sdx" 2>/dev/null || true
-    # The server saves its search vectors as it stops; let it finish.
-    for _ in $(seq 300); do [ -n "$sdx" ] && kill -0 "$sdx" 2>/dev/null || break; sleep 0.1; done
+    [ -n "$sdx" ] || return 0
+    kill "$sdx" 2>/dev/null || true
+    for _ in $(seq 300); do kill -0 "$sdx" 2>/dev/null || break; sleep 0.1; done
+}
+cleanup() {
+    kill "$(cat "$WORK/reg.pid" 2>/dev/null)" 2>/dev/null || true
+    stop_skilldex
     [ -n "$KEEP" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT

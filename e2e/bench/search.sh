@@ -45,9 +45,7 @@ PY
 
 # Measured on a server started on the seeded catalog, as after a deploy (it loads the index
 # and the saved vectors), not on the one that did the seeding.
-server=$(cat "$WORK/sdx.pid")
-kill "$server"
-for _ in $(seq 300); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+stop_skilldex
 start_skilldex --embedding-model "$MODEL"
 echo "restarted on the seeded catalog: $(awk '/^VmRSS:/ {printf "%.1f MiB resident", $2 / 1024}' "/proc/$(cat "$WORK/sdx.pid")/status")"
 

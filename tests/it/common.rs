@@ -342,6 +342,22 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Records a published version pinned by a digest (as every listing of released versions
+    /// needs), directly.
+    pub async fn released(&self, scope: &str, slug: &str, version: &str) {
+        let skill = self.store().skill(scope, slug).await.unwrap().expect("skill exists");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let v = NewVersion {
+            skill_id: skill.id,
+            version: version.into(),
+            status: Some(VersionStatus::Published),
+            reference: Some(format!("registry.example/{scope}/{slug}@{digest}")),
+            digest: Some(digest),
+            ..Default::default()
+        };
+        self.store().create_version(&v, now_millis()).await.unwrap();
+    }
+
     pub async fn audit_len(&self) -> usize {
         let caller = self.index.authenticate(Some(&self.admin)).await.unwrap();
         self.index.accounts().audit_log(&caller, None, 100_000).await.unwrap().len()

@@ -4,8 +4,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use skilldex::domain::{TokenScope, VersionStatus, now_millis};
-use skilldex::store::NewVersion;
+use skilldex::domain::{TokenScope, VersionStatus};
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
@@ -134,39 +133,26 @@ async fn search_keeps_private_skills_private(db: TestDb) {
     assert_eq!(r.body["total"], 0);
 }
 
-/// The names ToolHive's and npm's searches answer (both list only skills with a published
-/// version), sorted, and npm's total.
-async fn published_found(app: &TestApp, token: &str, q: &str) -> (Vec<String>, Vec<String>, u64) {
+/// ToolHive's and npm's searches for `q` (both list only skills with a published version)
+/// answer exactly the skills of `acme` named in `want`, and npm's total counts those.
+async fn expect_published(app: &TestApp, who: &str, token: &str, q: &str, want: &[&str]) {
     let r = app.get(&format!("/registry/default/v0.1/x/dev.toolhive/skills?search={q}"), Some(token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let mut toolhive: Vec<String> =
         r.body["skills"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
     toolhive.sort();
+    assert_eq!(toolhive, want, "ToolHive, {who}");
     let r = app.get(&format!("/-/v1/search?text={q}"), Some(token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let mut npm: Vec<String> = r.body["objects"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| o["package"]["name"].as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+        .map(|o| o["package"]["name"].as_str().unwrap().trim_start_matches("@acme/").to_owned())
         .collect();
     npm.sort();
-    (toolhive, npm, r.body["total"].as_u64().unwrap())
-}
-
-/// Records a published 1.0.0 of `acme/{name}`, pinned by digest, straight into the database.
-async fn released(app: &TestApp, name: &str) {
-    let skill = app.store().skill("acme", name).await.unwrap().expect("skill exists");
-    let digest = format!("sha256:{}", "a".repeat(64));
-    let v = NewVersion {
-        skill_id: skill.id,
-        version: "1.0.0".into(),
-        status: Some(VersionStatus::Published),
-        reference: Some(format!("registry.example/acme/{name}@{digest}")),
-        digest: Some(digest),
-        ..Default::default()
-    };
-    app.store().create_version(&v, now_millis()).await.unwrap();
+    assert_eq!(npm, want, "npm, {who}");
+    assert_eq!(r.body["total"], want.len(), "npm's total, {who}");
 }
 
 async fn published_only_searches_find_the_published_skills_few_or_many(db: TestDb) {
@@ -182,29 +168,18 @@ async fn published_only_searches_find_the_published_skills_few_or_many(db: TestD
     }
     // Two of six with a published version: a search for published skills leads with those.
     for name in ["zeppelin-a", "zeppelin-b"] {
-        released(&app, name).await;
+        app.released("acme", name, "1.0.0").await;
     }
-    for (who, token, want) in
-        [("an outsider", &outsider, vec!["zeppelin-a"]), ("a member", &member, vec!["zeppelin-a", "zeppelin-b"])]
-    {
-        let (toolhive, npm, total) = published_found(&app, token, "zeppelin").await;
-        assert_eq!(toolhive, want, "ToolHive, {who}");
-        assert_eq!(npm, want, "npm, {who}");
-        assert_eq!(total, want.len() as u64, "npm's total, {who}");
-    }
+    expect_published(&app, "an outsider", &outsider, "zeppelin", &["zeppelin-a"]).await;
+    expect_published(&app, "a member", &member, "zeppelin", &["zeppelin-a", "zeppelin-b"]).await;
     // Most with one: the same searches check each match as it is collected, with the same rules.
     for name in ["zeppelin-c", "zeppelin-d", "zeppelin-f"] {
-        released(&app, name).await;
+        app.released("acme", name, "1.0.0").await;
     }
-    for (who, token, want) in [
-        ("an outsider", &outsider, vec!["zeppelin-a", "zeppelin-c", "zeppelin-d"]),
-        ("a member", &member, vec!["zeppelin-a", "zeppelin-b", "zeppelin-c", "zeppelin-d", "zeppelin-f"]),
-    ] {
-        let (toolhive, npm, total) = published_found(&app, token, "zeppelin").await;
-        assert_eq!(toolhive, want, "ToolHive, {who}");
-        assert_eq!(npm, want, "npm, {who}");
-        assert_eq!(total, want.len() as u64, "npm's total, {who}");
-    }
+    let everyone = ["zeppelin-a", "zeppelin-c", "zeppelin-d"];
+    expect_published(&app, "an outsider", &outsider, "zeppelin", &everyone).await;
+    let members = ["zeppelin-a", "zeppelin-b", "zeppelin-c", "zeppelin-d", "zeppelin-f"];
+    expect_published(&app, "a member", &member, "zeppelin", &members).await;
 }
 
 async fn search_pages_and_follows_changes(db: TestDb) {
