@@ -308,5 +308,43 @@ fn toolhive_clients_see_what_the_document_promises_and_nothing_private() {
     let (s, body) = http_raw(serve.addr, "POST", ENTRIES, Some(&admin), "application/json", &huge);
     assert_eq!(s, 413, "{body}");
     assert!(body["error"].is_string(), "{body}");
+
+    // The documented publish on the extension path, the Skill as the body, by an agent token
+    // made to publish (an agent-bridge token may not). The answer is ToolHive's Skill.
+    let skill = skill_dir(root, "beta", "1.1.0", &[]);
+    let layout = root.join("layout-1.1.0");
+    let archive = root.join("b2.tgz");
+    let (skill, archive, layout_dir) = (skill.to_str().unwrap(), archive.to_str().unwrap(), layout.to_str().unwrap());
+    serve.ok(None, &["pack", skill, "-o", archive, "--oci-layout", layout_dir, "-n", "acme"]);
+    let copy = skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("admin:{admin}"),
+        &format!("oci:{}:1.1.0", layout.display()),
+        &format!("docker://{repo}:1.1.0"),
+    ]);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let agent = |kind: &str| {
+        let t = serve.json(Some(&admin), &["token", "create", "--name", kind, "--kind", kind]);
+        t["token"].as_str().unwrap().to_owned()
+    };
+    let body = json!({"namespace": "acme", "name": "beta", "title": "Beta", "description": "The beta skill",
+        "version": "1.1.0", "status": "active", "license": "Apache-2.0", "allowedTools": ["Read"],
+        "packages": [{"registryType": "oci", "identifier": repo, "ref": "1.1.0"}],
+        "repository": {"type": "git", "url": "https://github.com/acme/beta"}});
+    let path = LIST.replace("{registryName}", "default");
+    let (s, refused) = http_json(serve.addr, "POST", &path, Some(&agent("agent-bridge")), Some(&body));
+    assert_eq!(s, 403, "{refused}");
+    assert!(refused["error"].is_string() && refused.as_object().unwrap().len() == 1, "{refused}");
+    let publisher = agent("agent-publisher");
+    let (s, published) = http_json(serve.addr, "POST", &path, Some(&publisher), Some(&body));
+    assert_eq!(s, 201, "{published}");
+    spec.check("get", LATEST, 200, &published);
+    assert_eq!(published["version"], "1.1.0");
+    let (s, again) = http_json(serve.addr, "POST", &path, Some(&publisher), Some(&body));
+    assert_eq!(s, 409, "{again}");
     serve.stop();
 }

@@ -64,6 +64,7 @@ impl ApiError {
             ApiError::Service(S::Untrusted(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "signature-verification-failed", "Unprocessable Entity")
             }
+            ApiError::Service(S::OwnWork(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "Unprocessable Entity"),
             ApiError::Service(S::Upstream(_)) => (StatusCode::BAD_GATEWAY, "registry-error", "Bad Gateway"),
             ApiError::Service(S::TooLarge(_)) | ApiError::TooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large")
@@ -196,7 +197,9 @@ impl From<service::Error> for ErrorMessage {
             service::Error::NotFound(_) => StatusCode::NOT_FOUND,
             service::Error::Conflict(_) => StatusCode::CONFLICT,
             service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) | service::Error::OwnWork(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             service::Error::Registry(d) => {
                 StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

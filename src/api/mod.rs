@@ -9,6 +9,7 @@ pub mod oci_dist;
 mod ops;
 mod rest;
 pub mod skill_pool;
+pub mod skillsmgr;
 pub mod toolhive;
 pub mod wire;
 
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mcp::router())
         .merge(npm::router())
         .merge(skill_pool::router())
+        .merge(skillsmgr::router())
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_body))

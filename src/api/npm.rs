@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `@scope/name` (the `@` already stripped by the route or not) as a skill's names.
-fn parse_package(raw: &str) -> Result<(Namespace, SkillName), ErrorMessage> {
+pub(super) fn parse_package(raw: &str) -> Result<(Namespace, SkillName), ErrorMessage> {
     let raw = raw.strip_prefix('@').unwrap_or(raw);
     let Some((scope, name)) = raw.split_once('/') else {
         return Err(not_found_unscoped(raw));
@@ -107,7 +107,7 @@ async fn packument_unescaped(
     serve_packument(&state, &headers, authenticated(caller)?, scope, name).await
 }
 
-async fn serve_packument(
+pub(super) async fn serve_packument(
     state: &AppState,
     headers: &HeaderMap,
     caller: Caller,
@@ -121,12 +121,16 @@ async fn serve_packument(
     let (doc, content_type) =
         if accept.contains(ABBREVIATED) { (abbreviated(full), ABBREVIATED) } else { (full, "application/json") };
     let body = serde_json::to_vec(&doc).expect("JSON serializes");
-    // npm caches packuments and revalidates them with If-None-Match.
+    // npm caches packuments and revalidates them with If-None-Match. Last-Modified is the
+    // packument's `time.modified`, for information: some changes (a yank, a signature checked
+    // again) move no clock, so only the entity tag decides a 304.
     let tag = format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))[..32]);
+    let modified = chrono::DateTime::from_timestamp_millis(package.skill.updated_at).unwrap_or_default();
     let headers_out = [
-        (header::CONTENT_TYPE, content_type),
-        (header::CACHE_CONTROL, "private, no-cache"),
-        (header::VARY, "Accept, Authorization"),
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::VARY, "Accept, Authorization".to_owned()),
+        (header::LAST_MODIFIED, modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
     ];
     Ok(super::with_etag(headers, &tag, (headers_out, body)))
 }
@@ -309,9 +313,9 @@ async fn search(
             let s = &hit.skill;
             let name = package_name(&s.namespace, &s.name);
             let relevance = if best > 0.0 { hit.rank / best } else { 1.0 };
-            let popularity = s.downloads as f64 / (s.downloads as f64 + 100.0);
-            let maintenance = if s.deprecated { 0.0 } else { 1.0 };
-            let final_score = 0.6 * relevance + 0.2 * popularity + 0.2 * maintenance;
+            let detail = ScoreDetail::of(s);
+            let final_score =
+                0.6 * relevance + 0.15 * detail.quality + 0.15 * detail.popularity + 0.1 * detail.maintenance;
             let mut object = json!({
                 "package": {
                     "name": name,
@@ -328,7 +332,8 @@ async fn search(
                 },
                 "score": {
                     "final": final_score,
-                    "detail": { "quality": 1.0, "popularity": popularity, "maintenance": maintenance },
+                    "detail": { "quality": detail.quality, "popularity": detail.popularity,
+                        "maintenance": detail.maintenance },
                 },
                 "searchScore": hit.rank,
             });
@@ -363,6 +368,28 @@ struct Attachment {
     data: String,
     #[serde(default)]
     length: Option<u64>,
+}
+
+/// npm's `score.detail`, computed from what the index knows of a skill, each in 0–1.
+struct ScoreDetail {
+    /// The share of three things a reader needs that the skill has: a description, a README
+    /// of at least 100 characters, at least one tag.
+    quality: f64,
+    /// Downloads and stars, each saturating: `0.8 · d/(d+100) + 0.2 · s/(s+10)`.
+    popularity: f64,
+    /// 0 when deprecated or archived, else 1.
+    maintenance: f64,
+}
+
+impl ScoreDetail {
+    fn of(s: &crate::store::Skill) -> Self {
+        let has = [!s.description.trim().is_empty(), s.readme.trim().chars().count() >= 100, !s.tags.is_empty()];
+        let quality = has.iter().filter(|h| **h).count() as f64 / has.len() as f64;
+        let (d, st) = (s.downloads.max(0) as f64, s.stars.max(0) as f64);
+        let popularity = 0.8 * d / (d + 100.0) + 0.2 * st / (st + 10.0);
+        let maintenance = if s.deprecated || s.archived { 0.0 } else { 1.0 };
+        Self { quality, popularity, maintenance }
+    }
 }
 
 /// The package document a PUT carries, for the package its path names. Every such PUT
@@ -416,12 +443,23 @@ async fn publish(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
-    let caller = authenticated(caller)?;
-    let (scope, slug, mut doc) = package_document(&state, &caller, &package, (&headers, body)).await?;
+    publish_package(&state, &authenticated(caller)?, &package, &headers, body).await
+}
+
+/// A package document PUT to `package` (`@scope/name`, the `@` optional), as `npm publish`
+/// and `npm deprecate` send it.
+pub(super) async fn publish_package(
+    state: &AppState,
+    caller: &Caller,
+    package: &str,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, axum::Json<Value>), ErrorMessage> {
+    let (scope, slug, mut doc) = package_document(state, caller, package, (headers, body)).await?;
     let name = package_name(&scope, &slug);
     let attachments = doc.attachments.take().unwrap_or_default();
     if attachments.is_empty() {
-        apply_change(&state, &caller, (&scope, &slug), &doc).await?;
+        apply_change(state, caller, (&scope, &slug), &doc).await?;
         return Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "id": name }))));
     }
     let [(version, manifest)] = doc.versions.iter().collect::<Vec<_>>()[..] else {
@@ -468,9 +506,9 @@ async fn publish(
         kind: None,
     };
     let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
-    let stored = state.index.publishing().publish(&caller, plan).await?.version;
+    let stored = state.index.publishing().publish(caller, plan).await?.version;
     for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
-        state.index.catalog().set_channel(&caller, &scope, &slug, channel, target).await?;
+        state.index.catalog().set_channel(caller, &scope, &slug, channel, target).await?;
     }
     Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
 }

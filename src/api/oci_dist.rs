@@ -52,7 +52,7 @@ impl From<service::Error> for Failure {
             service::Error::Forbidden(m) => Failure::Denied(m),
             service::Error::NotFound(m) => Failure::NotFound(m),
             service::Error::Registry(d) => Failure::Dist(d),
-            service::Error::Invalid(m) => Failure::BadRequest(m),
+            service::Error::Invalid(m) | service::Error::OwnWork(m) => Failure::BadRequest(m),
             service::Error::TooLarge(m) => Failure::Dist(DistError::TooLarge(m)),
             other => Failure::Internal(other.to_string()),
         }

@@ -1,9 +1,9 @@
 //! ToolHive's registry skills extension:
 //! `/registry/{registryName}/v0.1/x/dev.toolhive/skills[/{namespace}/{name}[/versions[/{version}]]]`
-//! (and `DELETE` of a version, a yank), and its publish call `POST /v1/entries`. A thin
-//! translation over the same listing, visibility, resolve, lifecycle and publish rules as
-//! every surface; errors in ToolHive's `{"error": "…"}` shape. Registry names are the
-//! configured views.
+//! (with `POST` to publish a version and `DELETE` of a version, a yank), and its publish call
+//! `POST /v1/entries`. A thin translation over the same listing, visibility, resolve,
+//! lifecycle and publish rules as every surface; errors in ToolHive's `{"error": "…"}` shape.
+//! Registry names are the configured views.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -23,7 +23,7 @@ const BASE: &str = "/registry/{registry}/v0.1/x/dev.toolhive/skills";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/entries", axum::routing::post(publish_entry))
-        .route(BASE, axum::routing::get(list_skills))
+        .route(BASE, axum::routing::get(list_skills).post(publish_skill))
         .route(&format!("{BASE}/{{namespace}}/{{name}}"), axum::routing::get(get_latest))
         .route(&format!("{BASE}/{{namespace}}/{{name}}/versions"), axum::routing::get(list_versions))
         .route(
@@ -266,6 +266,9 @@ struct EntrySkill {
     description: Option<String>,
     #[serde(default)]
     title: Option<String>,
+    /// `active` (the default); a version cannot be published deprecated or archived.
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default)]
     packages: Vec<EntryPackage>,
 }
@@ -295,8 +298,52 @@ async fn publish_entry(
         (None, Some(_)) => return Err(bad("this registry holds skills only; MCP servers cannot be published here")),
         _ => return Err(bad("exactly one of `skill` and `server` must be given")),
     };
+    publish(&state, &caller, skill, None).await
+}
+
+/// `POST /registry/{registry}/v0.1/x/dev.toolhive/skills` with a Skill as the body: the same
+/// publish as `POST /v1/entries`, into a namespace the registry view holds (201 with the
+/// published Skill; 409 when the version exists). The token's right to publish is checked
+/// before the body is read.
+async fn publish_skill(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+    caller: Result<Caller, super::error::ApiError>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, axum::Json<ThSkill>), ErrorMessage> {
+    let view = view(&state, &registry)?.clone();
+    let caller = authenticated(caller)?;
+    caller.require_publish()?;
+    let body = axum::body::to_bytes(body, state.index.limits().json_body).await.map_err(|e| {
+        if e.to_string().contains("length limit") {
+            ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into())
+        } else {
+            bad("the request body was cut off")
+        }
+    })?;
+    let skill: EntrySkill = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
+    publish(&state, &caller, skill, Some(&view)).await
+}
+
+/// Publishes the OCI package a Skill names as its version, through the one pipeline; inside
+/// `view` when published through one.
+async fn publish(
+    state: &AppState,
+    caller: &Caller,
+    skill: EntrySkill,
+    view: Option<&RegistryView>,
+) -> Result<(StatusCode, axum::Json<ThSkill>), ErrorMessage> {
+    if let Some(status) = skill.status.as_deref().filter(|s| *s != "active") {
+        return Err(bad(format!(
+            "a version is published `active`, not `{}`; deprecate or archive the skill afterwards",
+            status.escape_debug()
+        )));
+    }
     let ns: Namespace = skill.namespace.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
     let name: SkillName = skill.name.parse().map_err(|e: crate::domain::InvalidValue| bad(e.0))?;
+    if let Some(view) = view.filter(|v| !v.includes(ns.as_str())) {
+        return Err(bad(format!("registry `{}` does not hold namespace `{ns}`", view.name)));
+    }
     let reference = oci_reference(&skill.packages)?;
     let draft = SkillDraft {
         namespace: ns,
@@ -311,7 +358,7 @@ async fn publish_entry(
     };
     let source = ArtifactSource::Reference { reference, credentials: None };
     let Published { skill, version } =
-        state.index.publishing().publish(&caller, PublishPlan::creating(draft, skill.version, source)).await?;
+        state.index.publishing().publish(caller, PublishPlan::creating(draft, skill.version, source)).await?;
     let released = ReleasedVersion::of(version)
         .ok_or_else(|| crate::service::Error::Internal("a published version has no artifact".into()))?;
     Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &released))))

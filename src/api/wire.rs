@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::entity;
 use crate::domain::{
-    Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility,
+    Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus, Visibility,
     to_datetime,
 };
 
@@ -53,7 +53,14 @@ impl From<entity::User> for UserResponse {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTokenRequest {
     pub name: String,
-    pub scope: TokenScope,
+    /// `read`, `write` or `admin`: required for a standard token; an agent kind has its own
+    /// (`agent-bridge` read, `agent-publisher` write) and may leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<TokenScope>,
+    /// `standard` (the default), `agent-bridge` or `agent-publisher`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TokenKind>,
+    /// When the token stops working; an agent token without one expires in 7 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -65,6 +72,7 @@ pub struct TokenResponse {
     pub id: String,
     pub name: String,
     pub scope: TokenScope,
+    pub kind: TokenKind,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -77,6 +85,7 @@ impl From<entity::Token> for TokenResponse {
             id: t.id,
             name: t.name,
             scope: t.scope,
+            kind: t.kind,
             created_at: to_datetime(t.created_at),
             expires_at: t.expires_at.map(to_datetime),
             last_used_at: t.last_used_at.map(to_datetime),
@@ -92,9 +101,54 @@ pub struct CreatedTokenResponse {
     pub id: String,
     pub name: String,
     pub scope: TokenScope,
+    pub kind: TokenKind,
     pub token: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A collection as created or replaced.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionRequest {
+    /// 1–100 characters.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `private` (the default when created) or `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// A team's collection (publisher role needed); without it the collection is yours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    /// The skills, in order, as `namespace/name` (at most 200, each once, each one you can see).
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+/// A collection, with the skills the caller may see.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionResponse {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The owning user, for a personal collection.
+    pub owner: Option<String>,
+    /// The owning namespace, for a team's collection.
+    pub namespace: Option<Namespace>,
+    /// `namespace/name`, in order.
+    pub skills: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CollectionPage {
+    pub data: Vec<CollectionResponse>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -5,7 +5,7 @@ use reqwest::Method;
 use super::Client;
 use super::output::{Exit, Out, fail, note, table};
 use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, TokenList};
-use crate::domain::{TokenScope, Username};
+use crate::domain::{TokenKind, TokenScope, Username};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -13,13 +13,19 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// read, write or admin (at most your own token's scope).
-        #[arg(long, default_value = "read")]
-        scope: TokenScope,
+        /// read, write or admin (at most your own token's scope); default read. Agent kinds
+        /// have their own.
+        #[arg(long)]
+        scope: Option<TokenScope>,
+        /// standard, agent-bridge (search, read, install, wish, review; never publish) or
+        /// agent-publisher (also publish). An agent token expires in 7 days unless
+        /// --expires-in says otherwise.
+        #[arg(long, default_value = "standard")]
+        kind: TokenKind,
         /// Issue the token to this user instead of yourself (site administrators).
         #[arg(long)]
         user: Option<Username>,
-        /// Lifetime such as 30d, 12h or 90m; default: no expiry.
+        /// Lifetime such as 30d, 12h or 90m; default: no expiry (7 days for agent kinds).
         #[arg(long)]
         expires_in: Option<String>,
     },
@@ -27,6 +33,11 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by id.
     Revoke { id: String },
+}
+
+/// A token's scope, and its kind when it is an agent token: `read (agent-bridge)`.
+fn scope_label(scope: TokenScope, kind: TokenKind) -> String {
+    if kind.is_agent() { format!("{scope} ({kind})") } else { scope.to_string() }
 }
 
 fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
@@ -46,9 +57,10 @@ fn parse_lifetime(s: &str) -> anyhow::Result<DateTime<Utc>> {
 
 pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { name, scope, user, expires_in } => {
+        TokenCommand::Create { name, scope, kind, user, expires_in } => {
             let expires_at = expires_in.as_deref().map(parse_lifetime).transpose()?;
-            let body = CreateTokenRequest { name, scope, expires_at };
+            let scope = scope.or((!kind.is_agent()).then_some(TokenScope::Read));
+            let body = CreateTokenRequest { name, scope, kind: Some(kind), expires_at };
             let path = match &user {
                 Some(u) => format!("/api/v1/users/{u}/tokens"),
                 None => "/api/v1/tokens".to_owned(),
@@ -57,7 +69,8 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
             note(format!(
                 "Token `{}` ({}) created. Store it now: it will not be shown again. \
                  Use it with `skilldex login --with-token` or SKILLDEX_TOKEN.",
-                created.name, created.scope
+                created.name,
+                scope_label(created.scope, created.kind)
             ));
             // The secret alone on stdout, so it can be piped straight into a secret store.
             out.show(&created, |c| println!("{}", c.token))
@@ -77,7 +90,7 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
                             (None, None) => "active".to_owned(),
                         };
                         let used = t.last_used_at.as_ref().map_or_else(|| "never".to_owned(), day);
-                        vec![t.id.clone(), t.name.clone(), t.scope.to_string(), state, used]
+                        vec![t.id.clone(), t.name.clone(), scope_label(t.scope, t.kind), state, used]
                     })
                     .collect();
                 table(&["ID", "NAME", "SCOPE", "STATE", "LAST USED"], &rows);

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username, VersionStatus, Visibility,
+    Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus, Visibility,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub struct Token {
     pub user_id: String,
     pub name: String,
     pub scope: TokenScope,
+    pub kind: TokenKind,
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
     pub last_used_at: Option<Millis>,

@@ -216,7 +216,7 @@ macro_rules! word_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $word:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "lowercase")]
+        #[serde(rename_all = "kebab-case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -254,6 +254,33 @@ word_enum!(
     TokenScope { Read => "read", Write => "write", Admin => "admin" }
 );
 word_enum!(
+    /// What a token is for. A `standard` token may do what its scope allows. The two agent
+    /// kinds (SkillsMgr's) are made to be pasted into an agent: an `agent-bridge` token
+    /// searches, reads, installs, wishes and reviews and never publishes; an
+    /// `agent-publisher` token may also publish new versions. Neither ever changes anything
+    /// else: not tokens, channels (npm dist-tags), settings, lifecycle (yank, unpublish,
+    /// deprecate) nor teams.
+    TokenKind { Standard => "standard", AgentBridge => "agent-bridge", AgentPublisher => "agent-publisher" }
+);
+
+impl TokenKind {
+    /// Whether tokens of this kind are agent tokens.
+    pub fn is_agent(self) -> bool {
+        self != TokenKind::Standard
+    }
+
+    /// The scope every token of an agent kind has (`read`, `write`); none for standard
+    /// tokens, which carry their own.
+    pub fn fixed_scope(self) -> Option<TokenScope> {
+        match self {
+            TokenKind::Standard => None,
+            TokenKind::AgentBridge => Some(TokenScope::Read),
+            TokenKind::AgentPublisher => Some(TokenScope::Write),
+        }
+    }
+}
+
+word_enum!(
     /// A member's role in a team; ordered `reader < publisher < owner`.
     TeamRole { Reader => "reader", Publisher => "publisher", Owner => "owner" }
 );
@@ -269,6 +296,18 @@ word_enum!(
     /// What a skill is, as skill-pool classifies them: a skill, an agent definition or a
     /// slash command.
     SkillKind { Skill => "skill", Agent => "agent", Command => "command" }
+);
+word_enum!(
+    /// SkillsMgr's review ratings: `grande` recommends strongly, `regular` with caveats.
+    ReviewRating { Grande => "grande", Regular => "regular" }
+);
+word_enum!(
+    /// What a review is of: a skill (an npm package, for SkillsMgr) or a collection.
+    ReviewTarget { Package => "package", Collection => "collection" }
+);
+word_enum!(
+    /// Whether a wish still waits for a skill.
+    WishStatus { Open => "open", Closed => "closed" }
 );
 word_enum!(
     /// Where a draft stands in the inbox.
@@ -370,6 +409,27 @@ mod tests {
         assert!(TeamRole::Reader < TeamRole::Publisher && TeamRole::Publisher < TeamRole::Owner);
         assert_eq!("write".parse::<TokenScope>().unwrap(), TokenScope::Write);
         assert!("root".parse::<TokenScope>().unwrap_err().0.contains("read, write, admin"));
+    }
+
+    /// The wire form (serde, and so the OpenAPI document) of every word enum is its word.
+    #[test]
+    fn every_word_is_its_wire_form() {
+        fn same<T: serde::Serialize + Copy>(all: &[T], word: impl Fn(T) -> &'static str) {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(word(v)));
+            }
+        }
+        same(TokenScope::ALL, TokenScope::as_str);
+        same(TokenKind::ALL, TokenKind::as_str);
+        same(TeamRole::ALL, TeamRole::as_str);
+        same(Visibility::ALL, Visibility::as_str);
+        same(SkillType::ALL, SkillType::as_str);
+        same(SkillKind::ALL, SkillKind::as_str);
+        same(DraftStatus::ALL, DraftStatus::as_str);
+        same(VersionStatus::ALL, VersionStatus::as_str);
+        same(WishStatus::ALL, WishStatus::as_str);
+        same(ReviewRating::ALL, ReviewRating::as_str);
+        same(ReviewTarget::ALL, ReviewTarget::as_str);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Error, Index, Result};
-use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, Visibility, now_millis};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenKind, TokenScope, Visibility, now_millis};
 use crate::store::{Audience, Bearer, Skill, Token, User};
 
 /// The prefix of every secret skilldex issues, so leaked tokens are easy to scan for.
@@ -29,14 +29,58 @@ pub enum Caller {
 
 impl Caller {
     /// The signed-in caller, if their token allows `need`: 401 without a token, 403 when
-    /// the token's scope is too low.
+    /// the token's scope is too low. Agent tokens pass only `read` here: what else they may
+    /// do (publish, wish, review) has its own check.
     pub fn require(&self, need: TokenScope) -> Result<&Principal> {
+        let me = self.signed_in()?;
+        match me.token.kind {
+            TokenKind::Standard if me.token.scope < need => Err(Error::Forbidden(format!(
+                "this action needs a token with `{need}` scope; this token has `{}`",
+                me.token.scope
+            ))),
+            kind if kind.is_agent() && need > TokenScope::Read => Err(Error::Forbidden(format!(
+                "an `{kind}` token cannot do this: agent tokens read{}, wish and review, and never change \
+                 anything else",
+                if kind == TokenKind::AgentPublisher { ", publish" } else { "" }
+            ))),
+            _ => Ok(me),
+        }
+    }
+
+    /// The signed-in caller, if their token may publish a version (or create a skill by
+    /// publishing): a standard token with `write` scope or more, or an `agent-publisher` token.
+    pub fn require_publish(&self) -> Result<&Principal> {
+        let me = self.signed_in()?;
+        match me.token.kind {
+            TokenKind::Standard => self.require(TokenScope::Write),
+            TokenKind::AgentPublisher => Ok(me),
+            TokenKind::AgentBridge => {
+                Err(Error::Forbidden("an `agent-bridge` token cannot publish; use an `agent-publisher` token".into()))
+            }
+        }
+    }
+
+    /// The signed-in caller, if their token may speak for its user without changing the
+    /// catalog (wishes, reviews): a standard token with `write` scope or more, or either agent
+    /// kind.
+    pub fn require_participate(&self) -> Result<&Principal> {
+        let me = self.signed_in()?;
+        if me.token.kind.is_agent() { Ok(me) } else { self.require(TokenScope::Write) }
+    }
+
+    /// The signed-in caller, if their token may manage the user's tokens: standard tokens
+    /// only, so a token pasted into an agent can never mint or revoke another.
+    pub fn require_account(&self) -> Result<&Principal> {
+        let me = self.signed_in()?;
+        if me.token.kind.is_agent() {
+            return Err(Error::Forbidden(format!("an `{}` token cannot manage tokens", me.token.kind)));
+        }
+        Ok(me)
+    }
+
+    fn signed_in(&self) -> Result<&Principal> {
         match self {
             Caller::Anonymous => Err(Error::Unauthenticated("this action needs an API token".into())),
-            Caller::User(p) if p.token.scope < need => Err(Error::Forbidden(format!(
-                "this action needs a token with `{need}` scope; this token has `{}`",
-                p.token.scope
-            ))),
             Caller::User(p) => Ok(p),
         }
     }
@@ -170,9 +214,10 @@ impl Index {
         Ok((skill, role))
     }
 
-    /// Write scope and at least the publisher role in `namespace`: what creating a skill needs.
+    /// A token that may publish and at least the publisher role in `namespace`: what creating
+    /// a skill or publishing a version needs.
     pub async fn require_publisher_in(&self, caller: &Caller, namespace: &Namespace) -> Result<()> {
-        caller.require(TokenScope::Write)?;
+        caller.require_publish()?;
         let role = self.role_in(caller, namespace.as_str()).await?;
         if role.is_none_or(|r| r < TeamRole::Publisher) {
             return Err(Error::Forbidden(format!("you may not publish to namespace `{namespace}`")));

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::Accounts;
 use super::access::{generate_token, hash_token, require_role, require_site_admin};
 use super::{Caller, Error, Result, check_text, limits};
-use crate::domain::{Millis, Namespace, TeamRole, TokenScope, Username, now_millis};
+use crate::domain::{Millis, Namespace, TeamRole, TokenKind, TokenScope, Username, now_millis};
 use crate::store::{Member, NewToken, NewUser, Team, Token, User};
 
 /// A token as just issued: the only moment its secret is known.
@@ -18,8 +18,37 @@ pub struct CreatedToken {
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
     pub name: String,
-    pub scope: TokenScope,
+    /// For a standard token, what it may do; an agent kind has its own (a different one is
+    /// refused).
+    pub scope: Option<TokenScope>,
+    pub kind: TokenKind,
     pub expires_at: Option<Millis>,
+}
+
+/// How long an agent token lives when no expiry is asked for: one pasted into an agent's
+/// context should not outlive the task by much.
+pub const AGENT_TOKEN_LIFETIME: Millis = 7 * 24 * 60 * 60 * 1000;
+
+impl TokenRequest {
+    /// The scope the token will have: its kind's, or the one asked for.
+    fn scope(&self) -> Result<TokenScope> {
+        match (self.kind.fixed_scope(), self.scope) {
+            (None, Some(scope)) => Ok(scope),
+            (None, None) => Err(Error::Invalid("scope is required: read, write or admin".into())),
+            (Some(fixed), None) => Ok(fixed),
+            (Some(fixed), Some(asked)) if asked == fixed => Ok(fixed),
+            (Some(fixed), Some(asked)) => Err(Error::Invalid(format!(
+                "an `{}` token has `{fixed}` scope, not `{asked}`; leave scope out",
+                self.kind
+            ))),
+        }
+    }
+
+    /// When the token will expire: as asked, else in `AGENT_TOKEN_LIFETIME` for an agent
+    /// kind, else never.
+    fn expiry(&self) -> Option<Millis> {
+        self.expires_at.or_else(|| self.kind.is_agent().then(|| now_millis() + AGENT_TOKEN_LIFETIME))
+    }
 }
 
 /// A team as one caller may see it: members only for members and site admins.
@@ -52,17 +81,16 @@ impl Accounts<'_> {
         Ok(created)
     }
 
-    /// Issues a token to the caller, never with more scope than the token asking for it.
+    /// Issues a token to the caller, never with more scope than the token asking for it
+    /// (agent tokens never issue any).
     pub async fn create_own_token(&self, caller: &Caller, req: TokenRequest) -> Result<CreatedToken> {
-        let me = caller.require(TokenScope::Read)?;
-        if req.scope > me.token.scope {
-            return Err(Error::Forbidden(format!(
-                "a `{}` token cannot create a `{}` token",
-                me.token.scope, req.scope
-            )));
+        let me = caller.require_account()?;
+        let scope = req.scope()?;
+        if scope > me.token.scope {
+            return Err(Error::Forbidden(format!("a `{}` token cannot create a `{scope}` token", me.token.scope)));
         }
         // Never outliving the token asking for it.
-        let expires_at = match (req.expires_at, me.token.expires_at) {
+        let expires_at = match (req.expiry(), me.token.expires_at) {
             (Some(asked), Some(own)) => Some(asked.min(own)),
             (asked, own) => asked.or(own),
         };
@@ -73,9 +101,11 @@ impl Accounts<'_> {
 
     async fn issue_token(&self, user: &User, req: TokenRequest) -> Result<CreatedToken> {
         check_text("name", &req.name, limits::TOKEN_NAME, false)?;
+        let scope = req.scope()?;
         if req.expires_at.is_some_and(|e| e <= now_millis()) {
             return Err(Error::Invalid("expiresAt must be in the future".into()));
         }
+        let expires_at = req.expiry();
         let secret = generate_token();
         let token = self
             .core
@@ -83,23 +113,24 @@ impl Accounts<'_> {
             .create_token(&NewToken {
                 user_id: user.id.clone(),
                 name: req.name,
-                scope: req.scope,
+                scope,
+                kind: req.kind,
                 hash: hash_token(&secret),
-                expires_at: req.expires_at,
+                expires_at,
             })
             .await?;
         Ok(CreatedToken { token, secret })
     }
 
     pub async fn list_tokens(&self, caller: &Caller) -> Result<Vec<Token>> {
-        let me = caller.require(TokenScope::Read)?;
+        let me = caller.require_account()?;
         Ok(self.core.store.tokens_of(&me.user.id).await?)
     }
 
     /// Revokes one of the caller's tokens; site admins with an admin token may revoke anyone's.
     /// Someone else's token is reported as not found.
     pub async fn revoke_token(&self, caller: &Caller, id: &str) -> Result<()> {
-        let me = caller.require(TokenScope::Read)?;
+        let me = caller.require_account()?;
         let not_found = || Error::NotFound(format!("token `{id}` not found"));
         let token = self.core.store.token_by_id(id).await?.ok_or_else(not_found)?;
         let admin_override = me.user.is_admin && me.token.scope == TokenScope::Admin;
@@ -258,7 +289,15 @@ impl Accounts<'_> {
             })
             .await?;
         let created = self
-            .issue_token(&user, TokenRequest { name: "bootstrap".into(), scope: TokenScope::Admin, expires_at: None })
+            .issue_token(
+                &user,
+                TokenRequest {
+                    name: "bootstrap".into(),
+                    scope: Some(TokenScope::Admin),
+                    kind: TokenKind::Standard,
+                    expires_at: None,
+                },
+            )
             .await?;
         self.core.audit(&Caller::Anonymous, "user.bootstrap", "admin", json!({})).await;
         Ok(Some(created.secret))
@@ -266,7 +305,7 @@ impl Accounts<'_> {
 }
 
 fn token_detail(t: &Token) -> serde_json::Value {
-    json!({ "id": t.id, "name": t.name, "scope": t.scope, "expiresAt": t.expires_at })
+    json!({ "id": t.id, "name": t.name, "scope": t.scope, "kind": t.kind, "expiresAt": t.expires_at })
 }
 
 fn check_email(email: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod accounts;
+pub mod collections;
 mod content;
 mod drafts;
 pub mod events;
@@ -12,6 +13,7 @@ pub mod projects;
 mod publish;
 pub mod registry;
 mod resolve;
+pub mod reviews;
 pub mod search;
 pub mod semantic;
 mod signatures;
@@ -20,6 +22,7 @@ mod upload;
 mod usage;
 pub mod views;
 pub mod webhooks;
+pub mod wishes;
 
 use std::sync::Arc;
 
@@ -66,6 +69,10 @@ pub enum Error {
     /// A trust policy in enforce mode refuses the version's signatures.
     #[error("{0}")]
     Untrusted(String),
+    /// Someone judging their own work (reviewing their own skill): SkillsMgr's 422
+    /// `cannot_review_own`.
+    #[error("{0}")]
+    OwnWork(String),
     /// A registry skilldex depends on failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
@@ -252,6 +259,12 @@ services! {
     Drafts => drafts,
     /// Projects, their plans and bootstrap (`projects.rs`).
     Projects => projects,
+    /// Wishes for skills nobody has published yet (`wishes.rs`).
+    Wishes => wishes,
+    /// Named lists of skills (`collections.rs`).
+    Collections => collections,
+    /// Reviews of skills and collections (`reviews.rs`).
+    Reviews => reviews,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload
@@ -276,6 +289,9 @@ pub struct Index {
     search: Option<Arc<search::SearchEngine>>,
     /// Where the engine stands in the database's change sequence.
     follow: Arc<tokio::sync::Mutex<search::Follow>>,
+    /// After a complete catch-up with no write of this process under way: the writes begun
+    /// until then and when the catch-up began.
+    quiet_since: Arc<std::sync::Mutex<Option<(u64, std::time::Instant)>>>,
     /// The database's identity, recorded with the engine's commits.
     site: Arc<tokio::sync::OnceCell<String>>,
     /// The site's URL-signing key, read (or set) once.
@@ -304,6 +320,7 @@ impl Index {
             events: Default::default(),
             search: None,
             follow: Default::default(),
+            quiet_since: Default::default(),
             site: Default::default(),
             url_key: Default::default(),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
@@ -357,6 +374,7 @@ impl Index {
             return Ok(true);
         };
         *self.follow.lock().await = search::Follow::resumed(stamp.watermark);
+        self.forget_quiet();
         self.try_catch_up().await?;
         tracing::info!(watermark = stamp.watermark, "search index opened");
         // Vectors saved before a hard stop may lag behind the index: before serving, compare
@@ -447,6 +465,7 @@ impl Index {
         let started = std::time::Instant::now();
         let mut follow = self.follow.lock().await;
         *follow = search::Follow::rebuilt_at(self.store.last_skill_change().await?);
+        self.forget_quiet();
         let stamp =
             search::Stamp { format: search::FORMAT, site: self.site_id().await?, watermark: follow.watermark() };
         let clear = engine.clone();
@@ -471,7 +490,8 @@ impl Index {
 
     /// Brings the search engine up to date with every committed change to a skill, made
     /// through this replica or another: what each search does first (so writes pay nothing
-    /// and a search sees every change committed before it), and what a background task does
+    /// and a search sees every change committed before it; where the store counts its writes,
+    /// those of other processes at most `QUIET_FOR` late), and what a background task does
     /// twice a second. A failure is logged; the changes stay in the sequence and the next
     /// catch-up applies them.
     pub async fn catch_up_search(&self) {
@@ -489,8 +509,26 @@ impl Index {
         }
     }
 
+    /// Whether the last complete catch-up began less than `QUIET_FOR` ago and this process
+    /// has written nothing since (`writes` begun, none under way): then the index holds every
+    /// change of this process, and any other's committed more than `QUIET_FOR` ago.
+    fn still_quiet(&self, writes: Option<u64>) -> bool {
+        let Some(writes) = writes else { return false };
+        let quiet = *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        quiet.is_some_and(|(seen, from)| seen == writes && from.elapsed() < search::QUIET_FOR)
+    }
+
+    fn forget_quiet(&self) {
+        *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     async fn try_catch_up(&self) -> Result<()> {
         let Some(engine) = self.search.clone() else { return Ok(()) };
+        // Read before the change sequence is: every write counted here has committed by then.
+        let writes = self.store.write_marks().and_then(|m| m.quiet());
+        if self.still_quiet(writes) {
+            return Ok(());
+        }
         let arrived = std::time::Instant::now();
         let site = self.site_id().await?;
         let mut follow = self.follow.lock().await;
@@ -522,6 +560,9 @@ impl Index {
             if (changes.len() as i64) < search::CHANGE_BATCH {
                 // Every change committed before `from` has been read.
                 follow.caught_up(from);
+                if let Some(writes) = writes {
+                    *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((writes, from));
+                }
                 return Ok(());
             }
             if follow.watermark() == before {

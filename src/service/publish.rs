@@ -246,7 +246,7 @@ impl Publishing<'_> {
         id: &str,
         names: (&Namespace, &SkillName),
     ) -> Result<Option<SkillDraft>> {
-        let me = caller.require(crate::domain::TokenScope::Write)?;
+        let me = caller.require_publish()?;
         let upload = self.core.store.upload_by_id(id).await?.filter(|u| u.created_by == me.user.id);
         Ok(upload.and_then(|u| Self::upload_draft(&u, names)))
     }
@@ -264,7 +264,7 @@ impl Publishing<'_> {
         let not_prepared =
             || Error::NotFound(format!("you have no prepared upload for version {version} of `{namespace}/{name}`"));
         let Some(skill) = skill else {
-            let me = caller.require(crate::domain::TokenScope::Write)?;
+            let me = caller.require_publish()?;
             let upload = match id {
                 Some(id) => self.core.store.upload_by_id(id).await?,
                 None => None,

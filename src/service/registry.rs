@@ -28,7 +28,7 @@ use serde_json::json;
 use super::Registry;
 use super::access::{can_see, sees_drafts};
 use super::{Caller, Error, Index, Result};
-use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
+use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus};
 use crate::oci::layout::{self, Descriptor, sha256_digest};
 use crate::oci::store::{DistError, EmbeddedStore, check_repo, is_tag};
 use crate::oci::{ArtifactSource, Credentials, OciError};
@@ -351,7 +351,7 @@ impl<'a> Registry<'a> {
         check_repo(repo).map_err(Error::Registry)?;
         let (namespace, name) = repo_parts(repo);
         let Some(namespace) = namespace else {
-            caller.require(TokenScope::Write)?;
+            caller.require_publish()?;
             return Err(Error::Forbidden(format!("`{repo}` is in no namespace you may publish to")));
         };
         // The same check as creating a skill: a write token, the publisher role.

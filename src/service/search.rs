@@ -825,6 +825,11 @@ const GAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// their numbers before the rebuild but commit after it are applied too.
 const REBUILD_MARGIN: i64 = 1000;
 
+/// How long a search may rely on the last catch-up when this process wrote nothing since:
+/// changes committed through other processes (other replicas, the CLI on the same SQLite
+/// file) reach searches at most this late.
+pub const QUIET_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Where an engine stands in the database's change sequence: every change up to the
 /// watermark is applied, and so are the ones listed beyond it.
 #[derive(Debug, Default, Clone)]

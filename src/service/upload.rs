@@ -13,7 +13,7 @@ use super::Publishing;
 use super::SkillDraft;
 use super::{Caller, Error, Result};
 use crate::bundle::{Bundle, source_date_epoch};
-use crate::domain::{Namespace, SkillName, TokenScope, new_id, now_millis};
+use crate::domain::{Namespace, SkillName, new_id, now_millis};
 use crate::oci::layout::{Identity, build_toolhive};
 use crate::oci::parse_reference;
 use crate::policy::Candidate;
@@ -109,7 +109,7 @@ impl Publishing<'_> {
         req: PrepareUpload,
         create: Option<SkillDraft>,
     ) -> Result<Upload> {
-        let me = caller.require(TokenScope::Write)?;
+        let me = caller.require_publish()?;
         self.storage()?;
         let (skill, semver) = self.authorize_publish(caller, (namespace, name), create.is_some(), &req.version).await?;
         let version = semver.to_string();
@@ -168,7 +168,7 @@ impl Publishing<'_> {
     /// The prepared upload `id`, if it is the caller's and has not expired: what must hold
     /// before its archive is read.
     pub async fn upload_to_receive(&self, caller: &Caller, id: &str) -> Result<Upload> {
-        let me = caller.require(TokenScope::Write)?;
+        let me = caller.require_publish()?;
         let not_found = || Error::NotFound(format!("upload `{id}` not found"));
         let upload = self.core.store.upload_by_id(id).await?.ok_or_else(not_found)?;
         if upload.created_by != me.user.id || upload.expires_at < now_millis() {
@@ -248,7 +248,7 @@ impl Publishing<'_> {
         version: &str,
         id: Option<&str>,
     ) -> Result<Option<Upload>> {
-        let me = caller.require(TokenScope::Write)?;
+        let me = caller.require_publish()?;
         Ok(match id {
             Some(id) => self
                 .core

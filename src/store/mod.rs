@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChannelName, DraftStatus, Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
+    ChannelName, DraftStatus, Millis, ReviewRating, ReviewTarget, TokenKind, WishStatus, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
     VersionStatus, Visibility,
 };
 
@@ -57,6 +57,7 @@ pub struct NewToken {
     pub user_id: String,
     pub name: String,
     pub scope: TokenScope,
+    pub kind: TokenKind,
     /// SHA-256 of the secret, hex; the secret itself is never stored.
     pub hash: String,
     pub expires_at: Option<Millis>,
@@ -384,6 +385,136 @@ pub trait OciStore: Send + Sync {
     async fn oci_unlink_blob(&self, repo: &str, digest: &str) -> StoreResult<()>;
 }
 
+/// A request for a skill nobody has published yet (SkillsMgr's wishes): site-wide, or
+/// addressed to one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wish {
+    pub id: String,
+    pub author_id: String,
+    pub author: Username,
+    pub namespace: Option<Namespace>,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: WishStatus,
+    /// The skill that answers it (its id), named when it was closed.
+    pub answer_skill_id: Option<String>,
+    pub closed_by: Option<Username>,
+    pub closed_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWish {
+    pub author_id: String,
+    pub namespace: Option<Namespace>,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+}
+
+/// Which wishes a listing returns, newest first.
+#[derive(Debug, Clone)]
+pub struct WishQuery {
+    /// Who is asking: anonymous callers see site-wide wishes; members also their own and
+    /// those addressed to their namespaces; site administrators every wish.
+    pub audience: Audience,
+    pub status: Option<WishStatus>,
+    pub tag: Option<String>,
+    pub namespace: Option<Namespace>,
+    /// The id of the last wish of the previous page.
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// A named, ordered list of skills, owned by a user or by a namespace's team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collection {
+    pub id: String,
+    /// The owning user (a personal collection) …
+    pub owner_id: Option<String>,
+    pub owner: Option<Username>,
+    /// … or the owning namespace (its team's collection).
+    pub namespace: Option<Namespace>,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The skills, in order (ids).
+    pub skill_ids: Vec<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A collection's content, as created or replaced.
+#[derive(Debug, Clone)]
+pub struct CollectionContent {
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub skill_ids: Vec<String>,
+}
+
+/// A review of a skill or a collection; one per author and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub id: String,
+    pub author_id: String,
+    pub author: Username,
+    pub target: ReviewTarget,
+    /// The skill's or the collection's id.
+    pub target_id: String,
+    pub rating: ReviewRating,
+    pub body: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Wishes, collections and reviews: what users say about skills.
+#[async_trait]
+pub trait CommunityStore: Send + Sync {
+    async fn create_wish(&self, new: &NewWish, at: Millis) -> StoreResult<Wish>;
+    async fn wish(&self, id: &str) -> StoreResult<Option<Wish>>;
+    async fn wishes(&self, query: &WishQuery) -> StoreResult<Vec<Wish>>;
+    /// Closes an open wish, answered by a skill or not; false when it is not open.
+    async fn close_wish(&self, id: &str, by: &str, answer_skill_id: Option<&str>, at: Millis) -> StoreResult<bool>;
+
+    /// A collection owned by the user `owner_id` or by `namespace` (exactly one).
+    async fn create_collection(
+        &self,
+        owner: (Option<&str>, Option<&Namespace>),
+        content: &CollectionContent,
+        at: Millis,
+    ) -> StoreResult<Collection>;
+    async fn collection(&self, id: &str) -> StoreResult<Option<Collection>>;
+    /// The collections `audience` may see, by id: public ones, a member's own and their
+    /// namespaces', every one for site administrators.
+    async fn collections(&self, audience: &Audience, after: Option<&str>, limit: i64) -> StoreResult<Vec<Collection>>;
+    /// Replaces a collection's content; false when it does not exist.
+    async fn replace_collection(&self, id: &str, content: &CollectionContent, at: Millis) -> StoreResult<bool>;
+    /// Deletes a collection and the reviews of it; false when it does not exist.
+    async fn delete_collection(&self, id: &str) -> StoreResult<bool>;
+
+    /// A new review; a conflict when the author has reviewed the target already.
+    async fn create_review(
+        &self,
+        author_id: &str,
+        target: (ReviewTarget, &str),
+        rating: ReviewRating,
+        body: &str,
+        at: Millis,
+    ) -> StoreResult<Review>;
+    async fn review(&self, id: &str) -> StoreResult<Option<Review>>;
+    /// The reviews of one target, newest first, after the review `before` when given.
+    async fn reviews_of(
+        &self,
+        target: (ReviewTarget, &str),
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Review>>;
+    async fn update_review(&self, id: &str, rating: ReviewRating, body: &str, at: Millis) -> StoreResult<bool>;
+    async fn delete_review(&self, id: &str) -> StoreResult<bool>;
+}
+
 /// The append-only audit log.
 /// A bundle captured for review (skill-pool's drafts inbox).
 #[derive(Debug, Clone, PartialEq)]
@@ -589,6 +720,7 @@ pub trait Store:
     + DraftStore
     + WebhookStore
     + ProjectStore
+    + CommunityStore
     + 'static
 {
     /// `sqlite` or `postgres`.
@@ -598,6 +730,40 @@ pub trait Store:
     async fn site_id(&self) -> StoreResult<String>;
     /// The site's URL-signing key: `candidate` becomes it unless one was set already.
     async fn url_key(&self, candidate: &str) -> StoreResult<String>;
+    /// The writes to the database made through this process, where the backend counts them.
+    fn write_marks(&self) -> Option<&WriteMarks>;
+}
+
+/// Counts the writes this process begins and finishes on a backend whose writes all go
+/// through one pool, so a reader can learn without a query that nothing was written since it
+/// last looked. A write is counted as begun when its connection leaves the pool and as ended
+/// when it comes back, after its transaction committed or rolled back. A connection closed
+/// instead of returned leaves the counts apart for good: readers then always ask the database.
+#[derive(Default)]
+pub struct WriteMarks {
+    begun: std::sync::atomic::AtomicU64,
+    ended: std::sync::atomic::AtomicU64,
+}
+
+impl WriteMarks {
+    /// How many writes have begun, when every one of them has ended: everything this process
+    /// wrote until now is committed (or rolled back). `None` while a write is under way.
+    pub fn quiet(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Ended first: both only grow and `ended` never passes `begun`, so equal readings
+        // mean no write was under way when `ended` was read.
+        let ended = self.ended.load(SeqCst);
+        let begun = self.begun.load(SeqCst);
+        (begun == ended).then_some(begun)
+    }
+
+    pub(crate) fn begin(&self) {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn end(&self) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Opens the database named by a `sqlite://…` or `postgres://…` URL and runs its migrations.

@@ -65,6 +65,8 @@ impl PostgresStore {
             sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
         },
         Migration { version: 17, name: "url_key", sql: include_str!("../../migrations/shared/0017_url_key.sql") },
+        Migration { version: 18, name: "agents", sql: include_str!("../../migrations/shared/0018_agents.sql") },
+        Migration { version: 19, name: "reviews", sql: include_str!("../../migrations/shared/0019_reviews.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {
@@ -81,6 +83,11 @@ impl PostgresStore {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Reads and writes share the pool, so its traffic says nothing about writes.
+    fn marks(&self) -> Option<&super::WriteMarks> {
+        None
     }
 
     fn search_sql(p: &str, terms: &[String]) -> SearchSql {

@@ -9,7 +9,7 @@ use crate::domain::InvalidValue;
 use crate::store::{SkillSort, StoreError};
 
 pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
-pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, kind, created_at, expires_at, last_used_at, revoked_at";
 pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
      s.tags, s.skill_type, s.kind, s.archived, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
@@ -18,6 +18,16 @@ pub(crate) const UPLOAD_COLS: &str =
     "id, skill_id, version, archive_sha256, archive_size, metadata, created_by, created_at, expires_at";
 pub(crate) const OCI_MANIFEST_COLS: &str =
     "repo, digest, media_type, size, artifact_type, subject, annotations, created_at";
+pub(crate) const WISH_COLS: &str = "w.id, w.author_id, a.username AS author, w.namespace, w.title, w.body, w.tags, \
+     w.status, w.answer, c.username AS closer, w.closed_at, w.created_at";
+pub(crate) const WISH_FROM: &str =
+    "FROM wishes w JOIN users a ON a.id = w.author_id LEFT JOIN users c ON c.id = w.closed_by";
+pub(crate) const COLLECTION_COLS: &str = "c.id, c.owner_id, u.username AS owner, c.namespace, c.name, \
+     c.description, c.visibility, c.created_at, c.updated_at";
+pub(crate) const COLLECTION_FROM: &str = "FROM collections c LEFT JOIN users u ON u.id = c.owner_id";
+pub(crate) const REVIEW_COLS: &str = "r.id, r.author_id, u.username AS author, r.target_type, r.target_id, r.rating, \
+     r.body, r.created_at, r.updated_at";
+pub(crate) const REVIEW_FROM: &str = "FROM reviews r JOIN users u ON u.id = r.author_id";
 pub(crate) const VERSION_COLS: &str = "id, skill_id, version, status, changelog, entry_point, skill_type, install_path, \
      file_count, archive_size, archive_sha256, reference, digest, media_type, file_tree, frontmatter, readme, \
      signature, created_at, published_at, manifest_size, layout, requires";
@@ -113,6 +123,7 @@ macro_rules! impl_sql_store {
         };
         use $crate::store::sql::{
             classify, json_col, json_text, parse_col, sort_column, Arg, SqlBuilder, IDS_PER_STATEMENT, SKILL_COLS, TEAM_COLS, TOKEN_COLS,
+            WISH_COLS, WISH_FROM, COLLECTION_COLS, COLLECTION_FROM, REVIEW_COLS, REVIEW_FROM,
             UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
@@ -120,7 +131,9 @@ macro_rules! impl_sql_store {
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
             WebhookStore, Delivery, DeliveryOutcome, Project, ProjectItem, ProjectPlan, ProjectStore,
+            CommunityStore, NewWish, Wish, WishQuery, Collection, CollectionContent, Review,
         };
+        use $crate::domain::{ReviewRating, ReviewTarget};
 
         type DbRow = <$db as sqlx::Database>::Row;
         type Tx<'a> = sqlx::Transaction<'a, $db>;
@@ -216,6 +229,7 @@ macro_rules! impl_sql_store {
                 user_id: r.try_get("user_id")?,
                 name: r.try_get("name")?,
                 scope: parse_col(&r.try_get::<String, _>("scope")?)?,
+                kind: parse_col(&r.try_get::<String, _>("kind")?)?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 last_used_at: r.try_get("last_used_at")?,
@@ -527,6 +541,10 @@ macro_rules! impl_sql_store {
                 Self::BACKEND
             }
 
+            fn write_marks(&self) -> Option<&$crate::store::WriteMarks> {
+                self.marks()
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
                 Ok(())
@@ -597,14 +615,15 @@ macro_rules! impl_sql_store {
                     user_id: new.user_id.clone(),
                     name: new.name.clone(),
                     scope: new.scope,
+                    kind: new.kind,
                     created_at: $crate::domain::now_millis(),
                     expires_at: new.expires_at,
                     last_used_at: None,
                     revoked_at: None,
                 };
                 sqlx::query(
-                    "INSERT INTO tokens (id, user_id, name, token_hash, scope, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO tokens (id, user_id, name, token_hash, scope, created_at, expires_at, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&token.id)
                 .bind(&token.user_id)
@@ -613,6 +632,7 @@ macro_rules! impl_sql_store {
                 .bind(token.scope.as_str())
                 .bind(token.created_at)
                 .bind(token.expires_at)
+                .bind(token.kind.as_str())
                 .execute(self.writer())
                 .await
                 .map_err(|e| classify(e, "token", "user"))?;
@@ -1789,6 +1809,343 @@ macro_rules! impl_sql_store {
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
+        }
+
+        fn wish_row(r: &DbRow) -> StoreResult<Wish> {
+            let tags: String = r.try_get("tags")?;
+            Ok(Wish {
+                id: r.try_get("id")?,
+                author_id: r.try_get("author_id")?,
+                author: parse_col(&r.try_get::<String, _>("author")?)?,
+                namespace: r.try_get::<Option<String>, _>("namespace")?.as_deref().map(parse_col).transpose()?,
+                title: r.try_get("title")?,
+                body: r.try_get("body")?,
+                tags: json_col(&tags, "wishes.tags")?,
+                status: parse_col(&r.try_get::<String, _>("status")?)?,
+                answer_skill_id: r.try_get("answer")?,
+                closed_by: r.try_get::<Option<String>, _>("closer")?.as_deref().map(parse_col).transpose()?,
+                closed_at: r.try_get("closed_at")?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn review_row(r: &DbRow) -> StoreResult<Review> {
+            Ok(Review {
+                id: r.try_get("id")?,
+                author_id: r.try_get("author_id")?,
+                author: parse_col(&r.try_get::<String, _>("author")?)?,
+                target: parse_col(&r.try_get::<String, _>("target_type")?)?,
+                target_id: r.try_get("target_id")?,
+                rating: parse_col(&r.try_get::<String, _>("rating")?)?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        /// Collections read with their items (one more query for all of them).
+        async fn collections_with_items<'e, E>(executor: E, rows: Vec<DbRow>) -> StoreResult<Vec<Collection>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(Collection {
+                    id: r.try_get("id")?,
+                    owner_id: r.try_get("owner_id")?,
+                    owner: r.try_get::<Option<String>, _>("owner")?.as_deref().map(parse_col).transpose()?,
+                    namespace: r.try_get::<Option<String>, _>("namespace")?.as_deref().map(parse_col).transpose()?,
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
+                    skill_ids: Vec::new(),
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                });
+            }
+            if out.is_empty() {
+                return Ok(out);
+            }
+            let mut b = SqlBuilder::new("SELECT collection_id, skill_id FROM collection_items WHERE collection_id IN (");
+            let placeholders: Vec<String> = out.iter().map(|c| b.arg(Arg::Text(c.id.clone()))).collect();
+            b.push(&placeholders.join(", ")).push(") ORDER BY collection_id, position");
+            for row in bind_all(sqlx::query(&b.sql), b.args).fetch_all(executor).await? {
+                let (collection, skill): (String, String) = (row.try_get("collection_id")?, row.try_get("skill_id")?);
+                if let Some(c) = out.iter_mut().find(|c| c.id == collection) {
+                    c.skill_ids.push(skill);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn put_collection_items(tx: &mut Tx<'_>, id: &str, skill_ids: &[String]) -> StoreResult<()> {
+            sqlx::query("DELETE FROM collection_items WHERE collection_id = $1").bind(id).execute(&mut **tx).await?;
+            for (position, skill) in skill_ids.iter().enumerate() {
+                sqlx::query("INSERT INTO collection_items (collection_id, position, skill_id) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(position as i64)
+                    .bind(skill)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| classify(e, "collection item", "skill"))?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl CommunityStore for $store {
+            async fn create_collection(
+                &self,
+                (owner_id, namespace): (Option<&str>, Option<&Namespace>),
+                content: &CollectionContent,
+                at: Millis,
+            ) -> StoreResult<Collection> {
+                let id = new_id();
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO collections (id, owner_id, namespace, name, description, visibility, created_by,
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(&id)
+                .bind(owner_id)
+                .bind(namespace.map(|n| n.as_str()))
+                .bind(&content.name)
+                .bind(&content.description)
+                .bind(content.visibility.as_str())
+                .bind(owner_id.unwrap_or_default())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "collection", "user"))?;
+                put_collection_items(&mut tx, &id, &content.skill_ids).await?;
+                let sql = format!("SELECT {COLLECTION_COLS} {COLLECTION_FROM} WHERE c.id = $1");
+                let rows = sqlx::query(&sql).bind(&id).fetch_all(&mut *tx).await?;
+                let created = collections_with_items(&mut *tx, rows).await?;
+                tx.commit().await?;
+                created.into_iter().next().ok_or_else(|| StoreError::Missing("collection".into()))
+            }
+
+            async fn collection(&self, id: &str) -> StoreResult<Option<Collection>> {
+                let sql = format!("SELECT {COLLECTION_COLS} {COLLECTION_FROM} WHERE c.id = $1");
+                let rows = sqlx::query(&sql).bind(id).fetch_all(self.reader()).await?;
+                Ok(collections_with_items(self.reader(), rows).await?.into_iter().next())
+            }
+
+            async fn collections(&self, audience: &Audience, after: Option<&str>, limit: i64) -> StoreResult<Vec<Collection>> {
+                let mut b = SqlBuilder::new(&format!("SELECT {COLLECTION_COLS} {COLLECTION_FROM} WHERE 1 = 1"));
+                match audience {
+                    Audience::Anonymous => {
+                        b.push(" AND c.visibility = 'public'");
+                    }
+                    Audience::Member { user_id } => {
+                        let p = b.arg(Arg::Text(user_id.clone()));
+                        b.push(&format!(
+                            " AND (c.visibility = 'public' OR c.owner_id = {p} OR c.namespace IN (SELECT t.slug FROM teams t
+                               JOIN team_members m ON m.team_id = t.id WHERE m.user_id = {p}))"
+                        ));
+                    }
+                    Audience::Everyone => {}
+                }
+                if let Some(after) = after {
+                    let p = b.arg(Arg::Text(after.to_owned()));
+                    b.push(&format!(" AND c.id > {p}"));
+                }
+                let p = b.arg(Arg::Int(limit));
+                b.push(&format!(" ORDER BY c.id LIMIT {p}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                collections_with_items(self.reader(), rows).await
+            }
+
+            async fn replace_collection(&self, id: &str, content: &CollectionContent, at: Millis) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE collections SET name = $2, description = $3, visibility = $4, updated_at = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&content.name)
+                .bind(&content.description)
+                .bind(content.visibility.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                put_collection_items(&mut tx, id, &content.skill_ids).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_collection(&self, id: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM reviews WHERE target_type = 'collection' AND target_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM collections WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_review(
+                &self,
+                author_id: &str,
+                (target, target_id): (ReviewTarget, &str),
+                rating: ReviewRating,
+                body: &str,
+                at: Millis,
+            ) -> StoreResult<Review> {
+                let id = new_id();
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO reviews (id, author_id, target_type, target_id, rating, body, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&id)
+                .bind(author_id)
+                .bind(target.as_str())
+                .bind(target_id)
+                .bind(rating.as_str())
+                .bind(body)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "review", "user"))?;
+                let sql = format!("SELECT {REVIEW_COLS} {REVIEW_FROM} WHERE r.id = $1");
+                let row = sqlx::query(&sql).bind(&id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                review_row(&row)
+            }
+
+            async fn review(&self, id: &str) -> StoreResult<Option<Review>> {
+                let sql = format!("SELECT {REVIEW_COLS} {REVIEW_FROM} WHERE r.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(review_row).transpose()
+            }
+
+            async fn reviews_of(
+                &self,
+                (target, target_id): (ReviewTarget, &str),
+                before: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<Review>> {
+                let mut b = SqlBuilder::new(&format!("SELECT {REVIEW_COLS} {REVIEW_FROM} WHERE r.target_type = "));
+                let p = b.arg(Arg::Text(target.as_str().to_owned()));
+                b.push(&p);
+                let p = b.arg(Arg::Text(target_id.to_owned()));
+                b.push(&format!(" AND r.target_id = {p}"));
+                if let Some(before) = before {
+                    let p = b.arg(Arg::Text(before.to_owned()));
+                    b.push(&format!(" AND r.id < {p}"));
+                }
+                let p = b.arg(Arg::Int(limit));
+                b.push(&format!(" ORDER BY r.id DESC LIMIT {p}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter().map(review_row).collect()
+            }
+
+            async fn update_review(&self, id: &str, rating: ReviewRating, body: &str, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE reviews SET rating = $2, body = $3, updated_at = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(rating.as_str())
+                    .bind(body)
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_review(&self, id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM reviews WHERE id = $1").bind(id).execute(self.writer()).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_wish(&self, new: &NewWish, at: Millis) -> StoreResult<Wish> {
+                let id = new_id();
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO wishes (id, author_id, namespace, title, body, tags, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&id)
+                .bind(&new.author_id)
+                .bind(new.namespace.as_ref().map(|n| n.as_str()))
+                .bind(&new.title)
+                .bind(&new.body)
+                .bind(json_text(&new.tags))
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "wish", "user"))?;
+                for tag in &new.tags {
+                    sqlx::query("INSERT INTO wish_tags (wish_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(&id)
+                        .bind(tag)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let sql = format!("SELECT {WISH_COLS} {WISH_FROM} WHERE w.id = $1");
+                let row = sqlx::query(&sql).bind(&id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                wish_row(&row)
+            }
+
+            async fn wish(&self, id: &str) -> StoreResult<Option<Wish>> {
+                let sql = format!("SELECT {WISH_COLS} {WISH_FROM} WHERE w.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(wish_row).transpose()
+            }
+
+            async fn wishes(&self, query: &WishQuery) -> StoreResult<Vec<Wish>> {
+                let mut b = SqlBuilder::new(&format!("SELECT {WISH_COLS} {WISH_FROM} WHERE 1 = 1"));
+                match &query.audience {
+                    Audience::Anonymous => {
+                        b.push(" AND w.namespace IS NULL");
+                    }
+                    Audience::Member { user_id } => {
+                        let p = b.arg(Arg::Text(user_id.clone()));
+                        b.push(&format!(
+                            " AND (w.namespace IS NULL OR w.author_id = {p} OR w.namespace IN (SELECT t.slug FROM teams t
+                               JOIN team_members m ON m.team_id = t.id WHERE m.user_id = {p}))"
+                        ));
+                    }
+                    Audience::Everyone => {}
+                }
+                if let Some(status) = query.status {
+                    let p = b.arg(Arg::Text(status.as_str().to_owned()));
+                    b.push(&format!(" AND w.status = {p}"));
+                }
+                if let Some(namespace) = &query.namespace {
+                    let p = b.arg(Arg::Text(namespace.as_str().to_owned()));
+                    b.push(&format!(" AND w.namespace = {p}"));
+                }
+                if let Some(tag) = &query.tag {
+                    let p = b.arg(Arg::Text(tag.clone()));
+                    b.push(&format!(" AND EXISTS (SELECT 1 FROM wish_tags wt WHERE wt.wish_id = w.id AND wt.tag = {p})"));
+                }
+                if let Some(before) = &query.before {
+                    let p = b.arg(Arg::Text(before.clone()));
+                    b.push(&format!(" AND w.id < {p}"));
+                }
+                let p = b.arg(Arg::Int(query.limit));
+                b.push(&format!(" ORDER BY w.id DESC LIMIT {p}"));
+                let rows = bind_all(sqlx::query(&b.sql), b.args).fetch_all(self.reader()).await?;
+                rows.iter().map(wish_row).collect()
+            }
+
+            async fn close_wish(&self, id: &str, by: &str, answer_skill_id: Option<&str>, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE wishes SET status = 'closed', closed_by = $2, answer = $3, closed_at = $4
+                     WHERE id = $1 AND status = 'open'",
+                )
+                .bind(id)
+                .bind(by)
+                .bind(answer_skill_id)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         #[async_trait]

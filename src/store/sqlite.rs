@@ -2,16 +2,18 @@
 //! transactions never race to upgrade their locks; reads use a small pool (WAL mode).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::Migration;
+use super::{Migration, WriteMarks};
 use super::sql::SearchSql;
 
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    marks: Arc<WriteMarks>,
 }
 
 impl SqliteStore {
@@ -67,6 +69,8 @@ impl SqliteStore {
             sql: include_str!("../../migrations/shared/0016_version_requires.sql"),
         },
         Migration { version: 17, name: "url_key", sql: include_str!("../../migrations/shared/0017_url_key.sql") },
+        Migration { version: 18, name: "agents", sql: include_str!("../../migrations/shared/0018_agents.sql") },
+        Migration { version: 19, name: "reviews", sql: include_str!("../../migrations/shared/0019_reviews.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.
@@ -77,9 +81,29 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let marks = Arc::new(WriteMarks::default());
+        let (connected, acquired, released) = (marks.clone(), marks.clone(), marks.clone());
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            // Counted writes: a connection is counted out when handed to a writer (new or
+            // idle) and back in when returned. One never retired by age keeps them even.
+            .max_lifetime(None)
+            .after_connect(move |_, _| {
+                connected.begin();
+                Box::pin(async { Ok(()) })
+            })
+            .before_acquire(move |_, _| {
+                acquired.begin();
+                Box::pin(async { Ok(true) })
+            })
+            .after_release(move |_, _| {
+                released.end();
+                Box::pin(async { Ok(true) })
+            })
+            .connect_with(options.clone())
+            .await?;
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
-        let store = Self { read, write };
+        let store = Self { read, write, marks };
         store.migrate().await?;
         Ok(store)
     }
@@ -90,6 +114,10 @@ impl SqliteStore {
 
     fn writer(&self) -> &SqlitePool {
         &self.write
+    }
+
+    fn marks(&self) -> Option<&WriteMarks> {
+        Some(&self.marks)
     }
 
     fn search_sql(p: &str, terms: &[String]) -> SearchSql {

@@ -3,6 +3,8 @@
 //!
 //! The expected status comes from a model written here from the documented rules, not from
 //! the code under test: token scope first (401/403), then visibility (404), then role (403).
+//! Agent tokens (`agent-bridge`, `agent-publisher`) pass only what needs no more than `read`,
+//! plus publishing for `agent-publisher`.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,9 +28,12 @@ enum Who {
     NonMember,
     Revoked,
     Expired,
+    /// The namespace owner's agent tokens.
+    AgentBridge,
+    AgentPublisher,
 }
 
-const EVERYONE: [Who; 9] = [
+const EVERYONE: [Who; 11] = [
     Who::NoToken,
     Who::OwnerRead,
     Who::OwnerWrite,
@@ -38,6 +43,8 @@ const EVERYONE: [Who; 9] = [
     Who::NonMember,
     Who::Revoked,
     Who::Expired,
+    Who::AgentBridge,
+    Who::AgentPublisher,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -52,14 +59,17 @@ impl Who {
     fn scope(self) -> Option<TokenScope> {
         match self {
             Who::NoToken | Who::Revoked | Who::Expired => None,
-            Who::OwnerRead => Some(TokenScope::Read),
-            Who::OwnerWrite => Some(TokenScope::Write),
+            Who::OwnerRead | Who::AgentBridge => Some(TokenScope::Read),
+            Who::OwnerWrite | Who::AgentPublisher => Some(TokenScope::Write),
             _ => Some(TokenScope::Admin),
         }
     }
+    fn agent(self) -> bool {
+        matches!(self, Who::AgentBridge | Who::AgentPublisher)
+    }
     fn role(self) -> Role {
         match self {
-            Who::OwnerRead | Who::OwnerWrite | Who::OwnerAdmin => Role::Owner,
+            Who::OwnerRead | Who::OwnerWrite | Who::OwnerAdmin | Who::AgentBridge | Who::AgentPublisher => Role::Owner,
             Who::Publisher => Role::Publisher,
             Who::Reader => Role::Reader,
             _ => Role::None,
@@ -139,6 +149,8 @@ fn expected(e: &Endpoint, who: Who, private: bool) -> StatusCode {
         match who.scope() {
             None => return StatusCode::UNAUTHORIZED,
             Some(have) if have < need => return StatusCode::FORBIDDEN,
+            // None of these endpoints publishes: agent tokens only read.
+            Some(_) if who.agent() && need > TokenScope::Read => return StatusCode::FORBIDDEN,
             _ => {}
         }
     }
@@ -185,6 +197,17 @@ impl World {
             app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&revoked), None).await.status,
             StatusCode::NO_CONTENT
         );
+        let agent = |kind: &'static str| {
+            let (app, owner) = (&app, owner_admin.clone());
+            async move {
+                let r = app
+                    .call(Method::POST, "/api/v1/tokens", Some(&owner), Some(json!({"name": kind, "kind": kind})))
+                    .await;
+                assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+                r.body["token"].as_str().unwrap().to_owned()
+            }
+        };
+        let (bridge, publisher_agent) = (agent("agent-bridge").await, agent("agent-publisher").await);
         for (slug, vis) in [("pub-skill", "public"), ("priv-skill", "private")] {
             app.skill("acme", slug, vis, &owner_admin).await;
             app.version("acme", slug, "1.0.0", VersionStatus::Published).await;
@@ -199,6 +222,8 @@ impl World {
             (Who::NonMember, Some(outsider)),
             (Who::Revoked, Some(revoked)),
             (Who::Expired, Some(expired)),
+            (Who::AgentBridge, Some(bridge)),
+            (Who::AgentPublisher, Some(publisher_agent)),
         ];
         Self { app, tokens }
     }
@@ -250,7 +275,7 @@ async fn skill_endpoints_matrix(db: TestDb) {
             }
         }
     }
-    assert_eq!(cells, 12 * 2 * 9);
+    assert_eq!(cells, 12 * 2 * 11);
 
     // Listings and search: the private skill appears for members only, in every sort.
     for who in EVERYONE {
@@ -276,15 +301,33 @@ async fn account_endpoints_matrix(db: TestDb) {
     // (method, path, body, what each caller gets)
     use StatusCode as S;
     let unauth = S::UNAUTHORIZED;
-    let cases: Vec<(Method, &str, Option<Value>, [StatusCode; 9])> = vec![
-        // order: NoToken, OwnerRead, OwnerWrite, OwnerAdmin, Publisher, Reader, NonMember, Revoked, Expired
-        (Method::GET, "/api/v1/me", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
-        (Method::GET, "/api/v1/tokens", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
+    let cases: Vec<(Method, &str, Option<Value>, [StatusCode; 11])> = vec![
+        // order: NoToken, OwnerRead, OwnerWrite, OwnerAdmin, Publisher, Reader, NonMember, Revoked, Expired,
+        // AgentBridge, AgentPublisher (agent tokens never manage tokens, users or teams)
+        (Method::GET, "/api/v1/me", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth, S::OK, S::OK]),
+        (
+            Method::GET,
+            "/api/v1/tokens",
+            None,
+            [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth, S::FORBIDDEN, S::FORBIDDEN],
+        ),
         (
             Method::POST,
             "/api/v1/tokens",
             Some(json!({"name": "n", "scope": "read"})),
-            [unauth, S::CREATED, S::CREATED, S::CREATED, S::CREATED, S::CREATED, S::CREATED, unauth, unauth],
+            [
+                unauth,
+                S::CREATED,
+                S::CREATED,
+                S::CREATED,
+                S::CREATED,
+                S::CREATED,
+                S::CREATED,
+                unauth,
+                unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+            ],
         ),
         (
             Method::POST,
@@ -300,6 +343,8 @@ async fn account_endpoints_matrix(db: TestDb) {
                 S::FORBIDDEN,
                 unauth,
                 unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
             ],
         ),
         (
@@ -316,14 +361,33 @@ async fn account_endpoints_matrix(db: TestDb) {
                 S::FORBIDDEN,
                 unauth,
                 unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
             ],
         ),
-        (Method::GET, "/api/v1/teams/acme", None, [S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth]),
+        (
+            Method::GET,
+            "/api/v1/teams/acme",
+            None,
+            [S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth, S::OK, S::OK],
+        ),
         (
             Method::PUT,
             "/api/v1/teams/acme/members/rita",
             Some(json!({"role": "reader"})),
-            [unauth, S::FORBIDDEN, S::FORBIDDEN, S::OK, S::FORBIDDEN, S::FORBIDDEN, S::FORBIDDEN, unauth, unauth],
+            [
+                unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+                S::OK,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+                unauth,
+                unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
+            ],
         ),
         (
             Method::GET,
@@ -339,6 +403,8 @@ async fn account_endpoints_matrix(db: TestDb) {
                 S::FORBIDDEN,
                 unauth,
                 unauth,
+                S::FORBIDDEN,
+                S::FORBIDDEN,
             ],
         ),
     ];
@@ -363,7 +429,8 @@ async fn account_endpoints_matrix(db: TestDb) {
         };
         assert_eq!(r.status, want, "POST /api/v1/teams as {who:?}");
     }
-    // Creating a skill needs write scope and publisher or owner in that namespace.
+    // Creating a skill is publishing: write scope (or an agent-publisher token) and publisher
+    // or owner in that namespace.
     for (i, who) in EVERYONE.iter().enumerate() {
         let body = json!({"scope": "acme", "slug": format!("new-{i}")});
         let r = w.app.call(Method::POST, "/api/v1/skills", w.token(*who), Some(body)).await;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 use skilldex::api::{App, AppState};
-use skilldex::domain::{TokenScope, VersionStatus, now_millis};
+use skilldex::domain::{TokenKind, TokenScope, VersionStatus, now_millis};
 use skilldex::service::{Caller, Index, TokenRequest};
 use skilldex::store::{NewToken, NewVersion, Store};
 use skilldex::telemetry::Metrics;
@@ -289,6 +289,7 @@ impl TestApp {
                 user_id: user.id,
                 name: "expired".into(),
                 scope: TokenScope::Admin,
+                kind: TokenKind::Standard,
                 hash: skilldex::service::access::hash_token(&secret),
                 expires_at: Some(now_millis() - 60_000),
             })
@@ -370,6 +371,6 @@ impl TestApp {
 
     #[allow(dead_code)]
     pub fn token_request(scope: TokenScope) -> TokenRequest {
-        TokenRequest { name: "t".into(), scope, expires_at: None }
+        TokenRequest { name: "t".into(), scope: Some(scope), kind: TokenKind::Standard, expires_at: None }
     }
 }

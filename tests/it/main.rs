@@ -19,6 +19,7 @@ mod search;
 mod skill_pool;
 mod skill_pool_inbox;
 mod skill_pool_projects;
+mod skillsmgr;
 mod store;
 mod toolhive;
 mod visibility;

@@ -1,6 +1,6 @@
 //! The `Store` contract, on both backends from one body.
 
-use skilldex::domain::{TeamRole, TokenScope, VersionStatus, now_millis};
+use skilldex::domain::{TeamRole, TokenKind, TokenScope, VersionStatus, now_millis};
 use skilldex::store::{
     Audience, Bearer, NewSkill, NewToken, NewUser, NewVersion, SkillCursor, SkillQuery, SkillSort, SortKey, StoreError,
     UsageEvent,
@@ -73,6 +73,7 @@ async fn users_and_tokens(db: TestDb) {
             user_id: ann.id.clone(),
             name: "laptop".into(),
             scope: TokenScope::Write,
+            kind: TokenKind::Standard,
             hash: "ab".repeat(32),
             expires_at: None,
         })

@@ -5,9 +5,14 @@ use serde_json::json;
 use skilldex::domain::{TokenScope, VersionStatus, now_millis};
 use skilldex::store::NewVersion;
 
-use crate::common::{TestApp, TestDb, on_both_backends};
+use crate::common::{HOST, TestApp, TestDb, on_both_backends};
 
-on_both_backends!(toolhive_extension_api, every_released_version_is_listed, deleting_a_version_yanks_it);
+on_both_backends!(
+    toolhive_extension_api,
+    every_released_version_is_listed,
+    deleting_a_version_yanks_it,
+    publishing_on_the_extension_path
+);
 
 const BASE: &str = "/registry/default/v0.1/x/dev.toolhive/skills";
 
@@ -245,4 +250,79 @@ async fn deleting_a_version_yanks_it(db: TestDb) {
     let r = delete(v110.clone(), Some(tokens["olga"].clone())).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.audit_len().await, audited + 1);
+}
+
+/// ToolHive's publish on the extension path: the seed's Skill body goes through the one
+/// publish pipeline (the artifact fetched with the caller's rights), 201 with the Skill, 409
+/// the second time; every refusal leaves nothing behind.
+async fn publishing_on_the_extension_path(db: TestDb) {
+    use skilldex::bundle::{Bundle, Limits};
+    use skilldex::oci::layout::{Identity, build_toolhive};
+    let app = TestApp::new(db).await.with_index(|i| i.with_views(vec!["labs=lab*".parse().unwrap()]));
+    let dir = tempfile::tempdir().unwrap();
+    let ann = app.user("ann", TokenScope::Admin).await;
+    app.team("acme", &ann).await;
+    let otto = app.user("otto", TokenScope::Write).await;
+    let read = app.token_for("ann", TokenScope::Read).await;
+    let agent = |kind: &'static str| {
+        let (app, ann) = (&app, ann.clone());
+        async move {
+            let r = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": kind, "kind": kind}))).await;
+            r.body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (bridge, publisher) = (agent("agent-bridge").await, agent("agent-publisher").await);
+    let src = dir.path().join("lint-fix");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("SKILL.md"), "---\nname: lint-fix\ndescription: Fix lint.\nversion: 1.0.0\n---\nRun it.\n")
+        .unwrap();
+    let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
+    let id = Identity { namespace: "acme", name: "lint-fix", version: "1.0.0" };
+    let artifact = build_toolhive(&bundle, &bundle.pack(0), &id, None);
+    app.embedded.push_artifact("acme/lint-fix", "1.0.0", &artifact).await.unwrap();
+    let digest = artifact.digest().to_string();
+    // The body as ToolHive's documentation shows it.
+    let skill = |status: &str| {
+        json!({"namespace": "acme", "name": "lint-fix", "title": "Lint Fixer",
+            "description": "Find and fix linting errors in a project", "version": "1.0.0", "status": status,
+            "license": "Apache-2.0", "allowedTools": ["Read", "Edit", "Bash", "Grep"],
+            "packages": [{"registryType": "oci", "identifier": format!("{HOST}/acme/lint-fix"), "ref": "1.0.0",
+                "digest": digest}],
+            "repository": {"type": "git", "url": "https://github.com/acme/skills"},
+            "icons": [], "metadata": {"team": "platform"}, "_meta": {}})
+    };
+    let labs = "/registry/labs/v0.1/x/dev.toolhive/skills";
+    let nope = "/registry/nope/v0.1/x/dev.toolhive/skills";
+    for (who, path, token, body, want) in [
+        ("anonymous", BASE, None, skill("active"), StatusCode::UNAUTHORIZED),
+        ("a bad token", BASE, Some("sdx_bad"), skill("active"), StatusCode::UNAUTHORIZED),
+        ("a read token", BASE, Some(read.as_str()), skill("active"), StatusCode::FORBIDDEN),
+        ("an agent-bridge token", BASE, Some(bridge.as_str()), skill("active"), StatusCode::FORBIDDEN),
+        ("an outsider", BASE, Some(otto.as_str()), skill("active"), StatusCode::FORBIDDEN),
+        ("a view without the namespace", labs, Some(ann.as_str()), skill("active"), StatusCode::BAD_REQUEST),
+        ("an unknown registry", nope, Some(ann.as_str()), skill("active"), StatusCode::NOT_FOUND),
+        ("published deprecated", BASE, Some(ann.as_str()), skill("deprecated"), StatusCode::BAD_REQUEST),
+        ("no name", BASE, Some(ann.as_str()), json!({"namespace": "acme", "version": "1.0.0"}), StatusCode::BAD_REQUEST),
+        ("a list", BASE, Some(ann.as_str()), json!([skill("active")]), StatusCode::BAD_REQUEST),
+    ] {
+        let r = app.call(Method::POST, path, token, Some(body)).await;
+        assert_eq!(r.status, want, "{who}: {}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|e| !e.is_empty()), "{who}: ToolHive's shape: {}", r.text);
+    }
+    let huge = format!("{{\"namespace\": \"{}\"}}", "a".repeat(4 << 20));
+    let r = app.raw(Method::POST, BASE, Some(&ann), Some(&huge), Some("application/json")).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert!(r.body["error"].is_string(), "{}", r.text);
+    assert_eq!(app.get("/api/v1/skills/acme/lint-fix", Some(&ann)).await.status, StatusCode::NOT_FOUND);
+
+    let r = app.call(Method::POST, BASE, Some(&publisher), Some(skill("active"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!((r.body["name"].as_str(), r.body["version"].as_str()), (Some("lint-fix"), Some("1.0.0")));
+    assert_eq!(r.body["title"], "Lint Fixer");
+    assert_eq!(r.body["packages"][0]["digest"], digest.as_str());
+    let fetched = app.get(&format!("{BASE}/acme/lint-fix"), Some(&ann)).await;
+    assert_eq!(fetched.body, r.body);
+    let r = app.call(Method::POST, BASE, Some(&ann), Some(skill("active"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.body["error"].is_string());
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use skilldex::domain::{SkillSort, SkillType, TeamRole, TokenScope, VersionStatus, Visibility, now_millis};
+use skilldex::domain::{SkillSort, SkillType, TeamRole, TokenKind, TokenScope, VersionStatus, Visibility, now_millis};
 use skilldex::service::access::{can_see, hash_token};
 use skilldex::service::search::{self, SearchEngine};
 use skilldex::service::{Caller, Index};
@@ -80,6 +80,7 @@ async fn listings_and_single_reads_agree_on_visibility(db: TestDb) {
             user_id: user.id.clone(),
             name: "t".into(),
             scope: TokenScope::Read,
+            kind: TokenKind::Standard,
             hash: hash_token(&format!("secret-{}", user.id)),
             expires_at: None,
         };

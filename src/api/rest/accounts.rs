@@ -18,7 +18,12 @@ use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
 type Reply<T> = Result<T, ApiError>;
 
 fn token_request(req: CreateTokenRequest) -> TokenRequest {
-    TokenRequest { name: req.name, scope: req.scope, expires_at: req.expires_at.map(|t| t.timestamp_millis()) }
+    TokenRequest {
+        name: req.name,
+        scope: req.scope,
+        kind: req.kind.unwrap_or(crate::domain::TokenKind::Standard),
+        expires_at: req.expires_at.map(|t| t.timestamp_millis()),
+    }
 }
 
 fn created(c: CreatedToken) -> (StatusCode, axum::Json<CreatedTokenResponse>) {
@@ -29,6 +34,7 @@ fn created(c: CreatedToken) -> (StatusCode, axum::Json<CreatedTokenResponse>) {
             id: t.id,
             name: t.name,
             scope: t.scope,
+            kind: t.kind,
             token: c.secret,
             created_at: to_datetime(t.created_at),
             expires_at: t.expires_at.map(to_datetime),
@@ -152,7 +158,7 @@ pub(super) async fn list_teams(
 }
 
 /// Cuts one extra row off a page fetched with `limit + 1`; the cursor is the last row's key.
-fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+pub(super) fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
     if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         let cursor = rows.last().map(&key);

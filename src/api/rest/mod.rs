@@ -1,6 +1,7 @@
 //! The native REST API under `/api/v1`, in csreg's shapes.
 
 mod accounts;
+mod collections;
 mod policies;
 mod skills;
 
@@ -24,6 +25,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::get_team))
         .routes(routes!(accounts::set_member, accounts::remove_member))
         .routes(routes!(accounts::list_audit))
+        .routes(routes!(collections::create_collection, collections::list_collections))
+        .routes(routes!(collections::get_collection, collections::replace_collection, collections::delete_collection))
         .routes(routes!(policies::list_policies))
         .routes(routes!(policies::reevaluate))
         .routes(routes!(skills::list_skills, skills::create_skill))

@@ -118,6 +118,7 @@ impl From<service::Error> for SpError {
         use service::Error as E;
         let (status, code) = match &e {
             E::Invalid(_) | E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::OwnWork(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_request"),
             E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "bad_request"),
             E::Registry(d) => match StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR) {
                 StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, "not_found"),
@@ -562,7 +563,12 @@ async fn create_token(
         None => Vec::new(),
     };
     let scope = scope_of(&scopes)?;
-    let request = service::TokenRequest { name: label.clone(), scope, expires_at: None };
+    let request = service::TokenRequest {
+        name: label.clone(),
+        scope: Some(scope),
+        kind: crate::domain::TokenKind::Standard,
+        expires_at: None,
+    };
     let created = state.index.accounts().create_own_token(&caller, request).await?;
     Ok(Json(CreatedToken {
         id: created.token.id,
