@@ -64,7 +64,9 @@ impl ApiError {
             ApiError::Service(S::Untrusted(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "signature-verification-failed", "Unprocessable Entity")
             }
-            ApiError::Service(S::OwnWork(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "Unprocessable Entity"),
+            ApiError::Service(S::OwnWork(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "Unprocessable Entity")
+            }
             ApiError::Service(S::Upstream(_)) => (StatusCode::BAD_GATEWAY, "registry-error", "Bad Gateway"),
             ApiError::Service(S::TooLarge(_)) | ApiError::TooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large")

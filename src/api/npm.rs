@@ -505,6 +505,11 @@ pub(super) async fn publish_package(
         skill_type: None,
         kind: None,
     };
+    // Moving a dist-tag other than `latest` is a channel move, which agent tokens never make:
+    // refused before anything is stored.
+    if !tags.is_empty() {
+        caller.require(crate::domain::TokenScope::Write)?;
+    }
     let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
     let stored = state.index.publishing().publish(caller, plan).await?.version;
     for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {

@@ -34,10 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/wishes/{id}", get(wish).fallback(method_not_allowed))
         .route("/api/wishes/{id}/close", post(close_wish).fallback(method_not_allowed))
         .route("/api/reviews", get(list_reviews).post(create_review).fallback(method_not_allowed))
-        .route(
-            "/api/reviews/{id}",
-            get(review).put(update_review).delete(delete_review).fallback(method_not_allowed),
-        )
+        .route("/api/reviews/{id}", get(review).put(update_review).delete(delete_review).fallback(method_not_allowed))
 }
 
 /// An error in SkillsMgr's envelope.
@@ -209,11 +206,8 @@ async fn create_wish(
     // Refused before the body is read: no token that may not wish gets to send one.
     caller.require_participate()?;
     let req: NewWishBody = read_json(body).await?;
-    let tags = req
-        .tags
-        .iter()
-        .map(|t| t.parse::<Tag>().map_err(|e| SmError::invalid(e.0)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags =
+        req.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| SmError::invalid(e.0))).collect::<Result<Vec<_>, _>>()?;
     let namespace = req.namespace.as_deref().map(parse_namespace).transpose()?;
     let input = WishInput { title: req.title, body: req.body, tags, namespace };
     let wish = state.index.wishes().create(&caller, input).await?;
@@ -295,6 +289,7 @@ async fn close_wish(
     let answer = match req.answer.as_deref() {
         Some(raw) => {
             let (ns, name) = raw
+                .trim_start_matches('@')
                 .split_once('/')
                 .ok_or_else(|| SmError::invalid("answer names a skill as namespace/name"))?;
             let name: SkillName = name.parse().map_err(|e: crate::domain::InvalidValue| SmError::invalid(e.0))?;

@@ -20,6 +20,9 @@ use crate::service::{
 
 const BASE: &str = "/registry/{registry}/v0.1/x/dev.toolhive/skills";
 
+/// How long a published Skill's body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/entries", axum::routing::post(publish_entry))
@@ -314,13 +317,17 @@ async fn publish_skill(
     let view = view(&state, &registry)?.clone();
     let caller = authenticated(caller)?;
     caller.require_publish()?;
-    let body = axum::body::to_bytes(body, state.index.limits().json_body).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into())
-        } else {
-            bad("the request body was cut off")
+    let read = axum::body::to_bytes(body, state.index.limits().json_body);
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if e.to_string().contains("length limit") => {
+            return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
         }
-    })?;
+        Ok(Err(_)) => return Err(bad("the request body was cut off")),
+        Err(_) => {
+            return Err(ErrorMessage(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time".into()));
+        }
+    };
     let skill: EntrySkill = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
     publish(&state, &caller, skill, Some(&view)).await
 }

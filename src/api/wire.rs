@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::entity;
 use crate::domain::{
-    Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus, Visibility,
-    to_datetime,
+    Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus,
+    Visibility, to_datetime,
 };
 
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus, Visibility,
+    Millis, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenKind, TokenScope, Username, VersionStatus,
+    Visibility,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]

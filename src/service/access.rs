@@ -181,6 +181,9 @@ impl Index {
                 }
             });
         }
+        // An agent token acts as a member of the user's teams, never with a site
+        // administrator's reach.
+        let user = if token.kind.is_agent() { User { is_admin: false, ..user } } else { user };
         Ok(Caller::User(Box::new(Principal { user, token, namespaces })))
     }
 

@@ -89,6 +89,13 @@ impl Accounts<'_> {
         if scope > me.token.scope {
             return Err(Error::Forbidden(format!("a `{}` token cannot create a `{scope}` token", me.token.scope)));
         }
+        // An agent token may wish and review, which a read token may not.
+        if req.kind.is_agent() && me.token.scope < TokenScope::Write {
+            return Err(Error::Forbidden(format!(
+                "a `{}` token cannot create an `{}` token; use a write token",
+                me.token.scope, req.kind
+            )));
+        }
         // Never outliving the token asking for it.
         let expires_at = match (req.expiry(), me.token.expires_at) {
             (Some(asked), Some(own)) => Some(asked.min(own)),

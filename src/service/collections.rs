@@ -42,9 +42,17 @@ pub struct CollectionView {
 }
 
 impl Collections<'_> {
-    pub async fn create(&self, caller: &Caller, owner: CollectionOwner, input: CollectionInput) -> Result<CollectionView> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        owner: CollectionOwner,
+        input: CollectionInput,
+    ) -> Result<CollectionView> {
         let me = caller.require(TokenScope::Write)?;
         if let CollectionOwner::Namespace(namespace) = &owner {
+            if self.core.store.team_by_namespace(namespace.as_str()).await?.is_none() {
+                return Err(Error::NotFound(format!("namespace `{namespace}` not found")));
+            }
             let role = self.core.role_in(caller, namespace.as_str()).await?;
             require_role(role, TeamRole::Publisher, "a team's collection")?;
         }
@@ -53,24 +61,20 @@ impl Collections<'_> {
             CollectionOwner::Me => (Some(me.user.id.as_str()), None),
             CollectionOwner::Namespace(ns) => (None, Some(ns)),
         };
-        let created = self.core.store.create_collection((user, namespace), &content, now_millis()).await?;
+        let created = self.core.store.create_collection((user, namespace), &me.user.id, &content, now_millis()).await?;
         self.core.audit(caller, "collection.create", &created.id, json!({ "namespace": created.namespace })).await;
-        self.view(caller, created).await
+        Ok(self.views(caller, vec![created]).await?.remove(0))
     }
 
     /// The collections the caller may see, by id (a cursor: the last id of the page before).
     pub async fn list(&self, caller: &Caller, after: Option<&str>, limit: i64) -> Result<Vec<CollectionView>> {
         let found = self.core.store.collections(&caller.audience(), after, limit).await?;
-        let mut views = Vec::with_capacity(found.len());
-        for c in found {
-            views.push(self.view(caller, c).await?);
-        }
-        Ok(views)
+        self.views(caller, found).await
     }
 
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<CollectionView> {
         let collection = self.visible(caller, id).await?;
-        self.view(caller, collection).await
+        Ok(self.views(caller, vec![collection]).await?.remove(0))
     }
 
     /// Replaces a collection's name, description, visibility and skills.
@@ -122,9 +126,7 @@ impl Collections<'_> {
         let collection = self.visible(caller, id).await?;
         let allowed = match (&collection.owner_id, &collection.namespace) {
             (Some(owner), _) => *owner == me.user.id || me.user.is_admin,
-            (None, Some(ns)) => {
-                self.core.role_in(caller, ns.as_str()).await?.is_some_and(|r| r >= TeamRole::Publisher)
-            }
+            (None, Some(ns)) => self.core.role_in(caller, ns.as_str()).await?.is_some_and(|r| r >= TeamRole::Publisher),
             (None, None) => me.user.is_admin,
         };
         if !allowed {
@@ -159,21 +161,30 @@ impl Collections<'_> {
         })
     }
 
-    /// The collection with the skills this caller may see, in its order.
-    async fn view(&self, caller: &Caller, collection: Collection) -> Result<CollectionView> {
-        let found = if collection.skill_ids.is_empty() {
-            Vec::new()
+    /// The collections with the skills this caller may see, each in its order (one read of
+    /// the skills for all of them).
+    async fn views(&self, caller: &Caller, collections: Vec<Collection>) -> Result<Vec<CollectionView>> {
+        let mut ids: Vec<String> = collections.iter().flat_map(|c| c.skill_ids.iter().cloned()).collect();
+        ids.sort();
+        ids.dedup();
+        let found: std::collections::HashMap<String, Skill> = if ids.is_empty() {
+            Default::default()
         } else {
-            self.core.store.skills_by_ids(&collection.skill_ids).await?
+            self.core.store.skills_by_ids(&ids).await?.into_iter().map(|s| (s.id.clone(), s)).collect()
         };
-        let skills = collection
-            .skill_ids
-            .iter()
-            .filter_map(|id| found.iter().find(|s| &s.id == id))
-            .filter(|s| sees(caller, s))
-            .cloned()
-            .collect();
-        Ok(CollectionView { collection, skills })
+        Ok(collections
+            .into_iter()
+            .map(|collection| {
+                let skills = collection
+                    .skill_ids
+                    .iter()
+                    .filter_map(|id| found.get(id))
+                    .filter(|s| sees(caller, s))
+                    .cloned()
+                    .collect();
+                CollectionView { collection, skills }
+            })
+            .collect())
     }
 }
 

@@ -369,7 +369,7 @@ impl Publishing<'_> {
     /// all the same.
     async fn create_for_first_version(&self, caller: &Caller, draft: SkillDraft) -> Result<(Skill, bool)> {
         let (namespace, name, kind) = (draft.namespace.clone(), draft.name.clone(), draft.kind);
-        match self.core.catalog().create_skill(caller, draft).await {
+        match self.core.catalog().create_published_skill(caller, draft).await {
             Ok(skill) => Ok((skill, true)),
             // Checked like any existing skill: one deleted meanwhile takes no versions, one
             // of another kind none of this kind.

@@ -28,7 +28,7 @@ use serde_json::json;
 use super::Registry;
 use super::access::{can_see, sees_drafts};
 use super::{Caller, Error, Index, Result};
-use crate::domain::{Namespace, SkillName, TeamRole, VersionStatus};
+use crate::domain::{Namespace, SkillName, TeamRole, TokenScope, VersionStatus};
 use crate::oci::layout::{self, Descriptor, sha256_digest};
 use crate::oci::store::{DistError, EmbeddedStore, check_repo, is_tag};
 use crate::oci::{ArtifactSource, Credentials, OciError};
@@ -670,8 +670,10 @@ impl RepoWriter<'_> {
         Ok(stored)
     }
 
-    /// Deletes a tag or a manifest, unless a channel or a recorded version needs it.
+    /// Deletes a tag or a manifest, unless a channel or a recorded version needs it. Deleting
+    /// is not publishing: it takes a standard write token (never an agent token).
     pub async fn delete_manifest(&self, reference: &str) -> Result<()> {
+        self.caller.require(TokenScope::Write)?;
         let store = &self.registry.store;
         let digest = if is_tag(reference) {
             if self.is_channel(reference).await? {

@@ -56,16 +56,14 @@ impl Reviews<'_> {
         if own {
             return Err(Error::OwnWork("authors cannot review their own skills or collections".into()));
         }
-        let review = self
-            .core
-            .store
-            .create_review(&me.user.id, (kind, &id), rating, body, now_millis())
-            .await
-            .map_err(|e| match Error::from(e) {
-                Error::Conflict(_) => Error::Conflict(format!(
-                    "you have reviewed {name} already: change that review (PUT /api/reviews/<id>) or delete it"
-                )),
-                other => other,
+        let review =
+            self.core.store.create_review(&me.user.id, (kind, &id), rating, body, now_millis()).await.map_err(|e| {
+                match Error::from(e) {
+                    Error::Conflict(_) => Error::Conflict(format!(
+                        "you have reviewed {name} already: change that review (PUT /api/reviews/<id>) or delete it"
+                    )),
+                    other => other,
+                }
             })?;
         self.core.audit(caller, "review.create", &review.id, json!({ "target": name, "rating": rating })).await;
         Ok(ReviewView { review, target_name: name })

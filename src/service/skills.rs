@@ -607,7 +607,16 @@ impl Catalog<'_> {
         Ok(self.core.visible_skill(caller, namespace, name, true).await?.0)
     }
 
+    /// Creates a skill with no version yet: a standard write token (agent tokens create a
+    /// skill only by publishing its first version) and the publisher role.
     pub async fn create_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
+        caller.require(TokenScope::Write)?;
+        self.create_published_skill(caller, draft).await
+    }
+
+    /// Creates the skill a first version is being published to (the publish pipeline's step):
+    /// a token that may publish and the publisher role.
+    pub(crate) async fn create_published_skill(&self, caller: &Caller, draft: SkillDraft) -> Result<Skill> {
         self.core.require_publisher_in(caller, &draft.namespace).await?;
         let new = check_draft(&draft)?;
         let skill = self.core.store.create_skill(&new, now_millis()).await.map_err(|e| match Error::from(e) {

@@ -6,9 +6,9 @@
 
 use serde_json::json;
 
+use super::collections::sees;
 use super::{Caller, Error, Result, Wishes, check_text};
 use crate::domain::{Namespace, SkillName, Tag, WishStatus, now_millis};
-use super::collections::sees;
 use crate::store::{NewWish, Wish, WishQuery};
 
 /// A wish's title: at least this many characters (SkillsMgr's rule), at most `TITLE_MAX`.
@@ -142,8 +142,11 @@ impl Wishes<'_> {
             Some((namespace, name)) => Some(self.core.visible_skill(caller, namespace, name, false).await?.0),
             None => None,
         };
-        let closed =
-            self.core.store.close_wish(id, &me.user.id, answer_skill.as_ref().map(|s| s.id.as_str()), now_millis()).await?;
+        let closed = self
+            .core
+            .store
+            .close_wish(id, &me.user.id, answer_skill.as_ref().map(|s| s.id.as_str()), now_millis())
+            .await?;
         if !closed {
             return Err(Error::Conflict(format!("wish `{id}` is already closed")));
         }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChannelName, DraftStatus, Millis, ReviewRating, ReviewTarget, TokenKind, WishStatus, Namespace, SkillKind, SkillName, SkillType, Tag, TeamRole, TokenScope, Username,
-    VersionStatus, Visibility,
+    ChannelName, DraftStatus, Millis, Namespace, ReviewRating, ReviewTarget, SkillKind, SkillName, SkillType, Tag,
+    TeamRole, TokenKind, TokenScope, Username, VersionStatus, Visibility, WishStatus,
 };
 
 pub use crate::domain::entity::{
@@ -478,10 +478,12 @@ pub trait CommunityStore: Send + Sync {
     /// Closes an open wish, answered by a skill or not; false when it is not open.
     async fn close_wish(&self, id: &str, by: &str, answer_skill_id: Option<&str>, at: Millis) -> StoreResult<bool>;
 
-    /// A collection owned by the user `owner_id` or by `namespace` (exactly one).
+    /// A collection owned by the user `owner_id` or by `namespace` (exactly one), made by the
+    /// user `creator`.
     async fn create_collection(
         &self,
         owner: (Option<&str>, Option<&Namespace>),
+        creator: &str,
         content: &CollectionContent,
         at: Millis,
     ) -> StoreResult<Collection>;
@@ -737,8 +739,9 @@ pub trait Store:
 /// Counts the writes this process begins and finishes on a backend whose writes all go
 /// through one pool, so a reader can learn without a query that nothing was written since it
 /// last looked. A write is counted as begun when its connection leaves the pool and as ended
-/// when it comes back, after its transaction committed or rolled back. A connection closed
-/// instead of returned leaves the counts apart for good: readers then always ask the database.
+/// when it comes back and has answered a ping (so a COMMIT it was sent has landed). A
+/// connection closed instead of returned leaves the counts apart for good: readers then
+/// always ask the database.
 #[derive(Default)]
 pub struct WriteMarks {
     begun: std::sync::atomic::AtomicU64,

@@ -1897,6 +1897,7 @@ macro_rules! impl_sql_store {
             async fn create_collection(
                 &self,
                 (owner_id, namespace): (Option<&str>, Option<&Namespace>),
+                creator: &str,
                 content: &CollectionContent,
                 at: Millis,
             ) -> StoreResult<Collection> {
@@ -1912,7 +1913,7 @@ macro_rules! impl_sql_store {
                 .bind(&content.name)
                 .bind(&content.description)
                 .bind(content.visibility.as_str())
-                .bind(owner_id.unwrap_or_default())
+                .bind(creator)
                 .bind(at)
                 .execute(&mut *tx)
                 .await

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Migration, WriteMarks};
 use super::sql::SearchSql;
+use super::{Migration, WriteMarks};
 
 pub struct SqliteStore {
     read: SqlitePool,
@@ -96,9 +96,15 @@ impl SqliteStore {
                 acquired.begin();
                 Box::pin(async { Ok(true) })
             })
-            .after_release(move |_, _| {
-                released.end();
-                Box::pin(async { Ok(true) })
+            .after_release(move |conn, _| {
+                let released = released.clone();
+                Box::pin(async move {
+                    // A write cancelled mid-flight may still have its COMMIT queued on the
+                    // connection: it is counted as ended only once the connection answers.
+                    sqlx::Connection::ping(conn).await?;
+                    released.end();
+                    Ok(true)
+                })
             })
             .connect_with(options.clone())
             .await?;

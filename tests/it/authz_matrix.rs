@@ -304,7 +304,12 @@ async fn account_endpoints_matrix(db: TestDb) {
     let cases: Vec<(Method, &str, Option<Value>, [StatusCode; 11])> = vec![
         // order: NoToken, OwnerRead, OwnerWrite, OwnerAdmin, Publisher, Reader, NonMember, Revoked, Expired,
         // AgentBridge, AgentPublisher (agent tokens never manage tokens, users or teams)
-        (Method::GET, "/api/v1/me", None, [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth, S::OK, S::OK]),
+        (
+            Method::GET,
+            "/api/v1/me",
+            None,
+            [unauth, S::OK, S::OK, S::OK, S::OK, S::OK, S::OK, unauth, unauth, S::OK, S::OK],
+        ),
         (
             Method::GET,
             "/api/v1/tokens",
@@ -429,14 +434,15 @@ async fn account_endpoints_matrix(db: TestDb) {
         };
         assert_eq!(r.status, want, "POST /api/v1/teams as {who:?}");
     }
-    // Creating a skill is publishing: write scope (or an agent-publisher token) and publisher
-    // or owner in that namespace.
+    // Creating a skill without a version: write scope (agent tokens create skills only by
+    // publishing) and publisher or owner in that namespace.
     for (i, who) in EVERYONE.iter().enumerate() {
         let body = json!({"scope": "acme", "slug": format!("new-{i}")});
         let r = w.app.call(Method::POST, "/api/v1/skills", w.token(*who), Some(body)).await;
         let want = match (who.scope(), who.role()) {
             (None, _) => S::UNAUTHORIZED,
             (Some(TokenScope::Read), _) => S::FORBIDDEN,
+            (Some(_), _) if who.agent() => S::FORBIDDEN,
             (Some(_), Role::Owner | Role::Publisher) => S::CREATED,
             (Some(_), _) => S::FORBIDDEN,
         };

@@ -82,7 +82,11 @@ async fn packuments_and_publishing_under_api_r(db: TestDb) {
     envelope(&r, StatusCode::CONFLICT, "conflict");
     let mut other = doc.clone();
     other["name"] = json!("@acme/other");
-    envelope(&app.call(Method::PUT, "/api/r/@acme/tool", Some(&ann), Some(other)).await, StatusCode::BAD_REQUEST, "invalid_input");
+    envelope(
+        &app.call(Method::PUT, "/api/r/@acme/tool", Some(&ann), Some(other)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+    );
     let r = app.raw(Method::PUT, "/api/r/@acme/tool", Some(&ann), Some("{not json"), Some("application/json")).await;
     envelope(&r, StatusCode::BAD_REQUEST, "invalid_input");
 
@@ -117,7 +121,11 @@ async fn packuments_and_publishing_under_api_r(db: TestDb) {
     envelope(&app.get("/api/r/@acme/secret", None).await, StatusCode::NOT_FOUND, "not_found");
     envelope(&app.get("/api/r/tool", None).await, StatusCode::NOT_FOUND, "not_found");
     envelope(&app.get("/api/r/@acme/Bad_Name", None).await, StatusCode::BAD_REQUEST, "invalid_input");
-    envelope(&app.call(Method::DELETE, "/api/r/@acme/tool", Some(&ann), None).await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    envelope(
+        &app.call(Method::DELETE, "/api/r/@acme/tool", Some(&ann), None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
 }
 
 async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
@@ -130,9 +138,7 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
     let bridge = agent_token(&app, &wes, "agent-bridge").await;
     app.skill("acme", "pdf-tables", "private", &ann).await;
     app.skill("acme", "pdf-open", "public", &ann).await;
-    let wish = |title: &str, namespace: Option<&str>, tags: &[&str]| {
-        json!({"title": title, "body": "Need a skill that handles tables and footnotes", "tags": tags, "namespace": namespace})
-    };
+    let wish = |title: &str, namespace: Option<&str>, tags: &[&str]| json!({"title": title, "body": "Need a skill that handles tables and footnotes", "tags": tags, "namespace": namespace});
     let post = |token: Option<&str>, body: Value| {
         let (app, token) = (&app, token.map(str::to_owned));
         async move { app.call(Method::POST, "/api/wishes", token.as_deref(), Some(body)).await }
@@ -147,7 +153,10 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
         (json!({"title": "     PDF ", "body": "Need a skill that handles tables"}), "title blank-padded to 3"),
         (wish("PDF to Markdown", None, &["a", "b", "c", "d", "e", "f", "g", "h", "i"]), "9 tags"),
         (wish("PDF to Markdown", None, &["Not A Tag!"]), "a bad tag"),
-        (json!({"title": "PDF to Markdown", "body": "Need a skill that handles tables", "mood": "x"}), "an unknown field"),
+        (
+            json!({"title": "PDF to Markdown", "body": "Need a skill that handles tables", "mood": "x"}),
+            "an unknown field",
+        ),
         (json!({"title": 5, "body": "Need a skill that handles tables"}), "a number for a title"),
         (wish("PDF to Markdown", Some("Not Valid"), &[]), "a bad namespace"),
     ] {
@@ -155,7 +164,11 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.text);
         envelope(&r, StatusCode::BAD_REQUEST, "invalid_input");
     }
-    envelope(&post(Some(&bridge), wish("PDF to Markdown", Some("ghost"), &[])).await, StatusCode::NOT_FOUND, "not_found");
+    envelope(
+        &post(Some(&bridge), wish("PDF to Markdown", Some("ghost"), &[])).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let huge = format!(r#"{{"title": "PDF to Markdown", "body": "{}"}}"#, "x".repeat(2 << 20));
     let r = app.raw(Method::POST, "/api/wishes", Some(&bridge), Some(&huge), Some("application/json")).await;
     envelope(&r, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
@@ -178,8 +191,8 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
         r.body["data"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect()
     };
     let both = vec![team_wish.clone(), open_wish.clone()];
-    assert_eq!(ids(app.get("/api/wishes", None).await), [open_wish.clone()]);
-    assert_eq!(ids(app.get("/api/wishes", Some(&otto)).await), [open_wish.clone()]);
+    assert_eq!(ids(app.get("/api/wishes", None).await), [open_wish.as_str()]);
+    assert_eq!(ids(app.get("/api/wishes", Some(&otto)).await), [open_wish.as_str()]);
     for token in [&wes, &ann, &app.admin] {
         assert_eq!(ids(app.get("/api/wishes", Some(token)).await), both);
     }
@@ -190,8 +203,8 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
     assert_eq!(app.get(&format!("/api/wishes/{team_wish}"), Some(&ann)).await.status, StatusCode::OK);
 
     // Filters and paging.
-    assert_eq!(ids(app.get("/api/wishes?tag=markdown", Some(&ann)).await), [open_wish.clone()]);
-    assert_eq!(ids(app.get("/api/wishes?namespace=acme", Some(&ann)).await), [team_wish.clone()]);
+    assert_eq!(ids(app.get("/api/wishes?tag=markdown", Some(&ann)).await), [open_wish.as_str()]);
+    assert_eq!(ids(app.get("/api/wishes?namespace=acme", Some(&ann)).await), [team_wish.as_str()]);
     assert_eq!(ids(app.get("/api/wishes?namespace=acme", Some(&otto)).await), Vec::<String>::new());
     let first = app.get("/api/wishes?limit=1", Some(&ann)).await;
     let cursor = first.body["cursor"].as_str().unwrap().to_owned();
@@ -220,14 +233,21 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
     assert_eq!(r.body["answer"], "acme/pdf-tables");
     // The private answer is named only to those who may see it.
     let seen_by_author = app.get(&format!("/api/wishes/{team_wish}"), Some(&wes)).await;
-    assert_eq!((seen_by_author.body["status"].as_str(), &seen_by_author.body["answer"]), (Some("closed"), &Value::Null));
+    assert_eq!(
+        (seen_by_author.body["status"].as_str(), &seen_by_author.body["answer"]),
+        (Some("closed"), &Value::Null)
+    );
     envelope(&close(&team_wish, &ann, None).await, StatusCode::CONFLICT, "conflict");
     // The author closes their own site-wide wish with a public answer.
     let r = close(&open_wish, &bridge, Some("acme/pdf-open")).await;
     assert_eq!((r.status, r.body["answer"].as_str()), (StatusCode::OK, Some("acme/pdf-open")), "{}", r.text);
     assert_eq!(ids(app.get("/api/wishes?status=open", Some(&ann)).await), Vec::<String>::new());
     assert_eq!(ids(app.get("/api/wishes?status=closed", None).await), [open_wish]);
-    envelope(&app.call(Method::DELETE, "/api/wishes", Some(&ann), None).await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    envelope(
+        &app.call(Method::DELETE, "/api/wishes", Some(&ann), None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
 }
 
 async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
@@ -238,7 +258,8 @@ async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
     let read = app.token_for("ann", TokenScope::Read).await;
 
     // Kinds carry their own scope and a short life by default.
-    let r = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": "a", "kind": "agent-bridge"}))).await;
+    let r =
+        app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": "a", "kind": "agent-bridge"}))).await;
     assert_eq!((r.status, r.body["scope"].as_str()), (StatusCode::CREATED, Some("read")), "{}", r.text);
     let expires = chrono::DateTime::parse_from_rfc3339(r.body["expiresAt"].as_str().unwrap()).unwrap();
     let days = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours() as f64 / 24.0;
@@ -251,9 +272,13 @@ async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
         let r = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.text);
     }
-    // Never more than the token asking: a read token makes no agent-publisher.
-    let r = app.call(Method::POST, "/api/v1/tokens", Some(&read), Some(json!({"name": "a", "kind": "agent-publisher"}))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // Never more than the token asking: a read token makes no agent token (an agent-bridge
+    // token wishes and reviews, which a read token may not).
+    for kind in ["agent-publisher", "agent-bridge"] {
+        let body = json!({"name": "a", "kind": kind});
+        let r = app.call(Method::POST, "/api/v1/tokens", Some(&read), Some(body)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{kind}: {}", r.text);
+    }
     let bridge = agent_token(&app, &ann, "agent-bridge").await;
     let publisher = agent_token(&app, &ann, "agent-publisher").await;
 
@@ -261,11 +286,27 @@ async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
     let doc = npm_document(dir.path(), "tool", "1.0.0");
     let r = app.call(Method::PUT, "/@acme%2ftool", Some(&bridge), Some(doc.clone())).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // A dist-tag is a channel move: refused before anything is stored.
+    let mut tagged = doc.clone();
+    tagged["dist-tags"] = json!({"latest": "1.0.0", "beta": "1.0.0"});
+    let r = app.call(Method::PUT, "/@acme%2ftool", Some(&publisher), Some(tagged)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(app.get("/api/v1/skills/acme/tool", Some(&ann)).await.status, StatusCode::NOT_FOUND);
     let r = app.call(Method::PUT, "/@acme%2ftool", Some(&publisher), Some(doc)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Nor does an agent create a skill without publishing it.
+    let bare = json!({"scope": "acme", "slug": "bare"});
+    let r = app.call(Method::POST, "/api/v1/skills", Some(&publisher), Some(bare)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     for token in [&bridge, &publisher] {
         let r = app
-            .raw(Method::PUT, "/-/package/@acme%2ftool/dist-tags/beta", Some(token), Some("\"1.0.0\""), Some("application/json"))
+            .raw(
+                Method::PUT,
+                "/-/package/@acme%2ftool/dist-tags/beta",
+                Some(token),
+                Some("\"1.0.0\""),
+                Some("application/json"),
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
         let r = app.call(Method::PUT, "/api/v1/skills/acme/tool/versions/1.0.0/yank", Some(token), None).await;
@@ -283,6 +324,18 @@ async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let r = app.raw(Method::GET, "/v2/acme/tool/tags/list", Some(&bridge), None, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Deleting is not publishing.
+    let r = app.raw(Method::DELETE, "/v2/acme/tool/manifests/some-tag", Some(&publisher), None, None).await;
+    assert_eq!((r.status, r.body["errors"][0]["code"].as_str()), (StatusCode::FORBIDDEN, Some("DENIED")), "{}", r.text);
+
+    // A site administrator's agent token has a member's reach, not the site's.
+    app.team("other", &app.admin).await;
+    app.skill("other", "hidden", "private", &app.admin).await;
+    app.skill("acme", "secret", "private", &ann).await;
+    let admin_agent = agent_token(&app, &app.admin, "agent-bridge").await;
+    assert_eq!(app.get("/api/v1/skills/other/hidden", Some(&admin_agent)).await.status, StatusCode::OK, "a member");
+    assert_eq!(app.get("/api/v1/skills/acme/secret", Some(&app.admin)).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/skills/acme/secret", Some(&admin_agent)).await.status, StatusCode::NOT_FOUND);
 
     // Tokens are for people: an agent token lists, mints and revokes none.
     for token in [&bridge, &publisher] {
@@ -351,18 +404,25 @@ async fn collections_list_only_what_each_reader_may_see(db: TestDb) {
     let seen = app.get(&format!("/api/v1/collections/{team_list}"), Some(&otto)).await;
     assert_eq!(skills(&seen), ["acme/pub-tool"]);
     assert_eq!(skills(&app.get(&format!("/api/v1/collections/{team_list}"), None).await), ["acme/pub-tool"]);
-    assert_eq!(skills(&app.get(&format!("/api/v1/collections/{team_list}"), Some(&ann)).await), ["acme/priv-tool", "acme/pub-tool"]);
+    assert_eq!(
+        skills(&app.get(&format!("/api/v1/collections/{team_list}"), Some(&ann)).await),
+        ["acme/priv-tool", "acme/pub-tool"]
+    );
     let hidden = app.get(&format!("/api/v1/collections/{private_list}"), Some(&otto)).await;
     let ghost = "01234567-89ab-cdef-0123-456789abcdef";
     let absent = app.get(&format!("/api/v1/collections/{ghost}"), Some(&otto)).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    assert_eq!(hidden.body["detail"].as_str().unwrap().replace(&private_list, "X"), absent.body["detail"].as_str().unwrap().replace(ghost, "X"));
+    assert_eq!(
+        hidden.body["detail"].as_str().unwrap().replace(&private_list, "X"),
+        absent.body["detail"].as_str().unwrap().replace(ghost, "X")
+    );
     let listed = |token: Option<&str>| {
         let app = &app;
         let token = token.map(str::to_owned);
         async move {
             let r = app.get("/api/v1/collections", token.as_deref()).await;
-            let mut ids: Vec<String> = r.body["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+            let mut ids: Vec<String> =
+                r.body["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
             ids.sort();
             ids
         }
@@ -375,7 +435,9 @@ async fn collections_list_only_what_each_reader_may_see(db: TestDb) {
     all.sort();
     assert_eq!(listed(Some(&ann)).await, all);
     let first = app.get("/api/v1/collections?limit=1", Some(&ann)).await;
-    let next = app.get(&format!("/api/v1/collections?limit=1&cursor={}", first.body["cursor"].as_str().unwrap()), Some(&ann)).await;
+    let next = app
+        .get(&format!("/api/v1/collections?limit=1&cursor={}", first.body["cursor"].as_str().unwrap()), Some(&ann))
+        .await;
     assert_ne!(first.body["data"][0]["id"], next.body["data"][0]["id"]);
 
     // Changing: the owner, or the team's publishers; never its namespace.
@@ -385,13 +447,22 @@ async fn collections_list_only_what_each_reader_may_see(db: TestDb) {
     };
     assert_eq!(put(&team_list, &otto, json!({"name": "Mine now"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(put(&private_list, &otto, json!({"name": "Mine now"})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(put(&wes_list, &wes, json!({"name": "Moved", "namespace": "acme"})).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put(&wes_list, &wes, json!({"name": "Moved", "namespace": "acme"})).await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(app.get(&format!("/api/v1/collections/{team_list}"), Some(&ann)).await.body["name"], "Acme kit");
     let r = put(&wes_list, &wes, json!({"name": "Wes picks", "description": "Tools I use", "skills": []})).await;
     assert_eq!((r.status, r.body["description"].as_str()), (StatusCode::OK, Some("Tools I use")), "{}", r.text);
     assert_eq!((r.body["visibility"].as_str(), skills(&r).len()), (Some("public"), 0), "visibility kept");
-    assert_eq!(app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&otto), None).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&wes), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&otto), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&wes), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.get(&format!("/api/v1/collections/{wes_list}"), Some(&wes)).await.status, StatusCode::NOT_FOUND);
 }
 
@@ -406,12 +477,15 @@ async fn reviews_are_as_private_as_what_they_review(db: TestDb) {
     app.skill("acme", "pub-tool", "public", &ann).await;
     app.skill("acme", "priv-tool", "private", &ann).await;
     let r = app
-        .call(Method::POST, "/api/v1/collections", Some(&ann), Some(json!({"name": "Kit", "namespace": "acme", "visibility": "public"})))
+        .call(
+            Method::POST,
+            "/api/v1/collections",
+            Some(&ann),
+            Some(json!({"name": "Kit", "namespace": "acme", "visibility": "public"})),
+        )
         .await;
     let kit = r.body["id"].as_str().unwrap().to_owned();
-    let review = |target_type: &str, target_id: &str, rating: &str, body: &str| {
-        json!({"targetType": target_type, "targetId": target_id, "rating": rating, "body": body})
-    };
+    let review = |target_type: &str, target_id: &str, rating: &str, body: &str| json!({"targetType": target_type, "targetId": target_id, "rating": rating, "body": body});
     let post = |token: Option<&str>, body: Value| {
         let (app, token) = (&app, token.map(str::to_owned));
         async move { app.call(Method::POST, "/api/reviews", token.as_deref(), Some(body)).await }
@@ -427,19 +501,31 @@ async fn reviews_are_as_private_as_what_they_review(db: TestDb) {
         (review("server", "@acme/pub-tool", "grande", "Handled every PDF."), StatusCode::BAD_REQUEST, "invalid_input"),
         (review("package", "@acme/Bad_Name", "grande", "Handled every PDF."), StatusCode::BAD_REQUEST, "invalid_input"),
         (review("package", "@acme/priv-tool", "grande", "Handled every PDF."), StatusCode::NOT_FOUND, "not_found"),
-        (review("collection", "no-such-collection", "grande", "Handled every PDF."), StatusCode::NOT_FOUND, "not_found"),
+        (
+            review("collection", "no-such-collection", "grande", "Handled every PDF."),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ] {
         envelope(&post(Some(&bridge), body).await, status, code);
     }
     envelope(&post(Some(&ann), good.clone()).await, StatusCode::UNPROCESSABLE_ENTITY, "cannot_review_own");
-    envelope(&post(Some(&ann), review("collection", &kit, "grande", "Our own kit")).await, StatusCode::UNPROCESSABLE_ENTITY, "cannot_review_own");
+    envelope(
+        &post(Some(&ann), review("collection", &kit, "grande", "Our own kit")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "cannot_review_own",
+    );
     let list = |token: Option<&str>, target_type: &str, target_id: &str| {
         let path = format!("/api/reviews?targetType={target_type}&targetId={}", target_id.replace('/', "%2F"));
         let token = token.map(str::to_owned);
         let app = &app;
         async move { app.get(&path, token.as_deref()).await }
     };
-    assert_eq!(list(Some(&ann), "package", "@acme/pub-tool").await.body["data"], json!([]), "nothing refused was stored");
+    assert_eq!(
+        list(Some(&ann), "package", "@acme/pub-tool").await.body["data"],
+        json!([]),
+        "nothing refused was stored"
+    );
 
     // One review per author and target; an agent reviews on its user's behalf.
     let r = post(Some(&bridge), good.clone()).await;
@@ -463,7 +549,10 @@ async fn reviews_are_as_private_as_what_they_review(db: TestDb) {
     let hidden = app.get(&format!("/api/reviews/{private_review}"), Some(&otto)).await;
     let absent = app.get("/api/reviews/01234567-89ab-cdef-0123-456789abcdef", Some(&otto)).await;
     envelope(&hidden, StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(hidden.text.replace(&private_review, "X"), absent.text.replace("01234567-89ab-cdef-0123-456789abcdef", "X"));
+    assert_eq!(
+        hidden.text.replace(&private_review, "X"),
+        absent.text.replace("01234567-89ab-cdef-0123-456789abcdef", "X")
+    );
     let public = list(None, "package", "@acme/pub-tool").await;
     assert_eq!((public.status, public.body["data"][0]["id"].as_str()), (StatusCode::OK, Some(wes_review.as_str())));
 
@@ -472,7 +561,11 @@ async fn reviews_are_as_private_as_what_they_review(db: TestDb) {
         let (app, path, token) = (&app, format!("/api/reviews/{wes_review}"), token.to_owned());
         async move { app.call(Method::PUT, &path, Some(&token), Some(body)).await }
     };
-    envelope(&put(&otto, json!({"rating": "regular", "body": "Not my review"})).await, StatusCode::FORBIDDEN, "forbidden");
+    envelope(
+        &put(&otto, json!({"rating": "regular", "body": "Not my review"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
     envelope(&put(&wes, json!({"rating": "regular"})).await, StatusCode::BAD_REQUEST, "invalid_input");
     let r = put(&bridge, json!({"rating": "regular", "body": "Good, but slow on big files."})).await;
     assert_eq!((r.status, r.body["rating"].as_str()), (StatusCode::OK, Some("regular")), "{}", r.text);
@@ -487,5 +580,9 @@ async fn reviews_are_as_private_as_what_they_review(db: TestDb) {
     assert_eq!(app.get(&format!("/api/reviews/{kit_review}"), None).await.status, StatusCode::OK);
     let r = app.call(Method::DELETE, &format!("/api/v1/collections/{kit}"), Some(&ann), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    envelope(&app.get(&format!("/api/reviews/{kit_review}"), Some(&app.admin)).await, StatusCode::NOT_FOUND, "not_found");
+    envelope(
+        &app.get(&format!("/api/reviews/{kit_review}"), Some(&app.admin)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }

@@ -267,7 +267,8 @@ async fn publishing_on_the_extension_path(db: TestDb) {
     let agent = |kind: &'static str| {
         let (app, ann) = (&app, ann.clone());
         async move {
-            let r = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": kind, "kind": kind}))).await;
+            let r =
+                app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": kind, "kind": kind}))).await;
             r.body["token"].as_str().unwrap().to_owned()
         }
     };
@@ -302,7 +303,13 @@ async fn publishing_on_the_extension_path(db: TestDb) {
         ("a view without the namespace", labs, Some(ann.as_str()), skill("active"), StatusCode::BAD_REQUEST),
         ("an unknown registry", nope, Some(ann.as_str()), skill("active"), StatusCode::NOT_FOUND),
         ("published deprecated", BASE, Some(ann.as_str()), skill("deprecated"), StatusCode::BAD_REQUEST),
-        ("no name", BASE, Some(ann.as_str()), json!({"namespace": "acme", "version": "1.0.0"}), StatusCode::BAD_REQUEST),
+        (
+            "no name",
+            BASE,
+            Some(ann.as_str()),
+            json!({"namespace": "acme", "version": "1.0.0"}),
+            StatusCode::BAD_REQUEST,
+        ),
         ("a list", BASE, Some(ann.as_str()), json!([skill("active")]), StatusCode::BAD_REQUEST),
     ] {
         let r = app.call(Method::POST, path, token, Some(body)).await;

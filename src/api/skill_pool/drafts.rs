@@ -96,6 +96,8 @@ async fn create_draft(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Reply<(StatusCode, Json<DraftView>)> {
+    // Drafts take a standard write token (never an agent's) and the publisher role.
+    caller.require(crate::domain::TokenScope::Write)?;
     state.index.require_publisher_in(&caller, &namespace).await?;
     let (raw, archive) = read_parts(&state, &headers, body).await?;
     let meta: DraftMetadata = metadata(&raw)?;
