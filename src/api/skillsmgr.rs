@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, ErrorMessage, authenticated};
-use crate::domain::{Namespace, ReviewRating, ReviewTarget, SkillName, Tag, WishStatus, to_datetime};
+use crate::domain::{Namespace, ReviewRating, ReviewTarget, Tag, WishStatus, to_datetime};
 use crate::service::reviews::{ReviewView, TargetRef};
 use crate::service::wishes::{WishFilter, WishInput, WishView};
 use crate::service::{self, Caller, page_limit};
@@ -286,17 +286,11 @@ async fn close_wish(
     let caller = signed_in(caller)?;
     caller.require_participate()?;
     let req: CloseBody = read_json(body).await?;
-    let answer = match req.answer.as_deref() {
-        Some(raw) => {
-            let (ns, name) = raw
-                .trim_start_matches('@')
-                .split_once('/')
-                .ok_or_else(|| SmError::invalid("answer names a skill as namespace/name"))?;
-            let name: SkillName = name.parse().map_err(|e: crate::domain::InvalidValue| SmError::invalid(e.0))?;
-            Some((parse_namespace(ns)?, name))
-        }
-        None => None,
-    };
+    let answer = req
+        .answer
+        .as_deref()
+        .map(|raw| crate::domain::parse_skill_ref(raw).map_err(|e| SmError::invalid(e.0)))
+        .transpose()?;
     let closed = state.index.wishes().close(&caller, &id, answer.as_ref().map(|(ns, name)| (ns, name))).await?;
     Ok(axum::Json(closed.into()))
 }

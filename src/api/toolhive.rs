@@ -282,6 +282,9 @@ struct EntryPackage {
     registry_type: String,
     #[serde(default)]
     identifier: Option<String>,
+    /// The tag, when the identifier names none.
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
     #[serde(default)]
     digest: Option<String>,
 }
@@ -371,7 +374,29 @@ async fn publish(
     Ok((StatusCode::CREATED, axum::Json(to_skill(&skill, &released))))
 }
 
-/// The one OCI package to register: `identifier` pinned by `digest` when both are given.
+/// `identifier` with the package's `ref` as its tag, when it names no tag or digest itself;
+/// one that names another tag than `ref` is refused.
+fn tagged(identifier: &str, reference: Option<&str>) -> Result<String, ErrorMessage> {
+    let Some(tag) = reference else { return Ok(identifier.to_owned()) };
+    let last = identifier.rsplit('/').next().unwrap_or_default();
+    if last.contains('@') {
+        return Ok(identifier.to_owned());
+    }
+    match last.split_once(':') {
+        Some((_, own)) if own == tag => Ok(identifier.to_owned()),
+        Some((_, own)) => {
+            Err(bad(format!("the identifier is tagged `{own}`, not the package ref `{}`", tag.escape_debug())))
+        }
+        None => {
+            let whole = format!("{identifier}:{tag}");
+            crate::oci::parse_reference(&whole).map_err(|e| bad(e.to_string()))?;
+            Ok(whole)
+        }
+    }
+}
+
+/// The one OCI package to register: `identifier` pinned by `digest` when both are given, else
+/// tagged by `ref`.
 fn oci_reference(packages: &[EntryPackage]) -> Result<String, ErrorMessage> {
     let oci: Vec<&EntryPackage> = packages.iter().filter(|p| p.registry_type == "oci").collect();
     let [package] = oci.as_slice() else {
@@ -383,7 +408,7 @@ fn oci_reference(packages: &[EntryPackage]) -> Result<String, ErrorMessage> {
         .filter(|i| !i.is_empty())
         .ok_or_else(|| bad("the OCI package has no identifier"))?;
     let Some(digest) = package.digest.as_deref().filter(|d| !d.is_empty()) else {
-        return Ok(identifier.to_owned());
+        return tagged(identifier, package.reference.as_deref().filter(|r| !r.is_empty()));
     };
     let r = crate::oci::parse_reference(identifier).map_err(|e| bad(e.to_string()))?;
     if r.digest().is_some_and(|d| d != digest) {

@@ -368,6 +368,16 @@ pub fn to_datetime(ms: Millis) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// A skill named `namespace/name` (npm's `@namespace/name` too), as users write it.
+pub fn parse_skill_ref(s: &str) -> Result<(Namespace, SkillName), InvalidValue> {
+    let (namespace, name) = s
+        .strip_prefix('@')
+        .unwrap_or(s)
+        .split_once('/')
+        .ok_or_else(|| invalid(format!("`{}`: name a skill as namespace/name", truncate(s))))?;
+    Ok((namespace.parse()?, name.parse()?))
+}
+
 /// A fresh, time-ordered identifier (UUIDv7), so ids sort by creation.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

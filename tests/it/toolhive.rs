@@ -311,6 +311,14 @@ async fn publishing_on_the_extension_path(db: TestDb) {
             StatusCode::BAD_REQUEST,
         ),
         ("a list", BASE, Some(ann.as_str()), json!([skill("active")]), StatusCode::BAD_REQUEST),
+        (
+            "a ref other than the identifier's tag",
+            BASE,
+            Some(ann.as_str()),
+            json!({"namespace": "acme", "name": "lint-fix", "version": "1.0.0", "packages": [{"registryType": "oci",
+                "identifier": format!("{HOST}/acme/lint-fix:2.0.0"), "ref": "1.0.0"}]}),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let r = app.call(Method::POST, path, token, Some(body)).await;
         assert_eq!(r.status, want, "{who}: {}", r.text);

@@ -10,7 +10,6 @@ use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{CollectionPage, CollectionRequest, CollectionResponse, PageParams};
-use crate::domain::{Namespace, SkillName};
 use crate::service::collections::{CollectionInput, CollectionOwner, CollectionView};
 use crate::service::{Caller, Error, page_limit};
 
@@ -35,13 +34,7 @@ fn input(req: CollectionRequest) -> Reply<CollectionInput> {
     let skills = req
         .skills
         .iter()
-        .map(|s| {
-            let (ns, name) =
-                s.split_once('/').ok_or_else(|| Error::Invalid(format!("`{s}`: name a skill as namespace/name")))?;
-            let ns: Namespace = ns.parse().map_err(|e: crate::domain::InvalidValue| Error::Invalid(e.0))?;
-            let name: SkillName = name.parse().map_err(|e: crate::domain::InvalidValue| Error::Invalid(e.0))?;
-            Ok((ns, name))
-        })
+        .map(|s| crate::domain::parse_skill_ref(s).map_err(|e| Error::Invalid(e.0)))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(CollectionInput {
         name: req.name,
