@@ -4,7 +4,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use skilldex::domain::{TokenScope, VersionStatus};
+use skilldex::domain::{TokenScope, VersionStatus, now_millis};
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
@@ -461,4 +461,25 @@ async fn a_restart_never_answers_with_who_could_see_a_skill_before() {
     }
     // The busy skill counts; the private one is neither shown nor counted.
     assert_eq!(found(index.clone()).await, (false, 1), "after the restart");
+}
+
+/// On SQLite a search skips the change sequence while this server has written nothing for
+/// 250 ms; what another process writes to the same file (the CLI) is found once that time
+/// has passed, and this server's own writes at once.
+#[tokio::test]
+async fn another_process_writes_reach_search_within_a_quarter_second() {
+    let db = TestDb::sqlite().await;
+    let url = db.url.clone();
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    assert!(found(&app, None, "lighthouse").await.is_empty());
+    let mut cli = crate::store::skill("acme", "beacon");
+    cli.description = "Keeps the lighthouse lit".into();
+    skilldex::store::connect(&url).await.unwrap().create_skill(&cli, now_millis()).await.unwrap();
+    tokio::time::sleep(skilldex::service::search::QUIET_FOR + std::time::Duration::from_millis(50)).await;
+    assert_eq!(found(&app, None, "lighthouse").await, ["acme/beacon"], "another process's write, 300 ms on");
+    skill(&app, &app.admin, "acme/lamp", "Lights the lighthouse lamp", json!({})).await;
+    let mut both = found(&app, None, "lighthouse").await;
+    both.sort();
+    assert_eq!(both, ["acme/beacon", "acme/lamp"], "this server's own write, at once");
 }
