@@ -13,16 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query, RegexQuery, Scorer,
-    TermQuery, Weight,
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery,
 };
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
-use tantivy::{
-    DocId, DocSet as _, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TERMINATED, TantivyDocument, Term,
-};
+use tantivy::{DocId, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use super::semantic::{Embedder, Semantic};
 use crate::domain::Skill;
@@ -335,53 +332,50 @@ impl SearchEngine {
     /// and published versions when `few_published`), which select few skills and so lead the
     /// search. Visibility and the broad filters are checked as matches are collected (`Gate`).
     /// A single word with no narrow filter is a plain union of terms, which tantivy ranks with
-    /// block-max WAND, skipping whole blocks of postings that cannot reach the page; more
-    /// words or filters make an `AllOf`, led by whichever has the fewest postings.
+    /// block-max WAND, skipping whole blocks of postings that cannot reach the page.
     fn query(&self, q: &SkillQuery, typos: bool, few_published: bool) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.f;
-        let mut groups: Vec<Vec<Box<dyn Query>>> = Vec::new();
+        let mut must: Vec<Clause> = Vec::new();
         for (i, word) in q.terms.iter().enumerate() {
             // As you type, only the last word is unfinished.
             let last = i + 1 == q.terms.len();
-            groups.push(self.word(word, last, typos)?);
+            must.push((Occur::Must, self.word(word, last, typos)?));
         }
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
         };
-        let filter =
-            |query: Box<dyn Query>| -> Vec<Box<dyn Query>> { vec![Box::new(ConstScoreQuery::new(query, 0.0))] };
         if let Some(ns) = &q.namespace {
-            groups.push(filter(term(f.namespace, ns.as_str())));
+            must.push(filter(term(f.namespace, ns.as_str())));
         }
         if q.published_only && few_published {
             let published = Term::from_field_u64(f.published, 1);
-            groups.push(filter(Box::new(TermQuery::new(published, IndexRecordOption::Basic))));
+            must.push(filter(Box::new(TermQuery::new(published, IndexRecordOption::Basic))));
         }
         for tag in &q.tags {
-            groups.push(filter(term(f.tag, tag)));
+            must.push(filter(term(f.tag, tag)));
         }
         if !q.namespace_globs.is_empty() {
             let mut any: Vec<Clause> = Vec::new();
             for glob in &q.namespace_globs {
                 any.push((Occur::Should, Box::new(RegexQuery::from_pattern(&glob_regex(glob), f.namespace)?)));
             }
-            groups.push(filter(Box::new(BooleanQuery::new(any))));
+            must.push(filter(Box::new(BooleanQuery::new(any))));
         }
-        if let [only] = &mut groups[..] {
-            return Ok(union(std::mem::take(only)));
+        if must.len() == 1 {
+            return Ok(must.remove(0).1);
         }
-        Ok(Box::new(AllOf { groups }))
+        Ok(Box::new(BooleanQuery::new(must)))
     }
 
-    /// One query word, as the clauses any of which finds it: its stems in every weighted field,
-    /// the words it begins (`prefix`), and for longer words, words one edit away (`typos`).
-    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Vec<Box<dyn Query>>, SearchError> {
+    /// One query word: its stems in every weighted field, the words it begins (`prefix`), and
+    /// for longer words, words one edit away (`typos`).
+    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Box<dyn Query>, SearchError> {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let chars = word.chars().count();
-        let mut any: Vec<Box<dyn Query>> = Vec::new();
+        let mut any: Vec<Clause> = Vec::new();
         let mut weighted = |query: Box<dyn Query>, weight: f32| {
-            any.push(Box::new(BoostQuery::new(query, weight)));
+            any.push((Occur::Should, Box::new(BoostQuery::new(query, weight)) as Box<dyn Query>));
         };
         for field in &self.f.text {
             let mut analyzer = self.index.tokenizer_for_field(field.stemmed)?;
@@ -403,7 +397,7 @@ impl SearchEngine {
                 weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT);
             }
         }
-        Ok(any)
+        Ok(Box::new(BooleanQuery::new(any)))
     }
 
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
@@ -816,145 +810,9 @@ impl<S: TokenStream> TokenStream for EdgeNgramsStream<S> {
 /// One clause of a boolean query.
 type Clause = (Occur, Box<dyn Query>);
 
-/// Documents any of `clauses` matches, scored by the sum of those that match.
-fn union(clauses: Vec<Box<dyn Query>>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::new(clauses.into_iter().map(|q| (Occur::Should, q)).collect()))
-}
-
-/// Documents that every group holds (a group holds when any of its clauses matches), scored
-/// by the sum of the scores of the clauses that match: what a boolean query of required
-/// unions finds and scores. It walks the union of the group with the fewest postings and
-/// checks every clause of the others by seeking its own postings; intersecting the unions
-/// themselves spent most of a two-word search re-filling their buffers.
-#[derive(Debug)]
-struct AllOf {
-    groups: Vec<Vec<Box<dyn Query>>>,
-}
-
-impl Clone for AllOf {
-    fn clone(&self) -> Self {
-        AllOf { groups: self.groups.iter().map(|g| g.iter().map(|q| q.box_clone()).collect()).collect() }
-    }
-}
-
-impl Query for AllOf {
-    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let mut groups = Vec::with_capacity(self.groups.len());
-        for group in &self.groups {
-            let clauses = group.iter().map(|q| q.weight(scoring)).collect::<tantivy::Result<Vec<_>>>()?;
-            let any = union(group.iter().map(|q| q.box_clone()).collect()).weight(scoring)?;
-            groups.push((any, clauses));
-        }
-        Ok(Box::new(AllOfWeight { groups }))
-    }
-
-    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        for query in self.groups.iter().flatten() {
-            query.query_terms(visitor);
-        }
-    }
-}
-
-/// Per group: its union, and each of its clauses.
-struct AllOfWeight {
-    groups: Vec<(Box<dyn Weight>, Vec<Box<dyn Weight>>)>,
-}
-
-impl Weight for AllOfWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let mut groups = Vec::with_capacity(self.groups.len());
-        for (any, clauses) in &self.groups {
-            let scorers = clauses.iter().map(|w| w.scorer(reader, boost)).collect::<tantivy::Result<Vec<_>>>()?;
-            let postings: u64 = scorers.iter().map(|s| u64::from(s.size_hint())).sum();
-            groups.push((postings, any, scorers));
-        }
-        let Some(lead) = (0..groups.len()).min_by_key(|&i| groups[i].0) else {
-            return Ok(Box::new(tantivy::query::EmptyScorer));
-        };
-        let (_, any, _) = groups.remove(lead);
-        let others = groups.into_iter().map(|(_, _, scorers)| scorers).collect();
-        let mut scorer = AllOfScorer { lead: any.scorer(reader, boost)?, others, doc: 0 };
-        scorer.doc = scorer.settle(scorer.lead.doc());
-        Ok(Box::new(scorer))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<tantivy::query::Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!("document {doc} does not match")));
-        }
-        Ok(tantivy::query::Explanation::new("every word found; the sum of the matching clauses", scorer.score()))
-    }
-}
-
-struct AllOfScorer {
-    /// The union of the group with the fewest postings.
-    lead: Box<dyn Scorer>,
-    /// The other groups' clauses.
-    others: Vec<Vec<Box<dyn Scorer>>>,
-    doc: DocId,
-}
-
-impl AllOfScorer {
-    /// The first document from `doc` (where the lead stands) that every other group holds,
-    /// with every clause that matches it positioned on it.
-    fn settle(&mut self, mut doc: DocId) -> DocId {
-        'candidates: while doc != TERMINATED {
-            for group in &mut self.others {
-                let mut held = false;
-                for clause in group.iter_mut() {
-                    if clause.doc() < doc {
-                        clause.seek(doc);
-                    }
-                    held |= clause.doc() == doc;
-                }
-                if !held {
-                    // No document before the nearest of this group's clauses can hold it.
-                    let next = group.iter().map(|c| c.doc()).min().unwrap_or(TERMINATED);
-                    doc = if next == TERMINATED { TERMINATED } else { self.lead.seek(next) };
-                    continue 'candidates;
-                }
-            }
-            return doc;
-        }
-        TERMINATED
-    }
-}
-
-impl tantivy::DocSet for AllOfScorer {
-    fn advance(&mut self) -> DocId {
-        if self.doc == TERMINATED {
-            return TERMINATED;
-        }
-        let next = self.lead.advance();
-        self.doc = self.settle(next);
-        self.doc
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        if self.doc >= target {
-            return self.doc;
-        }
-        let next = self.lead.seek(target);
-        self.doc = self.settle(next);
-        self.doc
-    }
-
-    fn doc(&self) -> DocId {
-        self.doc
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.lead.size_hint()
-    }
-}
-
-impl Scorer for AllOfScorer {
-    fn score(&mut self) -> Score {
-        let doc = self.doc;
-        self.lead.score()
-            + self.others.iter_mut().flatten().filter(|c| c.doc() == doc).map(|c| c.score()).sum::<Score>()
-    }
+/// A clause that must hold and adds nothing to the score.
+fn filter(query: Box<dyn Query>) -> Clause {
+    (Occur::Must, Box::new(ConstScoreQuery::new(query, 0.0)))
 }
 
 /// How many changes one catch-up reads at a time (each brings its skill's README along).
@@ -1080,64 +938,6 @@ mod tests {
 
     fn changes(seqs: &[i64]) -> Vec<(i64, String, i64)> {
         seqs.iter().map(|s| (*s, format!("skill-{s}"), 0)).collect()
-    }
-
-    /// `AllOf` finds and scores exactly what a boolean query of required unions does, on
-    /// documents drawn from a small vocabulary (so words share documents), led by any group.
-    #[test]
-    fn all_of_finds_and_scores_what_required_unions_do() {
-        let mut schema = Schema::builder();
-        let (title, body) = (
-            schema.add_text_field("title", tantivy::schema::TEXT),
-            schema.add_text_field("body", tantivy::schema::TEXT),
-        );
-        let index = tantivy::Index::create_in_ram(schema.build());
-        let mut writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).unwrap();
-        let words = ["cache", "index", "review", "lint", "deploy", "docs", "rust", "api"];
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
-        for _ in 0..3000 {
-            let mut pick = |n: usize| (0..n).map(|_| words[next() % words.len()]).collect::<Vec<_>>().join(" ");
-            let (t, b) = (pick(2), pick(6));
-            writer.add_document(tantivy::doc!(title => t, body => b)).unwrap();
-        }
-        writer.commit().unwrap();
-        let searcher = index.reader().unwrap().searcher();
-        let clauses = |word: &str| -> Vec<Box<dyn Query>> {
-            [(title, 3.0), (body, 1.0)]
-                .into_iter()
-                .map(|(field, weight)| {
-                    let term = TermQuery::new(Term::from_field_text(field, word), IndexRecordOption::WithFreqs);
-                    Box::new(BoostQuery::new(Box::new(term), weight)) as Box<dyn Query>
-                })
-                .collect()
-        };
-        let all = |query: &dyn Query| -> Vec<(DocId, Score)> {
-            let weight = query.weight(EnableScoring::enabled_from_searcher(&searcher)).unwrap();
-            let mut found = Vec::new();
-            for reader in searcher.segment_readers() {
-                weight.for_each(reader, &mut |doc, score| found.push((doc, score))).unwrap();
-            }
-            found
-        };
-        for query in
-            [vec!["cache", "index"], vec!["rust", "api", "docs"], vec!["lint", "nothing"], vec!["deploy", "deploy"]]
-        {
-            let groups: Vec<Vec<Box<dyn Query>>> = query.iter().map(|w| clauses(w)).collect();
-            let required: Vec<Clause> = query.iter().map(|w| (Occur::Must, union(clauses(w)))).collect();
-            let (ours, theirs) = (all(&AllOf { groups }), all(&BooleanQuery::new(required)));
-            assert_eq!(ours.len(), theirs.len(), "{query:?}");
-            for ((d1, s1), (d2, s2)) in ours.iter().zip(&theirs) {
-                assert_eq!(d1, d2, "{query:?}");
-                assert!((s1 - s2).abs() < 1e-4, "{query:?}: {s1} vs {s2}");
-            }
-            if query[1] != "nothing" {
-                assert!(!ours.is_empty(), "{query:?} finds something");
-            }
-        }
     }
 
     #[test]
