@@ -891,8 +891,11 @@ fn a_registry_cannot_make_the_server_buffer_a_huge_manifest() {
     let (s, body) = register(&serve, &admin, "acme/demo", "1.0.0", format!("{}/x/y:1.0.0", huge.addr));
     assert_eq!(s, 413, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("more than 4194304 bytes"), "{body}");
+    // Buffering the answer takes at least its 64 MiB. The first fetch also starts the egress
+    // proxy and the registry client, which under the whole suite's load has peaked 32.2 MiB
+    // higher, so the bar sits between the two.
     let grew = peak_kib().saturating_sub(before);
-    assert!(grew < 32 * 1024, "the 64 MiB answer was not buffered: the peak grew by {grew} KiB");
+    assert!(grew < 48 * 1024, "the 64 MiB answer was not buffered: the peak grew by {grew} KiB");
     serve.stop();
 }
 
