@@ -105,7 +105,8 @@ async fn method_not_allowed() -> SmError {
     SmError::new(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed here")
 }
 
-fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, SmError> {
+/// The caller (anonymous without a token); a bad token is a 401 in SkillsMgr's envelope.
+fn caller_of(caller: Result<Caller, ApiError>) -> Result<Caller, SmError> {
     Ok(authenticated(caller)?)
 }
 
@@ -116,7 +117,7 @@ async fn package(
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
 ) -> Result<Response, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     let (scope, slug) = super::npm::parse_package(&name)?;
     Ok(super::npm::serve_packument(&state, &headers, caller, scope, slug).await?)
 }
@@ -129,7 +130,7 @@ async fn publish(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     Ok(super::npm::publish_package(&state, &caller, &name, &headers, body).await?.into_response())
 }
 
@@ -202,7 +203,7 @@ async fn create_wish(
     caller: Result<Caller, ApiError>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<WishResponse>), SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     // Refused before the body is read: no token that may not wish gets to send one.
     caller.require_participate()?;
     let req: NewWishBody = read_json(body).await?;
@@ -241,7 +242,7 @@ async fn list_wishes(
     caller: Result<Caller, ApiError>,
     params: Result<Query<WishParams>, QueryRejection>,
 ) -> Result<axum::Json<WishPage>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     let Query(params) = params.map_err(|e| SmError::invalid(e.body_text()))?;
     let limit = page_limit(params.limit)?;
     let filter = WishFilter {
@@ -264,7 +265,7 @@ async fn wish(
     Path(id): Path<String>,
     caller: Result<Caller, ApiError>,
 ) -> Result<axum::Json<WishResponse>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     Ok(axum::Json(state.index.wishes().get(&caller, &id).await?.into()))
 }
 
@@ -283,7 +284,7 @@ async fn close_wish(
     caller: Result<Caller, ApiError>,
     body: axum::body::Body,
 ) -> Result<axum::Json<WishResponse>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     caller.require_participate()?;
     let req: CloseBody = read_json(body).await?;
     let answer = req
@@ -353,7 +354,7 @@ async fn create_review(
     caller: Result<Caller, ApiError>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<ReviewResponse>), SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     caller.require_participate()?;
     let req: NewReviewBody = read_json(body).await?;
     let target = target_of(req.target_type, &req.target_id)?;
@@ -382,7 +383,7 @@ async fn list_reviews(
     caller: Result<Caller, ApiError>,
     params: Result<Query<ReviewParams>, QueryRejection>,
 ) -> Result<axum::Json<ReviewPage>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     let Query(params) = params.map_err(|e| SmError::invalid(e.body_text()))?;
     let limit = page_limit(params.limit)?;
     let target = target_of(params.target_type, &params.target_id)?;
@@ -398,7 +399,7 @@ async fn review(
     Path(id): Path<String>,
     caller: Result<Caller, ApiError>,
 ) -> Result<axum::Json<ReviewResponse>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     Ok(axum::Json(state.index.reviews().get(&caller, &id).await?.into()))
 }
 
@@ -416,7 +417,7 @@ async fn update_review(
     caller: Result<Caller, ApiError>,
     body: axum::body::Body,
 ) -> Result<axum::Json<ReviewResponse>, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     caller.require_participate()?;
     let change: ReviewChange = read_json(body).await?;
     Ok(axum::Json(state.index.reviews().update(&caller, &id, change.rating, &change.body).await?.into()))
@@ -428,7 +429,7 @@ async fn delete_review(
     Path(id): Path<String>,
     caller: Result<Caller, ApiError>,
 ) -> Result<StatusCode, SmError> {
-    let caller = signed_in(caller)?;
+    let caller = caller_of(caller)?;
     state.index.reviews().delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
