@@ -221,33 +221,26 @@ fn toolhive_clients_see_what_the_document_promises_and_nothing_private() {
     assert_eq!(s, 401, "{body}");
 
     // Publishing as ToolHive does: an artifact pushed with skopeo, then POST /v1/entries.
-    let skill = skill_dir(root, "beta", "1.0.0", &[]);
-    let layout = root.join("layout");
-    serve.ok(
-        None,
-        &[
-            "pack",
-            skill.to_str().unwrap(),
-            "-o",
-            root.join("b.tgz").to_str().unwrap(),
-            "--oci-layout",
-            layout.to_str().unwrap(),
-            "-n",
-            "acme",
-        ],
-    );
     let repo = format!("{}/acme/beta", serve.addr);
-    let copy = skopeo(&[
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &format!("admin:{admin}"),
-        &format!("oci:{}:1.0.0", layout.display()),
-        &format!("docker://{repo}:1.0.0"),
-    ]);
-    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    // acme/beta at `version`, packed as an OCI layout and pushed to `repo:version` by skopeo.
+    let push = |version: &str| {
+        let skill = skill_dir(root, "beta", version, &[]);
+        let (layout, archive) = (root.join(format!("layout-{version}")), root.join(format!("beta-{version}.tgz")));
+        let (skill, archive, dir) = (skill.to_str().unwrap(), archive.to_str().unwrap(), layout.to_str().unwrap());
+        serve.ok(None, &["pack", skill, "-o", archive, "--oci-layout", dir, "-n", "acme"]);
+        let copy = skopeo(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &format!("admin:{admin}"),
+            &format!("oci:{}:{version}", layout.display()),
+            &format!("docker://{repo}:{version}"),
+        ]);
+        assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    };
+    push("1.0.0");
     let entry = |version: &str, identifier: &str| {
         json!({"claims": {"org": "acme"}, "skill": {"namespace": "acme", "name": "beta", "version": version,
             "description": "The beta skill", "title": "Beta", "status": "active",
@@ -311,22 +304,7 @@ fn toolhive_clients_see_what_the_document_promises_and_nothing_private() {
 
     // The documented publish on the extension path, the Skill as the body, by an agent token
     // made to publish (an agent-bridge token may not). The answer is ToolHive's Skill.
-    let skill = skill_dir(root, "beta", "1.1.0", &[]);
-    let layout = root.join("layout-1.1.0");
-    let archive = root.join("b2.tgz");
-    let (skill, archive, layout_dir) = (skill.to_str().unwrap(), archive.to_str().unwrap(), layout.to_str().unwrap());
-    serve.ok(None, &["pack", skill, "-o", archive, "--oci-layout", layout_dir, "-n", "acme"]);
-    let copy = skopeo(&[
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &format!("admin:{admin}"),
-        &format!("oci:{}:1.1.0", layout.display()),
-        &format!("docker://{repo}:1.1.0"),
-    ]);
-    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    push("1.1.0");
     let agent = |kind: &str| {
         let t = serve.json(Some(&admin), &["token", "create", "--name", kind, "--kind", kind]);
         t["token"].as_str().unwrap().to_owned()

@@ -224,6 +224,12 @@ impl ErrorMessage {
     }
 }
 
+impl From<super::BodyError> for ErrorMessage {
+    fn from(e: super::BodyError) -> Self {
+        ErrorMessage(e.status(), e.message().into())
+    }
+}
+
 /// A 400 in the `{"error": "…"}` shape.
 pub fn bad(msg: impl Into<String>) -> ErrorMessage {
     ErrorMessage(StatusCode::BAD_REQUEST, msg.into())

@@ -47,6 +47,57 @@ impl App {
 
 /// A response under an entity tag (`tag`, quoted): 304 without a body when the request's
 /// `If-None-Match` already names it (or `*`), else `response` with the tag.
+/// Why a request body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit (declared so, or found so while reading).
+    TooLarge,
+    /// The connection ended before the body did.
+    CutOff,
+    /// The body did not arrive in time.
+    Late,
+}
+
+impl BodyError {
+    pub fn status(self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::CutOff => StatusCode::BAD_REQUEST,
+            BodyError::Late => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            BodyError::TooLarge => "the request body is too large",
+            BodyError::CutOff => "the request body was cut off",
+            BodyError::Late => "the request body did not arrive in time",
+        }
+    }
+}
+
+/// A whole request body of at most `limit` bytes, arrived within `timeout`. A declared length
+/// over the limit is refused before a byte is read; every surface renders the refusal in its
+/// own error shape.
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if e.to_string().contains("length limit") => Err(BodyError::TooLarge),
+        Ok(Err(_)) => Err(BodyError::CutOff),
+        Err(_) => Err(BodyError::Late),
+    }
+}
+
 pub fn with_etag(
     headers: &axum::http::HeaderMap,
     tag: &str,

@@ -403,27 +403,7 @@ async fn package_document(
 ) -> Result<(Namespace, SkillName, PublishBody), ErrorMessage> {
     let (scope, slug) = parse_package(package)?;
     state.index.require_publisher_in(caller, &scope).await?;
-    // A declared size over the limit is refused before a byte of the body is read.
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > state.index.limits().npm_publish_body()) {
-        return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
-    }
-    let body =
-        match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, state.index.limits().npm_publish_body()))
-            .await
-        {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(e)) if e.to_string().contains("length limit") => {
-                return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
-            }
-            Ok(Err(_)) => return Err(bad("the request body was cut off")),
-            Err(_) => {
-                return Err(ErrorMessage(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body did not arrive in time".into(),
-                ));
-            }
-        };
+    let body = super::read_body(headers, body, state.index.limits().npm_publish_body(), BODY_TIMEOUT).await?;
     let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid package document: {e}")))?;
     let name = package_name(&scope, &slug);
     if doc.name != name {

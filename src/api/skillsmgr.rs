@@ -135,15 +135,10 @@ async fn publish(
 }
 
 /// A small JSON body, read only after the caller has been authorized; an empty one is `{}`.
-async fn read_json<T: DeserializeOwned>(body: axum::body::Body) -> Result<T, SmError> {
-    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_MAX)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.to_string().contains("length limit") => {
-            return Err(SmError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"));
-        }
-        Ok(Err(_)) => return Err(SmError::invalid("the request body was cut off")),
-        Err(_) => return Err(SmError::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
-    };
+async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: axum::body::Body) -> Result<T, SmError> {
+    let bytes = super::read_body(headers, body, BODY_MAX, BODY_TIMEOUT)
+        .await
+        .map_err(|e| SmError::new(e.status(), e.message()))?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
     serde_json::from_slice(bytes).map_err(|e| SmError::invalid(format!("invalid request body: {e}")))
 }
@@ -201,12 +196,13 @@ struct NewWishBody {
 async fn create_wish(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<WishResponse>), SmError> {
     let caller = caller_of(caller)?;
     // Refused before the body is read: no token that may not wish gets to send one.
     caller.require_participate()?;
-    let req: NewWishBody = read_json(body).await?;
+    let req: NewWishBody = read_json(&headers, body).await?;
     let tags =
         req.tags.iter().map(|t| t.parse::<Tag>().map_err(|e| SmError::invalid(e.0))).collect::<Result<Vec<_>, _>>()?;
     let namespace = req.namespace.as_deref().map(parse_namespace).transpose()?;
@@ -282,11 +278,12 @@ async fn close_wish(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<axum::Json<WishResponse>, SmError> {
     let caller = caller_of(caller)?;
     caller.require_participate()?;
-    let req: CloseBody = read_json(body).await?;
+    let req: CloseBody = read_json(&headers, body).await?;
     let answer = req
         .answer
         .as_deref()
@@ -352,11 +349,12 @@ struct NewReviewBody {
 async fn create_review(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<ReviewResponse>), SmError> {
     let caller = caller_of(caller)?;
     caller.require_participate()?;
-    let req: NewReviewBody = read_json(body).await?;
+    let req: NewReviewBody = read_json(&headers, body).await?;
     let target = target_of(req.target_type, &req.target_id)?;
     let review = state.index.reviews().create(&caller, target, req.rating, &req.body).await?;
     Ok((StatusCode::CREATED, axum::Json(review.into())))
@@ -415,11 +413,12 @@ async fn update_review(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Result<Caller, ApiError>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<axum::Json<ReviewResponse>, SmError> {
     let caller = caller_of(caller)?;
     caller.require_participate()?;
-    let change: ReviewChange = read_json(body).await?;
+    let change: ReviewChange = read_json(&headers, body).await?;
     Ok(axum::Json(state.index.reviews().update(&caller, &id, change.rating, &change.body).await?.into()))
 }
 

@@ -315,22 +315,13 @@ async fn publish_skill(
     State(state): State<AppState>,
     Path(registry): Path<String>,
     caller: Result<Caller, super::error::ApiError>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<ThSkill>), ErrorMessage> {
     let view = view(&state, &registry)?.clone();
     let caller = authenticated(caller)?;
     caller.require_publish()?;
-    let read = axum::body::to_bytes(body, state.index.limits().json_body);
-    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.to_string().contains("length limit") => {
-            return Err(ErrorMessage(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large".into()));
-        }
-        Ok(Err(_)) => return Err(bad("the request body was cut off")),
-        Err(_) => {
-            return Err(ErrorMessage(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time".into()));
-        }
-    };
+    let body = super::read_body(&headers, body, state.index.limits().json_body, BODY_TIMEOUT).await?;
     let skill: EntrySkill = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
     publish(&state, &caller, skill, Some(&view)).await
 }

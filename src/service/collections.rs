@@ -124,10 +124,12 @@ impl Collections<'_> {
     async fn manageable(&self, caller: &Caller, id: &str) -> Result<Collection> {
         let me = caller.require(TokenScope::Write)?;
         let collection = self.visible(caller, id).await?;
+        // A site administrator changes another's collection with an admin token only.
+        let admin = me.user.is_admin && me.token.scope == TokenScope::Admin;
         let allowed = match (&collection.owner_id, &collection.namespace) {
-            (Some(owner), _) => *owner == me.user.id || me.user.is_admin,
+            (Some(owner), _) => *owner == me.user.id || admin,
             (None, Some(ns)) => self.core.role_in(caller, ns.as_str()).await?.is_some_and(|r| r >= TeamRole::Publisher),
-            (None, None) => me.user.is_admin,
+            (None, None) => admin,
         };
         if !allowed {
             return Err(Error::Forbidden(

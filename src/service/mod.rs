@@ -674,6 +674,15 @@ async fn run_blocking<T: Send + 'static>(
 
 /// Checks a free-text field's length (in characters) and that it has no control characters
 /// other than newlines and tabs.
+/// `check_text`, and at least `min` characters.
+pub(crate) fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
+    check_text(field, value, max, false)?;
+    if value.chars().count() < min {
+        return Err(Error::Invalid(format!("{field} must be at least {min} characters")));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_text(field: &str, value: &str, max: usize, allow_empty: bool) -> Result<()> {
     if !allow_empty && value.trim().is_empty() {
         return Err(Error::Invalid(format!("{field} must not be empty")));

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{Caller, Error, Result, Reviews, check_text};
+use super::{Caller, Error, Result, Reviews, check_length};
 use crate::domain::{Namespace, ReviewRating, ReviewTarget, SkillName, now_millis};
 use crate::store::Review;
 
@@ -154,10 +154,7 @@ impl Reviews<'_> {
 
 fn check_body(body: &str) -> Result<&str> {
     let body = body.trim();
-    check_text("body", body, BODY_MAX, false)?;
-    if body.chars().count() < BODY_MIN {
-        return Err(Error::Invalid(format!("body must be at least {BODY_MIN} characters")));
-    }
+    check_length("body", body, BODY_MIN, BODY_MAX)?;
     Ok(body)
 }
 

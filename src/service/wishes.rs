@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::collections::sees;
-use super::{Caller, Error, Result, Wishes, check_text};
+use super::{Caller, Error, Result, Wishes, check_length};
 use crate::domain::{Namespace, SkillName, Tag, WishStatus, now_millis};
 use crate::store::{NewWish, Wish, WishQuery};
 
@@ -54,7 +54,14 @@ impl Wishes<'_> {
         let body = input.body.trim();
         check_length("title", title, TITLE_MIN, TITLE_MAX)?;
         check_length("body", body, BODY_MIN, BODY_MAX)?;
-        if input.tags.len() > TAGS_MAX {
+        // A repeated tag counts once.
+        let mut tags: Vec<String> = Vec::with_capacity(input.tags.len());
+        for tag in input.tags.into_iter().map(String::from) {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        if tags.len() > TAGS_MAX {
             return Err(Error::Invalid(format!("a wish has at most {TAGS_MAX} tags")));
         }
         if let Some(namespace) = &input.namespace
@@ -62,12 +69,7 @@ impl Wishes<'_> {
         {
             return Err(Error::NotFound(format!("namespace `{namespace}` not found")));
         }
-        let mut tags: Vec<String> = Vec::with_capacity(input.tags.len());
-        for tag in input.tags.into_iter().map(String::from) {
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+
         let new = NewWish {
             author_id: me.user.id.clone(),
             namespace: input.namespace,
@@ -102,7 +104,7 @@ impl Wishes<'_> {
                     .and_then(|id| skills.iter().find(|s| &s.id == id))
                     .filter(|s| sees(caller, s))
                     .map(|s| (s.namespace.clone(), s.name.clone()));
-                WishView { wish, answer }
+                WishView { wish: closer_shown_to(caller, wish), answer }
             })
             .collect())
     }
@@ -120,7 +122,7 @@ impl Wishes<'_> {
                 .map(|s| (s.namespace, s.name)),
             None => None,
         };
-        Ok(WishView { wish, answer })
+        Ok(WishView { wish: closer_shown_to(caller, wish), answer })
     }
 
     /// Closes an open wish: by its author, a member of the namespace it is addressed to, or
@@ -170,10 +172,21 @@ impl Wishes<'_> {
     }
 }
 
-fn check_length(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
-    check_text(field, value, max, false)?;
-    if value.chars().count() < min {
-        return Err(Error::Invalid(format!("{field} must be at least {min} characters")));
+/// The wish with who closed it only where that tells the caller nothing about a team's
+/// members: a site-wide wish, or a caller of the team (or a site administrator, or the
+/// closer). An outsider who wished to a team sees that it was closed, not by whom.
+fn closer_shown_to(caller: &Caller, mut wish: Wish) -> Wish {
+    let shown = match (&wish.namespace, caller) {
+        (None, _) => true,
+        (Some(_), Caller::Anonymous) => false,
+        (Some(namespace), Caller::User(p)) => {
+            p.user.is_admin
+                || p.namespaces.iter().any(|n| n == namespace.as_str())
+                || wish.closed_by.as_ref().is_some_and(|c| c.as_str() == p.user.username.as_str())
+        }
+    };
+    if !shown {
+        wish.closed_by = None;
     }
-    Ok(())
+    wish
 }

@@ -237,6 +237,8 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
         (seen_by_author.body["status"].as_str(), &seen_by_author.body["answer"]),
         (Some("closed"), &Value::Null)
     );
+    // Nor does an outsider learn who in the team closed it.
+    assert_eq!(seen_by_author.body["closedBy"], Value::Null, "{}", seen_by_author.text);
     envelope(&close(&team_wish, &ann, None).await, StatusCode::CONFLICT, "conflict");
     // The author closes their own site-wide wish with a public answer.
     let r = close(&open_wish, &bridge, Some("acme/pdf-open")).await;
@@ -248,6 +250,9 @@ async fn wishes_are_seen_and_closed_by_the_right_people(db: TestDb) {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
+    // A repeated tag counts once, also against the limit of 8.
+    let r = post(Some(&wes), wish("PDF to Markdown, again", None, &["pdf"; 9])).await;
+    assert_eq!((r.status, &r.body["tags"]), (StatusCode::CREATED, &json!(["pdf"])), "{}", r.text);
 }
 
 async fn agent_tokens_do_what_their_kind_allows(db: TestDb) {
@@ -459,6 +464,22 @@ async fn collections_list_only_what_each_reader_may_see(db: TestDb) {
         app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&otto), None).await.status,
         StatusCode::FORBIDDEN
     );
+    // A site administrator changes another's collection with an admin token only.
+    let admin_write = app.token_for("admin", TokenScope::Write).await;
+    let r = app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&admin_write), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = put(&wes_list, &app.admin, json!({"name": "Renamed by the site"})).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Renamed by the site")), "{}", r.text);
+    // An anonymous caller is refused before the body is looked at.
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/collections/{wes_list}"),
+            None,
+            Some(json!({"name": "x", "namespace": "other"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     assert_eq!(
         app.call(Method::DELETE, &format!("/api/v1/collections/{wes_list}"), Some(&wes), None).await.status,
         StatusCode::NO_CONTENT

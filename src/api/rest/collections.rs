@@ -98,6 +98,7 @@ pub(super) async fn replace_collection(
     caller: Caller,
     Json(req): Json<CollectionRequest>,
 ) -> Reply<axum::Json<CollectionResponse>> {
+    caller.require(crate::domain::TokenScope::Write)?;
     let current = state.index.collections().get(&caller, &id).await?;
     if req.namespace.is_some() && req.namespace != current.collection.namespace {
         return Err(Error::Invalid("a collection's namespace cannot change".into()).into());

@@ -7,7 +7,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ChannelPath, Problems, SkillPath, VersionPath};
-use crate::api::AppState;
 use crate::api::error::{ApiError, Problem};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::ResolveParams as DownloadParams;
@@ -17,6 +16,7 @@ use crate::api::wire::{
     PreparedUpload, ResolveParams, ResolveResponse, SetChannelRequest, SkillDetail, SkillPage, SkillSummary,
     StarResponse, UpdateSkillRequest, UploadReceived, VersionPage, VersionResponse,
 };
+use crate::api::{AppState, BodyError};
 use crate::domain::{ChannelName, SkillPatch, VersionStatus};
 use crate::service::{
     self, ArtifactSource, Caller, PrepareUpload, PublishPlan, SkillDraft, SkillListRequest, SubmittedSignature,
@@ -352,18 +352,13 @@ pub(super) async fn put_upload(
     let upload = state.index.publishing().upload_to_receive(&caller, &id).await?;
     // Never more than was prepared: a longer body is refused unread.
     let max = upload.archive_size.clamp(0, state.index.limits().archive() as i64) as usize;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(ApiError::TooLarge(format!("the archive was prepared as {max} bytes")));
-    }
-    let too_large = || ApiError::TooLarge("the archive is larger than uploads may be".into());
-    let body = match tokio::time::timeout(super::BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.to_string().contains("length limit") => return Err(too_large()),
-        Ok(Err(_)) => return Err(ApiError::BadRequest("the archive was cut off".into())),
-        Err(_) => return Err(ApiError::BadRequest("the archive did not arrive in time".into())),
-    };
+    let body = crate::api::read_body(&headers, body, max, super::BODY_TIMEOUT).await.map_err(|e| match e {
+        BodyError::TooLarge => {
+            ApiError::TooLarge(format!("the archive is larger than the {max} bytes it was prepared as"))
+        }
+        BodyError::CutOff => ApiError::BadRequest("the archive was cut off".into()),
+        BodyError::Late => ApiError::BadRequest("the archive did not arrive in time".into()),
+    })?;
     let built = state.index.publishing().receive_upload(&caller, &upload, &body).await?;
     Ok(axum::Json(UploadReceived { reference: built.reference, digest: built.digest }))
 }

@@ -675,23 +675,9 @@ async fn read_parts(
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or_else(|| SpError::bad_request("send multipart/form-data with a `bundle` part and a `metadata` part"))?;
     let limit = state.index.limits().archive() as usize + (1 << 20);
-    let too_large = || SpError::new(StatusCode::PAYLOAD_TOO_LARGE, "bad_request", "the request body is too large");
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.to_string().contains("length limit") => return Err(too_large()),
-        Ok(Err(_)) => return Err(SpError::bad_request("the request body was cut off")),
-        Err(_) => {
-            return Err(SpError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "bad_request",
-                "the request body did not arrive in time",
-            ));
-        }
-    };
+    let bytes = crate::api::read_body(headers, body, limit, BODY_TIMEOUT)
+        .await
+        .map_err(|e| SpError::new(e.status(), "bad_request", e.message()))?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
     let constraints = multer::Constraints::new().allowed_fields(vec!["bundle", "metadata"]).size_limit(
         multer::SizeLimit::new()
