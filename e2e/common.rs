@@ -46,6 +46,9 @@ impl Serve {
             .env_remove("SKILLDEX_TOKEN")
             .env_remove("SKILLDEX_DATABASE_URL")
             .env_remove("SKILLDEX_DATA_DIR")
+            // Tests publish far more than the default budgets allow; the rate-limit tests
+            // set their own.
+            .env("SKILLDEX_RATE_LIMITS", "*=1000000/minute")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

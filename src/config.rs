@@ -144,6 +144,27 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_SHUTDOWN_GRACE", default_value_t = 30, value_name = "SECS")]
     pub shutdown_grace: u64,
 
+    /// Rate limits by class over the defaults, `class=rate` separated by commas
+    /// (`search=60/minute,publish=100/hour`); `*` sets every class, `off` lifts a limit, and
+    /// `off` alone lifts them all. Classes: search, packument, publish, wish, review,
+    /// registry-pull, registry-push, mcp, read, write.
+    #[arg(long, env = "SKILLDEX_RATE_LIMITS", default_value = "", value_name = "SETTINGS")]
+    pub rate_limits: crate::ratelimit::Settings,
+
+    /// Keep rate limits in this Redis (`redis://host:6379`), so replicas share one budget.
+    /// Without it each process keeps its own.
+    #[arg(long, env = "SKILLDEX_RATE_LIMIT_REDIS", hide_env_values = true, value_name = "URL")]
+    pub rate_limit_redis: Option<Secret>,
+
+    /// The prefix of the rate-limit keys in Redis (sites sharing one Redis need their own).
+    #[arg(long, env = "SKILLDEX_RATE_LIMIT_PREFIX", default_value = "skilldex", value_name = "PREFIX")]
+    pub rate_limit_prefix: String,
+
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client, for rate
+    /// limits of anonymous callers. Other callers' `X-Forwarded-For` is ignored.
+    #[arg(long = "trust-proxy", env = "SKILLDEX_TRUST_PROXIES", value_delimiter = ',', value_name = "IP")]
+    pub trust_proxies: Vec<std::net::IpAddr>,
+
     /// Log output: human-readable or one JSON object per line.
     #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -161,6 +182,14 @@ impl ServeArgs {
             write_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
         }
+    }
+
+    /// The rate limits this server enforces, in process or in Redis.
+    pub fn rate_limits(&self) -> anyhow::Result<crate::api::limits::RateLimits> {
+        let redis = self.rate_limit_redis.as_ref().map(Secret::expose);
+        let limiter = crate::ratelimit::RateLimiter::new(self.rate_limits.clone(), redis, &self.rate_limit_prefix)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(crate::api::limits::RateLimits { limiter, trusted_proxies: self.trust_proxies.clone() })
     }
 
     /// The sizes every surface enforces: the defaults, changed by the size flags.

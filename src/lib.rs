@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod oci;
 pub mod policy;
+pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;

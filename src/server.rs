@@ -110,7 +110,15 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
-            let service = TowerToHyperService::new(router.clone());
+            // Who the connection is from, for rate limits of anonymous callers.
+            let client = api::limits::ClientAddr(peer.ip());
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                router.clone(),
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(client);
+                    request
+                },
+            ));
             let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
             let connection = graceful.watch(http.serve_connection(io, service));
             tokio::spawn(async move {

@@ -68,6 +68,9 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "Unprocessable Entity")
             }
             ApiError::Service(S::Upstream(_)) => (StatusCode::BAD_GATEWAY, "registry-error", "Bad Gateway"),
+            ApiError::Service(S::RateLimited(_)) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate-limit-exceeded", "Too Many Requests")
+            }
             ApiError::Service(S::TooLarge(_)) | ApiError::TooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large")
             }
@@ -203,6 +206,7 @@ impl From<service::Error> for ErrorMessage {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            service::Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             service::Error::Registry(d) => {
                 StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }

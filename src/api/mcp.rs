@@ -30,6 +30,8 @@ const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 const UNAUTHORIZED: i64 = -32001;
+/// The caller's budget for MCP calls is spent (HTTP 429, `Retry-After`).
+const RATE_LIMITED: i64 = -32029;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,6 +51,15 @@ fn reply(status: StatusCode, body: Value) -> Response {
 
 fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
+}
+
+/// A request refused before it was read (its budget is spent), in JSON-RPC's shape.
+pub(super) fn refuse(e: service::Error) -> Response {
+    let (status, code) = match e {
+        service::Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, -32603),
+    };
+    reply(status, error(Value::Null, code, e.public_message()))
 }
 
 /// A bad token: 401 with a challenge, in JSON-RPC's shape.

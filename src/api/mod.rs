@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod mcp;
 pub mod npm;
 pub mod oci_dist;
@@ -36,6 +37,8 @@ pub struct App {
     /// The URL clients reach this server at (`--public-url`, else the bound address). Never
     /// taken from a request's Host header.
     pub public_url: String,
+    /// Rate limits; none when the server runs without them.
+    pub rate_limits: Option<limits::RateLimits>,
 }
 
 impl App {
@@ -181,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_body))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .layer(middleware::from_fn(error::fill_problem_instance))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

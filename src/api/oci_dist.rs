@@ -36,6 +36,7 @@ enum Failure {
     BadRequest(String),
     Denied(String),
     NotFound(String),
+    TooManyRequests(String),
     Internal(String),
 }
 
@@ -54,6 +55,7 @@ impl From<service::Error> for Failure {
             service::Error::Registry(d) => Failure::Dist(d),
             service::Error::Invalid(m) | service::Error::OwnWork(m) => Failure::BadRequest(m),
             service::Error::TooLarge(m) => Failure::Dist(DistError::TooLarge(m)),
+            service::Error::RateLimited(m) => Failure::TooManyRequests(m),
             other => Failure::Internal(other.to_string()),
         }
     }
@@ -72,6 +74,7 @@ impl IntoResponse for Failure {
             Failure::BadRequest(m) => (StatusCode::BAD_REQUEST, "UNSUPPORTED", m),
             Failure::Denied(m) => (StatusCode::FORBIDDEN, "DENIED", m),
             Failure::NotFound(m) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN", m),
+            Failure::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", m),
         };
         let body = serde_json::json!({ "errors": [{ "code": code, "message": message, "detail": null }] });
         let mut r = (status, axum::Json(body)).into_response();
@@ -83,6 +86,16 @@ impl IntoResponse for Failure {
 }
 
 type Reply = Result<Response, Failure>;
+
+/// A service error in the distribution spec's shape.
+pub(super) fn render(error: service::Error) -> Response {
+    Failure::from(error).into_response()
+}
+
+/// The secret a registry client presents; `None` when absent or malformed.
+pub(super) fn presented_secret(headers: &HeaderMap) -> Option<String> {
+    presented_token(headers).ok().flatten()
+}
 
 /// The token a registry client presents: `Bearer <token>`, or basic auth whose password is one.
 fn presented_token(headers: &HeaderMap) -> Result<Option<String>, Failure> {
@@ -159,7 +172,10 @@ async fn serve(state: &AppState, request: Request) -> Reply {
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     // Who is asking, and may they, before a byte of the body is read.
-    let caller = state.index.authenticate(presented_token(headers)?.as_deref()).await?;
+    let caller = match parts.extensions.get::<super::limits::Authenticated>() {
+        Some(known) => known.0.clone(),
+        None => state.index.authenticate(presented_token(headers)?.as_deref()).await?,
+    };
     let route = route(uri.path()).ok_or_else(|| Failure::NotFound("no such registry endpoint".into()))?;
     match route {
         Route::Base => match caller {

@@ -61,7 +61,10 @@ async fn probe_storage(state: &AppState) -> DepHealth {
 /// Request counts and latencies in Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let out = state.metrics.render();
+    let mut out = state.metrics.render();
+    if let Some(limits) = &state.rate_limits {
+        out.push_str(&limits.limiter.render_metrics());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

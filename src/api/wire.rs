@@ -77,6 +77,17 @@ pub struct TokenResponse {
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Budgets a site administrator gave this token over the server's (`publish=100/hour`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<String>,
+}
+
+/// A token's own budgets, in the form of `--rate-limits` (`publish=100/hour,search=off`);
+/// null or empty returns the token to the server's.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitsRequest {
+    pub rate_limits: Option<String>,
 }
 
 impl From<entity::Token> for TokenResponse {
@@ -90,6 +101,7 @@ impl From<entity::Token> for TokenResponse {
             expires_at: t.expires_at.map(to_datetime),
             last_used_at: t.last_used_at.map(to_datetime),
             revoked_at: t.revoked_at.map(to_datetime),
+            rate_limits: t.rate_limits.map(|s| s.to_string()),
         }
     }
 }

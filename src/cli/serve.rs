@@ -64,12 +64,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let deliveries = index.clone();
     tokio::spawn(async move { deliveries.webhooks().run().await });
     let engine = index.search_engine();
+    let rate_limits = args.rate_limits()?;
+    tracing::info!(
+        shared = rate_limits.limiter.is_shared(),
+        settings = %args.rate_limits,
+        "rate limits ready"
+    );
 
     let state = AppState::new(App {
         index,
         metrics: Metrics::default(),
         data_dir: args.data_dir.clone(),
         public_url: public_url.to_string().trim_end_matches('/').to_owned(),
+        rate_limits: Some(rate_limits),
     });
     // Abandoned uploads expire while the server runs, not only when someone runs `gc`.
     let sweeper = embedded.clone();

@@ -4,7 +4,7 @@ use reqwest::Method;
 
 use super::Client;
 use super::output::{Exit, Out, fail, note, table};
-use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, TokenList};
+use crate::api::wire::{CreateTokenRequest, CreatedTokenResponse, RateLimitsRequest, TokenList, TokenResponse};
 use crate::domain::{TokenKind, TokenScope, Username};
 
 #[derive(Debug, Subcommand)]
@@ -30,9 +30,23 @@ pub enum TokenCommand {
         expires_in: Option<String>,
     },
     /// List your tokens (metadata only).
-    List,
+    List {
+        /// List this user's tokens instead (site administrators).
+        #[arg(long)]
+        user: Option<Username>,
+    },
     /// Revoke a token by id.
     Revoke { id: String },
+    /// Give a token rate limits of its own over the server's (site administrators), e.g.
+    /// `publish=100/hour search=off`; with --clear it goes back to the server's.
+    Limits {
+        id: String,
+        /// `class=rate` settings: rates such as 100/hour, or `off`.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        settings: Vec<String>,
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// A token's scope, and its kind when it is an agent token: `read (agent-bridge)`.
@@ -75,8 +89,12 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
             // The secret alone on stdout, so it can be piped straight into a secret store.
             out.show(&created, |c| println!("{}", c.token))
         }
-        TokenCommand::List => {
-            let tokens = client.get::<TokenList>("/api/v1/tokens").await?;
+        TokenCommand::List { user } => {
+            let path = match &user {
+                Some(u) => format!("/api/v1/users/{u}/tokens"),
+                None => "/api/v1/tokens".to_owned(),
+            };
+            let tokens = client.get::<TokenList>(&path).await?;
             out.show(&tokens, |list| {
                 let day = |t: &chrono::DateTime<Utc>| t.format("%Y-%m-%d").to_string();
                 let rows: Vec<Vec<String>> = list
@@ -90,10 +108,11 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
                             (None, None) => "active".to_owned(),
                         };
                         let used = t.last_used_at.as_ref().map_or_else(|| "never".to_owned(), day);
-                        vec![t.id.clone(), t.name.clone(), scope_label(t.scope, t.kind), state, used]
+                        let limits = t.rate_limits.clone().unwrap_or_else(|| "-".to_owned());
+                        vec![t.id.clone(), t.name.clone(), scope_label(t.scope, t.kind), state, used, limits]
                     })
                     .collect();
-                table(&["ID", "NAME", "SCOPE", "STATE", "LAST USED"], &rows);
+                table(&["ID", "NAME", "SCOPE", "STATE", "LAST USED", "RATE LIMITS"], &rows);
             })
         }
         TokenCommand::Revoke { id } => {
@@ -101,6 +120,23 @@ pub async fn run(cmd: TokenCommand, client: &Client, out: Out) -> anyhow::Result
             client.send::<(), serde_json::Value>(Method::DELETE, &path, None).await?;
             note(format!("Token {id} revoked."));
             Ok(())
+        }
+        TokenCommand::Limits { id, settings, clear } => {
+            let text = (!clear).then(|| settings.join(","));
+            if let Some(t) = &text {
+                t.parse::<crate::ratelimit::Settings>().map_err(|e| fail(Exit::Usage, e))?;
+            }
+            let path = format!(
+                "/api/v1/tokens/{}/rate-limits",
+                form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+            );
+            let body = RateLimitsRequest { rate_limits: text };
+            let token: TokenResponse = client.send(Method::PUT, &path, Some(&body)).await?;
+            match &token.rate_limits {
+                Some(l) => note(format!("Token {id} now has its own rate limits: {l}.")),
+                None => note(format!("Token {id} follows the server's rate limits.")),
+            }
+            out.show(&token, |_| {})
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Token {
     pub expires_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// Budgets a site administrator set for this token, over the server's.
+    pub rate_limits: Option<crate::ratelimit::Settings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

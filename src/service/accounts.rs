@@ -151,6 +151,33 @@ impl Accounts<'_> {
         Ok(())
     }
 
+    /// Another user's tokens (site admins with an admin token), metadata only.
+    pub async fn list_user_tokens(&self, caller: &Caller, username: &Username) -> Result<Vec<Token>> {
+        require_site_admin(caller)?;
+        let user = self.find_user(username).await?;
+        Ok(self.core.store.tokens_of(&user.id).await?)
+    }
+
+    /// Gives a token budgets of its own over the server's (`None` returns it to the server's):
+    /// site admins with an admin token, for any token, so a trusted importer can publish more
+    /// or a noisy agent less.
+    pub async fn set_token_rate_limits(
+        &self,
+        caller: &Caller,
+        id: &str,
+        limits: Option<crate::ratelimit::Settings>,
+    ) -> Result<Token> {
+        require_site_admin(caller)?;
+        let not_found = || Error::NotFound(format!("token `{id}` not found"));
+        let text = limits.as_ref().filter(|s| !s.is_empty()).map(ToString::to_string);
+        if !self.core.store.set_token_rate_limits(id, text.as_deref()).await? {
+            return Err(not_found());
+        }
+        let token = self.core.store.token_by_id(id).await?.ok_or_else(not_found)?;
+        self.core.audit(caller, "token.rate-limits", id, json!({ "name": token.name, "rateLimits": text })).await;
+        Ok(token)
+    }
+
     /// Creates a team, which claims the namespace of the same slug; the creator becomes owner.
     pub async fn create_team(&self, caller: &Caller, namespace: Namespace, display_name: String) -> Result<Team> {
         let me = caller.require(TokenScope::Admin)?;

@@ -76,6 +76,9 @@ pub enum Error {
     /// A registry skilldex depends on failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    /// The caller spent its budget for this kind of request (429).
+    #[error("{0}")]
+    RateLimited(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]

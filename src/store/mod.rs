@@ -243,6 +243,8 @@ pub trait AccountStore: Send + Sync {
     async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>>;
     /// Returns false when there was no live token with that id.
     async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    /// Sets (or with `None` clears) a token's own rate limits; false when there is no such token.
+    async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.
     async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
     /// Creates the team and makes `owner_id` its first owner, atomically.

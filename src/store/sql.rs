@@ -9,7 +9,8 @@ use crate::domain::InvalidValue;
 use crate::store::{SkillSort, StoreError};
 
 pub(crate) const USER_COLS: &str = "id, username, email, is_admin, created_at";
-pub(crate) const TOKEN_COLS: &str = "id, user_id, name, scope, kind, created_at, expires_at, last_used_at, revoked_at";
+pub(crate) const TOKEN_COLS: &str =
+    "id, user_id, name, scope, kind, created_at, expires_at, last_used_at, revoked_at, rate_limits";
 pub(crate) const TEAM_COLS: &str = "id, slug, display_name, created_at";
 pub(crate) const SKILL_COLS: &str = "s.id, s.scope, s.slug, s.display_name, s.description, s.readme, s.visibility, \
      s.tags, s.skill_type, s.kind, s.archived, s.downloads, s.stars, s.latest_version, s.deprecated, s.deprecated_message, \
@@ -234,6 +235,9 @@ macro_rules! impl_sql_store {
                 expires_at: r.try_get("expires_at")?,
                 last_used_at: r.try_get("last_used_at")?,
                 revoked_at: r.try_get("revoked_at")?,
+                // Written only after parsing, so a value that no longer parses (a class
+                // renamed by an upgrade) falls back to the server's budgets.
+                rate_limits: r.try_get::<Option<String>, _>("rate_limits")?.and_then(|s| s.parse().ok()),
             })
         }
 
@@ -620,6 +624,7 @@ macro_rules! impl_sql_store {
                     expires_at: new.expires_at,
                     last_used_at: None,
                     revoked_at: None,
+                    rate_limits: None,
                 };
                 sqlx::query(
                     "INSERT INTO tokens (id, user_id, name, token_hash, scope, created_at, expires_at, kind)
@@ -685,6 +690,15 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(id)
                     .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE tokens SET rate_limits = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(limits)
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() > 0)

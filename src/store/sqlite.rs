@@ -71,6 +71,11 @@ impl SqliteStore {
         Migration { version: 17, name: "url_key", sql: include_str!("../../migrations/shared/0017_url_key.sql") },
         Migration { version: 18, name: "agents", sql: include_str!("../../migrations/shared/0018_agents.sql") },
         Migration { version: 19, name: "reviews", sql: include_str!("../../migrations/shared/0019_reviews.sql") },
+        Migration {
+            version: 20,
+            name: "token_rate_limits",
+            sql: include_str!("../../migrations/shared/0020_token_rate_limits.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

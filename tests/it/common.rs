@@ -126,6 +126,12 @@ impl Reply {
 /// The host the test app's public URL and embedded registry are named by.
 pub const HOST: &str = "skilldex.test";
 
+/// Rate limits kept in this process.
+pub fn rate_limits(settings: &str) -> skilldex::api::limits::RateLimits {
+    let limiter = skilldex::ratelimit::RateLimiter::new(settings.parse().unwrap(), None, "test").unwrap();
+    skilldex::api::limits::RateLimits { limiter, trusted_proxies: Vec::new() }
+}
+
 pub struct TestApp {
     pub db: TestDb,
     pub router: Router,
@@ -182,6 +188,7 @@ impl TestApp {
             metrics: Metrics::default(),
             data_dir: data.path().into(),
             public_url: format!("http://{HOST}"),
+            rate_limits: Some(rate_limits("*=1000000/minute")),
         });
         Self { router: skilldex::api::router(state), db, index, admin, embedded, _data: data }
     }
@@ -204,6 +211,22 @@ impl TestApp {
             metrics: Metrics::default(),
             data_dir: self._data.path().into(),
             public_url: format!("http://{HOST}"),
+            rate_limits: Some(rate_limits("*=1000000/minute")),
+        });
+        self.router = skilldex::api::router(state);
+        self
+    }
+
+    /// The same app with these rate limits (`class=rate,…`) in place of the generous ones
+    /// every test runs under.
+    #[allow(dead_code)]
+    pub fn with_rate_limits(mut self, settings: &str) -> Self {
+        let state = AppState::new(App {
+            index: self.index.clone(),
+            metrics: Metrics::default(),
+            data_dir: self._data.path().into(),
+            public_url: format!("http://{HOST}"),
+            rate_limits: Some(rate_limits(settings)),
         });
         self.router = skilldex::api::router(state);
         self

@@ -13,6 +13,7 @@ mod oci_store;
 mod ops;
 mod policies;
 mod publish_paths;
+mod rate_limits;
 mod registry_gate;
 mod requires;
 mod search;

@@ -65,6 +65,7 @@ async fn health_is_degraded_when_the_database_is_down() {
         metrics: Default::default(),
         data_dir: data.path().into(),
         public_url: "http://skilldex.test".into(),
+        rate_limits: None,
     }));
     {
         use sqlx::Connection as _;

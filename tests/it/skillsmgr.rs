@@ -35,7 +35,7 @@ async fn agent_token(app: &TestApp, token: &str, kind: &str) -> String {
 }
 
 /// npm's publish document for `@acme/<name>@<version>`, its tarball a bundle naming `name`.
-fn npm_document(dir: &std::path::Path, name: &str, version: &str) -> Value {
+pub(crate) fn npm_document(dir: &std::path::Path, name: &str, version: &str) -> Value {
     let src = dir.join(format!("{name}-{version}"));
     std::fs::create_dir_all(&src).unwrap();
     let skill_md = format!("---\nname: {name}\ndescription: A tool.\nversion: {version}\n---\nUse it.\n");

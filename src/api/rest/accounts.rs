@@ -9,8 +9,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
     AuditEntryResponse, AuditPage, CreateTeamRequest, CreateTokenRequest, CreateUserRequest, CreatedTokenResponse,
-    PageParams, SetMemberRequest, TeamPage, TeamResponse, TeamSummary, TokenList, TokenResponse, UserPage,
-    UserResponse, WhoAmI,
+    PageParams, RateLimitsRequest, SetMemberRequest, TeamPage, TeamResponse, TeamSummary, TokenList, TokenResponse,
+    UserPage, UserResponse, WhoAmI,
 };
 use crate::domain::{Namespace, Username, to_datetime};
 use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
@@ -104,6 +104,37 @@ pub(super) async fn revoke_token(
 ) -> Reply<StatusCode> {
     state.index.accounts().revoke_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's tokens, metadata only (site admins with an admin token).
+#[utoipa::path(get, path = "/api/v1/users/{username}/tokens", tag = "accounts", security(("bearer" = [])),
+    params(("username" = String, Path)), responses((status = 200, body = TokenList), Problems))]
+pub(super) async fn list_user_tokens(
+    State(state): State<AppState>,
+    Path(username): Path<Username>,
+    caller: Caller,
+) -> Reply<axum::Json<TokenList>> {
+    let tokens = state.index.accounts().list_user_tokens(&caller, &username).await?;
+    Ok(axum::Json(TokenList { data: tokens.into_iter().map(TokenResponse::from).collect() }))
+}
+
+/// Give a token budgets of its own over the server's rate limits, or return it to the
+/// server's (site admins with an admin token).
+#[utoipa::path(put, path = "/api/v1/tokens/{id}/rate-limits", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RateLimitsRequest,
+    responses((status = 200, body = TokenResponse), Problems))]
+pub(super) async fn set_token_rate_limits(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    Json(req): Json<RateLimitsRequest>,
+) -> Reply<axum::Json<TokenResponse>> {
+    let limits = match req.rate_limits.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(text.parse().map_err(ApiError::BadRequest)?),
+    };
+    let token = state.index.accounts().set_token_rate_limits(&caller, &id, limits).await?;
+    Ok(axum::Json(token.into()))
 }
 
 /// Create a team, claiming the namespace of the same slug; you become its owner.

@@ -18,7 +18,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(accounts::whoami))
         .routes(routes!(accounts::create_user, accounts::list_users))
-        .routes(routes!(accounts::create_user_token))
+        .routes(routes!(accounts::create_user_token, accounts::list_user_tokens))
+        .routes(routes!(accounts::set_token_rate_limits))
         .routes(routes!(accounts::create_token, accounts::list_tokens))
         .routes(routes!(accounts::revoke_token))
         .routes(routes!(accounts::create_team, accounts::list_teams))
@@ -75,6 +76,10 @@ enum Problems {
     /// archive-too-large: the body is larger than the endpoint accepts.
     #[response(status = 413, content_type = "application/problem+json")]
     TooLarge(Problem),
+    /// rate-limit-exceeded: the caller's budget for this kind of request is spent; wait the
+    /// seconds `Retry-After` gives.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem),
 }
 
 /// `/api/v1/skills/{scope}/{slug}`

@@ -130,6 +130,7 @@ impl From<service::Error> for SpError {
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "internal_error"),
+            E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         Self::new(status, code, e.public_message())
