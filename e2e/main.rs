@@ -7,6 +7,7 @@ mod common;
 mod embedded;
 mod foundation;
 mod gate;
+mod limits;
 mod mcp;
 mod npm;
 mod publish;

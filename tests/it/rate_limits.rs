@@ -263,3 +263,32 @@ async fn administrators_give_a_token_its_own_budget(db: TestDb) {
     assert!(r.body.get("rateLimits").is_none(), "{}", r.text);
     refused(&app.get("/-/v1/search?text=a", Some(&ann)).await, "1");
 }
+
+/// Two processes' limiters on the machine's Redis spend from one budget.
+#[tokio::test]
+async fn limiters_sharing_redis_share_one_budget() {
+    let url = std::env::var("SKILLDEX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    if std::net::TcpStream::connect(url.trim_start_matches("redis://")).is_err() {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "Redis is required on CI");
+        eprintln!("skipping: Redis unreachable");
+        return;
+    }
+    use skilldex::ratelimit::{Class, RateLimiter};
+    let prefix = format!("it-{:x}", rand::random::<u32>());
+    let settings: skilldex::ratelimit::Settings = "publish=3/hour".parse().unwrap();
+    let one = RateLimiter::new(settings.clone(), Some(&url), &prefix).unwrap();
+    let two = RateLimiter::new(settings, Some(&url), &prefix).unwrap();
+    let spend = |limiter: &std::sync::Arc<RateLimiter>, key: &'static str| {
+        let limiter = limiter.clone();
+        async move { limiter.check(Class::Publish, key, None).await.unwrap() }
+    };
+    assert_eq!(spend(&one, "t:1").await.remaining, 2);
+    assert_eq!(spend(&two, "t:1").await.remaining, 1);
+    assert_eq!(spend(&one, "t:1").await.remaining, 0);
+    let refused = spend(&two, "t:1").await;
+    assert!(!refused.allowed);
+    // Twenty minutes for one publish's share of an hour to come back.
+    assert!(refused.retry_after > std::time::Duration::from_secs(19 * 60), "{refused:?}");
+    assert!(spend(&two, "t:2").await.allowed, "another token's budget");
+    assert!(one.render_metrics().contains("skilldex_rate_limit_fallbacks_total 0"));
+}
