@@ -6,17 +6,15 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Serve, TestDb, http_exchange, rand_suffix};
 use crate::common::Backend;
+use crate::common::{Serve, TestDb, http_exchange, rand_suffix};
 
 /// A request's status and one of its response headers.
 fn status_and(serve: &Serve, path: &str, token: Option<&str>, header: &str) -> (u16, Option<String>) {
     let (status, head, _) = http_exchange(serve.addr, &format!("GET {path}"), token, &[], b"");
     let wanted = format!("{}:", header.to_ascii_lowercase());
-    let value = head
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with(&wanted))
-        .map(|l| l[wanted.len()..].trim().to_owned());
+    let value =
+        head.lines().find(|l| l.to_ascii_lowercase().starts_with(&wanted)).map(|l| l[wanted.len()..].trim().to_owned());
     (status, value)
 }
 
@@ -47,14 +45,54 @@ fn a_fresh_server_limits_with_skillsmgr_defaults_and_counts_anonymous_callers_by
     assert_eq!(status, 429, "anonymous callers from one address share its budget");
     assert!(retry.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| (1..=30).contains(&n))));
     // A forged X-Forwarded-For does not buy a fresh budget from an untrusted client.
-    let (status, _, _) = http_exchange(
-        serve.addr,
-        "GET /-/v1/search?text=x",
-        None,
-        &[("X-Forwarded-For", "198.51.100.9")],
-        b"",
-    );
+    let (status, _, _) =
+        http_exchange(serve.addr, "GET /-/v1/search?text=x", None, &[("X-Forwarded-For", "198.51.100.9")], b"");
     assert_eq!(status, 429);
+    serve.stop();
+}
+
+/// A refused publish is answered before its body is read: a client declaring 60 MB and
+/// sending none gets its 429 at once. Site administrators lift one token's budget from the
+/// CLI, and it applies at once.
+#[test]
+fn a_refusal_reads_no_body_and_an_administrator_lifts_a_token_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with_env(dir.path(), &[], &[("SKILLDEX_RATE_LIMITS", "publish=1/hour,search=1/minute")]);
+    let admin = admin_token(dir.path());
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let (status, _) = crate::common::register(&serve, &admin, "acme/tool", "1.0.0", "127.0.0.1:1/acme/tool:1.0.0");
+    assert_ne!(status, 429, "the first publish is within the budget");
+
+    let mut s = TcpStream::connect(serve.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    use std::io::Write as _;
+    write!(
+        s,
+        "PUT /api/r/@acme%2ftool HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let head = String::from_utf8_lossy(&crate::common::read_all(&mut s)).into_owned();
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    assert!(head.contains("rate_limited"), "SkillsMgr's envelope: {head}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered without waiting for the body");
+
+    // `skilldex token limits`: the administrator's own token gets a search budget of its own.
+    let listed = serve.json(Some(&admin), &["token", "list", "--user", "admin"]);
+    let id = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(status_and(&serve, "/-/v1/search?text=x", Some(&admin), "x").0, 200);
+    assert_eq!(status_and(&serve, "/-/v1/search?text=x", Some(&admin), "x").0, 429);
+    let out = serve.cli(Some(&admin), &["token", "limits", &id, "search=50/minute"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("search=50/minute"));
+    let (status, limit) = status_and(&serve, "/-/v1/search?text=x", Some(&admin), "RateLimit-Limit");
+    assert_eq!((status, limit.as_deref()), (200, Some("50")));
+    let out = serve.cli(Some(&admin), &["token", "limits", &id, "search=lots"]);
+    assert_eq!(out.status.code(), Some(2), "a bad setting is a usage error");
+    serve.ok(Some(&admin), &["token", "limits", &id, "--clear"]);
+    assert_eq!(status_and(&serve, "/-/v1/search?text=x", Some(&admin), "x").0, 429, "back to the spent budget");
     serve.stop();
 }
 
@@ -64,10 +102,14 @@ struct Redis {
     port: u16,
 }
 
+/// The password of the test's Redis, which must never reach a log.
+const REDIS_PASSWORD: &str = "s3cret-redis-password";
+
 impl Redis {
     fn start(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--requirepass", REDIS_PASSWORD])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,7 +123,7 @@ impl Redis {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}", self.port)
     }
 
     fn stop(&mut self) {
@@ -117,9 +159,14 @@ fn replicas_share_one_budget_in_redis_and_keep_serving_when_it_stops() {
     let prefix = format!("e2e-{}", rand_suffix());
     let url = redis.url();
     let env = [("SKILLDEX_RATE_LIMITS", "search=3/minute"), ("SKILLDEX_RATE_LIMIT_PREFIX", prefix.as_str())];
+    let url_file = dir.path().join("redis-url");
+    std::fs::write(&url_file, &url).unwrap();
     let mut args = db.args();
     args.extend(["--rate-limit-redis", url.as_str()]);
     let one = Serve::start_with_env(dir.path(), &args, &env);
+    // The other replica reads the URL from a file, keeping the password out of `ps`.
+    let mut args = db.args();
+    args.extend(["--rate-limit-redis-file", url_file.to_str().unwrap()]);
     let two = Serve::start_with_env(dir.path(), &args, &env);
     let admin = admin_token(dir.path());
     let search = |serve: &Serve| status_and(serve, "/-/v1/search?text=x", Some(&admin), "RateLimit-Remaining");
@@ -139,10 +186,12 @@ fn replicas_share_one_budget_in_redis_and_keep_serving_when_it_stops() {
     assert!(fallbacks(&one) >= 1 && fallbacks(&two) >= 1);
     let log = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .collect::<String>();
     assert!(log.contains("Redis is unreachable"), "the change is logged");
-    assert!(!log.contains(&format!("{url}/")) && !log.contains(&admin), "no secrets in the log");
+    assert!(!log.contains(REDIS_PASSWORD) && !log.contains(&admin), "no secrets in the log");
 
     // Redis is back (empty: it keeps nothing on disk): the budget is shared again within
     // the pause after a failure.

@@ -153,8 +153,18 @@ pub struct ServeArgs {
 
     /// Keep rate limits in this Redis (`redis://host:6379`), so replicas share one budget.
     /// Without it each process keeps its own.
-    #[arg(long, env = "SKILLDEX_RATE_LIMIT_REDIS", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "SKILLDEX_RATE_LIMIT_REDIS",
+        hide_env_values = true,
+        value_name = "URL",
+        conflicts_with = "rate_limit_redis_file"
+    )]
     pub rate_limit_redis: Option<Secret>,
+
+    /// Read the Redis URL from a file (keeps its password out of the process list).
+    #[arg(long, env = "SKILLDEX_RATE_LIMIT_REDIS_FILE", value_name = "FILE")]
+    pub rate_limit_redis_file: Option<PathBuf>,
 
     /// The prefix of the rate-limit keys in Redis (sites sharing one Redis need their own).
     #[arg(long, env = "SKILLDEX_RATE_LIMIT_PREFIX", default_value = "skilldex", value_name = "PREFIX")]
@@ -186,9 +196,22 @@ impl ServeArgs {
 
     /// The rate limits this server enforces, in process or in Redis.
     pub fn rate_limits(&self) -> anyhow::Result<crate::api::limits::RateLimits> {
-        let redis = self.rate_limit_redis.as_ref().map(Secret::expose);
-        let limiter = crate::ratelimit::RateLimiter::new(self.rate_limits.clone(), redis, &self.rate_limit_prefix)
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let redis = match (&self.rate_limit_redis, &self.rate_limit_redis_file) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(path)) => Some(Secret(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read Redis URL file {}: {e}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            )),
+            (None, None) => None,
+        };
+        let limiter = crate::ratelimit::RateLimiter::new(
+            self.rate_limits.clone(),
+            redis.as_ref().map(Secret::expose),
+            &self.rate_limit_prefix,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         Ok(crate::api::limits::RateLimits { limiter, trusted_proxies: self.trust_proxies.clone() })
     }
 

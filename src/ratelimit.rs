@@ -30,9 +30,9 @@ pub enum Class {
     Packument,
     /// New versions: REST, npm, SkillsMgr, ToolHive, skill-pool and tags pushed to `/v2/`.
     Publish,
-    /// `POST /api/wishes`, per user (a person and their agents share it).
+    /// `POST /api/wishes`.
     Wish,
-    /// `POST /api/reviews`, per user.
+    /// `POST /api/reviews`.
     Review,
     /// `/v2/` reads (manifests, blobs, tags, referrers).
     RegistryPull,
@@ -91,12 +91,6 @@ impl Class {
             Class::Write => (120, Period::Minute),
         };
         Quota { count: NonZeroU32::new(count).expect("positive"), period }
-    }
-
-    /// Whether the budget belongs to the person rather than the token (SkillsMgr: wishes
-    /// are "shared with the human owner's daily quota", reviews are a per-author cap).
-    pub fn per_user(self) -> bool {
-        matches!(self, Class::Wish | Class::Review)
     }
 }
 
@@ -182,7 +176,13 @@ impl FromStr for Quota {
             "d" | "day" => Period::Day,
             _ => return Err(bad()),
         };
-        Ok(Quota { count, period })
+        let quota = Quota { count, period };
+        // Budgets are kept in microseconds (Redis's clock); finer ones are not rates anyone
+        // means (more than a million a second).
+        if quota.interval() < Duration::from_micros(1) {
+            return Err(format!("`{s}` is more than 1000000/second; use `off` for no limit"));
+        }
+        Ok(quota)
     }
 }
 
@@ -279,12 +279,25 @@ type Local = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
 
 /// Where Redis stands.
 struct Remote {
-    connection: redis::aio::ConnectionManager,
+    client: redis::Client,
+    /// Replaced after a time-out: a connection that stopped answering is never reused.
+    connection: Mutex<redis::aio::ConnectionManager>,
     script: redis::Script,
     prefix: String,
     /// While Redis is failing, when to try it again.
     resting_until: Mutex<Option<Instant>>,
+    /// One request tries Redis after a pause; the others keep to the local buckets.
+    probing: AtomicBool,
     down: AtomicBool,
+}
+
+fn connect(client: &redis::Client) -> Result<redis::aio::ConnectionManager, String> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT))
+        .set_number_of_retries(1);
+    redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), config)
+        .map_err(|e| format!("cannot set up the Redis connection: {e}"))
 }
 
 /// How long a Redis call may take before the local buckets decide instead.
@@ -292,12 +305,12 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long to leave Redis alone after it failed.
 const REDIS_REST: Duration = Duration::from_secs(1);
 
-/// GCRA over one key: the key holds the theoretical arrival time (ms, Redis's clock, so
+/// GCRA over one key: the key holds the theoretical arrival time (µs on Redis's clock, so
 /// replicas' clocks need not agree) and expires when the budget is whole again.
-/// Returns allowed (1/0), remaining, retry-after ms, reset ms.
+/// Returns allowed (1/0), remaining, retry-after µs, reset µs.
 const GCRA: &str = r"
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
@@ -307,7 +320,7 @@ local allow_at = next_tat - burst * interval
 if now < allow_at then
   return {0, 0, allow_at - now, tat - now}
 end
-redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now)
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000))
 local remaining = math.floor((now - allow_at) / interval)
 return {1, remaining, 0, next_tat - now}
 ";
@@ -329,17 +342,13 @@ impl RateLimiter {
             None => None,
             Some(url) => {
                 let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(REDIS_TIMEOUT))
-                    .set_response_timeout(Some(REDIS_TIMEOUT))
-                    .set_number_of_retries(1);
-                let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| format!("cannot set up the Redis connection: {e}"))?;
                 Some(Remote {
-                    connection,
+                    connection: Mutex::new(connect(&client)?),
+                    client,
                     script: redis::Script::new(GCRA),
                     prefix: prefix.to_owned(),
                     resting_until: Mutex::new(None),
+                    probing: AtomicBool::new(false),
                     down: AtomicBool::new(false),
                 })
             }
@@ -424,14 +433,18 @@ impl RateLimiter {
                     retry_after: Duration::ZERO,
                 }
             }
-            Err(not_until) => Decision {
-                class,
-                allowed: false,
-                quota,
-                remaining: 0,
-                reset: whole_after(0),
-                retry_after: not_until.wait_time_from(bucket.clock().now()),
-            },
+            Err(not_until) => {
+                let retry_after = not_until.wait_time_from(bucket.clock().now());
+                Decision {
+                    class,
+                    allowed: false,
+                    quota,
+                    remaining: 0,
+                    // The next request's share comes back first, then the rest of the burst.
+                    reset: retry_after + whole_after(1),
+                    retry_after,
+                }
+            }
         }
     }
 
@@ -439,41 +452,51 @@ impl RateLimiter {
     /// decide then).
     async fn check_remote(&self, class: Class, quota: Quota, key: &str) -> Option<Decision> {
         let remote = self.remote.as_ref()?;
-        {
-            let mut resting = remote.resting_until.lock().unwrap_or_else(|p| p.into_inner());
-            match *resting {
-                Some(until) if Instant::now() < until => {
-                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-                Some(_) => *resting = None,
-                None => {}
+        let resting = *remote.resting_until.lock().unwrap_or_else(|p| p.into_inner());
+        let probe = match resting {
+            None => false,
+            Some(until) if Instant::now() >= until && !remote.probing.swap(true, Ordering::AcqRel) => true,
+            Some(_) => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                return None;
             }
-        }
+        };
         let redis_key = format!("{}:rl:{class}:{quota}:{key}", remote.prefix);
-        let interval_ms = quota.interval().as_millis().max(1) as u64;
-        let mut connection = remote.connection.clone();
+        let interval_us = quota.interval().as_micros() as u64;
+        let mut connection = remote.connection.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut invocation = remote.script.key(redis_key);
-        invocation.arg(interval_ms).arg(quota.count.get());
+        invocation.arg(interval_us).arg(quota.count.get());
         let answer = tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async::<Vec<i64>>(&mut connection)).await;
+        if probe {
+            remote.probing.store(false, Ordering::Release);
+        }
         let failure = match answer {
             Ok(Ok(v)) if v.len() == 4 => {
+                *remote.resting_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 if remote.down.swap(false, Ordering::Relaxed) {
                     tracing::info!("Redis answers again; rate limits are shared across replicas");
                 }
-                let ms = |n: i64| Duration::from_millis(n.max(0) as u64);
+                let us = |n: i64| Duration::from_micros(n.max(0) as u64);
                 return Some(Decision {
                     class,
                     allowed: v[0] == 1,
                     quota,
                     remaining: v[1].clamp(0, i64::from(u32::MAX)) as u32,
-                    reset: ms(v[3]),
-                    retry_after: ms(v[2]),
+                    reset: us(v[3]),
+                    retry_after: us(v[2]),
                 });
             }
             Ok(Ok(v)) => format!("unexpected answer from the rate-limit script: {v:?}"),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "Redis did not answer in time".to_owned(),
+            Ok(Err(e)) => {
+                if e.is_timeout() {
+                    self.reconnect(remote);
+                }
+                e.to_string()
+            }
+            Err(_) => {
+                self.reconnect(remote);
+                "Redis did not answer in time".to_owned()
+            }
         };
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
         *remote.resting_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_REST);
@@ -484,6 +507,14 @@ impl RateLimiter {
             );
         }
         None
+    }
+
+    /// Drops a connection that stopped answering (a silent peer is never reused).
+    fn reconnect(&self, remote: &Remote) {
+        match connect(&remote.client) {
+            Ok(fresh) => *remote.connection.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+            Err(e) => tracing::warn!(error = %e, "cannot set up a new Redis connection"),
+        }
     }
 
     /// The limiter's counters in Prometheus text format.
@@ -518,7 +549,9 @@ mod tests {
         let s: Settings = "*=5/s,publish=off".parse().unwrap();
         assert_eq!(s.apply(Class::Publish, Limit::Every(Class::Publish.default_quota())), Limit::Off);
         assert_eq!(s.apply(Class::Read, Limit::Off), Limit::Every("5/second".parse().unwrap()));
-        for bad in ["search", "search=0/minute", "search=10/fortnight", "nosuch=1/s", "search=ten/minute"] {
+        for bad in
+            ["search", "search=0/minute", "search=10/fortnight", "nosuch=1/s", "search=ten/minute", "read=2000000/s"]
+        {
             assert!(bad.parse::<Settings>().is_err(), "{bad} was accepted");
         }
         assert_eq!("off".parse::<Settings>().unwrap().apply(Class::Wish, Limit::Off), Limit::Off);

@@ -69,23 +69,26 @@ fn surface(route: &str) -> Surface {
 /// document spend nothing.
 fn classes(method: &Method, route: &str, request: &Request) -> Vec<Class> {
     let read = matches!(*method, Method::GET | Method::HEAD);
-    let has_param = |names: &[&str]| {
+    // A search is a list with words to find, in each surface's own parameter.
+    let searches = |names: &[&str]| {
         let query = request.uri().query().unwrap_or("");
-        form_urlencoded::parse(query.as_bytes()).any(|(k, v)| names.contains(&k.as_ref()) && !v.trim().is_empty())
+        read && form_urlencoded::parse(query.as_bytes())
+            .any(|(k, v)| names.contains(&k.as_ref()) && !v.trim().is_empty())
     };
     match route {
         "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/healthz" | "unmatched" => vec![],
         "/mcp" | "/v1/mcp" => vec![Class::Mcp],
         "/-/v1/search" => vec![Class::Search],
-        "/api/v1/skills" | "/v1/skills" | "/registry/{registry}/v0.1/x/dev.toolhive/skills"
-            if read && has_param(&["q", "search", "semantic"]) =>
-        {
-            vec![Class::Search]
-        }
+        "/api/v1/skills" if searches(&["q"]) => vec![Class::Search],
+        "/registry/{registry}/v0.1/x/dev.toolhive/skills" if searches(&["search"]) => vec![Class::Search],
+        "/v1/skills" if searches(&["query", "semantic"]) => vec![Class::Search],
+        // The semantic tier looks skills up by meaning.
+        "/v1/bootstrap" if searches(&["stack"]) => vec![Class::Search],
         "/@{package}" | "/@{scope}/{name}" | "/api/r/{*name}" if read => vec![Class::Packument],
         "/@{package}"
         | "/api/r/{*name}"
         | "/api/v1/skills/{scope}/{slug}/versions"
+        | "/api/v1/skills/{scope}/{slug}/fork"
         | "/v1/entries"
         | "/registry/{registry}/v0.1/x/dev.toolhive/skills"
         | "/v1/skills"
@@ -96,36 +99,46 @@ fn classes(method: &Method, route: &str, request: &Request) -> Vec<Class> {
         }
         "/api/wishes" if *method == Method::POST => vec![Class::Wish],
         "/api/reviews" if *method == Method::POST => vec![Class::Review],
-        r if r.starts_with("/v2/") => {
-            if read {
-                vec![Class::RegistryPull]
-            } else if *method == Method::PUT && pushes_a_version(request.uri().path()) {
-                vec![Class::Publish, Class::RegistryPush]
-            } else {
-                vec![Class::RegistryPush]
-            }
-        }
+        // A push to /v2/ stores an artifact but records no version: publishing it (by
+        // reference) is charged where it happens.
+        r if r.starts_with("/v2/") && read => vec![Class::RegistryPull],
+        r if r.starts_with("/v2/") => vec![Class::RegistryPush],
         _ if read => vec![Class::Read],
         _ => vec![Class::Write],
     }
 }
 
-/// A manifest put under a version tag (`/v2/<repo>/manifests/1.2.0`): a new version, charged
-/// as a publish like on every other surface. Pushes by digest and signature tags are not.
-fn pushes_a_version(path: &str) -> bool {
-    path.rsplit_once("/manifests/").is_some_and(|(_, reference)| semver::Version::parse(reference).is_ok())
-}
-
 /// The client's address: the connection's, or the one a trusted proxy forwards (the
 /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy).
 fn client_addr(request: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = request.extensions().get::<ClientAddr>()?.0;
-    if !trusted.contains(&peer) {
+    // An IPv4 proxy reaching a dual-stack listener arrives as `::ffff:a.b.c.d`.
+    let peer = request.extensions().get::<ClientAddr>()?.0.to_canonical();
+    let trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !trusted(&peer) {
         return Some(peer);
     }
-    let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-    let hops: Vec<IpAddr> = forwarded.flat_map(|v| v.split(',')).filter_map(|h| h.trim().parse().ok()).collect();
-    Some(hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer))
+    // Walking back from the nearest hop: the first one not a trusted proxy is the client.
+    // A hop that is not an address ends the walk there, at the proxy that wrote it, since
+    // everything before it may be the client's own invention.
+    let values: Vec<&str> =
+        request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let mut client = peer;
+    for hop in values.iter().flat_map(|v| v.split(',')).rev() {
+        let Some(ip) = hop_address(hop.trim()) else { break };
+        client = ip;
+        if !trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// An `X-Forwarded-For` hop: an address, with or without a port (`1.2.3.4:80`, `[::1]:80`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip().to_canonical())
 }
 
 /// The IPv4 address, or the IPv6 /64 (one host's usual share).
@@ -166,35 +179,42 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
         Some(secret) => state.index.authenticate(Some(&secret)).await.ok(),
         None => None,
     };
-    let address = client_addr(&request, &limits.trusted_proxies).map_or_else(|| "unknown".to_owned(), network_of);
-    let (own, token_key, user_key) = match &caller {
-        Some(Caller::User(p)) => {
-            (p.token.rate_limits.as_ref(), format!("t:{}", p.token.id), format!("u:{}", p.user.id))
+    let spender = match &caller {
+        // A person's budget, whichever of their tokens is used (minting tokens must not
+        // multiply it); a token with budgets of its own spends from those.
+        Some(Caller::User(p)) => Spender {
+            limiter: limits.limiter.clone(),
+            key: format!("u:{}", p.user.id),
+            own: p.token.rate_limits.clone(),
+        },
+        _ => {
+            let address =
+                client_addr(&request, &limits.trusted_proxies).map_or_else(|| "unknown".to_owned(), network_of);
+            Spender { limiter: limits.limiter.clone(), key: format!("a:{address}"), own: None }
         }
-        _ => (None, format!("a:{address}"), format!("a:{address}")),
     };
+    let anonymous = !matches!(caller, Some(Caller::User(_)));
     let mut tightest: Option<Decision> = None;
     for class in classes {
-        let key = if class.per_user() { &user_key } else { &token_key };
-        let Some(decision) = limits.limiter.check(class, key, own).await else { continue };
-        if !decision.allowed {
-            let message = format!(
-                "too many {} requests: {} allowed; try again in {} s",
-                class,
-                decision.quota,
-                retry_secs(&decision)
-            );
-            let mut response = render(surface, service::Error::RateLimited(message));
-            stamp(response.headers_mut(), &decision);
-            return response;
-        }
-        if tightest.is_none_or(|t| decision.remaining < t.remaining) {
-            tightest = Some(decision);
+        // Anonymous callers cannot wish or review; their attempts are ordinary writes and
+        // leave no day-long bucket behind.
+        let class = if anonymous && matches!(class, Class::Wish | Class::Review) { Class::Write } else { class };
+        match spender.spend(class).await {
+            Ok(Some(decision)) if tightest.is_none_or(|t| decision.remaining < t.remaining) => {
+                tightest = Some(decision);
+            }
+            Ok(_) => {}
+            Err(decision) => {
+                let mut response = render(surface, service::Error::RateLimited(refusal(&decision)));
+                stamp(response.headers_mut(), &decision);
+                return response;
+            }
         }
     }
     if let Some(caller) = caller {
         request.extensions_mut().insert(Authenticated(caller));
     }
+    request.extensions_mut().insert(spender);
     let mut response = next.run(request).await;
     if let Some(decision) = tightest {
         stamp(response.headers_mut(), &decision);
@@ -202,12 +222,37 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     response
 }
 
+/// Who pays for a request, and from which budgets: handlers whose one request does the work
+/// of several (an MCP batch, an MCP search) spend more through it.
+#[derive(Clone)]
+pub struct Spender {
+    limiter: Arc<RateLimiter>,
+    key: String,
+    own: Option<crate::ratelimit::Settings>,
+}
+
+impl Spender {
+    /// Spends one request of `class`: where the caller stands (`None` when unlimited), or
+    /// the refusal.
+    pub async fn spend(&self, class: Class) -> Result<Option<Decision>, Decision> {
+        match self.limiter.check(class, &self.key, self.own.as_ref()).await {
+            Some(d) if !d.allowed => Err(d),
+            other => Ok(other),
+        }
+    }
+}
+
+/// What a refused caller is told.
+pub fn refusal(decision: &Decision) -> String {
+    format!("too many {} requests: {} allowed; try again in {} s", decision.class, decision.quota, retry_secs(decision))
+}
+
 /// Whole seconds to wait, rounded up so a client that waits exactly that long gets in.
 fn retry_secs(decision: &Decision) -> u64 {
     decision.retry_after.as_secs() + u64::from(decision.retry_after.subsec_nanos() > 0)
 }
 
-fn stamp(headers: &mut HeaderMap, decision: &Decision) {
+pub(super) fn stamp(headers: &mut HeaderMap, decision: &Decision) {
     let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -263,8 +308,17 @@ mod tests {
         assert_eq!(classes_of(Method::PUT, "/api/reviews/{id}", "/api/reviews/x"), [Class::Write]);
         assert_eq!(classes_of(Method::POST, "/mcp", "/mcp"), [Class::Mcp]);
         assert_eq!(classes_of(Method::GET, "/v2/", "/v2/a/b/blobs/sha256:00"), [Class::RegistryPull]);
-        assert_eq!(classes_of(Method::PUT, "/v2/", "/v2/a/b/manifests/1.2.0"), [Class::Publish, Class::RegistryPush]);
-        assert_eq!(classes_of(Method::PUT, "/v2/", "/v2/a/b/manifests/sha256-ab.sig"), [Class::RegistryPush]);
+        assert_eq!(classes_of(Method::PUT, "/v2/", "/v2/a/b/manifests/1.2.0"), [Class::RegistryPush]);
+        let versions = "/api/v1/skills/{scope}/{slug}/versions";
+        assert_eq!(classes_of(Method::POST, versions, "/api/v1/skills/a/b/versions"), [Class::Publish]);
+        let fork = "/api/v1/skills/{scope}/{slug}/fork";
+        assert_eq!(classes_of(Method::POST, fork, "/api/v1/skills/a/b/fork"), [Class::Publish]);
+        assert_eq!(classes_of(Method::GET, "/v1/skills", "/v1/skills?query=pdf"), [Class::Search]);
+        assert_eq!(classes_of(Method::GET, "/v1/skills", "/v1/skills?q=pdf"), [Class::Read]);
+        assert_eq!(classes_of(Method::GET, "/v1/bootstrap", "/v1/bootstrap?stack=rust"), [Class::Search]);
+        assert_eq!(classes_of(Method::POST, "/v1/skills", "/v1/skills"), [Class::Publish]);
+        assert_eq!(classes_of(Method::POST, "/v1/drafts/{id}/publish", "/v1/drafts/x/publish"), [Class::Publish]);
+        assert_eq!(classes_of(Method::POST, "/v1/entries", "/v1/entries"), [Class::Publish]);
         assert!(classes_of(Method::GET, "/healthz", "/healthz").is_empty());
     }
 
@@ -285,5 +339,14 @@ mod tests {
         let via = request("10.0.0.1", "198.51.100.1, 203.0.113.9");
         assert_eq!(client_addr(&via, &[proxy]), Some("203.0.113.9".parse().unwrap()));
         assert_eq!(network_of("2001:db8:1:2:3:4:5:6".parse().unwrap()), "2001:db8:1:2::/64");
+        // An IPv4 proxy on a dual-stack listener is still the trusted proxy.
+        let mapped = request("::ffff:10.0.0.1", "203.0.113.9");
+        assert_eq!(client_addr(&mapped, &[proxy]), Some("203.0.113.9".parse().unwrap()));
+        // Hops with ports are addresses; a hop that is not one ends the walk at the proxy
+        // that wrote it, so what the client put before it never counts.
+        let with_port = request("10.0.0.1", "203.0.113.9:4711");
+        assert_eq!(client_addr(&with_port, &[proxy]), Some("203.0.113.9".parse().unwrap()));
+        let forged = request("10.0.0.1", "198.51.100.1, unknown");
+        assert_eq!(client_addr(&forged, &[proxy]), Some(proxy));
     }
 }

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::limits::Spender;
 use crate::domain::{Namespace, SkillName, SkillSort, Tag};
+use crate::ratelimit::{Class, Decision};
 use crate::service::{self, Caller, Lifecycle, SearchMode, SkillListRequest};
 
 /// Protocol versions this endpoint speaks, newest first (the initialize handshake era).
@@ -73,9 +75,10 @@ fn unauthorized() -> Response {
 async fn post_mcp(
     State(state): State<AppState>,
     caller: Result<Caller, super::error::ApiError>,
+    spender: Option<axum::Extension<Spender>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    serve_messages(&state, None, caller, body).await
+    serve_messages(&state, None, caller, spender.map(|s| s.0), body).await
 }
 
 /// skill-pool's `/v1/mcp`: the same endpoint on one tenant, whose namespace the tools default
@@ -84,9 +87,10 @@ pub async fn post_tenant_mcp(
     State(state): State<AppState>,
     super::skill_pool::Tenant(tenant): super::skill_pool::Tenant,
     caller: Result<Caller, super::error::ApiError>,
+    spender: Option<axum::Extension<Spender>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    serve_messages(&state, Some(&tenant), caller, body).await
+    serve_messages(&state, Some(&tenant), caller, spender.map(|s| s.0), body).await
 }
 
 /// A message or a batch, answered.
@@ -94,6 +98,7 @@ async fn serve_messages(
     state: &AppState,
     tenant: Option<&Namespace>,
     caller: Result<Caller, super::error::ApiError>,
+    spender: Option<Spender>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let body = match body {
@@ -121,8 +126,20 @@ async fn serve_messages(
                 return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, m));
             }
             let mut answers = Vec::new();
-            for m in batch {
-                answers.extend(handle(state, tenant, &caller, m).await);
+            for (i, m) in batch.into_iter().enumerate() {
+                // The request paid for its first message; each further one is a call of its own.
+                let refused = match &spender {
+                    Some(s) => charge(s, &m, i > 0).await,
+                    None => None,
+                };
+                match refused {
+                    Some(decision) => answers.push(error(
+                        m.get("id").cloned().unwrap_or(Value::Null),
+                        RATE_LIMITED,
+                        super::limits::refusal(&decision),
+                    )),
+                    None => answers.extend(handle(state, tenant, &caller, m).await),
+                }
             }
             if answers.is_empty() {
                 StatusCode::ACCEPTED.into_response()
@@ -130,11 +147,38 @@ async fn serve_messages(
                 reply(StatusCode::OK, Value::Array(answers))
             }
         }
-        single => match handle(state, tenant, &caller, single).await {
-            Some(answer) => reply(StatusCode::OK, answer),
-            None => StatusCode::ACCEPTED.into_response(),
-        },
+        single => {
+            if let Some(decision) = match &spender {
+                Some(s) => charge(s, &single, false).await,
+                None => None,
+            } {
+                let id = single.get("id").cloned().unwrap_or(Value::Null);
+                let mut r =
+                    reply(StatusCode::TOO_MANY_REQUESTS, error(id, RATE_LIMITED, super::limits::refusal(&decision)));
+                super::limits::stamp(r.headers_mut(), &decision);
+                return r;
+            }
+            match handle(state, tenant, &caller, single).await {
+                Some(answer) => reply(StatusCode::OK, answer),
+                None => StatusCode::ACCEPTED.into_response(),
+            }
+        }
     }
+}
+
+/// What one message spends beyond its request: another MCP call when it is not the first
+/// of a batch, a search when it searches by words. The refusal, if any.
+async fn charge(spender: &Spender, message: &Value, extra_call: bool) -> Option<Decision> {
+    if extra_call && let Err(d) = spender.spend(Class::Mcp).await {
+        return Some(d);
+    }
+    let searches = message.get("method").and_then(Value::as_str) == Some("tools/call")
+        && message.pointer("/params/name").and_then(Value::as_str) == Some("search_skills")
+        && message.pointer("/params/arguments/query").and_then(Value::as_str).is_some_and(|q| !q.trim().is_empty());
+    if searches && let Err(d) = spender.spend(Class::Search).await {
+        return Some(d);
+    }
+    None
 }
 
 /// One message: the answer to a request, or nothing for notifications and responses.

@@ -1,7 +1,7 @@
 //! Rate limits on every surface: each refuses with 429 in its own error shape, with
-//! `Retry-After` and `RateLimit-*`; budgets belong to tokens, to users for wishes and
-//! reviews, to addresses for anonymous callers; a refused request changes nothing; site
-//! administrators give single tokens budgets of their own.
+//! `Retry-After` and `RateLimit-*`; budgets belong to people (whichever token they use) and
+//! to addresses for anonymous callers; a refused request changes nothing; site
+//! administrators give single tokens budgets of their own; an MCP batch pays per call.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -14,7 +14,8 @@ on_both_backends!(
     every_surface_refuses_in_its_own_shape,
     budgets_belong_to_tokens_users_and_addresses,
     a_refused_request_changes_nothing,
-    administrators_give_a_token_its_own_budget
+    administrators_give_a_token_its_own_budget,
+    mcp_batches_and_searches_pay_per_call
 );
 
 /// A 429 with the headers a client needs to back off.
@@ -83,7 +84,7 @@ async fn every_surface_refuses_in_its_own_shape(db: TestDb) {
 
     // skill-pool.
     let sp = || {
-        Request::get("/v1/skills?q=pdf")
+        Request::get("/v1/skills?query=pdf")
             .header("authorization", format!("Bearer {}", tokens[5]))
             .header("x-skill-pool-tenant", "acme")
             .body(Body::empty())
@@ -121,19 +122,23 @@ async fn budgets_belong_to_tokens_users_and_addresses(db: TestDb) {
     let app = TestApp::new(db).await.with_rate_limits("search=2/minute,wish=2/day");
     let ann = app.user("ann", TokenScope::Write).await;
     let bob = app.user("bob", TokenScope::Write).await;
-    // Ann's second token, an agent's: its own search budget, but Ann's wishes.
+    // Ann's second token, an agent's: it spends Ann's budgets, so minting tokens buys nothing.
     let r =
         app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(json!({"name": "agent", "kind": "agent-bridge"})));
     let agent = r.await.body["token"].as_str().unwrap().to_owned();
 
     refused(&spend_two(&app, || get("/-/v1/search?text=a", &ann)).await, "2");
-    let r = app.get("/-/v1/search?text=a", Some(&agent)).await;
-    assert_eq!(r.status, StatusCode::OK, "another token's budget is untouched: {}", r.text);
-    assert_eq!(app.get("/-/v1/search?text=a", Some(&bob)).await.status, StatusCode::OK);
+    refused(&app.get("/-/v1/search?text=a", Some(&agent)).await, "2");
+    assert_eq!(app.get("/-/v1/search?text=a", Some(&bob)).await.status, StatusCode::OK, "Bob's is his own");
+    // Only searches spend the search budget: listing without words is a read.
+    let r = app.get("/api/v1/skills?q=%20", Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["ratelimit-policy"], "1200;w=60");
 
     assert_eq!(wish(&app, &ann, 1).await.status, StatusCode::CREATED);
     assert_eq!(wish(&app, &agent, 2).await.status, StatusCode::CREATED);
-    // The agent and the person share one daily wish budget; Bob has his own.
+    // The agent and the person share one daily wish budget (SkillsMgr's "shared with the
+    // human owner's daily quota"); Bob has his own.
     let r = wish(&app, &agent, 3).await;
     refused(&r, "2");
     assert_eq!(r.body["error"]["code"], "rate_limited");
@@ -201,18 +206,20 @@ async fn a_refused_request_changes_nothing(db: TestDb) {
     assert!(r.body["error"].as_str().is_some_and(|m| m.contains("publish")), "{}", r.text);
     let versions = app.get("/api/v1/skills/acme/tool/versions", Some(&ann)).await;
     assert_eq!(versions.body["data"].as_array().map(Vec::len), Some(1), "nothing published: {}", versions.text);
-    // A push of a version tag to /v2/ is a publish too.
+    // Every surface spends from the same publish budget: registering a version by reference
+    // is refused too, and leaves nothing.
     let r = app
-        .send(
-            Request::put("/v2/acme/tool/manifests/2.0.0")
-                .header("authorization", format!("Bearer {ann}"))
-                .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-                .body(Body::from("{}"))
-                .unwrap(),
+        .call(
+            Method::POST,
+            "/api/v1/skills/acme/tool/versions",
+            Some(&ann),
+            Some(json!({"version": "2.0.0", "reference": "skilldex.test/acme/tool@sha256:0000000000000000000000000000000000000000000000000000000000000000"})),
         )
         .await;
     refused(&r, "1");
-    assert_eq!(r.body["errors"][0]["code"], "TOOMANYREQUESTS");
+    assert_eq!(r.problem_type(), "rate-limit-exceeded");
+    let versions = app.get("/api/v1/skills/acme/tool/versions", Some(&ann)).await;
+    assert_eq!(versions.body["data"].as_array().map(Vec::len), Some(1), "{}", versions.text);
 
     let review = |n: u32| {
         let body = json!({"targetType": "package", "targetId": "@acme/tool", "rating": "grande", "body": format!("Works well {n}")});
@@ -268,7 +275,8 @@ async fn administrators_give_a_token_its_own_budget(db: TestDb) {
 #[tokio::test]
 async fn limiters_sharing_redis_share_one_budget() {
     let url = std::env::var("SKILLDEX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if std::net::TcpStream::connect(url.trim_start_matches("redis://")).is_err() {
+    let host = url.trim_start_matches("redis://").rsplit('@').next().unwrap().split('/').next().unwrap().to_owned();
+    if std::net::TcpStream::connect(&host).is_err() {
         assert!(std::env::var("CI").map_or(true, |v| v != "true"), "Redis is required on CI");
         eprintln!("skipping: Redis unreachable");
         return;
@@ -291,4 +299,59 @@ async fn limiters_sharing_redis_share_one_budget() {
     assert!(refused.retry_after > std::time::Duration::from_secs(19 * 60), "{refused:?}");
     assert!(spend(&two, "t:2").await.allowed, "another token's budget");
     assert!(one.render_metrics().contains("skilldex_rate_limit_fallbacks_total 0"));
+}
+
+async fn mcp_batches_and_searches_pay_per_call(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann = app.user("ann", TokenScope::Read).await;
+    let app = app.with_rate_limits("mcp=3/minute,search=2/minute");
+    let call = |id: u32, query: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "search_skills", "arguments": {"query": query}}})
+    };
+    let post = |body: serde_json::Value| {
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {ann}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    // One request of three searches: two fit the search budget, the third is refused alone.
+    let r = app.send(post(json!([call(1, "pdf"), call(2, "review"), call(3, "lint")]))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let answers = r.body.as_array().unwrap();
+    assert!(answers[0]["result"].is_object() && answers[1]["result"].is_object(), "{}", r.text);
+    assert_eq!(answers[2]["id"], 3);
+    assert_eq!(answers[2]["error"]["code"], -32029, "{}", r.text);
+    // The batch spent three MCP calls (one request, two more messages): the budget is gone.
+    let r = app.send(post(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))).await;
+    refused(&r, "3");
+    assert_eq!(r.body["error"]["code"], -32029);
+}
+
+/// A Redis that accepts connections and never answers (a silent socket) holds no request
+/// longer than the time-out, and only one request waits for it per second.
+#[tokio::test]
+async fn a_silent_redis_holds_nothing_up() {
+    use skilldex::ratelimit::{Class, RateLimiter};
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let limiter = RateLimiter::new("search=2/minute".parse().unwrap(), Some(&url), "it").unwrap();
+    let started = std::time::Instant::now();
+    let first = limiter.check(Class::Search, "u:1", None).await.unwrap();
+    assert!(first.allowed, "fails open to this process's own budget");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    // Within the pause that follows, nobody waits for Redis, and the local budget holds.
+    let started = std::time::Instant::now();
+    assert!(limiter.check(Class::Search, "u:1", None).await.unwrap().allowed);
+    assert!(!limiter.check(Class::Search, "u:1", None).await.unwrap().allowed);
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
+    assert!(limiter.render_metrics().contains("skilldex_rate_limit_fallbacks_total 3"), "{}", limiter.render_metrics());
 }
