@@ -59,7 +59,7 @@ pub struct RemoteArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry server (SQLite and data under ./skilldex-data by default).
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::ServeArgs>),
     /// Save a server and token in a profile (the token is read without echo, or from stdin).
     Login(profile::LoginArgs),
     /// Forget a profile's token.
@@ -145,7 +145,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let out = output::Out { json: self.json };
         match self.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Login(args) => profile::login(args, out).await,
             Command::Logout(args) => profile::logout(args),
             Command::Whoami(remote) => user::whoami(&Client::new(&remote)?, out).await,
