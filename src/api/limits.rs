@@ -43,10 +43,14 @@ enum Surface {
     SkillPool,
     Registry,
     Mcp,
+    /// The web catalog's pages.
+    Web,
 }
 
 fn surface(route: &str) -> Surface {
-    if route.starts_with("/v2/") {
+    if route == "/" || ["/search", "/skills/", "/teams/"].iter().any(|p| route.starts_with(p)) {
+        Surface::Web
+    } else if route.starts_with("/v2/") {
         Surface::Registry
     } else if route == "/mcp" || route == "/v1/mcp" {
         Surface::Mcp
@@ -76,7 +80,11 @@ fn classes(method: &Method, route: &str, request: &Request) -> Vec<Class> {
             .any(|(k, v)| names.contains(&k.as_ref()) && !v.trim().is_empty())
     };
     match route {
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/healthz" | "unmatched" => vec![],
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/healthz" | "/assets/{file}" | "unmatched" => {
+            vec![]
+        }
+        "/search" if searches(&["q"]) => vec![Class::Search],
+        "/search/suggest" => vec![Class::Search],
         "/mcp" | "/v1/mcp" => vec![Class::Mcp],
         "/-/v1/search" => vec![Class::Search],
         "/api/v1/skills" if searches(&["q"]) => vec![Class::Search],
@@ -277,6 +285,7 @@ fn render(surface: Surface, error: service::Error) -> Response {
         Surface::SkillPool => super::skill_pool::SpError::from(error).into_response(),
         Surface::Registry => super::oci_dist::render(error),
         Surface::Mcp => super::mcp::refuse(error),
+        Surface::Web => crate::web::WebError(error).into_response(),
     }
 }
 

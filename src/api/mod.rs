@@ -181,7 +181,15 @@ pub fn router(state: AppState) -> Router {
         .merge(npm::router())
         .merge(skill_pool::router())
         .merge(skillsmgr::router())
-        .fallback(|| async { error::ApiError::NoRoute })
+        .merge(crate::web::router())
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            // Browsers get a page; API clients the problem document.
+            if crate::web::wants_html(&headers) {
+                crate::web::not_found()
+            } else {
+                axum::response::IntoResponse::into_response(error::ApiError::NoRoute)
+            }
+        })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_body))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))

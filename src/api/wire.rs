@@ -870,6 +870,9 @@ pub struct DiffFile {
     pub status: String,
     pub additions: usize,
     pub deletions: usize,
+    /// The change as a unified diff; absent for binary files and very large changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -898,6 +901,7 @@ impl From<crate::service::Diff> for DiffResponse {
                     status: f.status.as_str().to_owned(),
                     additions: f.additions,
                     deletions: f.deletions,
+                    patch: f.patch.clone(),
                 })
                 .collect(),
             from: d.from,

@@ -37,7 +37,13 @@ pub struct FileChange {
     pub status: FileStatus,
     pub additions: usize,
     pub deletions: usize,
+    /// The change as a unified diff (three lines of context); `None` for binary files and
+    /// for changes too large to show (over `MAX_PATCH` bytes).
+    pub patch: Option<String>,
 }
+
+/// The largest unified diff kept for one file.
+pub const MAX_PATCH: usize = 256 << 10;
 
 #[derive(Debug, Clone)]
 pub struct Diff {
@@ -322,19 +328,24 @@ pub fn diff_files(a: &Bundle, b: &Bundle) -> Vec<FileChange> {
                 (Some(o), Some(n)) if o != n => (FileStatus::Modified, *o, *n),
                 _ => return None,
             };
-            let (additions, deletions) = line_changes(before, after);
-            Some(FileChange { path: path.to_owned(), status, additions, deletions })
+            let (additions, deletions, patch) = line_changes(path, before, after);
+            Some(FileChange { path: path.to_owned(), status, additions, deletions, patch })
         })
         .collect()
 }
 
-/// Lines added and removed; binary (non-UTF-8) content counts as no lines.
-fn line_changes(before: &[u8], after: &[u8]) -> (usize, usize) {
-    let (Ok(before), Ok(after)) = (std::str::from_utf8(before), std::str::from_utf8(after)) else { return (0, 0) };
+/// Lines added and removed, and the unified diff; binary (non-UTF-8) content counts as no
+/// lines and has no diff.
+fn line_changes(path: &str, before: &[u8], after: &[u8]) -> (usize, usize, Option<String>) {
+    let (Ok(before), Ok(after)) = (std::str::from_utf8(before), std::str::from_utf8(after)) else {
+        return (0, 0, None);
+    };
     let diff = similar::TextDiff::from_lines(before, after);
-    diff.iter_all_changes().fold((0, 0), |(add, del), c| match c.tag() {
+    let (add, del) = diff.iter_all_changes().fold((0, 0), |(add, del), c| match c.tag() {
         similar::ChangeTag::Insert => (add + 1, del),
         similar::ChangeTag::Delete => (add, del + 1),
         similar::ChangeTag::Equal => (add, del),
-    })
+    });
+    let patch = diff.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string();
+    (add, del, (patch.len() <= MAX_PATCH).then_some(patch))
 }

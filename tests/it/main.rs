@@ -24,3 +24,4 @@ mod skillsmgr;
 mod store;
 mod toolhive;
 mod visibility;
+mod web;

@@ -36,16 +36,21 @@ async fn agent_token(app: &TestApp, token: &str, kind: &str) -> String {
 
 /// npm's publish document for `@acme/<name>@<version>`, its tarball a bundle naming `name`.
 pub(crate) fn npm_document(dir: &std::path::Path, name: &str, version: &str) -> Value {
+    npm_document_with(dir, name, version, "Use it.\n", "public")
+}
+
+/// The same with this SKILL.md body and npm `access` (`public` or `restricted`: private).
+pub(crate) fn npm_document_with(dir: &std::path::Path, name: &str, version: &str, body: &str, access: &str) -> Value {
     let src = dir.join(format!("{name}-{version}"));
     std::fs::create_dir_all(&src).unwrap();
-    let skill_md = format!("---\nname: {name}\ndescription: A tool.\nversion: {version}\n---\nUse it.\n");
+    let skill_md = format!("---\nname: {name}\ndescription: A tool.\nversion: {version}\nlicense: MIT\n---\n{body}");
     std::fs::write(src.join("SKILL.md"), skill_md).unwrap();
     let bundle = Bundle::from_dir(&src, &Limits::default()).unwrap();
     let package = format!("@acme/{name}");
     let tarball = bundle.npm_tarball(json!({"name": package, "version": version}).to_string().as_bytes());
     json!({
         "name": package,
-        "access": "public",
+        "access": access,
         "dist-tags": {"latest": version},
         "versions": {version: {"name": package, "version": version}},
         "_attachments": {format!("{package}-{version}.tgz"): {
