@@ -406,10 +406,10 @@ fn text_of(v: &Version, key: &str) -> Option<String> {
 }
 
 fn install_snippets(base: &str, namespace: &str, name: &str, version: &str, reference: &str) -> Vec<Snippet> {
-    let host = base.split_once("://").map_or(base, |(_, rest)| rest);
     vec![
         Snippet { label: "skilldex CLI", text: format!("skilldex install {namespace}/{name}@{version}") },
-        Snippet { label: "ToolHive", text: format!("thv skill install {host}/{namespace}/{name}:{version}") },
+        // By the artifact's own reference, wherever it is stored, pinned by digest.
+        Snippet { label: "ToolHive", text: format!("thv skill install {reference}") },
         Snippet { label: "npm", text: format!("npm install @{namespace}/{name}@{version} --registry {base}/") },
         Snippet {
             label: "Kubernetes image volume (pinned by digest)",

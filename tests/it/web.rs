@@ -87,7 +87,7 @@ async fn pages_show_only_what_the_visitor_may_see(db: TestDb) {
     for expected in [
         "skilldex install acme/tool@1.1.0",
         "npm install @acme/tool@1.1.0 --registry http://skilldex.test/",
-        "thv skill install skilldex.test/acme/tool:1.1.0",
+        "thv skill install skilldex.test/acme/tool@sha256:",
         "reference: skilldex.test/acme/tool@sha256:",
         "http://skilldex.test/mcp",
         "<dd>MIT</dd>",
