@@ -48,7 +48,8 @@ enum Surface {
 }
 
 fn surface(route: &str) -> Surface {
-    if route == "/" || ["/search", "/skills/", "/teams/"].iter().any(|p| route.starts_with(p)) {
+    let pages = ["/search", "/skills/", "/teams/", "/signin", "/signout", "/settings"];
+    if route == "/" || pages.iter().any(|p| route.starts_with(p)) {
         Surface::Web
     } else if route.starts_with("/v2/") {
         Surface::Registry

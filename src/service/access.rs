@@ -121,6 +121,11 @@ pub fn generate_token() -> String {
     format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
+/// 256 random bits, hex.
+fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
 pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -165,11 +170,54 @@ impl Index {
             return Ok(Caller::Anonymous);
         };
         let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
-        let Bearer { token, user, namespaces } =
-            self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        let bearer = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        self.caller_of(bearer).ok_or_else(rejected)
+    }
+
+    /// The caller a browser session stands for, and the session's form token; `None` for an
+    /// unknown, ended or expired session, or one whose token was revoked or has expired.
+    pub async fn session(&self, secret: &str) -> Result<Option<(Caller, String)>> {
+        let Some((session, bearer)) = self.store.session_by_hash(&hash_token(secret)).await? else {
+            return Ok(None);
+        };
+        if session.revoked_at.is_some() || session.expires_at <= now_millis() {
+            return Ok(None);
+        }
+        Ok(self.caller_of(bearer).map(|caller| (caller, session.csrf)))
+    }
+
+    /// Opens a browser session acting as the token `secret` names (already authenticated
+    /// as `caller`): the cookie's secret and the session's form token. It ends at `lifetime`,
+    /// or earlier when the token does.
+    pub async fn open_session(&self, caller: &Caller, lifetime: crate::domain::Millis) -> Result<(String, String)> {
+        let me = caller.require_account()?;
+        let secret = format!("sdxs_{}", random_secret());
+        let csrf = random_secret();
+        let now = now_millis();
+        let expires_at = me.token.expires_at.map_or(now + lifetime, |e| e.min(now + lifetime));
+        let session = crate::store::WebSession {
+            id: hash_token(&secret),
+            token_id: me.token.id.clone(),
+            csrf: csrf.clone(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        self.store.create_session(&session).await?;
+        Ok((secret, csrf))
+    }
+
+    /// Ends the session `secret` opened (signing out); unknown sessions are ignored.
+    pub async fn close_session(&self, secret: &str) -> Result<()> {
+        self.store.revoke_session(&hash_token(secret), now_millis()).await?;
+        Ok(())
+    }
+
+    /// A looked-up token as a caller, unless it is revoked or expired.
+    fn caller_of(&self, Bearer { token, user, namespaces }: Bearer) -> Option<Caller> {
         let now = now_millis();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
-            return Err(rejected());
+            return None;
         }
         let recently_used = token.last_used_at.is_some_and(|t| now - t < crate::store::TOUCH_INTERVAL_MS);
         if !recently_used {
@@ -184,7 +232,7 @@ impl Index {
         // An agent token acts as a member of the user's teams, never with a site
         // administrator's reach.
         let user = if token.kind.is_agent() { User { is_admin: false, ..user } } else { user };
-        Ok(Caller::User(Box::new(Principal { user, token, namespaces })))
+        Some(Caller::User(Box::new(Principal { user, token, namespaces })))
     }
 
     /// The caller's effective role in a namespace (site admins are owners everywhere).

@@ -706,6 +706,13 @@ impl Catalog<'_> {
     }
 
     /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
+    /// Whether the caller starred this skill (never, for anonymous callers).
+    pub async fn starred(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<bool> {
+        let Caller::User(me) = caller else { return Ok(false) };
+        let (skill, _) = self.core.visible_skill(caller, namespace, name, false).await?;
+        Ok(self.core.store.has_star(&skill.id, &me.user.id).await?)
+    }
+
     pub async fn set_star(
         &self,
         caller: &Caller,

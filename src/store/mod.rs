@@ -86,6 +86,18 @@ pub struct Bearer {
     pub namespaces: Vec<String>,
 }
 
+/// A browser session: it acts as `token_id` until `expires_at` or revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// SHA-256 (hex) of the cookie's secret.
+    pub id: String,
+    pub token_id: String,
+    pub csrf: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
 /// Whose eyes a listing is for; private skills are filtered in the query itself so that
 /// pagination and counts never include what the viewer may not see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +255,12 @@ pub trait AccountStore: Send + Sync {
     async fn tokens_of(&self, user_id: &str) -> StoreResult<Vec<Token>>;
     /// Returns false when there was no live token with that id.
     async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    /// Opens a browser session acting as a token (`id` is the hash of the cookie's secret).
+    async fn create_session(&self, session: &WebSession) -> StoreResult<()>;
+    /// A live or dead session by hash, with its token, user and namespaces in one round trip.
+    async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<(WebSession, Bearer)>>;
+    /// Ends a session; false when there was no live one.
+    async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool>;
     /// Sets (or with `None` clears) a token's own rate limits; false when there is no such token.
     async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.
@@ -291,6 +309,8 @@ pub trait CatalogStore: Send + Sync {
     async fn list_skills(&self, query: &SkillQuery) -> StoreResult<Vec<SkillHit>>;
     /// How many skills `query` matches in all, ignoring its cursor, offset and limit.
     async fn count_skills(&self, query: &SkillQuery) -> StoreResult<i64>;
+    /// Whether this user starred this skill.
+    async fn has_star(&self, skill_id: &str, user_id: &str) -> StoreResult<bool>;
     /// Sets or clears a star and returns the new star count.
     async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64>;
     /// Inserts a version; when it is published, `latest` moves in the same transaction.

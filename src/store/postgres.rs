@@ -72,6 +72,11 @@ impl PostgresStore {
             name: "token_rate_limits",
             sql: include_str!("../../migrations/shared/0020_token_rate_limits.sql"),
         },
+        Migration {
+            version: 21,
+            name: "web_sessions",
+            sql: include_str!("../../migrations/shared/0021_web_sessions.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

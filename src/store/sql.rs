@@ -128,7 +128,7 @@ macro_rules! impl_sql_store {
             UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
-            AccountStore, AuditEntry, AuditStore, Audience, Bearer, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            AccountStore, AuditEntry, AuditStore, Audience, Bearer, WebSession, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
             WebhookStore, Delivery, DeliveryOutcome, Project, ProjectItem, ProjectPlan, ProjectStore,
@@ -695,6 +695,68 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn create_session(&self, s: &WebSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO web_sessions (id, token_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.id)
+                .bind(&s.token_id)
+                .bind(&s.csrf)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "session", "token"))?;
+                Ok(())
+            }
+
+            async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<(WebSession, Bearer)>> {
+                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
+                let sql = format!(
+                    "SELECT {}, s.csrf AS session_csrf, s.created_at AS session_created_at,
+                            s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at,
+                            u.username, u.email, u.is_admin, u.created_at AS user_created_at, team.slug AS namespace
+                     FROM web_sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id
+                     LEFT JOIN team_members m ON m.user_id = u.id LEFT JOIN teams team ON team.id = m.team_id
+                     WHERE s.id = $1",
+                    token_cols.join(", ")
+                );
+                let rows = sqlx::query(&sql).bind(hash).fetch_all(self.reader()).await?;
+                let Some(r) = rows.first() else {
+                    return Ok(None);
+                };
+                let token = token_row(r)?;
+                let session = WebSession {
+                    id: hash.to_owned(),
+                    token_id: token.id.clone(),
+                    csrf: r.try_get("session_csrf")?,
+                    created_at: r.try_get("session_created_at")?,
+                    expires_at: r.try_get("session_expires_at")?,
+                    revoked_at: r.try_get("session_revoked_at")?,
+                };
+                let user = User {
+                    id: token.user_id.clone(),
+                    username: parse_col(&r.try_get::<String, _>("username")?)?,
+                    email: r.try_get("email")?,
+                    is_admin: r.try_get("is_admin")?,
+                    created_at: r.try_get("user_created_at")?,
+                };
+                let mut namespaces = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    namespaces.extend(row.try_get::<Option<String>, _>("namespace")?);
+                }
+                Ok(Some((session, Bearer { token, user, namespaces })))
+            }
+
+            async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE web_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(hash)
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool> {
                 let done = sqlx::query("UPDATE tokens SET rate_limits = $2 WHERE id = $1")
                     .bind(id)
@@ -1019,6 +1081,15 @@ macro_rules! impl_sql_store {
                 b.sql = format!("SELECT COUNT(*) AS n FROM ({}) q", b.sql);
                 let row = bind_all(sqlx::query(&b.sql), b.args).fetch_one(self.reader()).await?;
                 Ok(row.try_get("n")?)
+            }
+
+            async fn has_star(&self, skill_id: &str, user_id: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 AS one FROM stars WHERE skill_id = $1 AND user_id = $2")
+                    .bind(skill_id)
+                    .bind(user_id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.is_some())
             }
 
             async fn set_star(&self, skill_id: &str, user_id: &str, starred: bool, at: Millis) -> StoreResult<i64> {

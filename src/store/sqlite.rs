@@ -76,6 +76,11 @@ impl SqliteStore {
             name: "token_rate_limits",
             sql: include_str!("../../migrations/shared/0020_token_rate_limits.sql"),
         },
+        Migration {
+            version: 21,
+            name: "web_sessions",
+            sql: include_str!("../../migrations/shared/0021_web_sessions.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

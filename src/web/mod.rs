@@ -2,8 +2,10 @@
 //! (so a page shows exactly what its visitor may see), with a strict Content-Security-Policy,
 //! no inline script, and assets embedded in the binary under content-hashed names.
 
+mod account;
 mod assets;
 mod markdown;
+mod session;
 
 use askama::Template;
 use axum::Router;
@@ -14,11 +16,11 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::api::AppState;
-use crate::api::error::ApiError;
 use crate::domain::{Namespace, Skill, SkillName, SkillSort, Version, VersionStatus, Visibility};
 use crate::service::{self, Caller, SkillListRequest, VersionFilter};
 
 pub use markdown::render_markdown;
+use session::Visitor;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/skills/{namespace}/{name}/diff", get(diff_page))
         .route("/teams/{namespace}", get(team_page))
         .route("/assets/{file}", get(assets::serve))
+        .merge(account::router())
 }
 
 /// What every page's frame shows.
@@ -40,16 +43,22 @@ struct Chrome {
     version: &'static str,
     /// This server's public URL.
     base: String,
+    /// The signed-in user, if any.
+    user: Option<String>,
+    /// The session's form token, for forms on the page.
+    csrf: String,
 }
 
 impl Chrome {
-    fn new(state: &AppState, query: &str) -> Self {
+    fn new(state: &AppState, query: &str, visitor: &Visitor) -> Self {
         Chrome {
             css: assets::css_path(),
             js: assets::js_path(),
             query: query.to_owned(),
             version: env!("CARGO_PKG_VERSION"),
             base: state.public_base().to_owned(),
+            user: visitor.name(),
+            csrf: visitor.csrf(),
         }
     }
 }
@@ -119,6 +128,8 @@ impl IntoResponse for WebError {
             query: String::new(),
             version: env!("CARGO_PKG_VERSION"),
             base: String::new(),
+            user: None,
+            csrf: String::new(),
         };
         match (ErrorPage { chrome, heading, message }).render() {
             Ok(body) => html(status, body),
@@ -133,14 +144,6 @@ pub fn not_found() -> Response {
 }
 
 type Page = Result<Response, WebError>;
-
-/// The visitor: anonymous, or whoever the bearer token says; a bad token is a 401 page.
-fn visitor(caller: Result<Caller, ApiError>) -> Result<Caller, WebError> {
-    caller.map_err(|e| match e {
-        ApiError::Service(s) => WebError(s),
-        other => WebError(service::Error::Invalid(other.to_string())),
-    })
-}
 
 /// A skill as a card in a list.
 struct Card {
@@ -182,19 +185,19 @@ struct HomePage {
     teams: Vec<String>,
 }
 
-async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
-    let caller = visitor(caller)?;
+async fn home(State(state): State<AppState>, visitor: Visitor) -> Page {
+    let caller = &visitor.caller;
     let catalog = state.index.catalog();
     let list = |sort| SkillListRequest { sort: Some(sort), limit: Some(8), published_only: true, ..Default::default() };
     let (recent, popular) = tokio::try_join!(
-        catalog.list_skills(&caller, list(SkillSort::Updated)),
-        catalog.list_skills(&caller, list(SkillSort::Downloads)),
+        catalog.list_skills(caller, list(SkillSort::Updated)),
+        catalog.list_skills(caller, list(SkillSort::Downloads)),
     )?;
-    let teams = state.index.accounts().list_teams(&caller, None, 100).await?;
+    let teams = state.index.accounts().list_teams(caller, None, 100).await?;
     Ok(render(
         StatusCode::OK,
         HomePage {
-            chrome: Chrome::new(&state, ""),
+            chrome: Chrome::new(&state, "", &visitor),
             recent: recent.items.iter().map(|h| Card::from(&h.skill)).collect(),
             popular: popular.items.iter().map(|h| Card::from(&h.skill)).collect(),
             teams: teams.into_iter().map(|(t, _)| t.namespace.to_string()).collect(),
@@ -274,10 +277,10 @@ fn list_request(form: &SearchForm) -> Result<SkillListRequest, WebError> {
     })
 }
 
-async fn search(State(state): State<AppState>, caller: Result<Caller, ApiError>, form: Query<SearchForm>) -> Page {
-    let caller = visitor(caller)?;
+async fn search(State(state): State<AppState>, visitor: Visitor, form: Query<SearchForm>) -> Page {
+    let caller = &visitor.caller;
     let Query(form) = form;
-    let page = state.index.catalog().list_skills(&caller, list_request(&form)?).await?;
+    let page = state.index.catalog().list_skills(caller, list_request(&form)?).await?;
     let next = page.cursor.map(|cursor| {
         let mut url = form_urlencoded::Serializer::new(String::from("/search?"));
         for (k, v) in [
@@ -298,7 +301,7 @@ async fn search(State(state): State<AppState>, caller: Result<Caller, ApiError>,
     Ok(render(
         StatusCode::OK,
         SearchPage {
-            chrome: Chrome::new(&state, &form.q),
+            chrome: Chrome::new(&state, &form.q, &visitor),
             skills: page.items.iter().map(|h| Card::from(&h.skill)).collect(),
             form,
             next,
@@ -312,10 +315,10 @@ async fn search(State(state): State<AppState>, caller: Result<Caller, ApiError>,
 /// Names for the search box's suggestions: the first few matches the visitor may see.
 async fn suggest(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    visitor: Visitor,
     Query(form): Query<SearchForm>,
 ) -> Result<Response, WebError> {
-    let caller = visitor(caller)?;
+    let caller = &visitor.caller;
     let q = form.q.trim();
     if q.is_empty() {
         return Ok(axum::Json(Vec::<String>::new()).into_response());
@@ -327,7 +330,7 @@ async fn suggest(
         published_only: true,
         ..Default::default()
     };
-    let page = state.index.catalog().list_skills(&caller, req).await?;
+    let page = state.index.catalog().list_skills(caller, req).await?;
     let names: Vec<String> = page.items.iter().map(|h| format!("{}/{}", h.skill.namespace, h.skill.name)).collect();
     let mut response = axum::Json(names).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
@@ -388,6 +391,8 @@ struct SkillPage {
     snippets: Vec<Snippet>,
     channels: Vec<(String, String)>,
     versions: Vec<VersionRow>,
+    /// Whether the signed-in visitor starred it; `None` for anonymous visitors.
+    starred: Option<bool>,
 }
 
 fn signature_view(v: &Version) -> Option<SignatureView> {
@@ -428,20 +433,24 @@ fn day(millis: i64) -> String {
 async fn skill_page(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-    caller: Result<Caller, ApiError>,
+    visitor: Visitor,
 ) -> Page {
-    let caller = visitor(caller)?;
+    let caller = &visitor.caller;
     let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
     let name: SkillName = name.parse().map_err(service::Error::from)?;
     let catalog = state.index.catalog();
-    let skill = catalog.get_skill(&caller, &namespace, &name).await?;
+    let skill = catalog.get_skill(caller, &namespace, &name).await?;
     let filter = VersionFilter { status: None, cursor: None, limit: Some(100) };
     let (versions, channels) = tokio::try_join!(
-        catalog.list_versions(&caller, &namespace, &name, filter),
-        catalog.channels(&caller, &namespace, &name),
+        catalog.list_versions(caller, &namespace, &name, filter),
+        catalog.channels(caller, &namespace, &name),
     )?;
+    let starred = match caller {
+        Caller::User(_) => Some(catalog.starred(caller, &namespace, &name).await?),
+        Caller::Anonymous => None,
+    };
     let latest = match &skill.latest_version {
-        Some(v) => catalog.resolve(&caller, &namespace, &name, Some(v)).await.ok(),
+        Some(v) => catalog.resolve(caller, &namespace, &name, Some(v)).await.ok(),
         None => None,
     };
     let base = state.public_base().to_owned();
@@ -495,7 +504,16 @@ async fn skill_page(
     };
     Ok(render(
         StatusCode::OK,
-        SkillPage { chrome: Chrome::new(&state, ""), skill: view, readme, latest, snippets, channels, versions },
+        SkillPage {
+            chrome: Chrome::new(&state, "", &visitor),
+            skill: view,
+            readme,
+            latest,
+            snippets,
+            channels,
+            versions,
+            starred,
+        },
     ))
 }
 
@@ -529,13 +547,13 @@ struct DiffPage {
 async fn diff_page(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-    caller: Result<Caller, ApiError>,
+    visitor: Visitor,
     Query(form): Query<DiffForm>,
 ) -> Page {
-    let caller = visitor(caller)?;
+    let caller = &visitor.caller;
     let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
     let name: SkillName = name.parse().map_err(service::Error::from)?;
-    let diff = state.index.catalog().diff(&caller, &namespace, &name, &form.from, &form.to).await?;
+    let diff = state.index.catalog().diff(caller, &namespace, &name, &form.from, &form.to).await?;
     let files = diff
         .files
         .into_iter()
@@ -569,7 +587,7 @@ async fn diff_page(
     Ok(render(
         StatusCode::OK,
         DiffPage {
-            chrome: Chrome::new(&state, ""),
+            chrome: Chrome::new(&state, "", &visitor),
             namespace: namespace.to_string(),
             name: name.to_string(),
             from: diff.from,
@@ -599,12 +617,12 @@ struct TeamPage {
 async fn team_page(
     State(state): State<AppState>,
     Path(namespace): Path<String>,
-    caller: Result<Caller, ApiError>,
+    visitor: Visitor,
     Query(form): Query<TeamForm>,
 ) -> Page {
-    let caller = visitor(caller)?;
+    let caller = &visitor.caller;
     let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
-    let team = state.index.accounts().team(&caller, &namespace).await?;
+    let team = state.index.accounts().team(caller, &namespace).await?;
     let req = SkillListRequest {
         namespace: Some(namespace.clone()),
         sort: Some(SkillSort::Name),
@@ -612,7 +630,7 @@ async fn team_page(
         limit: Some(50),
         ..Default::default()
     };
-    let page = state.index.catalog().list_skills(&caller, req).await?;
+    let page = state.index.catalog().list_skills(caller, req).await?;
     let next = page
         .cursor
         .map(|c| form_urlencoded::Serializer::new(format!("/teams/{namespace}?")).append_pair("cursor", &c).finish());
@@ -623,7 +641,7 @@ async fn team_page(
     Ok(render(
         StatusCode::OK,
         TeamPage {
-            chrome: Chrome::new(&state, ""),
+            chrome: Chrome::new(&state, "", &visitor),
             namespace: namespace.to_string(),
             display_name,
             skills: page.items.iter().map(|h| Card::from(&h.skill)).collect(),

@@ -145,3 +145,146 @@ async fn readme_payloads_do_nothing_and_failures_are_pages(db: TestDb) {
     html(&page(&app, "/skills/acme/tool/diff?from=1.0.0&to=9.9.9", None).await, StatusCode::NOT_FOUND);
     html(&page(&app, "/skills/Bad%20Name/x", None).await, StatusCode::BAD_REQUEST);
 }
+
+/// A browser's request: cookies, and form fields when there is a body.
+async fn browser(app: &TestApp, method: Method, path: &str, cookies: &str, form: Option<&[(&str, &str)]>) -> Reply {
+    let mut r = Request::builder().method(method).uri(path).header("accept", "text/html");
+    if !cookies.is_empty() {
+        r = r.header("cookie", cookies);
+    }
+    let body = match form {
+        Some(fields) => {
+            r = r.header("content-type", "application/x-www-form-urlencoded");
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                s.append_pair(k, v);
+            }
+            Body::from(s.finish())
+        }
+        None => Body::empty(),
+    };
+    app.send(r.body(body).unwrap()).await
+}
+
+/// The value a response sets for a cookie.
+fn set_cookie(r: &Reply, name: &str) -> Option<String> {
+    r.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+        pair.strip_prefix(&format!("{name}=")).map(str::to_owned)
+    })
+}
+
+/// A hidden form field's value in a page.
+fn field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} field: {page}")) + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Signs in with `token`; the session cookie.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let form = browser(app, Method::GET, "/signin", "", None).await;
+    let pre = set_cookie(&form, "skilldex_signin").unwrap();
+    let form_token = field(&form.text, "form_token");
+    let cookies = format!("skilldex_signin={pre}");
+    let r =
+        browser(app, Method::POST, "/signin", &cookies, Some(&[("token", token), ("form_token", &form_token)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.headers["location"], "/settings");
+    let set = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(
+        set.iter().any(|c| c.starts_with("skilldex_session=") && c.contains("HttpOnly") && c.contains("SameSite=Lax")),
+        "{set:?}"
+    );
+    format!("skilldex_session={}", set_cookie(&r, "skilldex_session").unwrap())
+}
+
+on_both_backends!(a_browser_session_signs_in_acts_and_ends);
+
+async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
+    let app = TestApp::new(db).await.storing();
+    let ann = app.user("ann", TokenScope::Write).await;
+    let owner = app.user("owner", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    publish(&app, &owner, "tool", "1.0.0", "Use it.\n", "public").await;
+
+    // Refused sign-ins: without the form's cookie (login forgery), a bad token, an agent token.
+    let r = browser(&app, Method::POST, "/signin", "", Some(&[("token", &ann), ("form_token", "x")])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "skilldex_session").is_none());
+    let form = browser(&app, Method::GET, "/signin", "", None).await;
+    let pre = format!("skilldex_signin={}", set_cookie(&form, "skilldex_signin").unwrap());
+    let ft = field(&form.text, "form_token");
+    let r = browser(&app, Method::POST, "/signin", &pre, Some(&[("token", "sdx_forged"), ("form_token", &ft)])).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let agent = app.call(
+        Method::POST,
+        "/api/v1/tokens",
+        Some(&ann),
+        Some(serde_json::json!({"name": "a", "kind": "agent-bridge"})),
+    );
+    let agent = agent.await.body["token"].as_str().unwrap().to_owned();
+    let r = browser(&app, Method::POST, "/signin", &pre, Some(&[("token", &agent), ("form_token", &ft)])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+
+    let session = sign_in(&app, &ann).await;
+    let settings = browser(&app, Method::GET, "/settings", &session, None).await;
+    let body = html(&settings, StatusCode::OK);
+    assert!(body.contains("<h1>ann</h1>") && body.contains("Sign out"), "{body}");
+    let csrf = field(body, "csrf");
+
+    // A form without the session's form token, or from another site, changes nothing.
+    let before = app.get("/api/v1/tokens", Some(&ann)).await.body["data"].as_array().unwrap().len();
+    let new = [("name", "laptop"), ("kind", "standard"), ("scope", "read"), ("expires_days", "30")];
+    let r = browser(&app, Method::POST, "/settings/tokens", &session, Some(&new)).await;
+    html(&r, StatusCode::FORBIDDEN);
+    let forged = Request::post("/settings/tokens")
+        .header("cookie", &session)
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={csrf}&name=evil&scope=read")))
+        .unwrap();
+    html(&app.send(forged).await, StatusCode::FORBIDDEN);
+    let r = browser(&app, Method::POST, "/settings/tokens", "", Some(&new)).await;
+    html(&r, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/tokens", Some(&ann)).await.body["data"].as_array().unwrap().len(), before);
+
+    // With it: the token is shown once, never cached, and works.
+    let mut with_csrf = new.to_vec();
+    with_csrf.push(("csrf", &csrf));
+    let r = browser(&app, Method::POST, "/settings/tokens", &session, Some(&with_csrf)).await;
+    let body = html(&r, StatusCode::CREATED);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let secret = body.split("<pre id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(body.contains("Copy for your agent") && body.contains("/mcp"), "{body}");
+    assert_eq!(app.get("/api/v1/me", Some(&secret)).await.status, StatusCode::OK);
+    // Only up to the session's own scope.
+    let mut admin = with_csrf.clone();
+    admin[2] = ("scope", "admin");
+    html(&browser(&app, Method::POST, "/settings/tokens", &session, Some(&admin)).await, StatusCode::FORBIDDEN);
+
+    // Stars.
+    let r =
+        browser(&app, Method::POST, "/skills/acme/tool/star", &session, Some(&[("csrf", &csrf), ("starred", "true")]))
+            .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let page = browser(&app, Method::GET, "/skills/acme/tool", &session, None).await;
+    assert!(html(&page, StatusCode::OK).contains("★ Starred") && page.text.contains("1 stars"), "{}", page.text);
+
+    // Revoking the token the session stands for ends the session.
+    let second = sign_in(&app, &secret).await;
+    assert_eq!(browser(&app, Method::GET, "/settings", &second, None).await.status, StatusCode::OK);
+    let id = app.get("/api/v1/tokens", Some(&ann)).await.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let r =
+        browser(&app, Method::POST, &format!("/settings/tokens/{id}/revoke"), &session, Some(&[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = browser(&app, Method::GET, "/settings", &second, None).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/signin"));
+
+    // Signing out ends the session for good, even if the cookie is replayed.
+    let r = browser(&app, Method::POST, "/signout", &session, Some(&[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(set_cookie(&r, "skilldex_session").as_deref(), Some(""));
+    let r = browser(&app, Method::GET, "/settings", &session, None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}

@@ -1,0 +1,142 @@
+//! Who is looking at a page: a bearer token (scripts, tests), a browser session (a cookie
+//! opened by signing in with an API token), or nobody. State-changing forms are protected
+//! against cross-site requests: a session's forms carry its form token, sign-in carries a
+//! double-submit cookie, and a request whose `Origin` is another site is refused.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use super::WebError;
+use crate::api::AppState;
+use crate::service::{self, Caller};
+
+/// The session cookie: its value is the session's secret.
+pub const SESSION_COOKIE: &str = "skilldex_session";
+/// The sign-in form's double-submit cookie.
+pub const SIGNIN_COOKIE: &str = "skilldex_signin";
+/// How long a session lasts at most (less when its token expires sooner).
+pub const SESSION_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How the visitor was recognised.
+#[derive(Clone)]
+pub enum Via {
+    Anonymous,
+    /// `Authorization: Bearer …`: not sent by browsers on their own, so no forgery check.
+    Bearer,
+    /// A session cookie, with the session's form token and secret.
+    Session {
+        csrf: String,
+        secret: String,
+    },
+}
+
+pub struct Visitor {
+    pub caller: Caller,
+    pub via: Via,
+}
+
+impl Visitor {
+    /// The signed-in user's name, for the page frame.
+    pub fn name(&self) -> Option<String> {
+        match &self.caller {
+            Caller::User(p) => Some(p.user.username.to_string()),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The form token pages put in their forms ("" without a session).
+    pub fn csrf(&self) -> String {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// Refuses a state-changing form that did not come from one of this site's pages.
+    pub fn check_form(&self, headers: &HeaderMap, state: &AppState, sent: &str) -> Result<(), WebError> {
+        same_origin(headers, state)?;
+        match &self.via {
+            Via::Bearer => Ok(()),
+            Via::Session { csrf, .. } if equal(csrf, sent) => Ok(()),
+            Via::Session { .. } => Err(forged()),
+            Via::Anonymous => Err(WebError(service::Error::Unauthenticated("sign in first".into()))),
+        }
+    }
+}
+
+fn forged() -> WebError {
+    WebError(service::Error::Forbidden("this form did not come from this site; reload the page and try again".into()))
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+pub fn equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A request whose `Origin` names another site is refused; requests without one (older
+/// browsers, scripts) rely on the form token alone.
+pub fn same_origin(headers: &HeaderMap, state: &AppState) -> Result<(), WebError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let ours = state.public_base();
+    let ours = match ours.find("://").and_then(|i| ours[i + 3..].find('/').map(|j| i + 3 + j)) {
+        Some(end) => &ours[..end],
+        None => ours,
+    };
+    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(ours)) { Ok(()) } else { Err(forged()) }
+}
+
+/// A cookie's value from the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite, Secure when the site is served over HTTPS;
+/// `max_age` 0 deletes it.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64, same_site: &str) -> HeaderValue {
+    let secure = if state.public_base().starts_with("https://") { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&text).expect("cookie values are ASCII")
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let caller = match Caller::from_request_parts(parts, state).await {
+                Ok(c) => c,
+                Err(crate::api::error::ApiError::Service(e)) => return Err(WebError(e)),
+                Err(other) => return Err(WebError(service::Error::Invalid(other.to_string()))),
+            };
+            return Ok(Visitor { caller, via: Via::Bearer });
+        }
+        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
+            && let Some((caller, csrf)) = state.index.session(secret).await?
+        {
+            return Ok(Visitor { caller, via: Via::Session { csrf, secret: secret.to_owned() } });
+        }
+        Ok(Visitor { caller: Caller::Anonymous, via: Via::Anonymous })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_and_secrets_are_read_exactly() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; skilldex_session=abc; skilldex_sessionx=zzz"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "missing"), None);
+        assert!(equal("abc", "abc") && !equal("abc", "abd") && !equal("abc", "ab"));
+    }
+}
