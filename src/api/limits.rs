@@ -188,7 +188,14 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
         Some(secret) => state.index.authenticate(Some(&secret)).await.ok(),
         None => None,
     };
-    let spender = match &caller {
+    // A browser session counts on web pages only, where its visitor is charged as the
+    // person; it is handed to the page, never to the API's caller.
+    let session = match (&caller, surface) {
+        (None, Surface::Web) => crate::web::find_session(request.headers(), &state).await.ok().flatten(),
+        _ => None,
+    };
+    let charged = caller.as_ref().or(session.as_ref().map(|s| &s.caller));
+    let spender = match charged {
         // A person's budget, whichever of their tokens is used (minting tokens must not
         // multiply it); a token with budgets of its own spends from those.
         Some(Caller::User(p)) => Spender {
@@ -202,7 +209,7 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
             Spender { limiter: limits.limiter.clone(), key: format!("a:{address}"), own: None }
         }
     };
-    let anonymous = !matches!(caller, Some(Caller::User(_)));
+    let anonymous = !matches!(charged, Some(Caller::User(_)));
     let mut tightest: Option<Decision> = None;
     for class in classes {
         // Anonymous callers cannot wish or review; their attempts are ordinary writes and
@@ -222,6 +229,9 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     }
     if let Some(caller) = caller {
         request.extensions_mut().insert(Authenticated(caller));
+    }
+    if let Some(session) = session {
+        request.extensions_mut().insert(session);
     }
     request.extensions_mut().insert(spender);
     let mut response = next.run(request).await;

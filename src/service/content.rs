@@ -44,6 +44,13 @@ pub struct FileChange {
 
 /// The largest unified diff kept for one file.
 pub const MAX_PATCH: usize = 256 << 10;
+/// The most unified diff text one comparison keeps, over all its files.
+pub const MAX_PATCHES: usize = 2 << 20;
+/// Files larger than this (either side) get counts but no unified diff.
+const MAX_DIFFED_FILE: usize = 1 << 20;
+/// How long one comparison may search for the smallest diff; past it, line diffs settle for
+/// a coarser (still correct) answer.
+const DIFF_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Diff {
@@ -237,7 +244,11 @@ impl Catalog<'_> {
         let old = self.resolve(caller, namespace, name, Some(from)).await?;
         let new = self.resolve(caller, namespace, name, Some(to)).await?;
         let (a, b) = tokio::try_join!(self.bundle_of(&old.version), self.bundle_of(&new.version))?;
-        Ok(Diff { from: old.version.version.clone(), to: new.version.version.clone(), files: diff_files(&a, &b) })
+        // Diffing is CPU work whose size the publishers chose: off the request threads.
+        let files = tokio::task::spawn_blocking(move || diff_files(&a, &b))
+            .await
+            .map_err(|e| Error::Internal(format!("diff task: {e}")))?;
+        Ok(Diff { from: old.version.version.clone(), to: new.version.version.clone(), files })
     }
 
     /// Copies a skill and its latest version into another namespace the caller publishes to.
@@ -319,6 +330,8 @@ pub fn diff_files(a: &Bundle, b: &Bundle) -> Vec<FileChange> {
     let mut paths: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
     paths.sort_by_key(|p| (*p != SKILL_MD, *p));
     paths.dedup();
+    let mut patch_budget = MAX_PATCHES;
+    let deadline = std::time::Instant::now() + DIFF_TIME;
     paths
         .into_iter()
         .filter_map(|path| {
@@ -328,7 +341,10 @@ pub fn diff_files(a: &Bundle, b: &Bundle) -> Vec<FileChange> {
                 (Some(o), Some(n)) if o != n => (FileStatus::Modified, *o, *n),
                 _ => return None,
             };
-            let (additions, deletions, patch) = line_changes(path, before, after);
+            let (additions, deletions, patch) = line_changes(path, before, after, deadline);
+            // Past the budget, files are still listed with their counts, without text.
+            let patch = patch.filter(|p| p.len() <= patch_budget);
+            patch_budget -= patch.as_ref().map_or(0, String::len);
             Some(FileChange { path: path.to_owned(), status, additions, deletions, patch })
         })
         .collect()
@@ -336,16 +352,24 @@ pub fn diff_files(a: &Bundle, b: &Bundle) -> Vec<FileChange> {
 
 /// Lines added and removed, and the unified diff; binary (non-UTF-8) content counts as no
 /// lines and has no diff.
-fn line_changes(path: &str, before: &[u8], after: &[u8]) -> (usize, usize, Option<String>) {
+fn line_changes(
+    path: &str,
+    before: &[u8],
+    after: &[u8],
+    deadline: std::time::Instant,
+) -> (usize, usize, Option<String>) {
     let (Ok(before), Ok(after)) = (std::str::from_utf8(before), std::str::from_utf8(after)) else {
         return (0, 0, None);
     };
-    let diff = similar::TextDiff::from_lines(before, after);
+    let diff = similar::TextDiff::configure().deadline(deadline).diff_lines(before, after);
     let (add, del) = diff.iter_all_changes().fold((0, 0), |(add, del), c| match c.tag() {
         similar::ChangeTag::Insert => (add + 1, del),
         similar::ChangeTag::Delete => (add, del + 1),
         similar::ChangeTag::Equal => (add, del),
     });
+    if before.len().max(after.len()) > MAX_DIFFED_FILE {
+        return (add, del, None);
+    }
     let patch = diff.unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string();
     (add, del, (patch.len() <= MAX_PATCH).then_some(patch))
 }

@@ -705,7 +705,6 @@ impl Catalog<'_> {
         Ok(updated)
     }
 
-    /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
     /// Whether the caller starred this skill (never, for anonymous callers).
     pub async fn starred(&self, caller: &Caller, namespace: &Namespace, name: &SkillName) -> Result<bool> {
         let Caller::User(me) = caller else { return Ok(false) };
@@ -713,6 +712,7 @@ impl Catalog<'_> {
         Ok(self.core.store.has_star(&skill.id, &me.user.id).await?)
     }
 
+    /// Stars or un-stars a skill for the caller; idempotent. Returns the new star count.
     pub async fn set_star(
         &self,
         caller: &Caller,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::session::{self, SESSION_COOKIE, SESSION_LIFETIME_MS, SIGNIN_COOKIE, Via, Visitor};
+use super::session::{self, SESSION_LIFETIME_MS, Via, Visitor};
 use super::{Chrome, Page, render};
 use crate::api::AppState;
 use crate::domain::{Namespace, SkillName, TokenKind, TokenScope, now_millis};
@@ -46,7 +46,10 @@ fn signin_page(state: &AppState, visitor: &Visitor, status: StatusCode, error: O
     let form_token = hex::encode(rand::random::<[u8; 16]>());
     let mut r =
         render(status, SigninPage { chrome: Chrome::new(state, "", visitor), form_token: form_token.clone(), error });
-    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, SIGNIN_COOKIE, &form_token, 3600, "Strict"));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(state, session::signin_cookie(state), &form_token, 3600, "Strict"),
+    );
     r
 }
 
@@ -69,7 +72,7 @@ async fn signin(
 ) -> Page {
     session::same_origin(&headers, &state)?;
     // Login forgery: only a form this site handed out, in this browser, signs in.
-    let expected = session::cookie(&headers, SIGNIN_COOKIE).unwrap_or("");
+    let expected = session::cookie(&headers, session::signin_cookie(&state)).unwrap_or("");
     if expected.is_empty() || !session::equal(expected, &form.form_token) {
         return Ok(signin_page(
             &state,
@@ -86,6 +89,10 @@ async fn signin(
         }
         Err(e) => return Err(e.into()),
     };
+    // Signing in again ends the session this browser had.
+    if let Via::Session { secret, .. } = &visitor.via {
+        state.index.close_session(secret).await?;
+    }
     let (secret, _) = match state.index.open_session(&caller, SESSION_LIFETIME_MS).await {
         Ok(opened) => opened,
         Err(service::Error::Forbidden(m)) => return Ok(signin_page(&state, &visitor, StatusCode::FORBIDDEN, Some(m))),
@@ -95,9 +102,9 @@ async fn signin(
     let h = r.headers_mut();
     h.append(
         header::SET_COOKIE,
-        session::set_cookie(&state, SESSION_COOKIE, &secret, SESSION_LIFETIME_MS / 1000, "Lax"),
+        session::set_cookie(&state, session::session_cookie(&state), &secret, SESSION_LIFETIME_MS / 1000, "Lax"),
     );
-    h.append(header::SET_COOKIE, session::set_cookie(&state, SIGNIN_COOKIE, "", 0, "Strict"));
+    h.append(header::SET_COOKIE, session::set_cookie(&state, session::signin_cookie(&state), "", 0, "Strict"));
     Ok(r)
 }
 
@@ -118,7 +125,8 @@ async fn signout(
         state.index.close_session(secret).await?;
     }
     let mut r = see_other("/");
-    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"));
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(&state, session::session_cookie(&state), "", 0, "Lax"));
     Ok(r)
 }
 

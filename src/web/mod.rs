@@ -21,6 +21,7 @@ use crate::service::{self, Caller, SkillListRequest, VersionFilter};
 
 pub use markdown::render_markdown;
 use session::Visitor;
+pub use session::{FoundSession, find_session};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,10 +64,10 @@ impl Chrome {
     }
 }
 
-/// The policy every page is served under: nothing inline, nothing from elsewhere but
-/// README images over HTTPS.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
-                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The policy every page is served under: nothing inline and nothing from elsewhere, not
+/// even README images (they would tell their host who reads which page).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                   form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
@@ -115,6 +116,15 @@ impl IntoResponse for WebError {
             E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Sign-in needed"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "That conflicts with what is there"),
+            E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
+            E::ManifestInvalid(_) | E::Untrusted(_) | E::OwnWork(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "That cannot be done")
+            }
+            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "A registry did not answer"),
+            E::Registry(d) if (400..500).contains(&d.status()) => {
+                (StatusCode::from_u16(d.status()).unwrap_or(StatusCode::BAD_REQUEST), "That request is not valid")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
         };
         let message = if status == StatusCode::NOT_FOUND {
@@ -193,7 +203,8 @@ async fn home(State(state): State<AppState>, visitor: Visitor) -> Page {
         catalog.list_skills(caller, list(SkillSort::Updated)),
         catalog.list_skills(caller, list(SkillSort::Downloads)),
     )?;
-    let teams = state.index.accounts().list_teams(caller, None, 100).await?;
+    // Namespaces are public; only their names are shown, so nobody's roles are looked up.
+    let teams = state.index.accounts().list_teams(&Caller::Anonymous, None, 100).await?;
     Ok(render(
         StatusCode::OK,
         HomePage {

@@ -11,10 +11,39 @@ use super::WebError;
 use crate::api::AppState;
 use crate::service::{self, Caller};
 
-/// The session cookie: its value is the session's secret.
-pub const SESSION_COOKIE: &str = "skilldex_session";
+/// The session cookie's name: its value is the session's secret. Over HTTPS it carries the
+/// `__Host-` prefix, so no sibling subdomain can plant one.
+pub fn session_cookie(state: &AppState) -> &'static str {
+    if secure(state) { "__Host-skilldex_session" } else { "skilldex_session" }
+}
+
 /// The sign-in form's double-submit cookie.
-pub const SIGNIN_COOKIE: &str = "skilldex_signin";
+pub fn signin_cookie(state: &AppState) -> &'static str {
+    if secure(state) { "__Host-skilldex_signin" } else { "skilldex_signin" }
+}
+
+fn secure(state: &AppState) -> bool {
+    state.public_base().starts_with("https://")
+}
+
+/// A browser session the rate limiter already looked up for a page request (web pages
+/// only: the API never reads it, so a cookie never authenticates an API call).
+#[derive(Clone)]
+pub struct FoundSession {
+    pub caller: Caller,
+    pub csrf: String,
+    pub secret: String,
+}
+
+/// The session a page request's cookie names, if it is live.
+pub async fn find_session(headers: &HeaderMap, state: &AppState) -> Result<Option<FoundSession>, service::Error> {
+    let Some(secret) = cookie(headers, session_cookie(state)) else { return Ok(None) };
+    Ok(state.index.session(secret).await?.map(|(caller, csrf)| FoundSession {
+        caller,
+        csrf,
+        secret: secret.to_owned(),
+    }))
+}
 /// How long a session lasts at most (less when its token expires sooner).
 pub const SESSION_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -75,15 +104,23 @@ pub fn equal(a: &str, b: &str) -> bool {
 }
 
 /// A request whose `Origin` names another site is refused; requests without one (older
-/// browsers, scripts) rely on the form token alone.
+/// browsers, scripts) rely on the form token alone. This site is the public URL's origin,
+/// or the host the browser itself addressed (a server reached as `localhost` and as its
+/// address): a page elsewhere cannot make a browser send this site's Host with its Origin.
 pub fn same_origin(headers: &HeaderMap, state: &AppState) -> Result<(), WebError> {
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let Ok(origin) = origin.to_str() else { return Err(forged()) };
     let ours = state.public_base();
     let ours = match ours.find("://").and_then(|i| ours[i + 3..].find('/').map(|j| i + 3 + j)) {
         Some(end) => &ours[..end],
         None => ours,
     };
-    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(ours)) { Ok(()) } else { Err(forged()) }
+    let addressed = headers.get(header::HOST).and_then(|h| h.to_str().ok()).is_some_and(|host| {
+        origin
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest.eq_ignore_ascii_case(host))
+    });
+    if origin.eq_ignore_ascii_case(ours) || addressed { Ok(()) } else { Err(forged()) }
 }
 
 /// A cookie's value from the request.
@@ -110,7 +147,13 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
+        // A bearer token decides; another scheme (a proxy's basic auth) is not ours to read.
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
+        if bearer {
             let caller = match Caller::from_request_parts(parts, state).await {
                 Ok(c) => c,
                 Err(crate::api::error::ApiError::Service(e)) => return Err(WebError(e)),
@@ -118,12 +161,14 @@ impl FromRequestParts<AppState> for Visitor {
             };
             return Ok(Visitor { caller, via: Via::Bearer });
         }
-        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE)
-            && let Some((caller, csrf)) = state.index.session(secret).await?
-        {
-            return Ok(Visitor { caller, via: Via::Session { csrf, secret: secret.to_owned() } });
-        }
-        Ok(Visitor { caller: Caller::Anonymous, via: Via::Anonymous })
+        let found = match parts.extensions.get::<FoundSession>() {
+            Some(found) => Some(found.clone()),
+            None => find_session(&parts.headers, state).await?,
+        };
+        Ok(match found {
+            Some(FoundSession { caller, csrf, secret }) => Visitor { caller, via: Via::Session { csrf, secret } },
+            None => Visitor { caller: Caller::Anonymous, via: Via::Anonymous },
+        })
     }
 }
 
@@ -135,7 +180,7 @@ mod tests {
     fn cookies_and_secrets_are_read_exactly() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; skilldex_session=abc; skilldex_sessionx=zzz"));
-        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "skilldex_session"), Some("abc"));
         assert_eq!(cookie(&h, "missing"), None);
         assert!(equal("abc", "abc") && !equal("abc", "abd") && !equal("abc", "ab"));
     }

@@ -141,7 +141,7 @@ async fn readme_payloads_do_nothing_and_failures_are_pages(db: TestDb) {
     assert_eq!(api.problem_type(), "not-found");
     html(&page(&app, "/", Some("sdx_forged")).await, StatusCode::UNAUTHORIZED);
     let r = page(&app, "/search?kind=nonsense", None).await;
-    assert!(!html(&r, StatusCode::BAD_REQUEST).contains("panicked"));
+    assert!(html(&r, StatusCode::BAD_REQUEST).contains("nonsense"), "says what was wrong: {}", r.text);
     html(&page(&app, "/skills/acme/tool/diff?from=1.0.0&to=9.9.9", None).await, StatusCode::NOT_FOUND);
     html(&page(&app, "/skills/Bad%20Name/x", None).await, StatusCode::BAD_REQUEST);
 }
@@ -217,6 +217,11 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     let ft = field(&form.text, "form_token");
     let r = browser(&app, Method::POST, "/signin", &pre, Some(&[("token", "sdx_forged"), ("form_token", &ft)])).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Another browser's form token (the attacker's own page) does not match this cookie.
+    let other = field(&browser(&app, Method::GET, "/signin", "", None).await.text, "form_token");
+    let r = browser(&app, Method::POST, "/signin", &pre, Some(&[("token", &ann), ("form_token", &other)])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(set_cookie(&r, "skilldex_session").is_none());
     let agent = app.call(
         Method::POST,
         "/api/v1/tokens",
@@ -232,6 +237,9 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     let body = html(&settings, StatusCode::OK);
     assert!(body.contains("<h1>ann</h1>") && body.contains("Sign out"), "{body}");
     let csrf = field(body, "csrf");
+    // The cookie is for pages only: the API never takes it as a sign-in.
+    let api = Request::get("/api/v1/me").header("cookie", &session).body(Body::empty()).unwrap();
+    assert_eq!(app.send(api).await.status, StatusCode::UNAUTHORIZED);
 
     // A form without the session's form token, or from another site, changes nothing.
     let before = app.get("/api/v1/tokens", Some(&ann)).await.body["data"].as_array().unwrap().len();
@@ -249,9 +257,25 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     html(&r, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/api/v1/tokens", Some(&ann)).await.body["data"].as_array().unwrap().len(), before);
 
-    // With it: the token is shown once, never cached, and works.
+    // With it: the token is shown once, never cached, and works. A browser's own Origin
+    // (the public URL, or the host it addressed) is this site.
     let mut with_csrf = new.to_vec();
     with_csrf.push(("csrf", &csrf));
+    let mut encoded = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &with_csrf {
+        encoded.append_pair(k, v);
+    }
+    let encoded = encoded.finish();
+    for (origin, host) in [("http://skilldex.test", "skilldex.test"), ("http://localhost:8080", "localhost:8080")] {
+        let same_site = Request::post("/settings/tokens")
+            .header("cookie", &session)
+            .header("origin", origin)
+            .header("host", host)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(encoded.clone()))
+            .unwrap();
+        html(&app.send(same_site).await, StatusCode::CREATED);
+    }
     let r = browser(&app, Method::POST, "/settings/tokens", &session, Some(&with_csrf)).await;
     let body = html(&r, StatusCode::CREATED);
     assert_eq!(r.headers["cache-control"], "no-store");
@@ -274,7 +298,20 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     // Revoking the token the session stands for ends the session.
     let second = sign_in(&app, &secret).await;
     assert_eq!(browser(&app, Method::GET, "/settings", &second, None).await.status, StatusCode::OK);
-    let id = app.get("/api/v1/tokens", Some(&ann)).await.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let listed = app.get("/api/v1/tokens", Some(&ann)).await.body;
+    let laptop: Vec<&serde_json::Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == "laptop" && t["revokedAt"].is_null())
+        .collect();
+    assert_eq!(laptop.len(), 3, "{listed}");
+    // The newest: the one the second session stands for.
+    let id = laptop.iter().map(|t| t["id"].as_str().unwrap()).max_by_key(|id| {
+        let created = laptop.iter().find(|t| t["id"] == *id).unwrap()["createdAt"].as_str().unwrap().to_owned();
+        (created, id.to_string())
+    });
+    let id = id.unwrap().to_owned();
     let r =
         browser(&app, Method::POST, &format!("/settings/tokens/{id}/revoke"), &session, Some(&[("csrf", &csrf)])).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -287,4 +324,36 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     assert_eq!(set_cookie(&r, "skilldex_session").as_deref(), Some(""));
     let r = browser(&app, Method::GET, "/settings", &session, None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+on_both_backends!(a_session_ends_with_its_token_and_spends_the_persons_budget);
+
+async fn a_session_ends_with_its_token_and_spends_the_persons_budget(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann = app.user("ann", TokenScope::Write).await;
+    // A token that expires in two seconds: its session ends with it.
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let body = serde_json::json!({"name": "brief", "scope": "read", "expiresAt": expires});
+    let brief = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(body)).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = sign_in(&app, &brief).await;
+    assert_eq!(browser(&app, Method::GET, "/settings", &session, None).await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = browser(&app, Method::GET, "/settings", &session, None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the expired token's session is over");
+
+    // A signed-in browser spends its person's budget, shared with their API tokens.
+    let session = sign_in(&app, &ann).await;
+    let app = app.with_rate_limits("search=2/minute");
+    for _ in 0..2 {
+        let r = browser(&app, Method::GET, "/search?q=tool", &session, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = app.get("/-/v1/search?text=tool", Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let r = browser(&app, Method::GET, "/search?q=tool", &session, None).await;
+    html(&r, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.contains_key("retry-after"));
 }
