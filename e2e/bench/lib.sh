@@ -57,6 +57,19 @@ start_skilldex() {
     export SKILLDEX_SERVER="http://$SDX" SKILLDEX_TOKEN=$TOKEN
 }
 
+# Seeds COUNT skills through the REST API once per data directory (search_seed.py); sets
+# MEMBER, a token of a user in five of the teams.
+seed_catalog() {
+    if [ -s "$WORK/member-token" ]; then
+        echo "reusing the catalog seeded in $WORK"
+    else
+        SEED_OUT=$(python3 e2e/bench/search_seed.py "http://$SDX" "$TOKEN" "$1")
+        echo "$SEED_OUT" | head -n -1
+        echo "$SEED_OUT" | tail -n 1 >"$WORK/member-token"
+    fi
+    MEMBER=$(cat "$WORK/member-token")
+}
+
 # ApacheBench with keep-alive for both sides (wrk cannot send HEAD requests).
 run() { ab -q -k -n "$REQS" -c "$CONNS" "$@" 2>&1; }
 rps() { awk '/^Requests per second/ {print $4}'; }

@@ -19,14 +19,7 @@ REQS=${3:-4000}
 source "$(dirname "$0")/lib.sh"
 embedding_model
 start_skilldex --embedding-model "$MODEL"
-if [ -s "$WORK/member-token" ]; then
-    echo "reusing the catalog seeded in $WORK"
-else
-    SEED_OUT=$(python3 e2e/bench/search_seed.py "http://$SDX" "$TOKEN" "$COUNT")
-    echo "$SEED_OUT" | head -n -1
-    echo "$SEED_OUT" | tail -n 1 >"$WORK/member-token"
-fi
-MEMBER=$(cat "$WORK/member-token")
+seed_catalog "$COUNT"
 # Vectors are computed in the background while seeding goes on; wait for the rest.
 python3 - "http://$SDX" "$TOKEN" <<'PY'
 import json, sys, time, urllib.request

@@ -12,13 +12,7 @@ CONNS=${2:-16}
 REQS=${3:-4000}
 source "$(dirname "$0")/lib.sh"
 start_skilldex
-if [ -s "$WORK/member-token" ]; then
-    echo "reusing the catalog seeded in $WORK"
-else
-    SEED_OUT=$(python3 e2e/bench/search_seed.py "http://$SDX" "$TOKEN" "$COUNT")
-    echo "$SEED_OUT" | head -n -1
-    echo "$SEED_OUT" | tail -n 1 >"$WORK/member-token"
-fi
+seed_catalog "$COUNT"
 # A skill page with a real README and two versions to compare.
 DIR=$(mktemp -d)
 mkdir -p "$DIR/bench-web"

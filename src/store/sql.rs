@@ -241,6 +241,41 @@ macro_rules! impl_sql_store {
             })
         }
 
+        /// A query for a token with its user and one row per team the user belongs to (a
+        /// single row with no namespace for none): `from` joins `tokens t` to what it
+        /// starts from, whose own `extra` columns come along.
+        fn bearer_sql(extra: &str, from: &str, filter: &str) -> String {
+            let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
+            format!(
+                "SELECT {}{extra}, u.username, u.email, u.is_admin, u.created_at AS user_created_at,
+                        team.slug AS namespace
+                 FROM {from} JOIN users u ON u.id = t.user_id
+                 LEFT JOIN team_members m ON m.user_id = u.id LEFT JOIN teams team ON team.id = m.team_id
+                 WHERE {filter}",
+                token_cols.join(", ")
+            )
+        }
+
+        /// The token, user and namespaces of `bearer_sql`'s rows.
+        fn bearer_rows(rows: &[DbRow]) -> StoreResult<Option<Bearer>> {
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            let token = token_row(r)?;
+            let user = User {
+                id: token.user_id.clone(),
+                username: parse_col(&r.try_get::<String, _>("username")?)?,
+                email: r.try_get("email")?,
+                is_admin: r.try_get("is_admin")?,
+                created_at: r.try_get("user_created_at")?,
+            };
+            let mut namespaces = Vec::with_capacity(rows.len());
+            for row in rows {
+                namespaces.extend(row.try_get::<Option<String>, _>("namespace")?);
+            }
+            Ok(Some(Bearer { token, user, namespaces }))
+        }
+
         fn team_row(r: &DbRow) -> StoreResult<Team> {
             Ok(Team {
                 id: r.try_get("id")?,
@@ -645,33 +680,10 @@ macro_rules! impl_sql_store {
             }
 
             async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<Bearer>> {
-                // One round trip per authenticated request: the token, its user, and one row
-                // per team the user belongs to (a single row with no namespace for none).
-                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
-                let sql = format!(
-                    "SELECT {}, u.username, u.email, u.is_admin, u.created_at AS user_created_at, team.slug AS namespace
-                     FROM tokens t JOIN users u ON u.id = t.user_id
-                     LEFT JOIN team_members m ON m.user_id = u.id LEFT JOIN teams team ON team.id = m.team_id
-                     WHERE t.token_hash = $1",
-                    token_cols.join(", ")
-                );
+                // One round trip per authenticated request.
+                let sql = bearer_sql("", "tokens t", "t.token_hash = $1");
                 let rows = sqlx::query(&sql).bind(hash).fetch_all(self.reader()).await?;
-                let Some(r) = rows.first() else {
-                    return Ok(None);
-                };
-                let token = token_row(r)?;
-                let user = User {
-                    id: token.user_id.clone(),
-                    username: parse_col(&r.try_get::<String, _>("username")?)?,
-                    email: r.try_get("email")?,
-                    is_admin: r.try_get("is_admin")?,
-                    created_at: r.try_get("user_created_at")?,
-                };
-                let mut namespaces = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    namespaces.extend(row.try_get::<Option<String>, _>("namespace")?);
-                }
-                Ok(Some(Bearer { token, user, namespaces }))
+                bearer_rows(&rows)
             }
 
             async fn token_by_id(&self, id: &str) -> StoreResult<Option<Token>> {
@@ -711,41 +723,25 @@ macro_rules! impl_sql_store {
             }
 
             async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<(WebSession, Bearer)>> {
-                let token_cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c} AS {c}")).collect();
-                let sql = format!(
-                    "SELECT {}, s.csrf AS session_csrf, s.created_at AS session_created_at,
-                            s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at,
-                            u.username, u.email, u.is_admin, u.created_at AS user_created_at, team.slug AS namespace
-                     FROM web_sessions s JOIN tokens t ON t.id = s.token_id JOIN users u ON u.id = t.user_id
-                     LEFT JOIN team_members m ON m.user_id = u.id LEFT JOIN teams team ON team.id = m.team_id
-                     WHERE s.id = $1",
-                    token_cols.join(", ")
+                let sql = bearer_sql(
+                    ", s.csrf AS session_csrf, s.created_at AS session_created_at,
+                       s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at",
+                    "web_sessions s JOIN tokens t ON t.id = s.token_id",
+                    "s.id = $1",
                 );
                 let rows = sqlx::query(&sql).bind(hash).fetch_all(self.reader()).await?;
-                let Some(r) = rows.first() else {
+                let (Some(r), Some(bearer)) = (rows.first(), bearer_rows(&rows)?) else {
                     return Ok(None);
                 };
-                let token = token_row(r)?;
                 let session = WebSession {
                     id: hash.to_owned(),
-                    token_id: token.id.clone(),
+                    token_id: bearer.token.id.clone(),
                     csrf: r.try_get("session_csrf")?,
                     created_at: r.try_get("session_created_at")?,
                     expires_at: r.try_get("session_expires_at")?,
                     revoked_at: r.try_get("session_revoked_at")?,
                 };
-                let user = User {
-                    id: token.user_id.clone(),
-                    username: parse_col(&r.try_get::<String, _>("username")?)?,
-                    email: r.try_get("email")?,
-                    is_admin: r.try_get("is_admin")?,
-                    created_at: r.try_get("user_created_at")?,
-                };
-                let mut namespaces = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    namespaces.extend(row.try_get::<Option<String>, _>("namespace")?);
-                }
-                Ok(Some((session, Bearer { token, user, namespaces })))
+                Ok(Some((session, bearer)))
             }
 
             async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool> {
