@@ -77,6 +77,11 @@ impl PostgresStore {
             name: "web_sessions",
             sql: include_str!("../../migrations/shared/0021_web_sessions.sql"),
         },
+        Migration {
+            version: 22,
+            name: "published_listings",
+            sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
+        },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

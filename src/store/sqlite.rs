@@ -81,6 +81,11 @@ impl SqliteStore {
             name: "web_sessions",
             sql: include_str!("../../migrations/shared/0021_web_sessions.sql"),
         },
+        Migration {
+            version: 22,
+            name: "published_listings",
+            sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
+        },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.
