@@ -48,7 +48,7 @@ enum Surface {
 }
 
 fn surface(route: &str) -> Surface {
-    let pages = ["/search", "/skills/", "/teams/", "/signin", "/signout", "/settings"];
+    let pages = ["/search", "/skills/", "/teams/", "/signin", "/signout", "/settings", "/admin/"];
     if route == "/" || pages.iter().any(|p| route.starts_with(p)) {
         Surface::Web
     } else if route.starts_with("/v2/") {

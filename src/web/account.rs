@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A redirect after a form (303: the browser follows with GET).
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(header::LOCATION, HeaderValue::from_str(to).expect("paths are ASCII"));
     r

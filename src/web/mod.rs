@@ -3,6 +3,7 @@
 //! no inline script, and assets embedded in the binary under content-hashed names.
 
 mod account;
+mod admin;
 mod assets;
 mod markdown;
 mod session;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{namespace}", get(team_page))
         .route("/assets/{file}", get(assets::serve))
         .merge(account::router())
+        .merge(admin::router())
 }
 
 /// What every page's frame shows.
@@ -48,6 +50,8 @@ struct Chrome {
     user: Option<String>,
     /// The session's form token, for forms on the page.
     csrf: String,
+    /// Whether the visitor may open the site administrators' pages.
+    admin: bool,
 }
 
 impl Chrome {
@@ -60,6 +64,7 @@ impl Chrome {
             base: state.public_base().to_owned(),
             user: visitor.name(),
             csrf: visitor.csrf(),
+            admin: matches!(&visitor.caller, Caller::User(p) if p.user.is_admin && p.token.scope == crate::domain::TokenScope::Admin),
         }
     }
 }
@@ -140,6 +145,7 @@ impl IntoResponse for WebError {
             base: String::new(),
             user: None,
             csrf: String::new(),
+            admin: false,
         };
         match (ErrorPage { chrome, heading, message }).render() {
             Ok(body) => html(status, body),
@@ -623,6 +629,9 @@ struct TeamPage {
     next: Option<String>,
     /// Members and roles, shown to members only.
     members: Option<Vec<(String, String)>>,
+    /// Whether the visitor manages the members (an owner with an admin-scope session).
+    manage: bool,
+    roles: &'static [&'static str],
 }
 
 async fn team_page(
@@ -649,6 +658,8 @@ async fn team_page(
         team.members.map(|all| all.into_iter().map(|m| (m.username.to_string(), m.role.to_string())).collect());
     let display_name =
         if team.team.display_name.trim().is_empty() { namespace.to_string() } else { team.team.display_name };
+    let manage = caller.require(crate::domain::TokenScope::Admin).is_ok()
+        && state.index.role_in(caller, namespace.as_str()).await? == Some(crate::domain::TeamRole::Owner);
     Ok(render(
         StatusCode::OK,
         TeamPage {
@@ -658,6 +669,8 @@ async fn team_page(
             skills: page.items.iter().map(|h| Card::from(&h.skill)).collect(),
             next,
             members,
+            manage,
+            roles: &["reader", "publisher", "owner"],
         },
     ))
 }

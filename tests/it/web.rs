@@ -357,3 +357,68 @@ async fn a_session_ends_with_its_token_and_spends_the_persons_budget(db: TestDb)
     html(&r, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers.contains_key("retry-after"));
 }
+
+on_both_backends!(owners_manage_members_and_administrators_see_users_and_the_audit_log);
+
+async fn owners_manage_members_and_administrators_see_users_and_the_audit_log(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let owner = app.user("olga", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    let pete = app.user("pete", TokenScope::Admin).await;
+    app.member("acme", "pete", "publisher").await;
+    let owner_session = sign_in(&app, &owner).await;
+    let pete_session = sign_in(&app, &pete).await;
+
+    // A publisher sees the members but cannot change them, not even by posting the form.
+    let r = browser(&app, Method::GET, "/teams/acme", &pete_session, None).await;
+    let body = html(&r, StatusCode::OK);
+    assert!(body.contains("<td>pete</td>") && !body.contains("/members/remove"), "{body}");
+    let csrf = field(body, "csrf");
+    let r = browser(
+        &app,
+        Method::POST,
+        "/teams/acme/members",
+        &pete_session,
+        Some(&[("csrf", &csrf), ("username", "pete"), ("role", "owner")]),
+    )
+    .await;
+    html(&r, StatusCode::FORBIDDEN);
+
+    // The owner changes Pete's role from the page.
+    let r = browser(&app, Method::GET, "/teams/acme", &owner_session, None).await;
+    let body = html(&r, StatusCode::OK);
+    assert!(body.contains("/members/remove") && body.contains("Add a member"), "{body}");
+    let csrf = field(body, "csrf");
+    let r = browser(
+        &app,
+        Method::POST,
+        "/teams/acme/members",
+        &owner_session,
+        Some(&[("username", "pete"), ("role", "reader")]),
+    )
+    .await;
+    html(&r, StatusCode::FORBIDDEN);
+    let r = browser(
+        &app,
+        Method::POST,
+        "/teams/acme/members",
+        &owner_session,
+        Some(&[("csrf", &csrf), ("username", "pete"), ("role", "reader")]),
+    )
+    .await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/teams/acme"));
+    let team = app.get("/api/v1/teams/acme", Some(&owner)).await;
+    let pete_role =
+        team.body["members"].as_array().unwrap().iter().find(|m| m["username"] == "pete").unwrap()["role"].clone();
+    assert_eq!(pete_role, "reader", "{}", team.text);
+
+    // Site administrators' pages: for them only.
+    let admin_session = sign_in(&app, &app.admin).await;
+    let r = browser(&app, Method::GET, "/admin/users", &admin_session, None).await;
+    let body = html(&r, StatusCode::OK);
+    assert!(body.contains("<td>olga</td>") && body.contains("<td>pete</td>"), "{body}");
+    let r = browser(&app, Method::GET, "/admin/audit", &admin_session, None).await;
+    assert!(html(&r, StatusCode::OK).contains("team.member"), "{}", r.text);
+    html(&browser(&app, Method::GET, "/admin/users", &owner_session, None).await, StatusCode::FORBIDDEN);
+    html(&browser(&app, Method::GET, "/admin/audit", "", None).await, StatusCode::UNAUTHORIZED);
+}
