@@ -78,8 +78,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: public_url.to_string().trim_end_matches('/').to_owned(),
         rate_limits: Some(rate_limits),
     });
-    // Abandoned uploads expire while the server runs, not only when someone runs `gc`.
+    // Abandoned uploads expire while the server runs, not only when someone runs `gc`; ended
+    // browser sessions are forgotten a day after they end.
     let sweeper = embedded.clone();
+    let sessions = state.index.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
         loop {
@@ -88,6 +90,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(files = n, "removed abandoned uploads"),
                 Err(e) => tracing::warn!(error = %e, "could not sweep abandoned uploads"),
+            }
+            match sessions.purge_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "forgot ended browser sessions"),
+                Err(e) => tracing::warn!(error = %e, "could not purge ended browser sessions"),
             }
         }
     });

@@ -207,6 +207,11 @@ impl Index {
         Ok((secret, csrf))
     }
 
+    /// Forgets sessions that ended (expired or signed out) more than a day ago; how many.
+    pub async fn purge_sessions(&self) -> Result<u64> {
+        Ok(self.store.purge_sessions(now_millis() - 24 * 3600 * 1000).await?)
+    }
+
     /// Ends the session `secret` opened (signing out); unknown sessions are ignored.
     pub async fn close_session(&self, secret: &str) -> Result<()> {
         self.store.revoke_session(&hash_token(secret), now_millis()).await?;

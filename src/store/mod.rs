@@ -261,6 +261,8 @@ pub trait AccountStore: Send + Sync {
     async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<(WebSession, Bearer)>>;
     /// Ends a session; false when there was no live one.
     async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool>;
+    /// Deletes sessions that expired or ended before `before`; how many.
+    async fn purge_sessions(&self, before: Millis) -> StoreResult<u64>;
     /// Sets (or with `None` clears) a token's own rate limits; false when there is no such token.
     async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.

@@ -753,6 +753,14 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn purge_sessions(&self, before: Millis) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1 OR revoked_at < $1")
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool> {
                 let done = sqlx::query("UPDATE tokens SET rate_limits = $2 WHERE id = $1")
                     .bind(id)

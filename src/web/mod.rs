@@ -536,7 +536,9 @@ async fn skill_page(
 
 #[derive(Debug, Deserialize)]
 struct DiffForm {
+    #[serde(default)]
     from: String,
+    #[serde(default)]
     to: String,
 }
 

@@ -424,3 +424,26 @@ async fn owners_manage_members_and_administrators_see_users_and_the_audit_log(db
     html(&browser(&app, Method::GET, "/admin/users", &owner_session, None).await, StatusCode::FORBIDDEN);
     html(&browser(&app, Method::GET, "/admin/audit", "", None).await, StatusCode::UNAUTHORIZED);
 }
+
+on_both_backends!(ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page);
+
+async fn ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page(db: TestDb) {
+    let app = TestApp::new(db).await.storing();
+    let ann = app.user("ann", TokenScope::Admin).await;
+    app.team("acme", &ann).await;
+    publish(&app, &ann, "tool", "1.0.0", "Use it.\n", "public").await;
+    html(&page(&app, "/skills/acme/tool/diff", None).await, StatusCode::BAD_REQUEST);
+
+    let live = sign_in(&app, &ann).await;
+    let ended = sign_in(&app, &ann).await;
+    let csrf = field(&browser(&app, Method::GET, "/settings", &ended, None).await.text, "csrf");
+    assert_eq!(
+        browser(&app, Method::POST, "/signout", &ended, Some(&[("csrf", &csrf)])).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // Nothing has ended a day ago yet: nothing is forgotten, and the live session stays.
+    assert_eq!(app.index.purge_sessions().await.unwrap(), 0);
+    let later = skilldex::domain::now_millis() + 8 * 24 * 3600 * 1000;
+    assert_eq!(app.store().purge_sessions(later).await.unwrap(), 2, "the ended one, and the live one once it expired");
+    assert_eq!(browser(&app, Method::GET, "/settings", &live, None).await.status, StatusCode::SEE_OTHER);
+}
