@@ -263,16 +263,20 @@ impl Spender {
 
 /// What a refused caller is told.
 pub fn refusal(decision: &Decision) -> String {
-    format!("too many {} requests: {} allowed; try again in {} s", decision.class, decision.quota, retry_secs(decision))
+    format!(
+        "too many {} requests: {} allowed; try again in {} s",
+        decision.class,
+        decision.quota,
+        ceil_secs(decision.retry_after)
+    )
 }
 
-/// Whole seconds to wait, rounded up so a client that waits exactly that long gets in.
-fn retry_secs(decision: &Decision) -> u64 {
-    decision.retry_after.as_secs() + u64::from(decision.retry_after.subsec_nanos() > 0)
+/// Whole seconds, rounded up so a client that waits exactly that long gets in.
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 pub(super) fn stamp(headers: &mut HeaderMap, decision: &Decision) {
-    let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), v);
@@ -280,10 +284,10 @@ pub(super) fn stamp(headers: &mut HeaderMap, decision: &Decision) {
     };
     set("ratelimit-limit", decision.quota.count.to_string());
     set("ratelimit-remaining", decision.remaining.to_string());
-    set("ratelimit-reset", secs(decision.reset).to_string());
+    set("ratelimit-reset", ceil_secs(decision.reset).to_string());
     set("ratelimit-policy", decision.quota.policy());
     if !decision.allowed {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(decision)));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(decision.retry_after)));
     }
 }
 

@@ -48,8 +48,6 @@ impl App {
     }
 }
 
-/// A response under an entity tag (`tag`, quoted): 304 without a body when the request's
-/// `If-None-Match` already names it (or `*`), else `response` with the tag.
 /// Why a request body could not be read whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -101,6 +99,19 @@ pub async fn read_body(
     }
 }
 
+/// Cuts one extra row off a page fetched with `limit + 1`; the cursor is the last row's key.
+pub fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map(&key);
+        (rows, cursor)
+    } else {
+        (rows, None)
+    }
+}
+
+/// A response under an entity tag (`tag`, quoted): 304 without a body when the request's
+/// `If-None-Match` already names it (or `*`), else `response` with the tag.
 pub fn with_etag(
     headers: &axum::http::HeaderMap,
     tag: &str,

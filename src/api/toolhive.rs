@@ -80,11 +80,7 @@ pub struct SkillList {
 fn to_skill(skill: &Skill, v: &ReleasedVersion) -> ThSkill {
     let fm = &v.frontmatter;
     let text = |k: &str| fm.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let allowed_tools = match fm.get("allowed-tools") {
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-        Some(serde_json::Value::String(s)) => crate::bundle::split_allowed_tools(s),
-        _ => Vec::new(),
-    };
+    let allowed_tools = crate::bundle::allowed_tools_of(fm);
     let identifier = v.reference.split('@').next().unwrap_or_default().to_owned();
     ThSkill {
         namespace: skill.namespace.to_string(),

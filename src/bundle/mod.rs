@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use archive::Packed;
 pub use npm::{PACKAGE_DIR, PACKAGE_JSON};
-pub use skill_md::{Frontmatter, SkillMd, split_allowed_tools};
+pub use skill_md::{Frontmatter, SkillMd, allowed_tools_of, split_allowed_tools};
 
 /// The entry point every bundle has at its root.
 pub const SKILL_MD: &str = "SKILL.md";

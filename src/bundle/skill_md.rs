@@ -165,6 +165,16 @@ impl SkillMd {
     }
 }
 
+/// The `allowed-tools` of stored frontmatter: a YAML list, or a string as `split_allowed_tools`
+/// reads it.
+pub fn allowed_tools_of(frontmatter: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    match frontmatter.get("allowed-tools") {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::String(s)) => split_allowed_tools(s),
+        _ => Vec::new(),
+    }
+}
+
 /// `allowed-tools` as a string: space-separated in the Agent Skills spec, with commas also
 /// accepted (as ToolHive does). A separator inside parentheses belongs to the tool's argument,
 /// so `Bash(git diff:*)` stays one tool.

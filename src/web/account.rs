@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::session::{self, SESSION_LIFETIME_MS, Via, Visitor};
-use super::{Chrome, Page, render};
+use super::{Chrome, Page, day, parse, render};
 use crate::api::AppState;
 use crate::domain::{Namespace, SkillName, TokenKind, TokenScope, now_millis};
 use crate::service::{self, Caller, TokenRequest};
@@ -150,10 +150,6 @@ struct SettingsPage {
     scopes: Vec<&'static str>,
 }
 
-fn day(millis: i64) -> String {
-    super::day(millis)
-}
-
 async fn settings(State(state): State<AppState>, visitor: Visitor) -> Page {
     let Caller::User(me) = &visitor.caller else { return Ok(see_other("/signin")) };
     let tokens = state.index.accounts().list_tokens(&visitor.caller).await?;
@@ -228,11 +224,11 @@ async fn create_token(
     visitor.check_form(&headers, &state, &form.csrf)?;
     let kind: TokenKind = match form.kind.trim() {
         "" => TokenKind::Standard,
-        k => k.parse().map_err(service::Error::from)?,
+        k => parse(k)?,
     };
     let scope: Option<TokenScope> = match form.scope.trim() {
         "" => None,
-        s => Some(s.parse().map_err(service::Error::from)?),
+        s => Some(parse(s)?),
     };
     let expires_at = match form.expires_days.trim() {
         "" | "0" => None,
@@ -301,8 +297,8 @@ async fn star(
     axum::Form(form): axum::Form<StarForm>,
 ) -> Page {
     visitor.check_form(&headers, &state, &form.csrf)?;
-    let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
-    let name: SkillName = name.parse().map_err(service::Error::from)?;
+    let namespace: Namespace = parse(&namespace)?;
+    let name: SkillName = parse(&name)?;
     state.index.catalog().set_star(&visitor.caller, &namespace, &name, form.starred == "true").await?;
     Ok(see_other(&format!("/skills/{namespace}/{name}")))
 }

@@ -11,10 +11,9 @@ use serde::Deserialize;
 
 use super::account::see_other;
 use super::session::Visitor;
-use super::{Chrome, Page, render};
-use crate::api::AppState;
+use super::{Chrome, Page, WebError, parse, render};
+use crate::api::{AppState, paged};
 use crate::domain::{Namespace, TeamRole, Username};
-use crate::service;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,8 +32,16 @@ struct MemberForm {
     role: String,
 }
 
-fn parse<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(v: &str) -> Result<T, service::Error> {
-    v.trim().parse().map_err(service::Error::from)
+/// A member form that came from this site, and whom it is about.
+fn member_form(
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    state: &AppState,
+    namespace: &str,
+    form: &MemberForm,
+) -> Result<(Namespace, Username), WebError> {
+    visitor.check_form(headers, state, &form.csrf)?;
+    Ok((parse(namespace)?, parse(&form.username)?))
 }
 
 async fn set_member(
@@ -44,9 +51,7 @@ async fn set_member(
     Path(namespace): Path<String>,
     axum::Form(form): axum::Form<MemberForm>,
 ) -> Page {
-    visitor.check_form(&headers, &state, &form.csrf)?;
-    let namespace: Namespace = parse(&namespace)?;
-    let username: Username = parse(&form.username)?;
+    let (namespace, username) = member_form(&visitor, &headers, &state, &namespace, &form)?;
     let role: TeamRole = parse(&form.role)?;
     state.index.accounts().set_member(&visitor.caller, &namespace, &username, role).await?;
     Ok(see_other(&format!("/teams/{namespace}")))
@@ -59,11 +64,14 @@ async fn remove_member(
     Path(namespace): Path<String>,
     axum::Form(form): axum::Form<MemberForm>,
 ) -> Page {
-    visitor.check_form(&headers, &state, &form.csrf)?;
-    let namespace: Namespace = parse(&namespace)?;
-    let username: Username = parse(&form.username)?;
+    let (namespace, username) = member_form(&visitor, &headers, &state, &namespace, &form)?;
     state.index.accounts().remove_member(&visitor.caller, &namespace, &username).await?;
     Ok(see_other(&format!("/teams/{namespace}")))
+}
+
+/// The link to the page after `cursor`, if there is one.
+fn next_link(path: &str, cursor: Option<String>) -> Option<String> {
+    cursor.map(|c| form_urlencoded::Serializer::new(format!("{path}?")).append_pair("cursor", &c).finish())
 }
 
 #[derive(Deserialize)]
@@ -82,12 +90,9 @@ struct UsersPage {
 }
 
 async fn users(State(state): State<AppState>, visitor: Visitor, Query(form): Query<PageForm>) -> Page {
-    let mut users = state.index.accounts().list_users(&visitor.caller, form.cursor.as_deref(), PAGE + 1).await?;
-    let next = (users.len() as i64 > PAGE).then(|| {
-        users.truncate(PAGE as usize);
-        let last = users.last().map(|u| u.username.to_string()).unwrap_or_default();
-        form_urlencoded::Serializer::new("/admin/users?".to_owned()).append_pair("cursor", &last).finish()
-    });
+    let users = state.index.accounts().list_users(&visitor.caller, form.cursor.as_deref(), PAGE + 1).await?;
+    let (users, cursor) = paged(users, PAGE, |u| u.username.to_string());
+    let next = next_link("/admin/users", cursor);
     let users =
         users.into_iter().map(|u| (u.username.to_string(), u.email, u.is_admin, super::day(u.created_at))).collect();
     Ok(render(StatusCode::OK, UsersPage { chrome: Chrome::new(&state, "", &visitor), users, next }))
@@ -110,12 +115,9 @@ struct AuditPage {
 }
 
 async fn audit(State(state): State<AppState>, visitor: Visitor, Query(form): Query<PageForm>) -> Page {
-    let mut entries = state.index.accounts().audit_log(&visitor.caller, form.cursor.as_deref(), PAGE + 1).await?;
-    let next = (entries.len() as i64 > PAGE).then(|| {
-        entries.truncate(PAGE as usize);
-        let last = entries.last().map(|e| e.id.clone()).unwrap_or_default();
-        form_urlencoded::Serializer::new("/admin/audit?".to_owned()).append_pair("cursor", &last).finish()
-    });
+    let entries = state.index.accounts().audit_log(&visitor.caller, form.cursor.as_deref(), PAGE + 1).await?;
+    let (entries, cursor) = paged(entries, PAGE, |e| e.id.clone());
+    let next = next_link("/admin/audit", cursor);
     let entries = entries
         .into_iter()
         .map(|e| AuditRow {

@@ -56,12 +56,17 @@ struct Chrome {
 
 impl Chrome {
     fn new(state: &AppState, query: &str, visitor: &Visitor) -> Self {
+        Self::new_for(state.public_base().to_owned(), query, visitor)
+    }
+
+    /// The frame with this public URL (empty where it is not known, as on error pages).
+    fn new_for(base: String, query: &str, visitor: &Visitor) -> Self {
         Chrome {
             css: assets::css_path(),
             js: assets::js_path(),
             query: query.to_owned(),
             version: env!("CARGO_PKG_VERSION"),
-            base: state.public_base().to_owned(),
+            base,
             user: visitor.name(),
             csrf: visitor.csrf(),
             admin: matches!(&visitor.caller, Caller::User(p) if p.user.is_admin && p.token.scope == crate::domain::TokenScope::Admin),
@@ -137,16 +142,7 @@ impl IntoResponse for WebError {
         } else {
             self.0.public_message()
         };
-        let chrome = Chrome {
-            css: assets::css_path(),
-            js: assets::js_path(),
-            query: String::new(),
-            version: env!("CARGO_PKG_VERSION"),
-            base: String::new(),
-            user: None,
-            csrf: String::new(),
-            admin: false,
-        };
+        let chrome = Chrome::new_for(String::new(), "", &Visitor::anonymous());
         match (ErrorPage { chrome, heading, message }).render() {
             Ok(body) => html(status, body),
             Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
@@ -261,10 +257,14 @@ const SORTS: &[(&str, &str)] = &[
     ("name", "Name"),
 ];
 
+/// A form or path value, trimmed, parsed with the domain's own rules.
+fn parse<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(v: &str) -> Result<T, service::Error> {
+    v.trim().parse().map_err(service::Error::from)
+}
+
 /// Empty form fields mean "any".
 fn field<T: std::str::FromStr<Err = crate::domain::InvalidValue>>(v: &str) -> Result<Option<T>, WebError> {
-    let v = v.trim();
-    if v.is_empty() { Ok(None) } else { Ok(Some(v.parse().map_err(service::Error::from)?)) }
+    if v.trim().is_empty() { Ok(None) } else { Ok(Some(parse(v)?)) }
 }
 
 fn list_request(form: &SearchForm) -> Result<SkillListRequest, WebError> {
@@ -453,8 +453,8 @@ async fn skill_page(
     visitor: Visitor,
 ) -> Page {
     let caller = &visitor.caller;
-    let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
-    let name: SkillName = name.parse().map_err(service::Error::from)?;
+    let namespace: Namespace = parse(&namespace)?;
+    let name: SkillName = parse(&name)?;
     let catalog = state.index.catalog();
     let skill = catalog.get_skill(caller, &namespace, &name).await?;
     let filter = VersionFilter { status: None, cursor: None, limit: Some(100) };
@@ -475,16 +475,11 @@ async fn skill_page(
         Some(r) => {
             let v = &r.version.record;
             let snippets = install_snippets(&base, namespace.as_str(), name.as_str(), &v.version, &r.version.reference);
-            let allowed_tools = match v.frontmatter.get("allowed-tools") {
-                Some(serde_json::Value::String(s)) => crate::bundle::split_allowed_tools(s),
-                Some(serde_json::Value::Array(a)) => a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
-                _ => Vec::new(),
-            };
             let view = LatestView {
                 version: v.version.clone(),
                 license: text_of(v, "license"),
                 compatibility: text_of(v, "compatibility"),
-                allowed_tools,
+                allowed_tools: crate::bundle::allowed_tools_of(&v.frontmatter),
                 signature: signature_view(v),
                 digest: Some(r.version.digest.clone()),
                 files: v.file_tree.len(),
@@ -570,8 +565,8 @@ async fn diff_page(
     Query(form): Query<DiffForm>,
 ) -> Page {
     let caller = &visitor.caller;
-    let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
-    let name: SkillName = name.parse().map_err(service::Error::from)?;
+    let namespace: Namespace = parse(&namespace)?;
+    let name: SkillName = parse(&name)?;
     let diff = state.index.catalog().diff(caller, &namespace, &name, &form.from, &form.to).await?;
     let files = diff
         .files
@@ -643,7 +638,7 @@ async fn team_page(
     Query(form): Query<TeamForm>,
 ) -> Page {
     let caller = &visitor.caller;
-    let namespace: Namespace = namespace.parse().map_err(service::Error::from)?;
+    let namespace: Namespace = parse(&namespace)?;
     let team = state.index.accounts().team(caller, &namespace).await?;
     let req = SkillListRequest {
         namespace: Some(namespace.clone()),

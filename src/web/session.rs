@@ -66,6 +66,10 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    pub fn anonymous() -> Self {
+        Visitor { caller: Caller::Anonymous, via: Via::Anonymous }
+    }
+
     /// The signed-in user's name, for the page frame.
     pub fn name(&self) -> Option<String> {
         match &self.caller {
@@ -167,7 +171,7 @@ impl FromRequestParts<AppState> for Visitor {
         };
         Ok(match found {
             Some(FoundSession { caller, csrf, secret }) => Visitor { caller, via: Via::Session { csrf, secret } },
-            None => Visitor { caller: Caller::Anonymous, via: Via::Anonymous },
+            None => Visitor::anonymous(),
         })
     }
 }

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::Problems;
-use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
 use crate::api::wire::{
@@ -12,6 +11,7 @@ use crate::api::wire::{
     PageParams, RateLimitsRequest, SetMemberRequest, TeamPage, TeamResponse, TeamSummary, TokenList, TokenResponse,
     UserPage, UserResponse, WhoAmI,
 };
+use crate::api::{AppState, paged};
 use crate::domain::{Namespace, Username, to_datetime};
 use crate::service::{Caller, CreatedToken, TokenRequest, page_limit};
 
@@ -186,17 +186,6 @@ pub(super) async fn list_teams(
         })
         .collect();
     Ok(axum::Json(TeamPage { data, cursor }))
-}
-
-/// Cuts one extra row off a page fetched with `limit + 1`; the cursor is the last row's key.
-pub(super) fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        let cursor = rows.last().map(&key);
-        (rows, cursor)
-    } else {
-        (rows, None)
-    }
 }
 
 /// A team; its member list is shown to members and site admins only.

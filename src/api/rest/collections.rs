@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::Problems;
-use super::accounts::paged;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Json, Path, Query};
+use crate::api::paged;
 use crate::api::wire::{CollectionPage, CollectionRequest, CollectionResponse, PageParams};
 use crate::service::collections::{CollectionInput, CollectionOwner, CollectionView};
 use crate::service::{Caller, Error, page_limit};
