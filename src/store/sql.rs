@@ -407,6 +407,14 @@ macro_rules! impl_sql_store {
             Ok(all)
         }
 
+        /// Holds the team's row until the transaction ends, so two membership changes of one
+        /// team cannot each count the other's owner and leave the team with none (PostgreSQL
+        /// runs them side by side; SQLite has one writer anyway).
+        async fn lock_team(tx: &mut Tx<'_>, team_id: &str) -> StoreResult<()> {
+            sqlx::query("UPDATE teams SET id = id WHERE id = $1").bind(team_id).execute(&mut **tx).await?;
+            Ok(())
+        }
+
         async fn count_owners(tx: &mut Tx<'_>, team_id: &str) -> StoreResult<i64> {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM team_members WHERE team_id = $1 AND role = 'owner'")
                 .bind(team_id)
@@ -754,7 +762,11 @@ macro_rules! impl_sql_store {
             }
 
             async fn purge_sessions(&self, before: Millis) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1 OR revoked_at < $1")
+                // Ended by expiry, by signing out, or by its token's revocation.
+                let done = sqlx::query(
+                    "DELETE FROM web_sessions WHERE expires_at < $1 OR revoked_at < $1
+                        OR token_id IN (SELECT id FROM tokens WHERE revoked_at < $1)",
+                )
                     .bind(before)
                     .execute(self.writer())
                     .await?;
@@ -855,6 +867,7 @@ macro_rules! impl_sql_store {
 
             async fn set_member(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
+                lock_team(&mut tx, team_id).await?;
                 sqlx::query(
                     "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (team_id, user_id) DO UPDATE SET role = excluded.role",
@@ -875,6 +888,7 @@ macro_rules! impl_sql_store {
 
             async fn remove_member(&self, team_id: &str, user_id: &str) -> StoreResult<bool> {
                 let mut tx = self.writer().begin().await?;
+                lock_team(&mut tx, team_id).await?;
                 let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
                     .bind(team_id)
                     .bind(user_id)

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::session::{self, SESSION_LIFETIME_MS, Via, Visitor};
-use super::{Chrome, Page, day, parse, render};
+use super::{Chrome, Form, Page, day, parse, render};
 use crate::api::AppState;
 use crate::domain::{Namespace, SkillName, TokenKind, TokenScope, now_millis};
 use crate::service::{self, Caller, TokenRequest};
@@ -68,7 +68,7 @@ async fn signin(
     State(state): State<AppState>,
     visitor: Visitor,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<SigninForm>,
+    Form(form): Form<SigninForm>,
 ) -> Page {
     session::same_origin(&headers, &state)?;
     // Login forgery: only a form this site handed out, in this browser, signs in.
@@ -118,7 +118,7 @@ async fn signout(
     State(state): State<AppState>,
     visitor: Visitor,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<CsrfForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Page {
     visitor.check_form(&headers, &state, &form.csrf)?;
     if let Via::Session { secret, .. } = &visitor.via {
@@ -219,7 +219,7 @@ async fn create_token(
     State(state): State<AppState>,
     visitor: Visitor,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<NewTokenForm>,
+    Form(form): Form<NewTokenForm>,
 ) -> Page {
     visitor.check_form(&headers, &state, &form.csrf)?;
     let kind: TokenKind = match form.kind.trim() {
@@ -273,7 +273,7 @@ async fn revoke_token(
     visitor: Visitor,
     headers: HeaderMap,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Page {
     visitor.check_form(&headers, &state, &form.csrf)?;
     state.index.accounts().revoke_token(&visitor.caller, &id).await?;
@@ -294,7 +294,7 @@ async fn star(
     visitor: Visitor,
     headers: HeaderMap,
     Path((namespace, name)): Path<(String, String)>,
-    axum::Form(form): axum::Form<StarForm>,
+    Form(form): Form<StarForm>,
 ) -> Page {
     visitor.check_form(&headers, &state, &form.csrf)?;
     let namespace: Namespace = parse(&namespace)?;

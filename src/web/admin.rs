@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::account::see_other;
 use super::session::Visitor;
-use super::{Chrome, Page, WebError, parse, render};
+use super::{Chrome, Form, Page, WebError, parse, render};
 use crate::api::{AppState, paged};
 use crate::domain::{Namespace, TeamRole, Username};
 
@@ -49,7 +49,7 @@ async fn set_member(
     visitor: Visitor,
     headers: HeaderMap,
     Path(namespace): Path<String>,
-    axum::Form(form): axum::Form<MemberForm>,
+    Form(form): Form<MemberForm>,
 ) -> Page {
     let (namespace, username) = member_form(&visitor, &headers, &state, &namespace, &form)?;
     let role: TeamRole = parse(&form.role)?;
@@ -62,7 +62,7 @@ async fn remove_member(
     visitor: Visitor,
     headers: HeaderMap,
     Path(namespace): Path<String>,
-    axum::Form(form): axum::Form<MemberForm>,
+    Form(form): Form<MemberForm>,
 ) -> Page {
     let (namespace, username) = member_form(&visitor, &headers, &state, &namespace, &form)?;
     state.index.accounts().remove_member(&visitor.caller, &namespace, &username).await?;

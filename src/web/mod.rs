@@ -150,6 +150,24 @@ impl IntoResponse for WebError {
     }
 }
 
+/// `axum::Form`, with a body that cannot be read (missing fields, another content type, too
+/// large) answered as an error page like every other failure.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Form), rejection(WebError))]
+pub struct Form<T>(pub T);
+
+impl From<axum::extract::rejection::FormRejection> for WebError {
+    fn from(r: axum::extract::rejection::FormRejection) -> Self {
+        let status = r.status();
+        let message = format!("the form could not be read: {}", r.body_text());
+        WebError(if status == StatusCode::PAYLOAD_TOO_LARGE {
+            service::Error::TooLarge(message)
+        } else {
+            service::Error::Invalid(message)
+        })
+    }
+}
+
 /// The page a browser gets for a path nothing serves.
 pub fn not_found() -> Response {
     WebError(service::Error::NotFound("no such page".into())).into_response()

@@ -434,7 +434,11 @@ async fn ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page(db: 
     publish(&app, &ann, "tool", "1.0.0", "Use it.\n", "public").await;
     html(&page(&app, "/skills/acme/tool/diff", None).await, StatusCode::BAD_REQUEST);
 
+    // A form body that cannot be read is an error page, not the framework's text.
     let live = sign_in(&app, &ann).await;
+    let r = browser(&app, Method::POST, "/teams/acme/members", &live, Some(&[("role", "reader")])).await;
+    assert!(html(&r, StatusCode::BAD_REQUEST).contains("could not be read"), "{}", r.text);
+
     let ended = sign_in(&app, &ann).await;
     let csrf = field(&browser(&app, Method::GET, "/settings", &ended, None).await.text, "csrf");
     assert_eq!(
@@ -443,7 +447,19 @@ async fn ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page(db: 
     );
     // Nothing has ended a day ago yet: nothing is forgotten, and the live session stays.
     assert_eq!(app.index.purge_sessions().await.unwrap(), 0);
+    // A session whose token was revoked is forgotten with the ended ones.
+    let body = serde_json::json!({"name": "short", "scope": "read"});
+    let short = app.call(Method::POST, "/api/v1/tokens", Some(&ann), Some(body)).await.body;
+    let revoked = sign_in(&app, short["token"].as_str().unwrap()).await;
+    let id = short["id"].as_str().unwrap();
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&ann), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(browser(&app, Method::GET, "/settings", &revoked, None).await.status, StatusCode::SEE_OTHER);
+    let tomorrow = skilldex::domain::now_millis() + 2 * 24 * 3600 * 1000;
+    assert_eq!(app.store().purge_sessions(tomorrow).await.unwrap(), 2, "the signed-out one and the revoked token's");
     let later = skilldex::domain::now_millis() + 8 * 24 * 3600 * 1000;
-    assert_eq!(app.store().purge_sessions(later).await.unwrap(), 2, "the ended one, and the live one once it expired");
+    assert_eq!(app.store().purge_sessions(later).await.unwrap(), 1, "the live one, once it expired");
     assert_eq!(browser(&app, Method::GET, "/settings", &live, None).await.status, StatusCode::SEE_OTHER);
 }
