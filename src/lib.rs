@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod oci;
+pub mod oidc;
 pub mod policy;
 pub mod ratelimit;
 pub mod server;

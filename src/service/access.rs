@@ -219,7 +219,7 @@ impl Index {
     }
 
     /// A looked-up token as a caller, unless it is revoked or expired.
-    fn caller_of(&self, Bearer { token, user, namespaces }: Bearer) -> Option<Caller> {
+    pub(crate) fn caller_of(&self, Bearer { token, user, namespaces }: Bearer) -> Option<Caller> {
         let now = now_millis();
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
             return None;
@@ -238,6 +238,14 @@ impl Index {
         // administrator's reach.
         let user = if token.kind.is_agent() { User { is_admin: false, ..user } } else { user };
         Some(Caller::User(Box::new(Principal { user, token, namespaces })))
+    }
+
+    /// Refuses unless the caller owns the namespace (or is a site admin) and uses an admin
+    /// token: `what` names the action in the refusal.
+    pub(crate) async fn require_owner(&self, caller: &Caller, namespace: &Namespace, what: &str) -> Result<()> {
+        caller.require(TokenScope::Admin)?;
+        let role = self.role_in(caller, namespace.as_str()).await?;
+        require_role(role, TeamRole::Owner, what)
     }
 
     /// The caller's effective role in a namespace (site admins are owners everywhere).

@@ -17,6 +17,7 @@ pub mod reviews;
 pub mod search;
 pub mod semantic;
 mod signatures;
+pub mod signin;
 mod skills;
 mod upload;
 mod usage;
@@ -268,6 +269,8 @@ services! {
     Collections => collections,
     /// Reviews of skills and collections (`reviews.rs`).
     Reviews => reviews,
+    /// Signing in through OpenID providers, the site's and teams' (`signin.rs`).
+    SignIn => sign_in,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload
@@ -306,6 +309,8 @@ pub struct Index {
     webhook_config: Arc<webhooks::WebhookConfig>,
     /// Wakes the delivery worker when an event is queued.
     webhook_wake: Arc<tokio::sync::Notify>,
+    /// The OpenID providers people sign in with.
+    sign_in: Arc<signin::SignInConfig>,
 }
 
 impl Index {
@@ -331,6 +336,7 @@ impl Index {
             )),
             webhook_config: Default::default(),
             webhook_wake: Default::default(),
+            sign_in: Default::default(),
         }
     }
 
@@ -577,6 +583,12 @@ impl Index {
     /// Deliver webhooks under this policy and retry delay.
     pub fn with_webhooks(mut self, config: webhooks::WebhookConfig) -> Self {
         self.webhook_config = Arc::new(config);
+        self
+    }
+
+    /// Sign in through these OpenID providers.
+    pub fn with_sign_in(mut self, config: signin::SignInConfig) -> Self {
+        self.sign_in = Arc::new(config);
         self
     }
 

@@ -2,9 +2,8 @@
 //! event, and a namespace's owners read them back as a timeline, a top list and a decay
 //! report (skills nobody uses any more).
 
-use super::access::require_role;
 use super::{Caller, Error, Result, Usage};
-use crate::domain::{Millis, Namespace, SkillKind, SkillName, TeamRole, TokenScope, now_millis};
+use crate::domain::{Millis, Namespace, SkillKind, SkillName, TokenScope, now_millis};
 use crate::store::{Skill, UsageEvent};
 
 const DAY: Millis = 86_400_000;
@@ -72,9 +71,7 @@ impl Usage<'_> {
     /// Usage reports are for a namespace's owners (and site administrators), with an admin
     /// token: they show private skills and who uses what.
     async fn require_owner(&self, caller: &Caller, namespace: &Namespace) -> Result<()> {
-        caller.require(TokenScope::Admin)?;
-        let role = self.core.role_in(caller, namespace.as_str()).await?;
-        require_role(role, TeamRole::Owner, "reading usage")
+        self.core.require_owner(caller, namespace, "reading usage").await
     }
 
     /// The namespace's skills used in the last `days` days, most used first (ties by name).

@@ -11,9 +11,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::access::require_role;
 use super::{Caller, Error, Result, Webhooks};
-use crate::domain::{Millis, Namespace, TeamRole, TokenScope, new_id, now_millis};
+use crate::domain::{Millis, Namespace, new_id, now_millis};
 use crate::oci::outbound::OutboundPolicy;
 use crate::store::{Delivery, DeliveryOutcome, NewAudit, Webhook};
 
@@ -70,9 +69,7 @@ impl WebhookSettings {
 impl Webhooks<'_> {
     /// A namespace's webhook is its owners' business, with an admin token.
     async fn require_owner(&self, caller: &Caller, namespace: &Namespace) -> Result<()> {
-        caller.require(TokenScope::Admin)?;
-        let role = self.core.role_in(caller, namespace.as_str()).await?;
-        require_role(role, TeamRole::Owner, "configuring notifications")
+        self.core.require_owner(caller, namespace, "configuring notifications").await
     }
 
     pub async fn settings(&self, caller: &Caller, namespace: &Namespace) -> Result<WebhookSettings> {

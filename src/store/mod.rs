@@ -98,6 +98,25 @@ pub struct WebSession {
     pub revoked_at: Option<Millis>,
 }
 
+/// A team's own OpenID provider (skill-pool's per-tenant SSO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProvider {
+    pub issuer: String,
+    pub client_id: String,
+    /// Never returned by the API.
+    pub client_secret: String,
+    /// The role a person this provider signs in for the first time gets in the team.
+    pub default_role: TeamRole,
+    pub updated_at: Millis,
+}
+
+/// Someone an OpenID provider signed in: the user, and the token their sessions act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIdentity {
+    pub user_id: String,
+    pub token_id: Option<String>,
+}
+
 /// Whose eyes a listing is for; private skills are filtered in the query itself so that
 /// pagination and counts never include what the viewer may not see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +282,25 @@ pub trait AccountStore: Send + Sync {
     async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool>;
     /// Deletes sessions that expired or ended before `before`; how many.
     async fn purge_sessions(&self, before: Millis) -> StoreResult<u64>;
+    /// The token with this id as a bearer (its user and namespaces), in one round trip.
+    async fn bearer_by_token_id(&self, id: &str) -> StoreResult<Option<Bearer>>;
+    /// The users with this email address (at most `limit`).
+    async fn users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>>;
+    /// A team's own OpenID provider.
+    async fn oidc_provider(&self, team_id: &str) -> StoreResult<Option<OidcProvider>>;
+    /// Sets or (with `None`) removes a team's provider; false when there was none to remove.
+    async fn set_oidc_provider(&self, team_id: &str, provider: Option<&OidcProvider>) -> StoreResult<bool>;
+    /// Whom `subject` at `issuer` is.
+    async fn oidc_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<OidcIdentity>>;
+    /// Records that `subject` at `issuer` is the existing user `user_id`;
+    /// `Conflict("identity")` when the subject is known already.
+    async fn link_oidc_identity(&self, issuer: &str, subject: &str, user_id: &str) -> StoreResult<()>;
+    /// Creates the user `subject` at `issuer` is, and records it, in one transaction;
+    /// `Conflict("identity")` when the subject is known already, `Conflict("user")` when the
+    /// name is taken.
+    async fn create_oidc_user(&self, issuer: &str, subject: &str, new: &NewUser) -> StoreResult<User>;
+    /// The token the identity's sessions act as.
+    async fn set_oidc_identity_token(&self, issuer: &str, subject: &str, token_id: &str) -> StoreResult<()>;
     /// Sets (or with `None` clears) a token's own rate limits; false when there is no such token.
     async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.

@@ -82,6 +82,7 @@ impl PostgresStore {
             name: "published_listings",
             sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
         },
+        Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

@@ -128,7 +128,7 @@ macro_rules! impl_sql_store {
             UPLOAD_COLS, OCI_MANIFEST_COLS, USER_COLS, VERSION_COLS,
         };
         use $crate::store::{
-            AccountStore, AuditEntry, AuditStore, Audience, Bearer, WebSession, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
+            AccountStore, AuditEntry, AuditStore, Audience, Bearer, WebSession, OidcProvider, OidcIdentity, CatalogStore, OciStore, UploadStore, Channel, Member, NewAudit, NpmDist, NewSkill, NewToken, NewUser, NewVersion, Skill,
             SkillHit, SkillPatch, SkillQuery, SortKey, Store, StoreError, StoreResult, Team, Token, Upload, User, OciManifest,
             Version, UsageStore, UsageEvent, SkillUsage, DayUsage, UsageTotal, Draft, DraftStore, Webhook,
             WebhookStore, Delivery, DeliveryOutcome, Project, ProjectItem, ProjectPlan, ProjectStore,
@@ -771,6 +771,132 @@ macro_rules! impl_sql_store {
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn bearer_by_token_id(&self, id: &str) -> StoreResult<Option<Bearer>> {
+                let sql = bearer_sql("", "tokens t", "t.id = $1");
+                let rows = sqlx::query(&sql).bind(id).fetch_all(self.reader()).await?;
+                bearer_rows(&rows)
+            }
+
+            async fn users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users WHERE email = $1 ORDER BY username LIMIT $2");
+                let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(self.reader()).await?;
+                rows.iter().map(user_row).collect()
+            }
+
+            async fn oidc_provider(&self, team_id: &str) -> StoreResult<Option<OidcProvider>> {
+                let row = sqlx::query(
+                    "SELECT issuer, client_id, client_secret, default_role, updated_at FROM oidc_providers WHERE team_id = $1",
+                )
+                .bind(team_id)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|r| -> StoreResult<OidcProvider> {
+                    Ok(OidcProvider {
+                        issuer: r.try_get("issuer")?,
+                        client_id: r.try_get("client_id")?,
+                        client_secret: r.try_get("client_secret")?,
+                        default_role: parse_col(&r.try_get::<String, _>("default_role")?)?,
+                        updated_at: r.try_get("updated_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn set_oidc_provider(&self, team_id: &str, provider: Option<&OidcProvider>) -> StoreResult<bool> {
+                let Some(p) = provider else {
+                    let done = sqlx::query("DELETE FROM oidc_providers WHERE team_id = $1")
+                        .bind(team_id)
+                        .execute(self.writer())
+                        .await?;
+                    return Ok(done.rows_affected() > 0);
+                };
+                sqlx::query(
+                    "INSERT INTO oidc_providers (team_id, issuer, client_id, client_secret, default_role, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (team_id) DO UPDATE SET issuer = excluded.issuer, client_id = excluded.client_id,
+                         client_secret = excluded.client_secret, default_role = excluded.default_role,
+                         updated_at = excluded.updated_at",
+                )
+                .bind(team_id)
+                .bind(&p.issuer)
+                .bind(&p.client_id)
+                .bind(&p.client_secret)
+                .bind(p.default_role.as_str())
+                .bind(p.updated_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "provider", "team"))?;
+                Ok(true)
+            }
+
+            async fn oidc_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<OidcIdentity>> {
+                let row = sqlx::query("SELECT user_id, token_id FROM oidc_identities WHERE issuer = $1 AND subject = $2")
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_optional(self.writer())
+                    .await?;
+                row.map(|r| -> StoreResult<OidcIdentity> {
+                    Ok(OidcIdentity { user_id: r.try_get("user_id")?, token_id: r.try_get("token_id")? })
+                })
+                .transpose()
+            }
+
+            async fn link_oidc_identity(&self, issuer: &str, subject: &str, user_id: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(issuer)
+                .bind(subject)
+                .bind(user_id)
+                .bind($crate::domain::now_millis())
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "identity", "user"))?;
+                Ok(())
+            }
+
+            async fn create_oidc_user(&self, issuer: &str, subject: &str, new: &NewUser) -> StoreResult<User> {
+                let user = User {
+                    id: new_id(),
+                    username: new.username.clone(),
+                    email: new.email.clone(),
+                    is_admin: new.is_admin,
+                    created_at: $crate::domain::now_millis(),
+                };
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("INSERT INTO users (id, username, email, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&user.id)
+                    .bind(user.username.as_str())
+                    .bind(&user.email)
+                    .bind(user.is_admin)
+                    .bind(user.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(e, "user", "user"))?;
+                sqlx::query(
+                    "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(issuer)
+                .bind(subject)
+                .bind(&user.id)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "identity", "user"))?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn set_oidc_identity_token(&self, issuer: &str, subject: &str, token_id: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE oidc_identities SET token_id = $3 WHERE issuer = $1 AND subject = $2")
+                    .bind(issuer)
+                    .bind(subject)
+                    .bind(token_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
             }
 
             async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool> {

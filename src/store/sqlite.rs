@@ -86,6 +86,7 @@ impl SqliteStore {
             name: "published_listings",
             sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
         },
+        Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

@@ -39,13 +39,16 @@ struct SigninPage {
     chrome: Chrome,
     form_token: String,
     error: Option<String>,
+    /// The host of the site's OpenID provider, when there is one.
+    provider: Option<String>,
 }
 
 /// The sign-in form, with a fresh double-submit token in a cookie and in the form.
-fn signin_page(state: &AppState, visitor: &Visitor, status: StatusCode, error: Option<String>) -> Response {
+pub(super) fn signin_page(state: &AppState, visitor: &Visitor, status: StatusCode, error: Option<String>) -> Response {
     let form_token = hex::encode(rand::random::<[u8; 16]>());
-    let mut r =
-        render(status, SigninPage { chrome: Chrome::new(state, "", visitor), form_token: form_token.clone(), error });
+    let provider = state.index.sign_in().site_provider().map(|p| crate::oidc::issuer_host(&p.issuer));
+    let page = SigninPage { chrome: Chrome::new(state, "", visitor), form_token: form_token.clone(), error, provider };
+    let mut r = render(status, page);
     r.headers_mut().append(
         header::SET_COOKIE,
         session::set_cookie(state, session::signin_cookie(state), &form_token, 3600, "Strict"),
@@ -89,22 +92,28 @@ async fn signin(
         }
         Err(e) => return Err(e.into()),
     };
-    // Signing in again ends the session this browser had.
+    let mut r = begin_session(&state, &visitor, &caller).await?;
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(&state, session::signin_cookie(&state), "", 0, "Strict"));
+    Ok(r)
+}
+
+/// Opens a browser session acting as `caller` (ending the one this browser had) and sends
+/// the browser to its settings.
+pub(super) async fn begin_session(state: &AppState, visitor: &Visitor, caller: &Caller) -> Page {
     if let Via::Session { secret, .. } = &visitor.via {
         state.index.close_session(secret).await?;
     }
-    let (secret, _) = match state.index.open_session(&caller, SESSION_LIFETIME_MS).await {
+    let (secret, _) = match state.index.open_session(caller, SESSION_LIFETIME_MS).await {
         Ok(opened) => opened,
-        Err(service::Error::Forbidden(m)) => return Ok(signin_page(&state, &visitor, StatusCode::FORBIDDEN, Some(m))),
+        Err(service::Error::Forbidden(m)) => return Ok(signin_page(state, visitor, StatusCode::FORBIDDEN, Some(m))),
         Err(e) => return Err(e.into()),
     };
     let mut r = see_other("/settings");
-    let h = r.headers_mut();
-    h.append(
+    r.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(&state, session::session_cookie(&state), &secret, SESSION_LIFETIME_MS / 1000, "Lax"),
+        session::set_cookie(state, session::session_cookie(state), &secret, SESSION_LIFETIME_MS / 1000, "Lax"),
     );
-    h.append(header::SET_COOKIE, session::set_cookie(&state, session::signin_cookie(&state), "", 0, "Strict"));
     Ok(r)
 }
 

@@ -10,7 +10,9 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::default();
     b.url_schemes(HashSet::from(["http", "https", "mailto"]))
         .link_rel(Some("noopener noreferrer nofollow ugc"))
-        .url_relative(ammonia::UrlRelative::Deny);
+        .url_relative(ammonia::UrlRelative::Deny)
+        // Code blocks scroll sideways: keyboard users must be able to reach them.
+        .set_tag_attribute_value("pre", "tabindex", "0");
     b
 });
 

@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod assets;
 mod markdown;
+mod oidc;
 mod session;
 
 use askama::Template;
@@ -21,6 +22,7 @@ use crate::domain::{Namespace, Skill, SkillName, SkillSort, Version, VersionStat
 use crate::service::{self, Caller, SkillListRequest, VersionFilter};
 
 pub use markdown::render_markdown;
+pub use oidc::tenant_callback;
 use session::Visitor;
 pub use session::{FoundSession, find_session};
 
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{file}", get(assets::serve))
         .merge(account::router())
         .merge(admin::router())
+        .merge(oidc::router())
 }
 
 /// What every page's frame shows.
@@ -447,7 +450,11 @@ fn text_of(v: &Version, key: &str) -> Option<String> {
 
 fn install_snippets(base: &str, namespace: &str, name: &str, version: &str, reference: &str) -> Vec<Snippet> {
     vec![
-        Snippet { label: "skilldex CLI", text: format!("skilldex install {namespace}/{name}@{version}") },
+        // Names this server, so it works pasted on a machine with no saved profile.
+        Snippet {
+            label: "skilldex CLI",
+            text: format!("skilldex install --server {base} {namespace}/{name}@{version}"),
+        },
         // By the artifact's own reference, wherever it is stored, pinned by digest.
         Snippet { label: "ToolHive", text: format!("thv skill install {reference}") },
         Snippet { label: "npm", text: format!("npm install @{namespace}/{name}@{version} --registry {base}/") },

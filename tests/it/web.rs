@@ -85,7 +85,7 @@ async fn pages_show_only_what_the_visitor_may_see(db: TestDb) {
     let r = page(&app, "/skills/acme/tool", None).await;
     let body = html(&r, StatusCode::OK);
     for expected in [
-        "skilldex install acme/tool@1.1.0",
+        "skilldex install --server http://skilldex.test acme/tool@1.1.0",
         "npm install @acme/tool@1.1.0 --registry http://skilldex.test/",
         "thv skill install skilldex.test/acme/tool@sha256:",
         "reference: skilldex.test/acme/tool@sha256:",
@@ -281,7 +281,7 @@ async fn a_browser_session_signs_in_acts_and_ends(db: TestDb) {
     let r = browser(&app, Method::POST, "/settings/tokens", &session, Some(&with_csrf)).await;
     let body = html(&r, StatusCode::CREATED);
     assert_eq!(r.headers["cache-control"], "no-store");
-    let secret = body.split("<pre id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let secret = body.split("<pre id=\"secret\" tabindex=\"0\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
     assert!(body.contains("Copy for your agent") && body.contains("/mcp"), "{body}");
     assert_eq!(app.get("/api/v1/me", Some(&secret)).await.status, StatusCode::OK);
     // Only up to the session's own scope.
@@ -462,4 +462,110 @@ async fn ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page(db: 
     let later = skilldex::domain::now_millis() + 8 * 24 * 3600 * 1000;
     assert_eq!(app.store().purge_sessions(later).await.unwrap(), 1, "the live one, once it expired");
     assert_eq!(browser(&app, Method::GET, "/settings", &live, None).await.status, StatusCode::SEE_OTHER);
+}
+
+on_both_backends!(sign_in_through_a_provider_refuses_what_it_cannot_trust);
+
+/// Without an identity provider in the loop (the browser test has a real one): what the
+/// sign-in endpoints and the SSO settings refuse, and that a refusal stores nothing.
+async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let owner = app.user("olga", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    let reader = app.user("rita", TokenScope::Admin).await;
+    app.member("acme", "rita", "reader").await;
+
+    // No site provider, and no team provider yet: the sign-in pages say so.
+    let r = browser(&app, Method::GET, "/signin/oidc", "", None).await;
+    assert!(html(&r, StatusCode::NOT_FOUND).contains("no sign-in provider"), "{}", r.text);
+    let r = browser(&app, Method::GET, "/v1/auth/oidc/acme/start", "", None).await;
+    assert!(html(&r, StatusCode::NOT_FOUND).contains("`acme` has no sign-in provider"), "{}", r.text);
+    assert!(!html(&browser(&app, Method::GET, "/signin", "", None).await, StatusCode::OK).contains("/signin/oidc"));
+    // The team form moves on to the team's start page by itself (no form redirect).
+    let r = browser(&app, Method::GET, "/signin/team?namespace=acme", "", None).await;
+    assert!(html(&r, StatusCode::OK).contains("url=/v1/auth/oidc/acme/start"), "{}", r.text);
+    html(&browser(&app, Method::GET, "/signin/team?namespace=..%2Fadmin", "", None).await, StatusCode::BAD_REQUEST);
+
+    // A callback that is not the end of a sign-in this browser began: refused, and the
+    // pending cookie cleared.
+    let pending = "skilldex_oidc=st4te.n0nce.ver1fier.acme";
+    for (path, cookies) in [
+        ("/v1/auth/oidc/acme/callback?code=c&state=st4te", ""),
+        ("/v1/auth/oidc/acme/callback?code=c&state=other", pending),
+        ("/signin/oidc/callback?code=c&state=st4te", pending),
+        ("/v1/auth/oidc/acme/callback?state=st4te", pending),
+    ] {
+        let r = browser(&app, Method::GET, path, cookies, None).await;
+        assert!(html(&r, StatusCode::BAD_REQUEST).contains("began in another browser"), "{path}: {}", r.text);
+        assert_eq!(set_cookie(&r, "skilldex_oidc").as_deref(), Some(""), "{path}");
+        assert!(set_cookie(&r, "skilldex_session").is_none(), "{path}");
+    }
+    // The provider's refusal is shown, as text.
+    let r =
+        browser(&app, Method::GET, "/v1/auth/oidc/acme/callback?error=%3Cscript%3Ex&state=st4te", pending, None).await;
+    let body = html(&r, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("did not sign you in (&#60;script&#62;x)") && !body.contains("<script>x"), "{body}");
+
+    // The SSO settings: owners only, with an admin token; bad settings store nothing.
+    let sso = |method: Method, token: Option<String>, body: Option<serde_json::Value>| {
+        let mut req =
+            Request::builder().method(method).uri("/v1/tenant/sso/oidc").header("x-skill-pool-tenant", "acme");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        app.send(req.unwrap())
+    };
+    let good = serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "publisher"});
+    assert_eq!(sso(Method::GET, None, None).await.status, StatusCode::UNAUTHORIZED);
+    let r = sso(Method::PUT, Some(reader.clone()), Some(good.clone())).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{}", r.text);
+    let write = app.token_for("olga", TokenScope::Write).await;
+    assert_eq!(sso(Method::GET, Some(write), None).await.status, StatusCode::FORBIDDEN, "owners need an admin token");
+    for (bad, why) in [
+        (
+            serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "king"}),
+            "unknown default_role",
+        ),
+        (
+            serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "default_role": "publisher"}),
+            "client_secret is required",
+        ),
+        (
+            serde_json::json!({"issuer": "ftp://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "reader"}),
+            "https URL",
+        ),
+        (
+            serde_json::json!({"issuer": "https://id.example.com", "client_id": "", "client_secret": "s", "default_role": "reader"}),
+            "client_id is required",
+        ),
+        (
+            serde_json::json!({"issuer": "http://127.0.0.1:9/", "client_id": "c", "client_secret": "s", "default_role": "reader"}),
+            "--allow-oidc-issuer",
+        ),
+        (
+            serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "reader", "admin": true}),
+            "unknown field",
+        ),
+    ] {
+        let r = sso(Method::PUT, Some(owner.clone()), Some(bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{why}: {}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains(why), "{why}: {}", r.text);
+    }
+    let r = sso(Method::GET, Some(owner.clone()), None).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::OK, serde_json::Value::Null), "nothing stored");
+    assert_eq!(sso(Method::DELETE, Some(owner.clone()), None).await.status, StatusCode::NO_CONTENT);
+
+    // skill-pool's sign-out: refused from another site's page, the session going on.
+    let session = sign_in(&app, &reader).await;
+    let req = Request::post("/v1/auth/logout").header("cookie", &session).header("origin", "https://evil.example");
+    html(&app.send(req.body(Body::empty()).unwrap()).await, StatusCode::FORBIDDEN);
+    html(&browser(&app, Method::GET, "/settings", &session, None).await, StatusCode::OK);
+    let r = app.send(Request::post("/v1/auth/logout").header("cookie", &session).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = browser(&app, Method::GET, "/settings", &session, None).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/signin"));
 }

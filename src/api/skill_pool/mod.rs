@@ -5,6 +5,7 @@
 
 mod drafts;
 mod projects;
+mod sso;
 mod usage;
 
 use axum::extract::rejection::QueryRejection;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(usage::router())
         .merge(drafts::router())
         .merge(projects::router())
+        .merge(sso::router())
         .route("/v1/mcp", axum::routing::post(super::mcp::post_tenant_mcp))
         .route(
             "/v1/{*rest}",

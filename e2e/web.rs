@@ -1,0 +1,350 @@
+//! The web catalog in a real browser: Debian's Chromium driven by Playwright
+//! (`e2e/peers/browser.mjs`), sign-in through a real OpenID Provider (`oidc-provider` from npm,
+//! `e2e/peers/oidc_provider.mjs`), accessibility checked by axe-core. Screenshots go to a
+//! temporary folder the test prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{BIN, Serve, http_exchange, http_json, skill_dir};
+
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers")
+}
+
+/// The OpenID Provider, with this server's two clients: the site's and team `acme`'s.
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Provider {
+    fn start(dir: &Path, port: u16, clients: Value) -> Provider {
+        let log = std::fs::File::create(dir.join("provider.log")).unwrap();
+        let child = Command::new("node")
+            .arg(peers_dir().join("oidc_provider.mjs"))
+            .args([&port.to_string(), dir.to_str().unwrap()])
+            .env("OIDC_CLIENTS", clients.to_string())
+            .stdin(Stdio::null())
+            // Its notices (development keys and pages, as a test wants) stay in a file.
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("node");
+        let ready = dir.join("ready");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the OpenID Provider did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Provider { child, issuer: std::fs::read_to_string(ready).unwrap() }
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs one browser scenario and returns what it found.
+fn browser(scenario: &str, plan: &Value) -> Value {
+    let out = Command::new("node")
+        .arg(peers_dir().join("browser.mjs"))
+        .arg(scenario)
+        .env("BROWSER_PLAN", plan.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser scenario {scenario} failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{scenario}: {e}: {stdout}"))
+}
+
+/// No dialog, page error or CSP violation happened, and axe found nothing serious.
+fn clean(found: &Value, scenario: &str) {
+    let events = &found["events"];
+    for kind in ["dialogs", "errors", "csp"] {
+        assert_eq!(events[kind], json!([]), "{scenario}: {kind}");
+    }
+    if let Some(pages) = found["axe"].as_object() {
+        for (page, violations) in pages {
+            assert_eq!(violations, &json!([]), "{scenario}: axe on {page}");
+        }
+    }
+}
+
+/// Where screenshots go: kept after the run, for people to look at.
+fn shots_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("skilldex-web-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const XSS_README: &str = r#"# Hostile README
+
+<script>window.__xss = true; alert("script")</script>
+<img src="x" onerror="window.__xss = true; alert('img')">
+<svg onload="window.__xss = true; alert('svg')"><script>alert('svg script')</script></svg>
+<iframe src="javascript:alert('iframe')"></iframe>
+<a href="javascript:alert('link')">a javascript: link</a>
+<a href="JaVaScRiPt&colon;alert('encoded')">encoded</a>
+<div onmouseover="window.__xss = true; alert('hover')" style="position:fixed;inset:0">hover me</div>
+<object data="javascript:alert('object')"></object>
+<embed src="javascript:alert('embed')">
+<form action="javascript:alert('form')"><button>go</button></form>
+<math><mtext><table><mglyph><style><img src=x onerror="alert('mxss')"></style></mglyph></table></mtext></math>
+<details open ontoggle="alert('toggle')">details</details>
+<base href="javascript:alert('base')//">
+<meta http-equiv="refresh" content="0;url=javascript:alert('meta')">
+
+[markdown link](javascript:alert('md'))
+![markdown image](javascript:alert('img'))
+[data link](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)
+
+Some ordinary text that must still be shown.
+"#;
+
+#[test]
+fn the_web_catalog_works_in_a_browser_with_oidc_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let shots = shots_dir();
+    let idp_port = free_port();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let secret_file = dir.path().join("oidc-secret");
+    std::fs::write(&secret_file, "site-secret\n").unwrap();
+    let serve = Serve::start(
+        dir.path(),
+        &[
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "skilldex-site",
+            "--oidc-client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--allow-oidc-issuer",
+            "127.0.0.1:*",
+        ],
+    );
+    let base = serve.url();
+    let idp_dir = dir.path().join("idp");
+    std::fs::create_dir_all(&idp_dir).unwrap();
+    let provider = Provider::start(
+        &idp_dir,
+        idp_port,
+        json!([
+            {"client_id": "skilldex-site", "client_secret": "site-secret", "redirect_uris": [format!("{base}/signin/oidc/callback")]},
+            {"client_id": "skilldex-acme", "client_secret": "acme-secret", "redirect_uris": [format!("{base}/v1/auth/oidc/acme/callback")]},
+        ]),
+    );
+    assert_eq!(provider.issuer, issuer);
+
+    // A team with public skills, a private one, and one with a hostile README. Alice exists
+    // already (with the address the provider will vouch for) and reads the team's skills.
+    let admin = std::fs::read_to_string(dir.path().join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    serve.ok(Some(&admin), &["user", "create", "alice", "--email", "alice@example.test"]);
+    serve.ok(Some(&admin), &["team", "set-member", "acme", "alice", "--role", "reader"]);
+    let skills = dir.path().join("skills");
+    let readme = "Turns invoices into tidy PDF reports.\n\n```sh\npdf-tools render invoice.json\n```\n";
+    for version in ["1.0.0", "1.1.0"] {
+        let d = skill_dir(&skills, "pdf-tools", version, &[("reference.md", &format!("# Reference {version}\n"))]);
+        let md = std::fs::read_to_string(d.join("SKILL.md")).unwrap();
+        std::fs::write(
+            d.join("SKILL.md"),
+            md.replace("The pdf-tools skill", "Render invoices as PDF reports") + readme,
+        )
+        .unwrap();
+        serve.ok(Some(&admin), &["publish", "--public", d.to_str().unwrap(), "-n", "acme"]);
+    }
+    let secret = skill_dir(&skills, "secret-plan", "1.0.0", &[]);
+    let md = std::fs::read_to_string(secret.join("SKILL.md")).unwrap();
+    std::fs::write(secret.join("SKILL.md"), md.replace("The secret-plan skill", "Zanzibar expansion plan")).unwrap();
+    serve.ok(Some(&admin), &["publish", secret.to_str().unwrap(), "-n", "acme"]);
+    let hostile = skill_dir(&skills, "hostile-readme", "1.0.0", &[]);
+    let md = std::fs::read_to_string(hostile.join("SKILL.md")).unwrap();
+    std::fs::write(hostile.join("SKILL.md"), md + XSS_README).unwrap();
+    serve.ok(Some(&admin), &["publish", "--public", hostile.to_str().unwrap(), "-n", "acme"]);
+
+    // A visitor searches, opens the skill, copies the install command.
+    let plan = json!({
+        "base": base, "shots": shots,
+        "query": "invoices", "skill": "/skills/acme/pdf-tools", "suggest": "pdf",
+        "private": "/skills/acme/secret-plan", "privateWord": "zanzibar",
+        "team": "/teams/acme", "diff": "/skills/acme/pdf-tools/diff?from=1.0.0&to=1.1.0",
+    });
+    let found = browser("visitor", &plan);
+    clean(&found, "visitor");
+    assert_eq!(found["results"][0], "/skills/acme/pdf-tools", "{found}");
+    assert!(found["suggestions"].as_array().unwrap().contains(&json!("acme/pdf-tools")), "{found}");
+    assert_eq!((found["privateResults"].clone(), found["privateSuggestions"].clone()), (json!(0), json!([])));
+    let copied = found["copied"].as_str().unwrap().to_owned();
+    assert_eq!(copied, format!("skilldex install --server {base} acme/pdf-tools@1.1.0"));
+
+    // …and runs it, pasted as it is, in a project on a machine with no saved profile.
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let words: Vec<&str> = copied.split_whitespace().collect();
+    assert_eq!(words[0], "skilldex");
+    let out = Command::new(BIN)
+        .args(&words[1..])
+        .current_dir(&project)
+        .env("HOME", &project)
+        .env("SKILLDEX_CONFIG", project.join("no-profile.yaml"))
+        .env_remove("SKILLDEX_TOKEN")
+        .env_remove("SKILLDEX_SERVER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{copied}: {}", String::from_utf8_lossy(&out.stderr));
+    let installed =
+        walk(&project).into_iter().find(|p| p.ends_with("pdf-tools/reference.md")).expect("installed files");
+    assert_eq!(std::fs::read_to_string(installed).unwrap(), "# Reference 1.1.0\n");
+
+    // The hostile README executes nothing, with the site's CSP and without it.
+    let found = browser("xss", &json!({"base": base, "shots": shots, "skill": "/skills/acme/hostile-readme"}));
+    for case in ["withCsp", "withoutCsp"] {
+        let seen = &found[case];
+        assert_eq!(seen["events"]["dialogs"], json!([]), "{case}: {seen}");
+        assert_eq!(seen["events"]["errors"], json!([]), "{case}: {seen}");
+        for (what, expected) in
+            [("executed", json!(false)), ("scripts", json!(0)), ("handlers", json!(0)), ("jsUrls", json!(0))]
+        {
+            assert_eq!(seen[what], expected, "{case}: {what}: {seen}");
+        }
+        assert!(seen["text"].as_u64().unwrap() > 20, "the README's text is shown: {seen}");
+    }
+    // With the CSP in force the sanitized page did not even try anything it would block.
+    assert_eq!(found["withCsp"]["events"]["csp"], json!([]), "{found}");
+
+    // Alice signs in through the site's provider (found by her verified address), creates a
+    // token, stars a skill, sees the private one; forged forms change nothing.
+    let found = browser(
+        "member",
+        &json!({
+            "base": base, "shots": shots, "login": "alice",
+            "skill": "/skills/acme/pdf-tools", "private": "/skills/acme/secret-plan",
+        }),
+    );
+    clean(&found, "member");
+    assert_eq!(found["user"], "alice", "{found}");
+    assert_eq!(found["privateStatus"], 200);
+    assert_eq!(found["starredButton"], "★ Starred");
+    for (form, status) in found["forged"].as_object().unwrap() {
+        assert_eq!(status, 403, "a forged {form} is refused: {found}");
+    }
+    assert_eq!(found["stillSignedIn"], "alice");
+    assert_eq!((found["logout"].clone(), found["afterLogout"].clone()), (json!(204), json!("/signin")));
+    let token = found["token"].as_str().unwrap();
+    assert!(found["agentNote"].as_str().unwrap().contains(token), "{found}");
+    // The token works, as alice, with the scope asked for.
+    let (status, me) = http_json(serve.addr, "GET", "/api/v1/me", Some(token), None);
+    assert_eq!(
+        (status, me["user"]["username"].as_str(), me["token"]["scope"].as_str()),
+        (200, Some("alice"), Some("write")),
+        "{me}"
+    );
+    let (_, skill) = http_json(serve.addr, "GET", "/api/v1/skills/acme/pdf-tools", None, None);
+    assert_eq!(skill["stars"], 1, "{skill}");
+    // Her tokens: the one she made and the one her browser sessions act as; nothing forged.
+    let (_, tokens) = http_json(serve.addr, "GET", "/api/v1/users/alice/tokens", Some(&admin), None);
+    let mut names: Vec<&str> = tokens["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["browser sign-in via 127.0.0.1", "laptop"], "{tokens}");
+    // She was found, not created again.
+    let (_, users) = http_json(serve.addr, "GET", "/api/v1/users", Some(&admin), None);
+    assert_eq!(users["data"].as_array().unwrap().len(), 2, "{users}");
+
+    // The team's owners name its own provider (skill-pool's SSO settings); the secret is
+    // never read back, and only owners may see or change them.
+    let sso = |method: &str, token: &str, body: Option<&Value>| {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let headers = [("X-Skill-Pool-Tenant", "acme"), ("Content-Type", "application/json")];
+        let (status, _, text) =
+            http_exchange(serve.addr, &format!("{method} /v1/tenant/sso/oidc"), Some(token), &headers, body.as_bytes());
+        (status, serde_json::from_slice::<Value>(&text).unwrap_or(Value::Null))
+    };
+    let settings = json!({"issuer": issuer, "client_id": "skilldex-acme", "client_secret": "acme-secret", "default_role": "publisher"});
+    assert_eq!(sso("PUT", token, Some(&settings)).0, 403, "a reader cannot");
+    assert_eq!(sso("GET", &admin, None), (200, Value::Null));
+    let unreachable = json!({"issuer": format!("http://127.0.0.1:{}", free_port()), "client_id": "x", "client_secret": "y", "default_role": "publisher"});
+    assert_eq!(sso("PUT", &admin, Some(&unreachable)).0, 400, "an issuer that does not answer is refused");
+    let internal = json!({"issuer": format!("http://localhost:{idp_port}"), "client_id": "x", "client_secret": "y", "default_role": "publisher"});
+    assert_eq!(sso("PUT", &admin, Some(&internal)).0, 400, "a host the operator did not allow is refused");
+    assert_eq!(sso("GET", &admin, None), (200, Value::Null), "nothing was stored");
+    let (status, shown) = sso("PUT", &admin, Some(&settings));
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["client_secret"], Value::Null);
+    assert_eq!(shown["redirect_uri"], format!("{base}/v1/auth/oidc/acme/callback"));
+    let (status, shown) = sso("GET", &admin, None);
+    assert_eq!(
+        (status, shown["issuer"].as_str(), shown["client_secret"].clone()),
+        (200, Some(issuer.as_str()), Value::Null)
+    );
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().flatten().any(|f| f
+            .file_name()
+            .to_string_lossy()
+            .starts_with("serve-")
+            && std::fs::read_to_string(f.path()).unwrap_or_default().contains("acme-secret")),
+        "the secret is never logged"
+    );
+
+    // Bob signs in through the team's provider for the first time: a new user, a member
+    // with the team's default role, who sees the team's private skill.
+    let found = browser(
+        "tenant",
+        &json!({"base": base, "shots": shots, "login": "bob", "tenant": "acme", "private": "/skills/acme/secret-plan"}),
+    );
+    clean(&found, "tenant");
+    assert_eq!((found["user"].clone(), found["privateStatus"].clone()), (json!("bob"), json!(200)));
+    let team = serve.json(Some(&admin), &["team", "show", "acme"]);
+    let role_of = |team: &Value, user: &str| {
+        team["members"].as_array().unwrap().iter().find(|m| m["username"] == user).map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&team, "bob"), Some(json!("publisher")), "{team}");
+
+    // The owner (signed in with an API token) makes alice a publisher on the team page.
+    let found = browser(
+        "owner",
+        &json!({"base": base, "shots": shots, "token": admin, "team": "/teams/acme", "member": "alice", "role": "publisher"}),
+    );
+    clean(&found, "owner");
+    assert_eq!(found["roleShown"], "publisher");
+    assert_eq!(role_of(&serve.json(Some(&admin), &["team", "show", "acme"]), "alice"), Some(json!("publisher")));
+
+    // Without the provider, the team's sign-in is gone; the sessions it opened stay.
+    assert_eq!(sso("DELETE", &admin, None).0, 204);
+    let (status, _) = crate::common::http_get(serve.addr, "/v1/auth/oidc/acme/start");
+    assert_eq!(status, 404);
+    eprintln!("screenshots of the web catalog: {}", shots.display());
+    drop(provider);
+    serve.stop();
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -1,0 +1,211 @@
+//! Signing in through an OpenID provider: the site's (`/signin/oidc`) or a team's
+//! (skill-pool's `/v1/auth/oidc/{tenant}/start` and `/callback`), and skill-pool's
+//! `POST /v1/auth/logout`.
+//!
+//! The flow's state, nonce and PKCE verifier wait in a short-lived cookie of this browser, so
+//! the callback can land on any replica; a callback whose state is not this browser's is
+//! refused (login forgery), and so is one for another realm than the one it began in.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::account::{begin_session, see_other, signin_page};
+use super::session::{self, Via, Visitor};
+use super::{Chrome, Page, WebError, parse, render};
+use crate::api::AppState;
+use crate::domain::Namespace;
+use crate::service::signin::Realm;
+use crate::service::{self, Caller};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signin/oidc", get(site_start))
+        .route("/signin/oidc/callback", get(site_callback))
+        .route("/signin/team", get(team_signin))
+        .route("/v1/auth/oidc/{tenant}/start", get(tenant_start))
+        .route("/v1/auth/oidc/{tenant}/callback", get(tenant_callback_page))
+        .route("/v1/auth/logout", post(logout))
+}
+
+/// How long a browser may take at the provider.
+const PENDING_SECS: i64 = 600;
+
+fn pending_cookie(state: &AppState) -> &'static str {
+    if state.public_base().starts_with("https://") { "__Host-skilldex_oidc" } else { "skilldex_oidc" }
+}
+
+/// The redirect URI of the site's provider.
+fn site_callback_url(state: &AppState) -> String {
+    format!("{}/signin/oidc/callback", state.public_base())
+}
+
+/// The redirect URI a team registers at its provider.
+pub fn tenant_callback(state: &AppState, namespace: &Namespace) -> String {
+    format!("{}/v1/auth/oidc/{namespace}/callback", state.public_base())
+}
+
+/// The realm's name in the pending cookie: `-` for the site, else the namespace.
+fn realm_key(realm: &Realm<'_>) -> String {
+    match realm {
+        Realm::Site => "-".into(),
+        Realm::Team(ns) => ns.to_string(),
+    }
+}
+
+async fn site_start(State(state): State<AppState>, visitor: Visitor) -> Page {
+    start(&state, &visitor, Realm::Site, site_callback_url(&state)).await
+}
+
+async fn tenant_start(State(state): State<AppState>, visitor: Visitor, Path(tenant): Path<String>) -> Page {
+    let namespace: Namespace = parse(&tenant)?;
+    let redirect = tenant_callback(&state, &namespace);
+    start(&state, &visitor, Realm::Team(&namespace), redirect).await
+}
+
+#[derive(Deserialize)]
+struct TeamForm {
+    namespace: String,
+}
+
+#[derive(Template)]
+#[template(path = "continue.html")]
+struct ContinuePage {
+    chrome: Chrome,
+    namespace: String,
+    target: String,
+}
+
+/// The sign-in page's team form: on to that team's provider. A page that moves on by itself,
+/// not a redirect: the policy's `form-action 'self'` would stop a form's redirect chain at
+/// the provider's site.
+async fn team_signin(State(state): State<AppState>, visitor: Visitor, Query(form): Query<TeamForm>) -> Page {
+    match form.namespace.trim().parse::<Namespace>() {
+        Ok(namespace) => {
+            let target = format!("/v1/auth/oidc/{namespace}/start");
+            let chrome = Chrome::new(&state, "", &visitor);
+            Ok(render(StatusCode::OK, ContinuePage { chrome, namespace: namespace.to_string(), target }))
+        }
+        Err(e) => Ok(signin_page(&state, &visitor, StatusCode::BAD_REQUEST, Some(e.to_string()))),
+    }
+}
+
+/// Sends the browser to the provider, with the flow's secrets in a cookie of its own.
+async fn start(state: &AppState, visitor: &Visitor, realm: Realm<'_>, redirect: String) -> Page {
+    let key = realm_key(&realm);
+    let started = match state.index.sign_in().start(realm, &redirect).await {
+        Ok(started) => started,
+        Err(e) => return failed(state, visitor, e),
+    };
+    let mut r = see_other(&started.url);
+    let value = format!("{}.{}.{}.{key}", started.state, started.nonce, started.verifier);
+    // Lax: the provider sends the browser back with a top-level GET from its own site.
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), &value, PENDING_SECS, "Lax"));
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn site_callback(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Query(query): Query<Callback>,
+) -> Page {
+    let redirect = site_callback_url(&state);
+    callback(&state, &visitor, &headers, query, Realm::Site, redirect).await
+}
+
+async fn tenant_callback_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Query(query): Query<Callback>,
+) -> Page {
+    let namespace: Namespace = parse(&tenant)?;
+    let redirect = tenant_callback(&state, &namespace);
+    callback(&state, &visitor, &headers, query, Realm::Team(&namespace), redirect).await
+}
+
+/// Checks the callback belongs to the flow this browser began, finishes it, and opens a
+/// session; the pending cookie is cleared whatever happens.
+async fn callback(
+    state: &AppState,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    query: Callback,
+    realm: Realm<'_>,
+    redirect: String,
+) -> Page {
+    let pending = session::cookie(headers, pending_cookie(state)).unwrap_or("");
+    let parts: Vec<&str> = pending.splitn(4, '.').collect();
+    let mut r = match parts.as_slice() {
+        [expected_state, nonce, verifier, key] if *key == realm_key(&realm) => {
+            if let Some(error) = &query.error {
+                let shown: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+                let message = format!("The identity provider did not sign you in ({shown}).");
+                signin_page(state, visitor, StatusCode::UNAUTHORIZED, Some(message))
+            } else {
+                let state_ok = query.state.as_deref().is_some_and(|s| session::equal(s, expected_state));
+                match (&query.code, state_ok) {
+                    (Some(code), true) => {
+                        match state.index.sign_in().finish(realm, &redirect, code, verifier, nonce).await {
+                            Ok(caller @ Caller::User(_)) => begin_session(state, visitor, &caller).await?,
+                            Ok(Caller::Anonymous) => {
+                                failed(state, visitor, service::Error::Internal("anonymous".into()))?
+                            }
+                            Err(e) => failed(state, visitor, e)?,
+                        }
+                    }
+                    _ => expired(state, visitor),
+                }
+            }
+        }
+        _ => expired(state, visitor),
+    };
+    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), "", 0, "Lax"));
+    Ok(r)
+}
+
+/// A callback that is not the end of a sign-in this browser began.
+fn expired(state: &AppState, visitor: &Visitor) -> Response {
+    let message = "That sign-in expired or began in another browser. Start again.".to_owned();
+    signin_page(state, visitor, StatusCode::BAD_REQUEST, Some(message))
+}
+
+/// A sign-in that failed, on the sign-in page: its message for the person, internals never.
+fn failed(state: &AppState, visitor: &Visitor, e: service::Error) -> Page {
+    use service::Error as E;
+    let status = match &e {
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::Upstream(_) => StatusCode::BAD_GATEWAY,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        _ => return Err(WebError(e)),
+    };
+    Ok(signin_page(state, visitor, status, Some(e.public_message())))
+}
+
+/// skill-pool's sign-out: ends this browser's session. Refused from another site's page.
+async fn logout(State(state): State<AppState>, visitor: Visitor, headers: HeaderMap) -> Page {
+    session::same_origin(&headers, &state)?;
+    if let Via::Session { secret, .. } = &visitor.via {
+        state.index.close_session(secret).await?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(&state, session::session_cookie(&state), "", 0, "Lax"));
+    Ok(r)
+}
