@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{BIN, Serve, http_exchange, http_json, skill_dir};
+use crate::common::{BIN, Backend, Serve, TestDb, http_exchange, http_json, on_both_backends, skill_dir};
 
 fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers")
@@ -88,8 +88,8 @@ fn clean(found: &Value, scenario: &str) {
 }
 
 /// Where screenshots go: kept after the run, for people to look at.
-fn shots_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join("skilldex-web-screenshots");
+fn shots_dir(backend: Backend) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("skilldex-web-screenshots-{backend:?}").to_lowercase());
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -119,27 +119,28 @@ const XSS_README: &str = r#"# Hostile README
 Some ordinary text that must still be shown.
 "#;
 
-#[test]
-fn the_web_catalog_works_in_a_browser_with_oidc_sign_in() {
+on_both_backends!(the_web_catalog_works_in_a_browser_with_oidc_sign_in);
+
+fn the_web_catalog_works_in_a_browser_with_oidc_sign_in(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let shots = shots_dir();
+    let shots = shots_dir(backend);
     let idp_port = free_port();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let secret_file = dir.path().join("oidc-secret");
     std::fs::write(&secret_file, "site-secret\n").unwrap();
-    let serve = Serve::start(
-        dir.path(),
-        &[
-            "--oidc-issuer",
-            &issuer,
-            "--oidc-client-id",
-            "skilldex-site",
-            "--oidc-client-secret-file",
-            secret_file.to_str().unwrap(),
-            "--allow-oidc-issuer",
-            "127.0.0.1:*",
-        ],
-    );
+    let mut args = vec![
+        "--oidc-issuer",
+        &issuer,
+        "--oidc-client-id",
+        "skilldex-site",
+        "--oidc-client-secret-file",
+        secret_file.to_str().unwrap(),
+        "--allow-oidc-issuer",
+        "127.0.0.1:*",
+    ];
+    args.extend(db.args());
+    let serve = Serve::start(dir.path(), &args);
     let base = serve.url();
     let idp_dir = dir.path().join("idp");
     std::fs::create_dir_all(&idp_dir).unwrap();
@@ -326,6 +327,68 @@ fn the_web_catalog_works_in_a_browser_with_oidc_sign_in() {
     clean(&found, "owner");
     assert_eq!(found["roleShown"], "publisher");
     assert_eq!(role_of(&serve.json(Some(&admin), &["team", "show", "acme"]), "alice"), Some(json!("publisher")));
+
+    // The site's administrator sets a theme and uploads a hostile SVG logo: pages wear the
+    // theme, the logo draws and runs nothing, even opened on its own.
+    let theme = json!({
+        "brand_name": "Acme Skills", "primary": "#7a1f5c", "primary_fg": "#ffffff", "accent": "#7a1f5c",
+        "bg": "#fdf8f2", "fg": "#2b1d14", "muted": "#f3e9dc", "muted_fg": "#5e4636", "border": "#d9c7b3",
+        "radius": "10px", "font_family": "Atkinson Hyperlegible", "footer_branding": false,
+    });
+    let put = |token: &str, body: &Value| {
+        let headers = [("Content-Type", "application/json")];
+        let (status, _, text) =
+            http_exchange(serve.addr, "PUT /v1/theme", Some(token), &headers, body.to_string().as_bytes());
+        (status, serde_json::from_slice::<Value>(&text).unwrap_or(Value::Null))
+    };
+    assert_eq!(put(token, &theme).0, 403, "alice is no site administrator");
+    let mut unreadable = theme.clone();
+    unreadable["fg"] = json!("#d9c7b3");
+    let (status, refused) = put(&admin, &unreadable);
+    assert!(status == 400 && refused["message"].as_str().unwrap().contains("WCAG AA"), "{refused}");
+    assert_eq!(put(&admin, &theme).0, 200);
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32" onload="window.__xss=true;alert('logo')">
+<script>window.__xss=true;alert('script')</script>
+<rect width="32" height="32" rx="6" fill="#7a1f5c" onmouseover="alert('hover')"/>
+<foreignObject width="32" height="32"><body xmlns="http://www.w3.org/1999/xhtml"><img src="x" onerror="alert('fo')"/></body></foreignObject>
+<a href="javascript:alert('link')"><circle cx="16" cy="16" r="8" fill="#ffffff"/></a>
+</svg>"##;
+    let boundary = "skilldex-e2e-boundary";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.svg\"\r\n\
+         Content-Type: image/svg+xml\r\n\r\n{svg}\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let upload = |token: &str| {
+        http_exchange(
+            serve.addr,
+            "POST /v1/theme/logo",
+            Some(token),
+            &[("Content-Type", &content_type)],
+            multipart.as_bytes(),
+        )
+        .0
+    };
+    assert_eq!(upload(token), 403);
+    assert_eq!(upload(&admin), 201);
+    let (_, head, stored) = http_exchange(serve.addr, "GET /v1/theme/logo", None, &[], b"");
+    let stored = String::from_utf8(stored).unwrap();
+    for gone in ["script", "alert", "onload", "onmouseover", "foreignObject", "javascript"] {
+        assert!(!stored.contains(gone), "{gone} survived: {stored}");
+    }
+    assert!(head.contains("sandbox") && head.to_lowercase().contains("content-type: image/svg+xml"), "{head}");
+    let found = browser("theme", &json!({"base": base, "shots": shots}));
+    clean(&found, "theme");
+    assert_eq!(found["background"], "rgb(253, 248, 242)", "{found}");
+    assert_eq!(found["darkBackground"], "rgb(253, 248, 242)", "the theme's checked pair holds in dark mode too");
+    assert_eq!(found["button"], "rgb(122, 31, 92)");
+    assert_eq!(
+        (found["brand"].clone(), found["title"].as_str().unwrap().ends_with("· Acme Skills")),
+        (json!("Acme Skills"), true)
+    );
+    assert_eq!(found["logoWidth"], 32, "the sanitized logo still draws: {found}");
+    assert!(found["favicon"].as_str().unwrap().starts_with("/v1/theme/favicon?v="), "{found}");
+    assert_eq!((found["logoType"].clone(), found["logoExecuted"].clone()), (json!("image/svg+xml"), json!(false)));
 
     // Without the provider, the team's sign-in is gone; the sessions it opened stay.
     assert_eq!(sso("DELETE", &admin, None).0, 204);

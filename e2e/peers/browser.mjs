@@ -311,7 +311,36 @@ async function owner(browser) {
   return found;
 }
 
-const scenarios = { visitor, xss, member, tenant, owner };
+/// The site's theme on its pages, and its hostile logo doing nothing, even opened alone.
+async function theme(browser) {
+  const { context, events } = await watchedContext(browser);
+  const page = await context.newPage();
+  await go(page, `${plan.base}/`);
+  const found = {
+    background: await page.evaluate(() => getComputedStyle(document.body).backgroundColor),
+    button: await page.evaluate(() => getComputedStyle(document.querySelector("form.search button")).backgroundColor),
+    brand: (await page.locator(".brand").textContent()).trim(),
+    title: await page.title(),
+    logoWidth: await page.locator(".brand img").evaluate((img) => img.complete && img.naturalWidth),
+    favicon: await page.locator("link[rel=icon]").getAttribute("href"),
+    axe: { themedHome: await axe(page) },
+  };
+  await shot(page, "home-themed");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.reload();
+  found.darkBackground = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  found.axe.themedHomeDark = await axe(page);
+  // The logo opened as a document of its own.
+  const logo = await page.goto(`${plan.base}/v1/theme/logo`);
+  await page.waitForTimeout(500);
+  found.logoType = logo.headers()["content-type"];
+  found.logoExecuted = await page.evaluate(() => window.__xss === true).catch(() => false);
+  found.events = events;
+  await context.close();
+  return found;
+}
+
+const scenarios = { visitor, xss, member, tenant, owner, theme };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(", ")}`);

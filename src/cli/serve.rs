@@ -60,6 +60,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(versions = moved, "references into the embedded store are now stored without a host");
     }
     index.start_search().await.context("cannot open the search index")?;
+    index.themes().refresh().await.context("cannot read the theme")?;
+    // Another replica's theme changes reach this one's pages within seconds.
+    let themes = index.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Err(e) = themes.themes().refresh().await {
+                tracing::warn!(error = %e, "could not read the theme");
+            }
+        }
+    });
     follow_changes(index.clone());
     // Webhook deliveries queued by this replica or another, until the process ends.
     let deliveries = index.clone();

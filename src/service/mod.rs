@@ -19,6 +19,7 @@ pub mod semantic;
 mod signatures;
 pub mod signin;
 mod skills;
+pub mod theme;
 mod upload;
 mod usage;
 pub mod views;
@@ -271,6 +272,8 @@ services! {
     Reviews => reviews,
     /// Signing in through OpenID providers, the site's and teams' (`signin.rs`).
     SignIn => sign_in,
+    /// The site's look: colours, font, logo and favicon (`theme.rs`).
+    Themes => themes,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload
@@ -311,6 +314,8 @@ pub struct Index {
     webhook_wake: Arc<tokio::sync::Notify>,
     /// The OpenID providers people sign in with.
     sign_in: Arc<signin::SignInConfig>,
+    /// The theme as pages show it, refreshed from the database.
+    theme: Arc<std::sync::RwLock<Arc<theme::ThemeSnapshot>>>,
 }
 
 impl Index {
@@ -337,6 +342,7 @@ impl Index {
             webhook_config: Default::default(),
             webhook_wake: Default::default(),
             sign_in: Default::default(),
+            theme: Default::default(),
         }
     }
 

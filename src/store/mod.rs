@@ -301,6 +301,13 @@ pub trait AccountStore: Send + Sync {
     async fn create_oidc_user(&self, issuer: &str, subject: &str, new: &NewUser) -> StoreResult<User>;
     /// The token the identity's sessions act as.
     async fn set_oidc_identity_token(&self, issuer: &str, subject: &str, token_id: &str) -> StoreResult<()>;
+    /// The site's theme settings (JSON) and when they changed.
+    async fn theme(&self) -> StoreResult<Option<(String, Millis)>>;
+    async fn set_theme(&self, settings: &str, at: Millis) -> StoreResult<()>;
+    /// A theme image (`logo`, `favicon`): its content type, bytes and when it changed.
+    async fn theme_asset(&self, name: &str) -> StoreResult<Option<(String, Vec<u8>, Millis)>>;
+    /// Stores or (with `None`) removes a theme image; false when there was none to remove.
+    async fn set_theme_asset(&self, name: &str, asset: Option<(&str, &[u8])>, at: Millis) -> StoreResult<bool>;
     /// Sets (or with `None` clears) a token's own rate limits; false when there is no such token.
     async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool>;
     /// Records use, at most about once a minute per token to spare the database.

@@ -83,6 +83,7 @@ impl PostgresStore {
             sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
         },
         Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
+        Migration { version: 24, name: "theme", sql: include_str!("../../migrations/shared/0024_theme.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

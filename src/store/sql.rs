@@ -899,6 +899,59 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn theme(&self) -> StoreResult<Option<(String, Millis)>> {
+                let row = sqlx::query("SELECT settings, updated_at FROM site_theme WHERE id = 1")
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(|r| -> StoreResult<(String, Millis)> { Ok((r.try_get("settings")?, r.try_get("updated_at")?)) })
+                    .transpose()
+            }
+
+            async fn set_theme(&self, settings: &str, at: Millis) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO site_theme (id, settings, updated_at) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .bind(settings)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn theme_asset(&self, name: &str) -> StoreResult<Option<(String, Vec<u8>, Millis)>> {
+                use base64::Engine as _;
+                let row = sqlx::query("SELECT content_type, data, updated_at FROM theme_assets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(r.try_get::<String, _>("data")?)
+                    .map_err(|e| StoreError::Corrupt(format!("theme asset {name}: {e}")))?;
+                Ok(Some((r.try_get("content_type")?, data, r.try_get("updated_at")?)))
+            }
+
+            async fn set_theme_asset(&self, name: &str, asset: Option<(&str, &[u8])>, at: Millis) -> StoreResult<bool> {
+                use base64::Engine as _;
+                let Some((content_type, data)) = asset else {
+                    let done = sqlx::query("DELETE FROM theme_assets WHERE name = $1").bind(name).execute(self.writer()).await?;
+                    return Ok(done.rows_affected() > 0);
+                };
+                sqlx::query(
+                    "INSERT INTO theme_assets (name, content_type, data, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO UPDATE SET content_type = excluded.content_type, data = excluded.data,
+                         updated_at = excluded.updated_at",
+                )
+                .bind(name)
+                .bind(content_type)
+                .bind(base64::engine::general_purpose::STANDARD.encode(data))
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(true)
+            }
+
             async fn set_token_rate_limits(&self, id: &str, limits: Option<&str>) -> StoreResult<bool> {
                 let done = sqlx::query("UPDATE tokens SET rate_limits = $2 WHERE id = $1")
                     .bind(id)

@@ -87,6 +87,7 @@ impl SqliteStore {
             sql: include_str!("../../migrations/shared/0022_published_listings.sql"),
         },
         Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
+        Migration { version: 24, name: "theme", sql: include_str!("../../migrations/shared/0024_theme.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.

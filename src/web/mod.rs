@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/skills/{namespace}/{name}/diff", get(diff_page))
         .route("/teams/{namespace}", get(team_page))
         .route("/assets/{file}", get(assets::serve))
+        .route("/theme.css", get(theme_css))
         .merge(account::router())
         .merge(admin::router())
         .merge(oidc::router())
@@ -55,11 +56,27 @@ struct Chrome {
     csrf: String,
     /// Whether the visitor may open the site administrators' pages.
     admin: bool,
+    /// The site's name, its theme's stylesheet, logo and favicon (with versions in their
+    /// URLs), and whether the footer names skilldex.
+    brand: String,
+    theme_css: Option<String>,
+    logo: Option<String>,
+    favicon: Option<String>,
+    branding: bool,
 }
 
 impl Chrome {
     fn new(state: &AppState, query: &str, visitor: &Visitor) -> Self {
-        Self::new_for(state.public_base().to_owned(), query, visitor)
+        let mut chrome = Self::new_for(state.public_base().to_owned(), query, visitor);
+        let theme = state.index.themes().snapshot();
+        chrome.brand = theme.brand().to_owned();
+        if let Some((t, at)) = &theme.theme {
+            chrome.theme_css = Some(format!("/theme.css?v={at}"));
+            chrome.branding = t.footer_branding;
+        }
+        chrome.logo = theme.logo.map(|at| format!("/v1/theme/logo?v={at}"));
+        chrome.favicon = theme.favicon.or(theme.logo).map(|at| format!("/v1/theme/favicon?v={at}"));
+        chrome
     }
 
     /// The frame with this public URL (empty where it is not known, as on error pages).
@@ -73,8 +90,24 @@ impl Chrome {
             user: visitor.name(),
             csrf: visitor.csrf(),
             admin: matches!(&visitor.caller, Caller::User(p) if p.user.is_admin && p.token.scope == crate::domain::TokenScope::Admin),
+            brand: "skilldex".into(),
+            theme_css: None,
+            logo: None,
+            favicon: None,
+            branding: true,
         }
     }
+}
+
+/// The theme's stylesheet (its version is in the URL pages use).
+async fn theme_css(State(state): State<AppState>) -> Response {
+    let css = state.index.themes().snapshot().theme.as_ref().map(|(t, _)| t.css()).unwrap_or_default();
+    let mut r = css.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
 }
 
 /// The policy every page is served under: nothing inline and nothing from elsewhere, not

@@ -569,3 +569,118 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
     let r = browser(&app, Method::GET, "/settings", &session, None).await;
     assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/signin"));
 }
+
+on_both_backends!(the_theme_is_checked_stored_and_worn_by_every_page);
+
+/// skill-pool's theme API: site administrators only; colours that fail WCAG AA, images that
+/// are not what they claim, or too large, change nothing; pages and `/theme.css` wear it.
+async fn the_theme_is_checked_stored_and_worn_by_every_page(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let olga = app.user("olga", TokenScope::Admin).await;
+    let admin = app.admin.clone();
+    let send = |method: Method, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>| {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", content_type);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        app.send(req.body(Body::from(body)).unwrap())
+    };
+    let json = |v: serde_json::Value| v.to_string().into_bytes();
+    let theme = serde_json::json!({
+        "brand_name": "Acme", "primary": "#1d4ed8", "primary_fg": "#ffffff", "accent": "#1d4ed8", "bg": "#ffffff",
+        "fg": "#111827", "muted": "#f3f4f6", "muted_fg": "#4b5563", "border": "#e5e7eb", "radius": "4px",
+    });
+
+    // Anyone reads the default; only site administrators change it.
+    let r = send(Method::GET, "/v1/theme", None, "", vec![]).await;
+    assert_eq!((r.status, r.body["brand_name"].as_str()), (StatusCode::OK, Some("skilldex")), "{}", r.text);
+    assert_eq!(
+        send(Method::PUT, "/v1/theme", None, "application/json", json(theme.clone())).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(Method::PUT, "/v1/theme", Some(&olga), "application/json", json(theme.clone())).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for (field, value, why) in [
+        ("fg", "#cccccc", "body text"),
+        ("primary_fg", "#2563eb", "button text"),
+        ("bg", "white", "hex colour"),
+        ("radius", "1px;}body{display:none", "radius"),
+        ("font_family", "Comic Sans", "allowlist"),
+        ("brand_name", "", "brand_name"),
+    ] {
+        let mut bad = theme.clone();
+        bad[field] = serde_json::json!(value);
+        let r = send(Method::PUT, "/v1/theme", Some(&admin), "application/json", json(bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text);
+        assert!(r.body["message"].as_str().unwrap().contains(why), "{field}: {}", r.text);
+    }
+    assert_eq!(send(Method::GET, "/v1/theme", None, "", vec![]).await.body["brand_name"], "skilldex", "nothing stored");
+    html(&page(&app, "/", None).await, StatusCode::OK);
+    assert!(!page(&app, "/", None).await.text.contains("/theme.css"), "no theme, no theme stylesheet");
+
+    let r = send(Method::PUT, "/v1/theme", Some(&admin), "application/json", json(theme.clone())).await;
+    assert_eq!((r.status, r.body["brand_name"].as_str()), (StatusCode::OK, Some("Acme")), "{}", r.text);
+    let home = page(&app, "/", None).await;
+    let body = html(&home, StatusCode::OK);
+    assert!(body.contains("· Acme</title>"), "{body}");
+    let css_path = body
+        .split("href=\"/theme.css?v=")
+        .nth(1)
+        .map(|rest| format!("/theme.css?v={}", rest.split('"').next().unwrap()));
+    let css = app.get(&css_path.expect("the page links the theme"), None).await;
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+    assert!(css.text.contains("--bg: #ffffff;") && css.text.contains("--button: #1d4ed8;"), "{}", css.text);
+
+    // Images: one `file` part, checked by what it is.
+    let upload = |path: &'static str, token: Option<String>, content_type: &'static str, data: Vec<u8>| {
+        let boundary = "b0undary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(&data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        send(Method::POST, path, token.as_deref(), "multipart/form-data; boundary=b0undary", body)
+    };
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    assert_eq!(
+        upload("/v1/theme/logo", Some(olga.clone()), "image/png", png.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        upload("/v1/theme/logo", Some(admin.clone()), "image/png", b"GIF89a".to_vec()).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload("/v1/theme/logo", Some(admin.clone()), "text/html", b"<svg/>".to_vec()).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload("/v1/theme/favicon", Some(admin.clone()), "image/png", vec![0; 65 << 10]).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(app.get("/v1/theme/logo", None).await.status, StatusCode::NOT_FOUND, "nothing stored");
+    assert_eq!(app.get("/v1/theme/favicon", None).await.status, StatusCode::NOT_FOUND);
+    let r = upload("/v1/theme/logo", Some(admin.clone()), "image/png", png.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // A site without a favicon shows its logo there.
+    for path in ["/v1/theme/logo", "/v1/theme/favicon"] {
+        let r = app.get(path, None).await;
+        assert_eq!((r.status, r.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"), "{path}");
+        assert_eq!(r.headers["cache-control"], "public, max-age=300");
+        assert!(r.headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    }
+    assert_eq!(send(Method::GET, "/v1/theme", None, "", vec![]).await.body["logo_uri"], "/v1/theme/logo");
+    let body = page(&app, "/signin", None).await.text;
+    assert!(
+        body.contains("<img src=\"/v1/theme/logo?v=") && body.contains("rel=\"icon\" href=\"/v1/theme/favicon?v="),
+        "{body}"
+    );
+    assert_eq!(send(Method::DELETE, "/v1/theme/logo", Some(&olga), "", vec![]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(send(Method::DELETE, "/v1/theme/logo", Some(&admin), "", vec![]).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/v1/theme/logo", None).await.status, StatusCode::NOT_FOUND);
+    let fonts = app.get("/v1/theme/fonts", None).await;
+    assert_eq!(fonts.body["allowed"].as_array().map(Vec::len), Some(12));
+}

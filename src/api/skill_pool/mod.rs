@@ -6,6 +6,7 @@
 mod drafts;
 mod projects;
 mod sso;
+mod theme;
 mod usage;
 
 use axum::extract::rejection::QueryRejection;
@@ -47,6 +48,8 @@ pub fn router() -> Router<AppState> {
             axum::routing::any(|| async { SpError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") }),
         )
         .layer(axum::middleware::map_response(private_to_the_caller))
+        // The theme is the same for everyone, and its images may be cached.
+        .merge(theme::router())
 }
 
 /// `/healthz`, with a refused token answered in skill-pool's shape.
@@ -672,23 +675,47 @@ async fn read_parts(
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> Reply<(axum::body::Bytes, axum::body::Bytes)> {
+    let archive = state.index.limits().archive();
+    let what = "send multipart/form-data with a `bundle` part and a `metadata` part";
+    let parts = read_multipart(headers, body, what, &[("bundle", archive), ("metadata", METADATA_MAX)]).await?;
+    let mut parts = parts.into_iter().map(|p| (p.name, p.data)).collect::<std::collections::HashMap<_, _>>();
+    let archive = parts.remove("bundle").ok_or_else(|| SpError::bad_request("the `bundle` part is missing"))?;
+    let metadata = parts.remove("metadata").ok_or_else(|| SpError::bad_request("the `metadata` part is missing"))?;
+    Ok((metadata, archive))
+}
+
+/// One part of a multipart body.
+pub(super) struct Part {
+    pub name: String,
+    pub content_type: Option<String>,
+    pub data: axum::body::Bytes,
+}
+
+/// The parts of a multipart body named in `fields`, each at most once and within its own
+/// limit; any other part is refused. `what` tells a client what to send instead.
+pub(super) async fn read_multipart(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    what: &str,
+    fields: &[(&str, u64)],
+) -> Reply<Vec<Part>> {
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| SpError::bad_request("send multipart/form-data with a `bundle` part and a `metadata` part"))?;
-    let limit = state.index.limits().archive() as usize + (1 << 20);
+        .ok_or_else(|| SpError::bad_request(what))?;
+    let limit = fields.iter().map(|(_, max)| *max as usize).sum::<usize>() + (1 << 20);
     let bytes = crate::api::read_body(headers, body, limit, BODY_TIMEOUT)
         .await
         .map_err(|e| SpError::new(e.status(), "bad_request", e.message()))?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-    let constraints = multer::Constraints::new().allowed_fields(vec!["bundle", "metadata"]).size_limit(
-        multer::SizeLimit::new()
-            .for_field("bundle", state.index.limits().archive())
-            .for_field("metadata", METADATA_MAX),
-    );
-    let mut parts = multer::Multipart::with_constraints(stream, boundary, constraints);
-    let (mut archive, mut metadata) = (None, None);
+    let mut sizes = multer::SizeLimit::new();
+    for (name, max) in fields {
+        sizes = sizes.for_field(*name, *max);
+    }
+    let constraints =
+        multer::Constraints::new().allowed_fields(fields.iter().map(|(name, _)| *name).collect()).size_limit(sizes);
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
     let bad_part = |e: multer::Error| match e {
         multer::Error::FieldSizeExceeded { field_name, .. } => SpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -697,16 +724,16 @@ async fn read_parts(
         ),
         e => SpError::bad_request(format!("invalid multipart body: {}", crate::domain::truncate(&e.to_string()))),
     };
-    while let Some(field) = parts.next_field().await.map_err(bad_part)? {
-        let slot = if field.name() == Some("bundle") { &mut archive } else { &mut metadata };
-        if slot.is_some() {
-            return Err(SpError::bad_request(format!("more than one `{}` part", field.name().unwrap_or("?"))));
+    let mut parts: Vec<Part> = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(bad_part)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if parts.iter().any(|p| p.name == name) {
+            return Err(SpError::bad_request(format!("more than one `{name}` part")));
         }
-        *slot = Some(field.bytes().await.map_err(bad_part)?);
+        let content_type = field.content_type().map(ToString::to_string);
+        parts.push(Part { name, content_type, data: field.bytes().await.map_err(bad_part)? });
     }
-    let archive = archive.ok_or_else(|| SpError::bad_request("the `bundle` part is missing"))?;
-    let metadata = metadata.ok_or_else(|| SpError::bad_request("the `metadata` part is missing"))?;
-    Ok((metadata, archive))
+    Ok(parts)
 }
 
 /// The `metadata` part as `T`.
