@@ -188,6 +188,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_OIDC_CLIENT_SECRET_FILE", value_name = "FILE", requires = "oidc_issuer")]
     pub oidc_client_secret_file: Option<PathBuf>,
 
+    /// Let teams' owners name OpenID providers of their own (skill-pool's
+    /// `/v1/tenant/sso/oidc`); their first sign-ins create users. Off by default.
+    #[arg(long, env = "SKILLDEX_TEAM_SIGN_IN")]
+    pub team_sign_in: bool,
+
     /// A host teams' OpenID providers may be on although it resolves to a loopback,
     /// link-local or private address, and may be reached over plain HTTP (`host[:port]` with
     /// `*` wildcards; repeatable). Other providers must be public and use HTTPS.
@@ -256,6 +261,7 @@ impl ServeArgs {
         };
         Ok(crate::service::signin::SignInConfig {
             site,
+            team_providers: self.team_sign_in,
             policy: crate::oci::outbound::OutboundPolicy::new(self.allow_oidc_issuers.clone()),
             party: Default::default(),
         })

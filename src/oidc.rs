@@ -56,6 +56,9 @@ pub enum OidcError {
     /// The provider could not be reached, or its answers were not what OpenID Connect says.
     #[error("{0}")]
     Provider(String),
+    /// The outbound policy forbids reaching the provider (an internal host, plain HTTP).
+    #[error("{0}")]
+    NotAllowed(String),
     /// What came back with the browser does not prove who is signing in.
     #[error("{0}")]
     Rejected(String),
@@ -99,7 +102,10 @@ impl RelyingParty {
         issuer: &str,
         policy: Option<&OutboundPolicy>,
     ) -> Result<CoreProviderMetadata, OidcError> {
-        if let Some((at, meta)) = self.cache.0.lock().expect("cache lock").get(issuer)
+        // A team's provider is never served from what the site's own, reached without the
+        // policy, left in the cache.
+        let key = cache_key(issuer, policy);
+        if let Some((at, meta)) = self.cache.0.lock().expect("cache lock").get(&key)
             && at.elapsed() < METADATA_TTL
         {
             return Ok(meta.clone());
@@ -109,12 +115,21 @@ impl RelyingParty {
         let http = Http { policy: policy.cloned() };
         let meta = CoreProviderMetadata::discover_async(url, &|r| http.clone().call(r)).await.map_err(|e| {
             tracing::warn!(issuer, error = %e, "OpenID discovery failed");
-            OidcError::Provider(format!(
-                "the issuer {issuer} did not answer with an OpenID Connect discovery document and keys"
-            ))
+            match e {
+                openidconnect::DiscoveryError::Request(HttpError::Refused(why)) => OidcError::NotAllowed(why),
+                _ => OidcError::Provider(format!(
+                    "the issuer {issuer} did not answer with an OpenID Connect discovery document and keys"
+                )),
+            }
         })?;
-        self.cache.0.lock().expect("cache lock").insert(issuer.to_owned(), (Instant::now(), meta.clone()));
+        self.cache.0.lock().expect("cache lock").insert(key, (Instant::now(), meta.clone()));
         Ok(meta)
+    }
+
+    /// Forgets a provider's document and keys (after a token its keys did not verify: they
+    /// may have rotated).
+    fn forget(&self, issuer: &str, policy: Option<&OutboundPolicy>) {
+        self.cache.0.lock().expect("cache lock").remove(&cache_key(issuer, policy));
     }
 
     /// Where to send the browser: the provider's authorization endpoint with a fresh state,
@@ -170,6 +185,7 @@ impl RelyingParty {
         let checker = client.id_token_verifier();
         let claims = id_token.claims(&checker, &Nonce::new(nonce.to_owned())).map_err(|e| {
             tracing::warn!(issuer = %provider.issuer, error = %e, "an ID token was refused");
+            self.forget(&provider.issuer, policy);
             OidcError::Rejected("the ID token did not validate".into())
         })?;
         if let Some(expected) = claims.access_token_hash() {
@@ -207,6 +223,10 @@ impl RelyingParty {
     }
 }
 
+fn cache_key(issuer: &str, policy: Option<&OutboundPolicy>) -> String {
+    format!("{}{issuer}", if policy.is_some() { "team " } else { "site " })
+}
+
 type Client = openidconnect::Client<
     openidconnect::EmptyAdditionalClaims,
     openidconnect::core::CoreAuthDisplay,
@@ -238,10 +258,16 @@ fn client(meta: CoreProviderMetadata, provider: &ProviderConfig, redirect: &str)
     .set_redirect_uri(redirect))
 }
 
-/// A failed request to a provider (logged, never shown).
+/// A failed request to a provider.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
+pub enum HttpError {
+    /// The outbound policy forbids it (said to the team owner configuring the provider).
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else (logged, never shown).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// The HTTP client every provider request goes through.
 #[derive(Clone)]
@@ -251,12 +277,13 @@ struct Http {
 
 impl Http {
     async fn call(self, request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
-        let url = reqwest::Url::parse(&request.uri().to_string()).map_err(|e| HttpError(format!("bad URL: {e}")))?;
+        let url =
+            reqwest::Url::parse(&request.uri().to_string()).map_err(|e| HttpError::Failed(format!("bad URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(HttpError(format!("{} is not an http(s) URL", url.scheme())));
+            return Err(HttpError::Failed(format!("{} is not an http(s) URL", url.scheme())));
         }
-        let host = url.host_str().ok_or_else(|| HttpError("a URL without a host".into()))?.to_owned();
-        let port = url.port_or_known_default().ok_or_else(|| HttpError("a URL without a port".into()))?;
+        let host = url.host_str().ok_or_else(|| HttpError::Failed("a URL without a host".into()))?.to_owned();
+        let port = url.port_or_known_default().ok_or_else(|| HttpError::Failed("a URL without a port".into()))?;
         // No proxy: it would resolve the host itself, past the address checked here.
         let mut builder = reqwest::Client::builder()
             .no_proxy()
@@ -266,17 +293,16 @@ impl Http {
             .user_agent(concat!("skilldex/", env!("CARGO_PKG_VERSION")));
         if let Some(policy) = &self.policy {
             let authority = format!("{host}:{port}");
-            let addr = policy.resolve(&authority, port).await.ok_or_else(|| {
-                HttpError(format!("{host} is internal, unknown or not allowed by --allow-oidc-issuer"))
-            })?;
+            let addr = policy
+                .resolve(&authority, port)
+                .await
+                .ok_or_else(|| HttpError::Refused(format!("{host} is an internal or unknown host")))?;
             if url.scheme() != "https" && !policy.names(&authority, port) {
-                return Err(HttpError(format!(
-                    "{host} is reached over plain HTTP, which only --allow-oidc-issuer allows"
-                )));
+                return Err(HttpError::Refused(format!("{host} would be reached over plain HTTP")));
             }
             builder = builder.resolve(host.trim_start_matches('[').trim_end_matches(']'), addr);
         }
-        let client = builder.build().map_err(|e| HttpError(format!("no HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| HttpError::Failed(format!("no HTTP client: {e}")))?;
         let (parts, body) = request.into_parts();
         let mut response = client
             .request(parts.method, url)
@@ -284,16 +310,16 @@ impl Http {
             .body(body)
             .send()
             .await
-            .map_err(|e| HttpError(e.to_string()))?;
+            .map_err(|e| HttpError::Failed(e.to_string()))?;
         if response.content_length().is_some_and(|n| n > MAX_RESPONSE as u64) {
-            return Err(HttpError("the answer is too large".into()));
+            return Err(HttpError::Failed("the answer is too large".into()));
         }
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| HttpError(e.to_string()))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Failed(e.to_string()))? {
             if body.len() + chunk.len() > MAX_RESPONSE {
-                return Err(HttpError("the answer is too large".into()));
+                return Err(HttpError::Failed("the answer is too large".into()));
             }
             body.extend_from_slice(&chunk);
         }

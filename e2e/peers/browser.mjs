@@ -182,7 +182,7 @@ async function xss(browser) {
 async function oidcSignIn(page, via, login) {
   await go(page, `${plan.base}/signin`);
   if (via === "site") {
-    await page.click("a[href='/signin/oidc']");
+    await page.click("form[action='/signin/oidc'] button");
   } else {
     await page.fill("#team", via);
     await page.click("form[action='/signin/team'] button");
@@ -247,6 +247,9 @@ async function member(browser) {
     tokenWrongCsrf: await post("/settings/tokens", { csrf: "x".repeat(csrf.length), name: "forged", scope: "admin", kind: "standard", expires_days: "0" }),
     tokenOtherOrigin: await post("/settings/tokens", { csrf, name: "forged", scope: "admin", kind: "standard", expires_days: "0" }, { Origin: "https://evil.example" }),
     starWithoutCsrf: await post(`${plan.skill}/star`, { starred: "false" }),
+    // A sign-in begun by another site (login forgery) does not begin.
+    signinWithoutFormToken: await post("/signin/oidc", {}),
+    teamSigninWithoutFormToken: await post("/signin/team", { namespace: "acme" }),
     signoutWithoutCsrf: await post("/signout", {}),
     logoutOtherOrigin: await page.request.post(`${plan.base}/v1/auth/logout`, { headers: { Origin: "https://evil.example" } }).then((r) => r.status()),
   };

@@ -342,7 +342,7 @@ fn token_detail(t: &Token) -> serde_json::Value {
     json!({ "id": t.id, "name": t.name, "scope": t.scope, "kind": t.kind, "expiresAt": t.expires_at })
 }
 
-fn check_email(email: &str) -> Result<()> {
+pub(super) fn check_email(email: &str) -> Result<()> {
     let valid = email.len() <= limits::EMAIL
         && email
             .split_once('@')

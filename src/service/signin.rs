@@ -21,13 +21,17 @@ use crate::store::{NewToken, NewUser, OidcProvider, StoreError, User};
 pub struct SignInConfig {
     /// The site's own provider, if any.
     pub site: Option<ProviderConfig>,
+    /// Whether teams may name providers of their own (which then create users): off unless
+    /// the operator turns it on.
+    pub team_providers: bool,
     /// Where teams' providers may be: public hosts, and the hosts an operator allowed.
     pub policy: OutboundPolicy,
     pub party: RelyingParty,
 }
 
-/// What a team's owner sets: `client_secret` `None` keeps the one stored.
-#[derive(Debug, Clone)]
+/// What a team's owner sets: `client_secret` `None` keeps the one stored (for the same
+/// issuer and client only).
+#[derive(Clone)]
 pub struct ProviderInput {
     pub issuer: String,
     pub client_id: String,
@@ -51,6 +55,11 @@ impl SignIn<'_> {
         self.core.sign_in.site.as_ref()
     }
 
+    /// Whether teams' own providers sign people in on this server.
+    pub fn team_providers_allowed(&self) -> bool {
+        self.core.sign_in.team_providers
+    }
+
     /// The provider of `realm`, the policy it is reached under, and for a team the team's id
     /// and default role.
     async fn provider(
@@ -65,6 +74,9 @@ impl SignIn<'_> {
                 Ok((site.clone(), None, None))
             }
             Realm::Team(namespace) => {
+                if !self.team_providers_allowed() {
+                    return Err(Error::NotFound("teams' own sign-in providers are off on this server".into()));
+                }
                 let missing = || Error::NotFound(format!("`{namespace}` has no sign-in provider"));
                 let team = self.core.store.team_by_namespace(namespace.as_str()).await?.ok_or_else(missing)?;
                 let p = self.core.store.oidc_provider(&team.id).await?.ok_or_else(missing)?;
@@ -126,10 +138,12 @@ impl SignIn<'_> {
                 .await?
                 .ok_or_else(|| Error::Internal("identity without user".into()));
         }
+        // Only a user no provider signed in yet, and only when exactly one has the address:
+        // a user some team's provider created can never be taken over this way.
         if site
             && identity.email_verified
             && let Some(email) = &identity.email
-            && let [only] = store.users_by_email(email, 2).await?.as_slice()
+            && let [only] = store.unlinked_users_by_email(email, 2).await?.as_slice()
         {
             match store.link_oidc_identity(&identity.issuer, &identity.subject, &only.id).await {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
@@ -137,7 +151,12 @@ impl SignIn<'_> {
             }
             return self.linked_user(identity).await;
         }
-        let email = identity.email.clone().unwrap_or_default();
+        // An address the provider vouches for, and well-formed; else none.
+        let email = identity
+            .email
+            .clone()
+            .filter(|e| identity.email_verified && super::accounts::check_email(e).is_ok())
+            .unwrap_or_default();
         for name in username_candidates(identity) {
             let new = NewUser { username: name, email: email.clone(), is_admin: false };
             match store.create_oidc_user(&identity.issuer, &identity.subject, &new).await {
@@ -167,10 +186,9 @@ impl SignIn<'_> {
     /// Makes the user a member of the team with its default role, unless they are one.
     async fn join(&self, team_id: &str, user: &User, role: TeamRole, realm: &Realm<'_>) -> Result<()> {
         let Realm::Team(namespace) = realm else { return Ok(()) };
-        if self.core.store.member_role(namespace.as_str(), &user.id).await?.is_some() {
+        if !self.core.store.join_team(team_id, &user.id, role, now_millis()).await? {
             return Ok(());
         }
-        self.core.store.set_member(team_id, &user.id, role, now_millis()).await?;
         let detail = json!({ "user": user.username.as_str(), "role": role.as_str(), "via": "oidc" });
         self.core.audit(&Caller::Anonymous, "team.member.set", namespace.as_str(), detail).await;
         Ok(())
@@ -180,8 +198,8 @@ impl SignIn<'_> {
     async fn session_token(&self, identity: &Identity, user: &User) -> Result<String> {
         let store = &self.core.store;
         let recorded = store.oidc_identity(&identity.issuer, &identity.subject).await?.and_then(|i| i.token_id);
-        if let Some(id) = recorded
-            && let Some(token) = store.token_by_id(&id).await?
+        if let Some(id) = &recorded
+            && let Some(token) = store.token_by_id(id).await?
             && token.revoked_at.is_none()
             && token.expires_at.is_none_or(|e| e > now_millis())
         {
@@ -199,8 +217,16 @@ impl SignIn<'_> {
                 expires_at: None,
             })
             .await?;
-        store.set_oidc_identity_token(&identity.issuer, &identity.subject, &token.id).await?;
-        Ok(token.id)
+        if store.set_oidc_identity_token(&identity.issuer, &identity.subject, &token.id, recorded.as_deref()).await? {
+            return Ok(token.id);
+        }
+        // Another sign-in of this person recorded its token first: use that one.
+        store.revoke_token(&token.id, now_millis()).await?;
+        store
+            .oidc_identity(&identity.issuer, &identity.subject)
+            .await?
+            .and_then(|i| i.token_id)
+            .ok_or_else(|| Error::Internal("no sign-in token recorded".into()))
     }
 
     /// A team's provider, for its owners (the secret is never part of what they read).
@@ -218,6 +244,12 @@ impl SignIn<'_> {
         input: ProviderInput,
     ) -> Result<OidcProvider> {
         self.core.require_owner(caller, namespace, "changing the sign-in settings").await?;
+        if !self.team_providers_allowed() {
+            return Err(Error::Forbidden(
+                "teams' own sign-in providers are off on this server; an operator turns them on with serve --team-sign-in"
+                    .into(),
+            ));
+        }
         let team = self.team(namespace).await?;
         let issuer = input.issuer.trim().to_owned();
         check_field("issuer", &issuer, ISSUER_MAX)?;
@@ -227,17 +259,22 @@ impl SignIn<'_> {
         }
         check_field("client_id", &input.client_id, CLIENT_ID_MAX)?;
         let current = self.core.store.oidc_provider(&team).await?;
+        // The stored secret goes only to the provider it was given for.
         let client_secret = match (input.client_secret, current) {
             (Some(s), _) => s,
-            (None, Some(c)) => c.client_secret,
+            (None, Some(c)) if c.issuer == issuer && c.client_id == input.client_id => c.client_secret,
+            (None, Some(_)) => {
+                return Err(Error::Invalid("client_secret is required when the issuer or client_id changes".into()));
+            }
             (None, None) => return Err(Error::Invalid("client_secret is required".into())),
         };
         check_field("client_secret", &client_secret, CLIENT_SECRET_MAX)?;
         // The issuer must be an OpenID provider where this server may reach it.
-        self.core.sign_in.party.discover(&issuer, Some(&self.core.sign_in.policy)).await.map_err(|e| {
-            Error::Invalid(format!(
-                "{e}; a provider on an internal host must be allowed by the operator (--allow-oidc-issuer)"
-            ))
+        self.core.sign_in.party.discover(&issuer, Some(&self.core.sign_in.policy)).await.map_err(|e| match e {
+            OidcError::NotAllowed(why) => Error::Invalid(format!(
+                "the issuer cannot be used: {why}; an operator can allow an internal provider with --allow-oidc-issuer"
+            )),
+            other => Error::Invalid(other.to_string()),
         })?;
         let provider = OidcProvider {
             issuer,
@@ -272,7 +309,7 @@ impl SignIn<'_> {
 
 fn oidc_error(e: OidcError) -> Error {
     match e {
-        OidcError::Provider(m) => Error::Upstream(m),
+        OidcError::Provider(m) | OidcError::NotAllowed(m) => Error::Upstream(m),
         OidcError::Rejected(m) => Error::Unauthenticated(m),
     }
 }

@@ -170,7 +170,8 @@ impl Theme {
     }
 }
 
-/// `#rgb`, `#rgba`, `#rrggbb` or `#rrggbbaa` as red, green, blue (alpha ignored).
+/// `#rgb` or `#rrggbb` as red, green, blue. No alpha: a see-through colour would pass the
+/// contrast check and still be unreadable.
 fn rgb(hex: &str) -> Option<[u8; 3]> {
     let digits = hex.strip_prefix('#')?;
     if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -178,11 +179,11 @@ fn rgb(hex: &str) -> Option<[u8; 3]> {
     }
     let channel = |s: &str| u8::from_str_radix(s, 16).ok();
     match digits.len() {
-        3 | 4 => {
+        3 => {
             let c = |i: usize| channel(&digits[i..=i].repeat(2));
             Some([c(0)?, c(1)?, c(2)?])
         }
-        6 | 8 => Some([channel(&digits[0..2])?, channel(&digits[2..4])?, channel(&digits[4..6])?]),
+        6 => Some([channel(&digits[0..2])?, channel(&digits[2..4])?, channel(&digits[4..6])?]),
         _ => None,
     }
 }
@@ -260,7 +261,8 @@ impl Themes<'_> {
             }
             None => Theme::default(),
         };
-        theme.logo_uri = store.theme_asset(ImageKind::Logo.name()).await?.map(|_| "/v1/theme/logo".to_owned());
+        let has_logo = store.theme_asset_versions().await?.iter().any(|(name, _)| name == ImageKind::Logo.name());
+        theme.logo_uri = has_logo.then(|| "/v1/theme/logo".to_owned());
         Ok(theme)
     }
 
@@ -331,8 +333,9 @@ impl Themes<'_> {
             Some((json, at)) => serde_json::from_str::<Theme>(&json).ok().map(|t| (t, at)),
             None => None,
         };
-        let logo = store.theme_asset(ImageKind::Logo.name()).await?.map(|(_, _, at)| at);
-        let favicon = store.theme_asset(ImageKind::Favicon.name()).await?.map(|(_, _, at)| at);
+        let versions = store.theme_asset_versions().await?;
+        let version = |kind: ImageKind| versions.iter().find(|(name, _)| name == kind.name()).map(|(_, at)| *at);
+        let (logo, favicon) = (version(ImageKind::Logo), version(ImageKind::Favicon));
         *self.core.theme.write().expect("theme lock") = Arc::new(ThemeSnapshot { theme, logo, favicon });
         Ok(())
     }
@@ -404,7 +407,7 @@ mod tests {
         assert!(Theme::default().check().is_ok(), "the default passes its own check");
         let grey = Theme { fg: "#999999".into(), ..Theme::default() };
         assert!(grey.check().unwrap_err().to_string().contains("body text"), "fails AA");
-        for bad in ["red", "#12", "#ggg", "#1234567", "url(x)"] {
+        for bad in ["red", "#12", "#ggg", "#1234567", "url(x)", "#0000", "#00000000"] {
             assert!(Theme { border: bad.into(), ..Theme::default() }.check().is_err(), "{bad}");
         }
         for bad in ["1rem;}body{", "calc(1px)", "-1px", "99999px"] {

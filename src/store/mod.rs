@@ -99,7 +99,7 @@ pub struct WebSession {
 }
 
 /// A team's own OpenID provider (skill-pool's per-tenant SSO).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcProvider {
     pub issuer: String,
     pub client_id: String,
@@ -108,6 +108,16 @@ pub struct OidcProvider {
     /// The role a person this provider signs in for the first time gets in the team.
     pub default_role: TeamRole,
     pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("default_role", &self.default_role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Someone an OpenID provider signed in: the user, and the token their sessions act as.
@@ -284,8 +294,11 @@ pub trait AccountStore: Send + Sync {
     async fn purge_sessions(&self, before: Millis) -> StoreResult<u64>;
     /// The token with this id as a bearer (its user and namespaces), in one round trip.
     async fn bearer_by_token_id(&self, id: &str) -> StoreResult<Option<Bearer>>;
-    /// The users with this email address (at most `limit`).
-    async fn users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>>;
+    /// The users with this email address (in any case) that no OpenID provider signed in yet
+    /// (at most `limit`).
+    async fn unlinked_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>>;
+    /// Makes the user a member with `role` unless they are one already; whether they joined.
+    async fn join_team(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<bool>;
     /// A team's own OpenID provider.
     async fn oidc_provider(&self, team_id: &str) -> StoreResult<Option<OidcProvider>>;
     /// Sets or (with `None`) removes a team's provider; false when there was none to remove.
@@ -299,11 +312,20 @@ pub trait AccountStore: Send + Sync {
     /// `Conflict("identity")` when the subject is known already, `Conflict("user")` when the
     /// name is taken.
     async fn create_oidc_user(&self, issuer: &str, subject: &str, new: &NewUser) -> StoreResult<User>;
-    /// The token the identity's sessions act as.
-    async fn set_oidc_identity_token(&self, issuer: &str, subject: &str, token_id: &str) -> StoreResult<()>;
+    /// The token the identity's sessions act as, if it is still `previous` (so of two
+    /// sign-ins at once only one records its token); whether it was recorded.
+    async fn set_oidc_identity_token(
+        &self,
+        issuer: &str,
+        subject: &str,
+        token_id: &str,
+        previous: Option<&str>,
+    ) -> StoreResult<bool>;
     /// The site's theme settings (JSON) and when they changed.
     async fn theme(&self) -> StoreResult<Option<(String, Millis)>>;
     async fn set_theme(&self, settings: &str, at: Millis) -> StoreResult<()>;
+    /// When each stored theme image changed, by name.
+    async fn theme_asset_versions(&self) -> StoreResult<Vec<(String, Millis)>>;
     /// A theme image (`logo`, `favicon`): its content type, bytes and when it changed.
     async fn theme_asset(&self, name: &str) -> StoreResult<Option<(String, Vec<u8>, Millis)>>;
     /// Stores or (with `None`) removes a theme image; false when there was none to remove.

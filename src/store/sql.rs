@@ -779,10 +779,29 @@ macro_rules! impl_sql_store {
                 bearer_rows(&rows)
             }
 
-            async fn users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
-                let sql = format!("SELECT {USER_COLS} FROM users WHERE email = $1 ORDER BY username LIMIT $2");
-                let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(self.reader()).await?;
+            async fn unlinked_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLS} FROM users WHERE lower(email) = lower($1)
+                       AND NOT EXISTS (SELECT 1 FROM oidc_identities i WHERE i.user_id = users.id)
+                     ORDER BY username LIMIT $2"
+                );
+                let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(self.writer()).await?;
                 rows.iter().map(user_row).collect()
+            }
+
+            async fn join_team(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (team_id, user_id) DO NOTHING",
+                )
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "member", "user"))?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn oidc_provider(&self, team_id: &str) -> StoreResult<Option<OidcProvider>> {
@@ -889,14 +908,24 @@ macro_rules! impl_sql_store {
                 Ok(user)
             }
 
-            async fn set_oidc_identity_token(&self, issuer: &str, subject: &str, token_id: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE oidc_identities SET token_id = $3 WHERE issuer = $1 AND subject = $2")
-                    .bind(issuer)
-                    .bind(subject)
-                    .bind(token_id)
-                    .execute(self.writer())
-                    .await?;
-                Ok(())
+            async fn set_oidc_identity_token(
+                &self,
+                issuer: &str,
+                subject: &str,
+                token_id: &str,
+                previous: Option<&str>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE oidc_identities SET token_id = $3
+                     WHERE issuer = $1 AND subject = $2 AND (token_id = $4 OR (token_id IS NULL AND $4 IS NULL))",
+                )
+                .bind(issuer)
+                .bind(subject)
+                .bind(token_id)
+                .bind(previous)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn theme(&self) -> StoreResult<Option<(String, Millis)>> {
@@ -917,6 +946,11 @@ macro_rules! impl_sql_store {
                 .execute(self.writer())
                 .await?;
                 Ok(())
+            }
+
+            async fn theme_asset_versions(&self) -> StoreResult<Vec<(String, Millis)>> {
+                let rows = sqlx::query("SELECT name, updated_at FROM theme_assets").fetch_all(self.reader()).await?;
+                rows.iter().map(|r| -> StoreResult<(String, Millis)> { Ok((r.try_get("name")?, r.try_get("updated_at")?)) }).collect()
             }
 
             async fn theme_asset(&self, name: &str) -> StoreResult<Option<(String, Vec<u8>, Millis)>> {

@@ -41,13 +41,35 @@ struct SigninPage {
     error: Option<String>,
     /// The host of the site's OpenID provider, when there is one.
     provider: Option<String>,
+    /// The team whose provider the team form names already.
+    team: String,
+    /// Whether teams' own providers sign people in here.
+    teams: bool,
 }
 
 /// The sign-in form, with a fresh double-submit token in a cookie and in the form.
 pub(super) fn signin_page(state: &AppState, visitor: &Visitor, status: StatusCode, error: Option<String>) -> Response {
+    signin_page_for(state, visitor, status, error, "")
+}
+
+/// The sign-in form with the team form naming `team`.
+pub(super) fn signin_page_for(
+    state: &AppState,
+    visitor: &Visitor,
+    status: StatusCode,
+    error: Option<String>,
+    team: &str,
+) -> Response {
     let form_token = hex::encode(rand::random::<[u8; 16]>());
     let provider = state.index.sign_in().site_provider().map(|p| crate::oidc::issuer_host(&p.issuer));
-    let page = SigninPage { chrome: Chrome::new(state, "", visitor), form_token: form_token.clone(), error, provider };
+    let page = SigninPage {
+        chrome: Chrome::new(state, "", visitor),
+        form_token: form_token.clone(),
+        error,
+        provider,
+        team: team.to_owned(),
+        teams: state.index.sign_in().team_providers_allowed(),
+    };
     let mut r = render(status, page);
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -74,9 +96,7 @@ async fn signin(
     Form(form): Form<SigninForm>,
 ) -> Page {
     session::same_origin(&headers, &state)?;
-    // Login forgery: only a form this site handed out, in this browser, signs in.
-    let expected = session::cookie(&headers, session::signin_cookie(&state)).unwrap_or("");
-    if expected.is_empty() || !session::equal(expected, &form.form_token) {
+    if !session::signin_form_is_ours(&headers, &state, &form.form_token) {
         return Ok(signin_page(
             &state,
             &visitor,

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod assets;
+mod community;
 mod markdown;
 mod oidc;
 mod session;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(admin::router())
         .merge(oidc::router())
+        .merge(community::router())
 }
 
 /// What every page's frame shows.
@@ -99,13 +101,23 @@ impl Chrome {
     }
 }
 
-/// The theme's stylesheet (its version is in the URL pages use).
-async fn theme_css(State(state): State<AppState>) -> Response {
-    let css = state.index.themes().snapshot().theme.as_ref().map(|(t, _)| t.css()).unwrap_or_default();
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    v: String,
+}
+
+/// The theme's stylesheet (its version is in the URL pages use). A replica that has not
+/// seen that version yet answers with what it has, for this request only.
+async fn theme_css(State(state): State<AppState>, Query(q): Query<Versioned>) -> Response {
+    let snapshot = state.index.themes().snapshot();
+    let css = snapshot.theme.as_ref().map(|(t, _)| t.css()).unwrap_or_default();
+    let current = snapshot.theme.as_ref().is_some_and(|(_, at)| at.to_string() == q.v);
     let mut r = css.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    let cache = if current { "public, max-age=300" } else { "no-store" };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     r
 }
@@ -464,6 +476,7 @@ struct SkillPage {
     versions: Vec<VersionRow>,
     /// Whether the signed-in visitor starred it; `None` for anonymous visitors.
     starred: Option<bool>,
+    reviews: Vec<community::ReviewRow>,
 }
 
 fn signature_view(v: &Version) -> Option<SignatureView> {
@@ -524,6 +537,7 @@ async fn skill_page(
         Caller::User(_) => Some(catalog.starred(caller, &namespace, &name).await?),
         Caller::Anonymous => None,
     };
+    let reviews = community::reviews_of(&state, caller, &namespace, &name).await?;
     let latest = match &skill.latest_version {
         Some(v) => catalog.resolve(caller, &namespace, &name, Some(v)).await.ok(),
         None => None,
@@ -583,6 +597,7 @@ async fn skill_page(
             channels,
             versions,
             starred,
+            reviews,
         },
     ))
 }

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::account::{begin_session, see_other, signin_page};
+use super::account::{begin_session, see_other, signin_page, signin_page_for};
 use super::session::{self, Via, Visitor};
-use super::{Chrome, Page, WebError, parse, render};
+use super::{Chrome, Form, Page, WebError, parse, render};
 use crate::api::AppState;
 use crate::domain::Namespace;
 use crate::service::signin::Realm;
@@ -24,10 +24,10 @@ use crate::service::{self, Caller};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/signin/oidc", get(site_start))
+        .route("/signin/oidc", get(to_signin).post(site_start))
         .route("/signin/oidc/callback", get(site_callback))
-        .route("/signin/team", get(team_signin))
-        .route("/v1/auth/oidc/{tenant}/start", get(tenant_start))
+        .route("/signin/team", post(team_start))
+        .route("/v1/auth/oidc/{tenant}/start", get(tenant_signin_page).post(tenant_start))
         .route("/v1/auth/oidc/{tenant}/callback", get(tenant_callback_page))
         .route("/v1/auth/logout", post(logout))
 }
@@ -57,55 +57,100 @@ fn realm_key(realm: &Realm<'_>) -> String {
     }
 }
 
-async fn site_start(State(state): State<AppState>, visitor: Visitor) -> Page {
-    start(&state, &visitor, Realm::Site, site_callback_url(&state)).await
+async fn to_signin() -> Response {
+    see_other("/signin")
 }
 
-async fn tenant_start(State(state): State<AppState>, visitor: Visitor, Path(tenant): Path<String>) -> Page {
+/// skill-pool's start link: a sign-in only begins from this site's own form, so the link
+/// shows the sign-in page with the team filled in (a link elsewhere cannot sign anyone in
+/// to an account of its choosing).
+async fn tenant_signin_page(State(state): State<AppState>, visitor: Visitor, Path(tenant): Path<String>) -> Page {
     let namespace: Namespace = parse(&tenant)?;
-    let redirect = tenant_callback(&state, &namespace);
-    start(&state, &visitor, Realm::Team(&namespace), redirect).await
+    Ok(signin_page_for(&state, &visitor, StatusCode::OK, None, namespace.as_str()))
 }
 
 #[derive(Deserialize)]
-struct TeamForm {
+struct StartForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
     namespace: String,
+}
+
+async fn site_start(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Form(form): Form<StartForm>,
+) -> Page {
+    start(&state, &visitor, &headers, &form.form_token, Realm::Site, site_callback_url(&state)).await
+}
+
+/// The sign-in page's team form.
+async fn team_start(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Form(form): Form<StartForm>,
+) -> Page {
+    let namespace: Namespace = match form.namespace.trim().parse() {
+        Ok(ns) => ns,
+        Err(e) => return Ok(signin_page(&state, &visitor, StatusCode::BAD_REQUEST, Some(format!("{e}")))),
+    };
+    let redirect = tenant_callback(&state, &namespace);
+    start(&state, &visitor, &headers, &form.form_token, Realm::Team(&namespace), redirect).await
+}
+
+async fn tenant_start(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Form(form): Form<StartForm>,
+) -> Page {
+    let namespace: Namespace = parse(&tenant)?;
+    let redirect = tenant_callback(&state, &namespace);
+    start(&state, &visitor, &headers, &form.form_token, Realm::Team(&namespace), redirect).await
 }
 
 #[derive(Template)]
 #[template(path = "continue.html")]
 struct ContinuePage {
     chrome: Chrome,
-    namespace: String,
+    provider: String,
     target: String,
 }
 
-/// The sign-in page's team form: on to that team's provider. A page that moves on by itself,
-/// not a redirect: the policy's `form-action 'self'` would stop a form's redirect chain at
-/// the provider's site.
-async fn team_signin(State(state): State<AppState>, visitor: Visitor, Query(form): Query<TeamForm>) -> Page {
-    match form.namespace.trim().parse::<Namespace>() {
-        Ok(namespace) => {
-            let target = format!("/v1/auth/oidc/{namespace}/start");
-            let chrome = Chrome::new(&state, "", &visitor);
-            Ok(render(StatusCode::OK, ContinuePage { chrome, namespace: namespace.to_string(), target }))
-        }
-        Err(e) => Ok(signin_page(&state, &visitor, StatusCode::BAD_REQUEST, Some(e.to_string()))),
+/// Sends the browser to the provider, with the flow's secrets in a cookie of its own. Only
+/// a sign-in form this site gave this browser starts a flow (login forgery). The page moves
+/// on by itself rather than redirecting: the policy's `form-action 'self'` would stop a
+/// form's redirect at the provider's site.
+async fn start(
+    state: &AppState,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    form_token: &str,
+    realm: Realm<'_>,
+    redirect: String,
+) -> Page {
+    if !session::signin_form_is_ours(headers, state, form_token) {
+        let message = "The form expired. Start signing in again.".to_owned();
+        return Ok(signin_page(state, visitor, StatusCode::FORBIDDEN, Some(message)));
     }
-}
-
-/// Sends the browser to the provider, with the flow's secrets in a cookie of its own.
-async fn start(state: &AppState, visitor: &Visitor, realm: Realm<'_>, redirect: String) -> Page {
     let key = realm_key(&realm);
     let started = match state.index.sign_in().start(realm, &redirect).await {
         Ok(started) => started,
         Err(e) => return failed(state, visitor, e),
     };
-    let mut r = see_other(&started.url);
+    let provider = crate::oidc::issuer_host(&started.url);
+    let page = ContinuePage { chrome: Chrome::new(state, "", visitor), provider, target: started.url };
+    let mut r = render(StatusCode::OK, page);
     let value = format!("{}.{}.{}.{key}", started.state, started.nonce, started.verifier);
+    let h = r.headers_mut();
     // Lax: the provider sends the browser back with a top-level GET from its own site.
-    r.headers_mut()
-        .append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), &value, PENDING_SECS, "Lax"));
+    h.append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), &value, PENDING_SECS, "Lax"));
+    // Never kept: it holds the way to the provider for this one flow.
+    h.insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(r)
 }
 
@@ -160,13 +205,14 @@ async fn callback(
                 let state_ok = query.state.as_deref().is_some_and(|s| session::equal(s, expected_state));
                 match (&query.code, state_ok) {
                     (Some(code), true) => {
-                        match state.index.sign_in().finish(realm, &redirect, code, verifier, nonce).await {
-                            Ok(caller @ Caller::User(_)) => begin_session(state, visitor, &caller).await?,
+                        let done = match state.index.sign_in().finish(realm, &redirect, code, verifier, nonce).await {
+                            Ok(caller @ Caller::User(_)) => begin_session(state, visitor, &caller).await,
                             Ok(Caller::Anonymous) => {
-                                failed(state, visitor, service::Error::Internal("anonymous".into()))?
+                                failed(state, visitor, service::Error::Internal("anonymous".into()))
                             }
-                            Err(e) => failed(state, visitor, e)?,
-                        }
+                            Err(e) => failed(state, visitor, e),
+                        };
+                        done.unwrap_or_else(IntoResponse::into_response)
                     }
                     _ => expired(state, visitor),
                 }

@@ -127,6 +127,14 @@ pub fn same_origin(headers: &HeaderMap, state: &AppState) -> Result<(), WebError
     if origin.eq_ignore_ascii_case(ours) || addressed { Ok(()) } else { Err(forged()) }
 }
 
+/// Whether a sign-in form (by token or through a provider) is one this site handed to this
+/// browser: its `form_token` matches the sign-in cookie set with it (login forgery), and it
+/// was not posted from another site's page.
+pub fn signin_form_is_ours(headers: &HeaderMap, state: &AppState, sent: &str) -> bool {
+    let expected = cookie(headers, signin_cookie(state)).unwrap_or("");
+    same_origin(headers, state).is_ok() && !expected.is_empty() && equal(expected, sent)
+}
+
 /// A cookie's value from the request.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -466,6 +466,19 @@ async fn ended_sessions_are_forgotten_and_a_diff_without_versions_is_a_page(db: 
 
 on_both_backends!(sign_in_through_a_provider_refuses_what_it_cannot_trust);
 
+/// skill-pool's SSO settings of team `acme`, as `token`.
+async fn sso_call(app: &TestApp, method: Method, token: Option<String>, body: Option<serde_json::Value>) -> Reply {
+    let mut req = Request::builder().method(method).uri("/v1/tenant/sso/oidc").header("x-skill-pool-tenant", "acme");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    };
+    app.send(req.unwrap()).await
+}
+
 /// Without an identity provider in the loop (the browser test has a real one): what the
 /// sign-in endpoints and the SSO settings refuse, and that a refusal stores nothing.
 async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
@@ -474,17 +487,49 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
     app.team("acme", &owner).await;
     let reader = app.user("rita", TokenScope::Admin).await;
     app.member("acme", "rita", "reader").await;
+    let good = serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "publisher"});
 
-    // No site provider, and no team provider yet: the sign-in pages say so.
-    let r = browser(&app, Method::GET, "/signin/oidc", "", None).await;
+    // Teams' own providers are off unless the operator turns them on.
+    let r = sso_call(&app, Method::PUT, Some(owner.clone()), Some(good.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("--team-sign-in"), "{}", r.text);
+    assert!(!html(&browser(&app, Method::GET, "/signin", "", None).await, StatusCode::OK).contains("/signin/team"));
+    let app = app.with_index(|index| {
+        index.with_sign_in(skilldex::service::signin::SignInConfig { team_providers: true, ..Default::default() })
+    });
+
+    // A sign-in only starts from this site's own form, in this browser.
+    let form = browser(&app, Method::GET, "/signin", "", None).await;
+    let body = html(&form, StatusCode::OK);
+    assert!(body.contains("/signin/team") && !body.contains("/signin/oidc"), "a team form, no site provider: {body}");
+    let cookies = format!("skilldex_signin={}", set_cookie(&form, "skilldex_signin").unwrap());
+    let form_token = field(body, "form_token");
+    for (path, fields) in
+        [("/signin/oidc", vec![]), ("/signin/team", vec![("namespace", "acme")]), ("/v1/auth/oidc/acme/start", vec![])]
+    {
+        let r = browser(&app, Method::POST, path, &cookies, Some(&fields)).await;
+        assert!(
+            html(&r, StatusCode::FORBIDDEN).contains("The form expired"),
+            "{path} without the form token: {}",
+            r.text
+        );
+        assert!(set_cookie(&r, "skilldex_oidc").is_none(), "{path}: no flow began");
+    }
+    // With it: no site provider, and no provider for the team yet.
+    let ft = form_token.as_str();
+    let r = browser(&app, Method::POST, "/signin/oidc", &cookies, Some(&[("form_token", ft)])).await;
     assert!(html(&r, StatusCode::NOT_FOUND).contains("no sign-in provider"), "{}", r.text);
-    let r = browser(&app, Method::GET, "/v1/auth/oidc/acme/start", "", None).await;
+    let r =
+        browser(&app, Method::POST, "/signin/team", &cookies, Some(&[("namespace", "acme"), ("form_token", ft)])).await;
     assert!(html(&r, StatusCode::NOT_FOUND).contains("`acme` has no sign-in provider"), "{}", r.text);
-    assert!(!html(&browser(&app, Method::GET, "/signin", "", None).await, StatusCode::OK).contains("/signin/oidc"));
-    // The team form moves on to the team's start page by itself (no form redirect).
-    let r = browser(&app, Method::GET, "/signin/team?namespace=acme", "", None).await;
-    assert!(html(&r, StatusCode::OK).contains("url=/v1/auth/oidc/acme/start"), "{}", r.text);
-    html(&browser(&app, Method::GET, "/signin/team?namespace=..%2Fadmin", "", None).await, StatusCode::BAD_REQUEST);
+    let r =
+        browser(&app, Method::POST, "/signin/team", &cookies, Some(&[("namespace", "../admin"), ("form_token", ft)]))
+            .await;
+    html(&r, StatusCode::BAD_REQUEST);
+    // skill-pool's start link shows the sign-in page for that team; it starts nothing.
+    let r = browser(&app, Method::GET, "/v1/auth/oidc/acme/start", "", None).await;
+    assert!(html(&r, StatusCode::OK).contains("name=\"namespace\" type=\"text\" autocomplete=\"organization\" placeholder=\"team namespace\" required size=\"32\" value=\"acme\""), "{}", r.text);
+    assert!(set_cookie(&r, "skilldex_oidc").is_none());
 
     // A callback that is not the end of a sign-in this browser began: refused, and the
     // pending cookie cleared.
@@ -507,19 +552,7 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
     assert!(body.contains("did not sign you in (&#60;script&#62;x)") && !body.contains("<script>x"), "{body}");
 
     // The SSO settings: owners only, with an admin token; bad settings store nothing.
-    let sso = |method: Method, token: Option<String>, body: Option<serde_json::Value>| {
-        let mut req =
-            Request::builder().method(method).uri("/v1/tenant/sso/oidc").header("x-skill-pool-tenant", "acme");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        };
-        app.send(req.unwrap())
-    };
-    let good = serde_json::json!({"issuer": "https://id.example.com", "client_id": "c", "client_secret": "s", "default_role": "publisher"});
+    let sso = |method, token, body| sso_call(&app, method, token, body);
     assert_eq!(sso(Method::GET, None, None).await.status, StatusCode::UNAUTHORIZED);
     let r = sso(Method::PUT, Some(reader.clone()), Some(good.clone())).await;
     assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{}", r.text);
@@ -683,4 +716,117 @@ async fn the_theme_is_checked_stored_and_worn_by_every_page(db: TestDb) {
     assert_eq!(app.get("/v1/theme/logo", None).await.status, StatusCode::NOT_FOUND);
     let fonts = app.get("/v1/theme/fonts", None).await;
     assert_eq!(fonts.body["allowed"].as_array().map(Vec::len), Some(12));
+}
+
+on_both_backends!(reviews_wishes_and_drafts_have_pages);
+
+/// Reviews on a skill's page, the wishes board and a team's drafts inbox: each form is the
+/// service call the API makes, with the visitor's rights and the session's form token.
+async fn reviews_wishes_and_drafts_have_pages(db: TestDb) {
+    let app = TestApp::new(db).await.storing();
+    let owner = app.user("olga", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    publish(&app, &owner, "tool", "1.0.0", "A tool.", "public").await;
+    let ben = app.user("ben", TokenScope::Write).await;
+    let ben_session = sign_in(&app, &ben).await;
+    let olga_session = sign_in(&app, &owner).await;
+    let csrf_of = |page: &str| field(page, "csrf");
+
+    // A review: posted from the skill's page, shown there; not by the skill's own team.
+    let page = browser(&app, Method::GET, "/skills/acme/tool", &ben_session, None).await;
+    let csrf = csrf_of(html(&page, StatusCode::OK));
+    assert!(page.text.contains("No reviews yet."));
+    let fields = [("csrf", csrf.as_str()), ("rating", "grande"), ("body", "Saved me an afternoon <b>really</b>.")];
+    let r = browser(&app, Method::POST, "/skills/acme/tool/reviews", &ben_session, Some(&fields)).await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/skills/acme/tool#reviews")
+    );
+    let page = browser(&app, Method::GET, "/skills/acme/tool", "", None).await;
+    let body = html(&page, StatusCode::OK);
+    assert!(
+        body.contains("<strong>ben</strong>") && body.contains("Saved me an afternoon &#60;b&#62;really"),
+        "{body}"
+    );
+    let forged = [("csrf", "nope"), ("rating", "regular"), ("body", "forged review text")];
+    html(
+        &browser(&app, Method::POST, "/skills/acme/tool/reviews", &ben_session, Some(&forged)).await,
+        StatusCode::FORBIDDEN,
+    );
+    let page = browser(&app, Method::GET, "/skills/acme/tool", &olga_session, None).await;
+    let own = [("csrf", csrf_of(&page.text)), ("rating", "grande".into()), ("body", "My own tool is great".into())];
+    let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    html(
+        &browser(&app, Method::POST, "/skills/acme/tool/reviews", &olga_session, Some(&own)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let body = browser(&app, Method::GET, "/skills/acme/tool", "", None).await.text;
+    assert!(!body.contains("forged review") && !body.contains("My own tool"), "{body}");
+
+    // A wish: the board shows it to everyone; the form needs a session.
+    let board = browser(&app, Method::GET, "/wishes", &ben_session, None).await;
+    let csrf = csrf_of(html(&board, StatusCode::OK));
+    let wish = [
+        ("csrf", csrf.as_str()),
+        ("title", "Terraform plan reviewer"),
+        ("body", "Reads a plan and flags risky changes."),
+        ("tags", "terraform, iac"),
+        ("namespace", ""),
+    ];
+    let r = browser(&app, Method::POST, "/wishes", &ben_session, Some(&wish)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let board = browser(&app, Method::GET, "/wishes", "", None).await;
+    let body = html(&board, StatusCode::OK);
+    assert!(
+        body.contains("Terraform plan reviewer")
+            && body.contains("by ben")
+            && body.contains("<span class=\"tag\">iac</span>"),
+        "{body}"
+    );
+    assert!(body.contains("Sign in</a> to make a wish"), "{body}");
+    let short = [("csrf", csrf.as_str()), ("title", "tf"), ("body", "too short")];
+    html(&browser(&app, Method::POST, "/wishes", &ben_session, Some(&short)).await, StatusCode::BAD_REQUEST);
+    html(&browser(&app, Method::POST, "/wishes", "", Some(&wish)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(browser(&app, Method::GET, "/wishes", "", None).await.text.matches("class=\"wish\"").count(), 1);
+
+    // The drafts inbox: members read it; a publisher publishes a draft from it.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fresh");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("SKILL.md"), "---\nname: fresh\ndescription: Lints fresh code\n---\nRun it.\n").unwrap();
+    let archive =
+        skilldex::bundle::Bundle::from_dir(&src, &skilldex::bundle::Limits::default()).unwrap().pack(0).tar_gz;
+    let meta = serde_json::json!({"slug": "fresh", "origin": "claude-hook", "notes": "from a session"});
+    let r = crate::skill_pool::post_multipart(
+        &app,
+        "/v1/drafts",
+        Some(&owner),
+        crate::skill_pool::multipart(&meta, Some(&archive)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    html(&browser(&app, Method::GET, "/teams/acme/drafts", &ben_session, None).await, StatusCode::FORBIDDEN);
+    let inbox = browser(&app, Method::GET, "/teams/acme/drafts", &olga_session, None).await;
+    let body = html(&inbox, StatusCode::OK);
+    assert!(body.contains("fresh") && body.contains("from a session") && body.contains("pending"), "{body}");
+    let id = body.split("/teams/acme/drafts/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let csrf = csrf_of(body);
+    let r = browser(
+        &app,
+        Method::POST,
+        &format!("/teams/acme/drafts/{id}/publish"),
+        &olga_session,
+        Some(&[("csrf", &csrf), ("version", "1.0.0")]),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/skills/acme/fresh"),
+        "{}",
+        r.text
+    );
+    let page = browser(&app, Method::GET, "/skills/acme/fresh", &olga_session, None).await;
+    assert!(html(&page, StatusCode::OK).contains("Install 1.0.0"), "{}", page.text);
+    let body = browser(&app, Method::GET, "/teams/acme/drafts", &olga_session, None).await.text;
+    assert!(body.contains("published as") && !body.contains("/publish\""), "{body}");
 }
