@@ -148,6 +148,18 @@ impl RelyingParty {
             .add_scope(Scope::new("profile".into()))
             .set_pkce_challenge(challenge)
             .url();
+        // The browser is sent there: a provider's page over HTTPS (plain HTTP only for the
+        // site's own provider or a host the operator allowed), never another kind of URL.
+        let secure = url.scheme() == "https"
+            || (url.scheme() == "http"
+                && policy.is_none_or(|p| {
+                    url.host_str()
+                        .zip(url.port_or_known_default())
+                        .is_some_and(|(h, port)| p.names(&format!("{h}:{port}"), port))
+                }));
+        if !secure {
+            return Err(OidcError::Provider("the provider's authorization endpoint is not an https URL".into()));
+        }
         Ok(Started {
             url: url.to_string(),
             state: state.secret().clone(),
@@ -185,7 +197,9 @@ impl RelyingParty {
         let checker = client.id_token_verifier();
         let claims = id_token.claims(&checker, &Nonce::new(nonce.to_owned())).map_err(|e| {
             tracing::warn!(issuer = %provider.issuer, error = %e, "an ID token was refused");
-            self.forget(&provider.issuer, policy);
+            if matches!(e, openidconnect::ClaimsVerificationError::SignatureVerification(_)) {
+                self.forget(&provider.issuer, policy);
+            }
             OidcError::Rejected("the ID token did not validate".into())
         })?;
         if let Some(expected) = claims.access_token_hash() {

@@ -19,4 +19,5 @@ CREATE TABLE oidc_identities (
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (issuer, subject)
 );
-CREATE INDEX oidc_identities_user ON oidc_identities (user_id);
+-- One subject per user and provider: two sign-ins at once cannot both claim one user.
+CREATE UNIQUE INDEX oidc_identities_user ON oidc_identities (user_id, issuer);

@@ -138,18 +138,27 @@ impl SignIn<'_> {
                 .await?
                 .ok_or_else(|| Error::Internal("identity without user".into()));
         }
-        // Only a user no provider signed in yet, and only when exactly one has the address:
-        // a user some team's provider created can never be taken over this way.
+        // Only a user no provider signed in yet, no site administrator, and only when exactly
+        // one has the address: a user some team's provider created can never be taken over
+        // this way, nor an administrator's account by whoever the provider vouches for.
         if site
             && identity.email_verified
             && let Some(email) = &identity.email
+            && super::accounts::check_email(email).is_ok()
             && let [only] = store.unlinked_users_by_email(email, 2).await?.as_slice()
         {
             match store.link_oidc_identity(&identity.issuer, &identity.subject, &only.id).await {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Ok(()) => return self.linked_user(identity).await,
+                // This subject was recorded at the same moment: it is whoever it was recorded as.
+                Err(StoreError::Conflict(_))
+                    if store.oidc_identity(&identity.issuer, &identity.subject).await?.is_some() =>
+                {
+                    return self.linked_user(identity).await;
+                }
+                // Another subject claimed that user first: this one gets a user of its own.
+                Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-            return self.linked_user(identity).await;
         }
         // An address the provider vouches for, and well-formed; else none.
         let email = identity

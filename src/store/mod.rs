@@ -294,8 +294,8 @@ pub trait AccountStore: Send + Sync {
     async fn purge_sessions(&self, before: Millis) -> StoreResult<u64>;
     /// The token with this id as a bearer (its user and namespaces), in one round trip.
     async fn bearer_by_token_id(&self, id: &str) -> StoreResult<Option<Bearer>>;
-    /// The users with this email address (in any case) that no OpenID provider signed in yet
-    /// (at most `limit`).
+    /// The users, site administrators aside, with this email address (in any case) that no
+    /// OpenID provider signed in yet (at most `limit`).
     async fn unlinked_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>>;
     /// Makes the user a member with `role` unless they are one already; whether they joined.
     async fn join_team(&self, team_id: &str, user_id: &str, role: TeamRole, at: Millis) -> StoreResult<bool>;
@@ -306,7 +306,8 @@ pub trait AccountStore: Send + Sync {
     /// Whom `subject` at `issuer` is.
     async fn oidc_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<OidcIdentity>>;
     /// Records that `subject` at `issuer` is the existing user `user_id`;
-    /// `Conflict("identity")` when the subject is known already.
+    /// `Conflict("identity")` when the subject is known already, or the user already has a
+    /// subject at that issuer.
     async fn link_oidc_identity(&self, issuer: &str, subject: &str, user_id: &str) -> StoreResult<()>;
     /// Creates the user `subject` at `issuer` is, and records it, in one transaction;
     /// `Conflict("identity")` when the subject is known already, `Conflict("user")` when the

@@ -781,11 +781,11 @@ macro_rules! impl_sql_store {
 
             async fn unlinked_users_by_email(&self, email: &str, limit: i64) -> StoreResult<Vec<User>> {
                 let sql = format!(
-                    "SELECT {USER_COLS} FROM users WHERE lower(email) = lower($1)
+                    "SELECT {USER_COLS} FROM users WHERE lower(email) = lower($1) AND NOT is_admin
                        AND NOT EXISTS (SELECT 1 FROM oidc_identities i WHERE i.user_id = users.id)
                      ORDER BY username LIMIT $2"
                 );
-                let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(self.writer()).await?;
+                let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(self.reader()).await?;
                 rows.iter().map(user_row).collect()
             }
 

@@ -13,7 +13,7 @@ use super::account::see_other;
 use super::session::Visitor;
 use super::{Chrome, Form, Page, day, field, parse, render};
 use crate::api::AppState;
-use crate::domain::{DraftStatus, Namespace, ReviewRating, SkillName, Tag, WishStatus};
+use crate::domain::{DraftStatus, Namespace, ReviewRating, SkillName, Tag, TeamRole, TokenScope, WishStatus};
 use crate::service::Caller;
 use crate::service::reviews::ReviewView;
 use crate::service::reviews::TargetRef;
@@ -213,6 +213,8 @@ struct DraftsPage {
     chrome: Chrome,
     namespace: String,
     drafts: Vec<DraftRow>,
+    /// Whether the visitor may publish or discard (a publisher with a write token, signed in).
+    can_review: bool,
 }
 
 /// A team's drafts inbox: its members read it; publishers publish or discard from it.
@@ -235,7 +237,12 @@ async fn drafts(State(state): State<AppState>, visitor: Visitor, Path(namespace)
             date: day(d.created_at),
         })
         .collect();
-    let page = DraftsPage { chrome: Chrome::new(&state, "", &visitor), namespace: namespace.to_string(), drafts };
+    let role = state.index.role_in(&visitor.caller, namespace.as_str()).await?;
+    let can_review = !visitor.csrf().is_empty()
+        && role.is_some_and(|r| r >= TeamRole::Publisher)
+        && visitor.caller.require(TokenScope::Write).is_ok();
+    let page =
+        DraftsPage { chrome: Chrome::new(&state, "", &visitor), namespace: namespace.to_string(), drafts, can_review };
     Ok(render(StatusCode::OK, page))
 }
 

@@ -477,6 +477,8 @@ struct SkillPage {
     /// Whether the signed-in visitor starred it; `None` for anonymous visitors.
     starred: Option<bool>,
     reviews: Vec<community::ReviewRow>,
+    /// Whether the visitor may review it: signed in, and not of its team.
+    can_review: bool,
 }
 
 fn signature_view(v: &Version) -> Option<SignatureView> {
@@ -538,6 +540,8 @@ async fn skill_page(
         Caller::Anonymous => None,
     };
     let reviews = community::reviews_of(&state, caller, &namespace, &name).await?;
+    let can_review = matches!(caller, Caller::User(p) if !p.namespaces.iter().any(|n| n == namespace.as_str()))
+        && !visitor.csrf().is_empty();
     let latest = match &skill.latest_version {
         Some(v) => catalog.resolve(caller, &namespace, &name, Some(v)).await.ok(),
         None => None,
@@ -598,6 +602,7 @@ async fn skill_page(
             versions,
             starred,
             reviews,
+            can_review,
         },
     ))
 }

@@ -513,7 +513,25 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
             "{path} without the form token: {}",
             r.text
         );
-        assert!(set_cookie(&r, "skilldex_oidc").is_none(), "{path}: no flow began");
+    }
+    // A token of the right length but wrong, the right one without its cookie, or the right
+    // pair posted from another site's page: refused the same way.
+    let wrong = "0".repeat(form_token.len());
+    for (cookies, token, origin) in [
+        (cookies.as_str(), wrong.as_str(), None),
+        ("", form_token.as_str(), None),
+        (cookies.as_str(), form_token.as_str(), Some("https://evil.example")),
+    ] {
+        let body = format!("form_token={token}");
+        let mut req = Request::post("/signin/oidc").header("content-type", "application/x-www-form-urlencoded");
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies);
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = app.send(req.body(Body::from(body)).unwrap()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{cookies} {origin:?}: {}", r.text);
     }
     // With it: no site provider, and no provider for the team yet.
     let ft = form_token.as_str();
@@ -529,7 +547,6 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
     // skill-pool's start link shows the sign-in page for that team; it starts nothing.
     let r = browser(&app, Method::GET, "/v1/auth/oidc/acme/start", "", None).await;
     assert!(html(&r, StatusCode::OK).contains("name=\"namespace\" type=\"text\" autocomplete=\"organization\" placeholder=\"team namespace\" required size=\"32\" value=\"acme\""), "{}", r.text);
-    assert!(set_cookie(&r, "skilldex_oidc").is_none());
 
     // A callback that is not the end of a sign-in this browser began: refused, and the
     // pending cookie cleared.
@@ -788,6 +805,26 @@ async fn reviews_wishes_and_drafts_have_pages(db: TestDb) {
     html(&browser(&app, Method::POST, "/wishes", &ben_session, Some(&short)).await, StatusCode::BAD_REQUEST);
     html(&browser(&app, Method::POST, "/wishes", "", Some(&wish)).await, StatusCode::UNAUTHORIZED);
     assert_eq!(browser(&app, Method::GET, "/wishes", "", None).await.text.matches("class=\"wish\"").count(), 1);
+    // A wish for one team: its author and the team see it; nobody else does.
+    let for_acme = [
+        ("csrf", csrf.as_str()),
+        ("title", "Internal deploy checklist"),
+        ("body", "Our release steps, as a skill."),
+        ("namespace", "acme"),
+    ];
+    assert_eq!(
+        browser(&app, Method::POST, "/wishes", &ben_session, Some(&for_acme)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(
+        browser(&app, Method::GET, "/wishes", &olga_session, None).await.text.contains("Internal deploy checklist")
+    );
+    assert!(browser(&app, Method::GET, "/wishes", &ben_session, None).await.text.contains("Internal deploy checklist"));
+    assert!(!browser(&app, Method::GET, "/wishes", "", None).await.text.contains("Internal deploy checklist"));
+    // The team sees no review form on its own skill.
+    assert!(
+        !browser(&app, Method::GET, "/skills/acme/tool", &olga_session, None).await.text.contains("Post the review")
+    );
 
     // The drafts inbox: members read it; a publisher publishes a draft from it.
     let dir = tempfile::tempdir().unwrap();
@@ -811,6 +848,11 @@ async fn reviews_wishes_and_drafts_have_pages(db: TestDb) {
     assert!(body.contains("fresh") && body.contains("from a session") && body.contains("pending"), "{body}");
     let id = body.split("/teams/acme/drafts/").nth(1).unwrap().split('/').next().unwrap().to_owned();
     let csrf = csrf_of(body);
+    let forged = [("csrf", "nope"), ("version", "1.0.0")];
+    let r =
+        browser(&app, Method::POST, &format!("/teams/acme/drafts/{id}/publish"), &olga_session, Some(&forged)).await;
+    html(&r, StatusCode::FORBIDDEN);
+    assert!(browser(&app, Method::GET, "/teams/acme/drafts", &olga_session, None).await.text.contains("pending"));
     let r = browser(
         &app,
         Method::POST,
@@ -827,6 +869,7 @@ async fn reviews_wishes_and_drafts_have_pages(db: TestDb) {
     );
     let page = browser(&app, Method::GET, "/skills/acme/fresh", &olga_session, None).await;
     assert!(html(&page, StatusCode::OK).contains("Install 1.0.0"), "{}", page.text);
-    let body = browser(&app, Method::GET, "/teams/acme/drafts", &olga_session, None).await.text;
+    let inbox = browser(&app, Method::GET, "/teams/acme/drafts", &olga_session, None).await;
+    let body = html(&inbox, StatusCode::OK);
     assert!(body.contains("published as") && !body.contains("/publish\""), "{body}");
 }
