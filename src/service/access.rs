@@ -207,6 +207,29 @@ impl Index {
         Ok((secret, csrf))
     }
 
+    /// The caller's own live browser sessions, newest first, with the name of the token each
+    /// acts as.
+    pub async fn sessions_of(&self, caller: &Caller) -> Result<Vec<(crate::store::WebSession, String)>> {
+        let me = caller.require_account()?;
+        Ok(self.store.live_sessions_of(&me.user.id, now_millis(), 50).await?)
+    }
+
+    /// Ends one of the caller's own sessions, named by its id; someone else's, or one that
+    /// ended, is not found.
+    pub async fn end_session_of(&self, caller: &Caller, id: &str) -> Result<()> {
+        let me = caller.require_account()?;
+        if self.store.revoke_session_of(&me.user.id, id, now_millis()).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("no such session".into()))
+        }
+    }
+
+    /// The id a session is known by: the hash of its cookie's secret.
+    pub fn session_id(secret: &str) -> String {
+        hash_token(secret)
+    }
+
     /// Forgets sessions that ended (expired or signed out) more than a day ago; how many.
     pub async fn purge_sessions(&self) -> Result<u64> {
         Ok(self.store.purge_sessions(now_millis() - 24 * 3600 * 1000).await?)

@@ -290,6 +290,11 @@ pub trait AccountStore: Send + Sync {
     async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<(WebSession, Bearer)>>;
     /// Ends a session; false when there was no live one.
     async fn revoke_session(&self, hash: &str, at: Millis) -> StoreResult<bool>;
+    /// A user's live browser sessions (not ended, not expired at `now`, their token live),
+    /// newest first, at most `limit`, each with its token's name.
+    async fn live_sessions_of(&self, user_id: &str, now: Millis, limit: i64) -> StoreResult<Vec<(WebSession, String)>>;
+    /// Ends one of a user's sessions; false when the user has no such live session.
+    async fn revoke_session_of(&self, user_id: &str, hash: &str, at: Millis) -> StoreResult<bool>;
     /// Deletes sessions that expired or ended before `before`; how many.
     async fn purge_sessions(&self, before: Millis) -> StoreResult<u64>;
     /// The token with this id as a bearer (its user and namespaces), in one round trip.

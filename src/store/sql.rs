@@ -761,6 +761,49 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn live_sessions_of(&self, user_id: &str, now: Millis, limit: i64) -> StoreResult<Vec<(WebSession, String)>> {
+                let rows = sqlx::query(
+                    "SELECT s.id, s.token_id, s.csrf, s.created_at, s.expires_at, s.revoked_at, t.name
+                     FROM web_sessions s JOIN tokens t ON t.id = s.token_id
+                     WHERE t.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND t.revoked_at IS NULL
+                       AND (t.expires_at IS NULL OR t.expires_at > $2)
+                     ORDER BY s.created_at DESC LIMIT $3",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|r| -> StoreResult<(WebSession, String)> {
+                        Ok((
+                            WebSession {
+                                id: r.try_get("id")?,
+                                token_id: r.try_get("token_id")?,
+                                csrf: r.try_get("csrf")?,
+                                created_at: r.try_get("created_at")?,
+                                expires_at: r.try_get("expires_at")?,
+                                revoked_at: r.try_get("revoked_at")?,
+                            },
+                            r.try_get("name")?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn revoke_session_of(&self, user_id: &str, hash: &str, at: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE web_sessions SET revoked_at = $3
+                     WHERE id = $2 AND revoked_at IS NULL AND token_id IN (SELECT id FROM tokens WHERE user_id = $1)",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(at)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn purge_sessions(&self, before: Millis) -> StoreResult<u64> {
                 // Ended by expiry, by signing out, or by its token's revocation.
                 let done = sqlx::query(

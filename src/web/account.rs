@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings", get(settings))
         .route("/settings/tokens", post(create_token))
         .route("/settings/tokens/{id}/revoke", post(revoke_token))
+        .route("/settings/sessions/{id}/end", post(end_session))
         .route("/skills/{namespace}/{name}/star", post(star))
 }
 
@@ -168,6 +169,16 @@ struct TokenRow {
     active: bool,
 }
 
+/// A live browser session, in the settings.
+struct SessionRow {
+    id: String,
+    started: String,
+    ends: String,
+    via: String,
+    /// The session this page was asked for with.
+    current: bool,
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -175,6 +186,7 @@ struct SettingsPage {
     username: String,
     email: String,
     tokens: Vec<TokenRow>,
+    sessions: Vec<SessionRow>,
     /// The scopes a new token may have: at most the visitor's own.
     scopes: Vec<&'static str>,
 }
@@ -203,6 +215,23 @@ async fn settings(State(state): State<AppState>, visitor: Visitor) -> Page {
             }
         })
         .collect();
+    let current = match &visitor.via {
+        Via::Session { secret, .. } => Some(crate::service::Index::session_id(secret)),
+        _ => None,
+    };
+    let sessions = state
+        .index
+        .sessions_of(&visitor.caller)
+        .await?
+        .into_iter()
+        .map(|(s, via)| SessionRow {
+            current: current.as_deref() == Some(s.id.as_str()),
+            id: s.id,
+            started: minute(s.created_at),
+            ends: minute(s.expires_at),
+            via,
+        })
+        .collect();
     let scopes = [TokenScope::Read, TokenScope::Write, TokenScope::Admin]
         .into_iter()
         .filter(|s| *s <= me.token.scope)
@@ -215,9 +244,28 @@ async fn settings(State(state): State<AppState>, visitor: Visitor) -> Page {
             username: me.user.username.to_string(),
             email: me.user.email.clone(),
             tokens,
+            sessions,
             scopes,
         },
     ))
+}
+
+/// A moment to the minute, UTC.
+fn minute(millis: i64) -> String {
+    crate::domain::to_datetime(millis).format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Ends one of the visitor's browser sessions (another device's, say).
+async fn end_session(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    visitor.check_form(&headers, &state, &form.csrf)?;
+    state.index.end_session_of(&visitor.caller, &id).await?;
+    Ok(see_other("/settings#sessions"))
 }
 
 #[derive(Deserialize)]

@@ -873,3 +873,39 @@ async fn reviews_wishes_and_drafts_have_pages(db: TestDb) {
     let body = html(&inbox, StatusCode::OK);
     assert!(body.contains("published as") && !body.contains("/publish\""), "{body}");
 }
+
+on_both_backends!(people_see_and_end_their_own_browser_sessions);
+
+/// The settings list the visitor's live browser sessions; one can be ended from another,
+/// never someone else's, never without the form token.
+async fn people_see_and_end_their_own_browser_sessions(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let ann = app.user("ann", TokenScope::Admin).await;
+    let bob = app.user("bob", TokenScope::Admin).await;
+    let laptop = sign_in(&app, &ann).await;
+    let phone = sign_in(&app, &ann).await;
+    let bobs = sign_in(&app, &bob).await;
+
+    let page = browser(&app, Method::GET, "/settings", &laptop, None).await;
+    let body = html(&page, StatusCode::OK);
+    assert_eq!(body.matches("/settings/sessions/").count(), 1, "the other session can be ended: {body}");
+    assert!(body.contains("this browser"), "{body}");
+    let other = body.split("/settings/sessions/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let csrf = field(body, "csrf");
+
+    // Bob cannot end Ann's session, even knowing its id; nobody can without the form token.
+    let bob_csrf = field(&browser(&app, Method::GET, "/settings", &bobs, None).await.text, "csrf");
+    let path = format!("/settings/sessions/{other}/end");
+    html(&browser(&app, Method::POST, &path, &bobs, Some(&[("csrf", &bob_csrf)])).await, StatusCode::NOT_FOUND);
+    html(&browser(&app, Method::POST, &path, &laptop, Some(&[("csrf", "nope")])).await, StatusCode::FORBIDDEN);
+    html(&browser(&app, Method::GET, "/settings", &phone, None).await, StatusCode::OK);
+
+    // Ann ends her phone's session from her laptop: the phone is signed out, the laptop not.
+    let r = browser(&app, Method::POST, &path, &laptop, Some(&[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let r = browser(&app, Method::GET, "/settings", &phone, None).await;
+    assert_eq!((r.status, r.headers["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/signin"));
+    let body = browser(&app, Method::GET, "/settings", &laptop, None).await.text;
+    assert_eq!(body.matches("/settings/sessions/").count(), 0, "only this browser's is left: {body}");
+    html(&browser(&app, Method::POST, &path, &laptop, Some(&[("csrf", &csrf)])).await, StatusCode::NOT_FOUND);
+}
