@@ -410,6 +410,27 @@ macro_rules! impl_sql_store {
         /// Holds the team's row until the transaction ends, so two membership changes of one
         /// team cannot each count the other's owner and leave the team with none (PostgreSQL
         /// runs them side by side; SQLite has one writer anyway).
+        /// A new user's record, stored in `tx` (a name taken is `Conflict("user")`).
+        async fn insert_user(tx: &mut Tx<'_>, new: &NewUser) -> StoreResult<User> {
+            let user = User {
+                id: new_id(),
+                username: new.username.clone(),
+                email: new.email.clone(),
+                is_admin: new.is_admin,
+                created_at: $crate::domain::now_millis(),
+            };
+            sqlx::query("INSERT INTO users (id, username, email, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&user.id)
+                .bind(user.username.as_str())
+                .bind(&user.email)
+                .bind(user.is_admin)
+                .bind(user.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| classify(e, "user", "user"))?;
+            Ok(user)
+        }
+
         async fn lock_team(tx: &mut Tx<'_>, team_id: &str) -> StoreResult<()> {
             sqlx::query("UPDATE teams SET id = id WHERE id = $1").bind(team_id).execute(&mut **tx).await?;
             Ok(())
@@ -619,22 +640,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_user(&self, new: &NewUser) -> StoreResult<User> {
-                let user = User {
-                    id: new_id(),
-                    username: new.username.clone(),
-                    email: new.email.clone(),
-                    is_admin: new.is_admin,
-                    created_at: $crate::domain::now_millis(),
-                };
-                sqlx::query("INSERT INTO users (id, username, email, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&user.id)
-                    .bind(user.username.as_str())
-                    .bind(&user.email)
-                    .bind(user.is_admin)
-                    .bind(user.created_at)
-                    .execute(self.writer())
-                    .await
-                    .map_err(|e| classify(e, "user", "user"))?;
+                let mut tx = self.writer().begin().await?;
+                let user = insert_user(&mut tx, new).await?;
+                tx.commit().await?;
                 Ok(user)
             }
 
@@ -920,23 +928,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_oidc_user(&self, issuer: &str, subject: &str, new: &NewUser) -> StoreResult<User> {
-                let user = User {
-                    id: new_id(),
-                    username: new.username.clone(),
-                    email: new.email.clone(),
-                    is_admin: new.is_admin,
-                    created_at: $crate::domain::now_millis(),
-                };
                 let mut tx = self.writer().begin().await?;
-                sqlx::query("INSERT INTO users (id, username, email, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&user.id)
-                    .bind(user.username.as_str())
-                    .bind(&user.email)
-                    .bind(user.is_admin)
-                    .bind(user.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| classify(e, "user", "user"))?;
+                let user = insert_user(&mut tx, new).await?;
                 sqlx::query(
                     "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
                 )
