@@ -122,10 +122,20 @@ async function visitor(browser) {
   await go(page, `${plan.base}${plan.diff}`);
   found.axe.diff = await axe(page);
   await shot(page, "diff-desktop");
+  await go(page, `${plan.base}/wishes`);
+  found.axe.wishes = await axe(page);
+  await shot(page, "wishes-desktop");
 
   // Phone-sized and dark.
   await page.setViewportSize(PHONE);
-  for (const [name, url] of [["home", "/"], ["search", `/search?q=${plan.query}`], ["skill", plan.skill]]) {
+  for (const [name, url] of [
+    ["home", "/"],
+    ["search", `/search?q=${plan.query}`],
+    ["skill", plan.skill],
+    ["team", plan.team],
+    ["signin", "/signin"],
+    ["wishes", "/wishes"],
+  ]) {
     await go(page, `${plan.base}${url}`);
     await shot(page, `${name}-phone`);
     found.axe[`${name}Phone`] = await axe(page);
@@ -309,6 +319,15 @@ async function owner(browser) {
   await go(page, `${plan.base}/admin/audit`);
   await shot(page, "admin-audit-desktop");
   found.axe.adminAudit = await axe(page);
+  await go(page, `${plan.base}${plan.team}/drafts`);
+  await shot(page, "drafts-desktop");
+  found.axe.drafts = await axe(page);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize(PHONE);
+  await go(page, `${plan.base}${plan.team}`);
+  await shot(page, "team-owner-phone-dark");
+  found.axe.teamOwnerPhoneDark = await axe(page);
+  await fitsThePhone(page, plan.team);
   found.events = events;
   await context.close();
   return found;
