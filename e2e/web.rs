@@ -366,7 +366,6 @@ fn the_web_catalog_works_in_a_browser_with_oidc_sign_in(backend: Backend) {
     unreadable["fg"] = json!("#d9c7b3");
     let (status, refused) = put(&admin, &unreadable);
     assert!(status == 400 && refused["message"].as_str().unwrap().contains("WCAG AA"), "{refused}");
-    assert_eq!(put(&admin, &theme).0, 200);
     let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32" onload="window.__xss=true;alert('logo')">
 <script>window.__xss=true;alert('script')</script>
 <rect width="32" height="32" rx="6" fill="#7a1f5c" onmouseover="alert('hover')"/>
@@ -390,7 +389,21 @@ fn the_web_catalog_works_in_a_browser_with_oidc_sign_in(backend: Backend) {
         .0
     };
     assert_eq!(upload(token), 403);
-    assert_eq!(upload(&admin), 201);
+    // The administrator does it on the theme page.
+    let found =
+        browser("adminTheme", &json!({"base": base, "shots": shots, "token": admin, "theme": theme, "svg": svg}));
+    clean(&found, "adminTheme");
+    assert_eq!(found["preview"], 32, "the page shows the stored logo: {found}");
+    let (_, current) = http_json(serve.addr, "GET", "/v1/theme", None, None);
+    assert_eq!(
+        (current["brand_name"].as_str(), current["bg"].as_str()),
+        (Some("Acme Skills"), Some("#fdf8f2")),
+        "{current}"
+    );
+    assert_eq!(
+        (current["font_family"].as_str(), current["footer_branding"].clone()),
+        (Some("Atkinson Hyperlegible"), json!(false))
+    );
     let (_, head, stored) = http_exchange(serve.addr, "GET /v1/theme/logo", None, &[], b"");
     let stored = String::from_utf8(stored).unwrap();
     for gone in ["script", "alert", "onload", "onmouseover", "foreignObject", "javascript"] {

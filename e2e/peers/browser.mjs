@@ -333,6 +333,38 @@ async function owner(browser) {
   return found;
 }
 
+/// A site administrator sets the theme and uploads a logo on the theme page.
+async function adminTheme(browser) {
+  const { context, events } = await watchedContext(browser);
+  const page = await context.newPage();
+  await go(page, `${plan.base}/signin`);
+  await page.fill("#token", plan.token);
+  await Promise.all([page.waitForURL(`${plan.base}/settings`), page.click("form[action='/signin'] button[type=submit]")]);
+  await go(page, `${plan.base}/admin/theme`);
+  const found = { axe: { adminTheme: await axe(page) } };
+  const t = plan.theme;
+  await page.fill("#brand_name", t.brand_name);
+  for (const field of ["bg", "fg", "primary", "primary_fg", "accent", "muted", "muted_fg", "border"]) {
+    await page.fill(`input[name=${field}]`, t[field]);
+  }
+  await page.fill("#radius", t.radius);
+  await page.selectOption("#font_family", t.font_family);
+  await page.setChecked("input[name=footer_branding]", t.footer_branding);
+  await Promise.all([page.waitForURL(`${plan.base}/admin/theme`), page.click("form[action='/admin/theme'] button[type=submit]")]);
+  await page.setInputFiles("form[action='/admin/theme/logo'] input[type=file]", {
+    name: "logo.svg",
+    mimeType: "image/svg+xml",
+    buffer: Buffer.from(plan.svg),
+  });
+  await Promise.all([page.waitForURL(`${plan.base}/admin/theme`), page.click("form[action='/admin/theme/logo'] button[type=submit]")]);
+  await shot(page, "admin-theme-desktop");
+  found.axe.adminThemeAfter = await axe(page);
+  found.preview = await page.locator("img[alt='The current logo']").evaluate((img) => img.complete && img.naturalWidth);
+  found.events = events;
+  await context.close();
+  return found;
+}
+
 /// The site's theme on its pages, and its hostile logo doing nothing, even opened alone.
 async function theme(browser) {
   const { context, events } = await watchedContext(browser);
@@ -362,7 +394,7 @@ async function theme(browser) {
   return found;
 }
 
-const scenarios = { visitor, xss, member, tenant, owner, theme };
+const scenarios = { visitor, xss, member, tenant, owner, adminTheme, theme };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(", ")}`);

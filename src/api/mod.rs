@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod mcp;
+pub mod multipart;
 pub mod npm;
 pub mod oci_dist;
 mod ops;

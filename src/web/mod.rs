@@ -9,6 +9,7 @@ mod community;
 mod markdown;
 mod oidc;
 mod session;
+mod theme;
 
 use askama::Template;
 use axum::Router;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(oidc::router())
         .merge(community::router())
+        .merge(theme::router())
 }
 
 /// What every page's frame shows.

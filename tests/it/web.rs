@@ -909,3 +909,72 @@ async fn people_see_and_end_their_own_browser_sessions(db: TestDb) {
     assert_eq!(body.matches("/settings/sessions/").count(), 0, "only this browser's is left: {body}");
     html(&browser(&app, Method::POST, &path, &laptop, Some(&[("csrf", &csrf)])).await, StatusCode::NOT_FOUND);
 }
+
+on_both_backends!(the_theme_page_is_for_site_administrators);
+
+/// `/admin/theme`: the API's checks as forms; an upload without the form token, or from
+/// another site, stores nothing.
+async fn the_theme_page_is_for_site_administrators(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let olga = app.user("olga", TokenScope::Admin).await;
+    let olga_session = sign_in(&app, &olga).await;
+    let admin_session = sign_in(&app, &app.admin.clone()).await;
+    html(&browser(&app, Method::GET, "/admin/theme", &olga_session, None).await, StatusCode::FORBIDDEN);
+    let page = browser(&app, Method::GET, "/admin/theme", &admin_session, None).await;
+    let csrf = field(html(&page, StatusCode::OK), "csrf");
+
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("brand_name", "Acme"),
+        ("bg", "#ffffff"),
+        ("fg", "#111111"),
+        ("primary", "#1d4ed8"),
+        ("primary_fg", "#ffffff"),
+        ("accent", "#1d4ed8"),
+        ("muted", "#f3f4f6"),
+        ("muted_fg", "#4b5563"),
+        ("border", "#e5e7eb"),
+        ("radius", "4px"),
+        ("font_family", ""),
+    ];
+    fields[3] = ("fg", "#eeeeee");
+    let r = browser(&app, Method::POST, "/admin/theme", &admin_session, Some(&fields)).await;
+    assert!(html(&r, StatusCode::BAD_REQUEST).contains("WCAG AA"), "{}", r.text);
+    fields[3] = ("fg", "#111111");
+    html(&browser(&app, Method::POST, "/admin/theme", &olga_session, Some(&fields)).await, StatusCode::FORBIDDEN);
+    let r = browser(&app, Method::POST, "/admin/theme", &admin_session, Some(&fields)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let theme = app.get("/v1/theme", None).await;
+    assert_eq!(
+        (theme.body["brand_name"].as_str(), theme.body["footer_branding"].clone()),
+        (Some("Acme"), serde_json::json!(false))
+    );
+
+    let upload = |cookies: String, csrf: String, origin: Option<&'static str>| {
+        let mut body = format!(
+            "--b0\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.png\"\r\nContent-Type: image/png\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        body.extend_from_slice(b"\r\n--b0--\r\n");
+        let mut req = Request::post("/admin/theme/logo")
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .header("cookie", cookies);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        app.send(req.body(Body::from(body)).unwrap())
+    };
+    html(&upload(admin_session.clone(), "nope".into(), None).await, StatusCode::FORBIDDEN);
+    html(&upload(admin_session.clone(), csrf.clone(), Some("https://evil.example")).await, StatusCode::FORBIDDEN);
+    html(&upload(olga_session.clone(), csrf.clone(), None).await, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/v1/theme/logo", None).await.status, StatusCode::NOT_FOUND, "nothing stored");
+    let r = upload(admin_session.clone(), csrf.clone(), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let logo = app.get("/v1/theme/logo", None).await;
+    assert_eq!((logo.status, logo.headers["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    let r = browser(&app, Method::POST, "/admin/theme/logo/remove", &admin_session, Some(&[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/v1/theme/logo", None).await.status, StatusCode::NOT_FOUND);
+}

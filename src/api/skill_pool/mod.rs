@@ -684,56 +684,16 @@ async fn read_parts(
     Ok((metadata, archive))
 }
 
-/// One part of a multipart body.
-pub(super) struct Part {
-    pub name: String,
-    pub content_type: Option<String>,
-    pub data: axum::body::Bytes,
-}
-
-/// The parts of a multipart body named in `fields`, each at most once and within its own
-/// limit; any other part is refused. `what` tells a client what to send instead.
+/// A multipart body's parts (see `crate::api::multipart`), refusals in skill-pool's shape.
 pub(super) async fn read_multipart(
     headers: &axum::http::HeaderMap,
     body: axum::body::Body,
     what: &str,
     fields: &[(&str, u64)],
-) -> Reply<Vec<Part>> {
-    let boundary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| SpError::bad_request(what))?;
-    let limit = fields.iter().map(|(_, max)| *max as usize).sum::<usize>() + (1 << 20);
-    let bytes = crate::api::read_body(headers, body, limit, BODY_TIMEOUT)
+) -> Reply<Vec<crate::api::multipart::Part>> {
+    crate::api::multipart::read(headers, body, what, fields, BODY_TIMEOUT)
         .await
-        .map_err(|e| SpError::new(e.status(), "bad_request", e.message()))?;
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-    let mut sizes = multer::SizeLimit::new();
-    for (name, max) in fields {
-        sizes = sizes.for_field(*name, *max);
-    }
-    let constraints =
-        multer::Constraints::new().allowed_fields(fields.iter().map(|(name, _)| *name).collect()).size_limit(sizes);
-    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
-    let bad_part = |e: multer::Error| match e {
-        multer::Error::FieldSizeExceeded { field_name, .. } => SpError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "bad_request",
-            format!("the `{}` part is too large", field_name.as_deref().unwrap_or("?")),
-        ),
-        e => SpError::bad_request(format!("invalid multipart body: {}", crate::domain::truncate(&e.to_string()))),
-    };
-    let mut parts: Vec<Part> = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(bad_part)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        if parts.iter().any(|p| p.name == name) {
-            return Err(SpError::bad_request(format!("more than one `{name}` part")));
-        }
-        let content_type = field.content_type().map(ToString::to_string);
-        parts.push(Part { name, content_type, data: field.bytes().await.map_err(bad_part)? });
-    }
-    Ok(parts)
+        .map_err(|e| SpError::new(e.status, "bad_request", e.message))
 }
 
 /// The `metadata` part as `T`.
