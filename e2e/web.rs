@@ -338,6 +338,25 @@ fn the_web_catalog_works_in_a_browser_with_oidc_sign_in(backend: Backend) {
         logs.contains("listening") && !logs.contains("acme-secret") && !logs.contains("site-secret"),
         "secrets logged"
     );
+    // …and is kept in the database sealed under the site's key, never as written.
+    let stored = match backend {
+        Backend::Sqlite => walk(&dir.path().join("skilldex-data"))
+            .into_iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .collect::<String>(),
+        Backend::Postgres => {
+            let out = Command::new("psql")
+                .args([db.args[1].as_str(), "-qAtc", "SELECT client_secret FROM oidc_providers"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    assert!(!stored.contains("acme-secret"), "the client secret is stored as written");
+    if backend == Backend::Postgres {
+        assert!(stored.starts_with("sdx1:"), "{stored}");
+    }
 
     // The owner (signed in with an API token) makes alice a publisher on the team page.
     let found = browser(
@@ -442,4 +461,31 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A replica started with another secret key than the one the database's secrets were sealed
+/// with refuses to start, and says why.
+#[test]
+fn a_server_with_another_secret_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    Serve::start(dir.path(), &[]).stop();
+    let key = dir.path().join("skilldex-data/secret-key");
+    let first = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(first.trim().len(), 64);
+    let other = dir.path().join("other-key");
+    std::fs::write(&other, format!("{}\n", "ab".repeat(32))).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--secret-key-file", other.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_remove("SKILLDEX_DATABASE_URL")
+        .env_remove("SKILLDEX_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not the one this database's secrets were sealed with"), "{stderr}");
+    // The right key still starts it.
+    Serve::start(dir.path(), &["--secret-key-file", key.to_str().unwrap()]).stop();
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), first, "the key file is never rewritten");
 }

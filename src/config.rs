@@ -188,6 +188,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_OIDC_CLIENT_SECRET_FILE", value_name = "FILE", requires = "oidc_issuer")]
     pub oidc_client_secret_file: Option<PathBuf>,
 
+    /// The site's secret key (64 hex digits) that seals secrets kept in the database; by
+    /// default `<data dir>/secret-key`, created on first start. Every replica of one site
+    /// needs the same key.
+    #[arg(long, env = "SKILLDEX_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// Let teams' owners name OpenID providers of their own (skill-pool's
     /// `/v1/tenant/sso/oidc`); their first sign-ins create users. Off by default.
     #[arg(long, env = "SKILLDEX_TEAM_SIGN_IN")]

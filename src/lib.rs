@@ -10,6 +10,7 @@ pub mod oci;
 pub mod oidc;
 pub mod policy;
 pub mod ratelimit;
+pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod store;

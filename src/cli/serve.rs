@@ -28,6 +28,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let url = args.database_url()?;
     let store = crate::store::connect(url.expose()).await.context("cannot open the index database")?;
     tracing::info!(backend = store.backend(), "index database ready");
+    let key = site_key(&args, &store).await?;
     let embedded = std::sync::Arc::new(
         crate::oci::store::EmbeddedStore::open(&args.data_dir.join("oci"), store.clone())
             .await
@@ -47,7 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         policy: OutboundPolicy::new(args.allow_webhooks.clone()),
         retry_delay: std::time::Duration::from_secs(args.webhook_retry_delay.max(1)),
     });
-    index = index.with_sign_in(args.sign_in()?);
+    index = index.with_sign_in(args.sign_in()?).with_site_key(key);
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");
@@ -280,4 +281,21 @@ fn follow_changes(index: crate::service::Index) {
             }
         }
     });
+}
+
+/// The site's secret key, checked against the one the database's secrets were sealed with.
+async fn site_key(args: &ServeArgs, store: &Arc<dyn crate::store::Store>) -> anyhow::Result<crate::secrets::SiteKey> {
+    let (path, create) = match &args.secret_key_file {
+        Some(path) => (path.clone(), false),
+        None => (args.data_dir.join("secret-key"), true),
+    };
+    let key = crate::secrets::SiteKey::load(&path, create)?;
+    let recorded = store.key_check(&key.check_value()).await.context("cannot read the site key's check value")?;
+    if recorded != key.check_value() {
+        anyhow::bail!(
+            "the secret key in {} is not the one this database's secrets were sealed with; give every replica the same --secret-key-file",
+            path.display()
+        );
+    }
+    Ok(key)
 }

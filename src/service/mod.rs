@@ -316,6 +316,9 @@ pub struct Index {
     sign_in: Arc<signin::SignInConfig>,
     /// The theme as pages show it, refreshed from the database.
     theme: Arc<std::sync::RwLock<Arc<theme::ThemeSnapshot>>>,
+    /// What seals secrets kept in the database. `serve` loads the site's; otherwise (tests,
+    /// tools) a random one, good for this process only.
+    site_key: Arc<crate::secrets::SiteKey>,
 }
 
 impl Index {
@@ -343,6 +346,7 @@ impl Index {
             webhook_wake: Default::default(),
             sign_in: Default::default(),
             theme: Default::default(),
+            site_key: Arc::new(crate::secrets::SiteKey::random()),
         }
     }
 
@@ -589,6 +593,12 @@ impl Index {
     /// Deliver webhooks under this policy and retry delay.
     pub fn with_webhooks(mut self, config: webhooks::WebhookConfig) -> Self {
         self.webhook_config = Arc::new(config);
+        self
+    }
+
+    /// Seal secrets kept in the database with this key.
+    pub fn with_site_key(mut self, key: crate::secrets::SiteKey) -> Self {
+        self.site_key = Arc::new(key);
         self
     }
 

@@ -80,8 +80,10 @@ impl SignIn<'_> {
                 let missing = || Error::NotFound(format!("`{namespace}` has no sign-in provider"));
                 let team = self.core.store.team_by_namespace(namespace.as_str()).await?.ok_or_else(missing)?;
                 let p = self.core.store.oidc_provider(&team.id).await?.ok_or_else(missing)?;
-                let config =
-                    ProviderConfig { issuer: p.issuer, client_id: p.client_id, client_secret: p.client_secret };
+                let client_secret = self.core.site_key.open(&p.client_secret).ok_or_else(|| {
+                    Error::Internal("a team's client secret does not open with this server's secret key".into())
+                })?;
+                let config = ProviderConfig { issuer: p.issuer, client_id: p.client_id, client_secret };
                 Ok((config, Some(&self.core.sign_in.policy), Some((team.id, p.default_role))))
             }
         }
@@ -270,14 +272,17 @@ impl SignIn<'_> {
         let current = self.core.store.oidc_provider(&team).await?;
         // The stored secret goes only to the provider it was given for.
         let client_secret = match (input.client_secret, current) {
-            (Some(s), _) => s,
+            (Some(s), _) => {
+                check_field("client_secret", &s, CLIENT_SECRET_MAX)?;
+                self.core.site_key.seal(&s)
+            }
+            // Sealed already.
             (None, Some(c)) if c.issuer == issuer && c.client_id == input.client_id => c.client_secret,
             (None, Some(_)) => {
                 return Err(Error::Invalid("client_secret is required when the issuer or client_id changes".into()));
             }
             (None, None) => return Err(Error::Invalid("client_secret is required".into())),
         };
-        check_field("client_secret", &client_secret, CLIENT_SECRET_MAX)?;
         // The issuer must be an OpenID provider where this server may reach it.
         self.core.sign_in.party.discover(&issuer, Some(&self.core.sign_in.policy)).await.map_err(|e| match e {
             OidcError::NotAllowed(why) => Error::Invalid(format!(

@@ -829,6 +829,9 @@ pub trait Store:
     async fn site_id(&self) -> StoreResult<String>;
     /// The site's URL-signing key: `candidate` becomes it unless one was set already.
     async fn url_key(&self, candidate: &str) -> StoreResult<String>;
+    /// The site key's check value: `candidate` is recorded if none is, and the recorded one
+    /// returned.
+    async fn key_check(&self, candidate: &str) -> StoreResult<String>;
     /// The writes to the database made through this process, where the backend counts them.
     fn write_marks(&self) -> Option<&WriteMarks>;
 }

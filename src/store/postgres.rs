@@ -84,6 +84,7 @@ impl PostgresStore {
         },
         Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
         Migration { version: 24, name: "theme", sql: include_str!("../../migrations/shared/0024_theme.sql") },
+        Migration { version: 25, name: "key_check", sql: include_str!("../../migrations/shared/0025_key_check.sql") },
     ];
 
     pub async fn connect(url: &str) -> Result<Self, super::StoreError> {

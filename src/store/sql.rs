@@ -622,6 +622,14 @@ macro_rules! impl_sql_store {
                 Ok(sqlx::query("SELECT id FROM site").fetch_one(self.reader()).await?.try_get("id")?)
             }
 
+            async fn key_check(&self, candidate: &str) -> StoreResult<String> {
+                sqlx::query("UPDATE site SET key_check = $1 WHERE key_check IS NULL")
+                    .bind(candidate)
+                    .execute(self.writer())
+                    .await?;
+                Ok(sqlx::query("SELECT key_check FROM site").fetch_one(self.writer()).await?.try_get("key_check")?)
+            }
+
             async fn url_key(&self, candidate: &str) -> StoreResult<String> {
                 sqlx::query("UPDATE site SET url_key = $1 WHERE url_key IS NULL")
                     .bind(candidate)

@@ -88,6 +88,7 @@ impl SqliteStore {
         },
         Migration { version: 23, name: "oidc", sql: include_str!("../../migrations/shared/0023_oidc.sql") },
         Migration { version: 24, name: "theme", sql: include_str!("../../migrations/shared/0024_theme.sql") },
+        Migration { version: 25, name: "key_check", sql: include_str!("../../migrations/shared/0025_key_check.sql") },
     ];
 
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL and migrates it.
