@@ -33,8 +33,12 @@ impl SiteKey {
     pub fn load(path: &Path, create: bool) -> anyhow::Result<SiteKey> {
         if create && !path.exists() {
             let key: [u8; 32] = rand::random();
-            write_private(path, &format!("{}\n", hex::encode(key)))?;
-            return Ok(SiteKey { key });
+            match write_private(path, &format!("{}\n", hex::encode(key))) {
+                Ok(true) => return Ok(SiteKey { key }),
+                // Another process started from the same directory made it first: use theirs.
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the secret key file {}: {e}", path.display()))?;
@@ -91,9 +95,11 @@ impl SiteKey {
     }
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a new file only its owner can read, whole or not at all (written aside, then
+/// linked into place); false when the file exists already.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<bool> {
     use std::io::Write as _;
+    let aside = path.with_extension(format!("new-{}", hex::encode(rand::random::<[u8; 6]>())));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -101,11 +107,18 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file =
-        options.open(path).map_err(|e| anyhow::anyhow!("cannot create the secret key file {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    let written = (|| -> std::io::Result<()> {
+        let mut file = options.open(&aside)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&aside, path));
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => anyhow::bail!("cannot create the secret key file {}: {e}", path.display()),
+    }
 }
 
 #[cfg(test)]
@@ -138,5 +151,15 @@ mod tests {
         }
         std::fs::write(&path, "short").unwrap();
         assert!(SiteKey::load(&path, false).is_err());
+
+        // Replicas started at once from one directory end up with one key.
+        let fresh = dir.path().join("raced-key");
+        let checks: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..8).map(|_| s.spawn(|| SiteKey::load(&fresh, true).unwrap().check_value())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(checks.iter().all(|c| *c == checks[0]), "{checks:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "nothing left aside");
     }
 }
