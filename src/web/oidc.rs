@@ -184,7 +184,7 @@ async fn tenant_callback_page(
 }
 
 /// Checks the callback belongs to the flow this browser began, finishes it, and opens a
-/// session; the pending cookie is cleared whatever happens.
+/// session; the flow's cookie is cleared once its answer came, whatever it says.
 async fn callback(
     state: &AppState,
     visitor: &Visitor,
@@ -195,16 +195,19 @@ async fn callback(
 ) -> Page {
     let pending = session::cookie(headers, pending_cookie(state)).unwrap_or("");
     let parts: Vec<&str> = pending.splitn(4, '.').collect();
+    // Only the answer to this browser's own flow, error or not, ends it: another site cannot
+    // cut a sign-in short by sending the browser here.
+    let ours = matches!(parts.as_slice(), [expected_state, _, _, key]
+        if *key == realm_key(&realm) && query.state.as_deref().is_some_and(|s| session::equal(s, expected_state)));
     let mut r = match parts.as_slice() {
-        [expected_state, nonce, verifier, key] if *key == realm_key(&realm) => {
+        [_, nonce, verifier, _] if ours => {
             if let Some(error) = &query.error {
                 let shown: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
                 let message = format!("The identity provider did not sign you in ({shown}).");
                 signin_page(state, visitor, StatusCode::UNAUTHORIZED, Some(message))
             } else {
-                let state_ok = query.state.as_deref().is_some_and(|s| session::equal(s, expected_state));
-                match (&query.code, state_ok) {
-                    (Some(code), true) => {
+                match &query.code {
+                    Some(code) => {
                         let done = match state.index.sign_in().finish(realm, &redirect, code, verifier, nonce).await {
                             Ok(caller @ Caller::User(_)) => begin_session(state, visitor, &caller).await,
                             Ok(Caller::Anonymous) => {
@@ -220,7 +223,9 @@ async fn callback(
         }
         _ => expired(state, visitor),
     };
-    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), "", 0, "Lax"));
+    if ours {
+        r.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, pending_cookie(state), "", 0, "Lax"));
+    }
     Ok(r)
 }
 

@@ -548,18 +548,21 @@ async fn sign_in_through_a_provider_refuses_what_it_cannot_trust(db: TestDb) {
     let r = browser(&app, Method::GET, "/v1/auth/oidc/acme/start", "", None).await;
     assert!(html(&r, StatusCode::OK).contains("name=\"namespace\" type=\"text\" autocomplete=\"organization\" placeholder=\"team namespace\" required size=\"32\" value=\"acme\""), "{}", r.text);
 
-    // A callback that is not the end of a sign-in this browser began: refused, and the
-    // pending cookie cleared.
+    // A callback that is not the end of a sign-in this browser began is refused, and leaves
+    // the flow this browser has under way alone (another site cannot cut it short, not even
+    // with an error); the answer to its own flow, without a code, ends that flow.
     let pending = "skilldex_oidc=st4te.n0nce.ver1fier.acme";
-    for (path, cookies) in [
-        ("/v1/auth/oidc/acme/callback?code=c&state=st4te", ""),
-        ("/v1/auth/oidc/acme/callback?code=c&state=other", pending),
-        ("/signin/oidc/callback?code=c&state=st4te", pending),
-        ("/v1/auth/oidc/acme/callback?state=st4te", pending),
+    for (path, cookies, ends_the_flow) in [
+        ("/v1/auth/oidc/acme/callback?code=c&state=st4te", "", false),
+        ("/v1/auth/oidc/acme/callback?code=c&state=other", pending, false),
+        ("/v1/auth/oidc/acme/callback?error=access_denied&state=other", pending, false),
+        ("/signin/oidc/callback?code=c&state=st4te", pending, false),
+        ("/v1/auth/oidc/acme/callback?state=st4te", pending, true),
     ] {
         let r = browser(&app, Method::GET, path, cookies, None).await;
         assert!(html(&r, StatusCode::BAD_REQUEST).contains("began in another browser"), "{path}: {}", r.text);
-        assert_eq!(set_cookie(&r, "skilldex_oidc").as_deref(), Some(""), "{path}");
+        let cleared = set_cookie(&r, "skilldex_oidc").as_deref() == Some("");
+        assert_eq!(cleared, ends_the_flow, "{path}");
         assert!(set_cookie(&r, "skilldex_session").is_none(), "{path}");
     }
     // The provider's refusal is shown, as text.
