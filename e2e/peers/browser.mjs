@@ -187,6 +187,13 @@ async function xss(browser) {
   return found;
 }
 
+/// Signs in by pasting an API token into the sign-in page.
+async function tokenSignIn(page, token) {
+  await go(page, `${plan.base}/signin`);
+  await page.fill("#token", token);
+  await Promise.all([page.waitForURL(`${plan.base}/settings`), page.click("form[action='/signin'] button[type=submit]")]);
+}
+
 /// Signs in through the OpenID provider's own login and consent pages. `via`: "site" (the
 /// sign-in page's provider button) or a team namespace (the team form).
 async function oidcSignIn(page, via, login) {
@@ -299,9 +306,7 @@ async function tenant(browser) {
 async function owner(browser) {
   const { context, events } = await watchedContext(browser);
   const page = await context.newPage();
-  await go(page, `${plan.base}/signin`);
-  await page.fill("#token", plan.token);
-  await Promise.all([page.waitForURL(`${plan.base}/settings`), page.click("form[action='/signin'] button[type=submit]")]);
+  await tokenSignIn(page, plan.token);
   await go(page, `${plan.base}${plan.team}`);
   const form = page.locator("form[action$='/members']").filter({ has: page.locator(`input[name=username][value='${plan.member}']`) });
   await form.locator("select[name=role]").selectOption(plan.role);
@@ -337,9 +342,7 @@ async function owner(browser) {
 async function adminTheme(browser) {
   const { context, events } = await watchedContext(browser);
   const page = await context.newPage();
-  await go(page, `${plan.base}/signin`);
-  await page.fill("#token", plan.token);
-  await Promise.all([page.waitForURL(`${plan.base}/settings`), page.click("form[action='/signin'] button[type=submit]")]);
+  await tokenSignIn(page, plan.token);
   await go(page, `${plan.base}/admin/theme`);
   const found = { axe: { adminTheme: await axe(page) } };
   const t = plan.theme;

@@ -887,6 +887,48 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+/// Every migration in order for one backend (`"sqlite"` or `"postgres"`), listed once: most
+/// are shared (`migrations/shared/`); those whose SQL differs live in `migrations/<backend>/`.
+macro_rules! migrations {
+    ($backend:literal) => {
+        &[
+            $crate::store::migrations!(@one 1, "init", $backend, "0001_init"),
+            $crate::store::migrations!(@one 2, "artifact_details", "shared", "0002_artifact_details"),
+            $crate::store::migrations!(@one 3, "uploads", "shared", "0003_uploads"),
+            $crate::store::migrations!(@one 4, "oci_store", "shared", "0004_oci_store"),
+            $crate::store::migrations!(@one 5, "npm_dists", "shared", "0005_npm_dists"),
+            $crate::store::migrations!(@one 6, "upload_claims", "shared", "0006_upload_claims"),
+            $crate::store::migrations!(@one 7, "publish_claims", $backend, "0007_publish_claims"),
+            $crate::store::migrations!(@one 8, "skill_changes", $backend, "0008_skill_changes"),
+            $crate::store::migrations!(@one 9, "site", $backend, "0009_site"),
+            $crate::store::migrations!(@one 10, "uploads_for_new_skills", $backend, "0010_uploads_for_new_skills"),
+            $crate::store::migrations!(@one 11, "skill_kind_archived", $backend, "0011_skill_kind_archived"),
+            $crate::store::migrations!(@one 12, "usage_events", "shared", "0012_usage_events"),
+            $crate::store::migrations!(@one 13, "drafts", $backend, "0013_drafts"),
+            $crate::store::migrations!(@one 14, "webhooks", "shared", "0014_webhooks"),
+            $crate::store::migrations!(@one 15, "projects", "shared", "0015_projects"),
+            $crate::store::migrations!(@one 16, "version_requires", "shared", "0016_version_requires"),
+            $crate::store::migrations!(@one 17, "url_key", "shared", "0017_url_key"),
+            $crate::store::migrations!(@one 18, "agents", "shared", "0018_agents"),
+            $crate::store::migrations!(@one 19, "reviews", "shared", "0019_reviews"),
+            $crate::store::migrations!(@one 20, "token_rate_limits", "shared", "0020_token_rate_limits"),
+            $crate::store::migrations!(@one 21, "web_sessions", "shared", "0021_web_sessions"),
+            $crate::store::migrations!(@one 22, "published_listings", "shared", "0022_published_listings"),
+            $crate::store::migrations!(@one 23, "oidc", "shared", "0023_oidc"),
+            $crate::store::migrations!(@one 24, "theme", "shared", "0024_theme"),
+            $crate::store::migrations!(@one 25, "key_check", "shared", "0025_key_check"),
+        ]
+    };
+    (@one $version:literal, $name:literal, $dir:tt, $file:literal) => {
+        $crate::store::Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../migrations/", $dir, "/", $file, ".sql")),
+        }
+    };
+}
+pub(crate) use migrations;
+
 #[cfg(test)]
 mod tests {
     use super::*;
