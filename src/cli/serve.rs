@@ -115,8 +115,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::new(listener, state, args.connection_limits());
     let addr = server.local_addr()?;
     tracing::info!(%addr, "skilldex listening");
+    let stop = shutdown_signal();
     println!("skilldex listening on http://{addr}");
-    server.serve(shutdown_signal()).await.context("server error")?;
+    server.serve(stop).await.context("server error")?;
     if let Some(engine) = engine {
         tokio::task::spawn_blocking(move || engine.flush()).await?;
     }
