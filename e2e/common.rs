@@ -15,6 +15,8 @@ pub struct Serve {
     pub stdout: Vec<String>,
     /// The directory the server runs in; CLI profiles of the tests live there too.
     pub dir: std::path::PathBuf,
+    /// Where the server's log (its stderr) goes.
+    pub log: std::path::PathBuf,
 }
 
 impl Serve {
@@ -38,7 +40,8 @@ impl Serve {
 
     /// Starts the server listening on `listen`.
     pub fn start_on(cwd: &Path, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Serve {
-        let log = std::fs::File::create(cwd.join(format!("serve-{}.log", rand_suffix()))).unwrap();
+        let log_path = cwd.join(format!("serve-{}.log", rand_suffix()));
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--listen", listen])
             .args(extra)
@@ -56,7 +59,8 @@ impl Serve {
             .spawn()
             .expect("start skilldex serve");
         // Owned by `Serve` from here on, so a failed start still kills the process.
-        let mut serve = Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new(), dir: cwd.to_owned() };
+        let mut serve =
+            Serve { child, addr: ([0, 0, 0, 0], 0).into(), stdout: Vec::new(), dir: cwd.to_owned(), log: log_path };
         let mut lines = BufReader::new(serve.child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -68,6 +72,11 @@ impl Serve {
                 return serve;
             }
         }
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn url(&self) -> String {

@@ -15,5 +15,6 @@ mod referrers;
 mod registry;
 mod signatures;
 mod skill_pool;
+mod sources;
 mod toolhive;
 mod web;

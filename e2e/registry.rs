@@ -135,6 +135,18 @@ impl DistRegistry {
         }
     }
 
+    /// From now on, posts its push notifications to `url` with `secret` as a bearer token
+    /// (distribution's `notifications` endpoint), restarted on the same port and storage.
+    pub fn notify_to(&mut self, url: &str, secret: &str) {
+        let config_path = self.dir.path().join("config.yml");
+        let mut config = std::fs::read_to_string(&config_path).unwrap();
+        config.push_str(&format!(
+            "notifications:\n  endpoints:\n    - name: skilldex\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {secret}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+        ));
+        std::fs::write(&config_path, config).unwrap();
+        self.restart();
+    }
+
     /// The registry's filesystem storage root.
     pub fn root(&self) -> std::path::PathBuf {
         self.dir.path().join("data")

@@ -158,6 +158,7 @@ impl Deref for AppState {
     tags(
         (name = "accounts", description = "Users, API tokens and teams"),
         (name = "skills", description = "Skills, versions, channels and stars"),
+        (name = "sources", description = "OCI repositories whose version tags become versions, and registry notifications"),
         (name = "ops", description = "Health and metrics")
     )
 )]

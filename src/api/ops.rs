@@ -65,6 +65,10 @@ async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Some(limits) = &state.rate_limits {
         out.push_str(&limits.limiter.render_metrics());
     }
+    match state.index.sources().metrics().await {
+        Ok(sources) => out.push_str(&sources),
+        Err(e) => tracing::warn!(error = %e, "could not read the sources for /metrics"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

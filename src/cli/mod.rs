@@ -15,6 +15,7 @@ mod resolve;
 mod serve;
 mod sign;
 mod skill;
+mod source;
 mod team;
 mod token;
 mod user;
@@ -72,6 +73,9 @@ pub enum Command {
     Token(Remote<token::TokenCommand>),
     /// Manage teams, which own namespaces, and their members.
     Team(Remote<team::TeamCommand>),
+    /// Bring skills in from OCI registries: sources whose version tags become versions
+    /// (site administrators).
+    Source(Remote<source::SourceCommand>),
     /// Create, show, edit, deprecate, delete and restore skills.
     Skill(Remote<skill::SkillCommand>),
     /// Search the skills you may see.
@@ -152,6 +156,7 @@ impl Cli {
             Command::User(r) => user::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Source(r) => source::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Search(args) => skill::search(args, out).await,
             Command::Versions(args) => skill::versions(args, out).await,

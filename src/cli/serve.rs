@@ -77,6 +77,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Webhook deliveries queued by this replica or another, until the process ends.
     let deliveries = index.clone();
     tokio::spawn(async move { deliveries.webhooks().run().await });
+    // Sources due on this replica or another run here when this one takes them first.
+    let sources = index.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            every.tick().await;
+            if let Err(e) = sources.sources().run_due().await {
+                tracing::warn!(error = %e, "could not run the sources that are due");
+            }
+        }
+    });
     let engine = index.search_engine();
     let rate_limits = args.rate_limits()?;
     tracing::info!(

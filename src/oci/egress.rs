@@ -145,6 +145,10 @@ async fn read_head(client: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)
     }
 }
 
+/// The header the proxy's own refusals carry, so a client can tell them from a registry's
+/// answers: `refused` (the policy) or `unreachable`.
+pub const EGRESS_HEADER: &str = "x-skilldex-egress";
+
 /// Why no connection was made.
 enum Refusal {
     /// The policy does not allow the target: 403, whatever listens there.
@@ -157,9 +161,11 @@ async fn refuse(client: &mut TcpStream, target: &str, why: Refusal) -> std::io::
     let answer: &[u8] = match why {
         Refusal::Policy => {
             tracing::info!(target, "egress proxy refused a connection");
-            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"HTTP/1.1 403 Forbidden\r\nX-Skilldex-Egress: refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         }
-        Refusal::Unreachable => b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        Refusal::Unreachable => {
+            b"HTTP/1.1 502 Bad Gateway\r\nX-Skilldex-Egress: unreachable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        }
     };
     client.write_all(answer).await
 }

@@ -201,6 +201,15 @@ impl Registries {
         Ok(self)
     }
 
+    /// Whether the outbound policy (when there is one) lets `registry` (`host[:port]`) be
+    /// contacted.
+    pub async fn permits(&self, registry: &str) -> bool {
+        match &self.policy {
+            Some(policy) => policy.permits(registry).await,
+            None => true,
+        }
+    }
+
     /// Refuses a registry the outbound policy does not permit (when there is one).
     async fn permit(&self, r: &Reference) -> Result<(), OciError> {
         if let Some(policy) = &self.policy
@@ -231,6 +240,89 @@ impl Registries {
             serde_json::from_slice(&small.body).map_err(|e| OciError::Registry(repo.whole(), e.to_string()))?;
         let tags = list["tags"].as_array().map(|t| t.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect());
         Ok(tags.unwrap_or_default())
+    }
+
+    /// One page of at most `n` of the repository's tags after `last`, and where the next page
+    /// starts (`None`: this was the last one). The registry says there is more with a `Link`
+    /// header; one that ignores `n` and sends everything at once is read whole, within the
+    /// size limit.
+    pub async fn tags_page(
+        &self,
+        repo: &Reference,
+        last: Option<&str>,
+        n: usize,
+    ) -> Result<(Vec<String>, Option<String>), OciError> {
+        let mut path = format!("tags/list?n={n}");
+        if let Some(last) = last {
+            path.push_str(&format!("&last={}", urlencode(last)));
+        }
+        let what = repo.whole();
+        let resp = self.read(repo, reqwest::Method::GET, &path, "application/json", &what).await?;
+        let (status, next, body) = Self::listing_answer(resp, &what).await?;
+        match status {
+            200 => {}
+            404 => return Err(OciError::NotFound(what)),
+            401 | 403 => return Err(OciError::Unauthorized(what)),
+            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
+        }
+        Self::listed(&body, "tags", next, &what)
+    }
+
+    /// One page of at most `n` repository names of `registry`'s catalog (`/v2/_catalog`)
+    /// after `last`, and where the next page starts. Registries that keep their catalog to
+    /// themselves answer 401, 403 or 404: `Unauthorized` or `NotFound`.
+    pub async fn catalog_page(
+        &self,
+        registry: &str,
+        last: Option<&str>,
+        n: usize,
+    ) -> Result<(Vec<String>, Option<String>), OciError> {
+        let what = format!("the repository catalog of {registry}");
+        let r = parse_reference(&format!("{registry}/catalog"))?;
+        let auth = self.scoped_auth(&r, "registry:catalog:*", &what).await?;
+        let mut url = format!("{}/v2/_catalog?n={n}", base_url(&r));
+        if let Some(last) = last {
+            url.push_str(&format!("&last={}", urlencode(last)));
+        }
+        let req = auth.apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"));
+        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
+        let resp = egress_answer(resp, &what)?;
+        let (status, next, body) = Self::listing_answer(resp, &what).await?;
+        match status {
+            200 => {}
+            404 => return Err(OciError::NotFound(what)),
+            401 | 403 => return Err(OciError::Unauthorized(what)),
+            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
+        }
+        Self::listed(&body, "repositories", next, &what)
+    }
+
+    /// A listing's status, whether it links to a next page, and its body (read within the
+    /// size limit, only for a 200).
+    async fn listing_answer(resp: reqwest::Response, what: &str) -> Result<(u16, bool, Vec<u8>), OciError> {
+        let status = resp.status().as_u16();
+        let next = resp
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|link| link.contains("rel=\"next\"") || link.contains("rel=next")));
+        if status != 200 {
+            return Ok((status, next, Vec::new()));
+        }
+        Ok((status, next, read_capped(resp, MAX_LISTING, what).await?))
+    }
+
+    /// The names under `field` of a listing's body, and the last of them when there is more.
+    fn listed(body: &[u8], field: &str, next: bool, what: &str) -> Result<(Vec<String>, Option<String>), OciError> {
+        let list: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| OciError::Registry(what.to_owned(), e.to_string()))?;
+        let names: Vec<String> = list[field]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let more = if next { names.last().cloned() } else { None };
+        Ok((names, more))
     }
 
     /// The manifests whose `subject` is `subject`'s digest: from the referrers API, or, where
@@ -363,20 +455,27 @@ impl Registries {
         let auth = self.read_auth(r, what).await?;
         let url = format!("{}/v2/{}/{path}", base_url(r), r.repository());
         let req = auth.apply(self.http.request(method, &url).header(reqwest::header::ACCEPT, accept));
-        req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))
+        let resp = req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
+        egress_answer(resp, what)
     }
 
     /// How to authorize pulls from `r`'s repository: the registry's challenge at `/v2/`
     /// answered with this registry's credentials (a token fetched from the realm for a
     /// bearer challenge). Every answer is read within a size limit.
     async fn read_auth(&self, r: &Reference, what: &str) -> Result<ReadAuth, OciError> {
+        self.scoped_auth(r, &format!("repository:{}:pull", r.repository()), what).await
+    }
+
+    /// The same for any token `scope` on `r`'s registry (the catalog's is
+    /// `registry:catalog:*`).
+    async fn scoped_auth(&self, r: &Reference, scope: &str, what: &str) -> Result<ReadAuth, OciError> {
         self.permit(r).await?;
-        let key = (r.resolve_registry().to_owned(), r.repository().to_owned());
+        let key = (r.resolve_registry().to_owned(), scope.to_owned());
         let cached = self.read_auths.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
         if let Some((auth, _)) = cached.filter(|(_, at)| at.elapsed() < READ_AUTH_TTL) {
             return Ok(auth);
         }
-        let (auth, settled) = self.challenge(r, what).await?;
+        let (auth, settled) = self.challenge(r, scope, what).await?;
         if settled {
             let mut cache = self.read_auths.lock().unwrap_or_else(|p| p.into_inner());
             cache.retain(|_, (_, at)| at.elapsed() < READ_AUTH_TTL);
@@ -389,7 +488,7 @@ impl Registries {
     /// whether the answer is settled enough to reuse. Credentials go only to the registry they
     /// are for (a challenge from a host the probe was redirected to gets none) and to its
     /// token realm over HTTPS (or on loopback).
-    async fn challenge(&self, r: &Reference, what: &str) -> Result<(ReadAuth, bool), OciError> {
+    async fn challenge(&self, r: &Reference, scope: &str, what: &str) -> Result<(ReadAuth, bool), OciError> {
         let creds = self.creds.for_host(r.resolve_registry());
         let unreachable = |e: reqwest::Error| OciError::Unreachable(what.to_owned(), e.without_url().to_string());
         let probe = self.http.get(format!("{}/v2/", base_url(r))).send().await.map_err(unreachable)?;
@@ -425,7 +524,7 @@ impl Registries {
         let private_enough = realm_url.scheme() == "https"
             || (realm_url.scheme() == "http" && realm_url.host_str().is_some_and(is_loopback));
         let mut query: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k == "service").collect();
-        query.push(("scope".into(), format!("repository:{}:pull", r.repository())));
+        query.push(("scope".into(), scope.to_owned()));
         let mut req = self.http.get(realm_url).query(&query);
         if let (ReadAuth::Basic(u, p), true) = (&from_creds, private_enough) {
             req = req.basic_auth(u, Some(p));
@@ -560,6 +659,9 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The largest answer a token service may give.
 const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+/// The most a page of tags or repositories may weigh: a registry that ignores `n` and sends
+/// 100 000 names at once still fits.
+const MAX_LISTING: usize = 16 * 1024 * 1024;
 
 /// How long an answered challenge is reused (registry tokens live for minutes).
 const READ_AUTH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -614,6 +716,16 @@ fn challenge_params(params: &str) -> Vec<(String, String)> {
 }
 
 /// A response body, refused past `max` bytes.
+/// The response, unless it is the egress proxy's own refusal: then why no connection was
+/// made (the policy, or an address that did not answer), not a registry's error.
+fn egress_answer(resp: reqwest::Response, what: &str) -> Result<reqwest::Response, OciError> {
+    match resp.headers().get(super::egress::EGRESS_HEADER).and_then(|v| v.to_str().ok()) {
+        Some("refused") => Err(OciError::Refused(what.to_owned())),
+        Some("unreachable") => Err(OciError::Unreachable(what.to_owned(), "no connection could be made".into())),
+        _ => Ok(resp),
+    }
+}
+
 async fn read_capped(resp: reqwest::Response, max: usize, what: &str) -> Result<Vec<u8>, OciError> {
     let too_large = || OciError::TooLarge(format!("{what}: the registry sent more than {max} bytes"));
     if resp.content_length().is_some_and(|n| n > max as u64) {

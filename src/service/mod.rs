@@ -19,6 +19,7 @@ pub mod semantic;
 mod signatures;
 pub mod signin;
 mod skills;
+pub mod sources;
 pub mod theme;
 mod upload;
 mod usage;
@@ -274,6 +275,9 @@ services! {
     SignIn => sign_in,
     /// The site's look: colours, font, logo and favicon (`theme.rs`).
     Themes => themes,
+    /// Where versions come in without a publish: OCI repositories, registry notifications
+    /// (`sources.rs`).
+    Sources => sources,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload

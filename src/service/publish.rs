@@ -55,6 +55,9 @@ pub enum ArtifactSource {
     NpmTarball(Vec<u8>),
     /// A skill archive (tar.gz, SKILL.md at its root) sent with the request itself.
     Archive(Vec<u8>),
+    /// An artifact a source already read by reference on the same caller's behalf (with
+    /// `Publishing::fetch_artifact`), to learn which skill it is.
+    Fetched(Box<Fetched>),
 }
 
 impl ArtifactSource {
@@ -65,6 +68,7 @@ impl ArtifactSource {
             ArtifactSource::Upload { .. } => "upload",
             ArtifactSource::NpmTarball(_) => "npm",
             ArtifactSource::Archive(_) => "archive",
+            ArtifactSource::Fetched(_) => "source",
         }
     }
 }
@@ -332,6 +336,10 @@ impl Publishing<'_> {
                 let fetched = self.fetch_artifact(caller, (&reference, credentials.as_ref()), name.as_str()).await?;
                 fetched.bundle.check_identity(name.as_str(), version)?;
                 Ok(Obtained { fetched, push: None, submitted: Vec::new() })
+            }
+            (ArtifactSource::Fetched(fetched), _) => {
+                fetched.bundle.check_identity(name.as_str(), version)?;
+                Ok(Obtained { fetched: *fetched, push: None, submitted: Vec::new() })
             }
             (ArtifactSource::NpmTarball(tarball), _) => {
                 let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.core.limits.bundle)?;

@@ -807,6 +807,76 @@ pub trait AuditStore: Send + Sync {
     async fn audit_log(&self, before: Option<&str>, limit: i64) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// A source as stored: where it reads, what it feeds, who it acts as, and its last run.
+#[derive(Debug, Clone)]
+pub struct SourceRow {
+    pub id: String,
+    pub name: String,
+    pub namespace: Namespace,
+    /// `oci`.
+    pub kind: String,
+    pub location: String,
+    /// Seconds between runs; 0: only when asked or notified.
+    pub interval_secs: i64,
+    /// The visibility of skills the source creates.
+    pub visibility: crate::domain::Visibility,
+    /// Sealed with the site key.
+    pub credentials: Option<String>,
+    /// SHA-256 (hex) of the secret registry notifications present.
+    pub notify_hash: Option<String>,
+    /// The token the source acts as; `None` once that token is deleted.
+    pub token_id: Option<String>,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub next_run_at: Millis,
+    /// Until when a replica holds the source for a run.
+    pub lease_until: Option<Millis>,
+    /// The last run's outcome, as JSON.
+    pub status: String,
+}
+
+/// What a source found at one tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTag {
+    pub source_id: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// `registered`, `exists`, `failed` or `moved`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub skill: Option<String>,
+    pub version: Option<String>,
+    pub seen_at: Millis,
+}
+
+/// Sources and what they found.
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    /// Conflict when the name is taken.
+    async fn create_source(&self, source: &SourceRow) -> StoreResult<()>;
+    async fn sources(&self) -> StoreResult<Vec<SourceRow>>;
+    async fn source_by_name(&self, name: &str) -> StoreResult<Option<SourceRow>>;
+    /// Removes a source and what it found; false when there was none.
+    async fn delete_source(&self, id: &str) -> StoreResult<bool>;
+    /// Sources due at `now` that no replica holds.
+    async fn due_sources(&self, now: Millis) -> StoreResult<Vec<SourceRow>>;
+    /// Holds the source for a run until `lease_until` (and not due before), unless another
+    /// run holds it.
+    async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis) -> StoreResult<bool>;
+    /// Records a run's outcome and the next run, if the run still holds the source under
+    /// `lease`; false when it does not.
+    async fn finish_source(&self, id: &str, lease: Millis, status: &str, next_run_at: Millis) -> StoreResult<bool>;
+    /// Asks for a run as soon as a worker is free.
+    async fn source_due_now(&self, id: &str, now: Millis) -> StoreResult<()>;
+    async fn source_tag(&self, source_id: &str, repository: &str, tag: &str) -> StoreResult<Option<SourceTag>>;
+    async fn put_source_tag(&self, tag: &SourceTag) -> StoreResult<()>;
+    /// Tags of the source by outcome: how many of each.
+    async fn source_tag_counts(&self, source_id: &str) -> StoreResult<Vec<(String, i64)>>;
+    /// The tags that need someone's attention (`failed`, `moved`), newest first.
+    async fn source_problems(&self, source_id: &str, limit: i64) -> StoreResult<Vec<SourceTag>>;
+}
+
 /// The whole index: every aggregate's store on one database, which is what a backend is.
 #[async_trait]
 pub trait Store:
@@ -820,6 +890,7 @@ pub trait Store:
     + WebhookStore
     + ProjectStore
     + CommunityStore
+    + SourceStore
     + 'static
 {
     /// `sqlite` or `postgres`.
@@ -917,6 +988,7 @@ macro_rules! migrations {
             $crate::store::migrations!(@one 23, "oidc", "shared", "0023_oidc"),
             $crate::store::migrations!(@one 24, "theme", "shared", "0024_theme"),
             $crate::store::migrations!(@one 25, "key_check", "shared", "0025_key_check"),
+            $crate::store::migrations!(@one 26, "sources", "shared", "0026_sources"),
         ]
     };
     (@one $version:literal, $name:literal, $dir:tt, $file:literal) => {

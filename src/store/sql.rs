@@ -2818,6 +2818,200 @@ macro_rules! impl_sql_store {
             }
         }
 
+        const SOURCE_COLS: &str = "id, name, namespace, kind, location, interval_secs, visibility, credentials, \
+            notify_hash, token_id, created_by, created_at, next_run_at, lease_until, status";
+        const SOURCE_TAG_COLS: &str = "source_id, repository, tag, digest, outcome, detail, skill, version, seen_at";
+
+        fn source_row(r: &DbRow) -> StoreResult<$crate::store::SourceRow> {
+            Ok($crate::store::SourceRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                namespace: parse_col(&r.try_get::<String, _>("namespace")?)?,
+                kind: r.try_get("kind")?,
+                location: r.try_get("location")?,
+                interval_secs: r.try_get("interval_secs")?,
+                visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
+                credentials: r.try_get("credentials")?,
+                notify_hash: r.try_get("notify_hash")?,
+                token_id: r.try_get("token_id")?,
+                created_by: r.try_get("created_by")?,
+                created_at: r.try_get("created_at")?,
+                next_run_at: r.try_get("next_run_at")?,
+                lease_until: r.try_get("lease_until")?,
+                status: r.try_get("status")?,
+            })
+        }
+
+        fn source_tag_row(r: &DbRow) -> StoreResult<$crate::store::SourceTag> {
+            Ok($crate::store::SourceTag {
+                source_id: r.try_get("source_id")?,
+                repository: r.try_get("repository")?,
+                tag: r.try_get("tag")?,
+                digest: r.try_get("digest")?,
+                outcome: r.try_get("outcome")?,
+                detail: r.try_get("detail")?,
+                skill: r.try_get("skill")?,
+                version: r.try_get("version")?,
+                seen_at: r.try_get("seen_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl $crate::store::SourceStore for $store {
+            async fn create_source(&self, s: &$crate::store::SourceRow) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO sources ({SOURCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                ))
+                .bind(&s.id)
+                .bind(&s.name)
+                .bind(s.namespace.as_str())
+                .bind(&s.kind)
+                .bind(&s.location)
+                .bind(s.interval_secs)
+                .bind(s.visibility.as_str())
+                .bind(&s.credentials)
+                .bind(&s.notify_hash)
+                .bind(&s.token_id)
+                .bind(&s.created_by)
+                .bind(s.created_at)
+                .bind(s.next_run_at)
+                .bind(s.lease_until)
+                .bind(&s.status)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, &format!("a source named `{}` exists", s.name), "no such token"))?;
+                Ok(())
+            }
+
+            async fn sources(&self) -> StoreResult<Vec<$crate::store::SourceRow>> {
+                let rows = sqlx::query(&format!("SELECT {SOURCE_COLS} FROM sources ORDER BY name"))
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(source_row).collect()
+            }
+
+            async fn source_by_name(&self, name: &str) -> StoreResult<Option<$crate::store::SourceRow>> {
+                let row = sqlx::query(&format!("SELECT {SOURCE_COLS} FROM sources WHERE name = $1"))
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(source_row).transpose()
+            }
+
+            async fn delete_source(&self, id: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM source_tags WHERE source_id = $1").bind(id).execute(&mut *tx).await?;
+                let done = sqlx::query("DELETE FROM sources WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn due_sources(&self, now: Millis) -> StoreResult<Vec<$crate::store::SourceRow>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SOURCE_COLS} FROM sources
+                     WHERE next_run_at <= $1 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_run_at"
+                ))
+                .bind(now)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(source_row).collect()
+            }
+
+            async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    // Not due while held: a run asked for meanwhile moves `next_run_at` earlier.
+                    "UPDATE sources SET lease_until = $3, next_run_at = $3
+                     WHERE id = $1 AND (lease_until IS NULL OR lease_until < $2)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(lease_until)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish_source(&self, id: &str, lease: Millis, status: &str, next_run_at: Millis) -> StoreResult<bool> {
+                // A run asked for while this one ran (`source_due_now`) keeps its earlier time.
+                let done = sqlx::query(
+                    "UPDATE sources SET lease_until = NULL, status = $3,
+                        next_run_at = CASE WHEN next_run_at < $2 THEN next_run_at ELSE $4 END
+                     WHERE id = $1 AND lease_until = $2",
+                )
+                .bind(id)
+                .bind(lease)
+                .bind(status)
+                .bind(next_run_at)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn source_due_now(&self, id: &str, now: Millis) -> StoreResult<()> {
+                sqlx::query("UPDATE sources SET next_run_at = $2 WHERE id = $1 AND next_run_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn source_tag(&self, source_id: &str, repository: &str, tag: &str) -> StoreResult<Option<$crate::store::SourceTag>> {
+                let row = sqlx::query(&format!(
+                    "SELECT {SOURCE_TAG_COLS} FROM source_tags WHERE source_id = $1 AND repository = $2 AND tag = $3"
+                ))
+                .bind(source_id)
+                .bind(repository)
+                .bind(tag)
+                .fetch_optional(self.reader())
+                .await?;
+                row.as_ref().map(source_tag_row).transpose()
+            }
+
+            async fn put_source_tag(&self, t: &$crate::store::SourceTag) -> StoreResult<()> {
+                sqlx::query(&format!(
+                    "INSERT INTO source_tags ({SOURCE_TAG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (source_id, repository, tag) DO UPDATE SET digest = $4, outcome = $5, detail = $6,
+                        skill = $7, version = $8, seen_at = $9"
+                ))
+                .bind(&t.source_id)
+                .bind(&t.repository)
+                .bind(&t.tag)
+                .bind(&t.digest)
+                .bind(&t.outcome)
+                .bind(&t.detail)
+                .bind(&t.skill)
+                .bind(&t.version)
+                .bind(t.seen_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| classify(e, "tag recorded twice", "the source was removed"))?;
+                Ok(())
+            }
+
+            async fn source_tag_counts(&self, source_id: &str) -> StoreResult<Vec<(String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT outcome, COUNT(*) AS n FROM source_tags WHERE source_id = $1 GROUP BY outcome ORDER BY outcome",
+                )
+                .bind(source_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?))).collect()
+            }
+
+            async fn source_problems(&self, source_id: &str, limit: i64) -> StoreResult<Vec<$crate::store::SourceTag>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SOURCE_TAG_COLS} FROM source_tags WHERE source_id = $1 AND outcome IN ('failed', 'moved')
+                     ORDER BY seen_at DESC, repository, tag LIMIT $2"
+                ))
+                .bind(source_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(source_tag_row).collect()
+            }
+        }
+
         #[async_trait]
         impl AuditStore for $store {
             async fn append_audit(&self, entry: &NewAudit, at: Millis) -> StoreResult<()> {

@@ -4,6 +4,7 @@ mod accounts;
 mod collections;
 mod policies;
 mod skills;
+mod sources;
 
 use serde::Deserialize;
 use utoipa::{IntoParams, IntoResponses};
@@ -30,6 +31,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(collections::get_collection, collections::replace_collection, collections::delete_collection))
         .routes(routes!(policies::list_policies))
         .routes(routes!(policies::reevaluate))
+        .routes(routes!(sources::create_source, sources::list_sources))
+        .routes(routes!(sources::get_source, sources::delete_source))
+        .routes(routes!(sources::sync_source))
+        .routes(routes!(sources::notify_source))
         .routes(routes!(skills::list_skills, skills::create_skill))
         .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
         .routes(routes!(skills::restore_skill))

@@ -1,0 +1,396 @@
+//! Sources end to end: a CNCF distribution registry filled by skopeo and oras-py with skills
+//! in the ToolHive, agentskills and plain layouts (some signed, some broken), indexed by
+//! sources; a push announced by the registry's own notifications; a tag that moves; an
+//! upstream that goes away and comes back; credentials that never come back out.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, Serve, TestDb, http_json, http_raw, on_both_backends, skill_dir};
+use crate::registry::{Auth, DistRegistry, peers_available, sha256, skopeo, write_layout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_skilldex");
+
+/// Packs `dir` as a ToolHive-layout artifact and copies it to `host/repo:tag` with skopeo;
+/// the digest.
+fn push_toolhive(root: &Path, dir: &Path, host: &str, repo: &str, tag: &str, creds: Option<&str>) -> String {
+    // The version packed is SKILL.md's (the directory is named `<name>-<version>`).
+    let version = dir.file_name().unwrap().to_str().unwrap().rsplit('-').next().unwrap().to_owned();
+    let layout = root.join(format!("layout-{}-{tag}-{}", repo.replace('/', "_"), crate::common::rand_suffix()));
+    let out = Command::new(BIN)
+        .args(["pack", dir.to_str().unwrap(), "-o"])
+        .arg(root.join("packed.tar.gz"))
+        .args(["--oci-layout", layout.to_str().unwrap(), "-n", "acme", "--version", &version])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = format!("oci:{}:{version}", layout.display());
+    let dest = format!("docker://{host}/{repo}:{tag}");
+    let mut args = vec!["copy", "--dest-tls-verify=false", "--preserve-digests", &source, &dest];
+    let creds_flag = creds.map(|c| format!("--dest-creds={c}"));
+    if let Some(c) = &creds_flag {
+        args.push(c);
+    }
+    let copy = skopeo(&args);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let inspect = skopeo(&["inspect", "--raw", "--tls-verify=false", &dest]);
+    if creds.is_none() {
+        assert!(inspect.status.success());
+        return sha256(&inspect.stdout);
+    }
+    String::new()
+}
+
+/// Packs `dir` as a plain tar.gz and pushes it with oras-py (one tar+gzip layer, a config of
+/// oras's own); the digest.
+fn push_oras(root: &Path, dir: &Path, host: &str, repo: &str, tag: &str) -> String {
+    let archive = root.join(format!("oras-{}-{tag}.tar.gz", repo.replace('/', "_")));
+    let out =
+        Command::new(BIN).args(["pack", dir.to_str().unwrap(), "-o", archive.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/peers/oras_push.py");
+    let out = Command::new("python3").arg(script).args([host, repo, tag]).arg(&archive).output().unwrap();
+    assert!(out.status.success(), "oras-py: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_owned()
+}
+
+/// An agentskills-layout artifact (files under `<name>/`) copied with skopeo; the digest.
+fn push_agentskills(root: &Path, host: &str, repo: &str, tag: &str, name: &str) -> String {
+    let skill_md = format!("---\nname: {name}\ndescription: Laid out the agentskills way\n---\n# {name}\n");
+    let layer = skilldex::bundle::testing::gz(&[
+        skilldex::bundle::testing::entry(format!("{name}/").as_bytes(), b'5', b"", b""),
+        skilldex::bundle::testing::entry(format!("{name}/SKILL.md").as_bytes(), b'0', skill_md.as_bytes(), b""),
+    ]);
+    let config = json!({"name": name}).to_string().into_bytes();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.agentskills.skill.v1",
+        "config": {"mediaType": "application/vnd.agentskills.skill.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.agentskills.skill.content.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}]
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let layout = root.join(format!("agentskills-{name}-{tag}"));
+    let digest = write_layout(&layout, tag, &bytes, &[&config, &layer]);
+    let copy = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("docker://{host}/{repo}:{tag}"),
+    ]);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    digest
+}
+
+fn source(serve: &Serve, admin: &str, name: &str) -> Value {
+    let (s, v) = http_json(serve.addr, "GET", &format!("/api/v1/sources/{name}"), Some(admin), None);
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn sync(serve: &Serve, admin: &str, name: &str) -> Value {
+    let out = serve.cli(Some(admin), &["source", "sync", name, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn resolve(serve: &Serve, token: Option<&str>, spec: &str) -> (u16, Value) {
+    let (skill, version) = spec.split_once('@').unwrap();
+    http_json(serve.addr, "GET", &format!("/api/v1/resolve/{skill}?version={version}"), token, None)
+}
+
+fn sources_end_to_end(backend: Backend) {
+    if !peers_available() {
+        return;
+    }
+    let Some(db) = TestDb::new(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut reg = DistRegistry::start(Auth::None);
+    let host = reg.host.clone();
+
+    // Keys and a policy: `secure` takes only versions signed with the release key.
+    let keygen = Command::new(BIN).args(["keygen", "-o"]).arg(root.join("release")).output().unwrap();
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("secure.yaml"),
+        format!(
+            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: secure-release\nnamespaces: [\"secure\"]\nmode: enforce\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
+            root.join("release.pub").display()
+        ),
+    )
+    .unwrap();
+
+    // The registry as a team keeps it: three layouts, a tag that is not a version, a broken
+    // version, a repository outside the prefix.
+    let reviewer_1 =
+        push_toolhive(root, &skill_dir(root, "reviewer", "1.0.0", &[]), &host, "skills/acme/reviewer", "1.0.0", None);
+    let reviewer_11 =
+        push_toolhive(root, &skill_dir(root, "reviewer", "1.1.0", &[]), &host, "skills/acme/reviewer", "v1.1.0", None);
+    push_toolhive(root, &skill_dir(root, "reviewer", "1.1.0", &[]), &host, "skills/acme/reviewer", "latest", None);
+    // Its SKILL.md says 9.9.9: a tag that says otherwise fails, and is reported.
+    push_oras(root, &skill_dir(root, "reviewer", "9.9.9", &[]), &host, "skills/acme/reviewer", "1.2.0");
+    let foreign = push_agentskills(root, &host, "skills/acme/foreign", "1.0.0", "foreign");
+    let plain = push_oras(root, &skill_dir(root, "plain", "0.1.0", &[]), &host, "skills/acme/plain", "0.1.0");
+    push_toolhive(root, &skill_dir(root, "outsider", "1.0.0", &[]), &host, "elsewhere/outsider", "1.0.0", None);
+    let signed =
+        push_toolhive(root, &skill_dir(root, "demo", "1.0.0", &[]), &host, "skills/secure/demo", "1.0.0", None);
+    push_toolhive(root, &skill_dir(root, "demo", "1.1.0", &[]), &host, "skills/secure/demo", "1.1.0", None);
+    let sign = Command::new(BIN)
+        .args(["sign", &format!("{host}/skills/secure/demo@{signed}"), "--key"])
+        .arg(root.join("release.key"))
+        .output()
+        .unwrap();
+    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+
+    let mut flags: Vec<&str> = db.args();
+    flags.extend(["--policies", policies.to_str().unwrap()]);
+    let serve = Serve::start(root, &flags);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    for team in ["acme", "secure"] {
+        serve.ok(Some(&admin), &["team", "create", team]);
+    }
+    serve.ok(Some(&admin), &["user", "create", "pat", "--email", "pat@example.com"]);
+    serve.ok(Some(&admin), &["team", "set-member", "acme", "pat", "--role", "owner"]);
+    let pat: Value =
+        serve.json(Some(&admin), &["token", "create", "--user", "pat", "--name", "pat", "--scope", "admin"]);
+    let pat = pat["token"].as_str().unwrap().to_owned();
+
+    // Only site administrators add, see or run sources; a refusal adds nothing.
+    let body = json!({"name": "acme-src", "namespace": "acme", "oci": format!("{host}/skills/acme/*"), "intervalSecs": 0, "notifications": true});
+    let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", None, Some(&body));
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&pat), Some(&body));
+    assert_eq!(s, 403, "a team owner is not a site administrator: {v}");
+    assert_eq!(v["type"], "https://skilldex.dev/errors/insufficient-permissions");
+    let (s, _) = http_json(serve.addr, "GET", "/api/v1/sources", Some(&pat), None);
+    assert_eq!(s, 403);
+    for (bad, why) in [
+        (json!({"name": "x", "namespace": "acme", "oci": format!("{host}/skills/acme/reviewer:1.0.0")}), "a tag"),
+        (json!({"name": "x", "namespace": "acme", "oci": host.clone()}), "no repository"),
+        (json!({"name": "Bad Name", "namespace": "acme", "oci": format!("{host}/skills/*")}), "a bad name"),
+        (json!({"name": "x", "namespace": "nobody", "oci": format!("{host}/skills/*")}), "no such team"),
+        (json!({"name": "x", "namespace": "acme", "oci": format!("{host}/skills/*"), "intervalSecs": 5}), "too often"),
+        (json!({"name": "x", "namespace": "acme", "oci": format!("{host}/skills/*"), "extra": 1}), "an unknown field"),
+    ] {
+        let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&bad));
+        assert!(s == 400 || s == 404, "{why}: {s} {v}");
+    }
+    let (_, listed) = http_json(serve.addr, "GET", "/api/v1/sources", Some(&admin), None);
+    assert_eq!(listed["data"], json!([]), "refusals add nothing");
+
+    let (s, created) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+    assert_eq!(s, 201, "{created}");
+    let notify_secret = created["notifySecret"].as_str().unwrap().to_owned();
+    assert!(notify_secret.starts_with("sdxn_"));
+    assert_eq!(created["notifyUrl"], format!("{}/api/v1/sources/acme-src/notifications", serve.url()));
+    let (s, _) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+    assert_eq!(s, 409, "names are unique");
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "source",
+            "add",
+            "secure-src",
+            "--oci",
+            &format!("{host}/skills/secure/demo"),
+            "-n",
+            "secure",
+            "--every",
+            "0",
+            "--visibility",
+            "public",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = source(&serve, &admin, "acme-src");
+    assert!(shown.get("notifySecret").is_none() && shown["notifications"] == true, "{shown}");
+
+    // The first run (due at once, so the scheduler may have begun it; a sync waits for it):
+    // every version tag under the prefix, in every layout, as the skill the artifact names;
+    // the broken tag is reported with why; `latest` is not a version.
+    let run = sync(&serve, &admin, "acme-src");
+    let counts = &run["status"]["lastRun"];
+    assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
+    assert_eq!(counts["repositories"], 3, "{run}");
+    assert_eq!(counts["registered"].as_u64().unwrap() + counts["unchanged"].as_u64().unwrap(), 4, "{run}");
+    assert_eq!((counts["failed"].as_u64(), counts["ignored"].as_u64()), (Some(1), Some(1)), "{run}");
+    assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(4), Some(1)), "{run}");
+    let problem = &run["problems"][0];
+    assert_eq!(
+        (problem["repository"].as_str(), problem["tag"].as_str()),
+        (Some("skills/acme/reviewer"), Some("1.2.0"))
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("9.9.9"), "{problem}");
+    for (spec, digest, layout) in [
+        ("acme/reviewer@1.0.0", &reviewer_1, "toolhive"),
+        ("acme/reviewer@1.1.0", &reviewer_11, "toolhive"),
+        ("acme/foreign@1.0.0", &foreign, "agentskills"),
+        ("acme/plain@0.1.0", &plain, "tar+gzip"),
+    ] {
+        let (s, v) = resolve(&serve, Some(&admin), spec);
+        assert_eq!(s, 200, "{spec}: {v}");
+        assert_eq!(&v["digest"], digest.as_str(), "{spec}: same digest as in the registry");
+        assert_eq!(v["layout"], layout, "{spec}");
+        assert!(v["reference"].as_str().unwrap().starts_with(&format!("{host}/skills/acme/")), "{v}");
+        // Private unless the source says otherwise.
+        assert_eq!(resolve(&serve, None, spec).0, 404, "{spec}");
+    }
+    assert_eq!(resolve(&serve, Some(&admin), "acme/outsider@1.0.0").0, 404, "outside the prefix");
+    let install = root.join("installed");
+    let out = serve.cli(Some(&admin), &["install", "acme/foreign@1.0.0", "--dest", install.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(install.join("foreign/SKILL.md")).unwrap().contains("agentskills way"));
+    let (_, audit) = http_json(serve.addr, "GET", "/api/v1/audit?limit=50", Some(&admin), None);
+    let via_source = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "version.publish" && e["detail"]["source"] == "source")
+        .count();
+    assert_eq!(via_source, 4, "each version is audited as coming from a source");
+
+    // Signed and unsigned under an enforcing policy: the signed one comes in verified, the
+    // other is refused and reported.
+    let run = sync(&serve, &admin, "secure-src");
+    assert_eq!(run["tags"]["registered"], 1, "{run}");
+    assert_eq!(run["tags"]["failed"], 1, "{run}");
+    assert!(run["problems"][0]["detail"].as_str().unwrap().contains("trust policy"), "{run}");
+    let (s, v) = resolve(&serve, None, "secure/demo@1.0.0");
+    assert_eq!((s, v["signature"]["status"].as_str()), (200, Some("verified")), "{v}");
+    assert_eq!(resolve(&serve, None, "secure/demo@1.1.0").0, 404);
+
+    // Again: nothing new; the broken tag is tried again and still reported.
+    let run = sync(&serve, &admin, "acme-src");
+    let counts = &run["status"]["lastRun"];
+    assert_eq!(
+        (counts["registered"].as_u64(), counts["unchanged"].as_u64(), counts["failed"].as_u64()),
+        (Some(0), Some(4), Some(1)),
+        "{run}"
+    );
+
+    // A tag that moves to other content is reported; the version keeps its digest.
+    let moved_to = push_toolhive(
+        root,
+        &skill_dir(root, "reviewer", "1.0.0", &[("extra.md", "changed")]),
+        &host,
+        "skills/acme/reviewer",
+        "1.0.0",
+        None,
+    );
+    assert_ne!(moved_to, reviewer_1);
+    let run = sync(&serve, &admin, "acme-src");
+    assert_eq!(run["status"]["lastRun"]["moved"], 1, "{run}");
+    let moved = run["problems"].as_array().unwrap().iter().find(|p| p["outcome"] == "moved").unwrap();
+    assert_eq!(moved["tag"], "1.0.0");
+    assert_eq!(moved["digest"], reviewer_1.as_str());
+    assert!(moved["detail"].as_str().unwrap().contains(&moved_to), "{moved}");
+    assert_eq!(resolve(&serve, Some(&admin), "acme/reviewer@1.0.0").1["digest"], reviewer_1.as_str());
+
+    // The registry announces a push; the version is there at once, without a run.
+    let (s, _) = http_raw(
+        serve.addr,
+        "POST",
+        "/api/v1/sources/acme-src/notifications",
+        Some("sdxn_wrong"),
+        "application/json",
+        br#"{"events":[{"action":"push","target":{"repository":"skills/acme/reviewer","tag":"1.0.0"}}]}"#,
+    );
+    assert_eq!(s, 401, "a notification without the secret is refused");
+    reg.notify_to(&format!("{}/api/v1/sources/acme-src/notifications", serve.url()), &notify_secret);
+    let pushed_at = Instant::now();
+    let new =
+        push_toolhive(root, &skill_dir(root, "reviewer", "1.3.0", &[]), &host, "skills/acme/reviewer", "1.3.0", None);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, v) = resolve(&serve, Some(&admin), "acme/reviewer@1.3.0");
+        if s == 200 {
+            assert_eq!(v["digest"], new.as_str());
+            eprintln!(
+                "a notified push was resolvable {} ms after skopeo started pushing",
+                pushed_at.elapsed().as_millis()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the notified push was not indexed: {}", reg.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The upstream goes away: the run says why and nothing recorded changes; back, it recovers.
+    reg.stop();
+    let run = sync(&serve, &admin, "acme-src");
+    assert!(run["status"]["lastError"].as_str().unwrap().contains("reach"), "{run}");
+    let (_, metrics) = crate::common::http_get(serve.addr, "/metrics");
+    assert!(metrics.contains("skilldex_source_up{source=\"acme-src\"} 0"), "{metrics}");
+    assert_eq!(resolve(&serve, Some(&admin), "acme/reviewer@1.3.0").0, 200);
+    reg.restart();
+    let run = sync(&serve, &admin, "acme-src");
+    assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
+    let (_, metrics) = crate::common::http_get(serve.addr, "/metrics");
+    assert!(metrics.contains("skilldex_source_up{source=\"acme-src\"} 1"), "{metrics}");
+    assert!(metrics.contains("skilldex_source_tags{source=\"acme-src\",outcome=\"registered\"} 4"), "{metrics}");
+
+    // Credentials: used, never returned, never logged.
+    let locked = DistRegistry::start(Auth::Htpasswd { user: "puller", password: "pull-Secret-42" });
+    push_toolhive(
+        root,
+        &skill_dir(root, "vault", "1.0.0", &[]),
+        &locked.host,
+        "team/vault",
+        "1.0.0",
+        Some("puller:pull-Secret-42"),
+    );
+    let password_file = root.join("password");
+    std::fs::write(&password_file, "pull-Secret-42\n").unwrap();
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "source",
+            "add",
+            "vault",
+            "--oci",
+            &format!("{}/team/vault", locked.host),
+            "-n",
+            "acme",
+            "--every",
+            "0",
+            "--username",
+            "puller",
+            "--password-file",
+            password_file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "vault");
+    assert_eq!(run["tags"]["registered"], 1, "{run}");
+    assert_eq!(run["credentials"], true);
+    let (_, all) = http_json(serve.addr, "GET", "/api/v1/sources", Some(&admin), None);
+    assert!(!all.to_string().contains("pull-Secret-42"), "the password is never returned");
+
+    // A source acts as a token of its own: revoked, the source stops and says so.
+    let tokens: Value = serve.json(Some(&admin), &["token", "list"]);
+    let id = tokens["data"].as_array().unwrap().iter().find(|t| t["name"] == "source vault").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    serve.ok(Some(&admin), &["token", "revoke", &id]);
+    let run = sync(&serve, &admin, "vault");
+    assert!(run["status"]["lastError"].as_str().unwrap().contains("revoked"), "{run}");
+
+    // Removed: gone from the list, the versions stay.
+    serve.ok(Some(&admin), &["source", "rm", "vault"]);
+    let (s, _) = http_json(serve.addr, "GET", "/api/v1/sources/vault", Some(&admin), None);
+    assert_eq!(s, 404);
+    assert_eq!(resolve(&serve, Some(&admin), "acme/vault@1.0.0").0, 200);
+    let log = serve.log();
+    assert!(!log.contains("pull-Secret-42") && !log.contains(&notify_secret), "no secret is logged");
+    serve.stop();
+}
+
+on_both_backends!(sources_end_to_end);

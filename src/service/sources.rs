@@ -1,0 +1,948 @@
+//! Sources: versions that come in without anyone publishing them by hand. A site
+//! administrator names an OCI repository (or a prefix of a registry's repositories) and the
+//! namespace it feeds; every run lists the repositories and their tags and hands each semver
+//! tag's artifact to the one publish pipeline, which applies the bundle rules and the trust
+//! policies as for any publish. What each tag came to is recorded and shown in the source's
+//! status: a tag that fails is reported, never skipped in silence, and a tag that moves to
+//! other content is reported and never rewrites the version it recorded.
+//!
+//! A source acts as a token of the administrator who added it, whose secret nobody ever saw:
+//! each run authenticates with it like a request would, so revoking it (or the administrator
+//! losing their rights) stops the source. Runs are scheduled in the database, held by one
+//! replica at a time under a lease. Registry notifications (CNCF distribution's, Harbor's)
+//! name the tags just pushed, which are taken at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::access::{generate_token, hash_token, require_site_admin};
+use super::publish::{ArtifactSource, PublishPlan};
+use super::{Caller, Error, Result, SkillDraft, Sources};
+use crate::domain::{Millis, Namespace, SkillName, TokenKind, TokenScope, Visibility, new_id, now_millis};
+use crate::oci::{Credentials, Registries, parse_reference};
+use crate::store::{NewToken, SourceRow, SourceTag};
+
+/// Repositories one run looks at, at most.
+pub const MAX_REPOSITORIES: usize = 10_000;
+/// Tags of one repository one run looks at, at most.
+pub const MAX_TAGS: usize = 10_000;
+/// Names asked for per page of a catalog or tag list.
+const PAGE: usize = 1000;
+/// Tags taken at once.
+const TAGS_AT_ONCE: usize = 4;
+/// How long one tag may take (resolve, fetch, check, record).
+const TAG_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one page of a listing may take.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a replica holds a source for one run; a run that has not finished by then
+/// stops (`RUN_TIMEOUT`) well before another may take the source.
+const LEASE_MS: Millis = 40 * 60_000;
+const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How many problem tags a source's status lists.
+const PROBLEMS_SHOWN: i64 = 100;
+/// The shortest interval between scheduled runs.
+pub const MIN_INTERVAL_SECS: u64 = 60;
+/// The default interval between scheduled runs: an hour.
+pub const DEFAULT_INTERVAL_SECS: u64 = 3600;
+/// A notification body's limit.
+pub const MAX_NOTIFICATION: usize = 1024 * 1024;
+
+/// A source to add.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    pub name: String,
+    pub namespace: Namespace,
+    /// `registry/repository` or `registry/prefix/*`.
+    pub oci: String,
+    /// Seconds between runs; 0: only when asked or notified; `None`: an hour.
+    pub interval_secs: Option<u64>,
+    /// Of the skills the source creates; private unless told.
+    pub visibility: Option<Visibility>,
+    /// What the registry is read with; anonymous without.
+    pub credentials: Option<(String, String)>,
+    /// Whether registry notifications may trigger runs (a secret is made and shown once).
+    pub notifications: bool,
+}
+
+/// A source as its administrators see it: never its credentials or notification secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceInfo {
+    pub name: String,
+    pub namespace: String,
+    /// `oci`.
+    pub kind: String,
+    /// `registry/repository`, or `registry/prefix/*` for every repository under a prefix.
+    pub location: String,
+    /// Seconds between scheduled runs; 0: only when asked or notified.
+    pub interval_secs: i64,
+    /// Of the skills the source creates.
+    pub visibility: String,
+    /// Whether the registry is read with stored credentials (never shown).
+    pub credentials: bool,
+    /// Whether registry notifications are accepted (the secret is never shown again).
+    pub notifications: bool,
+    /// Who added it; the source acts as a token of theirs.
+    pub created_by: String,
+    pub created_at: Millis,
+    /// When the next scheduled run is due (absent: none is scheduled).
+    pub next_run_at: Option<Millis>,
+    /// Whether a run is under way.
+    pub running: bool,
+    pub status: SourceStatus,
+    /// How many tags came to each outcome (`registered`, `exists`, `failed`, `moved`).
+    pub tags: BTreeMap<String, i64>,
+    /// The tags that need attention (failed or moved), newest first, at most 100.
+    pub problems: Vec<TagProblem>,
+}
+
+/// How a source's last run went.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    pub last_run_at: Option<Millis>,
+    /// When a run last listed everything it should (tags may still have failed).
+    pub last_success_at: Option<Millis>,
+    /// Why the last run could not list what it should; absent when it could.
+    pub last_error: Option<String>,
+    pub last_run: RunCounts,
+}
+
+/// What one run saw and did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    pub repositories: u64,
+    /// Semver tags looked at.
+    pub tags: u64,
+    /// Versions recorded by this run.
+    pub registered: u64,
+    /// Tags already recorded at the same digest.
+    pub unchanged: u64,
+    /// Tags whose version was already recorded otherwise, at the same digest.
+    pub exists: u64,
+    pub failed: u64,
+    /// Tags that now point elsewhere than the version they recorded.
+    pub moved: u64,
+    /// Tags that are not versions (`latest`, signatures, …).
+    pub ignored: u64,
+    /// Tags past the per-repository limit, not looked at.
+    pub skipped: u64,
+    pub duration_ms: u64,
+}
+
+/// A tag that needs attention.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagProblem {
+    pub repository: String,
+    pub tag: String,
+    /// The digest the tag pointed to when it failed, or the recorded version's for `moved`.
+    pub digest: String,
+    /// `failed` or `moved`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub skill: Option<String>,
+    pub version: Option<String>,
+    pub seen_at: Millis,
+}
+
+/// An added source, with the notification secret when one was made (shown only here).
+#[derive(Debug, Clone)]
+pub struct AddedSource {
+    pub source: SourceInfo,
+    pub notify_secret: Option<String>,
+}
+
+/// Where an OCI source reads: the registry and either one repository or a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OciLocation {
+    registry: String,
+    /// The repository, or the prefix without its `/*` (empty: every repository).
+    path: String,
+    prefix: bool,
+}
+
+impl OciLocation {
+    fn parse(location: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Invalid(format!("`{location}` is not an OCI source location: {why}"));
+        let (rest, prefix) = match location.strip_suffix("/*") {
+            Some(rest) => (rest, true),
+            None => (location, false),
+        };
+        let (registry, path) = match rest.split_once('/') {
+            Some((registry, path)) => (registry, path),
+            None if prefix => (rest, ""),
+            None => return Err(bad("name the registry and a repository, e.g. ghcr.io/acme/skills/*")),
+        };
+        if location.contains(['@', '?', '#', ' ', '\\']) || path.contains(':') {
+            return Err(bad("no tag or digest: a source takes every semver tag"));
+        }
+        let probe = if path.is_empty() { format!("{registry}/probe") } else { format!("{registry}/{path}") };
+        let parsed = parse_reference(&probe).map_err(|e| bad(&e.to_string()))?;
+        if parsed.registry() != registry || parsed.repository() != &probe[registry.len() + 1..] {
+            return Err(bad("no tag or digest: a source takes every semver tag"));
+        }
+        Ok(Self { registry: registry.to_owned(), path: path.to_owned(), prefix })
+    }
+
+    fn matches(&self, repository: &str) -> bool {
+        if !self.prefix {
+            return repository == self.path;
+        }
+        self.path.is_empty() || repository.strip_prefix(self.path.as_str()).is_some_and(|r| r.starts_with('/'))
+    }
+}
+
+/// The version a tag names: `1.2.3` or `v1.2.3` (pre-releases and build metadata too).
+fn tag_version(tag: &str) -> Option<semver::Version> {
+    semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
+}
+
+/// A source's name: like a namespace, 1–64 characters.
+fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "`{name}` is not a source name: 1 to 64 lowercase letters, digits and inner hyphens"
+        )))
+    }
+}
+
+/// One tag a notification or a listing names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedTag {
+    pub repository: String,
+    pub tag: String,
+}
+
+/// The pushed tags in a registry notification: CNCF distribution's envelope
+/// (`{"events":[{"action":"push","target":{"repository","tag"}}]}`) or Harbor's webhook
+/// (`{"type":"PUSH_ARTIFACT","event_data":{"repository":{"repo_full_name"},"resources":[{"tag"}]}}`).
+/// Anything else names none.
+pub fn pushed_tags(body: &serde_json::Value) -> Vec<PushedTag> {
+    let mut tags = Vec::new();
+    for e in body["events"].as_array().into_iter().flatten() {
+        let (repo, tag) = (e["target"]["repository"].as_str(), e["target"]["tag"].as_str());
+        if e["action"] == "push"
+            && let (Some(repository), Some(tag)) = (repo, tag)
+        {
+            tags.push(PushedTag { repository: repository.to_owned(), tag: tag.to_owned() });
+        }
+    }
+    if body["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("PUSH_ARTIFACT"))
+        && let Some(repository) = body["event_data"]["repository"]["repo_full_name"].as_str()
+    {
+        for r in body["event_data"]["resources"].as_array().into_iter().flatten() {
+            if let Some(tag) = r["tag"].as_str() {
+                tags.push(PushedTag { repository: repository.to_owned(), tag: tag.to_owned() });
+            }
+        }
+    }
+    tags.dedup();
+    tags
+}
+
+/// A source whose notification secret a request presented.
+pub struct Notifier(SourceRow);
+
+/// What became of one tag.
+enum Outcome {
+    Registered,
+    Unchanged,
+    Exists,
+    Failed,
+    Moved,
+}
+
+impl Sources<'_> {
+    /// Adds a source (site administrators, admin token). It is due at once.
+    pub async fn add(&self, caller: &Caller, new: NewSource) -> Result<AddedSource> {
+        require_site_admin(caller)?;
+        let me = caller.require(TokenScope::Admin)?;
+        check_name(&new.name)?;
+        let location = OciLocation::parse(&new.oci)?;
+        if !self.core.registries.permits(&location.registry).await {
+            return Err(Error::Invalid(format!(
+                "the outbound policy does not allow the registry `{}` (or its name does not resolve): \
+                 an internal registry needs `--allow-registry {}` on the server",
+                location.registry, location.registry
+            )));
+        }
+        if self.core.store.team_by_namespace(new.namespace.as_str()).await?.is_none() {
+            return Err(Error::NotFound(format!("no team owns the namespace `{}`", new.namespace)));
+        }
+        let interval = new.interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS);
+        if interval != 0 && interval < MIN_INTERVAL_SECS || interval > 366 * 24 * 3600 {
+            return Err(Error::Invalid(format!(
+                "the interval is 0 (only when asked or notified) or {MIN_INTERVAL_SECS} seconds to a year"
+            )));
+        }
+        if let Some((user, password)) = &new.credentials
+            && (user.is_empty() || user.len() > 1024 || password.len() > 16 * 1024 || user.contains(':'))
+        {
+            return Err(Error::Invalid("credentials need a username (no `:`) and a password of sane length".into()));
+        }
+        let credentials = new.credentials.as_ref().map(|(username, password)| {
+            self.core.site_key.seal(&json!({"username": username, "password": password}).to_string())
+        });
+        let notify_secret = new.notifications.then(|| format!("sdxn_{}", generate_token()));
+        let now = now_millis();
+        // Its secret is thrown away: only this source's runs act as it.
+        let token = self
+            .core
+            .store
+            .create_token(&NewToken {
+                user_id: me.user.id.clone(),
+                name: format!("source {}", new.name),
+                scope: TokenScope::Write,
+                kind: TokenKind::Standard,
+                hash: hash_token(&generate_token()),
+                expires_at: None,
+            })
+            .await?;
+        let row = SourceRow {
+            id: new_id(),
+            name: new.name.clone(),
+            namespace: new.namespace.clone(),
+            kind: "oci".into(),
+            location: new.oci.clone(),
+            interval_secs: interval as i64,
+            visibility: new.visibility.unwrap_or(Visibility::Private),
+            credentials,
+            notify_hash: notify_secret.as_deref().map(hash_token),
+            token_id: Some(token.id.clone()),
+            created_by: me.user.id.clone(),
+            created_at: now,
+            next_run_at: now,
+            lease_until: None,
+            status: serde_json::to_string(&SourceStatus::default()).expect("status serializes"),
+        };
+        if let Err(e) = self.core.store.create_source(&row).await {
+            self.core.store.revoke_token(&token.id, now).await?;
+            return Err(e.into());
+        }
+        let detail = json!({ "namespace": new.namespace, "location": new.oci, "interval": interval });
+        self.core.audit(caller, "source.add", &new.name, detail).await;
+        Ok(AddedSource { source: self.info(row).await?, notify_secret })
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<SourceInfo>> {
+        require_site_admin(caller)?;
+        let mut out = Vec::new();
+        for row in self.core.store.sources().await? {
+            out.push(self.info(row).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, caller: &Caller, name: &str) -> Result<SourceInfo> {
+        require_site_admin(caller)?;
+        self.info(self.named(name).await?).await
+    }
+
+    /// Removes a source and what it found (versions it registered stay) and revokes the
+    /// token it acted as.
+    pub async fn remove(&self, caller: &Caller, name: &str) -> Result<()> {
+        require_site_admin(caller)?;
+        let row = self.named(name).await?;
+        if !self.core.store.delete_source(&row.id).await? {
+            return Err(Error::NotFound(format!("no source named `{name}`")));
+        }
+        if let Some(token) = &row.token_id {
+            self.core.store.revoke_token(token, now_millis()).await?;
+        }
+        self.core.audit(caller, "source.remove", name, json!({ "location": row.location })).await;
+        Ok(())
+    }
+
+    /// Runs a source now and waits for the run to end. A run under way (here or on another
+    /// replica) is waited for first, so this one sees everything pushed before it was asked.
+    pub async fn sync(&self, caller: &Caller, name: &str) -> Result<SourceInfo> {
+        require_site_admin(caller)?;
+        let mut row = self.named(name).await?;
+        let waited = tokio::time::Instant::now();
+        let lease = loop {
+            let now = now_millis();
+            let lease = now + LEASE_MS;
+            if self.core.store.claim_source(&row.id, now, lease).await? {
+                break lease;
+            }
+            if waited.elapsed() > RUN_TIMEOUT {
+                return Err(Error::Conflict(format!("a run of source `{name}` is still under way; try again later")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        // As it is now that it is held (the run waited for changed its status).
+        row = self.named(name).await?;
+        // The run goes on to the end even if the request goes away.
+        let index = self.core.clone();
+        let run = tokio::spawn(async move { index.sources().run_claimed(row, lease).await });
+        run.await.map_err(|e| Error::Internal(format!("a source run failed: {e}")))??;
+        self.info(self.named(name).await?).await
+    }
+
+    /// Runs every source that is due and that no other replica holds; how many ran.
+    pub async fn run_due(&self) -> Result<usize> {
+        let now = now_millis();
+        let mut ran = 0;
+        for row in self.core.store.due_sources(now).await? {
+            let lease = now_millis() + LEASE_MS;
+            if self.core.store.claim_source(&row.id, now_millis(), lease).await? {
+                self.run_claimed(row, lease).await?;
+                ran += 1;
+            }
+        }
+        Ok(ran)
+    }
+
+    /// The source a registry notification is for, when it carries the source's secret as a
+    /// bearer token; checked before the notification's body is read.
+    pub async fn notifier(&self, name: &str, secret: Option<&str>) -> Result<Notifier> {
+        let refused = || Error::Unauthenticated(format!("notifications for source `{name}` need its secret"));
+        let row = self.core.store.source_by_name(name).await?.ok_or_else(refused)?;
+        let (Some(expected), Some(secret)) = (&row.notify_hash, secret) else { return Err(refused()) };
+        // Hashes are compared, so how long this takes tells nothing of the secret.
+        if *expected != hash_token(secret) {
+            return Err(refused());
+        }
+        Ok(Notifier(row))
+    }
+
+    /// Takes the tags a registry notification names, at once; tags outside the source's
+    /// repositories, and tags that are not versions, are ignored. Answers how many tags will be
+    /// taken; they are taken after the answer, as a run would take them.
+    pub async fn notified(&self, Notifier(row): Notifier, body: &serde_json::Value) -> Result<usize> {
+        let location = OciLocation::parse(&row.location)?;
+        let tags: Vec<PushedTag> = pushed_tags(body)
+            .into_iter()
+            .filter(|t| location.matches(&t.repository) && tag_version(&t.tag).is_some())
+            .take(MAX_TAGS)
+            .collect();
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        let taken = tags.len();
+        let index = self.core.clone();
+        // Answered at once; the tags are taken after, as a run would.
+        tokio::spawn(async move {
+            let sources = index.sources();
+            let run = async {
+                let (caller, registries, credentials) = sources.acting(&row).await?;
+                let ctx = RunContext {
+                    row: &row,
+                    location: &location,
+                    caller: &caller,
+                    registries: &registries,
+                    credentials,
+                };
+                for t in tags {
+                    let outcome = sources.take_tag(&ctx, &t.repository, &t.tag).await;
+                    tracing::info!(source = %row.name, repository = %t.repository, tag = %t.tag, outcome = outcome_name(&outcome), "notified tag taken");
+                }
+                Ok::<_, Error>(())
+            };
+            if let Err(e) = run.await {
+                tracing::warn!(source = %row.name, error = %e, "could not take notified tags");
+            }
+        });
+        Ok(taken)
+    }
+
+    /// Every source's state in Prometheus text format: when it last ran and succeeded,
+    /// whether its last run could list everything, and its tags by outcome.
+    pub async fn metrics(&self) -> Result<String> {
+        use std::fmt::Write as _;
+        let rows = self.core.store.sources().await?;
+        let mut out = String::new();
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let mut up = String::new();
+        let mut last_run = String::new();
+        let mut last_success = String::new();
+        let mut tags = String::new();
+        for row in rows {
+            let status: SourceStatus = serde_json::from_str(&row.status).unwrap_or_default();
+            let name = &row.name;
+            let ok = status.last_run_at.is_some() && status.last_error.is_none();
+            let _ = writeln!(up, "skilldex_source_up{{source=\"{name}\"}} {}", u8::from(ok));
+            if let Some(t) = status.last_run_at {
+                let _ =
+                    writeln!(last_run, "skilldex_source_last_run_timestamp_seconds{{source=\"{name}\"}} {}", t / 1000);
+            }
+            if let Some(t) = status.last_success_at {
+                let _ = writeln!(
+                    last_success,
+                    "skilldex_source_last_success_timestamp_seconds{{source=\"{name}\"}} {}",
+                    t / 1000
+                );
+            }
+            for (outcome, n) in self.core.store.source_tag_counts(&row.id).await? {
+                let _ = writeln!(tags, "skilldex_source_tags{{source=\"{name}\",outcome=\"{outcome}\"}} {n}");
+            }
+        }
+        for (metric, help, body) in [
+            ("skilldex_source_up", "Whether the source's last run listed everything it should.", up),
+            ("skilldex_source_last_run_timestamp_seconds", "When the source last ran.", last_run),
+            (
+                "skilldex_source_last_success_timestamp_seconds",
+                "When a run of the source last listed everything.",
+                last_success,
+            ),
+            ("skilldex_source_tags", "The source's tags by what became of them.", tags),
+        ] {
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+            out.push_str(&body);
+        }
+        Ok(out)
+    }
+
+    async fn named(&self, name: &str) -> Result<SourceRow> {
+        self.core.store.source_by_name(name).await?.ok_or_else(|| Error::NotFound(format!("no source named `{name}`")))
+    }
+
+    async fn info(&self, row: SourceRow) -> Result<SourceInfo> {
+        let created_by = match self.core.store.user_by_id(&row.created_by).await? {
+            Some(u) => u.username.to_string(),
+            None => row.created_by.clone(),
+        };
+        let tags = self.core.store.source_tag_counts(&row.id).await?.into_iter().collect();
+        let problems = self
+            .core
+            .store
+            .source_problems(&row.id, PROBLEMS_SHOWN)
+            .await?
+            .into_iter()
+            .map(|t| TagProblem {
+                repository: t.repository,
+                tag: t.tag,
+                digest: t.digest,
+                outcome: t.outcome,
+                detail: t.detail,
+                skill: t.skill,
+                version: t.version,
+                seen_at: t.seen_at,
+            })
+            .collect();
+        let status = serde_json::from_str(&row.status).unwrap_or_default();
+        Ok(SourceInfo {
+            name: row.name,
+            namespace: row.namespace.to_string(),
+            kind: row.kind,
+            location: row.location,
+            interval_secs: row.interval_secs,
+            visibility: row.visibility.as_str().to_owned(),
+            credentials: row.credentials.is_some(),
+            notifications: row.notify_hash.is_some(),
+            created_by,
+            created_at: row.created_at,
+            next_run_at: (row.next_run_at < Millis::MAX).then_some(row.next_run_at),
+            running: row.lease_until.is_some_and(|l| l > now_millis()),
+            status,
+            tags,
+            problems,
+        })
+    }
+
+    /// The caller a source acts as, and the registry clients it reads with.
+    async fn acting(&self, row: &SourceRow) -> Result<(Caller, Registries, Option<Credentials>)> {
+        let stopped = || {
+            Error::Forbidden(format!(
+                "the token source `{}` acts as was revoked or has expired: remove the source and add it again",
+                row.name
+            ))
+        };
+        let token = row.token_id.as_deref().ok_or_else(stopped)?;
+        let bearer = self.core.store.bearer_by_token_id(token).await?.ok_or_else(stopped)?;
+        let caller = self.core.caller_of(bearer).ok_or_else(stopped)?;
+        let credentials = match &row.credentials {
+            None => None,
+            Some(sealed) => {
+                let opened = self.core.site_key.open(sealed).ok_or_else(|| {
+                    Error::Internal(format!("the credentials of source `{}` do not open with this site key", row.name))
+                })?;
+                let v: serde_json::Value = serde_json::from_str(&opened)
+                    .map_err(|_| Error::Internal(format!("the credentials of source `{}` are damaged", row.name)))?;
+                Some(Credentials::Basic {
+                    username: v["username"].as_str().unwrap_or_default().to_owned(),
+                    password: v["password"].as_str().unwrap_or_default().to_owned(),
+                })
+            }
+        };
+        Ok((caller, self.core.registries.for_caller(credentials.clone()), credentials))
+    }
+
+    /// One run of a source this replica holds under `lease`, its outcome recorded.
+    async fn run_claimed(&self, row: SourceRow, lease: Millis) -> Result<()> {
+        let started = now_millis();
+        let mut status: SourceStatus = serde_json::from_str(&row.status).unwrap_or_default();
+        let mut counts = RunCounts::default();
+        let result = tokio::time::timeout(RUN_TIMEOUT, self.run(&row, &mut counts)).await;
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(if e.is_internal() { e.public_message() } else { e.to_string() }),
+            Err(_) => Some(format!("the run took longer than {} minutes and was stopped", RUN_TIMEOUT.as_secs() / 60)),
+        };
+        let now = now_millis();
+        counts.duration_ms = (now - started).max(0) as u64;
+        status.last_run_at = Some(started);
+        if error.is_none() {
+            status.last_success_at = Some(started);
+        }
+        tracing::info!(source = %row.name, error = error.as_deref().unwrap_or(""), registered = counts.registered,
+            failed = counts.failed, moved = counts.moved, tags = counts.tags, "source run ended");
+        status.last_error = error;
+        status.last_run = counts;
+        let next = if row.interval_secs > 0 { now + row.interval_secs * 1000 } else { Millis::MAX };
+        let json = serde_json::to_string(&status).expect("status serializes");
+        if !self.core.store.finish_source(&row.id, lease, &json, next).await? {
+            tracing::warn!(source = %row.name, "a source run ended after its lease was lost");
+        }
+        Ok(())
+    }
+
+    async fn run(&self, row: &SourceRow, counts: &mut RunCounts) -> Result<()> {
+        let location = OciLocation::parse(&row.location)?;
+        let (caller, registries, credentials) = self.acting(row).await?;
+        let repositories = self.repositories(&registries, &location).await?;
+        counts.repositories = repositories.len() as u64;
+        let ctx = RunContext { row, location: &location, caller: &caller, registries: &registries, credentials };
+        for repository in repositories {
+            let tags = self.tags(&registries, &location, &repository, counts).await?;
+            let outcomes: Vec<Outcome> = futures_util::stream::iter(tags)
+                .map(|tag| {
+                    let (ctx, repository) = (&ctx, &repository);
+                    async move { self.take_tag(ctx, repository, &tag).await }
+                })
+                .buffer_unordered(TAGS_AT_ONCE)
+                .collect()
+                .await;
+            for o in outcomes {
+                counts.tags += 1;
+                match o {
+                    Outcome::Registered => counts.registered += 1,
+                    Outcome::Unchanged => counts.unchanged += 1,
+                    Outcome::Exists => counts.exists += 1,
+                    Outcome::Failed => counts.failed += 1,
+                    Outcome::Moved => counts.moved += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The repositories a run looks at: the one named, or the catalog's under the prefix.
+    async fn repositories(&self, registries: &Registries, location: &OciLocation) -> Result<Vec<String>> {
+        if !location.prefix {
+            return Ok(vec![location.path.clone()]);
+        }
+        let mut found = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page =
+                tokio::time::timeout(PAGE_TIMEOUT, registries.catalog_page(&location.registry, last.as_deref(), PAGE))
+                    .await
+                    .map_err(|_| {
+                        Error::Upstream(format!("{} did not list its repositories in time", location.registry))
+                    })?;
+            let (names, next) = page.map_err(|e| match e {
+                crate::oci::OciError::NotFound(_) | crate::oci::OciError::Unauthorized(_) => Error::Upstream(format!(
+                    "{} does not list its repositories to this source ({e}); name each repository as its own source",
+                    location.registry
+                )),
+                e => Error::from(e),
+            })?;
+            found.extend(names.into_iter().filter(|n| location.matches(n)));
+            if found.len() >= MAX_REPOSITORIES {
+                found.truncate(MAX_REPOSITORIES);
+                break;
+            }
+            match next {
+                Some(n) if Some(&n) != last.as_ref() => last = Some(n),
+                _ => break,
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// The semver tags of one repository, at most `MAX_TAGS`; the rest are counted.
+    async fn tags(
+        &self,
+        registries: &Registries,
+        location: &OciLocation,
+        repository: &str,
+        counts: &mut RunCounts,
+    ) -> Result<Vec<String>> {
+        let repo = parse_reference(&format!("{}/{repository}", location.registry))?;
+        let mut tags = Vec::new();
+        let mut last: Option<String> = None;
+        let mut seen = 0usize;
+        loop {
+            let page = tokio::time::timeout(PAGE_TIMEOUT, registries.tags_page(&repo, last.as_deref(), PAGE))
+                .await
+                .map_err(|_| Error::Upstream(format!("{} did not list its tags in time", repo.whole())))??;
+            let (names, next) = page;
+            seen += names.len();
+            for t in names {
+                if tag_version(&t).is_none() {
+                    counts.ignored += 1;
+                } else if tags.len() < MAX_TAGS {
+                    tags.push(t);
+                } else {
+                    counts.skipped += 1;
+                }
+            }
+            match next {
+                Some(n) if Some(&n) != last.as_ref() && seen < 10 * MAX_TAGS => last = Some(n),
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Takes one tag: resolves it, and hands a new digest to the publish pipeline as the
+    /// version the tag names, of the skill the artifact names. Never fails: what went wrong is
+    /// recorded with the tag.
+    async fn take_tag(&self, ctx: &RunContext<'_>, repository: &str, tag: &str) -> Outcome {
+        let record =
+            |digest: &str, outcome: &str, detail: Option<String>, skill: Option<String>, version: Option<String>| {
+                SourceTag {
+                    source_id: ctx.row.id.clone(),
+                    repository: repository.to_owned(),
+                    tag: tag.to_owned(),
+                    digest: digest.to_owned(),
+                    outcome: outcome.to_owned(),
+                    detail,
+                    skill,
+                    version,
+                    seen_at: now_millis(),
+                }
+            };
+        let result = tokio::time::timeout(TAG_TIMEOUT, self.try_tag(ctx, repository, tag)).await;
+        let (outcome, row) = match result {
+            Ok(Ok(taken)) => taken,
+            Ok(Err((digest, e))) => {
+                let detail = if e.is_internal() { e.public_message() } else { e.to_string() };
+                (Outcome::Failed, Some(record(&digest, "failed", Some(detail), None, None)))
+            }
+            Err(_) => {
+                let detail = format!("taking the tag took longer than {} seconds", TAG_TIMEOUT.as_secs());
+                (Outcome::Failed, Some(record("", "failed", Some(detail), None, None)))
+            }
+        };
+        let row = row.map(|mut r| {
+            r.source_id = ctx.row.id.clone();
+            r.repository = repository.to_owned();
+            r.tag = tag.to_owned();
+            r
+        });
+        if let Some(row) = row
+            && let Err(e) = self.core.store.put_source_tag(&row).await
+        {
+            tracing::warn!(source = %ctx.row.name, error = %e, "could not record a tag's outcome");
+        }
+        outcome
+    }
+
+    /// The outcome of one tag and what to record of it; an error carries the digest seen.
+    async fn try_tag(
+        &self,
+        ctx: &RunContext<'_>,
+        repository: &str,
+        tag: &str,
+    ) -> std::result::Result<(Outcome, Option<SourceTag>), (String, Error)> {
+        let version = tag_version(tag).expect("only version tags are taken");
+        let reference = format!("{}/{repository}:{tag}", ctx.location.registry);
+        let parsed = parse_reference(&reference).map_err(|e| (String::new(), e.into()))?;
+        let previous =
+            self.core.store.source_tag(&ctx.row.id, repository, tag).await.map_err(|e| (String::new(), e.into()))?;
+        let recorded =
+            previous.as_ref().is_some_and(|p| matches!(p.outcome.as_str(), "registered" | "exists" | "moved"));
+        let digest = match ctx.registries.resolve(&parsed).await {
+            Ok(digest) => digest,
+            // What a tag recorded is kept when it cannot be read this time.
+            Err(e) if recorded => {
+                tracing::warn!(source = %ctx.row.name, %reference, error = %e, "could not read a recorded tag");
+                return Ok((Outcome::Failed, None));
+            }
+            Err(e) => return Err((String::new(), e.into())),
+        };
+        let fail = |e: Error| (digest.clone(), e);
+        let tag_row = |digest: &str, outcome: &str, detail: Option<String>, skill: Option<String>| SourceTag {
+            source_id: String::new(),
+            repository: String::new(),
+            tag: String::new(),
+            digest: digest.to_owned(),
+            outcome: outcome.to_owned(),
+            detail,
+            skill,
+            version: Some(version.to_string()),
+            seen_at: now_millis(),
+        };
+        if let Some(prev) = &previous
+            && matches!(prev.outcome.as_str(), "registered" | "exists" | "moved")
+        {
+            if prev.digest == digest {
+                if prev.outcome == "moved" {
+                    // Back where the recorded version is.
+                    let back = tag_row(&digest, "registered", None, prev.skill.clone());
+                    return Ok((Outcome::Unchanged, Some(back)));
+                }
+                return Ok((Outcome::Unchanged, None));
+            }
+            let detail = format!(
+                "the tag now points to {digest}; version {version} of {} stays {}",
+                prev.skill.as_deref().unwrap_or("the skill"),
+                prev.digest
+            );
+            return Ok((Outcome::Moved, Some(tag_row(&prev.digest, "moved", Some(detail), prev.skill.clone()))));
+        }
+        let pinned = format!("{}/{repository}@{digest}", ctx.location.registry);
+        let hint = repository.rsplit('/').next().unwrap_or(repository);
+        let publishing = self.core.publishing();
+        let fetched =
+            publishing.fetch_artifact(ctx.caller, (&pinned, ctx.credentials.as_ref()), hint).await.map_err(fail)?;
+        let name: SkillName = fetched.bundle.skill.frontmatter.name.clone();
+        let skill = format!("{}/{name}", ctx.row.namespace);
+        let draft = SkillDraft {
+            namespace: ctx.row.namespace.clone(),
+            name: name.clone(),
+            display_name: None,
+            description: None,
+            readme: None,
+            visibility: Some(ctx.row.visibility),
+            tags: None,
+            skill_type: None,
+            kind: None,
+        };
+        let plan = PublishPlan::creating(draft, version.to_string(), ArtifactSource::Fetched(Box::new(fetched)));
+        match publishing.publish(ctx.caller, plan).await {
+            Ok(_) => Ok((Outcome::Registered, Some(tag_row(&digest, "registered", None, Some(skill))))),
+            Err(Error::Conflict(msg)) => {
+                let recorded = self
+                    .core
+                    .store
+                    .skill(ctx.row.namespace.as_str(), name.as_str())
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+                let same = match &recorded {
+                    Some(s) => self
+                        .core
+                        .store
+                        .version(&s.id, &version.to_string())
+                        .await
+                        .map_err(|e| fail(e.into()))?
+                        .and_then(|v| v.digest),
+                    None => None,
+                };
+                match same {
+                    Some(d) if d == digest => {
+                        Ok((Outcome::Exists, Some(tag_row(&digest, "exists", None, Some(skill)))))
+                    }
+                    Some(d) => {
+                        let detail = format!(
+                            "version {version} of {skill} is already recorded as {d}; this tag's artifact differs"
+                        );
+                        Err((digest.clone(), Error::Conflict(detail)))
+                    }
+                    None => Err(fail(Error::Conflict(msg))),
+                }
+            }
+            Err(e) => Err(fail(e)),
+        }
+    }
+}
+
+/// What every tag of one run shares.
+struct RunContext<'a> {
+    row: &'a SourceRow,
+    location: &'a OciLocation,
+    caller: &'a Caller,
+    registries: &'a Registries,
+    credentials: Option<Credentials>,
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Registered => "registered",
+        Outcome::Unchanged => "unchanged",
+        Outcome::Exists => "exists",
+        Outcome::Failed => "failed",
+        Outcome::Moved => "moved",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_name_one_repository_or_a_prefix() {
+        let one = OciLocation::parse("ghcr.io/acme/skills/reviewer").unwrap();
+        assert_eq!(one, OciLocation { registry: "ghcr.io".into(), path: "acme/skills/reviewer".into(), prefix: false });
+        assert!(one.matches("acme/skills/reviewer"));
+        assert!(!one.matches("acme/skills/reviewer2"));
+        let prefix = OciLocation::parse("127.0.0.1:5000/acme/skills/*").unwrap();
+        assert_eq!(prefix.registry, "127.0.0.1:5000");
+        assert!(prefix.matches("acme/skills/a") && prefix.matches("acme/skills/x/y"));
+        assert!(!prefix.matches("acme/skillsx/a") && !prefix.matches("acme/skills") && !prefix.matches("other/a"));
+        let all = OciLocation::parse("registry.local/*").unwrap();
+        assert!(all.prefix && all.path.is_empty() && all.matches("anything/at/all"));
+        for bad in [
+            "ghcr.io",
+            "ghcr.io/acme/skill:1.0.0",
+            "ghcr.io/acme/skill@sha256:00",
+            "ghcr.io/Acme/x",
+            "ghcr.io/a b/*",
+            "",
+        ] {
+            assert!(OciLocation::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_semver_tags_are_versions() {
+        assert_eq!(tag_version("1.2.3").unwrap().to_string(), "1.2.3");
+        assert_eq!(tag_version("v2.0.0-rc.1").unwrap().to_string(), "2.0.0-rc.1");
+        for t in ["latest", "1.2", "sha256-abc.sig", "v", "1.2.3.4"] {
+            assert!(tag_version(t).is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn notifications_of_distribution_and_harbor_name_their_pushed_tags() {
+        let distribution = json!({"events": [
+            {"action": "push", "target": {"repository": "acme/a", "tag": "1.0.0", "digest": "sha256:x"}},
+            {"action": "pull", "target": {"repository": "acme/b", "tag": "1.0.0"}},
+            {"action": "push", "target": {"repository": "acme/c", "digest": "sha256:y"}}
+        ]});
+        assert_eq!(pushed_tags(&distribution), vec![PushedTag { repository: "acme/a".into(), tag: "1.0.0".into() }]);
+        let harbor = json!({"type": "PUSH_ARTIFACT", "event_data": {
+            "resources": [{"digest": "sha256:z", "tag": "2.0.0"}],
+            "repository": {"name": "b", "namespace": "acme", "repo_full_name": "acme/b"}}});
+        assert_eq!(pushed_tags(&harbor), vec![PushedTag { repository: "acme/b".into(), tag: "2.0.0".into() }]);
+        assert!(pushed_tags(&json!({"type": "DELETE_ARTIFACT"})).is_empty());
+        assert!(pushed_tags(&json!("nonsense")).is_empty());
+    }
+
+    #[test]
+    fn source_names_are_slugs() {
+        assert!(check_name("acme-ghcr").is_ok());
+        for bad in ["", "-a", "a-", "Acme", "a/b", &"a".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
