@@ -121,7 +121,7 @@ fn sources_end_to_end(backend: Backend) {
     std::fs::write(
         policies.join("secure.yaml"),
         format!(
-            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: secure-release\nnamespaces: [\"secure\"]\nmode: enforce\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
+            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: secure-release\nnamespaces: [\"secure\", \"mirrored\"]\nmode: enforce\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
             root.join("release.pub").display()
         ),
     )
@@ -153,7 +153,7 @@ fn sources_end_to_end(backend: Backend) {
     flags.extend(["--policies", policies.to_str().unwrap()]);
     let serve = Serve::start(root, &flags);
     let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
-    for team in ["acme", "secure"] {
+    for team in ["acme", "secure", "mirrored"] {
         serve.ok(Some(&admin), &["team", "create", team]);
     }
     serve.ok(Some(&admin), &["user", "create", "pat", "--email", "pat@example.com"]);
@@ -266,6 +266,34 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!((s, v["signature"]["status"].as_str()), (200, Some("verified")), "{v}");
     assert_eq!(resolve(&serve, None, "secure/demo@1.1.0").0, 404);
 
+    // A mirror of the same repository: the artifact and its signature are copied into the
+    // server's own store, digests unchanged, and recorded there.
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "source",
+            "add",
+            "mirror-src",
+            "--oci",
+            &format!("{host}/skills/secure/demo"),
+            "-n",
+            "mirrored",
+            "--every",
+            "0",
+            "--visibility",
+            "public",
+            "--mirror",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "mirror-src");
+    assert_eq!((run["mirror"].as_bool(), run["tags"]["registered"].as_u64()), (Some(true), Some(1)), "{run}");
+    let (s, mirrored) = resolve(&serve, None, "mirrored/demo@1.0.0");
+    assert_eq!(s, 200, "{mirrored}");
+    assert_eq!(mirrored["digest"], signed.as_str(), "the copy has the upstream's digest");
+    assert_eq!(mirrored["reference"], format!("{}/mirrored/demo@{signed}", serve.addr), "recorded where the copy is");
+    assert_eq!(mirrored["signature"]["status"], "verified", "{mirrored}");
+
     // Again: nothing new; the broken tag is tried again and still reported.
     let run = sync(&serve, &admin, "acme-src");
     let counts = &run["status"]["lastRun"];
@@ -323,7 +351,26 @@ fn sources_end_to_end(backend: Backend) {
     }
 
     // The upstream goes away: the run says why and nothing recorded changes; back, it recovers.
+    // The mirrored version still installs and verifies: its signature came along.
     reg.stop();
+    let out =
+        serve.cli(None, &["install", "mirrored/demo@1.0.0", "--dest", root.join("from-mirror").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(root.join("from-mirror/demo/SKILL.md").exists());
+    let out =
+        serve.cli(None, &["verify", "mirrored/demo@1.0.0", "--policy", policies.join("secure.yaml").to_str().unwrap()]);
+    assert!(out.status.success(), "verified from the copy: {}", String::from_utf8_lossy(&out.stderr));
+    let (s, v) =
+        http_json(serve.addr, "POST", "/api/v1/policies/reevaluate", Some(&admin), Some(&json!({"all": true})));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        resolve(&serve, None, "mirrored/demo@1.0.0").1["signature"]["status"],
+        "verified",
+        "checked again from the copy"
+    );
+    let out =
+        serve.cli(None, &["install", "secure/demo@1.0.0", "--dest", root.join("from-upstream").to_str().unwrap()]);
+    assert!(!out.status.success(), "what was not mirrored needs its upstream");
     let run = sync(&serve, &admin, "acme-src");
     assert!(run["status"]["lastError"].as_str().unwrap().contains("reach"), "{run}");
     let (_, metrics) = crate::common::http_get(serve.addr, "/metrics");

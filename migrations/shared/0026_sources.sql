@@ -1,7 +1,8 @@
 -- Sources: where a namespace's versions come from without anyone publishing them by hand
 -- (an OCI repository or a prefix of them, for now). A source acts through `token_id`, a token
 -- of the administrator who added it whose secret was never shown: revoking that token, or
--- the administrator losing their rights, stops the source. `credentials` are sealed with the
+-- the administrator losing their rights, stops the source. A `mirror` source copies each
+-- artifact, with its signatures, into this server's storage and records the copy. `credentials` are sealed with the
 -- site key and never returned; `notify_hash` is the SHA-256 of the shared secret registry
 -- notifications present. `status` is the last run's outcome as JSON.
 CREATE TABLE sources (
@@ -12,6 +13,7 @@ CREATE TABLE sources (
     location      TEXT NOT NULL,
     interval_secs BIGINT NOT NULL,
     visibility    TEXT NOT NULL,
+    mirror        BOOLEAN NOT NULL,
     credentials   TEXT,
     notify_hash   TEXT,
     token_id      TEXT REFERENCES tokens(id) ON DELETE SET NULL,

@@ -354,7 +354,7 @@ async fn publish(
         kind: None,
     };
     let source = ArtifactSource::Reference { reference, credentials: None };
-    let Published { skill, version } =
+    let Published { skill, version, .. } =
         state.index.publishing().publish(caller, PublishPlan::creating(draft, skill.version, source)).await?;
     let released = ReleasedVersion::of(version)
         .ok_or_else(|| crate::service::Error::Internal("a published version has no artifact".into()))?;

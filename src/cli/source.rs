@@ -44,6 +44,10 @@ pub enum SourceCommand {
         /// them with (shown once).
         #[arg(long)]
         notifications: bool,
+        /// Copy each artifact, with its signatures, into the server's own storage (digests
+        /// unchanged) and install from there, so versions outlive the upstream.
+        #[arg(long)]
+        mirror: bool,
     },
     /// List the sources and how their last run went.
     List,
@@ -82,6 +86,7 @@ pub async fn run(cmd: SourceCommand, client: &Client, out: Out) -> anyhow::Resul
             password_file,
             docker_config,
             notifications,
+            mirror,
         } => {
             let credentials = match (username, password_file, docker_config) {
                 (Some(username), Some(file), _) => {
@@ -101,7 +106,7 @@ pub async fn run(cmd: SourceCommand, client: &Client, out: Out) -> anyhow::Resul
                 }
                 _ => None,
             };
-            let mut body = json!({"name": name, "namespace": namespace, "oci": oci, "notifications": notifications});
+            let mut body = json!({"name": name, "namespace": namespace, "oci": oci, "notifications": notifications, "mirror": mirror});
             if let Some(every) = every {
                 body["intervalSecs"] = json!(parse_every(&every)?);
             }
@@ -184,7 +189,7 @@ fn show(s: &Value) {
         println!("last run:   not yet");
     } else {
         println!(
-            "last run:   {} repositories, {} version tags: {} registered, {} unchanged, {} already recorded, {} failed, {} moved; {} other tags ignored ({} ms)",
+            "last run:   {} repositories, {} version tags: {} registered, {} unchanged, {} already recorded, {} failed, {} moved; {} other tags ignored; {} bytes mirrored ({} ms)",
             run["repositories"],
             run["tags"],
             run["registered"],
@@ -193,6 +198,7 @@ fn show(s: &Value) {
             run["failed"],
             run["moved"],
             run["ignored"],
+            run["mirroredBytes"],
             run["durationMs"]
         );
     }

@@ -1,5 +1,6 @@
 //! OCI artifacts: the layouts skilldex writes and reads, and registry access.
 
+pub mod copy;
 pub mod egress;
 pub mod fetch;
 pub mod layout;

@@ -56,8 +56,15 @@ pub enum ArtifactSource {
     /// A skill archive (tar.gz, SKILL.md at its root) sent with the request itself.
     Archive(Vec<u8>),
     /// An artifact a source already read by reference on the same caller's behalf (with
-    /// `Publishing::fetch_artifact`), to learn which skill it is.
-    Fetched(Box<Fetched>),
+    /// `Publishing::fetch_artifact`), to learn which skill it is; with `Mirror`, copied into
+    /// this server's storage (digests unchanged, signatures along) and recorded there.
+    Fetched(Box<Fetched>, Option<Mirror>),
+}
+
+/// Copy a fetched artifact into this server's storage, read with these credentials.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub credentials: Option<Credentials>,
 }
 
 impl ArtifactSource {
@@ -68,7 +75,8 @@ impl ArtifactSource {
             ArtifactSource::Upload { .. } => "upload",
             ArtifactSource::NpmTarball(_) => "npm",
             ArtifactSource::Archive(_) => "archive",
-            ArtifactSource::Fetched(_) => "source",
+            ArtifactSource::Fetched(_, None) => "source",
+            ArtifactSource::Fetched(_, Some(_)) => "mirror",
         }
     }
 }
@@ -99,6 +107,8 @@ impl PublishPlan {
 pub struct Published {
     pub skill: Skill,
     pub version: Version,
+    /// What was copied into this server's storage (a mirrored artifact).
+    pub copied: crate::oci::copy::Copied,
 }
 
 /// An artifact that passed the bundle rules, not yet vouched for or stored.
@@ -110,11 +120,12 @@ struct Obtained {
     submitted: Vec<Candidate>,
 }
 
-/// A built artifact, where it goes, and the signatures to store next to it.
-struct Push {
-    pub artifact: Artifact,
-    pub target: oci_client::Reference,
-    pub signatures: Vec<SubmittedSignature>,
+/// What goes into this server's storage before a version is recorded.
+enum Push {
+    /// A built artifact, where it goes, and the signatures to store next to it.
+    Built { artifact: Artifact, target: oci_client::Reference, signatures: Vec<SubmittedSignature> },
+    /// A fetched artifact (`pinned` upstream) copied to `target` with what is attached to it.
+    Mirror { pinned: String, credentials: Option<Credentials>, target: oci_client::Reference },
 }
 
 impl Publishing<'_> {
@@ -168,10 +179,18 @@ impl Publishing<'_> {
                 (None, None) => return Err(Error::Internal("a publish without a skill got past authorization".into())),
             };
             let record = async {
+                let mut fetched = fetched;
+                let mut copied = crate::oci::copy::Copied::default();
                 if let Some(push) = push {
-                    self.push_built(&skill, &version, push).await?;
+                    if let Some((pinned, c)) = self.push_built(caller, &skill, &version, push).await? {
+                        // Recorded where the copy is, so it installs when the upstream is gone.
+                        fetched.pinned = pinned;
+                        copied = c;
+                    }
                 }
-                self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await
+                let stored =
+                    self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await?;
+                Ok::<_, Error>((stored, copied))
             };
             let stored = match late {
                 Some(claim) => match claim.around(record).await {
@@ -182,7 +201,7 @@ impl Publishing<'_> {
             };
             Ok((skill, stored, verdict))
         };
-        let (skill, stored, verdict) = match early {
+        let (skill, (stored, copied), verdict) = match early {
             Some(claim) => claim.around(steps).await?,
             None => steps.await?,
         };
@@ -222,7 +241,7 @@ impl Publishing<'_> {
             Ok(Some(now)) => now,
             Ok(None) | Err(_) => skill,
         };
-        Ok(Published { skill, version: self.core.present(stored) })
+        Ok(Published { skill, version: self.core.present(stored), copied })
     }
 
     /// What publishing `bundle` (as this server would build it) as `version` of
@@ -337,9 +356,17 @@ impl Publishing<'_> {
                 fetched.bundle.check_identity(name.as_str(), version)?;
                 Ok(Obtained { fetched, push: None, submitted: Vec::new() })
             }
-            (ArtifactSource::Fetched(fetched), _) => {
+            (ArtifactSource::Fetched(fetched, mirror), _) => {
                 fetched.bundle.check_identity(name.as_str(), version)?;
-                Ok(Obtained { fetched: *fetched, push: None, submitted: Vec::new() })
+                let push = match mirror {
+                    None => None,
+                    Some(Mirror { credentials }) => {
+                        let storage = self.storage_repository(namespace, name)?;
+                        let target = crate::oci::parse_reference(&format!("{storage}:{version}"))?;
+                        Some(Push::Mirror { pinned: fetched.pinned.clone(), credentials, target })
+                    }
+                };
+                Ok(Obtained { fetched: *fetched, push, submitted: Vec::new() })
             }
             (ArtifactSource::NpmTarball(tarball), _) => {
                 let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.core.limits.bundle)?;
@@ -478,9 +505,21 @@ impl Publishing<'_> {
 
 impl Publishing<'_> {
     /// Pushes a built artifact that the trust policies let through to the storage registry,
-    /// with the signatures that came with it.
-    async fn push_built(&self, skill: &Skill, version: &str, push: Push) -> Result<()> {
-        let Push { artifact, target, signatures } = push;
+    /// with the signatures that came with it; or copies a mirrored one there, and says where
+    /// it now is and what was copied.
+    async fn push_built(
+        &self,
+        caller: &Caller,
+        skill: &Skill,
+        version: &str,
+        push: Push,
+    ) -> Result<Option<(String, crate::oci::copy::Copied)>> {
+        let (artifact, target, signatures) = match push {
+            Push::Built { artifact, target, signatures } => (artifact, target, signatures),
+            Push::Mirror { pinned, credentials, target } => {
+                return self.mirror(caller, &pinned, credentials.as_ref(), &target).await.map(Some);
+            }
+        };
         let storage = self.storage()?;
         let sink: &dyn crate::oci::ArtifactSink = match &storage.target {
             StorageTarget::Registry { .. } => {
@@ -512,7 +551,35 @@ impl Publishing<'_> {
             })
             .await?;
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Copies the artifact `pinned` names (read on the caller's behalf) into this server's
+    /// storage at `target`, with what is attached to it: where it now is, and what was copied.
+    async fn mirror(
+        &self,
+        caller: &Caller,
+        pinned: &str,
+        credentials: Option<&Credentials>,
+        target: &oci_client::Reference,
+    ) -> Result<(String, crate::oci::copy::Copied)> {
+        let from = crate::oci::parse_reference(pinned)?;
+        let digest = from.digest().ok_or_else(|| Error::Internal("a mirrored artifact without a digest".into()))?;
+        let view = self.core.source_for_caller(caller, pinned, credentials).await?;
+        let sink: &dyn crate::oci::ArtifactSink = match &self.storage()?.target {
+            StorageTarget::Registry { .. } => self.core.registries.as_ref(),
+            StorageTarget::Embedded => self
+                .core
+                .embedded()
+                .ok_or_else(|| Error::Internal("no embedded store to mirror into".into()))?
+                .store()
+                .as_ref(),
+        };
+        let max = self.core.limits.bundle.max_compressed;
+        let copied =
+            crate::oci::copy::copy_with_signatures((view.source(), &from), (sink, target), digest, target.tag(), max)
+                .await?;
+        Ok((format!("{}/{}@{digest}", target.registry(), target.repository()), copied))
     }
 }
 
@@ -534,6 +601,6 @@ impl super::upload::BuiltUpload {
             requires: Vec::new(),
             bundle,
         };
-        (fetched, Push { artifact, target, signatures })
+        (fetched, Push::Built { artifact, target, signatures })
     }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::access::{generate_token, hash_token, require_site_admin};
-use super::publish::{ArtifactSource, PublishPlan};
+use super::publish::{ArtifactSource, Mirror, PublishPlan};
 use super::{Caller, Error, Result, SkillDraft, Sources};
 use crate::domain::{Millis, Namespace, SkillName, TokenKind, TokenScope, Visibility, new_id, now_millis};
 use crate::oci::{Credentials, Registries, parse_reference};
@@ -67,6 +67,8 @@ pub struct NewSource {
     pub credentials: Option<(String, String)>,
     /// Whether registry notifications may trigger runs (a secret is made and shown once).
     pub notifications: bool,
+    /// Copy each artifact, with its signatures, into this server's storage.
+    pub mirror: bool,
 }
 
 /// A source as its administrators see it: never its credentials or notification secret.
@@ -83,6 +85,9 @@ pub struct SourceInfo {
     pub interval_secs: i64,
     /// Of the skills the source creates.
     pub visibility: String,
+    /// Whether artifacts are copied, with their signatures, into this server's storage (and
+    /// installed from there).
+    pub mirror: bool,
     /// Whether the registry is read with stored credentials (never shown).
     pub credentials: bool,
     /// Whether registry notifications are accepted (the secret is never shown again).
@@ -133,6 +138,8 @@ pub struct RunCounts {
     pub ignored: u64,
     /// Tags past the per-repository limit, not looked at.
     pub skipped: u64,
+    /// Bytes a mirror source copied into this server's storage.
+    pub mirrored_bytes: u64,
     pub duration_ms: u64,
 }
 
@@ -282,6 +289,10 @@ impl Sources<'_> {
         if self.core.store.team_by_namespace(new.namespace.as_str()).await?.is_none() {
             return Err(Error::NotFound(format!("no team owns the namespace `{}`", new.namespace)));
         }
+        if new.mirror {
+            // Where mirrored artifacts go: refused now rather than at every tag.
+            self.core.publishing().storage_repository(&new.namespace, &"probe".parse().expect("a valid name"))?;
+        }
         let interval = new.interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS);
         if interval != 0 && interval < MIN_INTERVAL_SECS || interval > 366 * 24 * 3600 {
             return Err(Error::Invalid(format!(
@@ -319,6 +330,7 @@ impl Sources<'_> {
             location: new.oci.clone(),
             interval_secs: interval as i64,
             visibility: new.visibility.unwrap_or(Visibility::Private),
+            mirror: new.mirror,
             credentials,
             notify_hash: notify_secret.as_deref().map(hash_token),
             token_id: Some(token.id.clone()),
@@ -445,6 +457,7 @@ impl Sources<'_> {
                     caller: &caller,
                     registries: &registries,
                     credentials,
+                    mirrored: Default::default(),
                 };
                 for t in tags {
                     let outcome = sources.take_tag(&ctx, &t.repository, &t.tag).await;
@@ -543,6 +556,7 @@ impl Sources<'_> {
             location: row.location,
             interval_secs: row.interval_secs,
             visibility: row.visibility.as_str().to_owned(),
+            mirror: row.mirror,
             credentials: row.credentials.is_some(),
             notifications: row.notify_hash.is_some(),
             created_by,
@@ -617,9 +631,27 @@ impl Sources<'_> {
         let (caller, registries, credentials) = self.acting(row).await?;
         let repositories = self.repositories(&registries, &location).await?;
         counts.repositories = repositories.len() as u64;
-        let ctx = RunContext { row, location: &location, caller: &caller, registries: &registries, credentials };
+        let ctx = RunContext {
+            row,
+            location: &location,
+            caller: &caller,
+            registries: &registries,
+            credentials,
+            mirrored: Default::default(),
+        };
+        // One repository that cannot be listed does not keep the others from being taken.
+        let mut unlisted = Vec::new();
         for repository in repositories {
-            let tags = self.tags(&registries, &location, &repository, counts).await?;
+            let tags = match self.tags(&registries, &location, &repository, counts).await {
+                Ok(tags) => tags,
+                Err(e) => {
+                    unlisted.push(format!(
+                        "{repository}: {}",
+                        if e.is_internal() { e.public_message() } else { e.to_string() }
+                    ));
+                    continue;
+                }
+            };
             let outcomes: Vec<Outcome> = futures_util::stream::iter(tags)
                 .map(|tag| {
                     let (ctx, repository) = (&ctx, &repository);
@@ -638,8 +670,16 @@ impl Sources<'_> {
                     Outcome::Moved => counts.moved += 1,
                 }
             }
+            counts.mirrored_bytes = ctx.mirrored.load(std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(())
+        match unlisted.as_slice() {
+            [] => Ok(()),
+            [one] => Err(Error::Upstream(format!("could not list the tags of {one}"))),
+            [first, rest @ ..] => Err(Error::Upstream(format!(
+                "could not list the tags of {first} (and {} more repositories)",
+                rest.len()
+            ))),
+        }
     }
 
     /// The repositories a run looks at: the one named, or the catalog's under the prefix.
@@ -828,9 +868,14 @@ impl Sources<'_> {
             skill_type: None,
             kind: None,
         };
-        let plan = PublishPlan::creating(draft, version.to_string(), ArtifactSource::Fetched(Box::new(fetched)));
+        let mirror = ctx.row.mirror.then(|| Mirror { credentials: ctx.credentials.clone() });
+        let plan =
+            PublishPlan::creating(draft, version.to_string(), ArtifactSource::Fetched(Box::new(fetched), mirror));
         match publishing.publish(ctx.caller, plan).await {
-            Ok(_) => Ok((Outcome::Registered, Some(tag_row(&digest, "registered", None, Some(skill))))),
+            Ok(published) => {
+                ctx.mirrored.fetch_add(published.copied.bytes, std::sync::atomic::Ordering::Relaxed);
+                Ok((Outcome::Registered, Some(tag_row(&digest, "registered", None, Some(skill)))))
+            }
             Err(Error::Conflict(msg)) => {
                 let recorded = self
                     .core
@@ -873,6 +918,8 @@ struct RunContext<'a> {
     caller: &'a Caller,
     registries: &'a Registries,
     credentials: Option<Credentials>,
+    /// Bytes mirrored so far.
+    mirrored: std::sync::atomic::AtomicU64,
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {

@@ -84,7 +84,7 @@ impl Publishing<'_> {
     }
 
     /// The repository (with registry host) versions of `namespace/name` are stored in.
-    fn storage_repository(&self, namespace: &Namespace, name: &SkillName) -> Result<String> {
+    pub(super) fn storage_repository(&self, namespace: &Namespace, name: &SkillName) -> Result<String> {
         match &self.storage()?.target {
             StorageTarget::Registry { prefix } => Ok(format!("{}/{namespace}/{name}", prefix.trim_end_matches('/'))),
             StorageTarget::Embedded => {

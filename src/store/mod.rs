@@ -820,6 +820,8 @@ pub struct SourceRow {
     pub interval_secs: i64,
     /// The visibility of skills the source creates.
     pub visibility: crate::domain::Visibility,
+    /// Copy each artifact into this server's storage and record the copy.
+    pub mirror: bool,
     /// Sealed with the site key.
     pub credentials: Option<String>,
     /// SHA-256 (hex) of the secret registry notifications present.

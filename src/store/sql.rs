@@ -1904,7 +1904,7 @@ macro_rules! impl_sql_store {
                 sqlx::query(
                     "INSERT INTO drafts (id, namespace, slug, description, when_to_use, tags, origin, notes, status,
                          archive, archive_sha256, merge_proposal_slug, merge_proposal_similarity, created_by, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&d.id)
                 .bind(d.namespace.as_str())
@@ -2818,7 +2818,7 @@ macro_rules! impl_sql_store {
             }
         }
 
-        const SOURCE_COLS: &str = "id, name, namespace, kind, location, interval_secs, visibility, credentials, \
+        const SOURCE_COLS: &str = "id, name, namespace, kind, location, interval_secs, visibility, mirror, credentials, \
             notify_hash, token_id, created_by, created_at, next_run_at, lease_until, status";
         const SOURCE_TAG_COLS: &str = "source_id, repository, tag, digest, outcome, detail, skill, version, seen_at";
 
@@ -2831,6 +2831,7 @@ macro_rules! impl_sql_store {
                 location: r.try_get("location")?,
                 interval_secs: r.try_get("interval_secs")?,
                 visibility: parse_col(&r.try_get::<String, _>("visibility")?)?,
+                mirror: r.try_get("mirror")?,
                 credentials: r.try_get("credentials")?,
                 notify_hash: r.try_get("notify_hash")?,
                 token_id: r.try_get("token_id")?,
@@ -2860,7 +2861,7 @@ macro_rules! impl_sql_store {
         impl $crate::store::SourceStore for $store {
             async fn create_source(&self, s: &$crate::store::SourceRow) -> StoreResult<()> {
                 sqlx::query(&format!(
-                    "INSERT INTO sources ({SOURCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                    "INSERT INTO sources ({SOURCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                 ))
                 .bind(&s.id)
                 .bind(&s.name)
@@ -2869,6 +2870,7 @@ macro_rules! impl_sql_store {
                 .bind(&s.location)
                 .bind(s.interval_secs)
                 .bind(s.visibility.as_str())
+                .bind(s.mirror)
                 .bind(&s.credentials)
                 .bind(&s.notify_hash)
                 .bind(&s.token_id)

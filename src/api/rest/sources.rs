@@ -38,6 +38,10 @@ pub struct CreateSourceRequest {
     /// Accept registry notifications (a secret is made and shown once, in this answer).
     #[serde(default)]
     pub notifications: bool,
+    /// Copy each artifact, with its signatures and referrers, into this server's storage
+    /// (digests unchanged) and install from there, so versions outlive the upstream.
+    #[serde(default)]
+    pub mirror: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,6 +90,7 @@ pub(super) async fn create_source(
         visibility: req.visibility,
         credentials: req.credentials.map(|c| (c.username, c.password)),
         notifications: req.notifications,
+        mirror: req.mirror,
     };
     let added = state.index.sources().add(&caller, new).await?;
     let notify_url = added
