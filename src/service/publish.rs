@@ -181,12 +181,12 @@ impl Publishing<'_> {
             let record = async {
                 let mut fetched = fetched;
                 let mut copied = crate::oci::copy::Copied::default();
-                if let Some(push) = push {
-                    if let Some((pinned, c)) = self.push_built(caller, &skill, &version, push).await? {
-                        // Recorded where the copy is, so it installs when the upstream is gone.
-                        fetched.pinned = pinned;
-                        copied = c;
-                    }
+                if let Some(push) = push
+                    && let Some((pinned, c)) = self.push_built(caller, &skill, &version, push).await?
+                {
+                    // Recorded where the copy is, so it installs when the upstream is gone.
+                    fetched.pinned = pinned;
+                    copied = c;
                 }
                 let stored =
                     self.record_version(&skill, &version, (fetched, verdict.clone()), changelog, status).await?;
