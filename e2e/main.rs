@@ -17,4 +17,5 @@ mod signatures;
 mod skill_pool;
 mod sources;
 mod toolhive;
+mod transfer;
 mod web;

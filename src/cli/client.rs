@@ -95,6 +95,65 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
+    /// POSTs JSON and streams the answer into `file`: the bytes written and the answer's
+    /// `X-Skilldex-Export` note.
+    pub async fn post_to_file<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        file: &mut tokio::fs::File,
+    ) -> anyhow::Result<(u64, String)> {
+        use futures_util::StreamExt as _;
+        use tokio::io::AsyncWriteExt as _;
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.bytes().await.context("reading response")?;
+            return Err(self.refused(status, &bytes, &format!("POST {path}")));
+        }
+        let note = resp.headers().get("x-skilldex-export").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let mut stream = resp.bytes_stream();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.context("the answer was cut off")?;
+            file.write_all(&chunk).await.context("writing the bundle")?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await?;
+        Ok((written, note))
+    }
+
+    /// POSTs a file as the body, streamed; the JSON answer.
+    pub async fn post_file<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        file: tokio::fs::File,
+    ) -> anyhow::Result<T> {
+        let size = file.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.context("reading response")?;
+        if !status.is_success() {
+            return Err(self.refused(status, &bytes, &format!("POST {path}")));
+        }
+        serde_json::from_slice(&bytes).with_context(|| format!("unexpected response from POST {path}"))
+    }
+
     /// Sends a request; a problem+json answer becomes an error that says what went wrong,
     /// with the exit code of its kind.
     pub async fn send<B: Serialize, T: DeserializeOwned>(

@@ -18,6 +18,7 @@ mod skill;
 mod source;
 mod team;
 mod token;
+mod transfer;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -76,6 +77,12 @@ pub enum Command {
     /// Bring skills in from OCI registries: sources whose version tags become versions
     /// (site administrators).
     Source(Remote<source::SourceCommand>),
+    /// Write skills, their versions' artifacts and signatures, and what they require into a
+    /// bundle for a site with no network to this one.
+    Export(transfer::ExportArgs),
+    /// Recreate the skills of a bundle `export` wrote (site administrators): same digests,
+    /// signatures checked by this site's policies; importing twice changes nothing.
+    Import(transfer::ImportArgs),
     /// Create, show, edit, deprecate, delete and restore skills.
     Skill(Remote<skill::SkillCommand>),
     /// Search the skills you may see.
@@ -157,6 +164,8 @@ impl Cli {
             Command::Token(r) => token::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Team(r) => team::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Source(r) => source::run(r.command, &Client::new(&r.remote)?, out).await,
+            Command::Export(args) => transfer::export(args, out).await,
+            Command::Import(args) => transfer::import(args, out).await,
             Command::Skill(r) => skill::run(r.command, &Client::new(&r.remote)?, out).await,
             Command::Search(args) => skill::search(args, out).await,
             Command::Versions(args) => skill::versions(args, out).await,

@@ -4,6 +4,7 @@ pub mod copy;
 pub mod egress;
 pub mod fetch;
 pub mod layout;
+pub mod layout_dir;
 pub mod outbound;
 pub mod registry;
 pub mod signatures;

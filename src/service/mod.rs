@@ -21,6 +21,7 @@ pub mod signin;
 mod skills;
 pub mod sources;
 pub mod theme;
+pub mod transfer;
 mod upload;
 mod usage;
 pub mod views;
@@ -278,6 +279,8 @@ services! {
     /// Where versions come in without a publish: OCI repositories, registry notifications
     /// (`sources.rs`).
     Sources => sources,
+    /// Moving skills between sites that share no network: export and import (`transfer.rs`).
+    Transfer => transfer,
 }
 
 /// The shared core every service works on: the store, the registry clients, limits, upload

@@ -61,10 +61,22 @@ pub enum ArtifactSource {
     Fetched(Box<Fetched>, Option<Mirror>),
 }
 
-/// Copy a fetched artifact into this server's storage, read with these credentials.
-#[derive(Debug, Clone)]
-pub struct Mirror {
-    pub credentials: Option<Credentials>,
+/// Where a fetched artifact that is copied into this server's storage is read from.
+#[derive(Clone)]
+pub enum Mirror {
+    /// The registry it was fetched from, read on the caller's behalf with these credentials.
+    Registry { credentials: Option<Credentials> },
+    /// An imported layout, which holds its signatures too: they are checked there.
+    Layout(std::sync::Arc<crate::oci::layout_dir::LayoutDir>),
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mirror::Registry { .. } => "Mirror::Registry",
+            Mirror::Layout(_) => "Mirror::Layout",
+        })
+    }
 }
 
 impl ArtifactSource {
@@ -76,7 +88,8 @@ impl ArtifactSource {
             ArtifactSource::NpmTarball(_) => "npm",
             ArtifactSource::Archive(_) => "archive",
             ArtifactSource::Fetched(_, None) => "source",
-            ArtifactSource::Fetched(_, Some(_)) => "mirror",
+            ArtifactSource::Fetched(_, Some(Mirror::Registry { .. })) => "mirror",
+            ArtifactSource::Fetched(_, Some(Mirror::Layout(_))) => "import",
         }
     }
 }
@@ -118,14 +131,17 @@ struct Obtained {
     push: Option<Push>,
     /// Signatures that came with the request, as the trust policies take them.
     submitted: Vec<Candidate>,
+    /// Where the artifact's signatures are looked for, when not where `fetched.pinned` says.
+    signatures_in: Option<std::sync::Arc<crate::oci::layout_dir::LayoutDir>>,
 }
 
 /// What goes into this server's storage before a version is recorded.
 enum Push {
     /// A built artifact, where it goes, and the signatures to store next to it.
     Built { artifact: Artifact, target: oci_client::Reference, signatures: Vec<SubmittedSignature> },
-    /// A fetched artifact (`pinned` upstream) copied to `target` with what is attached to it.
-    Mirror { pinned: String, credentials: Option<Credentials>, target: oci_client::Reference },
+    /// A fetched artifact (`pinned` where `from` holds it) copied to `target` with what is
+    /// attached to it.
+    Mirror { pinned: String, from: Mirror, target: oci_client::Reference },
 }
 
 impl Publishing<'_> {
@@ -161,12 +177,19 @@ impl Publishing<'_> {
             None => None,
         };
         let steps = async {
-            let Obtained { mut fetched, push, submitted } = self.obtain(caller, names, &semver, source, upload).await?;
+            let Obtained { mut fetched, push, submitted, signatures_in } =
+                self.obtain(caller, names, &semver, source, upload).await?;
             // Before anything is pushed or claimed for good: too many requirements are refused.
             let frontmatter = fetched.bundle.skill.frontmatter_json.as_object().cloned().unwrap_or_default();
             fetched.requires = super::resolve::checked_requirements(&frontmatter, &fetched.toolhive_requires)?;
             let manifest = Some(fetched.manifest.as_slice());
-            let verdict = self.core.trust().vouched(names, &version, &fetched.pinned, manifest, &submitted).await?;
+            let trust = self.core.trust();
+            let verdict = match &signatures_in {
+                Some(layout) => {
+                    trust.vouched_in(layout.as_ref(), names, &version, &fetched.pinned, manifest, &submitted).await?
+                }
+                None => trust.vouched(names, &version, &fetched.pinned, manifest, &submitted).await?,
+            };
             let (skill, late, created) = match (existing, create) {
                 (Some(skill), _) => (skill, None, false),
                 (None, Some(draft)) => {
@@ -348,25 +371,29 @@ impl Publishing<'_> {
             let built = self.build_artifact(namespace, name, version, bundle)?;
             let submitted = check_submitted(&signatures, built.artifact.digest())?;
             let (fetched, push) = built.into_parts(signatures);
-            Ok::<_, Error>(Obtained { fetched, push: Some(push), submitted })
+            Ok::<_, Error>(Obtained { fetched, push: Some(push), submitted, signatures_in: None })
         };
         match (source, upload) {
             (ArtifactSource::Reference { reference, credentials }, _) => {
                 let fetched = self.fetch_artifact(caller, (&reference, credentials.as_ref()), name.as_str()).await?;
                 fetched.bundle.check_identity(name.as_str(), version)?;
-                Ok(Obtained { fetched, push: None, submitted: Vec::new() })
+                Ok(Obtained { fetched, push: None, submitted: Vec::new(), signatures_in: None })
             }
             (ArtifactSource::Fetched(fetched, mirror), _) => {
                 fetched.bundle.check_identity(name.as_str(), version)?;
+                let signatures_in = match &mirror {
+                    Some(Mirror::Layout(layout)) => Some(layout.clone()),
+                    _ => None,
+                };
                 let push = match mirror {
                     None => None,
-                    Some(Mirror { credentials }) => {
+                    Some(from) => {
                         let storage = self.storage_repository(namespace, name)?;
                         let target = crate::oci::parse_reference(&format!("{storage}:{version}"))?;
-                        Some(Push::Mirror { pinned: fetched.pinned.clone(), credentials, target })
+                        Some(Push::Mirror { pinned: fetched.pinned.clone(), from, target })
                     }
                 };
-                Ok(Obtained { fetched: *fetched, push, submitted: Vec::new() })
+                Ok(Obtained { fetched: *fetched, push, submitted: Vec::new(), signatures_in })
             }
             (ArtifactSource::NpmTarball(tarball), _) => {
                 let (bundle, package_json) = Bundle::from_npm_tarball(&tarball, &self.core.limits.bundle)?;
@@ -516,8 +543,8 @@ impl Publishing<'_> {
     ) -> Result<Option<(String, crate::oci::copy::Copied)>> {
         let (artifact, target, signatures) = match push {
             Push::Built { artifact, target, signatures } => (artifact, target, signatures),
-            Push::Mirror { pinned, credentials, target } => {
-                return self.mirror(caller, &pinned, credentials.as_ref(), &target).await.map(Some);
+            Push::Mirror { pinned, from, target } => {
+                return self.mirror(caller, &pinned, &from, &target).await.map(Some);
             }
         };
         let storage = self.storage()?;
@@ -560,12 +587,19 @@ impl Publishing<'_> {
         &self,
         caller: &Caller,
         pinned: &str,
-        credentials: Option<&Credentials>,
+        mirror: &Mirror,
         target: &oci_client::Reference,
     ) -> Result<(String, crate::oci::copy::Copied)> {
         let from = crate::oci::parse_reference(pinned)?;
         let digest = from.digest().ok_or_else(|| Error::Internal("a mirrored artifact without a digest".into()))?;
-        let view = self.core.source_for_caller(caller, pinned, credentials).await?;
+        let view;
+        let source: &dyn crate::oci::ArtifactSource = match mirror {
+            Mirror::Registry { credentials } => {
+                view = self.core.source_for_caller(caller, pinned, credentials.as_ref()).await?;
+                view.source()
+            }
+            Mirror::Layout(layout) => layout.as_ref(),
+        };
         let sink: &dyn crate::oci::ArtifactSink = match &self.storage()?.target {
             StorageTarget::Registry { .. } => self.core.registries.as_ref(),
             StorageTarget::Embedded => self
@@ -577,8 +611,7 @@ impl Publishing<'_> {
         };
         let max = self.core.limits.bundle.max_compressed;
         let copied =
-            crate::oci::copy::copy_with_signatures((view.source(), &from), (sink, target), digest, target.tag(), max)
-                .await?;
+            crate::oci::copy::copy_with_signatures((source, &from), (sink, target), digest, target.tag(), max).await?;
         Ok((format!("{}/{}@{digest}", target.registry(), target.repository()), copied))
     }
 }

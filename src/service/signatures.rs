@@ -70,12 +70,27 @@ impl Trust<'_> {
         manifest: Option<&[u8]>,
         submitted: &[Candidate],
     ) -> Result<Option<Verdict>> {
+        let (reference, source) = self.core.recorded_source(pinned)?;
+        self.verdict_in(source, (namespace, name), &reference, manifest, submitted).await
+    }
+
+    /// The verdict for the artifact `reference` names in `source`, its signatures looked for
+    /// there too.
+    async fn verdict_in(
+        &self,
+        source: &dyn crate::oci::ArtifactSource,
+        (namespace, name): (&str, &str),
+        reference: &oci_client::Reference,
+        manifest: Option<&[u8]>,
+        submitted: &[Candidate],
+    ) -> Result<Option<Verdict>> {
         let set = self.core.policies();
         let policies = set.applicable(namespace);
         if policies.is_empty() {
             return Ok(None);
         }
-        let (reference, source) = self.core.recorded_source(pinned)?;
+        let reference = reference.clone();
+        let pinned = reference.whole();
         let digest = reference.digest().ok_or_else(|| Error::Internal(format!("{pinned} is not pinned")))?.to_owned();
         let fetched;
         let (manifest, found) = match manifest {
@@ -107,6 +122,24 @@ impl Trust<'_> {
         submitted: &[Candidate],
     ) -> Result<Option<Verdict>> {
         let verdict = self.verdict_for(namespace.as_str(), name.as_str(), pinned, manifest, submitted).await?;
+        self.enforce(&format!("{namespace}/{name}@{version}"), verdict.as_ref())?;
+        Ok(verdict)
+    }
+
+    /// The same for an artifact held in `source` (an imported layout) rather than where
+    /// `pinned` says.
+    pub(super) async fn vouched_in(
+        &self,
+        source: &dyn crate::oci::ArtifactSource,
+        (namespace, name): (&Namespace, &SkillName),
+        version: &str,
+        pinned: &str,
+        manifest: Option<&[u8]>,
+        submitted: &[Candidate],
+    ) -> Result<Option<Verdict>> {
+        let reference = crate::oci::parse_reference(pinned)?;
+        let verdict =
+            self.verdict_in(source, (namespace.as_str(), name.as_str()), &reference, manifest, submitted).await?;
         self.enforce(&format!("{namespace}/{name}@{version}"), verdict.as_ref())?;
         Ok(verdict)
     }

@@ -868,7 +868,7 @@ impl Sources<'_> {
             skill_type: None,
             kind: None,
         };
-        let mirror = ctx.row.mirror.then(|| Mirror { credentials: ctx.credentials.clone() });
+        let mirror = ctx.row.mirror.then(|| Mirror::Registry { credentials: ctx.credentials.clone() });
         let plan =
             PublishPlan::creating(draft, version.to_string(), ArtifactSource::Fetched(Box::new(fetched), mirror));
         match publishing.publish(ctx.caller, plan).await {

@@ -5,6 +5,7 @@ mod collections;
 mod policies;
 mod skills;
 mod sources;
+mod transfer;
 
 use serde::Deserialize;
 use utoipa::{IntoParams, IntoResponses};
@@ -35,6 +36,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::get_source, sources::delete_source))
         .routes(routes!(sources::sync_source))
         .routes(routes!(sources::notify_source))
+        .routes(routes!(transfer::export))
+        // A bundle is bigger than JSON bodies; this route reads its body itself, after checking
+        // who may import.
+        .routes(routes!(transfer::import))
         .routes(routes!(skills::list_skills, skills::create_skill))
         .routes(routes!(skills::get_skill, skills::update_skill, skills::delete_skill))
         .routes(routes!(skills::restore_skill))

@@ -1,0 +1,424 @@
+//! Moving skills between sites that share no network: an export is an OCI image layout
+//! holding every selected version's artifact with its referrers and signatures (digests
+//! unchanged), the versions their `requires` pull in, and the index's own facts about them
+//! (`skilldex-export.json`: skills, versions and their status, channels, deprecation). An
+//! import checks the whole bundle first — every blob against its digest, every artifact by
+//! the bundle rules and this site's trust policies, every version against what this site
+//! already recorded — and stores nothing when anything is refused; then each version goes
+//! through the one publish pipeline, copied into this server's storage. Importing the same
+//! bundle again changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::access::require_site_admin;
+use super::publish::{ArtifactSource, Mirror, PublishPlan};
+use super::resolve::Resolved;
+use super::{Caller, Error, Result, SkillDraft, Transfer};
+use crate::domain::{
+    ChannelName, Millis, Namespace, SkillKind, SkillName, SkillPatch, SkillType, Tag, VersionStatus, Visibility,
+    now_millis,
+};
+use crate::oci::copy::{Copied, copy_with_signatures};
+use crate::oci::layout_dir::LayoutDir;
+use crate::oci::{fetch_bundle, parse_reference};
+
+/// The file in an export that holds the index's facts.
+pub const METADATA_FILE: &str = "skilldex-export.json";
+/// The format of that file this server writes and reads.
+const FORMAT: u32 = 1;
+/// The registry part of references into an export (it names no host).
+const EXPORT_REGISTRY: &str = "skilldex.export";
+/// How many versions one export or import holds at most.
+pub const MAX_VERSIONS: usize = 5000;
+/// The metadata file's size limit.
+const MAX_METADATA: u64 = 64 * 1024 * 1024;
+
+/// The index's facts about the exported skills.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportMetadata {
+    pub format: u32,
+    pub exported_at: Millis,
+    pub skills: Vec<ExportedSkill>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedSkill {
+    pub namespace: Namespace,
+    pub name: SkillName,
+    pub display_name: String,
+    pub visibility: Visibility,
+    pub tags: Vec<String>,
+    pub kind: SkillKind,
+    pub skill_type: SkillType,
+    pub deprecated: bool,
+    pub deprecated_message: Option<String>,
+    pub archived: bool,
+    /// Channels (other than `latest`) that point at an exported version.
+    pub channels: BTreeMap<String, String>,
+    pub versions: Vec<ExportedVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedVersion {
+    pub version: String,
+    pub digest: String,
+    /// `published` or `yanked`.
+    pub status: VersionStatus,
+    pub changelog: Option<String>,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportSummary {
+    pub skills: usize,
+    pub versions: usize,
+    pub manifests: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+    /// Requirements of exported versions that did not resolve for the caller (not exported).
+    pub unresolved: Vec<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary {
+    pub skills: usize,
+    /// Versions recorded by this import.
+    pub imported: usize,
+    /// Versions this site already had, at the same digest.
+    pub unchanged: usize,
+    /// Teams created for namespaces this site did not have.
+    pub teams_created: Vec<String>,
+    /// Bytes copied into this server's storage.
+    pub bytes: u64,
+}
+
+/// One version an import will record.
+struct Planned {
+    skill: usize,
+    version: semver::Version,
+    fetched: crate::oci::Fetched,
+}
+
+impl Transfer<'_> {
+    /// Writes the selected skills into the layout at `dir`: `namespace/name` (every released
+    /// version) or `namespace/name@range|channel|version` (the one it resolves to), with what
+    /// their versions require, as `caller` may see them.
+    pub async fn export(&self, caller: &Caller, selectors: &[String], dir: &Path) -> Result<ExportSummary> {
+        if selectors.is_empty() || selectors.len() > 1000 {
+            return Err(Error::Invalid("an export names 1 to 1000 skills".into()));
+        }
+        let catalog = self.core.catalog();
+        let mut roots: Vec<Resolved> = Vec::new();
+        for selector in selectors {
+            let (skill, spec) = match selector.split_once('@') {
+                Some((skill, spec)) => (skill, Some(spec)),
+                None => (selector.as_str(), None),
+            };
+            let bad = || Error::Invalid(format!("`{selector}` is not `namespace/name` or `namespace/name@version`"));
+            let (ns, name) = skill.split_once('/').ok_or_else(bad)?;
+            let (ns, name): (Namespace, SkillName) = (ns.parse().map_err(|_| bad())?, name.parse().map_err(|_| bad())?);
+            match spec {
+                Some(spec) => roots.push(catalog.resolve(caller, &ns, &name, Some(spec)).await?),
+                None => {
+                    let (skill, _) = self.core.visible_skill(caller, &ns, &name, false).await?;
+                    let versions = self.core.store.versions(&skill.id).await?;
+                    let released: Vec<_> = versions.into_iter().filter(|v| v.status != VersionStatus::Draft).collect();
+                    if released.is_empty() {
+                        return Err(Error::NotFound(format!("`{ns}/{name}` has no released version to export")));
+                    }
+                    for v in released {
+                        roots.push(catalog.resolve(caller, &ns, &name, Some(&v.version)).await?);
+                    }
+                }
+            }
+        }
+        // Every version once, with what it requires.
+        let mut chosen: BTreeMap<(String, String), Resolved> = BTreeMap::new();
+        let mut unresolved = BTreeSet::new();
+        for root in roots {
+            let closure = catalog.closure(caller, &root).await?;
+            if closure.truncated {
+                unresolved.insert(format!(
+                    "{}/{}: more requirements than one export follows",
+                    root.skill.namespace, root.skill.name
+                ));
+            }
+            for dep in closure.dependencies {
+                match dep.resolved {
+                    Some(r) => {
+                        chosen
+                            .entry((format!("{}/{}", r.skill.namespace, r.skill.name), r.version.version.clone()))
+                            .or_insert(r);
+                    }
+                    None => {
+                        unresolved.insert(format!("{} (required by {})", dep.requirement, dep.required_by.join(", ")));
+                    }
+                }
+            }
+            chosen
+                .entry((format!("{}/{}", root.skill.namespace, root.skill.name), root.version.version.clone()))
+                .or_insert(root);
+        }
+        if chosen.len() > MAX_VERSIONS {
+            return Err(Error::Invalid(format!(
+                "an export holds at most {MAX_VERSIONS} versions; this one needs {}",
+                chosen.len()
+            )));
+        }
+        let layout = LayoutDir::create(dir).map_err(|e| Error::Internal(format!("cannot write the export: {e}")))?;
+        let mut copied = Copied::default();
+        let mut skills: BTreeMap<String, ExportedSkill> = BTreeMap::new();
+        for ((key, version), resolved) in &chosen {
+            let record = &resolved.version.record;
+            let reference = record
+                .reference
+                .as_deref()
+                .ok_or_else(|| Error::Internal(format!("{key}@{version} has no reference")))?;
+            let (from, source) = self.core.recorded_source(reference)?;
+            let to = parse_reference(&format!("{EXPORT_REGISTRY}/{key}:{version}"))?;
+            copied += copy_with_signatures(
+                (source, &from),
+                (&layout, &to),
+                &resolved.version.digest,
+                Some(version),
+                self.core.limits.bundle.max_compressed,
+            )
+            .await?;
+            let skill = &resolved.skill;
+            let entry = match skills.get_mut(key) {
+                Some(entry) => entry,
+                None => {
+                    let entry = ExportedSkill {
+                        namespace: skill.namespace.clone(),
+                        name: skill.name.clone(),
+                        display_name: skill.display_name.clone(),
+                        visibility: skill.visibility,
+                        tags: skill.tags.clone(),
+                        kind: skill.kind,
+                        skill_type: skill.skill_type,
+                        deprecated: skill.deprecated,
+                        deprecated_message: skill.deprecated_message.clone(),
+                        archived: skill.archived,
+                        channels: BTreeMap::new(),
+                        versions: Vec::new(),
+                    };
+                    skills.entry(key.clone()).or_insert(entry)
+                }
+            };
+            entry.versions.push(ExportedVersion {
+                version: version.clone(),
+                digest: resolved.version.digest.clone(),
+                status: record.status,
+                changelog: record.changelog.clone(),
+            });
+        }
+        for (key, entry) in skills.iter_mut() {
+            let (ns, name) = key.split_once('/').expect("keys are namespace/name");
+            let skill =
+                self.core.store.skill(ns, name).await?.ok_or_else(|| Error::NotFound(format!("`{key}` not found")))?;
+            for channel in self.core.store.channels(&skill.id).await? {
+                if let Some(v) = channel
+                    .version
+                    .filter(|v| channel.name != "latest" && entry.versions.iter().any(|e| &e.version == v))
+                {
+                    entry.channels.insert(channel.name, v);
+                }
+            }
+        }
+        layout.finish().map_err(|e| Error::Internal(format!("cannot write the export: {e}")))?;
+        let metadata =
+            ExportMetadata { format: FORMAT, exported_at: now_millis(), skills: skills.into_values().collect() };
+        std::fs::write(dir.join(METADATA_FILE), serde_json::to_vec_pretty(&metadata).expect("metadata serializes"))
+            .map_err(|e| Error::Internal(format!("cannot write the export: {e}")))?;
+        let summary = ExportSummary {
+            skills: metadata.skills.len(),
+            versions: chosen.len(),
+            manifests: copied.manifests,
+            blobs: copied.blobs,
+            bytes: copied.bytes,
+            unresolved: unresolved.into_iter().collect(),
+        };
+        self.core
+            .audit(caller, "export", "skills", json!({ "selectors": selectors, "versions": summary.versions }))
+            .await;
+        Ok(summary)
+    }
+
+    /// Imports the export unpacked at `dir` (site administrators, admin scope). Everything is
+    /// checked before anything is stored; a refusal stores nothing.
+    pub async fn import(&self, caller: &Caller, dir: &Path) -> Result<ImportSummary> {
+        require_site_admin(caller)?;
+        let refused = |why: String| Error::Invalid(format!("the bundle is refused: {why}; nothing was imported"));
+        let layout = Arc::new(LayoutDir::open(dir).map_err(refused)?);
+        let meta_path = dir.join(METADATA_FILE);
+        if std::fs::metadata(&meta_path).map(|m| m.len()).unwrap_or(u64::MAX) > MAX_METADATA {
+            return Err(refused(format!("it has no {METADATA_FILE}, or one too large")));
+        }
+        let text = std::fs::read(&meta_path).map_err(|_| refused(format!("it has no {METADATA_FILE}")))?;
+        let meta: ExportMetadata =
+            serde_json::from_slice(&text).map_err(|e| refused(format!("{METADATA_FILE} does not parse: {e}")))?;
+        if meta.format != FORMAT {
+            return Err(refused(format!("it is of format {}, this server reads {FORMAT}", meta.format)));
+        }
+        if meta.skills.iter().map(|s| s.versions.len()).sum::<usize>() > MAX_VERSIONS {
+            return Err(refused(format!("it holds more than {MAX_VERSIONS} versions")));
+        }
+        let mut summary = ImportSummary { skills: meta.skills.len(), ..Default::default() };
+        // Everything is checked first.
+        let mut planned: Vec<Planned> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, skill) in meta.skills.iter().enumerate() {
+            let key = format!("{}/{}", skill.namespace, skill.name);
+            if !seen.insert(key.clone()) {
+                return Err(refused(format!("`{key}` is listed twice")));
+            }
+            for tag in &skill.tags {
+                tag.parse::<Tag>().map_err(|e| refused(format!("`{key}`: {e}")))?;
+            }
+            for name in skill.channels.keys() {
+                name.parse::<ChannelName>().map_err(|e| refused(format!("`{key}`: {e}")))?;
+            }
+            let existing = self.core.store.skill(skill.namespace.as_str(), skill.name.as_str()).await?;
+            if let Some(s) = &existing
+                && s.kind != skill.kind
+            {
+                return Err(Error::Conflict(format!(
+                    "`{key}` is of kind `{}` here and `{}` in the bundle; nothing was imported",
+                    s.kind, skill.kind
+                )));
+            }
+            let mut versions = BTreeSet::new();
+            for v in &skill.versions {
+                let version = crate::domain::parse_version(&v.version).map_err(|e| refused(e.to_string()))?;
+                if !versions.insert(version.clone())
+                    || !matches!(v.status, VersionStatus::Published | VersionStatus::Yanked)
+                {
+                    return Err(refused(format!(
+                        "`{key}@{}` is listed twice or with a status that is not released",
+                        v.version
+                    )));
+                }
+                if layout.tagged(&key, &v.version).as_deref() != Some(v.digest.as_str()) {
+                    return Err(refused(format!("`{key}@{}` is not the artifact its metadata names", v.version)));
+                }
+                let recorded = match &existing {
+                    Some(s) => self.core.store.version(&s.id, &version.to_string()).await?,
+                    None => None,
+                };
+                if let Some(r) = recorded {
+                    if r.digest.as_deref() == Some(v.digest.as_str()) {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    return Err(Error::Conflict(format!(
+                        "`{key}@{}` is recorded here with another artifact ({}); nothing was imported",
+                        v.version,
+                        r.digest.unwrap_or_default()
+                    )));
+                }
+                let pinned = format!("{EXPORT_REGISTRY}/{key}@{}", v.digest);
+                let fetched = fetch_bundle(layout.as_ref(), &pinned, skill.name.as_str(), &self.core.limits.bundle)
+                    .await
+                    .map_err(|e| refused(format!("`{key}@{}`: {}", v.version, Error::from(e))))?;
+                fetched
+                    .bundle
+                    .check_identity(skill.name.as_str(), &version)
+                    .map_err(|e| refused(format!("`{key}@{}`: {e}", v.version)))?;
+                let names = (&skill.namespace, &skill.name);
+                let manifest = Some(fetched.manifest.as_slice());
+                self.core.trust().vouched_in(layout.as_ref(), names, &v.version, &pinned, manifest, &[]).await?;
+                planned.push(Planned { skill: i, version, fetched });
+            }
+        }
+        // Then stored: teams first, versions oldest first, then what the index says of them.
+        for ns in meta.skills.iter().map(|s| &s.namespace).collect::<BTreeSet<_>>() {
+            if self.core.store.team_by_namespace(ns.as_str()).await?.is_none() {
+                self.core.accounts().create_team(caller, ns.clone(), ns.to_string()).await?;
+                summary.teams_created.push(ns.to_string());
+            }
+        }
+        planned.sort_by(|a, b| (a.skill, &a.version).cmp(&(b.skill, &b.version)));
+        for p in planned {
+            let skill = &meta.skills[p.skill];
+            let draft = SkillDraft {
+                namespace: skill.namespace.clone(),
+                name: skill.name.clone(),
+                display_name: Some(skill.display_name.clone()),
+                description: None,
+                readme: None,
+                visibility: Some(skill.visibility),
+                tags: Some(skill.tags.iter().filter_map(|t| t.parse().ok()).collect()),
+                skill_type: Some(skill.skill_type),
+                kind: Some(skill.kind),
+            };
+            let changelog =
+                skill.versions.iter().find(|v| v.version == p.version.to_string()).and_then(|v| v.changelog.clone());
+            let mut plan = PublishPlan::creating(
+                draft,
+                p.version.to_string(),
+                ArtifactSource::Fetched(Box::new(p.fetched), Some(Mirror::Layout(layout.clone()))),
+            );
+            plan.changelog = changelog;
+            let published = self.core.publishing().publish(caller, plan).await?;
+            summary.imported += 1;
+            summary.bytes += published.copied.bytes;
+        }
+        for skill in &meta.skills {
+            self.settle_skill(caller, skill).await?;
+        }
+        let detail = json!({ "skills": summary.skills, "imported": summary.imported, "unchanged": summary.unchanged });
+        self.core.audit(caller, "import", "skills", detail).await;
+        Ok(summary)
+    }
+
+    /// Yanks, channels, deprecation and archiving as the bundle has them, where they differ.
+    async fn settle_skill(&self, caller: &Caller, skill: &ExportedSkill) -> Result<()> {
+        let catalog = self.core.catalog();
+        let (ns, name) = (&skill.namespace, &skill.name);
+        let here = self
+            .core
+            .store
+            .skill(ns.as_str(), name.as_str())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("`{ns}/{name}` not found")))?;
+        for v in skill.versions.iter().filter(|v| v.status == VersionStatus::Yanked) {
+            let recorded = self.core.store.version(&here.id, &v.version).await?;
+            if recorded.is_some_and(|r| r.status != VersionStatus::Yanked) {
+                catalog.set_yanked(caller, ns, name, &v.version, true).await?;
+            }
+        }
+        let channels: BTreeMap<String, Option<String>> =
+            self.core.store.channels(&here.id).await?.into_iter().map(|c| (c.name, c.version)).collect();
+        for (channel, version) in &skill.channels {
+            if channels.get(channel).cloned().flatten().as_ref() != Some(version) {
+                let channel: ChannelName =
+                    channel.parse().map_err(|e: crate::domain::InvalidValue| Error::Invalid(e.to_string()))?;
+                catalog.set_channel(caller, ns, name, &channel, version).await?;
+            }
+        }
+        if skill.deprecated && (!here.deprecated || here.deprecated_message != skill.deprecated_message) {
+            let patch = SkillPatch {
+                deprecated: Some(true),
+                deprecated_message: Some(skill.deprecated_message.clone()),
+                ..Default::default()
+            };
+            catalog.update_skill(caller, ns, name, patch).await?;
+        }
+        if skill.archived && !here.archived {
+            catalog.set_archived(caller, ns, name, true).await?;
+        }
+        Ok(())
+    }
+}
