@@ -294,6 +294,73 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!(mirrored["reference"], format!("{}/mirrored/demo@{signed}", serve.addr), "recorded where the copy is");
     assert_eq!(mirrored["signature"]["status"], "verified", "{mirrored}");
 
+    // A ToolHive upstream file: valid entries (one pinned by digest, one by tag, pinned once),
+    // a duplicate, an invalid one, one without a package, one naming another skill.
+    serve.ok(Some(&admin), &["team", "create", "upstream"]);
+    let package = |identifier: String, digest: Option<&str>| {
+        let mut p = json!({"registryType": "oci", "identifier": identifier});
+        if let Some(d) = digest {
+            p["digest"] = json!(d);
+        }
+        json!([p])
+    };
+    let upstream = json!({"version": "1.0.0", "meta": {"last_updated": "2026-12-01T00:00:00Z"}, "data": {"servers": [], "skills": [
+        {"namespace": "io.example", "name": "plain", "description": "d", "version": "0.1.0", "packages": package(format!("{host}/skills/acme/plain:0.1.0"), None)},
+        {"namespace": "io.example", "name": "foreign", "description": "d", "version": "1.0.0", "packages": package(format!("{host}/skills/acme/foreign"), Some(&foreign))},
+        {"namespace": "io.example", "name": "plain", "description": "again", "version": "0.1.0", "packages": package(format!("{host}/skills/acme/plain:0.1.0"), None)},
+        {"namespace": "io.example", "name": "Not A Name", "description": "d", "version": "1"},
+        {"namespace": "io.example", "name": "nopkg", "description": "d", "version": "1.0.0", "packages": []},
+        {"namespace": "io.example", "name": "other", "description": "d", "version": "1.0.0", "packages": package(format!("{host}/skills/acme/plain:0.1.0"), None)}
+    ]}});
+    let catalog_file = root.join("upstream.json");
+    std::fs::write(&catalog_file, upstream.to_string()).unwrap();
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "source",
+            "add",
+            "upstream-file",
+            "--catalog",
+            &format!("file:{}", catalog_file.display()),
+            "-n",
+            "upstream",
+            "--every",
+            "0",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "upstream-file");
+    assert_eq!(run["kind"], "catalog");
+    assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(2), Some(4)), "{run}");
+    let details: Vec<&str> =
+        run["problems"].as_array().unwrap().iter().map(|p| p["detail"].as_str().unwrap()).collect();
+    for expected in ["twice", "not a skill name", "no OCI package", "is the skill `plain`"] {
+        assert!(details.iter().any(|d| d.contains(expected)), "{expected}: {details:?}");
+    }
+    assert_eq!(resolve(&serve, Some(&admin), "upstream/plain@0.1.0").1["digest"], plain.as_str(), "pinned once");
+    assert_eq!(resolve(&serve, Some(&admin), "upstream/foreign@1.0.0").1["digest"], foreign.as_str());
+    assert_eq!(resolve(&serve, Some(&admin), "upstream/other@1.0.0").0, 404);
+
+    // Another skilldex's ToolHive listing as a catalog: its public skills, pinned by digest.
+    let other_dir = root.join("other-site");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = Serve::start(&other_dir, &[]);
+    let other_admin = std::fs::read_to_string(other_dir.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    other.ok(Some(&other_admin), &["team", "create", "peer"]);
+    let listing = format!("{}/registry/default/v0.1/x/dev.toolhive/skills", serve.url());
+    let out =
+        other.cli(Some(&other_admin), &["source", "add", "peer", "--catalog", &listing, "-n", "peer", "--every", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&other, &other_admin, "peer");
+    assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
+    // secure/demo and mirrored/demo are both public there: one namespace here holds one
+    // demo@1.0.0, so the second entry is reported, not merged.
+    assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(1), Some(1)), "{run}");
+    assert!(run["problems"][0]["detail"].as_str().unwrap().contains("twice"), "{run}");
+    let (s, v) = resolve(&other, Some(&other_admin), "peer/demo@1.0.0");
+    assert_eq!((s, v["digest"].as_str()), (200, Some(signed.as_str())), "{v}");
+    other.stop();
+
     // Again: nothing new; the broken tag is tried again and still reported.
     let run = sync(&serve, &admin, "acme-src");
     let counts = &run["status"]["lastRun"];

@@ -20,8 +20,13 @@ pub enum SourceCommand {
         name: String,
         /// `registry/repository`, or `registry/prefix/*` for every repository the registry's
         /// catalog lists under the prefix.
+        #[arg(long, required_unless_present = "catalog", conflicts_with = "catalog")]
+        oci: Option<String>,
+        /// A ToolHive upstream registry file (`data.skills[]`) at an https:// URL or a `file:`
+        /// path on the server, or a ToolHive skills API URL (such as another skilldex's
+        /// `/registry/<name>/v0.1/x/dev.toolhive/skills`).
         #[arg(long)]
-        oci: String,
+        catalog: Option<String>,
         /// The namespace the skills go to.
         #[arg(long, short)]
         namespace: Namespace,
@@ -79,6 +84,7 @@ pub async fn run(cmd: SourceCommand, client: &Client, out: Out) -> anyhow::Resul
         SourceCommand::Add {
             name,
             oci,
+            catalog,
             namespace,
             every,
             visibility,
@@ -95,7 +101,7 @@ pub async fn run(cmd: SourceCommand, client: &Client, out: Out) -> anyhow::Resul
                     Some(json!({"username": username, "password": password.trim_end_matches(['\r', '\n'])}))
                 }
                 (_, _, Some(config)) => {
-                    let host = oci.split('/').next().unwrap_or_default();
+                    let host = oci.as_deref().unwrap_or_default().split('/').next().unwrap_or_default();
                     let source = CredentialSource { docker_config: Some(config.clone()), ..Default::default() };
                     match source.for_host(host) {
                         Credentials::Basic { username, password } => {
@@ -106,7 +112,13 @@ pub async fn run(cmd: SourceCommand, client: &Client, out: Out) -> anyhow::Resul
                 }
                 _ => None,
             };
-            let mut body = json!({"name": name, "namespace": namespace, "oci": oci, "notifications": notifications, "mirror": mirror});
+            let mut body =
+                json!({"name": name, "namespace": namespace, "notifications": notifications, "mirror": mirror});
+            match (oci, catalog) {
+                (Some(oci), _) => body["oci"] = json!(oci),
+                (None, Some(catalog)) => body["catalog"] = json!(catalog),
+                (None, None) => anyhow::bail!("name what the source reads: --oci or --catalog"),
+            }
             if let Some(every) = every {
                 body["intervalSecs"] = json!(parse_every(&every)?);
             }

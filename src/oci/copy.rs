@@ -14,6 +14,8 @@ use super::registry::OciError;
 const MAX_DEPTH: usize = 2;
 /// How many referrers of one artifact are copied at most.
 const MAX_REFERRERS: usize = 64;
+/// How many entries an index, or layers a manifest, may have to be copied.
+const MAX_ENTRIES: usize = 64;
 
 /// What a copy moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,14 +36,16 @@ impl std::ops::AddAssign for Copied {
 
 /// Copies the artifact `digest` of `from_repo` (in `from`) into `to_repo` (in `to`), tagged
 /// `tag` there when given, and everything attached to it. Blobs over `max_blob` bytes are
-/// refused.
+/// refused, and so is a copy past `budget` bytes in all.
 pub async fn copy_with_signatures(
     (from, from_repo): (&dyn ArtifactSource, &Reference),
     (to, to_repo): (&dyn ArtifactSink, &Reference),
     digest: &str,
     tag: Option<&str>,
-    max_blob: u64,
+    (max_blob, budget): (u64, u64),
 ) -> Result<Copied, OciError> {
+    let budget = Budget { left: std::sync::atomic::AtomicU64::new(budget), what: from_repo.whole() };
+    let max_blob = (max_blob, &budget);
     let mut copied = copy_tree(from, from_repo, to, to_repo, digest, max_blob, 0).await?;
     if let Some(tag) = tag {
         let (bytes, _) = from.manifest(&from_repo.clone_with_digest(digest.to_owned())).await?;
@@ -63,7 +67,7 @@ async fn copy_attached(
     to: &dyn ArtifactSink,
     to_repo: &Reference,
     digest: &str,
-    max_blob: u64,
+    max_blob: (u64, &Budget),
 ) -> Result<Copied, OciError> {
     let mut copied = Copied::default();
     let subject = from_repo.clone_with_digest(digest.to_owned());
@@ -94,12 +98,13 @@ fn copy_tree<'a>(
     to: &'a dyn ArtifactSink,
     to_repo: &'a Reference,
     digest: &'a str,
-    max_blob: u64,
+    (max_blob, budget): (u64, &'a Budget),
     depth: usize,
 ) -> futures_util::future::BoxFuture<'a, Result<Copied, OciError>> {
     Box::pin(async move {
         let mut copied = Copied::default();
         let (bytes, _) = from.manifest(&from_repo.clone_with_digest(digest.to_owned())).await?;
+        budget.spend(bytes.len() as u64)?;
         copied.bytes += bytes.len() as u64;
         let bad = |e: layout::LayoutError| OciError::Registry(format!("{}@{digest}", from_repo.repository()), e.0);
         match layout::parse_top(&bytes).map_err(bad)? {
@@ -107,12 +112,26 @@ fn copy_tree<'a>(
                 if depth >= MAX_DEPTH {
                     return Err(OciError::Registry(from_repo.whole(), "indexes nest too deep to copy".into()));
                 }
+                if index.manifests.len() > MAX_ENTRIES {
+                    return Err(OciError::TooLarge(format!(
+                        "{}: an index of more than {MAX_ENTRIES} entries",
+                        from_repo.whole()
+                    )));
+                }
                 for child in &index.manifests {
-                    copied += copy_tree(from, from_repo, to, to_repo, &child.digest, max_blob, depth + 1).await?;
+                    copied +=
+                        copy_tree(from, from_repo, to, to_repo, &child.digest, (max_blob, budget), depth + 1).await?;
                 }
             }
             TopLevel::Manifest(manifest) => {
+                if manifest.layers.len() > MAX_ENTRIES {
+                    return Err(OciError::TooLarge(format!(
+                        "{}: a manifest of more than {MAX_ENTRIES} layers",
+                        from_repo.whole()
+                    )));
+                }
                 for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                    budget.spend(desc.size)?;
                     let data = from.blob(from_repo, desc, max_blob).await?;
                     copied.bytes += data.len() as u64;
                     copied.blobs += 1;
@@ -126,6 +145,28 @@ fn copy_tree<'a>(
         copied.manifests += 1;
         Ok(copied)
     })
+}
+
+/// How many bytes copying one artifact whose blobs are at most `max_blob` may read in all:
+/// its layer, plus room for its manifests, config and signatures.
+pub fn budget_for(max_blob: u64) -> u64 {
+    2 * max_blob + 16 * 1024 * 1024
+}
+
+/// What a copy may still read, in bytes.
+struct Budget {
+    left: std::sync::atomic::AtomicU64,
+    what: String,
+}
+
+impl Budget {
+    fn spend(&self, n: u64) -> Result<(), OciError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.left
+            .fetch_update(SeqCst, SeqCst, |left| left.checked_sub(n))
+            .map(|_| ())
+            .map_err(|_| OciError::TooLarge(format!("{}: more to copy than one artifact may hold", self.what)))
+    }
 }
 
 fn at_tag(repo: &Reference, tag: &str) -> Reference {

@@ -12,7 +12,8 @@ use oci_client::Reference;
 
 use super::fetch::{ArtifactSink, ArtifactSource};
 use super::layout::{self, Blob, Descriptor, sha256_digest};
-use super::registry::OciError;
+use super::registry::{MAX_MANIFEST, OciError};
+use sha2::Digest as _;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -37,9 +38,15 @@ impl LayoutDir {
     }
 
     /// Opens a layout someone else wrote: every file under `blobs/sha256` must hash to its
-    /// name, and everything `index.json` lists must be there. Anything else is refused.
-    pub fn open(root: &Path) -> Result<Self, String> {
-        let index = std::fs::read(root.join("index.json")).map_err(|_| "the layout has no index.json".to_owned())?;
+    /// name and be at most `max_blob` bytes (manifests far less), and everything
+    /// `index.json` lists must be there. Anything else is refused. Reads files: call it off
+    /// the async runtime.
+    pub fn open(root: &Path, max_blob: u64) -> Result<Self, String> {
+        let index_path = root.join("index.json");
+        if std::fs::metadata(&index_path).map(|m| m.len()).unwrap_or(u64::MAX) > MAX_MANIFEST as u64 * 16 {
+            return Err("the layout has no index.json, or one too large".to_owned());
+        }
+        let index = std::fs::read(index_path).map_err(|_| "the layout has no index.json".to_owned())?;
         let index: layout::Index =
             serde_json::from_slice(&index).map_err(|e| format!("the layout's index.json does not parse: {e}"))?;
         let dir = Self { root: root.to_owned(), manifests: Default::default(), tags: Default::default() };
@@ -48,12 +55,22 @@ impl LayoutDir {
         for entry in entries {
             let entry = entry.map_err(|e| e.to_string())?;
             let name = entry.file_name().into_string().map_err(|_| "a blob name that is not text".to_owned())?;
-            let data = std::fs::read(entry.path()).map_err(|e| format!("blob {name}: {e}"))?;
-            if sha256_digest(&data) != format!("sha256:{name}") {
+            let size = entry.metadata().map_err(|e| format!("blob {name}: {e}"))?.len();
+            if size > max_blob {
+                return Err(format!("blob sha256:{name} is {size} bytes; the limit is {max_blob}"));
+            }
+            // Hashed as it is read, never held whole.
+            let mut hasher = sha2::Sha256::new();
+            let mut file = std::fs::File::open(entry.path()).map_err(|e| format!("blob {name}: {e}"))?;
+            std::io::copy(&mut file, &mut hasher).map_err(|e| format!("blob {name}: {e}"))?;
+            if hex::encode(hasher.finalize()) != name {
                 return Err(format!("blob sha256:{name} does not match its content: the bundle was altered"));
             }
         }
         for d in &index.manifests {
+            if d.size > MAX_MANIFEST as u64 {
+                return Err(format!("{} is listed as a manifest of {} bytes", d.digest, d.size));
+            }
             let data =
                 dir.read_blob(&d.digest).map_err(|_| format!("index.json lists {}, which is missing", d.digest))?;
             if data.len() as u64 != d.size {

@@ -268,6 +268,34 @@ impl Registries {
         Self::listed(&body, "tags", next, &what)
     }
 
+    /// A document (a catalog) at `url`, read anonymously within `max` bytes, under the
+    /// outbound policy on every hop.
+    pub async fn document(&self, url: &str, max: usize) -> Result<Vec<u8>, OciError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| OciError::BadReference(url.to_owned(), e.to_string()))?;
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(OciError::BadReference(url.to_owned(), "no host".into())),
+        };
+        if !self.permits(&host).await {
+            return Err(OciError::Refused(host));
+        }
+        let resp = self
+            .http
+            .get(parsed)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| OciError::Unreachable(url.to_owned(), e.without_url().to_string()))?;
+        let resp = egress_answer(self.proxy.is_some(), resp, url)?;
+        match resp.status().as_u16() {
+            200 => read_capped(resp, max, url).await,
+            404 => Err(OciError::NotFound(url.to_owned())),
+            401 | 403 => Err(OciError::Unauthorized(url.to_owned())),
+            other => Err(OciError::Registry(url.to_owned(), format!("HTTP {other}"))),
+        }
+    }
+
     /// One page of at most `n` repository names of `registry`'s catalog (`/v2/_catalog`)
     /// after `last`, and where the next page starts. Registries that keep their catalog to
     /// themselves answer 401, 403 or 404: `Unauthorized` or `NotFound`.
@@ -286,7 +314,7 @@ impl Registries {
         }
         let req = auth.apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"));
         let resp = req.send().await.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
-        let resp = egress_answer(resp, &what)?;
+        let resp = egress_answer(self.proxy.is_some(), resp, &what)?;
         let (status, next, body) = Self::listing_answer(resp, &what).await?;
         match status {
             200 => {}
@@ -456,7 +484,7 @@ impl Registries {
         let url = format!("{}/v2/{}/{path}", base_url(r), r.repository());
         let req = auth.apply(self.http.request(method, &url).header(reqwest::header::ACCEPT, accept));
         let resp = req.send().await.map_err(|e| OciError::Unreachable(what.to_owned(), e.without_url().to_string()))?;
-        egress_answer(resp, what)
+        egress_answer(self.proxy.is_some(), resp, what)
     }
 
     /// How to authorize pulls from `r`'s repository: the registry's challenge at `/v2/`
@@ -715,10 +743,13 @@ fn challenge_params(params: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A response body, refused past `max` bytes.
-/// The response, unless it is the egress proxy's own refusal: then why no connection was
-/// made (the policy, or an address that did not answer), not a registry's error.
-fn egress_answer(resp: reqwest::Response, what: &str) -> Result<reqwest::Response, OciError> {
+/// The response, unless it is the egress proxy's own refusal (only believed when there is a
+/// proxy): then why no connection was made (the policy, or an address that did not answer),
+/// not a registry's error.
+fn egress_answer(proxied: bool, resp: reqwest::Response, what: &str) -> Result<reqwest::Response, OciError> {
+    if !proxied {
+        return Ok(resp);
+    }
     match resp.headers().get(super::egress::EGRESS_HEADER).and_then(|v| v.to_str().ok()) {
         Some("refused") => Err(OciError::Refused(what.to_owned())),
         Some("unreachable") => Err(OciError::Unreachable(what.to_owned(), "no connection could be made".into())),
@@ -726,6 +757,7 @@ fn egress_answer(resp: reqwest::Response, what: &str) -> Result<reqwest::Respons
     }
 }
 
+/// A response body, refused past `max` bytes.
 async fn read_capped(resp: reqwest::Response, max: usize, what: &str) -> Result<Vec<u8>, OciError> {
     let too_large = || OciError::TooLarge(format!("{what}: the registry sent more than {max} bytes"));
     if resp.content_length().is_some_and(|n| n > max as u64) {

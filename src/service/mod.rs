@@ -326,6 +326,12 @@ pub struct Index {
     /// What seals secrets kept in the database. `serve` loads the site's; otherwise (tests,
     /// tools) a random one, good for this process only.
     site_key: Arc<crate::secrets::SiteKey>,
+    /// Registry notifications being taken at once.
+    notify_slots: Arc<tokio::sync::Semaphore>,
+    /// Exports being written at once.
+    export_slots: Arc<tokio::sync::Semaphore>,
+    /// The sources' metrics as last read, and when.
+    source_metrics: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
 impl Index {
@@ -354,6 +360,9 @@ impl Index {
             sign_in: Default::default(),
             theme: Default::default(),
             site_key: Arc::new(crate::secrets::SiteKey::random()),
+            notify_slots: Arc::new(tokio::sync::Semaphore::new(4)),
+            export_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+            source_metrics: Default::default(),
         }
     }
 

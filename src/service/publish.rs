@@ -610,8 +610,10 @@ impl Publishing<'_> {
                 .as_ref(),
         };
         let max = self.core.limits.bundle.max_compressed;
+        let limits = (max, crate::oci::copy::budget_for(max));
         let copied =
-            crate::oci::copy::copy_with_signatures((source, &from), (sink, target), digest, target.tag(), max).await?;
+            crate::oci::copy::copy_with_signatures((source, &from), (sink, target), digest, target.tag(), limits)
+                .await?;
         Ok((format!("{}/{}@{digest}", target.registry(), target.repository()), copied))
     }
 }

@@ -33,6 +33,8 @@ pub const MAX_REPOSITORIES: usize = 10_000;
 pub const MAX_TAGS: usize = 10_000;
 /// Names asked for per page of a catalog or tag list.
 const PAGE: usize = 1000;
+/// Pages of a registry's catalog one run reads at most.
+const MAX_LISTING_PAGES: usize = 100;
 /// Tags taken at once.
 const TAGS_AT_ONCE: usize = 4;
 /// How long one tag may take (resolve, fetch, check, record).
@@ -51,14 +53,22 @@ pub const MIN_INTERVAL_SECS: u64 = 60;
 pub const DEFAULT_INTERVAL_SECS: u64 = 3600;
 /// A notification body's limit.
 pub const MAX_NOTIFICATION: usize = 1024 * 1024;
+/// How long the sources' metrics are reused: a scrape costs the database nothing more often.
+const METRICS_TTL: Duration = Duration::from_secs(10);
+/// The most entries one catalog run takes.
+pub const MAX_ENTRIES: usize = 20_000;
+/// A catalog document's (or one API page's) size limit.
+const MAX_CATALOG: usize = 32 * 1024 * 1024;
+/// Pages of a catalog API one run reads at most.
+const MAX_CATALOG_PAGES: usize = 500;
 
 /// A source to add.
 #[derive(Debug, Clone)]
 pub struct NewSource {
     pub name: String,
     pub namespace: Namespace,
-    /// `registry/repository` or `registry/prefix/*`.
-    pub oci: String,
+    /// Where it reads.
+    pub location: SourceLocation,
     /// Seconds between runs; 0: only when asked or notified; `None`: an hour.
     pub interval_secs: Option<u64>,
     /// Of the skills the source creates; private unless told.
@@ -71,15 +81,27 @@ pub struct NewSource {
     pub mirror: bool,
 }
 
+/// Where a source reads.
+#[derive(Debug, Clone)]
+pub enum SourceLocation {
+    /// `registry/repository` or `registry/prefix/*`: every semver tag.
+    Oci(String),
+    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL or a
+    /// `file:` path on the server, or a ToolHive skills API listing (`{"skills": […]}`, paged
+    /// by `metadata.nextCursor`), such as another skilldex's.
+    Catalog(String),
+}
+
 /// A source as its administrators see it: never its credentials or notification secret.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceInfo {
     pub name: String,
     pub namespace: String,
-    /// `oci`.
+    /// `oci` or `catalog`.
     pub kind: String,
-    /// `registry/repository`, or `registry/prefix/*` for every repository under a prefix.
+    /// `registry/repository`, or `registry/prefix/*` for every repository under a prefix; or
+    /// a catalog's URL or `file:` path.
     pub location: String,
     /// Seconds between scheduled runs; 0: only when asked or notified.
     pub interval_secs: i64,
@@ -211,6 +233,35 @@ fn tag_version(tag: &str) -> Option<semver::Version> {
     semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()
 }
 
+/// The `host[:port]` a catalog location reaches (`None` for a `file:` path), once it is a
+/// URL this server reads: `https://`, or `http://` for a host the outbound policy names.
+fn catalog_host(location: &str) -> Result<Option<String>> {
+    let bad = |why: &str| Error::Invalid(format!("`{location}` is not a catalog location: {why}"));
+    if let Some(path) = location.strip_prefix("file:") {
+        return if path.trim_start_matches("//").starts_with('/') {
+            Ok(None)
+        } else {
+            Err(bad("a file is named by its absolute path, e.g. file:/srv/catalog.json"))
+        };
+    }
+    let url = reqwest::Url::parse(location).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || !url.username().is_empty() {
+        return Err(bad("an https:// (or http://) URL without credentials, or a file: path"));
+    }
+    let host = url.host_str().unwrap_or_default();
+    Ok(Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    }))
+}
+
+/// The skill entries of a catalog document and, for an API page, the next page's cursor.
+fn skills_of(doc: &serde_json::Value) -> (Vec<serde_json::Value>, Option<String>) {
+    let listed = doc["data"]["skills"].as_array().or_else(|| doc["skills"].as_array());
+    let next = doc["metadata"]["nextCursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned);
+    (listed.cloned().unwrap_or_default(), next)
+}
+
 /// A source's name: like a namespace, 1–64 characters.
 fn check_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
@@ -278,13 +329,18 @@ impl Sources<'_> {
         require_site_admin(caller)?;
         let me = caller.require(TokenScope::Admin)?;
         check_name(&new.name)?;
-        let location = OciLocation::parse(&new.oci)?;
-        if !self.core.registries.permits(&location.registry).await {
+        let (kind, text, host) = match &new.location {
+            SourceLocation::Oci(text) => ("oci", text.clone(), OciLocation::parse(text)?.registry),
+            SourceLocation::Catalog(text) => ("catalog", text.clone(), catalog_host(text)?.unwrap_or_default()),
+        };
+        if !host.is_empty() && !self.core.registries.permits(&host).await {
             return Err(Error::Invalid(format!(
-                "the outbound policy does not allow the registry `{}` (or its name does not resolve): \
-                 an internal registry needs `--allow-registry {}` on the server",
-                location.registry, location.registry
+                "the outbound policy does not allow `{host}` (or its name does not resolve): an internal \
+                 host needs `--allow-registry {host}` on the server"
             )));
+        }
+        if new.notifications && kind != "oci" {
+            return Err(Error::Invalid("registry notifications are for OCI sources".into()));
         }
         if self.core.store.team_by_namespace(new.namespace.as_str()).await?.is_none() {
             return Err(Error::NotFound(format!("no team owns the namespace `{}`", new.namespace)));
@@ -326,8 +382,8 @@ impl Sources<'_> {
             id: new_id(),
             name: new.name.clone(),
             namespace: new.namespace.clone(),
-            kind: "oci".into(),
-            location: new.oci.clone(),
+            kind: kind.into(),
+            location: text.clone(),
             interval_secs: interval as i64,
             visibility: new.visibility.unwrap_or(Visibility::Private),
             mirror: new.mirror,
@@ -344,7 +400,7 @@ impl Sources<'_> {
             self.core.store.revoke_token(&token.id, now).await?;
             return Err(e.into());
         }
-        let detail = json!({ "namespace": new.namespace, "location": new.oci, "interval": interval });
+        let detail = json!({ "namespace": new.namespace, "kind": kind, "location": text, "interval": interval });
         self.core.audit(caller, "source.add", &new.name, detail).await;
         Ok(AddedSource { source: self.info(row).await?, notify_secret })
     }
@@ -387,7 +443,7 @@ impl Sources<'_> {
         let lease = loop {
             let now = now_millis();
             let lease = now + LEASE_MS;
-            if self.core.store.claim_source(&row.id, now, lease).await? {
+            if self.core.store.claim_source(&row.id, now, lease, false).await? {
                 break lease;
             }
             if waited.elapsed() > RUN_TIMEOUT {
@@ -399,7 +455,7 @@ impl Sources<'_> {
         row = self.named(name).await?;
         // The run goes on to the end even if the request goes away.
         let index = self.core.clone();
-        let run = tokio::spawn(async move { index.sources().run_claimed(row, lease).await });
+        let run = tokio::spawn(async move { index.sources().run_claimed(row, lease, true).await });
         run.await.map_err(|e| Error::Internal(format!("a source run failed: {e}")))??;
         self.info(self.named(name).await?).await
     }
@@ -410,8 +466,11 @@ impl Sources<'_> {
         let mut ran = 0;
         for row in self.core.store.due_sources(now).await? {
             let lease = now_millis() + LEASE_MS;
-            if self.core.store.claim_source(&row.id, now_millis(), lease).await? {
-                self.run_claimed(row, lease).await?;
+            // Still due: another replica may have run it since the list was read.
+            if self.core.store.claim_source(&row.id, now_millis(), lease, true).await? {
+                // As it is now that it is held.
+                let Some(row) = self.core.store.source_by_name(&row.name).await? else { continue };
+                self.run_claimed(row, lease, false).await?;
                 ran += 1;
             }
         }
@@ -435,6 +494,9 @@ impl Sources<'_> {
     /// repositories, and tags that are not versions, are ignored. Answers how many tags will be
     /// taken; they are taken after the answer, as a run would take them.
     pub async fn notified(&self, Notifier(row): Notifier, body: &serde_json::Value) -> Result<usize> {
+        if row.kind != "oci" {
+            return Err(Error::Invalid(format!("source `{}` takes no registry notifications", row.name)));
+        }
         let location = OciLocation::parse(&row.location)?;
         let tags: Vec<PushedTag> = pushed_tags(body)
             .into_iter()
@@ -445,22 +507,29 @@ impl Sources<'_> {
             return Ok(0);
         }
         let taken = tags.len();
+        // A few notifications are taken at once; past that, the source is run as soon as a
+        // replica is free, which takes them too.
+        let Ok(permit) = self.core.notify_slots.clone().try_acquire_owned() else {
+            self.core.store.source_due_now(&row.id, now_millis()).await?;
+            return Ok(taken);
+        };
         let index = self.core.clone();
         // Answered at once; the tags are taken after, as a run would.
         tokio::spawn(async move {
+            let _permit = permit;
             let sources = index.sources();
             let run = async {
                 let (caller, registries, credentials) = sources.acting(&row).await?;
                 let ctx = RunContext {
                     row: &row,
-                    location: &location,
                     caller: &caller,
                     registries: &registries,
                     credentials,
                     mirrored: Default::default(),
+                    retry_failed: true,
                 };
                 for t in tags {
-                    let outcome = sources.take_tag(&ctx, &t.repository, &t.tag).await;
+                    let outcome = sources.take(&ctx, &Item::tag(&location, &t.repository, &t.tag)).await;
                     tracing::info!(source = %row.name, repository = %t.repository, tag = %t.tag, outcome = outcome_name(&outcome), "notified tag taken");
                 }
                 Ok::<_, Error>(())
@@ -475,6 +544,20 @@ impl Sources<'_> {
     /// Every source's state in Prometheus text format: when it last ran and succeeded,
     /// whether its last run could list everything, and its tags by outcome.
     pub async fn metrics(&self) -> Result<String> {
+        {
+            let cached = self.core.source_metrics.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, text)) = cached.as_ref().filter(|(at, _)| at.elapsed() < METRICS_TTL) {
+                let _ = at;
+                return Ok(text.clone());
+            }
+        }
+        let text = self.render_metrics().await?;
+        *self.core.source_metrics.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), text.clone()));
+        Ok(text)
+    }
+
+    async fn render_metrics(&self) -> Result<String> {
         use std::fmt::Write as _;
         let rows = self.core.store.sources().await?;
         let mut out = String::new();
@@ -598,11 +681,11 @@ impl Sources<'_> {
     }
 
     /// One run of a source this replica holds under `lease`, its outcome recorded.
-    async fn run_claimed(&self, row: SourceRow, lease: Millis) -> Result<()> {
+    async fn run_claimed(&self, row: SourceRow, lease: Millis, retry_failed: bool) -> Result<()> {
         let started = now_millis();
         let mut status: SourceStatus = serde_json::from_str(&row.status).unwrap_or_default();
         let mut counts = RunCounts::default();
-        let result = tokio::time::timeout(RUN_TIMEOUT, self.run(&row, &mut counts)).await;
+        let result = tokio::time::timeout(RUN_TIMEOUT, self.run(&row, &mut counts, retry_failed)).await;
         let error = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(if e.is_internal() { e.public_message() } else { e.to_string() }),
@@ -623,21 +706,26 @@ impl Sources<'_> {
         if !self.core.store.finish_source(&row.id, lease, &json, next).await? {
             tracing::warn!(source = %row.name, "a source run ended after its lease was lost");
         }
+        // This replica's next scrape shows the run; others' within `METRICS_TTL`.
+        *self.core.source_metrics.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
-    async fn run(&self, row: &SourceRow, counts: &mut RunCounts) -> Result<()> {
+    async fn run(&self, row: &SourceRow, counts: &mut RunCounts, retry_failed: bool) -> Result<()> {
+        if row.kind == "catalog" {
+            return self.run_catalog(row, counts, retry_failed).await;
+        }
         let location = OciLocation::parse(&row.location)?;
         let (caller, registries, credentials) = self.acting(row).await?;
         let repositories = self.repositories(&registries, &location).await?;
         counts.repositories = repositories.len() as u64;
         let ctx = RunContext {
             row,
-            location: &location,
             caller: &caller,
             registries: &registries,
             credentials,
             mirrored: Default::default(),
+            retry_failed,
         };
         // One repository that cannot be listed does not keep the others from being taken.
         let mut unlisted = Vec::new();
@@ -654,8 +742,8 @@ impl Sources<'_> {
             };
             let outcomes: Vec<Outcome> = futures_util::stream::iter(tags)
                 .map(|tag| {
-                    let (ctx, repository) = (&ctx, &repository);
-                    async move { self.take_tag(ctx, repository, &tag).await }
+                    let (ctx, repository, location) = (&ctx, &repository, &location);
+                    async move { self.take(ctx, &Item::tag(location, repository, &tag)).await }
                 })
                 .buffer_unordered(TAGS_AT_ONCE)
                 .collect()
@@ -682,6 +770,104 @@ impl Sources<'_> {
         }
     }
 
+    /// One run of a catalog source: every skill entry with an OCI package becomes the version
+    /// it names; an entry that cannot (no name, no version, no package, listed twice) is
+    /// recorded as failed with why.
+    async fn run_catalog(&self, row: &SourceRow, counts: &mut RunCounts, retry_failed: bool) -> Result<()> {
+        let (caller, _, _) = self.acting(row).await?;
+        let entries = self.catalog_entries(&row.location).await?;
+        counts.repositories = 1;
+        counts.skipped = entries.len().saturating_sub(MAX_ENTRIES) as u64;
+        let mut seen = std::collections::HashSet::new();
+        let items: Vec<Item> = entries
+            .iter()
+            .take(MAX_ENTRIES)
+            .enumerate()
+            .map(|(i, e)| {
+                let mut item = Item::entry(e);
+                if !seen.insert((item.repository.clone(), item.tag.clone())) {
+                    // Recorded under its place in the catalog, so the first one stands.
+                    item.tag = format!("{} (entry {})", item.tag, i + 1);
+                    item.version =
+                        Err("the catalog lists this name and version twice; the first entry is taken".into());
+                }
+                item
+            })
+            .collect();
+        // A catalog's artifacts are read anonymously: credentials never go to the hosts a
+        // catalog names.
+        let registries = self.core.registries.for_caller(None);
+        let ctx = RunContext {
+            row,
+            caller: &caller,
+            registries: &registries,
+            credentials: None,
+            mirrored: Default::default(),
+            retry_failed,
+        };
+        let outcomes: Vec<Outcome> = futures_util::stream::iter(items)
+            .map(|item| {
+                let ctx = &ctx;
+                async move { self.take(ctx, &item).await }
+            })
+            .buffer_unordered(TAGS_AT_ONCE)
+            .collect()
+            .await;
+        for o in outcomes {
+            counts.tags += 1;
+            match o {
+                Outcome::Registered => counts.registered += 1,
+                Outcome::Unchanged => counts.unchanged += 1,
+                Outcome::Exists => counts.exists += 1,
+                Outcome::Failed => counts.failed += 1,
+                Outcome::Moved => counts.moved += 1,
+            }
+        }
+        counts.mirrored_bytes = ctx.mirrored.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The skill entries of a catalog: a file's `data.skills`, or every page of an API's
+    /// `skills`.
+    async fn catalog_entries(&self, location: &str) -> Result<Vec<serde_json::Value>> {
+        let read = |bytes: &[u8]| -> Result<serde_json::Value> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| Error::Upstream(format!("the catalog at {location} is not JSON: {e}")))
+        };
+        if let Some(path) = location.strip_prefix("file:") {
+            let path = std::path::Path::new(path.trim_start_matches("//"));
+            let size = tokio::fs::metadata(path)
+                .await
+                .map_err(|e| Error::Upstream(format!("cannot read the catalog {}: {e}", path.display())))?
+                .len();
+            if size > MAX_CATALOG as u64 {
+                return Err(Error::Upstream(format!("the catalog {} is over {MAX_CATALOG} bytes", path.display())));
+            }
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| Error::Upstream(format!("cannot read the catalog {}: {e}", path.display())))?;
+            return Ok(skills_of(&read(&bytes)?).0);
+        }
+        let mut entries = Vec::new();
+        let mut url = location.to_owned();
+        for _ in 0..MAX_CATALOG_PAGES {
+            let page = tokio::time::timeout(PAGE_TIMEOUT, self.core.registries.document(&url, MAX_CATALOG))
+                .await
+                .map_err(|_| Error::Upstream(format!("{location} did not answer in time")))??;
+            let (skills, next) = skills_of(&read(&page)?);
+            entries.extend(skills);
+            match next {
+                Some(cursor) if entries.len() < MAX_ENTRIES => {
+                    let mut u = reqwest::Url::parse(location).map_err(|e| Error::Invalid(e.to_string()))?;
+                    u.query_pairs_mut().append_pair("cursor", &cursor);
+                    url = u.to_string();
+                }
+                _ => break,
+            }
+        }
+        Ok(entries)
+    }
+
     /// The repositories a run looks at: the one named, or the catalog's under the prefix.
     async fn repositories(&self, registries: &Registries, location: &OciLocation) -> Result<Vec<String>> {
         if !location.prefix {
@@ -689,7 +875,9 @@ impl Sources<'_> {
         }
         let mut found = Vec::new();
         let mut last: Option<String> = None;
+        let mut pages = 0;
         loop {
+            pages += 1;
             let page =
                 tokio::time::timeout(PAGE_TIMEOUT, registries.catalog_page(&location.registry, last.as_deref(), PAGE))
                     .await
@@ -708,8 +896,9 @@ impl Sources<'_> {
                 found.truncate(MAX_REPOSITORIES);
                 break;
             }
+            // Pages must move forward, and there is an end to how many are read.
             match next {
-                Some(n) if Some(&n) != last.as_ref() => last = Some(n),
+                Some(n) if last.as_ref().is_none_or(|l| n > *l) && pages < MAX_LISTING_PAGES => last = Some(n),
                 _ => break,
             }
         }
@@ -746,116 +935,115 @@ impl Sources<'_> {
                 }
             }
             match next {
-                Some(n) if Some(&n) != last.as_ref() && seen < 10 * MAX_TAGS => last = Some(n),
+                Some(n) if last.as_ref().is_none_or(|l| n > *l) && seen < 10 * MAX_TAGS => last = Some(n),
                 _ => break,
             }
         }
         Ok(tags)
     }
 
-    /// Takes one tag: resolves it, and hands a new digest to the publish pipeline as the
-    /// version the tag names, of the skill the artifact names. Never fails: what went wrong is
-    /// recorded with the tag.
-    async fn take_tag(&self, ctx: &RunContext<'_>, repository: &str, tag: &str) -> Outcome {
-        let record =
-            |digest: &str, outcome: &str, detail: Option<String>, skill: Option<String>, version: Option<String>| {
-                SourceTag {
-                    source_id: ctx.row.id.clone(),
-                    repository: repository.to_owned(),
-                    tag: tag.to_owned(),
-                    digest: digest.to_owned(),
-                    outcome: outcome.to_owned(),
-                    detail,
-                    skill,
-                    version,
-                    seen_at: now_millis(),
-                }
-            };
-        let result = tokio::time::timeout(TAG_TIMEOUT, self.try_tag(ctx, repository, tag)).await;
+    /// Takes one item (a tag, or a catalog entry): resolves it, and hands a new digest to the
+    /// publish pipeline as the version the item names, of the skill the artifact names. Never
+    /// fails: what went wrong is recorded with the item.
+    async fn take(&self, ctx: &RunContext<'_>, item: &Item) -> Outcome {
+        let result = tokio::time::timeout(TAG_TIMEOUT, self.try_take(ctx, item)).await;
         let (outcome, row) = match result {
             Ok(Ok(taken)) => taken,
             Ok(Err((digest, e))) => {
                 let detail = if e.is_internal() { e.public_message() } else { e.to_string() };
-                (Outcome::Failed, Some(record(&digest, "failed", Some(detail), None, None)))
+                (Outcome::Failed, Some(item.row(&digest, "failed", Some(detail), None)))
             }
             Err(_) => {
-                let detail = format!("taking the tag took longer than {} seconds", TAG_TIMEOUT.as_secs());
-                (Outcome::Failed, Some(record("", "failed", Some(detail), None, None)))
+                let detail = format!("taking it took longer than {} seconds", TAG_TIMEOUT.as_secs());
+                let kept = self.core.store.source_tag(&ctx.row.id, &item.repository, &item.tag).await;
+                // What was recorded stays; only an item with nothing recorded is marked.
+                let recorded = kept.ok().flatten().is_some_and(|p| p.outcome != "failed");
+                (Outcome::Failed, (!recorded).then(|| item.row("", "failed", Some(detail), None)))
             }
         };
-        let row = row.map(|mut r| {
-            r.source_id = ctx.row.id.clone();
-            r.repository = repository.to_owned();
-            r.tag = tag.to_owned();
-            r
-        });
-        if let Some(row) = row
-            && let Err(e) = self.core.store.put_source_tag(&row).await
-        {
-            tracing::warn!(source = %ctx.row.name, error = %e, "could not record a tag's outcome");
+        if let Some(mut row) = row {
+            row.source_id = ctx.row.id.clone();
+            if let Err(e) = self.core.store.put_source_tag(&row).await {
+                tracing::warn!(source = %ctx.row.name, error = %e, "could not record an outcome");
+            }
         }
         outcome
     }
 
-    /// The outcome of one tag and what to record of it; an error carries the digest seen.
-    async fn try_tag(
+    /// The outcome of one item and what to record of it; an error carries the digest seen.
+    async fn try_take(
         &self,
         ctx: &RunContext<'_>,
-        repository: &str,
-        tag: &str,
+        item: &Item,
     ) -> std::result::Result<(Outcome, Option<SourceTag>), (String, Error)> {
-        let version = tag_version(tag).expect("only version tags are taken");
-        let reference = format!("{}/{repository}:{tag}", ctx.location.registry);
-        let parsed = parse_reference(&reference).map_err(|e| (String::new(), e.into()))?;
-        let previous =
-            self.core.store.source_tag(&ctx.row.id, repository, tag).await.map_err(|e| (String::new(), e.into()))?;
+        let version = item.version.as_ref().map_err(|why| (String::new(), Error::Invalid(why.clone())))?;
+        let reference = item.reference.as_ref().map_err(|why| (String::new(), Error::Invalid(why.clone())))?;
+        let parsed = parse_reference(reference).map_err(|e| (String::new(), e.into()))?;
+        let previous = self
+            .core
+            .store
+            .source_tag(&ctx.row.id, &item.repository, &item.tag)
+            .await
+            .map_err(|e| (String::new(), e.into()))?;
         let recorded =
             previous.as_ref().is_some_and(|p| matches!(p.outcome.as_str(), "registered" | "exists" | "moved"));
         let digest = match ctx.registries.resolve(&parsed).await {
             Ok(digest) => digest,
-            // What a tag recorded is kept when it cannot be read this time.
+            // What was recorded is kept when it cannot be read this time.
             Err(e) if recorded => {
-                tracing::warn!(source = %ctx.row.name, %reference, error = %e, "could not read a recorded tag");
+                tracing::warn!(source = %ctx.row.name, %reference, error = %e, "could not read a recorded item");
                 return Ok((Outcome::Failed, None));
             }
             Err(e) => return Err((String::new(), e.into())),
         };
         let fail = |e: Error| (digest.clone(), e);
-        let tag_row = |digest: &str, outcome: &str, detail: Option<String>, skill: Option<String>| SourceTag {
-            source_id: String::new(),
-            repository: String::new(),
-            tag: String::new(),
-            digest: digest.to_owned(),
-            outcome: outcome.to_owned(),
-            detail,
-            skill,
-            version: Some(version.to_string()),
-            seen_at: now_millis(),
-        };
+        if let Some(prev) = previous.as_ref().filter(|p| p.outcome == "failed" && p.digest == digest)
+            && !ctx.retry_failed
+        {
+            // Still what failed: reported again without reading it again.
+            tracing::debug!(source = %ctx.row.name, %reference, detail = prev.detail.as_deref().unwrap_or(""), "unchanged failure");
+            return Ok((Outcome::Failed, None));
+        }
         if let Some(prev) = &previous
-            && matches!(prev.outcome.as_str(), "registered" | "exists" | "moved")
+            && recorded
         {
             if prev.digest == digest {
                 if prev.outcome == "moved" {
                     // Back where the recorded version is.
-                    let back = tag_row(&digest, "registered", None, prev.skill.clone());
+                    let back = item.row(&digest, "registered", None, prev.skill.clone());
                     return Ok((Outcome::Unchanged, Some(back)));
                 }
                 return Ok((Outcome::Unchanged, None));
             }
             let detail = format!(
-                "the tag now points to {digest}; version {version} of {} stays {}",
+                "it now points to {digest}; version {version} of {} stays {}",
                 prev.skill.as_deref().unwrap_or("the skill"),
                 prev.digest
             );
-            return Ok((Outcome::Moved, Some(tag_row(&prev.digest, "moved", Some(detail), prev.skill.clone()))));
+            return Ok((Outcome::Moved, Some(item.row(&prev.digest, "moved", Some(detail), prev.skill.clone()))));
         }
-        let pinned = format!("{}/{repository}@{digest}", ctx.location.registry);
-        let hint = repository.rsplit('/').next().unwrap_or(repository);
+        let pinned = format!("{}/{}@{digest}", parsed.registry(), parsed.repository());
         let publishing = self.core.publishing();
-        let fetched =
-            publishing.fetch_artifact(ctx.caller, (&pinned, ctx.credentials.as_ref()), hint).await.map_err(fail)?;
+        let fetched = publishing
+            .fetch_artifact(ctx.caller, (&pinned, ctx.credentials.as_ref()), &item.hint)
+            .await
+            .map_err(fail)?;
         let name: SkillName = fetched.bundle.skill.frontmatter.name.clone();
+        match &item.expected {
+            Some(expected) if *expected == name => {}
+            Some(expected) => {
+                let why = format!(
+                    "`{}` names the skill `{expected}`, but its artifact is the skill `{name}`",
+                    item.repository
+                );
+                return Err(fail(Error::ManifestInvalid(why)));
+            }
+            None => {
+                let why =
+                    format!("`{}` does not name a skill (lowercase letters, digits and hyphens)", item.repository);
+                return Err(fail(Error::Invalid(why)));
+            }
+        }
         let skill = format!("{}/{name}", ctx.row.namespace);
         let draft = SkillDraft {
             namespace: ctx.row.namespace.clone(),
@@ -874,19 +1062,14 @@ impl Sources<'_> {
         match publishing.publish(ctx.caller, plan).await {
             Ok(published) => {
                 ctx.mirrored.fetch_add(published.copied.bytes, std::sync::atomic::Ordering::Relaxed);
-                Ok((Outcome::Registered, Some(tag_row(&digest, "registered", None, Some(skill)))))
+                Ok((Outcome::Registered, Some(item.row(&digest, "registered", None, Some(skill)))))
             }
             Err(Error::Conflict(msg)) => {
-                let recorded = self
-                    .core
-                    .store
-                    .skill(ctx.row.namespace.as_str(), name.as_str())
-                    .await
-                    .map_err(|e| fail(e.into()))?;
+                let store = &self.core.store;
+                let recorded =
+                    store.skill(ctx.row.namespace.as_str(), name.as_str()).await.map_err(|e| fail(e.into()))?;
                 let same = match &recorded {
-                    Some(s) => self
-                        .core
-                        .store
+                    Some(s) => store
                         .version(&s.id, &version.to_string())
                         .await
                         .map_err(|e| fail(e.into()))?
@@ -895,12 +1078,11 @@ impl Sources<'_> {
                 };
                 match same {
                     Some(d) if d == digest => {
-                        Ok((Outcome::Exists, Some(tag_row(&digest, "exists", None, Some(skill)))))
+                        Ok((Outcome::Exists, Some(item.row(&digest, "exists", None, Some(skill)))))
                     }
                     Some(d) => {
-                        let detail = format!(
-                            "version {version} of {skill} is already recorded as {d}; this tag's artifact differs"
-                        );
+                        let detail =
+                            format!("version {version} of {skill} is already recorded as {d}; this artifact differs");
                         Err((digest.clone(), Error::Conflict(detail)))
                     }
                     None => Err(fail(Error::Conflict(msg))),
@@ -911,15 +1093,97 @@ impl Sources<'_> {
     }
 }
 
+/// One thing a run takes: a tag of a repository, or an entry of a catalog.
+struct Item {
+    /// What its outcome is recorded under: the repository, or the entry's name.
+    repository: String,
+    /// The tag, or the entry's version.
+    tag: String,
+    /// The version it becomes, or why it cannot become one.
+    version: std::result::Result<semver::Version, String>,
+    /// `registry/repo:tag` or `registry/repo@digest`, or why there is none.
+    reference: std::result::Result<String, String>,
+    /// The directory an agentskills-layout artifact keeps its files under.
+    hint: String,
+    /// The skill the artifact must be (a catalog entry names it).
+    expected: Option<SkillName>,
+}
+
+impl Item {
+    /// Tag `tag` of `repository` in the source's registry.
+    fn tag(location: &OciLocation, repository: &str, tag: &str) -> Self {
+        Item {
+            repository: repository.to_owned(),
+            tag: tag.to_owned(),
+            version: tag_version(tag).ok_or_else(|| format!("`{tag}` is not a version")),
+            reference: Ok(format!("{}/{repository}:{tag}", location.registry)),
+            hint: repository.rsplit('/').next().unwrap_or(repository).to_owned(),
+            // Named after its repository, as `thv` has it: a repository under a prefix cannot
+            // add versions to another skill of the namespace.
+            expected: repository.rsplit('/').next().and_then(|n| n.parse().ok()),
+        }
+    }
+
+    /// A ToolHive skill entry of a catalog: its name and version, and the artifact its OCI
+    /// package names (pinned by its digest when it gives one).
+    fn entry(entry: &serde_json::Value) -> Self {
+        let text = |k: &str| entry[k].as_str().map(str::to_owned);
+        let name = text("name").unwrap_or_default();
+        let version_text = text("version").unwrap_or_default();
+        let expected = name.parse::<SkillName>().ok();
+        let version = match (&expected, semver::Version::parse(version_text.trim_start_matches('v'))) {
+            (None, _) => Err(format!("`{name}` is not a skill name")),
+            (_, Err(_)) => Err(format!("`{version_text}` is not a version")),
+            (_, Ok(v)) => Ok(v),
+        };
+        let package = entry["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["registryType"] == "oci" && p["identifier"].is_string());
+        let reference = match package {
+            None => Err("it lists no OCI package".to_owned()),
+            Some(p) => {
+                let identifier = p["identifier"].as_str().unwrap_or_default();
+                match (parse_reference(identifier), p["digest"].as_str()) {
+                    (Err(e), _) => Err(e.to_string()),
+                    (Ok(r), Some(d)) if d.starts_with("sha256:") => {
+                        Ok(format!("{}/{}@{d}", r.registry(), r.repository()))
+                    }
+                    (Ok(_), Some(d)) => Err(format!("`{d}` is not a sha256 digest")),
+                    (Ok(r), None) => Ok(r.whole()),
+                }
+            }
+        };
+        Item { repository: name.clone(), tag: version_text, version, reference, hint: name, expected }
+    }
+
+    fn row(&self, digest: &str, outcome: &str, detail: Option<String>, skill: Option<String>) -> SourceTag {
+        SourceTag {
+            source_id: String::new(),
+            repository: self.repository.clone(),
+            tag: self.tag.clone(),
+            digest: digest.to_owned(),
+            outcome: outcome.to_owned(),
+            detail,
+            skill,
+            version: self.version.as_ref().ok().map(ToString::to_string),
+            seen_at: now_millis(),
+        }
+    }
+}
+
 /// What every tag of one run shares.
 struct RunContext<'a> {
     row: &'a SourceRow,
-    location: &'a OciLocation,
     caller: &'a Caller,
     registries: &'a Registries,
     credentials: Option<Credentials>,
     /// Bytes mirrored so far.
     mirrored: std::sync::atomic::AtomicU64,
+    /// Take again what failed at the same digest before (a run someone asked for); scheduled
+    /// runs report such items without reading them again.
+    retry_failed: bool,
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {

@@ -38,6 +38,8 @@ const EXPORT_REGISTRY: &str = "skilldex.export";
 pub const MAX_VERSIONS: usize = 5000;
 /// The metadata file's size limit.
 const MAX_METADATA: u64 = 64 * 1024 * 1024;
+/// The most one export may hold.
+pub const MAX_EXPORT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 /// The index's facts about the exported skills.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +118,14 @@ impl Transfer<'_> {
     /// version) or `namespace/name@range|channel|version` (the one it resolves to), with what
     /// their versions require, as `caller` may see them.
     pub async fn export(&self, caller: &Caller, selectors: &[String], dir: &Path) -> Result<ExportSummary> {
+        // Exports cost disk and time: signed-in callers only, a few at once.
+        caller.require(crate::domain::TokenScope::Read)?;
+        let _slot = self
+            .core
+            .export_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::RateLimited("other exports are being written; try again in a moment".into()))?;
         if selectors.is_empty() || selectors.len() > 1000 {
             return Err(Error::Invalid("an export names 1 to 1000 skills".into()));
         }
@@ -193,9 +203,17 @@ impl Transfer<'_> {
                 (&layout, &to),
                 &resolved.version.digest,
                 Some(version),
-                self.core.limits.bundle.max_compressed,
+                (
+                    self.core.limits.bundle.max_compressed,
+                    crate::oci::copy::budget_for(self.core.limits.bundle.max_compressed),
+                ),
             )
             .await?;
+            if copied.bytes > MAX_EXPORT_BYTES {
+                return Err(Error::TooLarge(format!(
+                    "an export holds at most {MAX_EXPORT_BYTES} bytes; name fewer skills"
+                )));
+            }
             let skill = &resolved.skill;
             let entry = match skills.get_mut(key) {
                 Some(entry) => entry,
@@ -229,10 +247,10 @@ impl Transfer<'_> {
             let skill =
                 self.core.store.skill(ns, name).await?.ok_or_else(|| Error::NotFound(format!("`{key}` not found")))?;
             for channel in self.core.store.channels(&skill.id).await? {
-                if let Some(v) = channel
-                    .version
-                    .filter(|v| channel.name != "latest" && entry.versions.iter().any(|e| &e.version == v))
-                {
+                // Only channels a version of the export can hold (a published one).
+                let held =
+                    |v: &String| entry.versions.iter().any(|e| &e.version == v && e.status == VersionStatus::Published);
+                if let Some(v) = channel.version.filter(|v| channel.name != "latest" && held(v)) {
                     entry.channels.insert(channel.name, v);
                 }
             }
@@ -261,7 +279,12 @@ impl Transfer<'_> {
     pub async fn import(&self, caller: &Caller, dir: &Path) -> Result<ImportSummary> {
         require_site_admin(caller)?;
         let refused = |why: String| Error::Invalid(format!("the bundle is refused: {why}; nothing was imported"));
-        let layout = Arc::new(LayoutDir::open(dir).map_err(refused)?);
+        let max_blob = self.core.limits.bundle.max_compressed;
+        let opened = dir.to_owned();
+        let layout = tokio::task::spawn_blocking(move || LayoutDir::open(&opened, max_blob))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let layout = Arc::new(layout.map_err(refused)?);
         let meta_path = dir.join(METADATA_FILE);
         if std::fs::metadata(&meta_path).map(|m| m.len()).unwrap_or(u64::MAX) > MAX_METADATA {
             return Err(refused(format!("it has no {METADATA_FILE}, or one too large")));
@@ -287,8 +310,13 @@ impl Transfer<'_> {
             for tag in &skill.tags {
                 tag.parse::<Tag>().map_err(|e| refused(format!("`{key}`: {e}")))?;
             }
-            for name in skill.channels.keys() {
+            for (name, target) in &skill.channels {
                 name.parse::<ChannelName>().map_err(|e| refused(format!("`{key}`: {e}")))?;
+                if !skill.versions.iter().any(|v| &v.version == target && v.status == VersionStatus::Published) {
+                    return Err(refused(format!(
+                        "`{key}`'s channel `{name}` points at no published version of the bundle"
+                    )));
+                }
             }
             let existing = self.core.store.skill(skill.namespace.as_str(), skill.name.as_str()).await?;
             if let Some(s) = &existing
@@ -297,6 +325,12 @@ impl Transfer<'_> {
                 return Err(Error::Conflict(format!(
                     "`{key}` is of kind `{}` here and `{}` in the bundle; nothing was imported",
                     s.kind, skill.kind
+                )));
+            }
+            if let Some(s) = existing.as_ref().filter(|s| s.archived || s.deleted_at.is_some()) {
+                return Err(Error::Conflict(format!(
+                    "`{key}` is {} here: an owner restores it before versions are imported into it; nothing was imported",
+                    if s.deleted_at.is_some() { "deleted" } else { "archived" }
                 )));
             }
             let mut versions = BTreeSet::new();

@@ -865,7 +865,8 @@ pub trait SourceStore: Send + Sync {
     async fn due_sources(&self, now: Millis) -> StoreResult<Vec<SourceRow>>;
     /// Holds the source for a run until `lease_until` (and not due before), unless another
     /// run holds it.
-    async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis) -> StoreResult<bool>;
+    /// With `due_only`, only a source whose run is due (a scheduled run, not one asked for).
+    async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis, due_only: bool) -> StoreResult<bool>;
     /// Records a run's outcome and the next run, if the run still holds the source under
     /// `lease`; false when it does not.
     async fn finish_source(&self, id: &str, lease: Millis, status: &str, next_run_at: Millis) -> StoreResult<bool>;

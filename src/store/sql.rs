@@ -1904,7 +1904,7 @@ macro_rules! impl_sql_store {
                 sqlx::query(
                     "INSERT INTO drafts (id, namespace, slug, description, when_to_use, tags, origin, notes, status,
                          archive, archive_sha256, merge_proposal_slug, merge_proposal_similarity, created_by, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&d.id)
                 .bind(d.namespace.as_str())
@@ -2919,15 +2919,16 @@ macro_rules! impl_sql_store {
                 rows.iter().map(source_row).collect()
             }
 
-            async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis) -> StoreResult<bool> {
+            async fn claim_source(&self, id: &str, now: Millis, lease_until: Millis, due_only: bool) -> StoreResult<bool> {
                 let done = sqlx::query(
                     // Not due while held: a run asked for meanwhile moves `next_run_at` earlier.
                     "UPDATE sources SET lease_until = $3, next_run_at = $3
-                     WHERE id = $1 AND (lease_until IS NULL OR lease_until < $2)",
+                     WHERE id = $1 AND (lease_until IS NULL OR lease_until < $2) AND (NOT $4 OR next_run_at <= $2)",
                 )
                 .bind(id)
                 .bind(now)
                 .bind(lease_until)
+                .bind(due_only)
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)

@@ -12,7 +12,7 @@ use crate::api::extract::{Json, Path};
 use crate::api::{AppState, BodyError};
 use crate::domain::{Namespace, Visibility};
 use crate::service::Caller;
-use crate::service::sources::{MAX_NOTIFICATION, NewSource, SourceInfo};
+use crate::service::sources::{MAX_NOTIFICATION, NewSource, SourceInfo, SourceLocation};
 
 type Reply<T> = Result<T, ApiError>;
 
@@ -25,8 +25,12 @@ pub struct CreateSourceRequest {
     #[schema(value_type = String)]
     pub namespace: Namespace,
     /// `registry/repository`, or `registry/prefix/*` for every repository the registry's
-    /// catalog lists under the prefix.
-    pub oci: String,
+    /// catalog lists under the prefix. Exactly one of `oci` and `catalog`.
+    pub oci: Option<String>,
+    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL or a `file:`
+    /// path on the server, or a ToolHive skills API listing (another skilldex's
+    /// `/registry/{name}/v0.1/x/dev.toolhive/skills`). Entries are pinned by digest.
+    pub catalog: Option<String>,
     /// Seconds between scheduled runs: 0 (only when asked or notified) or 60 to a year;
     /// default 3600.
     pub interval_secs: Option<u64>,
@@ -82,10 +86,15 @@ pub(super) async fn create_source(
     caller: Caller,
     Json(req): Json<CreateSourceRequest>,
 ) -> Reply<(StatusCode, axum::Json<CreatedSource>)> {
+    let location = match (req.oci, req.catalog) {
+        (Some(oci), None) => SourceLocation::Oci(oci),
+        (None, Some(catalog)) => SourceLocation::Catalog(catalog),
+        _ => return Err(ApiError::BadRequest("a source reads exactly one of `oci` and `catalog`".into())),
+    };
     let new = NewSource {
         name: req.name,
         namespace: req.namespace,
-        oci: req.oci,
+        location,
         interval_secs: req.interval_secs,
         visibility: req.visibility,
         credentials: req.credentials.map(|c| (c.username, c.password)),
