@@ -150,7 +150,7 @@ fn sources_end_to_end(backend: Backend) {
     assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
 
     let mut flags: Vec<&str> = db.args();
-    flags.extend(["--policies", policies.to_str().unwrap()]);
+    flags.extend(["--policies", policies.to_str().unwrap(), "--source-metrics"]);
     let serve = Serve::start(root, &flags);
     let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
     for team in ["acme", "secure", "mirrored"] {
@@ -184,6 +184,9 @@ fn sources_end_to_end(backend: Backend) {
     }
     let (_, listed) = http_json(serve.addr, "GET", "/api/v1/sources", Some(&admin), None);
     assert_eq!(listed["data"], json!([]), "refusals add nothing");
+    let (s, v) =
+        http_json(serve.addr, "POST", "/api/v1/sources/nobody/notifications", None, Some(&json!({"events": []})));
+    assert_eq!(s, 401, "no source, no secret: the same answer as a wrong secret: {v}");
 
     let (s, created) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
     assert_eq!(s, 201, "{created}");
@@ -359,6 +362,8 @@ fn sources_end_to_end(backend: Backend) {
     assert!(run["problems"][0]["detail"].as_str().unwrap().contains("twice"), "{run}");
     let (s, v) = resolve(&other, Some(&other_admin), "peer/demo@1.0.0");
     assert_eq!((s, v["digest"].as_str()), (200, Some(signed.as_str())), "{v}");
+    let (_, metrics) = crate::common::http_get(other.addr, "/metrics");
+    assert!(!metrics.contains("skilldex_source"), "sources stay off /metrics unless asked: {metrics}");
     other.stop();
 
     // Again: nothing new; the broken tag is tried again and still reported.

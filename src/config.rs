@@ -194,6 +194,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_SECRET_KEY_FILE", value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
 
+    /// Show each source's state on `/metrics` (its name, last runs and tag counts). Off by
+    /// default: `/metrics` needs no token, and a source's counts can tell of private skills.
+    #[arg(long, env = "SKILLDEX_SOURCE_METRICS")]
+    pub source_metrics: bool,
+
     /// Let teams' owners name OpenID providers of their own (skill-pool's
     /// `/v1/tenant/sso/oidc`); their first sign-ins create users. Off by default.
     #[arg(long, env = "SKILLDEX_TEAM_SIGN_IN")]

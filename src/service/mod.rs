@@ -332,6 +332,8 @@ pub struct Index {
     export_slots: Arc<tokio::sync::Semaphore>,
     /// The sources' metrics as last read, and when.
     source_metrics: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    /// Whether `/metrics` shows each source (`--source-metrics`).
+    show_source_metrics: bool,
 }
 
 impl Index {
@@ -363,6 +365,7 @@ impl Index {
             notify_slots: Arc::new(tokio::sync::Semaphore::new(4)),
             export_slots: Arc::new(tokio::sync::Semaphore::new(2)),
             source_metrics: Default::default(),
+            show_source_metrics: false,
         }
     }
 
@@ -613,6 +616,12 @@ impl Index {
     }
 
     /// Seal secrets kept in the database with this key.
+    /// Show each source's state on `/metrics`.
+    pub fn with_source_metrics(mut self, show: bool) -> Self {
+        self.show_source_metrics = show;
+        self
+    }
+
     pub fn with_site_key(mut self, key: crate::secrets::SiteKey) -> Self {
         self.site_key = Arc::new(key);
         self

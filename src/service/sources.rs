@@ -541,9 +541,12 @@ impl Sources<'_> {
         Ok(taken)
     }
 
-    /// Every source's state in Prometheus text format: when it last ran and succeeded,
+    /// With `--source-metrics`, every source's state in Prometheus text format: when it last ran and succeeded,
     /// whether its last run could list everything, and its tags by outcome.
     pub async fn metrics(&self) -> Result<String> {
+        if !self.core.show_source_metrics {
+            return Ok(String::new());
+        }
         {
             let cached = self.core.source_metrics.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((at, text)) = cached.as_ref().filter(|(at, _)| at.elapsed() < METRICS_TTL) {
