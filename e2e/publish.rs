@@ -313,7 +313,7 @@ fn content_the_registry_alters_is_caught_by_its_digest() {
 }
 
 /// Archives the bundle rules refuse, as `skill demo`, with the status each must get.
-fn hostile_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
+pub(crate) fn hostile_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
     use skilldex::bundle::testing::{entry, gz};
     let ok = entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"");
     let with = |extra: Vec<u8>| gz(&[ok.clone(), extra]);

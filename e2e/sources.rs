@@ -214,6 +214,18 @@ fn sources_end_to_end(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown = source(&serve, &admin, "acme-src");
     assert!(shown.get("notifySecret").is_none() && shown["notifications"] == true, "{shown}");
+    // Nobody but a site administrator reads, runs or removes one either.
+    for (method, path) in [
+        ("GET", "/api/v1/sources/acme-src"),
+        ("POST", "/api/v1/sources/acme-src/sync"),
+        ("DELETE", "/api/v1/sources/acme-src"),
+    ] {
+        let (s, v) = http_json(serve.addr, method, path, Some(&pat), None);
+        assert_eq!(s, 403, "{method} {path}: {v}");
+        let (s, _) = http_json(serve.addr, method, path, None, None);
+        assert_eq!(s, 401, "{method} {path} anonymously");
+    }
+    assert_eq!(source(&serve, &admin, "acme-src")["name"], "acme-src", "still there");
 
     // The first run (due at once, so the scheduler may have begun it; a sync waits for it):
     // every version tag under the prefix, in every layout, as the skill the artifact names;
@@ -513,3 +525,73 @@ fn sources_end_to_end(backend: Backend) {
 }
 
 on_both_backends!(sources_end_to_end);
+
+/// The hostile bundle corpus pushed as version tags of one repository: every tag is reported
+/// with why, no version or skill is recorded; and a catalog of 10 000 entries gets a status
+/// for each without reading past its limits.
+#[test]
+fn hostile_artifacts_and_a_huge_catalog_get_a_clear_status() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let reg = DistRegistry::start(Auth::None);
+    let corpus = crate::publish::hostile_corpus();
+    let empty = b"{}".to_vec();
+    for (i, (what, layer, _)) in corpus.iter().enumerate() {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.example.skill",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&empty), "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}]
+        });
+        let tag = format!("1.0.{i}");
+        let layout = root.join(format!("hostile-{i}"));
+        write_layout(&layout, &tag, &serde_json::to_vec(&manifest).unwrap(), &[&empty, layer]);
+        let copy = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{}/hostile/demo:{tag}", reg.host),
+        ]);
+        assert!(copy.status.success(), "{what}: {}", String::from_utf8_lossy(&copy.stderr));
+    }
+    let serve = Serve::start(root, &[]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let out = serve.cli(
+        Some(&admin),
+        &["source", "add", "hostile", "--oci", &format!("{}/hostile/demo", reg.host), "-n", "acme", "--every", "0"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "hostile");
+    assert_eq!(run["tags"]["failed"].as_u64(), Some(corpus.len() as u64), "{run}");
+    assert_eq!(run["tags"]["registered"], Value::Null, "{run}");
+    let problems = run["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), corpus.len());
+    assert!(problems.iter().all(|p| !p["detail"].as_str().unwrap().is_empty()), "every tag says why: {run}");
+    let (s, _) = http_json(serve.addr, "GET", "/api/v1/skills/acme/demo", Some(&admin), None);
+    assert_eq!(s, 404, "no skill was left behind");
+
+    // 10 000 entries, none with an OCI package: each is reported, the run ends.
+    let entries: Vec<Value> = (0..10_000)
+        .map(|i| json!({"namespace": "io.example", "name": format!("skill-{i}"), "description": "d", "version": "1.0.0", "packages": []}))
+        .collect();
+    let file = root.join("huge.json");
+    std::fs::write(&file, json!({"version": "1.0.0", "data": {"skills": entries}}).to_string()).unwrap();
+    let out = serve.cli(
+        Some(&admin),
+        &["source", "add", "huge", "--catalog", &format!("file:{}", file.display()), "-n", "acme", "--every", "0"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "huge");
+    assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
+    assert_eq!(run["tags"]["failed"], 10_000);
+    assert_eq!(run["problems"].as_array().unwrap().len(), 100, "the status lists the first 100");
+    let (_, skills) = http_json(serve.addr, "GET", "/api/v1/skills", Some(&admin), None);
+    assert_eq!(skills["data"], json!([]), "nothing recorded");
+    serve.stop();
+}
