@@ -595,3 +595,78 @@ fn hostile_artifacts_and_a_huge_catalog_get_a_clear_status() {
     assert_eq!(skills["data"], json!([]), "nothing recorded");
     serve.stop();
 }
+
+/// An upstream that accepts connections and never answers ends the run with a clear error
+/// after `--source-timeout`; a repository with more tags than one page holds is read page by
+/// page to the end.
+#[test]
+fn silent_upstreams_time_out_and_long_tag_lists_are_paged() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let reg = DistRegistry::start(Auth::None);
+    // One artifact whose SKILL.md says 9.9.9, under 1005 version tags: every tag is looked at
+    // and reported, none registered.
+    let layer = skilldex::bundle::testing::gz(&[skilldex::bundle::testing::entry(
+        b"SKILL.md",
+        b'0',
+        b"---\nname: paged\ndescription: d\nversion: 9.9.9\n---\n",
+        b"",
+    )]);
+    let empty = b"{}".to_vec();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&empty), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}]
+    }))
+    .unwrap();
+    let layout = root.join("paged");
+    write_layout(&layout, "1.0.0", &manifest, &[&empty, &layer]);
+    let copy = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1.0.0", layout.display()),
+        &format!("docker://{}/paged/paged:1.0.0", reg.host),
+    ]);
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let reg_addr: std::net::SocketAddr = reg.host.parse().unwrap();
+    for i in 1..1005 {
+        let (s, _) = http_raw(
+            reg_addr,
+            "PUT",
+            &format!("/v2/paged/paged/manifests/1.0.{i}"),
+            None,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        );
+        assert_eq!(s, 201);
+    }
+
+    let serve = Serve::start(root, &["--source-timeout", "2"]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    for (name, oci) in [("silent", format!("{silent_addr}/silent/x")), ("paged", format!("{}/paged/paged", reg.host))] {
+        let out = serve.cli(Some(&admin), &["source", "add", name, "--oci", &oci, "-n", "acme", "--every", "0"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let run = sync(&serve, &admin, "silent");
+    assert!(run["status"]["lastError"].as_str().unwrap().contains("in time"), "{run}");
+    assert_eq!(run["status"]["lastSuccessAt"], Value::Null, "{run}");
+    let run = sync(&serve, &admin, "paged");
+    assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
+    assert_eq!(run["status"]["lastRun"]["tags"], 1005, "every page was read: {}", run["status"]);
+    assert_eq!(run["tags"]["failed"], 1005, "{}", run["tags"]);
+    assert!(run["problems"][0]["detail"].as_str().unwrap().contains("9.9.9"));
+    serve.stop();
+}

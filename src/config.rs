@@ -199,6 +199,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SKILLDEX_SOURCE_METRICS")]
     pub source_metrics: bool,
 
+    /// How long a source waits for one page of a registry's or catalog's listing, in
+    /// seconds; one tag may take twice that.
+    #[arg(long, env = "SKILLDEX_SOURCE_TIMEOUT", default_value_t = 60, value_name = "SECS")]
+    pub source_timeout: u64,
+
     /// Let teams' owners name OpenID providers of their own (skill-pool's
     /// `/v1/tenant/sso/oidc`); their first sign-ins create users. Off by default.
     #[arg(long, env = "SKILLDEX_TEAM_SIGN_IN")]

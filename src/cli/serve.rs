@@ -49,6 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         retry_delay: std::time::Duration::from_secs(args.webhook_retry_delay.max(1)),
     });
     index = index.with_sign_in(args.sign_in()?).with_site_key(key).with_source_metrics(args.source_metrics);
+    index = index.with_source_timeout(std::time::Duration::from_secs(args.source_timeout));
     if let Some(dir) = &args.policies {
         let set = PolicySet::load_dir(dir).context("cannot load the trust policies")?;
         tracing::info!(dir = %dir.display(), policies = set.policies.len(), "trust policies loaded");

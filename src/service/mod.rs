@@ -334,6 +334,8 @@ pub struct Index {
     source_metrics: Arc<std::sync::Mutex<Option<(std::time::Instant, String)>>>,
     /// Whether `/metrics` shows each source (`--source-metrics`).
     show_source_metrics: bool,
+    /// How long a source waits for one page of a listing (`--source-timeout`).
+    source_timeout: std::time::Duration,
 }
 
 impl Index {
@@ -366,6 +368,7 @@ impl Index {
             export_slots: Arc::new(tokio::sync::Semaphore::new(2)),
             source_metrics: Default::default(),
             show_source_metrics: false,
+            source_timeout: sources::DEFAULT_TIMEOUT,
         }
     }
 
@@ -619,6 +622,12 @@ impl Index {
     /// Show each source's state on `/metrics`.
     pub fn with_source_metrics(mut self, show: bool) -> Self {
         self.show_source_metrics = show;
+        self
+    }
+
+    /// How long a source waits for one page of a listing (twice that for one tag).
+    pub fn with_source_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.source_timeout = timeout.max(std::time::Duration::from_secs(1));
         self
     }
 

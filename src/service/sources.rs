@@ -37,10 +37,9 @@ const PAGE: usize = 1000;
 const MAX_LISTING_PAGES: usize = 100;
 /// Tags taken at once.
 const TAGS_AT_ONCE: usize = 4;
-/// How long one tag may take (resolve, fetch, check, record).
-const TAG_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long one page of a listing may take.
-const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one page of a listing may take, unless `serve --source-timeout` says otherwise;
+/// one tag (resolve, fetch, check, record) may take twice that.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a replica holds a source for one run; a run that has not finished by then
 /// stops (`RUN_TIMEOUT`) well before another may take the source.
 const LEASE_MS: Millis = 40 * 60_000;
@@ -854,7 +853,7 @@ impl Sources<'_> {
         let mut entries = Vec::new();
         let mut url = location.to_owned();
         for _ in 0..MAX_CATALOG_PAGES {
-            let page = tokio::time::timeout(PAGE_TIMEOUT, self.core.registries.document(&url, MAX_CATALOG))
+            let page = tokio::time::timeout(self.core.source_timeout, self.core.registries.document(&url, MAX_CATALOG))
                 .await
                 .map_err(|_| Error::Upstream(format!("{location} did not answer in time")))??;
             let (skills, next) = skills_of(&read(&page)?);
@@ -881,12 +880,12 @@ impl Sources<'_> {
         let mut pages = 0;
         loop {
             pages += 1;
-            let page =
-                tokio::time::timeout(PAGE_TIMEOUT, registries.catalog_page(&location.registry, last.as_deref(), PAGE))
-                    .await
-                    .map_err(|_| {
-                        Error::Upstream(format!("{} did not list its repositories in time", location.registry))
-                    })?;
+            let page = tokio::time::timeout(
+                self.core.source_timeout,
+                registries.catalog_page(&location.registry, last.as_deref(), PAGE),
+            )
+            .await
+            .map_err(|_| Error::Upstream(format!("{} did not list its repositories in time", location.registry)))?;
             let (names, next) = page.map_err(|e| match e {
                 crate::oci::OciError::NotFound(_) | crate::oci::OciError::Unauthorized(_) => Error::Upstream(format!(
                     "{} does not list its repositories to this source ({e}); name each repository as its own source",
@@ -923,9 +922,10 @@ impl Sources<'_> {
         let mut last: Option<String> = None;
         let mut seen = 0usize;
         loop {
-            let page = tokio::time::timeout(PAGE_TIMEOUT, registries.tags_page(&repo, last.as_deref(), PAGE))
-                .await
-                .map_err(|_| Error::Upstream(format!("{} did not list its tags in time", repo.whole())))??;
+            let page =
+                tokio::time::timeout(self.core.source_timeout, registries.tags_page(&repo, last.as_deref(), PAGE))
+                    .await
+                    .map_err(|_| Error::Upstream(format!("{} did not list its tags in time", repo.whole())))??;
             let (names, next) = page;
             seen += names.len();
             for t in names {
@@ -949,7 +949,8 @@ impl Sources<'_> {
     /// publish pipeline as the version the item names, of the skill the artifact names. Never
     /// fails: what went wrong is recorded with the item.
     async fn take(&self, ctx: &RunContext<'_>, item: &Item) -> Outcome {
-        let result = tokio::time::timeout(TAG_TIMEOUT, self.try_take(ctx, item)).await;
+        let tag_timeout = 2 * self.core.source_timeout;
+        let result = tokio::time::timeout(tag_timeout, self.try_take(ctx, item)).await;
         let (outcome, row) = match result {
             Ok(Ok(taken)) => taken,
             Ok(Err((digest, e))) => {
@@ -957,7 +958,7 @@ impl Sources<'_> {
                 (Outcome::Failed, Some(item.row(&digest, "failed", Some(detail), None)))
             }
             Err(_) => {
-                let detail = format!("taking it took longer than {} seconds", TAG_TIMEOUT.as_secs());
+                let detail = format!("taking it took longer than {} seconds", tag_timeout.as_secs());
                 let kept = self.core.store.source_tag(&ctx.row.id, &item.repository, &item.tag).await;
                 // What was recorded stays; only an item with nothing recorded is marked.
                 let recorded = kept.ok().flatten().is_some_and(|p| p.outcome != "failed");
