@@ -356,6 +356,35 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!(resolve(&serve, Some(&admin), "upstream/foreign@1.0.0").1["digest"], foreign.as_str());
     assert_eq!(resolve(&serve, Some(&admin), "upstream/other@1.0.0").0, 404);
 
+    // The same file from a git repository.
+    let git_repo = root.join("catalog-repo");
+    std::fs::create_dir_all(git_repo.join("registry")).unwrap();
+    std::fs::write(git_repo.join("registry/skills.json"), upstream.to_string()).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(&git_repo).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "--quiet", "--initial-branch", "main"]);
+    git(&["add", "."]);
+    git(&["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "--quiet", "-m", "catalog"]);
+    serve.ok(Some(&admin), &["team", "create", "gitcat"]);
+    let location = format!("git+file://{}?ref=main#registry/skills.json", git_repo.display());
+    let out = serve
+        .cli(Some(&admin), &["source", "add", "upstream-git", "--catalog", &location, "-n", "gitcat", "--every", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "upstream-git");
+    assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(2), Some(4)), "{run}");
+    assert_eq!(resolve(&serve, Some(&admin), "gitcat/foreign@1.0.0").1["digest"], foreign.as_str());
+    for (bad, why) in [
+        (format!("git+file://{}#../../etc/passwd", git_repo.display()), "a path out of the repository"),
+        ("git+ext::sh -c touch% /tmp/pwned#x.json".to_owned(), "another transport"),
+        (format!("git+file://{}?ref=--upload-pack=x#registry/skills.json", git_repo.display()), "an option as a ref"),
+    ] {
+        let body = json!({"name": "bad-git", "namespace": "gitcat", "catalog": bad});
+        let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+        assert_eq!(s, 400, "{why}: {v}");
+    }
+
     // Another skilldex's ToolHive listing as a catalog: its public skills, pinned by digest.
     let other_dir = root.join("other-site");
     std::fs::create_dir_all(&other_dir).unwrap();

@@ -22,8 +22,9 @@ pub enum SourceCommand {
         /// catalog lists under the prefix.
         #[arg(long, required_unless_present = "catalog", conflicts_with = "catalog")]
         oci: Option<String>,
-        /// A ToolHive upstream registry file (`data.skills[]`) at an https:// URL or a `file:`
-        /// path on the server, or a ToolHive skills API URL (such as another skilldex's
+        /// A ToolHive upstream registry file (`data.skills[]`) at an https:// URL, a `file:`
+        /// path on the server or in a git repository (`git+https://…/repo.git?ref=main#path.json`),
+        /// or a ToolHive skills API URL (such as another skilldex's
         /// `/registry/<name>/v0.1/x/dev.toolhive/skills`).
         #[arg(long)]
         catalog: Option<String>,

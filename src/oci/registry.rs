@@ -201,6 +201,12 @@ impl Registries {
         Ok(self)
     }
 
+    /// The egress proxy every connection goes through, when there is a policy (for other
+    /// clients, such as git, to use too).
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
     /// Whether the outbound policy (when there is one) lets `registry` (`host[:port]`) be
     /// contacted.
     pub async fn permits(&self, registry: &str) -> bool {

@@ -85,8 +85,9 @@ pub struct NewSource {
 pub enum SourceLocation {
     /// `registry/repository` or `registry/prefix/*`: every semver tag.
     Oci(String),
-    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL or a
-    /// `file:` path on the server, or a ToolHive skills API listing (`{"skills": […]}`, paged
+    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL, a `file:`
+    /// path on the server or in a git repository (`git+…#path`), or a ToolHive skills API
+    /// listing (`{"skills": […]}`, paged
     /// by `metadata.nextCursor`), such as another skilldex's.
     Catalog(String),
 }
@@ -236,6 +237,13 @@ fn tag_version(tag: &str) -> Option<semver::Version> {
 /// URL this server reads: `https://`, or `http://` for a host the outbound policy names.
 fn catalog_host(location: &str) -> Result<Option<String>> {
     let bad = |why: &str| Error::Invalid(format!("`{location}` is not a catalog location: {why}"));
+    if location.starts_with("git+") {
+        let git = GitCatalog::parse(location)?;
+        return match git.url.strip_prefix("file://") {
+            Some(_) => Ok(None),
+            None => catalog_host(&git.url),
+        };
+    }
     if let Some(path) = location.strip_prefix("file:") {
         return if path.trim_start_matches("//").starts_with('/') {
             Ok(None)
@@ -252,6 +260,109 @@ fn catalog_host(location: &str) -> Result<Option<String>> {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     }))
+}
+
+/// A catalog file in a git repository: `git+<https or file URL>[?ref=<branch or tag>]#<path>`.
+struct GitCatalog {
+    url: String,
+    reference: Option<String>,
+    path: String,
+}
+
+impl GitCatalog {
+    fn parse(location: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Invalid(format!("`{location}` is not a git catalog: {why}"));
+        let rest = location.strip_prefix("git+").ok_or_else(|| bad("it starts with git+"))?;
+        let (repo, path) =
+            rest.split_once('#').ok_or_else(|| bad("name the file after #, e.g. …/catalog.git#registry.json"))?;
+        let (url, reference) = match repo.split_once("?ref=") {
+            Some((url, r)) => (url, Some(r.to_owned())),
+            None => (repo, None),
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file:///")) {
+            return Err(bad("the repository is an https:// (or http://) or file:/// URL"));
+        }
+        let safe_ref = reference.as_deref().is_none_or(|r| {
+            !r.is_empty() && !r.starts_with('-') && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+        });
+        let safe_path = !path.is_empty()
+            && !path.starts_with('/')
+            && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        if !safe_ref || !safe_path {
+            return Err(bad("the ref and the path are plain names inside the repository"));
+        }
+        Ok(Self { url: url.to_owned(), reference, path: path.to_owned() })
+    }
+
+    /// Clones the repository (shallow, one branch, https and file transports only, no hooks,
+    /// through the egress proxy when there is one) into a scratch directory and reads the
+    /// file: a regular file inside the clone, within the size limit.
+    fn read(&self, proxy: Option<&str>, timeout: Duration) -> Result<Vec<u8>> {
+        let fail = |why: String| Error::Upstream(format!("cannot read the catalog from {}: {why}", self.url));
+        let scratch = std::env::temp_dir().join(format!("skilldex-git-{}", crate::domain::new_id()));
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _remove = Remove(scratch.clone());
+        let mut cmd = std::process::Command::new("git");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &scratch)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args([
+                "-c",
+                "protocol.allow=never",
+                "-c",
+                "protocol.https.allow=always",
+                "-c",
+                "protocol.http.allow=always",
+            ])
+            .args(["-c", "protocol.file.allow=always", "-c", "core.hooksPath=/dev/null", "-c", "core.symlinks=false"]);
+        if let Some(proxy) = proxy {
+            cmd.args(["-c", &format!("http.proxy={proxy}")]);
+        }
+        cmd.args(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags"]);
+        if let Some(r) = &self.reference {
+            cmd.args(["--branch", r]);
+        }
+        cmd.arg("--").arg(&self.url).arg(scratch.join("repo"));
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| fail(format!("git could not be started ({e})")))?;
+        let started = std::time::Instant::now();
+        loop {
+            match child.try_wait().map_err(|e| fail(e.to_string()))? {
+                Some(status) if status.success() => break,
+                Some(_) => {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut e, 4096), &mut err);
+                    }
+                    let first =
+                        err.lines().find(|l| !l.trim().is_empty()).unwrap_or("git clone failed").trim().to_owned();
+                    return Err(fail(first));
+                }
+                None if started.elapsed() > timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!("the clone took longer than {} seconds", timeout.as_secs())));
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let file = scratch.join("repo").join(&self.path);
+        let meta = std::fs::symlink_metadata(&file).map_err(|_| fail(format!("it has no file `{}`", self.path)))?;
+        if !meta.is_file() {
+            return Err(fail(format!("`{}` is not a regular file", self.path)));
+        }
+        if meta.len() > MAX_CATALOG as u64 {
+            return Err(fail(format!("`{}` is over {MAX_CATALOG} bytes", self.path)));
+        }
+        std::fs::read(&file).map_err(|e| fail(e.to_string()))
+    }
 }
 
 /// The skill entries of a catalog document and, for an API page, the next page's cursor.
@@ -836,6 +947,15 @@ impl Sources<'_> {
             serde_json::from_slice(bytes)
                 .map_err(|e| Error::Upstream(format!("the catalog at {location} is not JSON: {e}")))
         };
+        if location.starts_with("git+") {
+            let git = GitCatalog::parse(location)?;
+            let proxy = self.core.registries.proxy().map(str::to_owned);
+            let timeout = 4 * self.core.source_timeout;
+            let bytes = tokio::task::spawn_blocking(move || git.read(proxy.as_deref(), timeout))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            return Ok(skills_of(&read(&bytes)?).0);
+        }
         if let Some(path) = location.strip_prefix("file:") {
             let path = std::path::Path::new(path.trim_start_matches("//"));
             let size = tokio::fs::metadata(path)

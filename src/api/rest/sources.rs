@@ -27,8 +27,9 @@ pub struct CreateSourceRequest {
     /// `registry/repository`, or `registry/prefix/*` for every repository the registry's
     /// catalog lists under the prefix. Exactly one of `oci` and `catalog`.
     pub oci: Option<String>,
-    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL or a `file:`
-    /// path on the server, or a ToolHive skills API listing (another skilldex's
+    /// A ToolHive upstream registry file (`data.skills[]`) at an `https://` URL, a `file:`
+    /// path on the server or in a git repository (`git+https://…/repo.git?ref=main#path.json`),
+    /// or a ToolHive skills API listing (another skilldex's
     /// `/registry/{name}/v0.1/x/dev.toolhive/skills`). Entries are pinned by digest.
     pub catalog: Option<String>,
     /// Seconds between scheduled runs: 0 (only when asked or notified) or 60 to a year;
