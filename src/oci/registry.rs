@@ -264,13 +264,7 @@ impl Registries {
         }
         let what = repo.whole();
         let resp = self.read(repo, reqwest::Method::GET, &path, "application/json", &what).await?;
-        let (status, next, body) = Self::listing_answer(resp, &what).await?;
-        match status {
-            200 => {}
-            404 => return Err(OciError::NotFound(what)),
-            401 | 403 => return Err(OciError::Unauthorized(what)),
-            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
-        }
+        let (next, body) = Self::listing_answer(resp, &what).await?;
         Self::listed(&body, "tags", next, &what)
     }
 
@@ -294,12 +288,8 @@ impl Registries {
             .await
             .map_err(|e| OciError::Unreachable(url.to_owned(), e.without_url().to_string()))?;
         let resp = egress_answer(self.proxy.is_some(), resp, url)?;
-        match resp.status().as_u16() {
-            200 => read_capped(resp, max, url).await,
-            404 => Err(OciError::NotFound(url.to_owned())),
-            401 | 403 => Err(OciError::Unauthorized(url.to_owned())),
-            other => Err(OciError::Registry(url.to_owned(), format!("HTTP {other}"))),
-        }
+        expect_ok(resp.status().as_u16(), url)?;
+        read_capped(resp, max, url).await
     }
 
     /// One page of at most `n` repository names of `registry`'s catalog (`/v2/_catalog`)
@@ -321,30 +311,21 @@ impl Registries {
         let req = auth.apply(self.http.get(&url).header(reqwest::header::ACCEPT, "application/json"));
         let resp = req.send().await.map_err(|e| OciError::Unreachable(what.clone(), e.without_url().to_string()))?;
         let resp = egress_answer(self.proxy.is_some(), resp, &what)?;
-        let (status, next, body) = Self::listing_answer(resp, &what).await?;
-        match status {
-            200 => {}
-            404 => return Err(OciError::NotFound(what)),
-            401 | 403 => return Err(OciError::Unauthorized(what)),
-            other => return Err(OciError::Registry(what, format!("HTTP {other}"))),
-        }
+        let (next, body) = Self::listing_answer(resp, &what).await?;
         Self::listed(&body, "repositories", next, &what)
     }
 
-    /// A listing's status, whether it links to a next page, and its body (read within the
-    /// size limit, only for a 200).
-    async fn listing_answer(resp: reqwest::Response, what: &str) -> Result<(u16, bool, Vec<u8>), OciError> {
-        let status = resp.status().as_u16();
+    /// Whether a listing links to a next page, and its body (read within the size limit),
+    /// once its status is a 200.
+    async fn listing_answer(resp: reqwest::Response, what: &str) -> Result<(bool, Vec<u8>), OciError> {
+        expect_ok(resp.status().as_u16(), what)?;
         let next = resp
             .headers()
             .get_all(reqwest::header::LINK)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|link| link.contains("rel=\"next\"") || link.contains("rel=next")));
-        if status != 200 {
-            return Ok((status, next, Vec::new()));
-        }
-        Ok((status, next, read_capped(resp, MAX_LISTING, what).await?))
+        Ok((next, read_capped(resp, MAX_LISTING, what).await?))
     }
 
     /// The names under `field` of a listing's body, and the last of them when there is more.
@@ -760,6 +741,16 @@ fn egress_answer(proxied: bool, resp: reqwest::Response, what: &str) -> Result<r
         Some("refused") => Err(OciError::Refused(what.to_owned())),
         Some("unreachable") => Err(OciError::Unreachable(what.to_owned(), "no connection could be made".into())),
         _ => Ok(resp),
+    }
+}
+
+/// `Ok` for a 200; otherwise the error a registry's (or catalog's) status means.
+fn expect_ok(status: u16, what: &str) -> Result<(), OciError> {
+    match status {
+        200 => Ok(()),
+        404 => Err(OciError::NotFound(what.to_owned())),
+        401 | 403 => Err(OciError::Unauthorized(what.to_owned())),
+        other => Err(OciError::Registry(what.to_owned(), format!("HTTP {other}"))),
     }
 }
 

@@ -618,19 +618,20 @@ impl Index {
         self
     }
 
-    /// Seal secrets kept in the database with this key.
     /// Show each source's state on `/metrics`.
     pub fn with_source_metrics(mut self, show: bool) -> Self {
         self.show_source_metrics = show;
         self
     }
 
-    /// How long a source waits for one page of a listing (twice that for one tag).
+    /// How long a source waits for one page of a listing (twice that for one tag), 1 s to
+    /// 10 minutes.
     pub fn with_source_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.source_timeout = timeout.max(std::time::Duration::from_secs(1));
+        self.source_timeout = timeout.clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
         self
     }
 
+    /// Seal secrets kept in the database with this key.
     pub fn with_site_key(mut self, key: crate::secrets::SiteKey) -> Self {
         self.site_key = Arc::new(key);
         self

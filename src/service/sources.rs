@@ -279,24 +279,38 @@ impl GitCatalog {
             Some((url, r)) => (url, Some(r.to_owned())),
             None => (repo, None),
         };
-        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("file:///")) {
-            return Err(bad("the repository is an https:// (or http://) or file:/// URL"));
-        }
+        // What git is given is the URL as parsed here, so it reaches the host that was checked.
+        let url = if url.starts_with("file:///") {
+            url.to_owned()
+        } else {
+            let parsed = reqwest::Url::parse(url).map_err(|_| bad("the repository is not a URL"))?;
+            if !matches!(parsed.scheme(), "https" | "http")
+                || !parsed.username().is_empty()
+                || parsed.password().is_some()
+            {
+                return Err(bad(
+                    "the repository is an https:// (or http://) URL without credentials, or a file:/// URL",
+                ));
+            }
+            parsed.to_string()
+        };
         let safe_ref = reference.as_deref().is_none_or(|r| {
             !r.is_empty() && !r.starts_with('-') && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
         });
         let safe_path = !path.is_empty()
             && !path.starts_with('/')
+            && !path.starts_with('-')
             && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
         if !safe_ref || !safe_path {
             return Err(bad("the ref and the path are plain names inside the repository"));
         }
-        Ok(Self { url: url.to_owned(), reference, path: path.to_owned() })
+        Ok(Self { url, reference, path: path.to_owned() })
     }
 
-    /// Clones the repository (shallow, one branch, https and file transports only, no hooks,
-    /// through the egress proxy when there is one) into a scratch directory and reads the
-    /// file: a regular file inside the clone, within the size limit.
+    /// Reads the file from the repository without checking anything out: a shallow clone of
+    /// trees only (https and file transports only, no hooks, through the egress proxy when
+    /// there is one), then the file's mode and size from its tree entry, then its content,
+    /// within the size limit. A hostile repository's other files are never written to disk.
     fn read(&self, proxy: Option<&str>, timeout: Duration) -> Result<Vec<u8>> {
         let fail = |why: String| Error::Upstream(format!("cannot read the catalog from {}: {why}", self.url));
         let scratch = std::env::temp_dir().join(format!("skilldex-git-{}", crate::domain::new_id()));
@@ -307,69 +321,179 @@ impl GitCatalog {
             }
         }
         let _remove = Remove(scratch.clone());
-        let mut cmd = std::process::Command::new("git");
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &scratch)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .args([
-                "-c",
-                "protocol.allow=never",
-                "-c",
-                "protocol.https.allow=always",
-                "-c",
-                "protocol.http.allow=always",
-            ])
-            .args(["-c", "protocol.file.allow=always", "-c", "core.hooksPath=/dev/null", "-c", "core.symlinks=false"]);
-        if let Some(proxy) = proxy {
-            cmd.args(["-c", &format!("http.proxy={proxy}")]);
-        }
-        cmd.args(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags"]);
+        std::fs::create_dir_all(&scratch).map_err(|e| fail(e.to_string()))?;
+        let deadline = std::time::Instant::now() + timeout;
+        let repo = scratch.join("repo");
+        let mut clone: Vec<String> =
+            ["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags", "--no-checkout", "--filter=blob:none"]
+                .map(str::to_owned)
+                .to_vec();
         if let Some(r) = &self.reference {
-            cmd.args(["--branch", r]);
+            clone.extend(["--branch".to_owned(), r.clone()]);
         }
-        cmd.arg("--").arg(&self.url).arg(scratch.join("repo"));
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| fail(format!("git could not be started ({e})")))?;
-        let started = std::time::Instant::now();
-        loop {
-            match child.try_wait().map_err(|e| fail(e.to_string()))? {
-                Some(status) if status.success() => break,
-                Some(_) => {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut e, 4096), &mut err);
-                    }
-                    let first =
-                        err.lines().find(|l| !l.trim().is_empty()).unwrap_or("git clone failed").trim().to_owned();
-                    return Err(fail(first));
-                }
-                None if started.elapsed() > timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(fail(format!("the clone took longer than {} seconds", timeout.as_secs())));
-                }
-                None => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-        let file = scratch.join("repo").join(&self.path);
-        let meta = std::fs::symlink_metadata(&file).map_err(|_| fail(format!("it has no file `{}`", self.path)))?;
-        if !meta.is_file() {
+        clone.extend(["--".to_owned(), self.url.clone(), repo.display().to_string()]);
+        run_git(&scratch, &scratch, proxy, &clone, deadline, 0).map_err(fail)?;
+        let entry = run_git(
+            &scratch,
+            &repo,
+            proxy,
+            &["ls-tree".into(), "HEAD".into(), "--".into(), self.path.clone()],
+            deadline,
+            4096,
+        )
+        .map_err(fail)?;
+        let entry = String::from_utf8_lossy(&entry);
+        // `<mode> <type> <object>\t<path>`
+        let mut fields = entry.split_whitespace();
+        let (mode, kind, object) = (fields.next(), fields.next(), fields.next());
+        let (Some(mode), Some("blob"), Some(object)) = (mode, kind, object) else {
+            return Err(fail(format!("it has no file `{}`", self.path)));
+        };
+        if !matches!(mode, "100644" | "100755") || !object.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(fail(format!("`{}` is not a regular file", self.path)));
         }
-        if meta.len() > MAX_CATALOG as u64 {
+        let size = run_git(&scratch, &repo, proxy, &["cat-file".into(), "-s".into(), object.to_owned()], deadline, 64)
+            .map_err(fail)?;
+        let size: u64 =
+            String::from_utf8_lossy(&size).trim().parse().map_err(|_| fail("no size for the file".into()))?;
+        if size > MAX_CATALOG as u64 {
             return Err(fail(format!("`{}` is over {MAX_CATALOG} bytes", self.path)));
         }
-        std::fs::read(&file).map_err(|e| fail(e.to_string()))
+        run_git(&scratch, &repo, proxy, &["cat-file".into(), "blob".into(), object.to_owned()], deadline, MAX_CATALOG)
+            .map_err(fail)
+    }
+}
+
+/// Runs git in `dir` with nothing of this machine's configuration, and at most until
+/// `deadline` (then its whole process group is killed); its output, at most `max` bytes.
+fn run_git(
+    home: &std::path::Path,
+    dir: &std::path::Path,
+    proxy: Option<&str>,
+    args: &[String],
+    deadline: std::time::Instant,
+    max: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .args(["-c", "protocol.allow=never", "-c", "protocol.https.allow=always", "-c", "protocol.http.allow=always"])
+        .args(["-c", "protocol.file.allow=always", "-c", "core.hooksPath=/dev/null", "-c", "core.symlinks=false"]);
+    if let Some(proxy) = proxy {
+        cmd.args(["-c", &format!("http.proxy={proxy}")]);
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|e| format!("git could not be started ({e})"))?;
+    // Both pipes are drained while git runs, each within its limit.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>, cap: usize| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(cap as u64 + 1).read_to_end(&mut out);
+            }
+            out
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>), max);
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>), 4096);
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break status,
+            None if std::time::Instant::now() > deadline => {
+                // The whole group: git's helpers (remote-https, index-pack) too.
+                let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("git took too long".into());
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        return Err(err.lines().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim().to_owned());
+    }
+    if out.len() > max {
+        return Err(format!("git said more than {max} bytes"));
+    }
+    Ok(out)
+}
+
+/// A catalog document, as far as a source reads it: a file's `data.skills`, or an API
+/// page's `skills` and `metadata.nextCursor`. Everything else is skipped unread, and entries
+/// past `MAX_ENTRIES` are not kept.
+#[derive(Deserialize, Default)]
+struct CatalogDoc {
+    #[serde(default)]
+    data: Option<CatalogData>,
+    #[serde(default)]
+    skills: Option<CappedEntries>,
+    #[serde(default)]
+    metadata: Option<CatalogMeta>,
+}
+
+#[derive(Deserialize, Default)]
+struct CatalogData {
+    #[serde(default)]
+    skills: Option<CappedEntries>,
+}
+
+#[derive(Deserialize, Default)]
+struct CatalogMeta {
+    #[serde(default, rename = "nextCursor")]
+    next_cursor: Option<String>,
+}
+
+/// At most `MAX_ENTRIES` entries of a list; the rest are read past without being kept.
+#[derive(Default)]
+struct CappedEntries(Vec<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for CappedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CappedEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of skill entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<CappedEntries, A::Error> {
+                let mut kept = Vec::new();
+                while kept.len() < MAX_ENTRIES {
+                    match seq.next_element::<serde_json::Value>()? {
+                        Some(v) => kept.push(v),
+                        None => return Ok(CappedEntries(kept)),
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(CappedEntries(kept))
+            }
+        }
+        d.deserialize_seq(Visitor)
     }
 }
 
 /// The skill entries of a catalog document and, for an API page, the next page's cursor.
-fn skills_of(doc: &serde_json::Value) -> (Vec<serde_json::Value>, Option<String>) {
-    let listed = doc["data"]["skills"].as_array().or_else(|| doc["skills"].as_array());
-    let next = doc["metadata"]["nextCursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned);
-    (listed.cloned().unwrap_or_default(), next)
+fn skills_of(doc: CatalogDoc) -> (Vec<serde_json::Value>, Option<String>) {
+    let listed = doc.data.and_then(|d| d.skills).or(doc.skills).unwrap_or_default().0;
+    let next = doc.metadata.and_then(|m| m.next_cursor).filter(|c| !c.is_empty());
+    (listed, next)
 }
 
 /// A source's name: like a namespace, 1–64 characters.
@@ -853,25 +977,8 @@ impl Sources<'_> {
                     continue;
                 }
             };
-            let outcomes: Vec<Outcome> = futures_util::stream::iter(tags)
-                .map(|tag| {
-                    let (ctx, repository, location) = (&ctx, &repository, &location);
-                    async move { self.take(ctx, &Item::tag(location, repository, &tag)).await }
-                })
-                .buffer_unordered(TAGS_AT_ONCE)
-                .collect()
-                .await;
-            for o in outcomes {
-                counts.tags += 1;
-                match o {
-                    Outcome::Registered => counts.registered += 1,
-                    Outcome::Unchanged => counts.unchanged += 1,
-                    Outcome::Exists => counts.exists += 1,
-                    Outcome::Failed => counts.failed += 1,
-                    Outcome::Moved => counts.moved += 1,
-                }
-            }
-            counts.mirrored_bytes = ctx.mirrored.load(std::sync::atomic::Ordering::Relaxed);
+            let items = tags.iter().map(|tag| Item::tag(&location, &repository, tag)).collect();
+            self.take_all(&ctx, items, counts).await;
         }
         match unlisted.as_slice() {
             [] => Ok(()),
@@ -918,11 +1025,14 @@ impl Sources<'_> {
             mirrored: Default::default(),
             retry_failed,
         };
+        self.take_all(&ctx, items, counts).await;
+        Ok(())
+    }
+
+    /// Takes `items`, a few at once, and counts what they came to.
+    async fn take_all(&self, ctx: &RunContext<'_>, items: Vec<Item>, counts: &mut RunCounts) {
         let outcomes: Vec<Outcome> = futures_util::stream::iter(items)
-            .map(|item| {
-                let ctx = &ctx;
-                async move { self.take(ctx, &item).await }
-            })
+            .map(|item| async move { self.take(ctx, &item).await })
             .buffer_unordered(TAGS_AT_ONCE)
             .collect()
             .await;
@@ -937,13 +1047,12 @@ impl Sources<'_> {
             }
         }
         counts.mirrored_bytes = ctx.mirrored.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(())
     }
 
     /// The skill entries of a catalog: a file's `data.skills`, or every page of an API's
     /// `skills`.
     async fn catalog_entries(&self, location: &str) -> Result<Vec<serde_json::Value>> {
-        let read = |bytes: &[u8]| -> Result<serde_json::Value> {
+        let read = |bytes: &[u8]| -> Result<CatalogDoc> {
             serde_json::from_slice(bytes)
                 .map_err(|e| Error::Upstream(format!("the catalog at {location} is not JSON: {e}")))
         };
@@ -954,7 +1063,7 @@ impl Sources<'_> {
             let bytes = tokio::task::spawn_blocking(move || git.read(proxy.as_deref(), timeout))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??;
-            return Ok(skills_of(&read(&bytes)?).0);
+            return Ok(skills_of(read(&bytes)?).0);
         }
         if let Some(path) = location.strip_prefix("file:") {
             let path = std::path::Path::new(path.trim_start_matches("//"));
@@ -968,18 +1077,21 @@ impl Sources<'_> {
             let bytes = tokio::fs::read(path)
                 .await
                 .map_err(|e| Error::Upstream(format!("cannot read the catalog {}: {e}", path.display())))?;
-            return Ok(skills_of(&read(&bytes)?).0);
+            return Ok(skills_of(read(&bytes)?).0);
         }
         let mut entries = Vec::new();
+        let mut cursors = std::collections::HashSet::new();
         let mut url = location.to_owned();
         for _ in 0..MAX_CATALOG_PAGES {
             let page = tokio::time::timeout(self.core.source_timeout, self.core.registries.document(&url, MAX_CATALOG))
                 .await
                 .map_err(|_| Error::Upstream(format!("{location} did not answer in time")))??;
-            let (skills, next) = skills_of(&read(&page)?);
+            let (skills, next) = skills_of(read(&page)?);
+            let added = skills.len();
             entries.extend(skills);
+            // A page that adds nothing, or a cursor met before, ends the listing.
             match next {
-                Some(cursor) if entries.len() < MAX_ENTRIES => {
+                Some(cursor) if entries.len() < MAX_ENTRIES && added > 0 && cursors.insert(cursor.clone()) => {
                     let mut u = reqwest::Url::parse(location).map_err(|e| Error::Invalid(e.to_string()))?;
                     u.query_pairs_mut().append_pair("cursor", &cursor);
                     url = u.to_string();
@@ -1371,6 +1483,46 @@ mod tests {
         assert_eq!(pushed_tags(&harbor), vec![PushedTag { repository: "acme/b".into(), tag: "2.0.0".into() }]);
         assert!(pushed_tags(&json!({"type": "DELETE_ARTIFACT"})).is_empty());
         assert!(pushed_tags(&json!("nonsense")).is_empty());
+    }
+
+    #[test]
+    fn catalogs_are_read_as_files_or_api_pages_and_capped() {
+        let file: CatalogDoc =
+            serde_json::from_str(r#"{"version":"1.0.0","data":{"servers":[{"x":1}],"skills":[{"name":"a"}]}}"#)
+                .unwrap();
+        let (skills, next) = skills_of(file);
+        assert_eq!((skills.len(), next), (1, None));
+        let page: CatalogDoc =
+            serde_json::from_str(r#"{"skills":[{"name":"a"},{"name":"b"}],"metadata":{"count":2,"nextCursor":"c2"}}"#)
+                .unwrap();
+        let (skills, next) = skills_of(page);
+        assert_eq!((skills.len(), next.as_deref()), (2, Some("c2")));
+        let huge = format!(r#"{{"skills":[{}0]}}"#, "0,".repeat(MAX_ENTRIES + 10));
+        let (skills, _) = skills_of(serde_json::from_str(&huge).unwrap());
+        assert_eq!(skills.len(), MAX_ENTRIES, "entries past the limit are read past, not kept");
+        assert!(serde_json::from_str::<CatalogDoc>(r#"{"skills":{"not":"a list"}}"#).is_err());
+    }
+
+    #[test]
+    fn git_catalogs_name_a_plain_file_of_an_https_or_file_repository() {
+        let g = GitCatalog::parse("git+https://example.com/acme/catalog.git?ref=main#registry/skills.json").unwrap();
+        assert_eq!(
+            (g.url.as_str(), g.reference.as_deref(), g.path.as_str()),
+            ("https://example.com/acme/catalog.git", Some("main"), "registry/skills.json")
+        );
+        for bad in [
+            "git+https://example.com/r.git",
+            "git+https://example.com/r.git#../x.json",
+            "git+https://example.com/r.git#/etc/passwd",
+            "git+https://example.com/r.git?ref=--upload-pack=x#a.json",
+            "git+https://user:pw@example.com/r.git#a.json",
+            "git+https://:token@example.com/r.git#a.json",
+            "git+ext::sh -c x#a.json",
+            "git+ssh://example.com/r.git#a.json",
+            "git+https://example.com/r.git#-c",
+        ] {
+            assert!(GitCatalog::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
