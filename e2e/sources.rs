@@ -259,7 +259,17 @@ fn sources_end_to_end(backend: Backend) {
     }
     assert_eq!(resolve(&serve, Some(&admin), "acme/outsider@1.0.0").0, 404, "outside the prefix");
     let install = root.join("installed");
-    let out = serve.cli(Some(&admin), &["install", "acme/foreign@1.0.0", "--dest", install.to_str().unwrap()]);
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "install",
+            "acme/foreign@1.0.0",
+            "--dest",
+            install.to_str().unwrap(),
+            "--lock-file",
+            root.join("a.lock").to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read_to_string(install.join("foreign/SKILL.md")).unwrap().contains("agentskills way"));
     let (_, audit) = http_json(serve.addr, "GET", "/api/v1/audit?limit=50", Some(&admin), None);
@@ -466,8 +476,17 @@ fn sources_end_to_end(backend: Backend) {
     // The upstream goes away: the run says why and nothing recorded changes; back, it recovers.
     // The mirrored version still installs and verifies: its signature came along.
     reg.stop();
-    let out =
-        serve.cli(None, &["install", "mirrored/demo@1.0.0", "--dest", root.join("from-mirror").to_str().unwrap()]);
+    let out = serve.cli(
+        None,
+        &[
+            "install",
+            "mirrored/demo@1.0.0",
+            "--dest",
+            root.join("from-mirror").to_str().unwrap(),
+            "--lock-file",
+            root.join("b.lock").to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(root.join("from-mirror/demo/SKILL.md").exists());
     let out =
@@ -481,8 +500,17 @@ fn sources_end_to_end(backend: Backend) {
         "verified",
         "checked again from the copy"
     );
-    let out =
-        serve.cli(None, &["install", "secure/demo@1.0.0", "--dest", root.join("from-upstream").to_str().unwrap()]);
+    let out = serve.cli(
+        None,
+        &[
+            "install",
+            "secure/demo@1.0.0",
+            "--dest",
+            root.join("from-upstream").to_str().unwrap(),
+            "--lock-file",
+            root.join("c.lock").to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success(), "what was not mirrored needs its upstream");
     let run = sync(&serve, &admin, "acme-src");
     assert!(run["status"]["lastError"].as_str().unwrap().contains("reach"), "{run}");
