@@ -444,6 +444,28 @@ fn sources_end_to_end(backend: Backend) {
     assert!(moved["detail"].as_str().unwrap().contains(&moved_to), "{moved}");
     assert_eq!(resolve(&serve, Some(&admin), "acme/reviewer@1.0.0").1["digest"], reviewer_1.as_str());
 
+    // Harbor's webhook shape, posted with the secret: the pushed tag is taken at once.
+    let harbor_pushed =
+        push_toolhive(root, &skill_dir(root, "reviewer", "1.4.0", &[]), &host, "skills/acme/reviewer", "1.4.0", None);
+    let harbor = json!({"type": "PUSH_ARTIFACT", "occur_at": 1, "operator": "robot", "event_data": {
+        "resources": [{"digest": harbor_pushed, "tag": "1.4.0", "resource_url": format!("{host}/skills/acme/reviewer:1.4.0")}],
+        "repository": {"name": "reviewer", "namespace": "skills", "repo_full_name": "skills/acme/reviewer", "repo_type": "private"}}});
+    let (s, v) = http_raw(
+        serve.addr,
+        "POST",
+        "/api/v1/sources/acme-src/notifications",
+        Some(&notify_secret),
+        "application/json",
+        harbor.to_string().as_bytes(),
+    );
+    assert_eq!((s, v["accepted"].as_u64()), (202, Some(1)), "{v}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while resolve(&serve, Some(&admin), "acme/reviewer@1.4.0").0 != 200 {
+        assert!(Instant::now() < deadline, "the tag Harbor announced was not taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(resolve(&serve, Some(&admin), "acme/reviewer@1.4.0").1["digest"], harbor_pushed.as_str());
+
     // The registry announces a push; the version is there at once, without a run.
     let (s, _) = http_raw(
         serve.addr,
@@ -522,7 +544,7 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
     let (_, metrics) = crate::common::http_get(serve.addr, "/metrics");
     assert!(metrics.contains("skilldex_source_up{source=\"acme-src\"} 1"), "{metrics}");
-    assert!(metrics.contains("skilldex_source_tags{source=\"acme-src\",outcome=\"registered\"} 4"), "{metrics}");
+    assert!(metrics.contains("skilldex_source_tags{source=\"acme-src\",outcome=\"registered\"} 5"), "{metrics}");
 
     // Credentials: used, never returned, never logged.
     let locked = DistRegistry::start(Auth::Htpasswd { user: "puller", password: "pull-Secret-42" });
@@ -725,5 +747,84 @@ fn silent_upstreams_time_out_and_long_tag_lists_are_paged() {
     assert_eq!(run["status"]["lastRun"]["tags"], 1005, "every page was read: {}", run["status"]);
     assert_eq!(run["tags"]["failed"], 1005, "{}", run["tags"]);
     assert!(run["problems"][0]["detail"].as_str().unwrap().contains("9.9.9"));
+    serve.stop();
+}
+
+/// A mirror into a storage registry (not the embedded store): the copy, with its signature,
+/// lands there with the same digest, and installs and verifies with the upstream gone.
+#[test]
+fn a_mirror_into_the_storage_registry_outlives_its_upstream() {
+    if !peers_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut upstream = DistRegistry::start(Auth::None);
+    let storage = DistRegistry::start(Auth::None);
+    let keygen = Command::new(BIN).args(["keygen", "-o"]).arg(root.join("k")).output().unwrap();
+    assert!(keygen.status.success());
+    let digest =
+        push_toolhive(root, &skill_dir(root, "tool", "1.0.0", &[]), &upstream.host, "team/tool", "1.0.0", None);
+    let sign = Command::new(BIN)
+        .args(["sign", &format!("{}/team/tool@{digest}", upstream.host), "--key"])
+        .arg(root.join("k.key"))
+        .output()
+        .unwrap();
+    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+    let policy = root.join("acme.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme\nnamespaces: [\"acme\"]\nmode: enforce\nrules:\n  - name: all\n    skills: [\"*\"]\n    authorities:\n      - name: k\n        key: {{ publicKeyFile: {} }}\n",
+            root.join("k.pub").display()
+        ),
+    )
+    .unwrap();
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::copy(&policy, policies.join("acme.yaml")).unwrap();
+    let store = format!("{}/store", storage.host);
+    let serve = Serve::start(root, &["--storage-registry", &store, "--policies", policies.to_str().unwrap()]);
+    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let out = serve.cli(
+        Some(&admin),
+        &[
+            "source",
+            "add",
+            "m",
+            "--oci",
+            &format!("{}/team/tool", upstream.host),
+            "-n",
+            "acme",
+            "--every",
+            "0",
+            "--mirror",
+            "--visibility",
+            "public",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = sync(&serve, &admin, "m");
+    assert_eq!(run["tags"]["registered"], 1, "{run}");
+    let (s, v) = resolve(&serve, None, "acme/tool@1.0.0");
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["reference"], format!("{store}/acme/tool@{digest}"), "recorded in the storage registry");
+    assert_eq!(v["signature"]["status"], "verified");
+    upstream.stop();
+    let out = serve.cli(
+        None,
+        &[
+            "install",
+            "acme/tool@1.0.0",
+            "--dest",
+            root.join("dest").to_str().unwrap(),
+            "--lock-file",
+            root.join("l.lock").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = serve.cli(None, &["verify", "acme/tool@1.0.0", "--policy", policy.to_str().unwrap()]);
+    assert!(out.status.success(), "the signature came along: {}", String::from_utf8_lossy(&out.stderr));
     serve.stop();
 }
