@@ -394,6 +394,17 @@ fn sources_end_to_end(backend: Backend) {
         let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
         assert_eq!(s, 400, "{why}: {v}");
     }
+    {
+        let body = json!({"name": "cat-creds", "namespace": "gitcat", "catalog": location,
+            "credentials": {"username": "u", "password": "p"}});
+        let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+        assert_eq!(s, 400, "a catalog never uses credentials: {v}");
+    }
+    for (bad, why) in [("git+https://example.com/r.git#../x", "the same checks")] {
+        let body = json!({"name": "bad-git", "namespace": "gitcat", "catalog": bad});
+        let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+        assert_eq!(s, 400, "{why}: {v}");
+    }
 
     // Another skilldex's ToolHive listing as a catalog: its public skills, pinned by digest.
     let other_dir = root.join("other-site");

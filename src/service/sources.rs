@@ -573,8 +573,9 @@ impl Sources<'_> {
                  host needs `--allow-registry {host}` on the server"
             )));
         }
-        if new.notifications && kind != "oci" {
-            return Err(Error::Invalid("registry notifications are for OCI sources".into()));
+        if kind != "oci" && (new.notifications || new.credentials.is_some()) {
+            // A catalog's artifacts are read anonymously, so credentials would never be used.
+            return Err(Error::Invalid("registry notifications and credentials are for OCI sources".into()));
         }
         if self.core.store.team_by_namespace(new.namespace.as_str()).await?.is_none() {
             return Err(Error::NotFound(format!("no team owns the namespace `{}`", new.namespace)));
