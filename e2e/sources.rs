@@ -400,11 +400,9 @@ fn sources_end_to_end(backend: Backend) {
         let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
         assert_eq!(s, 400, "a catalog never uses credentials: {v}");
     }
-    for (bad, why) in [("git+https://example.com/r.git#../x", "the same checks")] {
-        let body = json!({"name": "bad-git", "namespace": "gitcat", "catalog": bad});
-        let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
-        assert_eq!(s, 400, "{why}: {v}");
-    }
+    let body = json!({"name": "bad-git", "namespace": "gitcat", "catalog": "git+https://example.com/r.git#../x"});
+    let (s, v) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
+    assert_eq!(s, 400, "a path out of an https repository: {v}");
 
     // Another skilldex's ToolHive listing as a catalog: its public skills, pinned by digest.
     let other_dir = root.join("other-site");
