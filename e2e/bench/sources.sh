@@ -30,16 +30,19 @@ t1=$(now)
 FLOOR=$(secs "$t0" "$t1")
 printf '%-44s %8s s  %7.1f tags/s\n' "floor: $COUNT registrations one by one" "$FLOOR" "$(awk -v n="$COUNT" -v s="$FLOOR" 'BEGIN {print n / s}')"
 
-"$BIN" source add indexed --oci "$REG/bench/skills/*" -n indexed --every 0 >/dev/null
-# Its first run is due at once: a sync waits for it and runs again, so the scheduler's run is
-# what is timed here, through the source's own status.
-sleep 0.5
-for _ in $(seq 600); do
-    running=$(curl -fsS "http://$SDX/api/v1/sources/indexed" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["running"] or s["status"]["lastRunAt"] is None)')
-    [ "$running" = "False" ] && break
+# A new source's first run is due at once: the scheduler's run is what is timed, through the
+# source's own status, once it has ended.
+first_run() {
     sleep 0.5
-done
-status=$(curl -fsS "http://$SDX/api/v1/sources/indexed" -H "Authorization: Bearer $TOKEN")
+    for _ in $(seq 600); do
+        running=$(curl -fsS "http://$SDX/api/v1/sources/$1" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["running"] or s["status"]["lastRunAt"] is None)')
+        [ "$running" = "False" ] && break
+        sleep 0.5
+    done
+    curl -fsS "http://$SDX/api/v1/sources/$1" -H "Authorization: Bearer $TOKEN"
+}
+"$BIN" source add indexed --oci "$REG/bench/skills/*" -n indexed --every 0 >/dev/null
+status=$(first_run indexed)
 read -r MS REGISTERED FAILED <<<"$(echo "$status" | python3 -c 'import json,sys; r=json.load(sys.stdin)["status"]["lastRun"]; print(r["durationMs"], r["registered"], r["failed"])')"
 FIRST=$(awk -v ms="$MS" 'BEGIN {printf "%.2f", ms / 1000}')
 printf '%-44s %8s s  %7.1f tags/s  (%sx the floor; %s registered, %s failed)\n' "source: first run" "$FIRST" \
@@ -48,13 +51,7 @@ t0=$(now); "$BIN" source sync indexed >/dev/null; t1=$(now)
 printf '%-44s %8s s  (every tag unchanged)\n' "source: run again" "$(secs "$t0" "$t1")"
 
 "$BIN" source add mirrored --oci "$REG/bench/skills/*" -n mirrored --every 0 --mirror >/dev/null
-sleep 0.5
-for _ in $(seq 600); do
-    running=$(curl -fsS "http://$SDX/api/v1/sources/mirrored" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["running"] or s["status"]["lastRunAt"] is None)')
-    [ "$running" = "False" ] && break
-    sleep 0.5
-done
-read -r MS BYTES REGISTERED <<<"$(curl -fsS "http://$SDX/api/v1/sources/mirrored" -H "Authorization: Bearer $TOKEN" | python3 -c 'import json,sys; r=json.load(sys.stdin)["status"]["lastRun"]; print(r["durationMs"], r["mirroredBytes"], r["registered"])')"
+read -r MS BYTES REGISTERED <<<"$(first_run mirrored | python3 -c 'import json,sys; r=json.load(sys.stdin)["status"]["lastRun"]; print(r["durationMs"], r["mirroredBytes"], r["registered"])')"
 MIRROR=$(awk -v ms="$MS" 'BEGIN {printf "%.2f", ms / 1000}')
 printf '%-44s %8s s  %7.1f tags/s  %s bytes copied (%s registered; the registry was sent %s bytes)\n' "mirror source: first run" "$MIRROR" \
     "$(awk -v n="$COUNT" -v s="$MIRROR" 'BEGIN {print n / s}')" "$BYTES" "$REGISTERED" "$pushed"
