@@ -74,6 +74,11 @@ impl Serve {
         }
     }
 
+    /// The admin token the server wrote on its first start.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("skilldex-data/admin-token")).unwrap().trim().to_owned()
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -13,9 +13,13 @@ fn write(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
 }
 
-fn key_policy(name: &str, namespace: &str, mode: &str, pub_file: &Path) -> String {
+/// A trust policy over `namespace` (several: comma-separated) taking what the key
+/// `pub_file` signed.
+pub(crate) fn key_policy(name: &str, namespace: &str, mode: &str, pub_file: &Path) -> String {
+    let namespaces: Vec<String> = namespace.split(',').map(|n| format!("\"{n}\"")).collect();
     format!(
-        "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: {name}\nnamespaces: [\"{namespace}\"]\nmode: {mode}\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
+        "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: {name}\nnamespaces: [{}]\nmode: {mode}\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
+        namespaces.join(", "),
         pub_file.display()
     )
 }

@@ -92,6 +92,13 @@ fn source(serve: &Serve, admin: &str, name: &str) -> Value {
     v
 }
 
+/// `skilldex source add ARGS…`, which must succeed.
+fn add_source(serve: &Serve, admin: &str, args: &[&str]) {
+    let args: Vec<&str> = ["source", "add"].iter().chain(args).copied().collect();
+    let out = serve.cli(Some(admin), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn sync(serve: &Serve, admin: &str, name: &str) -> Value {
     let out = serve.cli(Some(admin), &["source", "sync", name, "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -120,10 +127,7 @@ fn sources_end_to_end(backend: Backend) {
     std::fs::create_dir_all(&policies).unwrap();
     std::fs::write(
         policies.join("secure.yaml"),
-        format!(
-            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: secure-release\nnamespaces: [\"secure\", \"mirrored\"]\nmode: enforce\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
-            root.join("release.pub").display()
-        ),
+        crate::signatures::key_policy("secure-release", "secure,mirrored", "enforce", &root.join("release.pub")),
     )
     .unwrap();
 
@@ -152,7 +156,7 @@ fn sources_end_to_end(backend: Backend) {
     let mut flags: Vec<&str> = db.args();
     flags.extend(["--policies", policies.to_str().unwrap(), "--source-metrics"]);
     let serve = Serve::start(root, &flags);
-    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let admin = serve.admin_token();
     for team in ["acme", "secure", "mirrored"] {
         serve.ok(Some(&admin), &["team", "create", team]);
     }
@@ -195,11 +199,10 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!(created["notifyUrl"], format!("{}/api/v1/sources/acme-src/notifications", serve.url()));
     let (s, _) = http_json(serve.addr, "POST", "/api/v1/sources", Some(&admin), Some(&body));
     assert_eq!(s, 409, "names are unique");
-    let out = serve.cli(
-        Some(&admin),
+    add_source(
+        &serve,
+        &admin,
         &[
-            "source",
-            "add",
             "secure-src",
             "--oci",
             &format!("{host}/skills/secure/demo"),
@@ -211,7 +214,6 @@ fn sources_end_to_end(backend: Backend) {
             "public",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown = source(&serve, &admin, "acme-src");
     assert!(shown.get("notifySecret").is_none() && shown["notifications"] == true, "{shown}");
     // Nobody but a site administrator reads, runs or removes one either.
@@ -295,11 +297,10 @@ fn sources_end_to_end(backend: Backend) {
 
     // A mirror of the same repository: the artifact and its signature are copied into the
     // server's own store, digests unchanged, and recorded there.
-    let out = serve.cli(
-        Some(&admin),
+    add_source(
+        &serve,
+        &admin,
         &[
-            "source",
-            "add",
             "mirror-src",
             "--oci",
             &format!("{host}/skills/secure/demo"),
@@ -312,7 +313,6 @@ fn sources_end_to_end(backend: Backend) {
             "--mirror",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "mirror-src");
     assert_eq!((run["mirror"].as_bool(), run["tags"]["registered"].as_u64()), (Some(true), Some(1)), "{run}");
     let (s, mirrored) = resolve(&serve, None, "mirrored/demo@1.0.0");
@@ -341,21 +341,11 @@ fn sources_end_to_end(backend: Backend) {
     ]}});
     let catalog_file = root.join("upstream.json");
     std::fs::write(&catalog_file, upstream.to_string()).unwrap();
-    let out = serve.cli(
-        Some(&admin),
-        &[
-            "source",
-            "add",
-            "upstream-file",
-            "--catalog",
-            &format!("file:{}", catalog_file.display()),
-            "-n",
-            "upstream",
-            "--every",
-            "0",
-        ],
+    add_source(
+        &serve,
+        &admin,
+        &["upstream-file", "--catalog", &format!("file:{}", catalog_file.display()), "-n", "upstream", "--every", "0"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "upstream-file");
     assert_eq!(run["kind"], "catalog");
     assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(2), Some(4)), "{run}");
@@ -367,6 +357,26 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!(resolve(&serve, Some(&admin), "upstream/plain@0.1.0").1["digest"], plain.as_str(), "pinned once");
     assert_eq!(resolve(&serve, Some(&admin), "upstream/foreign@1.0.0").1["digest"], foreign.as_str());
     assert_eq!(resolve(&serve, Some(&admin), "upstream/other@1.0.0").0, 404);
+
+    // A catalog entry naming a private skill in this server's own store reads it as nobody
+    // would: not found, and not copied into a public namespace.
+    let out =
+        serve.cli(Some(&admin), &["publish", skill_dir(root, "secret", "1.0.0", &[]).to_str().unwrap(), "-n", "acme"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let leak = json!({"data": {"skills": [{"name": "secret", "version": "1.0.0", "description": "d",
+        "packages": package(format!("{}/acme/secret:1.0.0", serve.addr), None)}]}});
+    let leak_file = root.join("leak.json");
+    std::fs::write(&leak_file, leak.to_string()).unwrap();
+    let leak_location = format!("file:{}", leak_file.display());
+    add_source(
+        &serve,
+        &admin,
+        &["leaky", "--catalog", &leak_location, "-n", "upstream", "--every", "0", "--visibility", "public"],
+    );
+    let run = sync(&serve, &admin, "leaky");
+    assert_eq!(run["tags"]["failed"], 1, "{run}");
+    assert_eq!(resolve(&serve, None, "upstream/secret@1.0.0").0, 404);
+    assert_eq!(resolve(&serve, Some(&admin), "upstream/secret@1.0.0").0, 404, "nothing was copied");
 
     // The same file from a git repository.
     let git_repo = root.join("catalog-repo");
@@ -381,9 +391,7 @@ fn sources_end_to_end(backend: Backend) {
     git(&["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "--quiet", "-m", "catalog"]);
     serve.ok(Some(&admin), &["team", "create", "gitcat"]);
     let location = format!("git+file://{}?ref=main#registry/skills.json", git_repo.display());
-    let out = serve
-        .cli(Some(&admin), &["source", "add", "upstream-git", "--catalog", &location, "-n", "gitcat", "--every", "0"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_source(&serve, &admin, &["upstream-git", "--catalog", &location, "-n", "gitcat", "--every", "0"]);
     let run = sync(&serve, &admin, "upstream-git");
     assert_eq!((run["tags"]["registered"].as_u64(), run["tags"]["failed"].as_u64()), (Some(2), Some(4)), "{run}");
     assert_eq!(resolve(&serve, Some(&admin), "gitcat/foreign@1.0.0").1["digest"], foreign.as_str());
@@ -410,12 +418,10 @@ fn sources_end_to_end(backend: Backend) {
     let other_dir = root.join("other-site");
     std::fs::create_dir_all(&other_dir).unwrap();
     let other = Serve::start(&other_dir, &[]);
-    let other_admin = std::fs::read_to_string(other_dir.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let other_admin = other.admin_token();
     other.ok(Some(&other_admin), &["team", "create", "peer"]);
     let listing = format!("{}/registry/default/v0.1/x/dev.toolhive/skills", serve.url());
-    let out =
-        other.cli(Some(&other_admin), &["source", "add", "peer", "--catalog", &listing, "-n", "peer", "--every", "0"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_source(&other, &other_admin, &["peer", "--catalog", &listing, "-n", "peer", "--every", "0"]);
     let run = sync(&other, &other_admin, "peer");
     assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
     // secure/demo and mirrored/demo are both public there: one namespace here holds one
@@ -569,11 +575,10 @@ fn sources_end_to_end(backend: Backend) {
     );
     let password_file = root.join("password");
     std::fs::write(&password_file, "pull-Secret-42\n").unwrap();
-    let out = serve.cli(
-        Some(&admin),
+    add_source(
+        &serve,
+        &admin,
         &[
-            "source",
-            "add",
             "vault",
             "--oci",
             &format!("{}/team/vault", locked.host),
@@ -587,7 +592,6 @@ fn sources_end_to_end(backend: Backend) {
             password_file.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "vault");
     assert_eq!(run["tags"]["registered"], 1, "{run}");
     assert_eq!(run["credentials"], true);
@@ -650,13 +654,13 @@ fn hostile_artifacts_and_a_huge_catalog_get_a_clear_status() {
         assert!(copy.status.success(), "{what}: {}", String::from_utf8_lossy(&copy.stderr));
     }
     let serve = Serve::start(root, &[]);
-    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let admin = serve.admin_token();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    let out = serve.cli(
-        Some(&admin),
-        &["source", "add", "hostile", "--oci", &format!("{}/hostile/demo", reg.host), "-n", "acme", "--every", "0"],
+    add_source(
+        &serve,
+        &admin,
+        &["hostile", "--oci", &format!("{}/hostile/demo", reg.host), "-n", "acme", "--every", "0"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "hostile");
     assert_eq!(run["tags"]["failed"].as_u64(), Some(corpus.len() as u64), "{run}");
     assert_eq!(run["tags"]["registered"], Value::Null, "{run}");
@@ -672,11 +676,11 @@ fn hostile_artifacts_and_a_huge_catalog_get_a_clear_status() {
         .collect();
     let file = root.join("huge.json");
     std::fs::write(&file, json!({"version": "1.0.0", "data": {"skills": entries}}).to_string()).unwrap();
-    let out = serve.cli(
-        Some(&admin),
-        &["source", "add", "huge", "--catalog", &format!("file:{}", file.display()), "-n", "acme", "--every", "0"],
+    add_source(
+        &serve,
+        &admin,
+        &["huge", "--catalog", &format!("file:{}", file.display()), "-n", "acme", "--every", "0"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "huge");
     assert_eq!(run["status"]["lastError"], Value::Null, "{run}");
     assert_eq!(run["tags"]["failed"], 10_000);
@@ -744,11 +748,10 @@ fn silent_upstreams_time_out_and_long_tag_lists_are_paged() {
     }
 
     let serve = Serve::start(root, &["--source-timeout", "2"]);
-    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let admin = serve.admin_token();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
     for (name, oci) in [("silent", format!("{silent_addr}/silent/x")), ("paged", format!("{}/paged/paged", reg.host))] {
-        let out = serve.cli(Some(&admin), &["source", "add", name, "--oci", &oci, "-n", "acme", "--every", "0"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        add_source(&serve, &admin, &[name, "--oci", &oci, "-n", "acme", "--every", "0"]);
     }
     let run = sync(&serve, &admin, "silent");
     assert!(run["status"]["lastError"].as_str().unwrap().contains("in time"), "{run}");
@@ -783,26 +786,18 @@ fn a_mirror_into_the_storage_registry_outlives_its_upstream() {
         .unwrap();
     assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
     let policy = root.join("acme.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme\nnamespaces: [\"acme\"]\nmode: enforce\nrules:\n  - name: all\n    skills: [\"*\"]\n    authorities:\n      - name: k\n        key: {{ publicKeyFile: {} }}\n",
-            root.join("k.pub").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&policy, crate::signatures::key_policy("acme", "acme", "enforce", &root.join("k.pub"))).unwrap();
     let policies = root.join("policies");
     std::fs::create_dir_all(&policies).unwrap();
     std::fs::copy(&policy, policies.join("acme.yaml")).unwrap();
     let store = format!("{}/store", storage.host);
     let serve = Serve::start(root, &["--storage-registry", &store, "--policies", policies.to_str().unwrap()]);
-    let admin = std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned();
+    let admin = serve.admin_token();
     serve.ok(Some(&admin), &["team", "create", "acme"]);
-    let out = serve.cli(
-        Some(&admin),
+    add_source(
+        &serve,
+        &admin,
         &[
-            "source",
-            "add",
             "m",
             "--oci",
             &format!("{}/team/tool", upstream.host),
@@ -815,7 +810,6 @@ fn a_mirror_into_the_storage_registry_outlives_its_upstream() {
             "public",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = sync(&serve, &admin, "m");
     assert_eq!(run["tags"]["registered"], 1, "{run}");
     let (s, v) = resolve(&serve, None, "acme/tool@1.0.0");

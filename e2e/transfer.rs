@@ -31,10 +31,6 @@ fn write_skill(root: &Path, name: &str, version: &str, requires: &[&str]) -> std
     dir
 }
 
-fn admin_of(root: &Path) -> String {
-    std::fs::read_to_string(root.join("skilldex-data/admin-token")).unwrap().trim().to_owned()
-}
-
 fn resolve(serve: &Serve, token: &str, spec: &str) -> (u16, Value) {
     let (skill, version) = spec.split_once('@').unwrap();
     http_json(serve.addr, "GET", &format!("/api/v1/resolve/{skill}?version={version}"), Some(token), None)
@@ -51,19 +47,13 @@ fn transfer_between_sites(backend: Backend) {
     assert!(keygen.status.success());
     let policy = base.path().join("policies");
     std::fs::create_dir_all(&policy).unwrap();
-    std::fs::write(
-        policy.join("acme.yaml"),
-        format!(
-            "apiVersion: skilldex.dev/v1\nkind: TrustPolicy\nname: acme-release\nnamespaces: [\"acme\"]\nmode: enforce\nrules:\n  - name: release\n    skills: [\"*\"]\n    authorities:\n      - name: release-key\n        key: {{ publicKeyFile: {} }}\n",
-            base.path().join("release.pub").display()
-        ),
-    )
-    .unwrap();
+    let key = crate::signatures::key_policy("acme-release", "acme", "enforce", &base.path().join("release.pub"));
+    std::fs::write(policy.join("acme.yaml"), key).unwrap();
     let policies = ["--policies", policy.to_str().unwrap()];
 
     // Site A: two skills, one requiring the other, signed; a channel, a yank, a deprecation.
     let a = Serve::start(&site_a, &policies);
-    let admin_a = admin_of(&site_a);
+    let admin_a = a.admin_token();
     a.ok(Some(&admin_a), &["team", "create", "acme"]);
     let key = base.path().join("release.key");
     let publish = |dir: std::path::PathBuf, extra: &[&str]| {
@@ -112,7 +102,7 @@ fn transfer_between_sites(backend: Backend) {
     let mut flags = db.args();
     flags.extend_from_slice(&policies);
     let b = Serve::start(&site_b, &flags);
-    let admin_b = admin_of(&site_b);
+    let admin_b = b.admin_token();
     b.ok(Some(&admin_b), &["user", "create", "pat", "--email", "pat@example.com"]);
     let pat: Value = b.json(Some(&admin_b), &["token", "create", "--user", "pat", "--name", "p", "--scope", "admin"]);
     let (s, _) = http_raw(
@@ -171,7 +161,7 @@ fn transfer_between_sites(backend: Backend) {
 
     // An altered bundle, and one carrying a path outside a layout: refused, nothing stored.
     let c = Serve::start(&site_c, &policies);
-    let admin_c = admin_of(&site_c);
+    let admin_c = c.admin_token();
     let original = std::fs::read(&bundle).unwrap();
     let mut altered = original.clone();
     let offset = blob_offset(&original);
@@ -186,7 +176,11 @@ fn transfer_between_sites(backend: Backend) {
     header.set_cksum();
     escaping.append(&header, &b"hi"[..]).unwrap();
     let escaping = escaping.into_inner().unwrap();
-    for (what, body) in [("altered", altered), ("escaping", escaping), ("not a tar", b"garbage".to_vec())] {
+    // The second skill's display name is over the limit: the first must not be stored either.
+    let overlong = with_metadata(&original, |m| m["skills"][1]["displayName"] = json!("x".repeat(10_000)));
+    for (what, body) in
+        [("altered", altered), ("escaping", escaping), ("not a tar", b"garbage".to_vec()), ("overlong name", overlong)]
+    {
         let (s, v) = http_raw(c.addr, "POST", "/api/v1/import", Some(&admin_c), "application/x-tar", &body);
         assert_eq!(s, 400, "{what}: {v}");
         assert!(v["detail"].as_str().unwrap().contains("nothing was imported"), "{what}: {v}");
@@ -197,6 +191,27 @@ fn transfer_between_sites(backend: Backend) {
     assert_eq!(skills["data"], json!([]), "no skill was created");
     assert!(!site_c.join("escape").exists() && !site_c.join("skilldex-data/escape").exists());
     c.stop();
+}
+
+/// The bundle with its metadata changed by `change` (its blobs as they were).
+fn with_metadata(tar_bytes: &[u8], change: impl Fn(&mut Value)) -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    for entry in tar::Archive::new(tar_bytes).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path == "skilldex-export.json" {
+            let mut meta: Value = serde_json::from_slice(&data).unwrap();
+            change(&mut meta);
+            data = serde_json::to_vec(&meta).unwrap();
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
 }
 
 /// Where the data of the bundle's largest blob starts in the tar.

@@ -31,6 +31,14 @@ impl Client {
         Ok(Self { http, base: target.server.clone(), token: target.token.clone() })
     }
 
+    /// `req` with this client's token, when it has one.
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base
@@ -47,10 +55,7 @@ impl Client {
 
     /// GETs raw bytes (an archive).
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
+        let req = self.authorized(self.http.get(format!("{}{path}", self.base)));
         let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading response")?;
@@ -77,15 +82,13 @@ impl Client {
             sent(c.len() as u64);
             Ok::<_, std::io::Error>(c)
         }));
-        let mut req = self
+        let req = self
             .http
             .put(url)
             .header(reqwest::header::CONTENT_TYPE, "application/gzip")
             .header(reqwest::header::CONTENT_LENGTH, total)
             .body(reqwest::Body::wrap_stream(stream));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
+        let req = self.authorized(req);
         let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the answer to the upload")?;
@@ -105,10 +108,7 @@ impl Client {
     ) -> anyhow::Result<(u64, String)> {
         use futures_util::StreamExt as _;
         use tokio::io::AsyncWriteExt as _;
-        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
+        let req = self.authorized(self.http.post(format!("{}{path}", self.base)).json(body));
         let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
         if !status.is_success() {
@@ -136,15 +136,13 @@ impl Client {
     ) -> anyhow::Result<T> {
         let size = file.metadata().await?.len();
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-        let mut req = self
+        let req = self
             .http
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .header(reqwest::header::CONTENT_LENGTH, size)
             .body(body);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
+        let req = self.authorized(req);
         let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading response")?;
@@ -163,10 +161,7 @@ impl Client {
         body: Option<&B>,
     ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
+        let mut req = self.authorized(self.http.request(method.clone(), &url));
         if let Some(body) = body {
             req = req.json(body);
         }

@@ -50,6 +50,10 @@ const PROBLEMS_SHOWN: i64 = 100;
 pub const MIN_INTERVAL_SECS: u64 = 60;
 /// The default interval between scheduled runs: an hour.
 pub const DEFAULT_INTERVAL_SECS: u64 = 3600;
+/// How long `sync` waits for a run under way before answering 409.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
+/// How many bytes of catalog documents one run reads in all.
+const MAX_CATALOG_TOTAL: usize = 2 * MAX_CATALOG;
 /// A notification body's limit.
 pub const MAX_NOTIFICATION: usize = 1024 * 1024;
 /// How long the sources' metrics are reused: a scrape costs the database nothing more often.
@@ -598,6 +602,9 @@ impl Sources<'_> {
         let credentials = new.credentials.as_ref().map(|(username, password)| {
             self.core.site_key.seal(&json!({"username": username, "password": password}).to_string())
         });
+        if self.core.store.source_by_name(&new.name).await?.is_some() {
+            return Err(Error::Conflict(format!("a source named `{}` exists", new.name)));
+        }
         let notify_secret = new.notifications.then(|| format!("sdxn_{}", generate_token()));
         let now = now_millis();
         // Its secret is thrown away: only this source's runs act as it.
@@ -681,7 +688,7 @@ impl Sources<'_> {
             if self.core.store.claim_source(&row.id, now, lease, false).await? {
                 break lease;
             }
-            if waited.elapsed() > RUN_TIMEOUT {
+            if waited.elapsed() > SYNC_WAIT {
                 return Err(Error::Conflict(format!("a run of source `{name}` is still under way; try again later")));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -758,6 +765,7 @@ impl Sources<'_> {
                 let ctx = RunContext {
                     row: &row,
                     caller: &caller,
+                    reader: &caller,
                     registries: &registries,
                     credentials,
                     mirrored: Default::default(),
@@ -960,6 +968,7 @@ impl Sources<'_> {
         let ctx = RunContext {
             row,
             caller: &caller,
+            reader: &caller,
             registries: &registries,
             credentials,
             mirrored: Default::default(),
@@ -1021,6 +1030,7 @@ impl Sources<'_> {
         let ctx = RunContext {
             row,
             caller: &caller,
+            reader: &Caller::Anonymous,
             registries: &registries,
             credentials: None,
             mirrored: Default::default(),
@@ -1082,11 +1092,16 @@ impl Sources<'_> {
         }
         let mut entries = Vec::new();
         let mut cursors = std::collections::HashSet::new();
+        let mut read_bytes = 0usize;
         let mut url = location.to_owned();
         for _ in 0..MAX_CATALOG_PAGES {
             let page = tokio::time::timeout(self.core.source_timeout, self.core.registries.document(&url, MAX_CATALOG))
                 .await
                 .map_err(|_| Error::Upstream(format!("{location} did not answer in time")))??;
+            read_bytes += page.len();
+            if read_bytes > MAX_CATALOG_TOTAL {
+                return Err(Error::Upstream(format!("{location} lists more than {MAX_CATALOG_TOTAL} bytes")));
+            }
             let (skills, next) = skills_of(read(&page)?);
             let added = skills.len();
             entries.extend(skills);
@@ -1262,7 +1277,7 @@ impl Sources<'_> {
         let pinned = format!("{}/{}@{digest}", parsed.registry(), parsed.repository());
         let publishing = self.core.publishing();
         let fetched = publishing
-            .fetch_artifact(ctx.caller, (&pinned, ctx.credentials.as_ref()), &item.hint)
+            .fetch_artifact(ctx.reader, (&pinned, ctx.credentials.as_ref()), &item.hint)
             .await
             .map_err(fail)?;
         let name: SkillName = fetched.bundle.skill.frontmatter.name.clone();
@@ -1368,10 +1383,11 @@ impl Item {
         let name = text("name").unwrap_or_default();
         let version_text = text("version").unwrap_or_default();
         let expected = name.parse::<SkillName>().ok();
-        let version = match (&expected, semver::Version::parse(version_text.trim_start_matches('v'))) {
+        // A catalog's versions are read as tags are: `1.2.3` or `v1.2.3`.
+        let version = match (&expected, tag_version(&version_text)) {
             (None, _) => Err(format!("`{name}` is not a skill name")),
-            (_, Err(_)) => Err(format!("`{version_text}` is not a version")),
-            (_, Ok(v)) => Ok(v),
+            (_, None) => Err(format!("`{version_text}` is not a version")),
+            (_, Some(v)) => Ok(v),
         };
         let package = entry["packages"]
             .as_array()
@@ -1413,7 +1429,12 @@ impl Item {
 /// What every tag of one run shares.
 struct RunContext<'a> {
     row: &'a SourceRow,
+    /// Who publishes what the run takes: the source's token.
     caller: &'a Caller,
+    /// Who artifacts are read as: the same for a registry the administrator named; nobody
+    /// for a catalog's entries, so an entry naming this server's own repositories reads only
+    /// what anyone may.
+    reader: &'a Caller,
     registries: &'a Registries,
     credentials: Option<Credentials>,
     /// Bytes mirrored so far.

@@ -106,6 +106,27 @@ pub struct ImportSummary {
     pub bytes: u64,
 }
 
+/// The skill an exported one is created as.
+fn draft_of(skill: &ExportedSkill) -> SkillDraft {
+    SkillDraft {
+        namespace: skill.namespace.clone(),
+        name: skill.name.clone(),
+        display_name: Some(skill.display_name.clone()),
+        description: None,
+        readme: None,
+        visibility: Some(skill.visibility),
+        tags: Some(skill.tags.iter().filter_map(|t| t.parse().ok()).collect()),
+        skill_type: Some(skill.skill_type),
+        kind: Some(skill.kind),
+    }
+}
+
+/// The tag a version is kept under in an export: OCI tags take no `+`, so build metadata's
+/// is written `_` (as Helm does).
+fn export_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
 /// One version an import will record.
 struct Planned {
     skill: usize,
@@ -197,12 +218,12 @@ impl Transfer<'_> {
                 .as_deref()
                 .ok_or_else(|| Error::Internal(format!("{key}@{version} has no reference")))?;
             let (from, source) = self.core.recorded_source(reference)?;
-            let to = parse_reference(&format!("{EXPORT_REGISTRY}/{key}:{version}"))?;
+            let to = parse_reference(&format!("{EXPORT_REGISTRY}/{key}:{}", export_tag(version)))?;
             copied += copy_with_signatures(
                 (source, &from),
                 (&layout, &to),
                 &resolved.version.digest,
-                Some(version),
+                to.tag(),
                 (
                     self.core.limits.bundle.max_compressed,
                     crate::oci::copy::budget_for(self.core.limits.bundle.max_compressed),
@@ -310,6 +331,12 @@ impl Transfer<'_> {
             for tag in &skill.tags {
                 tag.parse::<Tag>().map_err(|e| refused(format!("`{key}`: {e}")))?;
             }
+            // What creating the skill and settling it would refuse, refused now.
+            super::skills::check_draft(&draft_of(skill)).map_err(|e| refused(format!("`{key}`: {e}")))?;
+            if let Some(message) = &skill.deprecated_message {
+                super::check_text("deprecatedMessage", message, super::limits::DEPRECATION_MESSAGE, true)
+                    .map_err(|e| refused(format!("`{key}`: {e}")))?;
+            }
             for (name, target) in &skill.channels {
                 name.parse::<ChannelName>().map_err(|e| refused(format!("`{key}`: {e}")))?;
                 if !skill.versions.iter().any(|v| &v.version == target && v.status == VersionStatus::Published) {
@@ -344,7 +371,7 @@ impl Transfer<'_> {
                         v.version
                     )));
                 }
-                if layout.tagged(&key, &v.version).as_deref() != Some(v.digest.as_str()) {
+                if layout.tagged(&key, &export_tag(&v.version)).as_deref() != Some(v.digest.as_str()) {
                     return Err(refused(format!("`{key}@{}` is not the artifact its metadata names", v.version)));
                 }
                 let recorded = match &existing {
@@ -386,17 +413,7 @@ impl Transfer<'_> {
         planned.sort_by(|a, b| (a.skill, &a.version).cmp(&(b.skill, &b.version)));
         for p in planned {
             let skill = &meta.skills[p.skill];
-            let draft = SkillDraft {
-                namespace: skill.namespace.clone(),
-                name: skill.name.clone(),
-                display_name: Some(skill.display_name.clone()),
-                description: None,
-                readme: None,
-                visibility: Some(skill.visibility),
-                tags: Some(skill.tags.iter().filter_map(|t| t.parse().ok()).collect()),
-                skill_type: Some(skill.skill_type),
-                kind: Some(skill.kind),
-            };
+            let draft = draft_of(skill);
             let changelog =
                 skill.versions.iter().find(|v| v.version == p.version.to_string()).and_then(|v| v.changelog.clone());
             let mut plan = PublishPlan::creating(
@@ -454,5 +471,15 @@ impl Transfer<'_> {
             catalog.set_archived(caller, ns, name, true).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn build_metadata_is_kept_under_a_tag_oci_allows() {
+        assert_eq!(super::export_tag("1.2.3+build.7"), "1.2.3_build.7");
+        assert_eq!(super::export_tag("1.2.3-rc.1"), "1.2.3-rc.1");
+        assert!(oci_client::Reference::try_from(format!("r.example/a/b:{}", super::export_tag("1.0.0+x"))).is_ok());
     }
 }
