@@ -2,6 +2,7 @@
 //! its own CLI, raw HTTP and real peers (a CNCF distribution registry, skopeo), on SQLite and
 //! PostgreSQL.
 
+mod api_fuzz;
 mod cli;
 mod common;
 mod embedded;

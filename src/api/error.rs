@@ -58,6 +58,7 @@ impl ApiError {
             ApiError::Service(S::Forbidden(_)) => (StatusCode::FORBIDDEN, "insufficient-permissions", "Forbidden"),
             ApiError::Service(S::NotFound(_)) | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
             ApiError::Service(S::Conflict(_)) => (StatusCode::CONFLICT, "version-conflict", "Conflict"),
+            ApiError::Service(S::State(_)) => (StatusCode::CONFLICT, "state-conflict", "Conflict"),
             ApiError::Service(S::ManifestInvalid(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "manifest-invalid", "Unprocessable Entity")
             }
@@ -200,7 +201,7 @@ impl From<service::Error> for ErrorMessage {
             service::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             service::Error::Forbidden(_) => StatusCode::FORBIDDEN,
             service::Error::NotFound(_) => StatusCode::NOT_FOUND,
-            service::Error::Conflict(_) => StatusCode::CONFLICT,
+            service::Error::Conflict(_) | service::Error::State(_) => StatusCode::CONFLICT,
             service::Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             service::Error::Untrusted(_) | service::Error::ManifestInvalid(_) | service::Error::OwnWork(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -10,6 +10,7 @@ pub mod npm;
 pub mod oci_dist;
 mod ops;
 mod rest;
+mod schema;
 pub mod skill_pool;
 pub mod skillsmgr;
 pub mod toolhive;
@@ -175,7 +176,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document of every route `router` serves, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut api = routes().split_for_parts().1;
+    schema::state_rules(&mut api);
+    api
 }
 
 fn routes() -> OpenApiRouter<AppState> {
@@ -184,7 +187,8 @@ fn routes() -> OpenApiRouter<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let json_body = state.index.limits().json_body;
-    let (router, api) = routes().split_for_parts();
+    let (router, mut api) = routes().split_for_parts();
+    schema::state_rules(&mut api);
     let api = Arc::new(api);
     router
         .route("/openapi.json", axum::routing::get(move || ops::openapi_json(api.clone())))

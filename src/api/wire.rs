@@ -21,6 +21,7 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> R
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub username: Username,
+    #[schema(schema_with = super::schema::email)]
     pub email: String,
     /// Make the user a site administrator.
     #[serde(default)]
@@ -52,6 +53,7 @@ impl From<entity::User> for UserResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    #[schema(schema_with = super::schema::token_name)]
     pub name: String,
     /// `read`, `write` or `admin`: required for a standard token; an agent kind has its own
     /// (`agent-bridge` read, `agent-publisher` write) and may leave it out.
@@ -124,8 +126,10 @@ pub struct CreatedTokenResponse {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CollectionRequest {
     /// 1–100 characters.
+    #[schema(schema_with = super::schema::collection_name)]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::description_opt)]
     pub description: Option<String>,
     /// `private` (the default when created) or `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +139,7 @@ pub struct CollectionRequest {
     pub namespace: Option<Namespace>,
     /// The skills, in order, as `namespace/name` (at most 200, each once, each one you can see).
     #[serde(default)]
+    #[schema(schema_with = super::schema::collection_items)]
     pub skills: Vec<String>,
 }
 
@@ -180,6 +185,7 @@ pub struct WhoAmI {
 pub struct CreateTeamRequest {
     /// Also the namespace the team owns.
     pub slug: Namespace,
+    #[schema(schema_with = super::schema::display_name)]
     pub display_name: String,
 }
 
@@ -259,14 +265,18 @@ pub struct CreateSkillRequest {
     pub scope: Namespace,
     pub slug: SkillName,
     #[serde(default)]
+    #[schema(schema_with = super::schema::display_name_opt)]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::schema::description_opt)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::schema::readme_opt)]
     pub readme: Option<String>,
     #[serde(default)]
     pub visibility: Option<Visibility>,
     #[serde(default)]
+    #[schema(schema_with = super::schema::tags_opt)]
     pub tags: Option<Vec<Tag>>,
     #[serde(default)]
     pub skill_type: Option<SkillType>,
@@ -280,14 +290,18 @@ pub struct CreateSkillRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateSkillRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::display_name_opt)]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::description_opt)]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::readme_opt)]
     pub readme: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::schema::tags_opt)]
     pub tags: Option<Vec<Tag>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skill_type: Option<SkillType>,
@@ -296,7 +310,7 @@ pub struct UpdateSkillRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::deprecation_message_opt)]
     pub deprecated_message: Option<Option<String>>,
 }
 
@@ -393,29 +407,39 @@ pub struct SkillPage {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListSkillsParams {
-    /// Full-text search over name, display name, description, tags and README.
+    /// Full-text search over name, display name, description, tags and README (at most 256
+    /// characters and 16 words).
+    #[param(schema_with = super::schema::query)]
     pub q: Option<String>,
     /// Only skills in this namespace.
+    #[param(value_type = Option<Namespace>)]
     pub scope: Option<String>,
+    #[param(value_type = Option<Tag>)]
     pub tag: Option<String>,
     /// command, context, template or composite.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<SkillType>)]
     pub skill_type: Option<String>,
     /// skill, agent or command.
+    #[param(value_type = Option<SkillKind>)]
     pub kind: Option<String>,
     /// `true` lists the archived skills instead of the catalog (default `false`).
     pub archived: Option<bool>,
     /// downloads, updated, name, stars or relevance (the default when `q` is given).
+    #[param(schema_with = super::schema::skill_sort)]
     pub sort: Option<String>,
+    /// The `cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
     /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// How `q` matches: `keyword` (its words; the default), `semantic` (meaning, by the
     /// server's embedding model) or `hybrid` (both, fused). Semantic and hybrid rank at most
     /// 200 results and need a server started with `--embedding-model`.
+    #[param(schema_with = super::schema::search_mode)]
     pub mode: Option<String>,
     /// Semantic matches less similar than this cosine similarity (-1 to 1) are left out.
+    #[param(minimum = -1.0, maximum = 1.0)]
     pub min_similarity: Option<f32>,
 }
 
@@ -449,6 +473,7 @@ pub struct ChannelList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetChannelRequest {
+    #[schema(schema_with = super::schema::version)]
     pub version: String,
 }
 
@@ -504,8 +529,12 @@ pub struct VersionPage {
 #[into_params(parameter_in = Query)]
 pub struct ListVersionsParams {
     /// draft, published or yanked.
+    #[param(value_type = Option<VersionStatus>)]
     pub status: Option<String>,
+    /// The `cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
+    /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -530,7 +559,10 @@ pub struct AuditPage {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// The `cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
+    /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -700,6 +732,7 @@ pub enum CreateVersionResponse {
 pub struct FinalizeRequest {
     /// `published` (the default) or `draft` (visible to namespace members only).
     #[serde(default)]
+    #[schema(schema_with = super::schema::finalize_status)]
     pub status: Option<VersionStatus>,
     #[serde(default)]
     pub changelog: Option<String>,
@@ -719,8 +752,10 @@ pub struct FinalizeRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignatureUpload {
     /// The simple-signing JSON payload, base64.
+    #[schema(schema_with = super::schema::base64)]
     pub payload: String,
     /// The signature over the payload, base64 (cosign's `dev.cosignproject.cosign/signature`).
+    #[schema(schema_with = super::schema::base64)]
     pub signature: String,
 }
 
@@ -851,8 +886,10 @@ pub struct DownloadResponse {
 #[into_params(parameter_in = Query)]
 pub struct DiffParams {
     /// The older version (semver).
+    #[param(inline, value_type = super::schema::Semver)]
     pub from: String,
     /// The newer version (semver).
+    #[param(inline, value_type = super::schema::Semver)]
     pub to: String,
 }
 

@@ -28,16 +28,30 @@ fn invalid(msg: impl Into<String>) -> InvalidValue {
 }
 
 /// Declares a string newtype whose only constructor runs `$check`.
+/// Its OpenAPI schema states the rule: length, characters and pattern.
 macro_rules! checked_name {
-    ($(#[$doc:meta])* $name:ident, $rule:path) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+    ($doc:literal, $name:ident, $rule:path) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $rule.schema($doc)
+            }
+        }
+
+        impl ToSchema for $name {}
 
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The rule as the regular expression the OpenAPI document states.
+            pub fn schema_pattern() -> &'static str {
+                $rule.pattern
             }
         }
 
@@ -78,33 +92,25 @@ macro_rules! checked_name {
 }
 
 checked_name!(
-    /// A namespace (csreg "scope", ToolHive "namespace"): `backend`, `io.github.acme`.
-    /// Each namespace is owned by the team with the same slug.
+    "A namespace (csreg \"scope\", ToolHive \"namespace\"): `backend`, `io.github.acme`.
+Each namespace is owned by the team with the same slug.",
     Namespace,
     NAMESPACE
 );
 checked_name!(
-    /// A skill's name as the Agent Skills format defines it: lowercase letters, digits and
-    /// single hyphens, at most 64 characters.
+    "A skill's name as the Agent Skills format defines it: lowercase letters, digits and
+single hyphens, at most 64 characters.",
     SkillName,
     SKILL_NAME
 );
+checked_name!("A user's login name.", Username, USERNAME);
 checked_name!(
-    /// A user's login name.
-    Username,
-    USERNAME
-);
-checked_name!(
-    /// A channel: a named, movable pointer to one version (`stable`, `canary`, `latest`).
-    /// It starts with a letter, so it can never be mistaken for a semver version or range.
+    "A channel: a named, movable pointer to one version (`stable`, `canary`, `latest`).
+It starts with a letter, so it can never be mistaken for a semver version or range.",
     ChannelName,
     CHANNEL_NAME
 );
-checked_name!(
-    /// A search tag on a skill.
-    Tag,
-    TAG
-);
+checked_name!("A search tag on a skill.", Tag, TAG);
 
 /// The shape of a name: length, the punctuation allowed between letters and digits, and
 /// whether it must start with a letter. Every name starts and ends with a letter or digit.
@@ -116,6 +122,9 @@ struct NameRule {
     /// No two punctuation characters in a row (Agent Skills names: no `--`).
     single_punct: bool,
     hint: &'static str,
+    /// The same rule as a regular expression, for the OpenAPI document (a unit test holds
+    /// the two together).
+    pattern: &'static str,
 }
 
 impl NameRule {
@@ -129,6 +138,17 @@ impl NameRule {
             && !(self.single_punct && b.windows(2).any(|w| self.punct.contains(&w[0]) && self.punct.contains(&w[1])));
         if ok { Ok(()) } else { Err(invalid(format!("invalid {} `{}`: use {}", self.what, truncate(s), self.hint))) }
     }
+
+    fn schema(&self, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .min_length(Some(1))
+            .max_length(Some(self.max))
+            .pattern(Some(self.pattern))
+            .into()
+    }
 }
 
 const NAMESPACE: NameRule = NameRule {
@@ -138,6 +158,7 @@ const NAMESPACE: NameRule = NameRule {
     letter_first: false,
     single_punct: false,
     hint: "1-128 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+    pattern: r"^[a-z0-9]([a-z0-9.-]{0,126}[a-z0-9])?$",
 };
 const SKILL_NAME: NameRule = NameRule {
     what: "skill name",
@@ -146,6 +167,7 @@ const SKILL_NAME: NameRule = NameRule {
     letter_first: false,
     single_punct: true,
     hint: "1-64 lowercase letters, digits and single hyphens, not starting or ending with a hyphen",
+    pattern: r"^[a-z0-9]+(-[a-z0-9]+)*$",
 };
 const USERNAME: NameRule = NameRule {
     what: "username",
@@ -154,6 +176,7 @@ const USERNAME: NameRule = NameRule {
     letter_first: false,
     single_punct: false,
     hint: "1-39 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit",
+    pattern: r"^[a-z0-9]([a-z0-9_-]{0,37}[a-z0-9])?$",
 };
 const CHANNEL_NAME: NameRule = NameRule {
     what: "channel name",
@@ -162,6 +185,7 @@ const CHANNEL_NAME: NameRule = NameRule {
     letter_first: true,
     single_punct: false,
     hint: "1-32 lowercase letters, digits or '-', starting with a letter and ending with a letter or digit",
+    pattern: r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$",
 };
 const TAG: NameRule = NameRule {
     what: "tag",
@@ -170,6 +194,7 @@ const TAG: NameRule = NameRule {
     letter_first: false,
     single_punct: false,
     hint: "1-32 lowercase letters, digits or '-', starting and ending with a letter or digit",
+    pattern: r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$",
 };
 
 fn is_alnum_lower(b: u8) -> bool {
@@ -386,6 +411,32 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string of up to four characters from an alphabet of each kind of character, and
+    /// the lengths around each maximum: the pattern in the OpenAPI document and the check the
+    /// server runs agree on all of them.
+    #[test]
+    fn documented_patterns_match_the_name_rules() {
+        let alphabet = ['a', 'z', '0', '.', '-', '_', 'A', '/'];
+        let mut samples = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            frontier = frontier.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            samples.extend(frontier.iter().cloned());
+        }
+        for rule in [&NAMESPACE, &SKILL_NAME, &USERNAME, &CHANNEL_NAME, &TAG] {
+            let pattern = regex::Regex::new(rule.pattern).unwrap();
+            let mut cases = samples.clone();
+            for n in [rule.max - 1, rule.max, rule.max + 1] {
+                cases.push("a".repeat(n));
+                cases.push(format!("a{}a", "-".repeat(n.saturating_sub(2))));
+            }
+            for s in cases {
+                let documented = pattern.is_match(&s) && s.len() <= rule.max;
+                assert_eq!(documented, rule.check(&s).is_ok(), "{}: {s:?}", rule.what);
+            }
+        }
+    }
 
     #[test]
     fn namespaces_accept_reverse_dns_and_plain_slugs() {

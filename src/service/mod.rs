@@ -65,6 +65,10 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The thing is not in a state that allows the change (a team's last owner, restoring a
+    /// skill that is not deleted): a conflict with what is there, not a bad request.
+    #[error("{0}")]
+    State(String),
     /// The bundle or artifact breaks the bundle rules or cannot be read.
     #[error("{0}")]
     ManifestInvalid(String),
@@ -127,7 +131,7 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => Error::Conflict(format!("{what} already exists")),
-            StoreError::Invariant(msg) => Error::Invalid(msg),
+            StoreError::Invariant(msg) => Error::State(msg),
             StoreError::Missing(what) => Error::NotFound(format!("{what} not found")),
             other => Error::Store(other),
         }

@@ -675,7 +675,7 @@ impl Catalog<'_> {
         let (skill, role) = self.core.visible_skill(caller, namespace, name, true).await?;
         require_role(role, TeamRole::Owner, "restoring a skill")?;
         if skill.deleted_at.is_none() {
-            return Err(Error::Invalid(format!("skill `{namespace}/{name}` is not deleted")));
+            return Err(Error::State(format!("skill `{namespace}/{name}` is not deleted")));
         }
         self.core.store.set_skill_deleted(&skill.id, None).await?;
         self.core.audit(caller, "skill.restore", &skill_ref(&skill), json!({})).await;

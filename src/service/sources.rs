@@ -48,6 +48,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const PROBLEMS_SHOWN: i64 = 100;
 /// The shortest interval between scheduled runs.
 pub const MIN_INTERVAL_SECS: u64 = 60;
+/// The longest interval between scheduled runs: a (leap) year.
+pub const MAX_INTERVAL_SECS: u64 = 366 * 24 * 3600;
 /// The default interval between scheduled runs: an hour.
 pub const DEFAULT_INTERVAL_SECS: u64 = 3600;
 /// How long `sync` waits for a run under way before answering 409.
@@ -589,7 +591,7 @@ impl Sources<'_> {
             self.core.publishing().storage_repository(&new.namespace, &"probe".parse().expect("a valid name"))?;
         }
         let interval = new.interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS);
-        if interval != 0 && interval < MIN_INTERVAL_SECS || interval > 366 * 24 * 3600 {
+        if interval != 0 && interval < MIN_INTERVAL_SECS || interval > MAX_INTERVAL_SECS {
             return Err(Error::Invalid(format!(
                 "the interval is 0 (only when asked or notified) or {MIN_INTERVAL_SECS} seconds to a year"
             )));

@@ -36,6 +36,8 @@ const FORMAT: u32 = 1;
 const EXPORT_REGISTRY: &str = "skilldex.export";
 /// How many versions one export or import holds at most.
 pub const MAX_VERSIONS: usize = 5000;
+/// The most skills one export may name.
+pub const MAX_SELECTION: usize = 1000;
 /// The metadata file's size limit.
 const MAX_METADATA: u64 = 64 * 1024 * 1024;
 /// The most one export may hold.
@@ -147,8 +149,8 @@ impl Transfer<'_> {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Error::RateLimited("other exports are being written; try again in a moment".into()))?;
-        if selectors.is_empty() || selectors.len() > 1000 {
-            return Err(Error::Invalid("an export names 1 to 1000 skills".into()));
+        if selectors.is_empty() || selectors.len() > MAX_SELECTION {
+            return Err(Error::Invalid(format!("an export names 1 to {MAX_SELECTION} skills")));
         }
         let catalog = self.core.catalog();
         let mut roots: Vec<Resolved> = Vec::new();

@@ -176,7 +176,7 @@ impl IntoResponse for WebError {
             E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Sign-in needed"),
             E::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "That conflicts with what is there"),
+            E::Conflict(_) | E::State(_) => (StatusCode::CONFLICT, "That conflicts with what is there"),
             E::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             E::ManifestInvalid(_) | E::Untrusted(_) | E::OwnWork(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "That cannot be done")

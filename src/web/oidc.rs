@@ -243,7 +243,7 @@ fn failed(state: &AppState, visitor: &Visitor, e: service::Error) -> Page {
         E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         E::Forbidden(_) => StatusCode::FORBIDDEN,
         E::Upstream(_) => StatusCode::BAD_GATEWAY,
-        E::Conflict(_) => StatusCode::CONFLICT,
+        E::Conflict(_) | E::State(_) => StatusCode::CONFLICT,
         _ => return Err(WebError(e)),
     };
     Ok(signin_page(state, visitor, status, Some(e.public_message())))

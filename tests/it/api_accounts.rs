@@ -166,9 +166,9 @@ async fn teams_and_members(db: TestDb) {
     // The last owner can be neither demoted nor removed.
     let ann_path = "/api/v1/teams/io.github.acme/members/ann";
     let r = app.call(Method::PUT, ann_path, Some(&ann), Some(json!({"role": "reader"}))).await;
-    assert_eq!((r.status, r.problem_type()), (StatusCode::BAD_REQUEST, "validation-error"));
+    assert_eq!((r.status, r.problem_type()), (StatusCode::CONFLICT, "state-conflict"));
     let r = app.call(Method::DELETE, ann_path, Some(&ann), None).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!((r.status, r.problem_type()), (StatusCode::CONFLICT, "state-conflict"));
     let r = app
         .call(Method::PUT, "/api/v1/teams/io.github.acme/members/nobody", Some(&ann), Some(json!({"role": "reader"})))
         .await;

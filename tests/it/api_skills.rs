@@ -103,7 +103,7 @@ async fn skill_lifecycle(db: TestDb) {
     assert_eq!((r.status, r.body["deleted"].clone()), (StatusCode::OK, json!(false)));
     assert_eq!(app.get("/api/v1/skills?q=review", None).await.body["data"].as_array().unwrap().len(), 1);
     let r = app.call(Method::POST, &format!("{path}/restore"), Some(&owner), None).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "restoring a live skill is an error");
+    assert_eq!((r.status, r.problem_type()), (StatusCode::CONFLICT, "state-conflict"), "restoring a live skill");
 }
 
 async fn search_filters_sorts_and_pages(db: TestDb) {

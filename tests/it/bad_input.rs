@@ -107,10 +107,17 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
             "version-conflict",
         ),
         case(Method::PUT, "/api/v1/teams/acme/members/olivia", j(json!({"role": "king"})), bad, v),
-        case(Method::PUT, "/api/v1/teams/acme/members/olivia", j(json!({"role": "reader"})), bad, v),
+        // The last owner stays: a conflict with the team as it is, not a bad request.
+        case(
+            Method::PUT,
+            "/api/v1/teams/acme/members/olivia",
+            j(json!({"role": "reader"})),
+            S::CONFLICT,
+            "state-conflict",
+        ),
         case(Method::PUT, "/api/v1/teams/acme/members/BAD!", j(json!({"role": "reader"})), bad, v),
         case(Method::PUT, "/api/v1/teams/ACME/members/olivia", j(json!({"role": "reader"})), bad, v),
-        case(Method::DELETE, "/api/v1/teams/acme/members/olivia", None, bad, v),
+        case(Method::DELETE, "/api/v1/teams/acme/members/olivia", None, S::CONFLICT, "state-conflict"),
         // Skills
         case(Method::POST, "/api/v1/skills", j(json!({"scope": "acme", "slug": "Bad--Name"})), bad, v),
         case(Method::POST, "/api/v1/skills", j(json!({"scope": "ac/me", "slug": "ok"})), bad, v),
@@ -181,7 +188,7 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         case(Method::DELETE, &format!("{skill}/channels/latest"), None, bad, v),
         case(Method::PUT, &format!("{skill}/versions/not-semver/yank"), None, bad, v),
         case(Method::PUT, &format!("{skill}/versions/9.9.9/yank"), None, S::NOT_FOUND, "not-found"),
-        case(Method::POST, &format!("{skill}/restore"), None, bad, v),
+        case(Method::POST, &format!("{skill}/restore"), None, S::CONFLICT, "state-conflict"),
         // Reads with bad parameters
         case(Method::GET, "/api/v1/skills?limit=0", None, bad, v),
         case(Method::GET, "/api/v1/skills?limit=101", None, bad, v),

@@ -457,10 +457,7 @@ async fn collections_list_only_what_each_reader_may_see(db: TestDb) {
     };
     assert_eq!(put(&team_list, &otto, json!({"name": "Mine now"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(put(&private_list, &otto, json!({"name": "Mine now"})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        put(&wes_list, &wes, json!({"name": "Moved", "namespace": "acme"})).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(put(&wes_list, &wes, json!({"name": "Moved", "namespace": "acme"})).await.status, StatusCode::CONFLICT);
     assert_eq!(app.get(&format!("/api/v1/collections/{team_list}"), Some(&ann)).await.body["name"], "Acme kit");
     let r = put(&wes_list, &wes, json!({"name": "Wes picks", "description": "Tools I use", "skills": []})).await;
     assert_eq!((r.status, r.body["description"].as_str()), (StatusCode::OK, Some("Tools I use")), "{}", r.text);

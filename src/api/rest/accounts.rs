@@ -64,7 +64,7 @@ pub(super) async fn create_user(
 
 /// Issue a token to a user (site admins, admin scope). The secret is shown once.
 #[utoipa::path(post, path = "/api/v1/users/{username}/tokens", tag = "accounts", security(("bearer" = [])),
-    params(("username" = String, Path)), request_body = CreateTokenRequest,
+    params(("username" = Username, Path)), request_body = CreateTokenRequest,
     responses((status = 201, body = CreatedTokenResponse), Problems))]
 pub(super) async fn create_user_token(
     State(state): State<AppState>,
@@ -108,7 +108,7 @@ pub(super) async fn revoke_token(
 
 /// A user's tokens, metadata only (site admins with an admin token).
 #[utoipa::path(get, path = "/api/v1/users/{username}/tokens", tag = "accounts", security(("bearer" = [])),
-    params(("username" = String, Path)), responses((status = 200, body = TokenList), Problems))]
+    params(("username" = Username, Path)), responses((status = 200, body = TokenList), Problems))]
 pub(super) async fn list_user_tokens(
     State(state): State<AppState>,
     Path(username): Path<Username>,
@@ -190,7 +190,7 @@ pub(super) async fn list_teams(
 
 /// A team; its member list is shown to members and site admins only.
 #[utoipa::path(get, path = "/api/v1/teams/{slug}", tag = "accounts",
-    params(("slug" = String, Path)), responses((status = 200, body = TeamResponse), Problems))]
+    params(("slug" = Namespace, Path)), responses((status = 200, body = TeamResponse), Problems))]
 pub(super) async fn get_team(
     State(state): State<AppState>,
     Path(slug): Path<Namespace>,
@@ -201,7 +201,7 @@ pub(super) async fn get_team(
 
 /// Add a member or change their role (team owners, admin scope).
 #[utoipa::path(put, path = "/api/v1/teams/{slug}/members/{username}", tag = "accounts", security(("bearer" = [])),
-    params(("slug" = String, Path), ("username" = String, Path)), request_body = SetMemberRequest,
+    params(("slug" = Namespace, Path), ("username" = Username, Path)), request_body = SetMemberRequest,
     responses((status = 200, body = TeamResponse), Problems))]
 pub(super) async fn set_member(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub(super) async fn set_member(
 
 /// Remove a member (team owners, admin scope). The last owner cannot be removed.
 #[utoipa::path(delete, path = "/api/v1/teams/{slug}/members/{username}", tag = "accounts", security(("bearer" = [])),
-    params(("slug" = String, Path), ("username" = String, Path)), responses((status = 204), Problems))]
+    params(("slug" = Namespace, Path), ("username" = Username, Path)), responses((status = 204), Problems))]
 pub(super) async fn remove_member(
     State(state): State<AppState>,
     Path((slug, username)): Path<(Namespace, Username)>,

@@ -101,7 +101,7 @@ pub(super) async fn replace_collection(
     caller.require(crate::domain::TokenScope::Write)?;
     let current = state.index.collections().get(&caller, &id).await?;
     if req.namespace.is_some() && req.namespace != current.collection.namespace {
-        return Err(Error::Invalid("a collection's namespace cannot change".into()).into());
+        return Err(Error::State("a collection's namespace cannot change".into()).into());
     }
     Ok(axum::Json(response(state.index.collections().replace(&caller, &id, input(req)?).await?)))
 }

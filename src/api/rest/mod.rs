@@ -80,12 +80,16 @@ enum Problems {
     /// not-found: it does not exist, or the caller may not see it.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
-    /// version-conflict: it already exists.
+    /// version-conflict: it already exists; state-conflict: it is not in a state that allows
+    /// this (a team's last owner, restoring a skill that is not deleted).
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(Problem),
     /// archive-too-large: the body is larger than the endpoint accepts.
     #[response(status = 413, content_type = "application/problem+json")]
     TooLarge(Problem),
+    /// unsupported-media-type: a body without the `Content-Type` the endpoint reads.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
     /// rate-limit-exceeded: the caller's budget for this kind of request is spent; wait the
     /// seconds `Retry-After` gives.
     #[response(status = 429, content_type = "application/problem+json")]
@@ -107,6 +111,7 @@ struct SkillPath {
 struct ChannelPath {
     scope: Namespace,
     slug: SkillName,
+    #[param(inline, value_type = super::schema::SettableChannel)]
     name: String,
 }
 
@@ -116,5 +121,6 @@ struct ChannelPath {
 struct VersionPath {
     scope: Namespace,
     slug: SkillName,
+    #[param(inline, value_type = super::schema::Semver)]
     version: String,
 }

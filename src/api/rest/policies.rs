@@ -97,7 +97,7 @@ impl From<&Policy> for PolicyResponse {
 #[serde(deny_unknown_fields)]
 pub struct ReevaluateRequest {
     /// Only this namespace's versions; default: every namespace.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::api::schema::namespace_opt)]
     pub namespace: Option<Namespace>,
     /// Check every version again, not only those whose policies or trust roots changed.
     #[serde(default)]

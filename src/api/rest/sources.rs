@@ -20,9 +20,9 @@ type Reply<T> = Result<T, ApiError>;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSourceRequest {
     /// 1–64 lowercase letters, digits and inner hyphens.
+    #[schema(schema_with = crate::api::schema::source_name)]
     pub name: String,
     /// The namespace whose skills the source's artifacts become.
-    #[schema(value_type = String)]
     pub namespace: Namespace,
     /// `registry/repository`, or `registry/prefix/*` for every repository the registry's
     /// catalog lists under the prefix. Exactly one of `oci` and `catalog`.
@@ -34,9 +34,9 @@ pub struct CreateSourceRequest {
     pub catalog: Option<String>,
     /// Seconds between scheduled runs: 0 (only when asked or notified) or 60 to a year;
     /// default 3600.
+    #[schema(schema_with = crate::api::schema::source_interval)]
     pub interval_secs: Option<u64>,
     /// Of the skills the source creates; default private.
-    #[schema(value_type = Option<String>)]
     pub visibility: Option<Visibility>,
     /// What the registry is read with; never returned.
     pub credentials: Option<SourceCredentials>,

@@ -30,7 +30,9 @@ const TOTAL: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
-    /// `namespace/name` (every released version) or `namespace/name@version|range|channel`.
+    /// `namespace/name` (every released version) or `namespace/name@version|range|channel`;
+    /// 1 to 1000 of them.
+    #[schema(schema_with = crate::api::schema::export_selection)]
     pub skills: Vec<String>,
 }
 

@@ -133,7 +133,7 @@ impl From<service::Error> for SpError {
             E::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             E::Forbidden(_) | E::Untrusted(_) => (StatusCode::FORBIDDEN, "forbidden"),
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            E::Conflict(_) | E::State(_) => (StatusCode::CONFLICT, "conflict"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "internal_error"),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
