@@ -15,6 +15,8 @@ use crate::service;
 
 pub const PROBLEM_BASE: &str = "https://skilldex.dev/errors/";
 pub const PROBLEM_JSON: &str = "application/problem+json";
+/// `Retry-After` (seconds) on a 503: a database restart or failover takes about this long.
+pub const RETRY_OUTAGE: &str = "2";
 
 /// A problem details document (RFC 7807).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -72,6 +74,12 @@ impl ApiError {
             ApiError::Service(S::RateLimited(_)) => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate-limit-exceeded", "Too Many Requests")
             }
+            ApiError::Service(S::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Service Unavailable")
+            }
+            ApiError::Service(S::StorageFull(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient Storage")
+            }
             ApiError::Service(S::TooLarge(_)) | ApiError::TooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large")
             }
@@ -83,6 +91,8 @@ impl ApiError {
                 404 => (StatusCode::NOT_FOUND, "not-found", "Not Found"),
                 413 => (StatusCode::PAYLOAD_TOO_LARGE, "archive-too-large", "Payload Too Large"),
                 500 => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal Server Error"),
+                503 => (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Service Unavailable"),
+                507 => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient Storage"),
                 _ => (StatusCode::BAD_REQUEST, "validation-error", "Bad Request"),
             },
             ApiError::Service(S::Store(_) | S::Internal(_)) => {
@@ -115,6 +125,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skilldex\""));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_OUTAGE));
         }
         response.extensions_mut().insert(problem);
         response
@@ -208,6 +221,8 @@ impl From<service::Error> for ErrorMessage {
             }
             service::Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             service::Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            service::Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            service::Error::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             service::Error::Registry(d) => {
                 StatusCode::from_u16(d.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }

@@ -56,6 +56,8 @@ impl From<service::Error> for Failure {
             service::Error::Invalid(m) | service::Error::OwnWork(m) => Failure::BadRequest(m),
             service::Error::TooLarge(m) => Failure::Dist(DistError::TooLarge(m)),
             service::Error::RateLimited(m) => Failure::TooManyRequests(m),
+            service::Error::Unavailable(m) => Failure::Dist(DistError::Unavailable(m)),
+            service::Error::StorageFull(_) => Failure::Dist(DistError::Full),
             other => Failure::Internal(other.to_string()),
         }
     }

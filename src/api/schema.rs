@@ -238,6 +238,14 @@ pub fn source_interval() -> RefOr<Schema> {
     RefOr::T(Schema::OneOf(OneOfBuilder::new().item(never).item(every).item(null).build()))
 }
 
+/// `word` or null; with no word, a string (to be given its own `enum`).
+fn one_word(word: Option<&str>) -> ObjectBuilder {
+    match word {
+        Some(w) => nullable(ObjectBuilder::new()).enum_values(Some([Some(w), None])),
+        None => ObjectBuilder::new().schema_type(Type::String),
+    }
+}
+
 /// Rules across fields, which the derived schemas cannot state: each named request body
 /// becomes `allOf` of itself and `oneOf` its alternatives.
 pub fn state_rules(api: &mut utoipa::openapi::OpenApi) {
@@ -267,16 +275,16 @@ pub fn state_rules(api: &mut utoipa::openapi::OpenApi) {
             "CreateTokenRequest",
             vec![
                 ObjectBuilder::new()
-                    .property("kind", ObjectBuilder::new().enum_values(Some([Some("standard"), None])))
+                    .property("kind", one_word(Some("standard")))
                     .property("scope", ObjectBuilder::new().schema_type(Type::String))
                     .required("scope"),
                 ObjectBuilder::new()
-                    .property("kind", ObjectBuilder::new().enum_values(Some(["agent-bridge"])))
-                    .property("scope", ObjectBuilder::new().enum_values(Some([Some("read"), None])))
+                    .property("kind", one_word(None).enum_values(Some(["agent-bridge"])))
+                    .property("scope", one_word(Some("read")))
                     .required("kind"),
                 ObjectBuilder::new()
-                    .property("kind", ObjectBuilder::new().enum_values(Some(["agent-publisher"])))
-                    .property("scope", ObjectBuilder::new().enum_values(Some([Some("write"), None])))
+                    .property("kind", one_word(None).enum_values(Some(["agent-publisher"])))
+                    .property("scope", one_word(Some("write")))
                     .required("kind"),
             ],
         ),

@@ -57,6 +57,12 @@ pub enum DistError {
     PaginationInvalid(String),
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The disk under the store is full; nothing was stored.
+    #[error("the registry's storage is full; nothing was stored")]
+    Full,
+    /// The index the store keeps its records in cannot be reached right now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl DistError {
@@ -77,7 +83,7 @@ impl DistError {
             DistError::Unsupported(_) => "UNSUPPORTED",
             DistError::TooLarge(_) => "SIZE_INVALID",
             DistError::PaginationInvalid(_) => "PAGINATION_NUMBER_INVALID",
-            DistError::Storage(_) => "UNKNOWN",
+            DistError::Storage(_) | DistError::Full | DistError::Unavailable(_) => "UNKNOWN",
         }
     }
 }
@@ -94,6 +100,8 @@ impl DistError {
             DistError::Unsupported(_) => 405,
             DistError::TooLarge(_) => 413,
             DistError::Storage(_) => 500,
+            DistError::Full => 507,
+            DistError::Unavailable(_) => 503,
             _ => 400,
         }
     }
@@ -101,12 +109,22 @@ impl DistError {
 
 impl From<std::io::Error> for DistError {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            tracing::error!("the embedded store's disk is full");
+            return DistError::Full;
+        }
         DistError::Storage(e.to_string())
     }
 }
 
 impl From<StoreError> for DistError {
     fn from(e: StoreError) -> Self {
+        if e.is_full() {
+            return DistError::Full;
+        }
+        if e.is_unavailable() {
+            return DistError::Unavailable("the registry's index is unavailable right now; try again shortly".into());
+        }
         DistError::Storage(e.to_string())
     }
 }

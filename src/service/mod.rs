@@ -87,6 +87,13 @@ pub enum Error {
     /// The caller spent its budget for this kind of request (429).
     #[error("{0}")]
     RateLimited(String),
+    /// The database cannot be reached right now (restarting, down, out of connections): a
+    /// 503 worth retrying, never a 500.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The disk the server keeps its data on is full (507); nothing was stored.
+    #[error("{0}")]
+    StorageFull(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -115,6 +122,9 @@ impl Error {
 
 impl From<crate::oci::store::DistError> for Error {
     fn from(e: crate::oci::store::DistError) -> Self {
+        if let crate::oci::store::DistError::Unavailable(m) = e {
+            return Error::Unavailable(m);
+        }
         Error::Registry(e)
     }
 }
@@ -132,6 +142,14 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(what) => Error::Conflict(format!("{what} already exists")),
             StoreError::Invariant(msg) => Error::State(msg),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                Error::Unavailable("the database is unavailable right now; try again shortly".into())
+            }
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the database's disk is full");
+                Error::StorageFull("the server's storage is full; nothing was stored".into())
+            }
             StoreError::Missing(what) => Error::NotFound(format!("{what} not found")),
             other => Error::Store(other),
         }

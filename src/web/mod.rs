@@ -182,6 +182,8 @@ impl IntoResponse for WebError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "That cannot be done")
             }
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "A registry did not answer"),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment"),
+            E::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "The server's storage is full"),
             E::Registry(d) if (400..500).contains(&d.status()) => {
                 (StatusCode::from_u16(d.status()).unwrap_or(StatusCode::BAD_REQUEST), "That request is not valid")
             }

@@ -135,6 +135,8 @@ impl From<service::Error> for SpError {
             E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             E::Conflict(_) | E::State(_) => (StatusCode::CONFLICT, "conflict"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "internal_error"),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            E::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
             E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };

@@ -1,0 +1,121 @@
+//! The disk under the data directory (SQLite, the embedded OCI store, the search index) fills
+//! up: a small tmpfs mounted for the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{Serve, skill_dir};
+use crate::net::call;
+
+/// A tmpfs of `size` mounted at `dir`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `dir` with one file, to the last byte it takes.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0xa5u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    for _ in 0..64 {
+        let _ = f.write_all(&[0u8; 1024]);
+    }
+    let _ = f.write_all(&[0u8]);
+    path
+}
+
+/// Every file under `dir` but the filler, with its size.
+fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let (p, m) = (e.path(), e.metadata().unwrap());
+            if m.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n != "filler") {
+                out.push((p, m.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_full_disk_refuses_publishes_with_507_and_recovers_when_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let Some(_mounted) = Tmpfs::mount(&data, "24m") else {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "mounting a tmpfs is required on CI (root)");
+        eprintln!("skipping: cannot mount a tmpfs here");
+        return;
+    };
+    let data_arg = data.to_str().unwrap().to_owned();
+    let serve = Serve::start(dir.path(), &["--data-dir", &data_arg]);
+    let admin = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_owned();
+    serve.ok(Some(&admin), &["team", "create", "acme"]);
+    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
+    serve.ok(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
+    let archive = "/api/v1/skills/acme/demo/versions/1.0.0/archive";
+    let original = call(serve.addr, "GET", archive, Some(&admin), None);
+    assert_eq!(original.status, 200);
+
+    // The disk fills. A publish of a version with a few hundred KB of content is refused
+    // with a clear error, and leaves nothing behind.
+    let filler = fill(&data);
+    let before = files(&data);
+    let noise: String =
+        (0..300_000u32).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    let v2 = skill_dir(dir.path(), "demo", "1.1.0", &[("notes.md", noise.as_str())]);
+    let out = serve.cli(Some(&admin), &["publish", v2.to_str().unwrap(), "-n", "acme"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the publish is refused");
+    assert!(stderr.contains("storage is full"), "a clear error: {stderr}");
+    let a = call(
+        serve.addr,
+        "POST",
+        "/api/v1/skills",
+        Some(&admin),
+        Some(&serde_json::json!({"scope": "acme", "slug": "other"})),
+    );
+    assert!(a.status == 507 || a.status == 201, "{} {}", a.status, a.text());
+    if a.status == 507 {
+        assert_eq!(a.json()["type"], "https://skilldex.dev/errors/insufficient-storage");
+    }
+    // What was there still reads; nothing of 1.1.0 was kept.
+    let read = call(serve.addr, "GET", archive, Some(&admin), None);
+    assert_eq!((read.status, read.body == original.body), (200, true));
+    let versions = call(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None).json();
+    let listed: Vec<&str> = versions["data"].as_array().unwrap().iter().filter_map(|v| v["version"].as_str()).collect();
+    assert_eq!(listed, ["1.0.0"]);
+    let after: Vec<_> = files(&data).into_iter().filter(|(p, _)| !p.to_string_lossy().contains("-wal")).collect();
+    let before: Vec<_> = before.into_iter().filter(|(p, _)| !p.to_string_lossy().contains("-wal")).collect();
+    let left: Vec<_> = after.iter().filter(|f| !before.contains(f)).collect();
+    assert!(left.iter().all(|(_, size)| *size == 0), "no partial files left: {left:?}");
+
+    // Space again: the same server takes the publish.
+    std::fs::remove_file(filler).unwrap();
+    serve.ok(Some(&admin), &["publish", v2.to_str().unwrap(), "-n", "acme"]);
+    let resolved = call(serve.addr, "GET", "/api/v1/resolve/acme/demo", Some(&admin), None);
+    assert_eq!(resolved.json()["version"], "1.1.0");
+    assert!(!serve.log().contains("panicked"));
+    serve.stop();
+}
