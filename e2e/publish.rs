@@ -312,34 +312,6 @@ fn content_the_registry_alters_is_caught_by_its_digest() {
     serve.stop();
 }
 
-/// Archives the bundle rules refuse, as `skill demo`, with the status each must get.
-pub(crate) fn hostile_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
-    use skilldex::bundle::testing::{entry, gz};
-    let ok = entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"");
-    let with = |extra: Vec<u8>| gz(&[ok.clone(), extra]);
-    vec![
-        ("absolute path", with(entry(b"/etc/x", b'0', b"x", b"")), 422),
-        ("dot-dot", with(entry(b"../x", b'0', b"x", b"")), 422),
-        ("nested dot-dot", with(entry(b"a/../../x", b'0', b"x", b"")), 422),
-        ("symlink", with(entry(b"l", b'2', b"", b"/etc/passwd")), 422),
-        ("hard link", with(entry(b"h", b'1', b"", b"SKILL.md")), 422),
-        ("device", with(entry(b"d", b'3', b"", b"")), 422),
-        ("fifo", with(entry(b"f", b'6', b"", b"")), 422),
-        ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
-        ("non-UTF-8 name", with(entry(b"\xff.md", b'0', b"x", b"")), 422),
-        ("gzip bomb", with(entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")), 413),
-        ("no SKILL.md", gz(&[entry(b"README.md", b'0', b"x", b"")]), 422),
-        ("unparsable SKILL.md", gz(&[entry(b"SKILL.md", b'0', b"---\nname: [\n---\n", b"")]), 422),
-        ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: other\ndescription: d\n---\n", b"")]), 422),
-        (
-            "version mismatch",
-            gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\nversion: 9.9.9\n---\n", b"")]),
-            422,
-        ),
-        ("not gzip", b"plain text".to_vec(), 422),
-    ]
-}
-
 #[test]
 fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
     if !peers_available() {
@@ -351,7 +323,7 @@ fn hostile_bundles_wrong_digests_and_outages_store_nothing() {
     let (s, _) =
         http_json(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&json!({"scope": "acme", "slug": "demo"})));
     assert_eq!(s, 201);
-    let corpus = hostile_corpus();
+    let corpus = skilldex::bundle::testing::hostile_corpus();
     let empty = b"{}".to_vec();
     for (i, (what, layer, want)) in corpus.iter().enumerate() {
         let manifest = json!({
@@ -662,7 +634,7 @@ fn upload_publishing_checks_stores_and_retries() {
 
     // The hostile corpus, through upload: refused when the archive arrives, so finalize
     // finds nothing to store.
-    let corpus = hostile_corpus();
+    let corpus = skilldex::bundle::testing::hostile_corpus();
     for (what, archive, want) in &corpus {
         let (s, body) = upload(&serve, &admin, "2.0.0", archive, archive.len());
         assert_eq!(s, *want, "{what}: {body}");

@@ -631,7 +631,7 @@ fn hostile_artifacts_and_a_huge_catalog_get_a_clear_status() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let reg = DistRegistry::start(Auth::None);
-    let corpus = crate::publish::hostile_corpus();
+    let corpus = skilldex::bundle::testing::hostile_corpus();
     let empty = b"{}".to_vec();
     for (i, (what, layer, _)) in corpus.iter().enumerate() {
         let manifest = json!({

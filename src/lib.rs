@@ -6,6 +6,8 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod oci;
 pub mod oidc;
 pub mod policy;

@@ -9,10 +9,22 @@ use super::AppState;
 use super::error::ApiError;
 use crate::service::{self, Caller};
 
-/// `axum::Json`, with rejections as problem+json.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` of a JSON object, with rejections as problem+json. Every request body of the
+/// native API is an object: serde would also read a struct from an array of its fields in
+/// order (`["acme", "Acme"]`), which no client means and the OpenAPI document forbids.
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::BadRequest("invalid request body: expected a JSON object".into()));
+        }
+        serde_json::from_value(value).map(Json).map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+    }
+}
 
 /// `axum::extract::Path`, with rejections as problem+json.
 #[derive(FromRequestParts)]

@@ -442,6 +442,42 @@ pub(super) async fn publish_package(
         apply_change(state, caller, (&scope, &slug), &doc).await?;
         return Ok((StatusCode::OK, axum::Json(json!({ "ok": true, "id": name }))));
     }
+    let Publish { version, tarball, visibility, keywords, tags } = read_publish(&doc, &attachments)?;
+    let draft = SkillDraft {
+        namespace: scope.clone(),
+        name: slug.clone(),
+        display_name: None,
+        description: doc.description.filter(|d| !d.trim().is_empty()),
+        readme: None,
+        visibility: Some(visibility),
+        tags: (!keywords.is_empty()).then_some(keywords),
+        skill_type: None,
+        kind: None,
+    };
+    // Moving a dist-tag other than `latest` is a channel move, which agent tokens never make:
+    // refused before anything is stored.
+    if !tags.is_empty() {
+        caller.require(crate::domain::TokenScope::Write)?;
+    }
+    let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
+    let stored = state.index.publishing().publish(caller, plan).await?.version;
+    for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
+        state.index.catalog().set_channel(caller, &scope, &slug, channel, target).await?;
+    }
+    Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
+}
+
+/// What a publish document carries, read and checked before anything is stored.
+struct Publish {
+    version: String,
+    tarball: Vec<u8>,
+    visibility: Visibility,
+    keywords: Vec<Tag>,
+    tags: Vec<(ChannelName, String)>,
+}
+
+/// Reads the one version and its tarball attachment out of a publish document.
+fn read_publish(doc: &PublishBody, attachments: &Map<String, Value>) -> Result<Publish, ErrorMessage> {
     let [(version, manifest)] = doc.versions.iter().collect::<Vec<_>>()[..] else {
         return Err(bad("a publish carries exactly one version"));
     };
@@ -474,28 +510,18 @@ pub(super) async fn publish_package(
             Ok((channel, v.as_str().unwrap_or_default().to_owned()))
         })
         .collect::<Result<_, ErrorMessage>>()?;
-    let draft = SkillDraft {
-        namespace: scope.clone(),
-        name: slug.clone(),
-        display_name: None,
-        description: doc.description.filter(|d| !d.trim().is_empty()),
-        readme: None,
-        visibility: Some(visibility),
-        tags: (!keywords.is_empty()).then_some(keywords),
-        skill_type: None,
-        kind: None,
-    };
-    // Moving a dist-tag other than `latest` is a channel move, which agent tokens never make:
-    // refused before anything is stored.
-    if !tags.is_empty() {
-        caller.require(crate::domain::TokenScope::Write)?;
+    Ok(Publish { version: version.clone(), tarball, visibility, keywords, tags })
+}
+
+/// A publish body's bytes read as the server reads them, up to the tarball's bundle rules
+/// (the parser fuzzers' entry).
+#[doc(hidden)]
+pub fn parse_publish_body(body: &[u8]) {
+    let Ok(mut doc) = serde_json::from_slice::<PublishBody>(body) else { return };
+    let attachments = doc.attachments.take().unwrap_or_default();
+    if let Ok(p) = read_publish(&doc, &attachments) {
+        let _ = crate::bundle::Bundle::from_npm_tarball(&p.tarball, &crate::bundle::Limits::default());
     }
-    let plan = PublishPlan::creating(draft, version.clone(), ArtifactSource::NpmTarball(tarball));
-    let stored = state.index.publishing().publish(caller, plan).await?.version;
-    for (channel, target) in tags.iter().filter(|(_, v)| *v == stored.version) {
-        state.index.catalog().set_channel(caller, &scope, &slug, channel, target).await?;
-    }
-    Ok((StatusCode::CREATED, axum::Json(json!({ "ok": true, "id": name, "version": stored.version }))))
 }
 
 /// The versions of a packument sent back, with their deprecation notices, as the service

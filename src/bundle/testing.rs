@@ -36,3 +36,30 @@ pub fn gz(entries: &[Vec<u8>]) -> Vec<u8> {
     g.write_all(&raw).unwrap();
     g.finish().unwrap()
 }
+
+/// Archives the bundle rules refuse, as `skill demo`, with the status each must get.
+pub fn hostile_corpus() -> Vec<(&'static str, Vec<u8>, u16)> {
+    let ok = entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\n---\n", b"");
+    let with = |extra: Vec<u8>| gz(&[ok.clone(), extra]);
+    vec![
+        ("absolute path", with(entry(b"/etc/x", b'0', b"x", b"")), 422),
+        ("dot-dot", with(entry(b"../x", b'0', b"x", b"")), 422),
+        ("nested dot-dot", with(entry(b"a/../../x", b'0', b"x", b"")), 422),
+        ("symlink", with(entry(b"l", b'2', b"", b"/etc/passwd")), 422),
+        ("hard link", with(entry(b"h", b'1', b"", b"SKILL.md")), 422),
+        ("device", with(entry(b"d", b'3', b"", b"")), 422),
+        ("fifo", with(entry(b"f", b'6', b"", b"")), 422),
+        ("duplicate", gz(&[ok.clone(), ok.clone()]), 422),
+        ("non-UTF-8 name", with(entry(b"\xff.md", b'0', b"x", b"")), 422),
+        ("gzip bomb", with(entry(b"zeros", b'0', &vec![0u8; 11 << 20], b"")), 413),
+        ("no SKILL.md", gz(&[entry(b"README.md", b'0', b"x", b"")]), 422),
+        ("unparsable SKILL.md", gz(&[entry(b"SKILL.md", b'0', b"---\nname: [\n---\n", b"")]), 422),
+        ("name mismatch", gz(&[entry(b"SKILL.md", b'0', b"---\nname: other\ndescription: d\n---\n", b"")]), 422),
+        (
+            "version mismatch",
+            gz(&[entry(b"SKILL.md", b'0', b"---\nname: demo\ndescription: d\nversion: 9.9.9\n---\n", b"")]),
+            422,
+        ),
+        ("not gzip", b"plain text".to_vec(), 422),
+    ]
+}

@@ -236,6 +236,13 @@ impl PolicySet {
         Ok(PolicySet { dir: None, policies: vec![policy] })
     }
 
+    /// Parses one policy document as if it were the file `file` (the parser fuzzers' entry).
+    #[doc(hidden)]
+    pub fn from_yaml(file: &Path, bytes: &[u8]) -> Result<Self, PolicyError> {
+        let policy = parse_file(file, bytes.to_vec(), &mut BTreeMap::new())?;
+        Ok(PolicySet { dir: None, policies: vec![policy] })
+    }
+
     /// The policies that cover `namespace`.
     pub fn applicable<'a>(&'a self, namespace: &str) -> Vec<&'a Policy> {
         self.policies.iter().filter(|p| p.namespaces.iter().any(|g| glob_match(g, namespace))).collect()
@@ -260,6 +267,16 @@ pub(crate) fn combined_hashes(policies: &[&Policy]) -> Option<(String, Option<St
 
 fn load_file(file: &Path, roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>) -> Result<Policy, PolicyError> {
     let bytes = std::fs::read(file).map_err(|e| err(file, format!("cannot read: {e}")))?;
+    parse_file(file, bytes, roots)
+}
+
+/// Parses a policy document as if read from `file` (trust roots it names are read relative
+/// to that file's directory).
+fn parse_file(
+    file: &Path,
+    bytes: Vec<u8>,
+    roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>,
+) -> Result<Policy, PolicyError> {
     let doc: PolicyDoc = serde_yaml_ng::from_slice(&bytes).map_err(|e| err(file, e.to_string()))?;
     if doc.api_version != API_VERSION {
         return Err(err(file, format!("apiVersion must be `{API_VERSION}`, not `{}`", doc.api_version)));

@@ -98,6 +98,9 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         case(Method::POST, "/api/v1/teams", j(json!({"slug": "-acme-", "displayName": "A"})), bad, v),
         case(Method::POST, "/api/v1/teams", j(json!({"slug": "a".repeat(129), "displayName": "A"})), bad, v),
         case(Method::POST, "/api/v1/teams", j(json!({"slug": "newteam", "displayName": ""})), bad, v),
+        // A struct's fields as an array (serde's other reading of a struct) is not a body.
+        case(Method::POST, "/api/v1/teams", j(json!(["newteam", "New team"])), bad, v),
+        case(Method::POST, "/api/v1/policies/reevaluate", j(json!([null])), bad, v),
         case(Method::POST, "/api/v1/teams", j(json!({"slug": "newteam"})), bad, v),
         case(
             Method::POST,

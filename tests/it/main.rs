@@ -8,6 +8,7 @@ mod artifact_types;
 mod authz_matrix;
 mod bad_input;
 mod first_version;
+mod fuzz_regressions;
 mod npm_search;
 mod oci_store;
 mod ops;
