@@ -1,0 +1,189 @@
+"""The soak load: several processes resolve, search, install and publish against one
+skilldex for a while; the server's RSS and open file descriptors are sampled meanwhile.
+
+    soak.py SERVER TOKEN SERVER_PID SECONDS PROCESSES
+
+Prints, per operation, the count, the rate, p50/p99 and the errors; RSS and descriptors at
+start and end and their trend over the run's second half.
+"""
+
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import tarfile
+import time
+import urllib.parse
+
+SKILLS = 40
+WORDS = "review lint test deploy docs format security database cloud python rust api search build".split()
+
+
+def archive(name, version):
+    """A skill bundle (tar.gz), as `skilldex pack` makes one."""
+    skill_md = f"---\nname: {name}\ndescription: The {name} skill for soak testing\nversion: {version}\n---\n# {name}\n".encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("SKILL.md")
+        info.size, info.mtime, info.mode = len(skill_md), 0, 0o644
+        tar.addfile(info, io.BytesIO(skill_md))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+class Client:
+    def __init__(self, server, token):
+        self.host = urllib.parse.urlparse(server).netloc
+        self.token = token
+        self.conn = None
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        for attempt in (0, 1):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, timeout=60)
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                payload = resp.read()
+                return resp.status, payload
+            except (http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt:
+                    return 0, b""
+
+
+def publish(c, name, version, create=False):
+    """Prepare, upload, finalize: the CLI's upload path. Returns the last status."""
+    data = archive(name, version)
+    body = {"version": version, "archiveSha256": hashlib.sha256(data).hexdigest(), "archiveSize": len(data)}
+    if create:
+        body["create"] = {"visibility": "public", "description": f"{name} " + " ".join(random.sample(WORDS, 3))}
+    status, answer = c.call("POST", f"/api/v1/skills/acme/{name}/versions", body)
+    if status != 201:
+        return status
+    upload = json.loads(answer)["versionId"]
+    status, _ = c.call("PUT", f"/api/v1/uploads/{upload}", data, "application/gzip")
+    if status != 200:
+        return status
+    status, _ = c.call("POST", f"/api/v1/skills/acme/{name}/versions/{version}/finalize", {"versionId": upload})
+    return status
+
+
+def worker(server, token, seconds, seed, out):
+    random.seed(seed)
+    c = Client(server, token)
+    results = {}
+    minor = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        name = f"soak-{random.randrange(SKILLS)}"
+        roll = random.random()
+        started = time.perf_counter()
+        if roll < 0.45:
+            op = "resolve"
+            status, _ = c.call("GET", f"/api/v1/resolve/acme/{name}?version=%5E1")
+            ok = status == 200
+        elif roll < 0.75:
+            op = "search"
+            q = "+".join(random.sample(WORDS, random.choice([1, 2])))
+            status, _ = c.call("GET", f"/api/v1/skills?q={q}&limit=20")
+            ok = status == 200
+        elif roll < 0.97:
+            op = "install"
+            status, body = c.call("GET", f"/api/v1/resolve/acme/{name}")
+            ok = status == 200
+            if ok:
+                version = json.loads(body)["version"]
+                status, _ = c.call("GET", f"/api/v1/skills/acme/{name}/versions/{version}/archive")
+                ok = status == 200
+        else:
+            op = "publish"
+            minor += 1
+            ok = publish(c, name, f"1.{seed}.{minor}") == 200
+        elapsed = (time.perf_counter() - started) * 1000
+        r = results.setdefault(op, {"ms": [], "errors": 0})
+        r["ms"].append(elapsed)
+        if not ok:
+            r["errors"] += 1
+    out.put(results)
+
+
+def sample(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return rss, fds
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))] if values else float("nan")
+
+
+def slope(points):
+    """Least-squares slope of (t, y) points, per minute."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mt = sum(t for t, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return 60 * sum((t - mt) * (y - my) for t, y in points) / var if var else 0.0
+
+
+def main():
+    server, token, pid, seconds, procs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    c = Client(server, token)
+    for i in range(SKILLS):
+        status = publish(c, f"soak-{i}", "1.0.0", create=True)
+        assert status in (200, 409), f"seeding soak-{i}: {status}"
+    time.sleep(1)
+    rss0, fds0 = sample(pid)
+    print(f"seeded {SKILLS} skills; {procs} processes for {seconds} s; RSS {rss0:.1f} MiB, {fds0} fds at the start")
+    out = mp.Queue()
+    workers = [mp.Process(target=worker, args=(server, token, seconds, i + 1, out)) for i in range(procs)]
+    started = time.time()
+    for w in workers:
+        w.start()
+    samples = []
+    while any(w.is_alive() for w in workers) and time.time() - started < seconds + 60:
+        t = time.time() - started
+        rss, fds = sample(pid)
+        samples.append((t, rss, fds))
+        time.sleep(2)
+    merged = {}
+    for _ in workers:
+        for op, r in out.get(timeout=120).items():
+            m = merged.setdefault(op, {"ms": [], "errors": 0})
+            m["ms"] += r["ms"]
+            m["errors"] += r["errors"]
+    for w in workers:
+        w.join()
+    wall = time.time() - started
+    rss1, fds1 = sample(pid)
+    print(f"\n{'operation':10} {'count':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    total = errors = 0
+    for op in ("resolve", "search", "install", "publish"):
+        m = merged.get(op, {"ms": [], "errors": 0})
+        total += len(m["ms"])
+        errors += m["errors"]
+        print(f"{op:10} {len(m['ms']):8} {len(m['ms']) / wall:8.1f} {pct(m['ms'], 50):8.2f} {pct(m['ms'], 99):8.2f} {m['errors']:7}")
+    half = [(t, r, f) for t, r, f in samples if t >= wall / 2]
+    print(f"\nall: {total} operations in {wall:.0f} s ({total / wall:.1f}/s), {errors} errors")
+    print(f"RSS: {rss0:.1f} MiB at the start, {rss1:.1f} MiB at the end, max {max(s[1] for s in samples):.1f} MiB; "
+          f"trend over the second half {slope([(t, r) for t, r, _ in half]):+.2f} MiB/min")
+    print(f"open fds: {fds0} at the start, {fds1} at the end, max {max(s[2] for s in samples)}; "
+          f"trend over the second half {slope([(t, f) for t, _, f in half]):+.2f}/min")
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
