@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
     read -r user sys <"artifacts/$t.time"
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
     total_cpu=$(awk -v a="$total_cpu" -v b="$cpu" 'BEGIN { printf "%.1f", a + b }')
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -n1)
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -n1 || true)
     found=$(( $(ls "artifacts/$t" | wc -l) - before ))
     if ((status != 0)) && ((found == 0)); then
         echo "$t: the fuzzer stopped with status $status without a crash file; see fuzz/$log" >&2

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "test-util")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod oci;

@@ -14,6 +14,7 @@ import io
 import json
 import multiprocessing as mp
 import os
+import queue
 import random
 import sys
 import tarfile
@@ -113,6 +114,7 @@ def worker(server, token, seconds, seed, out):
         r["ms"].append(elapsed)
         if not ok:
             r["errors"] += 1
+    results["_seconds"] = seconds
     out.put(results)
 
 
@@ -154,20 +156,30 @@ def main():
     for w in workers:
         w.start()
     samples = []
-    while any(w.is_alive() for w in workers) and time.time() - started < seconds + 60:
+    reports = []
+    # A worker's results go through a pipe it cannot leave before they are read: read them
+    # as they come, while sampling, so the run ends when the workers do.
+    while len(reports) < len(workers):
         t = time.time() - started
-        rss, fds = sample(pid)
-        samples.append((t, rss, fds))
-        time.sleep(2)
+        if t <= seconds:
+            rss, fds = sample(pid)
+            samples.append((t, rss, fds))
+        try:
+            reports.append(out.get(timeout=2))
+        except queue.Empty:
+            pass
+        assert t < seconds + 300, "the workers did not finish"
+    for w in workers:
+        w.join()
     merged = {}
-    for _ in workers:
-        for op, r in out.get(timeout=120).items():
+    for report in reports:
+        for op, r in report.items():
+            if op.startswith("_"):
+                continue
             m = merged.setdefault(op, {"ms": [], "errors": 0})
             m["ms"] += r["ms"]
             m["errors"] += r["errors"]
-    for w in workers:
-        w.join()
-    wall = time.time() - started
+    wall = seconds
     rss1, fds1 = sample(pid)
     print(f"\n{'operation':10} {'count':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     total = errors = 0

@@ -27,17 +27,20 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Fills the file system holding `dir` with one file, to the last byte it takes.
-fn fill(dir: &Path) -> PathBuf {
+/// Fills the file system holding `dir` with one file (appending to it if it is there) to the
+/// last byte it takes, then gives `leave` bytes back.
+fn fill(dir: &Path, leave: u64) -> PathBuf {
     use std::io::Write as _;
     let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
     let chunk = vec![0xa5u8; 64 * 1024];
     while f.write_all(&chunk).is_ok() {}
     for _ in 0..64 {
         let _ = f.write_all(&[0u8; 1024]);
     }
     let _ = f.write_all(&[0u8]);
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(leave)).unwrap();
     path
 }
 
@@ -78,42 +81,53 @@ fn a_full_disk_refuses_publishes_with_507_and_recovers_when_freed() {
     let original = call(serve.addr, "GET", archive, Some(&admin), None);
     assert_eq!(original.status, 200);
 
-    // The disk fills. A publish of a version with a few hundred KB of content is refused
-    // with a clear error, and leaves nothing behind.
-    let filler = fill(&data);
+    // The disk fills but for 96 KiB: room to prepare a version, not for its archive (about
+    // 180 KB of letters that do not compress much). The upload is refused with a clear
+    // error and leaves nothing behind.
+    let filler = fill(&data, 96 * 1024);
     let before = files(&data);
-    let noise: String =
-        (0..300_000u32).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: String = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
     let v2 = skill_dir(dir.path(), "demo", "1.1.0", &[("notes.md", noise.as_str())]);
     let out = serve.cli(Some(&admin), &["publish", v2.to_str().unwrap(), "-n", "acme"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the publish is refused");
     assert!(stderr.contains("storage is full"), "a clear error: {stderr}");
-    let a = call(
-        serve.addr,
-        "POST",
-        "/api/v1/skills",
-        Some(&admin),
-        Some(&serde_json::json!({"scope": "acme", "slug": "other"})),
-    );
-    assert!(a.status == 507 || a.status == 201, "{} {}", a.status, a.text());
-    if a.status == 507 {
-        assert_eq!(a.json()["type"], "https://skilldex.dev/errors/insufficient-storage");
-    }
     // What was there still reads; nothing of 1.1.0 was kept.
     let read = call(serve.addr, "GET", archive, Some(&admin), None);
     assert_eq!((read.status, read.body == original.body), (200, true));
     let versions = call(serve.addr, "GET", "/api/v1/skills/acme/demo/versions", Some(&admin), None).json();
     let listed: Vec<&str> = versions["data"].as_array().unwrap().iter().filter_map(|v| v["version"].as_str()).collect();
     assert_eq!(listed, ["1.0.0"]);
+    // Nothing half-written: no new file but empty ones, and every blob of the embedded store
+    // whole (its content is its name).
     let after: Vec<_> = files(&data).into_iter().filter(|(p, _)| !p.to_string_lossy().contains("-wal")).collect();
     let before: Vec<_> = before.into_iter().filter(|(p, _)| !p.to_string_lossy().contains("-wal")).collect();
     let left: Vec<_> = after.iter().filter(|f| !before.contains(f)).collect();
     assert!(left.iter().all(|(_, size)| *size == 0), "no partial files left: {left:?}");
+    for (path, _) in after.iter().filter(|(p, _)| p.parent().is_some_and(|d| d.ends_with("blobs/sha256"))) {
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(path).unwrap()));
+        assert_eq!(path.file_name().unwrap().to_string_lossy(), digest, "a whole blob");
+    }
+
+    // Full to the last byte: even the database's writes are refused, with the same 507.
+    fill(&data, 0);
+    let body = serde_json::json!({"scope": "acme", "slug": "other"});
+    let a = call(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&body));
+    assert_eq!((a.status, a.json()["type"].as_str()), (507, Some("https://skilldex.dev/errors/insufficient-storage")));
+    assert_eq!(call(serve.addr, "GET", "/api/v1/skills/acme/other", Some(&admin), None).status, 404);
 
     // Space again: the same server takes the publish.
     std::fs::remove_file(filler).unwrap();
     serve.ok(Some(&admin), &["publish", v2.to_str().unwrap(), "-n", "acme"]);
+    assert_eq!(call(serve.addr, "POST", "/api/v1/skills", Some(&admin), Some(&body)).status, 201);
     let resolved = call(serve.addr, "GET", "/api/v1/resolve/acme/demo", Some(&admin), None);
     assert_eq!(resolved.json()["version"], "1.1.0");
     assert!(!serve.log().contains("panicked"));

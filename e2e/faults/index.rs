@@ -35,7 +35,9 @@ fn killed_while_indexing_the_search_index_heals_on_start() {
         }));
     }
     // Killed without warning once a good number of skills went in, writes still under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while acknowledged.lock().unwrap().len() < 120 {
+        assert!(std::time::Instant::now() < deadline, "the writers made progress");
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut serve = serve;

@@ -37,8 +37,17 @@ def in_the_past(value):
     return when <= datetime.datetime.now(datetime.timezone.utc)
 
 
+def is_negative(case):
+    """Whether the case was made to break the schema: such a case must be refused anyway, so
+    it goes out as generated (a made-up cursor included)."""
+    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
+    return str(getattr(mode, "value", mode)).lower() == "negative"
+
+
 @schemathesis.hook
 def map_case(ctx, case):
+    if is_negative(case):
+        return case
     # A cursor is opaque: only the `cursor` of a previous page is one, and any other value is
     # a 400 (tested in the suite).
     query = case.query

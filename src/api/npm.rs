@@ -515,6 +515,7 @@ fn read_publish(doc: &PublishBody, attachments: &Map<String, Value>) -> Result<P
 
 /// A publish body's bytes read as the server reads them, up to the tarball's bundle rules
 /// (the parser fuzzers' entry).
+#[cfg(feature = "test-util")]
 #[doc(hidden)]
 pub fn parse_publish_body(body: &[u8]) {
     let Ok(mut doc) = serde_json::from_slice::<PublishBody>(body) else { return };

@@ -37,6 +37,7 @@ enum Failure {
     Denied(String),
     NotFound(String),
     TooManyRequests(String),
+    Conflict(String),
     Internal(String),
 }
 
@@ -56,6 +57,7 @@ impl From<service::Error> for Failure {
             service::Error::Invalid(m) | service::Error::OwnWork(m) => Failure::BadRequest(m),
             service::Error::TooLarge(m) => Failure::Dist(DistError::TooLarge(m)),
             service::Error::RateLimited(m) => Failure::TooManyRequests(m),
+            service::Error::Conflict(m) | service::Error::State(m) => Failure::Conflict(m),
             service::Error::Unavailable(m) => Failure::Dist(DistError::Unavailable(m)),
             service::Error::StorageFull(_) => Failure::Dist(DistError::Full),
             other => Failure::Internal(other.to_string()),
@@ -77,6 +79,7 @@ impl IntoResponse for Failure {
             Failure::Denied(m) => (StatusCode::FORBIDDEN, "DENIED", m),
             Failure::NotFound(m) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN", m),
             Failure::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", m),
+            Failure::Conflict(m) => (StatusCode::CONFLICT, "DENIED", m),
         };
         let body = serde_json::json!({ "errors": [{ "code": code, "message": message, "detail": null }] });
         let mut r = (status, axum::Json(body)).into_response();

@@ -611,6 +611,7 @@ pub struct Health {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateVersionRequest {
     /// Semver, e.g. `1.4.0`; must match SKILL.md's `version` when it has one.
+    #[schema(schema_with = super::schema::version)]
     pub version: String,
     /// `registry/repo:tag` or `registry/repo@sha256:…`; a tag is resolved to a digest once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -621,9 +622,13 @@ pub struct CreateVersionRequest {
     pub registry_credentials: Option<RegistryCredentials>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_tree: Option<Vec<crate::bundle::FileEntry>>,
+    /// The archive's SHA-256, 64 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub archive_sha256: Option<String>,
+    /// The archive's size in bytes (at most the server's archive limit: 413 past it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub archive_size: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<String>,

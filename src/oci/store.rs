@@ -119,13 +119,13 @@ impl From<std::io::Error> for DistError {
 
 impl From<StoreError> for DistError {
     fn from(e: StoreError) -> Self {
-        if e.is_full() {
-            return DistError::Full;
+        match e.outage() {
+            Some(crate::store::Outage::Full) => DistError::Full,
+            Some(crate::store::Outage::Unavailable) => {
+                DistError::Unavailable("the registry's index is unavailable right now; try again shortly".into())
+            }
+            None => DistError::Storage(e.to_string()),
         }
-        if e.is_unavailable() {
-            return DistError::Unavailable("the registry's index is unavailable right now; try again shortly".into());
-        }
-        DistError::Storage(e.to_string())
     }
 }
 

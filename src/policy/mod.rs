@@ -236,10 +236,16 @@ impl PolicySet {
         Ok(PolicySet { dir: None, policies: vec![policy] })
     }
 
-    /// Parses one policy document as if it were the file `file` (the parser fuzzers' entry).
+    /// Parses one policy document as if it were the file `file`, reading the files it names
+    /// with `read` (the parser fuzzers' entry).
+    #[cfg(feature = "test-util")]
     #[doc(hidden)]
-    pub fn from_yaml(file: &Path, bytes: &[u8]) -> Result<Self, PolicyError> {
-        let policy = parse_file(file, bytes.to_vec(), &mut BTreeMap::new())?;
+    pub fn from_yaml(
+        file: &Path,
+        bytes: &[u8],
+        read: &dyn Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<Self, PolicyError> {
+        let policy = parse_file(file, bytes.to_vec(), &mut BTreeMap::new(), read)?;
         Ok(PolicySet { dir: None, policies: vec![policy] })
     }
 
@@ -267,15 +273,19 @@ pub(crate) fn combined_hashes(policies: &[&Policy]) -> Option<(String, Option<St
 
 fn load_file(file: &Path, roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>) -> Result<Policy, PolicyError> {
     let bytes = std::fs::read(file).map_err(|e| err(file, format!("cannot read: {e}")))?;
-    parse_file(file, bytes, roots)
+    parse_file(file, bytes, roots, &|path: &Path| std::fs::read(path))
 }
 
-/// Parses a policy document as if read from `file` (trust roots it names are read relative
-/// to that file's directory).
+/// Reads a file a policy names (a key, a trust root).
+type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+
+/// Parses a policy document as if read from `file`; the keys and trust roots it names are
+/// read with `read`, relative to that file's directory.
 fn parse_file(
     file: &Path,
     bytes: Vec<u8>,
     roots: &mut BTreeMap<PathBuf, Arc<LoadedRoot>>,
+    read: ReadFile<'_>,
 ) -> Result<Policy, PolicyError> {
     let doc: PolicyDoc = serde_yaml_ng::from_slice(&bytes).map_err(|e| err(file, e.to_string()))?;
     if doc.api_version != API_VERSION {
@@ -323,8 +333,7 @@ fn parse_file(
                         (Some(pem), None) => pem.into_bytes(),
                         (None, Some(f)) => {
                             let path = base.join(f);
-                            let pem =
-                                std::fs::read(&path).map_err(|e| at(format!("cannot read {}: {e}", path.display())))?;
+                            let pem = read(&path).map_err(|e| at(format!("cannot read {}: {e}", path.display())))?;
                             hashed.extend_from_slice(&pem);
                             pem
                         }
@@ -358,7 +367,7 @@ fn parse_file(
                     let root = match roots.get(&path) {
                         Some(r) => r.clone(),
                         None => {
-                            let r = Arc::new(load_root(&path).map_err(at)?);
+                            let r = Arc::new(load_root(&path, read).map_err(at)?);
                             roots.insert(path.clone(), r.clone());
                             r
                         }
@@ -391,8 +400,8 @@ fn parse_file(
     })
 }
 
-fn load_root(path: &Path) -> Result<LoadedRoot, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn load_root(path: &Path, read: ReadFile<'_>) -> Result<LoadedRoot, String> {
+    let bytes = read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let bad = |e: sigstore::errors::SigstoreError| format!("{} is not a usable trusted root: {e}", path.display());
     let root = SigstoreTrustRoot::from_trusted_root_json_unchecked(&bytes).map_err(bad)?;
     let mut rekor_keys = BTreeMap::new();

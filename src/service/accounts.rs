@@ -343,7 +343,7 @@ fn token_detail(t: &Token) -> serde_json::Value {
 }
 
 pub(super) fn check_email(email: &str) -> Result<()> {
-    let valid = email.len() <= limits::EMAIL
+    let valid = email.chars().count() <= limits::EMAIL
         && email
             .split_once('@')
             .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))

@@ -103,7 +103,20 @@ pub enum Error {
     Registry(crate::oci::store::DistError),
 }
 
+/// What a refusal for a full disk says.
+const FULL: &str = "the server's storage is full; nothing was stored";
+
 impl Error {
+    /// A file the server writes could not be written: a full disk is the caller's 507, any
+    /// other failure the server's own (logged with `context`).
+    pub fn io(context: &str, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            tracing::error!(%context, "the server's disk is full");
+            return Error::StorageFull(FULL.into());
+        }
+        Error::Internal(format!("{context}: {e}"))
+    }
+
     /// Whether this is the server's own failure, whose text must never reach a response.
     pub fn is_internal(&self) -> bool {
         matches!(self, Error::Internal(_) | Error::Store(_) | Error::Registry(crate::oci::store::DistError::Storage(_)))
@@ -122,10 +135,11 @@ impl Error {
 
 impl From<crate::oci::store::DistError> for Error {
     fn from(e: crate::oci::store::DistError) -> Self {
-        if let crate::oci::store::DistError::Unavailable(m) = e {
-            return Error::Unavailable(m);
+        match e {
+            crate::oci::store::DistError::Unavailable(m) => Error::Unavailable(m),
+            crate::oci::store::DistError::Full => Error::StorageFull(FULL.into()),
+            e => Error::Registry(e),
         }
-        Error::Registry(e)
     }
 }
 
@@ -142,16 +156,18 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(what) => Error::Conflict(format!("{what} already exists")),
             StoreError::Invariant(msg) => Error::State(msg),
-            e if e.is_unavailable() => {
-                tracing::warn!(error = %e, "the database is unavailable");
-                Error::Unavailable("the database is unavailable right now; try again shortly".into())
-            }
-            e if e.is_full() => {
-                tracing::error!(error = %e, "the database's disk is full");
-                Error::StorageFull("the server's storage is full; nothing was stored".into())
-            }
             StoreError::Missing(what) => Error::NotFound(format!("{what} not found")),
-            other => Error::Store(other),
+            e => match e.outage() {
+                Some(crate::store::Outage::Unavailable) => {
+                    tracing::warn!(error = %e, "the database is unavailable");
+                    Error::Unavailable("the database is unavailable right now; try again shortly".into())
+                }
+                Some(crate::store::Outage::Full) => {
+                    tracing::error!(error = %e, "the database's disk is full");
+                    Error::StorageFull(FULL.into())
+                }
+                None => Error::Store(e),
+            },
         }
     }
 }

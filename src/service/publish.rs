@@ -562,11 +562,10 @@ impl Publishing<'_> {
             StorageTarget::Embedded => {
                 let store =
                     self.core.embedded().ok_or_else(|| Error::Internal("no embedded store to upload to".into()))?;
-                store
-                    .store()
-                    .push_artifact(target.repository(), version, &artifact)
-                    .await
-                    .map_err(|e| Error::Internal(format!("embedded store: {e}")))?;
+                store.store().push_artifact(target.repository(), version, &artifact).await.map_err(|e| match e {
+                    crate::oci::store::DistError::Full => Error::from(e),
+                    e => Error::Internal(format!("embedded store: {e}")),
+                })?;
                 store.store().as_ref()
             }
         };

@@ -201,7 +201,11 @@ impl Publishing<'_> {
         let dir = &self.storage()?.uploads_dir;
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
         let tmp = dir.join(format!(".{}.{}.partial", upload.id, new_id()));
-        tokio::fs::write(&tmp, bytes).await.map_err(io_error)?;
+        if let Err(e) = tokio::fs::write(&tmp, bytes).await {
+            // A write cut short (a full disk) leaves part of the file: it goes.
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io_error(e));
+        }
         tokio::fs::rename(&tmp, self.upload_path(&upload.id)?).await.map_err(io_error)?;
         Ok(UploadedArtifact { reference: built.pinned, digest: built.artifact.digest().to_owned() })
     }
@@ -449,7 +453,7 @@ pub(super) fn check_archive(upload: &Upload, bytes: &[u8]) -> Result<()> {
 }
 
 fn io_error(e: std::io::Error) -> Error {
-    Error::Internal(format!("upload storage: {e}"))
+    Error::io("upload storage", e)
 }
 
 /// How a first-version upload keeps the skill it will create.

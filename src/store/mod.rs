@@ -45,33 +45,33 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-impl StoreError {
-    /// The database could not be reached, is restarting or has no connection to spare: a
-    /// passing outage, not a fault in the request or the server.
-    pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(e) = self else { return false };
-        match e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => true,
-            // PostgreSQL's connection exceptions (08), operator intervention such as a
-            // shutdown or a restart under way (57P), and too many connections (53300).
-            sqlx::Error::Database(d) => {
-                d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300")
-            }
-            _ => false,
-        }
-    }
+/// A database failure that is not a fault of the request or of the server's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Unreachable, restarting or out of connections: it passes, a retry may succeed.
+    Unavailable,
+    /// The disk under the database is full.
+    Full,
+}
 
-    /// The disk under the database is full (SQLite's `SQLITE_FULL`, PostgreSQL's `53100`).
-    pub fn is_full(&self) -> bool {
-        let StoreError::Database(e) = self else { return false };
+impl StoreError {
+    /// Which outage this is, if it is one; anything else is the server's own failure.
+    pub fn outage(&self) -> Option<Outage> {
+        let StoreError::Database(e) = self else { return None };
         match e {
-            sqlx::Error::Database(d) => d.code().is_some_and(|c| c == "13" || c == "53100"),
-            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
-            _ => false,
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Some(Outage::Full),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Outage::Unavailable),
+            sqlx::Error::Database(d) => match d.code().as_deref() {
+                // SQLite's SQLITE_FULL; PostgreSQL's disk_full.
+                Some("13" | "53100") => Some(Outage::Full),
+                // PostgreSQL: connection exceptions, a shutdown or restart under way, too
+                // many connections.
+                Some("08000" | "08001" | "08003" | "08004" | "08006" | "57P01" | "57P02" | "57P03" | "53300") => {
+                    Some(Outage::Unavailable)
+                }
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
@@ -1038,6 +1038,17 @@ pub(crate) use migrations;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outages_are_told_from_faults() {
+        let io = |kind| StoreError::Database(sqlx::Error::Io(std::io::Error::from(kind)));
+        assert_eq!(io(std::io::ErrorKind::StorageFull).outage(), Some(Outage::Full));
+        assert_eq!(io(std::io::ErrorKind::ConnectionRefused).outage(), Some(Outage::Unavailable));
+        assert_eq!(StoreError::Database(sqlx::Error::PoolTimedOut).outage(), Some(Outage::Unavailable));
+        assert_eq!(StoreError::Database(sqlx::Error::RowNotFound).outage(), None);
+        assert_eq!(StoreError::Database(sqlx::Error::WorkerCrashed).outage(), None);
+        assert_eq!(StoreError::Corrupt("x".into()).outage(), None);
+    }
 
     /// Every migration file is compiled in, in order: `migrations/shared/` (SQL both dialects
     /// run as it is) on both backends, `migrations/<backend>/` (where they differ) on its own,

@@ -94,6 +94,13 @@ enum Problems {
     /// seconds `Retry-After` gives.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Problem),
+    /// service-unavailable: the database cannot be reached right now; retry after the
+    /// seconds `Retry-After` gives.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+    /// insufficient-storage: the server's disk is full; nothing was stored.
+    #[response(status = 507, content_type = "application/problem+json")]
+    InsufficientStorage(Problem),
 }
 
 /// `/api/v1/skills/{scope}/{slug}`

@@ -141,7 +141,7 @@ async fn receive(body: axum::body::Body, path: &Path) -> Reply<()> {
         if started.elapsed() > TOTAL {
             return Err(ApiError::BadRequest("the bundle did not arrive in time".into()));
         }
-        file.write_all(&chunk).await.map_err(|e| Error::Internal(format!("cannot keep the bundle: {e}")))?;
+        file.write_all(&chunk).await.map_err(|e| Error::io("cannot keep the bundle", e))?;
     }
     file.flush().await.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(())
