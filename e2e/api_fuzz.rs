@@ -24,11 +24,7 @@ fn generated_requests_find_no_server_error_and_no_undocumented_rule() {
     if !schemathesis_available() {
         return;
     }
-    let Ok(model) = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL") else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
-        eprintln!("skipping: SKILLDEX_TEST_EMBEDDING_MODEL is not set");
-        return;
-    };
+    let Some(model) = crate::common::embedding_model() else { return };
     let dir = tempfile::tempdir().unwrap();
     // Semantic search is one of the modes the document offers, so the server has its model.
     let serve = Serve::start(dir.path(), &["--embedding-model", &model]);

@@ -305,6 +305,17 @@ pub fn psql(url: &str, sql: &str) -> Result<(), String> {
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
+/// The embedding model's directory the tests use (`SKILLDEX_TEST_EMBEDDING_MODEL`, set by
+/// `e2e/test.sh`); outside CI its absence skips a test, on CI it fails it.
+pub fn embedding_model() -> Option<String> {
+    let model = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL").ok();
+    if model.is_none() {
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
+        eprintln!("skipping: SKILLDEX_TEST_EMBEDDING_MODEL is not set");
+    }
+    model
+}
+
 /// Runs `fn name(Backend)` as two tests, `name_sqlite` and `name_postgres`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

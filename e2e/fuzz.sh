@@ -18,11 +18,13 @@ if ((${#targets[@]} == 0)); then
     targets=(bundle_archive npm_tarball skill_md oci_manifest trust_policy npm_publish)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-export RUSTC_BOOTSTRAP=1
 
 echo "writing the seed corpus"
 SKILLDEX_FUZZ_SEEDS_DIR="$PWD/fuzz/corpus" cargo test -q --test it fuzz_regressions >/dev/null
 cd fuzz
+# Only for the fuzz builds (their own target directory): set for the main crate's builds it
+# would change their fingerprints and rebuild everything.
+export RUSTC_BOOTSTRAP=1
 echo "building the fuzz targets (release, AddressSanitizer)"
 cargo fuzz build -O
 

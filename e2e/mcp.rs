@@ -195,11 +195,7 @@ fn agents_find_skills_by_meaning_over_mcp() {
     if !mcp_peer_available() {
         return;
     }
-    let Ok(model) = std::env::var("SKILLDEX_TEST_EMBEDDING_MODEL") else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "the embedding model is required on CI");
-        eprintln!("skipping: SKILLDEX_TEST_EMBEDDING_MODEL is not set");
-        return;
-    };
+    let Some(model) = crate::common::embedding_model() else { return };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let serve = Serve::start(root, &["--embedding-model", &model]);

@@ -13,15 +13,13 @@ teams) for measuring searches as a signed-in member.
 """
 
 import hashlib
-import io
 import random
-import tarfile
 import urllib.request
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from skilldex_api import call
+from skilldex_api import bundle, call
 
 WORDS = (
     "code test deploy service cluster database query cache index schema migrate build release "
@@ -38,21 +36,10 @@ TEAMS = 50
 PUBLISHED = (4, 26)
 
 
-def archive(skill):
-    """A minimal bundle: SKILL.md at the root, naming the skill."""
-    text = f"---\nname: {skill['slug']}\ndescription: {skill['description']}\n---\n\n# {skill['displayName']}\n".encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        info = tarfile.TarInfo("SKILL.md")
-        info.size, info.mtime, info.mode = len(text), 0, 0o644
-        tar.addfile(info, io.BytesIO(text))
-    return out.getvalue()
-
-
 def publish(server, token, skill):
     """Version 1.0.0 through the upload steps: prepare, PUT the archive, finalize."""
     path = f"/api/v1/skills/{skill['scope']}/{skill['slug']}/versions"
-    data = archive(skill)
+    data = bundle(skill["slug"], skill["description"], skill["displayName"])
     status, body = call(server, token, "POST", path,
                         {"version": "1.0.0", "archiveSha256": hashlib.sha256(data).hexdigest(), "archiveSize": len(data)})
     if status == 409:

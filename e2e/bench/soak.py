@@ -7,33 +7,21 @@ Prints, per operation, the count, the rate, p50/p99 and the errors; RSS and desc
 start and end and their trend over the run's second half.
 """
 
-import gzip
 import hashlib
 import http.client
-import io
 import json
 import multiprocessing as mp
 import os
 import queue
 import random
 import sys
-import tarfile
 import time
 import urllib.parse
 
+from skilldex_api import bundle
+
 SKILLS = 40
 WORDS = "review lint test deploy docs format security database cloud python rust api search build".split()
-
-
-def archive(name, version):
-    """A skill bundle (tar.gz), as `skilldex pack` makes one."""
-    skill_md = f"---\nname: {name}\ndescription: The {name} skill for soak testing\nversion: {version}\n---\n# {name}\n".encode()
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("SKILL.md")
-        info.size, info.mtime, info.mode = len(skill_md), 0, 0o644
-        tar.addfile(info, io.BytesIO(skill_md))
-    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 class Client:
@@ -63,7 +51,7 @@ class Client:
 
 def publish(c, name, version, create=False):
     """Prepare, upload, finalize: the CLI's upload path. Returns the last status."""
-    data = archive(name, version)
+    data = bundle(name, f"The {name} skill for soak testing", name, version)
     body = {"version": version, "archiveSha256": hashlib.sha256(data).hexdigest(), "archiveSize": len(data)}
     if create:
         body["create"] = {"visibility": "public", "description": f"{name} " + " ".join(random.sample(WORDS, 3))}
@@ -119,10 +107,13 @@ def worker(server, token, seconds, seed, out):
 
 
 def sample(pid):
+    """RSS in MiB, its anonymous part (the heap; the rest is mapped files such as the search
+    index's segments), and open file descriptors."""
     with open(f"/proc/{pid}/status") as f:
-        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+        fields = dict(l.split(":", 1) for l in f if ":" in l)
+    rss, anon = (int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon"))
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss, fds
+    return rss, anon, fds
 
 
 def pct(values, p):
@@ -148,7 +139,7 @@ def main():
         status = publish(c, f"soak-{i}", "1.0.0", create=True)
         assert status in (200, 409), f"seeding soak-{i}: {status}"
     time.sleep(1)
-    rss0, fds0 = sample(pid)
+    rss0, anon0, fds0 = sample(pid)
     print(f"seeded {SKILLS} skills; {procs} processes for {seconds} s; RSS {rss0:.1f} MiB, {fds0} fds at the start")
     out = mp.Queue()
     workers = [mp.Process(target=worker, args=(server, token, seconds, i + 1, out)) for i in range(procs)]
@@ -162,8 +153,7 @@ def main():
     while len(reports) < len(workers):
         t = time.time() - started
         if t <= seconds:
-            rss, fds = sample(pid)
-            samples.append((t, rss, fds))
+            samples.append((t, *sample(pid)))
         try:
             reports.append(out.get(timeout=2))
         except queue.Empty:
@@ -180,7 +170,7 @@ def main():
             m["ms"] += r["ms"]
             m["errors"] += r["errors"]
     wall = seconds
-    rss1, fds1 = sample(pid)
+    rss1, anon1, fds1 = sample(pid)
     print(f"\n{'operation':10} {'count':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     total = errors = 0
     for op in ("resolve", "search", "install", "publish"):
@@ -188,12 +178,14 @@ def main():
         total += len(m["ms"])
         errors += m["errors"]
         print(f"{op:10} {len(m['ms']):8} {len(m['ms']) / wall:8.1f} {pct(m['ms'], 50):8.2f} {pct(m['ms'], 99):8.2f} {m['errors']:7}")
-    half = [(t, r, f) for t, r, f in samples if t >= wall / 2]
+    half = [s for s in samples if s[0] >= wall / 2]
     print(f"\nall: {total} operations in {wall:.0f} s ({total / wall:.1f}/s), {errors} errors")
     print(f"RSS: {rss0:.1f} MiB at the start, {rss1:.1f} MiB at the end, max {max(s[1] for s in samples):.1f} MiB; "
-          f"trend over the second half {slope([(t, r) for t, r, _ in half]):+.2f} MiB/min")
-    print(f"open fds: {fds0} at the start, {fds1} at the end, max {max(s[2] for s in samples)}; "
-          f"trend over the second half {slope([(t, f) for t, _, f in half]):+.2f}/min")
+          f"trend over the second half {slope([(s[0], s[1]) for s in half]):+.2f} MiB/min")
+    print(f"  of which anonymous (heap): {anon0:.1f} MiB at the start, {anon1:.1f} MiB at the end; "
+          f"trend over the second half {slope([(s[0], s[2]) for s in half]):+.2f} MiB/min")
+    print(f"open fds: {fds0} at the start, {fds1} at the end, max {max(s[3] for s in samples)}; "
+          f"trend over the second half {slope([(s[0], s[3]) for s in half]):+.2f}/min")
     sys.exit(1 if errors else 0)
 
 

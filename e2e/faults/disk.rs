@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{Serve, skill_dir};
-use crate::net::call;
+use crate::net::{DEMO_ARCHIVE, call, publish_demo};
 
 /// A tmpfs of `size` mounted at `dir`, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -74,12 +74,8 @@ fn a_full_disk_refuses_publishes_with_507_and_recovers_when_freed() {
     let data_arg = data.to_str().unwrap().to_owned();
     let serve = Serve::start(dir.path(), &["--data-dir", &data_arg]);
     let admin = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_owned();
-    serve.ok(Some(&admin), &["team", "create", "acme"]);
-    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
-    serve.ok(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
-    let archive = "/api/v1/skills/acme/demo/versions/1.0.0/archive";
-    let original = call(serve.addr, "GET", archive, Some(&admin), None);
-    assert_eq!(original.status, 200);
+    let original = publish_demo(&serve, &admin);
+    let archive = DEMO_ARCHIVE;
 
     // The disk fills but for 96 KiB: room to prepare a version, not for its archive (about
     // 180 KB of letters that do not compress much). The upload is refused with a clear

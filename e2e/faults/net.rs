@@ -74,6 +74,19 @@ pub fn call_with(
     Answer { status, head, body: resp.get(split + 4..).unwrap_or_default().to_vec() }
 }
 
+/// A team `acme` with `demo` 1.0.0 published on `serve`; its archive as the server serves it.
+pub fn publish_demo(serve: &crate::common::Serve, admin: &str) -> Answer {
+    serve.ok(Some(admin), &["team", "create", "acme"]);
+    let v1 = crate::common::skill_dir(&serve.dir, "demo", "1.0.0", &[]);
+    serve.ok(Some(admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
+    let original = call(serve.addr, "GET", DEMO_ARCHIVE, Some(admin), None);
+    assert_eq!(original.status, 200);
+    original
+}
+
+/// Where `publish_demo`'s archive is read.
+pub const DEMO_ARCHIVE: &str = "/api/v1/skills/acme/demo/versions/1.0.0/archive";
+
 /// A TCP proxy in front of a dependency. Armed with a needle, it cuts the first client
 /// connection whose request carries it (before passing that request on), tells the test,
 /// and from then on refuses every connection until it is healed.

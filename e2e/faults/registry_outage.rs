@@ -2,7 +2,7 @@
 //! chosen request) stopped in the middle of a push and in the middle of a pull.
 
 use crate::common::{Serve, skill_dir};
-use crate::net::{Proxy, call};
+use crate::net::{DEMO_ARCHIVE, Proxy, call, publish_demo};
 use crate::registry::{Auth, DistRegistry, peers_available};
 
 #[test]
@@ -16,12 +16,8 @@ fn the_registry_stopped_mid_push_and_mid_pull_stores_nothing_and_recovers() {
     let storage = format!("{}/skills", proxy.addr);
     let serve = Serve::start(dir.path(), &["--storage-registry", &storage]);
     let admin = serve.admin_token();
-    serve.ok(Some(&admin), &["team", "create", "acme"]);
-    let v1 = skill_dir(dir.path(), "demo", "1.0.0", &[]);
-    serve.ok(Some(&admin), &["publish", "--public", v1.to_str().unwrap(), "-n", "acme"]);
-    let archive = "/api/v1/skills/acme/demo/versions/1.0.0/archive";
-    let original = call(serve.addr, "GET", archive, Some(&admin), None);
-    assert_eq!(original.status, 200);
+    let original = publish_demo(&serve, &admin);
+    let archive = DEMO_ARCHIVE;
     let audit_before = call(serve.addr, "GET", "/api/v1/audit?limit=100", Some(&admin), None).json()["data"].clone();
 
     // Mid-push: the blobs went up, then the registry stops as the manifest is pushed.

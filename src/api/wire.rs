@@ -12,6 +12,35 @@ use crate::domain::{
     Visibility, to_datetime,
 };
 
+/// An optional nested object: serde would also read a struct from an array of its fields in
+/// order, which no client means and the OpenAPI document forbids.
+pub(crate) fn object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?
+        .map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// A list of nested objects, each read as `object` reads one.
+pub(crate) fn objects<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?
+        .into_iter()
+        .map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// `objects` for an optional list.
+pub(crate) fn objects_opt<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    Option::<Vec<serde_json::Map<String, serde_json::Value>>>::deserialize(d)?
+        .map(|v| {
+            v.into_iter()
+                .map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(serde::de::Error::custom))
+                .collect()
+        })
+        .transpose()
+}
+
 /// Lets a PATCH tell "set to null" (`Some(None)`) from "leave alone" (`None`).
 pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
@@ -618,9 +647,9 @@ pub struct CreateVersionRequest {
     pub reference: Option<String>,
     /// Credentials for `reference`'s registry, used for this one read and never stored. The
     /// server reads other registries anonymously otherwise, never with its own credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "object", skip_serializing_if = "Option::is_none")]
     pub registry_credentials: Option<RegistryCredentials>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "objects_opt", skip_serializing_if = "Option::is_none")]
     pub file_tree: Option<Vec<crate::bundle::FileEntry>>,
     /// The archive's SHA-256, 64 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -645,7 +674,7 @@ pub struct CreateVersionRequest {
     /// Create the skill with these fields if this is its first version; it comes into being
     /// only when the version is stored, so a failed publish leaves nothing. Ignored when the
     /// skill exists. Without it, publishing to a skill that does not exist is a 404.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "object", skip_serializing_if = "Option::is_none")]
     pub create: Option<NewSkillFields>,
     /// What changed in this version, when registering a reference (an upload says it at
     /// finalize).
@@ -744,7 +773,7 @@ pub struct FinalizeRequest {
     /// Cosign legacy signatures of the artifact the upload answered with (`digest`): checked
     /// with the trust policies before anything is stored, then stored next to the artifact
     /// as its `sha256-<hex>.sig`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "objects", skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<SignatureUpload>,
     /// The `versionId` preparing the version answered: finalize publishes exactly that upload,
     /// which must be the caller's. Without it, the caller's own prepared upload of the version.

@@ -406,7 +406,7 @@ impl Publishing<'_> {
             }
             (ArtifactSource::Upload { signatures, .. }, Some(upload)) => {
                 let Some(bytes) = self.archive_of(&upload).await? else {
-                    return Err(Error::Invalid(format!("the archive for version {version} has not been uploaded yet")));
+                    return Err(Error::State(format!("the archive for version {version} has not been uploaded yet")));
                 };
                 check_archive(&upload, &bytes)?;
                 let bundle = Bundle::from_archive(&bytes, None, &self.core.limits.bundle)?;

@@ -190,6 +190,14 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
         case(Method::PUT, &format!("{skill}/channels/stable"), j(json!({"version": "1.0.0", "pin": true})), bad, v),
         case(Method::DELETE, &format!("{skill}/channels/latest"), None, bad, v),
         case(Method::PUT, &format!("{skill}/versions/not-semver/yank"), None, bad, v),
+        // A nested object given as an array of its fields is not one either.
+        case(
+            Method::POST,
+            &format!("{skill}/versions"),
+            j(json!({"version": "9.0.0", "archiveSha256": "a".repeat(64), "archiveSize": 1, "create": [null, null]})),
+            bad,
+            v,
+        ),
         case(Method::PUT, &format!("{skill}/versions/9.9.9/yank"), None, S::NOT_FOUND, "not-found"),
         case(Method::POST, &format!("{skill}/restore"), None, S::CONFLICT, "state-conflict"),
         // Reads with bad parameters

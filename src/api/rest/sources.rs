@@ -39,6 +39,7 @@ pub struct CreateSourceRequest {
     /// Of the skills the source creates; default private.
     pub visibility: Option<Visibility>,
     /// What the registry is read with; never returned.
+    #[serde(default, deserialize_with = "crate::api::wire::object")]
     pub credentials: Option<SourceCredentials>,
     /// Accept registry notifications (a secret is made and shown once, in this answer).
     #[serde(default)]
