@@ -364,7 +364,7 @@ fn finalize_publishes_only_the_callers_upload(backend: Backend) {
 
     // Alice's own upload has no archive yet; Bob's is not hers to publish.
     let (s, body) = site.finalize(&alice, "acme/demo", "1.0.0", None, None);
-    assert_eq!(s, 400, "{body}");
+    assert_eq!(s, 409, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("not been uploaded"), "{body}");
     let (s, _) = site.finalize(&alice, "acme/demo", "1.0.0", None, bobs["versionId"].as_str());
     assert_eq!(s, 404);

@@ -640,7 +640,7 @@ fn upload_publishing_checks_stores_and_retries() {
         assert_eq!(s, *want, "{what}: {body}");
         assert_eq!(body["status"], *want, "{what}: problem+json");
         let (s, body) = finalize(&serve, &admin, "2.0.0");
-        assert_eq!(s, 400, "{what}: {body}");
+        assert_eq!((s, body["type"].as_str()), (409, Some("https://skilldex.dev/errors/state-conflict")), "{what}");
         assert!(body["detail"].as_str().unwrap().contains("has not been uploaded"), "{what}: {body}");
     }
     // An archive that is not what was prepared is refused at PUT.
