@@ -115,6 +115,15 @@ impl Serve {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Installs `spec` as `token` into `dest`, with the lock file beside it (never in the
+    /// repository's working directory); the install must succeed.
+    pub fn install_into(&self, token: Option<&str>, spec: &str, dest: &Path) {
+        let lock = dest.with_extension("lock");
+        let (dest, lock) = (dest.to_str().unwrap(), lock.to_str().unwrap());
+        let out = self.cli(token, &["install", spec, "--dest", dest, "--lock-file", lock]);
+        assert!(out.status.success(), "install {spec}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Runs a CLI command with `--json` that must succeed and returns what it printed.
     pub fn json(&self, token: Option<&str>, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();

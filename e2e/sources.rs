@@ -261,18 +261,7 @@ fn sources_end_to_end(backend: Backend) {
     }
     assert_eq!(resolve(&serve, Some(&admin), "acme/outsider@1.0.0").0, 404, "outside the prefix");
     let install = root.join("installed");
-    let out = serve.cli(
-        Some(&admin),
-        &[
-            "install",
-            "acme/foreign@1.0.0",
-            "--dest",
-            install.to_str().unwrap(),
-            "--lock-file",
-            root.join("a.lock").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serve.install_into(Some(&admin), "acme/foreign@1.0.0", &install);
     assert!(std::fs::read_to_string(install.join("foreign/SKILL.md")).unwrap().contains("agentskills way"));
     let (_, audit) = http_json(serve.addr, "GET", "/api/v1/audit?limit=50", Some(&admin), None);
     let via_source = audit["data"]
@@ -515,18 +504,7 @@ fn sources_end_to_end(backend: Backend) {
     // The upstream goes away: the run says why and nothing recorded changes; back, it recovers.
     // The mirrored version still installs and verifies: its signature came along.
     reg.stop();
-    let out = serve.cli(
-        None,
-        &[
-            "install",
-            "mirrored/demo@1.0.0",
-            "--dest",
-            root.join("from-mirror").to_str().unwrap(),
-            "--lock-file",
-            root.join("b.lock").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serve.install_into(None, "mirrored/demo@1.0.0", &root.join("from-mirror"));
     assert!(root.join("from-mirror/demo/SKILL.md").exists());
     let out =
         serve.cli(None, &["verify", "mirrored/demo@1.0.0", "--policy", policies.join("secure.yaml").to_str().unwrap()]);
@@ -817,18 +795,7 @@ fn a_mirror_into_the_storage_registry_outlives_its_upstream() {
     assert_eq!(v["reference"], format!("{store}/acme/tool@{digest}"), "recorded in the storage registry");
     assert_eq!(v["signature"]["status"], "verified");
     upstream.stop();
-    let out = serve.cli(
-        None,
-        &[
-            "install",
-            "acme/tool@1.0.0",
-            "--dest",
-            root.join("dest").to_str().unwrap(),
-            "--lock-file",
-            root.join("l.lock").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serve.install_into(None, "acme/tool@1.0.0", &root.join("dest"));
     let out = serve.cli(None, &["verify", "acme/tool@1.0.0", "--policy", policy.to_str().unwrap()]);
     assert!(out.status.success(), "the signature came along: {}", String::from_utf8_lossy(&out.stderr));
     serve.stop();

@@ -132,18 +132,7 @@ fn transfer_between_sites(backend: Backend) {
     assert_eq!(app["deprecatedMessage"], "use acme/app2", "{app}");
     assert_eq!(app["visibility"], "private");
     let dest = base.path().join("installed");
-    let out = b.cli(
-        Some(&admin_b),
-        &[
-            "install",
-            "acme/app@stable",
-            "--dest",
-            dest.to_str().unwrap(),
-            "--lock-file",
-            base.path().join("b.lock").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    b.install_into(Some(&admin_b), "acme/app@stable", &dest);
     assert!(std::fs::read_to_string(dest.join("app/SKILL.md")).unwrap().contains("app 1.0.0"));
 
     // Again: nothing changes.
