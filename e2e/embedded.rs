@@ -75,9 +75,18 @@ fn skopeo_and_skilldex_use_the_embedded_store_like_any_registry() {
     let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:round-trip")]);
     assert_eq!(sha256(&raw.stdout), digest, "digest unchanged after the round trip");
 
-    // The data dir is a standard OCI image layout that skopeo opens directly.
+    // The data dir is a standard OCI image layout that skopeo opens directly. Its listing
+    // follows pushes in the background, within moments.
     let layout = dir.path().join("skilldex-data/oci");
-    let from_layout = skopeo(&["inspect", "--raw", &format!("oci:{}:acme/demo:1.0.0", layout.display())]);
+    let read_layout = || skopeo(&["inspect", "--raw", &format!("oci:{}:acme/demo:1.0.0", layout.display())]);
+    let mut from_layout = read_layout();
+    for _ in 0..50 {
+        if from_layout.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        from_layout = read_layout();
+    }
     assert!(from_layout.status.success(), "{}", String::from_utf8_lossy(&from_layout.stderr));
     assert_eq!(sha256(&from_layout.stdout), digest);
 

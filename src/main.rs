@@ -16,6 +16,8 @@ async fn main() -> ExitCode {
     if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
         eprintln!("warning: the allocator's background thread did not start: {e}");
     }
+    #[cfg(not(target_env = "msvc"))]
+    skilldex::telemetry::set_heap_reader(heap);
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -23,4 +25,15 @@ async fn main() -> ExitCode {
             ExitCode::from(skilldex::cli::exit_of(&e) as u8)
         }
     }
+}
+
+/// jemalloc's counters, refreshed first (they are cached until the epoch advances).
+#[cfg(not(target_env = "msvc"))]
+fn heap() -> Option<skilldex::telemetry::HeapStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(skilldex::telemetry::HeapStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
 }

@@ -22,6 +22,37 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// What the allocator holds: bytes the program has allocated and not freed, and bytes of
+/// memory the allocator keeps for them (pages, its own bookkeeping, freed pages not yet
+/// returned). When the first grows, something keeps memory; when only the second does, the
+/// allocator does.
+#[derive(Debug, Clone, Copy)]
+pub struct HeapStats {
+    pub allocated: u64,
+    pub resident: u64,
+}
+
+/// The allocator's reader, set by the binary that chose the allocator (none in tests).
+static HEAP: std::sync::OnceLock<fn() -> Option<HeapStats>> = std::sync::OnceLock::new();
+
+/// Makes `/metrics` report the heap through `read`.
+pub fn set_heap_reader(read: fn() -> Option<HeapStats>) {
+    let _ = HEAP.set(read);
+}
+
+/// The heap gauges in Prometheus text format, when an allocator reader is set.
+pub fn render_heap() -> String {
+    let Some(heap) = HEAP.get().and_then(|read| read()) else { return String::new() };
+    let mut out = String::new();
+    out.push_str("# HELP skilldex_heap_allocated_bytes Bytes allocated by the server and not freed.\n");
+    out.push_str("# TYPE skilldex_heap_allocated_bytes gauge\n");
+    let _ = writeln!(out, "skilldex_heap_allocated_bytes {}", heap.allocated);
+    out.push_str("# HELP skilldex_heap_resident_bytes Bytes of memory the allocator holds.\n");
+    out.push_str("# TYPE skilldex_heap_resident_bytes gauge\n");
+    let _ = writeln!(out, "skilldex_heap_resident_bytes {}", heap.resident);
+    out
+}
+
 /// Upper bounds (seconds) of the request latency histogram.
 const BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 

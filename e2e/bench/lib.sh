@@ -5,7 +5,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 for bin in ab docker-registry; do
     command -v "$bin" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils docker-registry >/dev/null; }
 done
-cargo build --release --quiet
+# SKILLDEX_BENCH_FEATURES=heap-profile builds the server with jemalloc's heap profiler.
+cargo build --release --quiet ${SKILLDEX_BENCH_FEATURES:+--features "$SKILLDEX_BENCH_FEATURES"}
 BIN=$PWD/target/release/skilldex
 # SKILLDEX_BENCH_WORK=DIR keeps the server's data there for the next run (seeded once).
 KEEP=${SKILLDEX_BENCH_WORK:-}

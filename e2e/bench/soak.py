@@ -21,6 +21,10 @@ import urllib.parse
 from skilldex_api import bundle
 
 SKILLS = 40
+# The share of each operation; SOAK_MIX=resolve:0,search:0,install:0,publish:1 isolates one.
+MIX = dict(resolve=45, search=30, install=22, publish=3)
+MIX.update({k: float(v) for k, v in (p.split(":") for p in os.environ.get("SOAK_MIX", "").split(",") if p)})
+IDLE = 20
 WORDS = "review lint test deploy docs format security database cloud python rust api search build".split()
 
 
@@ -74,18 +78,18 @@ def worker(server, token, seconds, seed, out):
     end = time.time() + seconds
     while time.time() < end:
         name = f"soak-{random.randrange(SKILLS)}"
-        roll = random.random()
+        roll = random.random() * sum(MIX.values())
         started = time.perf_counter()
-        if roll < 0.45:
+        if roll < MIX["resolve"]:
             op = "resolve"
             status, _ = c.call("GET", f"/api/v1/resolve/acme/{name}?version=%5E1")
             ok = status == 200
-        elif roll < 0.75:
+        elif roll < MIX["resolve"] + MIX["search"]:
             op = "search"
             q = "+".join(random.sample(WORDS, random.choice([1, 2])))
             status, _ = c.call("GET", f"/api/v1/skills?q={q}&limit=20")
             ok = status == 200
-        elif roll < 0.97:
+        elif roll < MIX["resolve"] + MIX["search"] + MIX["install"]:
             op = "install"
             status, body = c.call("GET", f"/api/v1/resolve/acme/{name}")
             ok = status == 200
@@ -106,14 +110,18 @@ def worker(server, token, seconds, seed, out):
     out.put(results)
 
 
-def sample(pid):
+def sample(pid, c):
     """RSS in MiB, its anonymous part (the heap; the rest is mapped files such as the search
-    index's segments), and open file descriptors."""
+    index's segments), open file descriptors, and what the allocator says of the heap in
+    MiB (/metrics): bytes allocated and not freed, and bytes it holds for them."""
     with open(f"/proc/{pid}/status") as f:
         fields = dict(l.split(":", 1) for l in f if ":" in l)
     rss, anon = (int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon"))
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss, anon, fds
+    _, text = c.call("GET", "/metrics")
+    gauges = dict(l.split() for l in text.decode().splitlines() if l.startswith("skilldex_heap_"))
+    allocated, resident = (float(gauges.get(f"skilldex_heap_{k}_bytes", "nan")) / 2**20 for k in ("allocated", "resident"))
+    return rss, anon, fds, allocated, resident
 
 
 def pct(values, p):
@@ -139,7 +147,7 @@ def main():
         status = publish(c, f"soak-{i}", "1.0.0", create=True)
         assert status in (200, 409), f"seeding soak-{i}: {status}"
     time.sleep(1)
-    rss0, anon0, fds0 = sample(pid)
+    rss0, anon0, fds0, alloc0, res0 = sample(pid, c)
     print(f"seeded {SKILLS} skills; {procs} processes for {seconds} s; RSS {rss0:.1f} MiB, {fds0} fds at the start")
     out = mp.Queue()
     workers = [mp.Process(target=worker, args=(server, token, seconds, i + 1, out)) for i in range(procs)]
@@ -153,7 +161,7 @@ def main():
     while len(reports) < len(workers):
         t = time.time() - started
         if t <= seconds:
-            samples.append((t, *sample(pid)))
+            samples.append((t, *sample(pid, c)))
         try:
             reports.append(out.get(timeout=2))
         except queue.Empty:
@@ -170,7 +178,11 @@ def main():
             m["ms"] += r["ms"]
             m["errors"] += r["errors"]
     wall = seconds
-    rss1, anon1, fds1 = sample(pid)
+    rss1, anon1, fds1, alloc1, res1 = sample(pid, c)
+    # Memory the allocator keeps after a burst goes back within its decay time (10 s): what
+    # is still held after a quiet spell is what the server holds.
+    time.sleep(IDLE)
+    rss2, anon2, _, alloc2, res2 = sample(pid, c)
     print(f"\n{'operation':10} {'count':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     total = errors = 0
     for op in ("resolve", "search", "install", "publish"):
@@ -184,6 +196,11 @@ def main():
           f"trend over the second half {slope([(s[0], s[1]) for s in half]):+.2f} MiB/min")
     print(f"  of which anonymous (heap): {anon0:.1f} MiB at the start, {anon1:.1f} MiB at the end; "
           f"trend over the second half {slope([(s[0], s[2]) for s in half]):+.2f} MiB/min")
+    print(f"  the allocator: {alloc0:.1f} MiB allocated at the start, {alloc1:.1f} MiB at the end, trend over the second half "
+          f"{slope([(s[0], s[4]) for s in half]):+.2f} MiB/min; it holds {res0:.1f} → {res1:.1f} MiB, trend "
+          f"{slope([(s[0], s[5]) for s in half]):+.2f} MiB/min")
+    print(f"after {IDLE} s idle: RSS {rss2:.1f} MiB, anonymous {anon2:.1f} MiB; the allocator: {alloc2:.1f} MiB allocated, "
+          f"holds {res2:.1f} MiB")
     print(f"open fds: {fds0} at the start, {fds1} at the end, max {max(s[3] for s in samples)}; "
           f"trend over the second half {slope([(s[0], s[3]) for s in half]):+.2f}/min")
     sys.exit(1 if errors else 0)

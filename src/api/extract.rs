@@ -30,7 +30,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
                 ApiError::BadRequest(r.body_text())
             }
         })?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !super::wire::is_object(&bytes) {
             return Err(ApiError::BadRequest("invalid request body: expected a JSON object".into()));
         }
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;

@@ -330,7 +330,11 @@ fn tool_error(e: service::Error) -> String {
     e.public_message()
 }
 
+/// A tool's arguments, which MCP sends as an object (serde would also read them from a list).
 fn arguments<T: for<'de> Deserialize<'de>>(arguments: Value) -> Result<T, String> {
+    if !arguments.is_object() {
+        return Err("invalid arguments: expected a JSON object".into());
+    }
     serde_json::from_value(arguments).map_err(|e| format!("invalid arguments: {e}"))
 }
 

@@ -404,7 +404,8 @@ async fn package_document(
     let (scope, slug) = parse_package(package)?;
     state.index.require_publisher_in(caller, &scope).await?;
     let body = super::read_body(headers, body, state.index.limits().npm_publish_body(), BODY_TIMEOUT).await?;
-    let doc: PublishBody = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid package document: {e}")))?;
+    let doc: PublishBody =
+        super::wire::from_object(&body).map_err(|e| bad(format!("invalid package document: {e}")))?;
     let name = package_name(&scope, &slug);
     if doc.name != name {
         return Err(bad(format!("the document names `{}`, not `{name}`", doc.name.escape_debug())));
@@ -484,6 +485,9 @@ fn read_publish(doc: &PublishBody, attachments: &Map<String, Value>) -> Result<P
     let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
         return Err(bad("a publish carries exactly one tarball attachment"));
     };
+    if !attachment.is_object() {
+        return Err(bad("invalid attachment: expected a JSON object"));
+    }
     let attachment: Attachment =
         serde_json::from_value(attachment.clone()).map_err(|e| bad(format!("invalid attachment: {e}")))?;
     let tarball = B64.decode(attachment.data.trim()).map_err(|_| bad("the attachment's data is not base64"))?;
@@ -518,7 +522,7 @@ fn read_publish(doc: &PublishBody, attachments: &Map<String, Value>) -> Result<P
 #[cfg(feature = "test-util")]
 #[doc(hidden)]
 pub fn parse_publish_body(body: &[u8]) {
-    let Ok(mut doc) = serde_json::from_slice::<PublishBody>(body) else { return };
+    let Ok(mut doc) = super::wire::from_object::<PublishBody>(body) else { return };
     let attachments = doc.attachments.take().unwrap_or_default();
     if let Ok(p) = read_publish(&doc, &attachments) {
         let _ = crate::bundle::Bundle::from_npm_tarball(&p.tarball, &crate::bundle::Limits::default());

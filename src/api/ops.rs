@@ -62,6 +62,7 @@ async fn probe_storage(state: &AppState) -> DepHealth {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = state.metrics.render();
+    out.push_str(&crate::telemetry::render_heap());
     if let Some(limits) = &state.rate_limits {
         out.push_str(&limits.limiter.render_metrics());
     }

@@ -140,7 +140,7 @@ async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: axum::body::B
         .await
         .map_err(|e| SmError::new(e.status(), e.message()))?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-    serde_json::from_slice(bytes).map_err(|e| SmError::invalid(format!("invalid request body: {e}")))
+    super::wire::from_object(bytes).map_err(|e| SmError::invalid(format!("invalid request body: {e}")))
 }
 
 /// A wish on the wire.

@@ -249,6 +249,7 @@ struct PublishEntry {
     /// Read so that a malformed value is a 400; not used otherwise.
     #[serde(default, rename = "claims")]
     _claims: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, deserialize_with = "super::wire::object")]
     skill: Option<EntrySkill>,
     server: Option<serde_json::Value>,
 }
@@ -268,7 +269,7 @@ struct EntrySkill {
     /// `active` (the default); a version cannot be published deprecated or archived.
     #[serde(default)]
     status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::objects")]
     packages: Vec<EntryPackage>,
 }
 
@@ -294,7 +295,7 @@ async fn publish_entry(
 ) -> Result<(StatusCode, axum::Json<ThSkill>), ErrorMessage> {
     let caller = authenticated(caller)?;
     let body = body?;
-    let entry: PublishEntry = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
+    let entry: PublishEntry = super::wire::from_object(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
     let skill = match (entry.skill, entry.server) {
         (Some(skill), None) => skill,
         (None, Some(_)) => return Err(bad("this registry holds skills only; MCP servers cannot be published here")),
@@ -318,7 +319,7 @@ async fn publish_skill(
     let caller = authenticated(caller)?;
     caller.require_publish()?;
     let body = super::read_body(&headers, body, state.index.limits().json_body, BODY_TIMEOUT).await?;
-    let skill: EntrySkill = serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
+    let skill: EntrySkill = super::wire::from_object(&body).map_err(|e| bad(format!("invalid request body: {e}")))?;
     publish(&state, &caller, skill, Some(&view)).await
 }
 

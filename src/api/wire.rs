@@ -12,6 +12,22 @@ use crate::domain::{
     Visibility, to_datetime,
 };
 
+/// Whether a request body is a JSON object. Every JSON request body skilldex takes on any
+/// surface is one (or a list of them): serde would also read a struct from an array of its
+/// fields in order (`["acme", "Acme"]`, or `[null]` for a struct of optional fields), which
+/// no client means.
+pub(crate) fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// `T` from a body that must be a JSON object; the error says what is wrong with it.
+pub(crate) fn from_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    if !is_object(body) {
+        return Err("expected a JSON object".into());
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
 /// An optional nested object: serde would also read a struct from an array of its fields in
 /// order, which no client means and the OpenAPI document forbids.
 pub(crate) fn object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {

@@ -130,6 +130,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stop = shutdown_signal();
     println!("skilldex listening on http://{addr}");
     server.serve(stop).await.context("server error")?;
+    // The layout's listing follows pushes in the background; leave it complete.
+    if let Err(e) = embedded.write_index().await {
+        tracing::warn!(error = %e, "could not rewrite the layout's index.json; it is rewritten at the next start");
+    }
     if let Some(engine) = engine {
         tokio::task::spawn_blocking(move || engine.flush()).await?;
     }

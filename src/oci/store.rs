@@ -174,7 +174,26 @@ fn hex_digest(data: &[u8]) -> String {
 pub struct EmbeddedStore {
     root: PathBuf,
     store: Arc<dyn Store>,
-    index_lock: tokio::sync::Mutex<()>,
+    layout_index: Arc<LayoutIndex>,
+    /// Wakes the task that rewrites `index.json` once manifests were stored; when full, a
+    /// rewrite is already due and will see this change too.
+    index_due: tokio::sync::mpsc::Sender<()>,
+}
+
+/// The least time between two rewrites of `index.json` prompted by stored manifests, and
+/// how many times the last rewrite took: under a stream of pushes the whole-catalog rewrite
+/// takes a bounded share of the server's time, whatever the catalog's size.
+const INDEX_GAP: Duration = Duration::from_millis(200);
+const INDEX_GAP_FACTOR: u32 = 4;
+
+/// The layout's `index.json`, written from the database: the database is the truth, the
+/// file is what layout readers (skopeo's `oci:`) see of it.
+struct LayoutIndex {
+    root: PathBuf,
+    store: Arc<dyn Store>,
+    /// One rewrite at a time, each reading the database after the previous one wrote, so
+    /// the last write always holds the latest state.
+    lock: tokio::sync::Mutex<()>,
 }
 
 impl EmbeddedStore {
@@ -192,9 +211,12 @@ impl EmbeddedStore {
         if tokio::fs::metadata(&layout).await.is_err() {
             write_atomic(root, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#).await?;
         }
-        let s = Self { root: root.to_owned(), store, index_lock: tokio::sync::Mutex::new(()) };
-        s.write_index().await?;
-        Ok(s)
+        let layout_index =
+            Arc::new(LayoutIndex { root: root.to_owned(), store: store.clone(), lock: tokio::sync::Mutex::new(()) });
+        layout_index.write().await?;
+        let (index_due, due) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(keep_layout_index(layout_index.clone(), due));
+        Ok(Self { root: root.to_owned(), store, layout_index, index_due })
     }
 
     pub fn root(&self) -> &Path {
@@ -448,7 +470,8 @@ impl EmbeddedStore {
             created_at: now_millis(),
         };
         self.store.oci_put_manifest(&row, &blobs, tag).await?;
-        self.write_index().await?;
+        // Rewriting the whole listing on every push would cost each push the catalog's size.
+        let _ = self.index_due.try_send(());
         Ok((digest, subject))
     }
 
@@ -525,6 +548,13 @@ impl EmbeddedStore {
         self.write_index().await
     }
 
+    /// Rewrites `index.json` from the database now, so that it lists every manifest stored
+    /// so far (after pushes it follows within moments on its own; the server calls this as
+    /// it stops).
+    pub async fn write_index(&self) -> DResult<()> {
+        self.layout_index.write().await
+    }
+
     pub async fn tags(&self, repo: &str, last: Option<&str>, n: i64) -> DResult<Vec<String>> {
         Ok(self.store.oci_tags(repo, last, n).await?)
     }
@@ -547,34 +577,6 @@ impl EmbeddedStore {
             .collect();
         let index = Index::listing(manifests);
         Ok(serde_json::to_vec(&index).expect("serialize"))
-    }
-
-    /// Rewrites `index.json` from the database: one entry per tag (named `repo:tag`) and one
-    /// per untagged manifest, so layout readers see everything the store holds.
-    pub async fn write_index(&self) -> DResult<()> {
-        let _guard = self.index_lock.lock().await;
-        let all = self.store.oci_all_manifests().await?;
-        let mut manifests = Vec::new();
-        for (m, tags) in all {
-            let entry = |name: (&str, String)| Descriptor {
-                media_type: m.media_type.clone(),
-                digest: m.digest.clone(),
-                size: m.size as u64,
-                artifact_type: m.artifact_type.clone(),
-                platform: None,
-                annotations: Some(BTreeMap::from([(name.0.to_owned(), name.1)])),
-            };
-            if tags.is_empty() {
-                manifests.push(entry(("dev.skilldex.repository", m.repo.clone())));
-            }
-            for t in tags {
-                manifests.push(entry(("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))));
-            }
-        }
-        let index = Index::listing(manifests);
-        write_atomic(&self.root, &self.root.join("index.json"), &serde_json::to_vec(&index).expect("serialize"))
-            .await?;
-        Ok(())
     }
 
     /// Removes blobs nothing needs: not a manifest the store lists or anything such a
@@ -621,6 +623,48 @@ impl EmbeddedStore {
             }
         }
         Ok((removed, freed))
+    }
+}
+
+impl LayoutIndex {
+    /// Rewrites `index.json` from the database: one entry per tag (named `repo:tag`) and one
+    /// per untagged manifest, so layout readers see everything the store holds.
+    async fn write(&self) -> DResult<()> {
+        let _guard = self.lock.lock().await;
+        let all = self.store.oci_all_manifests().await?;
+        let mut manifests = Vec::new();
+        for (m, tags) in all {
+            let entry = |name: (&str, String)| Descriptor {
+                media_type: m.media_type.clone(),
+                digest: m.digest.clone(),
+                size: m.size as u64,
+                artifact_type: m.artifact_type.clone(),
+                platform: None,
+                annotations: Some(BTreeMap::from([(name.0.to_owned(), name.1)])),
+            };
+            if tags.is_empty() {
+                manifests.push(entry(("dev.skilldex.repository", m.repo.clone())));
+            }
+            for t in tags {
+                manifests.push(entry(("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))));
+            }
+        }
+        let index = Index::listing(manifests);
+        write_atomic(&self.root, &self.root.join("index.json"), &serde_json::to_vec(&index).expect("serialize"))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Rewrites `index.json` each time manifests were stored, at most once per `INDEX_GAP` (or
+/// `INDEX_GAP_FACTOR` times the last rewrite's duration); ends with the store.
+async fn keep_layout_index(index: Arc<LayoutIndex>, mut due: tokio::sync::mpsc::Receiver<()>) {
+    while due.recv().await.is_some() {
+        let started = std::time::Instant::now();
+        if let Err(e) = index.write().await {
+            tracing::warn!(error = %e, "could not rewrite the layout's index.json; it is rewritten at the next push and at start-up");
+        }
+        tokio::time::sleep(INDEX_GAP.max(started.elapsed() * INDEX_GAP_FACTOR)).await;
     }
 }
 

@@ -93,18 +93,22 @@ impl Catalog<'_> {
                     .ok_or_else(|| no_match(format!("channel `{channel}`")))?
             }
             Spec::Range(req) => {
-                let mut candidates: Vec<(semver::Version, Version)> = self
+                let best = self
                     .core
                     .store
-                    .versions(&skill.id)
+                    .released_version_numbers(&skill.id)
                     .await?
                     .into_iter()
-                    .filter(|v| v.status == VersionStatus::Published && stored(v))
-                    .filter_map(|v| semver::Version::parse(&v.version).ok().map(|p| (p, v)))
+                    .filter_map(|v| semver::Version::parse(&v).ok().map(|p| (p, v)))
                     .filter(|(p, _)| req.matches(p))
-                    .collect();
-                candidates.sort_by(|a, b| a.0.cmp(&b.0));
-                candidates.pop().map(|(_, v)| v).ok_or_else(|| no_match(format!("`{req}`")))?
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .ok_or_else(|| no_match(format!("`{req}`")))?;
+                self.core
+                    .store
+                    .version(&skill.id, &best.1)
+                    .await?
+                    .filter(|v| v.status == VersionStatus::Published && stored(v))
+                    .ok_or_else(|| no_match(format!("`{req}`")))?
             }
         };
         let version = self.core.present(self.core.trust().checked_version(&skill, version).await?);

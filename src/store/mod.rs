@@ -422,6 +422,9 @@ pub trait CatalogStore: Send + Sync {
     /// Inserts a version; when it is published, `latest` moves in the same transaction.
     async fn create_version(&self, new: &NewVersion, at: Millis) -> StoreResult<Version>;
     async fn versions(&self, skill_id: &str) -> StoreResult<Vec<Version>>;
+    /// The version numbers a range may resolve to: published, with an artifact. Only the
+    /// numbers, so a range over hundreds of versions reads one row in full.
+    async fn released_version_numbers(&self, skill_id: &str) -> StoreResult<Vec<String>>;
     async fn version(&self, skill_id: &str, version: &str) -> StoreResult<Option<Version>>;
     /// The `latest` version of each of these skills that has one, in one query.
     async fn latest_versions(&self, skill_ids: &[String]) -> StoreResult<Vec<Version>>;

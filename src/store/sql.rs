@@ -1417,6 +1417,17 @@ macro_rules! impl_sql_store {
                 Ok(all)
             }
 
+            async fn released_version_numbers(&self, skill_id: &str) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT version FROM versions WHERE skill_id = $1 AND status = 'published'
+                     AND reference IS NOT NULL AND digest IS NOT NULL",
+                )
+                .bind(skill_id)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.iter().map(|r| r.try_get("version")).collect::<Result<_, _>>()?)
+            }
+
             async fn version(&self, skill_id: &str, version: &str) -> StoreResult<Option<Version>> {
                 let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE skill_id = $1 AND version = $2");
                 let row = sqlx::query(&sql).bind(skill_id).bind(version).fetch_optional(self.reader()).await?;

@@ -7,7 +7,7 @@ use skilldex::domain::{TokenScope, VersionStatus};
 
 use crate::common::{TestApp, TestDb, on_both_backends};
 
-on_both_backends!(bad_input_is_refused_and_stores_nothing);
+on_both_backends!(bad_input_is_refused_and_stores_nothing, array_bodies_are_refused_on_every_surface);
 
 const JSON: Option<&str> = Some("application/json");
 
@@ -266,4 +266,102 @@ async fn bad_input_is_refused_and_stores_nothing(db: TestDb) {
     assert!(app.store().team_by_namespace("newteam").await.unwrap().is_none());
     let member = app.store().user_by_name("olivia").await.unwrap().unwrap();
     assert_eq!(app.store().member_role("acme", &member.id).await.unwrap(), Some(skilldex::domain::TeamRole::Owner));
+}
+
+/// A request as a skill-pool client sends it, on the acme tenant.
+async fn on_tenant(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> crate::common::Reply {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-skill-pool-tenant", "acme")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    app.send(req).await
+}
+
+/// What the array bodies below could have changed, as `owner` reads it.
+async fn surface_state(app: &TestApp, owner: &str) -> Vec<String> {
+    let mut state = Vec::new();
+    for path in
+        ["/v1/tenant/projects", "/v1/tenant/projects/web", "/v1/theme", "/v1/profile/tokens", "/v1/tenant/usage/top"]
+    {
+        let r = on_tenant(app, Method::GET, path, owner, &json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        state.push(r.text);
+    }
+    state.push(app.get("/api/wishes", Some(owner)).await.text);
+    state.push(app.get("/api/v1/skills/acme/tool/versions", Some(owner)).await.text);
+    state.push(app.audit_len().await.to_string());
+    state
+}
+
+/// serde reads a struct from an array of its fields in order as readily as from an object.
+/// Every surface takes objects only, so a list of values meant as something else never
+/// becomes a project, a theme, a token, a wish, a usage count or an install: each is refused
+/// in the surface's own shape, and nothing is stored.
+async fn array_bodies_are_refused_on_every_surface(db: TestDb) {
+    let app = TestApp::new(db).await;
+    let owner = app.user("olivia", TokenScope::Admin).await;
+    app.team("acme", &owner).await;
+    app.skill("acme", "tool", "public", &owner).await;
+    app.version("acme", "tool", "1.0.0", VersionStatus::Published).await;
+    let r = on_tenant(&app, Method::POST, "/v1/tenant/projects", &owner, &json!({"slug": "web", "name": "Web"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let theme = on_tenant(&app, Method::GET, "/v1/theme", &owner, &json!({})).await.body;
+    let fields = ["brand_name", "primary", "primary_fg", "accent", "bg", "fg", "muted", "muted_fg", "border", "radius"];
+    let mut theme_as_list: Vec<serde_json::Value> = fields.iter().map(|f| theme[f].clone()).collect();
+    theme_as_list[0] = json!("Defaced");
+    let state_before = surface_state(&app, &owner).await;
+
+    // skill-pool: `{"error": "bad_request", "message": …}`.
+    for (method, path, body) in [
+        (Method::POST, "/v1/tenant/projects", json!(["billing", "Billing", null, null, []])),
+        (Method::PATCH, "/v1/tenant/projects/web", json!(["Renamed", null, null, null])),
+        (Method::PUT, "/v1/theme", json!(theme_as_list)),
+        (Method::POST, "/v1/profile/tokens", json!(["ci", null])),
+        (Method::POST, "/v1/usage", json!(["tool", null, "download"])),
+        (Method::PUT, "/v1/tenant/sso/oidc", json!(["https://idp.example.com", "skilldex", null, "reader"])),
+        (Method::PUT, "/v1/tenant/stack-mappings", json!([["rust", ["tool"]]])),
+    ] {
+        let r = on_tenant(&app, method.clone(), path, &owner, &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}: {}", r.text);
+        assert_eq!(crate::skill_pool::error(&r), "bad_request", "{method} {path}");
+        assert!(r.text.contains("expected a JSON object"), "{method} {path}: {}", r.text);
+    }
+    // A project's items are a list, of objects.
+    let r = on_tenant(&app, Method::PUT, "/v1/tenant/projects/web/items", &owner, &json!([["tool", "skill"]])).await;
+    assert_eq!((r.status, crate::skill_pool::error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+
+    // SkillsMgr: `{"error": {"code", "message"}}`.
+    let r = app.call(Method::POST, "/api/wishes", Some(&owner), Some(json!(["A wish", "Please"]))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("expected a JSON object")), "{}", r.text);
+
+    // ToolHive: `{"error": …}`, for the entry and for the skill and packages inside it.
+    let skill = json!({"namespace": "acme", "name": "tool", "version": "2.0.0", "packages": [["oci", "x", "y", "z"]]});
+    for body in [json!([null, skill.clone()]), json!({"skill": ["acme", "tool", "2.0.0"]}), json!({"skill": skill})] {
+        let r = app.call(Method::POST, "/v1/entries", Some(&owner), Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|m| m.contains("invalid request body")), "{body}: {}", r.text);
+    }
+
+    // MCP: a tool's arguments as a list are the tool's error, not a reading of the skill.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_skill", "arguments": ["acme", "tool"]}});
+    let r = app.call(Method::POST, "/mcp", Some(&owner), Some(call)).await;
+    assert_eq!(r.body["result"]["isError"], true, "{}", r.text);
+    assert!(r.text.contains("expected a JSON object"), "{}", r.text);
+    assert!(!r.text.contains("1.0.0"), "nothing of the skill is told: {}", r.text);
+
+    assert_eq!(surface_state(&app, &owner).await, state_before, "nothing was stored or changed");
 }

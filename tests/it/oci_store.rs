@@ -31,6 +31,25 @@ async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
     store.push_artifact("acme/demo", "2.0.0", &v2).await.unwrap();
     store.put_blob("acme/demo", &skilldex::oci::layout::sha256_digest(b"orphan"), b"orphan").await.unwrap();
 
+    // The layout's index.json follows the pushes in the background, within moments.
+    let listed = || -> Vec<String> {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        let entries = index["manifests"].as_array().unwrap().iter();
+        let mut tags: Vec<String> = entries
+            .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str().map(str::to_owned))
+            .collect();
+        tags.sort();
+        tags
+    };
+    for _ in 0..100 {
+        if listed().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed(), ["acme/demo:1.0.0", "acme/demo:2.0.0"]);
+
     // Version 1.0.0 is recorded in the index; then its manifests leave the store.
     let owner = db
         .store

@@ -2,7 +2,7 @@
 //! for review, are published through the one pipeline or discarded, and each new one is
 //! posted to the tenant's webhook.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, Tenant, checked_bundle, metadata, read_parts, rejected, tags_of};
+use super::{Reply, SpCaller, SpError, SpJson, Tenant, checked_bundle, metadata, read_parts, rejected, tags_of};
 use crate::api::AppState;
 use crate::domain::{DraftStatus, SkillName, to_datetime};
 use crate::service::webhooks::Change;
@@ -210,9 +210,8 @@ async fn publish_draft(
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
     Path(id): Path<String>,
-    body: Result<Json<PublishDraft>, JsonRejection>,
+    SpJson(body): SpJson<PublishDraft>,
 ) -> Reply<Json<PublishedDraft>> {
-    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     let version = body.version.trim();
     if version.is_empty() {
         return Err(SpError::bad_request("version is required"));
@@ -292,9 +291,8 @@ async fn put_notifications(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
-    body: Result<Json<PutNotifications>, JsonRejection>,
+    SpJson(body): SpJson<PutNotifications>,
 ) -> Reply<Json<Notifications>> {
-    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     let settings = state
         .index
         .webhooks()

@@ -88,6 +88,20 @@ impl FromRequestParts<AppState> for SpCaller {
     }
 }
 
+/// A JSON object body as `T`, read as the native API reads one, refused in skill-pool's shape.
+pub struct SpJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for SpJson<T> {
+    type Rejection = SpError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, SpError> {
+        match crate::api::extract::Json::<T>::from_request(req, state).await {
+            Ok(crate::api::extract::Json(body)) => Ok(SpJson(body)),
+            Err(e) => Err(SpError::new(e.status(), "bad_request", e.to_string())),
+        }
+    }
+}
+
 /// An error as skill-pool answers it.
 #[derive(Debug)]
 pub struct SpError {
@@ -558,9 +572,8 @@ pub struct CreatedToken {
 async fn create_token(
     State(state): State<AppState>,
     SpCaller(caller): SpCaller,
-    body: Result<Json<CreateToken>, axum::extract::rejection::JsonRejection>,
+    SpJson(body): SpJson<CreateToken>,
 ) -> Reply<Json<CreatedToken>> {
-    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     let label = body.label.trim().to_owned();
     if label.is_empty() || label.chars().count() > service::limits::TOKEN_NAME {
         return Err(SpError::bad_request(format!("label must be 1–{} characters", service::limits::TOKEN_NAME)));
@@ -700,8 +713,8 @@ pub(super) async fn read_multipart(
 
 /// The `metadata` part as `T`.
 fn metadata<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Reply<T> {
-    serde_json::from_slice(raw)
-        .map_err(|e| SpError::bad_request(format!("invalid metadata: {}", crate::domain::truncate(&e.to_string()))))
+    crate::api::wire::from_object(raw)
+        .map_err(|e| SpError::bad_request(format!("invalid metadata: {}", crate::domain::truncate(&e))))
 }
 
 /// Tags as skill-pool sends them, at most `limits::TAGS`.

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, Tenant, kind_of, rejected};
+use super::{Reply, SpCaller, SpError, SpJson, Tenant, kind_of, rejected};
 use crate::api::AppState;
 use crate::api::wire::present;
 use crate::domain::to_datetime;
@@ -101,9 +101,8 @@ async fn create_project(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
-    body: Result<Json<NewProject>, JsonRejection>,
+    SpJson(body): SpJson<NewProject>,
 ) -> Reply<(StatusCode, Json<ProjectView>)> {
-    let body = json_body(body)?;
     let change = ProjectChange {
         name: Some(body.name),
         description: Some(body.description.filter(|d| !d.trim().is_empty())),
@@ -145,9 +144,8 @@ async fn update_project(
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
     Path(slug): Path<String>,
-    body: Result<Json<ProjectPatch>, JsonRejection>,
+    SpJson(body): SpJson<ProjectPatch>,
 ) -> Reply<Json<ProjectView>> {
-    let body = json_body(body)?;
     let change = ProjectChange {
         name: body.name,
         description: body.description,
@@ -177,15 +175,20 @@ pub struct ItemIn {
     kind: Option<String>,
 }
 
+/// The items' list: each one an object.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Items(#[serde(deserialize_with = "crate::api::wire::objects")] Vec<ItemIn>);
+
 /// `PUT …/items` with `[{slug, kind}]`: the whole list, in order.
 async fn set_items(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
     Path(slug): Path<String>,
-    body: Result<Json<Vec<ItemIn>>, JsonRejection>,
+    body: Result<Json<Items>, JsonRejection>,
 ) -> Reply<StatusCode> {
-    let body = json_body(body)?;
+    let Items(body) = json_body(body)?;
     let items = body.into_iter().map(|i| Ok((i.slug, kind_of(i.kind.as_deref())?))).collect::<Reply<Vec<_>>>()?;
     state.index.projects().set_items(&caller, &namespace, &slug, items).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -251,9 +254,8 @@ async fn set_mappings(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
-    body: Result<Json<std::collections::BTreeMap<String, Vec<String>>>, JsonRejection>,
+    SpJson(body): SpJson<std::collections::BTreeMap<String, Vec<String>>>,
 ) -> Reply<Json<serde_json::Map<String, serde_json::Value>>> {
-    let body = json_body(body)?;
     let projects = state.index.projects();
     projects.set_stack_mappings(&caller, &namespace, body.into_iter().collect()).await?;
     let mappings = projects.stack_mappings(&caller, &namespace).await?;

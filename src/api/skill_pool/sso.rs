@@ -2,13 +2,12 @@
 //! provider its people sign in with. The client secret is written, never read back.
 
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, Tenant};
+use super::{Reply, SpCaller, SpError, SpJson, Tenant};
 use crate::api::AppState;
 use crate::domain::{Namespace, TeamRole};
 use crate::service::signin::ProviderInput;
@@ -63,9 +62,8 @@ async fn put_oidc(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
-    body: Result<Json<PutOidc>, JsonRejection>,
+    SpJson(body): SpJson<PutOidc>,
 ) -> Reply<Json<OidcSettings>> {
-    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     // skill-pool's role names, and skilldex's.
     let default_role = match body.default_role.as_str() {
         "viewer" | "reader" => TeamRole::Reader,

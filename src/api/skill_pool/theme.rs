@@ -5,12 +5,11 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{Reply, SpCaller, SpError, read_multipart};
+use super::{Reply, SpCaller, SpError, SpJson, read_multipart};
 use crate::api::AppState;
 use crate::service::theme::{ALLOWED_FONTS, ImageKind, Theme};
 
@@ -29,9 +28,8 @@ async fn get_theme(State(state): State<AppState>) -> Reply<Json<Theme>> {
 async fn put_theme(
     State(state): State<AppState>,
     SpCaller(caller): SpCaller,
-    body: Result<Json<Theme>, JsonRejection>,
+    SpJson(theme): SpJson<Theme>,
 ) -> Reply<Json<Theme>> {
-    let Json(theme) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     Ok(Json(state.index.themes().set(&caller, theme).await?))
 }
 

@@ -2,14 +2,14 @@
 //! tenant's owners read the timeline, the top list and the decay report, and site
 //! administrators list the tenants.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, Tenant, kind_of, rejected, slug};
+use super::{Reply, SpCaller, SpError, SpJson, Tenant, kind_of, rejected, slug};
 use crate::api::AppState;
 use crate::domain::to_datetime;
 use crate::store::UsageEvent;
@@ -38,9 +38,8 @@ async fn report(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
-    body: Result<Json<UsageReport>, JsonRejection>,
+    SpJson(body): SpJson<UsageReport>,
 ) -> Reply<StatusCode> {
-    let Json(body) = body.map_err(|e| SpError::bad_request(e.body_text()))?;
     let event = match body.event.as_str() {
         "view" => UsageEvent::View,
         "download" => UsageEvent::Download,
