@@ -40,9 +40,25 @@ pub fn set_heap_reader(read: fn() -> Option<HeapStats>) {
     let _ = HEAP.set(read);
 }
 
+/// The last reading and when it was taken: reading merges the allocator's per-thread
+/// counters under their locks, so a flood of scrapes reads at most once a second.
+static LAST_HEAP: Mutex<Option<(std::time::Instant, HeapStats)>> = Mutex::new(None);
+
 /// The heap gauges in Prometheus text format, when an allocator reader is set.
 pub fn render_heap() -> String {
-    let Some(heap) = HEAP.get().and_then(|read| read()) else { return String::new() };
+    let Some(read) = HEAP.get() else { return String::new() };
+    let heap = {
+        let mut last = LAST_HEAP.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some((at, heap)) if at.elapsed() < std::time::Duration::from_secs(1) => Some(heap),
+            _ => {
+                let heap = read();
+                *last = heap.map(|h| (std::time::Instant::now(), h));
+                heap
+            }
+        }
+    };
+    let Some(heap) = heap else { return String::new() };
     let mut out = String::new();
     out.push_str("# HELP skilldex_heap_allocated_bytes Bytes allocated by the server and not freed.\n");
     out.push_str("# TYPE skilldex_heap_allocated_bytes gauge\n");

@@ -23,7 +23,11 @@ from skilldex_api import bundle
 SKILLS = 40
 # The share of each operation; SOAK_MIX=resolve:0,search:0,install:0,publish:1 isolates one.
 MIX = dict(resolve=45, search=30, install=22, publish=3)
-MIX.update({k: float(v) for k, v in (p.split(":") for p in os.environ.get("SOAK_MIX", "").split(",") if p)})
+for part in filter(None, os.environ.get("SOAK_MIX", "").split(",")):
+    op, _, share = part.partition(":")
+    assert op in MIX, f"SOAK_MIX: unknown operation `{op}` (one of {', '.join(MIX)})"
+    MIX[op] = float(share)
+assert sum(MIX.values()) > 0, "SOAK_MIX: every share is 0"
 IDLE = 20
 WORDS = "review lint test deploy docs format security database cloud python rust api search build".split()
 

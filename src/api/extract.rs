@@ -18,24 +18,45 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected a JSON body with `Content-Type: application/json`".into(),
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge("the request body is larger than this endpoint accepts".into())
-            } else {
-                ApiError::BadRequest(r.body_text())
-            }
-        })?;
+        let bytes = json_bytes(req, state).await?;
         if !super::wire::is_object(&bytes) {
             return Err(ApiError::BadRequest("invalid request body: expected a JSON object".into()));
         }
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Json(value))
     }
+}
+
+/// A body that is a JSON list of objects, each read as `T` (as `Json` reads one).
+pub struct JsonList<T>(pub Vec<T>);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonList<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(transparent)]
+        struct List<T: serde::de::DeserializeOwned>(#[serde(deserialize_with = "super::wire::objects")] Vec<T>);
+        let bytes = json_bytes(req, state).await?;
+        let axum::Json(List(items)) = axum::Json::<List<T>>::from_bytes(&bytes)?;
+        Ok(JsonList(items))
+    }
+}
+
+/// A JSON request's body: its content type checked, its bytes read within the route's limit.
+async fn json_bytes<S: Send + Sync>(req: axum::extract::Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected a JSON body with `Content-Type: application/json`".into(),
+        ));
+    }
+    axum::body::Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge("the request body is larger than this endpoint accepts".into())
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })
 }
 
 /// `application/json` or a `+json` type, as axum's own `Json` takes them.

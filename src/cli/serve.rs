@@ -129,11 +129,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "skilldex listening");
     let stop = shutdown_signal();
     println!("skilldex listening on http://{addr}");
-    server.serve(stop).await.context("server error")?;
+    let served = server.serve(stop).await.context("server error");
     // The layout's listing follows pushes in the background; leave it complete.
     if let Err(e) = embedded.write_index().await {
         tracing::warn!(error = %e, "could not rewrite the layout's index.json; it is rewritten at the next start");
     }
+    served?;
     if let Some(engine) = engine {
         tokio::task::spawn_blocking(move || engine.flush()).await?;
     }

@@ -336,10 +336,26 @@ pub enum TopLevel {
     Manifest(Manifest),
 }
 
+/// Whether a manifest or index and each descriptor in it are JSON objects: serde would also
+/// read them from arrays of their fields, which no other tool accepts as a manifest.
+fn objects_where_structs(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let absent_or_object = |x: Option<&Value>| x.is_none_or(|x| x.is_object() || x.is_null());
+    let descriptor = |d: &Value| d.is_object() && absent_or_object(d.get("platform"));
+    let all_descriptors = |key: &str| v.get(key).and_then(Value::as_array).is_none_or(|a| a.iter().all(descriptor));
+    v.is_object()
+        && ["config", "subject"].iter().all(|k| v.get(*k).is_none_or(|d| d.is_null() || descriptor(d)))
+        && all_descriptors("layers")
+        && all_descriptors("manifests")
+}
+
 /// Parses manifest bytes, using `mediaType` when present and the shape when not.
 pub fn parse_top(bytes: &[u8]) -> Result<TopLevel, LayoutError> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| LayoutError(format!("the manifest is not JSON: {e}")))?;
+    if !objects_where_structs(&v) {
+        return Err(LayoutError("a manifest, and each descriptor in it, must be a JSON object".into()));
+    }
     let media_type = v.get("mediaType").and_then(|m| m.as_str());
     let is_index = match media_type {
         Some(media::INDEX | media::DOCKER_LIST) => true,

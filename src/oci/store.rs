@@ -197,7 +197,8 @@ struct LayoutIndex {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating) the layout at `root` and rewrites `index.json` from the database.
+    /// Opens (creating) the layout at `root` and rewrites `index.json` from the database; a
+    /// task of the current Tokio runtime keeps it following later pushes.
     pub async fn open(root: &Path, store: Arc<dyn Store>) -> DResult<Self> {
         tokio::fs::create_dir_all(root.join("blobs/sha256")).await?;
         tokio::fs::create_dir_all(root.join("uploads")).await?;
@@ -630,41 +631,89 @@ impl LayoutIndex {
     /// Rewrites `index.json` from the database: one entry per tag (named `repo:tag`) and one
     /// per untagged manifest, so layout readers see everything the store holds.
     async fn write(&self) -> DResult<()> {
+        self.write_timed().await.map(|_| ())
+    }
+
+    /// `write`, returning how long it took once it had the lock. The listing is read and
+    /// written a page of manifests at a time, so its memory does not grow with the store.
+    async fn write_timed(&self) -> DResult<Duration> {
         let _guard = self.lock.lock().await;
-        let all = self.store.oci_all_manifests().await?;
-        let mut manifests = Vec::new();
-        for (m, tags) in all {
-            let entry = |name: (&str, String)| Descriptor {
-                media_type: m.media_type.clone(),
-                digest: m.digest.clone(),
-                size: m.size as u64,
-                artifact_type: m.artifact_type.clone(),
-                platform: None,
-                annotations: Some(BTreeMap::from([(name.0.to_owned(), name.1)])),
-            };
-            if tags.is_empty() {
-                manifests.push(entry(("dev.skilldex.repository", m.repo.clone())));
+        let started = std::time::Instant::now();
+        let tmp = self.root.join("tmp").join(new_id());
+        let written = self.write_listing(&tmp).await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written?;
+        tokio::fs::rename(&tmp, self.root.join("index.json")).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Writes the listing to `path`: one entry per tag (named `repo:tag`) and one per
+    /// untagged manifest, so layout readers see everything the store holds.
+    async fn write_listing(&self, path: &Path) -> DResult<()> {
+        const PAGE: i64 = 1000;
+        let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
+        let head = serde_json::to_string(&Index::listing(Vec::new())).expect("serialize");
+        let head = head.strip_suffix("]}").expect("the listing ends with its manifests");
+        file.write_all(head.as_bytes()).await?;
+        let mut after: Option<(String, String)> = None;
+        let mut first = true;
+        loop {
+            let page =
+                self.store.oci_manifest_page(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), PAGE).await?;
+            let mut bytes = Vec::new();
+            for (m, tags) in &page {
+                let entry = |name: (&str, String)| Descriptor {
+                    media_type: m.media_type.clone(),
+                    digest: m.digest.clone(),
+                    size: m.size as u64,
+                    artifact_type: m.artifact_type.clone(),
+                    platform: None,
+                    annotations: Some(BTreeMap::from([(name.0.to_owned(), name.1)])),
+                };
+                let names = if tags.is_empty() {
+                    vec![("dev.skilldex.repository", m.repo.clone())]
+                } else {
+                    tags.iter().map(|t| ("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))).collect()
+                };
+                for name in names {
+                    if !std::mem::take(&mut first) {
+                        bytes.push(b',');
+                    }
+                    serde_json::to_writer(&mut bytes, &entry(name)).expect("serialize");
+                }
             }
-            for t in tags {
-                manifests.push(entry(("org.opencontainers.image.ref.name", format!("{}:{t}", m.repo))));
+            file.write_all(&bytes).await?;
+            match page.last() {
+                Some((m, _)) if page.len() as i64 == PAGE => after = Some((m.repo.clone(), m.digest.clone())),
+                _ => break,
             }
         }
-        let index = Index::listing(manifests);
-        write_atomic(&self.root, &self.root.join("index.json"), &serde_json::to_vec(&index).expect("serialize"))
-            .await?;
+        file.write_all(b"]}").await?;
+        file.flush().await?;
+        file.get_ref().sync_all().await?;
         Ok(())
     }
 }
 
 /// Rewrites `index.json` each time manifests were stored, at most once per `INDEX_GAP` (or
-/// `INDEX_GAP_FACTOR` times the last rewrite's duration); ends with the store.
+/// `INDEX_GAP_FACTOR` times the last rewrite's duration); a failed rewrite is tried again
+/// after the gap until one succeeds. Ends with the store.
 async fn keep_layout_index(index: Arc<LayoutIndex>, mut due: tokio::sync::mpsc::Receiver<()>) {
     while due.recv().await.is_some() {
-        let started = std::time::Instant::now();
-        if let Err(e) = index.write().await {
-            tracing::warn!(error = %e, "could not rewrite the layout's index.json; it is rewritten at the next push and at start-up");
+        loop {
+            match index.write_timed().await {
+                Ok(took) => {
+                    tokio::time::sleep(INDEX_GAP.max(took * INDEX_GAP_FACTOR)).await;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not rewrite the layout's index.json; trying again");
+                    tokio::time::sleep(INDEX_GAP * 10).await;
+                }
+            }
         }
-        tokio::time::sleep(INDEX_GAP.max(started.elapsed() * INDEX_GAP_FACTOR)).await;
     }
 }
 

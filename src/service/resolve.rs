@@ -93,7 +93,7 @@ impl Catalog<'_> {
                     .ok_or_else(|| no_match(format!("channel `{channel}`")))?
             }
             Spec::Range(req) => {
-                let best = self
+                let mut candidates: Vec<(semver::Version, String)> = self
                     .core
                     .store
                     .released_version_numbers(&skill.id)
@@ -101,14 +101,18 @@ impl Catalog<'_> {
                     .into_iter()
                     .filter_map(|v| semver::Version::parse(&v).ok().map(|p| (p, v)))
                     .filter(|(p, _)| req.matches(p))
-                    .max_by(|a, b| a.0.cmp(&b.0))
-                    .ok_or_else(|| no_match(format!("`{req}`")))?;
-                self.core
-                    .store
-                    .version(&skill.id, &best.1)
-                    .await?
-                    .filter(|v| v.status == VersionStatus::Published && stored(v))
-                    .ok_or_else(|| no_match(format!("`{req}`")))?
+                    .collect();
+                candidates.sort_by(|a, b| a.0.cmp(&b.0));
+                // The best first; one yanked since the numbers were read gives way to the next.
+                let mut found = None;
+                while let Some((_, number)) = candidates.pop() {
+                    let row = self.core.store.version(&skill.id, &number).await?;
+                    if let Some(v) = row.filter(|v| v.status == VersionStatus::Published && stored(v)) {
+                        found = Some(v);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| no_match(format!("`{req}`")))?
             }
         };
         let version = self.core.present(self.core.trust().checked_version(&skill, version).await?);

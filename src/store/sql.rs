@@ -1866,6 +1866,31 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
+            async fn oci_manifest_page(
+                &self,
+                after: Option<(&str, &str)>,
+                limit: i64,
+            ) -> StoreResult<Vec<(OciManifest, Vec<String>)>> {
+                let (repo, digest) = after.unwrap_or(("", ""));
+                let sql = format!(
+                    "SELECT m.*, t.tag FROM (SELECT {OCI_MANIFEST_COLS} FROM oci_manifests
+                         WHERE repo > $1 OR (repo = $1 AND digest > $2) ORDER BY repo, digest LIMIT $3) m
+                     LEFT JOIN oci_tags t ON t.repo = m.repo AND t.digest = m.digest
+                     ORDER BY m.repo, m.digest, t.tag"
+                );
+                let rows = sqlx::query(&sql).bind(repo).bind(digest).bind(limit).fetch_all(self.reader()).await?;
+                let mut page: Vec<(OciManifest, Vec<String>)> = Vec::new();
+                for r in &rows {
+                    let tag: Option<String> = r.try_get("tag")?;
+                    let (repo, digest): (String, String) = (r.try_get("repo")?, r.try_get("digest")?);
+                    match page.last_mut() {
+                        Some((m, tags)) if m.repo == repo && m.digest == digest => tags.extend(tag),
+                        _ => page.push((oci_manifest_row(r)?, tag.into_iter().collect())),
+                    }
+                }
+                Ok(page)
+            }
+
             async fn oci_blob_links(&self) -> StoreResult<Vec<(String, String, Millis)>> {
                 let rows = sqlx::query("SELECT repo, digest, created_at FROM oci_blobs").fetch_all(self.reader()).await?;
                 rows.iter().map(|r| Ok((r.try_get("repo")?, r.try_get("digest")?, r.try_get("created_at")?))).collect()

@@ -299,6 +299,7 @@ async fn surface_state(app: &TestApp, owner: &str) -> Vec<String> {
     }
     state.push(app.get("/api/wishes", Some(owner)).await.text);
     state.push(app.get("/api/v1/skills/acme/tool/versions", Some(owner)).await.text);
+    state.push(app.get("/v2/acme/tool/tags/list", Some(owner)).await.text);
     state.push(app.audit_len().await.to_string());
     state
 }
@@ -340,6 +341,46 @@ async fn array_bodies_are_refused_on_every_surface(db: TestDb) {
     // A project's items are a list, of objects.
     let r = on_tenant(&app, Method::PUT, "/v1/tenant/projects/web/items", &owner, &json!([["tool", "skill"]])).await;
     assert_eq!((r.status, crate::skill_pool::error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+    // A multipart publish's metadata too.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = crate::skill_pool::archive(dir.path(), "tool", "2.0.0", "A tool", "Use it.\n");
+    let body = crate::skill_pool::multipart(&json!(["tool", "2.0.0"]), Some(&archive));
+    let r = crate::skill_pool::post_multipart(&app, "/v1/skills", Some(&owner), body).await;
+    assert_eq!((r.status, crate::skill_pool::error(&r)), (StatusCode::BAD_REQUEST, "bad_request"), "{}", r.text);
+    assert!(r.text.contains("invalid metadata: expected a JSON object"), "{}", r.text);
+
+    // npm: the publish document, and its attachment.
+    let doc = crate::skillsmgr::npm_document(dir.path(), "tool", "2.0.0");
+    let values: Vec<serde_json::Value> = doc.as_object().unwrap().values().cloned().collect();
+    let mut listed_attachment = doc.clone();
+    for attachment in listed_attachment["_attachments"].as_object_mut().unwrap().values_mut() {
+        *attachment = json!([attachment["data"], attachment["length"]]);
+    }
+    for (body, says) in [(json!(values), "expected a JSON object"), (listed_attachment, "invalid attachment")] {
+        let r = app.call(Method::PUT, "/@acme%2ftool", Some(&owner), Some(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.body["error"].as_str().is_some_and(|e| e.contains(says)), "{}", r.text);
+    }
+
+    // OCI: a manifest, or a descriptor in it, given as a list is no manifest.
+    let digest = format!("sha256:{}", "0".repeat(64));
+    for manifest in [
+        json!([2, "application/vnd.oci.image.manifest.v1+json", null, []]),
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": ["application/vnd.oci.empty.v1+json", digest, 2], "layers": []}),
+    ] {
+        let r = app
+            .raw(
+                Method::PUT,
+                "/v2/acme/tool/manifests/2.0.0",
+                Some(&owner),
+                Some(&manifest.to_string()),
+                Some("application/vnd.oci.image.manifest.v1+json"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{manifest}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["code"], "MANIFEST_INVALID", "{manifest}: {}", r.text);
+    }
 
     // SkillsMgr: `{"error": {"code", "message"}}`.
     let r = app.call(Method::POST, "/api/wishes", Some(&owner), Some(json!(["A wish", "Please"]))).await;

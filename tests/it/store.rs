@@ -21,6 +21,7 @@ on_both_backends!(
     bad_json_in_a_column_fails_loudly,
     changes_to_skills_are_sequenced_for_search,
     lookups_by_many_ids_pass_any_bound_argument_limit,
+    manifest_pages_list_every_manifest_once_with_its_tags,
 );
 
 fn user(name: &str) -> NewUser {
@@ -517,4 +518,51 @@ async fn lookups_by_many_ids_pass_any_bound_argument_limit(db: TestDb) {
     let mut latest: Vec<String> = s.latest_versions(&ids).await.unwrap().into_iter().map(|v| v.skill_id).collect();
     latest.sort();
     assert_eq!(latest, real);
+}
+
+/// The layout's listing is read a page at a time: every manifest comes once, in
+/// (repository, digest) order, with all its tags, whatever the page size.
+async fn manifest_pages_list_every_manifest_once_with_its_tags(db: TestDb) {
+    let store = &db.store;
+    let mut expected = Vec::new();
+    for (i, repo) in ["acme/b", "acme/a", "zeta/x"].iter().cycle().take(7).enumerate() {
+        let digest = format!("sha256:{:064x}", 7 - i);
+        let m = skilldex::store::OciManifest {
+            repo: repo.to_string(),
+            digest: digest.clone(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 10,
+            artifact_type: None,
+            subject: None,
+            annotations: None,
+            created_at: i as i64,
+        };
+        // Some manifests have no tag, one has two.
+        let tags: Vec<String> = match i {
+            0 => vec!["1.0.0".into(), "latest".into()],
+            1 | 4 => vec![format!("t{i}")],
+            _ => vec![],
+        };
+        store.oci_put_manifest(&m, &[], tags.first().map(String::as_str)).await.unwrap();
+        for t in tags.iter().skip(1) {
+            store.oci_put_manifest(&m, &[], Some(t)).await.unwrap();
+        }
+        expected.push((repo.to_string(), digest, tags));
+    }
+    expected.sort();
+    for limit in [1, 2, 3, 7, 100] {
+        let mut seen = Vec::new();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page =
+                store.oci_manifest_page(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), limit).await.unwrap();
+            assert!(page.len() as i64 <= limit);
+            seen.extend(page.iter().map(|(m, tags)| (m.repo.clone(), m.digest.clone(), tags.clone())));
+            match page.last() {
+                Some((m, _)) if page.len() as i64 == limit => after = Some((m.repo.clone(), m.digest.clone())),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, expected, "pages of {limit}");
+    }
 }

@@ -97,9 +97,28 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, SpError> {
         match crate::api::extract::Json::<T>::from_request(req, state).await {
             Ok(crate::api::extract::Json(body)) => Ok(SpJson(body)),
-            Err(e) => Err(SpError::new(e.status(), "bad_request", e.to_string())),
+            Err(e) => Err(body_refused(e)),
         }
     }
+}
+
+/// A JSON list of objects as `Vec<T>`, refused in skill-pool's shape.
+pub struct SpJsonList<T>(pub Vec<T>);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for SpJsonList<T> {
+    type Rejection = SpError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, SpError> {
+        match crate::api::extract::JsonList::<T>::from_request(req, state).await {
+            Ok(crate::api::extract::JsonList(items)) => Ok(SpJsonList(items)),
+            Err(e) => Err(body_refused(e)),
+        }
+    }
+}
+
+/// A refused JSON body (400, or 413 or 415), in skill-pool's shape.
+fn body_refused(e: super::error::ApiError) -> SpError {
+    SpError::new(e.status(), "bad_request", e.to_string())
 }
 
 /// An error as skill-pool answers it.

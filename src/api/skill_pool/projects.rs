@@ -1,13 +1,13 @@
 //! skill-pool's projects, plans, curated stack mappings and bootstrap, on a tenant.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Reply, SpCaller, SpError, SpJson, Tenant, kind_of, rejected};
+use super::{Reply, SpCaller, SpError, SpJson, SpJsonList, Tenant, kind_of, rejected};
 use crate::api::AppState;
 use crate::api::wire::present;
 use crate::domain::to_datetime;
@@ -24,10 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenant/stack-mappings", get(get_mappings).put(set_mappings))
         .route("/v1/projects/resolve", get(resolve_project))
         .route("/v1/bootstrap", get(bootstrap))
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Reply<T> {
-    body.map(|Json(b)| b).map_err(|e| SpError::bad_request(e.body_text()))
 }
 
 #[derive(Debug, Serialize)]
@@ -175,20 +171,14 @@ pub struct ItemIn {
     kind: Option<String>,
 }
 
-/// The items' list: each one an object.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct Items(#[serde(deserialize_with = "crate::api::wire::objects")] Vec<ItemIn>);
-
 /// `PUT …/items` with `[{slug, kind}]`: the whole list, in order.
 async fn set_items(
     State(state): State<AppState>,
     Tenant(namespace): Tenant,
     SpCaller(caller): SpCaller,
     Path(slug): Path<String>,
-    body: Result<Json<Items>, JsonRejection>,
+    SpJsonList(body): SpJsonList<ItemIn>,
 ) -> Reply<StatusCode> {
-    let Items(body) = json_body(body)?;
     let items = body.into_iter().map(|i| Ok((i.slug, kind_of(i.kind.as_deref())?))).collect::<Reply<Vec<_>>>()?;
     state.index.projects().set_items(&caller, &namespace, &slug, items).await?;
     Ok(StatusCode::NO_CONTENT)
