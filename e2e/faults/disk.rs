@@ -76,6 +76,22 @@ fn a_full_disk_refuses_publishes_with_507_and_recovers_when_freed() {
     let admin = std::fs::read_to_string(data.join("admin-token")).unwrap().trim().to_owned();
     let original = publish_demo(&serve, &admin);
     let archive = DEMO_ARCHIVE;
+    // What follows a publish in the background (the search index, the layout's listing)
+    // lands before the disk fills, so what the refused publish leaves is all that changes.
+    let settled = || {
+        let listed = std::fs::read_to_string(data.join("oci/index.json")).is_ok_and(|i| i.contains("acme/demo:1.0.0"));
+        let found = call(serve.addr, "GET", "/api/v1/skills?q=demo", Some(&admin), None).json()["data"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty());
+        listed && found
+    };
+    for _ in 0..100 {
+        if settled() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(settled(), "the first publish is listed in the layout and found by search");
 
     // The disk fills but for 96 KiB: room to prepare a version, not for its archive (about
     // 180 KB of letters that do not compress much). The upload is refused with a clear
