@@ -421,6 +421,13 @@ fn sources_end_to_end(backend: Backend) {
     assert_eq!((s, v["digest"].as_str()), (200, Some(signed.as_str())), "{v}");
     let (_, metrics) = crate::common::http_get(other.addr, "/metrics");
     assert!(!metrics.contains("skilldex_source"), "sources stay off /metrics unless asked: {metrics}");
+    // The heap as the server's allocator sees it: some bytes allocated, at least as many held.
+    let gauge = |name: &str| -> u64 {
+        let line = metrics.lines().find_map(|l| l.strip_prefix(&format!("{name} ")));
+        line.and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("{name} is exported: {metrics}"))
+    };
+    let (allocated, resident) = (gauge("skilldex_heap_allocated_bytes"), gauge("skilldex_heap_resident_bytes"));
+    assert!(allocated > 1 << 20 && resident >= allocated, "allocated {allocated}, resident {resident}");
     other.stop();
 
     // Again: nothing new; the broken tag is tried again and still reported.
