@@ -51,8 +51,8 @@ fn is_up() -> bool {
     Command::new("pg_isready").args(["-q", "-d", &pg_admin_url()]).status().is_ok_and(|s| s.success())
 }
 
-/// One request's skill (for a create), status, `Retry-After` and body.
-type Outcome = (String, u16, Option<String>, String);
+/// One request's skill (for a create), status, `Retry-After`, body and how long it took.
+type Outcome = (String, u16, Option<String>, String, Duration);
 
 #[test]
 fn postgres_stopped_under_load_answers_503_then_recovers_and_loses_nothing() {
@@ -76,6 +76,7 @@ fn postgres_stopped_under_load_answers_503_then_recovers_and_loses_nothing() {
         clients.push(std::thread::spawn(move || {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
+                let sent = Instant::now();
                 let (slug, a) = if writer < 2 {
                     let slug = format!("s{writer}-{i}");
                     let a = call(
@@ -89,7 +90,7 @@ fn postgres_stopped_under_load_answers_503_then_recovers_and_loses_nothing() {
                 } else {
                     (String::new(), call(addr, "GET", "/api/v1/skills?scope=acme&limit=5", Some(&admin), None))
                 };
-                answers.lock().unwrap().push((slug, a.status, a.header("retry-after"), a.text()));
+                answers.lock().unwrap().push((slug, a.status, a.header("retry-after"), a.text(), sent.elapsed()));
                 i += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -97,9 +98,24 @@ fn postgres_stopped_under_load_answers_503_then_recovers_and_loses_nothing() {
     }
     std::thread::sleep(Duration::from_secs(2));
     assert!(answers.lock().unwrap().iter().all(|a| a.1 == 200 || a.1 == 201), "all well before the fault");
+    let before = answers.lock().unwrap().len();
     assert!(cluster.ctl("stop"), "PostgreSQL stopped");
-    // The fault lasts longer than the server waits for a connection (5 s).
-    std::thread::sleep(Duration::from_secs(7));
+    let stopped = Instant::now();
+    // The fault lasts longer than the server waits for a connection (5 s), and until every
+    // client has had its answer about it: a request must not wait out the outage.
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let refused = answers.lock().unwrap()[before..].iter().filter(|a| a.1 == 503).count();
+        if refused >= 3 && stopped.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "requests during the outage are answered 503 within the server's wait for a connection: {:?}",
+            answers.lock().unwrap()[before..].iter().map(|a| a.1).collect::<Vec<_>>()
+        );
+    }
+    assert!(!is_up(), "PostgreSQL stayed down for the fault");
     let during = answers.lock().unwrap().len();
     assert!(cluster.ctl("start"), "PostgreSQL started again");
     let started = Instant::now();
@@ -122,8 +138,10 @@ fn postgres_stopped_under_load_answers_503_then_recovers_and_loses_nothing() {
     // Every request the outage touched got a clear 503.
     let outage: Vec<_> = answers.iter().filter(|a| a.1 != 200 && a.1 != 201).collect();
     assert!(!outage.is_empty(), "requests during the outage failed");
-    for (slug, status, retry, text) in &outage {
+    for (slug, status, retry, text, took) in &outage {
         assert_eq!(*status, 503, "{slug}: {text}");
+        // One wait for a connection (5 s), not one per lookup the request makes.
+        assert!(*took < Duration::from_secs(9), "{slug}: answered after {took:?}");
         let problem: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(problem["type"], "https://skilldex.dev/errors/service-unavailable", "{text}");
         assert!(retry.is_some(), "a 503 says when to retry");

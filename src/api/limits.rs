@@ -183,15 +183,23 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     let surface = surface(&route);
     let secret = presented(request.headers(), surface == Surface::Registry);
     // A token that does not authenticate is charged to the address it comes from; the
-    // handler answers it with its 401.
+    // handler answers it with its 401. A database that cannot tell (an outage) is answered
+    // here: the handler would only wait for it a second time.
     let caller = match secret {
-        Some(secret) => state.index.authenticate(Some(&secret)).await.ok(),
+        Some(secret) => match state.index.authenticate(Some(&secret)).await {
+            Ok(caller) => Some(caller),
+            Err(service::Error::Unauthenticated(_)) => None,
+            Err(e) => return render(surface, e),
+        },
         None => None,
     };
     // A browser session counts on web pages only, where its visitor is charged as the
     // person; it is handed to the page, never to the API's caller.
     let session = match (&caller, surface) {
-        (None, Surface::Web) => crate::web::find_session(request.headers(), &state).await.ok().flatten(),
+        (None, Surface::Web) => match crate::web::find_session(request.headers(), &state).await {
+            Ok(session) => session,
+            Err(e) => return render(surface, e),
+        },
         _ => None,
     };
     let charged = caller.as_ref().or(session.as_ref().map(|s| &s.caller));
