@@ -167,9 +167,18 @@ fn transfer_between_sites(backend: Backend) {
     let escaping = escaping.into_inner().unwrap();
     // The second skill's display name is over the limit: the first must not be stored either.
     let overlong = with_metadata(&original, |m| m["skills"][1]["displayName"] = json!("x".repeat(10_000)));
-    for (what, body) in
-        [("altered", altered), ("escaping", escaping), ("not a tar", b"garbage".to_vec()), ("overlong name", overlong)]
-    {
+    // A version written as an array of its fields, which serde alone would read.
+    let as_array = with_metadata(&original, |m| {
+        let v = m["skills"][1]["versions"][0].clone();
+        m["skills"][1]["versions"][0] = json!([v["version"], v["digest"], v["status"], v["changelog"]]);
+    });
+    for (what, body) in [
+        ("altered", altered),
+        ("escaping", escaping),
+        ("not a tar", b"garbage".to_vec()),
+        ("overlong name", overlong),
+        ("version as an array", as_array),
+    ] {
         let (s, v) = http_raw(c.addr, "POST", "/api/v1/import", Some(&admin_c), "application/x-tar", &body);
         assert_eq!(s, 400, "{what}: {v}");
         assert!(v["detail"].as_str().unwrap().contains("nothing was imported"), "{what}: {v}");

@@ -587,8 +587,15 @@ impl EmbeddedStore {
     pub async fn gc(&self, grace: Duration) -> DResult<(usize, u64)> {
         let mut roots: Vec<String> = Vec::new();
         let mut layers: Vec<String> = Vec::new();
-        for (m, _) in self.store.oci_all_manifests().await? {
-            roots.push(m.digest);
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page =
+                self.store.oci_manifest_page(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), 1000).await?;
+            after = page.last().map(|(m, _)| (m.repo.clone(), m.digest.clone()));
+            roots.extend(page.into_iter().map(|(m, _)| m.digest));
+            if after.is_none() {
+                break;
+            }
         }
         for (digest, layer) in self.store.version_artifacts().await? {
             roots.push(digest);
@@ -640,13 +647,14 @@ impl LayoutIndex {
         let _guard = self.lock.lock().await;
         let started = std::time::Instant::now();
         let tmp = self.root.join("tmp").join(new_id());
-        let written = self.write_listing(&tmp).await;
+        let written = match self.write_listing(&tmp).await {
+            Ok(()) => tokio::fs::rename(&tmp, self.root.join("index.json")).await.map_err(DistError::from),
+            Err(e) => Err(e),
+        };
         if written.is_err() {
             let _ = tokio::fs::remove_file(&tmp).await;
         }
-        written?;
-        tokio::fs::rename(&tmp, self.root.join("index.json")).await?;
-        Ok(started.elapsed())
+        written.map(|()| started.elapsed())
     }
 
     /// Writes the listing to `path`: one entry per tag (named `repo:tag`) and one per
@@ -734,11 +742,19 @@ async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 /// Writes a file so that readers see either the old content or all of the new.
+/// A failed write leaves nothing in `tmp/`.
 async fn write_atomic(root: &Path, target: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = root.join("tmp").join(new_id());
-    let mut f = tokio::fs::File::create(&tmp).await?;
-    f.write_all(data).await?;
-    f.sync_all().await?;
-    drop(f);
-    tokio::fs::rename(&tmp, target).await
+    let written = async {
+        let mut f = tokio::fs::File::create(&tmp).await?;
+        f.write_all(data).await?;
+        f.sync_all().await?;
+        drop(f);
+        tokio::fs::rename(&tmp, target).await
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    written
 }

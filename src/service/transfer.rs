@@ -80,6 +80,22 @@ pub struct ExportedVersion {
     pub changelog: Option<String>,
 }
 
+/// The metadata file: a JSON object whose skills, and their versions, are objects too (serde
+/// would also read a struct from an array of its fields, which no export writes).
+fn read_metadata(text: &[u8]) -> Result<ExportMetadata, String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    let objects = |list: Option<&Value>| list.and_then(Value::as_array).is_none_or(|a| a.iter().all(Value::is_object));
+    let skills = v.get("skills").and_then(Value::as_array);
+    if !v.is_object()
+        || !objects(v.get("skills"))
+        || !skills.is_none_or(|s| s.iter().all(|s| objects(s.get("versions"))))
+    {
+        return Err("the file, each skill and each version must be JSON objects".into());
+    }
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -313,8 +329,7 @@ impl Transfer<'_> {
             return Err(refused(format!("it has no {METADATA_FILE}, or one too large")));
         }
         let text = std::fs::read(&meta_path).map_err(|_| refused(format!("it has no {METADATA_FILE}")))?;
-        let meta: ExportMetadata =
-            serde_json::from_slice(&text).map_err(|e| refused(format!("{METADATA_FILE} does not parse: {e}")))?;
+        let meta = read_metadata(&text).map_err(|e| refused(format!("{METADATA_FILE} does not parse: {e}")))?;
         if meta.format != FORMAT {
             return Err(refused(format!("it is of format {}, this server reads {FORMAT}", meta.format)));
         }

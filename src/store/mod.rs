@@ -509,10 +509,9 @@ pub trait OciStore: Send + Sync {
     /// Deletes a manifest and the tags pointing at it; false when there was none.
     async fn oci_delete_manifest(&self, repo: &str, digest: &str) -> StoreResult<bool>;
     async fn oci_delete_tag(&self, repo: &str, tag: &str) -> StoreResult<bool>;
-    /// Every manifest with its tags, for garbage collection.
-    async fn oci_all_manifests(&self) -> StoreResult<Vec<(OciManifest, Vec<String>)>>;
     /// Up to `limit` manifests after `(repository, digest)` in that order, each with its
-    /// tags: the layout's `index.json` is written a page at a time, whatever the store's size.
+    /// tags: the layout's `index.json` is written, and garbage collection finds its roots, a page
+    /// at a time, whatever the store's size.
     async fn oci_manifest_page(
         &self,
         after: Option<(&str, &str)>,

@@ -1846,26 +1846,6 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn oci_all_manifests(&self) -> StoreResult<Vec<(OciManifest, Vec<String>)>> {
-                let sql = format!("SELECT {OCI_MANIFEST_COLS} FROM oci_manifests ORDER BY repo, created_at, digest");
-                let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
-                let tags = sqlx::query("SELECT repo, tag, digest FROM oci_tags ORDER BY repo, tag").fetch_all(self.reader()).await?;
-                let mut by_manifest: std::collections::HashMap<(String, String), Vec<String>> = Default::default();
-                for t in &tags {
-                    by_manifest
-                        .entry((t.try_get("repo")?, t.try_get("digest")?))
-                        .or_default()
-                        .push(t.try_get("tag")?);
-                }
-                rows.iter()
-                    .map(|r| {
-                        let m = oci_manifest_row(r)?;
-                        let tags = by_manifest.remove(&(m.repo.clone(), m.digest.clone())).unwrap_or_default();
-                        Ok((m, tags))
-                    })
-                    .collect()
-            }
-
             async fn oci_manifest_page(
                 &self,
                 after: Option<(&str, &str)>,

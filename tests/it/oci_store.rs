@@ -11,6 +11,7 @@ use skilldex::store::{NewUser, NewVersion};
 use crate::common::{TestDb, on_both_backends};
 
 on_both_backends!(gc_keeps_what_versions_and_manifests_reference);
+on_both_backends!(a_failed_index_json_rewrite_is_tried_again_and_leaves_nothing_behind);
 
 async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
@@ -32,16 +33,7 @@ async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
     store.put_blob("acme/demo", &skilldex::oci::layout::sha256_digest(b"orphan"), b"orphan").await.unwrap();
 
     // The layout's index.json follows the pushes in the background, within moments.
-    let listed = || -> Vec<String> {
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
-        let entries = index["manifests"].as_array().unwrap().iter();
-        let mut tags: Vec<String> = entries
-            .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str().map(str::to_owned))
-            .collect();
-        tags.sort();
-        tags
-    };
+    let listed = || layout_tags(dir.path()).unwrap_or_default();
     for _ in 0..100 {
         if listed().len() == 2 {
             break;
@@ -97,4 +89,62 @@ async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
     let entries = index["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
     assert!(entries.iter().all(|e| e["annotations"]["dev.skilldex.repository"] == "acme/demo"));
+}
+
+/// The tags `index.json` lists, or `None` while it cannot be read as a listing.
+fn layout_tags(root: &std::path::Path) -> Option<Vec<String>> {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("index.json")).ok()?).ok()?;
+    let mut tags: Vec<String> = index["manifests"]
+        .as_array()?
+        .iter()
+        .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str().map(str::to_owned))
+        .collect();
+    tags.sort();
+    Some(tags)
+}
+
+async fn a_failed_index_json_rewrite_is_tried_again_and_leaves_nothing_behind(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), db.store.clone()).await.unwrap();
+    let skill_dir = dir.path().join("src/demo");
+    std::fs::create_dir_all(&skill_dir).unwrap();
+    let artifact = |version: &str| {
+        std::fs::write(
+            skill_dir.join("SKILL.md"),
+            format!("---\nname: demo\ndescription: d\nversion: {version}\n---\n"),
+        )
+        .unwrap();
+        let b = Bundle::from_dir(&skill_dir, &Limits::default()).unwrap();
+        build_toolhive(&b, &b.pack(0), &Identity { namespace: "acme", name: "demo", version }, None)
+    };
+    let wait_for = |want: &'static [&'static str]| {
+        let root = dir.path().to_owned();
+        async move {
+            for _ in 0..200 {
+                if layout_tags(&root).is_some_and(|t| t == want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("index.json lists {want:?}; it holds {:?}", layout_tags(&root));
+        }
+    };
+    store.push_artifact("acme/demo", "1.0.0", &artifact("1.0.0")).await.unwrap();
+    wait_for(&["acme/demo:1.0.0"]).await;
+
+    // index.json can no longer be replaced (a directory with something in it stands there).
+    let index = dir.path().join("index.json");
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir_all(index.join("blocker")).unwrap();
+    store.push_artifact("acme/demo", "2.0.0", &artifact("2.0.0")).await.unwrap();
+    // The push itself succeeded and is served; the attempts fail and leave no temporary files.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(store.manifest("acme/demo", "2.0.0").await.is_ok());
+    assert!(index.is_dir());
+    let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "a failed rewrite removes its temporary file");
+
+    // Once it can be written again, the next attempt lists both, without another push.
+    std::fs::remove_dir_all(&index).unwrap();
+    wait_for(&["acme/demo:1.0.0", "acme/demo:2.0.0"]).await;
 }
