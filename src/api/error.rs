@@ -1,6 +1,6 @@
 //! The native API's one error shape: RFC 7807 `application/problem+json` with csreg's
 //! problem types. Every failure, including malformed input that axum itself rejects, ends
-//! up here; the `instance` member is filled in by `fill_problem_instance` once the request
+//! up here; the `instance` member is filled in by `finish_errors` once the request
 //! path is known.
 
 use axum::extract::Request;
@@ -131,9 +131,6 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"skilldex\""));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_OUTAGE));
-        }
         response.extensions_mut().insert(problem);
         response
     }
@@ -167,11 +164,15 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// Completes problem documents with the request path and turns any other bare error
-/// response from the framework into a problem too.
-pub async fn fill_problem_instance(request: Request, next: Next) -> Response {
+/// Finishes every error answer the same way, whatever its surface: a 503 says when to try
+/// again; problem documents get the request path, and any other bare error response from the
+/// framework becomes a problem too.
+pub async fn finish_errors(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_OUTAGE));
+    }
     let problem = response.extensions().get::<Problem>().cloned();
     let Some(mut problem) = problem else {
         // A bare 413 from a body limit becomes a problem; a surface's own JSON error stays.

@@ -55,13 +55,15 @@ fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
 }
 
-/// A request refused before it was read (its budget is spent), in JSON-RPC's shape.
+/// A request refused before it was read (its budget is spent, or the database cannot say
+/// who is calling), in JSON-RPC's shape with the HTTP status every surface gives it.
 pub(super) fn refuse(e: service::Error) -> Response {
-    let (status, code) = match e {
-        service::Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, -32603),
+    let code = match e {
+        service::Error::RateLimited(_) => RATE_LIMITED,
+        _ => -32603,
     };
-    reply(status, error(Value::Null, code, e.public_message()))
+    let super::error::ErrorMessage(status, message) = e.into();
+    reply(status, error(Value::Null, code, message))
 }
 
 /// A bad token: 401 with a challenge, in JSON-RPC's shape.
@@ -112,6 +114,10 @@ async fn serve_messages(
         Ok(c) => c,
         Err(super::error::ApiError::BadRequest(m)) => {
             return reply(StatusCode::BAD_REQUEST, error(Value::Null, INVALID_REQUEST, m));
+        }
+        // An outage is not a bad token: the client must not drop its credentials over it.
+        Err(super::error::ApiError::Service(e)) if !matches!(e, service::Error::Unauthenticated(_)) => {
+            return refuse(e);
         }
         Err(_) => return unauthorized(),
     };

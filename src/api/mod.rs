@@ -210,7 +210,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json_body))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
-        .layer(middleware::from_fn(error::fill_problem_instance))
+        .layer(middleware::from_fn(error::finish_errors))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

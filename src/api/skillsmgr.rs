@@ -74,7 +74,7 @@ fn code_of(status: StatusCode) -> &'static str {
 
 impl IntoResponse for SmError {
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() && self.status != StatusCode::BAD_GATEWAY {
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self.message, "request failed");
             "internal error".to_owned()
         } else {

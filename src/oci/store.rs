@@ -646,15 +646,10 @@ impl LayoutIndex {
     async fn write_timed(&self) -> DResult<Duration> {
         let _guard = self.lock.lock().await;
         let started = std::time::Instant::now();
-        let tmp = self.root.join("tmp").join(new_id());
-        let written = match self.write_listing(&tmp).await {
-            Ok(()) => tokio::fs::rename(&tmp, self.root.join("index.json")).await.map_err(DistError::from),
-            Err(e) => Err(e),
-        };
-        if written.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        written.map(|()| started.elapsed())
+        let tmp = TempFile::new(&self.root);
+        self.write_listing(&tmp.path).await?;
+        tmp.rename(&self.root.join("index.json")).await?;
+        Ok(started.elapsed())
     }
 
     /// Writes the listing to `path`: one entry per tag (named `repo:tag`) and one per
@@ -741,20 +736,39 @@ async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
 }
 
+/// A file in the layout's `tmp/`, removed when dropped unless it was renamed into place: a
+/// write that fails or is cancelled (its client went away) leaves nothing behind.
+struct TempFile {
+    path: PathBuf,
+    placed: bool,
+}
+
+impl TempFile {
+    fn new(root: &Path) -> Self {
+        Self { path: root.join("tmp").join(new_id()), placed: false }
+    }
+
+    async fn rename(mut self, target: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, target).await?;
+        self.placed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Writes a file so that readers see either the old content or all of the new.
-/// A failed write leaves nothing in `tmp/`.
 async fn write_atomic(root: &Path, target: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = root.join("tmp").join(new_id());
-    let written = async {
-        let mut f = tokio::fs::File::create(&tmp).await?;
-        f.write_all(data).await?;
-        f.sync_all().await?;
-        drop(f);
-        tokio::fs::rename(&tmp, target).await
-    }
-    .await;
-    if written.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-    }
-    written
+    let tmp = TempFile::new(root);
+    let mut f = tokio::fs::File::create(&tmp.path).await?;
+    f.write_all(data).await?;
+    f.sync_all().await?;
+    drop(f);
+    tmp.rename(target).await
 }

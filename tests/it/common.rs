@@ -397,3 +397,64 @@ impl TestApp {
         TokenRequest { name: "t".into(), scope: Some(scope), kind: TokenKind::Standard, expires_at: None }
     }
 }
+
+/// A TCP relay between the server and the tests' PostgreSQL, which a test can cut (every
+/// connection closed, new ones refused, as when the database goes down) and mend.
+pub struct PgProxy {
+    pub addr: std::net::SocketAddr,
+    upstream: String,
+    relays: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl PgProxy {
+    /// A fresh database reached through a relay.
+    #[allow(dead_code)]
+    pub async fn database() -> Option<(TestDb, Arc<PgProxy>)> {
+        let (url, admin_url, name) = fresh_pg_database().await?;
+        let guard = Guard::Postgres { admin_url, name };
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+        let (upstream, path) = rest.split_once('/').expect("a database name");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Arc::new(PgProxy {
+            addr: listener.local_addr().unwrap(),
+            upstream: upstream.to_owned(),
+            relays: Default::default(),
+        });
+        proxy.serve(listener);
+        let at = if credentials.is_empty() { String::new() } else { format!("{credentials}@") };
+        let url = format!("{scheme}://{at}{}/{path}", proxy.addr);
+        let store = skilldex::store::connect(&url).await.expect("open postgres through the relay");
+        Some((TestDb { store, url, _guard: guard }, proxy))
+    }
+
+    fn serve(self: &Arc<Self>, listener: tokio::net::TcpListener) {
+        let proxy = self.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = proxy.upstream.clone();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                proxy.relays.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        self.relays.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// The database goes away: open connections close, new ones are refused.
+    #[allow(dead_code)]
+    pub fn cut(&self) {
+        for relay in self.relays.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+
+    /// The database is back, at the same address.
+    #[allow(dead_code)]
+    pub async fn mend(self: &Arc<Self>) {
+        self.serve(tokio::net::TcpListener::bind(self.addr).await.unwrap());
+    }
+}

@@ -12,6 +12,7 @@ mod fuzz_regressions;
 mod npm_search;
 mod oci_store;
 mod ops;
+mod outage;
 mod policies;
 mod publish_paths;
 mod rate_limits;
