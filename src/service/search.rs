@@ -133,6 +133,8 @@ pub struct SearchEngine {
     f: Fields,
     /// Where the index is kept; none when held in memory.
     dir: Option<PathBuf>,
+    /// The index's files, as tantivy maps them (none in memory).
+    files: Option<tantivy::directory::MmapDirectory>,
     semantic: Option<Arc<Semantic>>,
 }
 
@@ -158,11 +160,12 @@ impl SearchEngine {
         let fail = |e: &dyn std::fmt::Display| SearchError::new(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         let (schema, f) = schema();
-        let opened = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| fail(&e))
-            .and_then(|d| tantivy::Index::open_or_create(d, schema.clone()).map_err(|e| fail(&e)));
-        let index = match opened {
-            Ok(index) if index.schema() == schema => index,
+        let opened = tantivy::directory::MmapDirectory::open(dir).map_err(|e| fail(&e)).and_then(|d| {
+            let files = d.clone();
+            tantivy::Index::open_or_create(d, schema.clone()).map(|i| (i, files)).map_err(|e| fail(&e))
+        });
+        let (index, files) = match opened {
+            Ok((index, files)) if index.schema() == schema => (index, files),
             // Another format's files (or damaged ones): derived data, so start again.
             _ => {
                 use tantivy::Directory as _;
@@ -189,12 +192,15 @@ impl SearchEngine {
                 }
                 // The new index exists before the lock is let go: a second process starting
                 // now finds it, instead of replacing it again.
+                let files = directory.clone();
                 let index = tantivy::Index::create(directory, schema, tantivy::IndexSettings::default())?;
                 drop(held);
-                index
+                (index, files)
             }
         };
-        Self::with_index(index, f, Some(dir.to_owned()))
+        let mut engine = Self::with_index(index, f, Some(dir.to_owned()))?;
+        engine.files = Some(files);
+        Ok(engine)
     }
 
     fn with_index(index: tantivy::Index, f: Fields, dir: Option<PathBuf>) -> Result<Self, SearchError> {
@@ -207,7 +213,7 @@ impl SearchEngine {
             Err(e) => return Err(e.into()),
         };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, reader, writer: Mutex::new(writer), f, dir, semantic: None })
+        Ok(Self { index, reader, writer: Mutex::new(writer), f, dir, files: None, semantic: None })
     }
 
     /// Adds semantic search with `model`; the vectors are kept beside the index.
@@ -277,9 +283,22 @@ impl SearchEngine {
         }
         self.commit(&mut writer, stamp)?;
         drop(writer);
-        self.reader.reload()?;
+        self.reload()?;
         if let Some(semantic) = &self.semantic {
             semantic.update(skills, removed);
+        }
+        Ok(())
+    }
+
+    /// Lets searches see the last commit. tantivy's directory remembers every file it has
+    /// mapped, long after the file is gone (each commit and merge leaves segments behind),
+    /// until it is asked for its cache's state, which forgets the dead ones: asked here, or a
+    /// server that keeps publishing would keep growing (the soak found a kilobyte or so per
+    /// publish).
+    fn reload(&self) -> Result<(), SearchError> {
+        self.reader.reload()?;
+        if let Some(files) = &self.files {
+            files.get_cache_info();
         }
         Ok(())
     }
@@ -314,7 +333,7 @@ impl SearchEngine {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.commit(&mut writer, Some(stamp))?;
         drop(writer);
-        self.reader.reload()?;
+        self.reload()?;
         Ok(())
     }
 
@@ -324,7 +343,7 @@ impl SearchEngine {
         writer.delete_all_documents()?;
         self.commit(&mut writer, stamp)?;
         drop(writer);
-        self.reader.reload()?;
+        self.reload()?;
         Ok(())
     }
 

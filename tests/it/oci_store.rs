@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use skilldex::bundle::{Bundle, Limits};
 use skilldex::domain::{VersionStatus, now_millis};
-use skilldex::oci::layout::{Identity, build_toolhive};
+use skilldex::oci::layout::{Artifact, Identity, build_toolhive};
 use skilldex::oci::store::EmbeddedStore;
 use skilldex::store::{NewUser, NewVersion};
 
@@ -13,20 +13,20 @@ use crate::common::{TestDb, on_both_backends};
 on_both_backends!(gc_keeps_what_versions_and_manifests_reference);
 on_both_backends!(a_failed_index_json_rewrite_is_tried_again_and_leaves_nothing_behind);
 
+/// The artifact of `acme/demo` at `version`, built from a bundle written under `root`.
+fn demo_artifact(root: &std::path::Path, version: &str) -> Artifact {
+    let skill_dir = root.join("src/demo");
+    std::fs::create_dir_all(&skill_dir).unwrap();
+    std::fs::write(skill_dir.join("SKILL.md"), format!("---\nname: demo\ndescription: d\nversion: {version}\n---\n"))
+        .unwrap();
+    let b = Bundle::from_dir(&skill_dir, &Limits::default()).unwrap();
+    build_toolhive(&b, &b.pack(0), &Identity { namespace: "acme", name: "demo", version }, None)
+}
+
 async fn gc_keeps_what_versions_and_manifests_reference(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), db.store.clone()).await.unwrap();
-    let skill_dir = dir.path().join("src/demo");
-    std::fs::create_dir_all(&skill_dir).unwrap();
-    let artifact = |version: &str| {
-        std::fs::write(
-            skill_dir.join("SKILL.md"),
-            format!("---\nname: demo\ndescription: d\nversion: {version}\n---\n"),
-        )
-        .unwrap();
-        let b = Bundle::from_dir(&skill_dir, &Limits::default()).unwrap();
-        build_toolhive(&b, &b.pack(0), &Identity { namespace: "acme", name: "demo", version }, None)
-    };
+    let artifact = |version: &str| demo_artifact(dir.path(), version);
     let (v1, v2) = (artifact("1.0.0"), artifact("2.0.0"));
     store.push_artifact("acme/demo", "1.0.0", &v1).await.unwrap();
     store.push_artifact("acme/demo", "2.0.0", &v2).await.unwrap();
@@ -106,17 +106,7 @@ fn layout_tags(root: &std::path::Path) -> Option<Vec<String>> {
 async fn a_failed_index_json_rewrite_is_tried_again_and_leaves_nothing_behind(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), db.store.clone()).await.unwrap();
-    let skill_dir = dir.path().join("src/demo");
-    std::fs::create_dir_all(&skill_dir).unwrap();
-    let artifact = |version: &str| {
-        std::fs::write(
-            skill_dir.join("SKILL.md"),
-            format!("---\nname: demo\ndescription: d\nversion: {version}\n---\n"),
-        )
-        .unwrap();
-        let b = Bundle::from_dir(&skill_dir, &Limits::default()).unwrap();
-        build_toolhive(&b, &b.pack(0), &Identity { namespace: "acme", name: "demo", version }, None)
-    };
+    let artifact = |version: &str| demo_artifact(dir.path(), version);
     let wait_for = |want: &'static [&'static str]| {
         let root = dir.path().to_owned();
         async move {
