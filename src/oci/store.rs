@@ -737,7 +737,8 @@ async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 /// A file in the layout's `tmp/`, removed when dropped unless it was renamed into place: a
-/// write that fails or is cancelled (its client went away) leaves nothing behind.
+/// write that fails or is cancelled (its client went away) leaves nothing behind, but for a
+/// cancelled create still finishing on its blocking thread, which start-up clears.
 struct TempFile {
     path: PathBuf,
     placed: bool,

@@ -217,6 +217,20 @@ impl TestApp {
         self
     }
 
+    /// The same app with no rate limits at all: every handler authenticates its caller.
+    #[allow(dead_code)]
+    pub fn without_rate_limits(mut self) -> Self {
+        let state = AppState::new(App {
+            index: self.index.clone(),
+            metrics: Metrics::default(),
+            data_dir: self._data.path().into(),
+            public_url: format!("http://{HOST}"),
+            rate_limits: None,
+        });
+        self.router = skilldex::api::router(state);
+        self
+    }
+
     /// The same app with these rate limits (`class=rate,…`) in place of the generous ones
     /// every test runs under.
     #[allow(dead_code)]
