@@ -132,6 +132,17 @@ pub fn rate_limits(settings: &str) -> skilldex::api::limits::RateLimits {
     skilldex::api::limits::RateLimits { limiter, trusted_proxies: Vec::new() }
 }
 
+/// The API over `index`, as `serve` builds it (with `limits`, or none).
+fn app_router(index: &Index, data: &std::path::Path, limits: Option<skilldex::api::limits::RateLimits>) -> Router {
+    skilldex::api::router(AppState::new(App {
+        index: index.clone(),
+        metrics: Metrics::default(),
+        data_dir: data.into(),
+        public_url: format!("http://{HOST}"),
+        rate_limits: limits,
+    }))
+}
+
 pub struct TestApp {
     pub db: TestDb,
     pub router: Router,
@@ -183,14 +194,8 @@ impl TestApp {
         let registry = skilldex::service::EmbeddedRegistry::new(embedded.clone(), HOST.into(), Vec::new());
         let index = Index::new(db.store.clone()).with_embedded(registry).with_search(engine);
         let admin = index.accounts().bootstrap_admin().await.unwrap().expect("fresh index");
-        let state = AppState::new(App {
-            index: index.clone(),
-            metrics: Metrics::default(),
-            data_dir: data.path().into(),
-            public_url: format!("http://{HOST}"),
-            rate_limits: Some(rate_limits("*=1000000/minute")),
-        });
-        Self { router: skilldex::api::router(state), db, index, admin, embedded, _data: data }
+        let router = app_router(&index, data.path(), Some(rate_limits("*=1000000/minute")));
+        Self { router, db, index, admin, embedded, _data: data }
     }
 
     /// The same app storing archives sent to it (upload, npm and multipart publishing) in
@@ -206,28 +211,14 @@ impl TestApp {
     #[allow(dead_code)]
     pub fn with_index(mut self, change: impl FnOnce(Index) -> Index) -> Self {
         self.index = change(self.index.clone());
-        let state = AppState::new(App {
-            index: self.index.clone(),
-            metrics: Metrics::default(),
-            data_dir: self._data.path().into(),
-            public_url: format!("http://{HOST}"),
-            rate_limits: Some(rate_limits("*=1000000/minute")),
-        });
-        self.router = skilldex::api::router(state);
+        self.router = app_router(&self.index, self._data.path(), Some(rate_limits("*=1000000/minute")));
         self
     }
 
     /// The same app with no rate limits at all: every handler authenticates its caller.
     #[allow(dead_code)]
     pub fn without_rate_limits(mut self) -> Self {
-        let state = AppState::new(App {
-            index: self.index.clone(),
-            metrics: Metrics::default(),
-            data_dir: self._data.path().into(),
-            public_url: format!("http://{HOST}"),
-            rate_limits: None,
-        });
-        self.router = skilldex::api::router(state);
+        self.router = app_router(&self.index, self._data.path(), None);
         self
     }
 
@@ -235,14 +226,7 @@ impl TestApp {
     /// every test runs under.
     #[allow(dead_code)]
     pub fn with_rate_limits(mut self, settings: &str) -> Self {
-        let state = AppState::new(App {
-            index: self.index.clone(),
-            metrics: Metrics::default(),
-            data_dir: self._data.path().into(),
-            public_url: format!("http://{HOST}"),
-            rate_limits: Some(rate_limits(settings)),
-        });
-        self.router = skilldex::api::router(state);
+        self.router = app_router(&self.index, self._data.path(), Some(rate_limits(settings)));
         self
     }
 
