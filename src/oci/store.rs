@@ -587,15 +587,9 @@ impl EmbeddedStore {
     pub async fn gc(&self, grace: Duration) -> DResult<(usize, u64)> {
         let mut roots: Vec<String> = Vec::new();
         let mut layers: Vec<String> = Vec::new();
-        let mut after: Option<(String, String)> = None;
-        loop {
-            let page =
-                self.store.oci_manifest_page(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), 1000).await?;
-            after = page.last().map(|(m, _)| (m.repo.clone(), m.digest.clone()));
+        let mut pages = ManifestPages::default();
+        while let Some(page) = pages.next(&self.store).await? {
             roots.extend(page.into_iter().map(|(m, _)| m.digest));
-            if after.is_none() {
-                break;
-            }
         }
         for (digest, layer) in self.store.version_artifacts().await? {
             roots.push(digest);
@@ -655,16 +649,13 @@ impl LayoutIndex {
     /// Writes the listing to `path`: one entry per tag (named `repo:tag`) and one per
     /// untagged manifest, so layout readers see everything the store holds.
     async fn write_listing(&self, path: &Path) -> DResult<()> {
-        const PAGE: i64 = 1000;
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
         let head = serde_json::to_string(&Index::listing(Vec::new())).expect("serialize");
         let head = head.strip_suffix("]}").expect("the listing ends with its manifests");
         file.write_all(head.as_bytes()).await?;
-        let mut after: Option<(String, String)> = None;
+        let mut pages = ManifestPages::default();
         let mut first = true;
-        loop {
-            let page =
-                self.store.oci_manifest_page(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), PAGE).await?;
+        while let Some(page) = pages.next(&self.store).await? {
             let mut bytes = Vec::new();
             for (m, tags) in &page {
                 let entry = |name: (&str, String)| Descriptor {
@@ -688,10 +679,6 @@ impl LayoutIndex {
                 }
             }
             file.write_all(&bytes).await?;
-            match page.last() {
-                Some((m, _)) if page.len() as i64 == PAGE => after = Some((m.repo.clone(), m.digest.clone())),
-                _ => break,
-            }
         }
         file.write_all(b"]}").await?;
         file.flush().await?;
@@ -734,6 +721,30 @@ async fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         size += n as u64;
     }
     Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
+}
+
+/// Every manifest the database lists, with its tags, a page at a time (memory flat in the
+/// store's size).
+#[derive(Default)]
+struct ManifestPages {
+    /// The last (repository, digest) read; `done` once a page came back short.
+    after: Option<(String, String)>,
+    done: bool,
+}
+
+impl ManifestPages {
+    const SIZE: i64 = 1000;
+
+    async fn next(&mut self, store: &Arc<dyn Store>) -> DResult<Option<Vec<(OciManifest, Vec<String>)>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let after = self.after.as_ref().map(|(r, d)| (r.as_str(), d.as_str()));
+        let page = store.oci_manifest_page(after, Self::SIZE).await?;
+        self.done = (page.len() as i64) < Self::SIZE;
+        self.after = page.last().map(|(m, _)| (m.repo.clone(), m.digest.clone()));
+        Ok((!page.is_empty()).then_some(page))
+    }
 }
 
 /// A file in the layout's `tmp/`, removed when dropped unless it was renamed into place: a
