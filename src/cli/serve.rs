@@ -286,8 +286,16 @@ fn with_storage(index: Index, args: &ServeArgs) -> anyhow::Result<Index> {
 }
 
 /// Keeps the search index following the database's changes (those made through other
-/// replicas too) even while nobody searches.
+/// replicas too) even while nobody searches, and compacts it when it is quiet.
 fn follow_changes(index: crate::service::Index) {
+    let upkeep = index.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            upkeep.compact_search().await;
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         for round in 0u64.. {

@@ -580,6 +580,16 @@ impl Index {
     }
 
     /// Forgets changes to skills older than an hour; run now and then by each replica.
+    /// Compacts the search index when it is due (`SearchEngine::compact`).
+    pub async fn compact_search(&self) {
+        let Some(engine) = self.search.clone() else { return };
+        match run_blocking(move || engine.compact()).await {
+            Ok(true) => tracing::info!("search index compacted into one segment"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "could not compact the search index"),
+        }
+    }
+
     pub async fn prune_search_changes(&self) {
         match self.store.prune_skill_changes(now_millis() - 60 * 60 * 1000).await {
             Ok(0) => {}

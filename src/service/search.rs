@@ -51,6 +51,10 @@ const TYPO_THRESHOLD: usize = 10;
 /// Words shorter than this match whole words only: a prefix of one or two letters would
 /// match much of the dictionary, at much of a search's cost.
 const PREFIX_MIN_LEN: usize = 3;
+/// Several words are looked for through one union of their terms when about this many skills
+/// are likely to hold them all (five pages of twenty), through the conjunction of the words
+/// when fewer.
+const UNION_LIKELY: f64 = 100.0;
 /// How much popularity (downloads and stars) nudges near-ties, per e-fold.
 const POPULARITY: f32 = 1e-3;
 /// Ranks are rounded down to steps of this size (a power of two: exact in floats): matches
@@ -64,6 +68,10 @@ fn stepped(rank: f32) -> f32 {
 }
 /// Memory the index writer may buffer before it flushes a segment.
 const WRITER_MEMORY: usize = 15_000_000;
+/// The index is compacted into one segment once nothing was committed for this long…
+const COMPACT_QUIET: std::time::Duration = std::time::Duration::from_secs(5);
+/// …at most this often: merging a large index takes seconds of a core.
+const COMPACT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -136,6 +144,13 @@ pub struct SearchEngine {
     /// The index's files, as tantivy maps them (none in memory).
     files: Option<tantivy::directory::MmapDirectory>,
     semantic: Option<Arc<Semantic>>,
+    /// When the index was last committed to, and last compacted.
+    upkeep: Mutex<Upkeep>,
+}
+
+struct Upkeep {
+    committed: std::time::Instant,
+    compacted: Option<std::time::Instant>,
 }
 
 /// How far a search reaches beyond public skills.
@@ -213,7 +228,8 @@ impl SearchEngine {
             Err(e) => return Err(e.into()),
         };
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, reader, writer: Mutex::new(writer), f, dir, files: None, semantic: None })
+        let upkeep = Mutex::new(Upkeep { committed: std::time::Instant::now(), compacted: None });
+        Ok(Self { index, reader, writer: Mutex::new(writer), f, dir, files: None, semantic: None, upkeep })
     }
 
     /// Adds semantic search with `model`; the vectors are kept beside the index.
@@ -309,7 +325,46 @@ impl SearchEngine {
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&stamp.and_then(|s| serde_json::to_string(s).ok()).unwrap_or_default());
         commit.commit()?;
+        self.upkeep.lock().unwrap_or_else(|p| p.into_inner()).committed = std::time::Instant::now();
         Ok(())
+    }
+
+    /// Merges the index's segments into one when it has several, nothing was committed for
+    /// `COMPACT_QUIET` and the last compaction is `COMPACT_EVERY` ago; returns whether it
+    /// did. A search looks each of its terms up in every segment, and ranks each segment's
+    /// matches from scratch: an index grown by many commits (a catalog seeded through the API
+    /// left ten segments) searches markedly faster as one. Commits go on while it merges.
+    pub fn compact(&self) -> Result<bool, SearchError> {
+        {
+            let upkeep = self.upkeep.lock().unwrap_or_else(|p| p.into_inner());
+            if upkeep.committed.elapsed() < COMPACT_QUIET
+                || upkeep.compacted.is_some_and(|c| c.elapsed() < COMPACT_EVERY)
+            {
+                return Ok(false);
+            }
+        }
+        let merging = {
+            let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let segments = self.index.searchable_segment_ids()?;
+            if segments.len() < 2 {
+                return Ok(false);
+            }
+            writer.merge(&segments)
+        };
+        self.upkeep.lock().unwrap_or_else(|p| p.into_inner()).compacted = Some(std::time::Instant::now());
+        match merging.wait() {
+            Ok(_) => {}
+            // Some segment was being merged already (tantivy merges small ones as they come):
+            // tried again at the next chance.
+            Err(tantivy::TantivyError::InvalidArgument(reason)) => {
+                tracing::debug!(%reason, "search index compaction put off");
+                self.upkeep.lock().unwrap_or_else(|p| p.into_inner()).compacted = None;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.reload()?;
+        Ok(true)
     }
 
     /// Adds these skills without committing: a rebuild adds the whole catalog and commits
@@ -352,14 +407,41 @@ impl SearchEngine {
     /// search. Visibility and the broad filters are checked as matches are collected (`Gate`).
     /// A single word with no narrow filter is a plain union of terms, which tantivy ranks with
     /// block-max WAND, skipping whole blocks of postings that cannot reach the page.
-    fn query(&self, q: &SkillQuery, typos: bool, few_published: bool) -> Result<Box<dyn Query>, SearchError> {
+    fn plan(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SkillQuery,
+        typos: bool,
+        few_published: bool,
+    ) -> Result<Plan, SearchError> {
         let f = &self.f;
-        let mut must: Vec<Clause> = Vec::new();
+        let mut words = Vec::with_capacity(q.terms.len());
         for (i, word) in q.terms.iter().enumerate() {
             // As you type, only the last word is unfinished.
             let last = i + 1 == q.terms.len();
-            must.push((Occur::Must, self.word(word, last, typos)?));
+            words.push(self.word(word, last, typos)?);
         }
+        let narrow = q.namespace.is_some()
+            || (q.published_only && few_published)
+            || !q.tags.is_empty()
+            || !q.namespace_globs.is_empty();
+        // Several words of plain terms, nothing narrow, and so many skills likely to hold
+        // every word that a page fills early: one union of them all, which block-max WAND
+        // prunes once the page is full, each match also holding every word. With fewer, the
+        // conjunction is cheaper: led by its rarest word, it reads little of the others.
+        // Words one edit away are not plain terms; they are looked for only when little
+        // matches. The choice depends on the query, never on the page: the two ways sum a
+        // match's scores in another order, which can order near-ties differently.
+        let any =
+            (words.len() > 1 && !narrow && !typos && likely_matches(searcher, &words)? >= UNION_LIKELY).then(|| {
+                let all: Vec<Clause> =
+                    words.iter().flatten().map(|(occur, query)| (*occur, query.box_clone())).collect();
+                let every =
+                    words.iter().map(|word| word.iter().map(|(_, query)| query.box_clone()).collect()).collect();
+                (Box::new(BooleanQuery::new(all)) as Box<dyn Query>, Words(every))
+            });
+        let mut must: Vec<Clause> =
+            words.into_iter().map(|word| (Occur::Must, Box::new(BooleanQuery::new(word)) as Box<dyn Query>)).collect();
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
         };
@@ -380,15 +462,17 @@ impl SearchEngine {
             }
             must.push(filter(Box::new(BooleanQuery::new(any))));
         }
-        if must.len() == 1 {
-            return Ok(must.remove(0).1);
-        }
-        Ok(Box::new(BooleanQuery::new(must)))
+        let query = match must.len() {
+            1 => must.remove(0).1,
+            _ => Box::new(BooleanQuery::new(must)),
+        };
+        Ok(Plan { query, any })
     }
 
-    /// One query word: its stems in every weighted field, the words it begins (`prefix`), and
-    /// for longer words, words one edit away (`typos`).
-    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Box<dyn Query>, SearchError> {
+    /// One query word's clauses (any of them matches the word): its stems in every weighted
+    /// field, the words it begins (`prefix`), and for longer words, words one edit away
+    /// (`typos`).
+    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Vec<Clause>, SearchError> {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let chars = word.chars().count();
@@ -416,7 +500,7 @@ impl SearchEngine {
                 weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT);
             }
         }
-        Ok(Box::new(BooleanQuery::new(any)))
+        Ok(any)
     }
 
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
@@ -430,16 +514,16 @@ impl SearchEngine {
         // (a narrow filter); where most have, the gate checks each match.
         let few_published = q.published_only
             && searcher.doc_freq(&Term::from_field_u64(self.f.published, 1))? * 2 < searcher.num_docs();
-        let mut query = self.query(q, false, few_published)?;
-        let mut page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
+        let mut plan = self.plan(&searcher, q, false, few_published)?;
+        let mut page = Collected::collect(&searcher, &plan, &gate, offset + limit)?;
         if self.typos_worth_trying(q, page.matches) {
-            query = self.query(q, true, few_published)?;
-            page = Collected::collect(&searcher, query.as_ref(), &gate, offset + limit)?;
+            plan = self.plan(&searcher, q, true, few_published)?;
+            page = Collected::collect(&searcher, &plan, &gate, offset + limit)?;
         }
         let total = match (count, page.pruned) {
             (false, _) => None,
             (true, false) => Some(page.matches as i64),
-            (true, true) => Some(count_matches(&searcher, query.as_ref(), &gate)? as i64),
+            (true, true) => Some(count_matches(&searcher, plan.query.as_ref(), &gate)? as i64),
         };
         let mut columns = std::collections::HashMap::new();
         let mut ids = Vec::new();
@@ -460,6 +544,80 @@ impl SearchEngine {
     /// choice depends on the query alone, never on the page, so every page and the count agree.
     fn typos_worth_trying(&self, q: &SkillQuery, matches: usize) -> bool {
         matches < TYPO_THRESHOLD && q.terms.iter().any(|w| w.chars().count() >= FUZZY_MIN_LEN)
+    }
+}
+
+/// How a search finds its matches.
+struct Plan {
+    /// Every word (a union of its clauses) and the narrow filters, all required.
+    query: Box<dyn Query>,
+    /// For several words and no narrow filter, the same matches with the same scores found
+    /// another way: one union of every word's clauses, which tantivy ranks with block-max
+    /// WAND (it walks a conjunction of unions in full, scoring every match of every word),
+    /// and the words, each of which a match of the union must also hold.
+    any: Option<(Box<dyn Query>, Words)>,
+}
+
+/// About how many skills hold every word, were the words independent of each other: a
+/// word's skills are taken as the sum of its clauses' (an overcount where fields overlap).
+fn likely_matches(searcher: &tantivy::Searcher, words: &[Vec<Clause>]) -> Result<f64, SearchError> {
+    let all = searcher.num_docs().max(1) as f64;
+    let mut likely = all;
+    for word in words {
+        let mut terms = Vec::new();
+        for (_, clause) in word {
+            clause.query_terms(&mut |term, _| terms.push(term.clone()));
+        }
+        let mut holding = 0u64;
+        for term in &terms {
+            holding += searcher.doc_freq(term)?;
+        }
+        likely *= (holding as f64 / all).min(1.0);
+    }
+    Ok(likely)
+}
+
+/// Each query word's clauses.
+struct Words(Vec<Vec<Box<dyn Query>>>);
+
+impl Words {
+    /// Each word's clauses as postings of `segment`, for telling whether a document holds
+    /// every word.
+    fn open(&self, searcher: &tantivy::Searcher, segment: &SegmentReader) -> Result<HeldWords, SearchError> {
+        let mut words = Vec::with_capacity(self.0.len());
+        for word in &self.0 {
+            let mut postings = Vec::with_capacity(word.len());
+            for clause in word {
+                let weight = clause.weight(EnableScoring::disabled_from_searcher(searcher))?;
+                postings.push(weight.scorer(segment, 1.0)?);
+            }
+            words.push(postings);
+        }
+        Ok(HeldWords { words, last: 0 })
+    }
+}
+
+/// The words' postings in one segment, moved forward as documents are asked about.
+struct HeldWords {
+    words: Vec<Vec<Box<dyn tantivy::query::Scorer>>>,
+    /// The last document asked about.
+    last: DocId,
+}
+
+impl HeldWords {
+    /// Whether `doc` holds every word: some clause of each matches it. Documents must be
+    /// asked about in increasing order (as tantivy hands out matches).
+    fn hold(&mut self, doc: DocId) -> bool {
+        debug_assert!(doc >= self.last, "documents asked about out of order");
+        self.last = doc;
+        self.words.iter_mut().all(|word| {
+            word.iter_mut().any(|postings| {
+                if postings.doc() < doc {
+                    postings.seek(doc);
+                }
+                postings.doc() == doc
+            })
+        })
     }
 }
 
@@ -635,18 +793,18 @@ impl Collected {
     /// Collects over every segment in order. Once enough matches were seen to decide on
     /// typos, the worst rank on the page becomes the bar a match must clear, and the engine
     /// skips what cannot (a later match that only ties is worse by position).
-    fn collect(
-        searcher: &tantivy::Searcher,
-        query: &dyn Query,
-        gate: &Gate<'_>,
-        k: usize,
-    ) -> Result<Self, SearchError> {
+    fn collect(searcher: &tantivy::Searcher, plan: &Plan, gate: &Gate<'_>, k: usize) -> Result<Self, SearchError> {
+        let (query, words) = match &plan.any {
+            Some((any, words)) => (any.as_ref(), Some(words)),
+            None => (plan.query.as_ref(), None),
+        };
         let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
         let mut heap: std::collections::BinaryHeap<Hit> = std::collections::BinaryHeap::with_capacity(k + 1);
         let (mut matches, mut pruned) = (0usize, false);
         for (segment, reader) in searcher.segment_readers().iter().enumerate() {
             let segment = segment as u32;
             let Some(columns) = gate.open(reader)? else { continue };
+            let mut held = words.map(|w| w.open(searcher, reader)).transpose()?;
             let popularity = reader.fast_fields().u64("popularity")?;
             // The most popularity can add in this segment: what a score must clear is the
             // page's worst rank less this.
@@ -667,7 +825,10 @@ impl Collected {
             };
             let mut threshold = bar(&heap, matches);
             weight.for_each_pruning(threshold, reader, &mut |doc, score| {
-                if alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
+                if alive.is_some_and(|a| a.is_deleted(doc))
+                    || !columns.passes(doc)
+                    || held.as_mut().is_some_and(|h| !h.hold(doc))
+                {
                     return threshold;
                 }
                 matches += 1;
@@ -1049,6 +1210,144 @@ mod tests {
         );
         let longest = tokens(&"a".repeat(30)).iter().map(|t| t.chars().count()).max();
         assert_eq!(longest, Some(PREFIX_MAX_LEN));
+    }
+
+    /// A skill of the catalog `several_words_*` search: a seeded mix of a few words, some
+    /// private, with downloads that nudge ties.
+    fn seeded_skill(i: usize) -> Skill {
+        const WORDS: [&str; 12] = [
+            "cache", "index", "review", "deploy", "query", "stream", "audit", "token", "build", "lint", "trace",
+            "proxy",
+        ];
+        let word = |n: usize| WORDS[(i * 7 + n * 5 + i / 13 * n) % WORDS.len()];
+        let description = (0..3 + i % 7).map(|n| word(n * n + 1)).collect::<Vec<_>>().join(" ");
+        Skill {
+            id: format!("s{i:04}"),
+            namespace: if i % 5 == 0 { "team" } else { "pub" }.parse().unwrap(),
+            name: format!("{}-{}-{i}", word(7), word(11)).parse().unwrap(),
+            display_name: format!("{} {}", word(3), word(2)),
+            description,
+            readme: format!("About {} and {}.", word(9), word(4)),
+            visibility: if i % 5 == 0 { crate::domain::Visibility::Private } else { crate::domain::Visibility::Public },
+            tags: vec![word(6).to_owned()],
+            skill_type: crate::domain::SkillType::Command,
+            kind: crate::domain::SkillKind::Skill,
+            archived: false,
+            downloads: (i % 17) as i64,
+            stars: 0,
+            latest_version: None,
+            deprecated: false,
+            deprecated_message: None,
+            forked_from: None,
+            deleted_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// A search for `text` in the public catalog: a page of `limit` from `offset`.
+    fn words_query(text: &str, offset: i64, limit: i64) -> SkillQuery {
+        SkillQuery {
+            terms: text.split(' ').map(str::to_owned).collect(),
+            namespace: None,
+            tags: Vec::new(),
+            skill_type: None,
+            kind: None,
+            sort: crate::store::SkillSort::Relevance,
+            after: None,
+            limit,
+            audience: crate::store::Audience::Everyone,
+            published_only: false,
+            deprecated: None,
+            archived: None,
+            namespace_globs: Vec::new(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn several_words_find_the_same_pages_through_one_union_as_through_the_conjunction() {
+        let engine = SearchEngine::in_memory().unwrap();
+        // Three commits: three segments, so the rank bar carries from one to the next.
+        let skills: Vec<Skill> = (0..1500).map(seeded_skill).collect();
+        for part in skills.chunks(500) {
+            engine.apply(part, &[], None).unwrap();
+        }
+        let searcher = engine.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 3);
+        let namespaces = ["team".to_owned()];
+        let mut unioned = 0;
+        for text in ["cache index", "review dep", "query stream audit", "token lint", "cache cache", "trace proxy"] {
+            for (offset, limit) in [(0, 21), (40, 21), (0, 3)] {
+                for reach in [Reach::Public, Reach::Member(&namespaces)] {
+                    let q = words_query(text, offset, limit);
+                    let gate = Gate::new(&q, &reach);
+                    let k = (offset + limit) as usize;
+                    let plan = engine.plan(&searcher, &q, false, false).unwrap();
+                    let Some(any) = &plan.any else { continue };
+                    unioned += 1;
+                    let union = Collected::collect(&searcher, &plan, &gate, k).unwrap();
+                    let conjunction = Plan { query: plan.query.box_clone(), any: None };
+                    let every = Collected::collect(&searcher, &conjunction, &gate, k).unwrap();
+                    // The same ranks, but for the order in which a match's scores are summed,
+                    // which can move a rank across a step (and so reorder near-ties).
+                    assert_eq!(union.best.len(), k, "{text:?}: the page is full");
+                    for (u, e) in union.best.iter().zip(&every.best) {
+                        assert!(
+                            (u.rank - e.rank).abs() <= RANK_STEP,
+                            "{text:?} from {offset}: {} vs {}",
+                            u.rank,
+                            e.rank
+                        );
+                    }
+                    // And the same skills, but for near-ties at the page's end.
+                    let last = every.best.last().unwrap().rank;
+                    let clear = |c: &Collected| {
+                        let mut docs: Vec<_> = c
+                            .best
+                            .iter()
+                            .filter(|h| h.rank > last + 2.0 * RANK_STEP)
+                            .map(|h| (h.segment, h.doc))
+                            .collect();
+                        docs.sort_unstable();
+                        docs
+                    };
+                    assert_eq!(clear(&union), clear(&every), "{text:?} from {offset}: the same page");
+                    assert!(clear(&every).len() >= k / 2, "{text:?}: few near-ties");
+                    assert!(union.pruned, "{text:?}: the union skipped what could not reach the page");
+                    let counted = count_matches(&searcher, plan.query.as_ref(), &gate).unwrap();
+                    let by_union = count_matches(&searcher, any.0.as_ref(), &gate).unwrap();
+                    if text != "cache cache" {
+                        assert!(by_union > counted, "{text:?}: the union alone finds more, each word is checked");
+                    }
+                }
+            }
+        }
+        assert!(unioned >= 30, "most of these searches go through the union ({unioned})");
+        // A word almost nothing holds: the conjunction, led by it, reads little.
+        let q = words_query("cache zeppelin", 0, 21);
+        assert!(engine.plan(&searcher, &q, false, false).unwrap().any.is_none());
+    }
+
+    #[test]
+    fn a_quiet_index_is_compacted_into_one_segment_that_finds_the_same() {
+        let engine = SearchEngine::in_memory().unwrap();
+        let skills: Vec<Skill> = (0..300).map(seeded_skill).collect();
+        for part in skills.chunks(100) {
+            engine.apply(part, &[], None).unwrap();
+        }
+        let q = words_query("cache index", 0, 20);
+        let before = engine.search(&q, &Reach::Public, true).unwrap();
+        assert!(!engine.compact().unwrap(), "not while commits are recent");
+        engine.upkeep.lock().unwrap().committed -= COMPACT_QUIET;
+        assert!(engine.compact().unwrap());
+        assert_eq!(engine.reader.searcher().segment_readers().len(), 1);
+        let after = engine.search(&q, &Reach::Public, true).unwrap();
+        assert_eq!((after.ids, after.total), (before.ids, before.total));
+        // Not again so soon, even with new segments.
+        engine.apply(&skills[..1], &[], None).unwrap();
+        engine.upkeep.lock().unwrap().committed -= COMPACT_QUIET;
+        assert!(!engine.compact().unwrap(), "at most every {COMPACT_EVERY:?}");
     }
 
     #[test]
