@@ -1223,12 +1223,16 @@ mod tests {
         let description = (0..3 + i % 7).map(|n| word(n * n + 1)).collect::<Vec<_>>().join(" ");
         Skill {
             id: format!("s{i:04}"),
-            namespace: if i % 5 == 0 { "team" } else { "pub" }.parse().unwrap(),
+            namespace: if i.is_multiple_of(5) { "team" } else { "pub" }.parse().unwrap(),
             name: format!("{}-{}-{i}", word(7), word(11)).parse().unwrap(),
             display_name: format!("{} {}", word(3), word(2)),
             description,
             readme: format!("About {} and {}.", word(9), word(4)),
-            visibility: if i % 5 == 0 { crate::domain::Visibility::Private } else { crate::domain::Visibility::Public },
+            visibility: if i.is_multiple_of(5) {
+                crate::domain::Visibility::Private
+            } else {
+                crate::domain::Visibility::Public
+            },
             tags: vec![word(6).to_owned()],
             skill_type: crate::domain::SkillType::Command,
             kind: crate::domain::SkillKind::Skill,
