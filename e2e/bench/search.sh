@@ -44,9 +44,9 @@ echo "restarted on the seeded catalog: $(awk '/^VmRSS:/ {printf "%.1f MiB reside
 
 # Start-up work (an index rebuild's segment merges, saving vectors, compacting the index
 # once it has been quiet for 5 s) is over before measuring: wait until the server has used no
-# CPU for six seconds (at most three minutes).
+# CPU for eight seconds (at most four minutes).
 cpu() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/sdx.pid")/stat"; }
-for _ in $(seq 30); do a=$(cpu); sleep 6; [ "$(cpu)" -gt "$a" ] || break; done
+for _ in $(seq 30); do a=$(cpu); sleep 8; [ "$(cpu)" -gt "$a" ] || break; done
 
 # ab's percentile table: "  50%     12" … "  99%     40".
 pct() { awk -v p="$1%" '$1 == p {print $2}'; }

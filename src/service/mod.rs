@@ -579,7 +579,6 @@ impl Index {
         }
     }
 
-    /// Forgets changes to skills older than an hour; run now and then by each replica.
     /// Compacts the search index when it is due (`SearchEngine::compact`).
     pub async fn compact_search(&self) {
         let Some(engine) = self.search.clone() else { return };
@@ -590,6 +589,7 @@ impl Index {
         }
     }
 
+    /// Forgets changes to skills older than an hour; run now and then by each replica.
     pub async fn prune_search_changes(&self) {
         match self.store.prune_skill_changes(now_millis() - 60 * 60 * 1000).await {
             Ok(0) => {}
