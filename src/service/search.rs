@@ -1257,22 +1257,8 @@ mod tests {
 
     /// A search for `text` in the public catalog: a page of `limit` from `offset`.
     fn words_query(text: &str, offset: i64, limit: i64) -> SkillQuery {
-        SkillQuery {
-            terms: text.split(' ').map(str::to_owned).collect(),
-            namespace: None,
-            tags: Vec::new(),
-            skill_type: None,
-            kind: None,
-            sort: crate::store::SkillSort::Relevance,
-            after: None,
-            limit,
-            audience: crate::store::Audience::Everyone,
-            published_only: false,
-            deprecated: None,
-            archived: None,
-            namespace_globs: Vec::new(),
-            offset,
-        }
+        let terms = text.split(' ').map(str::to_owned).collect();
+        SkillQuery { terms, offset, limit, ..crate::service::semantic::tests::any() }
     }
 
     #[test]

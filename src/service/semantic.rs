@@ -986,7 +986,7 @@ pub fn text_hash(text: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The model directory the test command installs (`SKILLDEX_TEST_EMBEDDING_MODEL`);
@@ -1062,8 +1062,8 @@ mod tests {
         }
     }
 
-    /// A query with no filters.
-    fn any() -> SkillQuery {
+    /// A query with no words and no filters.
+    pub(crate) fn any() -> SkillQuery {
         SkillQuery {
             terms: Vec::new(),
             namespace: None,
