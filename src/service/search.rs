@@ -146,7 +146,7 @@ pub struct SearchEngine {
     /// The index's files, as tantivy maps them (none in memory).
     files: Option<tantivy::directory::MmapDirectory>,
     semantic: Option<Arc<Semantic>>,
-    /// When the index was last committed to, and last compacted.
+    /// When the index was last committed to, and when it may next be compacted.
     upkeep: Mutex<Upkeep>,
 }
 
