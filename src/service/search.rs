@@ -1261,15 +1261,22 @@ mod tests {
         SkillQuery { terms, offset, limit, ..crate::service::semantic::tests::any() }
     }
 
-    #[test]
-    fn several_words_find_the_same_pages_through_one_union_as_through_the_conjunction() {
+    /// An engine holding `count` seeded skills, committed `per_commit` at a time (a segment
+    /// each), and the skills.
+    fn seeded_engine(count: usize, per_commit: usize) -> (SearchEngine, Vec<Skill>) {
         let engine = SearchEngine::in_memory().unwrap();
-        // Three commits: three segments, so the rank bar carries from one to the next; a
-        // fourth reindexes some skills, which leaves deleted documents behind.
-        let skills: Vec<Skill> = (0..1500).map(seeded_skill).collect();
-        for part in skills.chunks(500) {
+        let skills: Vec<Skill> = (0..count).map(seeded_skill).collect();
+        for part in skills.chunks(per_commit) {
             engine.apply(part, &[], None).unwrap();
         }
+        (engine, skills)
+    }
+
+    #[test]
+    fn several_words_find_the_same_pages_through_one_union_as_through_the_conjunction() {
+        // Three commits: three segments, so the rank bar carries from one to the next; a
+        // fourth reindexes some skills, which leaves deleted documents behind.
+        let (engine, skills) = seeded_engine(1500, 500);
         engine.apply(&skills[100..300], &[], None).unwrap();
         let searcher = engine.reader.searcher();
         assert_eq!(searcher.segment_readers().len(), 4);
@@ -1345,11 +1352,7 @@ mod tests {
 
     #[test]
     fn a_quiet_index_is_compacted_into_one_segment_that_finds_the_same() {
-        let engine = SearchEngine::in_memory().unwrap();
-        let skills: Vec<Skill> = (0..300).map(seeded_skill).collect();
-        for part in skills.chunks(100) {
-            engine.apply(part, &[], None).unwrap();
-        }
+        let (engine, skills) = seeded_engine(300, 100);
         engine.apply(&skills[..10], &[], Some(&Stamp { format: FORMAT, site: "site".into(), watermark: 42 })).unwrap();
         // Every match on one page: merging drops the reindexed skills' old documents, which
         // changes word statistics a little and the order of near-ties, never what matches.
