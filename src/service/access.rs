@@ -5,9 +5,10 @@
 
 use sha2::{Digest, Sha256};
 
+use super::search::QUIET_FOR;
 use super::{Error, Index, Result};
 use crate::domain::{Namespace, SkillName, TeamRole, TokenKind, TokenScope, Visibility, now_millis};
-use crate::store::{Audience, Bearer, Skill, Token, User};
+use crate::store::{Audience, Bearer, QuietMark, Skill, Token, User, WriteMarks};
 
 /// The prefix of every secret skilldex issues, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "sdx_";
@@ -130,6 +131,41 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether a token's use was recorded less than `TOUCH_INTERVAL_MS` before `now`.
+fn recently_used(token: &Token, now: crate::domain::Millis) -> bool {
+    token.last_used_at.is_some_and(|t| now - t < crate::store::TOUCH_INTERVAL_MS)
+}
+
+/// Tokens read recently, by the hash of their secret, each used again only while its mark
+/// holds: this process has written nothing since it was read, and for at most `QUIET_FOR`.
+/// A token revoked or a membership changed through this process is read again at once;
+/// through another process writing to the same SQLite file, at most `QUIET_FOR` late, as
+/// search is. Where the store does not count its writes (PostgreSQL, shared by replicas),
+/// nothing is kept.
+#[derive(Default)]
+pub(crate) struct KnownBearers(std::sync::Mutex<std::collections::HashMap<String, (Bearer, QuietMark)>>);
+
+impl KnownBearers {
+    /// At most this many are kept; older ones make room first.
+    const MAX: usize = 1024;
+
+    fn get(&self, hash: &str, marks: &WriteMarks) -> Option<Bearer> {
+        let known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.get(hash).filter(|(_, mark)| mark.holds(marks, QUIET_FOR)).map(|(bearer, _)| bearer.clone())
+    }
+
+    fn put(&self, hash: String, bearer: Bearer, mark: QuietMark, marks: &WriteMarks) {
+        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= Self::MAX {
+            known.retain(|_, (_, kept)| kept.holds(marks, QUIET_FOR));
+            if known.len() >= Self::MAX {
+                known.clear();
+            }
+        }
+        known.insert(hash, (bearer, mark));
+    }
+}
+
 /// Whether a role lets its holder see a skill in that state: the visibility rule. Listings
 /// apply it in SQL (`matching_skills` in `store/sql.rs`, which also leaves deleted skills out);
 /// `tests/it/visibility.rs` holds the two forms in agreement over generated data.
@@ -170,7 +206,20 @@ impl Index {
             return Ok(Caller::Anonymous);
         };
         let rejected = || Error::Unauthenticated("invalid, expired or revoked API token".into());
-        let bearer = self.store.token_by_hash(&hash_token(secret)).await?.ok_or_else(rejected)?;
+        let hash = hash_token(secret);
+        let marks = self.store.write_marks();
+        if let Some(bearer) = marks.and_then(|marks| self.bearers.get(&hash, marks)) {
+            return self.caller_of(bearer).ok_or_else(rejected);
+        }
+        // Taken before the token is read: a write that could change it begins after the mark.
+        let mark = marks.and_then(WriteMarks::mark);
+        let bearer = self.store.token_by_hash(&hash).await?.ok_or_else(rejected)?;
+        // One about to be marked as used is read again after that write, not kept as unused.
+        if let (Some(mark), Some(marks)) = (mark, marks)
+            && recently_used(&bearer.token, now_millis())
+        {
+            self.bearers.put(hash, bearer.clone(), mark, marks);
+        }
         self.caller_of(bearer).ok_or_else(rejected)
     }
 
@@ -247,8 +296,7 @@ impl Index {
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
             return None;
         }
-        let recently_used = token.last_used_at.is_some_and(|t| now - t < crate::store::TOUCH_INTERVAL_MS);
-        if !recently_used {
+        if !recently_used(&token, now) {
             let store = self.store.clone();
             let token_id = token.id.clone();
             tokio::spawn(async move {

@@ -343,9 +343,10 @@ pub struct Index {
     search: Option<Arc<search::SearchEngine>>,
     /// Where the engine stands in the database's change sequence.
     follow: Arc<tokio::sync::Mutex<search::Follow>>,
-    /// After a complete catch-up with no write of this process under way: the writes begun
-    /// until then and when the catch-up began.
-    quiet_since: Arc<std::sync::Mutex<Option<(u64, std::time::Instant)>>>,
+    /// Taken before the last complete catch-up, when no write of this process was under way.
+    quiet_since: Arc<std::sync::Mutex<Option<crate::store::QuietMark>>>,
+    /// Tokens read recently, used again while nothing was written (`access::KnownBearers`).
+    bearers: Arc<access::KnownBearers>,
     /// The database's identity, recorded with the engine's commits.
     site: Arc<tokio::sync::OnceCell<String>>,
     /// The site's URL-signing key, read (or set) once.
@@ -392,6 +393,7 @@ impl Index {
             search: None,
             follow: Default::default(),
             quiet_since: Default::default(),
+            bearers: Default::default(),
             site: Default::default(),
             url_key: Default::default(),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
@@ -599,12 +601,12 @@ impl Index {
     }
 
     /// Whether the last complete catch-up began less than `QUIET_FOR` ago and this process
-    /// has written nothing since (`writes` begun, none under way): then the index holds every
-    /// change of this process, and any other's committed more than `QUIET_FOR` ago.
-    fn still_quiet(&self, writes: Option<u64>) -> bool {
-        let Some(writes) = writes else { return false };
+    /// has written nothing since: then the index holds every change of this process, and any
+    /// other's committed more than `QUIET_FOR` ago.
+    fn still_quiet(&self) -> bool {
+        let Some(marks) = self.store.write_marks() else { return false };
         let quiet = *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        quiet.is_some_and(|(seen, from)| seen == writes && from.elapsed() < search::QUIET_FOR)
+        quiet.is_some_and(|mark| mark.holds(marks, search::QUIET_FOR))
     }
 
     fn forget_quiet(&self) {
@@ -613,11 +615,11 @@ impl Index {
 
     async fn try_catch_up(&self) -> Result<()> {
         let Some(engine) = self.search.clone() else { return Ok(()) };
-        // Read before the change sequence is: every write counted here has committed by then.
-        let writes = self.store.write_marks().and_then(|m| m.quiet());
-        if self.still_quiet(writes) {
+        if self.still_quiet() {
             return Ok(());
         }
+        // Taken before the change sequence is read: every write counted here has committed by then.
+        let mark = self.store.write_marks().and_then(crate::store::WriteMarks::mark);
         let arrived = std::time::Instant::now();
         let site = self.site_id().await?;
         let mut follow = self.follow.lock().await;
@@ -649,8 +651,8 @@ impl Index {
             if (changes.len() as i64) < search::CHANGE_BATCH {
                 // Every change committed before `from` has been read.
                 follow.caught_up(from);
-                if let Some(writes) = writes {
-                    *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((writes, from));
+                if mark.is_some() {
+                    *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mark;
                 }
                 return Ok(());
             }

@@ -522,7 +522,7 @@ impl SearchEngine {
             && searcher.doc_freq(&Term::from_field_u64(self.f.published, 1))? * 2 < searcher.num_docs();
         let mut plan = self.plan(&searcher, q, false, few_published)?;
         let mut page = Collected::collect(&searcher, &plan, &gate, offset + limit)?;
-        if self.typos_worth_trying(q, page.matches) {
+        if self.typos_worth_trying(&searcher, q, page.matches)? {
             plan = self.plan(&searcher, q, true, few_published)?;
             page = Collected::collect(&searcher, &plan, &gate, offset + limit)?;
         }
@@ -546,10 +546,27 @@ impl SearchEngine {
     }
 
     /// Whether to look for words one edit away from the query's: only when the words as typed
-    /// find fewer than `TYPO_THRESHOLD` skills, and a word is long enough to have typos. The
-    /// choice depends on the query alone, never on the page, so every page and the count agree.
-    fn typos_worth_trying(&self, q: &SkillQuery, matches: usize) -> bool {
-        matches < TYPO_THRESHOLD && q.terms.iter().any(|w| w.chars().count() >= FUZZY_MIN_LEN)
+    /// find fewer than `TYPO_THRESHOLD` skills, a word is long enough to have typos, and every
+    /// word too short for them is in the index (one that is not leaves nothing to find, typos
+    /// or not: "check my code" where no skill says "my"). The choice depends on the query
+    /// alone, never on the page, so every page and the count agree.
+    fn typos_worth_trying(
+        &self,
+        searcher: &tantivy::Searcher,
+        q: &SkillQuery,
+        matches: usize,
+    ) -> Result<bool, SearchError> {
+        if matches >= TYPO_THRESHOLD || q.terms.iter().all(|w| w.chars().count() < FUZZY_MIN_LEN) {
+            return Ok(false);
+        }
+        for (i, word) in q.terms.iter().enumerate() {
+            if word.chars().count() < FUZZY_MIN_LEN
+                && holding(searcher, &self.word(word, i + 1 == q.terms.len(), false)?)? == 0
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -570,17 +587,23 @@ fn likely_matches(searcher: &tantivy::Searcher, words: &[Vec<Clause>]) -> Result
     let all = searcher.num_docs().max(1) as f64;
     let mut likely = all;
     for word in words {
-        let mut terms = Vec::new();
-        for (_, clause) in word {
-            clause.query_terms(&mut |term, _| terms.push(term.clone()));
-        }
-        let mut holding = 0u64;
-        for term in &terms {
-            holding = holding.max(searcher.doc_freq(term)?);
-        }
-        likely *= (holding as f64 / all).min(1.0);
+        likely *= (holding(searcher, word)? as f64 / all).min(1.0);
     }
     Ok(likely)
+}
+
+/// How many documents (deleted ones included) hold a word's most common term: 0 when none
+/// holds the word.
+fn holding(searcher: &tantivy::Searcher, word: &[Clause]) -> Result<u64, SearchError> {
+    let mut terms = Vec::new();
+    for (_, clause) in word {
+        clause.query_terms(&mut |term, _| terms.push(term.clone()));
+    }
+    let mut most = 0u64;
+    for term in &terms {
+        most = most.max(searcher.doc_freq(term)?);
+    }
+    Ok(most)
 }
 
 /// Each query word's clauses.
@@ -1270,6 +1293,25 @@ mod tests {
             engine.apply(part, &[], None).unwrap();
         }
         (engine, skills)
+    }
+
+    #[test]
+    fn a_word_too_short_for_typos_that_no_skill_holds_spares_the_typo_pass() {
+        let (engine, _) = seeded_engine(200, 200);
+        let searcher = engine.reader.searcher();
+        let worth =
+            |text: &str, matches| engine.typos_worth_trying(&searcher, &words_query(text, 0, 20), matches).unwrap();
+        let found = |text: &str| engine.search(&words_query(text, 0, 20), &Reach::Public, true).unwrap().total.unwrap();
+        // "tracr" is one edit from "trace": worth a second look, which finds it.
+        assert!(worth("tracr", 0));
+        assert!(found("tracr") > 0, "the misspelt word is found through its neighbour");
+        assert!(worth("tracr lint", 0), "every short word is in the index");
+        // No skill says "my": nothing can match, with typos or without, so none are looked for.
+        assert!(!worth("tracr my lint", 0));
+        assert!(!worth("my tracr", 0));
+        assert_eq!(found("tracr my lint"), 0);
+        // Words as typed that find enough need no typos either.
+        assert!(!worth("tracr", TYPO_THRESHOLD));
     }
 
     #[test]

@@ -974,12 +974,34 @@ impl WriteMarks {
         (begun == ended).then_some(begun)
     }
 
+    /// Now, if no write is under way: what a reading of the database taken after it can be
+    /// trusted by (`QuietMark::holds`).
+    pub fn mark(&self) -> Option<QuietMark> {
+        self.quiet().map(|writes| QuietMark { writes, at: std::time::Instant::now() })
+    }
+
     pub(crate) fn begin(&self) {
         self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn end(&self) {
         self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A moment at which this process had no write under way, and how many it had begun then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietMark {
+    writes: u64,
+    at: std::time::Instant,
+}
+
+impl QuietMark {
+    /// Whether this process has begun no write since the mark, less than `within` ago: then
+    /// a reading taken after the mark still holds everything this process wrote, and what
+    /// other processes committed more than `within` ago.
+    pub fn holds(&self, marks: &WriteMarks, within: std::time::Duration) -> bool {
+        marks.quiet() == Some(self.writes) && self.at.elapsed() < within
     }
 }
 

@@ -54,8 +54,11 @@ impl SqliteStore {
                     Ok(true)
                 })
             })
-            .connect_with(options.clone())
-            .await?;
+            // Not `connect_with`: its test connection is released without `after_release`,
+            // which would leave one write counted as under way for good.
+            .connect_lazy_with(options.clone());
+        // Creates the file (the readers open it read-only) through a counted connection.
+        drop(write.acquire().await?);
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         let store = Self { read, write, marks };
         store.migrate().await?;
@@ -87,3 +90,39 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Waits for the write counts to settle (a connection is returned by a spawned task).
+    async fn settled(store: &SqliteStore) -> Option<u64> {
+        for _ in 0..100 {
+            if let Some(n) = store.marks.quiet() {
+                return Some(n);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn a_store_with_no_write_under_way_says_so_and_counts_each_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let before = settled(&store).await.expect("a freshly opened store has no write under way");
+
+        let held = store.writer().acquire().await.unwrap();
+        assert_eq!(store.marks.quiet(), None, "a write is under way while its connection is out");
+        drop(held);
+        let after_one = settled(&store).await.expect("the write ended");
+        assert!(after_one > before, "the write was counted");
+
+        store.url_key("k").await.unwrap();
+        let after_two = settled(&store).await.expect("the store's own write ended");
+        assert!(after_two > after_one, "a write through the store is counted too");
+        assert_eq!(store.write_marks().and_then(WriteMarks::quiet), Some(after_two));
+    }
+}

@@ -123,6 +123,41 @@ async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
     assert_eq!(app.get("/api/v1/me", Some(&bob)).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// On SQLite a token read recently is used again while this server writes nothing, for at
+/// most 250 ms: one revoked through this server stops at once, one revoked by another process
+/// on the same file (the CLI) within a quarter second.
+#[tokio::test]
+async fn a_token_revoked_by_another_process_stops_within_a_quarter_second() {
+    let db = TestDb::sqlite().await;
+    let url = db.url.clone();
+    let app = TestApp::new(db).await;
+    let (ann, bob) = (app.user("ann", TokenScope::Write).await, app.user("bob", TokenScope::Write).await);
+    let id_of = |who: &str| {
+        let app = &app;
+        let who = who.to_owned();
+        async move { app.get("/api/v1/tokens", Some(&who)).await.body["data"][0]["id"].as_str().unwrap().to_owned() }
+    };
+    let (ann_id, bob_id) = (id_of(&ann).await, id_of(&bob).await);
+    // Used a few times: the first use is recorded, then the token is kept.
+    for _ in 0..3 {
+        for token in [&ann, &bob] {
+            assert_eq!(app.get("/api/v1/me", Some(token)).await.status, StatusCode::OK);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let r = app.call(Method::DELETE, &format!("/api/v1/tokens/{ann_id}"), Some(&ann), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me", Some(&ann)).await.status, StatusCode::UNAUTHORIZED, "at once");
+
+    let cli = skilldex::store::connect(&url).await.unwrap();
+    assert!(cli.revoke_token(&bob_id, skilldex::domain::now_millis()).await.unwrap());
+    tokio::time::sleep(skilldex::service::search::QUIET_FOR + std::time::Duration::from_millis(50)).await;
+    let r = app.get("/api/v1/me", Some(&bob)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked by another process, 300 ms on");
+    assert_eq!(app.get("/api/v1/skills", Some(&bob)).await.status, StatusCode::UNAUTHORIZED);
+}
+
 async fn teams_and_members(db: TestDb) {
     let app = TestApp::new(db).await;
     let ann = app.user("ann", TokenScope::Admin).await;

@@ -13,6 +13,7 @@ on_both_backends!(
     search_keeps_private_skills_private,
     published_only_searches_find_the_published_skills_few_or_many,
     search_pages_and_follows_changes,
+    common_words_together_page_count_and_stay_private,
     semantic_search_finds_by_meaning,
     the_index_on_disk_resumes_or_rebuilds,
 );
@@ -188,28 +189,11 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     for i in 0..25 {
         skill(&app, &app.admin, &format!("acme/widget-{i}"), "Builds widgets", json!({})).await;
     }
-    // Cursor paging through a search visits every match once.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/skills?q=widget&limit=10&cursor={c}"),
-            None => "/api/v1/skills?q=widget&limit=10".to_owned(),
-        };
-        let r = app.get(&path, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        seen.extend(r.body["data"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap().to_owned()));
-        match r.body["cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    // The pages, taken apart, are the one long page cut in pieces: the search skips what
-    // cannot reach a page, and a later match that only ties never takes another's place.
-    let whole = app.get("/api/v1/skills?q=widget&limit=25", None).await;
-    let whole: Vec<String> =
-        whole.body["data"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(seen, whole);
+    // Cursor paging through a search visits every match once. The pages, taken apart, are
+    // the one long page cut in pieces: the search skips what cannot reach a page, and a later
+    // match that only ties never takes another's place.
+    let seen = every_page(&app, None, "widget", 10).await;
+    assert_eq!(seen, every_page(&app, None, "widget", 25).await);
     // Cursors carry a position, never the engine's score (which reflects private skills too).
     let r = app.get("/api/v1/skills?q=widget&limit=10", None).await;
     let cursor = r.body["cursor"].as_str().unwrap();
@@ -246,6 +230,69 @@ async fn search_pages_and_follows_changes(db: TestDb) {
     let r = app.call(Method::POST, "/api/v1/skills/acme/widget-3/restore", Some(&app.admin), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(found(&app, None, "gizmos").await, ["acme/widget-3"]);
+}
+
+/// Two words so common together (about 100 skills or more likely to hold both) that the
+/// engine finds them through one pruned union of their terms: every result still holds both
+/// words, the pages cut the one long page, private skills reach members only, and npm's total
+/// counts what the caller may see.
+async fn common_words_together_page_count_and_stay_private(db: TestDb) {
+    let app = TestApp::new(db).await;
+    app.team("acme", &app.admin).await;
+    app.team("vault", &app.admin).await;
+    let member = app.user("mia", TokenScope::Read).await;
+    app.member("vault", "mia", "reader").await;
+    // Every skill says "cache", four in five also "index"; one in four is private.
+    let holds_both = |i: usize| !i.is_multiple_of(5);
+    let private = |i: usize| i.is_multiple_of(4);
+    for i in 0..160 {
+        let (scope, visibility) = if private(i) { ("vault", "private") } else { ("acme", "public") };
+        let description = if holds_both(i) {
+            format!("Warms the cache of the search index, part {i}")
+        } else {
+            format!("Warms the cache, part {i}")
+        };
+        let body =
+            json!({"scope": scope, "slug": format!("warm-{i}"), "description": description, "visibility": visibility});
+        let r = app.call(Method::POST, "/api/v1/skills", Some(&app.admin), Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        app.version(scope, &format!("warm-{i}"), "1.0.0", VersionStatus::Published).await;
+    }
+    let expected = |member: bool| -> Vec<String> {
+        let mut ids: Vec<String> = (0..160)
+            .filter(|&i| holds_both(i) && (member || !private(i)))
+            .map(|i| format!("{}/warm-{i}", if private(i) { "vault" } else { "acme" }))
+            .collect();
+        ids.sort();
+        ids
+    };
+    for (token, sees_private) in [(None, false), (Some(member.as_str()), true)] {
+        let paged = every_page(&app, token, "cache%20index", 15).await;
+        assert_eq!(paged, every_page(&app, token, "cache%20index", 100).await, "pages of 15 cut pages of 100");
+        let mut sorted = paged.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected(sees_private), "each skill holding both words once, the private ones for members");
+        let r = app.get("/-/v1/search?text=cache%20index&size=5", token).await;
+        assert_eq!(r.body["total"], expected(sees_private).len(), "npm's total");
+        assert_eq!(r.body["objects"].as_array().unwrap().len(), 5);
+    }
+}
+
+/// The ids of every page of a REST search, `limit` at a time, following the cursors.
+async fn every_page(app: &TestApp, token: Option<&str>, q: &str, limit: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let r = app.get(&format!("/api/v1/skills?q={q}&limit={limit}{after}"), token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let data = r.body["data"].as_array().unwrap();
+        ids.extend(data.iter().map(|s| format!("{}/{}", s["scope"].as_str().unwrap(), s["slug"].as_str().unwrap())));
+        match r.body["cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return ids,
+        }
+    }
 }
 
 /// Semantic search finds what the words of a query do not, keeps private skills private and
