@@ -6,8 +6,14 @@ for bin in ab docker-registry; do
     command -v "$bin" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils docker-registry >/dev/null; }
 done
 # SKILLDEX_BENCH_FEATURES=heap-profile builds the server with jemalloc's heap profiler.
-cargo build --release --quiet ${SKILLDEX_BENCH_FEATURES:+--features "$SKILLDEX_BENCH_FEATURES"}
-BIN=$PWD/target/release/skilldex
+# SKILLDEX_BENCH_BIN=PATH measures that build instead (an earlier commit's, say, on the same
+# kept data), building nothing.
+if [ -n "${SKILLDEX_BENCH_BIN:-}" ]; then
+    BIN=$(realpath "$SKILLDEX_BENCH_BIN")
+else
+    cargo build --release --quiet ${SKILLDEX_BENCH_FEATURES:+--features "$SKILLDEX_BENCH_FEATURES"}
+    BIN=$PWD/target/release/skilldex
+fi
 # SKILLDEX_BENCH_WORK=DIR keeps the server's data there for the next run (seeded once).
 KEEP=${SKILLDEX_BENCH_WORK:-}
 WORK=${KEEP:-$(mktemp -d)}

@@ -3,6 +3,8 @@
 //! do). Site administrators count as owners of every namespace. Things a caller may not see
 //! are reported as not found, never as forbidden.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use super::search::QUIET_FOR;
@@ -143,26 +145,30 @@ fn recently_used(token: &Token, now: crate::domain::Millis) -> bool {
 /// search is. Where the store does not count its writes (PostgreSQL, shared by replicas),
 /// nothing is kept.
 #[derive(Default)]
-pub(crate) struct KnownBearers(std::sync::Mutex<std::collections::HashMap<String, (Bearer, QuietMark)>>);
+pub(crate) struct KnownBearers(std::sync::Mutex<std::collections::HashMap<String, (Arc<Bearer>, QuietMark)>>);
 
 impl KnownBearers {
-    /// At most this many are kept; older ones make room first.
+    /// At most this many are kept…
     const MAX: usize = 1024;
+    /// …each of a user in at most this many teams (a bigger one is read every time), so what
+    /// is kept stays small whoever makes tokens and teams.
+    const MAX_TEAMS: usize = 256;
 
-    fn get(&self, hash: &str, marks: &WriteMarks) -> Option<Bearer> {
+    fn get(&self, hash: &str, marks: &WriteMarks) -> Option<Arc<Bearer>> {
         let known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         known.get(hash).filter(|(_, mark)| mark.holds(marks, QUIET_FOR)).map(|(bearer, _)| bearer.clone())
     }
 
-    fn put(&self, hash: String, bearer: Bearer, mark: QuietMark, marks: &WriteMarks) {
-        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if known.len() >= Self::MAX {
-            known.retain(|_, (_, kept)| kept.holds(marks, QUIET_FOR));
-            if known.len() >= Self::MAX {
-                known.clear();
-            }
+    fn put(&self, hash: String, bearer: Arc<Bearer>, mark: QuietMark, marks: &WriteMarks) {
+        if bearer.namespaces.len() > Self::MAX_TEAMS {
+            return;
         }
-        known.insert(hash, (bearer, mark));
+        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // What no longer holds is never used again.
+        known.retain(|_, (_, kept)| kept.holds(marks, QUIET_FOR));
+        if known.len() < Self::MAX {
+            known.insert(hash, (bearer, mark));
+        }
     }
 }
 
@@ -209,7 +215,7 @@ impl Index {
         let hash = hash_token(secret);
         let marks = self.store.write_marks();
         if let Some(bearer) = marks.and_then(|marks| self.bearers.get(&hash, marks)) {
-            return self.caller_of(bearer).ok_or_else(rejected);
+            return self.caller_of(Bearer::clone(&bearer)).ok_or_else(rejected);
         }
         // Taken before the token is read: a write that could change it begins after the mark.
         let mark = marks.and_then(WriteMarks::mark);
@@ -218,7 +224,7 @@ impl Index {
         if let (Some(mark), Some(marks)) = (mark, marks)
             && recently_used(&bearer.token, now_millis())
         {
-            self.bearers.put(hash, bearer.clone(), mark, marks);
+            self.bearers.put(hash, Arc::new(bearer.clone()), mark, marks);
         }
         self.caller_of(bearer).ok_or_else(rejected)
     }
@@ -358,5 +364,61 @@ impl Index {
             return Err(Error::Forbidden(format!("you may not publish to namespace `{namespace}`")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(i: usize, teams: usize) -> Arc<Bearer> {
+        let token = Token {
+            id: format!("t{i}"),
+            user_id: "u".into(),
+            name: "n".into(),
+            scope: TokenScope::Read,
+            kind: TokenKind::Standard,
+            created_at: 0,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            rate_limits: None,
+        };
+        let user = User {
+            id: "u".into(),
+            username: "ann".parse().unwrap(),
+            email: String::new(),
+            is_admin: false,
+            created_at: 0,
+        };
+        Arc::new(Bearer { token, user, namespaces: (0..teams).map(|t| format!("team{t}")).collect() })
+    }
+
+    #[test]
+    fn kept_tokens_stay_few_and_go_with_the_next_write() {
+        let (known, marks) = (KnownBearers::default(), WriteMarks::default());
+        let mark = marks.mark().unwrap();
+        for i in 0..KnownBearers::MAX + 10 {
+            known.put(format!("h{i}"), bearer(i, 1), mark, &marks);
+        }
+        assert_eq!(known.0.lock().unwrap().len(), KnownBearers::MAX, "no more than MAX are kept");
+        assert_eq!(known.get("h0", &marks).unwrap().token.id, "t0");
+        assert!(known.get(&format!("h{}", KnownBearers::MAX), &marks).is_none(), "one past MAX was not kept");
+
+        known.put("big".into(), bearer(0, KnownBearers::MAX_TEAMS + 1), mark, &marks);
+        assert!(known.get("big", &marks).is_none(), "a member of very many teams is read every time");
+
+        // A write begins: nothing kept before it is used again, and the next one kept makes
+        // room by dropping them all.
+        marks.begin();
+        assert!(known.get("h0", &marks).is_none());
+        marks.end();
+        assert!(known.get("h0", &marks).is_none(), "nor after it ended");
+        known.put("new".into(), bearer(7, 1), marks.mark().unwrap(), &marks);
+        assert_eq!(known.0.lock().unwrap().len(), 1);
+        assert_eq!(known.get("new", &marks).unwrap().token.id, "t7");
+        // Nor is anything kept longer than QUIET_FOR, written or not.
+        std::thread::sleep(QUIET_FOR);
+        assert!(known.get("new", &marks).is_none());
     }
 }

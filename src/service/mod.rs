@@ -651,9 +651,7 @@ impl Index {
             if (changes.len() as i64) < search::CHANGE_BATCH {
                 // Every change committed before `from` has been read.
                 follow.caught_up(from);
-                if mark.is_some() {
-                    *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mark;
-                }
+                *self.quiet_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mark;
                 return Ok(());
             }
             if follow.watermark() == before {

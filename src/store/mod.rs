@@ -985,7 +985,8 @@ impl WriteMarks {
     }
 
     pub(crate) fn end(&self) {
-        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ended = self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        debug_assert!(ended <= self.begun.load(std::sync::atomic::Ordering::SeqCst), "a write ended that never began");
     }
 }
 

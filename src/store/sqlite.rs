@@ -69,6 +69,8 @@ impl SqliteStore {
         &self.read
     }
 
+    /// The one connection every write goes through, taken with `acquire` or `begin` (never
+    /// `try_acquire`, which skips the hook that counts a write as begun).
     fn writer(&self) -> &SqlitePool {
         &self.write
     }

@@ -125,7 +125,7 @@ async fn revoked_and_expired_tokens_stop_working(db: TestDb) {
 
 /// On SQLite a token read recently is used again while this server writes nothing, for at
 /// most 250 ms: one revoked through this server stops at once, one revoked by another process
-/// on the same file (the CLI) within a quarter second.
+/// writing to the same file (another server) within a quarter second.
 #[tokio::test]
 async fn a_token_revoked_by_another_process_stops_within_a_quarter_second() {
     let db = TestDb::sqlite().await;
