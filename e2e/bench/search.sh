@@ -21,14 +21,16 @@ embedding_model
 start_skilldex --embedding-model "$MODEL"
 seed_catalog "$COUNT"
 # Vectors are computed in the background while seeding goes on; wait for the rest.
-python3 - "http://$SDX" "$TOKEN" <<'PY'
+python3 - "http://$SDX" "$TOKEN" "$COUNT" <<'PY'
 import json, sys, time, urllib.request
 def embedder():
     # Vector counts are shown to site administrators only.
     req = urllib.request.Request(sys.argv[1] + "/healthz", headers={"Authorization": f"Bearer {sys.argv[2]}"})
     return json.load(urllib.request.urlopen(req))["deps"]["embedder"]
 start, first = time.time(), embedder()
-while (e := embedder())["pending"] > 0:
+# Nothing pending is not enough: a skill is queued when the search index takes it up, up
+# to half a second after it was answered.
+while (e := embedder())["pending"] > 0 or e["vectors"] < int(sys.argv[3]):
     time.sleep(1)
 spent = time.time() - start
 done = e["vectors"] - first["vectors"]

@@ -30,7 +30,8 @@ def rows(name):
 
 
 def seed(server, token):
-    teams = set()
+    """Creates the catalog's skills; how many."""
+    teams, seeded = set(), 0
     for ident, display, description, tags in rows("catalog.tsv"):
         namespace, name = ident.split("/")
         if namespace not in teams:
@@ -51,6 +52,8 @@ def seed(server, token):
         status, body = call(server, token, "POST", "/api/v1/skills", skill)
         if status not in (201, 409):
             sys.exit(f"creating {ident}: {status} {body}")
+        seeded += 1
+    return seeded
 
 
 def ndcg(ranked, relevant):
@@ -83,12 +86,14 @@ def run(server, token, mode):
     return by_kind, misses
 
 
-def vectors_ready(server, token):
-    """Waits until the server's embedding model has a vector for every skill (if it has one)."""
+def vectors_ready(server, token, count):
+    """Waits until the server's embedding model has a vector for each of `count` skills (if
+    it has a model). Nothing pending is not enough: the server queues a skill for its vector
+    when its search index takes the change up, up to half a second after it was answered."""
     while True:
         status, body = call(server, token, "GET", "/healthz")
         embedder = body["deps"]["embedder"]
-        if embedder["status"] != "up" or embedder["pending"] == 0:
+        if embedder["status"] != "up" or (embedder["pending"] == 0 and embedder["vectors"] >= count):
             return
         time.sleep(0.5)
 
@@ -96,8 +101,7 @@ def vectors_ready(server, token):
 def main():
     server, token = sys.argv[1].rstrip("/"), sys.argv[2]
     modes = sys.argv[3:] or ["keyword"]
-    seed(server, token)
-    vectors_ready(server, token)
+    vectors_ready(server, token, seed(server, token))
     print(f"{'mode':8} {'kind':8} {'queries':>7} {'nDCG@10':>8} {'recall@10':>9}")
     for mode in modes:
         by_kind, misses = run(server, token, mode)
