@@ -882,39 +882,49 @@ impl Collected {
             let lift = POPULARITY * ((popularity.max_value() + 1) as f32).ln();
             let popularity = popularity.first_or_default_col(0);
             let alive = reader.alive_bitset();
-            let bar = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Score {
+            // What a match must score, popularity included, to take a place on a full page:
+            // a later match whose rank rounds to the worst rank on the page only ties it, and
+            // comes later, so it is worse. The entry keeps a margin below the next step for
+            // the rounding of sums: tantivy's against the one a match is ranked by, which
+            // grows with the score and the number of clauses.
+            let entry = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Option<Score> {
                 match heap.peek() {
-                    // A later match whose rank rounds to the worst rank on the page only ties
-                    // it, and comes later: it is worse, and whole blocks of such ties are
-                    // skipped. The bar keeps a margin below the next step for the rounding of
-                    // sums: tantivy's against the one a match is ranked by, which grows with
-                    // the score and the number of clauses.
                     Some(worst) if heap.len() >= k && matches >= TYPO_THRESHOLD => {
                         let margin = (RANK_STEP / 4.0).max(2.0 * drift * (worst.rank.abs() + lift));
-                        worst.rank + RANK_STEP - margin - lift
+                        Some(worst.rank + RANK_STEP - margin)
                     }
-                    _ => Score::MIN,
+                    _ => None,
                 }
             };
-            let mut threshold = bar(&heap, matches);
+            // What tantivy's sum must clear (popularity adds at most `lift`): whole blocks
+            // that cannot are skipped.
+            let bar = |entry: Option<Score>| entry.map_or(Score::MIN, |e| e - lift);
+            let mut enter = entry(&heap, matches);
+            let mut threshold = bar(enter);
             weight.for_each_pruning(threshold, reader, &mut |doc, score| {
                 if alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
+                    return threshold;
+                }
+                let nudge = POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+                // Once the page is full, one that cannot take a place with its own popularity
+                // is passed over before it is checked and scored again.
+                if enter.is_some_and(|e| score + nudge < e) {
                     return threshold;
                 }
                 let Some(score) = held.as_mut().map_or(Some(score), |h| h.score(doc)) else {
                     return threshold;
                 };
                 matches += 1;
-                let rank = stepped(score + POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln());
-                let hit = Hit { rank, segment, doc };
+                let hit = Hit { rank: stepped(score + nudge), segment, doc };
                 if heap.len() < k {
                     heap.push(hit);
                 } else if heap.peek().is_some_and(|worst| hit < *worst) {
                     heap.pop();
                     heap.push(hit);
                 }
-                threshold = bar(&heap, matches);
-                pruned |= threshold > Score::MIN;
+                enter = entry(&heap, matches);
+                threshold = bar(enter);
+                pruned |= enter.is_some();
                 threshold
             })?;
         }
