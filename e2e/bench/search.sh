@@ -31,6 +31,8 @@ start, first = time.time(), embedder()
 # Nothing pending is not enough: a skill is queued when the search index takes it up, up
 # to half a second after it was answered.
 while (e := embedder())["pending"] > 0 or e["vectors"] < int(sys.argv[3]):
+    if time.time() - start > 3600:
+        sys.exit(f"vectors: still {e['vectors']} of {sys.argv[3]} after an hour ({e})")
     time.sleep(1)
 spent = time.time() - start
 done = e["vectors"] - first["vectors"]

@@ -90,11 +90,14 @@ def vectors_ready(server, token, count):
     """Waits until the server's embedding model has a vector for each of `count` skills (if
     it has a model). Nothing pending is not enough: the server queues a skill for its vector
     when its search index takes the change up, up to half a second after it was answered."""
+    deadline = time.time() + 600
     while True:
         status, body = call(server, token, "GET", "/healthz")
         embedder = body["deps"]["embedder"]
         if embedder["status"] != "up" or (embedder["pending"] == 0 and embedder["vectors"] >= count):
             return
+        if time.time() > deadline:
+            sys.exit(f"vectors: {embedder['vectors']} of {count} after 10 minutes ({embedder})")
         time.sleep(0.5)
 
 
