@@ -442,15 +442,30 @@ impl SearchEngine {
             && !narrow
             && !typos
             && (words.len() == 1 || likely_matches(searcher, &words)? >= UNION_LIKELY))
-            .then(|| {
+            .then(|| -> Result<Union, SearchError> {
                 let all: Vec<Clause> =
-                    words.iter().flatten().map(|(occur, query)| (*occur, query.box_clone())).collect();
-                let every =
-                    words.iter().map(|word| word.iter().map(|(_, query)| query.box_clone()).collect()).collect();
-                (Box::new(BooleanQuery::new(all)) as Box<dyn Query>, Words(every))
-            });
-        let mut must: Vec<Clause> =
-            words.into_iter().map(|word| (Occur::Must, Box::new(BooleanQuery::new(word)) as Box<dyn Query>)).collect();
+                    words.iter().flat_map(|w| &w.clauses).map(|(occur, query)| (*occur, query.box_clone())).collect();
+                let every = words
+                    .iter()
+                    .map(|word| word.clauses.iter().map(|(_, query)| query.box_clone()).collect())
+                    .collect();
+                let mut lead = Vec::with_capacity(words.len());
+                if words.len() > 1 {
+                    for word in &words {
+                        lead.extend(word.strongest(searcher)?.map(|query| (Occur::Must, query)));
+                    }
+                }
+                Ok(Union {
+                    query: Box::new(BooleanQuery::new(all)),
+                    words: Words(every),
+                    lead: (lead.len() == words.len()).then(|| Box::new(BooleanQuery::new(lead)) as Box<dyn Query>),
+                })
+            })
+            .transpose()?;
+        let mut must: Vec<Clause> = words
+            .into_iter()
+            .map(|word| (Occur::Must, Box::new(BooleanQuery::new(word.clauses)) as Box<dyn Query>))
+            .collect();
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
         };
@@ -481,35 +496,30 @@ impl SearchEngine {
     /// One query word's clauses (any of them matches the word): its stems in every weighted
     /// field, the words it begins (`prefix`), and for longer words, words one edit away
     /// (`typos`).
-    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Vec<Clause>, SearchError> {
+    fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Word, SearchError> {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let chars = word.chars().count();
-        let mut any: Vec<Clause> = Vec::new();
-        let mut weighted = |query: Box<dyn Query>, weight: f32| {
-            any.push((Occur::Should, Box::new(BoostQuery::new(query, weight)) as Box<dyn Query>));
-        };
+        let mut found = Word { clauses: Vec::new(), terms: Vec::new() };
         for field in &self.f.text {
             let mut analyzer = self.index.tokenizer_for_field(field.stemmed)?;
             let mut stream = analyzer.token_stream(word);
             while stream.advance() {
-                let term = Term::from_field_text(field.stemmed, &stream.token().text);
-                weighted(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), field.weight);
+                found.term(Term::from_field_text(field.stemmed, &stream.token().text), field.weight);
             }
             if let Some(prefixes) = field.prefixes
                 && prefix
                 && chars >= PREFIX_MIN_LEN
             {
                 let begun: String = word.chars().take(PREFIX_MAX_LEN).collect();
-                let term = Term::from_field_text(prefixes, &begun);
-                weighted(Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), field.weight * PREFIX_WEIGHT);
+                found.term(Term::from_field_text(prefixes, &begun), field.weight * PREFIX_WEIGHT);
             }
             if typos && chars >= FUZZY_MIN_LEN {
                 let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field.plain, word), 1, true);
-                weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT);
+                found.clauses.push((Occur::Should, weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT)));
             }
         }
-        Ok(any)
+        Ok(found)
     }
 
     /// The ids of one page of skills matching `q` (its terms, filters, offset and limit),
@@ -564,7 +574,7 @@ impl SearchEngine {
         }
         for (i, word) in q.terms.iter().enumerate() {
             if word.chars().count() < FUZZY_MIN_LEN
-                && holding(searcher, &self.word(word, i + 1 == q.terms.len(), false)?)? == 0
+                && self.word(word, i + 1 == q.terms.len(), false)?.holding(searcher)? == 0
             {
                 return Ok(false);
             }
@@ -578,36 +588,86 @@ struct Plan {
     /// Every word (a union of its clauses) and the narrow filters, all required.
     query: Box<dyn Query>,
     /// For plain words and no narrow filter, the same matches with the same scores found
-    /// another way: one union of every word's clauses, which tantivy ranks with block-max
-    /// WAND (it walks a conjunction of unions in full, scoring every match of every word),
-    /// and the words, each of which a match of the union must also hold, and by which it is
+    /// another way (tantivy walks a conjunction of unions in full, scoring every match of
+    /// every word).
+    any: Option<Union>,
+}
+
+/// The matches of several words as one union of all their clauses, which tantivy ranks with
+/// block-max WAND, skipping what cannot reach the page.
+struct Union {
+    query: Box<dyn Query>,
+    /// The words, each of which a match of the union must also hold, and by which it is
     /// scored.
-    any: Option<(Box<dyn Query>, Words)>,
+    words: Words,
+    /// For several words, the conjunction of each one's strongest term (`Word::strongest`):
+    /// its few matches are walked first, and are likely among the best, so the page's bar is
+    /// high before the union is walked, and the union skips more. None when a word has no
+    /// term any document holds.
+    lead: Option<Box<dyn Query>>,
+}
+
+/// One query word: the clauses any of which matches it, and the term and weight of each of
+/// them that is one term (all but words one edit away).
+struct Word {
+    clauses: Vec<Clause>,
+    terms: Vec<(Term, f32)>,
+}
+
+impl Word {
+    /// Adds a clause for one term.
+    fn term(&mut self, term: Term, weight: f32) {
+        let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+        self.clauses.push((Occur::Should, weighted(Box::new(query), weight)));
+        self.terms.push((term, weight));
+    }
+
+    /// How many documents (deleted ones included) hold the word's most common term: 0 when
+    /// none holds the word.
+    fn holding(&self, searcher: &tantivy::Searcher) -> Result<u64, SearchError> {
+        let mut most = 0u64;
+        for (term, _) in &self.terms {
+            most = most.max(searcher.doc_freq(term)?);
+        }
+        Ok(most)
+    }
+
+    /// The word's term that can add most to a score, by its weight and how rare it is (BM25's
+    /// idf; its other factors vary less between fields): the matches that hold it are likely
+    /// the best. None when no document holds any of its terms.
+    fn strongest(&self, searcher: &tantivy::Searcher) -> Result<Option<Box<dyn Query>>, SearchError> {
+        let all = searcher.num_docs() as f32;
+        let mut best: Option<(f32, &Term, f32)> = None;
+        for (term, weight) in &self.terms {
+            let held = searcher.doc_freq(term)? as f32;
+            if held == 0.0 {
+                continue;
+            }
+            let strength = weight * (1.0 + (all - held + 0.5).max(0.0) / (held + 0.5)).ln();
+            if best.is_none_or(|(most, _, _)| strength > most) {
+                best = Some((strength, term, *weight));
+            }
+        }
+        Ok(best.map(|(_, term, weight)| {
+            weighted(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), weight)
+        }))
+    }
+}
+
+/// `query`, its score multiplied by `weight`.
+fn weighted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(query, weight))
 }
 
 /// About how many skills hold every word, were the words independent of each other: a
-/// word's skills are taken as those of its most common clause (its fields overlap much).
-fn likely_matches(searcher: &tantivy::Searcher, words: &[Vec<Clause>]) -> Result<f64, SearchError> {
+/// word's skills are taken as those of its most common term (its fields overlap much).
+fn likely_matches(searcher: &tantivy::Searcher, words: &[Word]) -> Result<f64, SearchError> {
     let all = searcher.num_docs().max(1) as f64;
     let mut likely = all;
     for word in words {
-        likely *= (holding(searcher, word)? as f64 / all).min(1.0);
+        likely *= (word.holding(searcher)? as f64 / all).min(1.0);
     }
     Ok(likely)
-}
-
-/// How many documents (deleted ones included) hold a word's most common term: 0 when none
-/// holds the word.
-fn holding(searcher: &tantivy::Searcher, word: &[Clause]) -> Result<u64, SearchError> {
-    let mut terms = Vec::new();
-    for (_, clause) in word {
-        clause.query_terms(&mut |term, _| terms.push(term.clone()));
-    }
-    let mut most = 0u64;
-    for term in &terms {
-        most = most.max(searcher.doc_freq(term)?);
-    }
-    Ok(most)
 }
 
 /// Each query word's clauses.
@@ -859,76 +919,126 @@ struct Collected {
 impl Collected {
     /// Collects over every segment in order. Once enough matches were seen to decide on
     /// typos, the worst rank on the page becomes the bar a match must clear, and the engine
-    /// skips what cannot (a later match that only ties is worse by position).
+    /// skips what cannot (a later match that only ties is worse by position). For several
+    /// words, the lead's matches are collected first, and the union passes over them.
     fn collect(searcher: &tantivy::Searcher, plan: &Plan, gate: &Gate<'_>, k: usize) -> Result<Self, SearchError> {
-        let (query, words) = match &plan.any {
-            Some((any, words)) => (any.as_ref(), Some(words)),
+        let (query, union) = match &plan.any {
+            Some(union) => (union.query.as_ref(), Some(union)),
             None => (plan.query.as_ref(), None),
         };
-        let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
-        let words = words.map(|w| w.weigh(searcher)).transpose()?;
-        // How far tantivy's sums (which decide what it skips) may be from the ones matches
-        // are ranked by, per unit of score: the same clause scores added in another order.
-        let drift = words.as_ref().map_or(0, WeighedWords::clauses) as f32 * f32::EPSILON;
-        let mut heap: std::collections::BinaryHeap<Hit> = std::collections::BinaryHeap::with_capacity(k + 1);
-        let (mut matches, mut pruned) = (0usize, false);
-        for (segment, reader) in searcher.segment_readers().iter().enumerate() {
-            let segment = segment as u32;
-            let Some(columns) = gate.open(reader)? else { continue };
-            let mut held = words.as_ref().map(|w| w.open(reader)).transpose()?;
-            let popularity = reader.fast_fields().u64("popularity")?;
-            // The most popularity can add in this segment: what a score must clear is the
-            // page's worst rank less this.
-            let lift = POPULARITY * ((popularity.max_value() + 1) as f32).ln();
-            let popularity = popularity.first_or_default_col(0);
-            let alive = reader.alive_bitset();
-            // What a match must score, popularity included, to take a place on a full page:
-            // a later match whose rank rounds to the worst rank on the page only ties it, and
-            // comes later, so it is worse. The entry keeps a margin below the next step for
-            // the rounding of sums: tantivy's against the one a match is ranked by, which
-            // grows with the score and the number of clauses.
-            let entry = |heap: &std::collections::BinaryHeap<Hit>, matches: usize| -> Option<Score> {
-                match heap.peek() {
-                    Some(worst) if heap.len() >= k && matches >= TYPO_THRESHOLD => {
-                        let margin = (RANK_STEP / 4.0).max(2.0 * drift * (worst.rank.abs() + lift));
-                        Some(worst.rank + RANK_STEP - margin)
-                    }
-                    _ => None,
-                }
-            };
-            // What tantivy's sum must clear (popularity adds at most `lift`): whole blocks
-            // that cannot are skipped.
-            let bar = |entry: Option<Score>| entry.map_or(Score::MIN, |e| e - lift);
-            let mut enter = entry(&heap, matches);
-            let mut threshold = bar(enter);
-            weight.for_each_pruning(threshold, reader, &mut |doc, score| {
-                if alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
-                    return threshold;
-                }
-                let nudge = POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
-                // Once the page is full, one that cannot take a place with its own popularity
-                // is passed over before it is checked and scored again.
-                if enter.is_some_and(|e| score + nudge < e) {
-                    return threshold;
-                }
-                let Some(score) = held.as_mut().map_or(Some(score), |h| h.score(doc)) else {
-                    return threshold;
-                };
-                matches += 1;
-                let hit = Hit { rank: stepped(score + nudge), segment, doc };
-                if heap.len() < k {
-                    heap.push(hit);
-                } else if heap.peek().is_some_and(|worst| hit < *worst) {
-                    heap.pop();
-                    heap.push(hit);
-                }
-                enter = entry(&heap, matches);
-                threshold = bar(enter);
-                pruned |= enter.is_some();
-                threshold
-            })?;
+        let words = union.map(|u| u.words.weigh(searcher)).transpose()?;
+        let mut walk = Walk {
+            k,
+            // How far tantivy's sums (which decide what it skips) may be from the ones
+            // matches are ranked by, per unit of score: the same clause scores added in
+            // another order.
+            drift: words.as_ref().map_or(0, WeighedWords::clauses) as f32 * f32::EPSILON,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+            matches: 0,
+            pruned: false,
+        };
+        let segments = searcher.segment_readers();
+        // What the lead took, per segment, in order.
+        let mut taken = vec![Vec::new(); segments.len()];
+        if let Some(lead) = union.and_then(|u| u.lead.as_ref()) {
+            let weight = lead.weight(EnableScoring::enabled_from_searcher(searcher))?;
+            for (segment, reader) in segments.iter().enumerate() {
+                let took = Some(&mut taken[segment]);
+                walk.segment(weight.as_ref(), words.as_ref(), (segment as u32, reader), gate, &[], took)?;
+            }
         }
-        Ok(Collected { best: heap.into_sorted_vec(), matches, pruned })
+        let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
+        for (segment, reader) in segments.iter().enumerate() {
+            walk.segment(weight.as_ref(), words.as_ref(), (segment as u32, reader), gate, &taken[segment], None)?;
+        }
+        Ok(Collected { best: walk.heap.into_sorted_vec(), matches: walk.matches, pruned: walk.pruned })
+    }
+}
+
+/// The state of a search's walk through its matches, segment after segment.
+struct Walk {
+    /// How many matches the page needs (its offset and limit).
+    k: usize,
+    /// How far a sum by tantivy may be from the one a match is ranked by, per unit of score.
+    drift: f32,
+    /// The best matches so far; the greatest is the worst of them.
+    heap: std::collections::BinaryHeap<Hit>,
+    matches: usize,
+    pruned: bool,
+}
+
+impl Walk {
+    /// What a match must score, popularity included, to take a place on a full page: a
+    /// later match whose rank rounds to the worst rank on the page only ties it, and comes
+    /// later, so it is worse. The entry keeps a margin below the next step for the rounding
+    /// of sums: tantivy's against the one a match is ranked by, which grows with the score
+    /// and the number of clauses. `lift` is the most popularity can add in the segment.
+    fn entry(&self, lift: Score) -> Option<Score> {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() >= self.k && self.matches >= TYPO_THRESHOLD => {
+                let margin = (RANK_STEP / 4.0).max(2.0 * self.drift * (worst.rank.abs() + lift));
+                Some(worst.rank + RANK_STEP - margin)
+            }
+            _ => None,
+        }
+    }
+
+    /// Walks the matches of `weight` in one segment, passing over those in `skip` (in
+    /// order), and adds to `took` (in order) each match it counted.
+    fn segment(
+        &mut self,
+        weight: &dyn tantivy::query::Weight,
+        words: Option<&WeighedWords>,
+        (segment, reader): (u32, &SegmentReader),
+        gate: &Gate<'_>,
+        skip: &[DocId],
+        mut took: Option<&mut Vec<DocId>>,
+    ) -> Result<(), SearchError> {
+        let Some(columns) = gate.open(reader)? else { return Ok(()) };
+        let mut held = words.map(|w| w.open(reader)).transpose()?;
+        let popularity = reader.fast_fields().u64("popularity")?;
+        // The most popularity can add in this segment: what a score must clear is the page's
+        // worst rank less this.
+        let lift = POPULARITY * ((popularity.max_value() + 1) as f32).ln();
+        let popularity = popularity.first_or_default_col(0);
+        let alive = reader.alive_bitset();
+        let mut skip = skip.iter().copied().peekable();
+        // What tantivy's sum must clear (popularity adds at most `lift`): whole blocks that
+        // cannot are skipped.
+        let bar = |entry: Option<Score>| entry.map_or(Score::MIN, |e| e - lift);
+        let mut enter = self.entry(lift);
+        let mut threshold = bar(enter);
+        weight.for_each_pruning(threshold, reader, &mut |doc, score| {
+            while skip.next_if(|&taken| taken < doc).is_some() {}
+            if skip.peek() == Some(&doc) || alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
+                return threshold;
+            }
+            let nudge = POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
+            // Once the page is full, one that cannot take a place with its own popularity is
+            // passed over before it is checked and scored again.
+            if enter.is_some_and(|e| score + nudge < e) {
+                return threshold;
+            }
+            let Some(score) = held.as_mut().map_or(Some(score), |h| h.score(doc)) else {
+                return threshold;
+            };
+            self.matches += 1;
+            if let Some(took) = took.as_mut() {
+                took.push(doc);
+            }
+            let hit = Hit { rank: stepped(score + nudge), segment, doc };
+            if self.heap.len() < self.k {
+                self.heap.push(hit);
+            } else if self.heap.peek().is_some_and(|worst| hit < *worst) {
+                self.heap.pop();
+                self.heap.push(hit);
+            }
+            enter = self.entry(lift);
+            threshold = bar(enter);
+            self.pruned |= enter.is_some();
+            threshold
+        })?;
+        Ok(())
     }
 }
 
@@ -1451,7 +1561,7 @@ mod tests {
                     assert!(clear(&every).len() >= k / 2, "{text:?}: few near-ties");
                     assert!(union.pruned, "{text:?}: the union skipped what could not reach the page");
                     let counted = count_matches(&searcher, plan.query.as_ref(), &gate).unwrap();
-                    let by_union = count_matches(&searcher, any.0.as_ref(), &gate).unwrap();
+                    let by_union = count_matches(&searcher, any.query.as_ref(), &gate).unwrap();
                     if text != "cache cache" {
                         assert!(by_union > counted, "{text:?}: the union alone finds more, each word is checked");
                     }
