@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery,
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query,
+    RegexQuery, TermQuery,
 };
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
@@ -35,8 +36,10 @@ const WEIGHTS: [(&str, f32, bool); 5] = [
     ("description", 3.0, true),
     ("readme", 1.0, false),
 ];
-/// A word that only starts a word of the skill counts this much of a full match…
-const PREFIX_WEIGHT: f32 = 0.5;
+/// A word that only begins a word of the skill counts this much of a full match (a third: a
+/// whole word once counted as its stem and as a beginning, 1.5 against 0.5, and the ranking
+/// keeps those proportions)…
+const PREFIX_WEIGHT: f32 = 1.0 / 3.0;
 /// …up to this many characters: a longer unfinished word matches the words that begin with
 /// its first `PREFIX_MAX_LEN` characters.
 const PREFIX_MAX_LEN: usize = 20;
@@ -107,7 +110,7 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 8;
+pub const FORMAT: u32 = 9;
 
 struct Fields {
     id: Field,
@@ -427,6 +430,7 @@ impl SearchEngine {
             let last = i + 1 == q.terms.len();
             words.push(self.word(word, last, typos)?);
         }
+        let statistics = Statistics::of(searcher, &words)?;
         let narrow = q.namespace.is_some()
             || (q.published_only && few_published)
             || !q.tags.is_empty()
@@ -441,7 +445,7 @@ impl SearchEngine {
         let any = (!words.is_empty()
             && !narrow
             && !typos
-            && (words.len() == 1 || likely_matches(searcher, &words)? >= UNION_LIKELY))
+            && (words.len() == 1 || likely_matches(&statistics, &words) >= UNION_LIKELY))
             .then(|| -> Result<Union, SearchError> {
                 let all: Vec<Clause> =
                     words.iter().flat_map(|w| &w.clauses).map(|(occur, query)| (*occur, query.box_clone())).collect();
@@ -449,17 +453,13 @@ impl SearchEngine {
                     .iter()
                     .map(|word| word.clauses.iter().map(|(_, query)| query.box_clone()).collect())
                     .collect();
-                let mut lead = Vec::with_capacity(words.len());
+                let mut strongest = Vec::with_capacity(words.len());
                 if words.len() > 1 {
                     for word in &words {
-                        lead.extend(word.strongest(searcher)?.map(|query| (Occur::Must, query)));
+                        strongest.push(word.strongest(&statistics, 2));
                     }
                 }
-                Ok(Union {
-                    query: Box::new(BooleanQuery::new(all)),
-                    words: Words(every),
-                    lead: (lead.len() == words.len()).then(|| Box::new(BooleanQuery::new(lead)) as Box<dyn Query>),
-                })
+                Ok(Union { query: Box::new(BooleanQuery::new(all)), words: Words(every), leads: leads(&strongest) })
             })
             .transpose()?;
         let mut must: Vec<Clause> = words
@@ -490,7 +490,7 @@ impl SearchEngine {
             1 => must.remove(0).1,
             _ => Box::new(BooleanQuery::new(must)),
         };
-        Ok(Plan { query, any })
+        Ok(Plan { query, any, statistics })
     }
 
     /// One query word's clauses (any of them matches the word): its stems in every weighted
@@ -500,19 +500,24 @@ impl SearchEngine {
         // The tokenizers drop tokens longer than this; a longer word matches what it begins.
         let word = truncate_bytes(word, MAX_TOKEN_BYTES);
         let chars = word.chars().count();
-        let mut found = Word { clauses: Vec::new(), terms: Vec::new() };
+        let mut found = Word { clauses: Vec::new(), terms: Vec::new(), beginnings: Vec::new() };
         for field in &self.f.text {
             let mut analyzer = self.index.tokenizer_for_field(field.stemmed)?;
             let mut stream = analyzer.token_stream(word);
+            let mut stems = Vec::new();
             while stream.advance() {
-                found.term(Term::from_field_text(field.stemmed, &stream.token().text), field.weight);
+                let stem = Term::from_field_text(field.stemmed, &stream.token().text);
+                found.term(stem.clone(), field.weight);
+                stems.push(stem);
             }
             if let Some(prefixes) = field.prefixes
                 && prefix
                 && chars >= PREFIX_MIN_LEN
             {
                 let begun: String = word.chars().take(PREFIX_MAX_LEN).collect();
-                found.term(Term::from_field_text(prefixes, &begun), field.weight * PREFIX_WEIGHT);
+                let beginning = Term::from_field_text(prefixes, &begun);
+                found.beginnings.extend(stems.iter().map(|stem| (beginning.clone(), stem.clone())));
+                found.term(beginning, field.weight * PREFIX_WEIGHT);
             }
             if typos && chars >= FUZZY_MIN_LEN {
                 let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field.plain, word), 1, true);
@@ -591,6 +596,8 @@ struct Plan {
     /// another way (tantivy walks a conjunction of unions in full, scoring every match of
     /// every word).
     any: Option<Union>,
+    /// What the words' terms are weighed by.
+    statistics: Statistics,
 }
 
 /// The matches of several words as one union of all their clauses, which tantivy ranks with
@@ -600,11 +607,30 @@ struct Union {
     /// The words, each of which a match of the union must also hold, and by which it is
     /// scored.
     words: Words,
-    /// For several words, the conjunction of each one's strongest term (`Word::strongest`):
-    /// its few matches are walked first, and are likely among the best, so the page's bar is
-    /// high before the union is walked, and the union skips more. None when a word has no
-    /// term any document holds.
-    lead: Option<Box<dyn Query>>,
+    /// For several words, conjunctions of one strong term of each (`leads`): their few
+    /// matches are walked first, and are likely among the best, so the page's bar is high
+    /// before the union is walked, and the union skips more.
+    leads: Vec<Box<dyn Query>>,
+}
+
+/// Given each word's strongest terms, strongest first: the conjunction of every word's
+/// strongest, then for each word, the one with its second instead (the first alone may hold
+/// too few to fill a page). Tantivy walks a conjunction of terms with block-max pruning. None
+/// when a word has no term any document holds.
+fn leads(strongest: &[Vec<Box<dyn Query>>]) -> Vec<Box<dyn Query>> {
+    if strongest.iter().any(Vec::is_empty) {
+        return Vec::new();
+    }
+    let conjunction = |second: Option<usize>| -> Box<dyn Query> {
+        let terms = strongest.iter().enumerate().map(|(i, terms)| {
+            let term = if second == Some(i) { &terms[1] } else { &terms[0] };
+            (Occur::Must, term.box_clone())
+        });
+        Box::new(BooleanQuery::new(terms.collect()))
+    };
+    let mut leads = vec![conjunction(None)];
+    leads.extend((0..strongest.len()).filter(|&i| strongest[i].len() > 1).map(|i| conjunction(Some(i))));
+    leads
 }
 
 /// One query word: the clauses any of which matches it, and the term and weight of each of
@@ -612,6 +638,9 @@ struct Union {
 struct Word {
     clauses: Vec<Clause>,
     terms: Vec<(Term, f32)>,
+    /// Each beginnings term, with the stem of the same field, whose words the beginnings
+    /// fields leave out (`EdgeNgramsStream`).
+    beginnings: Vec<(Term, Term)>,
 }
 
 impl Word {
@@ -632,25 +661,113 @@ impl Word {
         Ok(most)
     }
 
-    /// The word's term that can add most to a score, by its weight and how rare it is (BM25's
-    /// idf; its other factors vary less between fields): the matches that hold it are likely
-    /// the best. None when no document holds any of its terms.
-    fn strongest(&self, searcher: &tantivy::Searcher) -> Result<Option<Box<dyn Query>>, SearchError> {
-        let all = searcher.num_docs() as f32;
-        let mut best: Option<(f32, &Term, f32)> = None;
-        for (term, weight) in &self.terms {
-            let held = searcher.doc_freq(term)? as f32;
-            if held == 0.0 {
-                continue;
+    /// The word's terms that can add most to a score, at most `n`, strongest first: by
+    /// weight and how rare each is (BM25's idf; its other factors vary less between fields).
+    /// The matches that hold them are likely the best. Empty when no document holds any.
+    fn strongest(&self, statistics: &Statistics, n: usize) -> Vec<Box<dyn Query>> {
+        let all = statistics.docs as f32;
+        let mut strengths: Vec<_> = self
+            .terms
+            .iter()
+            .filter(|(term, _)| statistics.held(term) > 0)
+            .map(|(term, weight)| {
+                let weighed = statistics.weighed(term) as f32;
+                (weight * (1.0 + (all - weighed + 0.5).max(0.0) / (weighed + 0.5)).ln(), term, *weight)
+            })
+            .collect();
+        strengths.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let query = |term: &Term, weight| {
+            weighted(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), weight)
+        };
+        strengths.into_iter().take(n).map(|(_, term, weight)| query(term, weight)).collect()
+    }
+}
+
+/// The statistics BM25 weighs a search's terms by, read from the index once per search (the
+/// union, the words and the leads weigh the same terms): how many documents hold each term,
+/// how many tokens each field holds, how many documents there are.
+///
+/// A beginning of a word counts, besides the documents the beginnings field holds it for,
+/// those that hold the word's stem, which that field leaves out (`EdgeNgramsStream`): as when
+/// whole words were beginnings too. A beginning rare only because most words that start with
+/// it stem as the typed word does would otherwise weigh much more than the word itself.
+#[derive(Clone, Default)]
+struct Statistics {
+    /// Documents, deleted ones included (as BM25 counts them).
+    docs: u64,
+    /// Documents not deleted.
+    alive: u64,
+    held: std::collections::HashMap<Term, u64>,
+    added: std::collections::HashMap<Term, u64>,
+    tokens: std::collections::HashMap<Field, u64>,
+}
+
+impl Statistics {
+    fn of(searcher: &tantivy::Searcher, words: &[Word]) -> Result<Self, SearchError> {
+        let mut statistics = Statistics {
+            docs: Bm25StatisticsProvider::total_num_docs(searcher)?,
+            alive: searcher.num_docs(),
+            ..Default::default()
+        };
+        let terms = words.iter().flat_map(|w| w.terms.iter().map(|(term, _)| term));
+        for term in terms.chain(words.iter().flat_map(|w| w.beginnings.iter().map(|(_, stem)| stem))) {
+            if !statistics.held.contains_key(term) {
+                statistics.held.insert(term.clone(), searcher.doc_freq(term)?);
             }
-            let strength = weight * (1.0 + (all - held + 0.5).max(0.0) / (held + 0.5)).ln();
-            if best.is_none_or(|(most, _, _)| strength > most) {
-                best = Some((strength, term, *weight));
+            if !statistics.tokens.contains_key(&term.field()) {
+                let tokens = Bm25StatisticsProvider::total_num_tokens(searcher, term.field())?;
+                statistics.tokens.insert(term.field(), tokens);
             }
         }
-        Ok(best.map(|(_, term, weight)| {
-            weighted(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), weight)
-        }))
+        for (beginning, stem) in words.iter().flat_map(|w| &w.beginnings) {
+            let stemmed = statistics.held(stem);
+            let added = statistics.added.entry(beginning.clone()).or_default();
+            *added = (*added).max(stemmed);
+        }
+        Ok(statistics)
+    }
+
+    /// How many documents (deleted ones included) hold `term`.
+    fn held(&self, term: &Term) -> u64 {
+        self.held.get(term).copied().unwrap_or(0)
+    }
+
+    /// How many documents BM25 takes to hold `term`: never more than there are (documents
+    /// that hold a beginning and the stem are counted twice), which BM25 requires.
+    fn weighed(&self, term: &Term) -> u64 {
+        (self.held(term) + self.added.get(term).copied().unwrap_or(0)).min(self.docs)
+    }
+
+    /// BM25's statistics for a search of the index `searcher` reads: these, and the index's
+    /// own for any other term (none of the words').
+    fn weighing<'a>(&'a self, searcher: &'a tantivy::Searcher) -> Weighing<'a> {
+        Weighing { searcher, statistics: self }
+    }
+}
+
+/// A search's `Statistics`, and the index's own for what they do not hold.
+struct Weighing<'a> {
+    searcher: &'a tantivy::Searcher,
+    statistics: &'a Statistics,
+}
+
+impl Bm25StatisticsProvider for Weighing<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        match self.statistics.tokens.get(&field) {
+            Some(&tokens) => Ok(tokens),
+            None => Bm25StatisticsProvider::total_num_tokens(self.searcher, field),
+        }
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.statistics.docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        match self.statistics.held.contains_key(term) {
+            true => Ok(self.statistics.weighed(term)),
+            false => self.searcher.doc_freq(term),
+        }
     }
 }
 
@@ -661,13 +778,14 @@ fn weighted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
 
 /// About how many skills hold every word, were the words independent of each other: a
 /// word's skills are taken as those of its most common term (its fields overlap much).
-fn likely_matches(searcher: &tantivy::Searcher, words: &[Word]) -> Result<f64, SearchError> {
-    let all = searcher.num_docs().max(1) as f64;
+fn likely_matches(statistics: &Statistics, words: &[Word]) -> f64 {
+    let all = statistics.alive.max(1) as f64;
     let mut likely = all;
     for word in words {
-        likely *= (word.holding(searcher)? as f64 / all).min(1.0);
+        let holding = word.terms.iter().map(|(term, _)| statistics.held(term)).max().unwrap_or(0);
+        likely *= (holding as f64 / all).min(1.0);
     }
-    Ok(likely)
+    likely
 }
 
 /// Each query word's clauses.
@@ -675,12 +793,12 @@ struct Words(Vec<Vec<Box<dyn Query>>>);
 
 impl Words {
     /// Each word's clauses, weighed (scored) over the whole index once per search.
-    fn weigh(&self, searcher: &tantivy::Searcher) -> Result<WeighedWords, SearchError> {
+    fn weigh(&self, scoring: EnableScoring<'_>) -> Result<WeighedWords, SearchError> {
         let mut words = Vec::with_capacity(self.0.len());
         for word in &self.0 {
             let mut weights = Vec::with_capacity(word.len());
             for clause in word {
-                weights.push(clause.weight(EnableScoring::enabled_from_searcher(searcher))?);
+                weights.push(clause.weight(scoring)?);
             }
             words.push(weights);
         }
@@ -920,13 +1038,15 @@ impl Collected {
     /// Collects over every segment in order. Once enough matches were seen to decide on
     /// typos, the worst rank on the page becomes the bar a match must clear, and the engine
     /// skips what cannot (a later match that only ties is worse by position). For several
-    /// words, the lead's matches are collected first, and the union passes over them.
+    /// words, the leads' matches are collected first, and the union passes over them.
     fn collect(searcher: &tantivy::Searcher, plan: &Plan, gate: &Gate<'_>, k: usize) -> Result<Self, SearchError> {
         let (query, union) = match &plan.any {
             Some(union) => (union.query.as_ref(), Some(union)),
             None => (plan.query.as_ref(), None),
         };
-        let words = union.map(|u| u.words.weigh(searcher)).transpose()?;
+        let weighing = plan.statistics.weighing(searcher);
+        let scoring = EnableScoring::enabled_from_statistics_provider(&weighing, searcher);
+        let words = union.map(|u| u.words.weigh(scoring)).transpose()?;
         let mut walk = Walk {
             k,
             // How far tantivy's sums (which decide what it skips) may be from the ones
@@ -938,16 +1058,19 @@ impl Collected {
             pruned: false,
         };
         let segments = searcher.segment_readers();
-        // What the lead took, per segment, in order.
-        let mut taken = vec![Vec::new(); segments.len()];
-        if let Some(lead) = union.and_then(|u| u.lead.as_ref()) {
-            let weight = lead.weight(EnableScoring::enabled_from_searcher(searcher))?;
+        // What the leads took, per segment, in order.
+        let mut taken: Vec<Vec<DocId>> = vec![Vec::new(); segments.len()];
+        for lead in union.map_or(&[][..], |u| &u.leads) {
+            let weight = lead.weight(scoring)?;
             for (segment, reader) in segments.iter().enumerate() {
-                let took = Some(&mut taken[segment]);
-                walk.segment(weight.as_ref(), words.as_ref(), (segment as u32, reader), gate, &[], took)?;
+                let mut took = Vec::new();
+                let at = (segment as u32, reader);
+                walk.segment(weight.as_ref(), words.as_ref(), at, gate, &taken[segment], Some(&mut took))?;
+                taken[segment].extend(took);
+                taken[segment].sort_unstable();
             }
         }
-        let weight = query.weight(EnableScoring::enabled_from_searcher(searcher))?;
+        let weight = query.weight(scoring)?;
         for (segment, reader) in segments.iter().enumerate() {
             walk.segment(weight.as_ref(), words.as_ref(), (segment as u32, reader), gate, &taken[segment], None)?;
         }
@@ -1130,6 +1253,7 @@ impl<T: Tokenizer> Tokenizer for EdgeNgramsTokenizer<T> {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
         EdgeNgramsStream {
             words: self.0.token_stream(text),
+            stemmer: frostem::Stemmer::new(frostem::Algorithm::English),
             word: String::new(),
             ends: Vec::new(),
             token: Token::default(),
@@ -1139,6 +1263,7 @@ impl<T: Tokenizer> Tokenizer for EdgeNgramsTokenizer<T> {
 
 struct EdgeNgramsStream<S> {
     words: S,
+    stemmer: frostem::Stemmer,
     word: String,
     /// Where the prefixes of `word` still to come end, the next last.
     ends: Vec<usize>,
@@ -1159,13 +1284,24 @@ impl<S: TokenStream> TokenStream for EdgeNgramsStream<S> {
             let word = self.words.token();
             self.word.clone_from(&word.text);
             self.token = Token { text: String::new(), ..word.clone() };
-            self.ends = self
+            let ends = self
                 .word
                 .char_indices()
                 .map(|(at, c)| at + c.len_utf8())
                 .skip(PREFIX_MIN_LEN - 1)
-                .take(PREFIX_MAX_LEN + 1 - PREFIX_MIN_LEN)
-                .collect();
+                .take(PREFIX_MAX_LEN + 1 - PREFIX_MIN_LEN);
+            // A beginning that stems as the whole word does is found by the word's stem (the
+            // search looks for both): indexed here too, it would count twice for every whole
+            // word, and the beginnings of common words would double their postings. The cut
+            // of a longer word is always kept, as a query longer than it is cut there too.
+            let stem = self.stemmer.stem(&self.word);
+            let cut = self.word.char_indices().nth(PREFIX_MAX_LEN).map(|(at, _)| at);
+            self.ends.clear();
+            for end in ends {
+                if Some(end) == cut || self.stemmer.stem(&self.word[..end]) != stem {
+                    self.ends.push(end);
+                }
+            }
             self.ends.reverse();
         }
     }
@@ -1380,21 +1516,9 @@ mod tests {
             }
             tokens
         };
-        let expected = [
-            "cod",
-            "code",
-            "rev",
-            "revi",
-            "revie",
-            "review",
-            "reviewe",
-            "reviewer",
-            "ünï",
-            "ünïc",
-            "ünïcö",
-            "ünïcöd",
-            "ünïcödé",
-        ];
+        // Beginnings that stem as the whole word does ("reviewe", "review" for "reviewer")
+        // are left out: the word's stem finds them.
+        let expected = ["cod", "rev", "revi", "revie", "ünï", "ünïc", "ünïcö", "ünïcöd"];
         assert_eq!(
             tokens("Code-Reviewer go Ünïcödé"),
             expected,
@@ -1478,6 +1602,34 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_word_outranks_a_longer_word_it_begins() {
+        // Thirty skills say "test"; one says "testbed", a word "test" only begins. The
+        // beginnings fields leave "test" out of "test" (its stem finds it), so there the
+        // beginning "test" is rare; weighed as rare, the one "testbed" would rank first.
+        let skill = |i: usize, description: &str| Skill {
+            id: format!("t{i:02}"),
+            name: format!("skill-{i}").parse().unwrap(),
+            display_name: format!("Skill {i}"),
+            description: description.to_owned(),
+            readme: String::new(),
+            tags: Vec::new(),
+            downloads: 0,
+            ..seeded_skill(1)
+        };
+        let mut skills: Vec<Skill> = (0..30).map(|i| skill(i, "Runs the test suite")).collect();
+        skills.push(skill(30, "Sets up a testbed"));
+        skills.push(skill(31, "Runs the test suite on a testbed"));
+        let engine = SearchEngine::in_memory().unwrap();
+        engine.apply(&skills, &[], None).unwrap();
+        let found = engine.search(&words_query("test", 0, 40), &Reach::Public, true).unwrap();
+        assert_eq!(found.total, Some(32), "every skill that says a word beginning with \"test\"");
+        assert_eq!(found.ids.last().unwrap(), "t30", "a word the query only begins counts least");
+        // As you type, the beginning finds the same skills; the whole word once.
+        let typing = engine.search(&words_query("tes", 0, 40), &Reach::Public, true).unwrap();
+        assert_eq!(typing.total, Some(32));
+    }
+
+    #[test]
     fn every_page_is_the_beginning_of_the_unpruned_ranking() {
         // Block-max WAND skips more the shallower the page. Two ways it went wrong: blocks of
         // a field kept without lengths were recorded as scoring nothing, so whole runs of
@@ -1532,7 +1684,8 @@ mod tests {
                     let Some(any) = &plan.any else { continue };
                     unioned += 1;
                     let union = Collected::collect(&searcher, &plan, &gate, k).unwrap();
-                    let conjunction = Plan { query: plan.query.box_clone(), any: None };
+                    let conjunction =
+                        Plan { query: plan.query.box_clone(), any: None, statistics: plan.statistics.clone() };
                     let every = Collected::collect(&searcher, &conjunction, &gate, k).unwrap();
                     // The same ranks, but for the order in which a match's scores are summed,
                     // which can move a rank across a step (and so reorder near-ties).
@@ -1575,8 +1728,13 @@ mod tests {
         assert!(plan.any.is_some());
         let gate = Gate::new(&q, &Reach::Public);
         let union = Collected::collect(&searcher, &plan, &gate, 2000).unwrap();
-        let every =
-            Collected::collect(&searcher, &Plan { query: plan.query.box_clone(), any: None }, &gate, 2000).unwrap();
+        let every = Collected::collect(
+            &searcher,
+            &Plan { query: plan.query.box_clone(), any: None, statistics: plan.statistics.clone() },
+            &gate,
+            2000,
+        )
+        .unwrap();
         let docs = |c: &Collected| {
             let mut docs: Vec<_> = c.best.iter().map(|h| (h.segment, h.doc)).collect();
             docs.sort_unstable();
