@@ -453,12 +453,7 @@ impl SearchEngine {
                     .iter()
                     .map(|word| word.clauses.iter().map(|(_, query)| query.box_clone()).collect())
                     .collect();
-                let mut strongest = Vec::with_capacity(words.len());
-                if words.len() > 1 {
-                    for word in &words {
-                        strongest.push(word.strongest(&statistics, 2));
-                    }
-                }
+                let strongest: Vec<_> = words.iter().map(|word| word.strongest(&statistics, 2)).collect();
                 Ok(Union { query: Box::new(BooleanQuery::new(all)), words: Words(every), leads: leads(&strongest) })
             })
             .transpose()?;
@@ -613,23 +608,35 @@ struct Union {
     leads: Vec<Box<dyn Query>>,
 }
 
-/// Given each word's strongest terms, strongest first: the conjunction of every word's
-/// strongest, then for each word, the one with its second instead (the first alone may hold
-/// too few to fill a page). Tantivy walks a conjunction of terms with block-max pruning. None
+/// Given each of several words' strongest terms, strongest first: the conjunction of every
+/// word's strongest, then for each word, the one with its second instead (the first alone may
+/// hold too few to fill a page), each conjunction once (a word repeated gives the same).
+/// Tantivy walks a conjunction of terms with block-max pruning. None for a single word, or
 /// when a word has no term any document holds.
-fn leads(strongest: &[Vec<Box<dyn Query>>]) -> Vec<Box<dyn Query>> {
-    if strongest.iter().any(Vec::is_empty) {
+fn leads(strongest: &[Vec<(&Term, f32)>]) -> Vec<Box<dyn Query>> {
+    if strongest.len() < 2 || strongest.iter().any(Vec::is_empty) {
         return Vec::new();
     }
-    let conjunction = |second: Option<usize>| -> Box<dyn Query> {
-        let terms = strongest.iter().enumerate().map(|(i, terms)| {
-            let term = if second == Some(i) { &terms[1] } else { &terms[0] };
-            (Occur::Must, term.box_clone())
+    let mut seen = std::collections::HashSet::new();
+    let mut leads = Vec::new();
+    for second in std::iter::once(None).chain((0..strongest.len()).map(Some)) {
+        if second.is_some_and(|i| strongest[i].len() < 2) {
+            continue;
+        }
+        let chosen: Vec<(&Term, f32)> =
+            strongest.iter().enumerate().map(|(i, terms)| terms[usize::from(second == Some(i))]).collect();
+        let mut terms: Vec<&Term> = chosen.iter().map(|(term, _)| *term).collect();
+        terms.sort();
+        terms.dedup();
+        if !seen.insert(terms) {
+            continue;
+        }
+        let clauses = chosen.into_iter().map(|(term, weight)| {
+            let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+            (Occur::Must, weighted(Box::new(query), weight))
         });
-        Box::new(BooleanQuery::new(terms.collect()))
-    };
-    let mut leads = vec![conjunction(None)];
-    leads.extend((0..strongest.len()).filter(|&i| strongest[i].len() > 1).map(|i| conjunction(Some(i))));
+        leads.push(Box::new(BooleanQuery::new(clauses.collect())) as Box<dyn Query>);
+    }
     leads
 }
 
@@ -664,7 +671,7 @@ impl Word {
     /// The word's terms that can add most to a score, at most `n`, strongest first: by
     /// weight and how rare each is (BM25's idf; its other factors vary less between fields).
     /// The matches that hold them are likely the best. Empty when no document holds any.
-    fn strongest(&self, statistics: &Statistics, n: usize) -> Vec<Box<dyn Query>> {
+    fn strongest<'a>(&'a self, statistics: &Statistics, n: usize) -> Vec<(&'a Term, f32)> {
         let all = statistics.docs as f32;
         let mut strengths: Vec<_> = self
             .terms
@@ -676,10 +683,7 @@ impl Word {
             })
             .collect();
         strengths.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let query = |term: &Term, weight| {
-            weighted(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), weight)
-        };
-        strengths.into_iter().take(n).map(|(_, term, weight)| query(term, weight)).collect()
+        strengths.into_iter().take(n).map(|(_, term, weight)| (term, weight)).collect()
     }
 }
 
@@ -1037,8 +1041,8 @@ struct Collected {
 impl Collected {
     /// Collects over every segment in order. Once enough matches were seen to decide on
     /// typos, the worst rank on the page becomes the bar a match must clear, and the engine
-    /// skips what cannot (a later match that only ties is worse by position). For several
-    /// words, the leads' matches are collected first, and the union passes over them.
+    /// skips what cannot (`Walk::entry`). For several words, the leads' matches are collected
+    /// first, and the union passes over them.
     fn collect(searcher: &tantivy::Searcher, plan: &Plan, gate: &Gate<'_>, k: usize) -> Result<Self, SearchError> {
         let (query, union) = match &plan.any {
             Some(union) => (union.query.as_ref(), Some(union)),
@@ -1056,6 +1060,7 @@ impl Collected {
             heap: std::collections::BinaryHeap::with_capacity(k + 1),
             matches: 0,
             pruned: false,
+            in_order: true,
         };
         let segments = searcher.segment_readers();
         // What the leads took, per segment, in order.
@@ -1069,6 +1074,7 @@ impl Collected {
                 taken[segment].extend(took);
                 taken[segment].sort_unstable();
             }
+            walk.in_order = false;
         }
         let weight = query.weight(scoring)?;
         for (segment, reader) in segments.iter().enumerate() {
@@ -1088,19 +1094,25 @@ struct Walk {
     heap: std::collections::BinaryHeap<Hit>,
     matches: usize,
     pruned: bool,
+    /// Whether matches come in the index's order (segment, then document): not once a second
+    /// walk starts over (a second lead, or the union after the leads).
+    in_order: bool,
 }
 
 impl Walk {
-    /// What a match must score, popularity included, to take a place on a full page: a
-    /// later match whose rank rounds to the worst rank on the page only ties it, and comes
-    /// later, so it is worse. The entry keeps a margin below the next step for the rounding
-    /// of sums: tantivy's against the one a match is ranked by, which grows with the score
-    /// and the number of clauses. `lift` is the most popularity can add in the segment.
+    /// What a match must score, popularity included, to take a place on a full page: while
+    /// matches come in the index's order, a later match whose rank rounds to the worst rank
+    /// on the page only ties it, and comes later, so it is worse; otherwise one that ties may
+    /// come earlier in the index, and so be better. The entry keeps a margin below that for
+    /// the rounding of sums: tantivy's against the one a match is ranked by, which grows with
+    /// the score and the number of clauses. `lift` is the most popularity can add in the
+    /// segment.
     fn entry(&self, lift: Score) -> Option<Score> {
         match self.heap.peek() {
             Some(worst) if self.heap.len() >= self.k && self.matches >= TYPO_THRESHOLD => {
                 let margin = (RANK_STEP / 4.0).max(2.0 * self.drift * (worst.rank.abs() + lift));
-                Some(worst.rank + RANK_STEP - margin)
+                let ties = if self.in_order { RANK_STEP } else { 0.0 };
+                Some(worst.rank + ties - margin)
             }
             _ => None,
         }
@@ -1223,7 +1235,8 @@ fn schema() -> (Schema, Fields) {
 const PREFIXES: &str = "prefixes";
 
 /// Words as the default analyzer splits them, each as the prefixes it begins with
-/// (`PREFIX_MIN_LEN` to `PREFIX_MAX_LEN` characters): an unfinished word is then one term.
+/// (`PREFIX_MIN_LEN` to `PREFIX_MAX_LEN` characters) but those that stem as the word does:
+/// an unfinished word is then one term.
 fn prefix_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
@@ -1293,9 +1306,9 @@ impl<S: TokenStream> TokenStream for EdgeNgramsStream<S> {
             // A beginning that stems as the whole word does is found by the word's stem (the
             // search looks for both): indexed here too, it would count twice for every whole
             // word, and the beginnings of common words would double their postings. The cut
-            // of a longer word is always kept, as a query longer than it is cut there too.
+            // at `PREFIX_MAX_LEN` is always kept, as a longer query is cut there too.
             let stem = self.stemmer.stem(&self.word);
-            let cut = self.word.char_indices().nth(PREFIX_MAX_LEN).map(|(at, _)| at);
+            let cut = self.word.char_indices().nth(PREFIX_MAX_LEN - 1).map(|(at, c)| at + c.len_utf8());
             self.ends.clear();
             for end in ends {
                 if Some(end) == cut || self.stemmer.stem(&self.word[..end]) != stem {
@@ -1599,6 +1612,25 @@ mod tests {
         assert_eq!(found("tracr my lint"), 0);
         // Words as typed that find enough need no typos either.
         assert!(!worth("tracr", TYPO_THRESHOLD));
+    }
+
+    #[test]
+    fn a_tie_with_the_page_is_let_in_once_matches_come_out_of_order() {
+        let worst = Hit { rank: 2.0, segment: 0, doc: 50 };
+        let mut walk = Walk {
+            k: 1,
+            drift: 0.0,
+            heap: std::collections::BinaryHeap::from([worst]),
+            matches: TYPO_THRESHOLD,
+            pruned: false,
+            in_order: true,
+        };
+        // In the index's order, a tie comes later: worse than the page's worst.
+        assert!(walk.entry(0.0).unwrap() > worst.rank);
+        // After a lead, the union starts over: a tie at document 10 is better, and gets in.
+        walk.in_order = false;
+        assert!(walk.entry(0.0).unwrap() <= worst.rank);
+        assert!(Hit { doc: 10, ..worst } < worst);
     }
 
     #[test]
