@@ -708,6 +708,7 @@ struct Statistics {
 
 impl Statistics {
     fn of(searcher: &tantivy::Searcher, words: &[Word]) -> Result<Self, SearchError> {
+        use std::collections::hash_map::Entry;
         let mut statistics = Statistics {
             docs: Bm25StatisticsProvider::total_num_docs(searcher)?,
             alive: searcher.num_docs(),
@@ -715,12 +716,11 @@ impl Statistics {
         };
         let terms = words.iter().flat_map(|w| w.terms.iter().map(|(term, _)| term));
         for term in terms.chain(words.iter().flat_map(|w| w.beginnings.iter().map(|(_, stem)| stem))) {
-            if !statistics.held.contains_key(term) {
-                statistics.held.insert(term.clone(), searcher.doc_freq(term)?);
+            if let Entry::Vacant(held) = statistics.held.entry(term.clone()) {
+                held.insert(searcher.doc_freq(term)?);
             }
-            if !statistics.tokens.contains_key(&term.field()) {
-                let tokens = Bm25StatisticsProvider::total_num_tokens(searcher, term.field())?;
-                statistics.tokens.insert(term.field(), tokens);
+            if let Entry::Vacant(tokens) = statistics.tokens.entry(term.field()) {
+                tokens.insert(Bm25StatisticsProvider::total_num_tokens(searcher, term.field())?);
             }
         }
         for (beginning, stem) in words.iter().flat_map(|w| &w.beginnings) {
