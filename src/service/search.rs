@@ -1060,7 +1060,6 @@ impl Collected {
             heap: std::collections::BinaryHeap::with_capacity(k + 1),
             matches: 0,
             pruned: false,
-            in_order: true,
         };
         let segments = searcher.segment_readers();
         // What the leads took, per segment, in order.
@@ -1074,7 +1073,6 @@ impl Collected {
                 taken[segment].extend(took);
                 taken[segment].sort_unstable();
             }
-            walk.in_order = false;
         }
         let weight = query.weight(scoring)?;
         for (segment, reader) in segments.iter().enumerate() {
@@ -1094,25 +1092,43 @@ struct Walk {
     heap: std::collections::BinaryHeap<Hit>,
     matches: usize,
     pruned: bool,
-    /// Whether matches come in the index's order (segment, then document): not once a second
-    /// walk starts over (a second lead, or the union after the leads).
-    in_order: bool,
+}
+
+/// What a match must score, popularity included, to take a place on a full page.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Enough for a match later in the index than the page's worst (segment, then document):
+    /// one whose rank rounds to the worst rank only ties it, and comes later, so it is worse.
+    later: Score,
+    /// Enough for a match earlier than the page's worst, which a tie beats. Matches come in
+    /// the index's order but when a walk starts over (a second lead, the union after the
+    /// leads).
+    earlier: Score,
+    /// Where the page's worst is in the index.
+    worst: (u32, DocId),
+}
+
+impl Entry {
+    /// What a match at `at` must score.
+    fn at(&self, at: (u32, DocId)) -> Score {
+        if at > self.worst { self.later } else { self.earlier }
+    }
 }
 
 impl Walk {
-    /// What a match must score, popularity included, to take a place on a full page: while
-    /// matches come in the index's order, a later match whose rank rounds to the worst rank
-    /// on the page only ties it, and comes later, so it is worse; otherwise one that ties may
-    /// come earlier in the index, and so be better. The entry keeps a margin below that for
-    /// the rounding of sums: tantivy's against the one a match is ranked by, which grows with
-    /// the score and the number of clauses. `lift` is the most popularity can add in the
-    /// segment.
-    fn entry(&self, lift: Score) -> Option<Score> {
+    /// What a match must score to take a place on the page, once it is full and enough
+    /// matches were seen to decide on typos. The entry keeps a margin below the step for the
+    /// rounding of sums: tantivy's against the one a match is ranked by, which grows with the
+    /// score and the number of clauses. `lift` is the most popularity can add in the segment.
+    fn entry(&self, lift: Score) -> Option<Entry> {
         match self.heap.peek() {
             Some(worst) if self.heap.len() >= self.k && self.matches >= TYPO_THRESHOLD => {
                 let margin = (RANK_STEP / 4.0).max(2.0 * self.drift * (worst.rank.abs() + lift));
-                let ties = if self.in_order { RANK_STEP } else { 0.0 };
-                Some(worst.rank + ties - margin)
+                Some(Entry {
+                    later: worst.rank + RANK_STEP - margin,
+                    earlier: worst.rank - margin,
+                    worst: (worst.segment, worst.doc),
+                })
             }
             _ => None,
         }
@@ -1138,12 +1154,13 @@ impl Walk {
         let popularity = popularity.first_or_default_col(0);
         let alive = reader.alive_bitset();
         let mut skip = skip.iter().copied().peekable();
-        // What tantivy's sum must clear (popularity adds at most `lift`): whole blocks that
-        // cannot are skipped.
-        let bar = |entry: Option<Score>| entry.map_or(Score::MIN, |e| e - lift);
+        // What tantivy's sum must clear (popularity adds at most `lift`) for matches after
+        // `at` (tantivy hands them out in order): whole blocks that cannot are skipped.
+        let bar = |entry: Option<Entry>, at: (u32, DocId)| entry.map_or(Score::MIN, |e| e.at(at) - lift);
         let mut enter = self.entry(lift);
-        let mut threshold = bar(enter);
+        let mut threshold = bar(enter, (segment, 0));
         weight.for_each_pruning(threshold, reader, &mut |doc, score| {
+            threshold = bar(enter, (segment, doc));
             while skip.next_if(|&taken| taken < doc).is_some() {}
             if skip.peek() == Some(&doc) || alive.is_some_and(|a| a.is_deleted(doc)) || !columns.passes(doc) {
                 return threshold;
@@ -1151,7 +1168,7 @@ impl Walk {
             let nudge = POPULARITY * ((popularity.get_val(doc) + 1) as f32).ln();
             // Once the page is full, one that cannot take a place with its own popularity is
             // passed over before it is checked and scored again.
-            if enter.is_some_and(|e| score + nudge < e) {
+            if enter.is_some_and(|e| score + nudge < e.at((segment, doc))) {
                 return threshold;
             }
             let Some(score) = held.as_mut().map_or(Some(score), |h| h.score(doc)) else {
@@ -1169,7 +1186,7 @@ impl Walk {
                 self.heap.push(hit);
             }
             enter = self.entry(lift);
-            threshold = bar(enter);
+            threshold = bar(enter, (segment, doc));
             self.pruned |= enter.is_some();
             threshold
         })?;
@@ -1615,22 +1632,25 @@ mod tests {
     }
 
     #[test]
-    fn a_tie_with_the_page_is_let_in_once_matches_come_out_of_order() {
-        let worst = Hit { rank: 2.0, segment: 0, doc: 50 };
-        let mut walk = Walk {
+    fn a_tie_with_the_page_is_let_in_only_from_earlier_in_the_index() {
+        let worst = Hit { rank: 2.0, segment: 1, doc: 50 };
+        let walk = Walk {
             k: 1,
             drift: 0.0,
             heap: std::collections::BinaryHeap::from([worst]),
             matches: TYPO_THRESHOLD,
             pruned: false,
-            in_order: true,
         };
-        // In the index's order, a tie comes later: worse than the page's worst.
-        assert!(walk.entry(0.0).unwrap() > worst.rank);
-        // After a lead, the union starts over: a tie at document 10 is better, and gets in.
-        walk.in_order = false;
-        assert!(walk.entry(0.0).unwrap() <= worst.rank);
-        assert!(Hit { doc: 10, ..worst } < worst);
+        let entry = walk.entry(0.0).unwrap();
+        // Later in the index, a tie is worse than the page's worst: kept out.
+        for later in [(1, 51), (2, 0)] {
+            assert!(entry.at(later) > worst.rank, "{later:?}");
+        }
+        // After a lead, the union starts over: a tie earlier in the index is better, and gets in.
+        for earlier in [(1, 10), (0, 900)] {
+            assert!(entry.at(earlier) <= worst.rank, "{earlier:?}");
+            assert!(Hit { segment: earlier.0, doc: earlier.1, ..worst } < worst);
+        }
     }
 
     #[test]
