@@ -573,9 +573,11 @@ impl SearchEngine {
             return Ok(false);
         }
         for (i, word) in q.terms.iter().enumerate() {
-            if word.chars().count() < FUZZY_MIN_LEN
-                && self.word(word, i + 1 == q.terms.len(), false)?.holding(searcher)? == 0
-            {
+            if word.chars().count() >= FUZZY_MIN_LEN {
+                continue;
+            }
+            let word = self.word(word, i + 1 == q.terms.len(), false)?;
+            if Statistics::of(searcher, std::slice::from_ref(&word))?.holding(&word) == 0 {
                 return Ok(false);
             }
         }
@@ -631,10 +633,7 @@ fn leads(strongest: &[Vec<(&Term, f32)>]) -> Vec<Box<dyn Query>> {
         if !seen.insert(terms) {
             continue;
         }
-        let clauses = chosen.into_iter().map(|(term, weight)| {
-            let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-            (Occur::Must, weighted(Box::new(query), weight))
-        });
+        let clauses = chosen.into_iter().map(|(term, weight)| (Occur::Must, term_query(term, weight)));
         leads.push(Box::new(BooleanQuery::new(clauses.collect())) as Box<dyn Query>);
     }
     leads
@@ -653,19 +652,8 @@ struct Word {
 impl Word {
     /// Adds a clause for one term.
     fn term(&mut self, term: Term, weight: f32) {
-        let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-        self.clauses.push((Occur::Should, weighted(Box::new(query), weight)));
+        self.clauses.push((Occur::Should, term_query(&term, weight)));
         self.terms.push((term, weight));
-    }
-
-    /// How many documents (deleted ones included) hold the word's most common term: 0 when
-    /// none holds the word.
-    fn holding(&self, searcher: &tantivy::Searcher) -> Result<u64, SearchError> {
-        let mut most = 0u64;
-        for (term, _) in &self.terms {
-            most = most.max(searcher.doc_freq(term)?);
-        }
-        Ok(most)
     }
 
     /// The word's terms that can add most to a score, at most `n`, strongest first: by
@@ -736,6 +724,12 @@ impl Statistics {
         self.held.get(term).copied().unwrap_or(0)
     }
 
+    /// How many documents (deleted ones included) hold `word`'s most common term: 0 when none
+    /// holds the word.
+    fn holding(&self, word: &Word) -> u64 {
+        word.terms.iter().map(|(term, _)| self.held(term)).max().unwrap_or(0)
+    }
+
     /// How many documents BM25 takes to hold `term`: never more than there are (documents
     /// that hold a beginning and the stem are counted twice), which BM25 requires.
     fn weighed(&self, term: &Term) -> u64 {
@@ -775,6 +769,11 @@ impl Bm25StatisticsProvider for Weighing<'_> {
     }
 }
 
+/// A query for `term`, with its frequencies (BM25), its score multiplied by `weight`.
+fn term_query(term: &Term, weight: f32) -> Box<dyn Query> {
+    weighted(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), weight)
+}
+
 /// `query`, its score multiplied by `weight`.
 fn weighted(query: Box<dyn Query>, weight: f32) -> Box<dyn Query> {
     Box::new(BoostQuery::new(query, weight))
@@ -786,8 +785,7 @@ fn likely_matches(statistics: &Statistics, words: &[Word]) -> f64 {
     let all = statistics.alive.max(1) as f64;
     let mut likely = all;
     for word in words {
-        let holding = word.terms.iter().map(|(term, _)| statistics.held(term)).max().unwrap_or(0);
-        likely *= (holding as f64 / all).min(1.0);
+        likely *= (statistics.holding(word) as f64 / all).min(1.0);
     }
     likely
 }
