@@ -18,7 +18,8 @@ use tantivy::query::{
 };
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+    Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, Token, TokenFilter,
+    TokenStream, Tokenizer,
 };
 use tantivy::{DocId, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
@@ -492,26 +493,27 @@ impl SearchEngine {
     /// field, the words it begins (`prefix`), and for longer words, words one edit away
     /// (`typos`).
     fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Word, SearchError> {
-        // The tokenizers drop tokens longer than this; a longer word matches what it begins.
-        let word = truncate_bytes(word, MAX_TOKEN_BYTES);
+        // The index holds no longer word: a longer one is cut to the longest it could hold.
+        let word = truncate_bytes(word, MAX_TOKEN_BYTES - 1);
         let chars = word.chars().count();
+        // The word is one of the index's words already (split as the index splits text, then
+        // lowercased): it is stemmed whole, as the index stemmed it. Split again, a word whose
+        // lowercase holds a mark that is no letter ("İ" lowercases to "i" and a dot above)
+        // would become two words the index never held.
+        let mut stemmer = word_stemmer();
+        let mut stream = stemmer.token_stream(word);
+        let stem = if stream.advance() { stream.token().text.clone() } else { word.to_owned() };
         let mut found = Word { clauses: Vec::new(), terms: Vec::new(), beginnings: Vec::new() };
         for field in &self.f.text {
-            let mut analyzer = self.index.tokenizer_for_field(field.stemmed)?;
-            let mut stream = analyzer.token_stream(word);
-            let mut stems = Vec::new();
-            while stream.advance() {
-                let stem = Term::from_field_text(field.stemmed, &stream.token().text);
-                found.term(stem.clone(), field.weight);
-                stems.push(stem);
-            }
+            let stem = Term::from_field_text(field.stemmed, &stem);
+            found.term(stem.clone(), field.weight);
             if let Some(prefixes) = field.prefixes
                 && prefix
                 && chars >= PREFIX_MIN_LEN
             {
                 let begun: String = word.chars().take(PREFIX_MAX_LEN).collect();
                 let beginning = Term::from_field_text(prefixes, &begun);
-                found.beginnings.extend(stems.iter().map(|stem| (beginning.clone(), stem.clone())));
+                found.beginnings.push((beginning.clone(), stem));
                 found.term(beginning, field.weight * PREFIX_WEIGHT);
             }
             if typos && chars >= FUZZY_MIN_LEN {
@@ -1444,8 +1446,14 @@ pub fn reach_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Reach<'a> 
     }
 }
 
-/// The longest token the index keeps (tantivy's tokenizers drop longer ones).
+/// Tantivy's tokenizers drop tokens of this many bytes or more.
 const MAX_TOKEN_BYTES: usize = 40;
+
+/// What the index's stemmed fields (tantivy's `en_stem`) make of one of their words: the word
+/// lowercased and stemmed, not split.
+fn word_stemmer() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).filter(Stemmer::new(Language::English)).build()
+}
 
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn truncate_bytes(s: &str, max: usize) -> &str {
@@ -1627,6 +1635,45 @@ mod tests {
         assert_eq!(found("tracr my lint"), 0);
         // Words as typed that find enough need no typos either.
         assert!(!worth("tracr", TYPO_THRESHOLD));
+    }
+
+    #[test]
+    fn a_query_word_is_the_word_the_index_holds() {
+        let long = "x".repeat(MAX_TOKEN_BYTES - 1);
+        let skill = |i: usize, description: &str| Skill {
+            id: format!("w{i}"),
+            name: format!("skill-{i}").parse().unwrap(),
+            display_name: format!("Skill {i}"),
+            description: description.to_owned(),
+            readme: String::new(),
+            tags: Vec::new(),
+            ..seeded_skill(1)
+        };
+        let skills = [
+            skill(0, "Guides to İnk and paper"),
+            skill(1, &format!("Names a {long} for the audit")),
+            skill(2, "Guides around the audit"),
+        ];
+        let engine = SearchEngine::in_memory().unwrap();
+        engine.apply(&skills, &[], None).unwrap();
+        let found = |q: &str| {
+            let terms = crate::service::skills::search_terms(q).unwrap();
+            let q = SkillQuery { terms, limit: 10, ..crate::service::semantic::tests::any() };
+            engine.search(&q, &Reach::Public, false).unwrap().ids
+        };
+        // "İ" lowercases to "i" and a combining dot, as the index lowercased it: one word
+        // still, not "i" and "nk" (too short for typos to find it another way).
+        for q in ["İnk guides", "İNK GUIDES"] {
+            assert_eq!(found(q), ["w0"], "{q:?}");
+        }
+        // The index holds words shorter than 40 bytes; a longer query word is cut to the
+        // longest, and found as that whole word even when it is not the last one typed (not
+        // only one edit away, which typo tolerance finds too).
+        assert_eq!(found(&format!("{long} audit")), ["w1"]);
+        assert_eq!(found(&format!("{long}yyyy audit")), ["w1"]);
+        let word = engine.word(&format!("{long}yyyy"), false, false).unwrap();
+        let searcher = engine.reader.searcher();
+        assert_eq!(Statistics::of(&searcher, std::slice::from_ref(&word)).unwrap().holding(&word), 1);
     }
 
     #[test]
