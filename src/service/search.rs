@@ -9,6 +9,7 @@
 //! the same transaction as each change): before every search and twice a second, so a change
 //! made through any replica is found by the next search on every replica.
 
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -111,10 +112,11 @@ pub struct Stamp {
 }
 
 /// The index format: raised whenever the schema or how text is analysed changes.
-pub const FORMAT: u32 = 9;
+pub const FORMAT: u32 = 10;
 
 struct Fields {
     id: Field,
+    uuid: Field,
     namespace: Field,
     public: Field,
     published: Field,
@@ -270,6 +272,9 @@ impl SearchEngine {
         let f = &self.f;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &s.id);
+        if let Some(uuid) = uuid_number(&s.id) {
+            doc.add_ip_addr(f.uuid, uuid);
+        }
         doc.add_text(f.namespace, s.namespace.as_str());
         doc.add_u64(f.public, u64::from(s.visibility == crate::domain::Visibility::Public));
         doc.add_u64(f.published, u64::from(s.latest_version.is_some()));
@@ -552,10 +557,10 @@ impl SearchEngine {
             let column = match columns.entry(hit.segment) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(id_column(searcher.segment_reader(hit.segment))?)
+                    e.insert(Ids::of(searcher.segment_reader(hit.segment))?)
                 }
             };
-            ids.push(id_of(column, hit.doc)?);
+            ids.push(column.get(hit.doc)?);
         }
         Ok(Found { ids, total })
     }
@@ -878,18 +883,38 @@ pub struct Found {
     pub total: Option<i64>,
 }
 
-/// The skill id of a document, read from the id column (not the document store, which
-/// would decompress a block per document).
-fn id_of(column: &tantivy::columnar::StrColumn, doc: DocId) -> Result<String, SearchError> {
-    let mut id = String::new();
-    let ord = column.term_ords(doc).next().ok_or_else(|| SearchError::new("a document without an id"))?;
-    column.ord_to_str(ord, &mut id).map_err(|e| SearchError::new(e.to_string()))?;
-    Ok(id)
+/// A segment's skill ids (read once per segment a page draws from), from its columns, not
+/// the document store, which would decompress a block per document.
+struct Ids {
+    /// Ids that are UUIDs written the usual way, as numbers: read straight from the column.
+    uuids: tantivy::columnar::Column<Ipv6Addr>,
+    /// Every id, as written: each read scans a block of the column's dictionary.
+    written: tantivy::columnar::StrColumn,
 }
 
-/// A segment's id column (read once per segment a page draws from).
-fn id_column(segment: &SegmentReader) -> Result<tantivy::columnar::StrColumn, SearchError> {
-    segment.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))
+impl Ids {
+    fn of(segment: &SegmentReader) -> Result<Self, SearchError> {
+        let written = segment.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))?;
+        Ok(Ids { uuids: segment.fast_fields().ip_addr("uuid")?, written })
+    }
+
+    /// The skill id of a document.
+    fn get(&self, doc: DocId) -> Result<String, SearchError> {
+        if let Some(uuid) = self.uuids.first(doc) {
+            return Ok(uuid::Uuid::from_u128(u128::from(uuid)).to_string());
+        }
+        let mut id = String::new();
+        let ord = self.written.term_ords(doc).next().ok_or_else(|| SearchError::new("a document without an id"))?;
+        self.written.ord_to_str(ord, &mut id).map_err(|e| SearchError::new(e.to_string()))?;
+        Ok(id)
+    }
+}
+
+/// A skill id that is a UUID written as `new_id` writes one, as the number it spells, which
+/// reads back as the same id. Tantivy's one column of 128-bit numbers is for IPv6 addresses.
+fn uuid_number(id: &str) -> Option<Ipv6Addr> {
+    let uuid = uuid::Uuid::try_parse(id).ok()?;
+    (uuid.to_string() == id).then(|| Ipv6Addr::from(uuid.as_u128()))
 }
 
 /// Who may see a match, and the broad filters (published, deprecated, archived, type, kind):
@@ -1212,6 +1237,7 @@ fn count_matches(searcher: &tantivy::Searcher, query: &dyn Query, gate: &Gate<'_
 fn schema() -> (Schema, Fields) {
     let mut schema = Schema::builder();
     let id = schema.add_text_field("id", STRING | FAST);
+    let uuid = schema.add_ip_addr_field("uuid", FAST);
     let namespace = schema.add_text_field("namespace", STRING | FAST);
     let public = schema.add_u64_field("public", FAST);
     let published = schema.add_u64_field("published", FAST | INDEXED);
@@ -1243,8 +1269,20 @@ fn schema() -> (Schema, Fields) {
             weight: *weight,
         })
         .collect();
-    let fields =
-        Fields { id, namespace, public, published, deprecated, archived, skill_type, kind, tag, popularity, text };
+    let fields = Fields {
+        id,
+        uuid,
+        namespace,
+        public,
+        published,
+        deprecated,
+        archived,
+        skill_type,
+        kind,
+        tag,
+        popularity,
+        text,
+    };
     (schema.build(), fields)
 }
 
@@ -1674,6 +1712,21 @@ mod tests {
         let word = engine.word(&format!("{long}yyyy"), false, false).unwrap();
         let searcher = engine.reader.searcher();
         assert_eq!(Statistics::of(&searcher, std::slice::from_ref(&word)).unwrap().holding(&word), 1);
+    }
+
+    #[test]
+    fn a_page_names_each_skill_by_its_id_as_written() {
+        let new = crate::domain::new_id();
+        let ids = [new.clone(), "s0001".into(), new.to_uppercase(), format!("{{{new}}}"), format!("urn:uuid:{new}")];
+        let skills: Vec<Skill> =
+            ids.iter().map(|id| Skill { id: id.clone(), description: "Audit".into(), ..seeded_skill(1) }).collect();
+        let engine = SearchEngine::in_memory().unwrap();
+        engine.apply(&skills, &[], None).unwrap();
+        let mut found = engine.search(&words_query("audit", 0, 10), &Reach::Public, false).unwrap().ids;
+        found.sort();
+        let mut expected = ids.to_vec();
+        expected.sort();
+        assert_eq!(found, expected, "UUIDs read back from their numbers, other ids as written");
     }
 
     #[test]
