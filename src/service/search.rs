@@ -9,7 +9,6 @@
 //! the same transaction as each change): before every search and twice a second, so a change
 //! made through any replica is found by the next search on every replica.
 
-use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -116,7 +115,8 @@ pub const FORMAT: u32 = 10;
 
 struct Fields {
     id: Field,
-    uuid: Field,
+    /// The id's two halves where it is a UUID (`uuid_halves`).
+    uuid: [Field; 2],
     namespace: Field,
     public: Field,
     published: Field,
@@ -272,8 +272,10 @@ impl SearchEngine {
         let f = &self.f;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &s.id);
-        if let Some(uuid) = uuid_number(&s.id) {
-            doc.add_ip_addr(f.uuid, uuid);
+        if let Some(halves) = uuid_halves(&s.id) {
+            for (field, half) in f.uuid.iter().zip(halves) {
+                doc.add_u64(*field, half);
+            }
         }
         doc.add_text(f.namespace, s.namespace.as_str());
         doc.add_u64(f.public, u64::from(s.visibility == crate::domain::Visibility::Public));
@@ -498,13 +500,14 @@ impl SearchEngine {
     /// field, the words it begins (`prefix`), and for longer words, words one edit away
     /// (`typos`).
     fn word(&self, word: &str, prefix: bool, typos: bool) -> Result<Word, SearchError> {
-        // The index holds no longer word: a longer one is cut to the longest it could hold.
-        let word = truncate_bytes(word, MAX_TOKEN_BYTES - 1);
         let chars = word.chars().count();
         // The word is one of the index's words already (split as the index splits text, then
-        // lowercased): it is stemmed whole, as the index stemmed it. Split again, a word whose
-        // lowercase holds a mark that is no letter ("İ" lowercases to "i" and a dot above)
-        // would become two words the index never held.
+        // lowercased character by character, `search_terms`): it is stemmed whole, as the
+        // index stemmed it. Split again, a word whose lowercase holds a mark that is no letter
+        // ("İ" lowercases to "i" and a dot above) would become two words the index never
+        // held. Nor is it cut: the index dropped words of 40 bytes or more as written, before
+        // lowercasing, so a longer word may be in the index lowercased, and one that is not
+        // finds nothing, as it should.
         let mut stemmer = word_stemmer();
         let mut stream = stemmer.token_stream(word);
         let stem = if stream.advance() { stream.token().text.clone() } else { word.to_owned() };
@@ -883,25 +886,28 @@ pub struct Found {
     pub total: Option<i64>,
 }
 
-/// A segment's skill ids (read once per segment a page draws from), from its columns, not
+/// A segment's skill ids (opened once per segment a page draws from), from its columns, not
 /// the document store, which would decompress a block per document.
 struct Ids {
-    /// Ids that are UUIDs written the usual way, as numbers: read straight from the column.
-    uuids: tantivy::columnar::Column<Ipv6Addr>,
+    /// Ids that are UUIDs written the usual way, as two numbers each: read straight from
+    /// the columns, which open at no cost (tantivy's one column of 128-bit numbers reads a
+    /// table as long as the segment when it opens).
+    uuids: [tantivy::columnar::Column<u64>; 2],
     /// Every id, as written: each read scans a block of the column's dictionary.
     written: tantivy::columnar::StrColumn,
 }
 
 impl Ids {
     fn of(segment: &SegmentReader) -> Result<Self, SearchError> {
-        let written = segment.fast_fields().str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))?;
-        Ok(Ids { uuids: segment.fast_fields().ip_addr("uuid")?, written })
+        let columns = segment.fast_fields();
+        let written = columns.str("id")?.ok_or_else(|| SearchError::new("the index has no id column"))?;
+        Ok(Ids { uuids: [columns.u64(UUID_HALVES[0])?, columns.u64(UUID_HALVES[1])?], written })
     }
 
     /// The skill id of a document.
     fn get(&self, doc: DocId) -> Result<String, SearchError> {
-        if let Some(uuid) = self.uuids.first(doc) {
-            return Ok(uuid::Uuid::from_u128(u128::from(uuid)).to_string());
+        if let [Some(high), Some(low)] = self.uuids.each_ref().map(|half| half.first(doc)) {
+            return Ok(uuid::Uuid::from_u64_pair(high, low).to_string());
         }
         let mut id = String::new();
         let ord = self.written.term_ords(doc).next().ok_or_else(|| SearchError::new("a document without an id"))?;
@@ -910,11 +916,17 @@ impl Ids {
     }
 }
 
-/// A skill id that is a UUID written as `new_id` writes one, as the number it spells, which
-/// reads back as the same id. Tantivy's one column of 128-bit numbers is for IPv6 addresses.
-fn uuid_number(id: &str) -> Option<Ipv6Addr> {
+/// The columns of the two halves of a skill id that is a UUID.
+const UUID_HALVES: [&str; 2] = ["uuid_high", "uuid_low"];
+
+/// A skill id that is a UUID written as `new_id` writes one, as the two halves of the number
+/// it spells, which read back as the same id.
+fn uuid_halves(id: &str) -> Option<[u64; 2]> {
     let uuid = uuid::Uuid::try_parse(id).ok()?;
-    (uuid.to_string() == id).then(|| Ipv6Addr::from(uuid.as_u128()))
+    (uuid.to_string() == id).then(|| {
+        let (high, low) = uuid.as_u64_pair();
+        [high, low]
+    })
 }
 
 /// Who may see a match, and the broad filters (published, deprecated, archived, type, kind):
@@ -1237,7 +1249,7 @@ fn count_matches(searcher: &tantivy::Searcher, query: &dyn Query, gate: &Gate<'_
 fn schema() -> (Schema, Fields) {
     let mut schema = Schema::builder();
     let id = schema.add_text_field("id", STRING | FAST);
-    let uuid = schema.add_ip_addr_field("uuid", FAST);
+    let uuid = UUID_HALVES.map(|half| schema.add_u64_field(half, FAST));
     let namespace = schema.add_text_field("namespace", STRING | FAST);
     let public = schema.add_u64_field("public", FAST);
     let published = schema.add_u64_field("published", FAST | INDEXED);
@@ -1484,22 +1496,14 @@ pub fn reach_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Reach<'a> 
     }
 }
 
-/// Tantivy's tokenizers drop tokens of this many bytes or more.
+/// Tantivy's tokenizers drop tokens of this many bytes or more, as written (before they
+/// lowercase them).
 const MAX_TOKEN_BYTES: usize = 40;
 
 /// What the index's stemmed fields (tantivy's `en_stem`) make of one of their words: the word
 /// lowercased and stemmed, not split.
 fn word_stemmer() -> TextAnalyzer {
     TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).filter(Stemmer::new(Language::English)).build()
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate_bytes(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// A namespace glob (`*`, `?`, and only namespace characters) as a regular expression.
@@ -1677,7 +1681,9 @@ mod tests {
 
     #[test]
     fn a_query_word_is_the_word_the_index_holds() {
-        let long = "x".repeat(MAX_TOKEN_BYTES - 1);
+        // Tantivy keeps words shorter than 40 bytes as written, and lowercases them after:
+        // nineteen "İ" (38 bytes) are held as 57.
+        let long = "İ".repeat(19);
         let skill = |i: usize, description: &str| Skill {
             id: format!("w{i}"),
             name: format!("skill-{i}").parse().unwrap(),
@@ -1691,6 +1697,7 @@ mod tests {
             skill(0, "Guides to İnk and paper"),
             skill(1, &format!("Names a {long} for the audit")),
             skill(2, "Guides around the audit"),
+            skill(3, "Walks along the ΟΔΟΣ"),
         ];
         let engine = SearchEngine::in_memory().unwrap();
         engine.apply(&skills, &[], None).unwrap();
@@ -1704,14 +1711,16 @@ mod tests {
         for q in ["İnk guides", "İNK GUIDES"] {
             assert_eq!(found(q), ["w0"], "{q:?}");
         }
-        // The index holds words shorter than 40 bytes; a longer query word is cut to the
-        // longest, and found as that whole word even when it is not the last one typed (not
-        // only one edit away, which typo tolerance finds too).
+        // Each letter is lowercased by itself, as the index does: a Σ that ends a word is σ.
+        assert_eq!(found("ΟΔΟΣ walks"), ["w3"]);
+        // The long word is found whole, as typed, even when it is not the last word (not
+        // only one edit away, which typo tolerance finds too); a word the index could not
+        // hold finds nothing, not another word it begins.
         assert_eq!(found(&format!("{long} audit")), ["w1"]);
-        assert_eq!(found(&format!("{long}yyyy audit")), ["w1"]);
-        let word = engine.word(&format!("{long}yyyy"), false, false).unwrap();
+        let word = engine.word(&long.to_lowercase(), false, false).unwrap();
         let searcher = engine.reader.searcher();
         assert_eq!(Statistics::of(&searcher, std::slice::from_ref(&word)).unwrap().holding(&word), 1);
+        assert!(found(&format!("{long}İİ audit")).is_empty());
     }
 
     #[test]
@@ -1727,6 +1736,13 @@ mod tests {
         let mut expected = ids.to_vec();
         expected.sort();
         assert_eq!(found, expected, "UUIDs read back from their numbers, other ids as written");
+        // The new id is read from its numbers: the only one that has them.
+        let searcher = engine.reader.searcher();
+        let [segment] = searcher.segment_readers() else { panic!("one segment") };
+        let ids = Ids::of(segment).unwrap();
+        let numbered: Vec<DocId> = (0..segment.max_doc()).filter(|&doc| ids.uuids[1].first(doc).is_some()).collect();
+        assert_eq!(numbered.len(), 1);
+        assert_eq!(ids.get(numbered[0]).unwrap(), new);
     }
 
     #[test]
@@ -1924,13 +1940,5 @@ mod tests {
         engine.apply(&skills[..1], &[], None).unwrap();
         engine.upkeep.lock().unwrap().committed -= COMPACT_QUIET;
         assert!(!engine.compact().unwrap(), "at most every {COMPACT_EVERY:?}");
-    }
-
-    #[test]
-    fn overlong_words_are_cut_at_a_character_boundary() {
-        assert_eq!(truncate_bytes("short", 40), "short");
-        let long = "é".repeat(30);
-        let cut = truncate_bytes(&long, MAX_TOKEN_BYTES);
-        assert!(cut.len() <= MAX_TOKEN_BYTES && cut.chars().all(|c| c == 'é'));
     }
 }

@@ -260,14 +260,16 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64> {
     }
 }
 
-/// Splits a free-text query into plain word tokens; no query syntax reaches the database.
+/// Splits a free-text query into plain word tokens, as the search index splits text, and
+/// lowercases each character by itself, as the index does (a final "Σ" is "σ", as anywhere
+/// else in a word); no query syntax reaches the database.
 pub fn search_terms(q: &str) -> Result<Vec<String>> {
     if q.chars().count() > limits::QUERY {
         return Err(Error::Invalid(format!("q is longer than {} characters", limits::QUERY)));
     }
     Ok(q.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(|t| t.to_lowercase().chars().take(64).collect())
+        .map(|t| t.chars().flat_map(char::to_lowercase).take(64).collect())
         .take(limits::QUERY_TERMS)
         .collect())
 }
