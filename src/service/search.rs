@@ -1643,6 +1643,20 @@ mod tests {
         }
     }
 
+    /// A public skill named `skill-{i}` ("Skill {i}") that says nothing but `description`.
+    fn described(id: &str, i: usize, description: &str) -> Skill {
+        Skill {
+            id: id.to_owned(),
+            name: format!("skill-{i}").parse().unwrap(),
+            display_name: format!("Skill {i}"),
+            description: description.to_owned(),
+            readme: String::new(),
+            tags: Vec::new(),
+            downloads: 0,
+            ..seeded_skill(1)
+        }
+    }
+
     /// A search for `text` in the public catalog: a page of `limit` from `offset`.
     fn words_query(text: &str, offset: i64, limit: i64) -> SkillQuery {
         let terms = text.split(' ').map(str::to_owned).collect();
@@ -1684,15 +1698,7 @@ mod tests {
         // Tantivy keeps words shorter than 40 bytes as written, and lowercases them after:
         // nineteen "İ" (38 bytes) are held as 57.
         let long = "İ".repeat(19);
-        let skill = |i: usize, description: &str| Skill {
-            id: format!("w{i}"),
-            name: format!("skill-{i}").parse().unwrap(),
-            display_name: format!("Skill {i}"),
-            description: description.to_owned(),
-            readme: String::new(),
-            tags: Vec::new(),
-            ..seeded_skill(1)
-        };
+        let skill = |i: usize, description: &str| described(&format!("w{i}"), i, description);
         let skills = [
             skill(0, "Guides to İnk and paper"),
             skill(1, &format!("Names a {long} for the audit")),
@@ -1727,8 +1733,7 @@ mod tests {
     fn a_page_names_each_skill_by_its_id_as_written() {
         let new = crate::domain::new_id();
         let ids = [new.clone(), "s0001".into(), new.to_uppercase(), format!("{{{new}}}"), format!("urn:uuid:{new}")];
-        let skills: Vec<Skill> =
-            ids.iter().map(|id| Skill { id: id.clone(), description: "Audit".into(), ..seeded_skill(1) }).collect();
+        let skills: Vec<Skill> = ids.iter().enumerate().map(|(i, id)| described(id, i, "Audit")).collect();
         let engine = SearchEngine::in_memory().unwrap();
         engine.apply(&skills, &[], None).unwrap();
         let mut found = engine.search(&words_query("audit", 0, 10), &Reach::Public, false).unwrap().ids;
@@ -1772,16 +1777,7 @@ mod tests {
         // Thirty skills say "test"; one says "testbed", a word "test" only begins. The
         // beginnings fields leave "test" out of "test" (its stem finds it), so there the
         // beginning "test" is rare; weighed as rare, the one "testbed" would rank first.
-        let skill = |i: usize, description: &str| Skill {
-            id: format!("t{i:02}"),
-            name: format!("skill-{i}").parse().unwrap(),
-            display_name: format!("Skill {i}"),
-            description: description.to_owned(),
-            readme: String::new(),
-            tags: Vec::new(),
-            downloads: 0,
-            ..seeded_skill(1)
-        };
+        let skill = |i: usize, description: &str| described(&format!("t{i:02}"), i, description);
         let mut skills: Vec<Skill> = (0..30).map(|i| skill(i, "Runs the test suite")).collect();
         skills.push(skill(30, "Sets up a testbed"));
         skills.push(skill(31, "Runs the test suite on a testbed"));
