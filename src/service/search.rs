@@ -46,7 +46,11 @@ const PREFIX_WEIGHT: f32 = 1.0 / 3.0;
 const PREFIX_MAX_LEN: usize = 20;
 /// …and a word one edit away (words of five letters or more) this much.
 const FUZZY_WEIGHT: f32 = 0.3;
-/// Words shorter than this get no typo tolerance (too many neighbours).
+/// Words shorter than this get no typo tolerance (too many neighbours). Nor do words longer
+/// than any word one edit from a word the index holds (`MAX_TOKEN_BYTES` letters, twice as
+/// many bytes: the index holds words of fewer bytes as written, and lowercasing makes a
+/// letter at most half as long again, "İ" "i" and a dot above): they have nothing to find,
+/// and the automaton that looks for them grows with the word.
 const FUZZY_MIN_LEN: usize = 5;
 /// Words one edit away are looked for only when the words as typed find fewer skills than
 /// this (as Typesense's `typo_tokens_threshold`): a misspelt word finds little, and the
@@ -507,7 +511,7 @@ impl SearchEngine {
         // ("İ" lowercases to "i" and a dot above) would become two words the index never
         // held. Nor is it cut: the index dropped words of 40 bytes or more as written, before
         // lowercasing, so a longer word may be in the index lowercased, and one that is not
-        // finds nothing, as it should.
+        // finds nothing exact, as it should.
         let mut stemmer = word_stemmer();
         let mut stream = stemmer.token_stream(word);
         let stem = if stream.advance() { stream.token().text.clone() } else { word.to_owned() };
@@ -524,7 +528,7 @@ impl SearchEngine {
                 found.beginnings.push((beginning.clone(), stem));
                 found.term(beginning, field.weight * PREFIX_WEIGHT);
             }
-            if typos && chars >= FUZZY_MIN_LEN {
+            if typos && (FUZZY_MIN_LEN..=MAX_TOKEN_BYTES).contains(&chars) && word.len() <= 2 * MAX_TOKEN_BYTES {
                 let fuzzy = FuzzyTermQuery::new(Term::from_field_text(field.plain, word), 1, true);
                 found.clauses.push((Occur::Should, weighted(Box::new(fuzzy), field.weight * FUZZY_WEIGHT)));
             }
@@ -1704,6 +1708,8 @@ mod tests {
             skill(1, &format!("Names a {long} for the audit")),
             skill(2, "Guides around the audit"),
             skill(3, "Walks along the ΟΔΟΣ"),
+            // What a query word of 21 "İ" was once cut to.
+            skill(4, &format!("Says {} for the audit", "İ".repeat(13))),
         ];
         let engine = SearchEngine::in_memory().unwrap();
         engine.apply(&skills, &[], None).unwrap();
@@ -1727,27 +1733,53 @@ mod tests {
         let searcher = engine.reader.searcher();
         assert_eq!(Statistics::of(&searcher, std::slice::from_ref(&word)).unwrap().holding(&word), 1);
         assert!(found(&format!("{long}İİ audit")).is_empty());
+        // Nor is a word looked for one edit away when no word the index holds is that near.
+        let typos = |word: &str| {
+            let word = engine.word(word, false, true).unwrap();
+            word.clauses.len() - word.terms.len()
+        };
+        assert_eq!(typos("audits"), WEIGHTS.len());
+        assert_eq!(typos(&"a".repeat(MAX_TOKEN_BYTES + 1)), 0);
+        assert_eq!(typos(&"\u{20000}".repeat(21)), 0, "more bytes than any word one edit from the index's");
     }
 
     #[test]
     fn a_page_names_each_skill_by_its_id_as_written() {
-        let new = crate::domain::new_id();
+        let (new, other, gone) = (crate::domain::new_id(), crate::domain::new_id(), crate::domain::new_id());
+        let nil = uuid::Uuid::nil().to_string();
         let ids = [new.clone(), "s0001".into(), new.to_uppercase(), format!("{{{new}}}"), format!("urn:uuid:{new}")];
-        let skills: Vec<Skill> = ids.iter().enumerate().map(|(i, id)| described(id, i, "Audit")).collect();
+        let more = [other.clone(), gone.clone(), nil.clone(), "s0002".into()];
         let engine = SearchEngine::in_memory().unwrap();
-        engine.apply(&skills, &[], None).unwrap();
-        let mut found = engine.search(&words_query("audit", 0, 10), &Reach::Public, false).unwrap().ids;
-        found.sort();
-        let mut expected = ids.to_vec();
+        // Two segments, one of them with a deleted document.
+        for (batch, start) in [(&ids[..], 0), (&more[..], ids.len())] {
+            let skills: Vec<Skill> =
+                batch.iter().enumerate().map(|(i, id)| described(id, start + i, "Audit")).collect();
+            engine.apply(&skills, &[], None).unwrap();
+        }
+        engine.apply(&[], std::slice::from_ref(&gone), None).unwrap();
+        let mut expected: Vec<String> = ids.iter().chain(&more).filter(|id| **id != gone).cloned().collect();
         expected.sort();
-        assert_eq!(found, expected, "UUIDs read back from their numbers, other ids as written");
-        // The new id is read from its numbers: the only one that has them.
+        let found = || {
+            let mut found = engine.search(&words_query("audit", 0, 20), &Reach::Public, false).unwrap().ids;
+            found.sort();
+            found
+        };
+        assert_eq!(found(), expected, "UUIDs read back from their numbers, other ids as written");
+        engine.upkeep.lock().unwrap().committed -= COMPACT_QUIET;
+        assert!(engine.compact().unwrap());
+        assert_eq!(found(), expected, "and after the segments are merged");
+        // The UUIDs written as `new_id` writes them are read from their numbers.
         let searcher = engine.reader.searcher();
         let [segment] = searcher.segment_readers() else { panic!("one segment") };
-        let ids = Ids::of(segment).unwrap();
-        let numbered: Vec<DocId> = (0..segment.max_doc()).filter(|&doc| ids.uuids[1].first(doc).is_some()).collect();
-        assert_eq!(numbered.len(), 1);
-        assert_eq!(ids.get(numbered[0]).unwrap(), new);
+        let columns = Ids::of(segment).unwrap();
+        let mut numbered: Vec<String> = (0..segment.max_doc())
+            .filter(|&doc| columns.uuids[1].first(doc).is_some())
+            .map(|doc| columns.get(doc).unwrap())
+            .collect();
+        numbered.sort();
+        let mut uuids = vec![new, other, nil];
+        uuids.sort();
+        assert_eq!(numbered, uuids);
     }
 
     #[test]
