@@ -49,8 +49,8 @@ const FUZZY_WEIGHT: f32 = 0.3;
 /// Words shorter than this get no typo tolerance (too many neighbours). Nor do words longer
 /// than any word one edit from a word the index holds (`MAX_TOKEN_BYTES` letters, twice as
 /// many bytes: the index holds words of fewer bytes as written, and lowercasing makes a
-/// letter at most half as long again, "İ" "i" and a dot above): they have nothing to find,
-/// and the automaton that looks for them grows with the word.
+/// letter at most half as long again, as "İ", two bytes, becomes "i" and a dot above, three):
+/// they have nothing to find, and the automaton that looks for them grows with the word.
 const FUZZY_MIN_LEN: usize = 5;
 /// Words one edit away are looked for only when the words as typed find fewer skills than
 /// this (as Typesense's `typo_tokens_threshold`): a misspelt word finds little, and the
