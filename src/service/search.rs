@@ -13,13 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tantivy::query::{
-    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur, Query,
-    RegexQuery, TermQuery,
+    Bm25StatisticsProvider, Bm25Weight, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery,
+    Occur, Query, RegexQuery, TermQuery,
 };
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
-    Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, Token, TokenFilter,
-    TokenStream, Tokenizer,
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{DocId, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
@@ -512,9 +511,7 @@ impl SearchEngine {
         // held. Nor is it cut: the index dropped words of 40 bytes or more as written, before
         // lowercasing, so a longer word may be in the index lowercased, and one that is not
         // finds nothing exact, as it should.
-        let mut stemmer = word_stemmer();
-        let mut stream = stemmer.token_stream(word);
-        let stem = if stream.advance() { stream.token().text.clone() } else { word.to_owned() };
+        let stem = english().stem(word).into_owned();
         let mut found = Word { clauses: Vec::new(), terms: Vec::new(), beginnings: Vec::new() };
         for field in &self.f.text {
             let stem = Term::from_field_text(field.stemmed, &stem);
@@ -671,17 +668,17 @@ impl Word {
     }
 
     /// The word's terms that can add most to a score, at most `n`, strongest first: by
-    /// weight and how rare each is (BM25's idf; its other factors vary less between fields).
-    /// The matches that hold them are likely the best. Empty when no document holds any.
+    /// BM25's bound, its weight and how rare it is (its other factors vary less between
+    /// fields). The matches that hold them are likely the best. Empty when no document holds
+    /// any.
     fn strongest<'a>(&'a self, statistics: &Statistics, n: usize) -> Vec<(&'a Term, f32)> {
-        let all = statistics.docs as f32;
         let mut strengths: Vec<_> = self
             .terms
             .iter()
             .filter(|(term, _)| statistics.held(term) > 0)
             .map(|(term, weight)| {
-                let weighed = statistics.weighed(term) as f32;
-                (weight * (1.0 + (all - weighed + 0.5).max(0.0) / (weighed + 0.5)).ln(), term, *weight)
+                let bm25 = Bm25Weight::for_one_term_without_explain(statistics.weighed(term), statistics.docs, 1.0);
+                (bm25.boost_by(*weight).max_score(), term, *weight)
             })
             .collect();
         strengths.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -1337,7 +1334,7 @@ impl<T: Tokenizer> Tokenizer for EdgeNgramsTokenizer<T> {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
         EdgeNgramsStream {
             words: self.0.token_stream(text),
-            stemmer: frostem::Stemmer::new(frostem::Algorithm::English),
+            stemmer: english(),
             word: String::new(),
             ends: Vec::new(),
             token: Token::default(),
@@ -1504,10 +1501,10 @@ pub fn reach_of<'a>(audience: &Audience, namespaces: &'a [String]) -> Reach<'a> 
 /// lowercase them).
 const MAX_TOKEN_BYTES: usize = 40;
 
-/// What the index's stemmed fields (tantivy's `en_stem`) make of one of their words: the word
-/// lowercased and stemmed, not split.
-fn word_stemmer() -> TextAnalyzer {
-    TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).filter(Stemmer::new(Language::English)).build()
+/// The stemmer of the index's stemmed fields (tantivy's `en_stem` runs it on each lowercased
+/// word), and of the beginnings the as-you-type fields leave out.
+fn english() -> frostem::Stemmer {
+    frostem::Stemmer::new(frostem::Algorithm::English)
 }
 
 /// A namespace glob (`*`, `?`, and only namespace characters) as a regular expression.
