@@ -44,5 +44,7 @@ const provider = new Provider(issuer, {
 provider.on("server_error", (_ctx, err) => console.error("oidc-provider:", err));
 
 provider.listen(Number(port), "127.0.0.1", () => {
-  fs.writeFileSync(path.join(dir, "ready"), issuer);
+  // Written aside, then renamed: a test waiting for the file never reads it half written.
+  fs.writeFileSync(path.join(dir, "ready.part"), issuer);
+  fs.renameSync(path.join(dir, "ready.part"), path.join(dir, "ready"));
 });
